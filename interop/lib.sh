@@ -1,0 +1,22 @@
+# Helpers sourced by every interop scenario.
+# step NAME CMD...   runs CMD; passes if it exits 0.
+# expect NAME PATTERN CMD...   passes if CMD exits 0 and its output matches PATTERN (grep -E).
+# same NAME FILE1 FILE2   passes if the files are byte-identical.
+OUT=""
+_record() { # status name detail
+  if [ "$1" = PASS ]; then echo "  ok   $2"; echo "PASS $SCENARIO: $2" >> "$RESULTS"
+  else echo "  FAIL $2"; printf '%s\n' "$3" | tail -n 15 | sed 's/^/       | /'; echo "FAIL $SCENARIO: $2" >> "$RESULTS"; fi
+}
+step() {
+  local name=$1; shift
+  if OUT=$("$@" 2>&1); then _record PASS "$name"; else _record FAIL "$name" "$OUT"; fi
+}
+expect() {
+  local name=$1 pat=$2; shift 2
+  if OUT=$("$@" 2>&1) && printf '%s' "$OUT" | grep -Eq -- "$pat"; then _record PASS "$name"
+  else _record FAIL "$name" "expected /$pat/ in:
+$OUT"; fi
+}
+same() {
+  if cmp -s "$2" "$3"; then _record PASS "$1"; else _record FAIL "$1" "$2 and $3 differ"; fi
+}

@@ -1,0 +1,181 @@
+//! Configuration: which slots exist, where their tokens live, token policy.
+//!
+//! Lookup order (DESIGN.md §6): `$KEYWARD_CONF`, else the path passed through
+//! C_Initialize's `pReserved`, else `$XDG_CONFIG_HOME/keyward/keyward.toml`,
+//! else `/etc/keyward/keyward.toml`, else the embedded default: one slot whose
+//! token lives in `$XDG_DATA_HOME/keyward/` (`~/.local/share/keyward/`).
+//!
+//! ```toml
+//! [policy]                    # optional; these are the defaults
+//! pbkdf2_iterations = 600000  # for new PINs
+//! max_pin_attempts = 10       # wrong PINs before CKF_*_PIN_LOCKED
+//! min_pin_len = 4
+//! max_pin_len = 256
+//! min_rsa_bits = 2048         # smallest RSA key generated or imported
+//!
+//! [[slot]]
+//! path = "/var/lib/keyward/token0"   # the token's data directory
+//! description = "keyward slot 0"     # optional
+//! ```
+
+use crate::ck::*;
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub policy: Policy,
+    #[serde(default, rename = "slot")]
+    pub slots: Vec<SlotConfig>,
+    /// Where the configuration came from (for messages); not read from TOML.
+    #[serde(skip)]
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SlotConfig {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    pub pbkdf2_iterations: u32,
+    pub max_pin_attempts: u32,
+    pub min_pin_len: usize,
+    pub max_pin_len: usize,
+    pub min_rsa_bits: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            pbkdf2_iterations: crate::store::seal::DEFAULT_PBKDF2_ITERATIONS,
+            max_pin_attempts: 10,
+            min_pin_len: 4,
+            max_pin_len: 256,
+            min_rsa_bits: 2048,
+        }
+    }
+}
+
+impl Config {
+    /// Parses a TOML document; relative slot paths are resolved against `base`.
+    pub fn parse(text: &str, base: Option<&Path>, source: &str) -> Result<Config> {
+        let mut c: Config = toml::from_str(text)
+            .map_err(|e| Error::new(CKR_GENERAL_ERROR, format!("config {source}: {}", e.message())))?;
+        c.source = source.to_string();
+        if c.slots.is_empty() {
+            c.slots.push(SlotConfig { path: default_data_dir()?, description: None });
+        }
+        for s in &mut c.slots {
+            if s.path.is_relative() {
+                if let Some(b) = base {
+                    s.path = b.join(&s.path);
+                }
+            }
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let p = &self.policy;
+        let bad = |m: &str| Err(Error::new(CKR_GENERAL_ERROR, format!("config {}: {m}", self.source)));
+        if p.pbkdf2_iterations == 0 {
+            return bad("policy.pbkdf2_iterations must be at least 1");
+        }
+        if p.max_pin_attempts == 0 {
+            return bad("policy.max_pin_attempts must be at least 1");
+        }
+        if p.min_pin_len == 0 || p.min_pin_len > p.max_pin_len {
+            return bad("policy.min_pin_len must be between 1 and max_pin_len");
+        }
+        if self.slots.len() > 64 {
+            return bad("at most 64 slots");
+        }
+        Ok(())
+    }
+
+    /// The embedded default: one slot under the XDG data directory.
+    pub fn embedded_default() -> Result<Config> {
+        Ok(Config {
+            policy: Policy::default(),
+            slots: vec![SlotConfig { path: default_data_dir()?, description: None }],
+            source: "embedded default".into(),
+        })
+    }
+
+    /// Finds and loads the configuration (see the module doc for the order).
+    pub fn load(init_path: Option<&Path>) -> Result<Config> {
+        let env = std::env::var_os("KEYWARD_CONF").map(PathBuf::from);
+        let candidates: Vec<(PathBuf, bool)> = [
+            env.map(|p| (p, true)),
+            init_path.map(|p| (p.to_path_buf(), true)),
+            std::env::var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+                .map(|d| (d.join("keyward/keyward.toml"), false)),
+            Some((PathBuf::from("/etc/keyward/keyward.toml"), false)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for (path, must_exist) in candidates {
+            match std::fs::read_to_string(&path) {
+                Ok(text) => return Config::parse(&text, path.parent(), &path.display().to_string()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => continue,
+                Err(e) => {
+                    return Err(Error::new(
+                        CKR_GENERAL_ERROR,
+                        format!("cannot read config {}: {e}", path.display()),
+                    ));
+                }
+            }
+        }
+        Config::embedded_default()
+    }
+}
+
+/// `$XDG_DATA_HOME/keyward`, else `~/.local/share/keyward`.
+pub fn default_data_dir() -> Result<PathBuf> {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d).join("keyward"));
+    }
+    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        Some(h) => Ok(PathBuf::from(h).join(".local/share/keyward")),
+        None => Err(Error::new(CKR_GENERAL_ERROR, "neither XDG_DATA_HOME nor HOME is set: no default token directory")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_slots_and_policy() {
+        let c = Config::parse(
+            "[policy]\nmax_pin_attempts = 3\n[[slot]]\npath = \"tok\"\n[[slot]]\npath = \"/abs\"\n",
+            Some(Path::new("/base")),
+            "test",
+        )
+        .unwrap();
+        assert_eq!(c.policy.max_pin_attempts, 3);
+        assert_eq!(c.policy.min_rsa_bits, 2048);
+        assert_eq!(c.slots[0].path, PathBuf::from("/base/tok"));
+        assert_eq!(c.slots[1].path, PathBuf::from("/abs"));
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_values() {
+        assert_eq!(Config::parse("bogus = 1\n", None, "t").unwrap_err().rv(), CKR_GENERAL_ERROR);
+        assert!(Config::parse("[policy]\nmax_pin_attempts = 0\n[[slot]]\npath=\"/x\"\n", None, "t").is_err());
+        assert!(Config::parse("[[slot]]\n", None, "t").is_err());
+    }
+}

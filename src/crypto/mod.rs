@@ -1,0 +1,117 @@
+//! The primitives mechanisms call: the one provider seam (DESIGN.md §1).
+//!
+//! Everything here is plain cryptography over bytes and knows nothing of
+//! PKCS#11. aws-lc-rs is the engine; mechanisms never name it directly.
+
+pub mod aes;
+
+use std::sync::OnceLock;
+use zeroize::Zeroizing;
+
+/// Errors of the primitives; the mechanism layer maps them to `CK_RV`s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CryptoError {
+    /// The key has the wrong size or form.
+    InvalidKey,
+    /// A parameter (IV, tag length, counter size) is unusable.
+    InvalidParam,
+    /// Input length does not fit the mode.
+    InvalidLength,
+    /// Authentication failed (bad tag, bad padding, bad integrity check).
+    AuthFailed,
+    /// The engine failed.
+    Internal,
+}
+
+pub type CryptoResult<T> = std::result::Result<T, CryptoError>;
+
+/// Fills `out` from the engine's DRBG.
+pub fn random_fill(out: &mut [u8]) -> CryptoResult<()> {
+    aws_lc_rs::rand::fill(out).map_err(|_| CryptoError::Internal)
+}
+
+/// Random bytes in a zeroizing buffer.
+pub fn random_secret(len: usize) -> CryptoResult<Zeroizing<Vec<u8>>> {
+    let mut v = Zeroizing::new(vec![0u8; len]);
+    random_fill(&mut v)?;
+    Ok(v)
+}
+
+/// PBKDF2-HMAC-SHA256 into `out`.
+pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &mut [u8]) -> CryptoResult<()> {
+    let iters = std::num::NonZeroU32::new(iterations).ok_or(CryptoError::InvalidParam)?;
+    aws_lc_rs::pbkdf2::derive(aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA256, iters, salt, password, out);
+    Ok(())
+}
+
+/// AES-256-GCM seal with a fresh random 96-bit nonce: `nonce || ciphertext || tag`.
+pub fn seal_aes256gcm(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> CryptoResult<Vec<u8>> {
+    use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+    let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|_| CryptoError::InvalidKey)?);
+    let mut nonce = [0u8; NONCE_LEN];
+    random_fill(&mut nonce)?;
+    let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + 16);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(plaintext);
+    let tag = k
+        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut out[NONCE_LEN..])
+        .map_err(|_| CryptoError::Internal)?;
+    out.extend_from_slice(tag.as_ref());
+    Ok(out)
+}
+
+/// Opens what [`seal_aes256gcm`] produced.
+pub fn open_aes256gcm(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> CryptoResult<Zeroizing<Vec<u8>>> {
+    use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+    if sealed.len() < NONCE_LEN + 16 {
+        return Err(CryptoError::InvalidLength);
+    }
+    let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|_| CryptoError::InvalidKey)?);
+    let nonce = Nonce::try_assume_unique_for_key(&sealed[..NONCE_LEN]).map_err(|_| CryptoError::InvalidParam)?;
+    let mut buf = Zeroizing::new(sealed[NONCE_LEN..].to_vec());
+    let n = k.open_in_place(nonce, Aad::from(aad), &mut buf).map_err(|_| CryptoError::AuthFailed)?.len();
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// HMAC-SHA256 over the concatenation of `parts` (fingerprints, audit chain).
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    let mut ctx = aws_lc_rs::hmac::Context::with_key(&k);
+    for p in parts {
+        ctx.update(p);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.sign().as_ref());
+    out
+}
+
+/// A symmetric key's bytes plus engine state prepared on first use (key
+/// schedules), shared by every operation on that key during the login.
+pub struct SecretKey {
+    bytes: Zeroizing<Vec<u8>>,
+    aes: OnceLock<aes::Prepared>,
+}
+
+impl SecretKey {
+    pub fn new(bytes: Zeroizing<Vec<u8>>) -> Self {
+        SecretKey { bytes, aes: OnceLock::new() }
+    }
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+    /// The AES key schedules for this key, built once.
+    pub fn aes(&self) -> CryptoResult<&aes::Prepared> {
+        if let Some(p) = self.aes.get() {
+            return Ok(p);
+        }
+        let p = aes::Prepared::new(&self.bytes)?;
+        Ok(self.aes.get_or_init(|| p))
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretKey({} bytes)", self.bytes.len())
+    }
+}

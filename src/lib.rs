@@ -1,0 +1,26 @@
+//! keyward: a software HSM with the key management of a cloud KMS, exposed
+//! as a PKCS#11 module (`libkeyward.so`) and an admin CLI (`keyward`).
+//!
+//! Layers (see DESIGN.md §1): `abi` (the only unsafe code) -> `library`
+//! (process state) -> `token` (tokens, PINs, sessions, operations) ->
+//! `object` (attributes and policy) -> `mechanism` (operations) -> `crypto`
+//! (primitives, one provider seam) and `store` (SQLite, sealing at rest).
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod library;
+pub mod logging;
+pub mod mechanism;
+pub mod object;
+pub mod store;
+pub mod token;
+pub mod types;
+
+#[allow(unsafe_code)]
+mod abi;
+
+/// The PKCS#11 C types and constants (from `pkcs11-sys`).
+pub use pkcs11_sys as ck;
+pub use error::{Error, Result};

@@ -1,0 +1,437 @@
+//! Process state: the safe API that both the C ABI and the CLI call.
+//!
+//! `Library` owns the configuration, one `Token` per slot and the session
+//! table. The ABI keeps one global instance (see [`global`]); the CLI builds
+//! its own with [`Library::new`]. Every PKCS#11 function has a method here
+//! taking plain Rust values (see `types.rs`).
+//!
+//! Output convention: methods that produce bytes take `out: Option<&mut [u8]>`.
+//! `None` is a length query and returns a length that suffices without ending
+//! the operation; `Some(buf)` writes and returns the bytes written, or fails
+//! with `Error::buffer_too_small(needed)` leaving the operation active.
+
+use crate::ck::*;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::token::session::Session;
+use crate::token::Token;
+use crate::types::*;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+pub struct Library {
+    pub(crate) config: Config,
+    pub(crate) opts: InitOptions,
+    pub(crate) slots: Vec<Arc<Token>>,
+    pub(crate) sessions: RwLock<HashMap<Handle, Arc<Mutex<Session>>>>,
+    next_session: AtomicU64,
+}
+
+/// The process-wide instance behind the C ABI, with the pid that created it
+/// (a forked child sees `CKR_CRYPTOKI_NOT_INITIALIZED`).
+static GLOBAL: RwLock<Option<(u32, Arc<Library>)>> = RwLock::new(None);
+
+/// The global library, or `CKR_CRYPTOKI_NOT_INITIALIZED`.
+pub fn global() -> Result<Arc<Library>> {
+    let g = GLOBAL.read().map_err(|_| Error::general("library lock poisoned"))?;
+    match &*g {
+        Some((pid, lib)) if *pid == std::process::id() => Ok(lib.clone()),
+        _ => Err(Error::new(CKR_CRYPTOKI_NOT_INITIALIZED, "C_Initialize has not been called")),
+    }
+}
+
+/// C_Initialize: builds the global library.
+pub fn initialize(opts: InitOptions) -> Result<()> {
+    let mut g = GLOBAL.write().map_err(|_| Error::general("library lock poisoned"))?;
+    if let Some((pid, _)) = &*g {
+        if *pid == std::process::id() {
+            return Err(Error::new(CKR_CRYPTOKI_ALREADY_INITIALIZED, "C_Initialize called twice"));
+        }
+        // A forked child: forget the parent's state without touching it
+        // (its SQLite handles belong to the parent).
+        if let Some((_, lib)) = g.take() {
+            std::mem::forget(lib);
+        }
+    }
+    crate::logging::init();
+    let config = Config::load(opts.config_path.as_deref()).inspect_err(|e| log::error!("C_Initialize: {e}"))?;
+    let lib = Library::new(config, opts).inspect_err(|e| log::error!("C_Initialize: {e}"))?;
+    *g = Some((std::process::id(), Arc::new(lib)));
+    Ok(())
+}
+
+/// C_Finalize: drops the global library (sessions close, cached keys zeroize).
+pub fn finalize() -> Result<()> {
+    let mut g = GLOBAL.write().map_err(|_| Error::general("library lock poisoned"))?;
+    match g.take() {
+        Some((pid, lib)) if pid == std::process::id() => {
+            lib.close_everything();
+            Ok(())
+        }
+        Some((_, lib)) => {
+            std::mem::forget(lib);
+            Err(Error::new(CKR_CRYPTOKI_NOT_INITIALIZED, "C_Initialize has not been called in this process"))
+        }
+        None => Err(Error::new(CKR_CRYPTOKI_NOT_INITIALIZED, "C_Initialize has not been called")),
+    }
+}
+
+impl Library {
+    /// Builds a library over the configured slots (used by C_Initialize and
+    /// by the CLI).
+    pub fn new(config: Config, opts: InitOptions) -> Result<Library> {
+        let mut slots = Vec::new();
+        for (i, sc) in config.slots.iter().enumerate() {
+            slots.push(Arc::new(Token::open(i as Handle, sc, &config)?));
+        }
+        Ok(Library {
+            config,
+            opts,
+            slots,
+            sessions: RwLock::new(HashMap::new()),
+            next_session: AtomicU64::new(1),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The options C_Initialize was called with (e.g. no background threads).
+    pub fn options(&self) -> &InitOptions {
+        &self.opts
+    }
+
+    fn close_everything(&self) {
+        if let Ok(mut s) = self.sessions.write() {
+            s.clear();
+        }
+        for t in &self.slots {
+            t.on_all_sessions_closed();
+        }
+    }
+
+    pub fn token(&self, slot: Handle) -> Result<&Arc<Token>> {
+        self.slots
+            .get(slot as usize)
+            .ok_or_else(|| crate::err!(CKR_SLOT_ID_INVALID, "no slot {slot}"))
+    }
+
+    pub(crate) fn session(&self, h: Handle) -> Result<Arc<Mutex<Session>>> {
+        let map = self.sessions.read().map_err(|_| Error::general("session table poisoned"))?;
+        map.get(&h).cloned().ok_or_else(|| crate::err!(CKR_SESSION_HANDLE_INVALID, "no session {h}"))
+    }
+
+    /// Runs `f` with the session `h` locked and its token.
+    pub(crate) fn with_session<T>(&self, h: Handle, f: impl FnOnce(&mut Session, &Arc<Token>) -> Result<T>) -> Result<T> {
+        let s = self.session(h)?;
+        let mut guard = s.lock().map_err(|_| Error::general("session lock poisoned"))?;
+        let token = self.token(guard.slot)?.clone();
+        f(&mut guard, &token)
+    }
+
+    // ---- general -------------------------------------------------------
+
+    pub fn info(&self) -> LibraryInfo {
+        LibraryInfo {
+            cryptoki_version: (3, 0),
+            manufacturer: "keyward".into(),
+            description: "keyward software HSM".into(),
+            library_version: (0, 1),
+        }
+    }
+
+    pub fn slot_list(&self, _token_present: bool) -> Vec<Handle> {
+        (0..self.slots.len() as Handle).collect()
+    }
+
+    pub fn slot_info(&self, slot: Handle) -> Result<SlotInfo> {
+        Ok(self.token(slot)?.slot_info())
+    }
+
+    pub fn token_info(&self, slot: Handle) -> Result<TokenInfo> {
+        let t = self.token(slot)?;
+        let (count, rw) = self.session_counts(slot)?;
+        t.token_info(count, rw)
+    }
+
+    fn session_counts(&self, slot: Handle) -> Result<(CK_ULONG, CK_ULONG)> {
+        let map = self.sessions.read().map_err(|_| Error::general("session table poisoned"))?;
+        let mut n = 0;
+        let mut rw = 0;
+        for s in map.values() {
+            let s = s.lock().map_err(|_| Error::general("session lock poisoned"))?;
+            if s.slot == slot {
+                n += 1;
+                if s.rw {
+                    rw += 1;
+                }
+            }
+        }
+        Ok((n, rw))
+    }
+
+    pub fn mechanism_list(&self, slot: Handle) -> Result<Vec<CK_MECHANISM_TYPE>> {
+        self.token(slot)?;
+        Ok(crate::mechanism::registry::list())
+    }
+
+    pub fn mechanism_info(&self, slot: Handle, ty: CK_MECHANISM_TYPE) -> Result<MechanismInfo> {
+        self.token(slot)?;
+        crate::mechanism::registry::info(ty)
+    }
+
+    pub fn init_token(&self, slot: Handle, so_pin: &[u8], label: &str) -> Result<()> {
+        let t = self.token(slot)?;
+        let (count, _) = self.session_counts(slot)?;
+        if count > 0 {
+            return Err(Error::new(CKR_SESSION_EXISTS, "close all sessions before C_InitToken"));
+        }
+        t.init_token(so_pin, label)
+    }
+
+    pub fn init_pin(&self, h: Handle, pin: &[u8]) -> Result<()> {
+        self.with_session(h, |s, t| t.init_pin(s, pin))
+    }
+
+    pub fn set_pin(&self, h: Handle, old: &[u8], new: &[u8]) -> Result<()> {
+        self.with_session(h, |s, t| t.set_pin(s, old, new))
+    }
+
+    // ---- sessions ------------------------------------------------------
+
+    pub fn open_session(&self, slot: Handle, flags: CK_FLAGS) -> Result<Handle> {
+        let t = self.token(slot)?.clone();
+        if flags & CKF_SERIAL_SESSION == 0 {
+            return Err(Error::new(CKR_SESSION_PARALLEL_NOT_SUPPORTED, "CKF_SERIAL_SESSION must be set"));
+        }
+        let rw = flags & CKF_RW_SESSION != 0;
+        let mut map = self.sessions.write().map_err(|_| Error::general("session table poisoned"))?;
+        t.check_open_session(rw)?;
+        let h = self.next_session.fetch_add(1, Ordering::Relaxed);
+        map.insert(h, Arc::new(Mutex::new(Session::new(h, slot, rw))));
+        t.on_session_opened();
+        Ok(h)
+    }
+
+    pub fn close_session(&self, h: Handle) -> Result<()> {
+        let mut map = self.sessions.write().map_err(|_| Error::general("session table poisoned"))?;
+        let s = map.remove(&h).ok_or_else(|| crate::err!(CKR_SESSION_HANDLE_INVALID, "no session {h}"))?;
+        let slot = s.lock().map_err(|_| Error::general("session lock poisoned"))?.slot;
+        let t = self.token(slot)?;
+        t.on_session_closed(h);
+        if !map.values().any(|o| o.lock().map(|o| o.slot == slot).unwrap_or(false)) {
+            t.on_all_sessions_closed();
+        }
+        Ok(())
+    }
+
+    pub fn close_all_sessions(&self, slot: Handle) -> Result<()> {
+        let t = self.token(slot)?;
+        let mut map = self.sessions.write().map_err(|_| Error::general("session table poisoned"))?;
+        let mine: Vec<Handle> = map
+            .iter()
+            .filter(|(_, s)| s.lock().map(|s| s.slot == slot).unwrap_or(false))
+            .map(|(h, _)| *h)
+            .collect();
+        for h in mine {
+            map.remove(&h);
+            t.on_session_closed(h);
+        }
+        t.on_all_sessions_closed();
+        Ok(())
+    }
+
+    pub fn session_info(&self, h: Handle) -> Result<SessionInfo> {
+        self.with_session(h, |s, t| Ok(t.session_info(s)))
+    }
+
+    pub fn login(&self, h: Handle, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+        let user = UserType::from_ck(user).ok_or_else(|| crate::err!(CKR_USER_TYPE_INVALID, "user type {user}"))?;
+        let s = self.session(h)?;
+        let slot = s.lock().map_err(|_| Error::general("session lock poisoned"))?.slot;
+        let t = self.token(slot)?.clone();
+        if user == UserType::ContextSpecific {
+            let mut g = s.lock().map_err(|_| Error::general("session lock poisoned"))?;
+            return t.login_context_specific(&mut g, pin);
+        }
+        // SO login is refused while read-only sessions exist.
+        let has_ro = {
+            let map = self.sessions.read().map_err(|_| Error::general("session table poisoned"))?;
+            map.values().any(|o| o.lock().map(|o| o.slot == slot && !o.rw).unwrap_or(false))
+        };
+        t.login(user, pin, has_ro)
+    }
+
+    pub fn logout(&self, h: Handle) -> Result<()> {
+        self.with_session(h, |_, t| t.logout())
+    }
+
+    // ---- objects -------------------------------------------------------
+
+    pub fn create_object(&self, h: Handle, template: &[Attr]) -> Result<Handle> {
+        self.with_session(h, |s, t| t.create_object(s, template))
+    }
+
+    pub fn copy_object(&self, h: Handle, obj: Handle, template: &[Attr]) -> Result<Handle> {
+        self.with_session(h, |s, t| t.copy_object(s, obj, template))
+    }
+
+    pub fn destroy_object(&self, h: Handle, obj: Handle) -> Result<()> {
+        self.with_session(h, |s, t| t.destroy_object(s, obj))
+    }
+
+    pub fn object_size(&self, h: Handle, obj: Handle) -> Result<CK_ULONG> {
+        self.with_session(h, |s, t| t.object_size(s, obj))
+    }
+
+    pub fn get_attribute_values(&self, h: Handle, obj: Handle, types: &[CK_ATTRIBUTE_TYPE]) -> Result<Vec<AttrValue>> {
+        self.with_session(h, |s, t| t.get_attribute_values(s, obj, types))
+    }
+
+    pub fn set_attribute_values(&self, h: Handle, obj: Handle, template: &[Attr]) -> Result<()> {
+        self.with_session(h, |s, t| t.set_attribute_values(s, obj, template))
+    }
+
+    pub fn find_objects_init(&self, h: Handle, template: &[Attr]) -> Result<()> {
+        self.with_session(h, |s, t| t.find_init(s, template))
+    }
+
+    pub fn find_objects(&self, h: Handle, max: usize) -> Result<Vec<Handle>> {
+        self.with_session(h, |s, _| s.find_next(max))
+    }
+
+    pub fn find_objects_final(&self, h: Handle) -> Result<()> {
+        self.with_session(h, |s, _| s.find_final())
+    }
+
+    // ---- crypto --------------------------------------------------------
+
+    pub fn encrypt_init(&self, h: Handle, mech: &Mechanism, key: Handle) -> Result<()> {
+        self.with_session(h, |s, t| t.cipher_init(s, mech, key, true))
+    }
+    pub fn encrypt(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
+        self.with_session(h, |s, _| s.cipher_oneshot(true, data, out))
+    }
+    pub fn encrypt_update(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
+        self.with_session(h, |s, _| s.cipher_update(true, data, out))
+    }
+    pub fn encrypt_final(&self, h: Handle, out: Option<&mut [u8]>) -> Result<usize> {
+        self.with_session(h, |s, _| s.cipher_final(true, out))
+    }
+
+    pub fn decrypt_init(&self, h: Handle, mech: &Mechanism, key: Handle) -> Result<()> {
+        self.with_session(h, |s, t| t.cipher_init(s, mech, key, false))
+    }
+    pub fn decrypt(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
+        self.with_session(h, |s, _| s.cipher_oneshot(false, data, out))
+    }
+    pub fn decrypt_update(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
+        self.with_session(h, |s, _| s.cipher_update(false, data, out))
+    }
+    pub fn decrypt_final(&self, h: Handle, out: Option<&mut [u8]>) -> Result<usize> {
+        self.with_session(h, |s, _| s.cipher_final(false, out))
+    }
+
+    pub fn digest_init(&self, h: Handle, mech: &Mechanism) -> Result<()> {
+        self.with_session(h, |s, _| s.digest_init(mech))
+    }
+    pub fn digest(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
+        self.with_session(h, |s, _| s.digest_oneshot(data, out))
+    }
+    pub fn digest_update(&self, h: Handle, data: &[u8]) -> Result<()> {
+        self.with_session(h, |s, _| s.digest_update(data))
+    }
+    pub fn digest_key(&self, h: Handle, key: Handle) -> Result<()> {
+        self.with_session(h, |s, t| t.digest_key(s, key))
+    }
+    pub fn digest_final(&self, h: Handle, out: Option<&mut [u8]>) -> Result<usize> {
+        self.with_session(h, |s, _| s.digest_final(out))
+    }
+
+    pub fn sign_init(&self, h: Handle, mech: &Mechanism, key: Handle) -> Result<()> {
+        self.with_session(h, |s, t| t.sign_init(s, mech, key, true))
+    }
+    pub fn sign(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
+        self.with_session(h, |s, _| s.sign_oneshot(data, out))
+    }
+    pub fn sign_update(&self, h: Handle, data: &[u8]) -> Result<()> {
+        self.with_session(h, |s, _| s.sign_update(true, data))
+    }
+    pub fn sign_final(&self, h: Handle, out: Option<&mut [u8]>) -> Result<usize> {
+        self.with_session(h, |s, _| s.sign_final(out))
+    }
+
+    pub fn verify_init(&self, h: Handle, mech: &Mechanism, key: Handle) -> Result<()> {
+        self.with_session(h, |s, t| t.sign_init(s, mech, key, false))
+    }
+    pub fn verify(&self, h: Handle, data: &[u8], signature: &[u8]) -> Result<()> {
+        self.with_session(h, |s, _| s.verify_oneshot(data, signature))
+    }
+    pub fn verify_update(&self, h: Handle, data: &[u8]) -> Result<()> {
+        self.with_session(h, |s, _| s.sign_update(false, data))
+    }
+    pub fn verify_final(&self, h: Handle, signature: &[u8]) -> Result<()> {
+        self.with_session(h, |s, _| s.verify_final(signature))
+    }
+
+    pub fn generate_key(&self, h: Handle, mech: &Mechanism, template: &[Attr]) -> Result<Handle> {
+        self.with_session(h, |s, t| t.generate_key(s, mech, template))
+    }
+
+    pub fn generate_key_pair(
+        &self,
+        h: Handle,
+        mech: &Mechanism,
+        public_template: &[Attr],
+        private_template: &[Attr],
+    ) -> Result<(Handle, Handle)> {
+        self.with_session(h, |s, t| t.generate_key_pair(s, mech, public_template, private_template))
+    }
+
+    pub fn wrap_key(
+        &self,
+        h: Handle,
+        mech: &Mechanism,
+        wrapping_key: Handle,
+        key: Handle,
+        out: Option<&mut [u8]>,
+    ) -> Result<usize> {
+        self.with_session(h, |s, t| t.wrap_key(s, mech, wrapping_key, key, out))
+    }
+
+    pub fn unwrap_key(
+        &self,
+        h: Handle,
+        mech: &Mechanism,
+        unwrapping_key: Handle,
+        wrapped: &[u8],
+        template: &[Attr],
+    ) -> Result<Handle> {
+        self.with_session(h, |s, t| t.unwrap_key(s, mech, unwrapping_key, wrapped, template))
+    }
+
+    pub fn derive_key(&self, h: Handle, mech: &Mechanism, base_key: Handle, template: &[Attr]) -> Result<Handle> {
+        self.with_session(h, |s, t| t.derive_key(s, mech, base_key, template))
+    }
+
+    pub fn seed_random(&self, h: Handle, _seed: &[u8]) -> Result<()> {
+        self.session(h)?;
+        // The engine's DRBG reseeds itself from the OS; extra seed is not mixed in.
+        Err(Error::new(CKR_RANDOM_SEED_NOT_SUPPORTED, "the token's RNG seeds itself from the OS"))
+    }
+
+    pub fn generate_random(&self, h: Handle, out: &mut [u8]) -> Result<()> {
+        self.session(h)?;
+        crate::crypto::random_fill(out).map_err(|e| Error::general(format!("rng: {e:?}")))
+    }
+
+    /// C_SessionCancel (3.0): ends the operations named in `flags`.
+    pub fn session_cancel(&self, h: Handle, flags: CK_FLAGS) -> Result<()> {
+        self.with_session(h, |s, _| {
+            s.cancel(flags);
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,196 @@
+//! Objects and their attributes: the in-memory form of a PKCS#11 object,
+//! template validation against the declarative rules (`rules.rs`), reads,
+//! writes, copies and matching. Knows nothing of sessions or SQLite: the
+//! token layer decides visibility and persistence.
+
+pub mod rules;
+pub mod template;
+
+use crate::ck::*;
+use crate::crypto::SecretKey;
+use crate::error::{Error, Result};
+use crate::types::{AttrValue, Handle};
+use rules::Kinds;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use zeroize::Zeroizing;
+
+/// A secret attribute value: plaintext (session objects, objects being
+/// created) or sealed under the token master key (token objects at rest and
+/// in the cache until a logged-in user needs them).
+#[derive(Clone)]
+pub enum Secret {
+    Plain(Zeroizing<Vec<u8>>),
+    Sealed(Vec<u8>),
+}
+
+/// Parsed key material ready for the engine, cached per object for the login.
+pub enum KeyMaterial {
+    Secret(SecretKey),
+}
+
+/// One object. Immutable once built: a change builds a new `Object` and the
+/// token swaps it in, so readers holding an `Arc<Object>` see a consistent
+/// snapshot.
+pub struct Object {
+    pub handle: Handle,
+    pub uid: String,
+    pub kind: Kinds,
+    pub class: CK_OBJECT_CLASS,
+    pub key_type: Option<CK_KEY_TYPE>,
+    pub token: bool,
+    pub private: bool,
+    /// The session that owns a session object.
+    pub owner: Option<Handle>,
+    attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>,
+    secrets: BTreeMap<CK_ATTRIBUTE_TYPE, Secret>,
+    material: RwLock<Option<Arc<KeyMaterial>>>,
+}
+
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Object(handle {}, uid {}, class {})", self.handle, self.uid, self.class)
+    }
+}
+
+pub fn ulong(v: &[u8]) -> Option<CK_ULONG> {
+    Some(CK_ULONG::from_ne_bytes(v.try_into().ok()?))
+}
+
+pub fn ulong_bytes(v: CK_ULONG) -> Vec<u8> {
+    v.to_ne_bytes().to_vec()
+}
+
+impl Object {
+    /// Builds an object from a full attribute map (public values) and its
+    /// secret values. `attrs` must contain CKA_CLASS (and CKA_KEY_TYPE for keys).
+    pub fn new(
+        handle: Handle,
+        uid: String,
+        owner: Option<Handle>,
+        attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>,
+        secrets: BTreeMap<CK_ATTRIBUTE_TYPE, Secret>,
+    ) -> Result<Object> {
+        let class = attrs
+            .get(&CKA_CLASS)
+            .and_then(|v| ulong(v))
+            .ok_or_else(|| Error::device("object without CKA_CLASS"))?;
+        let key_type = attrs.get(&CKA_KEY_TYPE).and_then(|v| ulong(v));
+        let kind = rules::kind_of(class, key_type).ok_or_else(|| Error::device("object of unknown kind"))?;
+        let flag = |t| attrs.get(&t).is_some_and(|v| v.first() == Some(&1));
+        Ok(Object {
+            handle,
+            uid,
+            kind,
+            class,
+            key_type,
+            token: flag(CKA_TOKEN),
+            private: flag(CKA_PRIVATE),
+            owner,
+            attrs,
+            secrets,
+            material: RwLock::new(None),
+        })
+    }
+
+    pub fn attrs(&self) -> &BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>> {
+        &self.attrs
+    }
+
+    pub fn secrets(&self) -> &BTreeMap<CK_ATTRIBUTE_TYPE, Secret> {
+        &self.secrets
+    }
+
+    pub fn get(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<&[u8]> {
+        self.attrs.get(&ty).map(|v| v.as_slice())
+    }
+
+    /// A boolean attribute (absent = false).
+    pub fn flag(&self, ty: CK_ATTRIBUTE_TYPE) -> bool {
+        self.get(ty).is_some_and(|v| v.first() == Some(&1))
+    }
+
+    pub fn ulong(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<CK_ULONG> {
+        self.get(ty).and_then(ulong)
+    }
+
+    pub fn label(&self) -> &[u8] {
+        self.get(CKA_LABEL).unwrap_or(&[])
+    }
+
+    pub fn is_key(&self) -> bool {
+        self.kind & rules::KEY != 0
+    }
+
+    /// Whether secret values may leave the token in the clear.
+    pub fn secrets_readable(&self) -> bool {
+        !self.flag(CKA_SENSITIVE) && self.flag(CKA_EXTRACTABLE)
+    }
+
+    /// Approximate size in bytes (C_GetObjectSize).
+    pub fn size(&self) -> usize {
+        let s: usize = self
+            .secrets
+            .values()
+            .map(|s| match s {
+                Secret::Plain(p) => p.len(),
+                Secret::Sealed(b) => b.len(),
+            })
+            .sum();
+        self.attrs.values().map(Vec::len).sum::<usize>() + s + 16 * (self.attrs.len() + self.secrets.len())
+    }
+
+    /// Template match for C_FindObjects: every entry equal. Secret
+    /// attributes never match (a search must not become an oracle).
+    pub fn matches(&self, template: &[crate::types::Attr]) -> bool {
+        template.iter().all(|a| self.attrs.get(&a.ty).is_some_and(|v| *v == a.value))
+    }
+
+    /// Answers C_GetAttributeValue for one type. `unseal` opens a sealed
+    /// secret (fails when nobody is logged in).
+    pub fn read(&self, ty: CK_ATTRIBUTE_TYPE, unseal: &dyn Fn(&str, CK_ATTRIBUTE_TYPE, &[u8]) -> Result<Zeroizing<Vec<u8>>>) -> AttrValue {
+        if let Some(v) = self.attrs.get(&ty) {
+            return AttrValue::Value(v.clone());
+        }
+        match self.secrets.get(&ty) {
+            None => AttrValue::Invalid,
+            Some(_) if !self.secrets_readable() => AttrValue::Sensitive,
+            Some(Secret::Plain(p)) => AttrValue::Value(p.to_vec()),
+            Some(Secret::Sealed(b)) => match unseal(&self.uid, ty, b) {
+                Ok(p) => AttrValue::Value(p.to_vec()),
+                Err(_) => AttrValue::Sensitive,
+            },
+        }
+    }
+
+    /// The plaintext of a secret attribute.
+    pub fn secret(
+        &self,
+        ty: CK_ATTRIBUTE_TYPE,
+        unseal: &dyn Fn(&str, CK_ATTRIBUTE_TYPE, &[u8]) -> Result<Zeroizing<Vec<u8>>>,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        match self.secrets.get(&ty) {
+            Some(Secret::Plain(p)) => Ok(p.clone()),
+            Some(Secret::Sealed(b)) => unseal(&self.uid, ty, b),
+            None => Err(crate::err!(CKR_GENERAL_ERROR, "object {} has no secret 0x{ty:x}", self.uid)),
+        }
+    }
+
+    /// The cached engine material, if built.
+    pub fn cached_material(&self) -> Option<Arc<KeyMaterial>> {
+        self.material.read().ok().and_then(|m| m.clone())
+    }
+
+    pub fn cache_material(&self, m: Arc<KeyMaterial>) {
+        if let Ok(mut g) = self.material.write() {
+            *g = Some(m);
+        }
+    }
+
+    /// Drops cached plaintext material (logout, finalize).
+    pub fn forget_material(&self) {
+        if let Ok(mut g) = self.material.write() {
+            *g = None;
+        }
+    }
+}

@@ -1,0 +1,684 @@
+//! A token: its store, its login state (PINs, lockout, the unwrapped master
+//! key), its object cache, and the PKCS#11 operations that need them.
+//!
+//! Token objects live in SQLite (`store/`) and in an in-memory cache keyed by
+//! handle (the store's row id); session objects live only in the cache.
+//! Another process's committed changes are picked up through
+//! `Store::changes_since` on the next call that looks objects up.
+
+pub mod ops;
+pub mod session;
+
+use crate::ck::*;
+use crate::config::{Config, Policy, SlotConfig};
+use crate::err;
+use crate::error::{Error, Result};
+use crate::object::template::{self, NewObject};
+use crate::object::{KeyMaterial, Object, Secret};
+use crate::store::seal::{Kek, MasterKey};
+use crate::store::{Changes, ObjectRow, Role, Store, codec};
+use crate::types::*;
+use session::Session;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use zeroize::Zeroizing;
+
+/// Session object handles start here; token object handles are store row ids
+/// (kept below 2^31 by the store).
+const SESSION_OBJECT_BASE: Handle = 0x8000_0000;
+
+#[derive(Default)]
+struct Login {
+    role: Option<Role>,
+    master: Option<MasterKey>,
+}
+
+#[derive(Default)]
+struct Objects {
+    rev: u64,
+    map: HashMap<Handle, Arc<Object>>,
+}
+
+/// A PIN-derived key kept for the life of the process so that repeated
+/// logins do not pay PBKDF2 again; found by a keyed fingerprint of the PIN.
+struct KekCacheEntry {
+    fingerprint: [u8; 32],
+    kek: Kek,
+}
+
+pub struct Token {
+    pub slot: Handle,
+    description: String,
+    policy: Policy,
+    store: Store,
+    login: RwLock<Login>,
+    objects: RwLock<Objects>,
+    kek_cache: Mutex<Vec<KekCacheEntry>>,
+    fingerprint_key: Zeroizing<Vec<u8>>,
+    next_session_object: AtomicU64,
+    open_sessions: AtomicU64,
+}
+
+fn lock_err<T>(_: T) -> Error {
+    Error::general("token lock poisoned")
+}
+
+fn object_from_row(row: &ObjectRow) -> Result<Object> {
+    let attrs: BTreeMap<_, _> = codec::decode_attrs(&row.public)?.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, v)).collect();
+    let secrets = codec::decode_attrs(&row.sealed)?
+        .into_iter()
+        .map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, Secret::Sealed(v)))
+        .collect();
+    Object::new(row.id as Handle, row.uid.clone(), None, attrs, secrets)
+}
+
+fn new_uid() -> Result<String> {
+    let mut b = [0u8; 16];
+    crate::crypto::random_fill(&mut b).map_err(|_| Error::general("rng failed"))?;
+    Ok(hex::encode(b))
+}
+
+impl Token {
+    pub fn open(slot: Handle, sc: &SlotConfig, config: &Config) -> Result<Token> {
+        let store = Store::open(&sc.path)?;
+        let t = Token {
+            slot,
+            description: sc.description.clone().unwrap_or_else(|| format!("keyward slot {slot}")),
+            policy: config.policy.clone(),
+            store,
+            login: RwLock::new(Login::default()),
+            objects: RwLock::new(Objects::default()),
+            kek_cache: Mutex::new(Vec::new()),
+            fingerprint_key: crate::crypto::random_secret(32).map_err(|_| Error::general("rng failed"))?,
+            next_session_object: AtomicU64::new(SESSION_OBJECT_BASE),
+            open_sessions: AtomicU64::new(0),
+        };
+        let all = t.store.load_all()?;
+        t.apply_changes(all)?;
+        Ok(t)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    // ---- info ------------------------------------------------------------
+
+    pub fn slot_info(&self) -> SlotInfo {
+        SlotInfo {
+            description: self.description.clone(),
+            manufacturer: "keyward".into(),
+            flags: CKF_TOKEN_PRESENT,
+            hardware_version: (0, 1),
+            firmware_version: (0, 1),
+        }
+    }
+
+    pub fn token_info(&self, sessions: CK_ULONG, rw_sessions: CK_ULONG) -> Result<TokenInfo> {
+        let row = self.store.token()?;
+        let mut flags = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_RESTORE_KEY_NOT_NEEDED;
+        let (label, serial) = match &row {
+            Some(r) => {
+                flags |= CKF_TOKEN_INITIALIZED;
+                if r.user.is_some() {
+                    flags |= CKF_USER_PIN_INITIALIZED;
+                }
+                flags |= self.pin_flags(r.user_failures, CKF_USER_PIN_COUNT_LOW, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED);
+                flags |= self.pin_flags(r.so_failures, CKF_SO_PIN_COUNT_LOW, CKF_SO_PIN_FINAL_TRY, CKF_SO_PIN_LOCKED);
+                (r.label.clone(), r.serial.clone())
+            }
+            None => (String::new(), String::new()),
+        };
+        let now = now_utc();
+        Ok(TokenInfo {
+            label,
+            manufacturer: "keyward".into(),
+            model: "software HSM".into(),
+            serial,
+            flags,
+            max_session_count: CK_EFFECTIVELY_INFINITE,
+            session_count: sessions,
+            max_rw_session_count: CK_EFFECTIVELY_INFINITE,
+            rw_session_count: rw_sessions,
+            max_pin_len: self.policy.max_pin_len as CK_ULONG,
+            min_pin_len: self.policy.min_pin_len as CK_ULONG,
+            total_public_memory: CK_UNAVAILABLE_INFORMATION,
+            free_public_memory: CK_UNAVAILABLE_INFORMATION,
+            total_private_memory: CK_UNAVAILABLE_INFORMATION,
+            free_private_memory: CK_UNAVAILABLE_INFORMATION,
+            hardware_version: (0, 1),
+            firmware_version: (0, 1),
+            utc_time: format!("{}00", now.format_compact()),
+        })
+    }
+
+    fn pin_flags(&self, failures: u32, low: CK_FLAGS, final_try: CK_FLAGS, locked: CK_FLAGS) -> CK_FLAGS {
+        let max = self.policy.max_pin_attempts;
+        if failures >= max {
+            locked
+        } else if failures + 1 == max {
+            final_try | low
+        } else if failures > 0 {
+            low
+        } else {
+            0
+        }
+    }
+
+    // ---- sessions and login ----------------------------------------------
+
+    pub fn check_open_session(&self, rw: bool) -> Result<()> {
+        if !rw && self.role()? == Some(Role::So) {
+            return Err(Error::new(CKR_SESSION_READ_WRITE_SO_EXISTS, "the SO is logged in: only R/W sessions may open"));
+        }
+        Ok(())
+    }
+
+    pub fn on_session_opened(&self) {
+        self.open_sessions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drops the session objects the closed session owned.
+    pub fn on_session_closed(&self, h: Handle) {
+        self.open_sessions.fetch_sub(1, Ordering::Relaxed);
+        if let Ok(mut o) = self.objects.write() {
+            o.map.retain(|_, obj| obj.owner != Some(h));
+        }
+    }
+
+    /// The last session closed: the application is logged out.
+    pub fn on_all_sessions_closed(&self) {
+        self.open_sessions.store(0, Ordering::Relaxed);
+        let _ = self.clear_login();
+        if let Ok(mut o) = self.objects.write() {
+            o.map.retain(|_, obj| obj.owner.is_none());
+        }
+    }
+
+    pub fn role(&self) -> Result<Option<Role>> {
+        Ok(self.login.read().map_err(lock_err)?.role)
+    }
+
+    fn is_user(&self) -> bool {
+        self.login.read().map(|l| l.role == Some(Role::User)).unwrap_or(false)
+    }
+
+    pub fn session_info(&self, s: &Session) -> SessionInfo {
+        let role = self.role().ok().flatten();
+        let state = match (role, s.rw) {
+            (None, false) => CKS_RO_PUBLIC_SESSION,
+            (None, true) => CKS_RW_PUBLIC_SESSION,
+            (Some(Role::User), false) => CKS_RO_USER_FUNCTIONS,
+            (Some(Role::User), true) => CKS_RW_USER_FUNCTIONS,
+            (Some(Role::So), _) => CKS_RW_SO_FUNCTIONS,
+        };
+        SessionInfo {
+            slot: s.slot,
+            state,
+            flags: CKF_SERIAL_SESSION | if s.rw { CKF_RW_SESSION } else { 0 },
+            device_error: 0,
+        }
+    }
+
+    fn check_pin_len(&self, pin: &[u8]) -> Result<()> {
+        if pin.len() < self.policy.min_pin_len || pin.len() > self.policy.max_pin_len {
+            return Err(err!(
+                CKR_PIN_LEN_RANGE,
+                "PIN length {} outside {}..={}",
+                pin.len(),
+                self.policy.min_pin_len,
+                self.policy.max_pin_len
+            ));
+        }
+        Ok(())
+    }
+
+    /// The KEK for `pin` under `salt`: from the process cache, else PBKDF2.
+    fn kek(&self, pin: &[u8], salt: &[u8], iterations: u32) -> Result<Kek> {
+        let fp = crate::crypto::hmac_sha256(
+            &self.fingerprint_key,
+            &[&iterations.to_le_bytes(), &(salt.len() as u64).to_le_bytes(), salt, pin],
+        );
+        if let Some(e) = self.kek_cache.lock().map_err(lock_err)?.iter().find(|e| e.fingerprint == fp) {
+            return Ok(e.kek.clone());
+        }
+        let kek = Kek::derive(pin, salt, iterations)?;
+        let mut cache = self.kek_cache.lock().map_err(lock_err)?;
+        if cache.len() >= 16 {
+            cache.remove(0);
+        }
+        cache.push(KekCacheEntry { fingerprint: fp, kek: kek.clone() });
+        Ok(kek)
+    }
+
+    /// Checks `pin` for `role` against the store, counting failures; returns
+    /// the master key.
+    fn verify_pin(&self, role: Role, pin: &[u8]) -> Result<MasterKey> {
+        let row = self.store.token()?.ok_or_else(|| Error::new(CKR_TOKEN_NOT_RECOGNIZED, "token not initialized"))?;
+        let (wrapped, failures) = match role {
+            Role::So => (row.so.as_ref(), row.so_failures),
+            Role::User => (row.user.as_ref(), row.user_failures),
+        };
+        let wrapped = wrapped.ok_or_else(|| Error::new(CKR_USER_PIN_NOT_INITIALIZED, "the user PIN is not initialized"))?;
+        if failures >= self.policy.max_pin_attempts {
+            return Err(Error::new(CKR_PIN_LOCKED, format!("{role:?} PIN locked after {failures} failed attempts")));
+        }
+        let kek = self.kek(pin, &wrapped.salt, wrapped.iterations)?;
+        match kek.unwrap(&wrapped.blob) {
+            Some(m) => {
+                if failures > 0 {
+                    self.store.pin_ok(role)?;
+                }
+                Ok(m)
+            }
+            None => {
+                let n = self.store.pin_failed(role)?;
+                if n >= self.policy.max_pin_attempts {
+                    Err(Error::new(CKR_PIN_LOCKED, format!("{role:?} PIN now locked after {n} failed attempts")))
+                } else {
+                    Err(Error::new(CKR_PIN_INCORRECT, format!("wrong {role:?} PIN ({n} failed attempts)")))
+                }
+            }
+        }
+    }
+
+    pub fn login(&self, user: UserType, pin: &[u8], has_ro_sessions: bool) -> Result<()> {
+        let role = match user {
+            UserType::So => Role::So,
+            UserType::User => Role::User,
+            UserType::ContextSpecific => return Err(Error::general("context-specific login needs a session")),
+        };
+        match self.role()? {
+            Some(r) if r == role => return Err(Error::new(CKR_USER_ALREADY_LOGGED_IN, "already logged in")),
+            Some(_) => return Err(Error::new(CKR_USER_ANOTHER_ALREADY_LOGGED_IN, "another user is logged in")),
+            None => {}
+        }
+        if role == Role::So && has_ro_sessions {
+            return Err(Error::new(CKR_SESSION_READ_ONLY_EXISTS, "close read-only sessions before the SO logs in"));
+        }
+        let master = self.verify_pin(role, pin)?;
+        let mut l = self.login.write().map_err(lock_err)?;
+        l.role = Some(role);
+        l.master = Some(master);
+        Ok(())
+    }
+
+    pub fn login_context_specific(&self, s: &mut Session, pin: &[u8]) -> Result<()> {
+        if self.role()? != Some(Role::User) {
+            return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "context-specific login needs a logged-in user"));
+        }
+        let pending = s.sign.as_ref().is_some_and(|o| o.needs_auth);
+        if !pending {
+            return Err(Error::new(CKR_OPERATION_NOT_INITIALIZED, "no operation waits for a context-specific login"));
+        }
+        match self.verify_pin(Role::User, pin) {
+            Ok(_) => {
+                if let Some(op) = s.sign.as_mut() {
+                    op.needs_auth = false;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                s.sign = None;
+                Err(e)
+            }
+        }
+    }
+
+    fn clear_login(&self) -> Result<()> {
+        let mut l = self.login.write().map_err(lock_err)?;
+        l.role = None;
+        l.master = None;
+        drop(l);
+        if let Ok(o) = self.objects.read() {
+            for obj in o.map.values() {
+                if obj.token {
+                    obj.forget_material();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn logout(&self) -> Result<()> {
+        if self.role()?.is_none() {
+            return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "nobody is logged in"));
+        }
+        self.clear_login()
+    }
+
+    pub fn init_token(&self, so_pin: &[u8], label: &str) -> Result<()> {
+        self.check_pin_len(so_pin)?;
+        if self.store.token()?.is_some() {
+            // Re-initialization needs the current SO PIN.
+            self.verify_pin(Role::So, so_pin)?;
+        }
+        let master = MasterKey::generate()?;
+        let (wrapped, _) = crate::store::seal::wrap_under_pin(&master, so_pin, self.policy.pbkdf2_iterations)?;
+        let serial = new_uid()?[..16].to_string();
+        self.store.init_token(label, &serial, &wrapped)?;
+        self.clear_login()?;
+        let mut o = self.objects.write().map_err(lock_err)?;
+        o.map.clear();
+        drop(o);
+        self.refresh()?;
+        Ok(())
+    }
+
+    fn master(&self) -> Result<MasterKey> {
+        self.login
+            .read()
+            .map_err(lock_err)?
+            .master
+            .clone()
+            .ok_or_else(|| Error::new(CKR_USER_NOT_LOGGED_IN, "not logged in: the token's keys are sealed"))
+    }
+
+    pub fn init_pin(&self, s: &Session, pin: &[u8]) -> Result<()> {
+        if self.role()? != Some(Role::So) || !s.rw {
+            return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "C_InitPIN needs the SO logged in on a R/W session"));
+        }
+        self.check_pin_len(pin)?;
+        let master = self.master()?;
+        let (wrapped, _) = crate::store::seal::wrap_under_pin(&master, pin, self.policy.pbkdf2_iterations)?;
+        self.store.set_pin(Role::User, Some(&wrapped))
+    }
+
+    pub fn set_pin(&self, s: &Session, old: &[u8], new: &[u8]) -> Result<()> {
+        if !s.rw {
+            return Err(Error::new(CKR_SESSION_READ_ONLY, "C_SetPIN needs a R/W session"));
+        }
+        let role = self.role()?.unwrap_or(Role::User);
+        self.check_pin_len(new)?;
+        let master = self.verify_pin(role, old)?;
+        let (wrapped, _) = crate::store::seal::wrap_under_pin(&master, new, self.policy.pbkdf2_iterations)?;
+        self.store.set_pin(role, Some(&wrapped))
+    }
+
+    // ---- object cache ------------------------------------------------------
+
+    fn apply_changes(&self, ch: Changes) -> Result<()> {
+        let mut o = self.objects.write().map_err(lock_err)?;
+        for id in ch.deletes {
+            o.map.remove(&(id as Handle));
+        }
+        for row in &ch.upserts {
+            match object_from_row(row) {
+                Ok(obj) => {
+                    o.map.insert(obj.handle, Arc::new(obj));
+                }
+                Err(e) => log::warn!("token {}: skipping unreadable object {}: {e}", self.slot, row.uid),
+            }
+        }
+        o.rev = o.rev.max(ch.rev);
+        Ok(())
+    }
+
+    /// Picks up what other processes committed.
+    pub fn refresh(&self) -> Result<()> {
+        let rev = self.objects.read().map_err(lock_err)?.rev;
+        if let Some(ch) = self.store.changes_since(rev)? {
+            self.apply_changes(ch)?;
+        }
+        Ok(())
+    }
+
+    fn visible(&self, obj: &Object) -> bool {
+        !obj.private || self.is_user()
+    }
+
+    /// The object `h` as session `s` may see it. `invalid` is the CK_RV for a
+    /// handle that names nothing visible (object, key, wrapping key ...).
+    pub fn object(&self, h: Handle, invalid: CK_RV) -> Result<Arc<Object>> {
+        let found = self.objects.read().map_err(lock_err)?.map.get(&h).cloned();
+        let found = match found {
+            Some(o) => Some(o),
+            None => {
+                self.refresh()?;
+                self.objects.read().map_err(lock_err)?.map.get(&h).cloned()
+            }
+        };
+        match found {
+            Some(o) if self.visible(&o) => Ok(o),
+            _ => Err(err!(invalid, "no visible object with handle {h}")),
+        }
+    }
+
+    fn unseal_fn(&self) -> impl Fn(&str, CK_ATTRIBUTE_TYPE, &[u8]) -> Result<Zeroizing<Vec<u8>>> + '_ {
+        move |uid, ty, sealed| self.master()?.unseal(uid, ty as u64, sealed)
+    }
+
+    /// The engine material of a key, built once per login and cached.
+    pub fn material(&self, obj: &Object) -> Result<Arc<KeyMaterial>> {
+        if let Some(m) = obj.cached_material() {
+            return Ok(m);
+        }
+        let unseal = self.unseal_fn();
+        let m = match obj.class {
+            CKO_SECRET_KEY => KeyMaterial::Secret(crate::crypto::SecretKey::new(obj.secret(CKA_VALUE, &unseal)?)),
+            _ => ops::asymmetric_material(obj, &unseal)?,
+        };
+        let m = Arc::new(m);
+        obj.cache_material(m.clone());
+        Ok(m)
+    }
+
+    /// Checks that session `s` may create or change an object with these flags.
+    fn check_write(&self, s: &Session, token: bool, private: bool) -> Result<()> {
+        if token && !s.rw {
+            return Err(Error::new(CKR_SESSION_READ_ONLY, "token objects need a R/W session"));
+        }
+        if private && !self.is_user() {
+            return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "private objects need the user logged in"));
+        }
+        Ok(())
+    }
+
+    /// Stores a validated new object (sealing its secrets for the token) and
+    /// returns its handle.
+    pub fn insert(&self, s: &Session, mut n: NewObject) -> Result<Handle> {
+        let token = n.flag(CKA_TOKEN);
+        let private = n.flag(CKA_PRIVATE);
+        self.check_write(s, token, private)?;
+        let uid = new_uid()?;
+        n.attrs.insert(CKA_UNIQUE_ID, uid.as_bytes().to_vec());
+        if token {
+            if self.store.token()?.is_none() {
+                return Err(Error::new(CKR_TOKEN_NOT_RECOGNIZED, "token not initialized"));
+            }
+            let master = if n.secrets.is_empty() { None } else { Some(self.master()?) };
+            let mut sealed = Vec::with_capacity(n.secrets.len());
+            for (ty, v) in &n.secrets {
+                let m = master.as_ref().ok_or_else(|| Error::general("no master key"))?;
+                sealed.push((*ty as u64, m.seal(&uid, *ty as u64, v)?));
+            }
+            let public = codec::encode_attrs(n.attrs.iter().map(|(t, v)| (*t as u64, v.as_slice())));
+            let sealed_blob = codec::encode_attrs(sealed.iter().map(|(t, v)| (*t, v.as_slice())));
+            let id = self.store.insert_object(&uid, &public, &sealed_blob)?;
+            let secrets = sealed.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, Secret::Sealed(v))).collect();
+            let obj = Object::new(id as Handle, uid, None, n.attrs, secrets)?;
+            let h = obj.handle;
+            self.objects.write().map_err(lock_err)?.map.insert(h, Arc::new(obj));
+            Ok(h)
+        } else {
+            let h = self.next_session_object.fetch_add(1, Ordering::Relaxed);
+            let secrets = n.secrets.into_iter().map(|(t, v)| (t, Secret::Plain(v))).collect();
+            let obj = Object::new(h, uid, Some(s.handle), n.attrs, secrets)?;
+            self.objects.write().map_err(lock_err)?.map.insert(h, Arc::new(obj));
+            Ok(h)
+        }
+    }
+
+    pub fn create_object(&self, s: &Session, t: &[Attr]) -> Result<Handle> {
+        let n = template::build(t, &[], template::Origin::Create)?;
+        ops::validate_import(self, &n)?;
+        self.insert(s, n)
+    }
+
+    pub fn copy_object(&self, s: &Session, h: Handle, t: &[Attr]) -> Result<Handle> {
+        let obj = self.object(h, CKR_OBJECT_HANDLE_INVALID)?;
+        let is_so = self.role()? == Some(Role::So);
+        let mut attrs = template::apply_copy(&obj, t, is_so)?;
+        attrs.remove(&CKA_UNIQUE_ID);
+        let secrets = template::plain_secrets(&obj, &self.unseal_fn())?;
+        let n = NewObject { kind: obj.kind, attrs, secrets };
+        self.insert(s, n)
+    }
+
+    pub fn destroy_object(&self, s: &Session, h: Handle) -> Result<()> {
+        let obj = self.object(h, CKR_OBJECT_HANDLE_INVALID)?;
+        self.check_write(s, obj.token, obj.private)?;
+        if obj.get(CKA_DESTROYABLE).is_some_and(|v| v.first() == Some(&0)) {
+            return Err(Error::new(CKR_ACTION_PROHIBITED, "object is not destroyable (CKA_DESTROYABLE is false)"));
+        }
+        if obj.token {
+            self.store.delete_object(h as i64)?;
+        }
+        obj.forget_material();
+        self.objects.write().map_err(lock_err)?.map.remove(&h);
+        Ok(())
+    }
+
+    pub fn object_size(&self, _s: &Session, h: Handle) -> Result<CK_ULONG> {
+        Ok(self.object(h, CKR_OBJECT_HANDLE_INVALID)?.size() as CK_ULONG)
+    }
+
+    pub fn get_attribute_values(&self, _s: &Session, h: Handle, types: &[CK_ATTRIBUTE_TYPE]) -> Result<Vec<AttrValue>> {
+        let obj = self.object(h, CKR_OBJECT_HANDLE_INVALID)?;
+        let unseal = self.unseal_fn();
+        Ok(types.iter().map(|t| obj.read(*t, &unseal)).collect())
+    }
+
+    pub fn set_attribute_values(&self, s: &Session, h: Handle, t: &[Attr]) -> Result<()> {
+        self.refresh()?;
+        let obj = self.object(h, CKR_OBJECT_HANDLE_INVALID)?;
+        self.check_write(s, obj.token, obj.private)?;
+        let is_so = self.role()? == Some(Role::So);
+        let attrs = template::apply_set(&obj, t, is_so)?;
+        self.replace(&obj, attrs)
+    }
+
+    /// Swaps in a new version of `obj` with `attrs` (secrets unchanged).
+    pub fn replace(&self, obj: &Object, attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>) -> Result<()> {
+        if obj.token {
+            let public = codec::encode_attrs(attrs.iter().map(|(t, v)| (*t as u64, v.as_slice())));
+            let sealed: Vec<(u64, &[u8])> = obj
+                .secrets()
+                .iter()
+                .filter_map(|(t, s)| match s {
+                    Secret::Sealed(b) => Some((*t as u64, b.as_slice())),
+                    Secret::Plain(_) => None,
+                })
+                .collect();
+            let sealed_blob = codec::encode_attrs(sealed);
+            self.store.update_object(obj.handle as i64, &public, &sealed_blob)?;
+        }
+        let new = Object::new(obj.handle, obj.uid.clone(), obj.owner, attrs, obj.secrets().clone())?;
+        if let Some(m) = obj.cached_material() {
+            new.cache_material(m);
+        }
+        self.objects.write().map_err(lock_err)?.map.insert(obj.handle, Arc::new(new));
+        Ok(())
+    }
+
+    pub fn find_init(&self, s: &mut Session, t: &[Attr]) -> Result<()> {
+        if s.find.is_some() {
+            return Err(Error::new(CKR_OPERATION_ACTIVE, "a find operation is active"));
+        }
+        self.refresh()?;
+        let user = self.is_user();
+        let o = self.objects.read().map_err(lock_err)?;
+        let mut found: Vec<Handle> =
+            o.map.values().filter(|obj| (!obj.private || user) && obj.matches(t)).map(|obj| obj.handle).collect();
+        found.sort_unstable();
+        s.find = Some((found, 0));
+        Ok(())
+    }
+
+    /// Every object of the token (the CLI's inventory), as the store has them.
+    pub fn all_objects(&self) -> Result<Vec<Arc<Object>>> {
+        self.refresh()?;
+        let o = self.objects.read().map_err(lock_err)?;
+        let mut v: Vec<_> = o.map.values().filter(|x| x.token).cloned().collect();
+        v.sort_by_key(|x| x.handle);
+        Ok(v)
+    }
+
+    pub fn is_initialized(&self) -> Result<bool> {
+        Ok(self.store.token()?.is_some())
+    }
+}
+
+/// A UTC timestamp, enough for token info and date checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UtcTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+impl UtcTime {
+    pub fn from_unix(secs: i64) -> UtcTime {
+        // Civil-from-days (H. Hinnant), proleptic Gregorian.
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let y = yoe + era * 400;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        UtcTime {
+            year: if m <= 2 { y + 1 } else { y },
+            month: m,
+            day: d,
+            hour: (rem / 3600) as u32,
+            minute: (rem % 3600 / 60) as u32,
+            second: (rem % 60) as u32,
+        }
+    }
+
+    /// `YYYYMMDDhhmmss`.
+    pub fn format_compact(&self) -> String {
+        format!("{:04}{:02}{:02}{:02}{:02}{:02}", self.year, self.month, self.day, self.hour, self.minute, self.second)
+    }
+
+    /// `YYYYMMDD` as in CK_DATE.
+    pub fn date_bytes(&self) -> [u8; 8] {
+        let s = format!("{:04}{:02}{:02}", self.year, self.month, self.day);
+        let mut out = [b'0'; 8];
+        out.copy_from_slice(&s.as_bytes()[..8]);
+        out
+    }
+}
+
+pub fn now_utc() -> UtcTime {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    UtcTime::from_unix(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(UtcTime::from_unix(0).format_compact(), "19700101000000");
+        assert_eq!(UtcTime::from_unix(951_782_400).format_compact(), "20000229000000");
+        assert_eq!(&UtcTime::from_unix(1_795_392_000).date_bytes(), b"20261123");
+    }
+}

@@ -1,0 +1,277 @@
+//! A session and the operations active in it (DESIGN.md §2): find,
+//! encrypt, decrypt, digest, sign, verify. Each operation owns the engine
+//! state it needs, so the hot path touches neither the store nor the token.
+//!
+//! The PKCS#11 output-length convention lives here once ([`emit`]); an error
+//! ends the operation except `CKR_BUFFER_TOO_SMALL` and length queries.
+
+use crate::ck::*;
+use crate::error::{Error, Result};
+use crate::mechanism::{Cipher, Digester, Signer};
+use crate::object::Object;
+use crate::types::{Handle, Mechanism};
+use std::sync::Arc;
+
+/// An encrypt or decrypt operation.
+pub struct CipherOp {
+    pub cipher: Box<dyn Cipher>,
+    pub mechanism: Mechanism,
+    pub key: Arc<Object>,
+    /// C_*Update has been called: a single-part call would be out of order.
+    pub multipart: bool,
+}
+
+/// A sign or verify operation.
+pub struct SignOp {
+    pub signer: Box<dyn Signer>,
+    pub mechanism: Mechanism,
+    pub key: Arc<Object>,
+    pub multipart: bool,
+    /// CKA_ALWAYS_AUTHENTICATE: a context-specific login is due first.
+    pub needs_auth: bool,
+}
+
+pub struct Session {
+    pub handle: Handle,
+    pub slot: Handle,
+    pub rw: bool,
+    pub find: Option<(Vec<Handle>, usize)>,
+    pub encrypt: Option<CipherOp>,
+    pub decrypt: Option<CipherOp>,
+    pub digest: Option<(Box<dyn Digester>, bool)>,
+    pub sign: Option<SignOp>,
+    pub verify: Option<SignOp>,
+}
+
+fn not_init(what: &str) -> Error {
+    Error::new(CKR_OPERATION_NOT_INITIALIZED, format!("no {what} operation is active"))
+}
+
+/// Runs `produce` into `out` under the output-length convention. `bound` is
+/// a length that suffices. On `None` it returns `bound` (length query). A
+/// buffer smaller than `bound` gets `CKR_BUFFER_TOO_SMALL` and keeps the
+/// operation. Returns (bytes, whether the operation is finished).
+fn emit(out: Option<&mut [u8]>, bound: usize, produce: impl FnOnce(&mut [u8]) -> Result<usize>) -> Result<Option<usize>> {
+    match out {
+        None => Ok(None),
+        Some(buf) if buf.len() < bound => Err(Error::buffer_too_small(bound)),
+        Some(buf) => produce(buf).map(Some),
+    }
+}
+
+impl Session {
+    pub fn new(handle: Handle, slot: Handle, rw: bool) -> Self {
+        Session { handle, slot, rw, find: None, encrypt: None, decrypt: None, digest: None, sign: None, verify: None }
+    }
+
+    fn cipher_slot(&mut self, encrypt: bool) -> &mut Option<CipherOp> {
+        if encrypt { &mut self.encrypt } else { &mut self.decrypt }
+    }
+
+    /// C_Encrypt / C_Decrypt.
+    pub fn cipher_oneshot(&mut self, encrypt: bool, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
+        let slot = self.cipher_slot(encrypt);
+        let op = slot.as_mut().ok_or_else(|| not_init(if encrypt { "encrypt" } else { "decrypt" }))?;
+        if op.multipart {
+            *slot = None;
+            return Err(Error::new(CKR_OPERATION_ACTIVE, "a multi-part operation is in progress"));
+        }
+        let bound = op.cipher.oneshot_bound(data.len());
+        let r = emit(out, bound, |buf| op.cipher.oneshot(data, buf));
+        finish(slot, r, bound)
+    }
+
+    /// C_EncryptUpdate / C_DecryptUpdate.
+    pub fn cipher_update(&mut self, encrypt: bool, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
+        let slot = self.cipher_slot(encrypt);
+        let op = slot.as_mut().ok_or_else(|| not_init(if encrypt { "encrypt" } else { "decrypt" }))?;
+        let bound = op.cipher.update_bound(data.len());
+        let r = emit(out, bound, |buf| op.cipher.update(data, buf));
+        match r {
+            Ok(None) => Ok(bound),
+            Ok(Some(n)) => {
+                op.multipart = true;
+                Ok(n)
+            }
+            Err(e) => {
+                if !e.keeps_operation() {
+                    *slot = None;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// C_EncryptFinal / C_DecryptFinal.
+    pub fn cipher_final(&mut self, encrypt: bool, out: Option<&mut [u8]>) -> Result<usize> {
+        let slot = self.cipher_slot(encrypt);
+        let op = slot.as_mut().ok_or_else(|| not_init(if encrypt { "encrypt" } else { "decrypt" }))?;
+        let bound = op.cipher.final_bound();
+        let r = emit(out, bound, |buf| op.cipher.finalize(buf));
+        finish(slot, r, bound)
+    }
+
+    pub fn digest_init_with(&mut self, d: Box<dyn Digester>) -> Result<()> {
+        if self.digest.is_some() {
+            return Err(Error::new(CKR_OPERATION_ACTIVE, "a digest operation is active"));
+        }
+        self.digest = Some((d, false));
+        Ok(())
+    }
+
+    pub fn digest_init(&mut self, mech: &Mechanism) -> Result<()> {
+        if self.digest.is_some() {
+            return Err(Error::new(CKR_OPERATION_ACTIVE, "a digest operation is active"));
+        }
+        let d = crate::mechanism::digest::digester(mech)?;
+        self.digest_init_with(d)
+    }
+
+    pub fn digest_oneshot(&mut self, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
+        let (d, multipart) = self.digest.as_mut().ok_or_else(|| not_init("digest"))?;
+        if *multipart {
+            self.digest = None;
+            return Err(Error::new(CKR_OPERATION_ACTIVE, "a multi-part digest is in progress"));
+        }
+        let bound = d.output_len();
+        let r = emit(out, bound, |buf| {
+            d.update(data);
+            Ok(d.finish(buf))
+        });
+        finish(&mut self.digest, r, bound)
+    }
+
+    pub fn digest_update(&mut self, data: &[u8]) -> Result<()> {
+        let (d, multipart) = self.digest.as_mut().ok_or_else(|| not_init("digest"))?;
+        d.update(data);
+        *multipart = true;
+        Ok(())
+    }
+
+    pub fn digest_final(&mut self, out: Option<&mut [u8]>) -> Result<usize> {
+        let (d, _) = self.digest.as_mut().ok_or_else(|| not_init("digest"))?;
+        let bound = d.output_len();
+        let r = emit(out, bound, |buf| Ok(d.finish(buf)));
+        finish(&mut self.digest, r, bound)
+    }
+
+    fn sign_slot(&mut self, sign: bool) -> &mut Option<SignOp> {
+        if sign { &mut self.sign } else { &mut self.verify }
+    }
+
+    pub fn sign_oneshot(&mut self, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
+        let op = self.sign.as_mut().ok_or_else(|| not_init("sign"))?;
+        if op.needs_auth {
+            return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "key needs a context-specific login (CKA_ALWAYS_AUTHENTICATE)"));
+        }
+        if op.multipart {
+            self.sign = None;
+            return Err(Error::new(CKR_OPERATION_ACTIVE, "a multi-part signature is in progress"));
+        }
+        let bound = op.signer.sig_len();
+        let r = emit(out, bound, |buf| {
+            op.signer.update(data)?;
+            op.signer.sign_final(buf)
+        });
+        finish(&mut self.sign, r, bound)
+    }
+
+    /// C_SignUpdate / C_VerifyUpdate.
+    pub fn sign_update(&mut self, sign: bool, data: &[u8]) -> Result<()> {
+        let slot = self.sign_slot(sign);
+        let op = slot.as_mut().ok_or_else(|| not_init(if sign { "sign" } else { "verify" }))?;
+        let r = if op.needs_auth {
+            Err(Error::new(CKR_USER_NOT_LOGGED_IN, "key needs a context-specific login (CKA_ALWAYS_AUTHENTICATE)"))
+        } else if op.signer.single_part_only() {
+            Err(Error::new(CKR_FUNCTION_NOT_SUPPORTED, "this mechanism is single-part only"))
+        } else {
+            op.multipart = true;
+            op.signer.update(data)
+        };
+        if r.is_err() {
+            *slot = None;
+        }
+        r
+    }
+
+    pub fn sign_final(&mut self, out: Option<&mut [u8]>) -> Result<usize> {
+        let op = self.sign.as_mut().ok_or_else(|| not_init("sign"))?;
+        if op.needs_auth {
+            return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "key needs a context-specific login (CKA_ALWAYS_AUTHENTICATE)"));
+        }
+        let bound = op.signer.sig_len();
+        let r = emit(out, bound, |buf| op.signer.sign_final(buf));
+        finish(&mut self.sign, r, bound)
+    }
+
+    pub fn verify_oneshot(&mut self, data: &[u8], signature: &[u8]) -> Result<()> {
+        let mut op = self.verify.take().ok_or_else(|| not_init("verify"))?;
+        if op.multipart {
+            return Err(Error::new(CKR_OPERATION_ACTIVE, "a multi-part verification is in progress"));
+        }
+        op.signer.update(data)?;
+        op.signer.verify_final(signature)
+    }
+
+    pub fn verify_final(&mut self, signature: &[u8]) -> Result<()> {
+        let mut op = self.verify.take().ok_or_else(|| not_init("verify"))?;
+        op.signer.verify_final(signature)
+    }
+
+    pub fn find_next(&mut self, max: usize) -> Result<Vec<Handle>> {
+        let (list, pos) = self.find.as_mut().ok_or_else(|| not_init("find"))?;
+        let end = (*pos + max).min(list.len());
+        let out = list[*pos..end].to_vec();
+        *pos = end;
+        Ok(out)
+    }
+
+    pub fn find_final(&mut self) -> Result<()> {
+        self.find.take().map(|_| ()).ok_or_else(|| not_init("find"))
+    }
+
+    /// C_SessionCancel: ends the operations named by `flags`.
+    pub fn cancel(&mut self, flags: CK_FLAGS) {
+        if flags & CKF_ENCRYPT != 0 {
+            self.encrypt = None;
+        }
+        if flags & CKF_DECRYPT != 0 {
+            self.decrypt = None;
+        }
+        if flags & CKF_DIGEST != 0 {
+            self.digest = None;
+        }
+        if flags & CKF_SIGN != 0 {
+            self.sign = None;
+        }
+        if flags & CKF_VERIFY != 0 {
+            self.verify = None;
+        }
+        if flags & CKF_FIND_OBJECTS != 0 {
+            self.find = None;
+        }
+    }
+
+    /// Whether any cryptographic operation is active (C_InitPIN etc. don't care).
+    pub fn any_operation(&self) -> bool {
+        self.encrypt.is_some() || self.decrypt.is_some() || self.digest.is_some() || self.sign.is_some() || self.verify.is_some()
+    }
+}
+
+/// Ends the operation in `slot` unless the result keeps it (length query or
+/// buffer too small), and maps a length query to the bound.
+fn finish<T>(slot: &mut Option<T>, r: Result<Option<usize>>, bound: usize) -> Result<usize> {
+    match r {
+        Ok(None) => Ok(bound),
+        Ok(Some(n)) => {
+            *slot = None;
+            Ok(n)
+        }
+        Err(e) => {
+            if !e.keeps_operation() {
+                *slot = None;
+            }
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Shared harness of the integration tests: each test gets a fresh token in
+//! a temp dir and loads the built `libkeyward.so` through the C ABI with the
+//! `cryptoki` crate, passing the config path in C_Initialize's `pReserved`.
+//!
+//! The module is process-global, so run these tests one process per test
+//! (`cargo nextest run`, as `scripts/test` does) or with `--test-threads=1`.
+#![allow(dead_code)]
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+use std::ffi::CString;
+use std::path::PathBuf;
+use std::ptr::NonNull;
+
+pub const SO_PIN: &str = "so-pin-1234";
+pub const USER_PIN: &str = "user-pin-1234";
+
+/// The module under test: `$KEYWARD_MODULE`, else the debug build.
+pub fn module_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("KEYWARD_MODULE") {
+        return PathBuf::from(p);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let debug = root.join("target/debug/libkeyward.so");
+    if debug.exists() { debug } else { root.join("target/release/libkeyward.so") }
+}
+
+pub struct Token {
+    pub dir: tempfile::TempDir,
+    pub conf: CString,
+    pub p11: Pkcs11,
+    pub slot: Slot,
+}
+
+/// Writes a config for a fresh token under a temp dir (fast PBKDF2 for tests).
+pub fn write_config(dir: &std::path::Path, extra_policy: &str) -> PathBuf {
+    let conf = dir.join("keyward.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[policy]\npbkdf2_iterations = 1000\nmax_pin_attempts = 3\n{extra_policy}\n[[slot]]\npath = \"{}\"\n",
+            dir.join("token").display()
+        ),
+    )
+    .expect("write config");
+    conf
+}
+
+/// Loads and initializes the module on the config at `conf`.
+pub fn load(conf: &CString) -> Pkcs11 {
+    let p11 = Pkcs11::new(module_path()).expect("load libkeyward.so (build it first: cargo build)");
+    let ptr = NonNull::new(conf.as_ptr() as *mut std::ffi::c_void).expect("non-null");
+    // SAFETY: pReserved points at a NUL-terminated path that outlives the call
+    // (keyward reads it as its config path during C_Initialize only).
+    let args = unsafe { CInitializeArgs::new_with_reserved(CInitializeFlags::OS_LOCKING_OK, ptr) };
+    p11.initialize(args).expect("C_Initialize");
+    p11
+}
+
+/// A fresh, uninitialized token.
+pub fn blank_with(extra_policy: &str) -> Token {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = write_config(dir.path(), extra_policy);
+    let conf = CString::new(conf.display().to_string()).expect("path");
+    let p11 = load(&conf);
+    let slot = p11.get_all_slots().expect("slots")[0];
+    Token { dir, conf, p11, slot }
+}
+
+pub fn blank() -> Token {
+    blank_with("")
+}
+
+/// A fresh token with SO and user PINs set.
+pub fn initialized() -> Token {
+    let t = blank();
+    t.p11.init_token(t.slot, &pin(SO_PIN), "test").expect("C_InitToken");
+    let s = t.p11.open_rw_session(t.slot).expect("open");
+    s.login(UserType::So, Some(&pin(SO_PIN))).expect("SO login");
+    s.init_pin(&pin(USER_PIN)).expect("C_InitPIN");
+    s.logout().expect("logout");
+    drop(s);
+    t
+}
+
+pub fn pin(p: &str) -> AuthPin {
+    AuthPin::new(p.to_string().into())
+}
+
+impl Token {
+    /// A R/W session with the user logged in.
+    pub fn user_session(&self) -> Session {
+        let s = self.p11.open_rw_session(self.slot).expect("open");
+        s.login(UserType::User, Some(&pin(USER_PIN))).expect("user login");
+        s
+    }
+}
+
+/// The CK_RV inside a cryptoki error, for assertions.
+pub fn rv(e: cryptoki::error::Error) -> cryptoki::error::RvError {
+    match e {
+        cryptoki::error::Error::Pkcs11(rv, _) => rv,
+        other => panic!("expected a PKCS#11 error, got {other:?}"),
+    }
+}
