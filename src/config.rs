@@ -30,6 +30,15 @@ pub struct Config {
     pub policy: Policy,
     #[serde(default, rename = "slot")]
     pub slots: Vec<SlotConfig>,
+    /// Audit log (see `audit::config`).
+    #[serde(default)]
+    pub audit: crate::audit::config::AuditConfig,
+    /// CloudEvents sinks.
+    #[serde(default)]
+    pub events: crate::audit::config::EventsConfig,
+    /// Prometheus metrics.
+    #[serde(default)]
+    pub metrics: crate::audit::config::MetricsConfig,
     /// Where the configuration came from (for messages); not read from TOML.
     #[serde(skip)]
     pub source: String,
@@ -81,6 +90,9 @@ impl Config {
                 }
             }
         }
+        if let Some(b) = base {
+            crate::audit::config::resolve_paths(&mut c, b);
+        }
         c.validate()?;
         Ok(c)
     }
@@ -108,6 +120,9 @@ impl Config {
         Ok(Config {
             policy: Policy::default(),
             slots: vec![SlotConfig { path: default_data_dir()?, description: None }],
+            audit: Default::default(),
+            events: Default::default(),
+            metrics: Default::default(),
             source: "embedded default".into(),
         })
     }

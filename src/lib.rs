@@ -7,6 +7,7 @@
 //! (primitives, one provider seam) and `store` (SQLite, sealing at rest).
 #![deny(unsafe_code)]
 
+pub mod audit;
 pub mod config;
 pub mod crypto;
 pub mod error;

@@ -42,6 +42,76 @@ enum Cmd {
     },
     /// Slots, tokens and object counts.
     Info,
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
+    /// Prometheus metrics of a token (text exposition format).
+    Metrics {
+        /// Write to this file atomically (e.g. a node_exporter textfile) instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Check the MAC chain; report the first broken record and exit non-zero.
+    Verify,
+    /// Print records (oldest first).
+    Show {
+        /// Only records at or after this time (RFC 3339, YYYY-MM-DD, or an age like 15m, 2h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only records naming this key (label, UID or handle).
+        #[arg(long)]
+        key: Option<String>,
+        /// Print the raw JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn run_audit(lib: &Library, slot: u64, cmd: AuditCmd) -> Result<(), String> {
+    let t = lib.token(slot).map_err(|e| e.to_string())?;
+    let dir = t.audit_dir();
+    match cmd {
+        AuditCmd::Verify => match keyward::audit::verify_dir(&dir, t.store()).map_err(|e| e.to_string())? {
+            Ok(v) => {
+                println!(
+                    "audit log OK: {} records (seq {}..{}) in {} file(s)",
+                    v.records,
+                    v.first_seq,
+                    v.last.seq,
+                    v.files
+                );
+                Ok(())
+            }
+            Err(b) => Err(format!("audit log BROKEN: {b}")),
+        },
+        AuditCmd::Show { since, key, json } => {
+            let since = match since {
+                Some(s) => Some(
+                    keyward::audit::record::parse_time_ms(&s).ok_or_else(|| format!("cannot parse time {s:?}"))?,
+                ),
+                None => None,
+            };
+            let mut out = std::io::stdout().lock();
+            keyward::audit::read_lines(&dir, &mut |line, r| {
+                if since.is_some_and(|s| r.time_ms().is_some_and(|t| t < s)) {
+                    return true;
+                }
+                if key.as_deref().is_some_and(|k| !keyward::audit::names_key(r, k)) {
+                    return true;
+                }
+                use std::io::Write;
+                let shown = if json { line.to_string() } else { keyward::audit::format_human(r) };
+                writeln!(out, "{shown}").is_ok()
+            });
+            Ok(())
+        }
+    }
 }
 
 fn pin_or_prompt(given: Option<String>, what: &str) -> Result<zeroize::Zeroizing<String>, String> {
@@ -87,6 +157,25 @@ fn run(cli: Cli) -> Result<(), String> {
             lib.logout(h).map_err(|e| e.to_string())?;
             lib.close_session(h).map_err(|e| e.to_string())?;
             println!("token {label:?} initialized in slot {slot}");
+        }
+        Cmd::Audit { cmd } => {
+            let slot = slot_by_label(&lib, &cli.token)?;
+            run_audit(&lib, slot, cmd)?;
+        }
+        Cmd::Metrics { output } => {
+            let slot = slot_by_label(&lib, &cli.token)?;
+            let t = lib.token(slot).map_err(|e| e.to_string())?;
+            let label = lib.token_info(slot).map(|i| i.label).unwrap_or_default();
+            let objects = t.all_objects().unwrap_or_default();
+            let text = keyward::audit::metrics::token_view(&label, slot, &objects, &t.audit_dir());
+            match output {
+                Some(p) => {
+                    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+                    let name = p.file_name().and_then(|n| n.to_str()).ok_or("bad output path")?;
+                    keyward::audit::metrics::write_textfile(dir, name, &text).map_err(|e| e.to_string())?;
+                }
+                None => print!("{text}"),
+            }
         }
         Cmd::Info => {
             let _ = slot_by_label(&lib, &cli.token)?;

@@ -4,6 +4,7 @@
 //! PKCS#11. aws-lc-rs is the engine; mechanisms never name it directly.
 
 pub mod aes;
+pub mod digest;
 
 use std::sync::OnceLock;
 use zeroize::Zeroizing;

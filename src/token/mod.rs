@@ -58,6 +58,7 @@ pub struct Token {
     fingerprint_key: Zeroizing<Vec<u8>>,
     next_session_object: AtomicU64,
     open_sessions: AtomicU64,
+    pub(crate) audit: crate::audit::Audit,
 }
 
 fn lock_err<T>(_: T) -> Error {
@@ -93,6 +94,7 @@ impl Token {
             fingerprint_key: crate::crypto::random_secret(32).map_err(|_| Error::general("rng failed"))?,
             next_session_object: AtomicU64::new(SESSION_OBJECT_BASE),
             open_sessions: AtomicU64::new(0),
+            audit: crate::audit::Audit::open(slot, &sc.path, config)?,
         };
         let all = t.store.load_all()?;
         t.apply_changes(all)?;

@@ -103,7 +103,7 @@ fn secret_of(m: &KeyMaterial) -> Result<&crate::crypto::SecretKey> {
 fn is_aes_mech(ty: CK_MECHANISM_TYPE) -> bool {
     matches!(
         ty,
-        CKM_AES_ECB | CKM_AES_CBC | CKM_AES_CBC_PAD | CKM_AES_CTR | CKM_AES_GCM | CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_KWP
+        CKM_AES_ECB | CKM_AES_CBC | CKM_AES_CBC_PAD | CKM_AES_CTR | CKM_AES_GCM | CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_KWP | CKM_AES_KEY_WRAP_PAD
     )
 }
 

@@ -1,0 +1,265 @@
+//! Metrics in the Prometheus text exposition format (0.0.4).
+//!
+//! Per process: operation counters by function, mechanism and result,
+//! latency histograms by function, login failures, lockouts, events and
+//! audit records written, audit write errors. Written to a node_exporter
+//! textfile-collector directory (`keyward_<pid>_slot<N>.prom`, atomically)
+//! every `metrics.interval_secs`.
+//!
+//! Per token (`keyward metrics`): keys by class/algorithm/state, rotations
+//! due, pending deletions from the store, and the operation counters,
+//! latencies, login failures and rotations done of every process, read back
+//! from the audit log.
+
+use super::record::{Pending, Record, mechanism_name};
+use crate::ck::*;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Latency buckets, seconds.
+const BUCKETS: [f64; 12] = [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0];
+
+#[derive(Clone, Default)]
+pub struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, secs: f64) {
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+}
+
+/// Counters keyed by plain strings (rendered once per scrape/interval).
+#[derive(Default)]
+pub struct Counters {
+    pub ops: BTreeMap<(String, String, String), u64>,
+    pub latency: BTreeMap<String, Histogram>,
+    pub login_failures: u64,
+    pub lockouts: u64,
+    pub events: BTreeMap<String, u64>,
+    pub records: u64,
+    pub write_errors: u64,
+}
+
+impl Counters {
+    pub fn observe(&mut self, function: &str, mech: Option<CK_MECHANISM_TYPE>, rv: CK_RV, duration_us: u64) {
+        let m = mech.map(mechanism_name).unwrap_or_default();
+        *self.ops.entry((function.to_string(), m, crate::error::rv_name(rv).to_string())).or_default() += 1;
+        self.latency.entry(function.to_string()).or_default().observe(duration_us as f64 / 1e6);
+        if function == "C_Login" && rv != CKR_OK {
+            self.login_failures += 1;
+        }
+        if rv == CKR_PIN_LOCKED {
+            self.lockouts += 1;
+        }
+    }
+
+    pub fn observe_pending(&mut self, p: &Pending) {
+        self.observe(p.function, p.mechanism, p.rv, p.duration_us);
+        if let Some(e) = p.event.filter(|_| p.rv == CKR_OK) {
+            *self.events.entry(e.to_string()).or_default() += 1;
+        }
+    }
+
+    fn observe_record(&mut self, r: &Record) {
+        let m = r.mechanism.clone().unwrap_or_default();
+        *self.ops.entry((r.function.clone(), m, r.result.clone())).or_default() += 1;
+        self.latency.entry(r.function.clone()).or_default().observe(r.duration_us as f64 / 1e6);
+        if r.function == "C_Login" && r.result != "CKR_OK" {
+            self.login_failures += 1;
+        }
+        if r.result == "CKR_PIN_LOCKED" {
+            self.lockouts += 1;
+        }
+        if let Some(e) = r.event.as_ref().filter(|_| r.result == "CKR_OK") {
+            *self.events.entry(e.clone()).or_default() += 1;
+        }
+        self.records += 1;
+    }
+
+    /// Renders the counters with `base` labels (`token="x",slot="0"`).
+    pub fn render(&self, base: &str, out: &mut String) {
+        family(out, "keyward_operations_total", "counter", "PKCS#11 calls by function, mechanism and result.");
+        for ((f, m, r), n) in &self.ops {
+            let _ = writeln!(
+                out,
+                "keyward_operations_total{{{base},function=\"{}\",mechanism=\"{}\",result=\"{}\"}} {n}",
+                esc(f),
+                esc(m),
+                esc(r)
+            );
+        }
+        family(out, "keyward_operation_duration_seconds", "histogram", "Latency of PKCS#11 calls by function.");
+        for (f, h) in &self.latency {
+            let f = esc(f);
+            for (i, b) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "keyward_operation_duration_seconds_bucket{{{base},function=\"{f}\",le=\"{b}\"}} {}",
+                    h.counts[i]
+                );
+            }
+            let _ = writeln!(
+                out,
+                "keyward_operation_duration_seconds_bucket{{{base},function=\"{f}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(out, "keyward_operation_duration_seconds_sum{{{base},function=\"{f}\"}} {}", h.sum);
+            let _ = writeln!(out, "keyward_operation_duration_seconds_count{{{base},function=\"{f}\"}} {}", h.count);
+        }
+        family(out, "keyward_login_failures_total", "counter", "Failed C_Login calls.");
+        let _ = writeln!(out, "keyward_login_failures_total{{{base}}} {}", self.login_failures);
+        family(out, "keyward_pin_lockouts_total", "counter", "Calls answered CKR_PIN_LOCKED.");
+        let _ = writeln!(out, "keyward_pin_lockouts_total{{{base}}} {}", self.lockouts);
+        family(out, "keyward_events_total", "counter", "State-change events by type.");
+        for (e, n) in &self.events {
+            let _ = writeln!(out, "keyward_events_total{{{base},type=\"{}\"}} {n}", esc(e));
+        }
+        family(out, "keyward_rotations_total", "counter", "Key rotations done.");
+        let _ =
+            writeln!(out, "keyward_rotations_total{{{base}}} {}", self.events.get("key.rotated").copied().unwrap_or(0));
+        family(out, "keyward_audit_records_total", "counter", "Audit records written.");
+        let _ = writeln!(out, "keyward_audit_records_total{{{base}}} {}", self.records);
+        family(out, "keyward_audit_write_errors_total", "counter", "Failed audit log writes.");
+        let _ = writeln!(out, "keyward_audit_write_errors_total{{{base}}} {}", self.write_errors);
+    }
+}
+
+fn family(out: &mut String, name: &str, ty: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {ty}");
+}
+
+/// Escapes a label value.
+pub fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Writes `text` to `dir/name` atomically (temp file + rename), as the
+/// textfile collector expects.
+pub fn write_textfile(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// The KMS vendor attributes (DESIGN.md §4, include/keyward.h).
+pub mod kms {
+    use crate::ck::*;
+    pub const CKA_KEYWARD_STATE: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0003;
+    pub const CKA_KEYWARD_DESTROY_AT: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0004;
+    pub const CKA_KEYWARD_NEXT_ROTATION: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0006;
+}
+
+fn key_type_name(kt: Option<CK_KEY_TYPE>) -> &'static str {
+    match kt {
+        Some(CKK_AES) => "aes",
+        Some(CKK_GENERIC_SECRET) => "generic_secret",
+        Some(CKK_RSA) => "rsa",
+        Some(CKK_EC) => "ec",
+        Some(CKK_EC_EDWARDS) => "ec_edwards",
+        Some(CKK_SHA256_HMAC) => "sha256_hmac",
+        None => "none",
+        _ => "other",
+    }
+}
+
+fn state_name(v: Option<&[u8]>) -> String {
+    match v {
+        None => "enabled".into(),
+        Some(b) if b.iter().all(|c| c.is_ascii_graphic() || *c == b' ') && !b.is_empty() => {
+            String::from_utf8_lossy(b).to_lowercase()
+        }
+        Some(b) => match crate::object::ulong(b) {
+            Some(0) | Some(1) => "enabled".into(),
+            Some(2) => "disabled".into(),
+            Some(3) => "pending_deletion".into(),
+            _ => "unknown".into(),
+        },
+    }
+}
+
+/// Reads a time-like attribute: CK_DATE `YYYYMMDD`, `YYYYMMDDhhmmss`, or
+/// seconds since the epoch as a CK_ULONG.
+fn time_attr_ms(v: &[u8]) -> Option<u64> {
+    if v.len() >= 8 && v.iter().all(u8::is_ascii_digit) {
+        let s = std::str::from_utf8(v).ok()?;
+        let iso = if s.len() >= 14 {
+            format!("{}-{}-{}T{}:{}:{}Z", &s[0..4], &s[4..6], &s[6..8], &s[8..10], &s[10..12], &s[12..14])
+        } else {
+            format!("{}-{}-{}", &s[0..4], &s[4..6], &s[6..8])
+        };
+        return super::record::parse_time_ms(&iso);
+    }
+    crate::object::ulong(v).map(|s| s as u64 * 1000)
+}
+
+/// The token-level view: store-derived gauges plus counters read back from
+/// the audit log in `dir`.
+pub fn token_view(label: &str, slot: u64, objects: &[std::sync::Arc<crate::object::Object>], dir: &Path) -> String {
+    let base = format!("token=\"{}\",slot=\"{slot}\"", esc(label));
+    let mut out = String::new();
+    let now = super::record::now_ms();
+    let mut keys: BTreeMap<(&str, &str, String), u64> = BTreeMap::new();
+    let (mut due, mut pending) = (0u64, 0u64);
+    for o in objects.iter().filter(|o| o.is_key()) {
+        let state = state_name(o.get(kms::CKA_KEYWARD_STATE));
+        if state == "pending_deletion" || o.get(kms::CKA_KEYWARD_DESTROY_AT).is_some_and(|v| !v.is_empty()) {
+            pending += 1;
+        }
+        if o.get(kms::CKA_KEYWARD_NEXT_ROTATION).and_then(time_attr_ms).is_some_and(|t| t > 0 && t <= now) {
+            due += 1;
+        }
+        *keys.entry((super::record::class_name(o.class), key_type_name(o.key_type), state)).or_default() += 1;
+    }
+    family(&mut out, "keyward_keys", "gauge", "Key objects by class, algorithm and state.");
+    for ((c, a, s), n) in &keys {
+        let _ = writeln!(out, "keyward_keys{{{base},class=\"{c}\",algorithm=\"{a}\",state=\"{}\"}} {n}", esc(s));
+    }
+    family(&mut out, "keyward_rotations_due", "gauge", "Keys whose next rotation time has passed.");
+    let _ = writeln!(out, "keyward_rotations_due{{{base}}} {due}");
+    family(&mut out, "keyward_pending_deletions", "gauge", "Key versions scheduled for deletion.");
+    let _ = writeln!(out, "keyward_pending_deletions{{{base}}} {pending}");
+    let mut c = Counters::default();
+    let mut last_ms = 0;
+    super::read_log(dir, &mut |r| {
+        c.observe_record(&r);
+        last_ms = r.time_ms().unwrap_or(last_ms);
+        true
+    });
+    c.render(&base, &mut out);
+    family(&mut out, "keyward_audit_last_record_timestamp_seconds", "gauge", "Time of the newest audit record.");
+    let _ = writeln!(out, "keyward_audit_last_record_timestamp_seconds{{{base}}} {}", last_ms as f64 / 1000.0);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters() {
+        let mut c = Counters::default();
+        c.observe("C_SignInit", Some(CKM_SHA256_HMAC), CKR_OK, 12);
+        c.observe("C_Login", None, CKR_PIN_INCORRECT, 1200);
+        let mut s = String::new();
+        c.render("token=\"t\",slot=\"0\"", &mut s);
+        assert!(s.contains(
+            "keyward_operations_total{token=\"t\",slot=\"0\",function=\"C_SignInit\",mechanism=\"CKM_SHA256_HMAC\",result=\"CKR_OK\"} 1"
+        ));
+        assert!(s.contains("keyward_login_failures_total{token=\"t\",slot=\"0\"} 1"));
+        assert!(s.contains("le=\"+Inf\"} 1"));
+    }
+}

@@ -1,0 +1,972 @@
+//! The tamper-evident audit log, state-change events and metrics.
+//!
+//! Owns: `<token dir>/audit.jsonl` (+ rotated `audit-<seq>.jsonl`, the
+//! `audit.lock` file), the `audit.*` keys of the store's meta table, the
+//! event sinks and the metrics textfile. Must not touch: token state,
+//! sessions, key material (records name keys by UID/label/version only;
+//! PINs and secret attributes never reach this module).
+//!
+//! Flow: `Library` wraps each PKCS#11 call in a [`Call`] through
+//! [`Token::audited`]. The caller's thread builds a [`record::Pending`] from
+//! values at hand (names, handles, an `Arc<Object>`, the CK_RV) and hands
+//! it over:
+//! - crypto records and session-object records go to a background writer
+//!   thread by channel; the writer group-commits (one write + one fsync per
+//!   batch of whatever queued up, at most `audit.max_batch`), formats, MACs,
+//!   updates metrics and publishes events, off the hot path;
+//! - auth, lifecycle and token-object records (`sync`) go through the same
+//!   queue (so the log keeps call order) but the caller waits until its
+//!   batch is written and fsync'ed and the anchor moved: a SIGKILL after
+//!   the call returned loses none of them;
+//! - with `CKF_LIBRARY_CANT_CREATE_OS_THREADS` there is no thread: records
+//!   collect in memory and are written inline in batches (every
+//!   `audit.max_batch` records, every `audit.flush_ms`, at every sync
+//!   record, and at C_Finalize).
+//!
+//! Crash-loss window (`audit.sync = "batch"`): a SIGKILL loses only async
+//! records still in the queue (microseconds under load: the writer drains
+//! continuously); a power loss can also lose the last unsynced batch, and
+//! the anchor may lag by up to `audit.anchor_ms`, so a tail truncated within
+//! that window goes unnoticed. Without threads the window is up to
+//! `audit.max_batch` records or `audit.flush_ms`. `audit.sync = "always"`
+//! makes every call wait for its fsync (concurrent callers still share one).
+//!
+//! A log that cannot be written: `audit.on_failure` (auth, lifecycle,
+//! token objects; default "refuse" = CKR_DEVICE_ERROR) and
+//! `audit.on_failure_async` (crypto; default "continue", with a message on
+//! stderr). While the log is broken, "refuse" also refuses calls before
+//! they run.
+//!
+//! See `chain.rs` for the MAC chain and the threat model.
+
+pub mod chain;
+pub mod config;
+pub mod events;
+pub mod metrics;
+pub mod record;
+pub mod writer;
+
+use crate::ck::*;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::token::Token;
+use crate::types::{Handle, Mechanism};
+use config::{AuditConfig, MetricsConfig, OnFailure, SyncMode};
+use record::{KeyArg, Kind, Pending, Record, RoleName};
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+pub use chain::{Broken, ChainState, Verified};
+pub use writer::Meta;
+
+pub const LOG_FILE: &str = "audit.jsonl";
+pub const LOCK_FILE: &str = "audit.lock";
+
+/// A key lifecycle change, for the KMS calls (`Token::audit_lifecycle`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    Created,
+    Rotated,
+    Disabled,
+    Enabled,
+    DeletionScheduled,
+    Restored,
+    Purged,
+    Imported,
+    TagsChanged,
+    PrimaryChanged,
+    RotationScheduleChanged,
+    Expired,
+}
+
+impl Lifecycle {
+    /// The event name; the CloudEvents type is `dev.keyward.<name>`.
+    pub fn event(self) -> &'static str {
+        match self {
+            Lifecycle::Created => "key.created",
+            Lifecycle::Rotated => "key.rotated",
+            Lifecycle::Disabled => "key.disabled",
+            Lifecycle::Enabled => "key.enabled",
+            Lifecycle::DeletionScheduled => "key.deletion_scheduled",
+            Lifecycle::Restored => "key.restored",
+            Lifecycle::Purged => "key.purged",
+            Lifecycle::Imported => "key.imported",
+            Lifecycle::TagsChanged => "key.tags_changed",
+            Lifecycle::PrimaryChanged => "key.primary_changed",
+            Lifecycle::RotationScheduleChanged => "key.rotation_schedule_changed",
+            Lifecycle::Expired => "key.expired",
+        }
+    }
+    /// Alert severity: syslog WARNING and `severity = "alert"`.
+    pub fn alert(self) -> bool {
+        matches!(self, Lifecycle::Disabled | Lifecycle::DeletionScheduled | Lifecycle::Purged)
+    }
+}
+
+/// What a call produced that the record names: created objects.
+pub trait Outcome {
+    fn created(&self) -> Vec<Handle> {
+        Vec::new()
+    }
+}
+impl Outcome for () {}
+impl Outcome for usize {}
+impl Outcome for Handle {
+    fn created(&self) -> Vec<Handle> {
+        vec![*self]
+    }
+}
+impl Outcome for (Handle, Handle) {
+    fn created(&self) -> Vec<Handle> {
+        vec![self.0, self.1]
+    }
+}
+
+/// Which operation of a session a single-part or final call finishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Encrypt,
+    Decrypt,
+    Sign,
+    Verify,
+}
+
+/// One audited call, described before it runs.
+pub struct Call {
+    function: &'static str,
+    kind: Kind,
+    session: Option<Handle>,
+    mechanism: Option<CK_MECHANISM_TYPE>,
+    key: Option<Handle>,
+    key_obj: Option<KeyArg>,
+    event: Option<&'static str>,
+    alert: bool,
+    details: Option<serde_json::Value>,
+    /// A length query or a call that will be repeated: not recorded.
+    skip: bool,
+    /// A single-part or final call (recorded per `audit.completions`).
+    completion: bool,
+    label: Option<String>,
+}
+
+impl Call {
+    pub fn new(function: &'static str, kind: Kind, session: Option<Handle>) -> Call {
+        Call {
+            function,
+            kind,
+            session,
+            mechanism: None,
+            key: None,
+            key_obj: None,
+            event: None,
+            alert: false,
+            details: None,
+            skip: false,
+            completion: false,
+            label: None,
+        }
+    }
+    /// A cryptographic use of `key` with `mech` (C_*Init, wrap, unwrap, derive).
+    pub fn crypto(function: &'static str, session: Handle, mech: &Mechanism, key: Handle) -> Call {
+        Call::new(function, Kind::Crypto, Some(session)).mech(mech).key(key)
+    }
+    /// A single-part or final call of the operation `op` active in `s`.
+    pub fn op(function: &'static str, s: &crate::token::session::Session, op: Op) -> Call {
+        let (key, mech) = match op {
+            Op::Encrypt => s.encrypt.as_ref().map(|o| (o.key.clone(), o.mechanism.ty)),
+            Op::Decrypt => s.decrypt.as_ref().map(|o| (o.key.clone(), o.mechanism.ty)),
+            Op::Sign => s.sign.as_ref().map(|o| (o.key.clone(), o.mechanism.ty)),
+            Op::Verify => s.verify.as_ref().map(|o| (o.key.clone(), o.mechanism.ty)),
+        }
+        .unzip();
+        let mut c = Call::new(function, Kind::Crypto, Some(s.handle));
+        c.completion = true;
+        c.key_obj = key.map(KeyArg::Object);
+        c.mechanism = mech;
+        c
+    }
+    /// An object call (create, copy, destroy, set attributes, generate).
+    pub fn object(function: &'static str, session: Handle, event: &'static str) -> Call {
+        Call::new(function, Kind::Object, Some(session)).event(event)
+    }
+    pub fn auth(function: &'static str, session: Option<Handle>, event: &'static str) -> Call {
+        Call::new(function, Kind::Auth, session).event(event)
+    }
+    pub fn mech(mut self, m: &Mechanism) -> Call {
+        self.mechanism = Some(m.ty);
+        self
+    }
+    pub fn key(mut self, h: Handle) -> Call {
+        self.key = Some(h);
+        self
+    }
+    pub fn event(mut self, e: &'static str) -> Call {
+        self.event = Some(e);
+        self
+    }
+    pub fn alert(mut self, a: bool) -> Call {
+        self.alert = a;
+        self
+    }
+    pub fn details(mut self, d: serde_json::Value) -> Call {
+        self.details = Some(d);
+        self
+    }
+    /// Not recorded when `query` (a length query: the real call follows).
+    pub fn query(mut self, query: bool) -> Call {
+        self.skip = query;
+        self
+    }
+    /// Attribute types a template names (never values).
+    pub fn attrs(self, t: &[crate::types::Attr]) -> Call {
+        let types: Vec<String> = t.iter().map(|a| format!("0x{:x}", a.ty)).collect();
+        self.details(serde_json::json!({ "attributes": types }))
+    }
+    /// The token label set by C_InitToken.
+    pub fn token_label(mut self, label: &str) -> Call {
+        self.label = Some(label.to_string());
+        self
+    }
+}
+
+enum Msg {
+    Rec(Box<Pending>, Option<u64>),
+    Stop,
+}
+
+struct Inline {
+    buf: Vec<Pending>,
+    since: Option<Instant>,
+}
+
+struct Shared {
+    slot: Handle,
+    cfg: AuditConfig,
+    metrics_cfg: MetricsConfig,
+    label: RwLock<Arc<str>>,
+    writer: Mutex<writer::LogWriter>,
+    sinks: Mutex<events::Sinks>,
+    counters: Mutex<metrics::Counters>,
+    done: Mutex<HashMap<u64, Result<()>>>,
+    done_cv: Condvar,
+    next_ticket: AtomicU64,
+    inline: Mutex<Inline>,
+    broken: AtomicBool,
+    last_textfile: Mutex<Option<Instant>>,
+    textfile: Mutex<Option<PathBuf>>,
+}
+
+/// The audit handle of one token.
+pub struct Audit {
+    shared: Arc<Shared>,
+    no_threads: AtomicBool,
+    /// Any work at all (audit, metrics or events on).
+    active: bool,
+    tx: OnceLock<Option<SyncSender<Msg>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    pid: u32,
+    dir: PathBuf,
+}
+
+fn lock_err<T>(_: T) -> Error {
+    Error::general("audit lock poisoned")
+}
+
+impl Audit {
+    /// The audit handle of the token stored in `dir` (its own store
+    /// connection for the audit key and anchor; nothing is written yet).
+    pub fn open(slot: Handle, dir: &Path, config: &Config) -> Result<Audit> {
+        let meta: Box<dyn Meta> = Box::new(crate::store::Store::open(dir)?);
+        Ok(Self::with_meta(slot, dir, config, meta))
+    }
+
+    pub fn with_meta(slot: Handle, dir: &Path, config: &Config, meta: Box<dyn Meta>) -> Audit {
+        let label = meta.token_label().unwrap_or_default();
+        let cfg = config.audit.clone();
+        let active = cfg.enabled || config.metrics.enabled || config.events.any_sink();
+        Audit {
+            shared: Arc::new(Shared {
+                slot,
+                cfg: cfg.clone(),
+                metrics_cfg: config.metrics.clone(),
+                label: RwLock::new(label.into()),
+                writer: Mutex::new(writer::LogWriter::new(dir, meta, &cfg)),
+                sinks: Mutex::new(events::Sinks::new(&config.events)),
+                counters: Mutex::new(metrics::Counters::default()),
+                done: Mutex::new(HashMap::new()),
+                done_cv: Condvar::new(),
+                next_ticket: AtomicU64::new(1),
+                inline: Mutex::new(Inline { buf: Vec::new(), since: None }),
+                broken: AtomicBool::new(false),
+                last_textfile: Mutex::new(None),
+                textfile: Mutex::new(None),
+            }),
+            no_threads: AtomicBool::new(false),
+            active,
+            tx: OnceLock::new(),
+            thread: Mutex::new(None),
+            pid: std::process::id(),
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// `CKF_LIBRARY_CANT_CREATE_OS_THREADS`: write inline, never spawn.
+    pub fn set_no_threads(&self, no_threads: bool) {
+        self.no_threads.store(no_threads, Ordering::Relaxed);
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.shared.cfg.enabled
+    }
+
+    pub fn set_label(&self, label: &str) {
+        if let Ok(mut l) = self.shared.label.write() {
+            *l = label.into();
+        }
+    }
+
+    fn sender(&self) -> Option<&SyncSender<Msg>> {
+        self.tx
+            .get_or_init(|| {
+                // Bounded: a writer that falls behind slows callers down
+                // instead of losing records or growing without limit.
+                let (tx, rx) = std::sync::mpsc::sync_channel(self.shared.cfg.queue.max(1));
+                let shared = self.shared.clone();
+                let spawned = std::thread::Builder::new()
+                    .name(format!("keyward-audit-{}", self.shared.slot))
+                    .spawn(move || run(shared, rx));
+                match spawned {
+                    Ok(h) => {
+                        if let Ok(mut t) = self.thread.lock() {
+                            *t = Some(h);
+                        }
+                        Some(tx)
+                    }
+                    Err(e) => {
+                        eprintln!("keyward: cannot start the audit writer thread ({e}): writing inline");
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    /// Whether a call of `kind` must be refused before it runs (the log is
+    /// known to be unwritable and the policy says refuse).
+    fn refuse_before(&self, kind: Kind) -> Result<()> {
+        if !self.shared.cfg.enabled || !self.shared.broken.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        if self.shared.policy(kind) != OnFailure::Refuse {
+            return Ok(());
+        }
+        // Try again: the disk may be back.
+        let probe = self.shared.writer.lock().map_err(lock_err)?.probe();
+        match probe {
+            Ok(()) => {
+                self.shared.broken.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => Err(Error::device(format!("audit log cannot be written, call refused: {}", e.reason()))),
+        }
+    }
+
+    /// Hands a record over. Sync records return once durable; the error is
+    /// the policy's answer for a log that cannot be written.
+    pub fn submit(&self, p: Pending) -> Result<()> {
+        let sh = &self.shared;
+        if !sh.cfg.enabled {
+            if sh.metrics_cfg.enabled {
+                sh.counters.lock().map_err(lock_err)?.observe_pending(&p);
+            }
+            sh.publish(std::slice::from_ref(&p));
+            sh.maybe_textfile(false);
+            return Ok(());
+        }
+        let sync = p.sync || sh.cfg.sync == SyncMode::Always;
+        let kind = p.kind;
+        if !self.no_threads.load(Ordering::Relaxed) {
+            if let Some(tx) = self.sender() {
+                let ticket = sync.then(|| sh.next_ticket.fetch_add(1, Ordering::Relaxed));
+                match tx.send(Msg::Rec(Box::new(p), ticket)) {
+                    Ok(()) => {
+                        return match ticket {
+                            Some(t) => sh.outcome(kind, sh.wait(t)),
+                            None => Ok(()),
+                        };
+                    }
+                    Err(std::sync::mpsc::SendError(Msg::Rec(p, _))) => return sh.inline(*p, true),
+                    Err(_) => return Ok(()),
+                }
+            }
+        }
+        sh.inline(p, sync)
+    }
+
+    /// Writes whatever is pending (C_Finalize, tests).
+    pub fn flush(&self) -> Result<()> {
+        let mut inl = self.shared.inline.lock().map_err(lock_err)?;
+        let batch = std::mem::take(&mut inl.buf);
+        inl.since = None;
+        if !batch.is_empty() {
+            self.shared.process(batch, true)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Audit {
+    fn drop(&mut self) {
+        if std::process::id() != self.pid {
+            return;
+        }
+        if let Some(Some(tx)) = self.tx.get() {
+            let _ = tx.send(Msg::Stop);
+        }
+        if let Some(h) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = h.join();
+        }
+        let _ = self.flush();
+        if let Ok(mut w) = self.shared.writer.lock() {
+            let _ = w.anchor_if_stale();
+        }
+        if let Some(p) = self.shared.textfile.lock().ok().and_then(|mut t| t.take()) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl Shared {
+    fn policy(&self, kind: Kind) -> OnFailure {
+        match kind {
+            Kind::Crypto => self.cfg.on_failure_async,
+            _ => self.cfg.on_failure,
+        }
+    }
+
+    fn outcome(&self, kind: Kind, r: Result<()>) -> Result<()> {
+        match r {
+            Ok(()) => Ok(()),
+            Err(e) if self.policy(kind) == OnFailure::Refuse => {
+                Err(Error::device(format!("audit record not written: {}", e.reason())))
+            }
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn wait(&self, ticket: u64) -> Result<()> {
+        let mut done = self.done.lock().map_err(lock_err)?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(r) = done.remove(&ticket) {
+                return r;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::device("the audit writer did not answer in 30 s"));
+            }
+            done = self.done_cv.wait_timeout(done, left).map_err(lock_err)?.0;
+        }
+    }
+
+    fn inline(&self, p: Pending, sync: bool) -> Result<()> {
+        let kind = p.kind;
+        let mut inl = self.inline.lock().map_err(lock_err)?;
+        inl.buf.push(p);
+        let since = *inl.since.get_or_insert_with(Instant::now);
+        let due = sync
+            || inl.buf.len() >= self.cfg.max_batch.max(1)
+            || since.elapsed() >= Duration::from_millis(self.cfg.flush_ms);
+        if !due {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut inl.buf);
+        inl.since = None;
+        let r = self.process(batch, sync);
+        drop(inl);
+        self.maybe_textfile(false);
+        if sync { self.outcome(kind, r) } else { Ok(()) }
+    }
+
+    /// Writes a batch (caller keeps the call order), then metrics and events.
+    fn process(&self, batch: Vec<Pending>, force_anchor: bool) -> Result<()> {
+        let label = self.label.read().map(|l| l.clone()).unwrap_or_else(|_| Arc::from(""));
+        let r = self.writer.lock().map_err(lock_err)?.append(&label, &batch, force_anchor);
+        if let Ok(mut c) = self.counters.lock() {
+            if self.metrics_cfg.enabled {
+                for p in &batch {
+                    c.observe_pending(p);
+                }
+            }
+            match &r {
+                Ok(()) => c.records += batch.iter().filter(|p| p.log).count() as u64,
+                Err(_) => c.write_errors += 1,
+            }
+        }
+        match &r {
+            Ok(()) => {
+                if self.broken.swap(false, Ordering::Relaxed) {
+                    eprintln!("keyward: audit log of slot {} is writable again", self.slot);
+                }
+            }
+            Err(e) => {
+                if !self.broken.swap(true, Ordering::Relaxed) {
+                    let what = match self.cfg.on_failure {
+                        OnFailure::Refuse => "auth/lifecycle calls are refused (audit.on_failure = refuse)",
+                        OnFailure::Continue => "continuing without audit records (audit.on_failure = continue)",
+                    };
+                    eprintln!(
+                        "keyward: AUDIT LOG FAILURE on slot {}: {e}; {} record(s) lost; {what}",
+                        self.slot,
+                        batch.len()
+                    );
+                }
+            }
+        }
+        self.publish(&batch);
+        r
+    }
+
+    fn publish(&self, batch: &[Pending]) {
+        if batch.iter().all(|p| p.event.is_none()) {
+            return;
+        }
+        let label = self.label.read().map(|l| l.clone()).unwrap_or_else(|_| Arc::from(""));
+        if let Ok(mut s) = self.sinks.lock() {
+            for p in batch {
+                s.publish(p, &label);
+            }
+        }
+    }
+
+    fn complete(&self, tickets: Vec<u64>, r: &Result<()>) {
+        if tickets.is_empty() {
+            return;
+        }
+        if let Ok(mut d) = self.done.lock() {
+            for t in tickets {
+                d.insert(t, r.clone());
+            }
+        }
+        self.done_cv.notify_all();
+    }
+
+    fn maybe_textfile(&self, force: bool) {
+        let Some(dir) = self.metrics_cfg.textfile_dir.as_ref().filter(|_| self.metrics_cfg.enabled) else { return };
+        let Ok(mut last) = self.last_textfile.lock() else { return };
+        let interval = Duration::from_secs(self.metrics_cfg.interval_secs.max(1));
+        if !force && last.is_some_and(|t| t.elapsed() < interval) {
+            return;
+        }
+        *last = Some(Instant::now());
+        drop(last);
+        let label = self.label.read().map(|l| l.clone()).unwrap_or_else(|_| Arc::from(""));
+        let base = format!("token=\"{}\",slot=\"{}\",pid=\"{}\"", metrics::esc(&label), self.slot, std::process::id());
+        let mut text = String::new();
+        if let Ok(c) = self.counters.lock() {
+            c.render(&base, &mut text);
+        }
+        let name = format!("keyward_{}_slot{}.prom", std::process::id(), self.slot);
+        match metrics::write_textfile(dir, &name, &text) {
+            Ok(p) => {
+                if let Ok(mut t) = self.textfile.lock() {
+                    *t = Some(p);
+                }
+            }
+            Err(e) => log::warn!("metrics textfile {}: {e}", dir.display()),
+        }
+    }
+}
+
+/// The writer thread: drain, write one batch, answer the waiters, repeat.
+fn run(sh: Arc<Shared>, rx: Receiver<Msg>) {
+    let tick = Duration::from_millis(sh.cfg.anchor_ms.clamp(10, 1000));
+    let max = sh.cfg.max_batch.max(1);
+    loop {
+        let first = match rx.recv_timeout(tick) {
+            Ok(m) => Some(m),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let mut batch = Vec::new();
+        let mut tickets = Vec::new();
+        let mut stop = false;
+        let mut take = |m: Msg, batch: &mut Vec<Pending>| match m {
+            Msg::Rec(p, t) => {
+                batch.push(*p);
+                tickets.extend(t);
+            }
+            Msg::Stop => stop = true,
+        };
+        if let Some(m) = first {
+            take(m, &mut batch);
+            while batch.len() < max {
+                match rx.try_recv() {
+                    Ok(m) => take(m, &mut batch),
+                    Err(_) => break,
+                }
+            }
+        }
+        if batch.is_empty() {
+            if let Ok(mut w) = sh.writer.lock() {
+                let _ = w.anchor_if_stale();
+            }
+            if let Ok(mut s) = sh.sinks.lock() {
+                s.reap();
+            }
+        } else {
+            let force = !tickets.is_empty();
+            let r = sh.process(batch, force);
+            sh.complete(tickets, &r);
+        }
+        sh.maybe_textfile(false);
+        if stop {
+            break;
+        }
+    }
+    if let Ok(mut w) = sh.writer.lock() {
+        let _ = w.anchor_if_stale();
+    }
+    sh.maybe_textfile(true);
+}
+
+// ---- the hooks the safe API calls ----------------------------------------
+
+fn role_of(t: &Token) -> RoleName {
+    match t.role() {
+        Ok(Some(crate::store::Role::User)) => RoleName::User,
+        Ok(Some(crate::store::Role::So)) => RoleName::So,
+        _ => RoleName::Public,
+    }
+}
+
+impl Token {
+    /// The token's audit handle.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
+    /// The directory holding the token's audit log.
+    pub fn audit_dir(&self) -> PathBuf {
+        self.audit.dir.clone()
+    }
+
+    /// Runs `f` (the PKCS#11 call `call` describes) and records it.
+    pub fn audited<T: Outcome>(&self, call: Call, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let a = &self.audit;
+        if !a.active {
+            return f();
+        }
+        a.refuse_before(call.kind)?;
+        let key = call.key_obj.or_else(|| {
+            call.key.map(|h| match self.object(h, CKR_OBJECT_HANDLE_INVALID) {
+                Ok(o) => KeyArg::Object(o),
+                Err(_) => KeyArg::Handle(h),
+            })
+        });
+        let role_before = role_of(self);
+        let start = Instant::now();
+        let r = f();
+        let duration_us = start.elapsed().as_micros() as u64;
+        if call.skip || r.as_ref().err().is_some_and(Error::keeps_operation) {
+            return r;
+        }
+        let created: Vec<KeyArg> = match &r {
+            Ok(v) => v
+                .created()
+                .into_iter()
+                .map(|h| match self.object(h, CKR_OBJECT_HANDLE_INVALID) {
+                    Ok(o) => KeyArg::Object(o),
+                    Err(_) => KeyArg::Handle(h),
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let is_token_obj = |k: &KeyArg| matches!(k, KeyArg::Object(o) if o.token);
+        let created_token = created.iter().any(is_token_obj);
+        let token_object = key.as_ref().is_some_and(is_token_obj) || created_token;
+        let (rv, reason) = match &r {
+            Ok(_) => (CKR_OK, None),
+            Err(e) => (e.rv(), Some(e.reason().to_string())),
+        };
+        let sync = match call.kind {
+            Kind::Auth | Kind::Lifecycle | Kind::Audit => true,
+            Kind::Object => token_object,
+            // Unwrap/derive into a token object: durable like an object creation.
+            Kind::Crypto => created_token,
+        };
+        // Object events are state changes of the token: session objects are not published.
+        let event = match call.kind {
+            Kind::Object if !token_object => None,
+            Kind::Crypto if !created_token => None,
+            Kind::Auth if rv == CKR_PIN_LOCKED => Some("auth.locked"),
+            _ => call.event,
+        };
+        if let Some(l) = call.label.as_ref().filter(|_| rv == CKR_OK) {
+            a.set_label(l);
+        }
+        let p = Pending {
+            time_ms: record::now_ms(),
+            kind: call.kind,
+            event,
+            function: call.function,
+            slot: self.slot,
+            session: call.session,
+            // Who made the call; for a login, who it logged in.
+            role: if call.kind == Kind::Auth && rv == CKR_OK && role_before == RoleName::Public {
+                role_of(self)
+            } else {
+                role_before
+            },
+            mechanism: call.mechanism,
+            key,
+            created,
+            rv,
+            reason,
+            duration_us,
+            details: call.details,
+            sync,
+            alert: call.alert || rv == CKR_PIN_LOCKED,
+            log: !(call.completion && rv == CKR_OK && a.shared.cfg.completions == config::Completions::Failures),
+        };
+        match a.submit(p) {
+            Ok(()) => r,
+            Err(e) if r.is_ok() => Err(e),
+            Err(_) => r,
+        }
+    }
+
+    /// Records a key lifecycle change made by `f` (for the KMS calls):
+    /// written and fsync'ed before this returns; disable and scheduled
+    /// deletion raise alert events.
+    pub fn audit_lifecycle<T: Outcome>(
+        &self,
+        action: Lifecycle,
+        function: &'static str,
+        session: Option<Handle>,
+        key: Option<Handle>,
+        details: Option<serde_json::Value>,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let mut call = Call::new(function, Kind::Lifecycle, session).event(action.event()).alert(action.alert());
+        call.key = key;
+        call.details = details;
+        self.audited(call, f)
+    }
+}
+
+// ---- reading the log (CLI) -----------------------------------------------
+
+/// Calls `f` with every record of the log in `dir`, oldest first, until it
+/// returns false. Lines that do not parse are skipped (`verify` names them).
+pub fn read_log(dir: &Path, f: &mut dyn FnMut(Record) -> bool) {
+    let Ok(files) = chain::log_files(dir) else { return };
+    for path in files {
+        let Ok(file) = std::fs::File::open(&path) else { continue };
+        for line in std::io::BufReader::new(file).lines() {
+            let Ok(line) = line else { break };
+            let Some((body, _)) = chain::split_line(&line) else { continue };
+            if let Ok(r) = serde_json::from_str::<Record>(&body) {
+                if !f(r) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The raw lines of the log, oldest first (for `audit show --json`).
+pub fn read_lines(dir: &Path, f: &mut dyn FnMut(&str, &Record) -> bool) {
+    let Ok(files) = chain::log_files(dir) else { return };
+    for path in files {
+        let Ok(file) = std::fs::File::open(&path) else { continue };
+        for line in std::io::BufReader::new(file).lines() {
+            let Ok(line) = line else { break };
+            let Some((body, _)) = chain::split_line(&line) else { continue };
+            if let Ok(r) = serde_json::from_str::<Record>(&body) {
+                if !f(&line, &r) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Verifies the log of the token in `dir` with the key and anchor in its
+/// store. `Ok(Err(..))` names the first broken record.
+pub fn verify_dir(dir: &Path, meta: &dyn Meta) -> Result<std::result::Result<Verified, Broken>> {
+    let Some(key) = writer::load_key(meta, false)? else {
+        let files = chain::log_files(dir).unwrap_or_default();
+        if files.is_empty() {
+            return Ok(Ok(Verified { records: 0, first_seq: 1, last: ChainState::genesis(), files: 0 }));
+        }
+        return Ok(Err(Broken {
+            file: dir.to_path_buf(),
+            line: 0,
+            seq: None,
+            reason: "the store holds no audit key for this log".into(),
+        }));
+    };
+    let start = writer::load_state(meta, writer::META_START)?.unwrap_or_else(ChainState::genesis);
+    let anchor = writer::load_state(meta, writer::META_ANCHOR)?;
+    Ok(chain::verify(dir, &key, start, anchor))
+}
+
+/// Whether record `r` names the key `name` (UID, label, or handle).
+pub fn names_key(r: &Record, name: &str) -> bool {
+    r.key.iter().chain(r.created.iter()).any(|k| {
+        k.uid.as_deref() == Some(name)
+            || k.label.as_deref() == Some(name)
+            || k.handle.is_some_and(|h| h.to_string() == name)
+    })
+}
+
+/// A one-line human form of a record.
+pub fn format_human(r: &Record) -> String {
+    let key = r
+        .key
+        .as_ref()
+        .map(|k| {
+            let mut s = k
+                .label
+                .clone()
+                .or_else(|| k.uid.clone())
+                .unwrap_or_else(|| k.handle.map(|h| format!("handle {h}")).unwrap_or_default());
+            if let Some(v) = k.version {
+                s.push_str(&format!(" v{v}"));
+            }
+            s
+        })
+        .unwrap_or_default();
+    let mut line = format!(
+        "{} #{:<6} {:<9} {:<20} {:<5} {:<22} {:<24} {}",
+        r.time,
+        r.seq,
+        format!("{:?}", r.kind).to_lowercase(),
+        r.function,
+        r.role,
+        r.mechanism.as_deref().unwrap_or("-"),
+        if key.is_empty() { "-".to_string() } else { key },
+        r.result
+    );
+    if let Some(e) = &r.event {
+        line.push_str(&format!(" [{e}]"));
+    }
+    if let Some(reason) = &r.reason {
+        line.push_str(&format!(" ({reason})"));
+    }
+    line.push_str(&format!(" pid={} user={}", r.pid, r.user));
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(i: u64, sync: bool) -> Pending {
+        Pending {
+            time_ms: record::now_ms(),
+            kind: if sync { Kind::Auth } else { Kind::Crypto },
+            event: sync.then_some("auth.login"),
+            function: if sync { "C_Login" } else { "C_SignInit" },
+            slot: 0,
+            session: Some(i),
+            role: RoleName::User,
+            mechanism: Some(CKM_SHA256_HMAC),
+            key: Some(KeyArg::Handle(i)),
+            created: Vec::new(),
+            rv: CKR_OK,
+            reason: None,
+            duration_us: 3,
+            details: None,
+            sync,
+            alert: false,
+            log: true,
+        }
+    }
+
+    fn config() -> Config {
+        Config::parse("[[slot]]\npath = \"/nonexistent\"\n", None, "test").unwrap()
+    }
+
+    #[test]
+    fn threaded_and_inline_logs_verify() {
+        for no_threads in [false, true] {
+            let d = tempfile::tempdir().unwrap();
+            let meta = Arc::new(writer::MemMeta::default());
+            let a = Audit::with_meta(0, d.path(), &config(), Box::new(meta.clone()));
+            a.set_no_threads(no_threads);
+            for i in 0..50 {
+                a.submit(pending(i, i % 10 == 0)).unwrap();
+            }
+            drop(a);
+            let v = verify_dir(d.path(), &meta).unwrap().unwrap();
+            assert_eq!(v.records, 50, "no_threads={no_threads}");
+            let mut n = 0;
+            read_log(d.path(), &mut |r| {
+                assert_eq!(r.result, "CKR_OK");
+                n += 1;
+                true
+            });
+            assert_eq!(n, 50);
+        }
+    }
+
+    #[test]
+    fn rotation_and_pruning_keep_the_chain() {
+        let d = tempfile::tempdir().unwrap();
+        let mut c = config();
+        c.audit.max_file_bytes = 2000;
+        let meta = Arc::new(writer::MemMeta::default());
+        let mut w = writer::LogWriter::new(d.path(), Box::new(meta.clone()), &c.audit);
+        for i in 0..40 {
+            w.append("t", &[pending(i, false)], false).unwrap();
+        }
+        drop(w);
+        assert!(chain::log_files(d.path()).unwrap().len() > 3);
+        assert_eq!(verify_dir(d.path(), &meta).unwrap().unwrap().records, 40);
+        // A second writer (another process) continues the same chain.
+        c.audit.keep_files = 2;
+        let mut w = writer::LogWriter::new(d.path(), Box::new(meta.clone()), &c.audit);
+        for i in 0..20 {
+            w.append("t", &[pending(i, true)], true).unwrap();
+        }
+        drop(w);
+        let v = verify_dir(d.path(), &meta).unwrap().unwrap();
+        assert_eq!(v.last.seq, 60);
+        assert!(v.first_seq > 1);
+        // Deleting the oldest retained file is detected.
+        let oldest = chain::log_files(d.path()).unwrap().remove(0);
+        std::fs::remove_file(oldest).unwrap();
+        assert!(verify_dir(d.path(), &meta).unwrap().is_err());
+    }
+
+    #[test]
+    fn torn_tail_is_repaired_and_recorded() {
+        let d = tempfile::tempdir().unwrap();
+        let c = config();
+        let meta = Arc::new(writer::MemMeta::default());
+        let mut w = writer::LogWriter::new(d.path(), Box::new(meta.clone()), &c.audit);
+        w.append("t", &[pending(1, true)], true).unwrap();
+        drop(w);
+        let log = d.path().join(LOG_FILE);
+        let mut bytes = std::fs::read(&log).unwrap();
+        bytes.extend_from_slice(b"{\"seq\":2,\"prev");
+        std::fs::write(&log, bytes).unwrap();
+        let mut w = writer::LogWriter::new(d.path(), Box::new(meta.clone()), &c.audit);
+        w.append("t", &[pending(2, true)], true).unwrap();
+        let v = verify_dir(d.path(), &meta).unwrap().unwrap();
+        assert_eq!(v.records, 3);
+        let mut events = Vec::new();
+        read_log(d.path(), &mut |r| {
+            events.extend(r.event);
+            true
+        });
+        assert!(events.contains(&"audit.repaired".to_string()));
+    }
+}

@@ -1,0 +1,379 @@
+//! One audit record: what the hot path hands over ([`Pending`], built from
+//! values already at hand) and what the writer turns it into ([`Record`], a
+//! JSON line). Secrets and PINs never enter either: keys are named by UID,
+//! label and version, attributes by type only.
+
+use crate::ck::*;
+use crate::object::Object;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What kind of call a record describes; decides how durably it is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Login, logout, lockout, PIN changes, token initialization: synchronous.
+    Auth,
+    /// Key lifecycle (rotate, disable, enable, deletion, restore, purge,
+    /// import, tags): synchronous.
+    Lifecycle,
+    /// Object creation, copy, destruction, attribute change: synchronous for
+    /// token objects, group-committed for session objects.
+    Object,
+    /// A cryptographic use of a key: group-committed.
+    Crypto,
+    /// The audit machinery itself (log repaired, records lost): synchronous.
+    Audit,
+}
+
+/// Who was logged in when the call ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleName {
+    Public,
+    User,
+    So,
+}
+
+impl RoleName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleName::Public => "public",
+            RoleName::User => "user",
+            RoleName::So => "so",
+        }
+    }
+}
+
+/// A key as named in a record.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<u64>,
+}
+
+/// The vendor attribute holding a key's version number (DESIGN.md §4,
+/// `CKA_VENDOR_DEFINED | 0x4B570000 + 1`, see include/keyward.h).
+pub const CKA_KEYWARD_VERSION: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0001;
+
+impl KeyRef {
+    /// Names `obj` (no secret attribute is read).
+    pub fn of(obj: &Object) -> KeyRef {
+        let label = obj.get(CKA_LABEL).filter(|l| !l.is_empty()).map(|l| String::from_utf8_lossy(l).into_owned());
+        KeyRef {
+            uid: Some(obj.uid.clone()),
+            label,
+            version: obj.ulong(CKA_KEYWARD_VERSION).map(|v| v as u64),
+            class: Some(class_name(obj.class).to_string()),
+            handle: Some(obj.handle as u64),
+        }
+    }
+    pub fn handle(h: CK_ULONG) -> KeyRef {
+        KeyRef { handle: Some(h as u64), ..Default::default() }
+    }
+}
+
+/// The key a call names: the object (resolved cheaply on the caller's
+/// thread: an `Arc` clone) or only its handle.
+#[derive(Clone, Debug)]
+pub enum KeyArg {
+    Object(Arc<Object>),
+    Handle(CK_ULONG),
+    Named(KeyRef),
+}
+
+impl KeyArg {
+    pub fn to_ref(&self) -> KeyRef {
+        match self {
+            KeyArg::Object(o) => KeyRef::of(o),
+            KeyArg::Handle(h) => KeyRef::handle(*h),
+            KeyArg::Named(k) => k.clone(),
+        }
+    }
+}
+
+/// What the caller's thread hands to the writer: plain values, no
+/// formatting beyond what a failure reason already carries.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    pub time_ms: u64,
+    pub kind: Kind,
+    /// A CloudEvents-style event name (`login`, `key.disabled` ...), if the
+    /// call changed state.
+    pub event: Option<&'static str>,
+    pub function: &'static str,
+    pub slot: CK_ULONG,
+    pub session: Option<CK_ULONG>,
+    pub role: RoleName,
+    pub mechanism: Option<CK_MECHANISM_TYPE>,
+    pub key: Option<KeyArg>,
+    /// Objects the call created (generate, unwrap, derive, copy, create).
+    pub created: Vec<KeyArg>,
+    pub rv: CK_RV,
+    pub reason: Option<String>,
+    pub duration_us: u64,
+    /// Extra facts (attribute types changed, tag names, grace period ...).
+    pub details: Option<serde_json::Value>,
+    /// Write and fsync before the call returns.
+    pub sync: bool,
+    /// An alert: disabling a key version, scheduling a deletion, a lockout.
+    pub alert: bool,
+    /// Written to the log (false: counted in the metrics only).
+    pub log: bool,
+}
+
+/// The JSON form of a record. Field order is the line's order.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub seq: u64,
+    /// Hex MAC of the previous record (64 zeros before the first).
+    pub prev: String,
+    /// UTC, RFC 3339 with milliseconds.
+    pub time: String,
+    pub kind: Kind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    pub pid: u32,
+    pub user: String,
+    pub token: String,
+    pub slot: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u64>,
+    pub role: String,
+    pub function: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mechanism: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyRef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub created: Vec<KeyRef>,
+    pub result: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub duration_us: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+impl Record {
+    /// Builds the record for `p` (on the writer's thread).
+    pub fn from_pending(p: &Pending, token: &str, seq: u64, prev: &str, pid: u32) -> Record {
+        Record {
+            seq,
+            prev: prev.to_string(),
+            time: format_time_ms(p.time_ms),
+            kind: p.kind,
+            event: p.event.map(str::to_string),
+            pid,
+            user: os_user().to_string(),
+            token: token.to_string(),
+            slot: p.slot as u64,
+            session: p.session.map(|s| s as u64),
+            role: p.role.as_str().to_string(),
+            function: p.function.to_string(),
+            mechanism: p.mechanism.map(mechanism_name),
+            key: p.key.as_ref().map(KeyArg::to_ref),
+            created: p.created.iter().map(KeyArg::to_ref).collect(),
+            result: crate::error::rv_name(p.rv).to_string(),
+            reason: if p.rv == CKR_OK { None } else { p.reason.clone() },
+            duration_us: p.duration_us,
+            details: p.details.clone(),
+        }
+    }
+
+    /// Milliseconds since the epoch of `time`, if it parses.
+    pub fn time_ms(&self) -> Option<u64> {
+        parse_time_ms(&self.time)
+    }
+}
+
+/// Lower-case hex, faster than an iterator of chars (the writer's hot loop).
+pub fn hex32(b: &[u8; 32]) -> String {
+    const D: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(64);
+    for x in b {
+        out.push(D[(x >> 4) as usize]);
+        out.push(D[(x & 15) as usize]);
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// `2025-01-31T12:34:56.789Z`.
+pub fn format_time_ms(ms: u64) -> String {
+    let t = crate::token::UtcTime::from_unix((ms / 1000) as i64);
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", t.year, t.month, t.day, t.hour, t.minute, t.second, ms % 1000)
+}
+
+/// Parses RFC 3339 UTC (`...Z`, optional fraction), a date `YYYY-MM-DD`, or
+/// a relative age (`90s`, `15m`, `2h`, `7d`) into epoch milliseconds.
+pub fn parse_time_ms(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if let Some(unit) = s.chars().last().filter(|c| "smhd".contains(*c)) {
+        if let Ok(n) = s[..s.len() - 1].parse::<u64>() {
+            let mult = match unit {
+                's' => 1_000,
+                'm' => 60_000,
+                'h' => 3_600_000,
+                _ => 86_400_000,
+            };
+            return now_ms().checked_sub(n.checked_mul(mult)?);
+        }
+    }
+    let num = |a: usize, b: usize| s.get(a..b).and_then(|x| x.parse::<i64>().ok());
+    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    if s.get(4..5) != Some("-") || s.get(7..8) != Some("-") {
+        return None;
+    }
+    let (mut h, mut mi, mut sec, mut frac) = (0, 0, 0, 0u64);
+    if s.len() > 10 {
+        if !matches!(s.get(10..11), Some("T") | Some(" ")) {
+            return None;
+        }
+        h = num(11, 13)?;
+        mi = num(14, 16)?;
+        sec = num(17, 19).unwrap_or(0);
+        if s.get(19..20) == Some(".") {
+            let digits: String = s[20..].chars().take_while(|c| c.is_ascii_digit()).take(3).collect();
+            if !digits.is_empty() {
+                frac = format!("{digits:0<3}").parse().ok()?;
+            }
+        }
+    }
+    // Days from civil (H. Hinnant).
+    let yy = if mo <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec;
+    u64::try_from(secs).ok().map(|s| s * 1000 + frac)
+}
+
+/// The OS user running this process (from /etc/passwd by real uid), once.
+pub fn os_user() -> &'static str {
+    static USER: OnceLock<String> = OnceLock::new();
+    USER.get_or_init(|| {
+        let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+            s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        });
+        if let Some(uid) = uid {
+            if let Ok(pw) = std::fs::read_to_string("/etc/passwd") {
+                for line in pw.lines() {
+                    let f: Vec<&str> = line.split(':').collect();
+                    if f.len() > 2 && f[2] == uid {
+                        return f[0].to_string();
+                    }
+                }
+            }
+            return format!("uid:{uid}");
+        }
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    })
+}
+
+pub fn class_name(c: CK_OBJECT_CLASS) -> &'static str {
+    match c {
+        CKO_SECRET_KEY => "secret_key",
+        CKO_PRIVATE_KEY => "private_key",
+        CKO_PUBLIC_KEY => "public_key",
+        CKO_CERTIFICATE => "certificate",
+        CKO_DATA => "data",
+        _ => "other",
+    }
+}
+
+/// The symbolic name of a mechanism (`CKM_AES_GCM`), else its hex value.
+pub fn mechanism_name(m: CK_MECHANISM_TYPE) -> String {
+    macro_rules! names {
+        ($($c:ident),* $(,)?) => {
+            match m { $(x if x == $c => return stringify!($c).to_string(),)* _ => {} }
+        };
+    }
+    names!(
+        CKM_AES_KEY_GEN,
+        CKM_AES_ECB,
+        CKM_AES_CBC,
+        CKM_AES_CBC_PAD,
+        CKM_AES_CTR,
+        CKM_AES_GCM,
+        CKM_AES_KEY_WRAP,
+        CKM_AES_KEY_WRAP_KWP,
+        CKM_AES_CMAC,
+        CKM_AES_CMAC_GENERAL,
+        CKM_GENERIC_SECRET_KEY_GEN,
+        CKM_SHA_1,
+        CKM_SHA224,
+        CKM_SHA256,
+        CKM_SHA384,
+        CKM_SHA512,
+        CKM_SHA_1_HMAC,
+        CKM_SHA224_HMAC,
+        CKM_SHA256_HMAC,
+        CKM_SHA384_HMAC,
+        CKM_SHA512_HMAC,
+        CKM_SHA256_HMAC_GENERAL,
+        CKM_RSA_PKCS_KEY_PAIR_GEN,
+        CKM_RSA_PKCS,
+        CKM_RSA_X_509,
+        CKM_RSA_PKCS_OAEP,
+        CKM_RSA_PKCS_PSS,
+        CKM_SHA1_RSA_PKCS,
+        CKM_SHA256_RSA_PKCS,
+        CKM_SHA384_RSA_PKCS,
+        CKM_SHA512_RSA_PKCS,
+        CKM_SHA256_RSA_PKCS_PSS,
+        CKM_SHA384_RSA_PKCS_PSS,
+        CKM_SHA512_RSA_PKCS_PSS,
+        CKM_EC_KEY_PAIR_GEN,
+        CKM_ECDSA,
+        CKM_ECDSA_SHA1,
+        CKM_ECDSA_SHA256,
+        CKM_ECDSA_SHA384,
+        CKM_ECDSA_SHA512,
+        CKM_ECDH1_DERIVE,
+        CKM_ECDH1_COFACTOR_DERIVE,
+        CKM_EC_EDWARDS_KEY_PAIR_GEN,
+        CKM_EDDSA,
+        CKM_SHA256_KEY_DERIVATION,
+        CKM_HKDF_DERIVE,
+    );
+    format!("0x{m:x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip() {
+        let ms = 1_700_000_000_123;
+        let s = format_time_ms(ms);
+        assert_eq!(s, "2023-11-14T22:13:20.123Z");
+        assert_eq!(parse_time_ms(&s), Some(ms));
+        assert_eq!(parse_time_ms("2023-11-14"), Some(1_699_920_000_000));
+        assert!(parse_time_ms("1h").is_some_and(|t| t < now_ms()));
+        assert_eq!(parse_time_ms("bogus"), None);
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(mechanism_name(CKM_AES_GCM), "CKM_AES_GCM");
+        assert_eq!(mechanism_name(0x8000_1234), "0x80001234");
+        assert!(!os_user().is_empty());
+    }
+}

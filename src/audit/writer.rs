@@ -1,0 +1,357 @@
+//! Appending to the chained log: file locking across processes, the chain
+//! position, rotation, the anchor in the store, torn-tail repair.
+//!
+//! Several processes may append to one token's log: every append takes an
+//! exclusive `flock` on `audit.lock`, re-reads the chain position when the
+//! file changed under it (another process appended or rotated), writes the
+//! whole batch with one `write` and one `fsync`, and moves the anchor.
+
+use super::chain::{self, ChainState};
+use super::config::AuditConfig;
+use super::record::{Kind, Pending, Record, RoleName};
+use crate::ck::*;
+use crate::error::{Error, Result};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+pub const META_KEY: &str = "audit.key";
+pub const META_ANCHOR: &str = "audit.anchor";
+pub const META_START: &str = "audit.start";
+
+/// The few store values the log needs (the meta table).
+pub trait Meta: Send {
+    fn get(&self, key: &str) -> Result<Option<String>>;
+    fn set(&self, key: &str, value: &str) -> Result<()>;
+    /// The token's label, for records.
+    fn token_label(&self) -> Option<String> {
+        None
+    }
+}
+
+impl<M: Meta + Sync> Meta for std::sync::Arc<M> {
+    fn get(&self, key: &str) -> Result<Option<String>> {
+        (**self).get(key)
+    }
+    fn set(&self, key: &str, value: &str) -> Result<()> {
+        (**self).set(key, value)
+    }
+    fn token_label(&self) -> Option<String> {
+        (**self).token_label()
+    }
+}
+
+impl Meta for crate::store::Store {
+    fn get(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.meta_get(key)?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+    fn set(&self, key: &str, value: &str) -> Result<()> {
+        self.meta_set(key, value.as_bytes())
+    }
+    fn token_label(&self) -> Option<String> {
+        self.token().ok().flatten().map(|r| r.label)
+    }
+}
+
+/// An in-memory meta table (tests, and a token whose store cannot be opened).
+#[derive(Default)]
+pub struct MemMeta(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+impl Meta for MemMeta {
+    fn get(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.0.lock().map_err(|_| Error::general("meta poisoned"))?.get(key).cloned())
+    }
+    fn set(&self, key: &str, value: &str) -> Result<()> {
+        self.0.lock().map_err(|_| Error::general("meta poisoned"))?.insert(key.into(), value.into());
+        Ok(())
+    }
+}
+
+/// The audit key of a token, creating it on first use (call under the lock).
+pub fn load_key(meta: &dyn Meta, create: bool) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    if let Some(k) = meta.get(META_KEY)? {
+        let k = hex::decode(k.trim()).map_err(|_| Error::device("audit key in the store is corrupt"))?;
+        if k.len() != 32 {
+            return Err(Error::device("audit key in the store has the wrong length"));
+        }
+        return Ok(Some(Zeroizing::new(k)));
+    }
+    if !create {
+        return Ok(None);
+    }
+    let k = crate::crypto::random_secret(32).map_err(|_| Error::general("rng failed"))?;
+    meta.set(META_KEY, &hex::encode(&*k))?;
+    Ok(Some(k))
+}
+
+pub fn load_state(meta: &dyn Meta, key: &str) -> Result<Option<ChainState>> {
+    Ok(meta.get(key)?.and_then(|s| ChainState::decode(&s)))
+}
+
+struct Open {
+    file: File,
+    ino: u64,
+    len: u64,
+}
+
+pub struct LogWriter {
+    dir: PathBuf,
+    meta: Box<dyn Meta>,
+    cfg: AuditConfig,
+    key: Option<Zeroizing<Vec<u8>>>,
+    open: Option<Open>,
+    state: Option<ChainState>,
+    anchored: u64,
+    last_anchor: Option<Instant>,
+    syslog: Option<super::events::Syslog>,
+    pid: u32,
+}
+
+fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::device(format!("audit log {}: {what}: {e}", path.display()))
+}
+
+impl LogWriter {
+    pub fn new(dir: &Path, meta: Box<dyn Meta>, cfg: &AuditConfig) -> LogWriter {
+        let syslog = cfg.syslog.then(|| super::events::Syslog::new(&cfg.syslog_socket, "keyward-audit"));
+        LogWriter {
+            dir: dir.to_path_buf(),
+            meta,
+            cfg: cfg.clone(),
+            key: None,
+            open: None,
+            state: None,
+            anchored: 0,
+            last_anchor: None,
+            syslog,
+            pid: std::process::id(),
+        }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(super::LOG_FILE)
+    }
+
+    fn lock(&self) -> Result<File> {
+        let p = self.dir.join(super::LOCK_FILE);
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&p)
+            .map_err(|e| io_err("cannot open the lock file", &p, e))?;
+        f.lock().map_err(|e| io_err("cannot lock", &p, e))?;
+        Ok(f)
+    }
+
+    /// Appends `batch` (already in call order) as chained records. With
+    /// `force_anchor` the anchor moves now; otherwise at most every
+    /// `anchor_ms`.
+    pub fn append(&mut self, token: &str, batch: &[Pending], force_anchor: bool) -> Result<()> {
+        let lock = self.lock()?;
+        let r = self.append_locked(token, batch, force_anchor);
+        if r.is_err() {
+            // Re-read everything next time.
+            self.open = None;
+            self.state = None;
+        }
+        drop(lock);
+        r
+    }
+
+    /// Checks that the log can be written (after a failure).
+    pub fn probe(&mut self) -> Result<()> {
+        self.append(" ", &[], false)
+    }
+
+    /// Moves the anchor if records were written since the last one.
+    pub fn anchor_if_stale(&mut self) -> Result<()> {
+        if self.state.is_some_and(|s| s.seq > self.anchored) {
+            let lock = self.lock()?;
+            let r = self.sync_state().map(|_| ()).and_then(|_| self.write_anchor());
+            drop(lock);
+            return r;
+        }
+        Ok(())
+    }
+
+    fn write_anchor(&mut self) -> Result<()> {
+        if let Some(st) = self.state {
+            if st.seq > self.anchored {
+                // Another process may have anchored further: never move back.
+                let cur = load_state(&*self.meta, META_ANCHOR)?;
+                if cur.is_none_or(|c| c.seq < st.seq) {
+                    self.meta.set(META_ANCHOR, &st.encode())?;
+                }
+                self.anchored = st.seq;
+            }
+        }
+        self.last_anchor = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Makes `self.open`/`self.state` current; returns bytes dropped from a
+    /// torn tail.
+    fn sync_state(&mut self) -> Result<u64> {
+        let path = self.path();
+        let on_disk = std::fs::metadata(&path).ok();
+        if let (Some(o), Some(m), Some(_)) = (&self.open, &on_disk, &self.state) {
+            if m.ino() == o.ino && m.len() == o.len {
+                return Ok(0);
+            }
+        }
+        self.open = None;
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| io_err("cannot open", &path, e))?;
+        let m = file.metadata().map_err(|e| io_err("stat", &path, e))?;
+        let mut len = m.len();
+        let tail = chain::tail_of(&path).map_err(|e| io_err("cannot read", &path, e))?;
+        let complete = tail.map(|(_, end)| end).unwrap_or_else(|| complete_len(&path).unwrap_or(len));
+        let mut dropped = 0;
+        if complete < len {
+            // A crash tore the last write: drop the partial record (it could
+            // not verify) and say so in the log.
+            dropped = len - complete;
+            file.set_len(complete).map_err(|e| io_err("cannot repair a torn tail", &path, e))?;
+            len = complete;
+            log::error!("audit log {}: dropped {dropped} bytes of a torn last record", path.display());
+        }
+        let mut state = match tail {
+            Some((s, _)) => Some(s),
+            None if len == 0 => self.rotated_tail()?,
+            None => None,
+        };
+        let anchor = load_state(&*self.meta, META_ANCHOR)?;
+        let start = load_state(&*self.meta, META_START)?;
+        // Never restart the chain behind what the store knows was written:
+        // a deleted or truncated log stays visible to `audit verify`.
+        for floor in [anchor, start].into_iter().flatten() {
+            if state.is_none_or(|s| s.seq < floor.seq) {
+                if state.is_some() || len > 0 {
+                    log::error!(
+                        "audit log {}: log is behind the store's anchor (seq {}): records are missing",
+                        path.display(),
+                        floor.seq
+                    );
+                }
+                state = Some(floor);
+            }
+        }
+        self.state = Some(state.unwrap_or_else(ChainState::genesis));
+        self.open = Some(Open { file, ino: m.ino(), len });
+        Ok(dropped)
+    }
+
+    fn rotated_tail(&self) -> Result<Option<ChainState>> {
+        let files = chain::log_files(&self.dir).map_err(|e| io_err("cannot list", &self.dir, e))?;
+        for f in files.iter().rev().filter(|f| f.file_name() != Some(super::LOG_FILE.as_ref())) {
+            if let Some((s, _)) = chain::tail_of(f).map_err(|e| io_err("cannot read", f, e))? {
+                return Ok(Some(s));
+            }
+        }
+        Ok(None)
+    }
+
+    fn append_locked(&mut self, token: &str, batch: &[Pending], force_anchor: bool) -> Result<()> {
+        if self.key.is_none() {
+            self.key = load_key(&*self.meta, true)?;
+        }
+        let key = self.key.clone().ok_or_else(|| Error::device("no audit key"))?;
+        let dropped = self.sync_state()?;
+        let mut st = self.state.unwrap_or_else(ChainState::genesis);
+        let repair = (dropped > 0).then(|| Pending {
+            time_ms: super::record::now_ms(),
+            kind: Kind::Audit,
+            event: Some("audit.repaired"),
+            function: "audit",
+            slot: 0,
+            session: None,
+            role: RoleName::Public,
+            mechanism: None,
+            key: None,
+            created: Vec::new(),
+            rv: CKR_OK,
+            reason: None,
+            duration_us: 0,
+            details: Some(serde_json::json!({ "torn_bytes_dropped": dropped })),
+            sync: true,
+            alert: true,
+            log: true,
+        });
+        let mut out = String::with_capacity(batch.len() * 512);
+        let mut syslog_lines = Vec::new();
+        for p in repair.iter().chain(batch.iter()).filter(|p| p.log) {
+            let rec = Record::from_pending(p, token, st.seq + 1, &super::record::hex32(&st.mac), self.pid);
+            let body = serde_json::to_string(&rec).map_err(|e| Error::general(format!("audit record: {e}")))?;
+            let (line, m) = chain::seal_line(&key, &body);
+            st = ChainState { seq: rec.seq, mac: m };
+            out.push_str(&line);
+            out.push('\n');
+            if self.syslog.is_some() {
+                syslog_lines.push((p.alert || p.rv != CKR_OK, line));
+            }
+        }
+        let path = self.path();
+        if !out.is_empty() {
+            let o = self.open.as_mut().ok_or_else(|| Error::general("audit log not open"))?;
+            o.file.write_all(out.as_bytes()).map_err(|e| io_err("write failed", &path, e))?;
+            o.file.sync_data().map_err(|e| io_err("fsync failed", &path, e))?;
+            o.len += out.len() as u64;
+            self.state = Some(st);
+        }
+        if let Some(s) = &self.syslog {
+            for (warn, line) in syslog_lines {
+                s.send(if warn { super::events::LOG_WARNING } else { super::events::LOG_INFO }, &line);
+            }
+        }
+        let due = self.last_anchor.is_none_or(|t| t.elapsed() >= Duration::from_millis(self.cfg.anchor_ms));
+        if force_anchor || due {
+            self.write_anchor()?;
+        }
+        if self.cfg.max_file_bytes > 0 && self.open.as_ref().is_some_and(|o| o.len >= self.cfg.max_file_bytes) {
+            self.rotate()?;
+        }
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> Result<()> {
+        let st = self.state.unwrap_or_else(ChainState::genesis);
+        let from = self.path();
+        let to = self.dir.join(format!("audit-{:020}.jsonl", st.seq));
+        std::fs::rename(&from, &to).map_err(|e| io_err("cannot rotate", &from, e))?;
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        self.open = None;
+        // The moved file keeps the chain; the next append starts audit.jsonl.
+        self.write_anchor()?;
+        if self.cfg.keep_files > 0 {
+            let files = chain::log_files(&self.dir).map_err(|e| io_err("cannot list", &self.dir, e))?;
+            let rotated: Vec<_> = files.into_iter().filter(|f| f != &from).collect();
+            let excess = rotated.len().saturating_sub(self.cfg.keep_files);
+            for old in &rotated[..excess] {
+                // Record where the retained log now starts before deleting.
+                if let Some((s, _)) = chain::tail_of(old).map_err(|e| io_err("cannot read", old, e))? {
+                    self.meta.set(META_START, &s.encode())?;
+                }
+                std::fs::remove_file(old).map_err(|e| io_err("cannot prune", old, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The length up to the last newline of `path`.
+fn complete_len(path: &Path) -> Option<u64> {
+    let b = std::fs::read(path).ok()?;
+    Some(b.iter().rposition(|c| *c == b'\n').map(|i| i as u64 + 1).unwrap_or(0))
+}

@@ -1,0 +1,99 @@
+//! The mechanism registry: every mechanism keyward offers, with its
+//! CK_MECHANISM_INFO, as one static table.
+//!
+//! Key sizes are in the spec's unit for each mechanism: bytes for AES,
+//! bits for generic secrets (PKCS#11 "Generic secret key generation": min/max
+//! in bits), RSA and EC; each mechanism's section of the spec names the unit.
+//! To add a mechanism (RSA, EC, HMAC ...), add one line to `TABLE` and the
+//! operation in its module; the token layer checks the entry's flags before
+//! building an operation.
+
+use crate::ck::*;
+use crate::err;
+use crate::error::Result;
+use crate::types::MechanismInfo;
+
+/// One mechanism and what it can do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub ty: CK_MECHANISM_TYPE,
+    pub info: MechanismInfo,
+}
+
+impl Entry {
+    /// The CKF_* flags (CKF_ENCRYPT, CKF_SIGN, CKF_WRAP, CKF_GENERATE, ...).
+    pub const fn flags(&self) -> CK_FLAGS {
+        self.info.flags
+    }
+
+    /// Whether the mechanism can do every function in `flag`.
+    pub const fn supports(&self, flag: CK_FLAGS) -> bool {
+        self.info.flags & flag == flag
+    }
+}
+
+const fn m(ty: CK_MECHANISM_TYPE, min_key_size: CK_ULONG, max_key_size: CK_ULONG, flags: CK_FLAGS) -> Entry {
+    Entry { ty, info: MechanismInfo { min_key_size, max_key_size, flags } }
+}
+
+const ENC_DEC: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT;
+const ENC_DEC_WRAP: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP;
+
+/// Every mechanism, in the order C_GetMechanismList reports them.
+static TABLE: &[Entry] = &[
+    // Key generation.
+    m(CKM_AES_KEY_GEN, 16, 32, CKF_GENERATE),
+    m(CKM_GENERIC_SECRET_KEY_GEN, 8, 4096, CKF_GENERATE), // bits: 1..=512 bytes
+    // AES (key sizes in bytes).
+    m(CKM_AES_ECB, 16, 32, ENC_DEC),
+    m(CKM_AES_CBC, 16, 32, ENC_DEC),
+    m(CKM_AES_CBC_PAD, 16, 32, ENC_DEC_WRAP),
+    m(CKM_AES_CTR, 16, 32, ENC_DEC),
+    m(CKM_AES_GCM, 16, 32, ENC_DEC_WRAP),
+    m(CKM_AES_KEY_WRAP, 16, 32, ENC_DEC_WRAP),
+    m(CKM_AES_KEY_WRAP_KWP, 16, 32, ENC_DEC_WRAP),
+    m(CKM_AES_KEY_WRAP_PAD, 16, 32, ENC_DEC_WRAP), // = RFC 5649, as SoftHSM and OpenSC
+    // Digests.
+    m(CKM_SHA_1, 0, 0, CKF_DIGEST),
+    m(CKM_SHA224, 0, 0, CKF_DIGEST),
+    m(CKM_SHA256, 0, 0, CKF_DIGEST),
+    m(CKM_SHA384, 0, 0, CKF_DIGEST),
+    m(CKM_SHA512, 0, 0, CKF_DIGEST),
+];
+
+/// The mechanism types, for C_GetMechanismList.
+pub fn list() -> Vec<CK_MECHANISM_TYPE> {
+    TABLE.iter().map(|e| e.ty).collect()
+}
+
+/// The entry of `ty`, if keyward offers it.
+pub fn lookup(ty: CK_MECHANISM_TYPE) -> Option<&'static Entry> {
+    TABLE.iter().find(|e| e.ty == ty)
+}
+
+/// C_GetMechanismInfo: `CKR_MECHANISM_INVALID` for an unknown mechanism.
+pub fn info(ty: CK_MECHANISM_TYPE) -> Result<MechanismInfo> {
+    lookup(ty).map(|e| e.info).ok_or_else(|| err!(CKR_MECHANISM_INVALID, "mechanism 0x{ty:x} not supported"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_consistent() {
+        let l = list();
+        let mut sorted = l.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), l.len(), "duplicate mechanism in TABLE");
+        for e in TABLE {
+            assert!(e.info.min_key_size <= e.info.max_key_size);
+            assert_ne!(e.info.flags, 0);
+        }
+        assert!(lookup(CKM_AES_GCM).unwrap().supports(CKF_ENCRYPT | CKF_WRAP));
+        assert!(!lookup(CKM_AES_ECB).unwrap().supports(CKF_WRAP));
+        assert_eq!(info(CKM_SHA256).unwrap().flags, CKF_DIGEST);
+        assert_eq!(info(0xdead_beef).unwrap_err().rv(), CKR_MECHANISM_INVALID);
+    }
+}

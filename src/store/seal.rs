@@ -1,0 +1,253 @@
+//! Sealing at rest: the token master key, the PIN-derived keys that wrap it,
+//! and AES-256-GCM sealing of secret attributes and meta secrets under it.
+//!
+//! Layouts (all produced here, all starting with a format version byte):
+//!
+//! - sealed attribute / blob: `0x01 || nonce (12) || ciphertext || tag (16)`,
+//!   AAD `"keyward-attr-v1" || len(uid) u32 LE || uid || type u64 LE`
+//!   (resp. `"keyward-blob-v1" || len(context) u32 LE || context`), so a
+//!   sealed value moved to another object, attribute or context fails to open;
+//! - wrapped master key: `0x01 || nonce || ciphertext (32) || tag`, AAD
+//!   `"keyward-master-v1"`, under a key derived from a PIN with
+//!   PBKDF2-HMAC-SHA256 (salt and iteration count are recorded next to it).
+//!
+//! All crypto goes through `crate::crypto`; key bytes live in `Zeroizing`.
+
+use super::WrappedKey;
+use crate::ck::{CKR_DEVICE_ERROR, CKR_GENERAL_ERROR};
+use crate::crypto::{CryptoError, open_aes256gcm, pbkdf2_sha256, random_fill, seal_aes256gcm};
+use crate::error::{Error, Result};
+use std::fmt;
+use zeroize::Zeroizing;
+
+/// The iteration count for new PIN wraps (OWASP 2023 for PBKDF2-HMAC-SHA256).
+pub const DEFAULT_PBKDF2_ITERATIONS: u32 = 600_000;
+
+/// Format version of everything this module writes.
+const VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+const KEY_LEN: usize = 32;
+const SALT_LEN: usize = 16;
+
+const ATTR_DOMAIN: &[u8] = b"keyward-attr-v1";
+const BLOB_DOMAIN: &[u8] = b"keyward-blob-v1";
+const MASTER_DOMAIN: &[u8] = b"keyward-master-v1";
+
+fn crypto_err(what: &'static str) -> impl Fn(CryptoError) -> Error {
+    move |e| Error::new(CKR_GENERAL_ERROR, format!("{what}: {e:?}"))
+}
+
+fn auth_failed() -> Error {
+    Error::new(CKR_DEVICE_ERROR, "sealed attribute failed authentication")
+}
+
+/// `domain || len(name) u32 LE || name || suffix`.
+fn aad(domain: &[u8], name: &str, suffix: &[u8]) -> Vec<u8> {
+    let mut a = Vec::with_capacity(domain.len() + 4 + name.len() + suffix.len());
+    a.extend_from_slice(domain);
+    a.extend_from_slice(&u32::try_from(name.len()).unwrap_or(u32::MAX).to_le_bytes());
+    a.extend_from_slice(name.as_bytes());
+    a.extend_from_slice(suffix);
+    a
+}
+
+fn seal_versioned(key: &[u8; KEY_LEN], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+    let body = seal_aes256gcm(key, aad, plaintext).map_err(crypto_err("sealing failed"))?;
+    let mut out = Vec::with_capacity(1 + body.len());
+    out.push(VERSION);
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Opens a versioned seal; `None` on a wrong version, a short input, a wrong
+/// key or any tampering (callers decide what that means).
+fn open_versioned(key: &[u8; KEY_LEN], aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    match sealed.split_first() {
+        Some((&VERSION, body)) if body.len() >= NONCE_LEN + TAG_LEN => open_aes256gcm(key, aad, body).ok(),
+        _ => None,
+    }
+}
+
+/// The random token master key: seals every secret attribute of the token.
+#[derive(Clone)]
+pub struct MasterKey(Zeroizing<[u8; KEY_LEN]>);
+
+impl MasterKey {
+    pub fn generate() -> Result<MasterKey> {
+        let mut k = Zeroizing::new([0u8; KEY_LEN]);
+        random_fill(&mut k[..]).map_err(crypto_err("master key generation failed"))?;
+        Ok(MasterKey(k))
+    }
+
+    /// Seals the value of attribute `attr` of object `uid`.
+    pub fn seal(&self, uid: &str, attr: u64, plaintext: &[u8]) -> Result<Vec<u8>> {
+        seal_versioned(&self.0, &aad(ATTR_DOMAIN, uid, &attr.to_le_bytes()), plaintext)
+    }
+
+    /// Opens what [`MasterKey::seal`] produced for the same `uid` and `attr`.
+    pub fn unseal(&self, uid: &str, attr: u64, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        open_versioned(&self.0, &aad(ATTR_DOMAIN, uid, &attr.to_le_bytes()), sealed).ok_or_else(auth_failed)
+    }
+
+    /// Seals a token-wide secret (a meta value) bound to `context`.
+    pub fn seal_blob(&self, context: &str, plaintext: &[u8]) -> Result<Vec<u8>> {
+        seal_versioned(&self.0, &aad(BLOB_DOMAIN, context, &[]), plaintext)
+    }
+
+    /// Opens what [`MasterKey::seal_blob`] produced for the same `context`.
+    pub fn unseal_blob(&self, context: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        open_versioned(&self.0, &aad(BLOB_DOMAIN, context, &[]), sealed).ok_or_else(auth_failed)
+    }
+}
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey(..)")
+    }
+}
+
+/// A key-encryption key derived from a PIN; wraps the master key.
+#[derive(Clone)]
+pub struct Kek(Zeroizing<[u8; KEY_LEN]>);
+
+impl Kek {
+    /// PBKDF2-HMAC-SHA256 of `pin` under `salt`. Zero iterations (only a
+    /// damaged store records that) is `CKR_DEVICE_ERROR`.
+    pub fn derive(pin: &[u8], salt: &[u8], iterations: u32) -> Result<Kek> {
+        let mut k = Zeroizing::new([0u8; KEY_LEN]);
+        pbkdf2_sha256(pin, salt, iterations, &mut k[..]).map_err(|e| match e {
+            CryptoError::InvalidParam => Error::device(format!("invalid PBKDF2 iteration count {iterations}")),
+            e => crypto_err("PIN key derivation failed")(e),
+        })?;
+        Ok(Kek(k))
+    }
+
+    pub fn wrap(&self, m: &MasterKey) -> Result<Vec<u8>> {
+        seal_versioned(&self.0, MASTER_DOMAIN, &m.0[..])
+    }
+
+    /// The master key, or `None` when the PIN (hence this key) is wrong or
+    /// the blob was tampered with.
+    pub fn unwrap(&self, blob: &[u8]) -> Option<MasterKey> {
+        let plain = open_versioned(&self.0, MASTER_DOMAIN, blob)?;
+        if plain.len() != KEY_LEN {
+            return None;
+        }
+        let mut k = Zeroizing::new([0u8; KEY_LEN]);
+        k.copy_from_slice(&plain);
+        Some(MasterKey(k))
+    }
+}
+
+impl fmt::Debug for Kek {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Kek(..)")
+    }
+}
+
+/// 16 random bytes.
+pub fn new_salt() -> Result<Vec<u8>> {
+    let mut s = vec![0u8; SALT_LEN];
+    random_fill(&mut s).map_err(crypto_err("salt generation failed"))?;
+    Ok(s)
+}
+
+/// Wraps `m` under `pin` with a fresh salt; returns the record to store and
+/// the derived key (so the caller can cache it).
+pub fn wrap_under_pin(m: &MasterKey, pin: &[u8], iterations: u32) -> Result<(WrappedKey, Kek)> {
+    let salt = new_salt()?;
+    let kek = Kek::derive(pin, &salt, iterations)?;
+    let blob = kek.wrap(m)?;
+    Ok((WrappedKey { salt, iterations, blob }, kek))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ITERS: u32 = 1000;
+
+    #[test]
+    fn seal_unseal_round_trip() {
+        let m = MasterKey::generate().unwrap();
+        let s = m.seal("uid-1", 0x11, b"secret value").unwrap();
+        assert_eq!(s[0], VERSION);
+        assert_eq!(s.len(), 1 + NONCE_LEN + 12 + TAG_LEN);
+        assert_eq!(&m.unseal("uid-1", 0x11, &s).unwrap()[..], b"secret value");
+        // Empty plaintext too.
+        let e = m.seal("uid-1", 0x11, b"").unwrap();
+        assert!(m.unseal("uid-1", 0x11, &e).unwrap().is_empty());
+        // Fresh nonce every time.
+        assert_ne!(m.seal("uid-1", 0x11, b"secret value").unwrap(), s);
+    }
+
+    fn is_auth_failure(r: Result<Zeroizing<Vec<u8>>>) -> bool {
+        matches!(r, Err(e) if e.rv() == CKR_DEVICE_ERROR && e.reason() == "sealed attribute failed authentication")
+    }
+
+    #[test]
+    fn wrong_binding_or_tamper_fails() {
+        let m = MasterKey::generate().unwrap();
+        let s = m.seal("uid-1", 0x11, b"secret value").unwrap();
+        assert!(is_auth_failure(m.unseal("uid-2", 0x11, &s)));
+        assert!(is_auth_failure(m.unseal("uid-1", 0x12, &s)));
+        assert!(is_auth_failure(m.unseal("uid-", 0x11, &s)));
+        for i in 0..s.len() {
+            let mut t = s.clone();
+            t[i] ^= 0x40;
+            assert!(is_auth_failure(m.unseal("uid-1", 0x11, &t)), "tamper at {i} accepted");
+        }
+        for n in 0..s.len() {
+            assert!(is_auth_failure(m.unseal("uid-1", 0x11, &s[..n])));
+        }
+        let other = MasterKey::generate().unwrap();
+        assert!(is_auth_failure(other.unseal("uid-1", 0x11, &s)));
+        // Attribute seals and blob seals do not mix.
+        let b = m.seal_blob("audit.key", b"k").unwrap();
+        assert_eq!(&m.unseal_blob("audit.key", &b).unwrap()[..], b"k");
+        assert!(is_auth_failure(m.unseal_blob("audit.other", &b)));
+        assert!(is_auth_failure(m.unseal("audit.key", 0, &b)));
+    }
+
+    #[test]
+    fn kek_wraps_and_rejects_wrong_pin() {
+        let m = MasterKey::generate().unwrap();
+        let (w, kek) = wrap_under_pin(&m, b"1234", ITERS).unwrap();
+        assert_eq!(w.salt.len(), SALT_LEN);
+        assert_eq!(w.iterations, ITERS);
+        assert_eq!(w.blob.len(), 1 + NONCE_LEN + KEY_LEN + TAG_LEN);
+        let again = Kek::derive(b"1234", &w.salt, ITERS).unwrap();
+        let got = again.unwrap(&w.blob).unwrap();
+        assert_eq!(got.0[..], m.0[..]);
+        assert!(kek.unwrap(&w.blob).is_some());
+        // Wrong PIN, wrong salt, wrong iteration count, tampered blob.
+        assert!(Kek::derive(b"1235", &w.salt, ITERS).unwrap().unwrap(&w.blob).is_none());
+        assert!(Kek::derive(b"1234", &new_salt().unwrap(), ITERS).unwrap().unwrap(&w.blob).is_none());
+        assert!(Kek::derive(b"1234", &w.salt, ITERS + 1).unwrap().unwrap(&w.blob).is_none());
+        let mut t = w.blob.clone();
+        t[20] ^= 1;
+        assert!(again.unwrap(&t).is_none());
+        assert!(again.unwrap(&[]).is_none());
+        // A sealed attribute is not a wrapped key.
+        let s = m.seal("u", 1, &[0u8; 32]).unwrap();
+        assert!(again.unwrap(&s).is_none());
+        // The unwrapped key seals like the original.
+        let s = m.seal("u", 1, b"x").unwrap();
+        assert_eq!(&got.unseal("u", 1, &s).unwrap()[..], b"x");
+    }
+
+    #[test]
+    fn zero_iterations_is_an_error() {
+        let e = Kek::derive(b"1234", b"salt", 0).unwrap_err();
+        assert_eq!(e.rv(), CKR_DEVICE_ERROR);
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let m = MasterKey::generate().unwrap();
+        assert_eq!(format!("{m:?}"), "MasterKey(..)");
+        let k = Kek::derive(b"1", b"s", 1).unwrap();
+        assert_eq!(format!("{k:?}"), "Kek(..)");
+    }
+}
