@@ -84,10 +84,10 @@ impl Config {
             c.slots.push(SlotConfig { path: default_data_dir()?, description: None });
         }
         for s in &mut c.slots {
-            if s.path.is_relative() {
-                if let Some(b) = base {
-                    s.path = b.join(&s.path);
-                }
+            if s.path.is_relative()
+                && let Some(b) = base
+            {
+                s.path = b.join(&s.path);
             }
         }
         if let Some(b) = base {
@@ -147,10 +147,7 @@ impl Config {
                 Ok(text) => return Config::parse(&text, path.parent(), &path.display().to_string()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => continue,
                 Err(e) => {
-                    return Err(Error::new(
-                        CKR_GENERAL_ERROR,
-                        format!("cannot read config {}: {e}", path.display()),
-                    ));
+                    return Err(Error::new(CKR_GENERAL_ERROR, format!("cannot read config {}: {e}", path.display())));
                 }
             }
         }

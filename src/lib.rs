@@ -22,6 +22,6 @@ pub mod types;
 #[allow(unsafe_code)]
 mod abi;
 
+pub use error::{Error, Result};
 /// The PKCS#11 C types and constants (from `pkcs11-sys`).
 pub use pkcs11_sys as ck;
-pub use error::{Error, Result};

@@ -10,13 +10,13 @@
 //! the operation; `Some(buf)` writes and returns the bytes written, or fails
 //! with `Error::buffer_too_small(needed)` leaving the operation active.
 
+use crate::audit::record::Kind;
+use crate::audit::{Call, Op};
 use crate::ck::*;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::token::session::Session;
-use crate::audit::record::Kind;
-use crate::audit::{Call, Op};
 use crate::token::Token;
+use crate::token::session::Session;
 use crate::types::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,13 +88,7 @@ impl Library {
             slots.push(Arc::new(Token::open(i as Handle, sc, &config)?));
             slots[i].audit().set_no_threads(opts.no_threads);
         }
-        Ok(Library {
-            config,
-            opts,
-            slots,
-            sessions: RwLock::new(HashMap::new()),
-            next_session: AtomicU64::new(1),
-        })
+        Ok(Library { config, opts, slots, sessions: RwLock::new(HashMap::new()), next_session: AtomicU64::new(1) })
     }
 
     pub fn config(&self) -> &Config {
@@ -116,9 +110,7 @@ impl Library {
     }
 
     pub fn token(&self, slot: Handle) -> Result<&Arc<Token>> {
-        self.slots
-            .get(slot as usize)
-            .ok_or_else(|| crate::err!(CKR_SLOT_ID_INVALID, "no slot {slot}"))
+        self.slots.get(slot as usize).ok_or_else(|| crate::err!(CKR_SLOT_ID_INVALID, "no slot {slot}"))
     }
 
     pub(crate) fn session(&self, h: Handle) -> Result<Arc<Mutex<Session>>> {
@@ -127,7 +119,11 @@ impl Library {
     }
 
     /// Runs `f` with the session `h` locked and its token.
-    pub(crate) fn with_session<T>(&self, h: Handle, f: impl FnOnce(&mut Session, &Arc<Token>) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_session<T>(
+        &self,
+        h: Handle,
+        f: impl FnOnce(&mut Session, &Arc<Token>) -> Result<T>,
+    ) -> Result<T> {
         let s = self.session(h)?;
         let mut guard = s.lock().map_err(|_| Error::general("session lock poisoned"))?;
         let token = self.token(guard.slot)?.clone();
@@ -191,15 +187,21 @@ impl Library {
         if count > 0 {
             return Err(Error::new(CKR_SESSION_EXISTS, "close all sessions before C_InitToken"));
         }
-        t.audited(Call::auth("C_InitToken", None, "token.initialized").token_label(label), || t.init_token(so_pin, label))
+        t.audited(Call::auth("C_InitToken", None, "token.initialized").token_label(label), || {
+            t.init_token(so_pin, label)
+        })
     }
 
     pub fn init_pin(&self, h: Handle, pin: &[u8]) -> Result<()> {
-        self.with_session(h, |s, t| t.audited(Call::auth("C_InitPIN", Some(h), "pin.initialized"), || t.init_pin(s, pin)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::auth("C_InitPIN", Some(h), "pin.initialized"), || t.init_pin(s, pin))
+        })
     }
 
     pub fn set_pin(&self, h: Handle, old: &[u8], new: &[u8]) -> Result<()> {
-        self.with_session(h, |s, t| t.audited(Call::auth("C_SetPIN", Some(h), "pin.changed"), || t.set_pin(s, old, new)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::auth("C_SetPIN", Some(h), "pin.changed"), || t.set_pin(s, old, new))
+        })
     }
 
     // ---- sessions ------------------------------------------------------
@@ -233,11 +235,8 @@ impl Library {
     pub fn close_all_sessions(&self, slot: Handle) -> Result<()> {
         let t = self.token(slot)?;
         let mut map = self.sessions.write().map_err(|_| Error::general("session table poisoned"))?;
-        let mine: Vec<Handle> = map
-            .iter()
-            .filter(|(_, s)| s.lock().map(|s| s.slot == slot).unwrap_or(false))
-            .map(|(h, _)| *h)
-            .collect();
+        let mine: Vec<Handle> =
+            map.iter().filter(|(_, s)| s.lock().map(|s| s.slot == slot).unwrap_or(false)).map(|(h, _)| *h).collect();
         for h in mine {
             map.remove(&h);
             t.on_session_closed(h);
@@ -257,14 +256,20 @@ impl Library {
         let t = self.token(slot)?.clone();
         if user == UserType::ContextSpecific {
             let mut g = s.lock().map_err(|_| Error::general("session lock poisoned"))?;
-            return t.audited(Call::auth("C_Login", Some(h), "auth.login_context_specific"), || t.login_context_specific(&mut g, pin));
+            return t.audited(Call::auth("C_Login", Some(h), "auth.login_context_specific"), || {
+                t.login_context_specific(&mut g, pin)
+            });
         }
         // SO login is refused while read-only sessions exist.
         let has_ro = {
             let map = self.sessions.read().map_err(|_| Error::general("session table poisoned"))?;
             map.values().any(|o| o.lock().map(|o| o.slot == slot && !o.rw).unwrap_or(false))
         };
-        t.audited(Call::auth("C_Login", Some(h), "auth.login").details(serde_json::json!({ "user_type": format!("{user:?}") })), || t.login(user, pin, has_ro))
+        t.audited(
+            Call::auth("C_Login", Some(h), "auth.login")
+                .details(serde_json::json!({ "user_type": format!("{user:?}") })),
+            || t.login(user, pin, has_ro),
+        )
     }
 
     pub fn logout(&self, h: Handle) -> Result<()> {
@@ -274,15 +279,25 @@ impl Library {
     // ---- objects -------------------------------------------------------
 
     pub fn create_object(&self, h: Handle, template: &[Attr]) -> Result<Handle> {
-        self.with_session(h, |s, t| t.audited(Call::object("C_CreateObject", h, "object.created").attrs(template), || t.create_object(s, template)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::object("C_CreateObject", h, "object.created").attrs(template), || {
+                t.create_object(s, template)
+            })
+        })
     }
 
     pub fn copy_object(&self, h: Handle, obj: Handle, template: &[Attr]) -> Result<Handle> {
-        self.with_session(h, |s, t| t.audited(Call::object("C_CopyObject", h, "object.copied").key(obj).attrs(template), || t.copy_object(s, obj, template)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::object("C_CopyObject", h, "object.copied").key(obj).attrs(template), || {
+                t.copy_object(s, obj, template)
+            })
+        })
     }
 
     pub fn destroy_object(&self, h: Handle, obj: Handle) -> Result<()> {
-        self.with_session(h, |s, t| t.audited(Call::object("C_DestroyObject", h, "object.destroyed").key(obj), || t.destroy_object(s, obj)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::object("C_DestroyObject", h, "object.destroyed").key(obj), || t.destroy_object(s, obj))
+        })
     }
 
     pub fn object_size(&self, h: Handle, obj: Handle) -> Result<CK_ULONG> {
@@ -294,7 +309,11 @@ impl Library {
     }
 
     pub fn set_attribute_values(&self, h: Handle, obj: Handle, template: &[Attr]) -> Result<()> {
-        self.with_session(h, |s, t| t.audited(Call::object("C_SetAttributeValue", h, "object.updated").key(obj).attrs(template), || t.set_attribute_values(s, obj, template)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::object("C_SetAttributeValue", h, "object.updated").key(obj).attrs(template), || {
+                t.set_attribute_values(s, obj, template)
+            })
+        })
     }
 
     pub fn find_objects_init(&self, h: Handle, template: &[Attr]) -> Result<()> {
@@ -312,29 +331,41 @@ impl Library {
     // ---- crypto --------------------------------------------------------
 
     pub fn encrypt_init(&self, h: Handle, mech: &Mechanism, key: Handle) -> Result<()> {
-        self.with_session(h, |s, t| t.audited(Call::crypto("C_EncryptInit", h, mech, key), || t.cipher_init(s, mech, key, true)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::crypto("C_EncryptInit", h, mech, key), || t.cipher_init(s, mech, key, true))
+        })
     }
     pub fn encrypt(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
-        self.with_session(h, |s, t| t.audited(Call::op("C_Encrypt", s, Op::Encrypt).query(out.is_none()), || s.cipher_oneshot(true, data, out)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::op("C_Encrypt", s, Op::Encrypt).query(out.is_none()), || s.cipher_oneshot(true, data, out))
+        })
     }
     pub fn encrypt_update(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
         self.with_session(h, |s, _| s.cipher_update(true, data, out))
     }
     pub fn encrypt_final(&self, h: Handle, out: Option<&mut [u8]>) -> Result<usize> {
-        self.with_session(h, |s, t| t.audited(Call::op("C_EncryptFinal", s, Op::Encrypt).query(out.is_none()), || s.cipher_final(true, out)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::op("C_EncryptFinal", s, Op::Encrypt).query(out.is_none()), || s.cipher_final(true, out))
+        })
     }
 
     pub fn decrypt_init(&self, h: Handle, mech: &Mechanism, key: Handle) -> Result<()> {
-        self.with_session(h, |s, t| t.audited(Call::crypto("C_DecryptInit", h, mech, key), || t.cipher_init(s, mech, key, false)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::crypto("C_DecryptInit", h, mech, key), || t.cipher_init(s, mech, key, false))
+        })
     }
     pub fn decrypt(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
-        self.with_session(h, |s, t| t.audited(Call::op("C_Decrypt", s, Op::Decrypt).query(out.is_none()), || s.cipher_oneshot(false, data, out)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::op("C_Decrypt", s, Op::Decrypt).query(out.is_none()), || s.cipher_oneshot(false, data, out))
+        })
     }
     pub fn decrypt_update(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
         self.with_session(h, |s, _| s.cipher_update(false, data, out))
     }
     pub fn decrypt_final(&self, h: Handle, out: Option<&mut [u8]>) -> Result<usize> {
-        self.with_session(h, |s, t| t.audited(Call::op("C_DecryptFinal", s, Op::Decrypt).query(out.is_none()), || s.cipher_final(false, out)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::op("C_DecryptFinal", s, Op::Decrypt).query(out.is_none()), || s.cipher_final(false, out))
+        })
     }
 
     pub fn digest_init(&self, h: Handle, mech: &Mechanism) -> Result<()> {
@@ -347,30 +378,42 @@ impl Library {
         self.with_session(h, |s, _| s.digest_update(data))
     }
     pub fn digest_key(&self, h: Handle, key: Handle) -> Result<()> {
-        self.with_session(h, |s, t| t.audited(Call::new("C_DigestKey", Kind::Crypto, Some(h)).key(key), || t.digest_key(s, key)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::new("C_DigestKey", Kind::Crypto, Some(h)).key(key), || t.digest_key(s, key))
+        })
     }
     pub fn digest_final(&self, h: Handle, out: Option<&mut [u8]>) -> Result<usize> {
         self.with_session(h, |s, _| s.digest_final(out))
     }
 
     pub fn sign_init(&self, h: Handle, mech: &Mechanism, key: Handle) -> Result<()> {
-        self.with_session(h, |s, t| t.audited(Call::crypto("C_SignInit", h, mech, key), || t.sign_init(s, mech, key, true)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::crypto("C_SignInit", h, mech, key), || t.sign_init(s, mech, key, true))
+        })
     }
     pub fn sign(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
-        self.with_session(h, |s, t| t.audited(Call::op("C_Sign", s, Op::Sign).query(out.is_none()), || s.sign_oneshot(data, out)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::op("C_Sign", s, Op::Sign).query(out.is_none()), || s.sign_oneshot(data, out))
+        })
     }
     pub fn sign_update(&self, h: Handle, data: &[u8]) -> Result<()> {
         self.with_session(h, |s, _| s.sign_update(true, data))
     }
     pub fn sign_final(&self, h: Handle, out: Option<&mut [u8]>) -> Result<usize> {
-        self.with_session(h, |s, t| t.audited(Call::op("C_SignFinal", s, Op::Sign).query(out.is_none()), || s.sign_final(out)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::op("C_SignFinal", s, Op::Sign).query(out.is_none()), || s.sign_final(out))
+        })
     }
 
     pub fn verify_init(&self, h: Handle, mech: &Mechanism, key: Handle) -> Result<()> {
-        self.with_session(h, |s, t| t.audited(Call::crypto("C_VerifyInit", h, mech, key), || t.sign_init(s, mech, key, false)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::crypto("C_VerifyInit", h, mech, key), || t.sign_init(s, mech, key, false))
+        })
     }
     pub fn verify(&self, h: Handle, data: &[u8], signature: &[u8]) -> Result<()> {
-        self.with_session(h, |s, t| t.audited(Call::op("C_Verify", s, Op::Verify), || s.verify_oneshot(data, signature)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::op("C_Verify", s, Op::Verify), || s.verify_oneshot(data, signature))
+        })
     }
     pub fn verify_update(&self, h: Handle, data: &[u8]) -> Result<()> {
         self.with_session(h, |s, _| s.sign_update(false, data))
@@ -380,7 +423,11 @@ impl Library {
     }
 
     pub fn generate_key(&self, h: Handle, mech: &Mechanism, template: &[Attr]) -> Result<Handle> {
-        self.with_session(h, |s, t| t.audited(Call::object("C_GenerateKey", h, "key.generated").mech(mech).attrs(template), || t.generate_key(s, mech, template)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::object("C_GenerateKey", h, "key.generated").mech(mech).attrs(template), || {
+                t.generate_key(s, mech, template)
+            })
+        })
     }
 
     pub fn generate_key_pair(
@@ -390,7 +437,11 @@ impl Library {
         public_template: &[Attr],
         private_template: &[Attr],
     ) -> Result<(Handle, Handle)> {
-        self.with_session(h, |s, t| t.audited(Call::object("C_GenerateKeyPair", h, "key.generated").mech(mech), || t.generate_key_pair(s, mech, public_template, private_template)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::object("C_GenerateKeyPair", h, "key.generated").mech(mech), || {
+                t.generate_key_pair(s, mech, public_template, private_template)
+            })
+        })
     }
 
     pub fn wrap_key(
@@ -401,7 +452,14 @@ impl Library {
         key: Handle,
         out: Option<&mut [u8]>,
     ) -> Result<usize> {
-        self.with_session(h, |s, t| t.audited(Call::crypto("C_WrapKey", h, mech, wrapping_key).query(out.is_none()).details(serde_json::json!({ "wrapped_key": key })), || t.wrap_key(s, mech, wrapping_key, key, out)))
+        self.with_session(h, |s, t| {
+            t.audited(
+                Call::crypto("C_WrapKey", h, mech, wrapping_key)
+                    .query(out.is_none())
+                    .details(serde_json::json!({ "wrapped_key": key })),
+                || t.wrap_key(s, mech, wrapping_key, key, out),
+            )
+        })
     }
 
     pub fn unwrap_key(
@@ -412,11 +470,19 @@ impl Library {
         wrapped: &[u8],
         template: &[Attr],
     ) -> Result<Handle> {
-        self.with_session(h, |s, t| t.audited(Call::crypto("C_UnwrapKey", h, mech, unwrapping_key).event("key.unwrapped"), || t.unwrap_key(s, mech, unwrapping_key, wrapped, template)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::crypto("C_UnwrapKey", h, mech, unwrapping_key).event("key.unwrapped"), || {
+                t.unwrap_key(s, mech, unwrapping_key, wrapped, template)
+            })
+        })
     }
 
     pub fn derive_key(&self, h: Handle, mech: &Mechanism, base_key: Handle, template: &[Attr]) -> Result<Handle> {
-        self.with_session(h, |s, t| t.audited(Call::crypto("C_DeriveKey", h, mech, base_key).event("key.derived"), || t.derive_key(s, mech, base_key, template)))
+        self.with_session(h, |s, t| {
+            t.audited(Call::crypto("C_DeriveKey", h, mech, base_key).event("key.derived"), || {
+                t.derive_key(s, mech, base_key, template)
+            })
+        })
     }
 
     pub fn seed_random(&self, h: Handle, _seed: &[u8]) -> Result<()> {

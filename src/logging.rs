@@ -44,9 +44,10 @@ pub fn init() {
 pub fn returned(function: &str, e: &crate::Error) {
     use crate::ck::*;
     let level = match e.rv() {
-        CKR_BUFFER_TOO_SMALL | CKR_USER_ALREADY_LOGGED_IN | CKR_USER_NOT_LOGGED_IN | CKR_CRYPTOKI_ALREADY_INITIALIZED => {
-            Level::Debug
-        }
+        CKR_BUFFER_TOO_SMALL
+        | CKR_USER_ALREADY_LOGGED_IN
+        | CKR_USER_NOT_LOGGED_IN
+        | CKR_CRYPTOKI_ALREADY_INITIALIZED => Level::Debug,
         CKR_GENERAL_ERROR | CKR_DEVICE_ERROR | CKR_DEVICE_MEMORY | CKR_FUNCTION_FAILED => Level::Error,
         _ => Level::Info,
     };

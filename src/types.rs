@@ -44,7 +44,7 @@ impl Attr {
 pub fn encode_template(t: &[Attr]) -> Vec<u8> {
     let mut out = Vec::new();
     for a in t {
-        out.extend_from_slice(&(a.ty as u64).to_le_bytes());
+        out.extend_from_slice(&a.ty.to_le_bytes());
         out.extend_from_slice(&(a.value.len() as u32).to_le_bytes());
         out.extend_from_slice(&a.value);
     }
@@ -99,15 +99,35 @@ pub enum MechParam {
     /// A `CK_ULONG` parameter (CK_MAC_GENERAL_PARAMS, salt length ...).
     Ulong(CK_ULONG),
     /// CK_GCM_PARAMS (ulIvBits ignored).
-    Gcm { iv: Vec<u8>, aad: Vec<u8>, tag_bits: CK_ULONG },
+    Gcm {
+        iv: Vec<u8>,
+        aad: Vec<u8>,
+        tag_bits: CK_ULONG,
+    },
     /// CK_AES_CTR_PARAMS.
-    Ctr { counter_bits: CK_ULONG, cb: [u8; 16] },
+    Ctr {
+        counter_bits: CK_ULONG,
+        cb: [u8; 16],
+    },
     /// CK_RSA_PKCS_OAEP_PARAMS.
-    Oaep { hash: CK_MECHANISM_TYPE, mgf: CK_ULONG, source: CK_ULONG, source_data: Vec<u8> },
+    Oaep {
+        hash: CK_MECHANISM_TYPE,
+        mgf: CK_ULONG,
+        source: CK_ULONG,
+        source_data: Vec<u8>,
+    },
     /// CK_RSA_PKCS_PSS_PARAMS.
-    Pss { hash: CK_MECHANISM_TYPE, mgf: CK_ULONG, salt_len: CK_ULONG },
+    Pss {
+        hash: CK_MECHANISM_TYPE,
+        mgf: CK_ULONG,
+        salt_len: CK_ULONG,
+    },
     /// CK_ECDH1_DERIVE_PARAMS.
-    Ecdh { kdf: CK_ULONG, shared_data: Vec<u8>, public_data: Vec<u8> },
+    Ecdh {
+        kdf: CK_ULONG,
+        shared_data: Vec<u8>,
+        public_data: Vec<u8>,
+    },
 }
 
 /// Which user a login names.

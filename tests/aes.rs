@@ -10,6 +10,20 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 
+/// CK_AES_CTR_PARAMS (cryptoki has no CTR mechanism variant).
+#[repr(C)]
+struct CtrParams {
+    bits: std::ffi::c_ulong,
+    cb: [u8; 16],
+}
+
+fn ctr_mech(p: &CtrParams) -> Mechanism<'_> {
+    Mechanism::VendorDefined(cryptoki::mechanism::vendor_defined::VendorDefinedMechanism::new(
+        MechanismType::AES_CTR,
+        Some(p),
+    ))
+}
+
 fn h(s: &str) -> Vec<u8> {
     hex::decode(s.replace(' ', "")).unwrap()
 }
@@ -43,14 +57,62 @@ fn nist_sp800_38a_vectors() {
     let k128 = key(&s, &h(K128));
     let k256 = key(&s, &h(K256));
     let p = h(P);
-    both_ways(&s, k128, &Mechanism::AesEcb, &p, &h("3ad77bb40d7a3660a89ecaf32466ef97 f5d3d58503b9699de785895a96fdbaaf 43b1cd7f598ece23881b00e3ed030688 7b0c785e27e8ad3f8223207104725dd4"));
-    both_ways(&s, k256, &Mechanism::AesEcb, &p, &h("f3eed1bdb5d2a03c064b5a7e3db181f8 591ccb10d410ed26dc5ba74a31362870 b6ed21b99ca6f4f9f153e7b1beafed1d 23304b7a39f9f3ff067d8d8f9e24ecc7"));
+    both_ways(
+        &s,
+        k128,
+        &Mechanism::AesEcb,
+        &p,
+        &h(
+            "3ad77bb40d7a3660a89ecaf32466ef97 f5d3d58503b9699de785895a96fdbaaf 43b1cd7f598ece23881b00e3ed030688 7b0c785e27e8ad3f8223207104725dd4",
+        ),
+    );
+    both_ways(
+        &s,
+        k256,
+        &Mechanism::AesEcb,
+        &p,
+        &h(
+            "f3eed1bdb5d2a03c064b5a7e3db181f8 591ccb10d410ed26dc5ba74a31362870 b6ed21b99ca6f4f9f153e7b1beafed1d 23304b7a39f9f3ff067d8d8f9e24ecc7",
+        ),
+    );
     let iv: [u8; 16] = h("000102030405060708090a0b0c0d0e0f").try_into().unwrap();
-    both_ways(&s, k128, &Mechanism::AesCbc(iv), &p, &h("7649abac8119b246cee98e9b12e9197d 5086cb9b507219ee95db113a917678b2 73bed6b8e3c1743b7116e69e22229516 3ff1caa1681fac09120eca307586e1a7"));
-    both_ways(&s, k256, &Mechanism::AesCbc(iv), &p, &h("f58c4c04d6e5f1ba779eabfb5f7bfbd6 9cfc4e967edb808d679f777bc6702c7d 39f23369a9d9bacfa530e26304231461 b2eb05e2c39be9fcda6c19078c6a9d1b"));
+    both_ways(
+        &s,
+        k128,
+        &Mechanism::AesCbc(iv),
+        &p,
+        &h(
+            "7649abac8119b246cee98e9b12e9197d 5086cb9b507219ee95db113a917678b2 73bed6b8e3c1743b7116e69e22229516 3ff1caa1681fac09120eca307586e1a7",
+        ),
+    );
+    both_ways(
+        &s,
+        k256,
+        &Mechanism::AesCbc(iv),
+        &p,
+        &h(
+            "f58c4c04d6e5f1ba779eabfb5f7bfbd6 9cfc4e967edb808d679f777bc6702c7d 39f23369a9d9bacfa530e26304231461 b2eb05e2c39be9fcda6c19078c6a9d1b",
+        ),
+    );
     let ctr: [u8; 16] = h("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff").try_into().unwrap();
-    both_ways(&s, k128, &Mechanism::AesCtr(cryptoki::mechanism::aead::CtrParams::new(128, ctr)), &p, &h("874d6191b620e3261bef6864990db6ce 9806f66b7970fdff8617187bb9fffdff 5ae4df3edbd5d35e5b4f09020db03eab 1e031dda2fbe03d1792170a0f3009cee"));
-    both_ways(&s, k256, &Mechanism::AesCtr(cryptoki::mechanism::aead::CtrParams::new(128, ctr)), &p, &h("601ec313775789a5b7a7f504bbf3d228 f443e3ca4d62b59aca84e990cacaf5c5 2b0930daa23de94ce87017ba2d84988d dfc9c58db67aada613c2dd08457941a6"));
+    both_ways(
+        &s,
+        k128,
+        &ctr_mech(&CtrParams { bits: 128, cb: ctr }),
+        &p,
+        &h(
+            "874d6191b620e3261bef6864990db6ce 9806f66b7970fdff8617187bb9fffdff 5ae4df3edbd5d35e5b4f09020db03eab 1e031dda2fbe03d1792170a0f3009cee",
+        ),
+    );
+    both_ways(
+        &s,
+        k256,
+        &ctr_mech(&CtrParams { bits: 128, cb: ctr }),
+        &p,
+        &h(
+            "601ec313775789a5b7a7f504bbf3d228 f443e3ca4d62b59aca84e990cacaf5c5 2b0930daa23de94ce87017ba2d84988d dfc9c58db67aada613c2dd08457941a6",
+        ),
+    );
 }
 
 const GCM_K: &str = "feffe9928665731c6d6a8f9467308308";
@@ -85,13 +147,16 @@ fn gcm_tag_failure_is_encrypted_data_invalid() {
     let s = t.user_session();
     let k = key(&s, &h(GCM_K));
     let mut iv = h("cafebabefacedbaddecaf888");
-    let mut ct = s.encrypt(&Mechanism::AesGcm(GcmParams::new(&mut iv, b"aad", 128.into()).unwrap()), k, b"secret message").unwrap();
+    let mut ct = s
+        .encrypt(&Mechanism::AesGcm(GcmParams::new(&mut iv, b"aad", 128.into()).unwrap()), k, b"secret message")
+        .unwrap();
     let last = ct.len() - 1;
     ct[last] ^= 1;
     let e = s.decrypt(&Mechanism::AesGcm(GcmParams::new(&mut iv, b"aad", 128.into()).unwrap()), k, &ct).unwrap_err();
     assert_eq!(rv(e), RvError::EncryptedDataInvalid);
     ct[last] ^= 1;
-    let e = s.decrypt(&Mechanism::AesGcm(GcmParams::new(&mut iv, b"other aad", 128.into()).unwrap()), k, &ct).unwrap_err();
+    let e =
+        s.decrypt(&Mechanism::AesGcm(GcmParams::new(&mut iv, b"other aad", 128.into()).unwrap()), k, &ct).unwrap_err();
     assert_eq!(rv(e), RvError::EncryptedDataInvalid);
     // A bad tag length is a parameter error.
     let e = s.encrypt(&Mechanism::AesGcm(GcmParams::new(&mut iv, b"", 64.into()).unwrap()), k, b"x").unwrap_err();
@@ -105,7 +170,8 @@ fn multi_part_matches_single_part() {
     let k = key(&s, &h(K256));
     let data: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
     let iv = [9u8; 16];
-    for m in [Mechanism::AesCbcPad(iv), Mechanism::AesCtr(cryptoki::mechanism::aead::CtrParams::new(64, iv))] {
+    let ctr64 = CtrParams { bits: 64, cb: iv };
+    for m in [Mechanism::AesCbcPad(iv), ctr_mech(&ctr64)] {
         let one = s.encrypt(&m, k, &data).unwrap();
         s.encrypt_init(&m, k).unwrap();
         let mut multi = Vec::new();
@@ -175,7 +241,10 @@ fn operation_state_rules() {
         .unwrap();
     assert_eq!(rv(s.encrypt_init(&Mechanism::AesEcb, only_gcm).unwrap_err()), RvError::MechanismInvalid);
     // A handle that names no key.
-    assert_eq!(rv(s.encrypt_init(&Mechanism::AesCbc([0; 16]), 0xdead.into()).unwrap_err()), RvError::KeyHandleInvalid);
+    assert_eq!(
+        rv(s.encrypt_init(&Mechanism::AesCbc([0; 16]), unsafe { ObjectHandle::new_from_raw(0xdead) }).unwrap_err()),
+        RvError::KeyHandleInvalid
+    );
 }
 
 #[test]
@@ -184,7 +253,13 @@ fn key_wrap_rfc3394_and_rfc5649() {
     let s = t.user_session();
     // RFC 3394 4.1: 128-bit KEK, 128-bit key data.
     let kek = key(&s, &h("000102030405060708090A0B0C0D0E0F"));
-    both_ways(&s, kek, &Mechanism::AesKeyWrap, &h("00112233445566778899AABBCCDDEEFF"), &h("1FA68B0A8112B447 AEF34BD8FB5A7B82 9D3E862371D2CFE5"));
+    both_ways(
+        &s,
+        kek,
+        &Mechanism::AesKeyWrap,
+        &h("00112233445566778899AABBCCDDEEFF"),
+        &h("1FA68B0A8112B447 AEF34BD8FB5A7B82 9D3E862371D2CFE5"),
+    );
     // RFC 3394 4.6: 256-bit KEK, 256-bit key data.
     let kek256 = key(&s, &h("000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F"));
     both_ways(
@@ -196,7 +271,13 @@ fn key_wrap_rfc3394_and_rfc5649() {
     );
     // RFC 5649 section 6: 192-bit KEK, 20-byte and 7-byte keys.
     let kekp = key(&s, &h("5840df6e29b02af1 ab493b705bf16ea1 ae8338f4dcc176a8"));
-    both_ways(&s, kekp, &Mechanism::AesKeyWrapPad, &h("c37b7e6492584340 bed1220780894115 5068f738"), &h("138bdeaa9b8fa7fc 61f97742e72248ee 5ae6ae5360d1ae6a 5f54f373fa543b6a"));
+    both_ways(
+        &s,
+        kekp,
+        &Mechanism::AesKeyWrapPad,
+        &h("c37b7e6492584340 bed1220780894115 5068f738"),
+        &h("138bdeaa9b8fa7fc 61f97742e72248ee 5ae6ae5360d1ae6a 5f54f373fa543b6a"),
+    );
     both_ways(&s, kekp, &Mechanism::AesKeyWrapPad, &h("466f7250617369"), &h("afbeb0f07dfbf541 9200f2ccb50bb24f"));
     // Integrity failure.
     let mut bad = h("1FA68B0A8112B447 AEF34BD8FB5A7B82 9D3E862371D2CFE5");
@@ -209,7 +290,10 @@ fn wrap_and_unwrap_secret_keys() {
     let t = initialized();
     let s = t.user_session();
     let kek = s
-        .generate_key(&Mechanism::AesKeyGen, &[Attribute::ValueLen(32.into()), Attribute::Wrap(true), Attribute::Unwrap(true)])
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[Attribute::ValueLen(32.into()), Attribute::Wrap(true), Attribute::Unwrap(true)],
+        )
         .unwrap();
     let target = s
         .create_object(&[
@@ -234,7 +318,9 @@ fn wrap_and_unwrap_secret_keys() {
                 ],
             )
             .unwrap();
-        let got = s.get_attributes(back, &[AttributeType::Value, AttributeType::Local, AttributeType::AlwaysSensitive]).unwrap();
+        let got = s
+            .get_attributes(back, &[AttributeType::Value, AttributeType::Local, AttributeType::AlwaysSensitive])
+            .unwrap();
         assert_eq!(got, vec![Attribute::Value(h(K256)), Attribute::Local(false), Attribute::AlwaysSensitive(false)]);
     }
     // Unextractable keys are not wrapped.
@@ -245,7 +331,12 @@ fn wrap_and_unwrap_secret_keys() {
     let mut w = s.wrap_key(&Mechanism::AesKeyWrap, kek, target).unwrap();
     w[0] ^= 1;
     let e = s
-        .unwrap_key(&Mechanism::AesKeyWrap, kek, &w, &[Attribute::Class(ObjectClass::SECRET_KEY), Attribute::KeyType(KeyType::AES)])
+        .unwrap_key(
+            &Mechanism::AesKeyWrap,
+            kek,
+            &w,
+            &[Attribute::Class(ObjectClass::SECRET_KEY), Attribute::KeyType(KeyType::AES)],
+        )
         .unwrap_err();
     assert!(matches!(rv(e), RvError::EncryptedDataInvalid | RvError::WrappedKeyInvalid));
     assert_eq!(s.find_objects(&[]).unwrap().len(), before);
@@ -255,7 +346,10 @@ fn wrap_and_unwrap_secret_keys() {
 fn digests_and_random() {
     let t = initialized();
     let s = t.p11.open_ro_session(t.slot).unwrap();
-    assert_eq!(s.digest(&Mechanism::Sha256, b"abc").unwrap(), h("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+    assert_eq!(
+        s.digest(&Mechanism::Sha256, b"abc").unwrap(),
+        h("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    );
     assert_eq!(s.digest(&Mechanism::Sha1, b"abc").unwrap(), h("a9993e364706816aba3e25717850c26c9cd0d89d"));
     assert_eq!(
         s.digest(&Mechanism::Sha384, b"abc").unwrap(),
@@ -266,9 +360,14 @@ fn digests_and_random() {
     s.digest_update(b"bc").unwrap();
     assert_eq!(
         s.digest_final().unwrap(),
-        h("ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f")
+        h(
+            "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
+        )
     );
-    assert_eq!(s.digest(&Mechanism::Sha224, b"abc").unwrap(), h("23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7"));
+    assert_eq!(
+        s.digest(&Mechanism::Sha224, b"abc").unwrap(),
+        h("23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7")
+    );
     let a = s.generate_random_vec(32).unwrap();
     let b = s.generate_random_vec(32).unwrap();
     assert_ne!(a, b);

@@ -29,12 +29,22 @@ fn template_error_codes() {
     let err = |tmpl: &[Attribute]| rv(s.create_object(tmpl).unwrap_err());
     // missing class / key type -> incomplete
     assert_eq!(err(&[Attribute::Label(b"x".to_vec())]), RvError::TemplateIncomplete);
-    assert_eq!(err(&[Attribute::Class(ObjectClass::SECRET_KEY), Attribute::Value(aes_value())]), RvError::TemplateIncomplete);
+    assert_eq!(
+        err(&[Attribute::Class(ObjectClass::SECRET_KEY), Attribute::Value(aes_value())]),
+        RvError::TemplateIncomplete
+    );
     // AES key without a value
-    assert_eq!(err(&[Attribute::Class(ObjectClass::SECRET_KEY), Attribute::KeyType(KeyType::AES)]), RvError::TemplateIncomplete);
+    assert_eq!(
+        err(&[Attribute::Class(ObjectClass::SECRET_KEY), Attribute::KeyType(KeyType::AES)]),
+        RvError::TemplateIncomplete
+    );
     // bad value: AES key of 5 bytes
     assert_eq!(
-        err(&[Attribute::Class(ObjectClass::SECRET_KEY), Attribute::KeyType(KeyType::AES), Attribute::Value(vec![1, 2, 3, 4, 5])]),
+        err(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Value(vec![1, 2, 3, 4, 5])
+        ]),
         RvError::AttributeValueInvalid
     );
     // read-only: token-maintained attributes
@@ -75,8 +85,13 @@ fn sensitive_attributes_are_unreadable() {
     let got = s.get_attributes(k2, &[AttributeType::Value]).unwrap();
     assert_eq!(got, vec![Attribute::Value(aes_value())]);
     // Imported keys were never "always sensitive" and are not local.
-    let got = s.get_attributes(k, &[AttributeType::AlwaysSensitive, AttributeType::NeverExtractable, AttributeType::Local]).unwrap();
-    assert_eq!(got, vec![Attribute::AlwaysSensitive(false), Attribute::NeverExtractable(false), Attribute::Local(false)]);
+    let got = s
+        .get_attributes(k, &[AttributeType::AlwaysSensitive, AttributeType::NeverExtractable, AttributeType::Local])
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![Attribute::AlwaysSensitive(false), Attribute::NeverExtractable(false), Attribute::Local(false)]
+    );
 }
 
 #[test]
@@ -90,7 +105,10 @@ fn sensitive_and_extractable_transitions() {
     assert_eq!(rv(s.update_attributes(k, &[Attribute::Extractable(true)]).unwrap_err()), RvError::AttributeReadOnly);
     // Fixed and token-maintained attributes.
     assert_eq!(rv(s.update_attributes(k, &[Attribute::Local(true)]).unwrap_err()), RvError::AttributeReadOnly);
-    assert_eq!(rv(s.update_attributes(k, &[Attribute::KeyType(KeyType::GENERIC_SECRET)]).unwrap_err()), RvError::AttributeReadOnly);
+    assert_eq!(
+        rv(s.update_attributes(k, &[Attribute::KeyType(KeyType::GENERIC_SECRET)]).unwrap_err()),
+        RvError::AttributeReadOnly
+    );
     // CKA_TRUSTED is the SO's.
     assert_eq!(rv(s.update_attributes(k, &[Attribute::Trusted(true)]).unwrap_err()), RvError::AttributeReadOnly);
     // Label and usage flags can change.
@@ -99,7 +117,11 @@ fn sensitive_and_extractable_transitions() {
     assert_eq!(got, vec![Attribute::Label(b"renamed".to_vec()), Attribute::Encrypt(false)]);
     // An unmodifiable object.
     let d = s
-        .create_object(&[Attribute::Class(ObjectClass::DATA), Attribute::Modifiable(false), Attribute::Value(b"v".to_vec())])
+        .create_object(&[
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Modifiable(false),
+            Attribute::Value(b"v".to_vec()),
+        ])
         .unwrap();
     assert_eq!(rv(s.update_attributes(d, &[Attribute::Label(b"x".to_vec())]).unwrap_err()), RvError::AttributeReadOnly);
 }
@@ -129,10 +151,14 @@ fn generated_keys_are_local_and_always_sensitive() {
     assert!(got.iter().any(|a| matches!(a, Attribute::UniqueId(u) if u.len() == 32)));
     // CKA_VALUE may not be given to key generation; sizes are checked.
     assert_eq!(
-        rv(s.generate_key(&Mechanism::AesKeyGen, &[Attribute::ValueLen(32.into()), Attribute::Value(aes_value())]).unwrap_err()),
+        rv(s.generate_key(&Mechanism::AesKeyGen, &[Attribute::ValueLen(32.into()), Attribute::Value(aes_value())])
+            .unwrap_err()),
         RvError::TemplateInconsistent
     );
-    assert_eq!(rv(s.generate_key(&Mechanism::AesKeyGen, &[Attribute::ValueLen(20.into())]).unwrap_err()), RvError::KeySizeRange);
+    assert_eq!(
+        rv(s.generate_key(&Mechanism::AesKeyGen, &[Attribute::ValueLen(20.into())]).unwrap_err()),
+        RvError::KeySizeRange
+    );
     assert_eq!(rv(s.generate_key(&Mechanism::AesKeyGen, &[]).unwrap_err()), RvError::TemplateIncomplete);
 }
 
@@ -207,7 +233,10 @@ fn copy_object_rules() {
     assert!(got.contains(&Attribute::Value(aes_value())));
     assert!(got.contains(&Attribute::Token(true)));
     // A copy cannot lower sensitivity or change the key type.
-    assert_eq!(rv(s.copy_object(k, &[Attribute::KeyType(KeyType::GENERIC_SECRET)]).unwrap_err()), RvError::AttributeReadOnly);
+    assert_eq!(
+        rv(s.copy_object(k, &[Attribute::KeyType(KeyType::GENERIC_SECRET)]).unwrap_err()),
+        RvError::AttributeReadOnly
+    );
     let nc = s.create_object(&aes_template(&[Attribute::Copyable(false)])).unwrap();
     assert_eq!(rv(s.copy_object(nc, &[]).unwrap_err()), RvError::ActionProhibited);
     let u1 = s.get_attributes(k, &[AttributeType::UniqueId]).unwrap();
@@ -230,7 +259,10 @@ fn destroy_and_object_size() {
 fn objects_persist_and_other_processes_see_them() {
     let t = initialized();
     let s = t.user_session();
-    let k = s.create_object(&aes_template(&[Attribute::Token(true), Attribute::Label(b"persist".to_vec())])).unwrap();
+    let mut tmpl = aes_template(&[Attribute::Token(true)]);
+    tmpl.retain(|a| !matches!(a, Attribute::Label(_)));
+    tmpl.push(Attribute::Label(b"persist".to_vec()));
+    let k = s.create_object(&tmpl).unwrap();
     // A second, independent instance of the module state: simulate a second
     // process by reopening after finalize.
     drop(s);

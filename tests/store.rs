@@ -28,7 +28,12 @@ fn no_plaintext_key_bytes_in_the_store() {
     let k = s
         .generate_key(
             &Mechanism::AesKeyGen,
-            &[Attribute::ValueLen(32.into()), Attribute::Token(true), Attribute::Sensitive(false), Attribute::Extractable(true)],
+            &[
+                Attribute::ValueLen(32.into()),
+                Attribute::Token(true),
+                Attribute::Sensitive(false),
+                Attribute::Extractable(true),
+            ],
         )
         .unwrap();
     let value = match &s.get_attributes(k, &[AttributeType::Value]).unwrap()[0] {

@@ -41,11 +41,17 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
                 hash: o.hashAlg,
                 mgf: o.mgf,
                 source: o.source,
-                source_data: unsafe { bytes(o.pSourceData as *const u8, o.ulSourceDataLen) }.map_err(param_err)?.to_vec(),
+                source_data: unsafe { bytes(o.pSourceData as *const u8, o.ulSourceDataLen) }
+                    .map_err(param_err)?
+                    .to_vec(),
             }
         }
-        CKM_RSA_PKCS_PSS | CKM_SHA1_RSA_PKCS_PSS | CKM_SHA224_RSA_PKCS_PSS | CKM_SHA256_RSA_PKCS_PSS
-        | CKM_SHA384_RSA_PKCS_PSS | CKM_SHA512_RSA_PKCS_PSS => {
+        CKM_RSA_PKCS_PSS
+        | CKM_SHA1_RSA_PKCS_PSS
+        | CKM_SHA224_RSA_PKCS_PSS
+        | CKM_SHA256_RSA_PKCS_PSS
+        | CKM_SHA384_RSA_PKCS_PSS
+        | CKM_SHA512_RSA_PKCS_PSS => {
             let s: &CK_RSA_PKCS_PSS_PARAMS = unsafe { param_struct(m) }?;
             MechParam::Pss { hash: s.hashAlg, mgf: s.mgf, salt_len: s.sLen }
         }
@@ -57,7 +63,10 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
                 public_data: unsafe { bytes(e.pPublicData, e.ulPublicDataLen) }.map_err(param_err)?.to_vec(),
             }
         }
-        CKM_SHA_1_HMAC_GENERAL | CKM_SHA224_HMAC_GENERAL | CKM_SHA256_HMAC_GENERAL | CKM_SHA384_HMAC_GENERAL
+        CKM_SHA_1_HMAC_GENERAL
+        | CKM_SHA224_HMAC_GENERAL
+        | CKM_SHA256_HMAC_GENERAL
+        | CKM_SHA384_HMAC_GENERAL
         | CKM_SHA512_HMAC_GENERAL => {
             let l: &CK_ULONG = unsafe { param_struct(m) }?;
             MechParam::Ulong(*l)
@@ -70,7 +79,9 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
                     return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "NULL parameter with a length"));
                 }
             } else {
-                MechParam::Bytes(unsafe { bytes(m.pParameter as *const u8, m.ulParameterLen) }.map_err(param_err)?.to_vec())
+                MechParam::Bytes(
+                    unsafe { bytes(m.pParameter as *const u8, m.ulParameterLen) }.map_err(param_err)?.to_vec(),
+                )
             }
         }
     };

@@ -4,7 +4,11 @@
 use super::functions::*;
 use super::guard;
 use super::util::out;
-use crate::ck::{CK_CHAR, CK_FLAGS, CK_FUNCTION_LIST, CK_FUNCTION_LIST_3_0, CK_FUNCTION_LIST_PTR_PTR, CK_INTERFACE, CK_INTERFACE_PTR, CK_INTERFACE_PTR_PTR, CK_RV, CK_ULONG, CK_ULONG_PTR, CK_UTF8CHAR, CK_UTF8CHAR_PTR, CK_VERSION, CK_VERSION_PTR};
+use crate::ck::{
+    CK_CHAR, CK_FLAGS, CK_FUNCTION_LIST, CK_FUNCTION_LIST_3_0, CK_FUNCTION_LIST_PTR_PTR, CK_INTERFACE,
+    CK_INTERFACE_PTR, CK_INTERFACE_PTR_PTR, CK_RV, CK_ULONG, CK_ULONG_PTR, CK_UTF8CHAR, CK_UTF8CHAR_PTR, CK_VERSION,
+    CK_VERSION_PTR,
+};
 use crate::error::{Error, Result};
 
 macro_rules! list {
@@ -34,12 +38,32 @@ macro_rules! v240_fns {
 static LIST_240: CK_FUNCTION_LIST = v240_fns!(CK_FUNCTION_LIST, CK_VERSION { major: 2, minor: 40 });
 
 static LIST_300: CK_FUNCTION_LIST_3_0 = v240_fns!(
-    CK_FUNCTION_LIST_3_0, CK_VERSION { major: 3, minor: 0 },
-    C_GetInterfaceList, C_GetInterface, C_LoginUser, C_SessionCancel, C_MessageEncryptInit, C_EncryptMessage,
-    C_EncryptMessageBegin, C_EncryptMessageNext, C_MessageEncryptFinal, C_MessageDecryptInit, C_DecryptMessage,
-    C_DecryptMessageBegin, C_DecryptMessageNext, C_MessageDecryptFinal, C_MessageSignInit, C_SignMessage,
-    C_SignMessageBegin, C_SignMessageNext, C_MessageSignFinal, C_MessageVerifyInit, C_VerifyMessage,
-    C_VerifyMessageBegin, C_VerifyMessageNext, C_MessageVerifyFinal
+    CK_FUNCTION_LIST_3_0,
+    CK_VERSION { major: 3, minor: 0 },
+    C_GetInterfaceList,
+    C_GetInterface,
+    C_LoginUser,
+    C_SessionCancel,
+    C_MessageEncryptInit,
+    C_EncryptMessage,
+    C_EncryptMessageBegin,
+    C_EncryptMessageNext,
+    C_MessageEncryptFinal,
+    C_MessageDecryptInit,
+    C_DecryptMessage,
+    C_DecryptMessageBegin,
+    C_DecryptMessageNext,
+    C_MessageDecryptFinal,
+    C_MessageSignInit,
+    C_SignMessage,
+    C_SignMessageBegin,
+    C_SignMessageNext,
+    C_MessageSignFinal,
+    C_MessageVerifyInit,
+    C_VerifyMessage,
+    C_VerifyMessageBegin,
+    C_VerifyMessageNext,
+    C_MessageVerifyFinal
 );
 
 static NAME: &[u8] = b"PKCS 11\0";
@@ -95,7 +119,11 @@ pub unsafe extern "C" fn C_GetInterfaceList(p_list: CK_INTERFACE_PTR, pul_count:
     })
 }
 
-unsafe fn find_interface(name: *const CK_UTF8CHAR, ver: *const CK_VERSION, flags: CK_FLAGS) -> Result<&'static CK_INTERFACE> {
+unsafe fn find_interface(
+    name: *const CK_UTF8CHAR,
+    ver: *const CK_VERSION,
+    flags: CK_FLAGS,
+) -> Result<&'static CK_INTERFACE> {
     if !name.is_null() {
         // SAFETY: a non-NULL interface name is NUL-terminated.
         let n = unsafe { std::ffi::CStr::from_ptr(name as *const std::ffi::c_char) };

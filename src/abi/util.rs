@@ -94,8 +94,10 @@ pub unsafe fn ulong_list(p: *mut CK_ULONG, plen: *mut CK_ULONG, items: &[CK_ULON
     Ok(())
 }
 
+/// Attributes whose value is a nested CK_ATTRIBUTE array. (CKA_ALLOWED_MECHANISMS
+/// also carries CKF_ARRAY_ATTRIBUTE but is a flat CK_MECHANISM_TYPE array.)
 pub fn is_array_attr(ty: CK_ATTRIBUTE_TYPE) -> bool {
-    ty & CKF_ARRAY_ATTRIBUTE != 0
+    matches!(ty, CKA_WRAP_TEMPLATE | CKA_UNWRAP_TEMPLATE | CKA_DERIVE_TEMPLATE)
 }
 
 unsafe fn attrs_raw<'a>(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Result<&'a [CK_ATTRIBUTE]> {
@@ -122,7 +124,10 @@ unsafe fn template_depth(p: *const CK_ATTRIBUTE, n: CK_ULONG, depth: u32) -> Res
         let value = if is_array_attr(a.type_) && depth == 0 {
             let sz = std::mem::size_of::<CK_ATTRIBUTE>() as CK_ULONG;
             if a.ulValueLen % sz != 0 {
-                return Err(Error::new(CKR_ATTRIBUTE_VALUE_INVALID, "array attribute length is not a multiple of CK_ATTRIBUTE"));
+                return Err(Error::new(
+                    CKR_ATTRIBUTE_VALUE_INVALID,
+                    "array attribute length is not a multiple of CK_ATTRIBUTE",
+                ));
             }
             let nested = unsafe { template_depth(a.pValue as *const CK_ATTRIBUTE, a.ulValueLen / sz, depth + 1) }?;
             encode_template(&nested)
@@ -177,7 +182,9 @@ pub unsafe fn write_attrs(p: *mut CK_ATTRIBUTE, n: CK_ULONG, values: Vec<crate::
                             small = true;
                         } else {
                             // SAFETY: nested buffer of d.ulValueLen bytes.
-                            unsafe { std::ptr::copy_nonoverlapping(s.value.as_ptr(), d.pValue as *mut u8, s.value.len()) };
+                            unsafe {
+                                std::ptr::copy_nonoverlapping(s.value.as_ptr(), d.pValue as *mut u8, s.value.len())
+                            };
                             d.ulValueLen = s.value.len() as CK_ULONG;
                         }
                     }

@@ -226,28 +226,26 @@ pub fn verify(
             }
             state = ChainState { seq: link.seq, mac: claimed };
             records += 1;
-            if let Some(a) = anchor {
-                if a.seq == state.seq {
-                    if a.mac != state.mac {
-                        return Err(broken(Some(link.seq), "record differs from the anchor kept in the store".into()));
-                    }
-                    anchor_seen = true;
+            if let Some(a) = anchor
+                && a.seq == state.seq
+            {
+                if a.mac != state.mac {
+                    return Err(broken(Some(link.seq), "record differs from the anchor kept in the store".into()));
                 }
+                anchor_seen = true;
             }
         }
     }
-    if !anchor_seen {
-        if let Some(a) = anchor {
-            return Err(Broken {
-                file: last_file,
-                line: 0,
-                seq: Some(state.seq + 1),
-                reason: format!(
-                    "the log ends at seq {} but the store's anchor says seq {} was written: records truncated or deleted",
-                    state.seq, a.seq
-                ),
-            });
-        }
+    if !anchor_seen && let Some(a) = anchor {
+        return Err(Broken {
+            file: last_file,
+            line: 0,
+            seq: Some(state.seq + 1),
+            reason: format!(
+                "the log ends at seq {} but the store's anchor says seq {} was written: records truncated or deleted",
+                state.seq, a.seq
+            ),
+        });
     }
     Ok(Verified { records, first_seq: start.seq + 1, last: state, files: files.len() })
 }

@@ -38,10 +38,10 @@ impl Syslog {
     pub fn send(&self, severity: u8, msg: &str) {
         let pri = FACILITY as u32 * 8 + severity as u32;
         let line = format!("<{pri}>{}[{}]: {msg}", self.tag, std::process::id());
-        if let Some(s) = &self.sock {
-            if let Err(e) = s.send_to(line.as_bytes(), &self.socket) {
-                log::debug!("syslog {}: {e}", self.socket.display());
-            }
+        if let Some(s) = &self.sock
+            && let Err(e) = s.send_to(line.as_bytes(), &self.socket)
+        {
+            log::debug!("syslog {}: {e}", self.socket.display());
         }
     }
 }

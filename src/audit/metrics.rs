@@ -203,7 +203,7 @@ fn time_attr_ms(v: &[u8]) -> Option<u64> {
         };
         return super::record::parse_time_ms(&iso);
     }
-    crate::object::ulong(v).map(|s| s as u64 * 1000)
+    crate::object::ulong(v).map(|s| s * 1000)
 }
 
 /// The token-level view: store-derived gauges plus counters read back from

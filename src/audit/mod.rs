@@ -390,19 +390,19 @@ impl Audit {
         }
         let sync = p.sync || sh.cfg.sync == SyncMode::Always;
         let kind = p.kind;
-        if !self.no_threads.load(Ordering::Relaxed) {
-            if let Some(tx) = self.sender() {
-                let ticket = sync.then(|| sh.next_ticket.fetch_add(1, Ordering::Relaxed));
-                match tx.send(Msg::Rec(Box::new(p), ticket)) {
-                    Ok(()) => {
-                        return match ticket {
-                            Some(t) => sh.outcome(kind, sh.wait(t)),
-                            None => Ok(()),
-                        };
-                    }
-                    Err(std::sync::mpsc::SendError(Msg::Rec(p, _))) => return sh.inline(*p, true),
-                    Err(_) => return Ok(()),
+        if !self.no_threads.load(Ordering::Relaxed)
+            && let Some(tx) = self.sender()
+        {
+            let ticket = sync.then(|| sh.next_ticket.fetch_add(1, Ordering::Relaxed));
+            match tx.send(Msg::Rec(Box::new(p), ticket)) {
+                Ok(()) => {
+                    return match ticket {
+                        Some(t) => sh.outcome(kind, sh.wait(t)),
+                        None => Ok(()),
+                    };
                 }
+                Err(std::sync::mpsc::SendError(Msg::Rec(p, _))) => return sh.inline(*p, true),
+                Err(_) => return Ok(()),
             }
         }
         sh.inline(p, sync)
@@ -771,10 +771,10 @@ pub fn read_log(dir: &Path, f: &mut dyn FnMut(Record) -> bool) {
         for line in std::io::BufReader::new(file).lines() {
             let Ok(line) = line else { break };
             let Some((body, _)) = chain::split_line(&line) else { continue };
-            if let Ok(r) = serde_json::from_str::<Record>(&body) {
-                if !f(r) {
-                    return;
-                }
+            if let Ok(r) = serde_json::from_str::<Record>(&body)
+                && !f(r)
+            {
+                return;
             }
         }
     }
@@ -788,10 +788,10 @@ pub fn read_lines(dir: &Path, f: &mut dyn FnMut(&str, &Record) -> bool) {
         for line in std::io::BufReader::new(file).lines() {
             let Ok(line) = line else { break };
             let Some((body, _)) = chain::split_line(&line) else { continue };
-            if let Ok(r) = serde_json::from_str::<Record>(&body) {
-                if !f(&line, &r) {
-                    return;
-                }
+            if let Ok(r) = serde_json::from_str::<Record>(&body)
+                && !f(&line, &r)
+            {
+                return;
             }
         }
     }

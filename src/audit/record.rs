@@ -71,13 +71,13 @@ impl KeyRef {
         KeyRef {
             uid: Some(obj.uid.clone()),
             label,
-            version: obj.ulong(CKA_KEYWARD_VERSION).map(|v| v as u64),
+            version: obj.ulong(CKA_KEYWARD_VERSION),
             class: Some(class_name(obj.class).to_string()),
-            handle: Some(obj.handle as u64),
+            handle: Some(obj.handle),
         }
     }
     pub fn handle(h: CK_ULONG) -> KeyRef {
-        KeyRef { handle: Some(h as u64), ..Default::default() }
+        KeyRef { handle: Some(h), ..Default::default() }
     }
 }
 
@@ -176,8 +176,8 @@ impl Record {
             pid,
             user: os_user().to_string(),
             token: token.to_string(),
-            slot: p.slot as u64,
-            session: p.session.map(|s| s as u64),
+            slot: p.slot,
+            session: p.session,
             role: p.role.as_str().to_string(),
             function: p.function.to_string(),
             mechanism: p.mechanism.map(mechanism_name),
@@ -221,16 +221,16 @@ pub fn format_time_ms(ms: u64) -> String {
 /// a relative age (`90s`, `15m`, `2h`, `7d`) into epoch milliseconds.
 pub fn parse_time_ms(s: &str) -> Option<u64> {
     let s = s.trim();
-    if let Some(unit) = s.chars().last().filter(|c| "smhd".contains(*c)) {
-        if let Ok(n) = s[..s.len() - 1].parse::<u64>() {
-            let mult = match unit {
-                's' => 1_000,
-                'm' => 60_000,
-                'h' => 3_600_000,
-                _ => 86_400_000,
-            };
-            return now_ms().checked_sub(n.checked_mul(mult)?);
-        }
+    if let Some(unit) = s.chars().last().filter(|c| "smhd".contains(*c))
+        && let Ok(n) = s[..s.len() - 1].parse::<u64>()
+    {
+        let mult = match unit {
+            's' => 1_000,
+            'm' => 60_000,
+            'h' => 3_600_000,
+            _ => 86_400_000,
+        };
+        return now_ms().checked_sub(n.checked_mul(mult)?);
     }
     let num = |a: usize, b: usize| s.get(a..b).and_then(|x| x.parse::<i64>().ok());
     let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);

@@ -180,15 +180,15 @@ impl LogWriter {
     }
 
     fn write_anchor(&mut self) -> Result<()> {
-        if let Some(st) = self.state {
-            if st.seq > self.anchored {
-                // Another process may have anchored further: never move back.
-                let cur = load_state(&*self.meta, META_ANCHOR)?;
-                if cur.is_none_or(|c| c.seq < st.seq) {
-                    self.meta.set(META_ANCHOR, &st.encode())?;
-                }
-                self.anchored = st.seq;
+        if let Some(st) = self.state
+            && st.seq > self.anchored
+        {
+            // Another process may have anchored further: never move back.
+            let cur = load_state(&*self.meta, META_ANCHOR)?;
+            if cur.is_none_or(|c| c.seq < st.seq) {
+                self.meta.set(META_ANCHOR, &st.encode())?;
             }
+            self.anchored = st.seq;
         }
         self.last_anchor = Some(Instant::now());
         Ok(())
@@ -199,10 +199,11 @@ impl LogWriter {
     fn sync_state(&mut self) -> Result<u64> {
         let path = self.path();
         let on_disk = std::fs::metadata(&path).ok();
-        if let (Some(o), Some(m), Some(_)) = (&self.open, &on_disk, &self.state) {
-            if m.ino() == o.ino && m.len() == o.len {
-                return Ok(0);
-            }
+        if let (Some(o), Some(m), Some(_)) = (&self.open, &on_disk, &self.state)
+            && m.ino() == o.ino
+            && m.len() == o.len
+        {
+            return Ok(0);
         }
         self.open = None;
         let file = OpenOptions::new()

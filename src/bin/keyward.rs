@@ -81,10 +81,7 @@ fn run_audit(lib: &Library, slot: u64, cmd: AuditCmd) -> Result<(), String> {
             Ok(v) => {
                 println!(
                     "audit log OK: {} records (seq {}..{}) in {} file(s)",
-                    v.records,
-                    v.first_seq,
-                    v.last.seq,
-                    v.files
+                    v.records, v.first_seq, v.last.seq, v.files
                 );
                 Ok(())
             }
@@ -92,9 +89,9 @@ fn run_audit(lib: &Library, slot: u64, cmd: AuditCmd) -> Result<(), String> {
         },
         AuditCmd::Show { since, key, json } => {
             let since = match since {
-                Some(s) => Some(
-                    keyward::audit::record::parse_time_ms(&s).ok_or_else(|| format!("cannot parse time {s:?}"))?,
-                ),
+                Some(s) => {
+                    Some(keyward::audit::record::parse_time_ms(&s).ok_or_else(|| format!("cannot parse time {s:?}"))?)
+                }
                 None => None,
             };
             let mut out = std::io::stdout().lock();

@@ -47,7 +47,7 @@ pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &mut [u
 
 /// AES-256-GCM seal with a fresh random 96-bit nonce: `nonce || ciphertext || tag`.
 pub fn seal_aes256gcm(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> CryptoResult<Vec<u8>> {
-    use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+    use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
     let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|_| CryptoError::InvalidKey)?);
     let mut nonce = [0u8; NONCE_LEN];
     random_fill(&mut nonce)?;
@@ -63,7 +63,7 @@ pub fn seal_aes256gcm(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> CryptoRes
 
 /// Opens what [`seal_aes256gcm`] produced.
 pub fn open_aes256gcm(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> CryptoResult<Zeroizing<Vec<u8>>> {
-    use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+    use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
     if sealed.len() < NONCE_LEN + 16 {
         return Err(CryptoError::InvalidLength);
     }

@@ -24,6 +24,9 @@ pub enum Secret {
     Sealed(Vec<u8>),
 }
 
+/// Opens a sealed secret attribute: (object uid, attribute type, sealed bytes).
+pub type Unseal<'a> = dyn Fn(&str, CK_ATTRIBUTE_TYPE, &[u8]) -> Result<Zeroizing<Vec<u8>>> + 'a;
+
 /// Parsed key material ready for the engine, cached per object for the login.
 pub enum KeyMaterial {
     Secret(SecretKey),
@@ -71,10 +74,8 @@ impl Object {
         attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>,
         secrets: BTreeMap<CK_ATTRIBUTE_TYPE, Secret>,
     ) -> Result<Object> {
-        let class = attrs
-            .get(&CKA_CLASS)
-            .and_then(|v| ulong(v))
-            .ok_or_else(|| Error::device("object without CKA_CLASS"))?;
+        let class =
+            attrs.get(&CKA_CLASS).and_then(|v| ulong(v)).ok_or_else(|| Error::device("object without CKA_CLASS"))?;
         let key_type = attrs.get(&CKA_KEY_TYPE).and_then(|v| ulong(v));
         let kind = rules::kind_of(class, key_type).ok_or_else(|| Error::device("object of unknown kind"))?;
         let flag = |t| attrs.get(&t).is_some_and(|v| v.first() == Some(&1));
@@ -148,7 +149,7 @@ impl Object {
 
     /// Answers C_GetAttributeValue for one type. `unseal` opens a sealed
     /// secret (fails when nobody is logged in).
-    pub fn read(&self, ty: CK_ATTRIBUTE_TYPE, unseal: &dyn Fn(&str, CK_ATTRIBUTE_TYPE, &[u8]) -> Result<Zeroizing<Vec<u8>>>) -> AttrValue {
+    pub fn read(&self, ty: CK_ATTRIBUTE_TYPE, unseal: &crate::object::Unseal<'_>) -> AttrValue {
         if let Some(v) = self.attrs.get(&ty) {
             return AttrValue::Value(v.clone());
         }
@@ -164,11 +165,7 @@ impl Object {
     }
 
     /// The plaintext of a secret attribute.
-    pub fn secret(
-        &self,
-        ty: CK_ATTRIBUTE_TYPE,
-        unseal: &dyn Fn(&str, CK_ATTRIBUTE_TYPE, &[u8]) -> Result<Zeroizing<Vec<u8>>>,
-    ) -> Result<Zeroizing<Vec<u8>>> {
+    pub fn secret(&self, ty: CK_ATTRIBUTE_TYPE, unseal: &crate::object::Unseal<'_>) -> Result<Zeroizing<Vec<u8>>> {
         match self.secrets.get(&ty) {
             Some(Secret::Plain(p)) => Ok(p.clone()),
             Some(Secret::Sealed(b)) => unseal(&self.uid, ty, b),

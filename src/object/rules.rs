@@ -37,7 +37,12 @@ pub fn kind_of(class: CK_OBJECT_CLASS, key_type: Option<CK_KEY_TYPE>) -> Option<
 pub fn is_secret_key_type(kt: CK_KEY_TYPE) -> bool {
     matches!(
         kt,
-        CKK_AES | CKK_GENERIC_SECRET | CKK_SHA_1_HMAC | CKK_SHA224_HMAC | CKK_SHA256_HMAC | CKK_SHA384_HMAC
+        CKK_AES
+            | CKK_GENERIC_SECRET
+            | CKK_SHA_1_HMAC
+            | CKK_SHA224_HMAC
+            | CKK_SHA256_HMAC
+            | CKK_SHA384_HMAC
             | CKK_SHA512_HMAC
     )
 }
@@ -199,7 +204,7 @@ pub fn value_ok(kind: ValueKind, v: &[u8]) -> bool {
         Ulong => v.len() == std::mem::size_of::<CK_ULONG>(),
         Bytes | Text => true,
         Date => v.is_empty() || (v.len() == 8 && v.iter().all(u8::is_ascii_digit)),
-        MechList => v.len() % std::mem::size_of::<CK_MECHANISM_TYPE>() == 0,
+        MechList => v.len().is_multiple_of(std::mem::size_of::<CK_MECHANISM_TYPE>()),
         Template => crate::types::decode_template(v).is_some(),
     }
 }

@@ -55,7 +55,11 @@ fn merge(into: &mut BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>, t: &[Attr]) -> Result<
     for a in t {
         match into.get(&a.ty) {
             Some(v) if *v != a.value => {
-                return Err(err!(CKR_TEMPLATE_INCONSISTENT, "attribute 0x{:x} given twice with different values", a.ty));
+                return Err(err!(
+                    CKR_TEMPLATE_INCONSISTENT,
+                    "attribute 0x{:x} given twice with different values",
+                    a.ty
+                ));
             }
             _ => {
                 into.insert(a.ty, a.value.clone());
@@ -105,7 +109,12 @@ fn defaults(kind: Kinds) -> Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)> {
         ]);
     }
     if kind & (SECRET | PUB) != 0 {
-        d.extend([(CKA_ENCRYPT, bool_v(true)), (CKA_VERIFY, bool_v(true)), (CKA_WRAP, bool_v(true)), (CKA_TRUSTED, bool_v(false))]);
+        d.extend([
+            (CKA_ENCRYPT, bool_v(true)),
+            (CKA_VERIFY, bool_v(true)),
+            (CKA_WRAP, bool_v(true)),
+            (CKA_TRUSTED, bool_v(false)),
+        ]);
     }
     if kind & (SECRET | PRIV) != 0 {
         d.extend([
@@ -121,7 +130,11 @@ fn defaults(kind: Kinds) -> Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)> {
         d.extend([(CKA_VERIFY_RECOVER, bool_v(false)), (CKA_SUBJECT, Vec::new())]);
     }
     if kind & PRIV != 0 {
-        d.extend([(CKA_SIGN_RECOVER, bool_v(false)), (CKA_ALWAYS_AUTHENTICATE, bool_v(false)), (CKA_SUBJECT, Vec::new())]);
+        d.extend([
+            (CKA_SIGN_RECOVER, bool_v(false)),
+            (CKA_ALWAYS_AUTHENTICATE, bool_v(false)),
+            (CKA_SUBJECT, Vec::new()),
+        ]);
     }
     d
 }
@@ -243,7 +256,10 @@ pub fn build(template: &[Attr], implied: &[Attr], origin: Origin) -> Result<NewO
                     return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "CKA_VALUE_LEN does not match CKA_VALUE"));
                 }
                 n.attrs.insert(CKA_VALUE_LEN, ulong_bytes(len as CK_ULONG));
-                check_secret_value(key_type.unwrap_or(CKK_GENERIC_SECRET), n.secrets.get(&CKA_VALUE).map(|v| v.as_slice()).unwrap_or(&[]))?;
+                check_secret_value(
+                    key_type.unwrap_or(CKK_GENERIC_SECRET),
+                    n.secrets.get(&CKA_VALUE).map(|v| v.as_slice()).unwrap_or(&[]),
+                )?;
             }
             (_, None) => {
                 if let Some(l) = given_len {
@@ -303,7 +319,11 @@ pub fn apply_set(obj: &Object, template: &[Attr], is_so: bool) -> Result<BTreeMa
     merge(&mut seen, template)?;
     for (ty, v) in seen {
         let r = check_attr(ty, &v, obj.kind).map_err(|e| {
-            if e.rv() == CKR_TEMPLATE_INCONSISTENT { Error::new(CKR_ATTRIBUTE_TYPE_INVALID, e.reason().to_string()) } else { e }
+            if e.rv() == CKR_TEMPLATE_INCONSISTENT {
+                Error::new(CKR_ATTRIBUTE_TYPE_INVALID, e.reason().to_string())
+            } else {
+                e
+            }
         })?;
         check_change(obj, r, &v, is_so, false)?;
         if rules::is_secret(ty, obj.kind) {
@@ -351,7 +371,10 @@ pub fn apply_copy(obj: &Object, template: &[Attr], is_so: bool) -> Result<BTreeM
         let r = check_attr(ty, &v, obj.kind)?;
         let modifiable = obj.flag(CKA_MODIFIABLE);
         if r.flags & COPY_CHANGEABLE == 0 && !modifiable && obj.get(ty) != Some(v.as_slice()) {
-            return Err(err!(CKR_ATTRIBUTE_READ_ONLY, "attribute 0x{ty:x} cannot change in a copy of an unmodifiable object"));
+            return Err(err!(
+                CKR_ATTRIBUTE_READ_ONLY,
+                "attribute 0x{ty:x} cannot change in a copy of an unmodifiable object"
+            ));
         }
         check_change(obj, r, &v, is_so, true)?;
         if rules::is_secret(ty, obj.kind) {
@@ -366,7 +389,7 @@ pub fn apply_copy(obj: &Object, template: &[Attr], is_so: bool) -> Result<BTreeM
 /// Converts an object's secrets for a copy (plaintext supplied by the caller).
 pub fn plain_secrets(
     obj: &Object,
-    unseal: &dyn Fn(&str, CK_ATTRIBUTE_TYPE, &[u8]) -> Result<Zeroizing<Vec<u8>>>,
+    unseal: &crate::object::Unseal<'_>,
 ) -> Result<BTreeMap<CK_ATTRIBUTE_TYPE, Zeroizing<Vec<u8>>>> {
     let mut out = BTreeMap::new();
     for (ty, s) in obj.secrets() {
@@ -444,15 +467,28 @@ mod tests {
 
     #[test]
     fn sensitive_and_extractable_transitions() {
-        let n = build(&aes_template(&(0..16).collect::<Vec<u8>>()), &[Attr::bool(CKA_EXTRACTABLE, true)], Origin::Create)
-            .unwrap();
+        let n =
+            build(&aes_template(&(0..16).collect::<Vec<u8>>()), &[Attr::bool(CKA_EXTRACTABLE, true)], Origin::Create)
+                .unwrap();
         let secrets = n.secrets.into_iter().map(|(k, v)| (k, Secret::Plain(v))).collect();
         let o = Object::new(1, "u".into(), None, n.attrs, secrets).unwrap();
-        assert_eq!(apply_set(&o, &[Attr::bool(CKA_SENSITIVE, false)], false).err().map(|e| e.rv()), Some(CKR_ATTRIBUTE_READ_ONLY));
+        assert_eq!(
+            apply_set(&o, &[Attr::bool(CKA_SENSITIVE, false)], false).err().map(|e| e.rv()),
+            Some(CKR_ATTRIBUTE_READ_ONLY)
+        );
         assert!(apply_set(&o, &[Attr::bool(CKA_EXTRACTABLE, false)], false).is_ok());
-        assert_eq!(apply_set(&o, &[Attr::bool(CKA_CLASS, true)], false).err().map(|e| e.rv()), Some(CKR_ATTRIBUTE_VALUE_INVALID));
-        assert_eq!(apply_set(&o, &[Attr::bool(CKA_LOCAL, true)], false).err().map(|e| e.rv()), Some(CKR_ATTRIBUTE_READ_ONLY));
-        assert_eq!(apply_set(&o, &[Attr::bool(CKA_TRUSTED, true)], false).err().map(|e| e.rv()), Some(CKR_ATTRIBUTE_READ_ONLY));
+        assert_eq!(
+            apply_set(&o, &[Attr::bool(CKA_CLASS, true)], false).err().map(|e| e.rv()),
+            Some(CKR_ATTRIBUTE_VALUE_INVALID)
+        );
+        assert_eq!(
+            apply_set(&o, &[Attr::bool(CKA_LOCAL, true)], false).err().map(|e| e.rv()),
+            Some(CKR_ATTRIBUTE_READ_ONLY)
+        );
+        assert_eq!(
+            apply_set(&o, &[Attr::bool(CKA_TRUSTED, true)], false).err().map(|e| e.rv()),
+            Some(CKR_ATTRIBUTE_READ_ONLY)
+        );
         assert!(apply_set(&o, &[Attr::bool(CKA_TRUSTED, true)], true).is_ok());
     }
 }

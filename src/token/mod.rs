@@ -66,7 +66,8 @@ fn lock_err<T>(_: T) -> Error {
 }
 
 fn object_from_row(row: &ObjectRow) -> Result<Object> {
-    let attrs: BTreeMap<_, _> = codec::decode_attrs(&row.public)?.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, v)).collect();
+    let attrs: BTreeMap<_, _> =
+        codec::decode_attrs(&row.public)?.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, v)).collect();
     let secrets = codec::decode_attrs(&row.sealed)?
         .into_iter()
         .map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, Secret::Sealed(v)))
@@ -130,7 +131,12 @@ impl Token {
                 if r.user.is_some() {
                     flags |= CKF_USER_PIN_INITIALIZED;
                 }
-                flags |= self.pin_flags(r.user_failures, CKF_USER_PIN_COUNT_LOW, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED);
+                flags |= self.pin_flags(
+                    r.user_failures,
+                    CKF_USER_PIN_COUNT_LOW,
+                    CKF_USER_PIN_FINAL_TRY,
+                    CKF_USER_PIN_LOCKED,
+                );
                 flags |= self.pin_flags(r.so_failures, CKF_SO_PIN_COUNT_LOW, CKF_SO_PIN_FINAL_TRY, CKF_SO_PIN_LOCKED);
                 (r.label.clone(), r.serial.clone())
             }
@@ -176,7 +182,10 @@ impl Token {
 
     pub fn check_open_session(&self, rw: bool) -> Result<()> {
         if !rw && self.role()? == Some(Role::So) {
-            return Err(Error::new(CKR_SESSION_READ_WRITE_SO_EXISTS, "the SO is logged in: only R/W sessions may open"));
+            return Err(Error::new(
+                CKR_SESSION_READ_WRITE_SO_EXISTS,
+                "the SO is logged in: only R/W sessions may open",
+            ));
         }
         Ok(())
     }
@@ -266,7 +275,8 @@ impl Token {
             Role::So => (row.so.as_ref(), row.so_failures),
             Role::User => (row.user.as_ref(), row.user_failures),
         };
-        let wrapped = wrapped.ok_or_else(|| Error::new(CKR_USER_PIN_NOT_INITIALIZED, "the user PIN is not initialized"))?;
+        let wrapped =
+            wrapped.ok_or_else(|| Error::new(CKR_USER_PIN_NOT_INITIALIZED, "the user PIN is not initialized"))?;
         if failures >= self.policy.max_pin_attempts {
             return Err(Error::new(CKR_PIN_LOCKED, format!("{role:?} PIN locked after {failures} failed attempts")));
         }
@@ -452,7 +462,7 @@ impl Token {
     }
 
     fn unseal_fn(&self) -> impl Fn(&str, CK_ATTRIBUTE_TYPE, &[u8]) -> Result<Zeroizing<Vec<u8>>> + '_ {
-        move |uid, ty, sealed| self.master()?.unseal(uid, ty as u64, sealed)
+        move |uid, ty, sealed| self.master()?.unseal(uid, ty, sealed)
     }
 
     /// The engine material of a key, built once per login and cached.
@@ -497,9 +507,9 @@ impl Token {
             let mut sealed = Vec::with_capacity(n.secrets.len());
             for (ty, v) in &n.secrets {
                 let m = master.as_ref().ok_or_else(|| Error::general("no master key"))?;
-                sealed.push((*ty as u64, m.seal(&uid, *ty as u64, v)?));
+                sealed.push(((*ty), m.seal(&uid, *ty, v)?));
             }
-            let public = codec::encode_attrs(n.attrs.iter().map(|(t, v)| (*t as u64, v.as_slice())));
+            let public = codec::encode_attrs(n.attrs.iter().map(|(t, v)| ((*t), v.as_slice())));
             let sealed_blob = codec::encode_attrs(sealed.iter().map(|(t, v)| (*t, v.as_slice())));
             let id = self.store.insert_object(&uid, &public, &sealed_blob)?;
             let secrets = sealed.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, Secret::Sealed(v))).collect();
@@ -568,12 +578,12 @@ impl Token {
     /// Swaps in a new version of `obj` with `attrs` (secrets unchanged).
     pub fn replace(&self, obj: &Object, attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>) -> Result<()> {
         if obj.token {
-            let public = codec::encode_attrs(attrs.iter().map(|(t, v)| (*t as u64, v.as_slice())));
+            let public = codec::encode_attrs(attrs.iter().map(|(t, v)| ((*t), v.as_slice())));
             let sealed: Vec<(u64, &[u8])> = obj
                 .secrets()
                 .iter()
                 .filter_map(|(t, s)| match s {
-                    Secret::Sealed(b) => Some((*t as u64, b.as_slice())),
+                    Secret::Sealed(b) => Some(((*t), b.as_slice())),
                     Secret::Plain(_) => None,
                 })
                 .collect();
@@ -666,10 +676,8 @@ impl UtcTime {
 }
 
 pub fn now_utc() -> UtcTime {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     UtcTime::from_unix(secs)
 }
 

@@ -58,7 +58,8 @@ impl Purpose {
 
 /// The policy checks every key use goes through.
 pub fn check_key_use(obj: &Object, mech: &Mechanism, purpose: Purpose) -> Result<()> {
-    let entry = registry::lookup(mech.ty).ok_or_else(|| err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} not supported", mech.ty))?;
+    let entry = registry::lookup(mech.ty)
+        .ok_or_else(|| err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} not supported", mech.ty))?;
     if entry.info.flags & purpose.mechanism_flag() == 0 {
         return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} cannot {:?}", mech.ty, purpose));
     }
@@ -66,27 +67,35 @@ pub fn check_key_use(obj: &Object, mech: &Mechanism, purpose: Purpose) -> Result
         return Err(Error::new(CKR_KEY_TYPE_INCONSISTENT, "object is not a key"));
     }
     if !obj.flag(purpose.attribute()) {
-        return Err(err!(CKR_KEY_FUNCTION_NOT_PERMITTED, "key does not allow {:?} (usage attribute is false)", purpose));
+        return Err(err!(
+            CKR_KEY_FUNCTION_NOT_PERMITTED,
+            "key does not allow {:?} (usage attribute is false)",
+            purpose
+        ));
     }
     if let Some(allowed) = obj.get(CKA_ALLOWED_MECHANISMS).filter(|a| !a.is_empty()) {
         let ok = allowed
             .chunks_exact(std::mem::size_of::<CK_MECHANISM_TYPE>())
             .any(|c| crate::object::ulong(c) == Some(mech.ty));
         if !ok {
-            return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} not in the key's CKA_ALLOWED_MECHANISMS", mech.ty));
+            return Err(err!(
+                CKR_MECHANISM_INVALID,
+                "mechanism 0x{:x} not in the key's CKA_ALLOWED_MECHANISMS",
+                mech.ty
+            ));
         }
     }
     if purpose.creates_data() {
         let today = now_utc().date_bytes();
-        if let Some(start) = obj.get(CKA_START_DATE).filter(|d| d.len() == 8) {
-            if today.as_slice() < start {
-                return Err(Error::new(CKR_KEY_FUNCTION_NOT_PERMITTED, "key not yet valid (CKA_START_DATE)"));
-            }
+        if let Some(start) = obj.get(CKA_START_DATE).filter(|d| d.len() == 8)
+            && today.as_slice() < start
+        {
+            return Err(Error::new(CKR_KEY_FUNCTION_NOT_PERMITTED, "key not yet valid (CKA_START_DATE)"));
         }
-        if let Some(end) = obj.get(CKA_END_DATE).filter(|d| d.len() == 8) {
-            if today.as_slice() > end {
-                return Err(Error::new(CKR_KEY_FUNCTION_NOT_PERMITTED, "key expired (CKA_END_DATE)"));
-            }
+        if let Some(end) = obj.get(CKA_END_DATE).filter(|d| d.len() == 8)
+            && today.as_slice() > end
+        {
+            return Err(Error::new(CKR_KEY_FUNCTION_NOT_PERMITTED, "key expired (CKA_END_DATE)"));
         }
     }
     Ok(())
@@ -103,7 +112,14 @@ fn secret_of(m: &KeyMaterial) -> Result<&crate::crypto::SecretKey> {
 fn is_aes_mech(ty: CK_MECHANISM_TYPE) -> bool {
     matches!(
         ty,
-        CKM_AES_ECB | CKM_AES_CBC | CKM_AES_CBC_PAD | CKM_AES_CTR | CKM_AES_GCM | CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_KWP | CKM_AES_KEY_WRAP_PAD
+        CKM_AES_ECB
+            | CKM_AES_CBC
+            | CKM_AES_CBC_PAD
+            | CKM_AES_CTR
+            | CKM_AES_GCM
+            | CKM_AES_KEY_WRAP
+            | CKM_AES_KEY_WRAP_KWP
+            | CKM_AES_KEY_WRAP_PAD
     )
 }
 
@@ -190,13 +206,17 @@ impl Token {
             }
             _ => return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} does not generate keys", mech.ty)),
         };
-        if key_type != CKK_GENERIC_SECRET && mech.ty == CKM_GENERIC_SECRET_KEY_GEN && !crate::object::rules::is_secret_key_type(key_type) {
+        if key_type != CKK_GENERIC_SECRET
+            && mech.ty == CKM_GENERIC_SECRET_KEY_GEN
+            && !crate::object::rules::is_secret_key_type(key_type)
+        {
             return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "generic secret generation makes secret keys only"));
         }
         let implied = [Attr::ulong(CKA_CLASS, CKO_SECRET_KEY), Attr::ulong(CKA_KEY_TYPE, key_type)];
         let mut n = template::build(t, &implied, Origin::Generate(mech.ty))?;
-        let len = n.ulong(CKA_VALUE_LEN).ok_or_else(|| Error::new(CKR_TEMPLATE_INCOMPLETE, "CKA_VALUE_LEN is required"))?
-            as usize;
+        let len =
+            n.ulong(CKA_VALUE_LEN).ok_or_else(|| Error::new(CKR_TEMPLATE_INCOMPLETE, "CKA_VALUE_LEN is required"))?
+                as usize;
         if !sizes.contains(&len) || (key_type == CKK_AES && !matches!(len, 16 | 24 | 32)) {
             return Err(err!(CKR_KEY_SIZE_RANGE, "key length {len} bytes not supported"));
         }
@@ -205,7 +225,13 @@ impl Token {
         self.insert(s, n)
     }
 
-    pub fn generate_key_pair(&self, s: &Session, mech: &Mechanism, public_t: &[Attr], private_t: &[Attr]) -> Result<(Handle, Handle)> {
+    pub fn generate_key_pair(
+        &self,
+        s: &Session,
+        mech: &Mechanism,
+        public_t: &[Attr],
+        private_t: &[Attr],
+    ) -> Result<(Handle, Handle)> {
         let (pubn, privn) = generate_pair(self, mech, public_t, private_t)?;
         let pub_h = self.insert(s, pubn)?;
         match self.insert(s, privn) {
@@ -228,7 +254,14 @@ impl Token {
         }
     }
 
-    pub fn wrap_key(&self, _s: &Session, mech: &Mechanism, wrapping: Handle, key: Handle, out: Option<&mut [u8]>) -> Result<usize> {
+    pub fn wrap_key(
+        &self,
+        _s: &Session,
+        mech: &Mechanism,
+        wrapping: Handle,
+        key: Handle,
+        out: Option<&mut [u8]>,
+    ) -> Result<usize> {
         let wk = self.object(wrapping, CKR_WRAPPING_KEY_HANDLE_INVALID)?;
         check_key_use(&wk, mech, Purpose::Wrap)?;
         let k = self.object(key, CKR_KEY_HANDLE_INVALID)?;
@@ -244,7 +277,10 @@ impl Token {
         if let Some(wt) = wk.get(CKA_WRAP_TEMPLATE).filter(|v| !v.is_empty()) {
             let wt = decode_template(wt).ok_or_else(|| Error::device("corrupt CKA_WRAP_TEMPLATE"))?;
             if !k.matches(&wt) {
-                return Err(Error::new(CKR_KEY_NOT_WRAPPABLE, "key does not match the wrapping key's CKA_WRAP_TEMPLATE"));
+                return Err(Error::new(
+                    CKR_KEY_NOT_WRAPPABLE,
+                    "key does not match the wrapping key's CKA_WRAP_TEMPLATE",
+                ));
             }
         }
         let bytes = self.wrappable_bytes(&k)?;
@@ -266,7 +302,14 @@ impl Token {
         }
     }
 
-    pub fn unwrap_key(&self, s: &Session, mech: &Mechanism, unwrapping: Handle, wrapped: &[u8], t: &[Attr]) -> Result<Handle> {
+    pub fn unwrap_key(
+        &self,
+        s: &Session,
+        mech: &Mechanism,
+        unwrapping: Handle,
+        wrapped: &[u8],
+        t: &[Attr],
+    ) -> Result<Handle> {
         let uk = self.object(unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID)?;
         check_key_use(&uk, mech, Purpose::Unwrap)?;
         let implied = match uk.get(CKA_UNWRAP_TEMPLATE).filter(|v| !v.is_empty()) {
@@ -284,10 +327,13 @@ impl Token {
         };
         match n.kind {
             crate::object::rules::SECRET => {
-                if let Some(l) = n.ulong(CKA_VALUE_LEN) {
-                    if l as usize != plain.len() {
-                        return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "CKA_VALUE_LEN does not match the unwrapped key"));
-                    }
+                if let Some(l) = n.ulong(CKA_VALUE_LEN)
+                    && l as usize != plain.len()
+                {
+                    return Err(Error::new(
+                        CKR_TEMPLATE_INCONSISTENT,
+                        "CKA_VALUE_LEN does not match the unwrapped key",
+                    ));
                 }
                 template::check_secret_value(n.ulong(CKA_KEY_TYPE).unwrap_or(CKK_GENERIC_SECRET), &plain)
                     .map_err(|e| Error::new(CKR_WRAPPED_KEY_INVALID, e.reason().to_string()))?;
@@ -324,7 +370,11 @@ impl Token {
             (None, _) => secret.len(),
         };
         if len == 0 || len > secret.len() || (kt == CKK_AES && !matches!(len, 16 | 24 | 32)) {
-            return Err(err!(CKR_KEY_SIZE_RANGE, "cannot derive a key of {len} bytes from a {}-byte secret", secret.len()));
+            return Err(err!(
+                CKR_KEY_SIZE_RANGE,
+                "cannot derive a key of {len} bytes from a {}-byte secret",
+                secret.len()
+            ));
         }
         // A derived key is sensitive/extractable as asked, but was never
         // "always sensitive": its value came from a computation on the base.
@@ -338,18 +388,25 @@ impl Token {
 // ---- the asymmetric seam (filled by the RSA/EC/HMAC work) -------------------
 
 /// Builds engine material for a non-secret key object.
-pub fn asymmetric_material(
-    obj: &Object,
-    _unseal: &dyn Fn(&str, CK_ATTRIBUTE_TYPE, &[u8]) -> Result<Zeroizing<Vec<u8>>>,
-) -> Result<KeyMaterial> {
+pub fn asymmetric_material(obj: &Object, _unseal: &crate::object::Unseal<'_>) -> Result<KeyMaterial> {
     Err(err!(CKR_KEY_TYPE_INCONSISTENT, "no engine material for object class {}", obj.class))
 }
 
-fn asymmetric_cipher(_obj: &Object, _m: &KeyMaterial, mech: &Mechanism, _encrypt: bool) -> Result<Box<dyn mechanism::Cipher>> {
+fn asymmetric_cipher(
+    _obj: &Object,
+    _m: &KeyMaterial,
+    mech: &Mechanism,
+    _encrypt: bool,
+) -> Result<Box<dyn mechanism::Cipher>> {
     Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} cannot encrypt or decrypt", mech.ty))
 }
 
-fn asymmetric_signer(_obj: &Object, _m: &KeyMaterial, mech: &Mechanism, _sign: bool) -> Result<Box<dyn mechanism::Signer>> {
+fn asymmetric_signer(
+    _obj: &Object,
+    _m: &KeyMaterial,
+    mech: &Mechanism,
+    _sign: bool,
+) -> Result<Box<dyn mechanism::Signer>> {
     Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} cannot sign or verify", mech.ty))
 }
 

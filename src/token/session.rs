@@ -51,7 +51,11 @@ fn not_init(what: &str) -> Error {
 /// a length that suffices. On `None` it returns `bound` (length query). A
 /// buffer smaller than `bound` gets `CKR_BUFFER_TOO_SMALL` and keeps the
 /// operation. Returns (bytes, whether the operation is finished).
-fn emit(out: Option<&mut [u8]>, bound: usize, produce: impl FnOnce(&mut [u8]) -> Result<usize>) -> Result<Option<usize>> {
+fn emit(
+    out: Option<&mut [u8]>,
+    bound: usize,
+    produce: impl FnOnce(&mut [u8]) -> Result<usize>,
+) -> Result<Option<usize>> {
     match out {
         None => Ok(None),
         Some(buf) if buf.len() < bound => Err(Error::buffer_too_small(bound)),
@@ -162,7 +166,10 @@ impl Session {
     pub fn sign_oneshot(&mut self, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
         let op = self.sign.as_mut().ok_or_else(|| not_init("sign"))?;
         if op.needs_auth {
-            return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "key needs a context-specific login (CKA_ALWAYS_AUTHENTICATE)"));
+            return Err(Error::new(
+                CKR_USER_NOT_LOGGED_IN,
+                "key needs a context-specific login (CKA_ALWAYS_AUTHENTICATE)",
+            ));
         }
         if op.multipart {
             self.sign = None;
@@ -197,7 +204,10 @@ impl Session {
     pub fn sign_final(&mut self, out: Option<&mut [u8]>) -> Result<usize> {
         let op = self.sign.as_mut().ok_or_else(|| not_init("sign"))?;
         if op.needs_auth {
-            return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "key needs a context-specific login (CKA_ALWAYS_AUTHENTICATE)"));
+            return Err(Error::new(
+                CKR_USER_NOT_LOGGED_IN,
+                "key needs a context-specific login (CKA_ALWAYS_AUTHENTICATE)",
+            ));
         }
         let bound = op.signer.sig_len();
         let r = emit(out, bound, |buf| op.signer.sign_final(buf));
@@ -254,7 +264,11 @@ impl Session {
 
     /// Whether any cryptographic operation is active (C_InitPIN etc. don't care).
     pub fn any_operation(&self) -> bool {
-        self.encrypt.is_some() || self.decrypt.is_some() || self.digest.is_some() || self.sign.is_some() || self.verify.is_some()
+        self.encrypt.is_some()
+            || self.decrypt.is_some()
+            || self.digest.is_some()
+            || self.sign.is_some()
+            || self.verify.is_some()
     }
 }
 
