@@ -17,6 +17,15 @@ expect() {
   else _record FAIL "$name" "expected /$pat/ in:
 $OUT"; fi
 }
+# refuse NAME PATTERN CMD...   passes if CMD fails and its output matches PATTERN.
+refuse() {
+  local name=$1 pat=$2; shift 2
+  if OUT=$("$@" 2>&1); then _record FAIL "$name" "expected a failure, got success:
+$OUT"
+  elif printf '%s' "$OUT" | grep -Eq -- "$pat"; then _record PASS "$name"
+  else _record FAIL "$name" "expected /$pat/ in:
+$OUT"; fi
+}
 same() {
   if cmp -s "$2" "$3"; then _record PASS "$1"; else _record FAIL "$1" "$2 and $3 differ"; fi
 }

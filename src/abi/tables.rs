@@ -68,12 +68,23 @@ static LIST_300: CK_FUNCTION_LIST_3_0 = v240_fns!(
 
 static NAME: &[u8] = b"PKCS 11\0";
 
-/// The interfaces we offer: 3.0 first (the default), then 2.40.
-struct Interfaces([CK_INTERFACE; 2]);
-// SAFETY: the raw pointers inside point at immutable statics.
+/// The interfaces we offer: 3.0 first (the default), then 2.40. Kept in
+/// writable memory (UnsafeCell): some clients (OpenSC's pkcs11-spy) write
+/// into the CK_INTERFACE they are handed; we never write to it ourselves.
+struct Interfaces(std::cell::UnsafeCell<[CK_INTERFACE; 2]>);
+// SAFETY: the raw pointers inside point at immutable statics; keyward only
+// reads the array.
 unsafe impl Sync for Interfaces {}
 
-static INTERFACES: Interfaces = Interfaces([
+impl Interfaces {
+    fn get(&self) -> &[CK_INTERFACE; 2] {
+        // SAFETY: keyward never writes through the cell; a client writing
+        // into its copy is outside our control, as for any C module.
+        unsafe { &*self.0.get() }
+    }
+}
+
+static INTERFACES: Interfaces = Interfaces(std::cell::UnsafeCell::new([
     CK_INTERFACE {
         pInterfaceName: NAME.as_ptr() as *mut CK_CHAR,
         pFunctionList: &LIST_300 as *const CK_FUNCTION_LIST_3_0 as *mut std::ffi::c_void,
@@ -84,7 +95,7 @@ static INTERFACES: Interfaces = Interfaces([
         pFunctionList: &LIST_240 as *const CK_FUNCTION_LIST as *mut std::ffi::c_void,
         flags: 0,
     },
-]);
+]));
 
 fn interface_version(i: &CK_INTERFACE) -> (u8, u8) {
     if std::ptr::eq(i.pFunctionList as *const CK_FUNCTION_LIST_3_0, &LIST_300) { (3, 0) } else { (2, 40) }
@@ -103,7 +114,7 @@ pub unsafe extern "C" fn C_GetFunctionList(pp: CK_FUNCTION_LIST_PTR_PTR) -> CK_R
 pub unsafe extern "C" fn C_GetInterfaceList(p_list: CK_INTERFACE_PTR, pul_count: CK_ULONG_PTR) -> CK_RV {
     guard("C_GetInterfaceList", || {
         let count = unsafe { out(pul_count) }?;
-        let n = INTERFACES.0.len();
+        let n = INTERFACES.get().len();
         if p_list.is_null() {
             *count = n as CK_ULONG;
             return Ok(());
@@ -113,7 +124,7 @@ pub unsafe extern "C" fn C_GetInterfaceList(p_list: CK_INTERFACE_PTR, pul_count:
             return Err(Error::buffer_too_small(n));
         }
         // SAFETY: the caller's array holds *count entries.
-        unsafe { std::ptr::copy_nonoverlapping(INTERFACES.0.as_ptr(), p_list, n) };
+        unsafe { std::ptr::copy_nonoverlapping(INTERFACES.get().as_ptr(), p_list, n) };
         *count = n as CK_ULONG;
         Ok(())
     })
@@ -134,7 +145,7 @@ unsafe fn find_interface(
     // SAFETY: a non-NULL version points at a CK_VERSION.
     let want = unsafe { ver.as_ref() }.map(|v| (v.major, v.minor));
     INTERFACES
-        .0
+        .get()
         .iter()
         .find(|i| want.is_none_or(|w| interface_version(i) == w) && (i.flags & flags) == flags)
         .ok_or_else(|| Error::args("no interface of that version and flags"))
