@@ -13,6 +13,10 @@
 //! max_pin_len = 256
 //! min_rsa_bits = 2048         # smallest RSA key generated or imported
 //!
+//! [kms]                       # optional; these are the defaults
+//! deletion_grace = "7d"       # deleted keys stay restorable this long ("0" = immediate)
+//! decrypt_after_expiry = true # past CKA_END_DATE, decrypt/verify/unwrap still work
+//!
 //! [[slot]]
 //! path = "/var/lib/keyward/token0"   # the token's data directory
 //! description = "keyward slot 0"     # optional
@@ -39,6 +43,9 @@ pub struct Config {
     /// Prometheus metrics.
     #[serde(default)]
     pub metrics: crate::audit::config::MetricsConfig,
+    /// Key lifecycle (see `kms::KmsConfig`).
+    #[serde(default)]
+    pub kms: crate::kms::KmsConfig,
     /// Where the configuration came from (for messages); not read from TOML.
     #[serde(skip)]
     pub source: String,
@@ -112,6 +119,9 @@ impl Config {
         if self.slots.len() > 64 {
             return bad("at most 64 slots");
         }
+        if let Err(e) = self.kms.grace_secs() {
+            return bad(e.reason());
+        }
         Ok(())
     }
 
@@ -123,6 +133,7 @@ impl Config {
             audit: Default::default(),
             events: Default::default(),
             metrics: Default::default(),
+            kms: Default::default(),
             source: "embedded default".into(),
         })
     }

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod kms;
 pub mod library;
 pub mod logging;
 pub mod mechanism;

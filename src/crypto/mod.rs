@@ -4,7 +4,11 @@
 //! PKCS#11. aws-lc-rs is the engine; mechanisms never name it directly.
 
 pub mod aes;
+pub mod der;
 pub mod digest;
+pub mod ec;
+pub mod hmac;
+pub mod rsa;
 
 use std::sync::OnceLock;
 use zeroize::Zeroizing;

@@ -8,7 +8,10 @@
 
 pub mod aes;
 pub mod digest;
+pub mod ec;
+pub mod hmac;
 pub mod registry;
+pub mod rsa;
 
 use crate::error::Result;
 

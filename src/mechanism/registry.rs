@@ -40,7 +40,7 @@ const ENC_DEC: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT;
 const ENC_DEC_WRAP: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP;
 
 /// Every mechanism, in the order C_GetMechanismList reports them.
-static TABLE: &[Entry] = &[
+static BASE: &[Entry] = &[
     // Key generation.
     m(CKM_AES_KEY_GEN, 16, 32, CKF_GENERATE),
     m(CKM_GENERIC_SECRET_KEY_GEN, 8, 4096, CKF_GENERATE), // bits: 1..=512 bytes
@@ -53,6 +53,8 @@ static TABLE: &[Entry] = &[
     m(CKM_AES_KEY_WRAP, 16, 32, ENC_DEC_WRAP),
     m(CKM_AES_KEY_WRAP_KWP, 16, 32, ENC_DEC_WRAP),
     m(CKM_AES_KEY_WRAP_PAD, 16, 32, ENC_DEC_WRAP), // = RFC 5649, as SoftHSM and OpenSC
+    // keyward's version-aware AES-GCM envelope (src/kms/envelope.rs).
+    m(crate::kms::attrs::CKM_KEYWARD_AES_GCM, 16, 32, ENC_DEC),
     // Digests.
     m(CKM_SHA_1, 0, 0, CKF_DIGEST),
     m(CKM_SHA224, 0, 0, CKF_DIGEST),
@@ -61,14 +63,33 @@ static TABLE: &[Entry] = &[
     m(CKM_SHA512, 0, 0, CKF_DIGEST),
 ];
 
+/// The whole registry: the symmetric table above plus the RSA, EC and HMAC
+/// tables their mechanism files publish (one line per mechanism).
+fn table() -> &'static [Entry] {
+    static TABLE: std::sync::OnceLock<Vec<Entry>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = BASE.to_vec();
+        for part in [
+            super::rsa::KEYGEN_MECHANISMS,
+            super::rsa::MECHANISMS,
+            super::ec::KEYGEN_MECHANISMS,
+            super::ec::MECHANISMS,
+            super::hmac::MECHANISMS,
+        ] {
+            t.extend(part.iter().map(|(ty, min, max, flags)| m(*ty, *min, *max, *flags)));
+        }
+        t
+    })
+}
+
 /// The mechanism types, for C_GetMechanismList.
 pub fn list() -> Vec<CK_MECHANISM_TYPE> {
-    TABLE.iter().map(|e| e.ty).collect()
+    table().iter().map(|e| e.ty).collect()
 }
 
 /// The entry of `ty`, if keyward offers it.
 pub fn lookup(ty: CK_MECHANISM_TYPE) -> Option<&'static Entry> {
-    TABLE.iter().find(|e| e.ty == ty)
+    table().iter().find(|e| e.ty == ty)
 }
 
 /// C_GetMechanismInfo: `CKR_MECHANISM_INVALID` for an unknown mechanism.
@@ -87,7 +108,7 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), l.len(), "duplicate mechanism in TABLE");
-        for e in TABLE {
+        for e in table() {
             assert!(e.info.min_key_size <= e.info.max_key_size);
             assert_ne!(e.info.flags, 0);
         }

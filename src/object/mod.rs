@@ -30,6 +30,10 @@ pub type Unseal<'a> = dyn Fn(&str, CK_ATTRIBUTE_TYPE, &[u8]) -> Result<Zeroizing
 /// Parsed key material ready for the engine, cached per object for the login.
 pub enum KeyMaterial {
     Secret(SecretKey),
+    RsaPrivate(crate::crypto::rsa::RsaPrivate),
+    RsaPublic(crate::crypto::rsa::RsaPublic),
+    EcPrivate(crate::crypto::ec::EcPrivate),
+    EcPublic(crate::crypto::ec::EcPublic),
 }
 
 /// One object. Immutable once built: a change builds a new `Object` and the

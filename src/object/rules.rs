@@ -5,6 +5,7 @@
 //! consult this table instead of `if` chains.
 
 use crate::ck::*;
+use crate::kms::attrs::*;
 
 /// Object kinds as bits, so a rule can name the set it applies to.
 pub type Kinds = u32;
@@ -181,6 +182,21 @@ rules! {
     // EC
     CKA_EC_PARAMS:        PUB_EC | PRIV_EC, Bytes, FIXED, create PUB_EC | PRIV_EC, gen PUB_EC;
     CKA_EC_POINT:         PUB_EC, Bytes, FIXED | NOT_ON_GENERATE, create PUB_EC, gen NONE;
+    // keyward lifecycle (DESIGN.md §4, src/kms/attrs.rs, include/keyward.h)
+    CKA_KEYWARD_VERSION:  KEY, Ulong, TOKEN_SET | FIXED, create NONE, gen NONE;
+    CKA_KEYWARD_PRIMARY:  KEY, Bool, TOKEN_SET, create NONE, gen NONE;
+    CKA_KEYWARD_STATE:    KEY, Ulong, 0, create NONE, gen NONE;
+    CKA_KEYWARD_DESTROY_AT: KEY, Ulong, TOKEN_SET, create NONE, gen NONE;
+    CKA_KEYWARD_ROTATION_PERIOD: SECRET, Ulong, 0, create NONE, gen NONE;
+    CKA_KEYWARD_NEXT_ROTATION: SECRET, Ulong, TOKEN_SET, create NONE, gen NONE;
+    CKA_KEYWARD_TAGS:     KEY, Text, COPY_CHANGEABLE, create NONE, gen NONE;
+    CKA_KEYWARD_ORIGIN:   KEY, Ulong, TOKEN_SET | FIXED, create NONE, gen NONE;
+    CKA_KEYWARD_CREATED:  KEY, Ulong, TOKEN_SET | FIXED, create NONE, gen NONE;
+    CKA_KEYWARD_ROTATED:  KEY, Ulong, TOKEN_SET, create NONE, gen NONE;
+    CKA_KEYWARD_PRIOR_STATE: KEY, Ulong, TOKEN_SET, create NONE, gen NONE;
+    // template-only directives: never stored (the kms layer strips them)
+    CKA_KEYWARD_ROTATE:   KEY, Bool, TOKEN_SET, create NONE, gen NONE;
+    CKA_KEYWARD_ALL_VERSIONS: KEY, Bool, TOKEN_SET, create NONE, gen NONE;
 }
 
 /// The rule for `ty`, if the attribute is known at all.

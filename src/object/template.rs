@@ -226,6 +226,8 @@ pub fn build(template: &[Attr], implied: &[Attr], origin: Origin) -> Result<NewO
         };
         m.insert(CKA_LOCAL, bool_v(local));
         m.insert(CKA_KEY_GEN_MECHANISM, ulong_bytes(mech));
+        // Lifecycle attributes: version 1, primary, origin, times (src/kms).
+        crate::kms::attrs::stamp_new(&mut m, kind, origin, crate::kms::clock::now())?;
     }
     if kind & (SECRET | PRIV) != 0 {
         let from_token = generated;

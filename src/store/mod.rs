@@ -603,6 +603,17 @@ impl Tx<'_> {
             .optional()?)
     }
 
+    /// Every object as this transaction sees it. Added for the kms layer
+    /// (src/kms): rotation and purge decide on rows read under the write
+    /// lock, so two processes never both act on the same state.
+    pub fn objects(&self) -> Result<Vec<ObjectRow>> {
+        let mut st = self.conn.prepare_cached("SELECT id, uid, public, sealed FROM objects ORDER BY id")?;
+        let rows = st
+            .query_map([], |r| Ok(ObjectRow { id: r.get(0)?, uid: r.get(1)?, public: r.get(2)?, sealed: r.get(3)? }))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
     pub fn meta_set(&self, key: &str, value: &[u8]) -> Result<()> {
         self.stamp()?;
         self.conn

@@ -6,6 +6,7 @@
 //! Another process's committed changes are picked up through
 //! `Store::changes_since` on the next call that looks objects up.
 
+pub mod asym;
 pub mod ops;
 pub mod session;
 
@@ -59,6 +60,8 @@ pub struct Token {
     next_session_object: AtomicU64,
     open_sessions: AtomicU64,
     pub(crate) audit: crate::audit::Audit,
+    /// Key lifecycle settings and automatic-maintenance state (src/kms).
+    pub(crate) kms: crate::kms::TokenKms,
 }
 
 fn lock_err<T>(_: T) -> Error {
@@ -75,7 +78,7 @@ fn object_from_row(row: &ObjectRow) -> Result<Object> {
     Object::new(row.id as Handle, row.uid.clone(), None, attrs, secrets)
 }
 
-fn new_uid() -> Result<String> {
+pub(crate) fn new_uid() -> Result<String> {
     let mut b = [0u8; 16];
     crate::crypto::random_fill(&mut b).map_err(|_| Error::general("rng failed"))?;
     Ok(hex::encode(b))
@@ -96,6 +99,7 @@ impl Token {
             next_session_object: AtomicU64::new(SESSION_OBJECT_BASE),
             open_sessions: AtomicU64::new(0),
             audit: crate::audit::Audit::open(slot, &sc.path, config)?,
+            kms: crate::kms::TokenKms::new(&config.kms),
         };
         let all = t.store.load_all()?;
         t.apply_changes(all)?;
@@ -215,7 +219,7 @@ impl Token {
         Ok(self.login.read().map_err(lock_err)?.role)
     }
 
-    fn is_user(&self) -> bool {
+    pub(crate) fn is_user(&self) -> bool {
         self.login.read().map(|l| l.role == Some(Role::User)).unwrap_or(false)
     }
 
@@ -317,6 +321,11 @@ impl Token {
         let mut l = self.login.write().map_err(lock_err)?;
         l.role = Some(role);
         l.master = Some(master);
+        drop(l);
+        if role == Role::User {
+            // Due key rotations and purges (src/kms); never fails the login.
+            self.kms_after_login();
+        }
         Ok(())
     }
 
@@ -382,7 +391,7 @@ impl Token {
         Ok(())
     }
 
-    fn master(&self) -> Result<MasterKey> {
+    pub(crate) fn master(&self) -> Result<MasterKey> {
         self.login
             .read()
             .map_err(lock_err)?
@@ -414,7 +423,7 @@ impl Token {
 
     // ---- object cache ------------------------------------------------------
 
-    fn apply_changes(&self, ch: Changes) -> Result<()> {
+    pub(crate) fn apply_changes(&self, ch: Changes) -> Result<()> {
         let mut o = self.objects.write().map_err(lock_err)?;
         for id in ch.deletes {
             o.map.remove(&(id as Handle));
@@ -447,18 +456,21 @@ impl Token {
     /// The object `h` as session `s` may see it. `invalid` is the CK_RV for a
     /// handle that names nothing visible (object, key, wrapping key ...).
     pub fn object(&self, h: Handle, invalid: CK_RV) -> Result<Arc<Object>> {
+        // Another process may have rotated, disabled or deleted the key: one
+        // cached `PRAGMA data_version` when nothing changed.
+        self.refresh()?;
+        self.kms_tick();
         let found = self.objects.read().map_err(lock_err)?.map.get(&h).cloned();
-        let found = match found {
-            Some(o) => Some(o),
-            None => {
-                self.refresh()?;
-                self.objects.read().map_err(lock_err)?.map.get(&h).cloned()
-            }
-        };
         match found {
             Some(o) if self.visible(&o) => Ok(o),
             _ => Err(err!(invalid, "no visible object with handle {h}")),
         }
+    }
+
+    /// The cached object `h`, whatever its visibility (lifecycle bookkeeping).
+    pub(crate) fn cached_object(&self, h: Handle) -> Result<Arc<Object>> {
+        let found = self.objects.read().map_err(lock_err)?.map.get(&h).cloned();
+        found.ok_or_else(|| err!(CKR_OBJECT_HANDLE_INVALID, "no object with handle {h}"))
     }
 
     fn unseal_fn(&self) -> impl Fn(&str, CK_ATTRIBUTE_TYPE, &[u8]) -> Result<Zeroizing<Vec<u8>>> + '_ {
@@ -481,7 +493,7 @@ impl Token {
     }
 
     /// Checks that session `s` may create or change an object with these flags.
-    fn check_write(&self, s: &Session, token: bool, private: bool) -> Result<()> {
+    pub(crate) fn check_write(&self, s: &Session, token: bool, private: bool) -> Result<()> {
         if token && !s.rw {
             return Err(Error::new(CKR_SESSION_READ_ONLY, "token objects need a R/W session"));
         }
@@ -527,8 +539,8 @@ impl Token {
     }
 
     pub fn create_object(&self, s: &Session, t: &[Attr]) -> Result<Handle> {
-        let n = template::build(t, &[], template::Origin::Create)?;
-        ops::validate_import(self, &n)?;
+        let mut n = template::build(t, &[], template::Origin::Create)?;
+        ops::validate_import(self, &mut n)?;
         self.insert(s, n)
     }
 
@@ -537,6 +549,7 @@ impl Token {
         let is_so = self.role()? == Some(Role::So);
         let mut attrs = template::apply_copy(&obj, t, is_so)?;
         attrs.remove(&CKA_UNIQUE_ID);
+        crate::kms::attrs::reset_for_copy(&mut attrs, crate::kms::clock::now());
         let secrets = template::plain_secrets(&obj, &self.unseal_fn())?;
         let n = NewObject { kind: obj.kind, attrs, secrets };
         self.insert(s, n)
@@ -547,6 +560,10 @@ impl Token {
         self.check_write(s, obj.token, obj.private)?;
         if obj.get(CKA_DESTROYABLE).is_some_and(|v| v.first() == Some(&0)) {
             return Err(Error::new(CKR_ACTION_PROHIBITED, "object is not destroyable (CKA_DESTROYABLE is false)"));
+        }
+        if obj.token && obj.is_key() && self.kms.grace() > 0 {
+            // Soft delete: restorable for the grace period (src/kms).
+            return self.kms_soft_destroy(&obj);
         }
         if obj.token {
             self.store.delete_object(h as i64)?;
@@ -571,8 +588,16 @@ impl Token {
         let obj = self.object(h, CKR_OBJECT_HANDLE_INVALID)?;
         self.check_write(s, obj.token, obj.private)?;
         let is_so = self.role()? == Some(Role::So);
-        let attrs = template::apply_set(&obj, t, is_so)?;
-        self.replace(&obj, attrs)
+        let mut attrs = template::apply_set(&obj, t, is_so)?;
+        crate::kms::attrs::on_set(&obj, t, &mut attrs, crate::kms::clock::now())?;
+        let tags = attrs.get(&crate::kms::attrs::CKA_KEYWARD_TAGS).cloned();
+        self.replace(&obj, attrs)?;
+        // Tags belong to the managed key: every version carries them.
+        if let Some(tags) = tags.filter(|_| obj.token && t.iter().any(|a| a.ty == crate::kms::attrs::CKA_KEYWARD_TAGS))
+        {
+            self.kms_propagate_tags(&obj, &tags)?;
+        }
+        Ok(())
     }
 
     /// Swaps in a new version of `obj` with `attrs` (secrets unchanged).
@@ -604,9 +629,11 @@ impl Token {
         }
         self.refresh()?;
         let user = self.is_user();
+        // Default view: primary versions not pending deletion (src/kms).
+        let view = crate::kms::FindView::of(t);
         let o = self.objects.read().map_err(lock_err)?;
         let mut found: Vec<Handle> =
-            o.map.values().filter(|obj| (!obj.private || user) && obj.matches(t)).map(|obj| obj.handle).collect();
+            o.map.values().filter(|obj| (!obj.private || user) && view.admits(obj)).map(|obj| obj.handle).collect();
         found.sort_unstable();
         s.find = Some((found, 0));
         Ok(())

@@ -2,8 +2,8 @@
 //! (CKA_ENCRYPT/SIGN/..., CKA_ALLOWED_MECHANISMS, key type and size, dates)
 //! and the dispatch from a mechanism to the `mechanism/` operation.
 
+use super::Token;
 use super::session::{CipherOp, Session, SignOp};
-use super::{Token, now_utc};
 use crate::ck::*;
 use crate::err;
 use crate::error::{Error, Result};
@@ -51,7 +51,7 @@ impl Purpose {
     }
     /// Uses that protect new data; refused outside the key's date window.
     /// Decrypt/verify/unwrap stay allowed after CKA_END_DATE.
-    fn creates_data(self) -> bool {
+    pub fn creates_data(self) -> bool {
         matches!(self, Purpose::Encrypt | Purpose::Sign | Purpose::Wrap | Purpose::Derive)
     }
 }
@@ -85,19 +85,7 @@ pub fn check_key_use(obj: &Object, mech: &Mechanism, purpose: Purpose) -> Result
             ));
         }
     }
-    if purpose.creates_data() {
-        let today = now_utc().date_bytes();
-        if let Some(start) = obj.get(CKA_START_DATE).filter(|d| d.len() == 8)
-            && today.as_slice() < start
-        {
-            return Err(Error::new(CKR_KEY_FUNCTION_NOT_PERMITTED, "key not yet valid (CKA_START_DATE)"));
-        }
-        if let Some(end) = obj.get(CKA_END_DATE).filter(|d| d.len() == 8)
-            && today.as_slice() > end
-        {
-            return Err(Error::new(CKR_KEY_FUNCTION_NOT_PERMITTED, "key expired (CKA_END_DATE)"));
-        }
-    }
+    // Dates, state and version rules: `Token::check_key` -> `kms::check_use`.
     Ok(())
 }
 
@@ -132,6 +120,9 @@ fn require_key_type(obj: &Object, kt: CK_KEY_TYPE) -> Result<()> {
 
 /// Builds the cipher for `mech` on `obj`.
 fn new_cipher(token: &Token, obj: &Object, mech: &Mechanism, encrypt: bool) -> Result<Box<dyn mechanism::Cipher>> {
+    if mech.ty == crate::kms::attrs::CKM_KEYWARD_AES_GCM {
+        return crate::kms::envelope::cipher(token, obj, mech, encrypt);
+    }
     let mat = token.material(obj)?;
     if is_aes_mech(mech.ty) {
         require_key_type(obj, CKK_AES)?;
@@ -141,13 +132,20 @@ fn new_cipher(token: &Token, obj: &Object, mech: &Mechanism, encrypt: bool) -> R
 }
 
 impl Token {
+    /// `check_key_use` plus the lifecycle rules (state, primary version,
+    /// CKA_START_DATE/CKA_END_DATE with the token's policy; src/kms).
+    pub fn check_key(&self, obj: &Object, mech: &Mechanism, purpose: Purpose) -> Result<()> {
+        check_key_use(obj, mech, purpose)?;
+        crate::kms::check_use(obj, purpose, &self.kms.config)
+    }
+
     pub fn cipher_init(&self, s: &mut Session, mech: &Mechanism, key: Handle, encrypt: bool) -> Result<()> {
         let active = if encrypt { s.encrypt.is_some() } else { s.decrypt.is_some() };
         if active {
             return Err(Error::new(CKR_OPERATION_ACTIVE, "an operation of this kind is active"));
         }
         let obj = self.object(key, CKR_KEY_HANDLE_INVALID)?;
-        check_key_use(&obj, mech, if encrypt { Purpose::Encrypt } else { Purpose::Decrypt })?;
+        self.check_key(&obj, mech, if encrypt { Purpose::Encrypt } else { Purpose::Decrypt })?;
         let cipher = new_cipher(self, &obj, mech, encrypt)?;
         let op = CipherOp { cipher, mechanism: mech.clone(), key: obj, multipart: false };
         if encrypt {
@@ -164,7 +162,7 @@ impl Token {
             return Err(Error::new(CKR_OPERATION_ACTIVE, "an operation of this kind is active"));
         }
         let obj = self.object(key, CKR_KEY_HANDLE_INVALID)?;
-        check_key_use(&obj, mech, if sign { Purpose::Sign } else { Purpose::Verify })?;
+        self.check_key(&obj, mech, if sign { Purpose::Sign } else { Purpose::Verify })?;
         let mat = self.material(&obj)?;
         let signer = asymmetric_signer(&obj, &mat, mech, sign)?;
         let needs_auth = sign && obj.flag(CKA_ALWAYS_AUTHENTICATE);
@@ -193,6 +191,10 @@ impl Token {
     pub fn generate_key(&self, s: &Session, mech: &Mechanism, t: &[Attr]) -> Result<Handle> {
         if !matches!(mech.param, MechParam::None) {
             return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "key generation takes no parameter"));
+        }
+        // CKA_KEYWARD_ROTATE: a new version of an existing key (src/kms).
+        if let Some(h) = self.kms_rotate_generate(s, mech, t)? {
+            return Ok(h);
         }
         let (key_type, sizes): (CK_KEY_TYPE, std::ops::RangeInclusive<usize>) = match mech.ty {
             CKM_AES_KEY_GEN => (CKK_AES, 16..=32),
@@ -232,6 +234,10 @@ impl Token {
         public_t: &[Attr],
         private_t: &[Attr],
     ) -> Result<(Handle, Handle)> {
+        // CKA_KEYWARD_ROTATE: a new version of an existing key pair (src/kms).
+        if let Some(hs) = self.kms_rotate_generate_pair(s, mech, public_t, private_t)? {
+            return Ok(hs);
+        }
         let (pubn, privn) = generate_pair(self, mech, public_t, private_t)?;
         let pub_h = self.insert(s, pubn)?;
         match self.insert(s, privn) {
@@ -263,7 +269,7 @@ impl Token {
         out: Option<&mut [u8]>,
     ) -> Result<usize> {
         let wk = self.object(wrapping, CKR_WRAPPING_KEY_HANDLE_INVALID)?;
-        check_key_use(&wk, mech, Purpose::Wrap)?;
+        self.check_key(&wk, mech, Purpose::Wrap)?;
         let k = self.object(key, CKR_KEY_HANDLE_INVALID)?;
         if !k.is_key() || k.class == CKO_PUBLIC_KEY {
             return Err(Error::new(CKR_KEY_NOT_WRAPPABLE, "only secret and private keys are wrapped"));
@@ -311,7 +317,7 @@ impl Token {
         t: &[Attr],
     ) -> Result<Handle> {
         let uk = self.object(unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID)?;
-        check_key_use(&uk, mech, Purpose::Unwrap)?;
+        self.check_key(&uk, mech, Purpose::Unwrap)?;
         let implied = match uk.get(CKA_UNWRAP_TEMPLATE).filter(|v| !v.is_empty()) {
             Some(v) => decode_template(v).ok_or_else(|| Error::device("corrupt CKA_UNWRAP_TEMPLATE"))?,
             None => Vec::new(),
@@ -342,13 +348,13 @@ impl Token {
             k if k & crate::object::rules::PRIV != 0 => fill_private_from_pkcs8(self, &mut n, &plain)?,
             _ => return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "only secret and private keys can be unwrapped")),
         }
-        validate_import(self, &n)?;
+        validate_import(self, &mut n)?;
         self.insert(s, n)
     }
 
     pub fn derive_key(&self, s: &Session, mech: &Mechanism, base: Handle, t: &[Attr]) -> Result<Handle> {
         let bk = self.object(base, CKR_KEY_HANDLE_INVALID)?;
-        check_key_use(&bk, mech, Purpose::Derive)?;
+        self.check_key(&bk, mech, Purpose::Derive)?;
         let mat = self.material(&bk)?;
         let secret = asymmetric_derive(&bk, &mat, mech)?;
         let implied = match bk.get(CKA_DERIVE_TEMPLATE).filter(|v| !v.is_empty()) {
@@ -385,61 +391,63 @@ impl Token {
     }
 }
 
-// ---- the asymmetric seam (filled by the RSA/EC/HMAC work) -------------------
+// ---- the asymmetric seam (see asym.rs) --------------------------------------
 
 /// Builds engine material for a non-secret key object.
-pub fn asymmetric_material(obj: &Object, _unseal: &crate::object::Unseal<'_>) -> Result<KeyMaterial> {
-    Err(err!(CKR_KEY_TYPE_INCONSISTENT, "no engine material for object class {}", obj.class))
+pub fn asymmetric_material(obj: &Object, unseal: &crate::object::Unseal<'_>) -> Result<KeyMaterial> {
+    super::asym::material(obj, unseal)
 }
 
 fn asymmetric_cipher(
     _obj: &Object,
-    _m: &KeyMaterial,
+    m: &KeyMaterial,
     mech: &Mechanism,
-    _encrypt: bool,
+    encrypt: bool,
 ) -> Result<Box<dyn mechanism::Cipher>> {
-    Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} cannot encrypt or decrypt", mech.ty))
+    super::asym::cipher(m, mech, encrypt)
 }
 
 fn asymmetric_signer(
-    _obj: &Object,
-    _m: &KeyMaterial,
+    obj: &Object,
+    m: &KeyMaterial,
     mech: &Mechanism,
-    _sign: bool,
+    sign: bool,
 ) -> Result<Box<dyn mechanism::Signer>> {
-    Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} cannot sign or verify", mech.ty))
+    super::asym::signer(obj, m, mech, sign)
 }
 
-fn asymmetric_wrap(_obj: &Object, _m: &KeyMaterial, mech: &Mechanism, _bytes: &[u8]) -> Result<Vec<u8>> {
-    Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} cannot wrap", mech.ty))
+fn asymmetric_wrap(_obj: &Object, m: &KeyMaterial, mech: &Mechanism, bytes: &[u8]) -> Result<Vec<u8>> {
+    super::asym::wrap(m, mech, bytes)
 }
 
-fn asymmetric_unwrap(_obj: &Object, _m: &KeyMaterial, mech: &Mechanism, _w: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} cannot unwrap", mech.ty))
+fn asymmetric_unwrap(_obj: &Object, m: &KeyMaterial, mech: &Mechanism, w: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    super::asym::unwrap(m, mech, w)
 }
 
-fn asymmetric_derive(_obj: &Object, _m: &KeyMaterial, mech: &Mechanism) -> Result<Zeroizing<Vec<u8>>> {
-    Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} cannot derive", mech.ty))
+fn asymmetric_derive(_obj: &Object, m: &KeyMaterial, mech: &Mechanism) -> Result<Zeroizing<Vec<u8>>> {
+    super::asym::derive(m, mech)
 }
 
-fn private_key_pkcs8(_m: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
-    Err(Error::new(CKR_KEY_NOT_WRAPPABLE, "private key wrapping not available"))
+fn private_key_pkcs8(m: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
+    super::asym::private_pkcs8(m)
 }
 
-fn fill_private_from_pkcs8(_t: &Token, _n: &mut NewObject, _der: &[u8]) -> Result<()> {
-    Err(Error::new(CKR_WRAPPED_KEY_INVALID, "private key unwrapping not available"))
+fn fill_private_from_pkcs8(t: &Token, n: &mut NewObject, der: &[u8]) -> Result<()> {
+    super::asym::fill_from_pkcs8(t, n, der)
 }
 
-fn generate_pair(_t: &Token, mech: &Mechanism, _pub_t: &[Attr], _priv_t: &[Attr]) -> Result<(NewObject, NewObject)> {
-    Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} does not generate key pairs", mech.ty))
+fn generate_pair(t: &Token, mech: &Mechanism, pub_t: &[Attr], priv_t: &[Attr]) -> Result<(NewObject, NewObject)> {
+    super::asym::generate_pair(t, mech, pub_t, priv_t)
+}
+
+/// Generates a key pair's objects without storing them (kms rotation).
+pub(crate) fn new_pair(t: &Token, mech: &Mechanism, pub_t: &[Attr], priv_t: &[Attr]) -> Result<(NewObject, NewObject)> {
+    generate_pair(t, mech, pub_t, priv_t)
 }
 
 /// Import validation of a new key object (C_CreateObject, C_UnwrapKey).
-pub fn validate_import(_t: &Token, n: &NewObject) -> Result<()> {
-    if n.kind & crate::object::rules::KEY != 0 && n.kind != crate::object::rules::SECRET {
-        return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "asymmetric key import not available yet"));
-    }
-    Ok(())
+pub fn validate_import(t: &Token, n: &mut NewObject) -> Result<()> {
+    super::asym::validate_import(t, n)
 }
 
 #[allow(dead_code)]

@@ -1,0 +1,718 @@
+//! The RSA mechanisms: CKM_RSA_PKCS (sign/verify, encrypt/decrypt,
+//! wrap/unwrap), CKM_RSA_PKCS_PSS, CKM_SHA*_RSA_PKCS, CKM_SHA*_RSA_PKCS_PSS
+//! and CKM_RSA_PKCS_OAEP, over `crypto::rsa`.
+//!
+//! What is offered is what the engine (aws-lc-rs) can do; the rest is
+//! refused at init with `CKR_MECHANISM_PARAM_INVALID` (or, for mechanisms
+//! not offered at all, `CKR_MECHANISM_INVALID`):
+//! - PKCS#1 v1.5 signing: SHA-256/384/512. Verification: also SHA-1.
+//!   CKM_SHA1_RSA_PKCS is verify-only; CKM_SHA224_RSA_PKCS is not offered.
+//! - CKM_RSA_PKCS signing takes the DER DigestInfo (exact standard encoding)
+//!   of a SHA-256/384/512 digest; verification also of a SHA-1 one. Any
+//!   other input (e.g. TLS 1.0's MD5+SHA-1) is `CKR_DATA_INVALID`.
+//! - PSS: hashAlg SHA-256/384/512 with mgf = CKG_MGF1 of the same hash, any
+//!   sLen up to emLen - hLen - 2. CKM_SHA1/SHA224_RSA_PKCS_PSS not offered.
+//! - OAEP: hashAlg SHA-1/256/384/512 with mgf = CKG_MGF1 of the same hash;
+//!   source 0 (no label) or CKZ_DATA_SPECIFIED (pSourceData = label).
+//! - No CKM_RSA_X_509 (aws-lc-rs offers no raw RSA).
+//!
+//! Hash-and-sign mechanisms hash incrementally; CKM_RSA_PKCS and
+//! CKM_RSA_PKCS_PSS signing and all encryption are single-part (input is
+//! buffered up to its maximum size, then processed at the final call).
+
+use super::{Cipher, Signer};
+use crate::ck::*;
+use crate::crypto::digest::{Algorithm, Hasher};
+use crate::crypto::rsa::{self, Oaep, RsaPrivate, RsaPublic, RsaSignScheme};
+use crate::crypto::{CryptoError, digest};
+use crate::err;
+use crate::error::{Error, Result};
+use crate::types::{MechParam, Mechanism};
+use zeroize::Zeroizing;
+
+const SIGN_VERIFY: CK_FLAGS = CKF_SIGN | CKF_VERIFY;
+const ALL: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT | CKF_SIGN | CKF_VERIFY | CKF_WRAP | CKF_UNWRAP;
+
+/// The RSA operation mechanisms: (type, min key bits, max key bits, flags).
+pub const MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] = &[
+    (CKM_RSA_PKCS, 2048, 8192, ALL),
+    (CKM_RSA_PKCS_OAEP, 2048, 8192, CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP),
+    (CKM_RSA_PKCS_PSS, 2048, 8192, SIGN_VERIFY),
+    (CKM_SHA1_RSA_PKCS, 2048, 8192, CKF_VERIFY),
+    (CKM_SHA256_RSA_PKCS, 2048, 8192, SIGN_VERIFY),
+    (CKM_SHA384_RSA_PKCS, 2048, 8192, SIGN_VERIFY),
+    (CKM_SHA512_RSA_PKCS, 2048, 8192, SIGN_VERIFY),
+    (CKM_SHA256_RSA_PKCS_PSS, 2048, 8192, SIGN_VERIFY),
+    (CKM_SHA384_RSA_PKCS_PSS, 2048, 8192, SIGN_VERIFY),
+    (CKM_SHA512_RSA_PKCS_PSS, 2048, 8192, SIGN_VERIFY),
+];
+
+/// Key-pair generation (`crypto::rsa::generate`: 2048, 3072, 4096, 8192
+/// bits), for the token's C_GenerateKeyPair.
+pub const KEYGEN_MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] =
+    &[(CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, 8192, CKF_GENERATE_KEY_PAIR)];
+
+/// The digest of a CKM_SHA* mechanism type (a PSS/OAEP `hashAlg`).
+pub fn hash_of(ty: CK_MECHANISM_TYPE) -> Option<Algorithm> {
+    Some(match ty {
+        CKM_SHA_1 => Algorithm::Sha1,
+        CKM_SHA224 => Algorithm::Sha224,
+        CKM_SHA256 => Algorithm::Sha256,
+        CKM_SHA384 => Algorithm::Sha384,
+        CKM_SHA512 => Algorithm::Sha512,
+        _ => return None,
+    })
+}
+
+/// The digest of a CKG_MGF1_* value.
+pub fn mgf1_of(mgf: CK_ULONG) -> Option<Algorithm> {
+    Some(match mgf {
+        CKG_MGF1_SHA1 => Algorithm::Sha1,
+        CKG_MGF1_SHA224 => Algorithm::Sha224,
+        CKG_MGF1_SHA256 => Algorithm::Sha256,
+        CKG_MGF1_SHA384 => Algorithm::Sha384,
+        CKG_MGF1_SHA512 => Algorithm::Sha512,
+        _ => return None,
+    })
+}
+
+fn param_invalid(reason: impl Into<std::borrow::Cow<'static, str>>) -> Error {
+    Error::new(CKR_MECHANISM_PARAM_INVALID, reason)
+}
+
+fn no_param(mech: &Mechanism) -> Result<()> {
+    match &mech.param {
+        MechParam::None => Ok(()),
+        MechParam::Bytes(b) if b.is_empty() => Ok(()),
+        _ => Err(param_invalid(format!("mechanism 0x{:x} takes no parameter", mech.ty))),
+    }
+}
+
+fn failed(e: CryptoError) -> Error {
+    err!(CKR_FUNCTION_FAILED, "RSA engine failure: {e:?}")
+}
+
+/// What the signature covers.
+enum Kind {
+    /// CKM_RSA_PKCS: the caller's DigestInfo, buffered (at most k - 11).
+    RawPkcs1,
+    /// CKM_RSA_PKCS_PSS: the caller's hash, buffered (exactly hLen).
+    RawPss(RsaSignScheme),
+    /// Hash-and-sign: the message, hashed as it comes.
+    Hashed(RsaSignScheme, Hasher),
+}
+
+/// Resolves a sign/verify mechanism into its kind.
+fn sign_kind(mech: &Mechanism) -> Result<Kind> {
+    let hashed = |h: Algorithm| -> Result<Kind> {
+        no_param(mech)?;
+        Ok(Kind::Hashed(RsaSignScheme::pkcs1(h), Hasher::new(h)))
+    };
+    let pss = |fixed: Option<Algorithm>| -> Result<RsaSignScheme> {
+        let MechParam::Pss { hash, mgf, salt_len } = &mech.param else {
+            return Err(param_invalid("RSA-PSS needs CK_RSA_PKCS_PSS_PARAMS"));
+        };
+        let h = hash_of(*hash).ok_or_else(|| param_invalid(format!("PSS hashAlg 0x{hash:x} unknown")))?;
+        if fixed.is_some_and(|f| f != h) {
+            return Err(param_invalid("PSS hashAlg differs from the mechanism's hash"));
+        }
+        let m = mgf1_of(*mgf).ok_or_else(|| param_invalid(format!("PSS mgf 0x{mgf:x} unknown")))?;
+        let salt = usize::try_from(*salt_len).map_err(|_| param_invalid("PSS sLen too large"))?;
+        RsaSignScheme::pss(h, m, salt)
+            .map_err(|_| param_invalid("PSS supports hashAlg SHA-256/384/512 with MGF1 of the same hash only"))
+    };
+    Ok(match mech.ty {
+        CKM_RSA_PKCS => {
+            no_param(mech)?;
+            Kind::RawPkcs1
+        }
+        CKM_RSA_PKCS_PSS => Kind::RawPss(pss(None)?),
+        CKM_SHA1_RSA_PKCS => hashed(Algorithm::Sha1)?,
+        CKM_SHA256_RSA_PKCS => hashed(Algorithm::Sha256)?,
+        CKM_SHA384_RSA_PKCS => hashed(Algorithm::Sha384)?,
+        CKM_SHA512_RSA_PKCS => hashed(Algorithm::Sha512)?,
+        CKM_SHA256_RSA_PKCS_PSS => {
+            let s = pss(Some(Algorithm::Sha256))?;
+            Kind::Hashed(s, Hasher::new(Algorithm::Sha256))
+        }
+        CKM_SHA384_RSA_PKCS_PSS => {
+            let s = pss(Some(Algorithm::Sha384))?;
+            Kind::Hashed(s, Hasher::new(Algorithm::Sha384))
+        }
+        CKM_SHA512_RSA_PKCS_PSS => {
+            let s = pss(Some(Algorithm::Sha512))?;
+            Kind::Hashed(s, Hasher::new(Algorithm::Sha512))
+        }
+        _ => {
+            return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} is not an RSA signature", mech.ty));
+        }
+    })
+}
+
+fn check_scheme(r: std::result::Result<(), CryptoError>, what: &str) -> Result<()> {
+    r.map_err(|e| match e {
+        CryptoError::InvalidKey => err!(CKR_KEY_SIZE_RANGE, "RSA key too small for {what}"),
+        _ => err!(CKR_MECHANISM_PARAM_INVALID, "{what} not supported with this key and parameter"),
+    })
+}
+
+enum Key {
+    Private(RsaPrivate),
+    Public(RsaPublic),
+}
+
+struct SignOp {
+    key: Key,
+    kind: Kind,
+    /// Raw input of the single-part mechanisms.
+    data: Vec<u8>,
+    /// Most raw input accepted.
+    max: usize,
+    k: usize,
+}
+
+/// Builds a signing operation for `mech` with `key`.
+pub fn signer(mech: &Mechanism, key: &RsaPrivate) -> Result<Box<dyn Signer>> {
+    let kind = sign_kind(mech)?;
+    match &kind {
+        Kind::RawPkcs1 => {}
+        Kind::RawPss(s) | Kind::Hashed(s, _) => check_scheme(key.check_sign(s), "this RSA signature")?,
+    }
+    Ok(Box::new(SignOp::new(Key::Private(key.clone()), kind, key.modulus_len())))
+}
+
+/// Builds a verification operation for `mech` with `key`.
+pub fn verifier(mech: &Mechanism, key: &RsaPublic) -> Result<Box<dyn Signer>> {
+    let kind = sign_kind(mech)?;
+    match &kind {
+        Kind::RawPkcs1 => {}
+        Kind::RawPss(s) | Kind::Hashed(s, _) => check_scheme(key.check_verify(s), "this RSA signature")?,
+    }
+    Ok(Box::new(SignOp::new(Key::Public(key.clone()), kind, key.modulus_len())))
+}
+
+impl SignOp {
+    fn new(key: Key, kind: Kind, k: usize) -> SignOp {
+        let max = match &kind {
+            Kind::RawPkcs1 => rsa::pkcs1_max_message_len(k),
+            Kind::RawPss(s) => s.hash().output_len(),
+            Kind::Hashed(..) => 0,
+        };
+        let cap = if matches!(kind, Kind::Hashed(..)) { 0 } else { max };
+        SignOp { key, kind, data: Vec::with_capacity(cap), max, k }
+    }
+}
+
+/// The scheme and the digest to sign/verify, from the input so far.
+fn op_digest<'a>(
+    kind: &'a mut Kind,
+    data: &'a [u8],
+    buf: &'a mut [u8; digest::MAX_OUTPUT_LEN],
+) -> Result<(RsaSignScheme, &'a [u8])> {
+    match kind {
+        Kind::RawPkcs1 => {
+            let (h, d) = rsa::parse_digest_info(data).ok_or_else(|| {
+                Error::new(
+                    CKR_DATA_INVALID,
+                    "CKM_RSA_PKCS signs only a DER DigestInfo of a SHA-2 (verify: also SHA-1) digest",
+                )
+            })?;
+            Ok((RsaSignScheme::pkcs1(h), d))
+        }
+        Kind::RawPss(s) => {
+            if data.len() != s.hash().output_len() {
+                return Err(err!(
+                    CKR_DATA_LEN_RANGE,
+                    "CKM_RSA_PKCS_PSS input must be the {}-byte hash",
+                    s.hash().output_len()
+                ));
+            }
+            Ok((*s, data))
+        }
+        Kind::Hashed(s, h) => {
+            let n = h.finish_into(buf);
+            Ok((*s, &buf[..n]))
+        }
+    }
+}
+
+impl Signer for SignOp {
+    fn sig_len(&self) -> usize {
+        self.k
+    }
+
+    fn single_part_only(&self) -> bool {
+        !matches!(self.kind, Kind::Hashed(..))
+    }
+
+    fn update(&mut self, data: &[u8]) -> Result<()> {
+        match &mut self.kind {
+            Kind::Hashed(_, h) => h.update(data),
+            _ => {
+                if self.data.len() + data.len() > self.max {
+                    return Err(err!(CKR_DATA_LEN_RANGE, "RSA input longer than {} bytes", self.max));
+                }
+                self.data.extend_from_slice(data);
+            }
+        }
+        Ok(())
+    }
+
+    fn sign_final(&mut self, out: &mut [u8]) -> Result<usize> {
+        let mut buf = [0u8; digest::MAX_OUTPUT_LEN];
+        let (s, d) = op_digest(&mut self.kind, &self.data, &mut buf)?;
+        let Key::Private(key) = &self.key else {
+            return Err(Error::general("RSA verify operation asked to sign"));
+        };
+        key.sign_digest(&s, d, out).map_err(|e| match e {
+            CryptoError::InvalidParam => {
+                Error::new(CKR_DATA_INVALID, "CKM_RSA_PKCS: this DigestInfo's hash cannot be signed")
+            }
+            e => failed(e),
+        })
+    }
+
+    fn verify_final(&mut self, signature: &[u8]) -> Result<()> {
+        if signature.len() != self.k {
+            return Err(err!(CKR_SIGNATURE_LEN_RANGE, "RSA signature must be {} bytes", self.k));
+        }
+        let mut buf = [0u8; digest::MAX_OUTPUT_LEN];
+        let (s, d) = op_digest(&mut self.kind, &self.data, &mut buf)?;
+        let Key::Public(key) = &self.key else {
+            return Err(Error::general("RSA sign operation asked to verify"));
+        };
+        key.verify_digest(&s, d, signature).map_err(|e| match e {
+            CryptoError::AuthFailed => Error::new(CKR_SIGNATURE_INVALID, "RSA signature invalid"),
+            CryptoError::InvalidLength => Error::new(CKR_SIGNATURE_LEN_RANGE, "RSA signature length"),
+            CryptoError::InvalidParam => {
+                Error::new(CKR_DATA_INVALID, "CKM_RSA_PKCS: this DigestInfo's hash cannot be verified")
+            }
+            CryptoError::InvalidKey => Error::new(CKR_KEY_SIZE_RANGE, "RSA key too small for this hash"),
+            e => failed(e),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Encryption
+
+#[derive(Clone)]
+enum EncScheme {
+    Pkcs1,
+    Oaep(Oaep, Vec<u8>),
+}
+
+fn enc_scheme(mech: &Mechanism) -> Result<EncScheme> {
+    match mech.ty {
+        CKM_RSA_PKCS => {
+            no_param(mech)?;
+            Ok(EncScheme::Pkcs1)
+        }
+        CKM_RSA_PKCS_OAEP => {
+            let MechParam::Oaep { hash, mgf, source, source_data } = &mech.param else {
+                return Err(param_invalid("RSA-OAEP needs CK_RSA_PKCS_OAEP_PARAMS"));
+            };
+            let h = hash_of(*hash).ok_or_else(|| param_invalid(format!("OAEP hashAlg 0x{hash:x} unknown")))?;
+            let m = mgf1_of(*mgf).ok_or_else(|| param_invalid(format!("OAEP mgf 0x{mgf:x} unknown")))?;
+            let label = match *source {
+                CKZ_DATA_SPECIFIED => source_data.clone(),
+                0 if source_data.is_empty() => Vec::new(),
+                _ => {
+                    return Err(param_invalid("OAEP source must be CKZ_DATA_SPECIFIED (or 0 without data)"));
+                }
+            };
+            let p = Oaep::new(h, m).map_err(|_| {
+                param_invalid("OAEP supports hashAlg SHA-1/256/384/512 with MGF1 of the same hash only")
+            })?;
+            Ok(EncScheme::Oaep(p, label))
+        }
+        _ => Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} is not an RSA encryption", mech.ty)),
+    }
+}
+
+fn max_message(s: &EncScheme, k: usize) -> usize {
+    match s {
+        EncScheme::Pkcs1 => rsa::pkcs1_max_message_len(k),
+        EncScheme::Oaep(p, _) => p.max_message_len(k),
+    }
+}
+
+fn encrypt_with(key: &RsaPublic, s: &EncScheme, msg: &[u8], out: &mut [u8]) -> std::result::Result<usize, CryptoError> {
+    match s {
+        EncScheme::Pkcs1 => key.encrypt_pkcs1(msg, out),
+        EncScheme::Oaep(p, label) => key.encrypt_oaep(p, label, msg, out),
+    }
+}
+
+fn decrypt_with(key: &RsaPrivate, s: &EncScheme, ct: &[u8], out: &mut [u8]) -> std::result::Result<usize, CryptoError> {
+    match s {
+        EncScheme::Pkcs1 => key.decrypt_pkcs1(ct, out),
+        EncScheme::Oaep(p, label) => key.decrypt_oaep(p, label, ct, out),
+    }
+}
+
+fn key_too_small() -> Error {
+    Error::new(CKR_KEY_SIZE_RANGE, "RSA encryption needs a key of at least 2048 bits")
+}
+
+struct EncryptOp {
+    key: RsaPublic,
+    scheme: EncScheme,
+    buf: Zeroizing<Vec<u8>>,
+    max: usize,
+}
+
+struct DecryptOp {
+    key: RsaPrivate,
+    scheme: EncScheme,
+    buf: Vec<u8>,
+    max: usize,
+}
+
+/// Builds an encryption operation (CKM_RSA_PKCS, CKM_RSA_PKCS_OAEP).
+pub fn encryptor(mech: &Mechanism, key: &RsaPublic) -> Result<Box<dyn Cipher>> {
+    let scheme = enc_scheme(mech)?;
+    if key.bits() < 2048 {
+        return Err(key_too_small());
+    }
+    let max = max_message(&scheme, key.modulus_len());
+    Ok(Box::new(EncryptOp { key: key.clone(), scheme, buf: Zeroizing::new(Vec::with_capacity(max)), max }))
+}
+
+/// Builds a decryption operation (CKM_RSA_PKCS, CKM_RSA_PKCS_OAEP).
+pub fn decryptor(mech: &Mechanism, key: &RsaPrivate) -> Result<Box<dyn Cipher>> {
+    let scheme = enc_scheme(mech)?;
+    let k = key.modulus_len();
+    Ok(Box::new(DecryptOp { key: key.clone(), scheme, buf: Vec::with_capacity(k), max: k }))
+}
+
+impl EncryptOp {
+    fn run(&mut self, out: &mut [u8]) -> Result<usize> {
+        encrypt_with(&self.key, &self.scheme, &self.buf, out).map_err(|e| match e {
+            CryptoError::InvalidLength => err!(CKR_DATA_LEN_RANGE, "RSA plaintext longer than {} bytes", self.max),
+            CryptoError::InvalidKey => key_too_small(),
+            e => failed(e),
+        })
+    }
+}
+
+impl Cipher for EncryptOp {
+    fn update_bound(&self, _input_len: usize) -> usize {
+        0
+    }
+    fn final_bound(&self) -> usize {
+        self.key.modulus_len()
+    }
+    fn oneshot_bound(&self, _input_len: usize) -> usize {
+        self.key.modulus_len()
+    }
+    fn update(&mut self, input: &[u8], _out: &mut [u8]) -> Result<usize> {
+        if self.buf.len() + input.len() > self.max {
+            return Err(err!(CKR_DATA_LEN_RANGE, "RSA plaintext longer than {} bytes", self.max));
+        }
+        self.buf.extend_from_slice(input);
+        Ok(0)
+    }
+    fn finalize(&mut self, out: &mut [u8]) -> Result<usize> {
+        self.run(out)
+    }
+    fn oneshot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
+        self.buf.clear();
+        self.update(input, &mut [])?;
+        self.run(out)
+    }
+}
+
+impl DecryptOp {
+    fn run(&mut self, out: &mut [u8]) -> Result<usize> {
+        decrypt_with(&self.key, &self.scheme, &self.buf, out).map_err(|e| match e {
+            CryptoError::InvalidLength if self.buf.len() != self.max => {
+                err!(CKR_ENCRYPTED_DATA_LEN_RANGE, "RSA ciphertext must be {} bytes", self.max)
+            }
+            CryptoError::InvalidLength => Error::buffer_too_small(self.final_bound()),
+            CryptoError::AuthFailed => Error::new(CKR_ENCRYPTED_DATA_INVALID, "RSA ciphertext does not decrypt"),
+            e => failed(e),
+        })
+    }
+}
+
+impl Cipher for DecryptOp {
+    fn update_bound(&self, _input_len: usize) -> usize {
+        0
+    }
+    fn final_bound(&self) -> usize {
+        max_message(&self.scheme, self.max)
+    }
+    fn oneshot_bound(&self, _input_len: usize) -> usize {
+        self.final_bound()
+    }
+    fn update(&mut self, input: &[u8], _out: &mut [u8]) -> Result<usize> {
+        if self.buf.len() + input.len() > self.max {
+            return Err(err!(CKR_ENCRYPTED_DATA_LEN_RANGE, "RSA ciphertext must be {} bytes", self.max));
+        }
+        self.buf.extend_from_slice(input);
+        Ok(0)
+    }
+    fn finalize(&mut self, out: &mut [u8]) -> Result<usize> {
+        self.run(out)
+    }
+    fn oneshot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
+        self.buf.clear();
+        self.update(input, &mut [])?;
+        self.run(out)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Key wrapping
+
+/// Wraps `key_bytes` (a secret key's value) under `wrapping` with
+/// CKM_RSA_PKCS_OAEP or CKM_RSA_PKCS. `CKR_KEY_SIZE_RANGE` if the key is
+/// too long for the wrapping key and scheme.
+pub fn wrap(mech: &Mechanism, wrapping: &RsaPublic, key_bytes: &[u8]) -> Result<Vec<u8>> {
+    let scheme = enc_scheme(mech)?;
+    if wrapping.bits() < 2048 {
+        return Err(Error::new(CKR_WRAPPING_KEY_SIZE_RANGE, "RSA wrapping needs a key of at least 2048 bits"));
+    }
+    let max = max_message(&scheme, wrapping.modulus_len());
+    if key_bytes.len() > max {
+        return Err(err!(CKR_KEY_SIZE_RANGE, "key of {} bytes too long to wrap (max {max})", key_bytes.len()));
+    }
+    let mut out = vec![0u8; wrapping.modulus_len()];
+    let n = encrypt_with(wrapping, &scheme, key_bytes, &mut out).map_err(failed)?;
+    out.truncate(n);
+    Ok(out)
+}
+
+/// Unwraps what [`wrap`] produced. `CKR_WRAPPED_KEY_LEN_RANGE` for a
+/// length other than the modulus's, `CKR_WRAPPED_KEY_INVALID` if it does not
+/// decrypt.
+pub fn unwrap(mech: &Mechanism, unwrapping: &RsaPrivate, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let scheme = enc_scheme(mech)?;
+    let k = unwrapping.modulus_len();
+    if wrapped.len() != k {
+        return Err(err!(CKR_WRAPPED_KEY_LEN_RANGE, "RSA-wrapped key must be {k} bytes"));
+    }
+    let mut out = Zeroizing::new(vec![0u8; max_message(&scheme, k)]);
+    let n = decrypt_with(unwrapping, &scheme, wrapped, &mut out).map_err(|e| match e {
+        CryptoError::AuthFailed | CryptoError::InvalidLength => {
+            Error::new(CKR_WRAPPED_KEY_INVALID, "RSA-wrapped key does not decrypt")
+        }
+        e => failed(e),
+    })?;
+    out.truncate(n);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::LazyLock;
+
+    static KEY: LazyLock<RsaPrivate> = LazyLock::new(|| rsa::generate(2048).unwrap());
+
+    fn pss(ty: CK_MECHANISM_TYPE, hash: CK_MECHANISM_TYPE, mgf: CK_ULONG, salt: CK_ULONG) -> Mechanism {
+        Mechanism { ty, param: MechParam::Pss { hash, mgf, salt_len: salt } }
+    }
+
+    fn oaep(hash: CK_MECHANISM_TYPE, mgf: CK_ULONG, source: CK_ULONG, label: &[u8]) -> Mechanism {
+        Mechanism { ty: CKM_RSA_PKCS_OAEP, param: MechParam::Oaep { hash, mgf, source, source_data: label.to_vec() } }
+    }
+
+    fn sign(m: &Mechanism, parts: &[&[u8]]) -> Result<Vec<u8>> {
+        let mut s = signer(m, &KEY)?;
+        for p in parts {
+            s.update(p)?;
+        }
+        let mut out = vec![0u8; s.sig_len()];
+        let n = s.sign_final(&mut out)?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    fn verify(m: &Mechanism, parts: &[&[u8]], sig: &[u8]) -> Result<()> {
+        let mut v = verifier(m, KEY.public())?;
+        for p in parts {
+            v.update(p)?;
+        }
+        v.verify_final(sig)
+    }
+
+    fn rv<T>(r: Result<T>) -> CK_RV {
+        r.err().map(|e| e.rv()).unwrap_or(CKR_OK)
+    }
+
+    #[test]
+    fn hash_and_sign_round_trips() {
+        for ty in [CKM_SHA256_RSA_PKCS, CKM_SHA384_RSA_PKCS, CKM_SHA512_RSA_PKCS] {
+            let m = Mechanism::new(ty);
+            let sig = sign(&m, &[b"hello ", b"world"]).unwrap();
+            assert_eq!(sig.len(), 256);
+            verify(&m, &[b"hello world"], &sig).unwrap();
+            assert_eq!(rv(verify(&m, &[b"hello worle"], &sig)), CKR_SIGNATURE_INVALID);
+            assert_eq!(rv(verify(&m, &[b"hello world"], &sig[1..])), CKR_SIGNATURE_LEN_RANGE);
+            assert!(!signer(&m, &KEY).unwrap().single_part_only());
+        }
+        for (ty, h, mgf) in [
+            (CKM_SHA256_RSA_PKCS_PSS, CKM_SHA256, CKG_MGF1_SHA256),
+            (CKM_SHA384_RSA_PKCS_PSS, CKM_SHA384, CKG_MGF1_SHA384),
+            (CKM_SHA512_RSA_PKCS_PSS, CKM_SHA512, CKG_MGF1_SHA512),
+        ] {
+            for salt in [0, 32, 64] {
+                let m = pss(ty, h, mgf, salt);
+                let sig = sign(&m, &[b"abc", b"def"]).unwrap();
+                verify(&m, &[b"abcdef"], &sig).unwrap();
+                assert_eq!(rv(verify(&m, &[b"abcdeg"], &sig)), CKR_SIGNATURE_INVALID);
+            }
+            // hashAlg must match the mechanism; MGF1 must match the hash.
+            assert_eq!(rv(signer(&pss(ty, CKM_SHA_1, mgf, 20), &KEY)), CKR_MECHANISM_PARAM_INVALID);
+            assert_eq!(rv(signer(&pss(ty, h, CKG_MGF1_SHA1, 20), &KEY)), CKR_MECHANISM_PARAM_INVALID);
+            assert_eq!(rv(signer(&pss(ty, h, 0x99, 20), &KEY)), CKR_MECHANISM_PARAM_INVALID);
+            assert_eq!(rv(signer(&pss(ty, h, mgf, 1000), &KEY)), CKR_MECHANISM_PARAM_INVALID);
+            assert_eq!(rv(signer(&Mechanism::new(ty), &KEY)), CKR_MECHANISM_PARAM_INVALID);
+        }
+    }
+
+    #[test]
+    fn sha1_verify_only_and_refusals() {
+        assert_eq!(rv(signer(&Mechanism::new(CKM_SHA1_RSA_PKCS), &KEY)), CKR_MECHANISM_PARAM_INVALID);
+        let mut v = verifier(&Mechanism::new(CKM_SHA1_RSA_PKCS), KEY.public()).unwrap();
+        v.update(b"x").unwrap();
+        assert_eq!(rv(v.verify_final(&[0u8; 256])), CKR_SIGNATURE_INVALID);
+        for ty in [CKM_SHA224_RSA_PKCS, CKM_SHA224_RSA_PKCS_PSS, CKM_SHA1_RSA_PKCS_PSS, CKM_RSA_X_509, CKM_ECDSA] {
+            assert_eq!(rv(signer(&Mechanism::new(ty), &KEY)), CKR_MECHANISM_INVALID);
+        }
+        let m = Mechanism { ty: CKM_SHA256_RSA_PKCS, param: MechParam::Bytes(vec![1]) };
+        assert_eq!(rv(signer(&m, &KEY)), CKR_MECHANISM_PARAM_INVALID);
+    }
+
+    #[test]
+    fn raw_pkcs1_and_pss() {
+        let d = digest::digest(Algorithm::Sha256, b"msg");
+        let di = rsa::digest_info(Algorithm::Sha256, &d);
+        let m = Mechanism::new(CKM_RSA_PKCS);
+        assert!(signer(&m, &KEY).unwrap().single_part_only());
+        let sig = sign(&m, &[&di]).unwrap();
+        // Same as hash-and-sign.
+        assert_eq!(sig, sign(&Mechanism::new(CKM_SHA256_RSA_PKCS), &[b"msg"]).unwrap());
+        verify(&m, &[&di], &sig).unwrap();
+        verify(&Mechanism::new(CKM_SHA256_RSA_PKCS), &[b"msg"], &sig).unwrap();
+        // Not a DigestInfo / unsupported hash / too long.
+        assert_eq!(rv(sign(&m, &[&[1u8; 36]])), CKR_DATA_INVALID);
+        assert_eq!(rv(sign(&m, &[&rsa::digest_info(Algorithm::Sha1, &[0; 20])])), CKR_DATA_INVALID);
+        assert_eq!(rv(sign(&m, &[&[0u8; 246]])), CKR_DATA_LEN_RANGE);
+        assert_eq!(rv(verify(&m, &[&[1u8; 36]], &sig)), CKR_DATA_INVALID);
+
+        let m = pss(CKM_RSA_PKCS_PSS, CKM_SHA384, CKG_MGF1_SHA384, 48);
+        let h = digest::digest(Algorithm::Sha384, b"x");
+        let sig = sign(&m, &[&h]).unwrap();
+        verify(&m, &[&h], &sig).unwrap();
+        verify(&pss(CKM_SHA384_RSA_PKCS_PSS, CKM_SHA384, CKG_MGF1_SHA384, 48), &[b"x"], &sig).unwrap();
+        assert_eq!(rv(sign(&m, &[&h[1..]])), CKR_DATA_LEN_RANGE);
+        assert_eq!(rv(sign(&m, &[&h, b"1"])), CKR_DATA_LEN_RANGE);
+        for (h, mgf) in [(CKM_SHA_1, CKG_MGF1_SHA1), (CKM_SHA224, CKG_MGF1_SHA224), (CKM_SHA256, CKG_MGF1_SHA512)] {
+            assert_eq!(rv(signer(&pss(CKM_RSA_PKCS_PSS, h, mgf, 0), &KEY)), CKR_MECHANISM_PARAM_INVALID);
+            assert_eq!(rv(verifier(&pss(CKM_RSA_PKCS_PSS, h, mgf, 0), KEY.public())), CKR_MECHANISM_PARAM_INVALID);
+        }
+    }
+
+    fn crypt(m: &Mechanism, msg: &[u8]) -> Result<Vec<u8>> {
+        let mut e = encryptor(m, KEY.public())?;
+        let mut ct = vec![0u8; e.oneshot_bound(msg.len())];
+        let n = e.oneshot(msg, &mut ct)?;
+        ct.truncate(n);
+        let mut d = decryptor(m, &KEY)?;
+        let mut pt = vec![0u8; d.oneshot_bound(ct.len())];
+        let n = d.oneshot(&ct, &mut pt)?;
+        pt.truncate(n);
+        Ok(pt)
+    }
+
+    #[test]
+    fn encryption_round_trips() {
+        let m = Mechanism::new(CKM_RSA_PKCS);
+        assert_eq!(crypt(&m, b"secret").unwrap(), b"secret");
+        assert_eq!(rv(crypt(&m, &[0u8; 246])), CKR_DATA_LEN_RANGE);
+        for (h, mgf, hl) in [
+            (CKM_SHA_1, CKG_MGF1_SHA1, 20),
+            (CKM_SHA256, CKG_MGF1_SHA256, 32),
+            (CKM_SHA384, CKG_MGF1_SHA384, 48),
+            (CKM_SHA512, CKG_MGF1_SHA512, 64),
+        ] {
+            for (source, label) in [(CKZ_DATA_SPECIFIED, &b""[..]), (CKZ_DATA_SPECIFIED, b"lbl"), (0, b"")] {
+                let m = oaep(h, mgf, source, label);
+                let msg = vec![9u8; 256 - 2 * hl - 2];
+                assert_eq!(crypt(&m, &msg).unwrap(), msg);
+                assert_eq!(rv(crypt(&m, &[msg.as_slice(), b"!"].concat())), CKR_DATA_LEN_RANGE);
+            }
+        }
+        // Multi-part encrypt: update buffers, final does the work.
+        let m = oaep(CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, b"L");
+        let mut e = encryptor(&m, KEY.public()).unwrap();
+        assert_eq!(e.update(b"ab", &mut []).unwrap(), 0);
+        assert_eq!(e.update(b"cd", &mut []).unwrap(), 0);
+        let mut ct = vec![0u8; e.final_bound()];
+        assert_eq!(e.finalize(&mut ct).unwrap(), 256);
+        let mut d = decryptor(&m, &KEY).unwrap();
+        d.update(&ct[..100], &mut []).unwrap();
+        d.update(&ct[100..], &mut []).unwrap();
+        let mut pt = vec![0u8; d.final_bound()];
+        let n = d.finalize(&mut pt).unwrap();
+        assert_eq!(&pt[..n], b"abcd");
+        // Wrong label, bad ciphertext, wrong length.
+        let mut d = decryptor(&oaep(CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, b"M"), &KEY).unwrap();
+        assert_eq!(rv(d.oneshot(&ct, &mut pt)), CKR_ENCRYPTED_DATA_INVALID);
+        let mut d = decryptor(&m, &KEY).unwrap();
+        assert_eq!(rv(d.oneshot(&ct[1..], &mut pt)), CKR_ENCRYPTED_DATA_LEN_RANGE);
+        let mut d = decryptor(&m, &KEY).unwrap();
+        assert_eq!(rv(d.oneshot(&[ct.as_slice(), b"x"].concat(), &mut pt)), CKR_ENCRYPTED_DATA_LEN_RANGE);
+        // Refused parameter combinations.
+        for m in [
+            oaep(CKM_SHA224, CKG_MGF1_SHA224, CKZ_DATA_SPECIFIED, b""),
+            oaep(CKM_SHA256, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, b""),
+            oaep(CKM_SHA_1, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, b""),
+            oaep(CKM_SHA256, CKG_MGF1_SHA256, 0, b"x"),
+            oaep(CKM_SHA256, CKG_MGF1_SHA256, 7, b""),
+            oaep(CKM_MD5, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, b""),
+            Mechanism::new(CKM_RSA_PKCS_OAEP),
+            Mechanism { ty: CKM_RSA_PKCS, param: MechParam::Bytes(vec![0]) },
+        ] {
+            assert_eq!(rv(encryptor(&m, KEY.public())), CKR_MECHANISM_PARAM_INVALID);
+            assert_eq!(rv(decryptor(&m, &KEY)), CKR_MECHANISM_PARAM_INVALID);
+        }
+        assert_eq!(rv(encryptor(&Mechanism::new(CKM_RSA_X_509), KEY.public())), CKR_MECHANISM_INVALID);
+    }
+
+    #[test]
+    fn wrap_unwrap() {
+        let secret = [0x42u8; 32];
+        for m in [Mechanism::new(CKM_RSA_PKCS), oaep(CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, b"")] {
+            let w = wrap(&m, KEY.public(), &secret).unwrap();
+            assert_eq!(w.len(), 256);
+            assert_eq!(&unwrap(&m, &KEY, &w).unwrap()[..], &secret);
+            let mut bad = w.clone();
+            bad[0] ^= 0x40;
+            assert_eq!(rv(unwrap(&m, &KEY, &bad)), CKR_WRAPPED_KEY_INVALID);
+            assert_eq!(rv(unwrap(&m, &KEY, &w[1..])), CKR_WRAPPED_KEY_LEN_RANGE);
+            assert_eq!(rv(wrap(&m, KEY.public(), &[0u8; 300])), CKR_KEY_SIZE_RANGE);
+        }
+    }
+
+    #[test]
+    fn table_is_consistent() {
+        for (ty, min, max, flags) in MECHANISMS {
+            assert!(min <= max);
+            if flags & CKF_SIGN != 0 {
+                // Every advertised signing mechanism builds with a default parameter.
+                let m = match *ty {
+                    CKM_RSA_PKCS_PSS | CKM_SHA256_RSA_PKCS_PSS => pss(*ty, CKM_SHA256, CKG_MGF1_SHA256, 32),
+                    CKM_SHA384_RSA_PKCS_PSS => pss(*ty, CKM_SHA384, CKG_MGF1_SHA384, 48),
+                    CKM_SHA512_RSA_PKCS_PSS => pss(*ty, CKM_SHA512, CKG_MGF1_SHA512, 64),
+                    t => Mechanism::new(t),
+                };
+                signer(&m, &KEY).unwrap();
+                verifier(&m, KEY.public()).unwrap();
+            }
+        }
+    }
+}

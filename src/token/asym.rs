@@ -1,0 +1,361 @@
+//! The token side of RSA, EC and HMAC keys: engine material from object
+//! attributes, key-pair generation templates, import validation, PKCS#8 for
+//! wrapping, and the dispatch from mechanisms to `mechanism::{rsa, ec, hmac}`.
+
+use super::Token;
+use crate::ck::*;
+use crate::crypto::{CryptoError, der, ec, rsa};
+use crate::err;
+use crate::error::{Error, Result};
+use crate::mechanism;
+use crate::object::rules::{PRIV, PRIV_EC, PRIV_RSA, PUB_EC, PUB_RSA};
+use crate::object::template::{self, NewObject, Origin};
+use crate::object::{KeyMaterial, Object, Unseal, ulong_bytes};
+use crate::types::*;
+use zeroize::Zeroizing;
+
+fn invalid_key(e: CryptoError) -> Error {
+    err!(CKR_ATTRIBUTE_VALUE_INVALID, "key material refused by validation ({e:?})")
+}
+
+fn need<'a>(obj_attrs: impl Fn(CK_ATTRIBUTE_TYPE) -> Option<&'a [u8]>, ty: CK_ATTRIBUTE_TYPE) -> Result<&'a [u8]> {
+    obj_attrs(ty).ok_or_else(|| err!(CKR_TEMPLATE_INCOMPLETE, "attribute 0x{ty:x} is required"))
+}
+
+/// The curve named by CKA_EC_PARAMS (DER OID, or the printable-name form).
+pub fn curve_of(params: &[u8]) -> Result<ec::Curve> {
+    der::curve_from_params(params)
+        .or_else(|| std::str::from_utf8(params).ok().and_then(der::curve_from_name))
+        .ok_or_else(|| Error::new(CKR_CURVE_NOT_SUPPORTED, "curve not supported (P-256, P-384, secp256k1)"))
+}
+
+fn rsa_components(get: impl Fn(CK_ATTRIBUTE_TYPE) -> Option<Zeroizing<Vec<u8>>>) -> Result<rsa::RsaComponents> {
+    let g = |t| {
+        get(t).ok_or_else(|| {
+            err!(CKR_TEMPLATE_INCOMPLETE, "RSA private key needs attribute 0x{t:x} (all CRT components)")
+        })
+    };
+    Ok(rsa::RsaComponents {
+        n: g(CKA_MODULUS)?.to_vec(),
+        e: g(CKA_PUBLIC_EXPONENT)?.to_vec(),
+        d: g(CKA_PRIVATE_EXPONENT)?,
+        p: g(CKA_PRIME_1)?,
+        q: g(CKA_PRIME_2)?,
+        dp: g(CKA_EXPONENT_1)?,
+        dq: g(CKA_EXPONENT_2)?,
+        qinv: g(CKA_COEFFICIENT)?,
+    })
+}
+
+/// Engine material for an RSA/EC key object.
+pub fn material(obj: &Object, unseal: &Unseal<'_>) -> Result<KeyMaterial> {
+    let get = |t| obj.get(t);
+    Ok(match obj.kind {
+        PUB_RSA => KeyMaterial::RsaPublic(
+            rsa::RsaPublic::from_n_e(need(get, CKA_MODULUS)?, need(get, CKA_PUBLIC_EXPONENT)?).map_err(invalid_key)?,
+        ),
+        PRIV_RSA => {
+            let c = rsa_components(|t| match obj.get(t) {
+                Some(v) => Some(Zeroizing::new(v.to_vec())),
+                None => obj.secret(t, unseal).ok(),
+            })?;
+            KeyMaterial::RsaPrivate(rsa::RsaPrivate::from_components(&c).map_err(invalid_key)?)
+        }
+        PUB_EC => {
+            let curve = curve_of(need(get, CKA_EC_PARAMS)?)?;
+            let point = der::ec_point_from_attr(need(get, CKA_EC_POINT)?, curve.field_len())
+                .ok_or_else(|| Error::new(CKR_ATTRIBUTE_VALUE_INVALID, "CKA_EC_POINT is not a point"))?;
+            KeyMaterial::EcPublic(ec::EcPublic::from_point(curve, point).map_err(invalid_key)?)
+        }
+        PRIV_EC => {
+            let curve = curve_of(need(get, CKA_EC_PARAMS)?)?;
+            let scalar = obj.secret(CKA_VALUE, unseal)?;
+            KeyMaterial::EcPrivate(ec::EcPrivate::from_scalar(curve, &scalar).map_err(invalid_key)?)
+        }
+        _ => return Err(err!(CKR_KEY_TYPE_INCONSISTENT, "no engine material for object class {}", obj.class)),
+    })
+}
+
+fn is_hmac(ty: CK_MECHANISM_TYPE) -> bool {
+    matches!(
+        ty,
+        CKM_SHA_1_HMAC
+            | CKM_SHA224_HMAC
+            | CKM_SHA256_HMAC
+            | CKM_SHA384_HMAC
+            | CKM_SHA512_HMAC
+            | CKM_SHA_1_HMAC_GENERAL
+            | CKM_SHA224_HMAC_GENERAL
+            | CKM_SHA256_HMAC_GENERAL
+            | CKM_SHA384_HMAC_GENERAL
+            | CKM_SHA512_HMAC_GENERAL
+    )
+}
+
+fn wrong_key(mech: &Mechanism) -> Error {
+    err!(CKR_KEY_TYPE_INCONSISTENT, "mechanism 0x{:x} does not fit this key", mech.ty)
+}
+
+pub fn cipher(m: &KeyMaterial, mech: &Mechanism, encrypt: bool) -> Result<Box<dyn mechanism::Cipher>> {
+    match (m, encrypt) {
+        (KeyMaterial::RsaPublic(k), true) => mechanism::rsa::encryptor(mech, k),
+        (KeyMaterial::RsaPrivate(k), false) => mechanism::rsa::decryptor(mech, k),
+        _ => Err(wrong_key(mech)),
+    }
+}
+
+pub fn signer(obj: &Object, m: &KeyMaterial, mech: &Mechanism, sign: bool) -> Result<Box<dyn mechanism::Signer>> {
+    if is_hmac(mech.ty) {
+        let KeyMaterial::Secret(k) = m else { return Err(wrong_key(mech)) };
+        if !matches!(
+            obj.key_type,
+            Some(
+                CKK_GENERIC_SECRET
+                    | CKK_SHA_1_HMAC
+                    | CKK_SHA224_HMAC
+                    | CKK_SHA256_HMAC
+                    | CKK_SHA384_HMAC
+                    | CKK_SHA512_HMAC
+            )
+        ) {
+            return Err(wrong_key(mech));
+        }
+        return if sign { mechanism::hmac::signer(mech, k) } else { mechanism::hmac::verifier(mech, k) };
+    }
+    match (m, sign) {
+        (KeyMaterial::RsaPrivate(k), true) => mechanism::rsa::signer(mech, k),
+        (KeyMaterial::RsaPublic(k), false) => mechanism::rsa::verifier(mech, k),
+        (KeyMaterial::EcPrivate(k), true) => mechanism::ec::signer(mech, k),
+        (KeyMaterial::EcPublic(k), false) => mechanism::ec::verifier(mech, k),
+        _ => Err(wrong_key(mech)),
+    }
+}
+
+pub fn wrap(m: &KeyMaterial, mech: &Mechanism, bytes: &[u8]) -> Result<Vec<u8>> {
+    match m {
+        KeyMaterial::RsaPublic(k) => mechanism::rsa::wrap(mech, k, bytes),
+        _ => Err(Error::new(CKR_WRAPPING_KEY_TYPE_INCONSISTENT, "this key cannot wrap with that mechanism")),
+    }
+}
+
+pub fn unwrap(m: &KeyMaterial, mech: &Mechanism, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    match m {
+        KeyMaterial::RsaPrivate(k) => mechanism::rsa::unwrap(mech, k, wrapped),
+        _ => Err(Error::new(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT, "this key cannot unwrap with that mechanism")),
+    }
+}
+
+pub fn derive(m: &KeyMaterial, mech: &Mechanism) -> Result<Zeroizing<Vec<u8>>> {
+    match m {
+        KeyMaterial::EcPrivate(k) => mechanism::ec::derive(mech, k),
+        _ => Err(err!(CKR_KEY_TYPE_INCONSISTENT, "mechanism 0x{:x} derives from EC private keys", mech.ty)),
+    }
+}
+
+/// A private key as PKCS#8 for wrapping.
+pub fn private_pkcs8(m: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
+    match m {
+        KeyMaterial::RsaPrivate(k) => Ok(k.to_pkcs8_der()),
+        KeyMaterial::EcPrivate(k) => k.to_pkcs8_der().map_err(|_| Error::general("PKCS#8 encoding failed")),
+        _ => Err(Error::new(CKR_KEY_NOT_WRAPPABLE, "only secret and private keys are wrapped")),
+    }
+}
+
+fn set_rsa_private(n: &mut NewObject, k: &rsa::RsaPrivate) {
+    let c = k.components();
+    n.set(CKA_MODULUS, c.n.clone());
+    n.set(CKA_PUBLIC_EXPONENT, c.e.clone());
+    for (t, v) in [
+        (CKA_PRIVATE_EXPONENT, &c.d),
+        (CKA_PRIME_1, &c.p),
+        (CKA_PRIME_2, &c.q),
+        (CKA_EXPONENT_1, &c.dp),
+        (CKA_EXPONENT_2, &c.dq),
+        (CKA_COEFFICIENT, &c.qinv),
+    ] {
+        n.set_secret(t, v.clone());
+    }
+    if let Ok(spki) = k.public().to_spki_der() {
+        n.set(CKA_PUBLIC_KEY_INFO, spki);
+    }
+}
+
+fn set_ec_private(n: &mut NewObject, k: &ec::EcPrivate) {
+    n.set(CKA_EC_PARAMS, der::ec_params(k.curve()));
+    n.set_secret(CKA_VALUE, k.scalar());
+    if let Ok(spki) = k.public().to_spki_der() {
+        n.set(CKA_PUBLIC_KEY_INFO, spki);
+    }
+}
+
+/// Fills an unwrapped private key's attributes from PKCS#8.
+pub fn fill_from_pkcs8(t: &Token, n: &mut NewObject, der: &[u8]) -> Result<()> {
+    let bad = |_| Error::new(CKR_WRAPPED_KEY_INVALID, "unwrapped data is not a valid private key of that type");
+    match n.kind {
+        PRIV_RSA => {
+            let k = rsa::RsaPrivate::from_pkcs8_der(der).map_err(bad)?;
+            check_rsa_bits(t, k.bits())?;
+            set_rsa_private(n, &k);
+        }
+        PRIV_EC => {
+            let k = ec::EcPrivate::from_pkcs8_der(der).map_err(bad)?;
+            set_ec_private(n, &k);
+        }
+        _ => return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "only RSA and EC private keys are unwrapped")),
+    }
+    Ok(())
+}
+
+fn check_rsa_bits(t: &Token, bits: usize) -> Result<()> {
+    if bits < t.policy().min_rsa_bits {
+        return Err(err!(
+            CKR_KEY_SIZE_RANGE,
+            "RSA key of {bits} bits is below the token minimum of {}",
+            t.policy().min_rsa_bits
+        ));
+    }
+    Ok(())
+}
+
+/// Import validation (C_CreateObject, C_UnwrapKey): RSA keys consistent and
+/// large enough, EC scalars in range and points on the curve; fills
+/// CKA_PUBLIC_KEY_INFO.
+pub fn validate_import(t: &Token, n: &mut NewObject) -> Result<()> {
+    match n.kind {
+        PUB_RSA => {
+            let k = rsa::RsaPublic::from_n_e(
+                n.attrs.get(&CKA_MODULUS).map(|v| v.as_slice()).unwrap_or(&[]),
+                n.attrs.get(&CKA_PUBLIC_EXPONENT).map(|v| v.as_slice()).unwrap_or(&[]),
+            )
+            .map_err(invalid_key)?;
+            check_rsa_bits(t, k.bits())?;
+            if let Ok(spki) = k.to_spki_der() {
+                n.set(CKA_PUBLIC_KEY_INFO, spki);
+            }
+        }
+        PRIV_RSA => {
+            let c = rsa_components(|ty| match n.attrs.get(&ty) {
+                Some(v) => Some(Zeroizing::new(v.clone())),
+                None => n.secrets.get(&ty).cloned(),
+            })?;
+            let k = rsa::RsaPrivate::from_components(&c).map_err(invalid_key)?;
+            check_rsa_bits(t, k.bits())?;
+            if let Ok(spki) = k.public().to_spki_der() {
+                n.set(CKA_PUBLIC_KEY_INFO, spki);
+            }
+        }
+        PUB_EC => {
+            let curve = curve_of(n.attrs.get(&CKA_EC_PARAMS).map(|v| v.as_slice()).unwrap_or(&[]))?;
+            let raw = n.attrs.get(&CKA_EC_POINT).cloned().unwrap_or_default();
+            let point = der::ec_point_from_attr(&raw, curve.field_len())
+                .ok_or_else(|| Error::new(CKR_ATTRIBUTE_VALUE_INVALID, "CKA_EC_POINT is not a point"))?;
+            let k = ec::EcPublic::from_point(curve, point).map_err(invalid_key)?;
+            // Store the spec's form (DER OCTET STRING) whatever was given.
+            n.set(CKA_EC_POINT, der::wrap_octet_string(k.point()));
+            n.set(CKA_EC_PARAMS, der::ec_params(curve));
+            if let Ok(spki) = k.to_spki_der() {
+                n.set(CKA_PUBLIC_KEY_INFO, spki);
+            }
+        }
+        PRIV_EC => {
+            let curve = curve_of(n.attrs.get(&CKA_EC_PARAMS).map(|v| v.as_slice()).unwrap_or(&[]))?;
+            let scalar = n.secrets.get(&CKA_VALUE).cloned().unwrap_or_default();
+            let k = ec::EcPrivate::from_scalar(curve, &scalar).map_err(invalid_key)?;
+            n.set(CKA_EC_PARAMS, der::ec_params(curve));
+            if let Ok(spki) = k.public().to_spki_der() {
+                n.set(CKA_PUBLIC_KEY_INFO, spki);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// C_GenerateKeyPair for RSA and EC from standard templates.
+pub fn generate_pair(t: &Token, mech: &Mechanism, pub_t: &[Attr], priv_t: &[Attr]) -> Result<(NewObject, NewObject)> {
+    if !matches!(mech.param, MechParam::None) {
+        return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "key pair generation takes no parameter"));
+    }
+    let origin = Origin::Generate(mech.ty);
+    match mech.ty {
+        CKM_RSA_PKCS_KEY_PAIR_GEN => {
+            let bits = pub_t
+                .iter()
+                .find(|a| a.ty == CKA_MODULUS_BITS)
+                .and_then(|a| crate::object::ulong(&a.value))
+                .ok_or_else(|| Error::new(CKR_TEMPLATE_INCOMPLETE, "CKA_MODULUS_BITS is required"))?
+                as usize;
+            if let Some(e) = pub_t.iter().find(|a| a.ty == CKA_PUBLIC_EXPONENT) {
+                if der::strip_leading_zeros(&e.value) != [1, 0, 1] {
+                    return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "only the public exponent 65537 is generated"));
+                }
+            }
+            if !matches!(bits, 2048 | 3072 | 4096) || bits < t.policy().min_rsa_bits {
+                return Err(err!(CKR_KEY_SIZE_RANGE, "RSA keys of 2048, 3072 or 4096 bits (asked {bits})"));
+            }
+            let k = rsa::generate(bits).map_err(|e| err!(CKR_FUNCTION_FAILED, "RSA generation failed ({e:?})"))?;
+            let c = k.components();
+            let pub_t: Vec<Attr> = pub_t.iter().filter(|a| a.ty != CKA_PUBLIC_EXPONENT).cloned().collect();
+            let mut p = template::build(
+                &pub_t,
+                &[
+                    Attr::ulong(CKA_CLASS, CKO_PUBLIC_KEY),
+                    Attr::ulong(CKA_KEY_TYPE, CKK_RSA),
+                    Attr::new(CKA_MODULUS, c.n.clone()),
+                    Attr::new(CKA_PUBLIC_EXPONENT, c.e.clone()),
+                ],
+                origin,
+            )?;
+            p.set(CKA_MODULUS_BITS, ulong_bytes(bits as CK_ULONG));
+            if let Ok(spki) = k.public().to_spki_der() {
+                p.set(CKA_PUBLIC_KEY_INFO, spki);
+            }
+            let mut v = template::build(
+                priv_t,
+                &[Attr::ulong(CKA_CLASS, CKO_PRIVATE_KEY), Attr::ulong(CKA_KEY_TYPE, CKK_RSA)],
+                origin,
+            )?;
+            set_rsa_private(&mut v, &k);
+            Ok((p, v))
+        }
+        CKM_EC_KEY_PAIR_GEN => {
+            let params = pub_t
+                .iter()
+                .find(|a| a.ty == CKA_EC_PARAMS)
+                .map(|a| a.value.clone())
+                .ok_or_else(|| Error::new(CKR_TEMPLATE_INCOMPLETE, "CKA_EC_PARAMS is required"))?;
+            let curve = curve_of(&params)?;
+            let k = ec::generate(curve).map_err(|e| err!(CKR_FUNCTION_FAILED, "EC generation failed ({e:?})"))?;
+            let pub_t: Vec<Attr> = pub_t.iter().filter(|a| a.ty != CKA_EC_PARAMS).cloned().collect();
+            let mut p = template::build(
+                &pub_t,
+                &[
+                    Attr::ulong(CKA_CLASS, CKO_PUBLIC_KEY),
+                    Attr::ulong(CKA_KEY_TYPE, CKK_EC),
+                    Attr::new(CKA_EC_PARAMS, der::ec_params(curve)),
+                    Attr::new(CKA_EC_POINT, der::wrap_octet_string(k.public_point())),
+                ],
+                origin,
+            )?;
+            if let Ok(spki) = k.public().to_spki_der() {
+                p.set(CKA_PUBLIC_KEY_INFO, spki);
+            }
+            let priv_t: Vec<Attr> = priv_t.iter().filter(|a| a.ty != CKA_EC_PARAMS).cloned().collect();
+            let mut v = template::build(
+                &priv_t,
+                &[
+                    Attr::ulong(CKA_CLASS, CKO_PRIVATE_KEY),
+                    Attr::ulong(CKA_KEY_TYPE, CKK_EC),
+                    Attr::new(CKA_EC_PARAMS, der::ec_params(curve)),
+                ],
+                origin,
+            )?;
+            set_ec_private(&mut v, &k);
+            Ok((p, v))
+        }
+        _ => Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} does not generate key pairs", mech.ty)),
+    }
+}
+
+#[allow(dead_code)]
+const _PRIV: u32 = PRIV;
