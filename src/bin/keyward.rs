@@ -53,6 +53,25 @@ enum Cmd {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Key lifecycle: create, rotate, disable, delete, restore, tag, expire, import.
+    Key {
+        #[command(flatten)]
+        pin: keyward::kms::cli::PinArg,
+        #[command(subcommand)]
+        cmd: keyward::kms::cli::KeyCmd,
+    },
+    /// Run due key rotations and purges (for cron or a systemd timer).
+    Maintain {
+        #[command(flatten)]
+        pin: keyward::kms::cli::PinArg,
+    },
+    /// Every key and version: algorithm, size, state, origin, dates, next rotation.
+    Inventory {
+        #[command(flatten)]
+        pin: keyward::kms::cli::PinArg,
+        #[command(flatten)]
+        format: keyward::kms::cli::InventoryFormat,
+    },
 }
 
 #[derive(Subcommand)]
@@ -173,6 +192,18 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
                 None => print!("{text}"),
             }
+        }
+        Cmd::Key { pin, cmd } => {
+            let slot = slot_by_label(&lib, &cli.token)?;
+            println!("{}", keyward::kms::cli::run_key(&lib, slot, &pin, cmd)?);
+        }
+        Cmd::Maintain { pin } => {
+            let slot = slot_by_label(&lib, &cli.token)?;
+            println!("{}", keyward::kms::cli::run_maintain(&lib, slot, &pin)?);
+        }
+        Cmd::Inventory { pin, format } => {
+            let slot = slot_by_label(&lib, &cli.token)?;
+            println!("{}", keyward::kms::cli::run_inventory(&lib, slot, &pin, format)?);
         }
         Cmd::Info => {
             let _ = slot_by_label(&lib, &cli.token)?;

@@ -20,6 +20,7 @@
 //! `keyward maintain` runs it from cron or a systemd timer.
 
 pub mod attrs;
+pub mod cli;
 pub mod clock;
 pub mod envelope;
 
@@ -1228,6 +1229,123 @@ impl Token {
     }
 }
 
+// ---- import ----------------------------------------------------------------------------
+
+/// Decodes PEM (the first block) or passes DER/raw bytes through.
+pub fn pem_or_der(data: &[u8]) -> Result<(Option<String>, zeroize::Zeroizing<Vec<u8>>)> {
+    let text = match std::str::from_utf8(data) {
+        Ok(t) if t.trim_start().starts_with("-----BEGIN ") => t,
+        _ => return Ok((None, zeroize::Zeroizing::new(data.to_vec()))),
+    };
+    let bad = || Error::new(CKR_ARGUMENTS_BAD, "malformed PEM");
+    let start = text.find("-----BEGIN ").ok_or_else(bad)?;
+    let rest = &text[start + 11..];
+    let label_end = rest.find("-----").ok_or_else(bad)?;
+    let label = rest[..label_end].to_string();
+    let body = &rest[label_end + 5..];
+    let end = body.find("-----END ").ok_or_else(bad)?;
+    let mut out = zeroize::Zeroizing::new(Vec::new());
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in body[..end].bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return Err(bad()),
+        } as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Ok((Some(label), out))
+}
+
+impl Token {
+    /// Imports a key from a file's bytes as the first version of a new
+    /// managed key `label`: a PKCS#8 private key (PEM or DER; RSA or EC,
+    /// validated like C_CreateObject, stored with its public half) or a raw
+    /// 16/24/32-byte AES key. Returns the new handles.
+    pub fn kms_import(&self, s: &Session, label: &str, data: &[u8], id: &[u8]) -> Result<Vec<Handle>> {
+        self.require_user()?;
+        if self.kms_find(label).is_ok() {
+            return Err(err!(CKR_ARGUMENTS_BAD, "a key named {label:?} already exists"));
+        }
+        let (pem, der) = pem_or_der(data)?;
+        let common = |class: CK_OBJECT_CLASS, kt: CK_KEY_TYPE| {
+            vec![
+                Attr::ulong(CKA_CLASS, class),
+                Attr::ulong(CKA_KEY_TYPE, kt),
+                Attr::bool(CKA_TOKEN, true),
+                Attr::new(CKA_LABEL, label.as_bytes().to_vec()),
+                Attr::new(CKA_ID, id.to_vec()),
+            ]
+        };
+        let raw_aes = pem.is_none() && matches!(der.len(), 16 | 24 | 32);
+        if raw_aes {
+            let mut t = common(CKO_SECRET_KEY, CKK_AES);
+            t.push(Attr::new(CKA_VALUE, der.to_vec()));
+            let n = template::build(&t, &[], template::Origin::Create)?;
+            return Ok(vec![self.insert(s, n)?]);
+        }
+        if pem.as_deref().is_some_and(|l| l != "PRIVATE KEY") {
+            return Err(err!(
+                CKR_ARGUMENTS_BAD,
+                "PEM block {:?}: expected an unencrypted PKCS#8 \"PRIVATE KEY\"",
+                pem.unwrap_or_default()
+            ));
+        }
+        let mut last = Error::new(CKR_ARGUMENTS_BAD, "not a PKCS#8 private key nor a raw AES key");
+        for kt in [CKK_RSA, CKK_EC] {
+            let mut n = template::build(&common(CKO_PRIVATE_KEY, kt), &[], template::Origin::Unwrap)?;
+            match crate::token::asym::fill_from_pkcs8(self, &mut n, &der) {
+                Ok(()) => {}
+                Err(e) if e.rv() == CKR_WRAPPED_KEY_INVALID => continue,
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            }
+            crate::token::ops::validate_import(self, &mut n)?;
+            let mut pt = common(CKO_PUBLIC_KEY, kt);
+            match kt {
+                CKK_RSA => {
+                    for ty in [CKA_MODULUS, CKA_PUBLIC_EXPONENT] {
+                        pt.push(Attr::new(ty, n.attrs.get(&ty).cloned().unwrap_or_default()));
+                    }
+                }
+                _ => {
+                    let params = n.attrs.get(&CKA_EC_PARAMS).cloned().unwrap_or_default();
+                    let fl = crate::token::asym::curve_of(&params)?.field_len();
+                    let spki = n.attrs.get(&CKA_PUBLIC_KEY_INFO).cloned().unwrap_or_default();
+                    let plen = 1 + 2 * fl;
+                    if spki.len() < plen {
+                        return Err(Error::general("EC public key not derivable"));
+                    }
+                    pt.push(Attr::new(CKA_EC_PARAMS, params));
+                    pt.push(Attr::new(CKA_EC_POINT, spki[spki.len() - plen..].to_vec()));
+                }
+            }
+            let mut pn = template::build(&pt, &[], template::Origin::Create)?;
+            crate::token::ops::validate_import(self, &mut pn)?;
+            let ph = self.insert(s, pn)?;
+            return match self.insert(s, n) {
+                Ok(h) => Ok(vec![ph, h]),
+                Err(e) => {
+                    let _ = self.store().delete_object(ph as i64);
+                    Err(e)
+                }
+            };
+        }
+        Err(last)
+    }
+}
+
 // ---- the safe API for the CLI (and a future vendor interface) ------------------------------------
 
 impl Library {
@@ -1341,6 +1459,17 @@ impl Library {
     /// Due rotations and purges of the session's token.
     pub fn kms_maintain(&self, h: Handle) -> Result<Report> {
         self.kms_call(h, |t| t.kms_maintain())
+    }
+
+    /// Imports a key file as a new managed key (see `Token::kms_import`).
+    pub fn kms_import(&self, h: Handle, name: &str, data: &[u8], id: &[u8]) -> Result<Vec<Handle>> {
+        self.with_session(h, |s, t| {
+            let d = serde_json::json!({ "key": name });
+            t.audit_lifecycle(Lifecycle::Imported, "keyward.import", Some(h), None, Some(d), || {
+                t.kms_import(s, name, data, id).map(|handles| Rotated { version: 1, handles })
+            })
+            .map(|r| r.handles)
+        })
     }
 }
 

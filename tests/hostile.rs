@@ -1,0 +1,194 @@
+//! Hostile C callers, through the raw function list: NULL pointers, absurd
+//! lengths, bad handles, calls before C_Initialize. Every call gets a spec
+//! CK_RV and the module keeps working afterwards.
+
+mod common;
+use pkcs11_sys::*;
+use std::ptr::{null, null_mut};
+
+struct Raw {
+    _lib: libloading::Library,
+    f: &'static CK_FUNCTION_LIST,
+}
+
+fn raw() -> Raw {
+    // SAFETY: loading our own module; its initializers are benign.
+    let lib = unsafe { libloading::Library::new(common::module_path()) }.unwrap();
+    let mut list: CK_FUNCTION_LIST_PTR = null_mut();
+    // SAFETY: C_GetFunctionList has this signature and fills `list`.
+    unsafe {
+        let get: libloading::Symbol<unsafe extern "C" fn(CK_FUNCTION_LIST_PTR_PTR) -> CK_RV> =
+            lib.get(b"C_GetFunctionList").unwrap();
+        assert_eq!(get(&mut list), CKR_OK);
+        assert_eq!(get(null_mut()), CKR_ARGUMENTS_BAD);
+    }
+    // SAFETY: the list is a static of the module, which is never unloaded (-z nodelete).
+    Raw { _lib: lib, f: unsafe { &*list } }
+}
+
+#[test]
+fn null_pointers_absurd_lengths_and_bad_handles() {
+    let r = raw();
+    let f = r.f;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = common::write_config(dir.path(), "");
+    let conf_c = std::ffi::CString::new(conf.display().to_string()).unwrap();
+    // SAFETY: every call below passes arguments the spec allows a caller to pass,
+    // including the NULLs and lengths under test; out-pointers point at locals.
+    unsafe {
+        // Before C_Initialize.
+        let mut count: CK_ULONG = 0;
+        assert_eq!(f.C_GetSlotList.unwrap()(0, null_mut(), &mut count), CKR_CRYPTOKI_NOT_INITIALIZED);
+        assert_eq!(f.C_Finalize.unwrap()(null_mut()), CKR_CRYPTOKI_NOT_INITIALIZED);
+        // Locking cases: mutex functions without OS locking -> CANT_LOCK; some but not all -> ARGUMENTS_BAD.
+        unsafe extern "C" fn create(_: CK_VOID_PTR_PTR) -> CK_RV {
+            CKR_OK
+        }
+        unsafe extern "C" fn other(_: CK_VOID_PTR) -> CK_RV {
+            CKR_OK
+        }
+        let mut args = CK_C_INITIALIZE_ARGS {
+            CreateMutex: Some(create),
+            DestroyMutex: Some(other),
+            LockMutex: Some(other),
+            UnlockMutex: Some(other),
+            flags: 0,
+            pReserved: conf_c.as_ptr() as *mut _,
+        };
+        assert_eq!(f.C_Initialize.unwrap()(&mut args as *mut _ as *mut _), CKR_CANT_LOCK);
+        args.LockMutex = None;
+        assert_eq!(f.C_Initialize.unwrap()(&mut args as *mut _ as *mut _), CKR_ARGUMENTS_BAD);
+        args.LockMutex = Some(other);
+        args.flags = CKF_OS_LOCKING_OK;
+        assert_eq!(f.C_Initialize.unwrap()(&mut args as *mut _ as *mut _), CKR_OK);
+        assert_eq!(f.C_Initialize.unwrap()(&mut args as *mut _ as *mut _), CKR_CRYPTOKI_ALREADY_INITIALIZED);
+
+        // Length queries and NULL out-pointers.
+        assert_eq!(f.C_GetSlotList.unwrap()(0, null_mut(), &mut count), CKR_OK);
+        assert_eq!(count, 1);
+        assert_eq!(f.C_GetSlotList.unwrap()(0, null_mut(), null_mut()), CKR_ARGUMENTS_BAD);
+        let mut slots = [0 as CK_SLOT_ID; 0];
+        count = 0;
+        assert_eq!(f.C_GetSlotList.unwrap()(0, slots.as_mut_ptr(), &mut count), CKR_BUFFER_TOO_SMALL);
+        assert_eq!(count, 1);
+        assert_eq!(f.C_GetInfo.unwrap()(null_mut()), CKR_ARGUMENTS_BAD);
+        assert_eq!(f.C_GetTokenInfo.unwrap()(0, null_mut()), CKR_ARGUMENTS_BAD);
+        let mut ti: CK_TOKEN_INFO = std::mem::zeroed();
+        assert_eq!(f.C_GetTokenInfo.unwrap()(77, &mut ti), CKR_SLOT_ID_INVALID);
+        assert_eq!(f.C_InitToken.unwrap()(0, b"so-pin-1234".as_ptr() as *mut _, 11, null_mut()), CKR_ARGUMENTS_BAD);
+        let label = [b' '; 32];
+        assert_eq!(f.C_InitToken.unwrap()(0, null_mut(), 11, label.as_ptr() as *mut _), CKR_ARGUMENTS_BAD);
+        assert_eq!(f.C_InitToken.unwrap()(0, b"so-pin-1234".as_ptr() as *mut _, 11, label.as_ptr() as *mut _), CKR_OK);
+
+        // Sessions.
+        let mut h: CK_SESSION_HANDLE = 0;
+        assert_eq!(f.C_OpenSession.unwrap()(0, CKF_SERIAL_SESSION, null_mut(), None, null_mut()), CKR_ARGUMENTS_BAD);
+        assert_eq!(f.C_OpenSession.unwrap()(0, 0, null_mut(), None, &mut h), CKR_SESSION_PARALLEL_NOT_SUPPORTED);
+        assert_eq!(f.C_OpenSession.unwrap()(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, null_mut(), None, &mut h), CKR_OK);
+        assert_eq!(f.C_CloseSession.unwrap()(h + 1000), CKR_SESSION_HANDLE_INVALID);
+
+        // Templates: NULL with a count, absurd counts, NULL value with a length.
+        let mut obj: CK_OBJECT_HANDLE = 0;
+        assert_eq!(f.C_CreateObject.unwrap()(h, null_mut(), 3, &mut obj), CKR_ARGUMENTS_BAD);
+        let class: CK_ULONG = CKO_DATA;
+        let mut t = [CK_ATTRIBUTE { type_: CKA_CLASS, pValue: &class as *const _ as *mut _, ulValueLen: 8 }];
+        assert_eq!(f.C_CreateObject.unwrap()(h, t.as_mut_ptr(), 1 << 40, &mut obj), CKR_ARGUMENTS_BAD);
+        assert_eq!(f.C_CreateObject.unwrap()(h, t.as_mut_ptr(), 1, null_mut()), CKR_ARGUMENTS_BAD);
+        let mut bad = [CK_ATTRIBUTE { type_: CKA_LABEL, pValue: null_mut(), ulValueLen: 5 }];
+        assert_eq!(f.C_CreateObject.unwrap()(h, bad.as_mut_ptr(), 1, &mut obj), CKR_ARGUMENTS_BAD);
+        let mut huge = [CK_ATTRIBUTE { type_: CKA_LABEL, pValue: &class as *const _ as *mut _, ulValueLen: 1 << 40 }];
+        assert_eq!(f.C_CreateObject.unwrap()(h, huge.as_mut_ptr(), 1, &mut obj), CKR_ARGUMENTS_BAD);
+        assert_eq!(f.C_CreateObject.unwrap()(h, t.as_mut_ptr(), 1, &mut obj), CKR_OK);
+
+        // C_GetAttributeValue: NULL pValue is a length query; small buffer -> UNAVAILABLE + BUFFER_TOO_SMALL.
+        let mut q = [CK_ATTRIBUTE { type_: CKA_CLASS, pValue: null_mut(), ulValueLen: 0 }];
+        assert_eq!(f.C_GetAttributeValue.unwrap()(h, obj, q.as_mut_ptr(), 1), CKR_OK);
+        assert_eq!(q[0].ulValueLen, 8);
+        let mut small = [0u8; 2];
+        q[0].pValue = small.as_mut_ptr() as *mut _;
+        q[0].ulValueLen = 2;
+        assert_eq!(f.C_GetAttributeValue.unwrap()(h, obj, q.as_mut_ptr(), 1), CKR_BUFFER_TOO_SMALL);
+        assert_eq!(q[0].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+        let mut inv = [CK_ATTRIBUTE { type_: CKA_MODULUS, pValue: null_mut(), ulValueLen: 0 }];
+        assert_eq!(f.C_GetAttributeValue.unwrap()(h, obj, inv.as_mut_ptr(), 1), CKR_ATTRIBUTE_TYPE_INVALID);
+        assert_eq!(f.C_GetAttributeValue.unwrap()(h, obj + 999, inv.as_mut_ptr(), 1), CKR_OBJECT_HANDLE_INVALID);
+
+        // Operations: wrong state, NULL mechanism, NULL data with a length.
+        let mut len: CK_ULONG = 16;
+        let mut out = [0u8; 16];
+        assert_eq!(
+            f.C_Encrypt.unwrap()(h, out.as_mut_ptr(), 16, out.as_mut_ptr(), &mut len),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        assert_eq!(f.C_EncryptInit.unwrap()(h, null_mut(), obj), CKR_ARGUMENTS_BAD);
+        assert_eq!(f.C_DigestInit.unwrap()(h, null_mut()), CKR_ARGUMENTS_BAD);
+        let mut mech = CK_MECHANISM { mechanism: CKM_SHA256, pParameter: null_mut(), ulParameterLen: 0 };
+        assert_eq!(f.C_DigestInit.unwrap()(h, &mut mech), CKR_OK);
+        assert_eq!(f.C_DigestInit.unwrap()(h, &mut mech), CKR_OPERATION_ACTIVE);
+        assert_eq!(f.C_Digest.unwrap()(h, null_mut(), 10, null_mut(), &mut len), CKR_ARGUMENTS_BAD);
+        assert_eq!(f.C_Digest.unwrap()(h, b"abc".as_ptr() as *mut _, 3, null_mut(), null_mut()), CKR_ARGUMENTS_BAD);
+        assert_eq!(f.C_Digest.unwrap()(h, b"abc".as_ptr() as *mut _, 3, null_mut(), &mut len), CKR_OK);
+        assert_eq!(len, 32);
+        len = 4;
+        assert_eq!(
+            f.C_Digest.unwrap()(h, b"abc".as_ptr() as *mut _, 3, out.as_mut_ptr(), &mut len),
+            CKR_BUFFER_TOO_SMALL
+        );
+        assert_eq!(len, 32);
+        let mut d = [0u8; 32];
+        len = 32;
+        assert_eq!(f.C_Digest.unwrap()(h, b"abc".as_ptr() as *mut _, 3, d.as_mut_ptr(), &mut len), CKR_OK);
+        assert_eq!(d[0], 0xba);
+        assert_eq!(
+            f.C_Digest.unwrap()(h, b"abc".as_ptr() as *mut _, 3, d.as_mut_ptr(), &mut len),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        // Find during find.
+        assert_eq!(f.C_FindObjectsInit.unwrap()(h, null_mut(), 0), CKR_OK);
+        assert_eq!(f.C_FindObjectsInit.unwrap()(h, null_mut(), 0), CKR_OPERATION_ACTIVE);
+        assert_eq!(f.C_FindObjects.unwrap()(h, null_mut(), 10, &mut count), CKR_ARGUMENTS_BAD);
+        assert_eq!(f.C_FindObjectsFinal.unwrap()(h), CKR_OK);
+        // Unsupported functions answer, they do not crash.
+        assert_eq!(f.C_SignRecoverInit.unwrap()(h, &mut mech, obj), CKR_FUNCTION_NOT_SUPPORTED);
+        assert_eq!(f.C_GetFunctionStatus.unwrap()(h), CKR_FUNCTION_NOT_PARALLEL);
+        assert_eq!(f.C_GenerateRandom.unwrap()(h, null_mut(), 8), CKR_ARGUMENTS_BAD);
+        assert_eq!(f.C_GenerateRandom.unwrap()(h, out.as_mut_ptr(), 16), CKR_OK);
+
+        // Still working; then finalize, and calls after it are refused.
+        assert_eq!(f.C_CloseSession.unwrap()(h), CKR_OK);
+        assert_eq!(f.C_Finalize.unwrap()(1 as CK_VOID_PTR), CKR_ARGUMENTS_BAD);
+        assert_eq!(f.C_Finalize.unwrap()(null_mut()), CKR_OK);
+        assert_eq!(
+            f.C_OpenSession.unwrap()(0, CKF_SERIAL_SESSION, null_mut(), None, &mut h),
+            CKR_CRYPTOKI_NOT_INITIALIZED
+        );
+        let _ = null::<u8>();
+    }
+}
+
+#[test]
+fn interfaces_3_0() {
+    let r = raw();
+    // SAFETY: standard 3.0 entry points with valid out-pointers.
+    unsafe {
+        let lib = libloading::Library::new(common::module_path()).unwrap();
+        let list: libloading::Symbol<unsafe extern "C" fn(CK_INTERFACE_PTR, CK_ULONG_PTR) -> CK_RV> =
+            lib.get(b"C_GetInterfaceList").unwrap();
+        let mut n: CK_ULONG = 0;
+        assert_eq!(list(null_mut(), &mut n), CKR_OK);
+        assert_eq!(n, 2);
+        let get: libloading::Symbol<
+            unsafe extern "C" fn(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS) -> CK_RV,
+        > = lib.get(b"C_GetInterface").unwrap();
+        let mut iface: CK_INTERFACE_PTR = null_mut();
+        assert_eq!(get(null_mut(), null_mut(), &mut iface, 0), CKR_OK);
+        let fl = &*((*iface).pFunctionList as *const CK_FUNCTION_LIST_3_0);
+        assert_eq!((fl.version.major, fl.version.minor), (3, 0));
+        let mut v = CK_VERSION { major: 2, minor: 40 };
+        assert_eq!(get(b"PKCS 11\0".as_ptr() as *mut _, &mut v, &mut iface, 0), CKR_OK);
+        let fl2 = &*((*iface).pFunctionList as *const CK_FUNCTION_LIST);
+        assert_eq!((fl2.version.major, fl2.version.minor), (2, 40));
+        assert_eq!(get(b"Other\0".as_ptr() as *mut _, null_mut(), &mut iface, 0), CKR_ARGUMENTS_BAD);
+    }
+    let _ = r.f;
+}
