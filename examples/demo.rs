@@ -76,14 +76,42 @@ fn main() -> Result<(), Box<dyn Error>> {
     let digest = s.digest(&Mechanism::Sha256, msg)?;
     println!("6. SHA-256 in the token: {}", hex(&digest));
 
-    let attrs = s.get_attributes(key, &[AttributeType::Sensitive, AttributeType::Local, AttributeType::UniqueId])?;
-    println!("7. key attributes: {attrs:?}");
+    for a in s.get_attributes(key, &[AttributeType::Sensitive, AttributeType::Local, AttributeType::UniqueId])? {
+        match a {
+            Attribute::UniqueId(u) => println!("7. key CKA_UNIQUE_ID {}", String::from_utf8_lossy(&u)),
+            other => println!("   {other:?}"),
+        }
+    }
+
+    let p256 = vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    let (ec_pub, ec_priv) = s.generate_key_pair(
+        &Mechanism::EccKeyPairGen,
+        &[Attribute::EcParams(p256), Attribute::Verify(true)],
+        &[Attribute::Sign(true)],
+    )?;
+    let sig = s.sign(&Mechanism::EcdsaSha256, ec_priv, msg)?;
+    s.verify(&Mechanism::EcdsaSha256, ec_pub, msg, &sig)?;
+    println!("7b. EC P-256 session key pair: ECDSA-SHA256 signature of {} bytes made and verified", sig.len());
+    let (rsa_pub, rsa_priv) = s.generate_key_pair(
+        &Mechanism::RsaPkcsKeyPairGen,
+        &[Attribute::ModulusBits(2048.into()), Attribute::Encrypt(true)],
+        &[Attribute::Decrypt(true)],
+    )?;
+    let oaep = cryptoki::mechanism::rsa::PkcsOaepParams::new(
+        cryptoki::mechanism::MechanismType::SHA256,
+        cryptoki::mechanism::rsa::PkcsMgfType::MGF1_SHA256,
+        cryptoki::mechanism::rsa::PkcsOaepSource::empty(),
+    );
+    let ct = s.encrypt(&Mechanism::RsaPkcsOaep(oaep), rsa_pub, b"wrapped secret")?;
+    let pt = s.decrypt(&Mechanism::RsaPkcsOaep(oaep), rsa_priv, &ct)?;
+    assert_eq!(pt, b"wrapped secret");
+    println!("7c. RSA-2048 session key pair: OAEP-SHA256 encrypt/decrypt round trip");
 
     let keys = s.find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY)])?;
     println!("8. the token holds {} secret key(s)", keys.len());
 
     s.destroy_object(key)?;
-    println!("9. destroyed the demo key; done");
+    println!("9. destroyed the demo key (a soft delete: restorable during the token's grace period); done");
     Ok(())
 }
 

@@ -192,3 +192,33 @@ fn interfaces_3_0() {
     }
     let _ = r.f;
 }
+
+#[test]
+fn forked_child_must_initialize_again() {
+    let t = common::initialized();
+    let r = raw();
+    let f = r.f;
+    let conf = t.conf.clone();
+    // SAFETY: fork in a test process; the child only calls the module's
+    // exported functions and _exit.
+    unsafe {
+        let mut count: CK_ULONG = 0;
+        assert_eq!(f.C_GetSlotList.unwrap()(0, null_mut(), &mut count), CKR_OK);
+        let pid = libc::fork();
+        if pid == 0 {
+            let a = f.C_GetSlotList.unwrap()(0, null_mut(), &mut count);
+            let mut args: CK_C_INITIALIZE_ARGS = std::mem::zeroed();
+            args.flags = CKF_OS_LOCKING_OK;
+            args.pReserved = conf.as_ptr() as *mut _;
+            let b = f.C_Initialize.unwrap()(&mut args as *mut _ as *mut _);
+            let c = f.C_GetSlotList.unwrap()(0, null_mut(), &mut count);
+            let ok = a == CKR_CRYPTOKI_NOT_INITIALIZED && b == CKR_OK && c == CKR_OK;
+            libc::_exit(if ok { 0 } else { 1 });
+        }
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+        assert_eq!(libc::WEXITSTATUS(status), 0, "child saw the parent's state or could not re-initialize");
+        // The parent is unaffected.
+        assert_eq!(f.C_GetSlotList.unwrap()(0, null_mut(), &mut count), CKR_OK);
+    }
+}

@@ -443,7 +443,9 @@ impl Token {
     /// Picks up what other processes committed.
     pub fn refresh(&self) -> Result<()> {
         let rev = self.objects.read().map_err(lock_err)?.rev;
-        if let Some(ch) = self.store.changes_since(rev)? {
+        let ch = self.store.changes_since(rev)?;
+        eprintln!("DBG refresh rev {rev} -> {:?}", ch.as_ref().map(|c| (c.rev, c.upserts.len())));
+        if let Some(ch) = ch {
             self.apply_changes(ch)?;
         }
         Ok(())
