@@ -109,6 +109,18 @@ fn cli(t: &Token, args: &[&str], now: Option<i64>) -> (bool, String) {
     (out.status.success(), text)
 }
 
+#[allow(dead_code)]
+fn initialized_with(extra: &str) -> Token {
+    let t = blank_with(extra);
+    t.p11.init_token(t.slot, &pin(SO_PIN), "test").unwrap();
+    let so = t.p11.open_rw_session(t.slot).unwrap();
+    so.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    so.init_pin(&pin(USER_PIN)).unwrap();
+    so.logout().unwrap();
+    drop(so);
+    t
+}
+
 fn relogin(s: &Session) {
     s.logout().unwrap();
     s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
@@ -245,7 +257,6 @@ fn disable_and_enable_keep_the_material() {
     assert_eq!(rv(s.encrypt(&Mechanism::AesCbcPad(IV), k, b"x").unwrap_err()), RvError::KeyFunctionNotPermitted);
     assert_eq!(rv(s.decrypt(&Mechanism::AesCbcPad(IV), k, &ct).unwrap_err()), RvError::KeyFunctionNotPermitted);
     assert!(cli(&t, &["key", "enable", "d"], None).0);
-    eprintln!("{:?} {}", s.decrypt(&Mechanism::AesCbcPad(IV), k, &ct), get_ulong(&s, k, CKA_KEYWARD_STATE));
     assert_eq!(s.decrypt(&Mechanism::AesCbcPad(IV), k, &ct).unwrap(), b"data");
     // One version through C_SetAttributeValue; only ENABLED/DISABLED may be set.
     let k2 = rotate(&s, "d");
@@ -467,13 +478,6 @@ fn tags_are_set_and_searched() {
     assert_eq!(rv(e), RvError::AttributeValueInvalid);
     // After a rotation the search finds the primary; tags are the key's.
     let a2 = rotate(&s, "a");
-    for h in [a, b, c, a2] {
-        eprintln!(
-            "{h:?} {:?} {:?}",
-            String::from_utf8_lossy(&get_raw(&s, h, CKA_KEYWARD_TAGS)),
-            get_raw(&s, h, CKA_KEYWARD_PRIMARY)
-        );
-    }
     assert_eq!(tags("team=pay"), vec![a2]);
     assert!(cli(&t, &["key", "tag", "a", "tier=1"], None).0);
     assert_eq!(tags("tier=1"), vec![a2]);

@@ -5,6 +5,7 @@
 //!
 //! Values are `CKA_VENDOR_DEFINED | 0x4B570000 + n` ("KW"). Times are
 //! `CK_ULONG` seconds since the Unix epoch (UTC), 0 = none.
+#![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
 use crate::ck::*;
 use crate::err;

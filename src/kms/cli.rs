@@ -1,6 +1,7 @@
 //! The lifecycle commands of the `keyward` CLI (`key ...`, `maintain`,
 //! `inventory`), written against the safe API (`Library`), never the C
 //! functions. Every error is one line for the caller to print.
+#![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
 use super::{KeyInfo, Versions, clock};
 use crate::ck::*;

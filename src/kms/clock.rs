@@ -52,7 +52,7 @@ pub fn parse_duration(s: &str) -> Result<u64> {
 /// A duration the way `parse_duration` reads it, in the largest whole unit.
 pub fn format_duration(secs: u64) -> String {
     for (unit, n) in [("w", 7 * 86_400), ("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if secs >= n && secs % n == 0 {
+        if secs >= n && secs.is_multiple_of(n) {
             return format!("{}{unit}", secs / n);
         }
     }

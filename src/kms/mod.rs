@@ -18,6 +18,7 @@
 //! `CKF_LIBRARY_CANT_CREATE_OS_THREADS` — right after a user login and at
 //! most once a minute on later object lookups while a user is logged in;
 //! `keyward maintain` runs it from cron or a systemd timer.
+#![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
 pub mod attrs;
 pub mod cli;

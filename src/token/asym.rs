@@ -285,10 +285,10 @@ pub fn generate_pair(t: &Token, mech: &Mechanism, pub_t: &[Attr], priv_t: &[Attr
                 .and_then(|a| crate::object::ulong(&a.value))
                 .ok_or_else(|| Error::new(CKR_TEMPLATE_INCOMPLETE, "CKA_MODULUS_BITS is required"))?
                 as usize;
-            if let Some(e) = pub_t.iter().find(|a| a.ty == CKA_PUBLIC_EXPONENT) {
-                if der::strip_leading_zeros(&e.value) != [1, 0, 1] {
-                    return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "only the public exponent 65537 is generated"));
-                }
+            if let Some(e) = pub_t.iter().find(|a| a.ty == CKA_PUBLIC_EXPONENT)
+                && der::strip_leading_zeros(&e.value) != [1, 0, 1]
+            {
+                return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "only the public exponent 65537 is generated"));
             }
             if !matches!(bits, 2048 | 3072 | 4096) || bits < t.policy().min_rsa_bits {
                 return Err(err!(CKR_KEY_SIZE_RANGE, "RSA keys of 2048, 3072 or 4096 bits (asked {bits})"));

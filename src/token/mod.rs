@@ -443,9 +443,7 @@ impl Token {
     /// Picks up what other processes committed.
     pub fn refresh(&self) -> Result<()> {
         let rev = self.objects.read().map_err(lock_err)?.rev;
-        let ch = self.store.changes_since(rev)?;
-        eprintln!("DBG refresh rev {rev} -> {:?}", ch.as_ref().map(|c| (c.rev, c.upserts.len())));
-        if let Some(ch) = ch {
+        if let Some(ch) = self.store.changes_since(rev)? {
             self.apply_changes(ch)?;
         }
         Ok(())
