@@ -185,10 +185,10 @@ fn interfaces_3_0() {
         let fl = &*((*iface).pFunctionList as *const CK_FUNCTION_LIST_3_0);
         assert_eq!((fl.version.major, fl.version.minor), (3, 0));
         let mut v = CK_VERSION { major: 2, minor: 40 };
-        assert_eq!(get(b"PKCS 11\0".as_ptr() as *mut _, &mut v, &mut iface, 0), CKR_OK);
+        assert_eq!(get(c"PKCS 11".as_ptr() as *mut _, &mut v, &mut iface, 0), CKR_OK);
         let fl2 = &*((*iface).pFunctionList as *const CK_FUNCTION_LIST);
         assert_eq!((fl2.version.major, fl2.version.minor), (2, 40));
-        assert_eq!(get(b"Other\0".as_ptr() as *mut _, null_mut(), &mut iface, 0), CKR_ARGUMENTS_BAD);
+        assert_eq!(get(c"Other".as_ptr() as *mut _, null_mut(), &mut iface, 0), CKR_ARGUMENTS_BAD);
     }
     let _ = r.f;
 }

@@ -468,14 +468,17 @@ fn run() {
     }
 
     // ---------- token objects: fill to 100/1,000/10,000; C_FindObjects by label ----------
-    let make_tmpl = |label: String| vec![
+    let make_tmpl = |label: String| {
+        let mut v = vec![0u8; 32];
+        rng.fill(&mut v).unwrap();
+        vec![
         Attribute::Class(ObjectClass::SECRET_KEY),
         Attribute::KeyType(KeyType::AES),
-        Attribute::Value(vec![0x11u8; 32]),
+        Attribute::Value(v),
         Attribute::Token(true),
         Attribute::Encrypt(true),
         Attribute::Label(label.into_bytes()),
-    ];
+    ]};
     let mut filled = 0usize;
     let mut fill_rates = Vec::new();
     for target in [100usize, 1000, 10000] {
@@ -483,7 +486,7 @@ fn run() {
         for (i, s) in sessions.iter().enumerate() {
             let st = Instant::now();
             for n in filled..target {
-                s.create_object(&make_tmpl(format!("fill-{n}"))).expect("fill create_object");
+                s.create_object(&make_tmpl(format!("fill-{n}"))).unwrap_or_else(|e| panic!("{} fill create_object: {e}", toks[i].name));
             }
             let el = st.elapsed().as_secs_f64();
             eprintln!("{}: filled {}..{} in {:.2} s ({:.0}/s)", toks[i].name, filled, target, el, (target - filled) as f64 / el);
