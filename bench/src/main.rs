@@ -62,10 +62,10 @@ fn measure<E: std::fmt::Debug>(what: &str, mut f: impl FnMut() -> Result<(), E>)
 
 #[derive(Clone, Copy, PartialEq)]
 enum Unit {
-    Ops,  // ops/s, higher better
-    Mbs,  // MB/s (10^6 B), higher better
-    Ms,   // milliseconds, lower better
-    Mib,  // MiB, lower better
+    Ops, // ops/s, higher better
+    Mbs, // MB/s (10^6 B), higher better
+    Ms,  // milliseconds, lower better
+    Mib, // MiB, lower better
 }
 
 struct Row {
@@ -145,6 +145,20 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("init-probe") => init_probe(&args[2], args.get(3)),
         Some("run") => run(),
+        // Re-draw the chart from a results.md table: chart <results.md> <out.svg>
+        Some("chart") => {
+            let md = std::fs::read_to_string(&args[2]).unwrap();
+            let rows: Vec<Row> = md
+                .lines()
+                .filter(|l| l.starts_with("| ") && !l.starts_with("| Operation"))
+                .map(|l| {
+                    let c: Vec<&str> = l.split('|').map(str::trim).collect();
+                    let ratio = c[5].trim_end_matches('x').parse::<f64>().ok();
+                    Row { name: c[1].to_string(), unit: Unit::Ops, kw: ratio, sh: ratio.map(|_| 1.0), raw: None }
+                })
+                .collect();
+            std::fs::write(&args[3], svg(&rows)).unwrap();
+        }
         _ => {
             eprintln!("usage: keyward-bench run | init-probe <module> [conf]");
             std::process::exit(2)
@@ -201,6 +215,11 @@ fn bump(iv: &mut [u8; 12]) {
     }
 }
 
+/// BENCH_ONLY=substring limits the per-mechanism rows (profiling aid).
+fn want(name: &str) -> bool {
+    std::env::var("BENCH_ONLY").map(|f| name.contains(&f)).unwrap_or(true)
+}
+
 fn run() {
     let env = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} not set"));
     let kw_conf = CString::new(env("KW_CONF")).unwrap();
@@ -242,107 +261,196 @@ fn run() {
     macro_rules! row {
         ($name:expr, $unit:expr, $scale:expr, |$s:ident, $ti:ident| $body:expr, $raw:expr) => {{
             let name: String = $name.into();
-            eprintln!("row: {name}");
-            let mut vals = [None, None];
-            for ($ti, $s) in sessions.iter().enumerate() {
-                vals[$ti] = $body.map(|v: f64| v * $scale);
+            if want(&name) {
+                eprintln!("row: {name}");
+                let mut vals = [None, None];
+                for ($ti, $s) in sessions.iter().enumerate() {
+                    vals[$ti] = $body.map(|v: f64| v * $scale);
+                }
+                let raw: Option<f64> = $raw;
+                rows.push(Row { name, unit: $unit, kw: vals[0], sh: vals[1], raw: raw.map(|v| v * $scale) });
             }
-            let raw: Option<f64> = $raw;
-            rows.push(Row { name, unit: $unit, kw: vals[0], sh: vals[1], raw: raw.map(|v| v * $scale) });
         }};
     }
 
     // ---------- key generation (session objects, destroyed after each run) ----------
-    row!("AES-256 key generation", Unit::Ops, 1.0, |s, _i| {
-        let mut hs = Vec::new();
-        let r = measure("aes keygen", || {
-            s.generate_key(&Mechanism::AesKeyGen, &[Attribute::ValueLen(32.into()), Attribute::Token(false)])
-                .map(|h| hs.push(h))
-        });
-        for h in hs { let _ = s.destroy_object(h); }
-        r
-    }, measure("raw", || { let mut k = [0u8; 32]; rng.fill(&mut k) }));
+    row!(
+        "AES-256 key generation",
+        Unit::Ops,
+        1.0,
+        |s, _i| {
+            let mut hs = Vec::new();
+            let r = measure("aes keygen", || {
+                s.generate_key(&Mechanism::AesKeyGen, &[Attribute::ValueLen(32.into()), Attribute::Token(false)])
+                    .map(|h| hs.push(h))
+            });
+            for h in hs {
+                let _ = s.destroy_object(h);
+            }
+            r
+        },
+        measure("raw", || {
+            let mut k = [0u8; 32];
+            rng.fill(&mut k)
+        })
+    );
 
     for bits in [2048u64, 3072] {
-        row!(format!("RSA-{bits} key pair generation"), Unit::Ops, 1.0, |s, _i| {
-            let mut hs = Vec::new();
-            let r = measure("rsa keygen", || {
-                s.generate_key_pair(
-                    &Mechanism::RsaPkcsKeyPairGen,
-                    &[Attribute::ModulusBits(bits.into()), Attribute::PublicExponent(vec![1, 0, 1]), Attribute::Token(false)],
-                    &[Attribute::Token(false), Attribute::Sign(true), Attribute::Decrypt(true)],
-                ).map(|(a, b)| { hs.push(a); hs.push(b); })
-            });
-            for h in hs { let _ = s.destroy_object(h); }
-            r
-        }, measure("raw", || RsaKeyPair::generate(if bits == 2048 { KeySize::Rsa2048 } else { KeySize::Rsa3072 }).map(|_| ())));
+        row!(
+            format!("RSA-{bits} key pair generation"),
+            Unit::Ops,
+            1.0,
+            |s, _i| {
+                let mut hs = Vec::new();
+                let r = measure("rsa keygen", || {
+                    s.generate_key_pair(
+                        &Mechanism::RsaPkcsKeyPairGen,
+                        &[
+                            Attribute::ModulusBits(bits.into()),
+                            Attribute::PublicExponent(vec![1, 0, 1]),
+                            Attribute::Token(false),
+                        ],
+                        &[Attribute::Token(false), Attribute::Sign(true), Attribute::Decrypt(true)],
+                    )
+                    .map(|(a, b)| {
+                        hs.push(a);
+                        hs.push(b);
+                    })
+                });
+                for h in hs {
+                    let _ = s.destroy_object(h);
+                }
+                r
+            },
+            measure("raw", || RsaKeyPair::generate(if bits == 2048 { KeySize::Rsa2048 } else { KeySize::Rsa3072 })
+                .map(|_| ()))
+        );
     }
 
-    let curves: [(&str, &[u8], &'static sig::EcdsaSigningAlgorithm, &'static sig::EcdsaVerificationAlgorithm, usize); 3] = [
+    let curves: [(&str, &[u8], &'static sig::EcdsaSigningAlgorithm, &'static sig::EcdsaVerificationAlgorithm, usize);
+        3] = [
         ("P-256", P256_OID, &sig::ECDSA_P256_SHA256_FIXED_SIGNING, &sig::ECDSA_P256_SHA256_FIXED, 32),
         ("P-384", P384_OID, &sig::ECDSA_P384_SHA384_FIXED_SIGNING, &sig::ECDSA_P384_SHA384_FIXED, 48),
         ("secp256k1", K256_OID, &sig::ECDSA_P256K1_SHA256_FIXED_SIGNING, &sig::ECDSA_P256K1_SHA256_FIXED, 32),
     ];
     for (cname, oid, salg, _, _) in curves {
-        row!(format!("{cname} key pair generation"), Unit::Ops, 1.0, |s, _i| {
-            let mut hs = Vec::new();
-            let r = measure("ec keygen", || {
-                s.generate_key_pair(
-                    &Mechanism::EccKeyPairGen,
-                    &[Attribute::EcParams(oid.to_vec()), Attribute::Token(false)],
-                    &[Attribute::Token(false), Attribute::Sign(true)],
-                ).map(|(a, b)| { hs.push(a); hs.push(b); })
-            });
-            for h in hs { let _ = s.destroy_object(h); }
-            r
-        }, measure("raw", || EcdsaKeyPair::generate(salg).map(|_| ())));
+        row!(
+            format!("{cname} key pair generation"),
+            Unit::Ops,
+            1.0,
+            |s, _i| {
+                let mut hs = Vec::new();
+                let r = measure("ec keygen", || {
+                    s.generate_key_pair(
+                        &Mechanism::EccKeyPairGen,
+                        &[Attribute::EcParams(oid.to_vec()), Attribute::Token(false)],
+                        &[Attribute::Token(false), Attribute::Sign(true)],
+                    )
+                    .map(|(a, b)| {
+                        hs.push(a);
+                        hs.push(b);
+                    })
+                });
+                for h in hs {
+                    let _ = s.destroy_object(h);
+                }
+                r
+            },
+            measure("raw", || EcdsaKeyPair::generate(salg).map(|_| ()))
+        );
     }
 
     // ---------- AES-256-GCM ----------
-    let aes: Vec<ObjectHandle> = sessions.iter().map(|s| {
-        s.generate_key(&Mechanism::AesKeyGen, &[Attribute::ValueLen(32.into()), Attribute::Token(false), Attribute::Encrypt(true), Attribute::Decrypt(true)]).unwrap()
-    }).collect();
+    let aes: Vec<ObjectHandle> = sessions
+        .iter()
+        .map(|s| {
+            s.generate_key(
+                &Mechanism::AesKeyGen,
+                &[
+                    Attribute::ValueLen(32.into()),
+                    Attribute::Token(false),
+                    Attribute::Encrypt(true),
+                    Attribute::Decrypt(true),
+                ],
+            )
+            .unwrap()
+        })
+        .collect();
     let raw_key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7u8; 32]).unwrap());
     for size in [KIB, MIB] {
         let data = vec![0x5au8; size];
         let label = if size == KIB { "1 KiB" } else { "1 MiB" };
         let scale = size as f64 / 1e6;
-        row!(format!("AES-256-GCM encrypt {label}"), Unit::Mbs, scale, |s, i| {
-            let mut iv = [0u8; 12];
-            measure("gcm enc", || { bump(&mut iv); s.encrypt(&gcm_mech(&mut iv), aes[i], &data).map(|_| ()) })
-        }, {
-            let mut n = 0u128;
-            measure("raw", || {
-                n += 1;
-                let mut b = data.clone();
-                raw_key.seal_in_place_append_tag(Nonce::try_assume_unique_for_key(&n.to_be_bytes()[4..]).unwrap(), Aad::empty(), &mut b)
-            })
-        });
-        row!(format!("AES-256-GCM decrypt {label}"), Unit::Mbs, scale, |s, i| {
-            let mut iv = [9u8; 12];
-            let ct = s.encrypt(&gcm_mech(&mut iv), aes[i], &data);
-            match ct {
-                Err(e) => { eprintln!("  n/a: {e}"); None }
-                Ok(ct) => measure("gcm dec", || s.decrypt(&gcm_mech(&mut iv), aes[i], &ct).map(|_| ())),
+        row!(
+            format!("AES-256-GCM encrypt {label}"),
+            Unit::Mbs,
+            scale,
+            |s, i| {
+                let mut iv = [0u8; 12];
+                measure("gcm enc", || {
+                    bump(&mut iv);
+                    s.encrypt(&gcm_mech(&mut iv), aes[i], &data).map(|_| ())
+                })
+            },
+            {
+                let mut n = 0u128;
+                measure("raw", || {
+                    n += 1;
+                    let mut b = data.clone();
+                    raw_key.seal_in_place_append_tag(
+                        Nonce::try_assume_unique_for_key(&n.to_be_bytes()[4..]).unwrap(),
+                        Aad::empty(),
+                        &mut b,
+                    )
+                })
             }
-        }, {
-            let mut ct = data.clone();
-            raw_key.seal_in_place_append_tag(Nonce::assume_unique_for_key([9u8; 12]), Aad::empty(), &mut ct).unwrap();
-            measure("raw", || {
-                let mut b = ct.clone();
-                raw_key.open_in_place(Nonce::assume_unique_for_key([9u8; 12]), Aad::empty(), &mut b).map(|_| ())
-            })
-        });
+        );
+        row!(
+            format!("AES-256-GCM decrypt {label}"),
+            Unit::Mbs,
+            scale,
+            |s, i| {
+                let mut iv = [9u8; 12];
+                let ct = s.encrypt(&gcm_mech(&mut iv), aes[i], &data);
+                match ct {
+                    Err(e) => {
+                        eprintln!("  n/a: {e}");
+                        None
+                    }
+                    Ok(ct) => measure("gcm dec", || s.decrypt(&gcm_mech(&mut iv), aes[i], &ct).map(|_| ())),
+                }
+            },
+            {
+                let mut ct = data.clone();
+                raw_key
+                    .seal_in_place_append_tag(Nonce::assume_unique_for_key([9u8; 12]), Aad::empty(), &mut ct)
+                    .unwrap();
+                measure("raw", || {
+                    let mut b = ct.clone();
+                    raw_key.open_in_place(Nonce::assume_unique_for_key([9u8; 12]), Aad::empty(), &mut b).map(|_| ())
+                })
+            }
+        );
     }
 
     // ---------- RSA-2048 ----------
-    let rsa: Vec<(ObjectHandle, ObjectHandle)> = sessions.iter().map(|s| {
-        s.generate_key_pair(
-            &Mechanism::RsaPkcsKeyPairGen,
-            &[Attribute::ModulusBits(2048u64.into()), Attribute::PublicExponent(vec![1, 0, 1]), Attribute::Token(false), Attribute::Verify(true), Attribute::Encrypt(true)],
-            &[Attribute::Token(false), Attribute::Sign(true), Attribute::Decrypt(true)],
-        ).unwrap()
-    }).collect();
+    let rsa: Vec<(ObjectHandle, ObjectHandle)> = sessions
+        .iter()
+        .map(|s| {
+            s.generate_key_pair(
+                &Mechanism::RsaPkcsKeyPairGen,
+                &[
+                    Attribute::ModulusBits(2048u64.into()),
+                    Attribute::PublicExponent(vec![1, 0, 1]),
+                    Attribute::Token(false),
+                    Attribute::Verify(true),
+                    Attribute::Encrypt(true),
+                ],
+                &[Attribute::Token(false), Attribute::Sign(true), Attribute::Decrypt(true)],
+            )
+            .unwrap()
+        })
+        .collect();
     let raw_rsa = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
     let raw_rsa_pub = raw_rsa.public_key().as_ref().to_vec();
     let msg = [0x42u8; 64];
@@ -352,23 +460,36 @@ fn run() {
         ("PSS-SHA256", Mechanism::Sha256RsaPkcsPss(pss), &sig::RSA_PSS_SHA256, &sig::RSA_PSS_2048_8192_SHA256),
     ];
     for (mname, mech, enc, params) in &rsa_mechs {
-        row!(format!("RSA-2048 {mname} sign"), Unit::Ops, 1.0, |s, i| {
-            measure("rsa sign", || s.sign(mech, rsa[i].1, &msg).map(|_| ()))
-        }, {
-            let mut out = vec![0u8; 256];
-            measure("raw", || raw_rsa.sign(*enc, &rng, &msg, &mut out))
-        });
-        row!(format!("RSA-2048 {mname} verify"), Unit::Ops, 1.0, |s, i| {
-            match s.sign(mech, rsa[i].1, &msg) {
-                Err(e) => { eprintln!("  n/a: {e}"); None }
-                Ok(sg) => measure("rsa verify", || s.verify(mech, rsa[i].0, &msg, &sg)),
+        row!(
+            format!("RSA-2048 {mname} sign"),
+            Unit::Ops,
+            1.0,
+            |s, i| { measure("rsa sign", || s.sign(mech, rsa[i].1, &msg).map(|_| ())) },
+            {
+                let mut out = vec![0u8; 256];
+                measure("raw", || raw_rsa.sign(*enc, &rng, &msg, &mut out))
             }
-        }, {
-            let mut out = vec![0u8; 256];
-            raw_rsa.sign(*enc, &rng, &msg, &mut out).unwrap();
-            let pk = UnparsedPublicKey::new(*params, raw_rsa_pub.clone());
-            measure("raw", || pk.verify(&msg, &out))
-        });
+        );
+        row!(
+            format!("RSA-2048 {mname} verify"),
+            Unit::Ops,
+            1.0,
+            |s, i| {
+                match s.sign(mech, rsa[i].1, &msg) {
+                    Err(e) => {
+                        eprintln!("  n/a: {e}");
+                        None
+                    }
+                    Ok(sg) => measure("rsa verify", || s.verify(mech, rsa[i].0, &msg, &sg)),
+                }
+            },
+            {
+                let mut out = vec![0u8; 256];
+                raw_rsa.sign(*enc, &rng, &msg, &mut out).unwrap();
+                let pk = UnparsedPublicKey::new(*params, raw_rsa_pub.clone());
+                measure("raw", || pk.verify(&msg, &out))
+            }
+        );
     }
     let raw_dec = PrivateDecryptingKey::generate(KeySize::Rsa2048).unwrap();
     let raw_oaep_pub = OaepPublicEncryptingKey::new(raw_dec.public_key()).unwrap();
@@ -379,92 +500,153 @@ fn run() {
     ] {
         let mech = Mechanism::RsaPkcsOaep(PkcsOaepParams::new(hash, mgf, PkcsOaepSource::empty()));
         let pt = [0x33u8; 32];
-        row!(format!("RSA-2048 OAEP-{hname} encrypt"), Unit::Ops, 1.0, |s, i| {
-            measure("oaep enc", || s.encrypt(&mech, rsa[i].0, &pt).map(|_| ()))
-        }, {
-            let mut out = vec![0u8; 256];
-            measure("raw", || raw_oaep_pub.encrypt(alg, &pt, &mut out, None).map(|_| ()))
-        });
-        row!(format!("RSA-2048 OAEP-{hname} decrypt"), Unit::Ops, 1.0, |s, i| {
-            match s.encrypt(&mech, rsa[i].0, &pt) {
-                Err(e) => { eprintln!("  n/a: {e}"); None }
-                Ok(ct) => measure("oaep dec", || s.decrypt(&mech, rsa[i].1, &ct).map(|_| ())),
+        row!(
+            format!("RSA-2048 OAEP-{hname} encrypt"),
+            Unit::Ops,
+            1.0,
+            |s, i| { measure("oaep enc", || s.encrypt(&mech, rsa[i].0, &pt).map(|_| ())) },
+            {
+                let mut out = vec![0u8; 256];
+                measure("raw", || raw_oaep_pub.encrypt(alg, &pt, &mut out, None).map(|_| ()))
             }
-        }, {
-            let mut ct = vec![0u8; 256];
-            let n = raw_oaep_pub.encrypt(alg, &pt, &mut ct, None).unwrap().len();
-            ct.truncate(n);
-            let mut out = vec![0u8; 256];
-            measure("raw", || raw_oaep_priv.decrypt(alg, &ct, &mut out, None).map(|_| ()))
-        });
+        );
+        row!(
+            format!("RSA-2048 OAEP-{hname} decrypt"),
+            Unit::Ops,
+            1.0,
+            |s, i| {
+                match s.encrypt(&mech, rsa[i].0, &pt) {
+                    Err(e) => {
+                        eprintln!("  n/a: {e}");
+                        None
+                    }
+                    Ok(ct) => measure("oaep dec", || s.decrypt(&mech, rsa[i].1, &ct).map(|_| ())),
+                }
+            },
+            {
+                let mut ct = vec![0u8; 256];
+                let n = raw_oaep_pub.encrypt(alg, &pt, &mut ct, None).unwrap().len();
+                ct.truncate(n);
+                let mut out = vec![0u8; 256];
+                measure("raw", || raw_oaep_priv.decrypt(alg, &ct, &mut out, None).map(|_| ()))
+            }
+        );
     }
 
     // ---------- ECDSA (CKM_ECDSA over a digest; raw engine signs the same-size message) ----------
     for (cname, oid, salg, valg, hlen) in curves {
-        let keys: Vec<Option<(ObjectHandle, ObjectHandle)>> = sessions.iter().map(|s| {
-            s.generate_key_pair(
-                &Mechanism::EccKeyPairGen,
-                &[Attribute::EcParams(oid.to_vec()), Attribute::Token(false), Attribute::Verify(true)],
-                &[Attribute::Token(false), Attribute::Sign(true)],
-            ).map_err(|e| eprintln!("  n/a: {cname} keygen: {e}")).ok()
-        }).collect();
+        let keys: Vec<Option<(ObjectHandle, ObjectHandle)>> = sessions
+            .iter()
+            .map(|s| {
+                s.generate_key_pair(
+                    &Mechanism::EccKeyPairGen,
+                    &[Attribute::EcParams(oid.to_vec()), Attribute::Token(false), Attribute::Verify(true)],
+                    &[Attribute::Token(false), Attribute::Sign(true)],
+                )
+                .map_err(|e| eprintln!("  n/a: {cname} keygen: {e}"))
+                .ok()
+            })
+            .collect();
         let digest = vec![0x17u8; hlen];
         let raw_kp = EcdsaKeyPair::generate(salg).unwrap();
-        row!(format!("ECDSA {cname} sign"), Unit::Ops, 1.0, |s, i| {
-            keys[i].and_then(|(_, pv)| measure("ecdsa sign", || s.sign(&Mechanism::Ecdsa, pv, &digest).map(|_| ())))
-        }, measure("raw", || raw_kp.sign(&rng, &digest).map(|_| ())));
-        row!(format!("ECDSA {cname} verify"), Unit::Ops, 1.0, |s, i| {
-            keys[i].and_then(|(pb, pv)| {
-                let sg = s.sign(&Mechanism::Ecdsa, pv, &digest).ok()?;
-                measure("ecdsa verify", || s.verify(&Mechanism::Ecdsa, pb, &digest, &sg))
-            })
-        }, {
-            let sg = raw_kp.sign(&rng, &digest).unwrap();
-            let pk = UnparsedPublicKey::new(valg, raw_kp.public_key().as_ref().to_vec());
-            measure("raw", || pk.verify(&digest, sg.as_ref()))
-        });
+        row!(
+            format!("ECDSA {cname} sign"),
+            Unit::Ops,
+            1.0,
+            |s, i| {
+                keys[i].and_then(|(_, pv)| measure("ecdsa sign", || s.sign(&Mechanism::Ecdsa, pv, &digest).map(|_| ())))
+            },
+            measure("raw", || raw_kp.sign(&rng, &digest).map(|_| ()))
+        );
+        row!(
+            format!("ECDSA {cname} verify"),
+            Unit::Ops,
+            1.0,
+            |s, i| {
+                keys[i].and_then(|(pb, pv)| {
+                    let sg = s.sign(&Mechanism::Ecdsa, pv, &digest).ok()?;
+                    measure("ecdsa verify", || s.verify(&Mechanism::Ecdsa, pb, &digest, &sg))
+                })
+            },
+            {
+                let sg = raw_kp.sign(&rng, &digest).unwrap();
+                let pk = UnparsedPublicKey::new(valg, raw_kp.public_key().as_ref().to_vec());
+                measure("raw", || pk.verify(&digest, sg.as_ref()))
+            }
+        );
     }
 
     // ---------- ECDSA P-256 signing, 1 and 2 threads (own session each, token key) ----------
-    let thr_keys: Vec<ObjectHandle> = sessions.iter().map(|s| {
-        s.generate_key_pair(
-            &Mechanism::EccKeyPairGen,
-            &[Attribute::EcParams(P256_OID.to_vec()), Attribute::Token(true), Attribute::Label(b"thr".to_vec())],
-            &[Attribute::Token(true), Attribute::Sign(true), Attribute::Label(b"thr".to_vec())],
-        ).unwrap().1
-    }).collect();
+    let thr_keys: Vec<ObjectHandle> = sessions
+        .iter()
+        .map(|s| {
+            s.generate_key_pair(
+                &Mechanism::EccKeyPairGen,
+                &[Attribute::EcParams(P256_OID.to_vec()), Attribute::Token(true), Attribute::Label(b"thr".to_vec())],
+                &[Attribute::Token(true), Attribute::Sign(true), Attribute::Label(b"thr".to_vec())],
+            )
+            .unwrap()
+            .1
+        })
+        .collect();
     let raw_thr = EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
     for nthreads in [1usize, 2] {
+        if !want("threads") {
+            break;
+        }
         let dur = Duration::from_secs_f64(run_secs() * 3.0);
         let mut vals = [None, None];
         for (i, t) in toks.iter().enumerate() {
             let key = thr_keys[i];
             let total: u64 = std::thread::scope(|sc| {
-                let hs: Vec<_> = (0..nthreads).map(|_| sc.spawn(|| {
-                    let s = t.p11.open_rw_session(t.slot).unwrap();
-                    let d = [0x17u8; 32];
-                    s.sign(&Mechanism::Ecdsa, key, &d).unwrap();
-                    let st = Instant::now();
-                    let mut n = 0u64;
-                    while st.elapsed() < dur { s.sign(&Mechanism::Ecdsa, key, &d).unwrap(); n += 1; }
-                    n
-                })).collect();
+                let hs: Vec<_> = (0..nthreads)
+                    .map(|_| {
+                        sc.spawn(|| {
+                            let s = t.p11.open_rw_session(t.slot).unwrap();
+                            let d = [0x17u8; 32];
+                            s.sign(&Mechanism::Ecdsa, key, &d).unwrap();
+                            let st = Instant::now();
+                            let mut n = 0u64;
+                            while st.elapsed() < dur {
+                                s.sign(&Mechanism::Ecdsa, key, &d).unwrap();
+                                n += 1;
+                            }
+                            n
+                        })
+                    })
+                    .collect();
                 hs.into_iter().map(|h| h.join().unwrap()).sum()
             });
             vals[i] = Some(total as f64 / dur.as_secs_f64());
         }
         let raw_total: u64 = std::thread::scope(|sc| {
-            let hs: Vec<_> = (0..nthreads).map(|_| sc.spawn(|| {
-                let r = SystemRandom::new();
-                let st = Instant::now();
-                let mut n = 0u64;
-                while st.elapsed() < dur { raw_thr.sign(&r, &[0x17u8; 32]).unwrap(); n += 1; }
-                n
-            })).collect();
+            let hs: Vec<_> = (0..nthreads)
+                .map(|_| {
+                    sc.spawn(|| {
+                        let r = SystemRandom::new();
+                        let st = Instant::now();
+                        let mut n = 0u64;
+                        while st.elapsed() < dur {
+                            raw_thr.sign(&r, &[0x17u8; 32]).unwrap();
+                            n += 1;
+                        }
+                        n
+                    })
+                })
+                .collect();
             hs.into_iter().map(|h| h.join().unwrap()).sum()
         });
         eprintln!("row: ECDSA P-256 sign, {nthreads} thread(s)");
-        rows.push(Row { name: format!("ECDSA P-256 sign, {nthreads} thread{} (own session each)", if nthreads == 1 { "" } else { "s" }), unit: Unit::Ops, kw: vals[0], sh: vals[1], raw: Some(raw_total as f64 / dur.as_secs_f64()) });
+        rows.push(Row {
+            name: format!(
+                "ECDSA P-256 sign, {nthreads} thread{} (own session each)",
+                if nthreads == 1 { "" } else { "s" }
+            ),
+            unit: Unit::Ops,
+            kw: vals[0],
+            sh: vals[1],
+            raw: Some(raw_total as f64 / dur.as_secs_f64()),
+        });
     }
 
     // ---------- token objects: fill to 100/1,000/10,000; C_FindObjects by label ----------
@@ -472,31 +654,49 @@ fn run() {
         let mut v = vec![0u8; 32];
         rng.fill(&mut v).unwrap();
         vec![
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::AES),
-        Attribute::Value(v),
-        Attribute::Token(true),
-        Attribute::Encrypt(true),
-        Attribute::Label(label.into_bytes()),
-    ]};
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Value(v),
+            Attribute::Token(true),
+            Attribute::Encrypt(true),
+            Attribute::Label(label.into_bytes()),
+        ]
+    };
     let mut filled = 0usize;
     let mut fill_rates = Vec::new();
-    for target in [100usize, 1000, 10000] {
+    let max_fill: usize = std::env::var("BENCH_FILL").ok().and_then(|v| v.parse().ok()).unwrap_or(10000);
+    for target in [100usize, 1000, 10000].into_iter().filter(|&t| t <= max_fill) {
         let mut vals = [None, None];
         for (i, s) in sessions.iter().enumerate() {
             let st = Instant::now();
             for n in filled..target {
-                s.create_object(&make_tmpl(format!("fill-{n}"))).unwrap_or_else(|e| panic!("{} fill create_object: {e}", toks[i].name));
+                s.create_object(&make_tmpl(format!("fill-{n}")))
+                    .unwrap_or_else(|e| panic!("{} fill create_object: {e}", toks[i].name));
             }
             let el = st.elapsed().as_secs_f64();
-            eprintln!("{}: filled {}..{} in {:.2} s ({:.0}/s)", toks[i].name, filled, target, el, (target - filled) as f64 / el);
-            if target == 10000 { fill_rates.push((target - filled) as f64 / el); }
+            eprintln!(
+                "{}: filled {}..{} in {:.2} s ({:.0}/s)",
+                toks[i].name,
+                filled,
+                target,
+                el,
+                (target - filled) as f64 / el
+            );
+            if target == 10000 {
+                fill_rates.push((target - filled) as f64 / el);
+            }
             let needle = Attribute::Label(format!("fill-{}", target / 2).into_bytes());
             vals[i] = measure("find", || s.find_objects(std::slice::from_ref(&needle)).map(|v| assert_eq!(v.len(), 1)));
         }
         filled = target;
         eprintln!("row: find among {target}");
-        rows.push(Row { name: format!("C_FindObjects by label, {target} token objects"), unit: Unit::Ops, kw: vals[0], sh: vals[1], raw: None });
+        rows.push(Row {
+            name: format!("C_FindObjects by label, {target} token objects"),
+            unit: Unit::Ops,
+            kw: vals[0],
+            sh: vals[1],
+            raw: None,
+        });
     }
 
     // ---------- create / destroy rate at 10,000 token objects ----------
@@ -513,11 +713,25 @@ fn run() {
             cr[i] = Some(hs.len() as f64 / st.elapsed().as_secs_f64());
             let n = hs.len();
             let st = Instant::now();
-            for h in hs { s.destroy_object(h).unwrap(); }
+            for h in hs {
+                s.destroy_object(h).unwrap();
+            }
             de[i] = Some(n as f64 / st.elapsed().as_secs_f64());
         }
-        rows.push(Row { name: "token C_CreateObject (AES key) at 10,000 objects".into(), unit: Unit::Ops, kw: cr[0], sh: cr[1], raw: None });
-        rows.push(Row { name: "token C_DestroyObject at 10,000 objects".into(), unit: Unit::Ops, kw: de[0], sh: de[1], raw: None });
+        rows.push(Row {
+            name: "token C_CreateObject (AES key) at 10,000 objects".into(),
+            unit: Unit::Ops,
+            kw: cr[0],
+            sh: cr[1],
+            raw: None,
+        });
+        rows.push(Row {
+            name: "token C_DestroyObject at 10,000 objects".into(),
+            unit: Unit::Ops,
+            kw: de[0],
+            sh: de[1],
+            raw: None,
+        });
         eprintln!("row: create/destroy");
     }
 
@@ -534,7 +748,13 @@ fn run() {
                 Ok::<(), cryptoki::error::Error>(())
             });
         }
-        rows.push(Row { name: "C_OpenSession+C_Login+C_CloseSession".into(), unit: Unit::Ops, kw: vals[0], sh: vals[1], raw: None });
+        rows.push(Row {
+            name: "C_OpenSession+C_Login+C_CloseSession".into(),
+            unit: Unit::Ops,
+            kw: vals[0],
+            sh: vals[1],
+            raw: None,
+        });
         eprintln!("row: open/login/close");
     }
     let _ = kw.p11.finalize();
@@ -547,11 +767,16 @@ fn run() {
         for _ in 0..3 {
             let mut c = std::process::Command::new(&exe);
             c.arg("init-probe").arg(module);
-            if let Some(cf) = &conf { c.arg(cf); }
+            if let Some(cf) = &conf {
+                c.arg(cf);
+            }
             let o = c.output().ok()?;
             let txt = String::from_utf8_lossy(&o.stdout);
             let v: Vec<f64> = txt.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-            if v.len() < 5 { eprintln!("probe failed: {}", String::from_utf8_lossy(&o.stderr)); return None; }
+            if v.len() < 5 {
+                eprintln!("probe failed: {}", String::from_utf8_lossy(&o.stderr));
+                return None;
+            }
             runs.push(v);
         }
         runs.sort_by(|a, b| a[0].partial_cmp(&b[0]).unwrap());
@@ -560,26 +785,81 @@ fn run() {
     };
     let kp = probe(&kw_module, Some(env("KW_CONF")));
     let sp = probe(&sh_module, None);
-    rows.push(Row { name: "C_Initialize with 10,000 token keys".into(), unit: Unit::Ms, kw: kp.map(|p| p.0), sh: sp.map(|p| p.0), raw: None });
-    rows.push(Row { name: "RSS after C_Initialize, 10,000 keys".into(), unit: Unit::Mib, kw: kp.map(|p| p.1), sh: sp.map(|p| p.1), raw: None });
-    rows.push(Row { name: "RSS after C_Initialize + first C_FindObjects".into(), unit: Unit::Mib, kw: kp.map(|p| p.2), sh: sp.map(|p| p.2), raw: None });
-    rows.push(Row { name: "first C_FindObjects after C_Initialize (10,000 keys)".into(), unit: Unit::Ms, kw: kp.map(|p| p.3), sh: sp.map(|p| p.3), raw: None });
+    rows.push(Row {
+        name: "C_Initialize with 10,000 token keys".into(),
+        unit: Unit::Ms,
+        kw: kp.map(|p| p.0),
+        sh: sp.map(|p| p.0),
+        raw: None,
+    });
+    rows.push(Row {
+        name: "RSS after C_Initialize, 10,000 keys".into(),
+        unit: Unit::Mib,
+        kw: kp.map(|p| p.1),
+        sh: sp.map(|p| p.1),
+        raw: None,
+    });
+    rows.push(Row {
+        name: "RSS after C_Initialize + first C_FindObjects".into(),
+        unit: Unit::Mib,
+        kw: kp.map(|p| p.2),
+        sh: sp.map(|p| p.2),
+        raw: None,
+    });
+    rows.push(Row {
+        name: "first C_FindObjects after C_Initialize (10,000 keys)".into(),
+        unit: Unit::Ms,
+        kw: kp.map(|p| p.3),
+        sh: sp.map(|p| p.3),
+        raw: None,
+    });
 
     // ---------- output ----------
     let mut md = String::new();
-    writeln!(md, "| Operation | keyward | per op | SoftHSMv2 | keyward / SoftHSMv2 | raw engine | keyward / raw |").unwrap();
+    writeln!(md, "| Operation | keyward | per op | SoftHSMv2 | keyward / SoftHSMv2 | raw engine | keyward / raw |")
+        .unwrap();
     writeln!(md, "|---|---:|---:|---:|---:|---:|---:|").unwrap();
     for r in &rows {
         let ratio = r.ratio().map(|x| format!("{x:.2}x")).unwrap_or_else(|| "n/a".into());
-        let vs_raw = match (r.kw, r.raw) { (Some(k), Some(w)) => format!("{:.0}%", 100.0 * k / w), _ => "—".into() };
+        let vs_raw = match (r.kw, r.raw) {
+            (Some(k), Some(w)) => format!("{:.0}%", 100.0 * k / w),
+            _ => "—".into(),
+        };
         let raw = if r.raw.is_some() { fmt_val(r.raw, r.unit) } else { "—".into() };
-        writeln!(md, "| {} | {} | {} | {} | {} | {} | {} |", r.name, fmt_val(r.kw, r.unit), per_op(r.kw, r.unit), fmt_val(r.sh, r.unit), ratio, raw, vs_raw).unwrap();
+        writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.name,
+            fmt_val(r.kw, r.unit),
+            per_op(r.kw, r.unit),
+            fmt_val(r.sh, r.unit),
+            ratio,
+            raw,
+            vs_raw
+        )
+        .unwrap();
     }
     writeln!(md).unwrap();
-    writeln!(md, "Fill rate while growing to 10,000 token objects: keyward {:.0}/s, SoftHSMv2 {:.0}/s.", fill_rates.first().copied().unwrap_or(0.0), fill_rates.get(1).copied().unwrap_or(0.0)).unwrap();
-    if let (Some(a), Some(b)) = (rows.iter().find(|r| r.name.contains("1 thread")), rows.iter().find(|r| r.name.contains("2 threads"))) {
-        let sc = |x: Option<f64>, y: Option<f64>| x.zip(y).map(|(x, y)| format!("{:.2}x", y / x)).unwrap_or("n/a".into());
-        writeln!(md, "2-thread scaling (2 threads / 1 thread): keyward {}, SoftHSMv2 {}, raw engine {}.", sc(a.kw, b.kw), sc(a.sh, b.sh), sc(a.raw, b.raw)).unwrap();
+    writeln!(
+        md,
+        "Fill rate while growing to 10,000 token objects: keyward {:.0}/s, SoftHSMv2 {:.0}/s.",
+        fill_rates.first().copied().unwrap_or(0.0),
+        fill_rates.get(1).copied().unwrap_or(0.0)
+    )
+    .unwrap();
+    if let (Some(a), Some(b)) =
+        (rows.iter().find(|r| r.name.contains("1 thread")), rows.iter().find(|r| r.name.contains("2 threads")))
+    {
+        let sc =
+            |x: Option<f64>, y: Option<f64>| x.zip(y).map(|(x, y)| format!("{:.2}x", y / x)).unwrap_or("n/a".into());
+        writeln!(
+            md,
+            "2-thread scaling (2 threads / 1 thread): keyward {}, SoftHSMv2 {}, raw engine {}.",
+            sc(a.kw, b.kw),
+            sc(a.sh, b.sh),
+            sc(a.raw, b.raw)
+        )
+        .unwrap();
     }
     print!("{md}");
     std::fs::create_dir_all(&out_dir).unwrap();
@@ -595,18 +875,35 @@ fn esc(s: &str) -> String {
 /// Horizontal bars of keyward/SoftHSMv2 (higher = keyward better), log scale.
 fn svg(rows: &[Row]) -> String {
     let (lw, bw, rh, top) = (400.0, 460.0, 20.0, 50.0);
-    let (lo, hi) = (0.1f64.log10(), 1000f64.log10());
-    let x = |v: f64| lw + (v.max(0.1).min(1000.0).log10() - lo) / (hi - lo) * bw;
+    let (lo, hi) = (0.01f64.log10(), 1000f64.log10());
+    let x = |v: f64| lw + (v.clamp(0.01, 1000.0).log10() - lo) / (hi - lo) * bw;
     let h = top + rows.len() as f64 * rh + 40.0;
     let w = lw + bw + 90.0;
     let mut o = String::new();
-    writeln!(o, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">"#).unwrap();
+    writeln!(
+        o,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">"#
+    )
+    .unwrap();
     writeln!(o, r#"<rect width="100%" height="100%" fill="white"/>"#).unwrap();
     writeln!(o, r#"<text x="10" y="20" font-size="14" font-weight="bold">keyward vs SoftHSMv2: speed ratio (log scale, &gt;1 = keyward faster/smaller)</text>"#).unwrap();
-    for t in [0.1, 1.0, 2.0, 10.0, 100.0, 1000.0] {
+    for t in [0.01, 0.1, 1.0, 2.0, 10.0, 100.0, 1000.0] {
         let xx = x(t);
-        let col = if t == 1.0 { "#000" } else if t == 2.0 { "#c00" } else { "#ccc" };
-        writeln!(o, r#"<line x1="{xx:.1}" y1="{}" x2="{xx:.1}" y2="{}" stroke="{col}" stroke-dasharray="{}"/>"#, top - 5.0, h - 30.0, if t == 2.0 { "4,3" } else { "" }).unwrap();
+        let col = if t == 1.0 {
+            "#000"
+        } else if t == 2.0 {
+            "#c00"
+        } else {
+            "#ccc"
+        };
+        writeln!(
+            o,
+            r#"<line x1="{xx:.1}" y1="{}" x2="{xx:.1}" y2="{}" stroke="{col}" stroke-dasharray="{}"/>"#,
+            top - 5.0,
+            h - 30.0,
+            if t == 2.0 { "4,3" } else { "" }
+        )
+        .unwrap();
         writeln!(o, r#"<text x="{xx:.1}" y="{}" text-anchor="middle">{t}x</text>"#, h - 15.0).unwrap();
     }
     for (i, r) in rows.iter().enumerate() {
@@ -616,11 +913,32 @@ fn svg(rows: &[Row]) -> String {
             Some(v) => {
                 let (x0, x1) = (x(1.0), x(v));
                 let (a, b) = if x1 >= x0 { (x0, x1) } else { (x1, x0) };
-                let col = if v >= 2.0 { "#2a7" } else if v >= 1.0 { "#e90" } else { "#d33" };
-                writeln!(o, r#"<rect x="{a:.1}" y="{}" width="{:.1}" height="{}" fill="{col}"/>"#, y + 3.0, (b - a).max(1.0), rh - 6.0).unwrap();
+                let col = if v >= 2.0 {
+                    "#2a7"
+                } else if v >= 1.0 {
+                    "#e90"
+                } else {
+                    "#d33"
+                };
+                writeln!(
+                    o,
+                    r#"<rect x="{a:.1}" y="{}" width="{:.1}" height="{}" fill="{col}"/>"#,
+                    y + 3.0,
+                    (b - a).max(1.0),
+                    rh - 6.0
+                )
+                .unwrap();
                 writeln!(o, r#"<text x="{:.1}" y="{}">{v:.2}x</text>"#, b.max(x0) + 4.0, y + 13.0).unwrap();
             }
-            None => { writeln!(o, r##"<text x="{:.1}" y="{}" fill="#888">n/a (SoftHSMv2 lacks it)</text>"##, x(1.0) + 4.0, y + 13.0).unwrap(); }
+            None => {
+                writeln!(
+                    o,
+                    r##"<text x="{:.1}" y="{}" fill="#888">n/a (SoftHSMv2 lacks it)</text>"##,
+                    x(1.0) + 4.0,
+                    y + 13.0
+                )
+                .unwrap();
+            }
         }
     }
     writeln!(o, "</svg>").unwrap();
