@@ -1,0 +1,162 @@
+//! Cryptographic operations: encryption, decryption, message digesting,
+//! signing and verifying (single- and multi-part). Every byte-producing
+//! call goes through [`output`], the one output-length convention.
+
+use super::lib;
+use super::mechanism::mechanism;
+use super::util::{bytes, output};
+use crate::ck::*;
+
+export! {
+    fn C_EncryptInit(h: CK_SESSION_HANDLE, p_mechanism: CK_MECHANISM_PTR, key: CK_OBJECT_HANDLE) {
+        let l = lib()?;
+        l.encrypt_init(h, &mechanism(p_mechanism)?, key)
+    }
+
+    fn C_Encrypt(
+        h: CK_SESSION_HANDLE,
+        p_data: CK_BYTE_PTR,
+        ul_data_len: CK_ULONG,
+        p_encrypted: CK_BYTE_PTR,
+        pul_encrypted_len: CK_ULONG_PTR,
+    ) {
+        let l = lib()?;
+        let data = bytes(p_data, ul_data_len)?;
+        output(p_encrypted, pul_encrypted_len, |o| l.encrypt(h, data, o))
+    }
+
+    fn C_EncryptUpdate(
+        h: CK_SESSION_HANDLE,
+        p_part: CK_BYTE_PTR,
+        ul_part_len: CK_ULONG,
+        p_encrypted_part: CK_BYTE_PTR,
+        pul_encrypted_part_len: CK_ULONG_PTR,
+    ) {
+        let l = lib()?;
+        let part = bytes(p_part, ul_part_len)?;
+        output(p_encrypted_part, pul_encrypted_part_len, |o| l.encrypt_update(h, part, o))
+    }
+
+    fn C_EncryptFinal(h: CK_SESSION_HANDLE, p_last: CK_BYTE_PTR, pul_last_len: CK_ULONG_PTR) {
+        let l = lib()?;
+        output(p_last, pul_last_len, |o| l.encrypt_final(h, o))
+    }
+
+    fn C_DecryptInit(h: CK_SESSION_HANDLE, p_mechanism: CK_MECHANISM_PTR, key: CK_OBJECT_HANDLE) {
+        let l = lib()?;
+        l.decrypt_init(h, &mechanism(p_mechanism)?, key)
+    }
+
+    fn C_Decrypt(
+        h: CK_SESSION_HANDLE,
+        p_encrypted: CK_BYTE_PTR,
+        ul_encrypted_len: CK_ULONG,
+        p_data: CK_BYTE_PTR,
+        pul_data_len: CK_ULONG_PTR,
+    ) {
+        let l = lib()?;
+        let enc = bytes(p_encrypted, ul_encrypted_len)?;
+        output(p_data, pul_data_len, |o| l.decrypt(h, enc, o))
+    }
+
+    fn C_DecryptUpdate(
+        h: CK_SESSION_HANDLE,
+        p_encrypted_part: CK_BYTE_PTR,
+        ul_encrypted_part_len: CK_ULONG,
+        p_part: CK_BYTE_PTR,
+        pul_part_len: CK_ULONG_PTR,
+    ) {
+        let l = lib()?;
+        let enc = bytes(p_encrypted_part, ul_encrypted_part_len)?;
+        output(p_part, pul_part_len, |o| l.decrypt_update(h, enc, o))
+    }
+
+    fn C_DecryptFinal(h: CK_SESSION_HANDLE, p_last: CK_BYTE_PTR, pul_last_len: CK_ULONG_PTR) {
+        let l = lib()?;
+        output(p_last, pul_last_len, |o| l.decrypt_final(h, o))
+    }
+
+    fn C_DigestInit(h: CK_SESSION_HANDLE, p_mechanism: CK_MECHANISM_PTR) {
+        let l = lib()?;
+        l.digest_init(h, &mechanism(p_mechanism)?)
+    }
+
+    fn C_Digest(
+        h: CK_SESSION_HANDLE,
+        p_data: CK_BYTE_PTR,
+        ul_data_len: CK_ULONG,
+        p_digest: CK_BYTE_PTR,
+        pul_digest_len: CK_ULONG_PTR,
+    ) {
+        let l = lib()?;
+        let data = bytes(p_data, ul_data_len)?;
+        output(p_digest, pul_digest_len, |o| l.digest(h, data, o))
+    }
+
+    fn C_DigestUpdate(h: CK_SESSION_HANDLE, p_part: CK_BYTE_PTR, ul_part_len: CK_ULONG) {
+        let l = lib()?;
+        l.digest_update(h, bytes(p_part, ul_part_len)?)
+    }
+
+    fn C_DigestKey(h: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) {
+        lib()?.digest_key(h, key)
+    }
+
+    fn C_DigestFinal(h: CK_SESSION_HANDLE, p_digest: CK_BYTE_PTR, pul_digest_len: CK_ULONG_PTR) {
+        let l = lib()?;
+        output(p_digest, pul_digest_len, |o| l.digest_final(h, o))
+    }
+
+    fn C_SignInit(h: CK_SESSION_HANDLE, p_mechanism: CK_MECHANISM_PTR, key: CK_OBJECT_HANDLE) {
+        let l = lib()?;
+        l.sign_init(h, &mechanism(p_mechanism)?, key)
+    }
+
+    fn C_Sign(
+        h: CK_SESSION_HANDLE,
+        p_data: CK_BYTE_PTR,
+        ul_data_len: CK_ULONG,
+        p_signature: CK_BYTE_PTR,
+        pul_signature_len: CK_ULONG_PTR,
+    ) {
+        let l = lib()?;
+        let data = bytes(p_data, ul_data_len)?;
+        output(p_signature, pul_signature_len, |o| l.sign(h, data, o))
+    }
+
+    fn C_SignUpdate(h: CK_SESSION_HANDLE, p_part: CK_BYTE_PTR, ul_part_len: CK_ULONG) {
+        let l = lib()?;
+        l.sign_update(h, bytes(p_part, ul_part_len)?)
+    }
+
+    fn C_SignFinal(h: CK_SESSION_HANDLE, p_signature: CK_BYTE_PTR, pul_signature_len: CK_ULONG_PTR) {
+        let l = lib()?;
+        output(p_signature, pul_signature_len, |o| l.sign_final(h, o))
+    }
+
+    fn C_VerifyInit(h: CK_SESSION_HANDLE, p_mechanism: CK_MECHANISM_PTR, key: CK_OBJECT_HANDLE) {
+        let l = lib()?;
+        l.verify_init(h, &mechanism(p_mechanism)?, key)
+    }
+
+    fn C_Verify(
+        h: CK_SESSION_HANDLE,
+        p_data: CK_BYTE_PTR,
+        ul_data_len: CK_ULONG,
+        p_signature: CK_BYTE_PTR,
+        ul_signature_len: CK_ULONG,
+    ) {
+        let l = lib()?;
+        l.verify(h, bytes(p_data, ul_data_len)?, bytes(p_signature, ul_signature_len)?)
+    }
+
+    fn C_VerifyUpdate(h: CK_SESSION_HANDLE, p_part: CK_BYTE_PTR, ul_part_len: CK_ULONG) {
+        let l = lib()?;
+        l.verify_update(h, bytes(p_part, ul_part_len)?)
+    }
+
+    fn C_VerifyFinal(h: CK_SESSION_HANDLE, p_signature: CK_BYTE_PTR, ul_signature_len: CK_ULONG) {
+        let l = lib()?;
+        l.verify_final(h, bytes(p_signature, ul_signature_len)?)
+    }
+}
