@@ -362,7 +362,20 @@ impl Store {
         })?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        // Switching a fresh database to WAL needs an exclusive lock and does
+        // not wait on the busy handler: when several processes open a new
+        // token at once, retry (bounded) instead of failing.
+        let mut tries = 0;
+        let mode: String = loop {
+            match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+                Ok(m) => break m,
+                Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) && tries < 500 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         if !mode.eq_ignore_ascii_case("wal") {
             // Still transactional and crash-safe (rollback journal), only
             // readers and the writer block each other.
