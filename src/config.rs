@@ -46,6 +46,9 @@ pub struct Config {
     /// Key lifecycle (see `kms::KmsConfig`).
     #[serde(default)]
     pub kms: crate::kms::KmsConfig,
+    /// The token store (durability, cross-process refresh).
+    #[serde(default)]
+    pub store: StoreConfig,
     /// Where the configuration came from (for messages); not read from TOML.
     #[serde(skip)]
     pub source: String,
@@ -67,6 +70,37 @@ pub struct Policy {
     pub min_pin_len: usize,
     pub max_pin_len: usize,
     pub min_rsa_bits: usize,
+}
+
+/// `[store]`: how the token store trades speed for durability and freshness.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `"full"` (default): every committed change is fsync'ed before the
+    /// call returns (survives power loss). `"normal"`: SQLite WAL with
+    /// `synchronous=NORMAL`, durable against process crashes (SIGKILL) but a
+    /// power loss may lose the last commits; much faster object writes.
+    pub durability: Durability,
+    /// How stale this process's view of another process's changes may be
+    /// when a key is looked up for a cryptographic operation, in
+    /// milliseconds (0: check the store on every lookup). Object searches,
+    /// attribute changes, logins and this process's own writes are always
+    /// current.
+    pub refresh_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    #[default]
+    Full,
+    Normal,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { durability: Durability::Full, refresh_ms: 1 }
+    }
 }
 
 impl Default for Policy {
@@ -134,6 +168,7 @@ impl Config {
             events: Default::default(),
             metrics: Default::default(),
             kms: Default::default(),
+            store: Default::default(),
             source: "embedded default".into(),
         })
     }

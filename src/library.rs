@@ -18,7 +18,6 @@ use crate::error::{Error, Result};
 use crate::token::Token;
 use crate::token::session::Session;
 use crate::types::*;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -26,19 +25,30 @@ pub struct Library {
     pub(crate) config: Config,
     pub(crate) opts: InitOptions,
     pub(crate) slots: Vec<Arc<Token>>,
-    pub(crate) sessions: RwLock<HashMap<Handle, Arc<Mutex<Session>>>>,
+    pub(crate) sessions: RwLock<HandleMap<Arc<Mutex<Session>>>>,
     next_session: AtomicU64,
 }
 
 /// The process-wide instance behind the C ABI, with the pid that created it
-/// (a forked child sees `CKR_CRYPTOKI_NOT_INITIALIZED`).
-static GLOBAL: RwLock<Option<(u32, Arc<Library>)>> = RwLock::new(None);
+/// and the fork generation it was created in (a forked child sees
+/// `CKR_CRYPTOKI_NOT_INITIALIZED`).
+static GLOBAL: RwLock<Option<(u32, u64, Arc<Library>)>> = RwLock::new(None);
+
+/// Bumped in the child of every fork (the ABI registers [`note_fork_in_child`]
+/// with `pthread_atfork`), so that [`global`] detects a fork without a
+/// `getpid` system call on every PKCS#11 call.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Called in a forked child (async-signal-safe: one atomic add).
+pub fn note_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+}
 
 /// The global library, or `CKR_CRYPTOKI_NOT_INITIALIZED`.
 pub fn global() -> Result<Arc<Library>> {
     let g = GLOBAL.read().map_err(|_| Error::general("library lock poisoned"))?;
     match &*g {
-        Some((pid, lib)) if *pid == std::process::id() => Ok(lib.clone()),
+        Some((_, generation, lib)) if *generation == FORK_GENERATION.load(Ordering::Relaxed) => Ok(lib.clone()),
         _ => Err(Error::new(CKR_CRYPTOKI_NOT_INITIALIZED, "C_Initialize has not been called")),
     }
 }
@@ -46,20 +56,20 @@ pub fn global() -> Result<Arc<Library>> {
 /// C_Initialize: builds the global library.
 pub fn initialize(opts: InitOptions) -> Result<()> {
     let mut g = GLOBAL.write().map_err(|_| Error::general("library lock poisoned"))?;
-    if let Some((pid, _)) = &*g {
+    if let Some((pid, _, _)) = &*g {
         if *pid == std::process::id() {
             return Err(Error::new(CKR_CRYPTOKI_ALREADY_INITIALIZED, "C_Initialize called twice"));
         }
         // A forked child: forget the parent's state without touching it
         // (its SQLite handles belong to the parent).
-        if let Some((_, lib)) = g.take() {
+        if let Some((_, _, lib)) = g.take() {
             std::mem::forget(lib);
         }
     }
     crate::logging::init();
     let config = Config::load(opts.config_path.as_deref()).inspect_err(|e| log::error!("C_Initialize: {e}"))?;
     let lib = Library::new(config, opts).inspect_err(|e| log::error!("C_Initialize: {e}"))?;
-    *g = Some((std::process::id(), Arc::new(lib)));
+    *g = Some((std::process::id(), FORK_GENERATION.load(Ordering::SeqCst), Arc::new(lib)));
     Ok(())
 }
 
@@ -67,11 +77,11 @@ pub fn initialize(opts: InitOptions) -> Result<()> {
 pub fn finalize() -> Result<()> {
     let mut g = GLOBAL.write().map_err(|_| Error::general("library lock poisoned"))?;
     match g.take() {
-        Some((pid, lib)) if pid == std::process::id() => {
+        Some((pid, _, lib)) if pid == std::process::id() => {
             lib.close_everything();
             Ok(())
         }
-        Some((_, lib)) => {
+        Some((_, _, lib)) => {
             std::mem::forget(lib);
             Err(Error::new(CKR_CRYPTOKI_NOT_INITIALIZED, "C_Initialize has not been called in this process"))
         }
@@ -88,7 +98,13 @@ impl Library {
             slots.push(Arc::new(Token::open(i as Handle, sc, &config)?));
             slots[i].audit().set_no_threads(opts.no_threads);
         }
-        Ok(Library { config, opts, slots, sessions: RwLock::new(HashMap::new()), next_session: AtomicU64::new(1) })
+        Ok(Library {
+            config,
+            opts,
+            slots,
+            sessions: RwLock::new(HandleMap::default()),
+            next_session: AtomicU64::new(1),
+        })
     }
 
     pub fn config(&self) -> &Config {

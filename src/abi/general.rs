@@ -32,8 +32,26 @@ unsafe fn init_options(a: &CK_C_INITIALIZE_ARGS) -> crate::Result<InitOptions> {
     })
 }
 
+extern "C" fn child_after_fork() {
+    library::note_fork_in_child();
+}
+
+/// Registers the fork handler once per process (see `library::global`).
+fn register_fork_handler() -> crate::Result<()> {
+    static REGISTERED: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    // SAFETY: pthread_atfork with a child handler that only does an atomic
+    // add; the module is linked -z nodelete, so the handler's code stays
+    // mapped for the life of the process.
+    let rc = *REGISTERED.get_or_init(|| unsafe { libc::pthread_atfork(None, None, Some(child_after_fork)) });
+    if rc != 0 {
+        return Err(Error::new(CKR_GENERAL_ERROR, format!("pthread_atfork failed ({rc})")));
+    }
+    Ok(())
+}
+
 export! {
     fn C_Initialize(p_init_args: CK_VOID_PTR) {
+        register_fork_handler()?;
         let opts = if p_init_args.is_null() {
             InitOptions::default()
         } else {

@@ -65,6 +65,10 @@ pub struct AuditConfig {
     pub syslog_socket: PathBuf,
     pub queue: usize,
     pub completions: Completions,
+    /// Write identical successful uses of a key that share a batch as one
+    /// record with a count (see `record::coalesce`); false: one record per
+    /// call.
+    pub coalesce: bool,
 }
 
 /// Which single-part/final calls (C_Encrypt, C_Sign, C_DecryptFinal ...)
@@ -90,12 +94,13 @@ impl Default for AuditConfig {
             max_file_bytes: 64 << 20,
             keep_files: 0,
             max_batch: 4096,
-            flush_ms: 200,
+            flush_ms: 50,
             anchor_ms: 100,
             syslog: false,
             syslog_socket: PathBuf::from("/dev/log"),
             queue: 65_536,
             completions: Completions::All,
+            coalesce: true,
         }
     }
 }

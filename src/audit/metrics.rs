@@ -13,7 +13,7 @@
 
 use super::record::{Pending, Record, mechanism_name};
 use crate::ck::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -49,6 +49,11 @@ pub struct Counters {
     pub events: BTreeMap<String, u64>,
     pub records: u64,
     pub write_errors: u64,
+    /// The hot form of `ops`/`latency` (the writer thread observes every
+    /// call): keyed by the static function name and raw numbers, folded
+    /// into the string maps when rendered.
+    fast_ops: HashMap<(&'static str, Option<CK_MECHANISM_TYPE>, CK_RV), u64>,
+    fast_latency: HashMap<&'static str, Histogram>,
 }
 
 impl Counters {
@@ -65,7 +70,14 @@ impl Counters {
     }
 
     pub fn observe_pending(&mut self, p: &Pending) {
-        self.observe(p.function, p.mechanism, p.rv, p.duration_us);
+        *self.fast_ops.entry((p.function, p.mechanism, p.rv)).or_default() += 1;
+        self.fast_latency.entry(p.function).or_default().observe(p.duration_us as f64 / 1e6);
+        if p.function == "C_Login" && p.rv != CKR_OK {
+            self.login_failures += 1;
+        }
+        if p.rv == CKR_PIN_LOCKED {
+            self.lockouts += 1;
+        }
         if let Some(e) = p.event.filter(|_| p.rv == CKR_OK) {
             *self.events.entry(e.to_string()).or_default() += 1;
         }
@@ -73,7 +85,7 @@ impl Counters {
 
     fn observe_record(&mut self, r: &Record) {
         let m = r.mechanism.clone().unwrap_or_default();
-        *self.ops.entry((r.function.clone(), m, r.result.clone())).or_default() += 1;
+        *self.ops.entry((r.function.clone(), m, r.result.clone())).or_default() += r.count.unwrap_or(1);
         self.latency.entry(r.function.clone()).or_default().observe(r.duration_us as f64 / 1e6);
         if r.function == "C_Login" && r.result != "CKR_OK" {
             self.login_failures += 1;
@@ -88,9 +100,30 @@ impl Counters {
     }
 
     /// Renders the counters with `base` labels (`token="x",slot="0"`).
+    /// `ops` and `latency` with the hot counters folded in.
+    fn merged(&self) -> (BTreeMap<(String, String, String), u64>, BTreeMap<String, Histogram>) {
+        let mut ops = self.ops.clone();
+        for ((f, m, rv), n) in &self.fast_ops {
+            let key =
+                (f.to_string(), m.map(mechanism_name).unwrap_or_default(), crate::error::rv_name(*rv).to_string());
+            *ops.entry(key).or_default() += n;
+        }
+        let mut latency = self.latency.clone();
+        for (f, h) in &self.fast_latency {
+            let e = latency.entry(f.to_string()).or_default();
+            for (i, c) in h.counts.iter().enumerate() {
+                e.counts[i] += c;
+            }
+            e.count += h.count;
+            e.sum += h.sum;
+        }
+        (ops, latency)
+    }
+
     pub fn render(&self, base: &str, out: &mut String) {
+        let (ops, latency) = self.merged();
         family(out, "keyward_operations_total", "counter", "PKCS#11 calls by function, mechanism and result.");
-        for ((f, m, r), n) in &self.ops {
+        for ((f, m, r), n) in &ops {
             let _ = writeln!(
                 out,
                 "keyward_operations_total{{{base},function=\"{}\",mechanism=\"{}\",result=\"{}\"}} {n}",
@@ -100,7 +133,7 @@ impl Counters {
             );
         }
         family(out, "keyward_operation_duration_seconds", "histogram", "Latency of PKCS#11 calls by function.");
-        for (f, h) in &self.latency {
+        for (f, h) in &latency {
             let f = esc(f);
             for (i, b) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(

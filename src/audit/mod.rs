@@ -57,7 +57,6 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -234,9 +233,14 @@ impl Call {
     }
 }
 
-enum Msg {
-    Rec(Box<Pending>, Option<u64>),
-    Stop,
+/// Records handed to the writer thread, in call order; `ticket` is set for
+/// a caller waiting until its record is durable.
+#[derive(Default)]
+struct Queue {
+    items: Vec<(Pending, Option<u64>)>,
+    /// A caller is waiting (sync record): the writer should not linger.
+    urgent: bool,
+    stop: bool,
 }
 
 struct Inline {
@@ -259,6 +263,12 @@ struct Shared {
     broken: AtomicBool,
     last_textfile: Mutex<Option<Instant>>,
     textfile: Mutex<Option<PathBuf>>,
+    /// The writer thread's input: appending is a short uncontended lock and
+    /// no system call (the writer is woken only for a full batch or a
+    /// waiting caller, else it wakes every `audit.flush_ms`).
+    queue: Mutex<Queue>,
+    queue_cv: Condvar,
+    space_cv: Condvar,
 }
 
 /// The audit handle of one token.
@@ -267,7 +277,8 @@ pub struct Audit {
     no_threads: AtomicBool,
     /// Any work at all (audit, metrics or events on).
     active: bool,
-    tx: OnceLock<Option<SyncSender<Msg>>>,
+    /// Whether the writer thread runs (started on the first record).
+    started: OnceLock<bool>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     pid: u32,
     dir: PathBuf,
@@ -305,10 +316,13 @@ impl Audit {
                 broken: AtomicBool::new(false),
                 last_textfile: Mutex::new(None),
                 textfile: Mutex::new(None),
+                queue: Mutex::new(Queue::default()),
+                queue_cv: Condvar::new(),
+                space_cv: Condvar::new(),
             }),
             no_threads: AtomicBool::new(false),
             active,
-            tx: OnceLock::new(),
+            started: OnceLock::new(),
             thread: Mutex::new(None),
             pid: std::process::id(),
             dir: dir.to_path_buf(),
@@ -330,30 +344,26 @@ impl Audit {
         }
     }
 
-    fn sender(&self) -> Option<&SyncSender<Msg>> {
-        self.tx
-            .get_or_init(|| {
-                // Bounded: a writer that falls behind slows callers down
-                // instead of losing records or growing without limit.
-                let (tx, rx) = std::sync::mpsc::sync_channel(self.shared.cfg.queue.max(1));
-                let shared = self.shared.clone();
-                let spawned = std::thread::Builder::new()
-                    .name(format!("keyward-audit-{}", self.shared.slot))
-                    .spawn(move || run(shared, rx));
-                match spawned {
-                    Ok(h) => {
-                        if let Ok(mut t) = self.thread.lock() {
-                            *t = Some(h);
-                        }
-                        Some(tx)
+    /// Starts the writer thread on first use; false when it cannot run.
+    fn writer_running(&self) -> bool {
+        *self.started.get_or_init(|| {
+            let shared = self.shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("keyward-audit-{}", self.shared.slot))
+                .spawn(move || run(shared));
+            match spawned {
+                Ok(h) => {
+                    if let Ok(mut t) = self.thread.lock() {
+                        *t = Some(h);
                     }
-                    Err(e) => {
-                        eprintln!("keyward: cannot start the audit writer thread ({e}): writing inline");
-                        None
-                    }
+                    true
                 }
-            })
-            .as_ref()
+                Err(e) => {
+                    eprintln!("keyward: cannot start the audit writer thread ({e}): writing inline");
+                    false
+                }
+            }
+        })
     }
 
     /// Whether a call of `kind` must be refused before it runs (the log is
@@ -390,20 +400,33 @@ impl Audit {
         }
         let sync = p.sync || sh.cfg.sync == SyncMode::Always;
         let kind = p.kind;
-        if !self.no_threads.load(Ordering::Relaxed)
-            && let Some(tx) = self.sender()
-        {
+        if !self.no_threads.load(Ordering::Relaxed) && self.writer_running() {
             let ticket = sync.then(|| sh.next_ticket.fetch_add(1, Ordering::Relaxed));
-            match tx.send(Msg::Rec(Box::new(p), ticket)) {
-                Ok(()) => {
-                    return match ticket {
-                        Some(t) => sh.outcome(kind, sh.wait(t)),
-                        None => Ok(()),
-                    };
-                }
-                Err(std::sync::mpsc::SendError(Msg::Rec(p, _))) => return sh.inline(*p, true),
-                Err(_) => return Ok(()),
+            let mut q = sh.queue.lock().map_err(lock_err)?;
+            // Bounded: a writer that falls behind slows callers down instead
+            // of losing records or growing without limit.
+            let cap = sh.cfg.queue.max(1);
+            while q.items.len() >= cap && !q.stop {
+                sh.queue_cv.notify_one();
+                q = sh.space_cv.wait_timeout(q, Duration::from_millis(100)).map_err(lock_err)?.0;
             }
+            if q.stop {
+                drop(q);
+                return sh.inline(p, true);
+            }
+            q.items.push((p, ticket));
+            let wake = ticket.is_some() || q.items.len() >= sh.cfg.max_batch.max(1);
+            if ticket.is_some() {
+                q.urgent = true;
+            }
+            drop(q);
+            if wake {
+                sh.queue_cv.notify_one();
+            }
+            return match ticket {
+                Some(t) => sh.outcome(kind, sh.wait(t)),
+                None => Ok(()),
+            };
         }
         sh.inline(p, sync)
     }
@@ -425,8 +448,11 @@ impl Drop for Audit {
         if std::process::id() != self.pid {
             return;
         }
-        if let Some(Some(tx)) = self.tx.get() {
-            let _ = tx.send(Msg::Stop);
+        if self.started.get().is_some_and(|s| *s) {
+            if let Ok(mut q) = self.shared.queue.lock() {
+                q.stop = true;
+            }
+            self.shared.queue_cv.notify_one();
         }
         if let Some(h) = self.thread.lock().ok().and_then(|mut t| t.take()) {
             let _ = h.join();
@@ -584,35 +610,39 @@ impl Shared {
 }
 
 /// The writer thread: drain, write one batch, answer the waiters, repeat.
-fn run(sh: Arc<Shared>, rx: Receiver<Msg>) {
-    let tick = Duration::from_millis(sh.cfg.anchor_ms.clamp(10, 1000));
+fn run(sh: Arc<Shared>) {
+    let idle = Duration::from_millis(sh.cfg.anchor_ms.clamp(10, 1000));
+    let linger = Duration::from_millis(sh.cfg.flush_ms.clamp(1, 1000));
     let max = sh.cfg.max_batch.max(1);
+    let mut spare: Vec<(Pending, Option<u64>)> = Vec::new();
     loop {
-        let first = match rx.recv_timeout(tick) {
-            Ok(m) => Some(m),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => break,
-        };
-        let mut batch = Vec::new();
-        let mut tickets = Vec::new();
-        let mut stop = false;
-        let mut take = |m: Msg, batch: &mut Vec<Pending>| match m {
-            Msg::Rec(p, t) => {
-                batch.push(*p);
-                tickets.extend(t);
-            }
-            Msg::Stop => stop = true,
-        };
-        if let Some(m) = first {
-            take(m, &mut batch);
-            while batch.len() < max {
-                match rx.try_recv() {
-                    Ok(m) => take(m, &mut batch),
+        let (items, stop) = {
+            let Ok(mut q) = sh.queue.lock() else { break };
+            if q.items.is_empty() && !q.stop {
+                q = match sh.queue_cv.wait_timeout(q, idle) {
+                    Ok((q, _)) => q,
                     Err(_) => break,
-                }
+                };
             }
-        }
-        if batch.is_empty() {
+            // Async records may wait up to `flush_ms` to share a batch
+            // (and be coalesced); a waiting caller or a full batch goes now.
+            let since = Instant::now();
+            while !q.items.is_empty() && !q.urgent && !q.stop && q.items.len() < max {
+                let left = linger.saturating_sub(since.elapsed());
+                if left.is_zero() {
+                    break;
+                }
+                q = match sh.queue_cv.wait_timeout(q, left) {
+                    Ok((q, _)) => q,
+                    Err(_) => return,
+                };
+            }
+            q.urgent = false;
+            spare.clear();
+            (std::mem::replace(&mut q.items, std::mem::take(&mut spare)), q.stop)
+        };
+        sh.space_cv.notify_all();
+        if items.is_empty() {
             if let Ok(mut w) = sh.writer.lock() {
                 let _ = w.anchor_if_stale();
             }
@@ -620,6 +650,12 @@ fn run(sh: Arc<Shared>, rx: Receiver<Msg>) {
                 s.reap();
             }
         } else {
+            let mut tickets = Vec::new();
+            let mut batch = Vec::with_capacity(items.len());
+            for (p, t) in items {
+                batch.push(p);
+                tickets.extend(t);
+            }
             let force = !tickets.is_empty();
             let r = sh.process(batch, force);
             sh.complete(tickets, &r);
@@ -663,8 +699,9 @@ impl Token {
             return f();
         }
         a.refuse_before(call.kind)?;
+        // Naming only: the call itself looks the key up (and refreshes).
         let key = call.key_obj.or_else(|| {
-            call.key.map(|h| match self.object(h, CKR_OBJECT_HANDLE_INVALID) {
+            call.key.map(|h| match self.cached_object(h) {
                 Ok(o) => KeyArg::Object(o),
                 Err(_) => KeyArg::Handle(h),
             })
@@ -680,7 +717,7 @@ impl Token {
             Ok(v) => v
                 .created()
                 .into_iter()
-                .map(|h| match self.object(h, CKR_OBJECT_HANDLE_INVALID) {
+                .map(|h| match self.cached_object(h) {
                     Ok(o) => KeyArg::Object(o),
                     Err(_) => KeyArg::Handle(h),
                 })
@@ -859,6 +896,9 @@ pub fn format_human(r: &Record) -> String {
     }
     if let Some(reason) = &r.reason {
         line.push_str(&format!(" ({reason})"));
+    }
+    if let Some(n) = r.count {
+        line.push_str(&format!(" x{n} (last {})", r.last.as_deref().unwrap_or("?")));
     }
     line.push_str(&format!(" pid={} user={}", r.pid, r.user));
     line

@@ -162,10 +162,107 @@ pub struct Record {
     pub duration_us: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
+    /// A coalesced record: this many identical successful uses of the key
+    /// (same function, session, role, mechanism and key), the first at
+    /// `time`, the last at `last`; `duration_us` is their total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<String>,
+}
+
+/// One line to write: `p`, standing for `count` identical uses (see
+/// [`coalesce`]).
+pub struct Line<'a> {
+    pub p: &'a Pending,
+    pub count: u64,
+    pub last_ms: u64,
+    pub duration_us: u64,
+}
+
+/// Whether `p` may be merged with identical neighbours: a successful
+/// cryptographic use that changed nothing (no event, nothing created, no
+/// alert) and that no caller waits for.
+fn mergeable(p: &Pending) -> bool {
+    p.kind == Kind::Crypto
+        && p.rv == CKR_OK
+        && p.event.is_none()
+        && p.created.is_empty()
+        && p.details.is_none()
+        && !p.sync
+        && !p.alert
+        && matches!(p.key, Some(KeyArg::Object(_)) | Some(KeyArg::Handle(_)))
+}
+
+/// What makes two uses the same for coalescing.
+#[derive(PartialEq, Eq, Hash)]
+struct Signature<'a> {
+    function: &'static str,
+    session: Option<CK_ULONG>,
+    role: &'static str,
+    mechanism: Option<CK_MECHANISM_TYPE>,
+    key_uid: Option<&'a str>,
+    key_handle: CK_ULONG,
+}
+
+fn signature(p: &Pending) -> Option<Signature<'_>> {
+    let (key_uid, key_handle) = match p.key.as_ref()? {
+        KeyArg::Object(o) => (Some(o.uid.as_str()), o.handle),
+        KeyArg::Handle(h) => (None, *h),
+        KeyArg::Named(_) => return None,
+    };
+    Some(Signature {
+        function: p.function,
+        session: p.session,
+        role: p.role.as_str(),
+        mechanism: p.mechanism,
+        key_uid,
+        key_handle,
+    })
+}
+
+/// The lines for `batch` (records with `log` set, in call order). With
+/// `enabled`, identical successful crypto uses between two other records
+/// (logins, object changes, failures, lifecycle changes ... act as
+/// barriers, so no use moves across them) become one line with a count.
+pub fn coalesce(batch: &[Pending], enabled: bool) -> Vec<Line<'_>> {
+    let mut out: Vec<Line<'_>> = Vec::new();
+    let mut open: std::collections::HashMap<Signature<'_>, usize> = std::collections::HashMap::new();
+    for p in batch.iter().filter(|p| p.log) {
+        let sig = if enabled && mergeable(p) { signature(p) } else { None };
+        match sig {
+            Some(sig) => {
+                if let Some(&i) = open.get(&sig) {
+                    let l = &mut out[i];
+                    l.count += 1;
+                    l.last_ms = l.last_ms.max(p.time_ms);
+                    l.duration_us = l.duration_us.saturating_add(p.duration_us);
+                } else {
+                    open.insert(sig, out.len());
+                    out.push(Line { p, count: 1, last_ms: p.time_ms, duration_us: p.duration_us });
+                }
+            }
+            None => {
+                open.clear();
+                out.push(Line { p, count: 1, last_ms: p.time_ms, duration_us: p.duration_us });
+            }
+        }
+    }
+    out
 }
 
 impl Record {
     /// Builds the record for `p` (on the writer's thread).
+    pub fn from_line(l: &Line<'_>, token: &str, seq: u64, prev: &str, pid: u32) -> Record {
+        let mut r = Self::from_pending(l.p, token, seq, prev, pid);
+        if l.count > 1 {
+            r.count = Some(l.count);
+            r.last = Some(format_time_ms(l.last_ms));
+            r.duration_us = l.duration_us;
+        }
+        r
+    }
+
     pub fn from_pending(p: &Pending, token: &str, seq: u64, prev: &str, pid: u32) -> Record {
         Record {
             seq,
@@ -187,6 +284,8 @@ impl Record {
             reason: if p.rv == CKR_OK { None } else { p.reason.clone() },
             duration_us: p.duration_us,
             details: p.details.clone(),
+            count: None,
+            last: None,
         }
     }
 

@@ -290,8 +290,12 @@ impl LogWriter {
         });
         let mut out = String::with_capacity(batch.len() * 512);
         let mut syslog_lines = Vec::new();
-        for p in repair.iter().chain(batch.iter()).filter(|p| p.log) {
-            let rec = Record::from_pending(p, token, st.seq + 1, &super::record::hex32(&st.mac), self.pid);
+        let lines = super::record::coalesce(batch, self.cfg.coalesce);
+        let repair_line =
+            repair.as_ref().map(|p| super::record::Line { p, count: 1, last_ms: p.time_ms, duration_us: 0 });
+        for l in repair_line.iter().chain(lines.iter()) {
+            let p = l.p;
+            let rec = Record::from_line(l, token, st.seq + 1, &super::record::hex32(&st.mac), self.pid);
             let body = serde_json::to_string(&rec).map_err(|e| Error::general(format!("audit record: {e}")))?;
             let (line, m) = chain::seal_line(&key, &body);
             st = ChainState { seq: rec.seq, mac: m };

@@ -389,6 +389,13 @@ impl Store {
         Ok(Store { inner: Mutex::new(Inner { conn, seen: None }), path })
     }
 
+    /// `store.durability = "normal"`: `synchronous=NORMAL` (WAL): commits
+    /// survive a process crash, not a power loss (see the module doc).
+    pub fn set_durability_normal(&self) -> Result<()> {
+        self.lock()?.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(())
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -20,7 +20,7 @@ use crate::store::seal::{Kek, MasterKey};
 use crate::store::{Changes, ObjectRow, Role, Store, codec};
 use crate::types::*;
 use session::Session;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use zeroize::Zeroizing;
@@ -38,7 +38,7 @@ struct Login {
 #[derive(Default)]
 struct Objects {
     rev: u64,
-    map: HashMap<Handle, Arc<Object>>,
+    map: HandleMap<Arc<Object>>,
 }
 
 /// A PIN-derived key kept for the life of the process so that repeated
@@ -62,6 +62,11 @@ pub struct Token {
     pub(crate) audit: crate::audit::Audit,
     /// Key lifecycle settings and automatic-maintenance state (src/kms).
     pub(crate) kms: crate::kms::TokenKms,
+    /// `store.refresh_ms` in nanoseconds, and when (ns after `epoch`) this
+    /// process last checked the store for other processes' commits.
+    refresh_every_ns: u64,
+    epoch: std::time::Instant,
+    refreshed_at_ns: AtomicU64,
 }
 
 fn lock_err<T>(_: T) -> Error {
@@ -100,7 +105,13 @@ impl Token {
             open_sessions: AtomicU64::new(0),
             audit: crate::audit::Audit::open(slot, &sc.path, config)?,
             kms: crate::kms::TokenKms::new(&config.kms),
+            refresh_every_ns: config.store.refresh_ms.saturating_mul(1_000_000),
+            epoch: std::time::Instant::now(),
+            refreshed_at_ns: AtomicU64::new(0),
         };
+        if config.store.durability == crate::config::Durability::Normal {
+            t.store.set_durability_normal()?;
+        }
         let all = t.store.load_all()?;
         t.apply_changes(all)?;
         Ok(t)
@@ -440,13 +451,31 @@ impl Token {
         Ok(())
     }
 
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
     /// Picks up what other processes committed.
     pub fn refresh(&self) -> Result<()> {
+        let started = self.now_ns();
         let rev = self.objects.read().map_err(lock_err)?.rev;
         if let Some(ch) = self.store.changes_since(rev)? {
             self.apply_changes(ch)?;
         }
+        self.refreshed_at_ns.store(started, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// [`Token::refresh`] unless the last check is younger than
+    /// `store.refresh_ms` (the per-operation key lookup: a check costs a
+    /// SQLite read transaction with its file locks, several microseconds).
+    fn refresh_if_stale(&self) -> Result<()> {
+        if self.refresh_every_ns > 0
+            && self.now_ns().saturating_sub(self.refreshed_at_ns.load(Ordering::Relaxed)) < self.refresh_every_ns
+        {
+            return Ok(());
+        }
+        self.refresh()
     }
 
     fn visible(&self, obj: &Object) -> bool {
@@ -456,9 +485,12 @@ impl Token {
     /// The object `h` as session `s` may see it. `invalid` is the CK_RV for a
     /// handle that names nothing visible (object, key, wrapping key ...).
     pub fn object(&self, h: Handle, invalid: CK_RV) -> Result<Arc<Object>> {
-        // Another process may have rotated, disabled or deleted the key: one
-        // cached `PRAGMA data_version` when nothing changed.
-        self.refresh()?;
+        // Another process may have rotated, disabled or deleted the key:
+        // checked at most every `store.refresh_ms` (session objects live
+        // only in this process).
+        if h < SESSION_OBJECT_BASE {
+            self.refresh_if_stale()?;
+        }
         self.kms_tick();
         let found = self.objects.read().map_err(lock_err)?.map.get(&h).cloned();
         match found {

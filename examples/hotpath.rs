@@ -1,0 +1,144 @@
+//! Profiling aid for the per-call cost (issue 7): runs one operation in a
+//! loop against the built module on a throw-away token and prints the rate.
+//!   cargo build --release --examples
+//!   target/release/examples/hotpath gcm|ecdsa|find|login|create [seconds] [objects]
+//! Use under `perf record -g` to see where a call's time goes.
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::object::{Attribute, KeyType, ObjectClass};
+use cryptoki::session::UserType;
+use cryptoki::types::AuthPin;
+use std::error::Error;
+use std::ffi::CString;
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let op = args.get(1).map(String::as_str).unwrap_or("gcm").to_string();
+    let secs: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    let objects: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let exe = std::env::current_exe()?;
+    let module = exe.parent().and_then(|p| p.parent()).ok_or("no target dir")?.join("libkeyward.so");
+    let dir = std::env::temp_dir().join(format!("keyward-hotpath-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let conf = dir.join("keyward.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[policy]\npbkdf2_iterations = 600000\n[kms]\ndeletion_grace = \"0\"\n{}\n[[slot]]\npath = \"{}\"\n",
+            std::env::var("HOTPATH_EXTRA").unwrap_or_default(),
+            dir.join("token").display()
+        ),
+    )?;
+    let conf_c = CString::new(conf.display().to_string())?;
+    let p11 = Pkcs11::new(&module)?;
+    let ptr = NonNull::new(conf_c.as_ptr() as *mut std::ffi::c_void).ok_or("null")?;
+    // SAFETY: pReserved points at a NUL-terminated path that outlives the call.
+    let init = unsafe { CInitializeArgs::new_with_reserved(CInitializeFlags::OS_LOCKING_OK, ptr) };
+    p11.initialize(init)?;
+    let slot = p11.get_all_slots()?[0];
+    let so = AuthPin::new("so-pin-hotpath".into());
+    let user = AuthPin::new("user-pin-hotpath".into());
+    p11.init_token(slot, &so, "hotpath")?;
+    {
+        let s = p11.open_rw_session(slot)?;
+        s.login(UserType::So, Some(&so))?;
+        s.init_pin(&user)?;
+    }
+    let s = p11.open_rw_session(slot)?;
+    s.login(UserType::User, Some(&user))?;
+    for i in 0..objects {
+        s.create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Token(true),
+            Attribute::Label(format!("fill-{i}").into_bytes()),
+            Attribute::Value((0..32).map(|b| (b as u8).wrapping_add(i as u8).wrapping_mul(7) | 1).collect()),
+        ])?;
+    }
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    let mut n = 0u64;
+    let t0 = Instant::now();
+    match op.as_str() {
+        "gcm" => {
+            let k =
+                s.generate_key(&Mechanism::AesKeyGen, &[Attribute::ValueLen(32.into()), Attribute::Token(false)])?;
+            let data = vec![7u8; 1024];
+            let mut iv = [0u8; 12];
+            while Instant::now() < until {
+                for _ in 0..256 {
+                    iv[..8].copy_from_slice(&n.to_be_bytes());
+                    let p = GcmParams::new(&mut iv, &[], 128.into())?;
+                    s.encrypt(&Mechanism::AesGcm(p), k, &data)?;
+                    n += 1;
+                }
+            }
+        }
+        "ecdsa" => {
+            let (_pb, pk) = s.generate_key_pair(
+                &Mechanism::EccKeyPairGen,
+                &[
+                    Attribute::EcParams(vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]),
+                    Attribute::Token(false),
+                ],
+                &[Attribute::Token(false), Attribute::Sign(true)],
+            )?;
+            let d = [3u8; 32];
+            while Instant::now() < until {
+                for _ in 0..64 {
+                    s.sign(&Mechanism::Ecdsa, pk, &d)?;
+                    n += 1;
+                }
+            }
+        }
+        "find" => {
+            let label = format!("fill-{}", objects / 2).into_bytes();
+            while Instant::now() < until {
+                for _ in 0..16 {
+                    let v = s.find_objects(&[Attribute::Label(label.clone())])?;
+                    assert_eq!(v.len(), 1);
+                    n += 1;
+                }
+            }
+        }
+        "login" => {
+            s.logout()?;
+            while Instant::now() < until {
+                for _ in 0..16 {
+                    let t = p11.open_ro_session(slot)?;
+                    t.login(UserType::User, Some(&user))?;
+                    drop(t);
+                    n += 1;
+                }
+            }
+        }
+        "create" => {
+            while Instant::now() < until {
+                for _ in 0..16 {
+                    let h = s.create_object(&[
+                        Attribute::Class(ObjectClass::SECRET_KEY),
+                        Attribute::KeyType(KeyType::AES),
+                        Attribute::Token(true),
+                        Attribute::Value((0..32).map(|b| (b as u8).wrapping_add(n as u8) | 1).collect()),
+                    ])?;
+                    s.destroy_object(h)?;
+                    n += 1;
+                }
+            }
+        }
+        other => return Err(format!("unknown op {other}").into()),
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    println!("{op}: {n} ops in {dt:.2} s = {:.0}/s ({:.2} us/op)", n as f64 / dt, dt * 1e6 / n as f64);
+    drop(s);
+    p11.finalize()?;
+    if std::env::var_os("HOTPATH_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        println!("kept {}", dir.display());
+    }
+    Ok(())
+}
