@@ -39,10 +39,13 @@ impl Histogram {
     }
 }
 
+/// Operation counts by (function, mechanism, result) names.
+type OpCounts = BTreeMap<(String, String, String), u64>;
+
 /// Counters keyed by plain strings (rendered once per scrape/interval).
 #[derive(Default)]
 pub struct Counters {
-    pub ops: BTreeMap<(String, String, String), u64>,
+    pub ops: OpCounts,
     pub latency: BTreeMap<String, Histogram>,
     pub login_failures: u64,
     pub lockouts: u64,
@@ -101,7 +104,7 @@ impl Counters {
 
     /// Renders the counters with `base` labels (`token="x",slot="0"`).
     /// `ops` and `latency` with the hot counters folded in.
-    fn merged(&self) -> (BTreeMap<(String, String, String), u64>, BTreeMap<String, Histogram>) {
+    fn merged(&self) -> (OpCounts, BTreeMap<String, Histogram>) {
         let mut ops = self.ops.clone();
         for ((f, m, rv), n) in &self.fast_ops {
             let key =
