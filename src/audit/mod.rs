@@ -53,10 +53,9 @@ use crate::token::Token;
 use crate::types::{Handle, Mechanism};
 use config::{AuditConfig, MetricsConfig, OnFailure, SyncMode};
 use record::{KeyArg, Kind, Pending, Record, RoleName};
-use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -233,13 +232,10 @@ impl Call {
     }
 }
 
-/// Records handed to the writer thread, in call order; `ticket` is set for
-/// a caller waiting until its record is durable.
+/// Async records handed to the writer thread, in call order.
 #[derive(Default)]
 struct Queue {
-    items: Vec<(Pending, Option<u64>)>,
-    /// A caller is waiting (sync record): the writer should not linger.
-    urgent: bool,
+    items: Vec<Pending>,
     stop: bool,
 }
 
@@ -256,9 +252,6 @@ struct Shared {
     writer: Mutex<writer::LogWriter>,
     sinks: Mutex<events::Sinks>,
     counters: Mutex<metrics::Counters>,
-    done: Mutex<HashMap<u64, Result<()>>>,
-    done_cv: Condvar,
-    next_ticket: AtomicU64,
     inline: Mutex<Inline>,
     broken: AtomicBool,
     last_textfile: Mutex<Option<Instant>>,
@@ -309,9 +302,6 @@ impl Audit {
                 writer: Mutex::new(writer::LogWriter::new(dir, meta, &cfg)),
                 sinks: Mutex::new(events::Sinks::new(&config.events)),
                 counters: Mutex::new(metrics::Counters::default()),
-                done: Mutex::new(HashMap::new()),
-                done_cv: Condvar::new(),
-                next_ticket: AtomicU64::new(1),
                 inline: Mutex::new(Inline { buf: Vec::new(), since: None }),
                 broken: AtomicBool::new(false),
                 last_textfile: Mutex::new(None),
@@ -398,10 +388,18 @@ impl Audit {
             sh.maybe_textfile(false);
             return Ok(());
         }
-        let sync = p.sync || sh.cfg.sync == SyncMode::Always;
+        let always = sh.cfg.sync == SyncMode::Always;
+        let sync = p.sync || always;
         let kind = p.kind;
         if !self.no_threads.load(Ordering::Relaxed) && self.writer_running() {
-            let ticket = sync.then(|| sh.next_ticket.fetch_add(1, Ordering::Relaxed));
+            if sync {
+                // Written (with whatever async records queued before it, to
+                // keep call order) before the call returns: a SIGKILL loses
+                // none. fsync: now with `audit.sync = "always"`, else by the
+                // writer thread within `audit.flush_ms`.
+                let r = sh.write_through(p, always);
+                return sh.outcome(kind, r);
+            }
             let mut q = sh.queue.lock().map_err(lock_err)?;
             // Bounded: a writer that falls behind slows callers down instead
             // of losing records or growing without limit.
@@ -414,19 +412,13 @@ impl Audit {
                 drop(q);
                 return sh.inline(p, true);
             }
-            q.items.push((p, ticket));
-            let wake = ticket.is_some() || q.items.len() >= sh.cfg.max_batch.max(1);
-            if ticket.is_some() {
-                q.urgent = true;
-            }
+            q.items.push(p);
+            let wake = q.items.len() >= sh.cfg.max_batch.max(1);
             drop(q);
             if wake {
                 sh.queue_cv.notify_one();
             }
-            return match ticket {
-                Some(t) => sh.outcome(kind, sh.wait(t)),
-                None => Ok(()),
-            };
+            return Ok(());
         }
         sh.inline(p, sync)
     }
@@ -437,7 +429,7 @@ impl Audit {
         let batch = std::mem::take(&mut inl.buf);
         inl.since = None;
         if !batch.is_empty() {
-            self.shared.process(batch, true)?;
+            self.shared.process(batch, true, true)?;
         }
         Ok(())
     }
@@ -485,21 +477,6 @@ impl Shared {
         }
     }
 
-    fn wait(&self, ticket: u64) -> Result<()> {
-        let mut done = self.done.lock().map_err(lock_err)?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(r) = done.remove(&ticket) {
-                return r;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Error::device("the audit writer did not answer in 30 s"));
-            }
-            done = self.done_cv.wait_timeout(done, left).map_err(lock_err)?.0;
-        }
-    }
-
     fn inline(&self, p: Pending, sync: bool) -> Result<()> {
         let kind = p.kind;
         let mut inl = self.inline.lock().map_err(lock_err)?;
@@ -513,16 +490,37 @@ impl Shared {
         }
         let batch = std::mem::take(&mut inl.buf);
         inl.since = None;
-        let r = self.process(batch, sync);
+        let r = self.process(batch, true, sync);
         drop(inl);
         self.maybe_textfile(false);
         if sync { self.outcome(kind, r) } else { Ok(()) }
     }
 
+    /// Writes `p` now, after the async records queued before it (under the
+    /// writer lock, so the writer thread cannot write those after it).
+    fn write_through(&self, p: Pending, fsync: bool) -> Result<()> {
+        let mut w = self.writer.lock().map_err(lock_err)?;
+        let mut batch = std::mem::take(&mut self.queue.lock().map_err(lock_err)?.items);
+        self.space_cv.notify_all();
+        batch.push(p);
+        self.process_locked(&mut w, batch, fsync, fsync)
+    }
+
     /// Writes a batch (caller keeps the call order), then metrics and events.
-    fn process(&self, batch: Vec<Pending>, force_anchor: bool) -> Result<()> {
+    fn process(&self, batch: Vec<Pending>, fsync: bool, force_anchor: bool) -> Result<()> {
+        let mut w = self.writer.lock().map_err(lock_err)?;
+        self.process_locked(&mut w, batch, fsync, force_anchor)
+    }
+
+    fn process_locked(
+        &self,
+        w: &mut writer::LogWriter,
+        batch: Vec<Pending>,
+        fsync: bool,
+        force_anchor: bool,
+    ) -> Result<()> {
         let label = self.label.read().map(|l| l.clone()).unwrap_or_else(|_| Arc::from(""));
-        let r = self.writer.lock().map_err(lock_err)?.append(&label, &batch, force_anchor);
+        let r = w.append(&label, &batch, fsync, force_anchor);
         if let Ok(mut c) = self.counters.lock() {
             if self.metrics_cfg.enabled {
                 for p in &batch {
@@ -570,18 +568,6 @@ impl Shared {
         }
     }
 
-    fn complete(&self, tickets: Vec<u64>, r: &Result<()>) {
-        if tickets.is_empty() {
-            return;
-        }
-        if let Ok(mut d) = self.done.lock() {
-            for t in tickets {
-                d.insert(t, r.clone());
-            }
-        }
-        self.done_cv.notify_all();
-    }
-
     fn maybe_textfile(&self, force: bool) {
         let Some(dir) = self.metrics_cfg.textfile_dir.as_ref().filter(|_| self.metrics_cfg.enabled) else { return };
         let Ok(mut last) = self.last_textfile.lock() else { return };
@@ -614,9 +600,9 @@ fn run(sh: Arc<Shared>) {
     let idle = Duration::from_millis(sh.cfg.anchor_ms.clamp(10, 1000));
     let linger = Duration::from_millis(sh.cfg.flush_ms.clamp(1, 1000));
     let max = sh.cfg.max_batch.max(1);
-    let mut spare: Vec<(Pending, Option<u64>)> = Vec::new();
     loop {
-        let (items, stop) = {
+        // Wait for records (or the idle tick) without holding the writer.
+        let stop = {
             let Ok(mut q) = sh.queue.lock() else { break };
             if q.items.is_empty() && !q.stop {
                 q = match sh.queue_cv.wait_timeout(q, idle) {
@@ -624,10 +610,10 @@ fn run(sh: Arc<Shared>) {
                     Err(_) => break,
                 };
             }
-            // Async records may wait up to `flush_ms` to share a batch
-            // (and be coalesced); a waiting caller or a full batch goes now.
+            // Async records may wait up to `flush_ms` to share a batch (and
+            // be coalesced); a full batch goes now.
             let since = Instant::now();
-            while !q.items.is_empty() && !q.urgent && !q.stop && q.items.len() < max {
+            while !q.items.is_empty() && !q.stop && q.items.len() < max {
                 let left = linger.saturating_sub(since.elapsed());
                 if left.is_zero() {
                     break;
@@ -637,28 +623,27 @@ fn run(sh: Arc<Shared>) {
                     Err(_) => return,
                 };
             }
-            q.urgent = false;
-            spare.clear();
-            (std::mem::replace(&mut q.items, std::mem::take(&mut spare)), q.stop)
+            q.stop
+        };
+        // Writer lock first, then the queue: a caller writing a sync record
+        // through cannot slip its record in front of these.
+        let Ok(mut w) = sh.writer.lock() else { break };
+        let batch = match sh.queue.lock() {
+            Ok(mut q) => std::mem::take(&mut q.items),
+            Err(_) => break,
         };
         sh.space_cv.notify_all();
-        if items.is_empty() {
-            if let Ok(mut w) = sh.writer.lock() {
-                let _ = w.anchor_if_stale();
-            }
+        if batch.is_empty() {
+            // Idle: make earlier write-through records durable, move the
+            // anchor.
+            let _ = w.anchor_if_stale();
+            drop(w);
             if let Ok(mut s) = sh.sinks.lock() {
                 s.reap();
             }
         } else {
-            let mut tickets = Vec::new();
-            let mut batch = Vec::with_capacity(items.len());
-            for (p, t) in items {
-                batch.push(p);
-                tickets.extend(t);
-            }
-            let force = !tickets.is_empty();
-            let r = sh.process(batch, force);
-            sh.complete(tickets, &r);
+            let _ = sh.process_locked(&mut w, batch, true, false);
+            drop(w);
         }
         sh.maybe_textfile(false);
         if stop {
@@ -965,7 +950,7 @@ mod tests {
         let meta = Arc::new(writer::MemMeta::default());
         let mut w = writer::LogWriter::new(d.path(), Box::new(meta.clone()), &c.audit);
         for i in 0..40 {
-            w.append("t", &[pending(i, false)], false).unwrap();
+            w.append("t", &[pending(i, false)], true, false).unwrap();
         }
         drop(w);
         assert!(chain::log_files(d.path()).unwrap().len() > 3);
@@ -974,7 +959,7 @@ mod tests {
         c.audit.keep_files = 2;
         let mut w = writer::LogWriter::new(d.path(), Box::new(meta.clone()), &c.audit);
         for i in 0..20 {
-            w.append("t", &[pending(i, true)], true).unwrap();
+            w.append("t", &[pending(i, true)], true, true).unwrap();
         }
         drop(w);
         let v = verify_dir(d.path(), &meta).unwrap().unwrap();
@@ -992,14 +977,14 @@ mod tests {
         let c = config();
         let meta = Arc::new(writer::MemMeta::default());
         let mut w = writer::LogWriter::new(d.path(), Box::new(meta.clone()), &c.audit);
-        w.append("t", &[pending(1, true)], true).unwrap();
+        w.append("t", &[pending(1, true)], true, true).unwrap();
         drop(w);
         let log = d.path().join(LOG_FILE);
         let mut bytes = std::fs::read(&log).unwrap();
         bytes.extend_from_slice(b"{\"seq\":2,\"prev");
         std::fs::write(&log, bytes).unwrap();
         let mut w = writer::LogWriter::new(d.path(), Box::new(meta.clone()), &c.audit);
-        w.append("t", &[pending(2, true)], true).unwrap();
+        w.append("t", &[pending(2, true)], true, true).unwrap();
         let v = verify_dir(d.path(), &meta).unwrap().unwrap();
         assert_eq!(v.records, 3);
         let mut events = Vec::new();

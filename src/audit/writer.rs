@@ -108,6 +108,8 @@ pub struct LogWriter {
     last_anchor: Option<Instant>,
     syslog: Option<super::events::Syslog>,
     pid: u32,
+    /// Records written but not yet fsync'ed.
+    dirty: bool,
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
@@ -128,6 +130,7 @@ impl LogWriter {
             last_anchor: None,
             syslog,
             pid: std::process::id(),
+            dirty: false,
         }
     }
 
@@ -151,9 +154,11 @@ impl LogWriter {
     /// Appends `batch` (already in call order) as chained records. With
     /// `force_anchor` the anchor moves now; otherwise at most every
     /// `anchor_ms`.
-    pub fn append(&mut self, token: &str, batch: &[Pending], force_anchor: bool) -> Result<()> {
+    /// With `fsync` false the batch is written (safe from a process crash)
+    /// and made durable by the next fsync'ing append or [`Self::anchor_if_stale`].
+    pub fn append(&mut self, token: &str, batch: &[Pending], fsync: bool, force_anchor: bool) -> Result<()> {
         let lock = self.lock()?;
-        let r = self.append_locked(token, batch, force_anchor);
+        let r = self.append_locked(token, batch, fsync, force_anchor);
         if r.is_err() {
             // Re-read everything next time.
             self.open = None;
@@ -165,11 +170,12 @@ impl LogWriter {
 
     /// Checks that the log can be written (after a failure).
     pub fn probe(&mut self) -> Result<()> {
-        self.append(" ", &[], false)
+        self.append(" ", &[], true, false)
     }
 
     /// Moves the anchor if records were written since the last one.
     pub fn anchor_if_stale(&mut self) -> Result<()> {
+        self.sync_if_dirty()?;
         if self.state.is_some_and(|s| s.seq > self.anchored) {
             let lock = self.lock()?;
             let r = self.sync_state().map(|_| ()).and_then(|_| self.write_anchor());
@@ -179,7 +185,21 @@ impl LogWriter {
         Ok(())
     }
 
+    /// fsyncs records written without it (write-through records).
+    pub fn sync_if_dirty(&mut self) -> Result<()> {
+        if self.dirty {
+            let path = self.path();
+            if let Some(o) = self.open.as_ref() {
+                o.file.sync_data().map_err(|e| io_err("fsync failed", &path, e))?;
+            }
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
     fn write_anchor(&mut self) -> Result<()> {
+        // Never anchor records that a power loss could still take away.
+        self.sync_if_dirty()?;
         if let Some(st) = self.state
             && st.seq > self.anchored
         {
@@ -262,7 +282,7 @@ impl LogWriter {
         Ok(None)
     }
 
-    fn append_locked(&mut self, token: &str, batch: &[Pending], force_anchor: bool) -> Result<()> {
+    fn append_locked(&mut self, token: &str, batch: &[Pending], fsync: bool, force_anchor: bool) -> Result<()> {
         if self.key.is_none() {
             self.key = load_key(&*self.meta, true)?;
         }
@@ -309,8 +329,13 @@ impl LogWriter {
         if !out.is_empty() {
             let o = self.open.as_mut().ok_or_else(|| Error::general("audit log not open"))?;
             o.file.write_all(out.as_bytes()).map_err(|e| io_err("write failed", &path, e))?;
-            o.file.sync_data().map_err(|e| io_err("fsync failed", &path, e))?;
             o.len += out.len() as u64;
+            if fsync {
+                o.file.sync_data().map_err(|e| io_err("fsync failed", &path, e))?;
+                self.dirty = false;
+            } else {
+                self.dirty = true;
+            }
             self.state = Some(st);
         }
         if let Some(s) = &self.syslog {

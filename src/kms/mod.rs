@@ -89,6 +89,10 @@ pub struct TokenKms {
     grace: u64,
     started: Instant,
     next_tick_ms: AtomicU64,
+    /// Whether a user login already ran the maintenance in this process.
+    /// After a sweep: the object-cache generation it saw and the earliest
+    /// time something comes due (logins skip the sweep until then).
+    due_hint: Mutex<Option<(u64, i64)>>,
     running: AtomicBool,
     /// What automatic runs did since `keyward maintain` last asked.
     done: Mutex<Report>,
@@ -103,6 +107,7 @@ impl TokenKms {
             grace: config.grace_secs().unwrap_or(7 * 86_400),
             started: Instant::now(),
             next_tick_ms: AtomicU64::new(0),
+            due_hint: Mutex::new(None),
             running: AtomicBool::new(false),
             done: Mutex::new(Report::default()),
         }
@@ -1056,8 +1061,20 @@ impl Token {
     }
 
     /// Automatic maintenance after a user login (errors are logged, never
-    /// returned: the login itself succeeded).
+    /// returned: the login itself succeeded): the first login of the
+    /// process, then at most once a minute (repeated logins stay cheap).
     pub(crate) fn kms_after_login(&self) {
+        // Skip the sweep (a write transaction over every key row) when
+        // nothing changed since the last one and nothing has come due.
+        let now = clock::now();
+        if self.refresh().is_ok()
+            && let Ok(hint) = self.kms.due_hint.lock()
+            && let Some((generation, next_due)) = *hint
+            && generation == self.objects_generation()
+            && now < next_due
+        {
+            return;
+        }
         self.kms.next_tick_ms.store(self.kms.elapsed_ms() + TICK_MS, Ordering::Relaxed);
         self.kms_guarded_run();
     }
@@ -1077,10 +1094,37 @@ impl Token {
             return;
         }
         match self.kms_run_due() {
-            Ok(r) => self.remember(&r),
+            Ok(r) => {
+                self.remember(&r);
+                self.remember_next_due();
+            }
             Err(e) => log::warn!("token {}: key maintenance failed: {e}", self.slot),
         }
         self.kms.running.store(false, Ordering::Release);
+    }
+
+    /// Notes when the next purge or rotation comes due (for the object set
+    /// of this generation of the cache).
+    fn remember_next_due(&self) {
+        let generation = self.objects_generation();
+        let Ok(all) = self.all_objects() else { return };
+        let next_due = all
+            .iter()
+            .filter(|o| o.is_key())
+            .filter_map(|o| {
+                let destroy = (state_of(o) == KEYWARD_STATE_PENDING_DELETION)
+                    .then(|| o.ulong(CKA_KEYWARD_DESTROY_AT).unwrap_or(0) as i64)
+                    .filter(|t| *t != 0);
+                let rotate = (o.class == CKO_SECRET_KEY && is_primary(o) && state_of(o) == KEYWARD_STATE_ENABLED)
+                    .then(|| o.ulong(CKA_KEYWARD_NEXT_ROTATION).unwrap_or(0) as i64)
+                    .filter(|t| *t != 0);
+                destroy.into_iter().chain(rotate).min()
+            })
+            .min()
+            .unwrap_or(i64::MAX);
+        if let Ok(mut h) = self.kms.due_hint.lock() {
+            *h = Some((generation, next_due));
+        }
     }
 
     /// `keyward maintain`: runs due purges and rotations now and reports

@@ -20,7 +20,7 @@ use crate::store::seal::{Kek, MasterKey};
 use crate::store::{Changes, ObjectRow, Role, Store, codec};
 use crate::types::*;
 use session::Session;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use zeroize::Zeroizing;
@@ -35,10 +35,81 @@ struct Login {
     master: Option<MasterKey>,
 }
 
+/// The object cache: every object by handle, plus an index by CKA_LABEL
+/// (C_FindObjects by label among 10,000 keys without a scan).
 #[derive(Default)]
 struct Objects {
     rev: u64,
     map: HandleMap<Arc<Object>>,
+    by_label: HashMap<Vec<u8>, BTreeSet<Handle>>,
+    /// How many session objects `map` holds (closing sessions skips the
+    /// scan when there are none).
+    session_objects: usize,
+    /// Bumped by every change (see `Token::objects_generation`).
+    generation: u64,
+}
+
+impl Objects {
+    fn unindex(&mut self, obj: &Object) {
+        if obj.owner.is_some() {
+            self.session_objects = self.session_objects.saturating_sub(1);
+        }
+        if let Some(l) = obj.get(CKA_LABEL)
+            && let Some(set) = self.by_label.get_mut(l)
+        {
+            set.remove(&obj.handle);
+            if set.is_empty() {
+                self.by_label.remove(l);
+            }
+        }
+    }
+
+    fn insert(&mut self, obj: Arc<Object>) {
+        self.generation += 1;
+        if let Some(old) = self.map.remove(&obj.handle) {
+            self.unindex(&old);
+        }
+        if obj.owner.is_some() {
+            self.session_objects += 1;
+        }
+        if let Some(l) = obj.get(CKA_LABEL) {
+            self.by_label.entry(l.to_vec()).or_default().insert(obj.handle);
+        }
+        self.map.insert(obj.handle, obj);
+    }
+
+    fn remove(&mut self, h: Handle) -> Option<Arc<Object>> {
+        self.generation += 1;
+        let old = self.map.remove(&h)?;
+        self.unindex(&old);
+        Some(old)
+    }
+
+    fn retain(&mut self, keep: impl Fn(&Object) -> bool) {
+        let gone: Vec<Handle> = self.map.values().filter(|o| !keep(o)).map(|o| o.handle).collect();
+        for h in gone {
+            self.remove(h);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.generation += 1;
+        self.map.clear();
+        self.by_label.clear();
+        self.session_objects = 0;
+    }
+
+    /// Candidates for a search template: the label index when the template
+    /// names a label, else every object.
+    fn candidates<'a>(&'a self, t: &[Attr]) -> Box<dyn Iterator<Item = &'a Arc<Object>> + 'a> {
+        match t.iter().rev().find(|a| a.ty == CKA_LABEL) {
+            Some(a) => match self.by_label.get(&a.value) {
+                Some(set) => Box::new(set.iter().filter_map(|h| self.map.get(h))),
+                None => Box::new(std::iter::empty()),
+            },
+            None => Box::new(self.map.values()),
+        }
+    }
 }
 
 /// A PIN-derived key kept for the life of the process so that repeated
@@ -65,6 +136,8 @@ pub struct Token {
     /// `store.refresh_ms` in nanoseconds, and when (ns after `epoch`) this
     /// process last checked the store for other processes' commits.
     refresh_every_ns: u64,
+    /// Token objects whose engine material is cached (forgotten at logout).
+    materialized: Mutex<Vec<std::sync::Weak<Object>>>,
     epoch: std::time::Instant,
     refreshed_at_ns: AtomicU64,
 }
@@ -106,6 +179,7 @@ impl Token {
             audit: crate::audit::Audit::open(slot, &sc.path, config)?,
             kms: crate::kms::TokenKms::new(&config.kms),
             refresh_every_ns: config.store.refresh_ms.saturating_mul(1_000_000),
+            materialized: Mutex::new(Vec::new()),
             epoch: std::time::Instant::now(),
             refreshed_at_ns: AtomicU64::new(0),
         };
@@ -212,8 +286,10 @@ impl Token {
     /// Drops the session objects the closed session owned.
     pub fn on_session_closed(&self, h: Handle) {
         self.open_sessions.fetch_sub(1, Ordering::Relaxed);
-        if let Ok(mut o) = self.objects.write() {
-            o.map.retain(|_, obj| obj.owner != Some(h));
+        if let Ok(mut o) = self.objects.write()
+            && o.session_objects > 0
+        {
+            o.retain(|obj| obj.owner != Some(h));
         }
     }
 
@@ -221,8 +297,10 @@ impl Token {
     pub fn on_all_sessions_closed(&self) {
         self.open_sessions.store(0, Ordering::Relaxed);
         let _ = self.clear_login();
-        if let Ok(mut o) = self.objects.write() {
-            o.map.retain(|_, obj| obj.owner.is_none());
+        if let Ok(mut o) = self.objects.write()
+            && o.session_objects > 0
+        {
+            o.retain(|obj| obj.owner.is_none());
         }
     }
 
@@ -367,11 +445,11 @@ impl Token {
         l.role = None;
         l.master = None;
         drop(l);
-        if let Ok(o) = self.objects.read() {
-            for obj in o.map.values() {
-                if obj.token {
-                    obj.forget_material();
-                }
+        // Only the objects whose material was built since the last logout.
+        let used = std::mem::take(&mut *self.materialized.lock().map_err(lock_err)?);
+        for obj in used.iter().filter_map(std::sync::Weak::upgrade) {
+            if obj.token {
+                obj.forget_material();
             }
         }
         Ok(())
@@ -396,7 +474,7 @@ impl Token {
         self.store.init_token(label, &serial, &wrapped)?;
         self.clear_login()?;
         let mut o = self.objects.write().map_err(lock_err)?;
-        o.map.clear();
+        o.clear();
         drop(o);
         self.refresh()?;
         Ok(())
@@ -437,18 +515,23 @@ impl Token {
     pub(crate) fn apply_changes(&self, ch: Changes) -> Result<()> {
         let mut o = self.objects.write().map_err(lock_err)?;
         for id in ch.deletes {
-            o.map.remove(&(id as Handle));
+            o.remove(id as Handle);
         }
         for row in &ch.upserts {
             match object_from_row(row) {
                 Ok(obj) => {
-                    o.map.insert(obj.handle, Arc::new(obj));
+                    o.insert(Arc::new(obj));
                 }
                 Err(e) => log::warn!("token {}: skipping unreadable object {}: {e}", self.slot, row.uid),
             }
         }
         o.rev = o.rev.max(ch.rev);
         Ok(())
+    }
+
+    /// Changes whenever the object cache changes.
+    pub(crate) fn objects_generation(&self) -> u64 {
+        self.objects.read().map(|o| o.generation).unwrap_or(0)
     }
 
     fn now_ns(&self) -> u64 {
@@ -521,6 +604,11 @@ impl Token {
         };
         let m = Arc::new(m);
         obj.cache_material(m.clone());
+        if obj.token
+            && let Some(me) = self.objects.read().map_err(lock_err)?.map.get(&obj.handle)
+        {
+            self.materialized.lock().map_err(lock_err)?.push(Arc::downgrade(me));
+        }
         Ok(m)
     }
 
@@ -559,13 +647,13 @@ impl Token {
             let secrets = sealed.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, Secret::Sealed(v))).collect();
             let obj = Object::new(id as Handle, uid, None, n.attrs, secrets)?;
             let h = obj.handle;
-            self.objects.write().map_err(lock_err)?.map.insert(h, Arc::new(obj));
+            self.objects.write().map_err(lock_err)?.insert(Arc::new(obj));
             Ok(h)
         } else {
             let h = self.next_session_object.fetch_add(1, Ordering::Relaxed);
             let secrets = n.secrets.into_iter().map(|(t, v)| (t, Secret::Plain(v))).collect();
             let obj = Object::new(h, uid, Some(s.handle), n.attrs, secrets)?;
-            self.objects.write().map_err(lock_err)?.map.insert(h, Arc::new(obj));
+            self.objects.write().map_err(lock_err)?.insert(Arc::new(obj));
             Ok(h)
         }
     }
@@ -601,7 +689,7 @@ impl Token {
             self.store.delete_object(h as i64)?;
         }
         obj.forget_material();
-        self.objects.write().map_err(lock_err)?.map.remove(&h);
+        self.objects.write().map_err(lock_err)?.remove(h);
         Ok(())
     }
 
@@ -647,11 +735,14 @@ impl Token {
             let sealed_blob = codec::encode_attrs(sealed);
             self.store.update_object(obj.handle as i64, &public, &sealed_blob)?;
         }
-        let new = Object::new(obj.handle, obj.uid.clone(), obj.owner, attrs, obj.secrets().clone())?;
+        let new = Arc::new(Object::new(obj.handle, obj.uid.clone(), obj.owner, attrs, obj.secrets().clone())?);
         if let Some(m) = obj.cached_material() {
             new.cache_material(m);
+            if new.token {
+                self.materialized.lock().map_err(lock_err)?.push(Arc::downgrade(&new));
+            }
         }
-        self.objects.write().map_err(lock_err)?.map.insert(obj.handle, Arc::new(new));
+        self.objects.write().map_err(lock_err)?.insert(new);
         Ok(())
     }
 
@@ -665,7 +756,7 @@ impl Token {
         let view = crate::kms::FindView::of(t);
         let o = self.objects.read().map_err(lock_err)?;
         let mut found: Vec<Handle> =
-            o.map.values().filter(|obj| (!obj.private || user) && view.admits(obj)).map(|obj| obj.handle).collect();
+            o.candidates(t).filter(|obj| (!obj.private || user) && view.admits(obj)).map(|obj| obj.handle).collect();
         found.sort_unstable();
         s.find = Some((found, 0));
         Ok(())
