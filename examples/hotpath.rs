@@ -61,6 +61,24 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     let until = Instant::now() + Duration::from_secs_f64(secs);
     let mut n = 0u64;
+    if op == "init" {
+        drop(s);
+        p11.finalize()?;
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let p = Pkcs11::new(&module)?;
+            let ptr = NonNull::new(conf_c.as_ptr() as *mut std::ffi::c_void).ok_or("null")?;
+            // SAFETY: as above.
+            let init = unsafe { CInitializeArgs::new_with_reserved(CInitializeFlags::OS_LOCKING_OK, ptr) };
+            let t0 = Instant::now();
+            p.initialize(init)?;
+            times.push(t0.elapsed().as_secs_f64() * 1e3);
+            p.finalize()?;
+        }
+        println!("init: {times:.1?} ms");
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(());
+    }
     if op == "login" {
         // The last session's close logs the application out, so each
         // iteration pays a real login (the KEK cache spares PBKDF2).

@@ -60,6 +60,9 @@ pub struct SlotConfig {
     pub path: PathBuf,
     #[serde(default)]
     pub description: Option<String>,
+    /// Overrides `[store] durability` for this slot.
+    #[serde(default)]
+    pub durability: Option<Durability>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -122,7 +125,7 @@ impl Config {
             .map_err(|e| Error::new(CKR_GENERAL_ERROR, format!("config {source}: {}", e.message())))?;
         c.source = source.to_string();
         if c.slots.is_empty() {
-            c.slots.push(SlotConfig { path: default_data_dir()?, description: None });
+            c.slots.push(SlotConfig { path: default_data_dir()?, description: None, durability: None });
         }
         for s in &mut c.slots {
             if s.path.is_relative()
@@ -163,7 +166,7 @@ impl Config {
     pub fn embedded_default() -> Result<Config> {
         Ok(Config {
             policy: Policy::default(),
-            slots: vec![SlotConfig { path: default_data_dir()?, description: None }],
+            slots: vec![SlotConfig { path: default_data_dir()?, description: None, durability: None }],
             audit: Default::default(),
             events: Default::default(),
             metrics: Default::default(),

@@ -239,10 +239,15 @@ fn run() {
     }
     let kw = Tok { name: "keyward", p11: kw_p11, slot: kw_slot, pin: "bench-user-pin".into() };
     // SoftHSMv2: token initialized by bench/run (softhsm2-util --init-token --free).
-    let sh_p11 = load(&sh_module, None);
-    let sh_slot = sh_p11.get_slots_with_token().unwrap()[0];
-    let sh = Tok { name: "SoftHSMv2", p11: sh_p11, slot: sh_slot, pin: env("SH_PIN") };
-    let toks = [&kw, &sh];
+    // BENCH_KEYWARD_ONLY=1: keyward rows only (e.g. audit on/off runs).
+    let keyward_only = std::env::var_os("BENCH_KEYWARD_ONLY").is_some();
+    let sh = (!keyward_only).then(|| {
+        let sh_p11 = load(&sh_module, None);
+        let sh_slot = sh_p11.get_slots_with_token().unwrap()[0];
+        Tok { name: "SoftHSMv2", p11: sh_p11, slot: sh_slot, pin: env("SH_PIN") }
+    });
+    let mut toks: Vec<&Tok> = vec![&kw];
+    toks.extend(sh.as_ref());
 
     let mut rows: Vec<Row> = Vec::new();
     let sessions: Vec<Session> = toks
@@ -757,8 +762,58 @@ fn run() {
         });
         eprintln!("row: open/login/close");
     }
+    // ---------- the same create/destroy rows on slot 1: [store] durability = "normal" ----------
+    if let Some(slot1) = kw.p11.get_all_slots().unwrap().get(1).copied() {
+        kw.p11.init_token(slot1, &pin("bench-so-pin"), "bench-normal").expect("keyward C_InitToken slot 1");
+        {
+            let s = kw.p11.open_rw_session(slot1).unwrap();
+            s.login(UserType::So, Some(&pin("bench-so-pin"))).unwrap();
+            s.init_pin(&pin("bench-user-pin")).unwrap();
+            s.logout().unwrap();
+        }
+        let s = kw.p11.open_rw_session(slot1).unwrap();
+        s.login(UserType::User, Some(&pin("bench-user-pin"))).unwrap();
+        for n in 0..filled {
+            s.create_object(&make_tmpl(format!("fill-{n}"))).unwrap();
+        }
+        let mut hs = Vec::new();
+        let budget = run_secs() * 4.0;
+        let st = Instant::now();
+        while st.elapsed().as_secs_f64() < budget {
+            hs.push(s.create_object(&make_tmpl(format!("extra-{}", hs.len()))).unwrap());
+        }
+        let cr = hs.len() as f64 / st.elapsed().as_secs_f64();
+        let n = hs.len();
+        let st = Instant::now();
+        for h in hs {
+            s.destroy_object(h).unwrap();
+        }
+        let de = n as f64 / st.elapsed().as_secs_f64();
+        let (sh_cr, sh_de) = (
+            rows.iter().find(|r| r.name.starts_with("token C_CreateObject")).and_then(|r| r.sh),
+            rows.iter().find(|r| r.name.starts_with("token C_DestroyObject")).and_then(|r| r.sh),
+        );
+        rows.push(Row {
+            name: format!("token C_CreateObject at {filled} objects, durability=normal"),
+            unit: Unit::Ops,
+            kw: Some(cr),
+            sh: sh_cr,
+            raw: None,
+        });
+        rows.push(Row {
+            name: format!("token C_DestroyObject at {filled} objects, durability=normal"),
+            unit: Unit::Ops,
+            kw: Some(de),
+            sh: sh_de,
+            raw: None,
+        });
+        eprintln!("row: create/destroy (durability=normal)");
+    }
+
     let _ = kw.p11.finalize();
-    let _ = sh.p11.finalize();
+    if let Some(sh) = sh {
+        let _ = sh.p11.finalize();
+    }
 
     // ---------- C_Initialize time and RSS with 10,000 token keys (fresh child processes) ----------
     let exe = std::env::current_exe().unwrap();
@@ -783,8 +838,8 @@ fn run() {
         let m = &runs[1];
         Some((m[0], m[1] / 1024.0, m[3] / 1024.0, m[4]))
     };
-    let kp = probe(&kw_module, Some(env("KW_CONF")));
-    let sp = probe(&sh_module, None);
+    let kp = probe(&kw_module, Some(std::env::var("KW_PROBE_CONF").unwrap_or_else(|_| env("KW_CONF"))));
+    let sp = if keyward_only { None } else { probe(&sh_module, None) };
     rows.push(Row {
         name: "C_Initialize with 10,000 token keys".into(),
         unit: Unit::Ms,

@@ -183,7 +183,7 @@ impl Token {
             epoch: std::time::Instant::now(),
             refreshed_at_ns: AtomicU64::new(0),
         };
-        if config.store.durability == crate::config::Durability::Normal {
+        if sc.durability.unwrap_or(config.store.durability) == crate::config::Durability::Normal {
             t.store.set_durability_normal()?;
         }
         let all = t.store.load_all()?;
