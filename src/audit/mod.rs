@@ -10,26 +10,32 @@
 //! [`Token::audited`]. The caller's thread builds a [`record::Pending`] from
 //! values at hand (names, handles, an `Arc<Object>`, the CK_RV) and hands
 //! it over:
-//! - crypto records and session-object records go to a background writer
-//!   thread by channel; the writer group-commits (one write + one fsync per
-//!   batch of whatever queued up, at most `audit.max_batch`), formats, MACs,
-//!   updates metrics and publishes events, off the hot path;
-//! - auth, lifecycle and token-object records (`sync`) go through the same
-//!   queue (so the log keeps call order) but the caller waits until its
-//!   batch is written and fsync'ed and the anchor moved: a SIGKILL after
-//!   the call returned loses none of them;
+//! - crypto records and session-object records are pushed onto a queue
+//!   (a short lock, no system call); a background writer thread takes
+//!   whatever queued up every `audit.flush_ms` (or at `audit.max_batch`),
+//!   coalesces identical successful key uses into one record with a count
+//!   (`record::coalesce`, `audit.coalesce`), formats, MACs, writes and
+//!   fsyncs the batch, updates metrics and publishes events;
+//! - auth, lifecycle and token-object records (`sync`) are written by the
+//!   caller's thread before the call returns, after the records queued
+//!   before them (the writer lock is taken before the queue, by both, so
+//!   the log keeps call order): a SIGKILL after the call returned loses
+//!   none of them. In "batch" mode their fsync is left to the writer
+//!   thread's next pass (within `audit.flush_ms`/`audit.anchor_ms`); in
+//!   "always" mode the caller fsyncs and moves the anchor;
 //! - with `CKF_LIBRARY_CANT_CREATE_OS_THREADS` there is no thread: records
 //!   collect in memory and are written inline in batches (every
 //!   `audit.max_batch` records, every `audit.flush_ms`, at every sync
 //!   record, and at C_Finalize).
 //!
 //! Crash-loss window (`audit.sync = "batch"`): a SIGKILL loses only async
-//! records still in the queue (microseconds under load: the writer drains
-//! continuously); a power loss can also lose the last unsynced batch, and
-//! the anchor may lag by up to `audit.anchor_ms`, so a tail truncated within
-//! that window goes unnoticed. Without threads the window is up to
+//! records still queued (at most ~`flush_ms` + `anchor_ms` of them); a power
+//! loss can also lose records written since the last fsync (as old). The
+//! anchor only ever covers fsync'ed records, so a power loss does not make
+//! `audit verify` fail, and a tail truncated by an attacker within that
+//! window goes unnoticed. Without threads the window is up to
 //! `audit.max_batch` records or `audit.flush_ms`. `audit.sync = "always"`
-//! makes every call wait for its fsync (concurrent callers still share one).
+//! makes every call wait for its fsync.
 //!
 //! A log that cannot be written: `audit.on_failure` (auth, lifecycle,
 //! token objects; default "refuse" = CKR_DEVICE_ERROR) and
@@ -264,6 +270,10 @@ struct Shared {
     space_cv: Condvar,
 }
 
+/// The audit writer, locked across a store transaction whose changes are
+/// recorded before they commit.
+pub struct CommitGuard<'a>(Option<std::sync::MutexGuard<'a, writer::LogWriter>>);
+
 /// The audit handle of one token.
 pub struct Audit {
     shared: Arc<Shared>,
@@ -423,6 +433,40 @@ impl Audit {
         sh.inline(p, sync)
     }
 
+    /// A record of a change the caller is about to commit in its open store
+    /// transaction (automatic purges and rotations): written (and with
+    /// `audit.sync = "always"` fsync'ed) before the commit, so a crash
+    /// cannot commit the change without its record; the anchor moves later.
+    /// An error means the record could not be written: the caller rolls
+    /// back.
+    ///
+    /// `guard` is the writer lock, taken with [`Audit::lock_for_commit`]
+    /// BEFORE the store transaction began (the writer thread takes the
+    /// writer lock before the store when it moves the anchor; the same
+    /// order here rules out a deadlock).
+    pub fn submit_before_commit(&self, guard: &mut CommitGuard<'_>, p: Pending) -> Result<()> {
+        let sh = &self.shared;
+        let Some(w) = guard.0.as_mut() else {
+            return self.submit(p);
+        };
+        let kind = p.kind;
+        let r = sh.write_through_locked(w, p, sh.cfg.sync == SyncMode::Always, false);
+        if !self.no_threads.load(Ordering::Relaxed) {
+            // The writer thread fsyncs and anchors on its next pass.
+            self.writer_running();
+        }
+        sh.outcome(kind, r)
+    }
+
+    /// The writer lock for [`Audit::submit_before_commit`] (none when the
+    /// log is off).
+    pub fn lock_for_commit(&self) -> Result<CommitGuard<'_>> {
+        if !self.shared.cfg.enabled {
+            return Ok(CommitGuard(None));
+        }
+        Ok(CommitGuard(Some(self.shared.writer.lock().map_err(lock_err)?)))
+    }
+
     /// Writes whatever is pending (C_Finalize, tests).
     pub fn flush(&self) -> Result<()> {
         let mut inl = self.shared.inline.lock().map_err(lock_err)?;
@@ -500,10 +544,26 @@ impl Shared {
     /// writer lock, so the writer thread cannot write those after it).
     fn write_through(&self, p: Pending, fsync: bool) -> Result<()> {
         let mut w = self.writer.lock().map_err(lock_err)?;
-        let mut batch = std::mem::take(&mut self.queue.lock().map_err(lock_err)?.items);
+        self.write_through_locked(&mut w, p, fsync, true)
+    }
+
+    /// [`Self::write_through`] under a writer lock the caller holds; with
+    /// `anchor` false the anchor in the store is not touched (the caller
+    /// holds a store write transaction: the writer thread moves the anchor
+    /// later).
+    fn write_through_locked(&self, w: &mut writer::LogWriter, p: Pending, fsync: bool, anchor: bool) -> Result<()> {
+        let mut batch = {
+            let mut inl = self.inline.lock().map_err(lock_err)?;
+            inl.since = None;
+            std::mem::take(&mut inl.buf)
+        };
+        batch.append(&mut self.queue.lock().map_err(lock_err)?.items);
         self.space_cv.notify_all();
         batch.push(p);
-        self.process_locked(&mut w, batch, fsync, fsync)
+        w.hold_anchor(!anchor);
+        let r = self.process_locked(w, batch, fsync, fsync && anchor);
+        w.hold_anchor(false);
+        r
     }
 
     /// Writes a batch (caller keeps the call order), then metrics and events.
@@ -761,6 +821,42 @@ impl Token {
             Err(e) if r.is_ok() => Err(e),
             Err(_) => r,
         }
+    }
+
+    /// Records an automatic lifecycle change (purge, rotation) from inside
+    /// the store transaction that makes it, before the commit (see
+    /// [`Audit::submit_before_commit`]).
+    pub fn audit_before_commit(
+        &self,
+        guard: &mut CommitGuard<'_>,
+        action: Lifecycle,
+        function: &'static str,
+        key: record::KeyRef,
+        details: serde_json::Value,
+    ) -> Result<()> {
+        if !self.audit.active {
+            return Ok(());
+        }
+        let p = Pending {
+            time_ms: record::now_ms(),
+            kind: Kind::Lifecycle,
+            event: Some(action.event()),
+            function,
+            slot: self.slot,
+            session: None,
+            role: role_of(self),
+            mechanism: None,
+            key: Some(KeyArg::Named(key)),
+            created: Vec::new(),
+            rv: CKR_OK,
+            reason: None,
+            duration_us: 0,
+            details: Some(details),
+            sync: true,
+            alert: action.alert(),
+            log: true,
+        };
+        self.audit.submit_before_commit(guard, p)
     }
 
     /// Records a key lifecycle change made by `f` (for the KMS calls):

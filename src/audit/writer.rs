@@ -110,6 +110,8 @@ pub struct LogWriter {
     pid: u32,
     /// Records written but not yet fsync'ed.
     dirty: bool,
+    /// Do not write the anchor (a store transaction is open on this thread).
+    anchor_held: bool,
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
@@ -131,6 +133,7 @@ impl LogWriter {
             syslog,
             pid: std::process::id(),
             dirty: false,
+            anchor_held: false,
         }
     }
 
@@ -183,6 +186,11 @@ impl LogWriter {
             return r;
         }
         Ok(())
+    }
+
+    /// While held, appends do not move the anchor (see `anchor_held`).
+    pub fn hold_anchor(&mut self, held: bool) {
+        self.anchor_held = held;
     }
 
     /// fsyncs records written without it (write-through records).
@@ -344,7 +352,7 @@ impl LogWriter {
             }
         }
         let due = self.last_anchor.is_none_or(|t| t.elapsed() >= Duration::from_millis(self.cfg.anchor_ms));
-        if force_anchor || due {
+        if !self.anchor_held && (force_anchor || due) {
             self.write_anchor()?;
         }
         if self.cfg.max_file_bytes > 0 && self.open.as_ref().is_some_and(|o| o.len >= self.cfg.max_file_bytes) {

@@ -400,6 +400,17 @@ impl Row {
     fn set(&mut self, ty: CK_ATTRIBUTE_TYPE, v: Vec<u8>) {
         self.attrs.insert(ty, v);
     }
+    /// How audit records name this row.
+    fn key_ref(&self) -> crate::audit::record::KeyRef {
+        let label = self.attrs.get(&CKA_LABEL).filter(|l| !l.is_empty());
+        crate::audit::record::KeyRef {
+            uid: Some(self.uid.clone()),
+            label: label.map(|l| String::from_utf8_lossy(l).into_owned()),
+            version: Some(self.version()),
+            class: Some(crate::audit::record::class_name(self.class()).to_string()),
+            handle: Some(self.id as CK_ULONG),
+        }
+    }
     fn label(&self) -> String {
         format!(
             "{} v{}",
@@ -657,6 +668,7 @@ impl Token {
         self.refresh()?;
         let (fresh, mech) = self.fresh_version(name, gen_mech)?;
         let now = clock::now();
+        let mut audit = self.audit().lock_for_commit()?;
         let (ch, version, ids) = {
             let result = self.store().transaction(|tx| {
                 let mut rows: Vec<Row> =
@@ -721,8 +733,17 @@ impl Token {
                     }
                     write_update(tx, r, &mut ch)?;
                 }
+                if due.is_some() {
+                    // Automatic rotation: recorded before the commit (see
+                    // kms_purge_due).
+                    let details = serde_json::json!({ "version": version, "automatic": true });
+                    let key = due.and_then(|(uid, _)| rows.iter().find(|r| r.uid == uid)).map(Row::key_ref);
+                    let key = key.unwrap_or_default();
+                    self.audit_before_commit(&mut audit, Lifecycle::Rotated, "keyward.auto_rotate", key, details)?;
+                }
                 Ok(Some((ch, version, ids)))
             })?;
+            drop(audit);
             match result {
                 Some(r) => r,
                 None => return Ok(None),
@@ -983,6 +1004,7 @@ impl Token {
     /// dropped). Needs no login: nothing is unsealed.
     pub fn kms_purge_due(&self) -> Result<Vec<String>> {
         let now = clock::now();
+        let mut audit = self.audit().lock_for_commit()?;
         let (ch, names) = self.store().transaction(|tx| {
             let mut ch = Changes::default();
             let mut names = Vec::new();
@@ -991,11 +1013,17 @@ impl Token {
                 let destroyable = r.attrs.get(&CKA_DESTROYABLE).is_none_or(|v| v.first() != Some(&0));
                 if r.state() == KEYWARD_STATE_PENDING_DELETION && at != 0 && at <= now && destroyable {
                     write_delete(tx, &r, &mut ch)?;
+                    // Recorded before the commit: a crash cannot purge a
+                    // key without its record (it may leave a record of a
+                    // purge that the next run then repeats).
+                    let details = serde_json::json!({ "version": r.label(), "automatic": true });
+                    self.audit_before_commit(&mut audit, Lifecycle::Purged, "keyward.purge", r.key_ref(), details)?;
                     names.push(format!("{} ({})", r.label(), class_word(r.class())));
                 }
             }
             Ok((ch, names))
         })?;
+        drop(audit);
         if !ch.deletes.is_empty() {
             self.kms_apply(ch)?;
         }
@@ -1023,15 +1051,7 @@ impl Token {
             let name = KeyName::of(&o);
             match self.kms_rotate_key(&name, Some((&o.uid, now)), None) {
                 Ok(Some(r)) => {
-                    let details = serde_json::json!({ "version": r.version, "automatic": true });
-                    let _ = self.audit_lifecycle(
-                        Lifecycle::Rotated,
-                        "keyward.auto_rotate",
-                        None,
-                        Some(o.handle),
-                        Some(details),
-                        || Ok(r.clone()),
-                    );
+                    // (recorded inside kms_rotate_key, before its commit)
                     out.push(format!("{} v{}", name.display(), r.version));
                 }
                 Ok(None) => {}
@@ -1045,10 +1065,6 @@ impl Token {
     /// is also remembered for `keyward maintain`'s report.
     fn kms_run_due(&self) -> Result<Report> {
         let purged = self.kms_purge_due()?;
-        for p in &purged {
-            let details = serde_json::json!({ "version": p });
-            let _ = self.audit_lifecycle(Lifecycle::Purged, "keyward.purge", None, None, Some(details), || Ok(()));
-        }
         let rotated = self.kms_rotate_due()?;
         Ok(Report { rotated, purged })
     }
