@@ -516,3 +516,58 @@ fn audit_can_be_switched_off() {
     let log = token_dir(&t).join("audit.jsonl");
     assert!(std::fs::read_to_string(&log).map(|s| s.is_empty()).unwrap_or(true));
 }
+
+#[test]
+fn automatic_purge_and_rotation_are_recorded_and_key_uses_coalesce() {
+    const T0: i64 = 1_907_712_000;
+    const DAY: i64 = 86_400;
+    // SAFETY: one test per process; set before the module reads it.
+    unsafe { std::env::set_var("KEYWARD_TEST_NOW", T0.to_string()) };
+    let t = token_with("[kms]\ndeletion_grace = \"1d\"");
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    // A generated key that rotates daily, and a key scheduled for deletion.
+    let period = Attribute::VendorDefined((
+        cryptoki::object::AttributeType::VendorDefined(0x8000_0000 | 0x4B57_0005),
+        (DAY as u64).to_ne_bytes().to_vec(),
+    ));
+    let rot = s
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[Attribute::ValueLen(32.into()), Attribute::Token(true), Attribute::Label(b"rot".to_vec()), period],
+        )
+        .unwrap();
+    let gone = aes_key(&s, "gone", true, true);
+    s.destroy_object(gone).unwrap();
+    // 100 uses of one key: coalesced in the log, every one counted.
+    let iv = [7u8; 16];
+    for _ in 0..100 {
+        s.encrypt(&Mechanism::AesCbcPad(iv), rot, b"data").unwrap();
+    }
+    // Two days later the next login purges and rotates (recorded before
+    // their commits).
+    unsafe { std::env::set_var("KEYWARD_TEST_NOW", (T0 + 2 * DAY).to_string()) };
+    s.logout().unwrap();
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    drop(s);
+    let d = stop(t);
+    let recs = records(&d);
+    let purge = find(&recs, "keyward.purge", "CKR_OK");
+    assert_eq!(purge["event"], "key.purged", "{purge}");
+    assert_eq!(purge["kind"], "lifecycle");
+    assert_eq!(purge["key"]["label"], "gone");
+    let rotated = find(&recs, "keyward.auto_rotate", "CKR_OK");
+    assert_eq!(rotated["event"], "key.rotated", "{rotated}");
+    assert_eq!(rotated["key"]["label"], "rot");
+    assert_eq!(rotated["details"]["version"], 2);
+    let uses: u64 = recs
+        .iter()
+        .filter(|r| r["function"] == "C_EncryptInit" && r["result"] == "CKR_OK")
+        .map(|r| r["count"].as_u64().unwrap_or(1))
+        .sum();
+    assert_eq!(uses, 100, "every C_EncryptInit is accounted for");
+    let lines = recs.iter().filter(|r| r["function"] == "C_EncryptInit").count();
+    assert!(lines < 100, "identical uses were coalesced ({lines} records)");
+    let (ok, out) = verify(&conf_path(&d));
+    assert!(ok, "{out}");
+}
