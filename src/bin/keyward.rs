@@ -10,6 +10,35 @@ use keyward::types::InitOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `println!` that ends the program quietly when stdout is a closed pipe
+/// (`keyward audit show | head`) instead of panicking.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+            exit_on_stdout_error(e);
+        }
+    }};
+}
+
+/// `print!`, likewise.
+macro_rules! outp {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout(), $($t)*) {
+            exit_on_stdout_error(e);
+        }
+    }};
+}
+
+fn exit_on_stdout_error(e: std::io::Error) {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("keyward: cannot write to stdout: {e}");
+    std::process::exit(1);
+}
+
 #[derive(Parser)]
 #[command(name = "keyward", version, about = "Admin CLI of the keyward software HSM")]
 struct Cli {
@@ -98,9 +127,12 @@ fn run_audit(lib: &Library, slot: u64, cmd: AuditCmd) -> Result<(), String> {
     match cmd {
         AuditCmd::Verify => match keyward::audit::verify_dir(&dir, t.store()).map_err(|e| e.to_string())? {
             Ok(v) => {
-                println!(
+                out!(
                     "audit log OK: {} records (seq {}..{}) in {} file(s)",
-                    v.records, v.first_seq, v.last.seq, v.files
+                    v.records,
+                    v.first_seq,
+                    v.last.seq,
+                    v.files
                 );
                 Ok(())
             }
@@ -172,7 +204,7 @@ fn run(cli: Cli) -> Result<(), String> {
             lib.init_pin(h, user.as_bytes()).map_err(|e| format!("init user PIN: {e}"))?;
             lib.logout(h).map_err(|e| e.to_string())?;
             lib.close_session(h).map_err(|e| e.to_string())?;
-            println!("token {label:?} initialized in slot {slot}");
+            out!("token {label:?} initialized in slot {slot}");
         }
         Cmd::Audit { cmd } => {
             let slot = slot_by_label(&lib, &cli.token)?;
@@ -190,38 +222,38 @@ fn run(cli: Cli) -> Result<(), String> {
                     let name = p.file_name().and_then(|n| n.to_str()).ok_or("bad output path")?;
                     keyward::audit::metrics::write_textfile(dir, name, &text).map_err(|e| e.to_string())?;
                 }
-                None => print!("{text}"),
+                None => outp!("{text}"),
             }
         }
         Cmd::Key { pin, cmd } => {
             let slot = slot_by_label(&lib, &cli.token)?;
-            println!("{}", keyward::kms::cli::run_key(&lib, slot, &pin, cmd)?);
+            out!("{}", keyward::kms::cli::run_key(&lib, slot, &pin, cmd)?);
         }
         Cmd::Maintain { pin } => {
             let slot = slot_by_label(&lib, &cli.token)?;
-            println!("{}", keyward::kms::cli::run_maintain(&lib, slot, &pin)?);
+            out!("{}", keyward::kms::cli::run_maintain(&lib, slot, &pin)?);
         }
         Cmd::Inventory { pin, format } => {
             let slot = slot_by_label(&lib, &cli.token)?;
-            println!("{}", keyward::kms::cli::run_inventory(&lib, slot, &pin, format)?);
+            out!("{}", keyward::kms::cli::run_inventory(&lib, slot, &pin, format)?);
         }
         Cmd::Info => {
             let _ = slot_by_label(&lib, &cli.token)?;
-            println!("keyward {} ({})", env!("CARGO_PKG_VERSION"), lib.config().source);
+            out!("keyward {} ({})", env!("CARGO_PKG_VERSION"), lib.config().source);
             for s in lib.slot_list(true) {
                 let si = lib.slot_info(s).map_err(|e| e.to_string())?;
                 let ti = lib.token_info(s).map_err(|e| e.to_string())?;
                 let t = lib.token(s).map_err(|e| e.to_string())?;
-                println!("slot {s}: {}", si.description);
-                println!("  store: {}", t.store().path().display());
+                out!("slot {s}: {}", si.description);
+                out!("  store: {}", t.store().path().display());
                 if ti.flags & CKF_TOKEN_INITIALIZED == 0 {
-                    println!("  token: not initialized (run `keyward init`)");
+                    out!("  token: not initialized (run `keyward init`)");
                     continue;
                 }
                 let objs = t.all_objects().map_err(|e| e.to_string())?;
                 let count = |class| objs.iter().filter(|o| o.class == class).count();
-                println!("  token: {:?} serial {}", ti.label, ti.serial);
-                println!(
+                out!("  token: {:?} serial {}", ti.label, ti.serial);
+                out!(
                     "  user PIN: {}",
                     if ti.flags & CKF_USER_PIN_LOCKED != 0 {
                         "locked"
@@ -231,7 +263,7 @@ fn run(cli: Cli) -> Result<(), String> {
                         "not set"
                     }
                 );
-                println!(
+                out!(
                     "  objects: {} ({} secret keys, {} private keys, {} public keys, {} certificates, {} data)",
                     objs.len(),
                     count(CKO_SECRET_KEY),
