@@ -15,6 +15,15 @@ use std::ffi::CString;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
+/// `HOTPATH_CURVE=secp256k1|p384` (default P-256).
+fn curve_oid() -> Vec<u8> {
+    match std::env::var("HOTPATH_CURVE").as_deref() {
+        Ok("secp256k1") => vec![0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a],
+        Ok("p384") => vec![0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22],
+        _ => vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+    }
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().collect();
     let op = args.get(1).map(String::as_str).unwrap_or("gcm").to_string();
@@ -117,10 +126,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "ecdsa" => {
             let (_pb, pk) = s.generate_key_pair(
                 &Mechanism::EccKeyPairGen,
-                &[
-                    Attribute::EcParams(vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]),
-                    Attribute::Token(false),
-                ],
+                &[Attribute::EcParams(curve_oid()), Attribute::Token(false)],
                 &[Attribute::Token(false), Attribute::Sign(true)],
             )?;
             let d = [3u8; 32];

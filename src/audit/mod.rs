@@ -793,7 +793,7 @@ impl Token {
             a.set_label(l);
         }
         let p = Pending {
-            time_ms: record::now_ms(),
+            time_ms: record::wall_ms_at(start),
             kind: call.kind,
             event,
             function: call.function,

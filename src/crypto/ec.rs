@@ -1,9 +1,10 @@
 //! Elliptic-curve keys on P-256, P-384 and secp256k1: ECDSA over a prehashed
 //! message (any hash length) and raw ECDH. Knows nothing of PKCS#11.
 //!
-//! Engines: aws-lc-rs (constant-time) does ECDSA on all three curves and ECDH
-//! on P-256/P-384; the RustCrypto `k256` crate does ECDH on secp256k1, which
-//! aws-lc-rs's agreement API does not offer. Keys are parsed once and shared
+//! Engines: aws-lc-rs (constant-time) does ECDSA on P-256/P-384, ECDSA
+//! verification on secp256k1 and ECDH on P-256/P-384; the RustCrypto `k256`
+//! crate (constant-time) signs on secp256k1 (several times faster there) and
+//! does ECDH on secp256k1, which aws-lc-rs's agreement API does not offer. Keys are parsed once and shared
 //! (`Clone` is an `Arc` clone), so a token caches them per login and every
 //! operation reuses the parsed engine state.
 //!
@@ -309,6 +310,11 @@ impl EcPublic {
 struct PrivInner {
     curve: Curve,
     pair: EcdsaKeyPair,
+    /// secp256k1 signing runs on `k256` (several times faster than
+    /// aws-lc-rs's generic code for this curve, constant-time, RFC 6979
+    /// nonces, low-S signatures). Verification stays on aws-lc-rs, which
+    /// accepts high-S signatures as plain ECDSA requires.
+    k256_signer: Option<k256::ecdsa::SigningKey>,
     scalar: Zeroizing<Vec<u8>>,
     public: EcPublic,
     /// ECDH engine state, built on first derive.
@@ -341,7 +347,13 @@ pub fn generate(curve: Curve) -> CryptoResult<EcPrivate> {
 impl EcPrivate {
     fn from_parts(curve: Curve, pair: EcdsaKeyPair, scalar: Zeroizing<Vec<u8>>) -> CryptoResult<EcPrivate> {
         let public = EcPublic::from_point(curve, pair.public_key().as_ref())?;
-        Ok(EcPrivate(Arc::new(PrivInner { curve, pair, scalar, public, ecdh: OnceLock::new() })))
+        let k256_signer = match curve {
+            Curve::Secp256k1 => {
+                Some(k256::ecdsa::SigningKey::from_slice(&scalar).map_err(|_| CryptoError::InvalidKey)?)
+            }
+            _ => None,
+        };
+        Ok(EcPrivate(Arc::new(PrivInner { curve, pair, k256_signer, scalar, public, ecdh: OnceLock::new() })))
     }
 
     /// Imports a private scalar (big-endian; leading zeros may be missing
@@ -426,6 +438,16 @@ impl EcPrivate {
         }
         let mut buf = [0u8; 48];
         let d = normalize_hash(self.0.curve, hash, &mut buf)?;
+        if let Some(sk) = &self.0.k256_signer {
+            use k256::ecdsa::signature::hazmat::PrehashSigner;
+            let sig: k256::ecdsa::Signature = sk.sign_prehash(d.as_ref()).map_err(|_| CryptoError::Internal)?;
+            let b = sig.to_bytes();
+            if b.len() != n {
+                return Err(CryptoError::Internal);
+            }
+            out[..n].copy_from_slice(&b);
+            return Ok(n);
+        }
         let sig = self.0.pair.sign_digest(&d).map_err(|_| CryptoError::Internal)?;
         let sig = sig.as_ref();
         if sig.len() != n {
