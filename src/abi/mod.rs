@@ -47,6 +47,7 @@ macro_rules! export {
     };
 }
 
+pub(crate) mod awslc;
 mod crypto;
 mod general;
 mod keys;

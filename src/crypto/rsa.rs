@@ -6,16 +6,14 @@
 //! objects for decryption, encryption and verification are built on first
 //! use and kept with the key, so operations reuse them.
 //!
-//! What aws-lc-rs offers, and so what this module offers:
-//! - PKCS#1 v1.5 signing with SHA-256/384/512; verification also with SHA-1.
-//!   No SHA-1 signing and no SHA-224 at all (`InvalidParam`).
-//! - PSS with SHA-256/384/512, MGF1 with the same hash, any salt length up
-//!   to the key's maximum. Other MGF1 hashes, SHA-1 and SHA-224: `InvalidParam`.
-//! - OAEP with SHA-1/256/384/512 and MGF1 of the same hash, optional label.
-//!   Mixed hashes and SHA-224: `InvalidParam`.
-//! - PKCS#1 v1.5 encryption. No raw (X.509) RSA.
-//! - Private keys of 2048..=8192 bits; public keys of 1024..=8192 bits (below
-//!   2048 only PKCS#1 v1.5 verification with SHA-1/256/512 works).
+//! What runs where: aws-lc-rs for the common schemes (PKCS#1 v1.5 and PSS
+//! with SHA-256/384/512 and MGF1 of the same hash, OAEP with SHA-1/256/384/
+//! 512 and MGF1 of the same hash, PKCS#1 v1.5 encryption); everything else
+//! through AWS-LC's EVP interface directly (`abi::awslc`, the same library):
+//! SHA-1/SHA-224 PKCS#1 v1.5 signing, PSS/OAEP with SHA-224 or a different
+//! MGF1 hash, raw PKCS#1 v1.5 signing of arbitrary data (CKM_RSA_PKCS) and
+//! raw RSA (CKM_RSA_X_509). Both are constant-time and blinded. Private keys
+//! of 2048..=8192 bits; public keys of 1024..=8192 bits.
 //!
 //! Arbitrary PSS salt lengths: aws-lc-rs takes the padding description as a
 //! `&'static`, so a salt length other than the hash length is interned once
@@ -33,8 +31,19 @@ use aws_lc_rs::rsa::{
     PublicKeyComponents, RsaParameters, RsaPssSaltLength,
 };
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaEncoding, RsaKeyPair, RsaSignatureEncoding};
+use crate::abi::awslc::{EncPad, EvpRsa, Md, SigPad};
 use std::sync::{Arc, Mutex, OnceLock};
 use zeroize::Zeroizing;
+
+fn md(h: Algorithm) -> Md {
+    match h {
+        Algorithm::Sha1 => Md::Sha1,
+        Algorithm::Sha224 => Md::Sha224,
+        Algorithm::Sha256 => Md::Sha256,
+        Algorithm::Sha384 => Md::Sha384,
+        Algorithm::Sha512 => Md::Sha512,
+    }
+}
 
 /// Largest modulus handled, in bytes (8192 bits).
 pub const MAX_MODULUS_LEN: usize = 1024;
@@ -85,6 +94,8 @@ enum Padding {
 #[derive(Clone, Copy)]
 pub struct RsaSignScheme {
     hash: Algorithm,
+    /// The MGF1 hash (PSS).
+    mgf1: Algorithm,
     padding: Padding,
     sign: Option<&'static RsaSignatureEncoding>,
     /// For keys of 2048 bits and more.
@@ -157,7 +168,7 @@ impl RsaSignScheme {
                 Some(3),
             ),
         };
-        RsaSignScheme { hash, padding: Padding::Pkcs1, sign, verify, verify_legacy, slot }
+        RsaSignScheme { hash, mgf1: hash, padding: Padding::Pkcs1, sign, verify, verify_legacy, slot }
     }
 
     /// PSS (EMSA-PSS) with `hash`, MGF1 over `mgf1_hash` and a salt of
@@ -166,20 +177,35 @@ impl RsaSignScheme {
     /// upper bound depends on the key: see `check_sign`/`check_verify`.
     pub fn pss(hash: Algorithm, mgf1_hash: Algorithm, salt_len: usize) -> CryptoResult<RsaSignScheme> {
         use signature as s;
-        if mgf1_hash != hash {
+        if salt_len > MAX_MODULUS_LEN {
             return Err(CryptoError::InvalidParam);
         }
-        let (sign, verify, slot): (&'static RsaSignatureEncoding, &'static RsaParameters, usize) = match hash {
-            Algorithm::Sha256 => (&s::RSA_PSS_SHA256, &s::RSA_PSS_2048_8192_SHA256, 4),
-            Algorithm::Sha384 => (&s::RSA_PSS_SHA384, &s::RSA_PSS_2048_8192_SHA384, 5),
-            Algorithm::Sha512 => (&s::RSA_PSS_SHA512, &s::RSA_PSS_2048_8192_SHA512, 6),
-            _ => return Err(CryptoError::InvalidParam),
-        };
         let padding = Padding::Pss { salt_len };
+        let fast = match hash {
+            _ if mgf1_hash != hash => None,
+            Algorithm::Sha256 => Some((&s::RSA_PSS_SHA256, &s::RSA_PSS_2048_8192_SHA256, 4)),
+            Algorithm::Sha384 => Some((&s::RSA_PSS_SHA384, &s::RSA_PSS_2048_8192_SHA384, 5)),
+            Algorithm::Sha512 => Some((&s::RSA_PSS_SHA512, &s::RSA_PSS_2048_8192_SHA512, 6)),
+            _ => None,
+        };
+        let Some((sign, verify, slot)) = fast else {
+            // SHA-1/SHA-224 or a different MGF1 hash: the EVP path.
+            return Ok(RsaSignScheme {
+                hash,
+                mgf1: mgf1_hash,
+                padding,
+                sign: None,
+                verify: None,
+                verify_legacy: None,
+                slot: None,
+            });
+        };
+        let (sign, verify): (&'static RsaSignatureEncoding, &'static RsaParameters) = (sign, verify);
         if salt_len == hash.output_len() {
             // The engine's default: salt length = digest length.
             return Ok(RsaSignScheme {
                 hash,
+                mgf1: hash,
                 padding,
                 sign: Some(sign),
                 verify: Some(verify),
@@ -187,16 +213,29 @@ impl RsaSignScheme {
                 slot: Some(slot),
             });
         }
-        if salt_len > MAX_MODULUS_LEN {
-            return Err(CryptoError::InvalidParam);
-        }
         let (sign, verify) = pss_custom(hash, salt_len)?;
-        Ok(RsaSignScheme { hash, padding, sign: Some(sign), verify: Some(verify), verify_legacy: None, slot: None })
+        Ok(RsaSignScheme {
+            hash,
+            mgf1: hash,
+            padding,
+            sign: Some(sign),
+            verify: Some(verify),
+            verify_legacy: None,
+            slot: None,
+        })
     }
 
     /// The message digest the scheme signs.
     pub fn hash(&self) -> Algorithm {
         self.hash
+    }
+
+    /// The scheme for the EVP path.
+    fn evp_pad(&self) -> SigPad {
+        match self.padding {
+            Padding::Pkcs1 => SigPad::Pkcs1(md(self.hash)),
+            Padding::Pss { salt_len } => SigPad::Pss { md: md(self.hash), mgf1: md(self.mgf1), salt: salt_len },
+        }
     }
 
     /// Whether `bits`-bit keys can use this scheme's salt length.
@@ -276,7 +315,9 @@ pub fn digest_info(hash: Algorithm, digest: &[u8]) -> Vec<u8> {
 #[derive(Clone, Copy)]
 pub struct Oaep {
     hash: Algorithm,
-    alg: &'static OaepAlgorithm,
+    mgf1: Algorithm,
+    /// aws-lc-rs's description when it offers the pair; else the EVP path.
+    alg: Option<&'static OaepAlgorithm>,
 }
 
 impl std::fmt::Debug for Oaep {
@@ -289,17 +330,19 @@ impl Oaep {
     /// `InvalidParam` unless `hash` is SHA-1/256/384/512 and `mgf1_hash`
     /// is the same (the combinations aws-lc-rs offers).
     pub fn new(hash: Algorithm, mgf1_hash: Algorithm) -> CryptoResult<Oaep> {
-        if hash != mgf1_hash {
-            return Err(CryptoError::InvalidParam);
-        }
-        let alg = match hash {
-            Algorithm::Sha1 => &lc_rsa::OAEP_SHA1_MGF1SHA1,
-            Algorithm::Sha256 => &lc_rsa::OAEP_SHA256_MGF1SHA256,
-            Algorithm::Sha384 => &lc_rsa::OAEP_SHA384_MGF1SHA384,
-            Algorithm::Sha512 => &lc_rsa::OAEP_SHA512_MGF1SHA512,
-            Algorithm::Sha224 => return Err(CryptoError::InvalidParam),
+        let alg: Option<&'static OaepAlgorithm> = match hash {
+            _ if hash != mgf1_hash => None,
+            Algorithm::Sha1 => Some(&lc_rsa::OAEP_SHA1_MGF1SHA1),
+            Algorithm::Sha256 => Some(&lc_rsa::OAEP_SHA256_MGF1SHA256),
+            Algorithm::Sha384 => Some(&lc_rsa::OAEP_SHA384_MGF1SHA384),
+            Algorithm::Sha512 => Some(&lc_rsa::OAEP_SHA512_MGF1SHA512),
+            Algorithm::Sha224 => None,
         };
-        Ok(Oaep { hash, alg })
+        Ok(Oaep { hash, mgf1: mgf1_hash, alg })
+    }
+
+    fn evp_pad(&self) -> EncPad {
+        EncPad::Oaep { md: md(self.hash), mgf1: md(self.mgf1) }
     }
 
     pub fn hash(&self) -> Algorithm {
@@ -326,6 +369,8 @@ struct PubInner {
     bits: usize,
     verifiers: [OnceLock<ParsedPublicKey>; VERIFY_SLOTS],
     enc: OnceLock<(OaepPublicEncryptingKey, Pkcs1PublicEncryptingKey)>,
+    /// The EVP form, built on first use of a scheme aws-lc-rs lacks.
+    evp: OnceLock<EvpRsa>,
 }
 
 /// An RSA public key; `Clone` shares it.
@@ -369,6 +414,7 @@ impl RsaPublic {
             bits,
             verifiers: Default::default(),
             enc: OnceLock::new(),
+            evp: OnceLock::new(),
         })))
     }
 
@@ -413,30 +459,43 @@ impl RsaPublic {
         PublicKeyComponents { n: &self.0.n, e: &self.0.e }
     }
 
-    fn verify_params(&self, s: &RsaSignScheme) -> CryptoResult<&'static RsaParameters> {
-        let p = if self.0.bits >= 2048 { s.verify } else { s.verify_legacy };
-        let p = p.ok_or(if s.verify.is_some() { CryptoError::InvalidKey } else { CryptoError::InvalidParam })?;
+    /// The aws-lc-rs parameters for `s` with this key, if it has them.
+    fn fast_params(&self, s: &RsaSignScheme) -> Option<&'static RsaParameters> {
+        if self.0.bits >= 2048 { s.verify } else { s.verify_legacy }
+    }
+
+    fn evp(&self) -> CryptoResult<&EvpRsa> {
+        if let Some(k) = self.0.evp.get() {
+            return Ok(k);
+        }
+        let der = self.to_pkcs1_der()?;
+        let k = EvpRsa::public_from_pkcs1(&der).map_err(|_| CryptoError::InvalidKey)?;
+        Ok(self.0.evp.get_or_init(|| k))
+    }
+
+    /// Whether this key can verify under `s`: `InvalidParam` for a salt too
+    /// long for the key.
+    pub fn check_verify(&self, s: &RsaSignScheme) -> CryptoResult<()> {
         if !s.salt_fits(self.0.bits) {
             return Err(CryptoError::InvalidParam);
         }
-        Ok(p)
-    }
-
-    /// Whether this key can verify under `s`: `InvalidParam` for a scheme
-    /// the engine lacks or a salt too long for the key, `InvalidKey` for a
-    /// key too small for the scheme.
-    pub fn check_verify(&self, s: &RsaSignScheme) -> CryptoResult<()> {
-        self.verify_params(s).map(|_| ())
+        Ok(())
     }
 
     /// Verifies `sig` over `digest` (the hash of the message under `s`).
     /// `InvalidLength` for a signature not of the modulus length,
     /// `AuthFailed` for a bad signature.
     pub fn verify_digest(&self, s: &RsaSignScheme, digest: &[u8], sig: &[u8]) -> CryptoResult<()> {
-        let params = self.verify_params(s)?;
+        self.check_verify(s)?;
         if sig.len() != self.modulus_len() {
             return Err(CryptoError::InvalidLength);
         }
+        if digest.len() != s.hash.output_len() {
+            return Err(CryptoError::InvalidLength);
+        }
+        let Some(params) = self.fast_params(s) else {
+            return self.evp()?.verify(s.evp_pad(), digest, sig).map_err(|_| CryptoError::AuthFailed);
+        };
         let d = s.digest(digest)?;
         let bad = |_| CryptoError::AuthFailed;
         match s.slot.filter(|_| self.0.bits >= 2048) {
@@ -477,10 +536,50 @@ impl RsaPublic {
         if msg.len() > p.max_message_len(k) || out.len() < k {
             return Err(CryptoError::InvalidLength);
         }
+        let Some(alg) = p.alg else {
+            return self.evp()?.encrypt(p.evp_pad(), label, msg, &mut out[..k]).map_err(|_| CryptoError::Internal);
+        };
         let label = (!label.is_empty()).then_some(label);
         let keys = self.enc_keys()?;
-        let ct = keys.0.encrypt(p.alg, msg, &mut out[..k], label).map_err(|_| CryptoError::Internal)?;
+        let ct = keys.0.encrypt(alg, msg, &mut out[..k], label).map_err(|_| CryptoError::Internal)?;
         Ok(ct.len())
+    }
+
+    /// Raw RSA (CKM_RSA_X_509): `msg` (at most k bytes, left-padded with
+    /// zeros to k) raised to e. `InvalidLength` if longer than k or `out`
+    /// too short, `InvalidParam` if its value is not below n.
+    pub fn encrypt_raw(&self, msg: &[u8], out: &mut [u8]) -> CryptoResult<usize> {
+        let k = self.modulus_len();
+        if msg.len() > k || out.len() < k {
+            return Err(CryptoError::InvalidLength);
+        }
+        let mut block = Zeroizing::new(vec![0u8; k]);
+        block[k - msg.len()..].copy_from_slice(msg);
+        self.evp()?.encrypt(EncPad::None, &[], &block, &mut out[..k]).map_err(|_| CryptoError::InvalidParam)
+    }
+
+    /// Verifies a raw PKCS#1 v1.5 signature (CKM_RSA_PKCS): `sig` must
+    /// recover exactly `data` under type-1 padding.
+    pub fn verify_raw_pkcs1(&self, data: &[u8], sig: &[u8]) -> CryptoResult<()> {
+        if sig.len() != self.modulus_len() {
+            return Err(CryptoError::InvalidLength);
+        }
+        self.evp()?.verify(SigPad::Pkcs1Raw, data, sig).map_err(|_| CryptoError::AuthFailed)
+    }
+
+    /// Verifies a raw RSA signature (CKM_RSA_X_509): `sig`^e equals `data`
+    /// left-padded with zeros to k bytes.
+    pub fn verify_raw(&self, data: &[u8], sig: &[u8]) -> CryptoResult<()> {
+        let k = self.modulus_len();
+        if sig.len() != k {
+            return Err(CryptoError::InvalidLength);
+        }
+        if data.len() > k {
+            return Err(CryptoError::AuthFailed);
+        }
+        let mut block = vec![0u8; k];
+        block[k - data.len()..].copy_from_slice(data);
+        self.evp()?.verify(SigPad::None, &block, sig).map_err(|_| CryptoError::AuthFailed)
     }
 
     /// PKCS#1 v1.5-encrypts `msg` into `out[..modulus_len]`.
@@ -505,6 +604,8 @@ struct PrivInner {
     pkcs8: Zeroizing<Vec<u8>>,
     public: RsaPublic,
     dec: OnceLock<(OaepPrivateDecryptingKey, Pkcs1PrivateDecryptingKey)>,
+    /// The EVP form, built on first use of a scheme aws-lc-rs lacks.
+    evp: OnceLock<EvpRsa>,
 }
 
 /// An RSA private key, parsed and validated once; `Clone` shares it.
@@ -543,7 +644,7 @@ impl RsaPrivate {
         if public.modulus_len() != pair.public_modulus_len() {
             return Err(CryptoError::InvalidKey);
         }
-        Ok(RsaPrivate(Arc::new(PrivInner { pair, comps, pkcs8, public, dec: OnceLock::new() })))
+        Ok(RsaPrivate(Arc::new(PrivInner { pair, comps, pkcs8, public, dec: OnceLock::new(), evp: OnceLock::new() })))
     }
 
     /// Imports a key from its components, with the engine's consistency
@@ -632,21 +733,35 @@ impl RsaPrivate {
     /// Whether this key can sign under `s` (`InvalidParam` if the engine
     /// cannot sign that scheme or the salt is too long for the key).
     pub fn check_sign(&self, s: &RsaSignScheme) -> CryptoResult<()> {
-        if s.sign.is_none() || !s.salt_fits(self.bits()) {
+        if !s.salt_fits(self.bits()) {
             return Err(CryptoError::InvalidParam);
         }
         Ok(())
+    }
+
+    fn evp(&self) -> CryptoResult<&EvpRsa> {
+        if let Some(k) = self.0.evp.get() {
+            return Ok(k);
+        }
+        let (payload, _) = der::pkcs8_payload(&self.0.pkcs8, der::OID_RSA_ENCRYPTION)?;
+        let k = EvpRsa::private_from_pkcs1(payload).map_err(|_| CryptoError::InvalidKey)?;
+        Ok(self.0.evp.get_or_init(|| k))
     }
 
     /// Signs `digest` (the message hash under `s`) into
     /// `out[..modulus_len]`; returns the signature length.
     pub fn sign_digest(&self, s: &RsaSignScheme, digest: &[u8], out: &mut [u8]) -> CryptoResult<usize> {
         self.check_sign(s)?;
-        let enc = s.sign.ok_or(CryptoError::InvalidParam)?;
         let k = self.modulus_len();
         if out.len() < k {
             return Err(CryptoError::InvalidLength);
         }
+        let Some(enc) = s.sign else {
+            if digest.len() != s.hash.output_len() {
+                return Err(CryptoError::InvalidLength);
+            }
+            return self.evp()?.sign(s.evp_pad(), digest, &mut out[..k]).map_err(|_| CryptoError::Internal);
+        };
         let d = s.digest(digest)?;
         self.0
             .pair
@@ -661,6 +776,46 @@ impl RsaPrivate {
     pub fn sign_digest_info(&self, digest_info: &[u8], out: &mut [u8]) -> CryptoResult<usize> {
         let (hash, digest) = parse_digest_info(digest_info).ok_or(CryptoError::InvalidParam)?;
         self.sign_digest(&RsaSignScheme::pkcs1(hash), digest, out)
+    }
+
+    /// Raw PKCS#1 v1.5 signing (CKM_RSA_PKCS) of `data`, at most k - 11
+    /// bytes (`InvalidLength` otherwise): a DigestInfo of SHA-256/384/512
+    /// goes through aws-lc-rs, anything else (TLS 1.0's MD5+SHA-1, other
+    /// hashes) through EVP with the same type-1 padding.
+    pub fn sign_raw_pkcs1(&self, data: &[u8], out: &mut [u8]) -> CryptoResult<usize> {
+        let k = self.modulus_len();
+        if data.len() > pkcs1_max_message_len(k) || out.len() < k {
+            return Err(CryptoError::InvalidLength);
+        }
+        if let Some((hash, digest)) = parse_digest_info(data)
+            && matches!(hash, Algorithm::Sha256 | Algorithm::Sha384 | Algorithm::Sha512)
+        {
+            return self.sign_digest(&RsaSignScheme::pkcs1(hash), digest, out);
+        }
+        self.evp()?.sign(SigPad::Pkcs1Raw, data, &mut out[..k]).map_err(|_| CryptoError::Internal)
+    }
+
+    /// Raw RSA signing (CKM_RSA_X_509): `data` (at most k bytes, left-padded
+    /// with zeros) raised to d. `InvalidParam` if its value is not below n.
+    pub fn sign_raw(&self, data: &[u8], out: &mut [u8]) -> CryptoResult<usize> {
+        let k = self.modulus_len();
+        if data.len() > k || out.len() < k {
+            return Err(CryptoError::InvalidLength);
+        }
+        let mut block = Zeroizing::new(vec![0u8; k]);
+        block[k - data.len()..].copy_from_slice(data);
+        self.evp()?.sign(SigPad::None, &block, &mut out[..k]).map_err(|_| CryptoError::InvalidParam)
+    }
+
+    /// Raw RSA decryption (CKM_RSA_X_509): `ct` (exactly k bytes) raised to
+    /// d, k bytes out. `InvalidLength` for a wrong length, `AuthFailed` if
+    /// the value is not below n.
+    pub fn decrypt_raw(&self, ct: &[u8], out: &mut [u8]) -> CryptoResult<usize> {
+        let k = self.modulus_len();
+        if ct.len() != k || out.len() < k {
+            return Err(CryptoError::InvalidLength);
+        }
+        self.evp()?.decrypt(EncPad::None, &[], ct, &mut out[..k]).map_err(|_| CryptoError::AuthFailed)
     }
 
     fn dec_keys(&self) -> CryptoResult<&(OaepPrivateDecryptingKey, Pkcs1PrivateDecryptingKey)> {
@@ -679,9 +834,22 @@ impl RsaPrivate {
     /// into `out`; `AuthFailed` for a ciphertext that does not decode,
     /// `InvalidLength` if `out` cannot hold the message.
     pub fn decrypt_oaep(&self, p: &Oaep, label: &[u8], ct: &[u8], out: &mut [u8]) -> CryptoResult<usize> {
+        let Some(alg) = p.alg else {
+            if ct.len() != self.modulus_len() {
+                return Err(CryptoError::InvalidLength);
+            }
+            let evp = self.evp()?;
+            let mut scratch = Zeroizing::new([0u8; MAX_MODULUS_LEN]);
+            let n = evp.decrypt(p.evp_pad(), label, ct, &mut scratch[..]).map_err(|_| CryptoError::AuthFailed)?;
+            if out.len() < n {
+                return Err(CryptoError::InvalidLength);
+            }
+            out[..n].copy_from_slice(&scratch[..n]);
+            return Ok(n);
+        };
         let label = (!label.is_empty()).then_some(label);
         let keys = self.dec_keys()?;
-        self.decrypt_with(ct, out, |buf| keys.0.decrypt(p.alg, ct, buf, label).map(|m| m.len()))
+        self.decrypt_with(ct, out, |buf| keys.0.decrypt(alg, ct, buf, label).map(|m| m.len()))
     }
 
     /// PKCS#1 v1.5-decrypts `ct`; errors as [`decrypt_oaep`](Self::decrypt_oaep).
@@ -754,15 +922,47 @@ mod tests {
             assert_eq!(k.public().verify_digest(&s, &d, &sig[1..]), Err(CryptoError::InvalidLength));
             assert_eq!(k.sign_digest(&s, &d[1..], &mut sig), Err(CryptoError::InvalidLength));
         }
-        // SHA-1: verify only; SHA-224: neither.
-        assert_eq!(k.check_sign(&RsaSignScheme::pkcs1(Algorithm::Sha1)), Err(CryptoError::InvalidParam));
-        k.public().check_verify(&RsaSignScheme::pkcs1(Algorithm::Sha1)).unwrap();
-        assert_eq!(k.check_sign(&RsaSignScheme::pkcs1(Algorithm::Sha224)), Err(CryptoError::InvalidParam));
-        assert_eq!(k.public().check_verify(&RsaSignScheme::pkcs1(Algorithm::Sha224)), Err(CryptoError::InvalidParam));
-        // Non-DigestInfo raw input refused.
-        assert_eq!(k.sign_digest_info(&[1u8; 36], &mut sig), Err(CryptoError::InvalidParam));
-        let di = digest_info(Algorithm::Sha1, &[0u8; 20]);
-        assert_eq!(k.sign_digest_info(&di, &mut sig), Err(CryptoError::InvalidParam));
+        // SHA-1 and SHA-224 (EVP path): round trips, and a wrong digest fails.
+        for h in [Algorithm::Sha1, Algorithm::Sha224] {
+            let s = RsaSignScheme::pkcs1(h);
+            let d = vec![0x33u8; h.output_len()];
+            let mut sig = vec![0u8; 256];
+            assert_eq!(k.sign_digest(&s, &d, &mut sig).unwrap(), 256);
+            k.public().verify_digest(&s, &d, &sig).unwrap();
+            let mut d2 = d.clone();
+            d2[0] ^= 1;
+            assert_eq!(k.public().verify_digest(&s, &d2, &sig), Err(CryptoError::AuthFailed));
+            // Deterministic padding: the raw PKCS#1 signature of the same
+            // DigestInfo is the same signature.
+            let mut raw = vec![0u8; 256];
+            k.sign_raw_pkcs1(&digest_info(h, &d), &mut raw).unwrap();
+            assert_eq!(raw, sig);
+        }
+        // The EVP path agrees with aws-lc-rs where both exist.
+        let d = [0x44u8; 32];
+        let mut fast = vec![0u8; 256];
+        k.sign_digest(&RsaSignScheme::pkcs1(Algorithm::Sha256), &d, &mut fast).unwrap();
+        let mut evp = vec![0u8; 256];
+        k.evp().unwrap().sign(SigPad::Pkcs1(Md::Sha256), &d, &mut evp).unwrap();
+        assert_eq!(fast, evp);
+        // Raw PKCS#1 of arbitrary data (TLS 1.0 MD5+SHA-1 is 36 bytes).
+        let data = [1u8; 36];
+        k.sign_raw_pkcs1(&data, &mut sig).unwrap();
+        k.public().verify_raw_pkcs1(&data, &sig).unwrap();
+        assert_eq!(k.public().verify_raw_pkcs1(&[2u8; 36], &sig), Err(CryptoError::AuthFailed));
+        assert_eq!(k.sign_raw_pkcs1(&[1u8; 246], &mut sig), Err(CryptoError::InvalidLength));
+        k.sign_raw_pkcs1(&[1u8; 245], &mut sig).unwrap();
+        // Raw RSA: sign = decrypt, verify = encrypt; values >= n refused.
+        let m = [0x42u8; 100];
+        k.sign_raw(&m, &mut sig).unwrap();
+        k.public().verify_raw(&m, &sig).unwrap();
+        let mut ct = vec![0u8; 256];
+        k.public().encrypt_raw(&m, &mut ct).unwrap();
+        let mut pt = vec![0u8; 256];
+        assert_eq!(k.decrypt_raw(&ct, &mut pt).unwrap(), 256);
+        assert!(pt[..156].iter().all(|b| *b == 0) && pt[156..] == m[..]);
+        assert_eq!(k.sign_raw(&[0xffu8; 256], &mut sig), Err(CryptoError::InvalidParam));
+        assert_eq!(k.public().encrypt_raw(&[0xffu8; 256], &mut ct), Err(CryptoError::InvalidParam));
     }
 
     #[test]
@@ -797,7 +997,14 @@ mod tests {
             (Algorithm::Sha224, Algorithm::Sha224),
             (Algorithm::Sha512, Algorithm::Sha256),
         ] {
-            assert_eq!(RsaSignScheme::pss(h, m, 20).err(), Some(CryptoError::InvalidParam));
+            // The EVP path: round trip; the MGF1 hash matters.
+            let s = RsaSignScheme::pss(h, m, 20).unwrap();
+            let d = vec![0x21u8; h.output_len()];
+            k.sign_digest(&s, &d, &mut sig).unwrap();
+            k.public().verify_digest(&s, &d, &sig).unwrap();
+            let m2 = if m == Algorithm::Sha1 { Algorithm::Sha256 } else { Algorithm::Sha1 };
+            let other = RsaSignScheme::pss(h, m2, 20).unwrap();
+            assert_eq!(k.public().verify_digest(&other, &d, &sig), Err(CryptoError::AuthFailed));
         }
         assert_eq!(
             RsaSignScheme::pss(Algorithm::Sha256, Algorithm::Sha256, 100_000).err(),
@@ -827,8 +1034,17 @@ mod tests {
             }
             assert_eq!(k.public().encrypt_oaep(&p, b"", &vec![0u8; max + 1], &mut ct), Err(CryptoError::InvalidLength));
         }
-        assert_eq!(Oaep::new(Algorithm::Sha224, Algorithm::Sha224).err(), Some(CryptoError::InvalidParam));
-        assert_eq!(Oaep::new(Algorithm::Sha256, Algorithm::Sha1).err(), Some(CryptoError::InvalidParam));
+        // SHA-224 and mixed MGF1 hashes (EVP path).
+        for (h, m) in [(Algorithm::Sha224, Algorithm::Sha224), (Algorithm::Sha256, Algorithm::Sha1), (Algorithm::Sha1, Algorithm::Sha512)] {
+            let p = Oaep::new(h, m).unwrap();
+            let msg = vec![0x17u8; p.max_message_len(256)];
+            assert_eq!(k.public().encrypt_oaep(&p, b"lbl", &msg, &mut ct).unwrap(), 256);
+            let n = k.decrypt_oaep(&p, b"lbl", &ct, &mut pt).unwrap();
+            assert_eq!(&pt[..n], &msg[..]);
+            assert_eq!(k.decrypt_oaep(&p, b"", &ct, &mut pt), Err(CryptoError::AuthFailed));
+            let other = Oaep::new(h, if m == Algorithm::Sha1 { Algorithm::Sha256 } else { Algorithm::Sha1 }).unwrap();
+            assert_eq!(k.decrypt_oaep(&other, b"lbl", &ct, &mut pt), Err(CryptoError::AuthFailed));
+        }
 
         let msg = [7u8; 245];
         k.public().encrypt_pkcs1(&msg, &mut ct).unwrap();

@@ -1,23 +1,22 @@
 //! The RSA mechanisms: CKM_RSA_PKCS (sign/verify, encrypt/decrypt,
-//! wrap/unwrap), CKM_RSA_PKCS_PSS, CKM_SHA*_RSA_PKCS, CKM_SHA*_RSA_PKCS_PSS
-//! and CKM_RSA_PKCS_OAEP, over `crypto::rsa`.
+//! wrap/unwrap), CKM_RSA_X_509, CKM_RSA_PKCS_PSS, CKM_SHA{1,224,256,384,512}
+//! _RSA_PKCS[_PSS] and CKM_RSA_PKCS_OAEP, over `crypto::rsa`.
 //!
-//! What is offered is what the engine (aws-lc-rs) can do; the rest is
-//! refused at init with `CKR_MECHANISM_PARAM_INVALID` (or, for mechanisms
-//! not offered at all, `CKR_MECHANISM_INVALID`):
-//! - PKCS#1 v1.5 signing: SHA-256/384/512. Verification: also SHA-1.
-//!   CKM_SHA1_RSA_PKCS is verify-only; CKM_SHA224_RSA_PKCS is not offered.
-//! - CKM_RSA_PKCS signing takes the DER DigestInfo (exact standard encoding)
-//!   of a SHA-256/384/512 digest; verification also of a SHA-1 one. Any
-//!   other input (e.g. TLS 1.0's MD5+SHA-1) is `CKR_DATA_INVALID`.
-//! - PSS: hashAlg SHA-256/384/512 with mgf = CKG_MGF1 of the same hash, any
-//!   sLen up to emLen - hLen - 2. CKM_SHA1/SHA224_RSA_PKCS_PSS not offered.
-//! - OAEP: hashAlg SHA-1/256/384/512 with mgf = CKG_MGF1 of the same hash;
-//!   source 0 (no label) or CKZ_DATA_SPECIFIED (pSourceData = label).
-//! - No CKM_RSA_X_509 (aws-lc-rs offers no raw RSA).
+//! - CKM_RSA_PKCS signing takes any input up to k - 11 bytes (a DigestInfo,
+//!   or e.g. TLS 1.0's MD5+SHA-1) and pads it with PKCS#1 v1.5 type 1;
+//!   verification recovers and compares it.
+//! - CKM_RSA_X_509 (raw RSA): input up to k bytes, left-padded with zeros,
+//!   whose value must be below the modulus (`CKR_DATA_INVALID` /
+//!   `CKR_ENCRYPTED_DATA_INVALID` otherwise). Offered for sign/verify and
+//!   encrypt/decrypt (as SoftHSMv2 and real HSMs do: no padding is the
+//!   caller's choice and responsibility); not for wrapping.
+//! - PSS: hashAlg SHA-1/224/256/384/512, any CKG_MGF1_*, any sLen up to
+//!   emLen - hLen - 2.
+//! - OAEP: hashAlg SHA-1/224/256/384/512 with any CKG_MGF1_*; source 0 (no
+//!   label) or CKZ_DATA_SPECIFIED (pSourceData = label).
 //!
-//! Hash-and-sign mechanisms hash incrementally; CKM_RSA_PKCS and
-//! CKM_RSA_PKCS_PSS signing and all encryption are single-part (input is
+//! Hash-and-sign mechanisms hash incrementally; CKM_RSA_PKCS, CKM_RSA_X_509
+//! and CKM_RSA_PKCS_PSS signing and all encryption are single-part (input is
 //! buffered up to its maximum size, then processed at the final call).
 
 use super::{Cipher, Signer};
@@ -36,12 +35,16 @@ const ALL: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT | CKF_SIGN | CKF_VERIFY | CKF_WR
 /// The RSA operation mechanisms: (type, min key bits, max key bits, flags).
 pub const MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] = &[
     (CKM_RSA_PKCS, 2048, 8192, ALL),
+    (CKM_RSA_X_509, 2048, 8192, CKF_ENCRYPT | CKF_DECRYPT | CKF_SIGN | CKF_VERIFY),
     (CKM_RSA_PKCS_OAEP, 2048, 8192, CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP),
     (CKM_RSA_PKCS_PSS, 2048, 8192, SIGN_VERIFY),
-    (CKM_SHA1_RSA_PKCS, 2048, 8192, CKF_VERIFY),
+    (CKM_SHA1_RSA_PKCS, 2048, 8192, SIGN_VERIFY),
+    (CKM_SHA224_RSA_PKCS, 2048, 8192, SIGN_VERIFY),
     (CKM_SHA256_RSA_PKCS, 2048, 8192, SIGN_VERIFY),
     (CKM_SHA384_RSA_PKCS, 2048, 8192, SIGN_VERIFY),
     (CKM_SHA512_RSA_PKCS, 2048, 8192, SIGN_VERIFY),
+    (CKM_SHA1_RSA_PKCS_PSS, 2048, 8192, SIGN_VERIFY),
+    (CKM_SHA224_RSA_PKCS_PSS, 2048, 8192, SIGN_VERIFY),
     (CKM_SHA256_RSA_PKCS_PSS, 2048, 8192, SIGN_VERIFY),
     (CKM_SHA384_RSA_PKCS_PSS, 2048, 8192, SIGN_VERIFY),
     (CKM_SHA512_RSA_PKCS_PSS, 2048, 8192, SIGN_VERIFY),
@@ -94,8 +97,10 @@ fn failed(e: CryptoError) -> Error {
 
 /// What the signature covers.
 enum Kind {
-    /// CKM_RSA_PKCS: the caller's DigestInfo, buffered (at most k - 11).
+    /// CKM_RSA_PKCS: the caller's bytes, buffered (at most k - 11).
     RawPkcs1,
+    /// CKM_RSA_X_509: the caller's bytes, buffered (at most k).
+    RawX509,
     /// CKM_RSA_PKCS_PSS: the caller's hash, buffered (exactly hLen).
     RawPss(RsaSignScheme),
     /// Hash-and-sign: the message, hashed as it comes.
@@ -118,16 +123,28 @@ fn sign_kind(mech: &Mechanism) -> Result<Kind> {
         }
         let m = mgf1_of(*mgf).ok_or_else(|| param_invalid(format!("PSS mgf 0x{mgf:x} unknown")))?;
         let salt = usize::try_from(*salt_len).map_err(|_| param_invalid("PSS sLen too large"))?;
-        RsaSignScheme::pss(h, m, salt)
-            .map_err(|_| param_invalid("PSS supports hashAlg SHA-256/384/512 with MGF1 of the same hash only"))
+        RsaSignScheme::pss(h, m, salt).map_err(|_| param_invalid("PSS sLen too large"))
     };
     Ok(match mech.ty {
         CKM_RSA_PKCS => {
             no_param(mech)?;
             Kind::RawPkcs1
         }
+        CKM_RSA_X_509 => {
+            no_param(mech)?;
+            Kind::RawX509
+        }
         CKM_RSA_PKCS_PSS => Kind::RawPss(pss(None)?),
         CKM_SHA1_RSA_PKCS => hashed(Algorithm::Sha1)?,
+        CKM_SHA224_RSA_PKCS => hashed(Algorithm::Sha224)?,
+        CKM_SHA1_RSA_PKCS_PSS => {
+            let s = pss(Some(Algorithm::Sha1))?;
+            Kind::Hashed(s, Hasher::new(Algorithm::Sha1))
+        }
+        CKM_SHA224_RSA_PKCS_PSS => {
+            let s = pss(Some(Algorithm::Sha224))?;
+            Kind::Hashed(s, Hasher::new(Algorithm::Sha224))
+        }
         CKM_SHA256_RSA_PKCS => hashed(Algorithm::Sha256)?,
         CKM_SHA384_RSA_PKCS => hashed(Algorithm::Sha384)?,
         CKM_SHA512_RSA_PKCS => hashed(Algorithm::Sha512)?,
@@ -175,7 +192,7 @@ struct SignOp {
 pub fn signer(mech: &Mechanism, key: &RsaPrivate) -> Result<Box<dyn Signer>> {
     let kind = sign_kind(mech)?;
     match &kind {
-        Kind::RawPkcs1 => {}
+        Kind::RawPkcs1 | Kind::RawX509 => {}
         Kind::RawPss(s) | Kind::Hashed(s, _) => check_scheme(key.check_sign(s), "this RSA signature")?,
     }
     Ok(Box::new(SignOp::new(Key::Private(key.clone()), kind, key.modulus_len())))
@@ -185,7 +202,7 @@ pub fn signer(mech: &Mechanism, key: &RsaPrivate) -> Result<Box<dyn Signer>> {
 pub fn verifier(mech: &Mechanism, key: &RsaPublic) -> Result<Box<dyn Signer>> {
     let kind = sign_kind(mech)?;
     match &kind {
-        Kind::RawPkcs1 => {}
+        Kind::RawPkcs1 | Kind::RawX509 => {}
         Kind::RawPss(s) | Kind::Hashed(s, _) => check_scheme(key.check_verify(s), "this RSA signature")?,
     }
     Ok(Box::new(SignOp::new(Key::Public(key.clone()), kind, key.modulus_len())))
@@ -195,6 +212,7 @@ impl SignOp {
     fn new(key: Key, kind: Kind, k: usize) -> SignOp {
         let max = match &kind {
             Kind::RawPkcs1 => rsa::pkcs1_max_message_len(k),
+            Kind::RawX509 => k,
             Kind::RawPss(s) => s.hash().output_len(),
             Kind::Hashed(..) => 0,
         };
@@ -203,22 +221,14 @@ impl SignOp {
     }
 }
 
-/// The scheme and the digest to sign/verify, from the input so far.
+/// The scheme and the digest to sign/verify, from the input so far (the
+/// hashed and PSS kinds; the raw kinds sign their buffered input).
 fn op_digest<'a>(
     kind: &'a mut Kind,
-    data: &'a [u8],
     buf: &'a mut [u8; digest::MAX_OUTPUT_LEN],
+    data: &'a [u8],
 ) -> Result<(RsaSignScheme, &'a [u8])> {
     match kind {
-        Kind::RawPkcs1 => {
-            let (h, d) = rsa::parse_digest_info(data).ok_or_else(|| {
-                Error::new(
-                    CKR_DATA_INVALID,
-                    "CKM_RSA_PKCS signs only a DER DigestInfo of a SHA-2 (verify: also SHA-1) digest",
-                )
-            })?;
-            Ok((RsaSignScheme::pkcs1(h), d))
-        }
         Kind::RawPss(s) => {
             if data.len() != s.hash().output_len() {
                 return Err(err!(
@@ -233,6 +243,7 @@ fn op_digest<'a>(
             let n = h.finish_into(buf);
             Ok((*s, &buf[..n]))
         }
+        Kind::RawPkcs1 | Kind::RawX509 => Err(Error::general("raw RSA input has no digest")),
     }
 }
 
@@ -259,15 +270,30 @@ impl Signer for SignOp {
     }
 
     fn sign_final(&mut self, out: &mut [u8]) -> Result<usize> {
-        let mut buf = [0u8; digest::MAX_OUTPUT_LEN];
-        let (s, d) = op_digest(&mut self.kind, &self.data, &mut buf)?;
         let Key::Private(key) = &self.key else {
             return Err(Error::general("RSA verify operation asked to sign"));
         };
-        key.sign_digest(&s, d, out).map_err(|e| match e {
-            CryptoError::InvalidParam => {
-                Error::new(CKR_DATA_INVALID, "CKM_RSA_PKCS: this DigestInfo's hash cannot be signed")
+        match self.kind {
+            Kind::RawPkcs1 => {
+                return key.sign_raw_pkcs1(&self.data, out).map_err(|e| match e {
+                    CryptoError::InvalidLength => err!(CKR_DATA_LEN_RANGE, "CKM_RSA_PKCS input over {} bytes", self.max),
+                    e => failed(e),
+                });
             }
+            Kind::RawX509 => {
+                return key.sign_raw(&self.data, out).map_err(|e| match e {
+                    CryptoError::InvalidParam => {
+                        Error::new(CKR_DATA_INVALID, "CKM_RSA_X_509 input is not below the modulus")
+                    }
+                    e => failed(e),
+                });
+            }
+            _ => {}
+        }
+        let mut buf = [0u8; digest::MAX_OUTPUT_LEN];
+        let (s, d) = op_digest(&mut self.kind, &mut buf, &self.data)?;
+        key.sign_digest(&s, d, out).map_err(|e| match e {
+            CryptoError::InvalidParam => Error::new(CKR_MECHANISM_PARAM_INVALID, "RSA signature parameters"),
             e => failed(e),
         })
     }
@@ -276,11 +302,21 @@ impl Signer for SignOp {
         if signature.len() != self.k {
             return Err(err!(CKR_SIGNATURE_LEN_RANGE, "RSA signature must be {} bytes", self.k));
         }
-        let mut buf = [0u8; digest::MAX_OUTPUT_LEN];
-        let (s, d) = op_digest(&mut self.kind, &self.data, &mut buf)?;
         let Key::Public(key) = &self.key else {
             return Err(Error::general("RSA sign operation asked to verify"));
         };
+        let invalid = |e: CryptoError| match e {
+            CryptoError::InvalidLength => Error::new(CKR_SIGNATURE_LEN_RANGE, "RSA signature length"),
+            CryptoError::AuthFailed => Error::new(CKR_SIGNATURE_INVALID, "RSA signature invalid"),
+            e => failed(e),
+        };
+        match self.kind {
+            Kind::RawPkcs1 => return key.verify_raw_pkcs1(&self.data, signature).map_err(invalid),
+            Kind::RawX509 => return key.verify_raw(&self.data, signature).map_err(invalid),
+            _ => {}
+        }
+        let mut buf = [0u8; digest::MAX_OUTPUT_LEN];
+        let (s, d) = op_digest(&mut self.kind, &mut buf, &self.data)?;
         key.verify_digest(&s, d, signature).map_err(|e| match e {
             CryptoError::AuthFailed => Error::new(CKR_SIGNATURE_INVALID, "RSA signature invalid"),
             CryptoError::InvalidLength => Error::new(CKR_SIGNATURE_LEN_RANGE, "RSA signature length"),
@@ -300,6 +336,8 @@ impl Signer for SignOp {
 enum EncScheme {
     Pkcs1,
     Oaep(Oaep, Vec<u8>),
+    /// CKM_RSA_X_509.
+    Raw,
 }
 
 fn enc_scheme(mech: &Mechanism) -> Result<EncScheme> {
@@ -307,6 +345,10 @@ fn enc_scheme(mech: &Mechanism) -> Result<EncScheme> {
         CKM_RSA_PKCS => {
             no_param(mech)?;
             Ok(EncScheme::Pkcs1)
+        }
+        CKM_RSA_X_509 => {
+            no_param(mech)?;
+            Ok(EncScheme::Raw)
         }
         CKM_RSA_PKCS_OAEP => {
             let MechParam::Oaep { hash, mgf, source, source_data } = &mech.param else {
@@ -321,9 +363,7 @@ fn enc_scheme(mech: &Mechanism) -> Result<EncScheme> {
                     return Err(param_invalid("OAEP source must be CKZ_DATA_SPECIFIED (or 0 without data)"));
                 }
             };
-            let p = Oaep::new(h, m).map_err(|_| {
-                param_invalid("OAEP supports hashAlg SHA-1/256/384/512 with MGF1 of the same hash only")
-            })?;
+            let p = Oaep::new(h, m).map_err(|_| param_invalid("OAEP parameters"))?;
             Ok(EncScheme::Oaep(p, label))
         }
         _ => Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} is not an RSA encryption", mech.ty)),
@@ -334,6 +374,7 @@ fn max_message(s: &EncScheme, k: usize) -> usize {
     match s {
         EncScheme::Pkcs1 => rsa::pkcs1_max_message_len(k),
         EncScheme::Oaep(p, _) => p.max_message_len(k),
+        EncScheme::Raw => k,
     }
 }
 
@@ -341,6 +382,7 @@ fn encrypt_with(key: &RsaPublic, s: &EncScheme, msg: &[u8], out: &mut [u8]) -> s
     match s {
         EncScheme::Pkcs1 => key.encrypt_pkcs1(msg, out),
         EncScheme::Oaep(p, label) => key.encrypt_oaep(p, label, msg, out),
+        EncScheme::Raw => key.encrypt_raw(msg, out),
     }
 }
 
@@ -348,6 +390,7 @@ fn decrypt_with(key: &RsaPrivate, s: &EncScheme, ct: &[u8], out: &mut [u8]) -> s
     match s {
         EncScheme::Pkcs1 => key.decrypt_pkcs1(ct, out),
         EncScheme::Oaep(p, label) => key.decrypt_oaep(p, label, ct, out),
+        EncScheme::Raw => key.decrypt_raw(ct, out),
     }
 }
 
@@ -390,6 +433,7 @@ impl EncryptOp {
     fn run(&mut self, out: &mut [u8]) -> Result<usize> {
         encrypt_with(&self.key, &self.scheme, &self.buf, out).map_err(|e| match e {
             CryptoError::InvalidLength => err!(CKR_DATA_LEN_RANGE, "RSA plaintext longer than {} bytes", self.max),
+            CryptoError::InvalidParam => Error::new(CKR_DATA_INVALID, "CKM_RSA_X_509 input is not below the modulus"),
             CryptoError::InvalidKey => key_too_small(),
             e => failed(e),
         })
@@ -471,6 +515,9 @@ impl Cipher for DecryptOp {
 /// too long for the wrapping key and scheme.
 pub fn wrap(mech: &Mechanism, wrapping: &RsaPublic, key_bytes: &[u8]) -> Result<Vec<u8>> {
     let scheme = enc_scheme(mech)?;
+    if matches!(scheme, EncScheme::Raw) {
+        return Err(Error::new(CKR_MECHANISM_INVALID, "CKM_RSA_X_509 does not wrap keys"));
+    }
     if wrapping.bits() < 2048 {
         return Err(Error::new(CKR_WRAPPING_KEY_SIZE_RANGE, "RSA wrapping needs a key of at least 2048 bits"));
     }
@@ -489,6 +536,9 @@ pub fn wrap(mech: &Mechanism, wrapping: &RsaPublic, key_bytes: &[u8]) -> Result<
 /// decrypt.
 pub fn unwrap(mech: &Mechanism, unwrapping: &RsaPrivate, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     let scheme = enc_scheme(mech)?;
+    if matches!(scheme, EncScheme::Raw) {
+        return Err(Error::new(CKR_MECHANISM_INVALID, "CKM_RSA_X_509 does not unwrap keys"));
+    }
     let k = unwrapping.modulus_len();
     if wrapped.len() != k {
         return Err(err!(CKR_WRAPPED_KEY_LEN_RANGE, "RSA-wrapped key must be {k} bytes"));
@@ -564,9 +614,12 @@ mod tests {
                 verify(&m, &[b"abcdef"], &sig).unwrap();
                 assert_eq!(rv(verify(&m, &[b"abcdeg"], &sig)), CKR_SIGNATURE_INVALID);
             }
-            // hashAlg must match the mechanism; MGF1 must match the hash.
+            // hashAlg must match the mechanism; MGF1 may differ.
             assert_eq!(rv(signer(&pss(ty, CKM_SHA_1, mgf, 20), &KEY)), CKR_MECHANISM_PARAM_INVALID);
-            assert_eq!(rv(signer(&pss(ty, h, CKG_MGF1_SHA1, 20), &KEY)), CKR_MECHANISM_PARAM_INVALID);
+            let m = pss(ty, h, CKG_MGF1_SHA1, 20);
+            let sig = sign(&m, &[b"mixed"]).unwrap();
+            verify(&m, &[b"mixed"], &sig).unwrap();
+            assert_eq!(rv(verify(&pss(ty, h, mgf, 20), &[b"mixed"], &sig)), CKR_SIGNATURE_INVALID);
             assert_eq!(rv(signer(&pss(ty, h, 0x99, 20), &KEY)), CKR_MECHANISM_PARAM_INVALID);
             assert_eq!(rv(signer(&pss(ty, h, mgf, 1000), &KEY)), CKR_MECHANISM_PARAM_INVALID);
             assert_eq!(rv(signer(&Mechanism::new(ty), &KEY)), CKR_MECHANISM_PARAM_INVALID);
@@ -574,14 +627,21 @@ mod tests {
     }
 
     #[test]
-    fn sha1_verify_only_and_refusals() {
-        assert_eq!(rv(signer(&Mechanism::new(CKM_SHA1_RSA_PKCS), &KEY)), CKR_MECHANISM_PARAM_INVALID);
-        let mut v = verifier(&Mechanism::new(CKM_SHA1_RSA_PKCS), KEY.public()).unwrap();
-        v.update(b"x").unwrap();
-        assert_eq!(rv(v.verify_final(&[0u8; 256])), CKR_SIGNATURE_INVALID);
-        for ty in [CKM_SHA224_RSA_PKCS, CKM_SHA224_RSA_PKCS_PSS, CKM_SHA1_RSA_PKCS_PSS, CKM_RSA_X_509, CKM_ECDSA] {
-            assert_eq!(rv(signer(&Mechanism::new(ty), &KEY)), CKR_MECHANISM_INVALID);
+    fn sha1_sha224_and_refusals() {
+        for ty in [CKM_SHA1_RSA_PKCS, CKM_SHA224_RSA_PKCS] {
+            let m = Mechanism::new(ty);
+            let sig = sign(&m, &[b"legacy ", b"hash"]).unwrap();
+            verify(&m, &[b"legacy hash"], &sig).unwrap();
+            assert_eq!(rv(verify(&m, &[b"legacy hasH"], &sig)), CKR_SIGNATURE_INVALID);
         }
+        for (ty, h, mgf) in
+            [(CKM_SHA1_RSA_PKCS_PSS, CKM_SHA_1, CKG_MGF1_SHA1), (CKM_SHA224_RSA_PKCS_PSS, CKM_SHA224, CKG_MGF1_SHA256)]
+        {
+            let m = pss(ty, h, mgf, 20);
+            let sig = sign(&m, &[b"pss"]).unwrap();
+            verify(&m, &[b"pss"], &sig).unwrap();
+        }
+        assert_eq!(rv(signer(&Mechanism::new(CKM_ECDSA), &KEY)), CKR_MECHANISM_INVALID);
         let m = Mechanism { ty: CKM_SHA256_RSA_PKCS, param: MechParam::Bytes(vec![1]) };
         assert_eq!(rv(signer(&m, &KEY)), CKR_MECHANISM_PARAM_INVALID);
     }
@@ -597,11 +657,22 @@ mod tests {
         assert_eq!(sig, sign(&Mechanism::new(CKM_SHA256_RSA_PKCS), &[b"msg"]).unwrap());
         verify(&m, &[&di], &sig).unwrap();
         verify(&Mechanism::new(CKM_SHA256_RSA_PKCS), &[b"msg"], &sig).unwrap();
-        // Not a DigestInfo / unsupported hash / too long.
-        assert_eq!(rv(sign(&m, &[&[1u8; 36]])), CKR_DATA_INVALID);
-        assert_eq!(rv(sign(&m, &[&rsa::digest_info(Algorithm::Sha1, &[0; 20])])), CKR_DATA_INVALID);
+        // Any input up to k - 11 bytes (TLS 1.0's MD5+SHA-1, a SHA-1
+        // DigestInfo ...); longer is refused.
+        for data in [&[1u8; 36][..], &rsa::digest_info(Algorithm::Sha1, &[0; 20]), &[7u8; 245]] {
+            let sig = sign(&m, &[data]).unwrap();
+            verify(&m, &[data], &sig).unwrap();
+        }
         assert_eq!(rv(sign(&m, &[&[0u8; 246]])), CKR_DATA_LEN_RANGE);
-        assert_eq!(rv(verify(&m, &[&[1u8; 36]], &sig)), CKR_DATA_INVALID);
+        assert_eq!(rv(verify(&m, &[&[1u8; 36]], &sig)), CKR_SIGNATURE_INVALID);
+        // CKM_RSA_X_509: raw, left-padded; values >= n refused.
+        let x = Mechanism::new(CKM_RSA_X_509);
+        let sig = sign(&x, &[&[5u8; 100]]).unwrap();
+        verify(&x, &[&[5u8; 100]], &sig).unwrap();
+        verify(&x, &[&[[0u8; 156].as_slice(), &[5u8; 100]].concat()], &sig).unwrap();
+        assert_eq!(rv(verify(&x, &[&[6u8; 100]], &sig)), CKR_SIGNATURE_INVALID);
+        assert_eq!(rv(sign(&x, &[&[0xffu8; 256]])), CKR_DATA_INVALID);
+        assert_eq!(rv(sign(&x, &[&[1u8; 257]])), CKR_DATA_LEN_RANGE);
 
         let m = pss(CKM_RSA_PKCS_PSS, CKM_SHA384, CKG_MGF1_SHA384, 48);
         let h = digest::digest(Algorithm::Sha384, b"x");
@@ -610,10 +681,17 @@ mod tests {
         verify(&pss(CKM_SHA384_RSA_PKCS_PSS, CKM_SHA384, CKG_MGF1_SHA384, 48), &[b"x"], &sig).unwrap();
         assert_eq!(rv(sign(&m, &[&h[1..]])), CKR_DATA_LEN_RANGE);
         assert_eq!(rv(sign(&m, &[&h, b"1"])), CKR_DATA_LEN_RANGE);
-        for (h, mgf) in [(CKM_SHA_1, CKG_MGF1_SHA1), (CKM_SHA224, CKG_MGF1_SHA224), (CKM_SHA256, CKG_MGF1_SHA512)] {
-            assert_eq!(rv(signer(&pss(CKM_RSA_PKCS_PSS, h, mgf, 0), &KEY)), CKR_MECHANISM_PARAM_INVALID);
-            assert_eq!(rv(verifier(&pss(CKM_RSA_PKCS_PSS, h, mgf, 0), KEY.public())), CKR_MECHANISM_PARAM_INVALID);
+        for (h, mgf, alg) in [
+            (CKM_SHA_1, CKG_MGF1_SHA1, Algorithm::Sha1),
+            (CKM_SHA224, CKG_MGF1_SHA224, Algorithm::Sha224),
+            (CKM_SHA256, CKG_MGF1_SHA512, Algorithm::Sha256),
+        ] {
+            let m = pss(CKM_RSA_PKCS_PSS, h, mgf, 0);
+            let d = digest::digest(alg, b"y");
+            let sig = sign(&m, &[&d]).unwrap();
+            verify(&m, &[&d], &sig).unwrap();
         }
+        assert_eq!(rv(signer(&pss(CKM_RSA_PKCS_PSS, CKM_MD5, CKG_MGF1_SHA1, 0), &KEY)), CKR_MECHANISM_PARAM_INVALID);
     }
 
     fn crypt(m: &Mechanism, msg: &[u8]) -> Result<Vec<u8>> {
@@ -666,11 +744,22 @@ mod tests {
         assert_eq!(rv(d.oneshot(&ct[1..], &mut pt)), CKR_ENCRYPTED_DATA_LEN_RANGE);
         let mut d = decryptor(&m, &KEY).unwrap();
         assert_eq!(rv(d.oneshot(&[ct.as_slice(), b"x"].concat(), &mut pt)), CKR_ENCRYPTED_DATA_LEN_RANGE);
+        // SHA-224 and mixed MGF1 hashes.
+        for m in [
+            oaep(CKM_SHA224, CKG_MGF1_SHA224, CKZ_DATA_SPECIFIED, b"l"),
+            oaep(CKM_SHA256, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, b""),
+            oaep(CKM_SHA_1, CKG_MGF1_SHA256, 0, b""),
+        ] {
+            assert_eq!(crypt(&m, b"mixed").unwrap(), b"mixed");
+        }
+        // Raw RSA.
+        let x = Mechanism::new(CKM_RSA_X_509);
+        let out = crypt(&x, &[3u8; 10]).unwrap();
+        assert_eq!(out.len(), 256);
+        assert!(out[..246].iter().all(|b| *b == 0) && out[246..] == [3u8; 10]);
+        assert_eq!(rv(crypt(&x, &[0xffu8; 256])), CKR_DATA_INVALID);
         // Refused parameter combinations.
         for m in [
-            oaep(CKM_SHA224, CKG_MGF1_SHA224, CKZ_DATA_SPECIFIED, b""),
-            oaep(CKM_SHA256, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, b""),
-            oaep(CKM_SHA_1, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, b""),
             oaep(CKM_SHA256, CKG_MGF1_SHA256, 0, b"x"),
             oaep(CKM_SHA256, CKG_MGF1_SHA256, 7, b""),
             oaep(CKM_MD5, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, b""),
@@ -680,7 +769,7 @@ mod tests {
             assert_eq!(rv(encryptor(&m, KEY.public())), CKR_MECHANISM_PARAM_INVALID);
             assert_eq!(rv(decryptor(&m, &KEY)), CKR_MECHANISM_PARAM_INVALID);
         }
-        assert_eq!(rv(encryptor(&Mechanism::new(CKM_RSA_X_509), KEY.public())), CKR_MECHANISM_INVALID);
+        assert_eq!(rv(wrap(&x, KEY.public(), &[1u8; 32])), CKR_MECHANISM_INVALID);
     }
 
     #[test]
@@ -708,6 +797,8 @@ mod tests {
                     CKM_RSA_PKCS_PSS | CKM_SHA256_RSA_PKCS_PSS => pss(*ty, CKM_SHA256, CKG_MGF1_SHA256, 32),
                     CKM_SHA384_RSA_PKCS_PSS => pss(*ty, CKM_SHA384, CKG_MGF1_SHA384, 48),
                     CKM_SHA512_RSA_PKCS_PSS => pss(*ty, CKM_SHA512, CKG_MGF1_SHA512, 64),
+                    CKM_SHA1_RSA_PKCS_PSS => pss(*ty, CKM_SHA_1, CKG_MGF1_SHA1, 20),
+                    CKM_SHA224_RSA_PKCS_PSS => pss(*ty, CKM_SHA224, CKG_MGF1_SHA224, 28),
                     t => Mechanism::new(t),
                 };
                 signer(&m, &KEY).unwrap();

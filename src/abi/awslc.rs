@@ -1,0 +1,276 @@
+//! The other foreign boundary: AWS-LC's EVP RSA interface, called directly
+//! through `aws-lc-sys` (the same library aws-lc-rs wraps, built once) for
+//! what aws-lc-rs does not expose: raw PKCS#1 v1.5 signing of arbitrary
+//! data (CKM_RSA_PKCS), raw RSA (CKM_RSA_X_509), SHA-1/SHA-224 PKCS#1 v1.5
+//! signing, PSS and OAEP with SHA-224 or with an MGF1 hash different from
+//! the message hash.
+//!
+//! It lives under `abi/` because it is `unsafe` FFI (DESIGN.md §1: unsafe
+//! code only here); it offers a small safe API to `crypto::rsa` and knows
+//! nothing of PKCS#11. Every call's return code is checked, AWS-LC's error
+//! queue is cleared after a failure, and keys are freed on drop.
+
+use aws_lc_sys as sys;
+use std::ptr::NonNull;
+use zeroize::Zeroizing;
+
+/// A message digest for the EVP parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Md {
+    Sha1,
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl Md {
+    fn evp(self) -> *const sys::EVP_MD {
+        // SAFETY: the EVP_sha* functions return pointers to static tables.
+        unsafe {
+            match self {
+                Md::Sha1 => sys::EVP_sha1(),
+                Md::Sha224 => sys::EVP_sha224(),
+                Md::Sha256 => sys::EVP_sha256(),
+                Md::Sha384 => sys::EVP_sha384(),
+                Md::Sha512 => sys::EVP_sha512(),
+            }
+        }
+    }
+}
+
+/// How a signature is padded.
+#[derive(Clone, Copy, Debug)]
+pub enum SigPad {
+    /// EMSA-PKCS1-v1_5 over a digest of `Md` (the DigestInfo is built here).
+    Pkcs1(Md),
+    /// PKCS#1 v1.5 type 1 padding of the caller's bytes as they are
+    /// (CKM_RSA_PKCS: at most k - 11 bytes).
+    Pkcs1Raw,
+    /// EMSA-PSS over a digest of `md`, MGF1 with `mgf1`, `salt` bytes.
+    Pss { md: Md, mgf1: Md, salt: usize },
+    /// No padding (CKM_RSA_X_509): the input is exactly k bytes, < n.
+    None,
+}
+
+/// How an encryption is padded.
+#[derive(Clone, Copy, Debug)]
+pub enum EncPad {
+    Oaep { md: Md, mgf1: Md },
+    /// No padding: exactly k bytes in and out.
+    None,
+}
+
+/// An AWS-LC EVP_PKEY holding an RSA key.
+pub struct EvpRsa(NonNull<sys::EVP_PKEY>);
+
+// SAFETY: an EVP_PKEY is reference-counted and immutable once built; AWS-LC
+// documents concurrent use of one key from several threads as safe when
+// each operation has its own EVP_PKEY_CTX (as here).
+unsafe impl Send for EvpRsa {}
+// SAFETY: see above.
+unsafe impl Sync for EvpRsa {}
+
+impl Drop for EvpRsa {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference to the key.
+        unsafe { sys::EVP_PKEY_free(self.0.as_ptr()) }
+    }
+}
+
+impl std::fmt::Debug for EvpRsa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EvpRsa")
+    }
+}
+
+/// An operation failed (details are not returned: for decryption they
+/// would be an oracle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failed;
+
+fn clear_errors() {
+    // SAFETY: clears this thread's AWS-LC error queue.
+    unsafe { sys::ERR_clear_error() }
+}
+
+fn check(rc: std::os::raw::c_int) -> Result<(), Failed> {
+    if rc == 1 {
+        Ok(())
+    } else {
+        clear_errors();
+        Err(Failed)
+    }
+}
+
+/// A per-operation context, freed on drop.
+struct Ctx(NonNull<sys::EVP_PKEY_CTX>);
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        // SAFETY: we own the context.
+        unsafe { sys::EVP_PKEY_CTX_free(self.0.as_ptr()) }
+    }
+}
+
+impl EvpRsa {
+    fn wrap_rsa(rsa: *mut sys::RSA) -> Result<EvpRsa, Failed> {
+        let Some(rsa) = NonNull::new(rsa) else {
+            clear_errors();
+            return Err(Failed);
+        };
+        // SAFETY: EVP_PKEY_new returns a fresh key or NULL.
+        let pkey = unsafe { sys::EVP_PKEY_new() };
+        let Some(pkey) = NonNull::new(pkey) else {
+            // SAFETY: we still own `rsa`.
+            unsafe { sys::RSA_free(rsa.as_ptr()) };
+            return Err(Failed);
+        };
+        // SAFETY: on success EVP_PKEY_assign_RSA takes ownership of `rsa`.
+        if unsafe { sys::EVP_PKEY_assign_RSA(pkey.as_ptr(), rsa.as_ptr()) } != 1 {
+            // SAFETY: on failure we still own both.
+            unsafe {
+                sys::RSA_free(rsa.as_ptr());
+                sys::EVP_PKEY_free(pkey.as_ptr());
+            }
+            clear_errors();
+            return Err(Failed);
+        }
+        Ok(EvpRsa(pkey))
+    }
+
+    /// A private key from its PKCS#1 RSAPrivateKey DER.
+    pub fn private_from_pkcs1(der: &[u8]) -> Result<EvpRsa, Failed> {
+        // SAFETY: reads `der.len()` bytes from `der`; returns a new RSA or NULL.
+        Self::wrap_rsa(unsafe { sys::RSA_private_key_from_bytes(der.as_ptr(), der.len()) })
+    }
+
+    /// A public key from its PKCS#1 RSAPublicKey DER.
+    pub fn public_from_pkcs1(der: &[u8]) -> Result<EvpRsa, Failed> {
+        // SAFETY: as above.
+        Self::wrap_rsa(unsafe { sys::RSA_public_key_from_bytes(der.as_ptr(), der.len()) })
+    }
+
+    /// The modulus length in bytes.
+    pub fn size(&self) -> usize {
+        // SAFETY: the key is valid; EVP_PKEY_size reads it.
+        let n = unsafe { sys::EVP_PKEY_size(self.0.as_ptr()) };
+        usize::try_from(n).unwrap_or(0)
+    }
+
+    fn ctx(&self) -> Result<Ctx, Failed> {
+        // SAFETY: a new context on our key (it takes its own reference).
+        let c = unsafe { sys::EVP_PKEY_CTX_new(self.0.as_ptr(), std::ptr::null_mut()) };
+        NonNull::new(c).map(Ctx).ok_or_else(|| {
+            clear_errors();
+            Failed
+        })
+    }
+
+    fn set_sig_pad(c: &Ctx, pad: SigPad) -> Result<(), Failed> {
+        let p = c.0.as_ptr();
+        // SAFETY: `p` is a live context initialized for sign/verify; the
+        // EVP_MD pointers are static.
+        unsafe {
+            match pad {
+                SigPad::Pkcs1(md) => {
+                    check(sys::EVP_PKEY_CTX_set_rsa_padding(p, sys::RSA_PKCS1_PADDING))?;
+                    check(sys::EVP_PKEY_CTX_set_signature_md(p, md.evp()))
+                }
+                SigPad::Pkcs1Raw => check(sys::EVP_PKEY_CTX_set_rsa_padding(p, sys::RSA_PKCS1_PADDING)),
+                SigPad::Pss { md, mgf1, salt } => {
+                    let salt = std::os::raw::c_int::try_from(salt).map_err(|_| Failed)?;
+                    check(sys::EVP_PKEY_CTX_set_rsa_padding(p, sys::RSA_PKCS1_PSS_PADDING))?;
+                    check(sys::EVP_PKEY_CTX_set_signature_md(p, md.evp()))?;
+                    check(sys::EVP_PKEY_CTX_set_rsa_mgf1_md(p, mgf1.evp()))?;
+                    check(sys::EVP_PKEY_CTX_set_rsa_pss_saltlen(p, salt))
+                }
+                SigPad::None => check(sys::EVP_PKEY_CTX_set_rsa_padding(p, sys::RSA_NO_PADDING)),
+            }
+        }
+    }
+
+    /// Signs `input` (a digest for `Pkcs1`/`Pss`, the raw bytes otherwise)
+    /// into `out`, which must hold `size()` bytes; returns the length.
+    pub fn sign(&self, pad: SigPad, input: &[u8], out: &mut [u8]) -> Result<usize, Failed> {
+        let c = self.ctx()?;
+        // SAFETY: `c` is live; initialize it for signing.
+        check(unsafe { sys::EVP_PKEY_sign_init(c.0.as_ptr()) })?;
+        Self::set_sig_pad(&c, pad)?;
+        let mut len = out.len();
+        // SAFETY: `out` is writable for `len` bytes, `input` readable.
+        check(unsafe { sys::EVP_PKEY_sign(c.0.as_ptr(), out.as_mut_ptr(), &mut len, input.as_ptr(), input.len()) })?;
+        Ok(len)
+    }
+
+    /// Verifies `sig` over `input` (as for [`EvpRsa::sign`]).
+    pub fn verify(&self, pad: SigPad, input: &[u8], sig: &[u8]) -> Result<(), Failed> {
+        let c = self.ctx()?;
+        // SAFETY: `c` is live; initialize it for verification.
+        check(unsafe { sys::EVP_PKEY_verify_init(c.0.as_ptr()) })?;
+        Self::set_sig_pad(&c, pad)?;
+        // SAFETY: both buffers readable for their lengths.
+        check(unsafe { sys::EVP_PKEY_verify(c.0.as_ptr(), sig.as_ptr(), sig.len(), input.as_ptr(), input.len()) })
+    }
+
+    fn set_enc_pad(c: &Ctx, pad: EncPad, label: &[u8]) -> Result<(), Failed> {
+        let p = c.0.as_ptr();
+        // SAFETY: `p` is a live context initialized for encrypt/decrypt.
+        unsafe {
+            match pad {
+                EncPad::None => check(sys::EVP_PKEY_CTX_set_rsa_padding(p, sys::RSA_NO_PADDING)),
+                EncPad::Oaep { md, mgf1 } => {
+                    check(sys::EVP_PKEY_CTX_set_rsa_padding(p, sys::RSA_PKCS1_OAEP_PADDING))?;
+                    check(sys::EVP_PKEY_CTX_set_rsa_oaep_md(p, md.evp()))?;
+                    check(sys::EVP_PKEY_CTX_set_rsa_mgf1_md(p, mgf1.evp()))?;
+                    if !label.is_empty() {
+                        // set0 takes ownership of an OPENSSL_malloc'ed copy.
+                        let buf = sys::OPENSSL_malloc(label.len()) as *mut u8;
+                        if buf.is_null() {
+                            return Err(Failed);
+                        }
+                        std::ptr::copy_nonoverlapping(label.as_ptr(), buf, label.len());
+                        if sys::EVP_PKEY_CTX_set0_rsa_oaep_label(p, buf, label.len()) != 1 {
+                            sys::OPENSSL_free(buf as *mut std::ffi::c_void);
+                            clear_errors();
+                            return Err(Failed);
+                        }
+                    }
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// Encrypts `msg` into `out` (`size()` bytes); returns the length.
+    pub fn encrypt(&self, pad: EncPad, label: &[u8], msg: &[u8], out: &mut [u8]) -> Result<usize, Failed> {
+        let c = self.ctx()?;
+        // SAFETY: `c` is live.
+        check(unsafe { sys::EVP_PKEY_encrypt_init(c.0.as_ptr()) })?;
+        Self::set_enc_pad(&c, pad, label)?;
+        let mut len = out.len();
+        // SAFETY: `out` writable for `len`, `msg` readable.
+        check(unsafe { sys::EVP_PKEY_encrypt(c.0.as_ptr(), out.as_mut_ptr(), &mut len, msg.as_ptr(), msg.len()) })?;
+        Ok(len)
+    }
+
+    /// Decrypts `ct` (exactly `size()` bytes) into `out`; returns the
+    /// message length. One error for every failure (no padding oracle
+    /// beyond the mechanism's own).
+    pub fn decrypt(&self, pad: EncPad, label: &[u8], ct: &[u8], out: &mut [u8]) -> Result<usize, Failed> {
+        let c = self.ctx()?;
+        // SAFETY: `c` is live.
+        check(unsafe { sys::EVP_PKEY_decrypt_init(c.0.as_ptr()) })?;
+        Self::set_enc_pad(&c, pad, label)?;
+        let k = self.size();
+        let mut scratch = Zeroizing::new(vec![0u8; k.max(1)]);
+        let mut len = scratch.len();
+        // SAFETY: `scratch` writable for `len`, `ct` readable.
+        check(unsafe { sys::EVP_PKEY_decrypt(c.0.as_ptr(), scratch.as_mut_ptr(), &mut len, ct.as_ptr(), ct.len()) })?;
+        if len > out.len() {
+            return Err(Failed);
+        }
+        out[..len].copy_from_slice(&scratch[..len]);
+        Ok(len)
+    }
+}
