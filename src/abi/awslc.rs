@@ -56,7 +56,10 @@ pub enum SigPad {
 /// How an encryption is padded.
 #[derive(Clone, Copy, Debug)]
 pub enum EncPad {
-    Oaep { md: Md, mgf1: Md },
+    Oaep {
+        md: Md,
+        mgf1: Md,
+    },
     /// No padding: exactly k bytes in and out.
     None,
 }

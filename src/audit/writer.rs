@@ -91,6 +91,15 @@ pub fn load_state(meta: &dyn Meta, key: &str) -> Result<Option<ChainState>> {
     Ok(meta.get(key)?.and_then(|s| ChainState::decode(&s)))
 }
 
+/// Holds the append lock; unlocks on drop.
+struct LockGuard(std::sync::Arc<File>);
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
 struct Open {
     file: File,
     ino: u64,
@@ -110,6 +119,8 @@ pub struct LogWriter {
     pid: u32,
     /// Records written but not yet fsync'ed.
     dirty: bool,
+    /// `audit.lock`, opened once.
+    lock_file: Option<std::sync::Arc<File>>,
     /// Do not write the anchor (a store transaction is open on this thread).
     anchor_held: bool,
 }
@@ -133,6 +144,7 @@ impl LogWriter {
             syslog,
             pid: std::process::id(),
             dirty: false,
+            lock_file: None,
             anchor_held: false,
         }
     }
@@ -141,17 +153,27 @@ impl LogWriter {
         self.dir.join(super::LOG_FILE)
     }
 
-    fn lock(&self) -> Result<File> {
+    /// Takes the cross-process append lock (`flock` on `audit.lock`, kept
+    /// open between appends); released when the guard drops.
+    fn lock(&mut self) -> Result<LockGuard> {
         let p = self.dir.join(super::LOCK_FILE);
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&p)
-            .map_err(|e| io_err("cannot open the lock file", &p, e))?;
-        f.lock().map_err(|e| io_err("cannot lock", &p, e))?;
-        Ok(f)
+        if self.lock_file.is_none() {
+            let f = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(&p)
+                .map_err(|e| io_err("cannot open the lock file", &p, e))?;
+            self.lock_file = Some(std::sync::Arc::new(f));
+        }
+        let f = self.lock_file.clone().ok_or_else(|| Error::general("audit lock file"))?;
+        if let Err(e) = f.lock() {
+            // The file may have been deleted or the fd gone bad: reopen next time.
+            self.lock_file = None;
+            return Err(io_err("cannot lock", &p, e));
+        }
+        Ok(LockGuard(f))
     }
 
     /// Appends `batch` (already in call order) as chained records. With

@@ -23,6 +23,7 @@
 use super::der;
 use super::digest::Algorithm;
 use super::{CryptoError, CryptoResult};
+use crate::abi::awslc::{EncPad, EvpRsa, Md, SigPad};
 use aws_lc_rs::digest::{self as lc_digest, Digest};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{
@@ -31,7 +32,6 @@ use aws_lc_rs::rsa::{
     PublicKeyComponents, RsaParameters, RsaPssSaltLength,
 };
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaEncoding, RsaKeyPair, RsaSignatureEncoding};
-use crate::abi::awslc::{EncPad, EvpRsa, Md, SigPad};
 use std::sync::{Arc, Mutex, OnceLock};
 use zeroize::Zeroizing;
 
@@ -1035,7 +1035,11 @@ mod tests {
             assert_eq!(k.public().encrypt_oaep(&p, b"", &vec![0u8; max + 1], &mut ct), Err(CryptoError::InvalidLength));
         }
         // SHA-224 and mixed MGF1 hashes (EVP path).
-        for (h, m) in [(Algorithm::Sha224, Algorithm::Sha224), (Algorithm::Sha256, Algorithm::Sha1), (Algorithm::Sha1, Algorithm::Sha512)] {
+        for (h, m) in [
+            (Algorithm::Sha224, Algorithm::Sha224),
+            (Algorithm::Sha256, Algorithm::Sha1),
+            (Algorithm::Sha1, Algorithm::Sha512),
+        ] {
             let p = Oaep::new(h, m).unwrap();
             let msg = vec![0x17u8; p.max_message_len(256)];
             assert_eq!(k.public().encrypt_oaep(&p, b"lbl", &msg, &mut ct).unwrap(), 256);

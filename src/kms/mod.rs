@@ -1089,7 +1089,7 @@ impl Token {
         // Skip the sweep (a write transaction over every key row) when
         // nothing changed since the last one and nothing has come due.
         let now = clock::now();
-        if self.refresh().is_ok()
+        if self.refresh_if_stale().is_ok()
             && let Ok(hint) = self.kms.due_hint.lock()
             && let Some((generation, next_due)) = *hint
             && generation == self.objects_generation()

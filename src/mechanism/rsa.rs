@@ -276,7 +276,9 @@ impl Signer for SignOp {
         match self.kind {
             Kind::RawPkcs1 => {
                 return key.sign_raw_pkcs1(&self.data, out).map_err(|e| match e {
-                    CryptoError::InvalidLength => err!(CKR_DATA_LEN_RANGE, "CKM_RSA_PKCS input over {} bytes", self.max),
+                    CryptoError::InvalidLength => {
+                        err!(CKR_DATA_LEN_RANGE, "CKM_RSA_PKCS input over {} bytes", self.max)
+                    }
                     e => failed(e),
                 });
             }

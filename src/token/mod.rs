@@ -552,7 +552,7 @@ impl Token {
     /// [`Token::refresh`] unless the last check is younger than
     /// `store.refresh_ms` (the per-operation key lookup: a check costs a
     /// SQLite read transaction with its file locks, several microseconds).
-    fn refresh_if_stale(&self) -> Result<()> {
+    pub(crate) fn refresh_if_stale(&self) -> Result<()> {
         if self.refresh_every_ns > 0
             && self.now_ns().saturating_sub(self.refreshed_at_ns.load(Ordering::Relaxed)) < self.refresh_every_ns
         {
