@@ -141,6 +141,9 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
             let c: CK_AES_CTR_PARAMS = unsafe { param_struct(&m) }?;
             MechParam::Ctr { counter_bits: c.ulCounterBits, cb: c.cb }
         }
+        // No parameter at all: the mechanism layer applies PKCS#1's default
+        // (SHA-1, MGF1-SHA-1, empty label), as OpenSC's --wrap sends none.
+        Kind::Oaep if m.pParameter.is_null() && m.ulParameterLen == 0 => MechParam::None,
         Kind::Oaep => {
             let o: CK_RSA_PKCS_OAEP_PARAMS = unsafe { param_struct(&m) }?;
             MechParam::Oaep {

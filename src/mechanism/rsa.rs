@@ -353,6 +353,12 @@ fn enc_scheme(mech: &Mechanism) -> Result<EncScheme> {
             Ok(EncScheme::Raw)
         }
         CKM_RSA_PKCS_OAEP => {
+            if matches!(&mech.param, MechParam::None) {
+                // No parameter: RFC 8017's defaults (SHA-1, MGF1-SHA-1, no
+                // label), as some clients (OpenSC's --wrap) send none.
+                let p = Oaep::new(Algorithm::Sha1, Algorithm::Sha1).map_err(|_| param_invalid("OAEP defaults"))?;
+                return Ok(EncScheme::Oaep(p, Vec::new()));
+            }
             let MechParam::Oaep { hash, mgf, source, source_data } = &mech.param else {
                 return Err(param_invalid("RSA-OAEP needs CK_RSA_PKCS_OAEP_PARAMS"));
             };
@@ -754,6 +760,15 @@ mod tests {
         ] {
             assert_eq!(crypt(&m, b"mixed").unwrap(), b"mixed");
         }
+        // No OAEP parameter: SHA-1/MGF1-SHA-1 defaults, same as explicit.
+        let def = Mechanism::new(CKM_RSA_PKCS_OAEP);
+        let mut e = encryptor(&def, KEY.public()).unwrap();
+        let mut ct = vec![0u8; 256];
+        e.oneshot(b"dflt", &mut ct).unwrap();
+        let mut d = decryptor(&oaep(CKM_SHA_1, CKG_MGF1_SHA1, 0, b""), &KEY).unwrap();
+        let mut pt = vec![0u8; 256];
+        let n = d.oneshot(&ct, &mut pt).unwrap();
+        assert_eq!(&pt[..n], b"dflt");
         // Raw RSA.
         let x = Mechanism::new(CKM_RSA_X_509);
         let out = crypt(&x, &[3u8; 10]).unwrap();
@@ -765,7 +780,7 @@ mod tests {
             oaep(CKM_SHA256, CKG_MGF1_SHA256, 0, b"x"),
             oaep(CKM_SHA256, CKG_MGF1_SHA256, 7, b""),
             oaep(CKM_MD5, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, b""),
-            Mechanism::new(CKM_RSA_PKCS_OAEP),
+            Mechanism { ty: CKM_RSA_PKCS_OAEP, param: MechParam::Bytes(vec![0]) },
             Mechanism { ty: CKM_RSA_PKCS, param: MechParam::Bytes(vec![0]) },
         ] {
             assert_eq!(rv(encryptor(&m, KEY.public())), CKR_MECHANISM_PARAM_INVALID);
