@@ -277,3 +277,93 @@ impl EvpRsa {
         Ok(len)
     }
 }
+
+/// An EVP cipher context, freed on drop.
+struct CipherCtx(NonNull<sys::EVP_CIPHER_CTX>);
+
+impl Drop for CipherCtx {
+    fn drop(&mut self) {
+        // SAFETY: we own the context.
+        unsafe { sys::EVP_CIPHER_CTX_free(self.0.as_ptr()) }
+    }
+}
+
+/// AES-GCM with an IV of any length (GCM's GHASH-derived J0 for IVs other
+/// than 96 bits), for what aws-lc-rs's AEAD API (96-bit nonces only) cannot
+/// do. Encrypts (`encrypt`) or decrypts `data` in place; the tag is written
+/// (`encrypt`, `tag.len()` bytes, 1..=16) or checked (decrypt, truncated
+/// tags compared on their length). On a failed check `data` is zeroed.
+pub fn aes_gcm_any_iv(
+    encrypt: bool,
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    data: &mut [u8],
+    tag: &mut [u8],
+) -> Result<(), Failed> {
+    use std::os::raw::c_int;
+    if iv.is_empty() || tag.is_empty() || tag.len() > 16 {
+        return Err(Failed);
+    }
+    let len = |n: usize| c_int::try_from(n).map_err(|_| Failed);
+    // SAFETY: the EVP_aes_*_gcm functions return static tables.
+    let cipher = unsafe {
+        match key.len() {
+            16 => sys::EVP_aes_128_gcm(),
+            24 => sys::EVP_aes_192_gcm(),
+            32 => sys::EVP_aes_256_gcm(),
+            _ => return Err(Failed),
+        }
+    };
+    // SAFETY: a new context or NULL.
+    let ctx = NonNull::new(unsafe { sys::EVP_CIPHER_CTX_new() }).map(CipherCtx).ok_or(Failed)?;
+    let c = ctx.0.as_ptr();
+    let null = std::ptr::null_mut();
+    let mut outl: c_int = 0;
+    let r = (|| -> Result<(), Failed> {
+        // SAFETY: `c` is a live context; key/iv/aad/data/tag are valid for
+        // the lengths passed; GCM allows in-place update (out == in).
+        unsafe {
+            if encrypt {
+                check(sys::EVP_EncryptInit_ex(c, cipher, null, std::ptr::null(), std::ptr::null()))?;
+            } else {
+                check(sys::EVP_DecryptInit_ex(c, cipher, null, std::ptr::null(), std::ptr::null()))?;
+            }
+            check(sys::EVP_CIPHER_CTX_ctrl(c, sys::EVP_CTRL_GCM_SET_IVLEN, len(iv.len())?, std::ptr::null_mut()))?;
+            if encrypt {
+                check(sys::EVP_EncryptInit_ex(c, std::ptr::null(), null, key.as_ptr(), iv.as_ptr()))?;
+            } else {
+                check(sys::EVP_DecryptInit_ex(c, std::ptr::null(), null, key.as_ptr(), iv.as_ptr()))?;
+            }
+            let update = if encrypt { sys::EVP_EncryptUpdate } else { sys::EVP_DecryptUpdate };
+            if !aad.is_empty() {
+                check(update(c, std::ptr::null_mut(), &mut outl, aad.as_ptr(), len(aad.len())?))?;
+            }
+            if !data.is_empty() {
+                check(update(c, data.as_mut_ptr(), &mut outl, data.as_ptr(), len(data.len())?))?;
+            }
+            let mut fin = [0u8; 16];
+            if encrypt {
+                check(sys::EVP_EncryptFinal_ex(c, fin.as_mut_ptr(), &mut outl))?;
+                check(sys::EVP_CIPHER_CTX_ctrl(
+                    c,
+                    sys::EVP_CTRL_GCM_GET_TAG,
+                    len(tag.len())?,
+                    tag.as_mut_ptr() as *mut std::ffi::c_void,
+                ))
+            } else {
+                check(sys::EVP_CIPHER_CTX_ctrl(
+                    c,
+                    sys::EVP_CTRL_GCM_SET_TAG,
+                    len(tag.len())?,
+                    tag.as_mut_ptr() as *mut std::ffi::c_void,
+                ))?;
+                check(sys::EVP_DecryptFinal_ex(c, fin.as_mut_ptr(), &mut outl))
+            }
+        }
+    })();
+    if r.is_err() {
+        zeroize::Zeroize::zeroize(data);
+    }
+    r
+}

@@ -25,6 +25,9 @@ pub const BLOCK_LEN: usize = 16;
 pub const GCM_IV_LEN: usize = 12;
 /// Shortest GCM tag accepted (96 bits).
 pub const GCM_MIN_TAG_LEN: usize = 12;
+/// Longest GCM IV accepted (the spec allows up to 2^32 - 1 bytes; longer
+/// than this is refused as a parameter error).
+pub const GCM_MAX_IV_LEN: usize = 1024;
 /// Full GCM tag length (128 bits).
 pub const GCM_MAX_TAG_LEN: usize = 16;
 /// SP 800-38D: plaintext of at most 2^39 - 256 bits.
@@ -35,6 +38,9 @@ pub const KW_IV: [u8; 8] = [0xA6; 8];
 pub const KWP_IV_PREFIX: [u8; 4] = [0xA6, 0x59, 0x59, 0xA6];
 
 struct Inner {
+    /// The key itself, for GCM with IVs other than 96 bits (AWS-LC's EVP
+    /// interface, `abi::awslc`).
+    key: Zeroizing<Vec<u8>>,
     gcm: LessSafeKey,
     ecb_enc: EncryptingKey,
     ecb_dec: DecryptingKey,
@@ -69,6 +75,7 @@ impl Prepared {
         let ub = || UnboundCipherKey::new(alg, key).map_err(|_| CryptoError::InvalidKey);
         let e = |_| CryptoError::InvalidKey;
         Ok(Prepared(Arc::new(Inner {
+            key: Zeroizing::new(key.to_vec()),
             gcm: LessSafeKey::new(UnboundKey::new(gcm_alg, key).map_err(e)?),
             ecb_enc: EncryptingKey::ecb(ub()?).map_err(e)?,
             ecb_dec: DecryptingKey::ecb(ub()?).map_err(e)?,
@@ -138,6 +145,9 @@ impl Prepared {
     /// `tag.len()` (12..=16) bytes. `iv` must be 12 bytes.
     pub fn gcm_seal(&self, iv: &[u8], aad: &[u8], in_out: &mut [u8], tag: &mut [u8]) -> CryptoResult<()> {
         check_gcm_tag_len(tag.len())?;
+        if iv.len() != GCM_IV_LEN {
+            return self.gcm_any_iv(true, iv, aad, in_out, tag);
+        }
         let nonce = Nonce::try_assume_unique_for_key(iv).map_err(|_| CryptoError::InvalidParam)?;
         if in_out.len() as u64 > GCM_MAX_INPUT {
             return Err(CryptoError::InvalidLength);
@@ -158,7 +168,9 @@ impl Prepared {
     pub fn gcm_open(&self, iv: &[u8], aad: &[u8], in_out: &mut [u8], tag: &[u8]) -> CryptoResult<()> {
         check_gcm_tag_len(tag.len())?;
         if iv.len() != GCM_IV_LEN {
-            return Err(CryptoError::InvalidParam);
+            let mut t = [0u8; GCM_MAX_TAG_LEN];
+            t[..tag.len()].copy_from_slice(tag);
+            return self.gcm_any_iv(false, iv, aad, in_out, &mut t[..tag.len()]);
         }
         if in_out.len() as u64 > GCM_MAX_INPUT {
             return Err(CryptoError::InvalidLength);
@@ -196,6 +208,19 @@ impl Prepared {
             return Err(CryptoError::AuthFailed);
         }
         self.ctr_xor(cb, in_out)
+    }
+
+    /// GCM with an IV that is not 96 bits long (1..=`GCM_MAX_IV_LEN`
+    /// bytes), through AWS-LC's EVP interface.
+    fn gcm_any_iv(&self, encrypt: bool, iv: &[u8], aad: &[u8], data: &mut [u8], tag: &mut [u8]) -> CryptoResult<()> {
+        if iv.is_empty() || iv.len() > GCM_MAX_IV_LEN {
+            return Err(CryptoError::InvalidParam);
+        }
+        if data.len() as u64 > GCM_MAX_INPUT {
+            return Err(CryptoError::InvalidLength);
+        }
+        crate::abi::awslc::aes_gcm_any_iv(encrypt, &self.0.key, iv, aad, data, tag)
+            .map_err(|_| if encrypt { CryptoError::Internal } else { CryptoError::AuthFailed })
     }
 
     // ---- key wrap ----

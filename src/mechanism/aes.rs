@@ -18,7 +18,7 @@
 
 use super::Cipher;
 use crate::ck::*;
-use crate::crypto::aes::{self as prim, BLOCK_LEN, BlockStream, CtrStream, GCM_IV_LEN, Prepared};
+use crate::crypto::aes::{self as prim, BLOCK_LEN, BlockStream, CtrStream, Prepared};
 use crate::crypto::{CryptoError, SecretKey};
 use crate::err;
 use crate::error::{Error, Result};
@@ -81,7 +81,7 @@ fn cbc_iv(mech: &Mechanism) -> Result<[u8; BLOCK_LEN]> {
 
 /// A parsed CK_GCM_PARAMS.
 struct GcmParams {
-    iv: [u8; GCM_IV_LEN],
+    iv: Vec<u8>,
     aad: Vec<u8>,
     tag_len: usize,
 }
@@ -90,8 +90,10 @@ fn gcm_params(mech: &Mechanism) -> Result<GcmParams> {
     let MechParam::Gcm { iv, aad, tag_bits } = &mech.param else {
         return Err(param_invalid("CKM_AES_GCM needs CK_GCM_PARAMS"));
     };
-    let iv: [u8; GCM_IV_LEN] =
-        iv.as_slice().try_into().map_err(|_| param_invalid("only a 12-byte (96-bit) GCM IV is supported"))?;
+    if iv.is_empty() || iv.len() > prim::GCM_MAX_IV_LEN {
+        return Err(err!(CKR_MECHANISM_PARAM_INVALID, "GCM IV must be 1..={} bytes", prim::GCM_MAX_IV_LEN));
+    }
+    let iv = iv.clone();
     if !matches!(*tag_bits, 96 | 104 | 112 | 120 | 128) {
         return Err(param_invalid("GCM tag length must be 96, 104, 112, 120 or 128 bits"));
     }
@@ -518,7 +520,7 @@ mod tests {
             mech(CKM_AES_CTR, MechParam::Ctr { counter_bits: 0, cb: [0; 16] }),
             mech(CKM_AES_CTR, MechParam::Ctr { counter_bits: 129, cb: [0; 16] }),
             mech(CKM_AES_CTR, MechParam::Bytes(vec![0; 16])),
-            mech(CKM_AES_GCM, MechParam::Gcm { iv: vec![0; 16], aad: vec![], tag_bits: 128 }),
+            mech(CKM_AES_GCM, MechParam::Gcm { iv: vec![], aad: vec![], tag_bits: 128 }),
             mech(CKM_AES_GCM, MechParam::Gcm { iv: vec![0; 12], aad: vec![], tag_bits: 64 }),
             mech(CKM_AES_GCM, MechParam::Gcm { iv: vec![0; 12], aad: vec![], tag_bits: 100 }),
             mech(CKM_AES_GCM, MechParam::None),
