@@ -908,8 +908,18 @@ mod tests {
         let key = Prepared::new(&h(K128)).unwrap();
         let mut t = [0u8; 11];
         assert_eq!(key.gcm_seal(&iv, &aad, &mut [], &mut t), Err(CryptoError::InvalidParam));
+        // IVs other than 96 bits take the EVP path: a round trip, and the
+        // IV matters; an empty IV is refused.
         let mut t = [0u8; 16];
-        assert_eq!(key.gcm_seal(&iv[..8], &aad, &mut [], &mut t), Err(CryptoError::InvalidParam));
+        let mut data = *b"sixty-four bit iv";
+        key.gcm_seal(&iv[..8], &aad, &mut data, &mut t).unwrap();
+        let mut back = data;
+        key.gcm_open(&iv[..8], &aad, &mut back, &t).unwrap();
+        assert_eq!(&back, b"sixty-four bit iv");
+        let mut other = data;
+        assert_eq!(key.gcm_open(&iv[..7], &aad, &mut other, &t), Err(CryptoError::AuthFailed));
+        assert_eq!(other, [0u8; 17], "no unauthenticated plaintext left behind");
+        assert_eq!(key.gcm_seal(&[], &aad, &mut [], &mut t), Err(CryptoError::InvalidParam));
         // Empty plaintext with a truncated tag.
         let mut t = [0u8; 12];
         key.gcm_seal(&iv, &aad, &mut [], &mut t).unwrap();

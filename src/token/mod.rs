@@ -514,6 +514,11 @@ impl Token {
 
     pub(crate) fn apply_changes(&self, ch: Changes) -> Result<()> {
         let mut o = self.objects.write().map_err(lock_err)?;
+        self.apply_changes_locked(&mut o, ch);
+        Ok(())
+    }
+
+    fn apply_changes_locked(&self, o: &mut Objects, ch: Changes) {
         for id in ch.deletes {
             o.remove(id as Handle);
         }
@@ -526,7 +531,6 @@ impl Token {
             }
         }
         o.rev = o.rev.max(ch.rev);
-        Ok(())
     }
 
     /// Changes whenever the object cache changes.
@@ -541,10 +545,15 @@ impl Token {
     /// Picks up what other processes committed.
     pub fn refresh(&self) -> Result<()> {
         let started = self.now_ns();
-        let rev = self.objects.read().map_err(lock_err)?.rev;
-        if let Some(ch) = self.store.changes_since(rev)? {
-            self.apply_changes(ch)?;
+        // The cache stays write-locked from the store read to the apply:
+        // otherwise a thread of this process could change or delete an
+        // object between the two and the older snapshot would bring the
+        // old version back.
+        let mut o = self.objects.write().map_err(lock_err)?;
+        if let Some(ch) = self.store.changes_since(o.rev)? {
+            self.apply_changes_locked(&mut o, ch);
         }
+        drop(o);
         self.refreshed_at_ns.store(started, Ordering::Relaxed);
         Ok(())
     }

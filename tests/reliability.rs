@@ -1,0 +1,652 @@
+//! Reliability (issue 8): many threads doing checked mixed operations,
+//! several processes creating, rotating and destroying keys on one token,
+//! SIGKILL during lifecycle operations, resource faults, and secrets
+//! hygiene of the logs and files. Bounded in time; figures are printed
+//! (run with `--no-capture` to see them) and recorded in RELIABILITY.md.
+//!
+//! Worker roles re-execute this test binary with an environment variable
+//! naming the role; one process per test (`cargo nextest run`).
+
+mod common;
+use common::*;
+use cryptoki::context::Pkcs11;
+use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use std::ffi::CString;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const VD: u64 = 0x8000_0000;
+const CKA_KEYWARD_ROTATE: u64 = VD | 0x4B57_000B;
+const CKA_KEYWARD_ALL_VERSIONS: u64 = VD | 0x4B57_000C;
+const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+
+fn vbool(ty: u64, v: bool) -> Attribute {
+    Attribute::VendorDefined((AttributeType::VendorDefined(ty), vec![v as u8]))
+}
+
+/// A config with `slots` token directories under `dir` and `extra` tables.
+fn config(dir: &Path, slots: usize, extra: &str) -> CString {
+    let mut c = format!("[policy]\npbkdf2_iterations = 1000\nmax_pin_attempts = 3\n{extra}\n");
+    for i in 0..slots {
+        c.push_str(&format!("[[slot]]\npath = \"{}\"\n", dir.join(format!("token{i}")).display()));
+    }
+    let p = dir.join("keyward.toml");
+    std::fs::write(&p, c).unwrap();
+    CString::new(p.display().to_string()).unwrap()
+}
+
+fn init_slot(p11: &Pkcs11, slot: cryptoki::slot::Slot) {
+    p11.init_token(slot, &pin(SO_PIN), "rel").unwrap();
+    let s = p11.open_rw_session(slot).unwrap();
+    s.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    s.init_pin(&pin(USER_PIN)).unwrap();
+    s.logout().unwrap();
+}
+
+fn aes_token_key(s: &Session, label: &str) -> cryptoki::error::Result<ObjectHandle> {
+    s.generate_key(
+        &Mechanism::AesKeyGen,
+        &[
+            Attribute::Token(true),
+            Attribute::ValueLen(32.into()),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(label.as_bytes().to_vec()),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+        ],
+    )
+}
+
+fn gcm_round_trip(s: &Session, key: ObjectHandle, data: &[u8]) -> cryptoki::error::Result<()> {
+    let mut iv = [7u8; 12];
+    let ct = s.encrypt(&Mechanism::AesGcm(GcmParams::new(&mut iv, b"aad", 128.into())?), key, data)?;
+    let mut iv = [7u8; 12];
+    let pt = s.decrypt(&Mechanism::AesGcm(GcmParams::new(&mut iv, b"aad", 128.into())?), key, &ct)?;
+    assert_eq!(pt, data, "GCM round trip returned other bytes");
+    Ok(())
+}
+
+// ---- many threads, mixed operations, every result checked -------------------
+
+#[test]
+fn threads_stress_mixed_operations() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = config(dir.path(), 2, "[kms]\ndeletion_grace = \"0\"");
+    let p11 = load(&conf);
+    let slots = p11.get_all_slots().unwrap();
+    for s in &slots {
+        init_slot(&p11, *s);
+    }
+    let main = p11.open_rw_session(slots[0]).unwrap();
+    main.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    // A shared token signing key.
+    let (ec_pub, ec_priv) = main
+        .generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[Attribute::EcParams(P256.to_vec()), Attribute::Token(true), Attribute::Label(b"shared".to_vec())],
+            &[Attribute::Token(true), Attribute::Sign(true), Attribute::Label(b"shared".to_vec())],
+        )
+        .unwrap();
+    let stop = AtomicBool::new(false);
+    let ops = AtomicU64::new(0);
+    let logins = AtomicU64::new(0);
+    let deadline = Duration::from_secs(4);
+    std::thread::scope(|sc| {
+        for t in 0..6u64 {
+            let (p11, stop, ops) = (&p11, &stop, &ops);
+            let slot = slots[0];
+            sc.spawn(move || {
+                let s = p11.open_rw_session(slot).unwrap();
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    match (t + i) % 4 {
+                        0 => {
+                            // Session key: GCM round trip, destroy.
+                            let k = s
+                                .generate_key(
+                                    &Mechanism::AesKeyGen,
+                                    &[Attribute::ValueLen(32.into()), Attribute::Token(false)],
+                                )
+                                .unwrap();
+                            gcm_round_trip(&s, k, format!("t{t} i{i}").as_bytes()).unwrap();
+                            s.destroy_object(k).unwrap();
+                        }
+                        1 => {
+                            // Shared token key: sign, verify, and a tampered
+                            // message must not verify.
+                            let d = [(t * 31 + i) as u8; 32];
+                            let sig = s.sign(&Mechanism::Ecdsa, ec_priv, &d).unwrap();
+                            s.verify(&Mechanism::Ecdsa, ec_pub, &d, &sig).unwrap();
+                            let mut bad = d;
+                            bad[0] ^= 1;
+                            assert!(s.verify(&Mechanism::Ecdsa, ec_pub, &bad, &sig).is_err());
+                        }
+                        2 => {
+                            // Token object: create, find exactly it, use, destroy, gone.
+                            let label = format!("t{t}-{i}");
+                            let k = aes_token_key(&s, &label).unwrap();
+                            let found = s.find_objects(&[Attribute::Label(label.clone().into_bytes())]).unwrap();
+                            assert_eq!(found, vec![k], "find {label}");
+                            gcm_round_trip(&s, k, label.as_bytes()).unwrap();
+                            s.destroy_object(k).unwrap();
+                            let found = s.find_objects(&[Attribute::Label(label.into_bytes())]).unwrap();
+                            assert!(found.is_empty());
+                        }
+                        _ => {
+                            // HMAC over a session generic secret.
+                            let k = s
+                                .generate_key(
+                                    &Mechanism::GenericSecretKeyGen,
+                                    &[
+                                        Attribute::ValueLen(32.into()),
+                                        Attribute::Token(false),
+                                        Attribute::Sign(true),
+                                        Attribute::Verify(true),
+                                    ],
+                                )
+                                .unwrap();
+                            let mac = s.sign(&Mechanism::Sha256Hmac, k, b"msg").unwrap();
+                            s.verify(&Mechanism::Sha256Hmac, k, b"msg", &mac).unwrap();
+                            assert!(s.verify(&Mechanism::Sha256Hmac, k, b"msh", &mac).is_err());
+                            s.destroy_object(k).unwrap();
+                        }
+                    }
+                    ops.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        // Login/logout churn on the second token (login state is per token
+        // and application: churning it on slot 0 would log the workers out).
+        let (p11, stop, logins) = (&p11, &stop, &logins);
+        let slot = slots[1];
+        sc.spawn(move || {
+            let keep = p11.open_rw_session(slot).unwrap();
+            keep.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+            let k = aes_token_key(&keep, "private").unwrap();
+            keep.logout().unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                let s = p11.open_ro_session(slot).unwrap();
+                // Private objects are invisible until the login.
+                assert!(s.find_objects(&[Attribute::Label(b"private".to_vec())]).unwrap().is_empty());
+                s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+                assert_eq!(s.find_objects(&[Attribute::Label(b"private".to_vec())]).unwrap(), vec![k]);
+                gcm_round_trip(&s, k, b"after login").unwrap();
+                s.logout().unwrap();
+                assert!(s.login(UserType::User, Some(&pin("wrong-pin-0"))).is_err());
+                s.login(UserType::User, Some(&pin(USER_PIN))).unwrap(); // resets the failure count
+                s.logout().unwrap();
+                logins.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        std::thread::sleep(deadline);
+        stop.store(true, Ordering::Relaxed);
+    });
+    let n = ops.load(Ordering::Relaxed);
+    let l = logins.load(Ordering::Relaxed);
+    println!("threads stress: 6 threads, {n} checked operations, {l} login/logout cycles in {deadline:?}");
+    assert!(n > 100 && l > 5, "too little work done: {n} ops, {l} logins");
+    // Nothing leaked: only the shared key pair remains on slot 0.
+    let left = main.find_objects(&[]).unwrap();
+    assert_eq!(left.len(), 2, "objects left: {left:?}");
+}
+
+// ---- several processes on one token --------------------------------------------
+
+/// Worker: creates KW_KEYS keys named w<id>-<i>, rotates every third,
+/// destroys every fourth (not rotated) one, and prints the expected number
+/// of versions of each key. Any error aborts with a message.
+#[test]
+fn mp_worker() {
+    let Ok(conf) = std::env::var("KW_MP_CONF") else { return };
+    let id: u32 = std::env::var("KW_MP_ID").unwrap().parse().unwrap();
+    let n: u32 = std::env::var("KW_MP_KEYS").unwrap().parse().unwrap();
+    let p11 = load(&CString::new(conf).unwrap());
+    let slot = p11.get_all_slots().unwrap()[0];
+    let s = p11.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    for i in 0..n {
+        let label = format!("w{id}-{i}");
+        let k = aes_token_key(&s, &label).unwrap_or_else(|e| panic!("create {label}: {e}"));
+        let mut versions = 1;
+        if i % 3 == 0 {
+            s.generate_key(
+                &Mechanism::AesKeyGen,
+                &[
+                    Attribute::Label(label.as_bytes().to_vec()),
+                    Attribute::Id(label.as_bytes().to_vec()),
+                    vbool(CKA_KEYWARD_ROTATE, true),
+                ],
+            )
+            .unwrap_or_else(|e| panic!("rotate {label}: {e}"));
+            versions = 2;
+        } else if i % 4 == 1 {
+            s.destroy_object(k).unwrap_or_else(|e| panic!("destroy {label}: {e}"));
+            versions = 0;
+        }
+        println!("KEY {label} {versions}");
+    }
+}
+
+#[test]
+fn processes_create_rotate_destroy_on_one_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = config(dir.path(), 1, "[kms]\ndeletion_grace = \"0\"");
+    let p11 = load(&conf);
+    let slot = p11.get_all_slots().unwrap()[0];
+    init_slot(&p11, slot);
+    let exe = std::env::current_exe().unwrap();
+    let workers = 4;
+    let keys = 40;
+    let children: Vec<_> = (0..workers)
+        .map(|id| {
+            Command::new(&exe)
+                .args(["mp_worker", "--exact", "--nocapture", "--test-threads=1"])
+                .env("KW_MP_CONF", conf.to_str().unwrap())
+                .env("KW_MP_ID", id.to_string())
+                .env("KW_MP_KEYS", keys.to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut expected = Vec::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "a worker failed (an error reached the caller):\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // (libtest prints "test mp_worker ... " without a newline first.)
+        for l in stdout.lines().filter_map(|l| l.find("KEY ").map(|i| &l[i + 4..])) {
+            let (label, v) = l.split_once(' ').unwrap();
+            expected.push((label.to_string(), v.parse::<usize>().unwrap()));
+        }
+    }
+    assert_eq!(expected.len(), workers * keys, "every worker reported every key");
+    // The final object set is exactly what the successful calls imply.
+    let s = p11.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    let mut total = 0;
+    for (label, versions) in &expected {
+        let found = s
+            .find_objects(&[Attribute::Label(label.as_bytes().to_vec()), vbool(CKA_KEYWARD_ALL_VERSIONS, true)])
+            .unwrap();
+        assert_eq!(found.len(), *versions, "key {label}");
+        total += versions;
+    }
+    let all = s.find_objects(&[vbool(CKA_KEYWARD_ALL_VERSIONS, true)]).unwrap();
+    assert_eq!(all.len(), total, "no other objects");
+    println!("multi-process: {workers} processes x {keys} keys, {total} key versions as expected");
+}
+
+// ---- SIGKILL during lifecycle operations ----------------------------------------
+
+/// Worker: endless create / use / rotate / destroy of token keys; prints a
+/// line after each call returned CKR_OK.
+#[test]
+fn crash_lifecycle_worker() {
+    let Ok(conf) = std::env::var("KW_CRASH_CONF") else { return };
+    let round: u32 = std::env::var("KW_CRASH_ROUND").unwrap().parse().unwrap();
+    let p11 = load(&CString::new(conf).unwrap());
+    let slot = p11.get_all_slots().unwrap()[0];
+    let s = p11.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    let stdout = std::io::stdout();
+    for i in 0.. {
+        let label = format!("c{round}-{i}");
+        let k = aes_token_key(&s, &label).unwrap();
+        writeln!(stdout.lock(), "CREATED {label}").unwrap();
+        if i % 2 == 0 {
+            s.generate_key(
+                &Mechanism::AesKeyGen,
+                &[
+                    Attribute::Label(label.as_bytes().to_vec()),
+                    Attribute::Id(label.as_bytes().to_vec()),
+                    vbool(CKA_KEYWARD_ROTATE, true),
+                ],
+            )
+            .unwrap();
+            writeln!(stdout.lock(), "ROTATED {label}").unwrap();
+        } else {
+            s.destroy_object(k).unwrap();
+            writeln!(stdout.lock(), "DESTROYED {label}").unwrap();
+        }
+    }
+}
+
+fn integrity_ok(db: &Path) -> bool {
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let r: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    r == "ok"
+}
+
+#[test]
+fn sigkill_during_lifecycle_operations_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = config(dir.path(), 1, "[kms]\ndeletion_grace = \"0\"");
+    {
+        let p11 = load(&conf);
+        init_slot(&p11, p11.get_all_slots().unwrap()[0]);
+        p11.finalize().unwrap();
+    }
+    let db = dir.path().join("token0/token.sqlite");
+    let exe = std::env::current_exe().unwrap();
+    let mut state: std::collections::BTreeMap<String, usize> = Default::default();
+    let started = Instant::now();
+    let mut kills = 0;
+    for round in 0..20u32 {
+        let mut child = Command::new(&exe)
+            .args(["crash_lifecycle_worker", "--exact", "--nocapture", "--test-threads=1"])
+            .env("KW_CRASH_CONF", conf.to_str().unwrap())
+            .env("KW_CRASH_ROUND", round.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        // Kill after a varying number of confirmed operations, and at a
+        // varying delay after the last one (inside the next call).
+        let want = 3 + (round as usize * 7) % 17;
+        let mut got = 0;
+        for line in BufReader::new(out).lines() {
+            let line = line.unwrap();
+            // (libtest prints "test ... " without a newline before the first line.)
+            let line = ["CREATED ", "ROTATED ", "DESTROYED "]
+                .iter()
+                .find_map(|p| line.find(p).map(|i| line[i..].to_string()))
+                .unwrap_or_default();
+            let (what, label) = line.split_once(' ').unwrap_or(("", ""));
+            match what {
+                "CREATED" => {
+                    state.insert(label.to_string(), 1);
+                }
+                "ROTATED" => {
+                    state.insert(label.to_string(), 2);
+                }
+                "DESTROYED" => {
+                    state.insert(label.to_string(), 0);
+                }
+                _ => continue,
+            }
+            got += 1;
+            if got >= want {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_micros(((round as u64) * 397) % 3000));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+        assert!(got >= want, "worker stopped early in round {round}");
+        assert!(integrity_ok(&db), "PRAGMA integrity_check failed after kill {kills}");
+    }
+    // The token opens; every confirmed state holds (a call killed before it
+    // returned may or may not have happened: only confirmed ones are checked,
+    // as at least what they say).
+    let p11 = load(&conf);
+    let slot = p11.get_all_slots().unwrap()[0];
+    let s = p11.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    for (label, versions) in &state {
+        let all = s
+            .find_objects(&[Attribute::Label(label.as_bytes().to_vec()), vbool(CKA_KEYWARD_ALL_VERSIONS, true)])
+            .unwrap();
+        // The worker rotates even-numbered keys and destroys odd ones; a key
+        // whose last confirmed step is its creation may have had the next
+        // step done by the call the kill interrupted.
+        let odd = label.rsplit('-').next().and_then(|i| i.parse::<u32>().ok()).is_some_and(|i| i % 2 == 1);
+        let allowed: &[usize] = match (versions, odd) {
+            (0, _) => &[0],
+            (2, _) => &[2],
+            (_, true) => &[1, 0],
+            (_, false) => &[1, 2],
+        };
+        assert!(allowed.contains(&all.len()), "{label}: {} versions present, confirmed state {versions}", all.len());
+        match all.len() {
+            0 => {}
+            _ => {
+                let primary = s.find_objects(&[Attribute::Label(label.as_bytes().to_vec())]).unwrap();
+                assert_eq!(primary.len(), 1, "{label}: one primary version");
+                gcm_round_trip(&s, primary[0], label.as_bytes()).unwrap();
+            }
+        }
+    }
+    // No half-written object: every key version in the store (confirmed or
+    // not) is complete and usable.
+    let every = s.find_objects(&[vbool(CKA_KEYWARD_ALL_VERSIONS, true)]).unwrap();
+    for k in &every {
+        gcm_round_trip(&s, *k, b"complete").unwrap_or_else(|e| panic!("a torn key object {k:?}: {e}"));
+    }
+    drop(s);
+    p11.finalize().unwrap();
+    // The audit chain verifies (torn tails of killed writers are repaired
+    // and recorded by the next writer).
+    let out = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(["--conf", conf.to_str().unwrap(), "audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "audit verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!(
+        "crash: {kills} SIGKILLs during create/rotate/destroy, {} keys confirmed, integrity ok after each, audit chain verifies ({:?})",
+        state.len(),
+        started.elapsed()
+    );
+}
+
+// ---- resource faults --------------------------------------------------------------
+
+#[test]
+fn corrupted_database_page_gives_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = config(dir.path(), 1, "");
+    {
+        let p11 = load(&conf);
+        let slot = p11.get_all_slots().unwrap()[0];
+        init_slot(&p11, slot);
+        let s = p11.open_rw_session(slot).unwrap();
+        s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+        for i in 0..200 {
+            aes_token_key(&s, &format!("k{i}")).unwrap();
+        }
+        drop(s);
+        p11.finalize().unwrap();
+    }
+    // Checkpoint the WAL into the main file, then overwrite a page in the
+    // middle of it.
+    let db = dir.path().join("token0/token.sqlite");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    }
+    let mut bytes = std::fs::read(&db).unwrap();
+    let page = 4096;
+    assert!(bytes.len() > 6 * page);
+    for b in &mut bytes[3 * page..5 * page] {
+        *b = 0xA5;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    // C_Initialize (or the first use) reports a device error; no panic,
+    // no abort (this process would die).
+    let p11 = Pkcs11::new(module_path()).unwrap();
+    let ptr = std::ptr::NonNull::new(conf.as_ptr() as *mut std::ffi::c_void).unwrap();
+    // SAFETY: pReserved is our NUL-terminated config path.
+    let args = unsafe {
+        cryptoki::context::CInitializeArgs::new_with_reserved(cryptoki::context::CInitializeFlags::OS_LOCKING_OK, ptr)
+    };
+    match p11.initialize(args) {
+        Err(e) => {
+            let rv = rv(e);
+            assert!(
+                matches!(rv, cryptoki::error::RvError::DeviceError | cryptoki::error::RvError::GeneralError),
+                "C_Initialize on a corrupt store: {rv:?}"
+            );
+        }
+        Ok(()) => {
+            let slot = p11.get_all_slots().unwrap()[0];
+            let s = p11.open_rw_session(slot).unwrap();
+            let r = s.login(UserType::User, Some(&pin(USER_PIN))).and_then(|_| s.find_objects(&[]).map(|_| ()));
+            let r = r.and_then(|_| aes_token_key(&s, "after").map(|_| ()));
+            assert!(r.is_err(), "a corrupt store went unnoticed");
+        }
+    }
+}
+
+#[test]
+fn deleted_store_directory_gives_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = config(dir.path(), 1, "");
+    let p11 = load(&conf);
+    let slot = p11.get_all_slots().unwrap()[0];
+    init_slot(&p11, slot);
+    let s = p11.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    let k = aes_token_key(&s, "before").unwrap();
+    std::fs::remove_dir_all(dir.path().join("token0")).unwrap();
+    // Writes fail with a clear CK_RV; the module keeps answering.
+    let e = aes_token_key(&s, "after").unwrap_err();
+    let r = rv(e);
+    assert!(
+        matches!(r, cryptoki::error::RvError::DeviceError | cryptoki::error::RvError::DeviceRemoved),
+        "create after the store vanished: {r:?}"
+    );
+    // The loaded key still works in memory (key-use records: audit
+    // `on_failure_async = "continue"`); new objects are refused while their
+    // audit records cannot be written (`on_failure = "refuse"`).
+    gcm_round_trip(&s, k, b"still here").unwrap();
+    let e = s.generate_key(&Mechanism::AesKeyGen, &[Attribute::ValueLen(16.into()), Attribute::Token(false)]);
+    assert_eq!(rv(e.unwrap_err()), cryptoki::error::RvError::DeviceError);
+}
+
+#[test]
+fn wrong_master_key_seal_refuses_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = config(dir.path(), 1, "");
+    {
+        let p11 = load(&conf);
+        init_slot(&p11, p11.get_all_slots().unwrap()[0]);
+        p11.finalize().unwrap();
+    }
+    // Flip a byte of the user's wrapped master key.
+    let db = dir.path().join("token0/token.sqlite");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let mut blob: Vec<u8> = c.query_row("SELECT user_blob FROM token WHERE id = 1", [], |r| r.get(0)).unwrap();
+        let n = blob.len();
+        blob[n / 2] ^= 0x40;
+        c.execute("UPDATE token SET user_blob = ?1 WHERE id = 1", [blob]).unwrap();
+    }
+    let p11 = load(&conf);
+    let slot = p11.get_all_slots().unwrap()[0];
+    let s = p11.open_rw_session(slot).unwrap();
+    let r = rv(s.login(UserType::User, Some(&pin(USER_PIN))).unwrap_err());
+    assert!(
+        matches!(r, cryptoki::error::RvError::PinIncorrect | cryptoki::error::RvError::DeviceError),
+        "login with a damaged seal: {r:?}"
+    );
+    // The SO's seal is intact: the SO can still log in and reset the PIN.
+    let so = p11.open_rw_session(slot).unwrap();
+    drop(s);
+    so.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    so.init_pin(&pin("new-user-pin")).unwrap();
+}
+
+// ---- secrets hygiene -----------------------------------------------------------------
+
+const SECRET_KEY: [u8; 32] = [
+    0x5e, 0xc7, 0x3f, 0x91, 0x2a, 0xb4, 0x6d, 0x08, 0xe1, 0x77, 0x3c, 0x9a, 0x45, 0xd2, 0x1b, 0x80, 0x63, 0xfa, 0x2e,
+    0x94, 0x5b, 0xc1, 0x0d, 0x7e, 0xa8, 0x36, 0xe9, 0x52, 0x14, 0xbf, 0x87, 0x29,
+];
+const HYGIENE_PIN: &str = "pin-Zq8yTr31";
+const HYGIENE_WRONG: &str = "pin-Wr0ngXy9";
+
+/// Worker with KEYWARD_LOG=debug: every PIN path and the known key.
+#[test]
+fn hygiene_worker() {
+    let Ok(conf) = std::env::var("KW_HYGIENE_CONF") else { return };
+    let p11 = load(&CString::new(conf).unwrap());
+    let slot = p11.get_all_slots().unwrap()[0];
+    p11.init_token(slot, &pin(SO_PIN), "hyg").unwrap();
+    let so = p11.open_rw_session(slot).unwrap();
+    so.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    so.init_pin(&pin(HYGIENE_PIN)).unwrap();
+    so.logout().unwrap();
+    drop(so);
+    let s = p11.open_rw_session(slot).unwrap();
+    let _ = s.login(UserType::User, Some(&pin(HYGIENE_WRONG)));
+    s.login(UserType::User, Some(&pin(HYGIENE_PIN))).unwrap();
+    let k = s
+        .create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Token(true),
+            Attribute::Value(SECRET_KEY.to_vec()),
+            Attribute::Label(b"hygiene".to_vec()),
+        ])
+        .unwrap();
+    gcm_round_trip(&s, k, b"x").unwrap();
+    let _ = s.get_attributes(k, &[AttributeType::Value]); // refused: sensitive
+    let _ = s.set_pin(&pin(HYGIENE_WRONG), &pin(HYGIENE_PIN)); // wrong old PIN
+    s.set_pin(&pin(HYGIENE_PIN), &pin(HYGIENE_PIN)).unwrap();
+}
+
+#[test]
+fn no_secret_or_pin_in_logs_and_private_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = config(dir.path(), 1, &format!("[events]\nfile = \"{}\"", dir.path().join("events.jsonl").display()));
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(&exe)
+        .args(["hygiene_worker", "--exact", "--nocapture", "--test-threads=1"])
+        .env("KW_HYGIENE_CONF", conf.to_str().unwrap())
+        .env("KEYWARD_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = out.stderr;
+    assert!(!stderr.is_empty(), "debug logging produced nothing (the check would be vacuous)");
+    let mut haystacks: Vec<(String, Vec<u8>)> = vec![("stderr".into(), stderr), ("stdout".into(), out.stdout)];
+    let token = dir.path().join("token0");
+    for e in std::fs::read_dir(&token).unwrap() {
+        let p = e.unwrap().path();
+        let m = std::fs::metadata(&p).unwrap();
+        if m.is_file() {
+            assert_eq!(m.permissions().mode() & 0o077, 0, "{} is readable by others", p.display());
+            haystacks.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+        }
+    }
+    assert_eq!(std::fs::metadata(&token).unwrap().permissions().mode() & 0o777, 0o700);
+    if let Ok(ev) = std::fs::read(dir.path().join("events.jsonl")) {
+        haystacks.push(("events".into(), ev));
+    }
+    let hex_lower = hex::encode(SECRET_KEY);
+    let hex_upper = hex_lower.to_uppercase();
+    let needles: Vec<(&str, Vec<u8>)> = vec![
+        ("user PIN", HYGIENE_PIN.as_bytes().to_vec()),
+        ("wrong PIN", HYGIENE_WRONG.as_bytes().to_vec()),
+        ("SO PIN", SO_PIN.as_bytes().to_vec()),
+        ("key bytes", SECRET_KEY[..12].to_vec()),
+        ("key hex", hex_lower.as_bytes()[..24].to_vec()),
+        ("key HEX", hex_upper.as_bytes()[..24].to_vec()),
+    ];
+    for (name, hay) in &haystacks {
+        for (what, n) in &needles {
+            assert!(!hay.windows(n.len()).any(|w| w == &n[..]), "{what} found in {name}");
+        }
+    }
+    println!("hygiene: {} files and streams searched for PINs and key bytes", haystacks.len());
+}
