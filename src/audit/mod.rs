@@ -151,6 +151,7 @@ pub struct Call {
     event: Option<&'static str>,
     alert: bool,
     details: Option<serde_json::Value>,
+    attr_types: Vec<CK_ATTRIBUTE_TYPE>,
     /// A length query or a call that will be repeated: not recorded.
     skip: bool,
     /// A single-part or final call (recorded per `audit.completions`).
@@ -170,6 +171,7 @@ impl Call {
             event: None,
             alert: false,
             details: None,
+            attr_types: Vec::new(),
             skip: false,
             completion: false,
             label: None,
@@ -226,10 +228,11 @@ impl Call {
         self.skip = query;
         self
     }
-    /// Attribute types a template names (never values).
-    pub fn attrs(self, t: &[crate::types::Attr]) -> Call {
-        let types: Vec<String> = t.iter().map(|a| format!("0x{:x}", a.ty)).collect();
-        self.details(serde_json::json!({ "attributes": types }))
+    /// Attribute types a template names (never values); formatted by the
+    /// writer, not on the caller's thread.
+    pub fn attrs(mut self, t: &[crate::types::Attr]) -> Call {
+        self.attr_types = t.iter().map(|a| a.ty).collect();
+        self
     }
     /// The token label set by C_InitToken.
     pub fn token_label(mut self, label: &str) -> Call {
@@ -812,6 +815,7 @@ impl Token {
             reason,
             duration_us,
             details: call.details,
+            attr_types: call.attr_types,
             sync,
             alert: call.alert || rv == CKR_PIN_LOCKED,
             log: !(call.completion && rv == CKR_OK && a.shared.cfg.completions == config::Completions::Failures),
@@ -852,6 +856,7 @@ impl Token {
             reason: None,
             duration_us: 0,
             details: Some(details),
+            attr_types: Vec::new(),
             sync: true,
             alert: action.alert(),
             log: true,
@@ -1005,6 +1010,7 @@ mod tests {
             reason: None,
             duration_us: 3,
             details: None,
+            attr_types: Vec::new(),
             sync,
             alert: false,
             log: true,

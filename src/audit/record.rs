@@ -120,8 +120,11 @@ pub struct Pending {
     pub rv: CK_RV,
     pub reason: Option<String>,
     pub duration_us: u64,
-    /// Extra facts (attribute types changed, tag names, grace period ...).
+    /// Extra facts (tag names, grace period ...).
     pub details: Option<serde_json::Value>,
+    /// Attribute types the call's template named (never values); written
+    /// as `details.attributes`.
+    pub attr_types: Vec<CK_ATTRIBUTE_TYPE>,
     /// Write and fsync before the call returns.
     pub sync: bool,
     /// An alert: disabling a key version, scheduling a deletion, a lockout.
@@ -184,14 +187,17 @@ pub struct Line<'a> {
 /// cryptographic use that changed nothing (no event, nothing created, no
 /// alert) and that no caller waits for.
 fn mergeable(p: &Pending) -> bool {
-    p.kind == Kind::Crypto
-        && p.rv == CKR_OK
-        && p.event.is_none()
-        && p.created.is_empty()
-        && p.details.is_none()
-        && !p.sync
-        && !p.alert
-        && matches!(p.key, Some(KeyArg::Object(_)) | Some(KeyArg::Handle(_)))
+    let plain = p.rv == CKR_OK && p.event.is_none() && p.details.is_none() && !p.sync && !p.alert;
+    match p.kind {
+        Kind::Crypto => {
+            plain && p.created.is_empty() && matches!(p.key, Some(KeyArg::Object(_)) | Some(KeyArg::Handle(_)))
+        }
+        // Session objects (never token state: no event, not synchronous):
+        // identical creations/destructions in one batch are counted, the
+        // first one named.
+        Kind::Object => plain,
+        _ => false,
+    }
 }
 
 /// What makes two uses the same for coalescing.
@@ -206,10 +212,11 @@ struct Signature<'a> {
 }
 
 fn signature(p: &Pending) -> Option<Signature<'_>> {
-    let (key_uid, key_handle) = match p.key.as_ref()? {
-        KeyArg::Object(o) => (Some(o.uid.as_str()), o.handle),
-        KeyArg::Handle(h) => (None, *h),
-        KeyArg::Named(_) => return None,
+    let (key_uid, key_handle) = match (p.kind, p.key.as_ref()) {
+        (Kind::Object, _) => (None, 0),
+        (_, Some(KeyArg::Object(o))) => (Some(o.uid.as_str()), o.handle),
+        (_, Some(KeyArg::Handle(h))) => (None, *h),
+        _ => return None,
     };
     Some(Signature {
         function: p.function,
@@ -283,7 +290,17 @@ impl Record {
             result: crate::error::rv_name(p.rv).to_string(),
             reason: if p.rv == CKR_OK { None } else { p.reason.clone() },
             duration_us: p.duration_us,
-            details: p.details.clone(),
+            details: match (&p.details, p.attr_types.is_empty()) {
+                (d, true) => d.clone(),
+                (d, false) => {
+                    let types: Vec<String> = p.attr_types.iter().map(|t| format!("0x{t:x}")).collect();
+                    let mut v = d.clone().unwrap_or_else(|| serde_json::json!({}));
+                    if let Some(m) = v.as_object_mut() {
+                        m.insert("attributes".into(), serde_json::json!(types));
+                    }
+                    Some(v)
+                }
+            },
             count: None,
             last: None,
         }

@@ -334,6 +334,7 @@ impl LogWriter {
             reason: None,
             duration_us: 0,
             details: Some(serde_json::json!({ "torn_bytes_dropped": dropped })),
+            attr_types: Vec::new(),
             sync: true,
             alert: true,
             log: true,
