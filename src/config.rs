@@ -90,6 +90,11 @@ pub struct StoreConfig {
     /// attribute changes, logins and this process's own writes are always
     /// current.
     pub refresh_ms: u64,
+    /// Caps the token database at this many pages (SQLite
+    /// `max_page_count`; 0 = no cap): a quota, and the way the tests
+    /// simulate a full disk. A write that would exceed it fails with
+    /// `CKR_DEVICE_MEMORY` and changes nothing.
+    pub max_pages: u64,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
@@ -102,7 +107,7 @@ pub enum Durability {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { durability: Durability::Full, refresh_ms: 1 }
+        StoreConfig { durability: Durability::Full, refresh_ms: 1, max_pages: 0 }
     }
 }
 

@@ -222,3 +222,157 @@ fn forked_child_must_initialize_again() {
         assert_eq!(f.C_GetSlotList.unwrap()(0, null_mut(), &mut count), CKR_OK);
     }
 }
+
+/// Calls every session function of the 2.40 list with `h` (valid output
+/// pointers, a harmless mechanism, empty templates) and returns the CK_RVs.
+///
+/// # Safety
+/// `f` is the module's function list.
+unsafe fn every_session_call(f: &CK_FUNCTION_LIST, h: CK_SESSION_HANDLE) -> Vec<(&'static str, CK_RV)> {
+    let mut mech = CK_MECHANISM { mechanism: CKM_SHA256, pParameter: null_mut(), ulParameterLen: 0 };
+    let m: CK_MECHANISM_PTR = &mut mech;
+    let mut buf = [0u8; 64];
+    let b = buf.as_mut_ptr();
+    let mut n: CK_ULONG = 64;
+    let mut si: CK_SESSION_INFO = unsafe { std::mem::zeroed() };
+    let mut obj: CK_OBJECT_HANDLE = 0;
+    let mut obj2: CK_OBJECT_HANDLE = 0;
+    let mut attrs: [CK_ATTRIBUTE; 0] = [];
+    let t = attrs.as_mut_ptr();
+    let pin = b"user-pin-1234".as_ptr() as *mut u8;
+    let k: CK_OBJECT_HANDLE = 1;
+    // SAFETY: every argument is valid for the call (buffers of `n` bytes,
+    // zero-length templates, a mechanism without parameter).
+    unsafe {
+        vec![
+            ("C_CloseSession", f.C_CloseSession.unwrap()(h)),
+            ("C_GetSessionInfo", f.C_GetSessionInfo.unwrap()(h, &mut si)),
+            ("C_GetOperationState", f.C_GetOperationState.unwrap()(h, b, &mut n)),
+            ("C_SetOperationState", f.C_SetOperationState.unwrap()(h, b, 16, 0, 0)),
+            ("C_Login", f.C_Login.unwrap()(h, CKU_USER, pin, 13)),
+            ("C_Logout", f.C_Logout.unwrap()(h)),
+            ("C_InitPIN", f.C_InitPIN.unwrap()(h, pin, 13)),
+            ("C_SetPIN", f.C_SetPIN.unwrap()(h, pin, 13, pin, 13)),
+            ("C_CreateObject", f.C_CreateObject.unwrap()(h, t, 0, &mut obj)),
+            ("C_CopyObject", f.C_CopyObject.unwrap()(h, k, t, 0, &mut obj2)),
+            ("C_DestroyObject", f.C_DestroyObject.unwrap()(h, k)),
+            ("C_GetObjectSize", f.C_GetObjectSize.unwrap()(h, k, &mut n)),
+            ("C_GetAttributeValue", f.C_GetAttributeValue.unwrap()(h, k, t, 0)),
+            ("C_SetAttributeValue", f.C_SetAttributeValue.unwrap()(h, k, t, 0)),
+            ("C_FindObjectsInit", f.C_FindObjectsInit.unwrap()(h, t, 0)),
+            ("C_FindObjects", f.C_FindObjects.unwrap()(h, &mut obj, 1, &mut n)),
+            ("C_FindObjectsFinal", f.C_FindObjectsFinal.unwrap()(h)),
+            ("C_EncryptInit", f.C_EncryptInit.unwrap()(h, m, k)),
+            ("C_Encrypt", f.C_Encrypt.unwrap()(h, b, 16, b, &mut n)),
+            ("C_EncryptUpdate", f.C_EncryptUpdate.unwrap()(h, b, 16, b, &mut n)),
+            ("C_EncryptFinal", f.C_EncryptFinal.unwrap()(h, b, &mut n)),
+            ("C_DecryptInit", f.C_DecryptInit.unwrap()(h, m, k)),
+            ("C_Decrypt", f.C_Decrypt.unwrap()(h, b, 16, b, &mut n)),
+            ("C_DecryptUpdate", f.C_DecryptUpdate.unwrap()(h, b, 16, b, &mut n)),
+            ("C_DecryptFinal", f.C_DecryptFinal.unwrap()(h, b, &mut n)),
+            ("C_DigestInit", f.C_DigestInit.unwrap()(h, m)),
+            ("C_Digest", f.C_Digest.unwrap()(h, b, 16, b, &mut n)),
+            ("C_DigestUpdate", f.C_DigestUpdate.unwrap()(h, b, 16)),
+            ("C_DigestKey", f.C_DigestKey.unwrap()(h, k)),
+            ("C_DigestFinal", f.C_DigestFinal.unwrap()(h, b, &mut n)),
+            ("C_SignInit", f.C_SignInit.unwrap()(h, m, k)),
+            ("C_Sign", f.C_Sign.unwrap()(h, b, 16, b, &mut n)),
+            ("C_SignUpdate", f.C_SignUpdate.unwrap()(h, b, 16)),
+            ("C_SignFinal", f.C_SignFinal.unwrap()(h, b, &mut n)),
+            ("C_SignRecoverInit", f.C_SignRecoverInit.unwrap()(h, m, k)),
+            ("C_SignRecover", f.C_SignRecover.unwrap()(h, b, 16, b, &mut n)),
+            ("C_VerifyInit", f.C_VerifyInit.unwrap()(h, m, k)),
+            ("C_Verify", f.C_Verify.unwrap()(h, b, 16, b, 16)),
+            ("C_VerifyUpdate", f.C_VerifyUpdate.unwrap()(h, b, 16)),
+            ("C_VerifyFinal", f.C_VerifyFinal.unwrap()(h, b, 16)),
+            ("C_VerifyRecoverInit", f.C_VerifyRecoverInit.unwrap()(h, m, k)),
+            ("C_VerifyRecover", f.C_VerifyRecover.unwrap()(h, b, 16, b, &mut n)),
+            ("C_DigestEncryptUpdate", f.C_DigestEncryptUpdate.unwrap()(h, b, 16, b, &mut n)),
+            ("C_DecryptDigestUpdate", f.C_DecryptDigestUpdate.unwrap()(h, b, 16, b, &mut n)),
+            ("C_SignEncryptUpdate", f.C_SignEncryptUpdate.unwrap()(h, b, 16, b, &mut n)),
+            ("C_DecryptVerifyUpdate", f.C_DecryptVerifyUpdate.unwrap()(h, b, 16, b, &mut n)),
+            ("C_GenerateKey", f.C_GenerateKey.unwrap()(h, m, t, 0, &mut obj)),
+            ("C_GenerateKeyPair", f.C_GenerateKeyPair.unwrap()(h, m, t, 0, t, 0, &mut obj, &mut obj2)),
+            ("C_WrapKey", f.C_WrapKey.unwrap()(h, m, k, k, b, &mut n)),
+            ("C_UnwrapKey", f.C_UnwrapKey.unwrap()(h, m, k, b, 16, t, 0, &mut obj)),
+            ("C_DeriveKey", f.C_DeriveKey.unwrap()(h, m, k, t, 0, &mut obj)),
+            ("C_SeedRandom", f.C_SeedRandom.unwrap()(h, b, 16)),
+            ("C_GenerateRandom", f.C_GenerateRandom.unwrap()(h, b, 16)),
+            ("C_GetFunctionStatus", f.C_GetFunctionStatus.unwrap()(h)),
+            ("C_CancelFunction", f.C_CancelFunction.unwrap()(h)),
+        ]
+    }
+}
+
+/// Functions keyward does not implement (spec: CKR_FUNCTION_NOT_SUPPORTED),
+/// and the legacy parallel-function pair (CKR_FUNCTION_NOT_PARALLEL).
+fn expected_for_bad_handle(name: &str) -> &'static [CK_RV] {
+    match name {
+        "C_GetOperationState"
+        | "C_SetOperationState"
+        | "C_SignRecoverInit"
+        | "C_SignRecover"
+        | "C_VerifyRecoverInit"
+        | "C_VerifyRecover"
+        | "C_DigestEncryptUpdate"
+        | "C_DecryptDigestUpdate"
+        | "C_SignEncryptUpdate"
+        | "C_DecryptVerifyUpdate" => &[CKR_FUNCTION_NOT_SUPPORTED],
+        "C_GetFunctionStatus" | "C_CancelFunction" => &[CKR_FUNCTION_NOT_PARALLEL],
+        _ => &[CKR_SESSION_HANDLE_INVALID],
+    }
+}
+
+#[test]
+fn every_session_function_before_init_with_bad_handles_and_after_finalize() {
+    let r = raw();
+    let f = r.f;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = common::write_config(dir.path(), "");
+    let conf_c = std::ffi::CString::new(conf.display().to_string()).unwrap();
+    let mut args = CK_C_INITIALIZE_ARGS {
+        CreateMutex: None,
+        DestroyMutex: None,
+        LockMutex: None,
+        UnlockMutex: None,
+        flags: CKF_OS_LOCKING_OK,
+        pReserved: conf_c.as_ptr() as *mut _,
+    };
+    // SAFETY: the calls pass valid arguments (see every_session_call).
+    unsafe {
+        // 1. Before C_Initialize: every function says so.
+        let before = every_session_call(f, 1);
+        assert_eq!(before.len(), 55);
+        for (name, rv) in &before {
+            assert_eq!(*rv, CKR_CRYPTOKI_NOT_INITIALIZED, "{name} before C_Initialize");
+        }
+        assert_eq!(f.C_Initialize.unwrap()(&mut args as *mut _ as *mut _), CKR_OK);
+        // A real session, to check "another session's handle" and that the
+        // module still works after each round.
+        let mut h: CK_SESSION_HANDLE = 0;
+        assert_eq!(f.C_OpenSession.unwrap()(0, CKF_SERIAL_SESSION, null_mut(), None, &mut h), CKR_OK);
+        // 2. Invalid, closed and absurd handles.
+        let mut closed: CK_SESSION_HANDLE = 0;
+        assert_eq!(f.C_OpenSession.unwrap()(0, CKF_SERIAL_SESSION, null_mut(), None, &mut closed), CKR_OK);
+        assert_eq!(f.C_CloseSession.unwrap()(closed), CKR_OK);
+        for bad in [0, 0xBAD, closed, CK_ULONG::MAX, h + 1000] {
+            for (name, rv) in every_session_call(f, bad) {
+                assert!(expected_for_bad_handle(name).contains(&rv), "{name} with session handle {bad:#x}: {rv:#x}");
+            }
+            // The module keeps working: the real session answers.
+            let mut si: CK_SESSION_INFO = std::mem::zeroed();
+            assert_eq!(f.C_GetSessionInfo.unwrap()(h, &mut si), CKR_OK);
+            let mut rnd = [0u8; 8];
+            assert_eq!(f.C_GenerateRandom.unwrap()(h, rnd.as_mut_ptr(), 8), CKR_OK);
+        }
+        // 3. After C_Finalize: not initialized again, and it can come back.
+        assert_eq!(f.C_Finalize.unwrap()(null_mut()), CKR_OK);
+        for (name, rv) in every_session_call(f, h) {
+            assert_eq!(rv, CKR_CRYPTOKI_NOT_INITIALIZED, "{name} after C_Finalize");
+        }
+        assert_eq!(f.C_Initialize.unwrap()(&mut args as *mut _ as *mut _), CKR_OK);
+        assert_eq!(f.C_OpenSession.unwrap()(0, CKF_SERIAL_SESSION, null_mut(), None, &mut h), CKR_OK);
+        assert_eq!(f.C_CloseSession.unwrap()(h), CKR_OK);
+        assert_eq!(f.C_Finalize.unwrap()(null_mut()), CKR_OK);
+    }
+}

@@ -518,6 +518,55 @@ fn corrupted_database_page_gives_a_clear_error() {
 }
 
 #[test]
+fn full_store_refuses_writes_cleanly_and_keeps_working() {
+    let dir = tempfile::tempdir().unwrap();
+    // A database capped at 60 pages of 4 KiB: a full disk, simulated.
+    let conf = config(dir.path(), 1, "[store]\nmax_pages = 60");
+    let p11 = load(&conf);
+    let slot = p11.get_all_slots().unwrap()[0];
+    init_slot(&p11, slot);
+    let s = p11.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    let mut made = Vec::new();
+    let mut refused = None;
+    for i in 0..5000 {
+        match s.create_object(&[
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Token(true),
+            Attribute::Label(format!("d{i}").into_bytes()),
+            Attribute::Value(vec![i as u8; 900]),
+        ]) {
+            Ok(h) => made.push((i, h)),
+            Err(e) => {
+                refused = Some(rv(e));
+                break;
+            }
+        }
+    }
+    assert_eq!(refused, Some(cryptoki::error::RvError::DeviceMemory), "after {} objects", made.len());
+    assert!(made.len() > 10);
+    // Nothing half-written: every object that was created is complete, the
+    // refused one does not exist, and the module keeps working.
+    let all = s.find_objects(&[Attribute::Class(ObjectClass::DATA)]).unwrap();
+    assert_eq!(all.len(), made.len());
+    for (i, h) in made.iter().step_by(7) {
+        match &s.get_attributes(*h, &[AttributeType::Value]).unwrap()[0] {
+            Attribute::Value(v) => assert_eq!(v, &vec![*i as u8; 900]),
+            other => panic!("{other:?}"),
+        }
+    }
+    let sk = s.generate_key(&Mechanism::AesKeyGen, &[Attribute::ValueLen(16.into()), Attribute::Token(false)]).unwrap();
+    gcm_round_trip(&s, sk, b"still working").unwrap();
+    // Deleting makes room again.
+    for (_, h) in made.iter().take(20) {
+        s.destroy_object(*h).unwrap();
+    }
+    s.create_object(&[Attribute::Class(ObjectClass::DATA), Attribute::Token(true), Attribute::Value(vec![1; 900])])
+        .unwrap();
+    println!("full store: {} objects fit, the next got CKR_DEVICE_MEMORY, nothing torn", made.len());
+}
+
+#[test]
 fn deleted_store_directory_gives_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let conf = config(dir.path(), 1, "");

@@ -396,6 +396,13 @@ impl Store {
         Ok(())
     }
 
+    /// `store.max_pages`: caps the database size (SQLite `max_page_count`).
+    pub fn set_max_pages(&self, pages: u64) -> Result<()> {
+        let n = i64::try_from(pages).unwrap_or(i64::MAX);
+        self.lock()?.conn.query_row(&format!("PRAGMA max_page_count = {n}"), [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path

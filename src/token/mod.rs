@@ -186,6 +186,9 @@ impl Token {
         if sc.durability.unwrap_or(config.store.durability) == crate::config::Durability::Normal {
             t.store.set_durability_normal()?;
         }
+        if config.store.max_pages > 0 {
+            t.store.set_max_pages(config.store.max_pages)?;
+        }
         let all = t.store.load_all()?;
         t.apply_changes(all)?;
         Ok(t)
