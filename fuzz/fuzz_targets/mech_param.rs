@@ -17,9 +17,11 @@ static RSA: LazyLock<RsaPrivate> = LazyLock::new(|| rsa::generate(2048).expect("
 static EC: LazyLock<EcPrivate> = LazyLock::new(|| ec::generate(Curve::P256).expect("ec"));
 
 const MECHS: [u64; 24] = [
-    0x1081, 0x1082, 0x1085, 0x1086, 0x1087, 0x2109, 0x210A, 0x210B, // AES ECB/CBC/CBC_PAD/CTR/GCM, KW, KW_PAD, KWP
+    0x1081, 0x1082, 0x1085, 0x1086, 0x1087, 0x2109, 0x210A,
+    0x210B, // AES ECB/CBC/CBC_PAD/CTR/GCM, KW, KW_PAD, KWP
     0x0001, 0x0003, 0x0009, 0x000D, 0x0040, 0x0043, 0x0046, 0x0047, // RSA PKCS/X509/OAEP/PSS, SHA*-RSA(-PSS)
-    0x1041, 0x1044, 0x1050, 0x0251, 0x0252, 0x0261, 0x0272, 0x0221, // ECDSA, ECDSA_SHA256, ECDH1, HMACs, SHA_1_HMAC
+    0x1041, 0x1044, 0x1050, 0x0251, 0x0252, 0x0261, 0x0272,
+    0x0221, // ECDSA, ECDSA_SHA256, ECDH1, HMACs, SHA_1_HMAC
 ];
 
 fn u64_at(d: &[u8], i: usize) -> u64 {
@@ -57,7 +59,11 @@ fn param(d: &[u8]) -> MechParam {
             mgf: rest.get(1).copied().unwrap_or(0) as u64 % 7,
             salt_len: u64_at(rest, 2) % 600,
         },
-        7 => MechParam::Ecdh { kdf: rest.first().copied().unwrap_or(1) as u64 % 4, shared_data: a.to_vec(), public_data: b.to_vec() },
+        7 => MechParam::Ecdh {
+            kdf: rest.first().copied().unwrap_or(1) as u64 % 4,
+            shared_data: a.to_vec(),
+            public_data: b.to_vec(),
+        },
         _ => MechParam::Bytes(Vec::new()),
     }
 }

@@ -55,6 +55,7 @@ fuzz_target!(|data: &[u8]| {
     let mut objects: Vec<u64> = Vec::new();
     let mut buf = vec![0u8; 4096];
     for step in data.chunks(8) {
+        let payload = step.get(2..).unwrap_or(&[]);
         let op = step[0] % 12;
         let arg = step.get(1).copied().unwrap_or(0) as usize;
         let s = sessions.get(arg % sessions.len().max(1)).copied().unwrap_or(0);
@@ -76,21 +77,19 @@ fuzz_target!(|data: &[u8]| {
                 let _ = lib.logout(s);
             }
             4 => {
-                if let Ok(h) = lib.create_object(s, &template(&step[2..])) {
+                if let Ok(h) = lib.create_object(s, &template(payload)) {
                     objects.push(h);
                 }
             }
             5 => {
-                if let Ok(h) = lib.generate_key(
-                    s,
-                    &Mechanism { ty: 0x1080, param: MechParam::None },
-                    &template(&step[2..]),
-                ) {
+                if let Ok(h) =
+                    lib.generate_key(s, &Mechanism { ty: 0x1080, param: MechParam::None }, &template(payload))
+                {
                     objects.push(h);
                 }
             }
             6 => {
-                if lib.find_objects_init(s, &template(&step[2..])).is_ok() {
+                if lib.find_objects_init(s, &template(payload)).is_ok() {
                     let _ = lib.find_objects(s, arg);
                     let _ = lib.find_objects_final(s);
                 }
@@ -99,7 +98,7 @@ fuzz_target!(|data: &[u8]| {
                 let mech = Mechanism {
                     ty: [0x1087, 0x1082, 0x1085, 0x2109][arg % 4],
                     param: match arg % 4 {
-                        0 => MechParam::Gcm { iv: step[2..].to_vec(), aad: vec![], tag_bits: 128 },
+                        0 => MechParam::Gcm { iv: payload.to_vec(), aad: vec![], tag_bits: 128 },
                         1 | 2 => MechParam::Bytes(vec![step.get(2).copied().unwrap_or(0); 16]),
                         _ => MechParam::None,
                     },
@@ -107,18 +106,19 @@ fuzz_target!(|data: &[u8]| {
                 let enc = op == 7;
                 let init = if enc { lib.encrypt_init(s, &mech, o) } else { lib.decrypt_init(s, &mech, o) };
                 if init.is_ok() {
-                    let input = &step[2..];
-                    let r = if enc { lib.encrypt(s, input, Some(&mut buf)) } else { lib.decrypt(s, input, Some(&mut buf)) };
+                    let input = payload;
+                    let r =
+                        if enc { lib.encrypt(s, input, Some(&mut buf)) } else { lib.decrypt(s, input, Some(&mut buf)) };
                     let _ = r;
                 }
             }
             9 => {
                 let mech = Mechanism { ty: 0x0251, param: MechParam::None }; // CKM_SHA256_HMAC
                 if lib.sign_init(s, &mech, o).is_ok() {
-                    let _ = lib.sign(s, &step[2..], Some(&mut buf));
+                    let _ = lib.sign(s, payload, Some(&mut buf));
                 }
                 if lib.verify_init(s, &mech, o).is_ok() {
-                    let _ = lib.verify(s, &step[2..], &buf[..32]);
+                    let _ = lib.verify(s, payload, &buf[..32]);
                 }
             }
             10 => {
