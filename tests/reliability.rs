@@ -566,6 +566,96 @@ fn full_store_refuses_writes_cleanly_and_keeps_working() {
     println!("full store: {} objects fit, the next got CKR_DEVICE_MEMORY, nothing torn", made.len());
 }
 
+/// Makes paths immutable (`chattr +i`: even root cannot write them) and
+/// undoes it on drop.
+struct Immutable(Vec<std::path::PathBuf>);
+
+impl Immutable {
+    fn set(paths: Vec<std::path::PathBuf>) -> Option<Immutable> {
+        for p in &paths {
+            let ok = Command::new("chattr").arg("+i").arg(p).status().map(|s| s.success()).unwrap_or(false);
+            if !ok {
+                let _ = Immutable(paths.clone());
+                return None;
+            }
+        }
+        Some(Immutable(paths))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = Command::new("chattr").arg("-i").arg(p).status();
+        }
+    }
+}
+
+#[test]
+fn read_only_store_gives_a_clear_error_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = config(dir.path(), 1, "");
+    {
+        let p11 = load(&conf);
+        let slot = p11.get_all_slots().unwrap()[0];
+        init_slot(&p11, slot);
+        let s = p11.open_rw_session(slot).unwrap();
+        s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+        aes_token_key(&s, "kept").unwrap();
+        drop(s);
+        p11.finalize().unwrap();
+    }
+    // The token directory and every file in it become read-only, as on a
+    // file system remounted read-only (root ignores chmod; the immutable
+    // attribute binds root too).
+    let token = dir.path().join("token0");
+    let mut paths: Vec<_> = std::fs::read_dir(&token).unwrap().map(|e| e.unwrap().path()).collect();
+    paths.push(token.clone());
+    let Some(guard) = Immutable::set(paths) else {
+        // chattr needs root and an ext2/3/4-like file system (this project's
+        // machines and CI have both); elsewhere the fault cannot be made.
+        println!("read-only store: NOT RUN (chattr +i unavailable on this machine)");
+        return;
+    };
+    let p11 = Pkcs11::new(module_path()).unwrap();
+    let ptr = std::ptr::NonNull::new(conf.as_ptr() as *mut std::ffi::c_void).unwrap();
+    // SAFETY: pReserved is our NUL-terminated config path.
+    let args = unsafe {
+        cryptoki::context::CInitializeArgs::new_with_reserved(cryptoki::context::CInitializeFlags::OS_LOCKING_OK, ptr)
+    };
+    let outcome = match p11.initialize(args) {
+        Err(e) => format!("C_Initialize: {:?}", rv(e)),
+        Ok(()) => {
+            let slot = p11.get_all_slots().unwrap()[0];
+            let r = p11
+                .open_rw_session(slot)
+                .and_then(|s| {
+                    s.login(UserType::User, Some(&pin(USER_PIN)))?;
+                    aes_token_key(&s, "new").map(|_| ())
+                })
+                .map_err(rv);
+            let _ = p11.finalize();
+            assert!(r.is_err(), "a write to a read-only store succeeded");
+            format!("write: {:?}", r.unwrap_err())
+        }
+    };
+    assert!(
+        outcome.contains("DeviceError") || outcome.contains("GeneralError") || outcome.contains("TokenWriteProtected"),
+        "{outcome}"
+    );
+    drop(guard);
+    // Writable again: nothing was lost or half-written.
+    let p11 = load(&conf);
+    let slot = p11.get_all_slots().unwrap()[0];
+    let s = p11.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    let kept = s.find_objects(&[Attribute::Label(b"kept".to_vec())]).unwrap();
+    assert_eq!(kept.len(), 1);
+    gcm_round_trip(&s, kept[0], b"after").unwrap();
+    assert!(s.find_objects(&[Attribute::Label(b"new".to_vec())]).unwrap().is_empty());
+    println!("read-only store: {outcome}; after it became writable again nothing was lost");
+}
+
 #[test]
 fn deleted_store_directory_gives_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
