@@ -291,35 +291,62 @@ fn processes_create_rotate_destroy_on_one_token() {
 
 // ---- SIGKILL during lifecycle operations ----------------------------------------
 
-/// Worker: endless create / use / rotate / destroy of token keys; prints a
-/// line after each call returned CKR_OK.
+/// Worker: endless create / rotate / delete (soft, pending for a day) of
+/// token keys, and every fourth step moves the test clock two days ahead and
+/// logs in again, which purges what is due; prints a line after each call
+/// returned CKR_OK (a purge only after checking the key is gone).
 #[test]
 fn crash_lifecycle_worker() {
     let Ok(conf) = std::env::var("KW_CRASH_CONF") else { return };
     let round: u32 = std::env::var("KW_CRASH_ROUND").unwrap().parse().unwrap();
+    // A clock of its own per round, always ahead of earlier rounds'.
+    let mut now: i64 = 1_907_712_000 + round as i64 * 100 * 86_400;
+    // SAFETY: set before the module is loaded and between calls, from this
+    // thread only (one test per process).
+    unsafe { std::env::set_var("KEYWARD_TEST_NOW", now.to_string()) };
     let p11 = load(&CString::new(conf).unwrap());
     let slot = p11.get_all_slots().unwrap()[0];
     let s = p11.open_rw_session(slot).unwrap();
     s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
     let stdout = std::io::stdout();
+    let mut pending: Vec<String> = Vec::new();
     for i in 0.. {
         let label = format!("c{round}-{i}");
         let k = aes_token_key(&s, &label).unwrap();
         writeln!(stdout.lock(), "CREATED {label}").unwrap();
-        if i % 2 == 0 {
-            s.generate_key(
-                &Mechanism::AesKeyGen,
-                &[
-                    Attribute::Label(label.as_bytes().to_vec()),
-                    Attribute::Id(label.as_bytes().to_vec()),
-                    vbool(CKA_KEYWARD_ROTATE, true),
-                ],
-            )
-            .unwrap();
-            writeln!(stdout.lock(), "ROTATED {label}").unwrap();
-        } else {
-            s.destroy_object(k).unwrap();
-            writeln!(stdout.lock(), "DESTROYED {label}").unwrap();
+        match i % 3 {
+            0 => {
+                s.generate_key(
+                    &Mechanism::AesKeyGen,
+                    &[
+                        Attribute::Label(label.as_bytes().to_vec()),
+                        Attribute::Id(label.as_bytes().to_vec()),
+                        vbool(CKA_KEYWARD_ROTATE, true),
+                    ],
+                )
+                .unwrap();
+                writeln!(stdout.lock(), "ROTATED {label}").unwrap();
+            }
+            1 => {
+                s.destroy_object(k).unwrap(); // soft delete: pending for the grace period
+                writeln!(stdout.lock(), "DELETED {label}").unwrap();
+                pending.push(label);
+            }
+            _ => {}
+        }
+        if i % 4 == 3 {
+            now += 2 * 86_400;
+            // SAFETY: as above.
+            unsafe { std::env::set_var("KEYWARD_TEST_NOW", now.to_string()) };
+            s.logout().unwrap();
+            s.login(UserType::User, Some(&pin(USER_PIN))).unwrap(); // runs the due purges
+            for l in pending.drain(..) {
+                let left = s
+                    .find_objects(&[Attribute::Label(l.as_bytes().to_vec()), vbool(CKA_KEYWARD_ALL_VERSIONS, true)])
+                    .unwrap();
+                assert!(left.is_empty(), "{l} not purged");
+                writeln!(stdout.lock(), "PURGED {l}").unwrap();
+            }
         }
     }
 }
@@ -333,7 +360,7 @@ fn integrity_ok(db: &Path) -> bool {
 #[test]
 fn sigkill_during_lifecycle_operations_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = config(dir.path(), 1, "[kms]\ndeletion_grace = \"0\"");
+    let conf = config(dir.path(), 1, "[kms]\ndeletion_grace = \"1d\"");
     {
         let p11 = load(&conf);
         init_slot(&p11, p11.get_all_slots().unwrap()[0]);
@@ -361,7 +388,7 @@ fn sigkill_during_lifecycle_operations_loses_nothing() {
         for line in BufReader::new(out).lines() {
             let line = line.unwrap();
             // (libtest prints "test ... " without a newline before the first line.)
-            let line = ["CREATED ", "ROTATED ", "DESTROYED "]
+            let line = ["CREATED ", "ROTATED ", "DELETED ", "PURGED "]
                 .iter()
                 .find_map(|p| line.find(p).map(|i| line[i..].to_string()))
                 .unwrap_or_default();
@@ -373,7 +400,10 @@ fn sigkill_during_lifecycle_operations_loses_nothing() {
                 "ROTATED" => {
                     state.insert(label.to_string(), 2);
                 }
-                "DESTROYED" => {
+                "DELETED" => {
+                    state.insert(label.to_string(), 3);
+                }
+                "PURGED" => {
                     state.insert(label.to_string(), 0);
                 }
                 _ => continue,
@@ -401,24 +431,25 @@ fn sigkill_during_lifecycle_operations_loses_nothing() {
         let all = s
             .find_objects(&[Attribute::Label(label.as_bytes().to_vec()), vbool(CKA_KEYWARD_ALL_VERSIONS, true)])
             .unwrap();
-        // The worker rotates even-numbered keys and destroys odd ones; a key
-        // whose last confirmed step is its creation may have had the next
-        // step done by the call the kill interrupted.
-        let odd = label.rsplit('-').next().and_then(|i| i.parse::<u32>().ok()).is_some_and(|i| i % 2 == 1);
-        let allowed: &[usize] = match (versions, odd) {
-            (0, _) => &[0],
-            (2, _) => &[2],
-            (_, true) => &[1, 0],
-            (_, false) => &[1, 2],
+        // State codes: 1 created, 2 rotated, 3 deleted (pending), 0 purged.
+        // The worker rotates keys i % 3 == 0 and deletes keys i % 3 == 1; a
+        // key whose last confirmed step is its creation may show the effect
+        // of the call the kill interrupted, and a pending deletion may have
+        // been purged by a later round's sweep.
+        let idx: u32 = label.rsplit('-').next().and_then(|i| i.parse().ok()).unwrap();
+        let visible = s.find_objects(&[Attribute::Label(label.as_bytes().to_vec())]).unwrap();
+        let ok = match (versions, idx % 3) {
+            (0, _) => all.is_empty(),
+            (3, _) => visible.is_empty() && all.len() <= 1,
+            (2, _) => all.len() == 2 && visible.len() == 1,
+            (_, 0) => visible.len() == 1 && (1..=2).contains(&all.len()),
+            // (deleted by the interrupted call, then purged by a later sweep)
+            (_, 1) => all.len() <= 1 && visible.len() <= all.len(),
+            _ => all.len() == 1 && visible.len() == 1,
         };
-        assert!(allowed.contains(&all.len()), "{label}: {} versions present, confirmed state {versions}", all.len());
-        match all.len() {
-            0 => {}
-            _ => {
-                let primary = s.find_objects(&[Attribute::Label(label.as_bytes().to_vec())]).unwrap();
-                assert_eq!(primary.len(), 1, "{label}: one primary version");
-                gcm_round_trip(&s, primary[0], label.as_bytes()).unwrap();
-            }
+        assert!(ok, "{label}: confirmed state {versions}, {} versions, {} visible", all.len(), visible.len());
+        if let Some(primary) = visible.first() {
+            gcm_round_trip(&s, *primary, label.as_bytes()).unwrap();
         }
     }
     // No half-written object: every key version in the store (confirmed or
@@ -433,6 +464,13 @@ fn sigkill_during_lifecycle_operations_loses_nothing() {
         .unwrap();
     assert_eq!(rows, every.len(), "store rows the module cannot read (torn objects)");
     for k in &every {
+        let state = match s.get_attributes(*k, &[AttributeType::VendorDefined(VD | 0x4B57_0003)]).unwrap().pop() {
+            Some(Attribute::VendorDefined((_, v))) => u64::from_ne_bytes(v.try_into().unwrap()),
+            other => panic!("state: {other:?}"),
+        };
+        if state == 3 {
+            continue; // pending deletion: not usable by design
+        }
         let mut iv = [1u8; 12];
         let r = s.decrypt(&Mechanism::AesGcm(GcmParams::new(&mut iv, b"", 128.into()).unwrap()), *k, &[0u8; 32]);
         let code = r.map_err(rv);
@@ -453,8 +491,9 @@ fn sigkill_during_lifecycle_operations_loses_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     println!(
-        "crash: {kills} SIGKILLs during create/rotate/destroy, {} keys confirmed, integrity ok after each, audit chain verifies ({:?})",
+        "crash: {kills} SIGKILLs during create/rotate/delete/purge, {} keys confirmed ({} purges confirmed), integrity ok after each, audit chain verifies ({:?})",
         state.len(),
+        state.values().filter(|v| **v == 0).count(),
         started.elapsed()
     );
 }
