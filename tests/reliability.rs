@@ -49,6 +49,16 @@ fn init_slot(p11: &Pkcs11, slot: cryptoki::slot::Slot) {
     s.logout().unwrap();
 }
 
+/// A fresh one-slot token (SO and user PINs set) with `extra` config tables.
+fn fresh(extra: &str) -> (tempfile::TempDir, CString, Pkcs11, cryptoki::slot::Slot) {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = config(dir.path(), 1, extra);
+    let p11 = load(&conf);
+    let slot = p11.get_all_slots().unwrap()[0];
+    init_slot(&p11, slot);
+    (dir, conf, p11, slot)
+}
+
 fn aes_token_key(s: &Session, label: &str) -> cryptoki::error::Result<ObjectHandle> {
     s.generate_key(
         &Mechanism::AesKeyGen,
@@ -236,11 +246,7 @@ fn mp_worker() {
 
 #[test]
 fn processes_create_rotate_destroy_on_one_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let conf = config(dir.path(), 1, "[kms]\ndeletion_grace = \"0\"");
-    let p11 = load(&conf);
-    let slot = p11.get_all_slots().unwrap()[0];
-    init_slot(&p11, slot);
+    let (_dir, conf, p11, slot) = fresh("[kms]\ndeletion_grace = \"0\"");
     let exe = std::env::current_exe().unwrap();
     let workers = 4;
     let keys = 40;
@@ -697,11 +703,7 @@ fn read_only_store_gives_a_clear_error_and_loses_nothing() {
 
 #[test]
 fn deleted_store_directory_gives_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let conf = config(dir.path(), 1, "");
-    let p11 = load(&conf);
-    let slot = p11.get_all_slots().unwrap()[0];
-    init_slot(&p11, slot);
+    let (dir, _conf, p11, slot) = fresh("");
     let s = p11.open_rw_session(slot).unwrap();
     s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
     let k = aes_token_key(&s, "before").unwrap();

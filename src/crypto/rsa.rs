@@ -355,6 +355,18 @@ impl Oaep {
     }
 }
 
+/// The k-byte block of raw RSA (CKM_RSA_X_509): `data` left-padded with
+/// zeros. `InvalidLength` if `data` is longer than k or the output buffer
+/// (`out_len`) shorter.
+fn raw_block(data: &[u8], k: usize, out_len: usize) -> CryptoResult<Zeroizing<Vec<u8>>> {
+    if data.len() > k || out_len < k {
+        return Err(CryptoError::InvalidLength);
+    }
+    let mut block = Zeroizing::new(vec![0u8; k]);
+    block[k - data.len()..].copy_from_slice(data);
+    Ok(block)
+}
+
 /// Longest PKCS#1 v1.5 encryption message for a `modulus_len`-byte key.
 pub fn pkcs1_max_message_len(modulus_len: usize) -> usize {
     modulus_len.saturating_sub(11)
@@ -550,11 +562,7 @@ impl RsaPublic {
     /// too short, `InvalidParam` if its value is not below n.
     pub fn encrypt_raw(&self, msg: &[u8], out: &mut [u8]) -> CryptoResult<usize> {
         let k = self.modulus_len();
-        if msg.len() > k || out.len() < k {
-            return Err(CryptoError::InvalidLength);
-        }
-        let mut block = Zeroizing::new(vec![0u8; k]);
-        block[k - msg.len()..].copy_from_slice(msg);
+        let block = raw_block(msg, k, out.len())?;
         self.evp()?.encrypt(EncPad::None, &[], &block, &mut out[..k]).map_err(|_| CryptoError::InvalidParam)
     }
 
@@ -799,11 +807,7 @@ impl RsaPrivate {
     /// with zeros) raised to d. `InvalidParam` if its value is not below n.
     pub fn sign_raw(&self, data: &[u8], out: &mut [u8]) -> CryptoResult<usize> {
         let k = self.modulus_len();
-        if data.len() > k || out.len() < k {
-            return Err(CryptoError::InvalidLength);
-        }
-        let mut block = Zeroizing::new(vec![0u8; k]);
-        block[k - data.len()..].copy_from_slice(data);
+        let block = raw_block(data, k, out.len())?;
         self.evp()?.sign(SigPad::None, &block, &mut out[..k]).map_err(|_| CryptoError::InvalidParam)
     }
 
