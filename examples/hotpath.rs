@@ -1,7 +1,7 @@
 //! Profiling aid for the per-call cost (issue 7): runs one operation in a
 //! loop against the built module on a throw-away token and prints the rate.
 //!   cargo build --release --examples
-//!   target/release/examples/hotpath gcm|ecdsa|find|login|create [seconds] [objects]
+//!   target/release/examples/hotpath gcm|ecdsa|find|login|create|init|aeskeygen|eckeygen [seconds] [objects]
 //! Use under `perf record -g` to see where a call's time goes.
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -157,6 +157,32 @@ fn main() -> Result<(), Box<dyn Error>> {
                         Attribute::Value((0..32).map(|b| (b as u8).wrapping_add(n as u8) | 1).collect()),
                     ])?;
                     s.destroy_object(h)?;
+                    n += 1;
+                }
+            }
+        }
+        "aeskeygen" => {
+            while Instant::now() < until {
+                for _ in 0..64 {
+                    let k = s.generate_key(
+                        &Mechanism::AesKeyGen,
+                        &[Attribute::ValueLen(32.into()), Attribute::Token(false)],
+                    )?;
+                    s.destroy_object(k)?;
+                    n += 1;
+                }
+            }
+        }
+        "eckeygen" => {
+            while Instant::now() < until {
+                for _ in 0..16 {
+                    let (pb, pk) = s.generate_key_pair(
+                        &Mechanism::EccKeyPairGen,
+                        &[Attribute::EcParams(curve_oid()), Attribute::Token(false)],
+                        &[Attribute::Token(false), Attribute::Sign(true)],
+                    )?;
+                    s.destroy_object(pb)?;
+                    s.destroy_object(pk)?;
                     n += 1;
                 }
             }

@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 
 pub mod audit;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod error;

@@ -140,6 +140,7 @@ impl Library {
         h: Handle,
         f: impl FnOnce(&mut Session, &Arc<Token>) -> Result<T>,
     ) -> Result<T> {
+        let _call = crate::clock::begin_call();
         let s = self.session(h)?;
         let mut guard = s.lock().map_err(|_| Error::general("session lock poisoned"))?;
         let token = self.token(guard.slot)?.clone();

@@ -583,7 +583,14 @@ fn run() {
                     measure("ecdsa verify", || s.verify(&Mechanism::Ecdsa, pb, &digest, &sg))
                 })
             },
-            {
+            if cname == "secp256k1" {
+                // keyward verifies secp256k1 with k256 (high-S as its low-S twin): the same engine here.
+                use k256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+                let sk = k256::ecdsa::SigningKey::from_slice(&[0x11u8; 32]).unwrap();
+                let sg: k256::ecdsa::Signature = sk.sign_prehash(&digest).unwrap();
+                let vk = *sk.verifying_key();
+                measure("raw", || vk.verify_prehash(&digest, &sg.normalize_s()))
+            } else {
                 let sg = raw_kp.sign(&rng, &digest).unwrap();
                 let pk = UnparsedPublicKey::new(valg, raw_kp.public_key().as_ref().to_vec());
                 measure("raw", || pk.verify(&digest, sg.as_ref()))

@@ -55,8 +55,8 @@ pub struct Counters {
     /// The hot form of `ops`/`latency` (the writer thread observes every
     /// call): keyed by the static function name and raw numbers, folded
     /// into the string maps when rendered.
-    fast_ops: HashMap<(&'static str, Option<CK_MECHANISM_TYPE>, CK_RV), u64>,
-    fast_latency: HashMap<&'static str, Histogram>,
+    fast_ops: HashMap<(&'static str, Option<CK_MECHANISM_TYPE>, CK_RV), u64, foldhash::fast::RandomState>,
+    fast_latency: HashMap<&'static str, Histogram, foldhash::fast::RandomState>,
 }
 
 impl Counters {

@@ -391,9 +391,10 @@ impl Audit {
 
     /// Hands a record over. Sync records return once durable; the error is
     /// the policy's answer for a log that cannot be written.
-    pub fn submit(&self, p: Pending) -> Result<()> {
+    pub fn submit(&self, mut p: Pending) -> Result<()> {
         let sh = &self.shared;
         if !sh.cfg.enabled {
+            p.stamp();
             if sh.metrics_cfg.enabled {
                 sh.counters.lock().map_err(lock_err)?.observe_pending(&p);
             }
@@ -564,29 +565,30 @@ impl Shared {
         self.space_cv.notify_all();
         batch.push(p);
         w.hold_anchor(!anchor);
-        let r = self.process_locked(w, batch, fsync, fsync && anchor);
+        let r = self.process_locked(w, &mut batch, fsync, fsync && anchor);
         w.hold_anchor(false);
         r
     }
 
     /// Writes a batch (caller keeps the call order), then metrics and events.
-    fn process(&self, batch: Vec<Pending>, fsync: bool, force_anchor: bool) -> Result<()> {
+    fn process(&self, mut batch: Vec<Pending>, fsync: bool, force_anchor: bool) -> Result<()> {
         let mut w = self.writer.lock().map_err(lock_err)?;
-        self.process_locked(&mut w, batch, fsync, force_anchor)
+        self.process_locked(&mut w, &mut batch, fsync, force_anchor)
     }
 
     fn process_locked(
         &self,
         w: &mut writer::LogWriter,
-        batch: Vec<Pending>,
+        batch: &mut Vec<Pending>,
         fsync: bool,
         force_anchor: bool,
     ) -> Result<()> {
+        batch.iter_mut().for_each(Pending::stamp);
         let label = self.label.read().map(|l| l.clone()).unwrap_or_else(|_| Arc::from(""));
         let r = w.append(&label, &batch, fsync, force_anchor);
         if let Ok(mut c) = self.counters.lock() {
             if self.metrics_cfg.enabled {
-                for p in &batch {
+                for p in batch.iter() {
                     c.observe_pending(p);
                 }
             }
@@ -615,7 +617,8 @@ impl Shared {
                 }
             }
         }
-        self.publish(&batch);
+        self.publish(batch);
+        batch.clear();
         r
     }
 
@@ -663,6 +666,7 @@ fn run(sh: Arc<Shared>) {
     let idle = Duration::from_millis(sh.cfg.anchor_ms.clamp(10, 1000));
     let linger = Duration::from_millis(sh.cfg.flush_ms.clamp(1, 1000));
     let max = sh.cfg.max_batch.max(1);
+    let mut spare: Vec<Pending> = Vec::new();
     loop {
         // Wait for records (or the idle tick) without holding the writer.
         let stop = {
@@ -691,8 +695,11 @@ fn run(sh: Arc<Shared>) {
         // Writer lock first, then the queue: a caller writing a sync record
         // through cannot slip its record in front of these.
         let Ok(mut w) = sh.writer.lock() else { break };
-        let batch = match sh.queue.lock() {
-            Ok(mut q) => std::mem::take(&mut q.items),
+        let mut batch = match sh.queue.lock() {
+            // Callers push into the previous batch's vector: its pages are
+            // already touched and it has room (no page faults or regrowth
+            // copies on their path).
+            Ok(mut q) => std::mem::replace(&mut q.items, std::mem::take(&mut spare)),
             Err(_) => break,
         };
         sh.space_cv.notify_all();
@@ -705,8 +712,12 @@ fn run(sh: Arc<Shared>) {
                 s.reap();
             }
         } else {
-            let _ = sh.process_locked(&mut w, batch, true, false);
+            let _ = sh.process_locked(&mut w, &mut batch, true, false);
             drop(w);
+            if batch.capacity() > 4 * max {
+                batch.shrink_to(max);
+            }
+            spare = batch;
         }
         sh.maybe_textfile(false);
         if stop {
@@ -747,6 +758,10 @@ impl Token {
             return f();
         }
         a.refuse_before(call.kind)?;
+        if call.skip {
+            // A length query: the real call that follows is the one recorded.
+            return f();
+        }
         // Naming only: the call itself looks the key up (and refreshes).
         let key = call.key_obj.or_else(|| {
             call.key.map(|h| match self.cached_object(h) {
@@ -755,10 +770,10 @@ impl Token {
             })
         });
         let role_before = role_of(self);
-        let start = Instant::now();
+        let start = crate::clock::now();
         let r = f();
         let duration_us = start.elapsed().as_micros() as u64;
-        if call.skip || r.as_ref().err().is_some_and(Error::keeps_operation) {
+        if r.as_ref().err().is_some_and(Error::keeps_operation) {
             return r;
         }
         let created: Vec<KeyArg> = match &r {
@@ -796,7 +811,8 @@ impl Token {
             a.set_label(l);
         }
         let p = Pending {
-            time_ms: record::wall_ms_at(start),
+            time_ms: 0,
+            at: Some(start),
             kind: call.kind,
             event,
             function: call.function,
@@ -843,6 +859,7 @@ impl Token {
         }
         let p = Pending {
             time_ms: record::now_ms(),
+            at: None,
             kind: Kind::Lifecycle,
             event: Some(action.event()),
             function,
@@ -997,6 +1014,7 @@ mod tests {
     fn pending(i: u64, sync: bool) -> Pending {
         Pending {
             time_ms: record::now_ms(),
+            at: None,
             kind: if sync { Kind::Auth } else { Kind::Crypto },
             event: sync.then_some("auth.login"),
             function: if sync { "C_Login" } else { "C_SignInit" },

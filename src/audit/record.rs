@@ -104,7 +104,11 @@ impl KeyArg {
 /// formatting beyond what a failure reason already carries.
 #[derive(Clone, Debug)]
 pub struct Pending {
+    /// Epoch milliseconds; stamped from `at` by [`Pending::stamp`] when the
+    /// record is processed (off the caller's path for queued records).
     pub time_ms: u64,
+    /// The monotonic time of the call, until stamped.
+    pub at: Option<std::time::Instant>,
     pub kind: Kind,
     /// A CloudEvents-style event name (`login`, `key.disabled` ...), if the
     /// call changed state.
@@ -234,7 +238,8 @@ fn signature(p: &Pending) -> Option<Signature<'_>> {
 /// barriers, so no use moves across them) become one line with a count.
 pub fn coalesce(batch: &[Pending], enabled: bool) -> Vec<Line<'_>> {
     let mut out: Vec<Line<'_>> = Vec::new();
-    let mut open: std::collections::HashMap<Signature<'_>, usize> = std::collections::HashMap::new();
+    let mut open: std::collections::HashMap<Signature<'_>, usize, foldhash::fast::RandomState> =
+        std::collections::HashMap::default();
     for p in batch.iter().filter(|p| p.log) {
         let sig = if enabled && mergeable(p) { signature(p) } else { None };
         match sig {
@@ -344,9 +349,22 @@ pub fn wall_ms_at(at: std::time::Instant) -> u64 {
             w.saturating_sub(i.duration_since(at).as_millis() as u64)
         }
         _ => {
-            let w = now_ms();
-            *a = Some((at, w));
-            w
+            let (i, w) = (std::time::Instant::now(), now_ms());
+            *a = Some((i, w));
+            if at <= i {
+                w.saturating_sub(i.duration_since(at).as_millis() as u64)
+            } else {
+                w + at.duration_since(i).as_millis() as u64
+            }
+        }
+    }
+}
+
+impl Pending {
+    /// Turns the call's monotonic time into its wall-clock time.
+    pub fn stamp(&mut self) {
+        if let Some(at) = self.at.take() {
+            self.time_ms = wall_ms_at(at);
         }
     }
 }

@@ -321,6 +321,7 @@ impl LogWriter {
         let mut st = self.state.unwrap_or_else(ChainState::genesis);
         let repair = (dropped > 0).then(|| Pending {
             time_ms: super::record::now_ms(),
+            at: None,
             kind: Kind::Audit,
             event: Some("audit.repaired"),
             function: "audit",

@@ -219,6 +219,11 @@ struct PubInner {
     /// Uncompressed SEC1 point.
     point: Vec<u8>,
     verify: ParsedPublicKey,
+    /// secp256k1 verification runs on `k256` (several times faster than
+    /// aws-lc-rs's generic code for this curve); high-S signatures, which
+    /// plain ECDSA accepts and k256 refuses, are verified as their low-S
+    /// twin `(r, n - s)`, which is valid exactly when `(r, s)` is.
+    k256_verifier: Option<k256::ecdsa::VerifyingKey>,
 }
 
 /// An EC public key, parsed and validated once.
@@ -269,7 +274,13 @@ impl EcPublic {
     pub fn from_point(curve: Curve, point: &[u8]) -> CryptoResult<EcPublic> {
         let point = uncompressed_point(curve, point)?;
         let verify = ParsedPublicKey::new(curve.verify_alg(), &point).map_err(|_| CryptoError::InvalidKey)?;
-        Ok(EcPublic(Arc::new(PubInner { curve, point, verify })))
+        let k256_verifier = match curve {
+            Curve::Secp256k1 => {
+                Some(k256::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|_| CryptoError::InvalidKey)?)
+            }
+            _ => None,
+        };
+        Ok(EcPublic(Arc::new(PubInner { curve, point, verify, k256_verifier })))
     }
 
     /// Imports the EC key of a SubjectPublicKeyInfo.
@@ -303,6 +314,12 @@ impl EcPublic {
         }
         let mut buf = [0u8; 48];
         let d = normalize_hash(self.0.curve, hash, &mut buf)?;
+        if let Some(vk) = &self.0.k256_verifier {
+            use k256::ecdsa::signature::hazmat::PrehashVerifier;
+            // Zero or out-of-range r/s fail to parse: an invalid signature.
+            let sig = k256::ecdsa::Signature::from_slice(sig).map_err(|_| CryptoError::AuthFailed)?;
+            return vk.verify_prehash(d.as_ref(), &sig.normalize_s()).map_err(|_| CryptoError::AuthFailed);
+        }
         self.0.verify.verify_digest_sig(&d, sig).map_err(|_| CryptoError::AuthFailed)
     }
 }

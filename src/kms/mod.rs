@@ -116,7 +116,7 @@ impl TokenKms {
         self.grace
     }
     fn elapsed_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+        crate::clock::now().saturating_duration_since(self.started).as_millis() as u64
     }
 }
 

@@ -23,7 +23,7 @@ use crate::crypto::{CryptoError, SecretKey};
 use crate::err;
 use crate::error::{Error, Result};
 use crate::types::{MechParam, Mechanism};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// What an operation does with its input: decides the length error code.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -136,7 +136,7 @@ pub fn cipher(mech: &Mechanism, key: &SecretKey, encrypt: bool) -> Result<Box<dy
         }
         CKM_AES_GCM => {
             let p = gcm_params(mech)?;
-            Ok(Box::new(GcmOp { key: prepared(key)?.clone(), p, dir, buf: Zeroizing::new(Vec::new()) }))
+            Ok(Box::new(GcmOp { key: prepared(key)?.clone(), p, dir, buf: Vec::new() }))
         }
         CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_KWP | CKM_AES_KEY_WRAP_PAD => {
             let padded = mech.ty != CKM_AES_KEY_WRAP;
@@ -290,8 +290,18 @@ struct GcmOp {
     key: Prepared,
     p: GcmParams,
     dir: Dir,
-    /// Multi-part input so far (plaintext, or ciphertext with the tag).
-    buf: Zeroizing<Vec<u8>>,
+    /// Multi-part input so far (plaintext, or ciphertext with the tag);
+    /// zeroized on drop when it ever held anything (a one-shot call never
+    /// allocates it).
+    buf: Vec<u8>,
+}
+
+impl Drop for GcmOp {
+    fn drop(&mut self) {
+        if self.buf.capacity() > 0 {
+            self.buf.zeroize();
+        }
+    }
 }
 
 impl GcmOp {
@@ -339,7 +349,7 @@ impl Cipher for GcmOp {
         Ok(0)
     }
     fn finalize(&mut self, out: &mut [u8]) -> Result<usize> {
-        let buf = std::mem::take(&mut self.buf);
+        let buf = Zeroizing::new(std::mem::take(&mut self.buf));
         self.run(&buf, out)
     }
     fn oneshot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {

@@ -542,7 +542,7 @@ impl Token {
     }
 
     fn now_ns(&self) -> u64 {
-        self.epoch.elapsed().as_nanos() as u64
+        crate::clock::now().saturating_duration_since(self.epoch).as_nanos() as u64
     }
 
     /// Picks up what other processes committed.
