@@ -3,6 +3,7 @@
 //! writes, copies and matching. Knows nothing of sessions or SQLite: the
 //! token layer decides visibility and persistence.
 
+pub mod attrmap;
 pub mod rules;
 pub mod template;
 
@@ -10,6 +11,7 @@ use crate::ck::*;
 use crate::crypto::SecretKey;
 use crate::error::{Error, Result};
 use crate::types::{AttrValue, Handle};
+pub use attrmap::AttrMap;
 use rules::Kinds;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -49,8 +51,9 @@ pub struct Object {
     pub private: bool,
     /// The session that owns a session object.
     pub owner: Option<Handle>,
-    attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>,
-    secrets: BTreeMap<CK_ATTRIBUTE_TYPE, Secret>,
+    attrs: AttrMap,
+    /// Sorted by type (usually one entry: a tree node would be ~450 bytes).
+    secrets: Box<[(CK_ATTRIBUTE_TYPE, Secret)]>,
     material: RwLock<Option<Arc<KeyMaterial>>>,
 }
 
@@ -78,11 +81,24 @@ impl Object {
         attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>,
         secrets: BTreeMap<CK_ATTRIBUTE_TYPE, Secret>,
     ) -> Result<Object> {
-        let class =
-            attrs.get(&CKA_CLASS).and_then(|v| ulong(v)).ok_or_else(|| Error::device("object without CKA_CLASS"))?;
-        let key_type = attrs.get(&CKA_KEY_TYPE).and_then(|v| ulong(v));
+        Object::from_parts(handle, uid, owner, AttrMap::from_map(&attrs), secrets.into_iter().collect())
+    }
+
+    /// [`Object::new`] from the compact attribute form (store loads).
+    pub fn from_parts(
+        handle: Handle,
+        uid: String,
+        owner: Option<Handle>,
+        attrs: AttrMap,
+        mut secrets: Vec<(CK_ATTRIBUTE_TYPE, Secret)>,
+    ) -> Result<Object> {
+        secrets.sort_by_key(|(t, _)| *t);
+        secrets.dedup_by_key(|(t, _)| *t);
+        let secrets = secrets.into_boxed_slice();
+        let class = attrs.get(CKA_CLASS).and_then(ulong).ok_or_else(|| Error::device("object without CKA_CLASS"))?;
+        let key_type = attrs.get(CKA_KEY_TYPE).and_then(ulong);
         let kind = rules::kind_of(class, key_type).ok_or_else(|| Error::device("object of unknown kind"))?;
-        let flag = |t| attrs.get(&t).is_some_and(|v| v.first() == Some(&1));
+        let flag = |t| attrs.get(t).is_some_and(|v| v.first() == Some(&1));
         Ok(Object {
             handle,
             uid,
@@ -98,16 +114,22 @@ impl Object {
         })
     }
 
-    pub fn attrs(&self) -> &BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>> {
+    pub fn attrs(&self) -> &AttrMap {
         &self.attrs
     }
 
-    pub fn secrets(&self) -> &BTreeMap<CK_ATTRIBUTE_TYPE, Secret> {
+    /// Secret attributes, sorted by type.
+    pub fn secrets(&self) -> &[(CK_ATTRIBUTE_TYPE, Secret)] {
         &self.secrets
     }
 
+    fn secret_entry(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<&Secret> {
+        let i = self.secrets.binary_search_by_key(&ty, |(t, _)| *t).ok()?;
+        self.secrets.get(i).map(|(_, s)| s)
+    }
+
     pub fn get(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<&[u8]> {
-        self.attrs.get(&ty).map(|v| v.as_slice())
+        self.attrs.get(ty)
     }
 
     /// A boolean attribute (absent = false).
@@ -136,28 +158,28 @@ impl Object {
     pub fn size(&self) -> usize {
         let s: usize = self
             .secrets
-            .values()
-            .map(|s| match s {
+            .iter()
+            .map(|(_, s)| match s {
                 Secret::Plain(p) => p.len(),
                 Secret::Sealed(b) => b.len(),
             })
             .sum();
-        self.attrs.values().map(Vec::len).sum::<usize>() + s + 16 * (self.attrs.len() + self.secrets.len())
+        self.attrs.value_bytes() + s + 16 * (self.attrs.len() + self.secrets.len())
     }
 
     /// Template match for C_FindObjects: every entry equal. Secret
     /// attributes never match (a search must not become an oracle).
     pub fn matches(&self, template: &[crate::types::Attr]) -> bool {
-        template.iter().all(|a| self.attrs.get(&a.ty).is_some_and(|v| *v == a.value))
+        template.iter().all(|a| self.attrs.get(a.ty).is_some_and(|v| *v == a.value))
     }
 
     /// Answers C_GetAttributeValue for one type. `unseal` opens a sealed
     /// secret (fails when nobody is logged in).
     pub fn read(&self, ty: CK_ATTRIBUTE_TYPE, unseal: &crate::object::Unseal<'_>) -> AttrValue {
-        if let Some(v) = self.attrs.get(&ty) {
-            return AttrValue::Value(v.clone());
+        if let Some(v) = self.attrs.get(ty) {
+            return AttrValue::Value(v.to_vec());
         }
-        match self.secrets.get(&ty) {
+        match self.secret_entry(ty) {
             None => AttrValue::Invalid,
             Some(_) if !self.secrets_readable() => AttrValue::Sensitive,
             Some(Secret::Plain(p)) => AttrValue::Value(p.to_vec()),
@@ -170,7 +192,7 @@ impl Object {
 
     /// The plaintext of a secret attribute.
     pub fn secret(&self, ty: CK_ATTRIBUTE_TYPE, unseal: &crate::object::Unseal<'_>) -> Result<Zeroizing<Vec<u8>>> {
-        match self.secrets.get(&ty) {
+        match self.secret_entry(ty) {
             Some(Secret::Plain(p)) => Ok(p.clone()),
             Some(Secret::Sealed(b)) => unseal(&self.uid, ty, b),
             None => Err(crate::err!(CKR_GENERAL_ERROR, "object {} has no secret 0x{ty:x}", self.uid)),

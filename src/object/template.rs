@@ -316,7 +316,7 @@ pub fn apply_set(obj: &Object, template: &[Attr], is_so: bool) -> Result<BTreeMa
     if !obj.flag(CKA_MODIFIABLE) {
         return Err(Error::new(CKR_ATTRIBUTE_READ_ONLY, "object is not modifiable (CKA_MODIFIABLE is false)"));
     }
-    let mut m = obj.attrs().clone();
+    let mut m = obj.attrs().to_map();
     let mut seen = BTreeMap::new();
     merge(&mut seen, template)?;
     for (ty, v) in seen {
@@ -366,7 +366,7 @@ pub fn apply_copy(obj: &Object, template: &[Attr], is_so: bool) -> Result<BTreeM
     if !obj.flag(CKA_COPYABLE) {
         return Err(Error::new(CKR_ACTION_PROHIBITED, "object is not copyable (CKA_COPYABLE is false)"));
     }
-    let mut m = obj.attrs().clone();
+    let mut m = obj.attrs().to_map();
     let mut seen = BTreeMap::new();
     merge(&mut seen, template)?;
     for (ty, v) in seen {

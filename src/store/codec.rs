@@ -77,6 +77,11 @@ impl<'a> Reader<'a> {
 /// Decodes what [`encode_attrs`] produced; anything else is
 /// `CKR_DEVICE_ERROR` "corrupt attribute blob".
 pub fn decode_attrs(b: &[u8]) -> Result<Vec<(u64, Vec<u8>)>> {
+    Ok(decode_attrs_ref(b)?.into_iter().map(|(t, v)| (t, v.to_vec())).collect())
+}
+
+/// [`decode_attrs`] without copying the values out of `b`.
+pub fn decode_attrs_ref(b: &[u8]) -> Result<Vec<(u64, &[u8])>> {
     let mut r = Reader { rest: b };
     if r.array::<1>()? != [MAGIC_V1] {
         return Err(corrupt());
@@ -91,7 +96,7 @@ pub fn decode_attrs(b: &[u8]) -> Result<Vec<(u64, Vec<u8>)>> {
     for _ in 0..count {
         let ty = r.u64()?;
         let len = usize::try_from(r.u32()?).map_err(|_| corrupt())?;
-        out.push((ty, r.take(len)?.to_vec()));
+        out.push((ty, r.take(len)?));
     }
     if !r.rest.is_empty() {
         return Err(corrupt());

@@ -20,7 +20,7 @@ use crate::store::seal::{Kek, MasterKey};
 use crate::store::{Changes, ObjectRow, Role, Store, codec};
 use crate::types::*;
 use session::Session;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use zeroize::Zeroizing;
@@ -41,7 +41,8 @@ struct Login {
 struct Objects {
     rev: u64,
     map: HandleMap<Arc<Object>>,
-    by_label: HashMap<Vec<u8>, BTreeSet<Handle>>,
+    /// Handles in ascending order (as the search returns them).
+    by_label: HashMap<Vec<u8>, Vec<Handle>, foldhash::fast::RandomState>,
     /// How many session objects `map` holds (closing sessions skips the
     /// scan when there are none).
     session_objects: usize,
@@ -57,7 +58,9 @@ impl Objects {
         if let Some(l) = obj.get(CKA_LABEL)
             && let Some(set) = self.by_label.get_mut(l)
         {
-            set.remove(&obj.handle);
+            if let Ok(i) = set.binary_search(&obj.handle) {
+                set.remove(i);
+            }
             if set.is_empty() {
                 self.by_label.remove(l);
             }
@@ -73,7 +76,10 @@ impl Objects {
             self.session_objects += 1;
         }
         if let Some(l) = obj.get(CKA_LABEL) {
-            self.by_label.entry(l.to_vec()).or_default().insert(obj.handle);
+            let set = self.by_label.entry(l.to_vec()).or_default();
+            if let Err(i) = set.binary_search(&obj.handle) {
+                set.insert(i, obj.handle);
+            }
         }
         self.map.insert(obj.handle, obj);
     }
@@ -147,13 +153,14 @@ fn lock_err<T>(_: T) -> Error {
 }
 
 fn object_from_row(row: &ObjectRow) -> Result<Object> {
-    let attrs: BTreeMap<_, _> =
-        codec::decode_attrs(&row.public)?.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, v)).collect();
+    let attrs = crate::object::AttrMap::from_pairs(
+        codec::decode_attrs_ref(&row.public)?.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, v)),
+    );
     let secrets = codec::decode_attrs(&row.sealed)?
         .into_iter()
         .map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, Secret::Sealed(v)))
         .collect();
-    Object::new(row.id as Handle, row.uid.clone(), None, attrs, secrets)
+    Object::from_parts(row.id as Handle, row.uid.clone(), None, attrs, secrets)
 }
 
 pub(crate) fn new_uid() -> Result<String> {
@@ -747,7 +754,13 @@ impl Token {
             let sealed_blob = codec::encode_attrs(sealed);
             self.store.update_object(obj.handle as i64, &public, &sealed_blob)?;
         }
-        let new = Arc::new(Object::new(obj.handle, obj.uid.clone(), obj.owner, attrs, obj.secrets().clone())?);
+        let new = Arc::new(Object::from_parts(
+            obj.handle,
+            obj.uid.clone(),
+            obj.owner,
+            crate::object::AttrMap::from_map(&attrs),
+            obj.secrets().to_vec(),
+        )?);
         if let Some(m) = obj.cached_material() {
             new.cache_material(m);
             if new.token {
