@@ -585,7 +585,7 @@ impl Shared {
     ) -> Result<()> {
         batch.iter_mut().for_each(Pending::stamp);
         let label = self.label.read().map(|l| l.clone()).unwrap_or_else(|_| Arc::from(""));
-        let r = w.append(&label, &batch, fsync, force_anchor);
+        let r = w.append(&label, batch, fsync, force_anchor);
         if let Ok(mut c) = self.counters.lock() {
             if self.metrics_cfg.enabled {
                 for p in batch.iter() {
