@@ -184,10 +184,10 @@ impl Call {
     /// A single-part or final call of the operation `op` active in `s`.
     pub fn op(function: &'static str, s: &crate::token::session::Session, op: Op) -> Call {
         let (key, mech) = match op {
-            Op::Encrypt => s.encrypt.as_ref().map(|o| (o.key.clone(), o.mechanism.ty)),
-            Op::Decrypt => s.decrypt.as_ref().map(|o| (o.key.clone(), o.mechanism.ty)),
-            Op::Sign => s.sign.as_ref().map(|o| (o.key.clone(), o.mechanism.ty)),
-            Op::Verify => s.verify.as_ref().map(|o| (o.key.clone(), o.mechanism.ty)),
+            Op::Encrypt => s.encrypt.as_ref().map(|o| (o.key.clone(), o.mechanism)),
+            Op::Decrypt => s.decrypt.as_ref().map(|o| (o.key.clone(), o.mechanism)),
+            Op::Sign => s.sign.as_ref().map(|o| (o.key.clone(), o.mechanism)),
+            Op::Verify => s.verify.as_ref().map(|o| (o.key.clone(), o.mechanism)),
         }
         .unzip();
         let mut c = Call::new(function, Kind::Crypto, Some(s.handle));
@@ -867,7 +867,7 @@ impl Token {
             session: None,
             role: role_of(self),
             mechanism: None,
-            key: Some(KeyArg::Named(key)),
+            key: Some(KeyArg::Named(Box::new(key))),
             created: Vec::new(),
             rv: CKR_OK,
             reason: None,

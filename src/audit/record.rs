@@ -87,7 +87,7 @@ impl KeyRef {
 pub enum KeyArg {
     Object(Arc<Object>),
     Handle(CK_ULONG),
-    Named(KeyRef),
+    Named(Box<KeyRef>),
 }
 
 impl KeyArg {
@@ -95,7 +95,7 @@ impl KeyArg {
         match self {
             KeyArg::Object(o) => KeyRef::of(o),
             KeyArg::Handle(h) => KeyRef::handle(*h),
-            KeyArg::Named(k) => k.clone(),
+            KeyArg::Named(k) => (**k).clone(),
         }
     }
 }

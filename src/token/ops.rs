@@ -147,7 +147,7 @@ impl Token {
         let obj = self.object(key, CKR_KEY_HANDLE_INVALID)?;
         self.check_key(&obj, mech, if encrypt { Purpose::Encrypt } else { Purpose::Decrypt })?;
         let cipher = new_cipher(self, &obj, mech, encrypt)?;
-        let op = CipherOp { cipher, mechanism: mech.clone(), key: obj, multipart: false };
+        let op = CipherOp { cipher, mechanism: mech.ty, key: obj, multipart: false };
         if encrypt {
             s.encrypt = Some(op);
         } else {
@@ -166,7 +166,7 @@ impl Token {
         let mat = self.material(&obj)?;
         let signer = asymmetric_signer(&obj, &mat, mech, sign)?;
         let needs_auth = sign && obj.flag(CKA_ALWAYS_AUTHENTICATE);
-        let op = SignOp { signer, mechanism: mech.clone(), key: obj, multipart: false, needs_auth };
+        let op = SignOp { signer, mechanism: mech.ty, key: obj, multipart: false, needs_auth };
         if sign {
             s.sign = Some(op);
         } else {

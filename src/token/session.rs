@@ -15,7 +15,7 @@ use std::sync::Arc;
 /// An encrypt or decrypt operation.
 pub struct CipherOp {
     pub cipher: Box<dyn Cipher>,
-    pub mechanism: Mechanism,
+    pub mechanism: CK_MECHANISM_TYPE,
     pub key: Arc<Object>,
     /// C_*Update has been called: a single-part call would be out of order.
     pub multipart: bool,
@@ -24,7 +24,7 @@ pub struct CipherOp {
 /// A sign or verify operation.
 pub struct SignOp {
     pub signer: Box<dyn Signer>,
-    pub mechanism: Mechanism,
+    pub mechanism: CK_MECHANISM_TYPE,
     pub key: Arc<Object>,
     pub multipart: bool,
     /// CKA_ALWAYS_AUTHENTICATE: a context-specific login is due first.
