@@ -326,7 +326,8 @@ impl EcPublic {
 
 struct PrivInner {
     curve: Curve,
-    pair: EcdsaKeyPair,
+    /// The AWS-LC signing key (P-256, P-384); `None` on secp256k1.
+    pair: Option<EcdsaKeyPair>,
     /// secp256k1 signing runs on `k256` (several times faster than
     /// aws-lc-rs's generic code for this curve, constant-time, RFC 6979
     /// nonces, low-S signatures). Verification stays on aws-lc-rs, which
@@ -353,23 +354,35 @@ impl std::fmt::Debug for EcPrivate {
     }
 }
 
-/// Generates a key pair on `curve`.
+/// Generates a key pair on `curve`. secp256k1 keys are generated for k256
+/// (which signs them): a uniformly random scalar in [1, n-1] by rejection
+/// sampling from AWS-LC's DRBG, the public point by k256.
 pub fn generate(curve: Curve) -> CryptoResult<EcPrivate> {
+    if curve == Curve::Secp256k1 {
+        let mut scalar = Zeroizing::new(vec![0u8; curve.field_len()]);
+        loop {
+            aws_lc_rs::rand::fill(&mut scalar).map_err(|_| CryptoError::Internal)?;
+            if scalar_in_range(&scalar, curve.order()) {
+                return EcPrivate::from_scalar(curve, &scalar);
+            }
+        }
+    }
     let pair = EcdsaKeyPair::generate(curve.signing_alg()).map_err(|_| CryptoError::Internal)?;
     let bin: EcPrivateKeyBin<'static> = pair.private_key().as_be_bytes().map_err(|_| CryptoError::Internal)?;
     let scalar = Zeroizing::new(bin.as_ref().to_vec());
-    EcPrivate::from_parts(curve, pair, scalar)
+    let point = pair.public_key().as_ref().to_vec();
+    EcPrivate::from_parts(curve, Some(pair), None, &point, scalar)
 }
 
 impl EcPrivate {
-    fn from_parts(curve: Curve, pair: EcdsaKeyPair, scalar: Zeroizing<Vec<u8>>) -> CryptoResult<EcPrivate> {
-        let public = EcPublic::from_point(curve, pair.public_key().as_ref())?;
-        let k256_signer = match curve {
-            Curve::Secp256k1 => {
-                Some(k256::ecdsa::SigningKey::from_slice(&scalar).map_err(|_| CryptoError::InvalidKey)?)
-            }
-            _ => None,
-        };
+    fn from_parts(
+        curve: Curve,
+        pair: Option<EcdsaKeyPair>,
+        k256_signer: Option<k256::ecdsa::SigningKey>,
+        point: &[u8],
+        scalar: Zeroizing<Vec<u8>>,
+    ) -> CryptoResult<EcPrivate> {
+        let public = EcPublic::from_point(curve, point)?;
         Ok(EcPrivate(Arc::new(PrivInner { curve, pair, k256_signer, scalar, public, ecdh: OnceLock::new() })))
     }
 
@@ -386,10 +399,21 @@ impl EcPrivate {
         if !scalar_in_range(&scalar, curve.order()) {
             return Err(CryptoError::InvalidKey);
         }
+        if curve == Curve::Secp256k1 {
+            // secp256k1 signs on k256: no AWS-LC key (its generic-curve
+            // setup costs more than the k256 key generation itself); the
+            // public point comes from the signing key (one scalar
+            // multiplication).
+            let sk = k256::ecdsa::SigningKey::from_slice(&scalar).map_err(|_| CryptoError::InvalidKey)?;
+            let point = k256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(sk.verifying_key().as_affine(), false)
+                .as_bytes()
+                .to_vec();
+            return Self::from_parts(curve, None, Some(sk), &point, scalar);
+        }
         let point = Self::compute_point(curve, &scalar)?;
         let pair = EcdsaKeyPair::from_private_key_and_public_key(curve.signing_alg(), &scalar, &point)
             .map_err(|_| CryptoError::InvalidKey)?;
-        Self::from_parts(curve, pair, scalar)
+        Self::from_parts(curve, Some(pair), None, &point, scalar)
     }
 
     fn compute_point(curve: Curve, scalar: &[u8]) -> CryptoResult<Vec<u8>> {
@@ -465,7 +489,8 @@ impl EcPrivate {
             out[..n].copy_from_slice(&b);
             return Ok(n);
         }
-        let sig = self.0.pair.sign_digest(&d).map_err(|_| CryptoError::Internal)?;
+        let pair = self.0.pair.as_ref().ok_or(CryptoError::Internal)?;
+        let sig = pair.sign_digest(&d).map_err(|_| CryptoError::Internal)?;
         let sig = sig.as_ref();
         if sig.len() != n {
             return Err(CryptoError::Internal);
