@@ -35,7 +35,14 @@ fn run_secs() -> f64 {
 const RUNS: usize = 3;
 
 /// Median ops/s of RUNS time-boxed runs; None (n/a) if the operation fails.
-fn measure<E: std::fmt::Debug>(what: &str, mut f: impl FnMut() -> Result<(), E>) -> Option<f64> {
+fn measure<E: std::fmt::Debug>(what: &str, f: impl FnMut() -> Result<(), E>) -> Option<f64> {
+    measure_n(what, 1, f)
+}
+
+/// [`measure`] with at least `min_ops` operations per timed run (RSA key
+/// generation: a few keys per run would make the median a lottery, the
+/// time to find primes varies several-fold from key to key).
+fn measure_n<E: std::fmt::Debug>(what: &str, min_ops: u64, mut f: impl FnMut() -> Result<(), E>) -> Option<f64> {
     if let Err(e) = f() {
         eprintln!("  n/a: {what}: {e:?}");
         return None;
@@ -50,7 +57,7 @@ fn measure<E: std::fmt::Debug>(what: &str, mut f: impl FnMut() -> Result<(), E>)
                 return None;
             }
             n += 1;
-            if start.elapsed().as_secs_f64() >= run_secs() {
+            if n >= min_ops && start.elapsed().as_secs_f64() >= run_secs() {
                 break;
             }
         }
@@ -307,7 +314,8 @@ fn run() {
             1.0,
             |s, _i| {
                 let mut hs = Vec::new();
-                let r = measure("rsa keygen", || {
+                let min_keys = if bits == 2048 { 16 } else { 6 };
+                let r = measure_n("rsa keygen", min_keys, || {
                     s.generate_key_pair(
                         &Mechanism::RsaPkcsKeyPairGen,
                         &[
@@ -327,8 +335,9 @@ fn run() {
                 }
                 r
             },
-            measure("raw", || RsaKeyPair::generate(if bits == 2048 { KeySize::Rsa2048 } else { KeySize::Rsa3072 })
-                .map(|_| ()))
+            measure_n("raw", if bits == 2048 { 16 } else { 6 }, || {
+                RsaKeyPair::generate(if bits == 2048 { KeySize::Rsa2048 } else { KeySize::Rsa3072 }).map(|_| ())
+            })
         );
     }
 
