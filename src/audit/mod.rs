@@ -583,7 +583,7 @@ impl Shared {
         fsync: bool,
         force_anchor: bool,
     ) -> Result<()> {
-        batch.iter_mut().for_each(Pending::stamp);
+        Pending::stamp_all(batch);
         let label = self.label.read().map(|l| l.clone()).unwrap_or_else(|_| Arc::from(""));
         let r = w.append(&label, batch, fsync, force_anchor);
         if let Ok(mut c) = self.counters.lock() {
@@ -1037,6 +1037,22 @@ mod tests {
 
     fn config() -> Config {
         Config::parse("[[slot]]\npath = \"/nonexistent\"\n", None, "test").unwrap()
+    }
+
+    #[test]
+    fn queued_records_get_the_wall_time_of_their_call() {
+        let now = Instant::now();
+        let mut batch: Vec<Pending> = (0..3).map(|i| pending(i, false)).collect();
+        batch[0].at = Some(now.checked_sub(Duration::from_millis(1500)).unwrap_or(now));
+        batch[1].at = Some(now);
+        batch[2].at = None;
+        batch[2].time_ms = 42;
+        let wall = record::now_ms();
+        Pending::stamp_all(&mut batch);
+        assert!(batch[0].time_ms + 1400 <= wall && wall <= batch[0].time_ms + 1700, "{} vs {wall}", batch[0].time_ms);
+        assert!(batch[1].time_ms.abs_diff(wall) < 200);
+        assert_eq!(batch[2].time_ms, 42, "already stamped records keep their time");
+        assert!(batch.iter().all(|p| p.at.is_none()));
     }
 
     #[test]

@@ -367,6 +367,20 @@ impl Pending {
             self.time_ms = wall_ms_at(at);
         }
     }
+
+    /// [`Pending::stamp`] for a batch, from one (monotonic, wall) reading.
+    pub fn stamp_all(batch: &mut [Pending]) {
+        let (i, w) = (std::time::Instant::now(), now_ms());
+        for p in batch {
+            if let Some(at) = p.at.take() {
+                p.time_ms = if at <= i {
+                    w.saturating_sub(i.duration_since(at).as_millis() as u64)
+                } else {
+                    w + at.duration_since(i).as_millis() as u64
+                };
+            }
+        }
+    }
 }
 
 /// `2025-01-31T12:34:56.789Z`.
