@@ -21,14 +21,13 @@ use super::attrs::version_of;
 use crate::ck::*;
 use crate::err;
 use crate::error::{Error, Result};
-use crate::mechanism::Cipher;
+use crate::mechanism::{Buffered, Cipher, WholeMessage};
 use crate::object::{KeyMaterial, Object};
 use crate::token::Token;
 use crate::token::ops::Purpose;
 use crate::types::{MechParam, Mechanism};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use zeroize::Zeroizing;
 
 pub const MAGIC: &[u8; 3] = b"KW\x01";
 pub const IV_LEN: usize = 12;
@@ -67,7 +66,6 @@ struct Envelope {
     key: Option<Arc<KeyMaterial>>,
     /// Decrypt: every version of the managed key.
     versions: BTreeMap<u32, Slot>,
-    buf: Zeroizing<Vec<u8>>,
 }
 
 impl Envelope {
@@ -113,36 +111,15 @@ impl Envelope {
             .map_err(|_| Error::new(CKR_ENCRYPTED_DATA_INVALID, "envelope authentication failed"))?;
         Ok(m)
     }
+}
 
-    fn bound(&self, n: usize) -> usize {
+impl WholeMessage for Envelope {
+    fn out_bound(&self, n: usize) -> usize {
         if self.encrypt { n + OVERHEAD } else { n.saturating_sub(OVERHEAD) }
     }
 
     fn run(&self, input: &[u8], out: &mut [u8]) -> Result<usize> {
         if self.encrypt { self.seal(input, out) } else { self.open(input, out) }
-    }
-}
-
-impl Cipher for Envelope {
-    fn update_bound(&self, _input_len: usize) -> usize {
-        0
-    }
-    fn final_bound(&self) -> usize {
-        self.bound(self.buf.len())
-    }
-    fn oneshot_bound(&self, input_len: usize) -> usize {
-        self.bound(input_len)
-    }
-    fn update(&mut self, input: &[u8], _out: &mut [u8]) -> Result<usize> {
-        self.buf.extend_from_slice(input);
-        Ok(0)
-    }
-    fn finalize(&mut self, out: &mut [u8]) -> Result<usize> {
-        let buf = std::mem::take(&mut self.buf);
-        self.run(&buf, out)
-    }
-    fn oneshot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        self.run(input, out)
     }
 }
 
@@ -157,8 +134,7 @@ pub fn cipher(token: &Token, obj: &Object, mech: &Mechanism, encrypt: bool) -> R
         _ => return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "CKM_KEYWARD_AES_GCM takes the AAD as bytes")),
     };
     let version = u32::try_from(version_of(obj)).map_err(|_| Error::device("key version out of range"))?;
-    let mut env =
-        Envelope { encrypt, aad, version, key: None, versions: BTreeMap::new(), buf: Zeroizing::new(Vec::new()) };
+    let mut env = Envelope { encrypt, aad, version, key: None, versions: BTreeMap::new() };
     if encrypt {
         env.key = Some(token.material(obj)?);
     } else {
@@ -180,5 +156,5 @@ pub fn cipher(token: &Token, obj: &Object, mech: &Mechanism, encrypt: bool) -> R
             env.versions.insert(n, slot);
         }
     }
-    Ok(Box::new(env))
+    Ok(Box::new(Buffered::new(env)))
 }

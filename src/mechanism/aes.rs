@@ -16,14 +16,14 @@
 //! plaintext only after the tag checks. KW/KWP multi-part also buffer and
 //! work at final. Only the 96-bit GCM IV is supported.
 
-use super::Cipher;
+use super::{Buffered, Cipher, WholeMessage};
 use crate::ck::*;
 use crate::crypto::aes::{self as prim, BLOCK_LEN, BlockStream, CtrStream, Prepared};
 use crate::crypto::{CryptoError, SecretKey};
 use crate::err;
 use crate::error::{Error, Result};
 use crate::types::{MechParam, Mechanism};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 /// What an operation does with its input: decides the length error code.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -136,12 +136,12 @@ pub fn cipher(mech: &Mechanism, key: &SecretKey, encrypt: bool) -> Result<Box<dy
         }
         CKM_AES_GCM => {
             let p = gcm_params(mech)?;
-            Ok(Box::new(GcmOp { key: prepared(key)?.clone(), p, dir, buf: Vec::new() }))
+            Ok(Box::new(Buffered::new(GcmOp { key: prepared(key)?.clone(), p, dir })))
         }
         CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_KWP | CKM_AES_KEY_WRAP_PAD => {
             let padded = mech.ty != CKM_AES_KEY_WRAP;
             kw_params(mech, padded)?;
-            Ok(Box::new(KwOp { key: prepared(key)?.clone(), padded, dir, buf: Zeroizing::new(Vec::new()) }))
+            Ok(Box::new(Buffered::new(KwOp { key: prepared(key)?.clone(), padded, dir })))
         }
         _ => Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} is not an AES cipher", mech.ty)),
     }
@@ -290,22 +290,10 @@ struct GcmOp {
     key: Prepared,
     p: GcmParams,
     dir: Dir,
-    /// Multi-part input so far (plaintext, or ciphertext with the tag);
-    /// zeroized on drop when it ever held anything (a one-shot call never
-    /// allocates it).
-    buf: Vec<u8>,
 }
 
-impl Drop for GcmOp {
-    fn drop(&mut self) {
-        if self.buf.capacity() > 0 {
-            self.buf.zeroize();
-        }
-    }
-}
-
-impl GcmOp {
-    fn out_len(&self, n: usize) -> usize {
+impl WholeMessage for GcmOp {
+    fn out_bound(&self, n: usize) -> usize {
         match self.dir {
             Dir::Encrypt => n + self.p.tag_len,
             Dir::Decrypt => n.saturating_sub(self.p.tag_len),
@@ -334,40 +322,16 @@ impl GcmOp {
     }
 }
 
-impl Cipher for GcmOp {
-    fn update_bound(&self, _input_len: usize) -> usize {
-        0
-    }
-    fn final_bound(&self) -> usize {
-        self.out_len(self.buf.len())
-    }
-    fn oneshot_bound(&self, input_len: usize) -> usize {
-        self.out_len(input_len)
-    }
-    fn update(&mut self, input: &[u8], _out: &mut [u8]) -> Result<usize> {
-        self.buf.extend_from_slice(input);
-        Ok(0)
-    }
-    fn finalize(&mut self, out: &mut [u8]) -> Result<usize> {
-        let buf = Zeroizing::new(std::mem::take(&mut self.buf));
-        self.run(&buf, out)
-    }
-    fn oneshot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        self.run(input, out)
-    }
-}
-
 /// CKM_AES_KEY_WRAP / _KWP as encrypt/decrypt (one-shot; multi-part input
 /// is buffered and processed at final).
 struct KwOp {
     key: Prepared,
     padded: bool,
     dir: Dir,
-    buf: Zeroizing<Vec<u8>>,
 }
 
-impl KwOp {
-    fn out_len(&self, n: usize) -> usize {
+impl WholeMessage for KwOp {
+    fn out_bound(&self, n: usize) -> usize {
         match (self.dir, self.padded) {
             (Dir::Encrypt, false) => n + 8,
             (Dir::Encrypt, true) => n.div_ceil(8).max(1) * 8 + 8,
@@ -385,29 +349,6 @@ impl KwOp {
         let v = r.map_err(|e| self.dir.map(e))?;
         out[..v.len()].copy_from_slice(&v);
         Ok(v.len())
-    }
-}
-
-impl Cipher for KwOp {
-    fn update_bound(&self, _input_len: usize) -> usize {
-        0
-    }
-    fn final_bound(&self) -> usize {
-        self.out_len(self.buf.len())
-    }
-    fn oneshot_bound(&self, input_len: usize) -> usize {
-        self.out_len(input_len)
-    }
-    fn update(&mut self, input: &[u8], _out: &mut [u8]) -> Result<usize> {
-        self.buf.extend_from_slice(input);
-        Ok(0)
-    }
-    fn finalize(&mut self, out: &mut [u8]) -> Result<usize> {
-        let buf = std::mem::take(&mut self.buf);
-        self.run(&buf, out)
-    }
-    fn oneshot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        self.run(input, out)
     }
 }
 

@@ -35,6 +35,66 @@ pub trait Cipher: Send {
     fn oneshot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize>;
 }
 
+/// A cipher that works on whole messages only (AES-GCM, AES key wrap used
+/// as a cipher, RSA, the KMS envelope). [`Buffered`] turns it into a
+/// [`Cipher`]: multi-part input is collected (zeroized when dropped) and
+/// processed at final; a single-part call goes straight through.
+pub trait WholeMessage: Send {
+    /// Output bytes that suffice for an input of `n` bytes.
+    fn out_bound(&self, n: usize) -> usize;
+    /// Refuses input that has grown too long (checked as it arrives).
+    fn check_input_len(&self, _n: usize) -> Result<()> {
+        Ok(())
+    }
+    /// Processes one whole message; returns the bytes written to `out`.
+    fn run(&self, input: &[u8], out: &mut [u8]) -> Result<usize>;
+}
+
+pub struct Buffered<T> {
+    op: T,
+    /// Multi-part input so far; never allocated by a single-part call.
+    buf: Vec<u8>,
+}
+
+impl<T: WholeMessage> Buffered<T> {
+    pub fn new(op: T) -> Buffered<T> {
+        Buffered { op, buf: Vec::new() }
+    }
+}
+
+impl<T> Drop for Buffered<T> {
+    fn drop(&mut self) {
+        if self.buf.capacity() > 0 {
+            zeroize::Zeroize::zeroize(&mut self.buf);
+        }
+    }
+}
+
+impl<T: WholeMessage> Cipher for Buffered<T> {
+    fn update_bound(&self, _input_len: usize) -> usize {
+        0
+    }
+    fn final_bound(&self) -> usize {
+        self.op.out_bound(self.buf.len())
+    }
+    fn oneshot_bound(&self, input_len: usize) -> usize {
+        self.op.out_bound(input_len)
+    }
+    fn update(&mut self, input: &[u8], _out: &mut [u8]) -> Result<usize> {
+        self.op.check_input_len(self.buf.len().saturating_add(input.len()))?;
+        self.buf.extend_from_slice(input);
+        Ok(0)
+    }
+    fn finalize(&mut self, out: &mut [u8]) -> Result<usize> {
+        let buf = zeroize::Zeroizing::new(std::mem::take(&mut self.buf));
+        self.op.run(&buf, out)
+    }
+    fn oneshot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
+        self.op.check_input_len(input.len())?;
+        self.op.run(input, out)
+    }
+}
+
 /// A message digest operation.
 pub trait Digester: Send {
     fn output_len(&self) -> usize;

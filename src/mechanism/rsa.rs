@@ -19,7 +19,7 @@
 //! and CKM_RSA_PKCS_PSS signing and all encryption are single-part (input is
 //! buffered up to its maximum size, then processed at the final call).
 
-use super::{Cipher, Signer};
+use super::{Buffered, Cipher, Signer, WholeMessage};
 use crate::ck::*;
 use crate::crypto::digest::{Algorithm, Hasher};
 use crate::crypto::rsa::{self, Oaep, RsaPrivate, RsaPublic, RsaSignScheme};
@@ -409,14 +409,12 @@ fn key_too_small() -> Error {
 struct EncryptOp {
     key: RsaPublic,
     scheme: EncScheme,
-    buf: Zeroizing<Vec<u8>>,
     max: usize,
 }
 
 struct DecryptOp {
     key: RsaPrivate,
     scheme: EncScheme,
-    buf: Vec<u8>,
     max: usize,
 }
 
@@ -427,19 +425,28 @@ pub fn encryptor(mech: &Mechanism, key: &RsaPublic) -> Result<Box<dyn Cipher>> {
         return Err(key_too_small());
     }
     let max = max_message(&scheme, key.modulus_len());
-    Ok(Box::new(EncryptOp { key: key.clone(), scheme, buf: Zeroizing::new(Vec::with_capacity(max)), max }))
+    Ok(Box::new(Buffered::new(EncryptOp { key: key.clone(), scheme, max })))
 }
 
 /// Builds a decryption operation (CKM_RSA_PKCS, CKM_RSA_PKCS_OAEP).
 pub fn decryptor(mech: &Mechanism, key: &RsaPrivate) -> Result<Box<dyn Cipher>> {
     let scheme = enc_scheme(mech)?;
     let k = key.modulus_len();
-    Ok(Box::new(DecryptOp { key: key.clone(), scheme, buf: Vec::with_capacity(k), max: k }))
+    Ok(Box::new(Buffered::new(DecryptOp { key: key.clone(), scheme, max: k })))
 }
 
-impl EncryptOp {
-    fn run(&mut self, out: &mut [u8]) -> Result<usize> {
-        encrypt_with(&self.key, &self.scheme, &self.buf, out).map_err(|e| match e {
+impl WholeMessage for EncryptOp {
+    fn out_bound(&self, _n: usize) -> usize {
+        self.key.modulus_len()
+    }
+    fn check_input_len(&self, n: usize) -> Result<()> {
+        if n > self.max {
+            return Err(err!(CKR_DATA_LEN_RANGE, "RSA plaintext longer than {} bytes", self.max));
+        }
+        Ok(())
+    }
+    fn run(&self, input: &[u8], out: &mut [u8]) -> Result<usize> {
+        encrypt_with(&self.key, &self.scheme, input, out).map_err(|e| match e {
             CryptoError::InvalidLength => err!(CKR_DATA_LEN_RANGE, "RSA plaintext longer than {} bytes", self.max),
             CryptoError::InvalidParam => Error::new(CKR_DATA_INVALID, "CKM_RSA_X_509 input is not below the modulus"),
             CryptoError::InvalidKey => key_too_small(),
@@ -448,70 +455,25 @@ impl EncryptOp {
     }
 }
 
-impl Cipher for EncryptOp {
-    fn update_bound(&self, _input_len: usize) -> usize {
-        0
+impl WholeMessage for DecryptOp {
+    fn out_bound(&self, _n: usize) -> usize {
+        max_message(&self.scheme, self.max)
     }
-    fn final_bound(&self) -> usize {
-        self.key.modulus_len()
-    }
-    fn oneshot_bound(&self, _input_len: usize) -> usize {
-        self.key.modulus_len()
-    }
-    fn update(&mut self, input: &[u8], _out: &mut [u8]) -> Result<usize> {
-        if self.buf.len() + input.len() > self.max {
-            return Err(err!(CKR_DATA_LEN_RANGE, "RSA plaintext longer than {} bytes", self.max));
+    fn check_input_len(&self, n: usize) -> Result<()> {
+        if n > self.max {
+            return Err(err!(CKR_ENCRYPTED_DATA_LEN_RANGE, "RSA ciphertext must be {} bytes", self.max));
         }
-        self.buf.extend_from_slice(input);
-        Ok(0)
+        Ok(())
     }
-    fn finalize(&mut self, out: &mut [u8]) -> Result<usize> {
-        self.run(out)
-    }
-    fn oneshot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        self.buf.clear();
-        self.update(input, &mut [])?;
-        self.run(out)
-    }
-}
-
-impl DecryptOp {
-    fn run(&mut self, out: &mut [u8]) -> Result<usize> {
-        decrypt_with(&self.key, &self.scheme, &self.buf, out).map_err(|e| match e {
-            CryptoError::InvalidLength if self.buf.len() != self.max => {
+    fn run(&self, input: &[u8], out: &mut [u8]) -> Result<usize> {
+        decrypt_with(&self.key, &self.scheme, input, out).map_err(|e| match e {
+            CryptoError::InvalidLength if input.len() != self.max => {
                 err!(CKR_ENCRYPTED_DATA_LEN_RANGE, "RSA ciphertext must be {} bytes", self.max)
             }
-            CryptoError::InvalidLength => Error::buffer_too_small(self.final_bound()),
+            CryptoError::InvalidLength => Error::buffer_too_small(self.out_bound(input.len())),
             CryptoError::AuthFailed => Error::new(CKR_ENCRYPTED_DATA_INVALID, "RSA ciphertext does not decrypt"),
             e => failed(e),
         })
-    }
-}
-
-impl Cipher for DecryptOp {
-    fn update_bound(&self, _input_len: usize) -> usize {
-        0
-    }
-    fn final_bound(&self) -> usize {
-        max_message(&self.scheme, self.max)
-    }
-    fn oneshot_bound(&self, _input_len: usize) -> usize {
-        self.final_bound()
-    }
-    fn update(&mut self, input: &[u8], _out: &mut [u8]) -> Result<usize> {
-        if self.buf.len() + input.len() > self.max {
-            return Err(err!(CKR_ENCRYPTED_DATA_LEN_RANGE, "RSA ciphertext must be {} bytes", self.max));
-        }
-        self.buf.extend_from_slice(input);
-        Ok(0)
-    }
-    fn finalize(&mut self, out: &mut [u8]) -> Result<usize> {
-        self.run(out)
-    }
-    fn oneshot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        self.buf.clear();
-        self.update(input, &mut [])?;
-        self.run(out)
     }
 }
 
