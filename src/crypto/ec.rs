@@ -218,12 +218,29 @@ struct PubInner {
     curve: Curve,
     /// Uncompressed SEC1 point.
     point: Vec<u8>,
-    verify: ParsedPublicKey,
+    /// Built at import (which validates the point) or, for a point this
+    /// module computed itself, at the first verification.
+    verifier: OnceLock<Verifier>,
+}
+
+enum Verifier {
+    Lc(ParsedPublicKey),
     /// secp256k1 verification runs on `k256` (several times faster than
     /// aws-lc-rs's generic code for this curve); high-S signatures, which
     /// plain ECDSA accepts and k256 refuses, are verified as their low-S
     /// twin `(r, n - s)`, which is valid exactly when `(r, s)` is.
-    k256_verifier: Option<k256::ecdsa::VerifyingKey>,
+    K256(k256::ecdsa::VerifyingKey),
+}
+
+/// Parses (and so validates: on the curve, not the identity) an
+/// uncompressed point for verification.
+fn verifier(curve: Curve, point: &[u8]) -> CryptoResult<Verifier> {
+    Ok(match curve {
+        Curve::Secp256k1 => {
+            Verifier::K256(k256::ecdsa::VerifyingKey::from_sec1_bytes(point).map_err(|_| CryptoError::InvalidKey)?)
+        }
+        _ => Verifier::Lc(ParsedPublicKey::new(curve.verify_alg(), point).map_err(|_| CryptoError::InvalidKey)?),
+    })
 }
 
 /// An EC public key, parsed and validated once.
@@ -273,14 +290,23 @@ impl EcPublic {
     /// secp256k1), checking that it lies on `curve` and is not the identity.
     pub fn from_point(curve: Curve, point: &[u8]) -> CryptoResult<EcPublic> {
         let point = uncompressed_point(curve, point)?;
-        let verify = ParsedPublicKey::new(curve.verify_alg(), &point).map_err(|_| CryptoError::InvalidKey)?;
-        let k256_verifier = match curve {
-            Curve::Secp256k1 => {
-                Some(k256::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|_| CryptoError::InvalidKey)?)
-            }
-            _ => None,
-        };
-        Ok(EcPublic(Arc::new(PubInner { curve, point, verify, k256_verifier })))
+        let v = verifier(curve, &point)?;
+        Ok(EcPublic(Arc::new(PubInner { curve, point, verifier: OnceLock::from(v) })))
+    }
+
+    /// The public half of a key this module generated or computed from a
+    /// private scalar: known to be valid, parsed at its first verification
+    /// (a key pair generation does not pay for it).
+    fn from_own_point(curve: Curve, point: Vec<u8>) -> EcPublic {
+        EcPublic(Arc::new(PubInner { curve, point, verifier: OnceLock::new() }))
+    }
+
+    fn verifier(&self) -> CryptoResult<&Verifier> {
+        if let Some(v) = self.0.verifier.get() {
+            return Ok(v);
+        }
+        let v = verifier(self.0.curve, &self.0.point)?;
+        Ok(self.0.verifier.get_or_init(|| v))
     }
 
     /// Imports the EC key of a SubjectPublicKeyInfo.
@@ -314,13 +340,15 @@ impl EcPublic {
         }
         let mut buf = [0u8; 48];
         let d = normalize_hash(self.0.curve, hash, &mut buf)?;
-        if let Some(vk) = &self.0.k256_verifier {
-            use k256::ecdsa::signature::hazmat::PrehashVerifier;
-            // Zero or out-of-range r/s fail to parse: an invalid signature.
-            let sig = k256::ecdsa::Signature::from_slice(sig).map_err(|_| CryptoError::AuthFailed)?;
-            return vk.verify_prehash(d.as_ref(), &sig.normalize_s()).map_err(|_| CryptoError::AuthFailed);
+        match self.verifier()? {
+            Verifier::K256(vk) => {
+                use k256::ecdsa::signature::hazmat::PrehashVerifier;
+                // Zero or out-of-range r/s fail to parse: an invalid signature.
+                let sig = k256::ecdsa::Signature::from_slice(sig).map_err(|_| CryptoError::AuthFailed)?;
+                vk.verify_prehash(d.as_ref(), &sig.normalize_s()).map_err(|_| CryptoError::AuthFailed)
+            }
+            Verifier::Lc(pk) => pk.verify_digest_sig(&d, sig).map_err(|_| CryptoError::AuthFailed),
         }
-        self.0.verify.verify_digest_sig(&d, sig).map_err(|_| CryptoError::AuthFailed)
     }
 }
 
@@ -382,7 +410,7 @@ impl EcPrivate {
         point: &[u8],
         scalar: Zeroizing<Vec<u8>>,
     ) -> CryptoResult<EcPrivate> {
-        let public = EcPublic::from_point(curve, point)?;
+        let public = EcPublic::from_own_point(curve, uncompressed_point(curve, point)?);
         Ok(EcPrivate(Arc::new(PrivInner { curve, pair, k256_signer, scalar, public, ecdh: OnceLock::new() })))
     }
 
