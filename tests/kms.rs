@@ -63,14 +63,7 @@ fn get_ulong(s: &Session, h: ObjectHandle, ty: u64) -> u64 {
 }
 
 fn aes_key(s: &Session, label: &str, extra: &[Attribute]) -> ObjectHandle {
-    let mut t = vec![
-        Attribute::Token(true),
-        Attribute::ValueLen(32.into()),
-        Attribute::Label(label.as_bytes().to_vec()),
-        Attribute::Id(label.as_bytes().to_vec()),
-        Attribute::Encrypt(true),
-        Attribute::Decrypt(true),
-    ];
+    let mut t = aes_token_key_template(label);
     t.extend_from_slice(extra);
     s.generate_key(&Mechanism::AesKeyGen, &t).unwrap()
 }

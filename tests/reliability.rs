@@ -60,17 +60,7 @@ fn fresh(extra: &str) -> (tempfile::TempDir, CString, Pkcs11, cryptoki::slot::Sl
 }
 
 fn aes_token_key(s: &Session, label: &str) -> cryptoki::error::Result<ObjectHandle> {
-    s.generate_key(
-        &Mechanism::AesKeyGen,
-        &[
-            Attribute::Token(true),
-            Attribute::ValueLen(32.into()),
-            Attribute::Label(label.as_bytes().to_vec()),
-            Attribute::Id(label.as_bytes().to_vec()),
-            Attribute::Encrypt(true),
-            Attribute::Decrypt(true),
-        ],
-    )
+    s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template(label))
 }
 
 fn gcm_round_trip(s: &Session, key: ObjectHandle, data: &[u8]) -> cryptoki::error::Result<()> {
@@ -247,13 +237,11 @@ fn mp_worker() {
 #[test]
 fn processes_create_rotate_destroy_on_one_token() {
     let (_dir, conf, p11, slot) = fresh("[kms]\ndeletion_grace = \"0\"");
-    let exe = std::env::current_exe().unwrap();
     let workers = 4;
     let keys = 40;
     let children: Vec<_> = (0..workers)
         .map(|id| {
-            Command::new(&exe)
-                .args(["mp_worker", "--exact", "--nocapture", "--test-threads=1"])
+            test_worker("mp_worker")
                 .env("KW_MP_CONF", conf.to_str().unwrap())
                 .env("KW_MP_ID", id.to_string())
                 .env("KW_MP_KEYS", keys.to_string())
@@ -365,21 +353,14 @@ fn integrity_ok(db: &Path) -> bool {
 
 #[test]
 fn sigkill_during_lifecycle_operations_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let conf = config(dir.path(), 1, "[kms]\ndeletion_grace = \"1d\"");
-    {
-        let p11 = load(&conf);
-        init_slot(&p11, p11.get_all_slots().unwrap()[0]);
-        p11.finalize().unwrap();
-    }
+    let (dir, conf, p11, _) = fresh("[kms]\ndeletion_grace = \"1d\"");
+    p11.finalize().unwrap();
     let db = dir.path().join("token0/token.sqlite");
-    let exe = std::env::current_exe().unwrap();
     let mut state: std::collections::BTreeMap<String, usize> = Default::default();
     let started = Instant::now();
     let mut kills = 0;
     for round in 0..30u32 {
-        let mut child = Command::new(&exe)
-            .args(["crash_lifecycle_worker", "--exact", "--nocapture", "--test-threads=1"])
+        let mut child = test_worker("crash_lifecycle_worker")
             .env("KW_CRASH_CONF", conf.to_str().unwrap())
             .env("KW_CRASH_ROUND", round.to_string())
             .stdout(Stdio::piped())
@@ -508,12 +489,8 @@ fn sigkill_during_lifecycle_operations_loses_nothing() {
 
 #[test]
 fn corrupted_database_page_gives_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let conf = config(dir.path(), 1, "");
+    let (dir, conf, p11, slot) = fresh("");
     {
-        let p11 = load(&conf);
-        let slot = p11.get_all_slots().unwrap()[0];
-        init_slot(&p11, slot);
         let s = p11.open_rw_session(slot).unwrap();
         s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
         for i in 0..200 {
@@ -564,12 +541,8 @@ fn corrupted_database_page_gives_a_clear_error() {
 
 #[test]
 fn full_store_refuses_writes_cleanly_and_keeps_working() {
-    let dir = tempfile::tempdir().unwrap();
     // A database capped at 60 pages of 4 KiB: a full disk, simulated.
-    let conf = config(dir.path(), 1, "[store]\nmax_pages = 60");
-    let p11 = load(&conf);
-    let slot = p11.get_all_slots().unwrap()[0];
-    init_slot(&p11, slot);
+    let (_dir, _conf, p11, slot) = fresh("[store]\nmax_pages = 60");
     let s = p11.open_rw_session(slot).unwrap();
     s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
     let mut made = Vec::new();
@@ -638,12 +611,8 @@ impl Drop for Immutable {
 
 #[test]
 fn read_only_store_gives_a_clear_error_and_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let conf = config(dir.path(), 1, "");
+    let (dir, conf, p11, slot) = fresh("");
     {
-        let p11 = load(&conf);
-        let slot = p11.get_all_slots().unwrap()[0];
-        init_slot(&p11, slot);
         let s = p11.open_rw_session(slot).unwrap();
         s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
         aes_token_key(&s, "kept").unwrap();
@@ -725,13 +694,8 @@ fn deleted_store_directory_gives_a_clear_error() {
 
 #[test]
 fn wrong_master_key_seal_refuses_login() {
-    let dir = tempfile::tempdir().unwrap();
-    let conf = config(dir.path(), 1, "");
-    {
-        let p11 = load(&conf);
-        init_slot(&p11, p11.get_all_slots().unwrap()[0]);
-        p11.finalize().unwrap();
-    }
+    let (dir, conf, p11, _) = fresh("");
+    p11.finalize().unwrap();
     // Flip a byte of the user's wrapped master key.
     let db = dir.path().join("token0/token.sqlite");
     {
@@ -800,9 +764,7 @@ fn no_secret_or_pin_in_logs_and_private_files() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let conf = config(dir.path(), 1, &format!("[events]\nfile = \"{}\"", dir.path().join("events.jsonl").display()));
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(&exe)
-        .args(["hygiene_worker", "--exact", "--nocapture", "--test-threads=1"])
+    let out = test_worker("hygiene_worker")
         .env("KW_HYGIENE_CONF", conf.to_str().unwrap())
         .env("KEYWARD_LOG", "debug")
         .output()

@@ -8,7 +8,7 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cryptoki::session::UserType;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 fn token_files(dir: &std::path::Path) -> Vec<u8> {
     let mut all = Vec::new();
@@ -91,11 +91,9 @@ fn crash_worker() {
 fn sigkill_during_create_loop_loses_nothing() {
     let t = initialized();
     let conf = t.conf.to_str().unwrap().to_string();
-    let exe = std::env::current_exe().unwrap();
     let mut confirmed = Vec::new();
     for round in 0..6u32 {
-        let mut child = Command::new(&exe)
-            .args(["crash_worker", "--exact", "--nocapture", "--test-threads=1"])
+        let mut child = test_worker("crash_worker")
             .env("KW_CRASH_WORKER_CONF", &conf)
             .env("KW_CRASH_ROUND", round.to_string())
             .stdout(Stdio::piped())

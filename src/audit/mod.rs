@@ -394,7 +394,7 @@ impl Audit {
     pub fn submit(&self, mut p: Pending) -> Result<()> {
         let sh = &self.shared;
         if !sh.cfg.enabled {
-            p.stamp();
+            Pending::stamp_all(std::slice::from_mut(&mut p));
             if sh.metrics_cfg.enabled {
                 sh.counters.lock().map_err(lock_err)?.observe_pending(&p);
             }

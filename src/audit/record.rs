@@ -104,8 +104,8 @@ impl KeyArg {
 /// formatting beyond what a failure reason already carries.
 #[derive(Clone, Debug)]
 pub struct Pending {
-    /// Epoch milliseconds; stamped from `at` by [`Pending::stamp`] when the
-    /// record is processed (off the caller's path for queued records).
+    /// Epoch milliseconds; stamped from `at` by [`Pending::stamp_all`] when
+    /// the record is processed (off the caller's path for queued records).
     pub time_ms: u64,
     /// The monotonic time of the call, until stamped.
     pub at: Option<std::time::Instant>,
@@ -332,43 +332,10 @@ pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-/// The wall-clock time of `at` in epoch milliseconds, from a (wall, monotonic)
-/// pair re-read at most every 100 ms: records of the hot path get their time
-/// from the `Instant` the call already read, without a second clock read.
-/// (Within 100 ms of the wall clock even if it is stepped.)
-pub fn wall_ms_at(at: std::time::Instant) -> u64 {
-    use std::sync::Mutex;
-    static ANCHOR: Mutex<Option<(std::time::Instant, u64)>> = Mutex::new(None);
-    let Ok(mut a) = ANCHOR.lock() else { return now_ms() };
-    match *a {
-        Some((i, w)) if at >= i && at.duration_since(i).as_millis() < 100 => {
-            w + at.duration_since(i).as_millis() as u64
-        }
-        // Another thread anchored just after `at` was read.
-        Some((i, w)) if at < i && i.duration_since(at).as_millis() < 100 => {
-            w.saturating_sub(i.duration_since(at).as_millis() as u64)
-        }
-        _ => {
-            let (i, w) = (std::time::Instant::now(), now_ms());
-            *a = Some((i, w));
-            if at <= i {
-                w.saturating_sub(i.duration_since(at).as_millis() as u64)
-            } else {
-                w + at.duration_since(i).as_millis() as u64
-            }
-        }
-    }
-}
-
 impl Pending {
-    /// Turns the call's monotonic time into its wall-clock time.
-    pub fn stamp(&mut self) {
-        if let Some(at) = self.at.take() {
-            self.time_ms = wall_ms_at(at);
-        }
-    }
-
-    /// [`Pending::stamp`] for a batch, from one (monotonic, wall) reading.
+    /// Turns the monotonic call times (`at`) of a batch into wall-clock
+    /// times from one (monotonic, wall) reading: queued records get their
+    /// time off the caller's path.
     pub fn stamp_all(batch: &mut [Pending]) {
         let (i, w) = (std::time::Instant::now(), now_ms());
         for p in batch {

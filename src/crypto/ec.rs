@@ -1,10 +1,11 @@
 //! Elliptic-curve keys on P-256, P-384 and secp256k1: ECDSA over a prehashed
 //! message (any hash length) and raw ECDH. Knows nothing of PKCS#11.
 //!
-//! Engines: aws-lc-rs (constant-time) does ECDSA on P-256/P-384, ECDSA
-//! verification on secp256k1 and ECDH on P-256/P-384; the RustCrypto `k256`
-//! crate (constant-time) signs on secp256k1 (several times faster there) and
-//! does ECDH on secp256k1, which aws-lc-rs's agreement API does not offer. Keys are parsed once and shared
+//! Engines: aws-lc-rs (constant-time) does ECDSA and ECDH on P-256/P-384;
+//! the RustCrypto `k256` crate (constant-time) does everything on secp256k1
+//! (key generation, signing, verification: several times faster than
+//! aws-lc-rs's generic code there; ECDH, which aws-lc-rs's agreement API
+//! does not offer for this curve). Keys are parsed once and shared
 //! (`Clone` is an `Arc` clone), so a token caches them per login and every
 //! operation reuses the parsed engine state.
 //!
@@ -295,8 +296,9 @@ impl EcPublic {
     }
 
     /// The public half of a key this module generated or computed from a
-    /// private scalar: known to be valid, parsed at its first verification
-    /// (a key pair generation does not pay for it).
+    /// private scalar (an uncompressed point, as every engine here returns
+    /// it): known to be valid, parsed at its first verification (a key pair
+    /// generation does not pay for it).
     fn from_own_point(curve: Curve, point: Vec<u8>) -> EcPublic {
         EcPublic(Arc::new(PubInner { curve, point, verifier: OnceLock::new() }))
     }
@@ -356,10 +358,8 @@ struct PrivInner {
     curve: Curve,
     /// The AWS-LC signing key (P-256, P-384); `None` on secp256k1.
     pair: Option<EcdsaKeyPair>,
-    /// secp256k1 signing runs on `k256` (several times faster than
-    /// aws-lc-rs's generic code for this curve, constant-time, RFC 6979
-    /// nonces, low-S signatures). Verification stays on aws-lc-rs, which
-    /// accepts high-S signatures as plain ECDSA requires.
+    /// secp256k1 signing runs on `k256` (constant-time, RFC 6979 nonces,
+    /// low-S signatures; see `Verifier::K256` for verification).
     k256_signer: Option<k256::ecdsa::SigningKey>,
     scalar: Zeroizing<Vec<u8>>,
     public: EcPublic,
@@ -399,7 +399,7 @@ pub fn generate(curve: Curve) -> CryptoResult<EcPrivate> {
     let bin: EcPrivateKeyBin<'static> = pair.private_key().as_be_bytes().map_err(|_| CryptoError::Internal)?;
     let scalar = Zeroizing::new(bin.as_ref().to_vec());
     let point = pair.public_key().as_ref().to_vec();
-    EcPrivate::from_parts(curve, Some(pair), None, &point, scalar)
+    EcPrivate::from_parts(curve, Some(pair), None, point, scalar)
 }
 
 impl EcPrivate {
@@ -407,10 +407,10 @@ impl EcPrivate {
         curve: Curve,
         pair: Option<EcdsaKeyPair>,
         k256_signer: Option<k256::ecdsa::SigningKey>,
-        point: &[u8],
+        point: Vec<u8>,
         scalar: Zeroizing<Vec<u8>>,
     ) -> CryptoResult<EcPrivate> {
-        let public = EcPublic::from_own_point(curve, uncompressed_point(curve, point)?);
+        let public = EcPublic::from_own_point(curve, point);
         Ok(EcPrivate(Arc::new(PrivInner { curve, pair, k256_signer, scalar, public, ecdh: OnceLock::new() })))
     }
 
@@ -436,28 +436,21 @@ impl EcPrivate {
             let point = k256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(sk.verifying_key().as_affine(), false)
                 .as_bytes()
                 .to_vec();
-            return Self::from_parts(curve, None, Some(sk), &point, scalar);
+            return Self::from_parts(curve, None, Some(sk), point, scalar);
         }
         let point = Self::compute_point(curve, &scalar)?;
         let pair = EcdsaKeyPair::from_private_key_and_public_key(curve.signing_alg(), &scalar, &point)
             .map_err(|_| CryptoError::InvalidKey)?;
-        Self::from_parts(curve, Some(pair), None, &point, scalar)
+        Self::from_parts(curve, Some(pair), None, point, scalar)
     }
 
+    /// The public point of `scalar` on P-256/P-384 (secp256k1 points come
+    /// from k256, see [`EcPrivate::from_scalar`]).
     fn compute_point(curve: Curve, scalar: &[u8]) -> CryptoResult<Vec<u8>> {
-        match curve.ecdh_alg() {
-            Some(alg) => {
-                let k = agreement::PrivateKey::from_private_key(alg, scalar).map_err(|_| CryptoError::InvalidKey)?;
-                let p = k.compute_public_key().map_err(|_| CryptoError::InvalidKey)?;
-                Ok(p.as_ref().to_vec())
-            }
-            None => {
-                let sk = k256::SecretKey::from_slice(scalar).map_err(|_| CryptoError::InvalidKey)?;
-                Ok(k256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(sk.public_key().as_affine(), false)
-                    .as_bytes()
-                    .to_vec())
-            }
-        }
+        let alg = curve.ecdh_alg().ok_or(CryptoError::Internal)?;
+        let k = agreement::PrivateKey::from_private_key(alg, scalar).map_err(|_| CryptoError::InvalidKey)?;
+        let p = k.compute_public_key().map_err(|_| CryptoError::InvalidKey)?;
+        Ok(p.as_ref().to_vec())
     }
 
     /// Imports a PKCS#8 PrivateKeyInfo (id-ecPublicKey, named curve). A

@@ -172,56 +172,40 @@ impl RsaSignScheme {
     }
 
     /// PSS (EMSA-PSS) with `hash`, MGF1 over `mgf1_hash` and a salt of
-    /// `salt_len` bytes. `InvalidParam` unless the hash is SHA-256/384/512
-    /// and the MGF1 hash is the same (what aws-lc-rs offers). The salt's
-    /// upper bound depends on the key: see `check_sign`/`check_verify`.
+    /// `salt_len` bytes. SHA-256/384/512 with the same MGF1 hash run on
+    /// aws-lc-rs (its standard schemes when the salt is the digest length,
+    /// interned custom ones otherwise); SHA-1/SHA-224 or a different MGF1
+    /// hash go through the EVP path. The salt's upper bound depends on the
+    /// key: see `check_sign`/`check_verify`.
     pub fn pss(hash: Algorithm, mgf1_hash: Algorithm, salt_len: usize) -> CryptoResult<RsaSignScheme> {
         use signature as s;
         if salt_len > MAX_MODULUS_LEN {
             return Err(CryptoError::InvalidParam);
         }
-        let padding = Padding::Pss { salt_len };
-        let fast = match hash {
+        let fast: Option<(&'static RsaSignatureEncoding, &'static RsaParameters, usize)> = match hash {
             _ if mgf1_hash != hash => None,
             Algorithm::Sha256 => Some((&s::RSA_PSS_SHA256, &s::RSA_PSS_2048_8192_SHA256, 4)),
             Algorithm::Sha384 => Some((&s::RSA_PSS_SHA384, &s::RSA_PSS_2048_8192_SHA384, 5)),
             Algorithm::Sha512 => Some((&s::RSA_PSS_SHA512, &s::RSA_PSS_2048_8192_SHA512, 6)),
             _ => None,
         };
-        let Some((sign, verify, slot)) = fast else {
-            // SHA-1/SHA-224 or a different MGF1 hash: the EVP path.
-            return Ok(RsaSignScheme {
-                hash,
-                mgf1: mgf1_hash,
-                padding,
-                sign: None,
-                verify: None,
-                verify_legacy: None,
-                slot: None,
-            });
-        };
-        let (sign, verify): (&'static RsaSignatureEncoding, &'static RsaParameters) = (sign, verify);
-        if salt_len == hash.output_len() {
+        let (sign, verify, slot) = match fast {
+            None => (None, None, None),
             // The engine's default: salt length = digest length.
-            return Ok(RsaSignScheme {
-                hash,
-                mgf1: hash,
-                padding,
-                sign: Some(sign),
-                verify: Some(verify),
-                verify_legacy: None,
-                slot: Some(slot),
-            });
-        }
-        let (sign, verify) = pss_custom(hash, salt_len)?;
+            Some((sign, verify, slot)) if salt_len == hash.output_len() => (Some(sign), Some(verify), Some(slot)),
+            Some(_) => {
+                let (sign, verify) = pss_custom(hash, salt_len)?;
+                (Some(sign), Some(verify), None)
+            }
+        };
         Ok(RsaSignScheme {
             hash,
-            mgf1: hash,
-            padding,
-            sign: Some(sign),
-            verify: Some(verify),
+            mgf1: mgf1_hash,
+            padding: Padding::Pss { salt_len },
+            sign,
+            verify,
             verify_legacy: None,
-            slot: None,
+            slot,
         })
     }
 

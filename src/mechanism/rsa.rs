@@ -125,6 +125,7 @@ fn sign_kind(mech: &Mechanism) -> Result<Kind> {
         let salt = usize::try_from(*salt_len).map_err(|_| param_invalid("PSS sLen too large"))?;
         RsaSignScheme::pss(h, m, salt).map_err(|_| param_invalid("PSS sLen too large"))
     };
+    let hashed_pss = |h: Algorithm| -> Result<Kind> { Ok(Kind::Hashed(pss(Some(h))?, Hasher::new(h))) };
     Ok(match mech.ty {
         CKM_RSA_PKCS => {
             no_param(mech)?;
@@ -137,29 +138,14 @@ fn sign_kind(mech: &Mechanism) -> Result<Kind> {
         CKM_RSA_PKCS_PSS => Kind::RawPss(pss(None)?),
         CKM_SHA1_RSA_PKCS => hashed(Algorithm::Sha1)?,
         CKM_SHA224_RSA_PKCS => hashed(Algorithm::Sha224)?,
-        CKM_SHA1_RSA_PKCS_PSS => {
-            let s = pss(Some(Algorithm::Sha1))?;
-            Kind::Hashed(s, Hasher::new(Algorithm::Sha1))
-        }
-        CKM_SHA224_RSA_PKCS_PSS => {
-            let s = pss(Some(Algorithm::Sha224))?;
-            Kind::Hashed(s, Hasher::new(Algorithm::Sha224))
-        }
+        CKM_SHA1_RSA_PKCS_PSS => hashed_pss(Algorithm::Sha1)?,
+        CKM_SHA224_RSA_PKCS_PSS => hashed_pss(Algorithm::Sha224)?,
         CKM_SHA256_RSA_PKCS => hashed(Algorithm::Sha256)?,
         CKM_SHA384_RSA_PKCS => hashed(Algorithm::Sha384)?,
         CKM_SHA512_RSA_PKCS => hashed(Algorithm::Sha512)?,
-        CKM_SHA256_RSA_PKCS_PSS => {
-            let s = pss(Some(Algorithm::Sha256))?;
-            Kind::Hashed(s, Hasher::new(Algorithm::Sha256))
-        }
-        CKM_SHA384_RSA_PKCS_PSS => {
-            let s = pss(Some(Algorithm::Sha384))?;
-            Kind::Hashed(s, Hasher::new(Algorithm::Sha384))
-        }
-        CKM_SHA512_RSA_PKCS_PSS => {
-            let s = pss(Some(Algorithm::Sha512))?;
-            Kind::Hashed(s, Hasher::new(Algorithm::Sha512))
-        }
+        CKM_SHA256_RSA_PKCS_PSS => hashed_pss(Algorithm::Sha256)?,
+        CKM_SHA384_RSA_PKCS_PSS => hashed_pss(Algorithm::Sha384)?,
+        CKM_SHA512_RSA_PKCS_PSS => hashed_pss(Algorithm::Sha512)?,
         _ => {
             return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} is not an RSA signature", mech.ty));
         }

@@ -98,6 +98,28 @@ impl Token {
     }
 }
 
+/// A child process running only the test `name` of this test binary (the
+/// worker side of the multi-process and SIGKILL tests).
+pub fn test_worker(name: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(std::env::current_exe().expect("test binary path"));
+    c.args([name, "--exact", "--nocapture", "--test-threads=1"]);
+    c
+}
+
+/// The template of a 256-bit AES token key labelled (and identified) `label`
+/// for encryption and decryption.
+pub fn aes_token_key_template(label: &str) -> Vec<cryptoki::object::Attribute> {
+    use cryptoki::object::Attribute;
+    vec![
+        Attribute::Token(true),
+        Attribute::ValueLen(32.into()),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(label.as_bytes().to_vec()),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+    ]
+}
+
 /// The CK_RV inside a cryptoki error, for assertions.
 pub fn rv(e: cryptoki::error::Error) -> cryptoki::error::RvError {
     match e {
