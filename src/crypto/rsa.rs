@@ -566,11 +566,8 @@ impl RsaPublic {
         if sig.len() != k {
             return Err(CryptoError::InvalidLength);
         }
-        if data.len() > k {
-            return Err(CryptoError::AuthFailed);
-        }
-        let mut block = vec![0u8; k];
-        block[k - data.len()..].copy_from_slice(data);
+        // Data longer than k cannot be what any signature recovers.
+        let block = raw_block(data, k, k).map_err(|_| CryptoError::AuthFailed)?;
         self.evp()?.verify(SigPad::None, &block, sig).map_err(|_| CryptoError::AuthFailed)
     }
 
