@@ -12,7 +12,7 @@ use crate::err;
 use crate::error::{Error, Result};
 use crate::object::rules::{KEY, Kinds, SECRET};
 use crate::object::template::Origin;
-use crate::object::{Object, ulong, ulong_bytes};
+use crate::object::{AttrMap, Object, ulong, ulong_bytes};
 use std::collections::BTreeMap;
 
 /// "KW": the vendor prefix of every keyward attribute and mechanism.
@@ -199,11 +199,11 @@ pub fn tags_match(have: Option<&[u8]>, wanted: &[u8]) -> bool {
 /// Stamps a new key's lifecycle attributes (called by `template::build`):
 /// version 1, primary, enabled unless the template asks for disabled, the
 /// origin, the creation time, canonical tags and the rotation schedule.
-pub fn stamp_new(m: &mut BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>, kind: Kinds, origin: Origin, now: i64) -> Result<()> {
+pub fn stamp_new(m: &mut AttrMap, kind: Kinds, origin: Origin, now: i64) -> Result<()> {
     if kind & KEY == 0 {
         return Ok(());
     }
-    let state = map_ulong(m, CKA_KEYWARD_STATE).unwrap_or(KEYWARD_STATE_ENABLED);
+    let state = m.ulong(CKA_KEYWARD_STATE).unwrap_or(KEYWARD_STATE_ENABLED);
     if !matches!(state, KEYWARD_STATE_ENABLED | KEYWARD_STATE_DISABLED) {
         return Err(Error::new(CKR_ATTRIBUTE_VALUE_INVALID, "a new key is ENABLED or DISABLED"));
     }
@@ -212,29 +212,31 @@ pub fn stamp_new(m: &mut BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>, kind: Kinds, orig
         Origin::Derive(_) => KEYWARD_ORIGIN_DERIVED,
         Origin::Create | Origin::Unwrap => KEYWARD_ORIGIN_IMPORTED,
     };
-    m.insert(CKA_KEYWARD_VERSION, ulong_bytes(1));
-    m.insert(CKA_KEYWARD_PRIMARY, vec![1]);
-    m.insert(CKA_KEYWARD_STATE, ulong_bytes(state));
-    m.insert(CKA_KEYWARD_DESTROY_AT, ulong_bytes(0));
-    m.insert(CKA_KEYWARD_ORIGIN, ulong_bytes(origin_v));
-    m.insert(CKA_KEYWARD_CREATED, time_bytes(now));
-    m.insert(CKA_KEYWARD_ROTATED, ulong_bytes(0));
-    let tags = match m.get(&CKA_KEYWARD_TAGS) {
-        Some(v) => format_tags(&parse_tags(v)?),
-        None => Vec::new(),
-    };
-    m.insert(CKA_KEYWARD_TAGS, tags);
+    m.insert_ulong(CKA_KEYWARD_VERSION, 1);
+    m.insert(CKA_KEYWARD_PRIMARY, &[1]);
+    m.insert_ulong(CKA_KEYWARD_STATE, state);
+    m.insert_ulong(CKA_KEYWARD_DESTROY_AT, 0);
+    m.insert_ulong(CKA_KEYWARD_ORIGIN, origin_v);
+    m.insert_ulong(CKA_KEYWARD_CREATED, now.max(0) as CK_ULONG);
+    m.insert_ulong(CKA_KEYWARD_ROTATED, 0);
+    match m.get(CKA_KEYWARD_TAGS) {
+        Some(v) => {
+            let tags = format_tags(&parse_tags(v)?);
+            m.insert(CKA_KEYWARD_TAGS, &tags);
+        }
+        None => m.insert(CKA_KEYWARD_TAGS, &[]),
+    }
     if kind == SECRET {
-        let period = map_ulong(m, CKA_KEYWARD_ROTATION_PERIOD).unwrap_or(0);
+        let period = m.ulong(CKA_KEYWARD_ROTATION_PERIOD).unwrap_or(0);
         if period > 0 && origin_v != KEYWARD_ORIGIN_GENERATED {
             return Err(Error::new(
                 CKR_TEMPLATE_INCONSISTENT,
                 "automatic rotation (CKA_KEYWARD_ROTATION_PERIOD) needs a key generated in the token",
             ));
         }
-        m.insert(CKA_KEYWARD_ROTATION_PERIOD, ulong_bytes(period));
+        m.insert_ulong(CKA_KEYWARD_ROTATION_PERIOD, period);
         let next = if period > 0 { now.saturating_add(period as i64) } else { 0 };
-        m.insert(CKA_KEYWARD_NEXT_ROTATION, time_bytes(next));
+        m.insert_ulong(CKA_KEYWARD_NEXT_ROTATION, next.max(0) as CK_ULONG);
     }
     Ok(())
 }
@@ -368,18 +370,18 @@ mod tests {
 
     #[test]
     fn stamping() {
-        let mut m = BTreeMap::new();
-        m.insert(CKA_KEYWARD_ROTATION_PERIOD, ulong_bytes(86_400));
+        let mut m = AttrMap::default();
+        m.insert_ulong(CKA_KEYWARD_ROTATION_PERIOD, 86_400);
         stamp_new(&mut m, SECRET, Origin::Generate(CKM_AES_KEY_GEN), 1_000).unwrap();
-        assert_eq!(map_ulong(&m, CKA_KEYWARD_NEXT_ROTATION), Some(87_400));
-        assert_eq!(map_ulong(&m, CKA_KEYWARD_ORIGIN), Some(KEYWARD_ORIGIN_GENERATED));
-        assert!(map_flag(&m, CKA_KEYWARD_PRIMARY));
-        let mut m = BTreeMap::new();
-        m.insert(CKA_KEYWARD_ROTATION_PERIOD, ulong_bytes(86_400));
+        assert_eq!(m.ulong(CKA_KEYWARD_NEXT_ROTATION), Some(87_400));
+        assert_eq!(m.ulong(CKA_KEYWARD_ORIGIN), Some(KEYWARD_ORIGIN_GENERATED));
+        assert!(m.flag(CKA_KEYWARD_PRIMARY));
+        let mut m = AttrMap::default();
+        m.insert_ulong(CKA_KEYWARD_ROTATION_PERIOD, 86_400);
         let e = stamp_new(&mut m, SECRET, Origin::Create, 1_000).unwrap_err();
         assert_eq!(e.rv(), CKR_TEMPLATE_INCONSISTENT);
-        let mut m = BTreeMap::new();
-        m.insert(CKA_KEYWARD_STATE, ulong_bytes(KEYWARD_STATE_PENDING_DELETION));
+        let mut m = AttrMap::default();
+        m.insert_ulong(CKA_KEYWARD_STATE, KEYWARD_STATE_PENDING_DELETION);
         assert!(stamp_new(&mut m, SECRET, Origin::Create, 1).is_err());
     }
 }

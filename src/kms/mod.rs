@@ -601,7 +601,7 @@ impl Token {
             Ok(codec::encode_attrs(sealed.iter().map(|(t, v)| (*t, v.as_slice()))))
         };
         let material_of = |n: &NewObject| -> BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>> {
-            n.attrs.iter().filter(|(t, _)| MATERIAL.contains(t)).map(|(t, v)| (*t, v.clone())).collect()
+            n.attrs.iter().filter(|(t, _)| MATERIAL.contains(t)).map(|(t, v)| (t, v.to_vec())).collect()
         };
         if let Some(k) = pick(CKO_SECRET_KEY) {
             let kt = k.key_type.unwrap_or(CKK_GENERIC_SECRET);
@@ -1383,13 +1383,13 @@ impl Token {
             match kt {
                 CKK_RSA => {
                     for ty in [CKA_MODULUS, CKA_PUBLIC_EXPONENT] {
-                        pt.push(Attr::new(ty, n.attrs.get(&ty).cloned().unwrap_or_default()));
+                        pt.push(Attr::new(ty, n.attrs.get(ty).unwrap_or_default().to_vec()));
                     }
                 }
                 _ => {
-                    let params = n.attrs.get(&CKA_EC_PARAMS).cloned().unwrap_or_default();
+                    let params = n.attrs.get(CKA_EC_PARAMS).unwrap_or_default().to_vec();
                     let fl = crate::token::asym::curve_of(&params)?.field_len();
-                    let spki = n.attrs.get(&CKA_PUBLIC_KEY_INFO).cloned().unwrap_or_default();
+                    let spki = n.attrs.get(CKA_PUBLIC_KEY_INFO).unwrap_or_default().to_vec();
                     let plen = 1 + 2 * fl;
                     if spki.len() < plen {
                         return Err(Error::general("EC public key not derivable"));
@@ -1559,7 +1559,7 @@ mod tests {
         for (t, v) in attrs {
             m.insert(*t, v.clone());
         }
-        Object::new(1, "u".into(), None, m, BTreeMap::new()).unwrap()
+        Object::new(1, "u".into(), None, crate::object::AttrMap::from_map(&m), BTreeMap::new()).unwrap()
     }
 
     #[test]

@@ -72,16 +72,16 @@ pub fn ulong_bytes(v: CK_ULONG) -> Vec<u8> {
 }
 
 impl Object {
-    /// Builds an object from a full attribute map (public values) and its
-    /// secret values. `attrs` must contain CKA_CLASS (and CKA_KEY_TYPE for keys).
+    /// Builds an object from its public attributes and its secret values.
+    /// `attrs` must contain CKA_CLASS (and CKA_KEY_TYPE for keys).
     pub fn new(
         handle: Handle,
         uid: String,
         owner: Option<Handle>,
-        attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>,
+        attrs: AttrMap,
         secrets: BTreeMap<CK_ATTRIBUTE_TYPE, Secret>,
     ) -> Result<Object> {
-        Object::from_parts(handle, uid, owner, AttrMap::from_map(&attrs), secrets.into_iter().collect())
+        Object::from_parts(handle, uid, owner, attrs, secrets.into_iter().collect())
     }
 
     /// [`Object::new`] from the compact attribute form (store loads).
@@ -89,9 +89,10 @@ impl Object {
         handle: Handle,
         uid: String,
         owner: Option<Handle>,
-        attrs: AttrMap,
+        mut attrs: AttrMap,
         mut secrets: Vec<(CK_ATTRIBUTE_TYPE, Secret)>,
     ) -> Result<Object> {
+        attrs.compact();
         secrets.sort_by_key(|(t, _)| *t);
         secrets.dedup_by_key(|(t, _)| *t);
         let secrets = secrets.into_boxed_slice();

@@ -2,7 +2,7 @@
 //! copy) and attribute changes, driven by the rule table in `rules.rs`.
 
 use super::rules::{self, *};
-use super::{Object, Secret, ulong, ulong_bytes};
+use super::{AttrMap, Object, Secret, ulong};
 use crate::ck::*;
 use crate::err;
 use crate::error::{Error, Result};
@@ -27,85 +27,90 @@ pub enum Origin {
 /// to be sealed by the token for token objects).
 pub struct NewObject {
     pub kind: Kinds,
-    pub attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>,
+    pub attrs: AttrMap,
     pub secrets: BTreeMap<CK_ATTRIBUTE_TYPE, Zeroizing<Vec<u8>>>,
 }
 
 impl NewObject {
     pub fn flag(&self, ty: CK_ATTRIBUTE_TYPE) -> bool {
-        self.attrs.get(&ty).is_some_and(|v| v.first() == Some(&1))
+        self.attrs.flag(ty)
     }
     pub fn ulong(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<CK_ULONG> {
-        self.attrs.get(&ty).and_then(|v| ulong(v))
+        self.attrs.ulong(ty)
     }
-    pub fn set(&mut self, ty: CK_ATTRIBUTE_TYPE, v: Vec<u8>) {
+    pub fn set(&mut self, ty: CK_ATTRIBUTE_TYPE, v: &[u8]) {
         self.attrs.insert(ty, v);
     }
     /// Sets a secret value (and for secret keys CKA_VALUE_LEN).
     pub fn set_secret(&mut self, ty: CK_ATTRIBUTE_TYPE, v: Zeroizing<Vec<u8>>) {
         if ty == CKA_VALUE && self.kind == SECRET {
-            self.attrs.insert(CKA_VALUE_LEN, ulong_bytes(v.len() as CK_ULONG));
+            self.attrs.insert(CKA_VALUE_LEN, &(v.len() as CK_ULONG).to_ne_bytes());
         }
         self.secrets.insert(ty, v);
     }
 }
 
 /// Merges a template into a map, refusing conflicting duplicates.
-fn merge(into: &mut BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>, t: &[Attr]) -> Result<()> {
+fn merge(into: &mut AttrMap, t: &[Attr]) -> Result<()> {
     for a in t {
-        match into.get(&a.ty) {
-            Some(v) if *v != a.value => {
+        match into.get(a.ty) {
+            Some(v) if *v != *a.value => {
                 return Err(err!(
                     CKR_TEMPLATE_INCONSISTENT,
                     "attribute 0x{:x} given twice with different values",
                     a.ty
                 ));
             }
-            _ => {
-                into.insert(a.ty, a.value.clone());
-            }
+            Some(_) => {}
+            None => into.insert(a.ty, &a.value),
         }
     }
     Ok(())
 }
 
-fn bool_v(b: bool) -> Vec<u8> {
-    vec![b as u8]
+const EMPTY: &[u8] = &[];
+const TRUE: &[u8] = &[1];
+const FALSE: &[u8] = &[0];
+const ULONG_0: &[u8] = &[0; std::mem::size_of::<CK_ULONG>()];
+
+fn bool_v(b: bool) -> &'static [u8] {
+    if b { TRUE } else { FALSE }
 }
 
 /// Token defaults by kind (the spec leaves these token-specific). Keys are
 /// private and sensitive, and unextractable unless the template says so.
-fn defaults(kind: Kinds) -> Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)> {
-    let mut d = vec![
+fn defaults(kind: Kinds) -> Vec<(CK_ATTRIBUTE_TYPE, &'static [u8])> {
+    let mut d = Vec::with_capacity(32);
+    d.extend([
         (CKA_TOKEN, bool_v(false)),
         (CKA_PRIVATE, bool_v(kind & (SECRET | PRIV) != 0)),
         (CKA_MODIFIABLE, bool_v(true)),
         (CKA_COPYABLE, bool_v(true)),
         (CKA_DESTROYABLE, bool_v(true)),
-        (CKA_LABEL, Vec::new()),
-    ];
+        (CKA_LABEL, EMPTY),
+    ]);
     if kind & DATA != 0 {
-        d.extend([(CKA_APPLICATION, Vec::new()), (CKA_OBJECT_ID, Vec::new()), (CKA_VALUE, Vec::new())]);
+        d.extend([(CKA_APPLICATION, EMPTY), (CKA_OBJECT_ID, EMPTY), (CKA_VALUE, EMPTY)]);
     }
     if kind & CERT != 0 {
         d.extend([
             (CKA_TRUSTED, bool_v(false)),
-            (CKA_CERTIFICATE_CATEGORY, ulong_bytes(0)),
-            (CKA_ID, Vec::new()),
-            (CKA_START_DATE, Vec::new()),
-            (CKA_END_DATE, Vec::new()),
-            (CKA_SUBJECT, Vec::new()),
-            (CKA_ISSUER, Vec::new()),
-            (CKA_SERIAL_NUMBER, Vec::new()),
+            (CKA_CERTIFICATE_CATEGORY, ULONG_0),
+            (CKA_ID, EMPTY),
+            (CKA_START_DATE, EMPTY),
+            (CKA_END_DATE, EMPTY),
+            (CKA_SUBJECT, EMPTY),
+            (CKA_ISSUER, EMPTY),
+            (CKA_SERIAL_NUMBER, EMPTY),
         ]);
     }
     if kind & KEY != 0 {
         d.extend([
-            (CKA_ID, Vec::new()),
-            (CKA_START_DATE, Vec::new()),
-            (CKA_END_DATE, Vec::new()),
+            (CKA_ID, EMPTY),
+            (CKA_START_DATE, EMPTY),
+            (CKA_END_DATE, EMPTY),
             (CKA_DERIVE, bool_v(false)),
-            (CKA_ALLOWED_MECHANISMS, Vec::new()),
+            (CKA_ALLOWED_MECHANISMS, EMPTY),
         ]);
     }
     if kind & (SECRET | PUB) != 0 {
@@ -127,14 +132,10 @@ fn defaults(kind: Kinds) -> Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)> {
         ]);
     }
     if kind & PUB != 0 {
-        d.extend([(CKA_VERIFY_RECOVER, bool_v(false)), (CKA_SUBJECT, Vec::new())]);
+        d.extend([(CKA_VERIFY_RECOVER, bool_v(false)), (CKA_SUBJECT, EMPTY)]);
     }
     if kind & PRIV != 0 {
-        d.extend([
-            (CKA_SIGN_RECOVER, bool_v(false)),
-            (CKA_ALWAYS_AUTHENTICATE, bool_v(false)),
-            (CKA_SUBJECT, Vec::new()),
-        ]);
+        d.extend([(CKA_SIGN_RECOVER, bool_v(false)), (CKA_ALWAYS_AUTHENTICATE, bool_v(false)), (CKA_SUBJECT, EMPTY)]);
     }
     d
 }
@@ -156,23 +157,23 @@ fn check_attr(ty: CK_ATTRIBUTE_TYPE, v: &[u8], kind: Kinds) -> Result<&'static R
 /// (class and key type of a generated key); the template may repeat them
 /// only with the same value.
 pub fn build(template: &[Attr], implied: &[Attr], origin: Origin) -> Result<NewObject> {
-    let mut m = BTreeMap::new();
+    let value_bytes: usize = template.iter().chain(implied).map(|a| a.value.len()).sum();
+    let mut m = AttrMap::with_capacity(template.len() + implied.len() + 40, value_bytes + 384);
     merge(&mut m, template)?;
     for a in implied {
-        match m.get(&a.ty) {
-            Some(v) if *v != a.value => {
+        match m.get(a.ty) {
+            Some(v) if *v != *a.value => {
                 return Err(err!(CKR_TEMPLATE_INCONSISTENT, "attribute 0x{:x} conflicts with the mechanism", a.ty));
             }
-            _ => {
-                m.insert(a.ty, a.value.clone());
-            }
+            Some(_) => {}
+            None => m.insert(a.ty, &a.value),
         }
     }
-    let class = match m.get(&CKA_CLASS) {
+    let class = match m.get(CKA_CLASS) {
         None => return Err(Error::new(CKR_TEMPLATE_INCOMPLETE, "CKA_CLASS missing")),
         Some(v) => ulong(v).ok_or_else(|| Error::new(CKR_ATTRIBUTE_VALUE_INVALID, "bad CKA_CLASS"))?,
     };
-    let key_type = match m.get(&CKA_KEY_TYPE) {
+    let key_type = match m.get(CKA_KEY_TYPE) {
         None => None,
         Some(v) => Some(ulong(v).ok_or_else(|| Error::new(CKR_ATTRIBUTE_VALUE_INVALID, "bad CKA_KEY_TYPE"))?),
     };
@@ -187,19 +188,19 @@ pub fn build(template: &[Attr], implied: &[Attr], origin: Origin) -> Result<NewO
             err!(CKR_ATTRIBUTE_VALUE_INVALID, "unsupported object class {class}")
         }
     })?;
-    if kind == CERT && m.get(&CKA_CERTIFICATE_TYPE).and_then(|v| ulong(v)) != Some(CKC_X_509) {
+    if kind == CERT && m.ulong(CKA_CERTIFICATE_TYPE) != Some(CKC_X_509) {
         return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "only X.509 certificates are supported"));
     }
     let generated = matches!(origin, Origin::Generate(_));
-    for (ty, v) in &m {
-        let r = check_attr(*ty, v, kind)?;
+    for (ty, v) in m.iter() {
+        let r = check_attr(ty, v, kind)?;
         if r.flags & TOKEN_SET != 0 {
             return Err(err!(CKR_ATTRIBUTE_READ_ONLY, "attribute 0x{ty:x} is set by the token"));
         }
         if r.flags & SO_ONLY != 0 && v.first() == Some(&1) {
             return Err(err!(CKR_ATTRIBUTE_READ_ONLY, "attribute 0x{ty:x} can only be set by the SO"));
         }
-        let supplied_by_mechanism = implied.iter().any(|a| a.ty == *ty);
+        let supplied_by_mechanism = implied.iter().any(|a| a.ty == ty);
         if generated && r.flags & NOT_ON_GENERATE != 0 && !supplied_by_mechanism {
             return Err(err!(CKR_TEMPLATE_INCONSISTENT, "attribute 0x{ty:x} is computed by key generation"));
         }
@@ -210,12 +211,12 @@ pub fn build(template: &[Attr], implied: &[Attr], origin: Origin) -> Result<NewO
         Origin::Unwrap | Origin::Derive(_) => 0,
     };
     for r in rules::RULES {
-        if required(r) & kind != 0 && !m.contains_key(&r.ty) {
+        if required(r) & kind != 0 && !m.contains(r.ty) {
             return Err(err!(CKR_TEMPLATE_INCOMPLETE, "attribute 0x{:x} is required", r.ty));
         }
     }
     for (ty, v) in defaults(kind) {
-        m.entry(ty).or_insert(v);
+        m.insert_absent(ty, v);
     }
     // Token-maintained attributes.
     if kind & KEY != 0 {
@@ -225,39 +226,42 @@ pub fn build(template: &[Attr], implied: &[Attr], origin: Origin) -> Result<NewO
             _ => (false, CK_UNAVAILABLE_INFORMATION),
         };
         m.insert(CKA_LOCAL, bool_v(local));
-        m.insert(CKA_KEY_GEN_MECHANISM, ulong_bytes(mech));
+        m.insert(CKA_KEY_GEN_MECHANISM, &mech.to_ne_bytes());
         // Lifecycle attributes: version 1, primary, origin, times (src/kms).
         crate::kms::attrs::stamp_new(&mut m, kind, origin, crate::kms::clock::now())?;
     }
     if kind & (SECRET | PRIV) != 0 {
         let from_token = generated;
-        let sens = m.get(&CKA_SENSITIVE).is_some_and(|v| v[0] == 1);
-        let extr = m.get(&CKA_EXTRACTABLE).is_some_and(|v| v[0] == 1);
+        let sens = m.flag(CKA_SENSITIVE);
+        let extr = m.flag(CKA_EXTRACTABLE);
         m.insert(CKA_ALWAYS_SENSITIVE, bool_v(from_token && sens));
         m.insert(CKA_NEVER_EXTRACTABLE, bool_v(from_token && !extr));
     }
-    // Split secrets from public values.
+    // Split secrets from public values (the map wipes what it gives up).
     let mut secrets = BTreeMap::new();
-    let secret_types: Vec<CK_ATTRIBUTE_TYPE> = m.keys().copied().filter(|t| rules::is_secret(*t, kind)).collect();
-    for t in secret_types {
-        if let Some(v) = m.remove(&t) {
-            secrets.insert(t, Zeroizing::new(v));
+    for (t, v) in m.iter() {
+        if rules::is_secret(t, kind) {
+            secrets.insert(t, Zeroizing::new(v.to_vec()));
         }
+    }
+    for t in secrets.keys() {
+        m.remove(*t);
     }
     let mut n = NewObject { kind, attrs: m, secrets };
     if kind == SECRET {
-        let given_len = n.attrs.remove(&CKA_VALUE_LEN).map(|v| ulong(&v).unwrap_or(0));
+        let given_len = n.attrs.get(CKA_VALUE_LEN).map(|v| ulong(v).unwrap_or(0));
+        n.attrs.remove(CKA_VALUE_LEN);
         match (origin, n.secrets.get(&CKA_VALUE).map(|v| v.len())) {
             (Origin::Generate(_), _) => {
                 if let Some(l) = given_len {
-                    n.attrs.insert(CKA_VALUE_LEN, ulong_bytes(l));
+                    n.attrs.insert(CKA_VALUE_LEN, &l.to_ne_bytes());
                 }
             }
             (_, Some(len)) => {
                 if given_len.is_some_and(|l| l as usize != len) {
                     return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "CKA_VALUE_LEN does not match CKA_VALUE"));
                 }
-                n.attrs.insert(CKA_VALUE_LEN, ulong_bytes(len as CK_ULONG));
+                n.attrs.insert(CKA_VALUE_LEN, &(len as CK_ULONG).to_ne_bytes());
                 check_secret_value(
                     key_type.unwrap_or(CKK_GENERIC_SECRET),
                     n.secrets.get(&CKA_VALUE).map(|v| v.as_slice()).unwrap_or(&[]),
@@ -265,16 +269,16 @@ pub fn build(template: &[Attr], implied: &[Attr], origin: Origin) -> Result<NewO
             }
             (_, None) => {
                 if let Some(l) = given_len {
-                    n.attrs.insert(CKA_VALUE_LEN, ulong_bytes(l));
+                    n.attrs.insert(CKA_VALUE_LEN, &l.to_ne_bytes());
                 }
             }
         }
     }
     if kind == PUB_RSA && origin == Origin::Create {
-        n.attrs.remove(&CKA_MODULUS_BITS);
-        if let Some(m) = n.attrs.get(&CKA_MODULUS) {
-            let bits = modulus_bits(m);
-            n.attrs.insert(CKA_MODULUS_BITS, ulong_bytes(bits as CK_ULONG));
+        n.attrs.remove(CKA_MODULUS_BITS);
+        if let Some(m) = n.attrs.get(CKA_MODULUS) {
+            let bits = modulus_bits(m) as CK_ULONG;
+            n.attrs.insert(CKA_MODULUS_BITS, &bits.to_ne_bytes());
         }
     }
     Ok(n)
@@ -317,21 +321,21 @@ pub fn apply_set(obj: &Object, template: &[Attr], is_so: bool) -> Result<BTreeMa
         return Err(Error::new(CKR_ATTRIBUTE_READ_ONLY, "object is not modifiable (CKA_MODIFIABLE is false)"));
     }
     let mut m = obj.attrs().to_map();
-    let mut seen = BTreeMap::new();
+    let mut seen = AttrMap::default();
     merge(&mut seen, template)?;
-    for (ty, v) in seen {
-        let r = check_attr(ty, &v, obj.kind).map_err(|e| {
+    for (ty, v) in seen.iter() {
+        let r = check_attr(ty, v, obj.kind).map_err(|e| {
             if e.rv() == CKR_TEMPLATE_INCONSISTENT {
                 Error::new(CKR_ATTRIBUTE_TYPE_INVALID, e.reason().to_string())
             } else {
                 e
             }
         })?;
-        check_change(obj, r, &v, is_so, false)?;
+        check_change(obj, r, v, is_so, false)?;
         if rules::is_secret(ty, obj.kind) {
             return Err(err!(CKR_ATTRIBUTE_READ_ONLY, "secret attribute 0x{ty:x} cannot be changed"));
         }
-        m.insert(ty, v);
+        m.insert(ty, v.to_vec());
     }
     Ok(m)
 }
@@ -367,22 +371,22 @@ pub fn apply_copy(obj: &Object, template: &[Attr], is_so: bool) -> Result<BTreeM
         return Err(Error::new(CKR_ACTION_PROHIBITED, "object is not copyable (CKA_COPYABLE is false)"));
     }
     let mut m = obj.attrs().to_map();
-    let mut seen = BTreeMap::new();
+    let mut seen = AttrMap::default();
     merge(&mut seen, template)?;
-    for (ty, v) in seen {
-        let r = check_attr(ty, &v, obj.kind)?;
+    for (ty, v) in seen.iter() {
+        let r = check_attr(ty, v, obj.kind)?;
         let modifiable = obj.flag(CKA_MODIFIABLE);
-        if r.flags & COPY_CHANGEABLE == 0 && !modifiable && obj.get(ty) != Some(v.as_slice()) {
+        if r.flags & COPY_CHANGEABLE == 0 && !modifiable && obj.get(ty) != Some(v) {
             return Err(err!(
                 CKR_ATTRIBUTE_READ_ONLY,
                 "attribute 0x{ty:x} cannot change in a copy of an unmodifiable object"
             ));
         }
-        check_change(obj, r, &v, is_so, true)?;
+        check_change(obj, r, v, is_so, true)?;
         if rules::is_secret(ty, obj.kind) {
             return Err(err!(CKR_ATTRIBUTE_READ_ONLY, "secret attribute 0x{ty:x} cannot be changed"));
         }
-        m.insert(ty, v);
+        m.insert(ty, v.to_vec());
     }
     m.remove(&CKA_UNIQUE_ID);
     Ok(m)
@@ -420,7 +424,7 @@ mod tests {
     fn create_secret_key_fills_defaults_and_splits_secret() {
         let n = build(&aes_template(&(1..=16).collect::<Vec<u8>>()), &[], Origin::Create).unwrap();
         assert!(n.secrets.contains_key(&CKA_VALUE));
-        assert!(!n.attrs.contains_key(&CKA_VALUE));
+        assert!(!n.attrs.contains(CKA_VALUE));
         assert_eq!(n.ulong(CKA_VALUE_LEN), Some(16));
         assert!(n.flag(CKA_SENSITIVE));
         assert!(!n.flag(CKA_LOCAL));

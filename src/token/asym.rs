@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::mechanism;
 use crate::object::rules::{PRIV, PRIV_EC, PRIV_RSA, PUB_EC, PUB_RSA};
 use crate::object::template::{self, NewObject, Origin};
-use crate::object::{KeyMaterial, Object, Unseal, ulong_bytes};
+use crate::object::{KeyMaterial, Object, Unseal};
 use crate::types::*;
 use zeroize::Zeroizing;
 
@@ -163,8 +163,8 @@ pub fn private_pkcs8(m: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
 
 fn set_rsa_private(n: &mut NewObject, k: &rsa::RsaPrivate) {
     let c = k.components();
-    n.set(CKA_MODULUS, c.n.clone());
-    n.set(CKA_PUBLIC_EXPONENT, c.e.clone());
+    n.set(CKA_MODULUS, &c.n);
+    n.set(CKA_PUBLIC_EXPONENT, &c.e);
     for (t, v) in [
         (CKA_PRIVATE_EXPONENT, &c.d),
         (CKA_PRIME_1, &c.p),
@@ -176,15 +176,15 @@ fn set_rsa_private(n: &mut NewObject, k: &rsa::RsaPrivate) {
         n.set_secret(t, v.clone());
     }
     if let Ok(spki) = k.public().to_spki_der() {
-        n.set(CKA_PUBLIC_KEY_INFO, spki);
+        n.set(CKA_PUBLIC_KEY_INFO, &spki);
     }
 }
 
 fn set_ec_private(n: &mut NewObject, k: &ec::EcPrivate) {
-    n.set(CKA_EC_PARAMS, der::ec_params(k.curve()));
+    n.set(CKA_EC_PARAMS, &der::ec_params(k.curve()));
     n.set_secret(CKA_VALUE, k.scalar());
     if let Ok(spki) = k.public().to_spki_der() {
-        n.set(CKA_PUBLIC_KEY_INFO, spki);
+        n.set(CKA_PUBLIC_KEY_INFO, &spki);
     }
 }
 
@@ -224,46 +224,46 @@ pub fn validate_import(t: &Token, n: &mut NewObject) -> Result<()> {
     match n.kind {
         PUB_RSA => {
             let k = rsa::RsaPublic::from_n_e(
-                n.attrs.get(&CKA_MODULUS).map(|v| v.as_slice()).unwrap_or(&[]),
-                n.attrs.get(&CKA_PUBLIC_EXPONENT).map(|v| v.as_slice()).unwrap_or(&[]),
+                n.attrs.get(CKA_MODULUS).unwrap_or(&[]),
+                n.attrs.get(CKA_PUBLIC_EXPONENT).unwrap_or(&[]),
             )
             .map_err(invalid_key)?;
             check_rsa_bits(t, k.bits())?;
             if let Ok(spki) = k.to_spki_der() {
-                n.set(CKA_PUBLIC_KEY_INFO, spki);
+                n.set(CKA_PUBLIC_KEY_INFO, &spki);
             }
         }
         PRIV_RSA => {
-            let c = rsa_components(|ty| match n.attrs.get(&ty) {
-                Some(v) => Some(Zeroizing::new(v.clone())),
+            let c = rsa_components(|ty| match n.attrs.get(ty) {
+                Some(v) => Some(Zeroizing::new(v.to_vec())),
                 None => n.secrets.get(&ty).cloned(),
             })?;
             let k = rsa::RsaPrivate::from_components(&c).map_err(invalid_key)?;
             check_rsa_bits(t, k.bits())?;
             if let Ok(spki) = k.public().to_spki_der() {
-                n.set(CKA_PUBLIC_KEY_INFO, spki);
+                n.set(CKA_PUBLIC_KEY_INFO, &spki);
             }
         }
         PUB_EC => {
-            let curve = curve_of(n.attrs.get(&CKA_EC_PARAMS).map(|v| v.as_slice()).unwrap_or(&[]))?;
-            let raw = n.attrs.get(&CKA_EC_POINT).cloned().unwrap_or_default();
+            let curve = curve_of(n.attrs.get(CKA_EC_PARAMS).unwrap_or(&[]))?;
+            let raw = n.attrs.get(CKA_EC_POINT).unwrap_or_default().to_vec();
             let point = der::ec_point_from_attr(&raw, curve.field_len())
                 .ok_or_else(|| Error::new(CKR_ATTRIBUTE_VALUE_INVALID, "CKA_EC_POINT is not a point"))?;
             let k = ec::EcPublic::from_point(curve, point).map_err(invalid_key)?;
             // Store the spec's form (DER OCTET STRING) whatever was given.
-            n.set(CKA_EC_POINT, der::wrap_octet_string(k.point()));
-            n.set(CKA_EC_PARAMS, der::ec_params(curve));
+            n.set(CKA_EC_POINT, &der::wrap_octet_string(k.point()));
+            n.set(CKA_EC_PARAMS, &der::ec_params(curve));
             if let Ok(spki) = k.to_spki_der() {
-                n.set(CKA_PUBLIC_KEY_INFO, spki);
+                n.set(CKA_PUBLIC_KEY_INFO, &spki);
             }
         }
         PRIV_EC => {
-            let curve = curve_of(n.attrs.get(&CKA_EC_PARAMS).map(|v| v.as_slice()).unwrap_or(&[]))?;
+            let curve = curve_of(n.attrs.get(CKA_EC_PARAMS).unwrap_or(&[]))?;
             let scalar = n.secrets.get(&CKA_VALUE).cloned().unwrap_or_default();
             let k = ec::EcPrivate::from_scalar(curve, &scalar).map_err(invalid_key)?;
-            n.set(CKA_EC_PARAMS, der::ec_params(curve));
+            n.set(CKA_EC_PARAMS, &der::ec_params(curve));
             if let Ok(spki) = k.public().to_spki_der() {
-                n.set(CKA_PUBLIC_KEY_INFO, spki);
+                n.set(CKA_PUBLIC_KEY_INFO, &spki);
             }
         }
         _ => {}
@@ -306,9 +306,9 @@ pub fn generate_pair(t: &Token, mech: &Mechanism, pub_t: &[Attr], priv_t: &[Attr
                 ],
                 origin,
             )?;
-            p.set(CKA_MODULUS_BITS, ulong_bytes(bits as CK_ULONG));
+            p.attrs.insert_ulong(CKA_MODULUS_BITS, bits as CK_ULONG);
             if let Ok(spki) = k.public().to_spki_der() {
-                p.set(CKA_PUBLIC_KEY_INFO, spki);
+                p.set(CKA_PUBLIC_KEY_INFO, &spki);
             }
             let mut v = template::build(
                 priv_t,
@@ -338,7 +338,7 @@ pub fn generate_pair(t: &Token, mech: &Mechanism, pub_t: &[Attr], priv_t: &[Attr
                 origin,
             )?;
             if let Ok(spki) = k.public().to_spki_der() {
-                p.set(CKA_PUBLIC_KEY_INFO, spki);
+                p.set(CKA_PUBLIC_KEY_INFO, &spki);
             }
             let priv_t: Vec<Attr> = priv_t.iter().filter(|a| a.ty != CKA_EC_PARAMS).cloned().collect();
             let mut v = template::build(

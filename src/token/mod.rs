@@ -649,7 +649,7 @@ impl Token {
         let private = n.flag(CKA_PRIVATE);
         self.check_write(s, token, private)?;
         let uid = new_uid()?;
-        n.attrs.insert(CKA_UNIQUE_ID, uid.as_bytes().to_vec());
+        n.attrs.insert(CKA_UNIQUE_ID, uid.as_bytes());
         if token {
             if self.store.token()?.is_none() {
                 return Err(Error::new(CKR_TOKEN_NOT_RECOGNIZED, "token not initialized"));
@@ -660,7 +660,7 @@ impl Token {
                 let m = master.as_ref().ok_or_else(|| Error::general("no master key"))?;
                 sealed.push(((*ty), m.seal(&uid, *ty, v)?));
             }
-            let public = codec::encode_attrs(n.attrs.iter().map(|(t, v)| ((*t), v.as_slice())));
+            let public = codec::encode_attrs(n.attrs.iter());
             let sealed_blob = codec::encode_attrs(sealed.iter().map(|(t, v)| (*t, v.as_slice())));
             let id = self.store.insert_object(&uid, &public, &sealed_blob)?;
             let secrets = sealed.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, Secret::Sealed(v))).collect();
@@ -690,7 +690,7 @@ impl Token {
         attrs.remove(&CKA_UNIQUE_ID);
         crate::kms::attrs::reset_for_copy(&mut attrs, crate::kms::clock::now());
         let secrets = template::plain_secrets(&obj, &self.unseal_fn())?;
-        let n = NewObject { kind: obj.kind, attrs, secrets };
+        let n = NewObject { kind: obj.kind, attrs: crate::object::AttrMap::from_map(&attrs), secrets };
         self.insert(s, n)
     }
 

@@ -384,8 +384,8 @@ impl Token {
         }
         // A derived key is sensitive/extractable as asked, but was never
         // "always sensitive": its value came from a computation on the base.
-        n.set(CKA_ALWAYS_SENSITIVE, vec![(bk.flag(CKA_ALWAYS_SENSITIVE) && n.flag(CKA_SENSITIVE)) as u8]);
-        n.set(CKA_NEVER_EXTRACTABLE, vec![(bk.flag(CKA_NEVER_EXTRACTABLE) && !n.flag(CKA_EXTRACTABLE)) as u8]);
+        n.set(CKA_ALWAYS_SENSITIVE, &[(bk.flag(CKA_ALWAYS_SENSITIVE) && n.flag(CKA_SENSITIVE)) as u8]);
+        n.set(CKA_NEVER_EXTRACTABLE, &[(bk.flag(CKA_NEVER_EXTRACTABLE) && !n.flag(CKA_EXTRACTABLE)) as u8]);
         n.set_secret(CKA_VALUE, Zeroizing::new(secret[..len].to_vec()));
         self.insert(s, n)
     }
