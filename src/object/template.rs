@@ -158,7 +158,7 @@ fn check_attr(ty: CK_ATTRIBUTE_TYPE, v: &[u8], kind: Kinds) -> Result<&'static R
 /// only with the same value.
 pub fn build(template: &[Attr], implied: &[Attr], origin: Origin) -> Result<NewObject> {
     let value_bytes: usize = template.iter().chain(implied).map(|a| a.value.len()).sum();
-    let mut m = AttrMap::with_capacity(template.len() + implied.len() + 40, value_bytes + 384);
+    let mut m = AttrMap::with_capacity(template.len() + implied.len() + 36, value_bytes + 256);
     merge(&mut m, template)?;
     for a in implied {
         match m.get(a.ty) {

@@ -76,9 +76,15 @@ impl Objects {
             self.session_objects += 1;
         }
         if let Some(l) = obj.get(CKA_LABEL) {
-            let set = self.by_label.entry(l.to_vec()).or_default();
-            if let Err(i) = set.binary_search(&obj.handle) {
-                set.insert(i, obj.handle);
+            match self.by_label.get_mut(l) {
+                Some(set) => {
+                    if let Err(i) = set.binary_search(&obj.handle) {
+                        set.insert(i, obj.handle);
+                    }
+                }
+                None => {
+                    self.by_label.insert(l.to_vec(), vec![obj.handle]);
+                }
             }
         }
         self.map.insert(obj.handle, obj);
@@ -166,7 +172,9 @@ fn object_from_row(row: &ObjectRow) -> Result<Object> {
 pub(crate) fn new_uid() -> Result<String> {
     let mut b = [0u8; 16];
     crate::crypto::random_fill(&mut b).map_err(|_| Error::general("rng failed"))?;
-    Ok(hex::encode(b))
+    let mut out = [0u8; 32];
+    hex::encode_to_slice(b, &mut out).map_err(|_| Error::general("uid encoding"))?;
+    String::from_utf8(out.to_vec()).map_err(|_| Error::general("uid encoding"))
 }
 
 impl Token {
