@@ -1,7 +1,7 @@
 //! Profiling aid for the per-call cost (issue 7): runs one operation in a
 //! loop against the built module on a throw-away token and prints the rate.
 //!   cargo build --release --examples
-//!   target/release/examples/hotpath gcm|ecdsa|find|login|create|init|aeskeygen|eckeygen [seconds] [objects]
+//!   target/release/examples/hotpath gcm|ecdsa|rsaverify|ecverify|find|login|create|init|aeskeygen|eckeygen [seconds] [objects]
 //! Use under `perf record -g` to see where a call's time goes.
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -133,6 +133,31 @@ fn main() -> Result<(), Box<dyn Error>> {
             while Instant::now() < until {
                 for _ in 0..64 {
                     s.sign(&Mechanism::Ecdsa, pk, &d)?;
+                    n += 1;
+                }
+            }
+        }
+        "rsaverify" | "ecverify" => {
+            let (pb, pk, mech) = if op == "rsaverify" {
+                let (pb, pk) = s.generate_key_pair(
+                    &Mechanism::RsaPkcsKeyPairGen,
+                    &[Attribute::ModulusBits(2048.into()), Attribute::Token(false), Attribute::Verify(true)],
+                    &[Attribute::Token(false), Attribute::Sign(true)],
+                )?;
+                (pb, pk, Mechanism::Sha256RsaPkcs)
+            } else {
+                let (pb, pk) = s.generate_key_pair(
+                    &Mechanism::EccKeyPairGen,
+                    &[Attribute::EcParams(curve_oid()), Attribute::Token(false), Attribute::Verify(true)],
+                    &[Attribute::Token(false), Attribute::Sign(true)],
+                )?;
+                (pb, pk, Mechanism::EcdsaSha256)
+            };
+            let data = [5u8; 64];
+            let sig = s.sign(&mech, pk, &data)?;
+            while Instant::now() < until {
+                for _ in 0..64 {
+                    s.verify(&mech, pb, &data, &sig)?;
                     n += 1;
                 }
             }
