@@ -127,7 +127,7 @@ impl TokenKms {
 /// outside CKA_START_DATE..CKA_END_DATE nothing new is protected, and past
 /// the end date decrypt/verify/unwrap follow `kms.decrypt_after_expiry`.
 pub fn check_use(obj: &Object, purpose: Purpose, cfg: &KmsConfig) -> Result<()> {
-    if !obj.is_key() {
+    if !obj.is_key() || obj.unrestricted() {
         return Ok(());
     }
     let refuse = |m: String| Err(Error::new(CKR_KEY_FUNCTION_NOT_PERMITTED, m));
@@ -1579,6 +1579,9 @@ mod tests {
         assert!(check_use(&expired, Purpose::Decrypt, &strict).is_err());
         let future = key(&[(CKA_START_DATE, b"99991231".to_vec())]);
         assert!(check_use(&future, Purpose::Sign, &cfg).is_err());
+        // The precomputed shortcut covers exactly the keys with no rule to apply.
+        assert!(ok.unrestricted() && key(&[(CKA_START_DATE, Vec::new())]).unrestricted());
+        assert!(![&old, &off, &expired, &future].iter().any(|o| o.unrestricted()));
     }
 
     #[test]

@@ -78,18 +78,21 @@ fn table() -> &'static [Entry] {
         ] {
             t.extend(part.iter().map(|(ty, min, max, flags)| m(*ty, *min, *max, *flags)));
         }
+        // Sorted: every C_*Init looks its mechanism up by binary search.
+        t.sort_by_key(|e| e.ty);
         t
     })
 }
 
-/// The mechanism types, for C_GetMechanismList.
+/// The mechanism types in ascending order, for C_GetMechanismList.
 pub fn list() -> Vec<CK_MECHANISM_TYPE> {
     table().iter().map(|e| e.ty).collect()
 }
 
 /// The entry of `ty`, if keyward offers it.
 pub fn lookup(ty: CK_MECHANISM_TYPE) -> Option<&'static Entry> {
-    table().iter().find(|e| e.ty == ty)
+    let t = table();
+    t.binary_search_by_key(&ty, |e| e.ty).ok().and_then(|i| t.get(i))
 }
 
 /// C_GetMechanismInfo: `CKR_MECHANISM_INVALID` for an unknown mechanism.
@@ -109,6 +112,7 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted.len(), l.len(), "duplicate mechanism in TABLE");
         for e in table() {
+            assert!(lookup(e.ty).is_some_and(|f| std::ptr::eq(f, e)), "lookup of 0x{:x}", e.ty);
             assert!(e.info.min_key_size <= e.info.max_key_size);
             assert_ne!(e.info.flags, 0);
         }

@@ -55,6 +55,10 @@ pub struct Object {
     /// Sorted by type (usually one entry: a tree node would be ~450 bytes).
     secrets: Box<[(CK_ATTRIBUTE_TYPE, Secret)]>,
     material: RwLock<Option<Arc<KeyMaterial>>>,
+    /// An enabled primary key version without a validity window: the
+    /// lifecycle rules of `kms::check_use` have nothing to refuse (decided
+    /// once here instead of four attribute lookups per key use).
+    unrestricted: bool,
 }
 
 impl std::fmt::Debug for Object {
@@ -100,6 +104,14 @@ impl Object {
         let key_type = attrs.get(CKA_KEY_TYPE).and_then(ulong);
         let kind = rules::kind_of(class, key_type).ok_or_else(|| Error::device("object of unknown kind"))?;
         let flag = |t| attrs.get(t).is_some_and(|v| v.first() == Some(&1));
+        let unrestricted = {
+            use crate::kms::attrs::{CKA_KEYWARD_PRIMARY, CKA_KEYWARD_STATE, KEYWARD_STATE_ENABLED};
+            let dated = |t| attrs.get(t).is_some_and(|d| d.len() == 8);
+            attrs.get(CKA_KEYWARD_STATE).and_then(ulong).unwrap_or(KEYWARD_STATE_ENABLED) == KEYWARD_STATE_ENABLED
+                && attrs.get(CKA_KEYWARD_PRIMARY).is_none_or(|v| v.first() == Some(&1))
+                && !dated(CKA_START_DATE)
+                && !dated(CKA_END_DATE)
+        };
         Ok(Object {
             handle,
             uid,
@@ -112,7 +124,13 @@ impl Object {
             attrs,
             secrets,
             material: RwLock::new(None),
+            unrestricted,
         })
+    }
+
+    /// See the field: no lifecycle rule can refuse a use of this key.
+    pub fn unrestricted(&self) -> bool {
+        self.unrestricted
     }
 
     pub fn attrs(&self) -> &AttrMap {
