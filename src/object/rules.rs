@@ -221,6 +221,14 @@ pub fn is_secret(ty: CK_ATTRIBUTE_TYPE, kind: Kinds) -> bool {
     }
 }
 
+/// [`is_secret`] for an attribute whose rule is already at hand.
+pub fn rule_is_secret(r: &Rule, kind: Kinds) -> bool {
+    match r.ty {
+        CKA_VALUE => kind & (SECRET | PRIV) != 0,
+        _ => r.flags & SECRET_VALUE != 0,
+    }
+}
+
 /// Checks the shape of a value.
 pub fn value_ok(kind: ValueKind, v: &[u8]) -> bool {
     match kind {

@@ -192,8 +192,15 @@ pub fn build(template: &[Attr], implied: &[Attr], origin: Origin) -> Result<NewO
         return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "only X.509 certificates are supported"));
     }
     let generated = matches!(origin, Origin::Generate(_));
+    // Secret values can only come from the template or the mechanism
+    // (defaults and token-maintained attributes are public), so they are
+    // noted here, with each attribute's rule at hand.
+    let mut secret_types: Vec<CK_ATTRIBUTE_TYPE> = Vec::new();
     for (ty, v) in m.iter() {
         let r = check_attr(ty, v, kind)?;
+        if rules::rule_is_secret(r, kind) {
+            secret_types.push(ty);
+        }
         if r.flags & TOKEN_SET != 0 {
             return Err(err!(CKR_ATTRIBUTE_READ_ONLY, "attribute 0x{ty:x} is set by the token"));
         }
@@ -239,13 +246,11 @@ pub fn build(template: &[Attr], implied: &[Attr], origin: Origin) -> Result<NewO
     }
     // Split secrets from public values (the map wipes what it gives up).
     let mut secrets = BTreeMap::new();
-    for (t, v) in m.iter() {
-        if rules::is_secret(t, kind) {
+    for t in secret_types {
+        if let Some(v) = m.get(t) {
             secrets.insert(t, Zeroizing::new(v.to_vec()));
         }
-    }
-    for t in secrets.keys() {
-        m.remove(*t);
+        m.remove(t);
     }
     let mut n = NewObject { kind, attrs: m, secrets };
     if kind == SECRET {
@@ -429,6 +434,19 @@ mod tests {
         assert!(n.flag(CKA_SENSITIVE));
         assert!(!n.flag(CKA_LOCAL));
         assert!(!n.flag(CKA_ALWAYS_SENSITIVE));
+    }
+
+    #[test]
+    fn defaults_and_stamps_are_public() {
+        // build() collects secret values before the defaults are added.
+        for kind in [DATA, CERT, SECRET, PUB_RSA, PUB_EC, PRIV_RSA, PRIV_EC] {
+            for (ty, _) in defaults(kind) {
+                assert!(!rules::is_secret(ty, kind), "default 0x{ty:x} of kind {kind} is secret");
+            }
+            let mut m = AttrMap::default();
+            crate::kms::attrs::stamp_new(&mut m, kind, Origin::Generate(CKM_AES_KEY_GEN), 1).unwrap();
+            assert!(m.iter().all(|(ty, _)| !rules::is_secret(ty, kind)));
+        }
     }
 
     #[test]
