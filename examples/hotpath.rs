@@ -1,7 +1,7 @@
 //! Profiling aid for the per-call cost (issue 7): runs one operation in a
 //! loop against the built module on a throw-away token and prints the rate.
 //!   cargo build --release --examples
-//!   target/release/examples/hotpath gcm|ecdsa|rsaverify|ecverify|find|login|create|init|aeskeygen|eckeygen [seconds] [objects]
+//!   target/release/examples/hotpath gcm|ecdsa|threads|rsaverify|ecverify|find|login|create|init|aeskeygen|eckeygen [seconds] [objects]
 //! Use under `perf record -g` to see where a call's time goes.
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -103,6 +103,88 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         let dt = t0.elapsed().as_secs_f64();
         println!("{op}: {n} ops in {dt:.2} s = {:.0}/s ({:.2} us/op)", n as f64 / dt, dt * 1e6 / n as f64);
+        p11.finalize()?;
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(());
+    }
+    if op == "threads" {
+        // ECDSA P-256 signing with a token key from HOTPATH_THREADS threads,
+        // each with its own session (the bench's thread rows).
+        let threads: usize = std::env::var("HOTPATH_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+        // HOTPATH_WARM=seconds of single-thread GCM 1 KiB first (what the
+        // bench's earlier rows leave behind).
+        let warm: f64 = std::env::var("HOTPATH_WARM").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        if warm > 0.0 {
+            let k =
+                s.generate_key(&Mechanism::AesKeyGen, &[Attribute::ValueLen(32.into()), Attribute::Token(false)])?;
+            let data = vec![7u8; 1024];
+            let mut iv = [0u8; 12];
+            let stop = Instant::now() + Duration::from_secs_f64(warm);
+            let mut i = 0u64;
+            let warm_op = std::env::var("HOTPATH_WARM_OP").unwrap_or_default();
+            let keygen = warm_op == "keygen";
+            let mut kept = Vec::new();
+            while Instant::now() < stop {
+                i += 1;
+                if warm_op == "keepkeygen" {
+                    // Like the bench's key generation rows: keys pile up and
+                    // are destroyed after the timed runs.
+                    kept.push(s.generate_key(
+                        &Mechanism::AesKeyGen,
+                        &[Attribute::ValueLen(32.into()), Attribute::Token(false)],
+                    )?);
+                    continue;
+                }
+                if keygen {
+                    let k = s.generate_key(
+                        &Mechanism::AesKeyGen,
+                        &[Attribute::ValueLen(32.into()), Attribute::Token(false)],
+                    )?;
+                    s.destroy_object(k)?;
+                    continue;
+                }
+                iv[..8].copy_from_slice(&i.to_be_bytes());
+                let p = GcmParams::new(&mut iv, &[], 128.into())?;
+                s.encrypt(&Mechanism::AesGcm(p), k, &data)?;
+            }
+            let n_kept = kept.len();
+            let t = Instant::now();
+            for h in kept {
+                s.destroy_object(h)?;
+            }
+            if n_kept > 0 {
+                println!("warm-up: {n_kept} keys destroyed in {:.2} s", t.elapsed().as_secs_f64());
+            }
+        }
+        let until = Instant::now() + Duration::from_secs_f64(secs);
+        let (_pb, pk) = s.generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[Attribute::EcParams(curve_oid()), Attribute::Token(true)],
+            &[Attribute::Token(true), Attribute::Sign(true)],
+        )?;
+        let t0 = Instant::now();
+        let total: u64 = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..threads)
+                .map(|_| {
+                    sc.spawn(|| {
+                        let t = p11.open_ro_session(slot).map_err(|e| e.to_string())?;
+                        let d = [3u8; 32];
+                        let mut n = 0u64;
+                        while Instant::now() < until {
+                            for _ in 0..64 {
+                                t.sign(&Mechanism::Ecdsa, pk, &d).map_err(|e| e.to_string())?;
+                                n += 1;
+                            }
+                        }
+                        Ok::<u64, String>(n)
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap_or(Err("thread panicked".into())).unwrap_or(0)).sum()
+        });
+        let dt = t0.elapsed().as_secs_f64();
+        println!("threads x{threads}: {total} ops in {dt:.2} s = {:.0}/s", total as f64 / dt);
+        drop(s);
         p11.finalize()?;
         let _ = std::fs::remove_dir_all(&dir);
         return Ok(());
