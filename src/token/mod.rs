@@ -35,6 +35,62 @@ struct Login {
     master: Option<MasterKey>,
 }
 
+/// The handles of one label in ascending order: a short vector (a label
+/// usually names one object or a few), a B-tree once many objects share it
+/// (the empty label of a thousand session keys: removing one from a long
+/// vector would move all the others).
+enum LabelSet {
+    Few(Vec<Handle>),
+    Many(std::collections::BTreeSet<Handle>),
+}
+
+impl LabelSet {
+    const FEW: usize = 64;
+
+    fn insert(&mut self, h: Handle) {
+        match self {
+            LabelSet::Few(v) => {
+                if let Err(i) = v.binary_search(&h) {
+                    v.insert(i, h);
+                    if v.len() > Self::FEW {
+                        *self = LabelSet::Many(v.iter().copied().collect());
+                    }
+                }
+            }
+            LabelSet::Many(s) => {
+                s.insert(h);
+            }
+        }
+    }
+
+    fn remove(&mut self, h: Handle) {
+        match self {
+            LabelSet::Few(v) => {
+                if let Ok(i) = v.binary_search(&h) {
+                    v.remove(i);
+                }
+            }
+            LabelSet::Many(s) => {
+                s.remove(&h);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            LabelSet::Few(v) => v.is_empty(),
+            LabelSet::Many(s) => s.is_empty(),
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = Handle> + '_> {
+        match self {
+            LabelSet::Few(v) => Box::new(v.iter().copied()),
+            LabelSet::Many(s) => Box::new(s.iter().copied()),
+        }
+    }
+}
+
 /// The object cache: every object by handle, plus an index by CKA_LABEL
 /// (C_FindObjects by label among 10,000 keys without a scan).
 #[derive(Default)]
@@ -42,7 +98,7 @@ struct Objects {
     rev: u64,
     map: HandleMap<Arc<Object>>,
     /// Handles in ascending order (as the search returns them).
-    by_label: HashMap<Vec<u8>, Vec<Handle>, foldhash::fast::RandomState>,
+    by_label: HashMap<Vec<u8>, LabelSet, foldhash::fast::RandomState>,
     /// How many session objects `map` holds (closing sessions skips the
     /// scan when there are none).
     session_objects: usize,
@@ -58,9 +114,7 @@ impl Objects {
         if let Some(l) = obj.get(CKA_LABEL)
             && let Some(set) = self.by_label.get_mut(l)
         {
-            if let Ok(i) = set.binary_search(&obj.handle) {
-                set.remove(i);
-            }
+            set.remove(obj.handle);
             if set.is_empty() {
                 self.by_label.remove(l);
             }
@@ -77,13 +131,9 @@ impl Objects {
         }
         if let Some(l) = obj.get(CKA_LABEL) {
             match self.by_label.get_mut(l) {
-                Some(set) => {
-                    if let Err(i) = set.binary_search(&obj.handle) {
-                        set.insert(i, obj.handle);
-                    }
-                }
+                Some(set) => set.insert(obj.handle),
                 None => {
-                    self.by_label.insert(l.to_vec(), vec![obj.handle]);
+                    self.by_label.insert(l.to_vec(), LabelSet::Few(vec![obj.handle]));
                 }
             }
         }
@@ -116,7 +166,7 @@ impl Objects {
     fn candidates<'a>(&'a self, t: &[Attr]) -> Box<dyn Iterator<Item = &'a Arc<Object>> + 'a> {
         match t.iter().rev().find(|a| a.ty == CKA_LABEL) {
             Some(a) => match self.by_label.get(&a.value) {
-                Some(set) => Box::new(set.iter().filter_map(|h| self.map.get(h))),
+                Some(set) => Box::new(set.iter().filter_map(|h| self.map.get(&h))),
                 None => Box::new(std::iter::empty()),
             },
             None => Box::new(self.map.values()),
@@ -867,6 +917,27 @@ pub fn now_utc() -> UtcTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_sets_stay_sorted_across_the_switch_to_a_tree() {
+        let mut set = LabelSet::Few(Vec::new());
+        let mut reference = std::collections::BTreeSet::new();
+        let mut x = 12345u64;
+        for step in 0..1000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let h = (x >> 40) % 300;
+            if step % 3 == 2 {
+                set.remove(h);
+                reference.remove(&h);
+            } else {
+                set.insert(h);
+                reference.insert(h);
+            }
+            assert!(set.iter().eq(reference.iter().copied()), "step {step}");
+            assert_eq!(set.is_empty(), reference.is_empty());
+        }
+        assert!(matches!(set, LabelSet::Many(_)), "more than FEW handles: a tree");
+    }
 
     #[test]
     fn civil_dates() {
