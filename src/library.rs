@@ -143,8 +143,10 @@ impl Library {
         let _call = crate::clock::begin_call();
         let s = self.session(h)?;
         let mut guard = s.lock().map_err(|_| Error::general("session lock poisoned"))?;
-        let token = self.token(guard.slot)?.clone();
-        f(&mut guard, &token)
+        // Borrowed from the slot table (no reference-count traffic on the
+        // token shared by every thread).
+        let token = self.token(guard.slot)?;
+        f(&mut guard, token)
     }
 
     // ---- general -------------------------------------------------------
