@@ -486,6 +486,15 @@ impl Store {
         self.write(|tx| tx.pin_failed(role))
     }
 
+    /// Reserves one login attempt of `role` before its PIN is checked: in
+    /// one write transaction, counts it as a failure unless the counter has
+    /// reached `max`. `Ok(n)`: reserved, `n` failures counted with this one
+    /// (a success resets the counter with [`Store::pin_ok`]); `Err(n)`: the
+    /// PIN is locked after `n` failures and nothing was counted.
+    pub fn reserve_pin_attempt(&self, role: Role, max: u32) -> Result<std::result::Result<u32, u32>> {
+        self.write(|tx| tx.reserve_pin_attempt(role, max))
+    }
+
     /// Resets the failure counter of `role` (no write when it is already 0).
     pub fn pin_ok(&self, role: Role) -> Result<()> {
         {
@@ -693,6 +702,19 @@ impl Tx<'_> {
         n.map(count).ok_or_else(not_initialized)
     }
 
+    fn reserve_pin_attempt(&self, role: Role, max: u32) -> Result<std::result::Result<u32, u32>> {
+        let now: i64 = self
+            .conn
+            .prepare_cached(role_sql(role).select_failures)?
+            .query_row([], |r| r.get(0))
+            .optional()?
+            .ok_or_else(not_initialized)?;
+        if count(now) >= max {
+            return Ok(Err(count(now)));
+        }
+        self.pin_failed(role).map(Ok)
+    }
+
     fn pin_ok(&self, role: Role) -> Result<()> {
         self.stamp()?;
         self.conn.prepare_cached(role_sql(role).reset_failures)?.execute([])?;
@@ -898,6 +920,24 @@ mod tests {
         let per = t.elapsed() / n;
         eprintln!("changes_since fast path: {per:?} per call");
         assert!(per < Duration::from_micros(100), "{per:?}");
+    }
+
+    #[test]
+    fn pin_attempts_are_reserved_up_to_the_limit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Store::open(tmp.path()).unwrap();
+        assert!(s.reserve_pin_attempt(Role::User, 3).is_err(), "no token row yet");
+        s.init_token("t", "1", &so_key()).unwrap();
+        assert_eq!(s.reserve_pin_attempt(Role::User, 3).unwrap(), Ok(1));
+        assert_eq!(s.reserve_pin_attempt(Role::User, 3).unwrap(), Ok(2));
+        assert_eq!(s.reserve_pin_attempt(Role::User, 3).unwrap(), Ok(3));
+        // At the limit nothing more is counted.
+        assert_eq!(s.reserve_pin_attempt(Role::User, 3).unwrap(), Err(3));
+        assert_eq!(s.token().unwrap().unwrap().user_failures, 3);
+        // The other role has its own counter; a success releases it.
+        assert_eq!(s.reserve_pin_attempt(Role::So, 3).unwrap(), Ok(1));
+        s.pin_ok(Role::So).unwrap();
+        assert_eq!(s.token().unwrap().unwrap().so_failures, 0);
     }
 
     #[test]

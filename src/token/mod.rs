@@ -410,26 +410,38 @@ impl Token {
         Ok(())
     }
 
-    /// The KEK for `pin` under `salt`: from the process cache, else PBKDF2.
-    fn kek(&self, pin: &[u8], salt: &[u8], iterations: u32) -> Result<Kek> {
-        let fp = crate::crypto::hmac_sha256(
+    fn kek_fingerprint(&self, pin: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
+        crate::crypto::hmac_sha256(
             &self.fingerprint_key,
             &[&iterations.to_le_bytes(), &(salt.len() as u64).to_le_bytes(), salt, pin],
-        );
-        if let Some(e) = self.kek_cache.lock().map_err(lock_err)?.iter().find(|e| e.fingerprint == fp) {
-            return Ok(e.kek.clone());
-        }
-        let kek = Kek::derive(pin, salt, iterations)?;
+        )
+    }
+
+    /// The KEK of a PIN this process has already seen open the master key
+    /// (only successful PINs are remembered, so a wrong guess never takes
+    /// this path and always pays the KDF and an attempt).
+    fn cached_kek(&self, fp: &[u8; 32]) -> Result<Option<Kek>> {
+        Ok(self.kek_cache.lock().map_err(lock_err)?.iter().find(|e| &e.fingerprint == fp).map(|e| e.kek.clone()))
+    }
+
+    fn remember_kek(&self, fp: [u8; 32], kek: Kek) -> Result<()> {
         let mut cache = self.kek_cache.lock().map_err(lock_err)?;
         if cache.len() >= 16 {
             cache.remove(0);
         }
-        cache.push(KekCacheEntry { fingerprint: fp, kek: kek.clone() });
-        Ok(kek)
+        cache.push(KekCacheEntry { fingerprint: fp, kek });
+        Ok(())
     }
 
     /// Checks `pin` for `role` against the store, counting failures; returns
     /// the master key.
+    ///
+    /// A guess is paid for before it is checked: the attempt is reserved in
+    /// the same store transaction that reads the failure counter (refused
+    /// once the limit is reached), the KDF runs, and a success resets the
+    /// counter. N concurrent guesses, from threads or processes, never check
+    /// more than `max_pin_attempts` wrong PINs. A PIN this process has seen
+    /// succeed opens the master key from the cache without a reservation.
     fn verify_pin(&self, role: Role, pin: &[u8]) -> Result<MasterKey> {
         let row = self.store.token()?.ok_or_else(|| Error::new(CKR_TOKEN_NOT_RECOGNIZED, "token not initialized"))?;
         let (wrapped, failures) = match role {
@@ -438,25 +450,33 @@ impl Token {
         };
         let wrapped =
             wrapped.ok_or_else(|| Error::new(CKR_USER_PIN_NOT_INITIALIZED, "the user PIN is not initialized"))?;
-        if failures >= self.policy.max_pin_attempts {
-            return Err(Error::new(CKR_PIN_LOCKED, format!("{role:?} PIN locked after {failures} failed attempts")));
+        let max = self.policy.max_pin_attempts;
+        let locked = |n: u32| Error::new(CKR_PIN_LOCKED, format!("{role:?} PIN locked after {n} failed attempts"));
+        if failures >= max {
+            return Err(locked(failures));
         }
-        let kek = self.kek(pin, &wrapped.salt, wrapped.iterations)?;
+        let fp = self.kek_fingerprint(pin, &wrapped.salt, wrapped.iterations);
+        if let Some(m) = self.cached_kek(&fp)?.and_then(|k| k.unwrap(&wrapped.blob)) {
+            if failures > 0 {
+                self.store.pin_ok(role)?;
+            }
+            return Ok(m);
+        }
+        let n = match self.store.reserve_pin_attempt(role, max)? {
+            Ok(n) => n,
+            Err(now) => return Err(locked(now)),
+        };
+        let kek = Kek::derive(pin, &wrapped.salt, wrapped.iterations)?;
         match kek.unwrap(&wrapped.blob) {
             Some(m) => {
-                if failures > 0 {
-                    self.store.pin_ok(role)?;
-                }
+                self.store.pin_ok(role)?;
+                self.remember_kek(fp, kek)?;
                 Ok(m)
             }
-            None => {
-                let n = self.store.pin_failed(role)?;
-                if n >= self.policy.max_pin_attempts {
-                    Err(Error::new(CKR_PIN_LOCKED, format!("{role:?} PIN now locked after {n} failed attempts")))
-                } else {
-                    Err(Error::new(CKR_PIN_INCORRECT, format!("wrong {role:?} PIN ({n} failed attempts)")))
-                }
+            None if n >= max => {
+                Err(Error::new(CKR_PIN_LOCKED, format!("{role:?} PIN now locked after {n} failed attempts")))
             }
+            None => Err(Error::new(CKR_PIN_INCORRECT, format!("wrong {role:?} PIN ({n} failed attempts)"))),
         }
     }
 

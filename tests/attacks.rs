@@ -1,0 +1,117 @@
+//! Attacks on key protection (issue 21), each performed through the C ABI of
+//! the built module and asserting the secure outcome. One test per attack;
+//! RELIABILITY.md ("Threats and what stops them") names them.
+//!
+//! One process per test (`cargo nextest run --test attacks`).
+
+mod common;
+use common::*;
+use cryptoki::error::RvError;
+use cryptoki::session::UserType;
+use std::ffi::CString;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+// ---- PIN lockout under concurrent guessing ---------------------------------
+
+/// Worker: waits for the start file, then guesses one wrong user PIN and
+/// prints the CK_RV it got.
+#[test]
+fn lockout_guess_worker() {
+    let Ok(conf) = std::env::var("KW_GUESS_CONF") else { return };
+    let start = std::env::var("KW_GUESS_START").unwrap();
+    let p11 = load(&CString::new(conf).unwrap());
+    let slot = p11.get_all_slots().unwrap()[0];
+    let s = p11.open_ro_session(slot).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !Path::new(&start).exists() {
+        assert!(Instant::now() < deadline, "start signal never came");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let r = s.login(UserType::User, Some(&pin("wrong-guess-0000")));
+    match r {
+        Ok(()) => println!("GUESS ok"),
+        Err(e) => println!("GUESS {:?}", rv(e)),
+    }
+}
+
+/// Twelve processes guess the user PIN at the same moment with
+/// `max_pin_attempts = 3`: exactly three guesses are checked (each reserved
+/// its attempt before the KDF ran), the rest are refused as locked without
+/// a check, and the PIN is locked for the right PIN too.
+#[test]
+fn concurrent_pin_guesses_never_exceed_the_lockout() {
+    let dir = tempfile::tempdir().unwrap();
+    // A slow enough KDF that the guesses overlap.
+    let conf_path = dir.path().join("keyward.toml");
+    std::fs::write(
+        &conf_path,
+        format!(
+            "[policy]\npbkdf2_iterations = 200000\nmax_pin_attempts = 3\n[[slot]]\npath = \"{}\"\n",
+            dir.path().join("token").display()
+        ),
+    )
+    .unwrap();
+    let conf = CString::new(conf_path.display().to_string()).unwrap();
+    let p11 = load(&conf);
+    let slot = p11.get_all_slots().unwrap()[0];
+    p11.init_token(slot, &pin(SO_PIN), "guess").unwrap();
+    let s = p11.open_rw_session(slot).unwrap();
+    s.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    s.init_pin(&pin(USER_PIN)).unwrap();
+    s.logout().unwrap();
+    drop(s);
+    let start = dir.path().join("start");
+    let workers: Vec<_> = (0..12)
+        .map(|_| {
+            test_worker("lockout_guess_worker")
+                .env("KW_GUESS_CONF", &conf_path)
+                .env("KW_GUESS_START", &start)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Let every worker load the module and open its session first.
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::write(&start, b"go").unwrap();
+    let mut results = Vec::new();
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        assert!(out.status.success(), "worker failed: {}", String::from_utf8_lossy(&out.stdout));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let at = text.find("GUESS ").unwrap_or_else(|| panic!("no result: {text}"));
+        results.push(text[at + 6..].lines().next().unwrap_or_default().to_string());
+    }
+    let incorrect = results.iter().filter(|r| r.contains("PinIncorrect")).count();
+    let locked = results.iter().filter(|r| r.contains("PinLocked")).count();
+    assert_eq!(incorrect + locked, 12, "{results:?}");
+    // Attempts 1 and 2 are "incorrect", attempt 3 locks; nobody got in.
+    assert_eq!(incorrect, 2, "{results:?}");
+
+    // The audit log tells checked guesses (they name their attempt number)
+    // from refusals without a check.
+    let log = std::fs::read_to_string(dir.path().join("token/audit.jsonl")).unwrap();
+    let mut checked = Vec::new();
+    let mut refused = 0;
+    for line in log.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        if r["function"] != "C_Login" || r["result"] == "CKR_OK" {
+            continue;
+        }
+        let reason = r["reason"].as_str().unwrap_or_default();
+        if reason.starts_with("wrong User PIN") || reason.contains("now locked") {
+            checked.push(reason.to_string());
+        } else if reason.contains("locked after") {
+            refused += 1;
+        }
+    }
+    assert_eq!(checked.len(), 3, "exactly max_pin_attempts guesses checked: {checked:?}");
+    assert_eq!(refused, 9, "{log}");
+
+    // Locked: the right PIN is refused too, and the token says so.
+    let info = p11.get_token_info(slot).unwrap();
+    assert!(info.user_pin_locked(), "{info:?}");
+    let s = p11.open_ro_session(slot).unwrap();
+    assert_eq!(rv(s.login(UserType::User, Some(&pin(USER_PIN))).unwrap_err()), RvError::PinLocked);
+}
