@@ -115,3 +115,120 @@ fn concurrent_pin_guesses_never_exceed_the_lockout() {
     let s = p11.open_ro_session(slot).unwrap();
     assert_eq!(rv(s.login(UserType::User, Some(&pin(USER_PIN))).unwrap_err()), RvError::PinLocked);
 }
+
+// ---- CKA_ALWAYS_AUTHENTICATE on every use ------------------------------------
+
+/// A private key with CKA_ALWAYS_AUTHENTICATE is used for decryption, unwrap
+/// and derivation by a logged-in user who does not give the PIN again: every
+/// use is refused; the spec's flow (Init, C_Login(CKU_CONTEXT_SPECIFIC), use)
+/// works for exactly one operation; the attribute cannot be cleared, nor set
+/// on a public object.
+#[test]
+fn always_authenticate_holds_for_decrypt_unwrap_and_derive() {
+    use cryptoki::mechanism::Mechanism;
+    use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
+    use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
+    let t = initialized();
+    let s = t.user_session();
+    let ctx = || s.login(UserType::ContextSpecific, Some(&pin(USER_PIN)));
+    let (pubk, privk) = s
+        .generate_key_pair(
+            &Mechanism::RsaPkcsKeyPairGen,
+            &[Attribute::ModulusBits(2048.into()), Attribute::PublicExponent(vec![1, 0, 1]), Attribute::Encrypt(true)],
+            &[
+                Attribute::Decrypt(true),
+                Attribute::Unwrap(true),
+                Attribute::Sign(true),
+                Attribute::AlwaysAuthenticate(true),
+            ],
+        )
+        .unwrap();
+    let mech = Mechanism::RsaPkcsOaep(cryptoki::mechanism::rsa::PkcsOaepParams::new(
+        cryptoki::mechanism::MechanismType::SHA1,
+        cryptoki::mechanism::rsa::PkcsMgfType::MGF1_SHA1,
+        cryptoki::mechanism::rsa::PkcsOaepSource::empty(),
+    ));
+    let ct = s.encrypt(&mech, pubk, b"sixteen byte key").unwrap();
+
+    // Decrypt without the context-specific login: refused, operation ended.
+    assert_eq!(rv(s.decrypt(&mech, privk, &ct).unwrap_err()), RvError::UserNotLoggedIn);
+    s.decrypt_init(&mech, privk).unwrap();
+    assert_eq!(rv(s.decrypt_update(&ct).unwrap_err()), RvError::UserNotLoggedIn);
+    // The spec's flow: Init, context-specific login, use.
+    s.decrypt_init(&mech, privk).unwrap();
+    ctx().unwrap();
+    let mut plain = s.decrypt_update(&ct).unwrap();
+    plain.extend(s.decrypt_final().unwrap());
+    assert_eq!(plain, b"sixteen byte key");
+    // One login, one operation.
+    s.decrypt_init(&mech, privk).unwrap();
+    assert_eq!(rv(s.decrypt_update(&ct).unwrap_err()), RvError::UserNotLoggedIn);
+    // A wrong PIN at the context-specific login ends the waiting operation.
+    s.decrypt_init(&mech, privk).unwrap();
+    assert_eq!(rv(s.login(UserType::ContextSpecific, Some(&pin("wrong-pin-00"))).unwrap_err()), RvError::PinIncorrect);
+    assert_eq!(rv(s.decrypt_update(&ct).unwrap_err()), RvError::OperationNotInitialized);
+    // Signing as before.
+    assert_eq!(rv(s.sign(&Mechanism::Sha256RsaPkcs, privk, b"m").unwrap_err()), RvError::UserNotLoggedIn);
+
+    // Unwrap (no Init): refused without, allowed once after a context-specific login.
+    let aes = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Encrypt(true),
+        Attribute::Token(false),
+    ];
+    assert_eq!(rv(s.unwrap_key(&mech, privk, &ct, &aes).unwrap_err()), RvError::UserNotLoggedIn);
+    ctx().unwrap();
+    let k = s.unwrap_key(&mech, privk, &ct, &aes).unwrap();
+    assert_eq!(s.get_attributes(k, &[AttributeType::ValueLen]).unwrap(), vec![Attribute::ValueLen(16.into())]);
+    assert_eq!(rv(s.unwrap_key(&mech, privk, &ct, &aes).unwrap_err()), RvError::UserNotLoggedIn);
+    // The login is spent by the next operation, whatever it is.
+    ctx().unwrap();
+    s.sign_init(&Mechanism::Sha256RsaPkcs, privk).unwrap();
+    assert_eq!(rv(s.unwrap_key(&mech, privk, &ct, &aes).unwrap_err()), RvError::UserNotLoggedIn);
+    // (That sign operation still waits for its own login; a refusal ends it.)
+    assert_eq!(rv(s.sign_final().unwrap_err()), RvError::UserNotLoggedIn);
+
+    // Derive (no Init) with an ALWAYS_AUTHENTICATE EC key.
+    let p256 = vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    let (epub, epriv) = s
+        .generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[Attribute::EcParams(p256)],
+            &[Attribute::Derive(true), Attribute::AlwaysAuthenticate(true)],
+        )
+        .unwrap();
+    let point = s.get_attributes(epub, &[AttributeType::EcPoint]).unwrap();
+    let Attribute::EcPoint(point) = &point[0] else { panic!("no point") };
+    let point = point[2..].to_vec(); // DER OCTET STRING -> raw point
+    let derive = || {
+        s.derive_key(
+            &Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::null(), &point)),
+            epriv,
+            &[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::GENERIC_SECRET),
+                Attribute::Token(false),
+            ],
+        )
+    };
+    assert_eq!(rv(derive().unwrap_err()), RvError::UserNotLoggedIn);
+    ctx().unwrap();
+    derive().unwrap();
+    assert_eq!(rv(derive().unwrap_err()), RvError::UserNotLoggedIn);
+
+    // The attribute cannot be cleared, and needs CKA_PRIVATE.
+    assert_eq!(
+        rv(s.update_attributes(privk, &[Attribute::AlwaysAuthenticate(false)]).unwrap_err()),
+        RvError::AttributeReadOnly
+    );
+    assert_eq!(rv(s.copy_object(privk, &[Attribute::Private(false)]).unwrap_err()), RvError::TemplateInconsistent);
+    let e = s
+        .generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[Attribute::EcParams(vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07])],
+            &[Attribute::Sign(true), Attribute::Private(false), Attribute::AlwaysAuthenticate(true)],
+        )
+        .unwrap_err();
+    assert_eq!(rv(e), RvError::TemplateInconsistent);
+}

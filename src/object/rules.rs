@@ -166,7 +166,7 @@ rules! {
     CKA_WRAP_WITH_TRUSTED: SECRET | PRIV, Bool, TO_TRUE_ONLY, create NONE, gen NONE;
     CKA_UNWRAP_TEMPLATE:  SECRET | PRIV, Template, FIXED, create NONE, gen NONE;
     CKA_DERIVE_TEMPLATE:  SECRET | PRIV, Template, FIXED, create NONE, gen NONE;
-    CKA_ALWAYS_AUTHENTICATE: PRIV, Bool, 0, create NONE, gen NONE;
+    CKA_ALWAYS_AUTHENTICATE: PRIV, Bool, TO_TRUE_ONLY, create NONE, gen NONE;
     // secret keys
     CKA_VALUE_LEN:        SECRET, Ulong, FIXED | GENERATE_ONLY, create NONE, gen NONE;
     // RSA

@@ -279,6 +279,7 @@ pub fn build(template: &[Attr], implied: &[Attr], origin: Origin) -> Result<NewO
             }
         }
     }
+    check_always_authenticate(|ty| n.flag(ty))?;
     if kind == PUB_RSA && origin == Origin::Create {
         n.attrs.remove(CKA_MODULUS_BITS);
         if let Some(m) = n.attrs.get(CKA_MODULUS) {
@@ -287,6 +288,19 @@ pub fn build(template: &[Attr], implied: &[Attr], origin: Origin) -> Result<NewO
         }
     }
     Ok(n)
+}
+
+/// CKA_ALWAYS_AUTHENTICATE asks for the user's PIN at every use of the key:
+/// meaningless (and refused) on an object readable without a login.
+fn check_always_authenticate(flag: impl Fn(CK_ATTRIBUTE_TYPE) -> bool) -> Result<()> {
+    if flag(CKA_ALWAYS_AUTHENTICATE) && !flag(CKA_PRIVATE) {
+        return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "CKA_ALWAYS_AUTHENTICATE needs CKA_PRIVATE = true"));
+    }
+    Ok(())
+}
+
+fn map_flag(m: &BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>) -> impl Fn(CK_ATTRIBUTE_TYPE) -> bool + '_ {
+    |ty| m.get(&ty).is_some_and(|v| v.first() == Some(&1))
 }
 
 /// Bit length of a big-endian unsigned integer.
@@ -342,6 +356,7 @@ pub fn apply_set(obj: &Object, template: &[Attr], is_so: bool) -> Result<BTreeMa
         }
         m.insert(ty, v.to_vec());
     }
+    check_always_authenticate(map_flag(&m))?;
     Ok(m)
 }
 
@@ -394,6 +409,7 @@ pub fn apply_copy(obj: &Object, template: &[Attr], is_so: bool) -> Result<BTreeM
         m.insert(ty, v.to_vec());
     }
     m.remove(&CKA_UNIQUE_ID);
+    check_always_authenticate(map_flag(&m))?;
     Ok(m)
 }
 

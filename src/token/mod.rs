@@ -506,23 +506,36 @@ impl Token {
         Ok(())
     }
 
+    /// C_Login(CKU_CONTEXT_SPECIFIC): the user's PIN again, for one use of a
+    /// CKA_ALWAYS_AUTHENTICATE key: the sign or decrypt operation waiting
+    /// for it, else the session's next C_UnwrapKey or C_DeriveKey (keyward's
+    /// answer for the two calls that have no Init). A wrong PIN ends the
+    /// waiting operations.
     pub fn login_context_specific(&self, s: &mut Session, pin: &[u8]) -> Result<()> {
         if self.role()? != Some(Role::User) {
             return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "context-specific login needs a logged-in user"));
         }
-        let pending = s.sign.as_ref().is_some_and(|o| o.needs_auth);
-        if !pending {
-            return Err(Error::new(CKR_OPERATION_NOT_INITIALIZED, "no operation waits for a context-specific login"));
-        }
+        let sign_waits = s.sign.as_ref().is_some_and(|o| o.needs_auth);
+        let decrypt_waits = s.decrypt.as_ref().is_some_and(|o| o.needs_auth);
         match self.verify_pin(Role::User, pin) {
             Ok(_) => {
                 if let Some(op) = s.sign.as_mut() {
                     op.needs_auth = false;
                 }
+                if let Some(op) = s.decrypt.as_mut() {
+                    op.needs_auth = false;
+                }
+                s.context_login.set(!sign_waits && !decrypt_waits);
                 Ok(())
             }
             Err(e) => {
-                s.sign = None;
+                if sign_waits {
+                    s.sign = None;
+                }
+                if decrypt_waits {
+                    s.decrypt = None;
+                }
+                s.context_login.set(false);
                 Err(e)
             }
         }

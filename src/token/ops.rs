@@ -89,6 +89,17 @@ pub fn check_key_use(obj: &Object, mech: &Mechanism, purpose: Purpose) -> Result
     Ok(())
 }
 
+/// C_UnwrapKey / C_DeriveKey with a CKA_ALWAYS_AUTHENTICATE key: spends
+/// the session's context-specific login (see `Session::context_login`), or
+/// refuses. Any unwrap or derive spends it.
+fn check_context_login(s: &Session, key: &Object) -> Result<()> {
+    let authorized = s.context_login.replace(false);
+    if key.flag(CKA_ALWAYS_AUTHENTICATE) && !authorized {
+        return Err(super::session::auth_due());
+    }
+    Ok(())
+}
+
 fn secret_of(m: &KeyMaterial) -> Result<&crate::crypto::SecretKey> {
     match m {
         KeyMaterial::Secret(k) => Ok(k),
@@ -147,7 +158,9 @@ impl Token {
         let obj = self.object(key, CKR_KEY_HANDLE_INVALID)?;
         self.check_key(&obj, mech, if encrypt { Purpose::Encrypt } else { Purpose::Decrypt })?;
         let cipher = new_cipher(self, &obj, mech, encrypt)?;
-        let op = CipherOp { cipher, mechanism: mech.ty, key: obj, multipart: false };
+        s.context_login.set(false);
+        let needs_auth = !encrypt && obj.flag(CKA_ALWAYS_AUTHENTICATE);
+        let op = CipherOp { cipher, mechanism: mech.ty, key: obj, multipart: false, needs_auth };
         if encrypt {
             s.encrypt = Some(op);
         } else {
@@ -165,6 +178,7 @@ impl Token {
         self.check_key(&obj, mech, if sign { Purpose::Sign } else { Purpose::Verify })?;
         let mat = self.material(&obj)?;
         let signer = asymmetric_signer(&obj, &mat, mech, sign)?;
+        s.context_login.set(false);
         let needs_auth = sign && obj.flag(CKA_ALWAYS_AUTHENTICATE);
         let op = SignOp { signer, mechanism: mech.ty, key: obj, multipart: false, needs_auth };
         if sign {
@@ -318,6 +332,7 @@ impl Token {
     ) -> Result<Handle> {
         let uk = self.object(unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID)?;
         self.check_key(&uk, mech, Purpose::Unwrap)?;
+        check_context_login(s, &uk)?;
         let implied = match uk.get(CKA_UNWRAP_TEMPLATE).filter(|v| !v.is_empty()) {
             Some(v) => decode_template(v).ok_or_else(|| Error::device("corrupt CKA_UNWRAP_TEMPLATE"))?,
             None => Vec::new(),
@@ -355,6 +370,7 @@ impl Token {
     pub fn derive_key(&self, s: &Session, mech: &Mechanism, base: Handle, t: &[Attr]) -> Result<Handle> {
         let bk = self.object(base, CKR_KEY_HANDLE_INVALID)?;
         self.check_key(&bk, mech, Purpose::Derive)?;
+        check_context_login(s, &bk)?;
         let mat = self.material(&bk)?;
         let secret = asymmetric_derive(&bk, &mat, mech)?;
         let implied = match bk.get(CKA_DERIVE_TEMPLATE).filter(|v| !v.is_empty()) {

@@ -19,6 +19,8 @@ pub struct CipherOp {
     pub key: Arc<Object>,
     /// C_*Update has been called: a single-part call would be out of order.
     pub multipart: bool,
+    /// CKA_ALWAYS_AUTHENTICATE (decryption): a context-specific login is due first.
+    pub needs_auth: bool,
 }
 
 /// A sign or verify operation.
@@ -41,6 +43,23 @@ pub struct Session {
     pub digest: Option<(Box<dyn Digester>, bool)>,
     pub sign: Option<SignOp>,
     pub verify: Option<SignOp>,
+    /// A context-specific login made while no sign or decrypt operation
+    /// waited for one: it authorizes the next C_UnwrapKey or C_DeriveKey
+    /// (which have no Init) with a CKA_ALWAYS_AUTHENTICATE key, and is
+    /// spent by the next operation of any kind.
+    pub context_login: std::cell::Cell<bool>,
+}
+
+/// The refusal of a CKA_ALWAYS_AUTHENTICATE key used without its
+/// context-specific login.
+pub fn auth_due() -> Error {
+    Error::new(CKR_USER_NOT_LOGGED_IN, "key needs a context-specific login (CKA_ALWAYS_AUTHENTICATE)")
+}
+
+/// Fails with [`auth_due`] when `needs_auth` (inside the produce step, so a
+/// length query still answers and the refusal ends the operation).
+fn authorized(needs_auth: bool) -> Result<()> {
+    if needs_auth { Err(auth_due()) } else { Ok(()) }
 }
 
 fn not_init(what: &str) -> Error {
@@ -65,7 +84,18 @@ fn emit(
 
 impl Session {
     pub fn new(handle: Handle, slot: Handle, rw: bool) -> Self {
-        Session { handle, slot, rw, find: None, encrypt: None, decrypt: None, digest: None, sign: None, verify: None }
+        Session {
+            handle,
+            slot,
+            rw,
+            find: None,
+            encrypt: None,
+            decrypt: None,
+            digest: None,
+            sign: None,
+            verify: None,
+            context_login: std::cell::Cell::new(false),
+        }
     }
 
     fn cipher_slot(&mut self, encrypt: bool) -> &mut Option<CipherOp> {
@@ -81,7 +111,10 @@ impl Session {
             return Err(Error::new(CKR_OPERATION_ACTIVE, "a multi-part operation is in progress"));
         }
         let bound = op.cipher.oneshot_bound(data.len());
-        let r = emit(out, bound, |buf| op.cipher.oneshot(data, buf));
+        let r = emit(out, bound, |buf| {
+            authorized(op.needs_auth)?;
+            op.cipher.oneshot(data, buf)
+        });
         finish(slot, r, bound)
     }
 
@@ -90,7 +123,10 @@ impl Session {
         let slot = self.cipher_slot(encrypt);
         let op = slot.as_mut().ok_or_else(|| not_init(if encrypt { "encrypt" } else { "decrypt" }))?;
         let bound = op.cipher.update_bound(data.len());
-        let r = emit(out, bound, |buf| op.cipher.update(data, buf));
+        let r = emit(out, bound, |buf| {
+            authorized(op.needs_auth)?;
+            op.cipher.update(data, buf)
+        });
         match r {
             Ok(None) => Ok(bound),
             Ok(Some(n)) => {
@@ -111,7 +147,10 @@ impl Session {
         let slot = self.cipher_slot(encrypt);
         let op = slot.as_mut().ok_or_else(|| not_init(if encrypt { "encrypt" } else { "decrypt" }))?;
         let bound = op.cipher.final_bound();
-        let r = emit(out, bound, |buf| op.cipher.finalize(buf));
+        let r = emit(out, bound, |buf| {
+            authorized(op.needs_auth)?;
+            op.cipher.finalize(buf)
+        });
         finish(slot, r, bound)
     }
 
@@ -165,18 +204,13 @@ impl Session {
 
     pub fn sign_oneshot(&mut self, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
         let op = self.sign.as_mut().ok_or_else(|| not_init("sign"))?;
-        if op.needs_auth {
-            return Err(Error::new(
-                CKR_USER_NOT_LOGGED_IN,
-                "key needs a context-specific login (CKA_ALWAYS_AUTHENTICATE)",
-            ));
-        }
         if op.multipart {
             self.sign = None;
             return Err(Error::new(CKR_OPERATION_ACTIVE, "a multi-part signature is in progress"));
         }
         let bound = op.signer.sig_len();
         let r = emit(out, bound, |buf| {
+            authorized(op.needs_auth)?;
             op.signer.update(data)?;
             op.signer.sign_final(buf)
         });
@@ -188,7 +222,7 @@ impl Session {
         let slot = self.sign_slot(sign);
         let op = slot.as_mut().ok_or_else(|| not_init(if sign { "sign" } else { "verify" }))?;
         let r = if op.needs_auth {
-            Err(Error::new(CKR_USER_NOT_LOGGED_IN, "key needs a context-specific login (CKA_ALWAYS_AUTHENTICATE)"))
+            Err(auth_due())
         } else if op.signer.single_part_only() {
             Err(Error::new(CKR_FUNCTION_NOT_SUPPORTED, "this mechanism is single-part only"))
         } else {
@@ -203,14 +237,11 @@ impl Session {
 
     pub fn sign_final(&mut self, out: Option<&mut [u8]>) -> Result<usize> {
         let op = self.sign.as_mut().ok_or_else(|| not_init("sign"))?;
-        if op.needs_auth {
-            return Err(Error::new(
-                CKR_USER_NOT_LOGGED_IN,
-                "key needs a context-specific login (CKA_ALWAYS_AUTHENTICATE)",
-            ));
-        }
         let bound = op.signer.sig_len();
-        let r = emit(out, bound, |buf| op.signer.sign_final(buf));
+        let r = emit(out, bound, |buf| {
+            authorized(op.needs_auth)?;
+            op.signer.sign_final(buf)
+        });
         finish(&mut self.sign, r, bound)
     }
 
