@@ -232,3 +232,86 @@ fn always_authenticate_holds_for_decrypt_unwrap_and_derive() {
         .unwrap_err();
     assert_eq!(rv(e), RvError::TemplateInconsistent);
 }
+
+// ---- nonce reuse through GCM wrapping ----------------------------------------
+
+/// The attack: wrap a known key X and a sensitive key K under one wrapping
+/// key with the same caller-chosen GCM IV; the XOR of the blobs and X give K.
+/// CKM_AES_GCM is therefore not a wrapping mechanism (C_WrapKey refuses it,
+/// C_GetMechanismInfo says so); it still unwraps. Every other wrapping
+/// mechanism either has no nonce (KW/KWP), draws its randomness itself
+/// (RSA OAEP and PKCS#1 v1.5) or cannot leak a keystream (CBC-PAD).
+#[test]
+fn gcm_wrapping_with_a_caller_iv_cannot_recover_a_key() {
+    use cryptoki::mechanism::aead::GcmParams;
+    use cryptoki::mechanism::{Mechanism, MechanismType};
+    use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
+    let t = initialized();
+    let s = t.user_session();
+    let w = s
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ValueLen(32.into()),
+                Attribute::Wrap(true),
+                Attribute::Unwrap(true),
+                Attribute::Trusted(false),
+            ],
+        )
+        .unwrap();
+    let secret = s
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[Attribute::ValueLen(32.into()), Attribute::Sensitive(true), Attribute::Extractable(true)],
+        )
+        .unwrap();
+    let known = s
+        .create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Value((1..=32).collect()),
+            Attribute::Extractable(true),
+            Attribute::Sensitive(false),
+        ])
+        .unwrap();
+    let mut iv = [7u8; 12];
+    for k in [secret, known] {
+        let gcm = Mechanism::AesGcm(GcmParams::new(&mut iv, &[], 128.into()).unwrap());
+        assert_eq!(rv(s.wrap_key(&gcm, w, k).unwrap_err()), RvError::MechanismInvalid);
+    }
+    let info = t.p11.get_mechanism_info(t.slot, MechanismType::AES_GCM).unwrap();
+    assert!(!info.wrap() && info.unwrap() && info.encrypt());
+    // The nonce-free and token-randomized wrappings still work.
+    let kw = s.wrap_key(&Mechanism::AesKeyWrap, w, secret).unwrap();
+    assert_eq!(kw.len(), 40);
+
+    // GCM unwrap: a blob sealed with GCM under an encrypt+unwrap key opens.
+    let u = s
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[Attribute::ValueLen(16.into()), Attribute::Encrypt(true), Attribute::Unwrap(true)],
+        )
+        .unwrap();
+    let mut iv2 = [9u8; 12];
+    let blob = s
+        .encrypt(
+            &Mechanism::AesGcm(GcmParams::new(&mut iv2, b"", 128.into()).unwrap()),
+            u,
+            &(40..56).collect::<Vec<u8>>(),
+        )
+        .unwrap();
+    let got = s
+        .unwrap_key(
+            &Mechanism::AesGcm(GcmParams::new(&mut iv2, b"", 128.into()).unwrap()),
+            u,
+            &blob,
+            &[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::AES),
+                Attribute::Sensitive(false),
+                Attribute::Extractable(true),
+            ],
+        )
+        .unwrap();
+    assert_eq!(s.get_attributes(got, &[AttributeType::Value]).unwrap(), vec![Attribute::Value((40..56).collect())]);
+}

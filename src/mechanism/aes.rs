@@ -149,6 +149,15 @@ pub fn cipher(mech: &Mechanism, key: &SecretKey, encrypt: bool) -> Result<Box<dy
 
 /// Wraps `key_bytes` (a secret key value or a PKCS#8 private key) under
 /// `wrapping_key`.
+///
+/// No wrapping mechanism lets the caller repeat a nonce under one key:
+/// KW/KWP are deterministic and nonce-free; CBC-PAD takes the caller's IV,
+/// which can at most show that two keys wrapped under one IV share a first
+/// block (no keystream is reused); CKM_AES_GCM is not a wrapping mechanism
+/// (a GCM IV the caller repeats gives away the XOR of two wrapped keys, and
+/// C_WrapKey has no way to return a token-chosen IV without writing into
+/// the caller's parameter, which may be read-only memory). GCM still
+/// unwraps: opening a blob under any IV reveals nothing.
 pub fn wrap(mech: &Mechanism, wrapping_key: &SecretKey, key_bytes: &[u8]) -> Result<Vec<u8>> {
     let k = wrapping_key
         .aes()
@@ -176,15 +185,6 @@ pub fn wrap(mech: &Mechanism, wrapping_key: &SecretKey, key_bytes: &[u8]) -> Res
             let mut out = vec![0u8; s.oneshot_len(key_bytes.len())];
             let n = s.oneshot(key_bytes, &mut out).map_err(map)?;
             out.truncate(n);
-            Ok(out)
-        }
-        CKM_AES_GCM => {
-            let p = gcm_params(mech)?;
-            let n = key_bytes.len();
-            let mut out = vec![0u8; n + p.tag_len];
-            out[..n].copy_from_slice(key_bytes);
-            let (body, tag) = out.split_at_mut(n);
-            k.gcm_seal(&p.iv, &p.aad, body, tag).map_err(map)?;
             Ok(out)
         }
         _ => Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} does not wrap with AES", mech.ty)),

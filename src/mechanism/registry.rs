@@ -49,7 +49,9 @@ static BASE: &[Entry] = &[
     m(CKM_AES_CBC, 16, 32, ENC_DEC),
     m(CKM_AES_CBC_PAD, 16, 32, ENC_DEC_WRAP),
     m(CKM_AES_CTR, 16, 32, ENC_DEC),
-    m(CKM_AES_GCM, 16, 32, ENC_DEC_WRAP),
+    // Unwrap only: a caller-chosen GCM IV repeated under one wrapping key
+    // gives away the XOR of two wrapped keys (see `mechanism::aes::wrap`).
+    m(CKM_AES_GCM, 16, 32, ENC_DEC | CKF_UNWRAP),
     m(CKM_AES_KEY_WRAP, 16, 32, ENC_DEC_WRAP),
     m(CKM_AES_KEY_WRAP_KWP, 16, 32, ENC_DEC_WRAP),
     m(CKM_AES_KEY_WRAP_PAD, 16, 32, ENC_DEC_WRAP), // = RFC 5649, as SoftHSM and OpenSC
@@ -116,7 +118,8 @@ mod tests {
             assert!(e.info.min_key_size <= e.info.max_key_size);
             assert_ne!(e.info.flags, 0);
         }
-        assert!(lookup(CKM_AES_GCM).unwrap().supports(CKF_ENCRYPT | CKF_WRAP));
+        assert!(lookup(CKM_AES_GCM).unwrap().supports(CKF_ENCRYPT | CKF_UNWRAP));
+        assert!(!lookup(CKM_AES_GCM).unwrap().supports(CKF_WRAP));
         assert!(!lookup(CKM_AES_ECB).unwrap().supports(CKF_WRAP));
         assert_eq!(info(CKM_SHA256).unwrap().flags, CKF_DIGEST);
         assert_eq!(info(0xdead_beef).unwrap_err().rv(), CKR_MECHANISM_INVALID);
