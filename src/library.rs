@@ -300,7 +300,7 @@ impl Library {
     pub fn create_object(&self, h: Handle, template: &[Attr]) -> Result<Handle> {
         self.with_session(h, |s, t| {
             t.audited(Call::object("C_CreateObject", h, "object.created").attrs(template), || {
-                t.create_object(s, template)
+                t.create_object(s, template).map(|o| t.issue(o))
             })
         })
     }
@@ -308,7 +308,7 @@ impl Library {
     pub fn copy_object(&self, h: Handle, obj: Handle, template: &[Attr]) -> Result<Handle> {
         self.with_session(h, |s, t| {
             t.audited(Call::object("C_CopyObject", h, "object.copied").key(obj).attrs(template), || {
-                t.copy_object(s, obj, template)
+                t.copy_object(s, obj, template).map(|o| t.issue(o))
             })
         })
     }
@@ -444,7 +444,7 @@ impl Library {
     pub fn generate_key(&self, h: Handle, mech: &Mechanism, template: &[Attr]) -> Result<Handle> {
         self.with_session(h, |s, t| {
             t.audited(Call::object("C_GenerateKey", h, "key.generated").mech(mech).attrs(template), || {
-                t.generate_key(s, mech, template)
+                t.generate_key(s, mech, template).map(|o| t.issue(o))
             })
         })
     }
@@ -458,7 +458,7 @@ impl Library {
     ) -> Result<(Handle, Handle)> {
         self.with_session(h, |s, t| {
             t.audited(Call::object("C_GenerateKeyPair", h, "key.generated").mech(mech), || {
-                t.generate_key_pair(s, mech, public_template, private_template)
+                t.generate_key_pair(s, mech, public_template, private_template).map(|(a, b)| (t.issue(a), t.issue(b)))
             })
         })
     }
@@ -491,7 +491,7 @@ impl Library {
     ) -> Result<Handle> {
         self.with_session(h, |s, t| {
             t.audited(Call::crypto("C_UnwrapKey", h, mech, unwrapping_key).event("key.unwrapped"), || {
-                t.unwrap_key(s, mech, unwrapping_key, wrapped, template)
+                t.unwrap_key(s, mech, unwrapping_key, wrapped, template).map(|o| t.issue(o))
             })
         })
     }
@@ -499,7 +499,7 @@ impl Library {
     pub fn derive_key(&self, h: Handle, mech: &Mechanism, base_key: Handle, template: &[Attr]) -> Result<Handle> {
         self.with_session(h, |s, t| {
             t.audited(Call::crypto("C_DeriveKey", h, mech, base_key).event("key.derived"), || {
-                t.derive_key(s, mech, base_key, template)
+                t.derive_key(s, mech, base_key, template).map(|o| t.issue(o))
             })
         })
     }

@@ -315,3 +315,120 @@ fn gcm_wrapping_with_a_caller_iv_cannot_recover_a_key() {
         .unwrap();
     assert_eq!(s.get_attributes(got, &[AttributeType::Value]).unwrap(), vec![Attribute::Value((40..56).collect())]);
 }
+
+// ---- logout and re-initialization ---------------------------------------------
+
+fn find_label(s: &cryptoki::session::Session, label: &str) -> Vec<cryptoki::object::ObjectHandle> {
+    s.find_objects(&[cryptoki::object::Attribute::Label(label.as_bytes().to_vec())]).unwrap()
+}
+
+/// C_Logout: the handles of private objects become invalid even after a new
+/// login, private session objects are destroyed; public objects keep their
+/// handles.
+#[test]
+fn logout_invalidates_private_handles_and_session_objects() {
+    use cryptoki::mechanism::Mechanism;
+    use cryptoki::object::{Attribute, ObjectClass};
+    let t = initialized();
+    let s = t.user_session();
+    let k = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("mine")).unwrap();
+    let sk = s
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[Attribute::ValueLen(16.into()), Attribute::Label(b"mine-session".to_vec()), Attribute::Encrypt(true)],
+        )
+        .unwrap();
+    let public = s
+        .create_object(&[
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Label(b"public-data".to_vec()),
+            Attribute::Value(b"hello".to_vec()),
+        ])
+        .unwrap();
+    let enc = |h| s.encrypt(&Mechanism::AesEcb, h, &[0u8; 16]);
+    enc(k).unwrap();
+    enc(sk).unwrap();
+    s.logout().unwrap();
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    // Old handles of private objects: invalid, after the new login too.
+    assert_eq!(rv(enc(k).unwrap_err()), RvError::KeyHandleInvalid);
+    assert_eq!(
+        rv(s.get_attributes(k, &[cryptoki::object::AttributeType::Label]).unwrap_err()),
+        RvError::ObjectHandleInvalid
+    );
+    assert_eq!(rv(s.destroy_object(k).unwrap_err()), RvError::ObjectHandleInvalid);
+    // The private session key is gone.
+    assert_eq!(rv(enc(sk).unwrap_err()), RvError::KeyHandleInvalid);
+    assert!(find_label(&s, "mine-session").is_empty());
+    // Found again, the token key works; the public object kept its handle.
+    let again = find_label(&s, "mine");
+    assert_eq!(again.len(), 1);
+    enc(again[0]).unwrap();
+    assert_eq!(
+        s.get_attributes(public, &[cryptoki::object::AttributeType::Value]).unwrap(),
+        vec![Attribute::Value(b"hello".to_vec())]
+    );
+}
+
+/// Worker: re-initializes the token (KW_REINIT_MODE=token) or resets the
+/// user PIN as the SO (KW_REINIT_MODE=pin), then, as the new user, creates
+/// a private key labelled "theirs".
+#[test]
+fn reinit_worker() {
+    use cryptoki::mechanism::Mechanism;
+    let Ok(conf) = std::env::var("KW_REINIT_CONF") else { return };
+    let mode = std::env::var("KW_REINIT_MODE").unwrap();
+    let p11 = load(&CString::new(conf).unwrap());
+    let slot = p11.get_all_slots().unwrap()[0];
+    if mode == "token" {
+        p11.init_token(slot, &pin(SO_PIN), "new-owner").unwrap();
+    }
+    let s = p11.open_rw_session(slot).unwrap();
+    s.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    s.init_pin(&pin("new-owner-pin")).unwrap();
+    s.logout().unwrap();
+    s.login(UserType::User, Some(&pin("new-owner-pin"))).unwrap();
+    s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("theirs")).unwrap();
+    println!("REINIT done");
+}
+
+fn run_reinit(conf: &CString, mode: &str) {
+    let out = test_worker("reinit_worker")
+        .env("KW_REINIT_CONF", conf.to_str().unwrap())
+        .env("KW_REINIT_MODE", mode)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("REINIT done"), "{text}{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Another process re-initializes the token, or the SO resets the user
+/// PIN: this process's login ends at its next call, and it can neither see
+/// nor use the new owner's private objects.
+#[test]
+fn reinitialization_or_pin_reset_elsewhere_ends_this_login() {
+    use cryptoki::mechanism::Mechanism;
+    use cryptoki::session::SessionState;
+    let t = initialized();
+    let s = t.user_session();
+    let mine = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("mine")).unwrap();
+    run_reinit(&t.conf, "token");
+    // Next call: the new owner's key is invisible, our old key is gone, we are logged out.
+    assert!(find_label(&s, "theirs").is_empty());
+    assert_eq!(s.get_session_info().unwrap().session_state(), SessionState::RwPublic);
+    assert_eq!(rv(s.encrypt(&Mechanism::AesEcb, mine, &[0u8; 16]).unwrap_err()), RvError::KeyHandleInvalid);
+    let all = s.find_objects(&[]).unwrap();
+    assert!(all.is_empty(), "{all:?}");
+
+    // The new owner logs in here; then the SO resets the user PIN elsewhere.
+    s.login(UserType::User, Some(&pin("new-owner-pin"))).unwrap();
+    let theirs = find_label(&s, "theirs");
+    assert_eq!(theirs.len(), 1);
+    s.encrypt(&Mechanism::AesEcb, theirs[0], &[0u8; 16]).unwrap();
+    run_reinit(&t.conf, "pin");
+    assert_eq!(rv(s.encrypt(&Mechanism::AesEcb, theirs[0], &[0u8; 16]).unwrap_err()), RvError::KeyHandleInvalid);
+    assert_eq!(s.get_session_info().unwrap().session_state(), SessionState::RwPublic);
+    assert!(find_label(&s, "theirs").is_empty());
+}

@@ -55,6 +55,11 @@ pub struct Object {
     /// Sorted by type (usually one entry: a tree node would be ~450 bytes).
     secrets: Box<[(CK_ATTRIBUTE_TYPE, Secret)]>,
     material: RwLock<Option<Arc<KeyMaterial>>>,
+    /// The token's login epoch in which this process last handed the
+    /// object's handle to the application (find, create, generate ...): a
+    /// private object's handle is valid in that epoch only (C_Logout
+    /// invalidates the handles of private objects, even after a new login).
+    pub(crate) issued_in: std::sync::atomic::AtomicU64,
     /// An enabled primary key version without a validity window: the
     /// lifecycle rules of `kms::check_use` have nothing to refuse (decided
     /// once here instead of four attribute lookups per key use).
@@ -124,6 +129,7 @@ impl Object {
             attrs,
             secrets,
             material: RwLock::new(None),
+            issued_in: std::sync::atomic::AtomicU64::new(0),
             unrestricted,
         })
     }

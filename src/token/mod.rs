@@ -33,6 +33,19 @@ const SESSION_OBJECT_BASE: Handle = 0x8000_0000;
 struct Login {
     role: Option<Role>,
     master: Option<MasterKey>,
+    /// What the login was checked against: the token's serial and the
+    /// role's wrapped master key. Another process re-initializing the token
+    /// or replacing the PIN changes them, which ends this login.
+    proof: Option<(String, Vec<u8>)>,
+}
+
+/// The serial and the wrapped master key of `role` in the token row.
+fn login_proof(row: &crate::store::TokenRow, role: Role) -> Option<(String, Vec<u8>)> {
+    let w = match role {
+        Role::So => row.so.as_ref(),
+        Role::User => row.user.as_ref(),
+    }?;
+    Some((row.serial.clone(), w.blob.clone()))
 }
 
 /// The handles of one label in ascending order: a short vector (a label
@@ -124,6 +137,8 @@ impl Objects {
     fn insert(&mut self, obj: Arc<Object>) {
         self.generation += 1;
         if let Some(old) = self.map.remove(&obj.handle) {
+            // A newer version of the same object keeps its handle's validity.
+            obj.issued_in.store(old.issued_in.load(Ordering::Relaxed), Ordering::Relaxed);
             self.unindex(&old);
         }
         if obj.owner.is_some() {
@@ -202,6 +217,8 @@ pub struct Token {
     materialized: Mutex<Vec<std::sync::Weak<Object>>>,
     epoch: std::time::Instant,
     refreshed_at_ns: AtomicU64,
+    /// Bumped by every logout (see `Object::issued_in`).
+    login_epoch: AtomicU64,
 }
 
 fn lock_err<T>(_: T) -> Error {
@@ -247,6 +264,7 @@ impl Token {
             materialized: Mutex::new(Vec::new()),
             epoch: std::time::Instant::now(),
             refreshed_at_ns: AtomicU64::new(0),
+            login_epoch: AtomicU64::new(1),
         };
         if sc.durability.unwrap_or(config.store.durability) == crate::config::Durability::Normal {
             t.store.set_durability_normal()?;
@@ -495,9 +513,11 @@ impl Token {
             return Err(Error::new(CKR_SESSION_READ_ONLY_EXISTS, "close read-only sessions before the SO logs in"));
         }
         let master = self.verify_pin(role, pin)?;
+        let proof = self.store.token()?.and_then(|r| login_proof(&r, role));
         let mut l = self.login.write().map_err(lock_err)?;
         l.role = Some(role);
         l.master = Some(master);
+        l.proof = proof;
         drop(l);
         if role == Role::User {
             // Due key rotations and purges (src/kms); never fails the login.
@@ -541,11 +561,23 @@ impl Token {
         }
     }
 
+    /// Ends the login (C_Logout, the last session closing, C_InitToken, or
+    /// another process re-initializing the token or replacing the PIN):
+    /// the master key and cached key material are forgotten, private
+    /// session objects are destroyed and the handles of private objects
+    /// become invalid, even after a new login (PKCS#11 C_Logout).
     fn clear_login(&self) -> Result<()> {
         let mut l = self.login.write().map_err(lock_err)?;
         l.role = None;
         l.master = None;
+        l.proof = None;
+        self.login_epoch.fetch_add(1, Ordering::Relaxed);
         drop(l);
+        if let Ok(mut o) = self.objects.write()
+            && o.session_objects > 0
+        {
+            o.retain(|obj| obj.owner.is_none() || !obj.private);
+        }
         // Only the objects whose material was built since the last logout.
         let used = std::mem::take(&mut *self.materialized.lock().map_err(lock_err)?);
         for obj in used.iter().filter_map(std::sync::Weak::upgrade) {
@@ -608,7 +640,13 @@ impl Token {
         self.check_pin_len(new)?;
         let master = self.verify_pin(role, old)?;
         let (wrapped, _) = crate::store::seal::wrap_under_pin(&master, new, self.policy.pbkdf2_iterations)?;
-        self.store.set_pin(role, Some(&wrapped))
+        self.store.set_pin(role, Some(&wrapped))?;
+        // This process changed its own PIN: its login stays.
+        let mut l = self.login.write().map_err(lock_err)?;
+        if l.role == Some(role) {
+            l.proof = self.store.token()?.and_then(|r| login_proof(&r, role));
+        }
+        Ok(())
     }
 
     // ---- object cache ------------------------------------------------------
@@ -651,12 +689,54 @@ impl Token {
         // object between the two and the older snapshot would bring the
         // old version back.
         let mut o = self.objects.write().map_err(lock_err)?;
-        if let Some(ch) = self.store.changes_since(o.rev)? {
-            self.apply_changes_locked(&mut o, ch);
-        }
+        let changed = match self.store.changes_since(o.rev)? {
+            Some(ch) => {
+                self.apply_changes_locked(&mut o, ch);
+                true
+            }
+            None => false,
+        };
         drop(o);
+        if changed {
+            self.check_login_current()?;
+        }
         self.refreshed_at_ns.store(started, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Ends this process's login when the token was re-initialized or the
+    /// logged-in role's PIN was replaced since (by another process).
+    fn check_login_current(&self) -> Result<()> {
+        let l = self.login.read().map_err(lock_err)?;
+        let Some(role) = l.role else { return Ok(()) };
+        let expected = l.proof.clone();
+        drop(l);
+        let current = self.store.token()?.and_then(|r| login_proof(&r, role));
+        if current != expected {
+            log::warn!(
+                "token {}: the {role:?} login ended: the token was re-initialized or the PIN replaced by another process",
+                self.slot
+            );
+            self.clear_login()?;
+        }
+        Ok(())
+    }
+
+    /// Notes that the application was given the handle `h` (see
+    /// `Object::issued_in`); returns it.
+    pub(crate) fn issue(&self, h: Handle) -> Handle {
+        if let Ok(o) = self.objects.read()
+            && let Some(obj) = o.map.get(&h)
+        {
+            obj.issued_in.store(self.login_epoch.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        h
+    }
+
+    /// A private object's handle is valid only in the login epoch it was
+    /// handed out in.
+    fn handle_current(&self, obj: &Object) -> bool {
+        !obj.private || obj.issued_in.load(Ordering::Relaxed) == self.login_epoch.load(Ordering::Relaxed)
     }
 
     /// [`Token::refresh`] unless the last check is younger than
@@ -687,7 +767,7 @@ impl Token {
         self.kms_tick();
         let found = self.objects.read().map_err(lock_err)?.map.get(&h).cloned();
         match found {
-            Some(o) if self.visible(&o) => Ok(o),
+            Some(o) if self.visible(&o) && self.handle_current(&o) => Ok(o),
             _ => Err(err!(invalid, "no visible object with handle {h}")),
         }
     }
@@ -871,8 +951,15 @@ impl Token {
         // Default view: primary versions not pending deletion (src/kms).
         let view = crate::kms::FindView::of(t);
         let o = self.objects.read().map_err(lock_err)?;
-        let mut found: Vec<Handle> =
-            o.candidates(t).filter(|obj| (!obj.private || user) && view.admits(obj)).map(|obj| obj.handle).collect();
+        let epoch = self.login_epoch.load(Ordering::Relaxed);
+        let mut found: Vec<Handle> = o
+            .candidates(t)
+            .filter(|obj| (!obj.private || user) && view.admits(obj))
+            .map(|obj| {
+                obj.issued_in.store(epoch, Ordering::Relaxed);
+                obj.handle
+            })
+            .collect();
         found.sort_unstable();
         s.find = Some((found, 0));
         Ok(())
