@@ -5,8 +5,9 @@
  * CKA_VENDOR_DEFINED, CKM_VENDOR_DEFINED and CK_ULONG. Every value is
  * CKA_VENDOR_DEFINED (or CKM_VENDOR_DEFINED) | 0x4B570000 ("KW") + n.
  *
- * A managed key is every key object sharing CKA_LABEL and CKA_ID; each
- * object is one version of it. Times are CK_ULONG seconds since the Unix
+ * A managed key has a token-assigned identity, CKA_KEYWARD_KEY_ID; its
+ * versions are the key objects that share it (a key pair's two halves share
+ * it too). CKA_LABEL and CKA_ID are user data: two keys may share them. Times are CK_ULONG seconds since the Unix
  * epoch (UTC); 0 means "none".
  *
  * C_FindObjects shows primary versions that are not pending deletion. A
@@ -16,10 +17,11 @@
  * carry all of the given tags.
  *
  * Rotation: C_GenerateKey (secret keys) or C_GenerateKeyPair (key pairs)
- * with a template holding CKA_LABEL (+ CKA_ID when the label is shared) of
- * an existing key and CKA_KEYWARD_ROTATE = CK_TRUE makes a new primary
- * version copying the primary's attributes. Any other attribute given must
- * equal the primary's.
+ * with a template naming one existing key -- by CKA_KEYWARD_KEY_ID, or by a
+ * CKA_LABEL (+ CKA_ID) that exactly one key carries -- and
+ * CKA_KEYWARD_ROTATE = CK_TRUE makes a new primary version copying that
+ * key's primary. Any other attribute given must equal the primary's;
+ * CKA_TRUSTED is never carried over.
  */
 #ifndef KEYWARD_H
 #define KEYWARD_H
@@ -52,6 +54,10 @@
 #define CKA_KEYWARD_ALL_VERSIONS    (CKA_VENDOR_DEFINED | 0x4B57000CUL)
 /* CK_ULONG: the state a restore returns a pending deletion to. Read-only. */
 #define CKA_KEYWARD_PRIOR_STATE     (CKA_VENDOR_DEFINED | 0x4B57000DUL)
+/* Text (32 hex digits): the managed key's token-assigned identity. Read-only. */
+#define CKA_KEYWARD_KEY_ID          (CKA_VENDOR_DEFINED | 0x4B57000EUL)
+/* CK_ULONG: on a copy, the handle of the token key version it follows (0: not a copy). Read-only. */
+#define CKA_KEYWARD_COPY_OF         (CKA_VENDOR_DEFINED | 0x4B57000FUL)
 
 /* Version-aware AES-GCM: the token picks the IV; output is
  * "KW" 0x01 | version (4 bytes, big-endian) | IV (12) | ciphertext | tag (16).

@@ -196,6 +196,7 @@ pub mod kms {
     use crate::ck::*;
     pub const CKA_KEYWARD_STATE: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0003;
     pub const CKA_KEYWARD_DESTROY_AT: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0004;
+    pub const CKA_KEYWARD_COPY_OF: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_000F;
     pub const CKA_KEYWARD_NEXT_ROTATION: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0006;
 }
 
@@ -250,9 +251,11 @@ pub fn token_view(label: &str, slot: u64, objects: &[std::sync::Arc<crate::objec
     let now = super::record::now_ms();
     let mut keys: BTreeMap<(&str, &str, String), u64> = BTreeMap::new();
     let (mut due, mut pending) = (0u64, 0u64);
-    for o in objects.iter().filter(|o| o.is_key()) {
+    // Key versions, not copies (a copy follows its source's state).
+    let is_copy = |o: &crate::object::Object| o.ulong(kms::CKA_KEYWARD_COPY_OF).is_some_and(|h| h != 0);
+    for o in objects.iter().filter(|o| o.is_key() && !is_copy(o)) {
         let state = state_name(o.get(kms::CKA_KEYWARD_STATE));
-        if state == "pending_deletion" || o.get(kms::CKA_KEYWARD_DESTROY_AT).is_some_and(|v| !v.is_empty()) {
+        if state == "pending_deletion" {
             pending += 1;
         }
         if o.get(kms::CKA_KEYWARD_NEXT_ROTATION).and_then(time_attr_ms).is_some_and(|t| t > 0 && t <= now) {

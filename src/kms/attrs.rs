@@ -49,6 +49,18 @@ pub const CKA_KEYWARD_ALL_VERSIONS: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4
 /// CK_ULONG: the state a pending deletion returns to on restore (token-maintained).
 pub const CKA_KEYWARD_PRIOR_STATE: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_000D;
 
+/// Text (32 hex digits): the managed key this object belongs to, assigned
+/// by the token when the key is created, generated, imported, derived or
+/// unwrapped, and shared only by the versions rotation makes (and by
+/// copies, which stay bound to their source). Unique in the token;
+/// read-only. CKA_LABEL and CKA_ID are user data and say nothing of it.
+pub const CKA_KEYWARD_KEY_ID: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_000E;
+/// CK_ULONG: on a C_CopyObject copy of a token key, the handle of the key
+/// version it was copied from (0 or absent: not a copy). A copy obeys its
+/// source's lifecycle state, never becomes primary and dies with its
+/// source's purge. Read-only.
+pub const CKA_KEYWARD_COPY_OF: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_000F;
+
 /// The version-aware AES-GCM envelope (see `envelope.rs`). Parameter:
 /// none, or the additional authenticated data as a plain byte string.
 pub const CKM_KEYWARD_AES_GCM: CK_MECHANISM_TYPE = CKM_VENDOR_DEFINED | 0x4B57_0001;
@@ -76,6 +88,8 @@ pub const PUBLISHED: &[(&str, CK_ULONG)] = &[
     ("CKA_KEYWARD_ROTATE", CKA_KEYWARD_ROTATE),
     ("CKA_KEYWARD_ALL_VERSIONS", CKA_KEYWARD_ALL_VERSIONS),
     ("CKA_KEYWARD_PRIOR_STATE", CKA_KEYWARD_PRIOR_STATE),
+    ("CKA_KEYWARD_KEY_ID", CKA_KEYWARD_KEY_ID),
+    ("CKA_KEYWARD_COPY_OF", CKA_KEYWARD_COPY_OF),
     ("CKM_KEYWARD_AES_GCM", CKM_KEYWARD_AES_GCM),
     ("KEYWARD_STATE_ENABLED", KEYWARD_STATE_ENABLED),
     ("KEYWARD_STATE_DISABLED", KEYWARD_STATE_DISABLED),
@@ -135,6 +149,20 @@ pub fn is_primary(o: &Object) -> bool {
 }
 pub fn state_of(o: &Object) -> CK_ULONG {
     o.ulong(CKA_KEYWARD_STATE).unwrap_or(KEYWARD_STATE_ENABLED)
+}
+/// The managed key of a key object (empty for objects that have none).
+pub fn key_id_of(o: &Object) -> &[u8] {
+    o.get(CKA_KEYWARD_KEY_ID).unwrap_or(&[])
+}
+/// The source version of a copy (see [`CKA_KEYWARD_COPY_OF`]).
+pub fn copy_source(o: &Object) -> Option<crate::types::Handle> {
+    o.ulong(CKA_KEYWARD_COPY_OF).filter(|h| *h != 0).map(|h| h as crate::types::Handle)
+}
+/// A fresh key identity: 128 random bits as 32 hex digits.
+pub fn new_key_id() -> Result<Vec<u8>> {
+    let mut b = [0u8; 16];
+    crate::crypto::random_fill(&mut b).map_err(|_| Error::general("rng failed"))?;
+    Ok(hex::encode(b).into_bytes())
 }
 pub fn time_attr(o: &Object, ty: CK_ATTRIBUTE_TYPE) -> i64 {
     o.ulong(ty).map(|v| v as i64).unwrap_or(0)
@@ -212,6 +240,7 @@ pub fn stamp_new(m: &mut AttrMap, kind: Kinds, origin: Origin, now: i64) -> Resu
         Origin::Derive(_) => KEYWARD_ORIGIN_DERIVED,
         Origin::Create | Origin::Unwrap => KEYWARD_ORIGIN_IMPORTED,
     };
+    m.insert(CKA_KEYWARD_KEY_ID, &new_key_id()?);
     m.insert_ulong(CKA_KEYWARD_VERSION, 1);
     m.insert(CKA_KEYWARD_PRIMARY, &[1]);
     m.insert_ulong(CKA_KEYWARD_STATE, state);
@@ -253,6 +282,12 @@ pub fn on_set(
     now: i64,
 ) -> Result<()> {
     let named = |ty| t.iter().any(|a| a.ty == ty);
+    if copy_source(obj).is_some() && (named(CKA_KEYWARD_STATE) || named(CKA_KEYWARD_ROTATION_PERIOD)) {
+        return Err(Error::new(
+            CKR_ATTRIBUTE_READ_ONLY,
+            "a copy follows the lifecycle of the key version it was copied from",
+        ));
+    }
     if named(CKA_KEYWARD_STATE) {
         let new = map_ulong(attrs, CKA_KEYWARD_STATE).unwrap_or(0);
         if !matches!(new, KEYWARD_STATE_ENABLED | KEYWARD_STATE_DISABLED) {
@@ -283,25 +318,35 @@ pub fn on_set(
     Ok(())
 }
 
-/// The lifecycle attributes a copy (C_CopyObject) starts over with: a copy
-/// is a new one-version key, not another version of the original.
-pub fn reset_for_copy(attrs: &mut BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>, now: i64) {
-    if !attrs.contains_key(&CKA_KEYWARD_VERSION) {
-        return;
+/// Binds a copy (C_CopyObject) to its source: the copy keeps the source's
+/// key identity and version attributes and names the token version it
+/// came from in [`CKA_KEYWARD_COPY_OF`] (a copy of a copy names the
+/// original), so it obeys that version's state, never becomes primary and
+/// dies with its purge. A copy of a session key is an independent key (a
+/// session key has no lifecycle to follow) with an identity of its own. A
+/// version pending deletion cannot be copied.
+pub fn bind_copy(attrs: &mut BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>, source: &Object, now: i64) -> Result<()> {
+    if !source.is_key() {
+        return Ok(());
     }
-    attrs.insert(CKA_KEYWARD_VERSION, ulong_bytes(1));
-    attrs.insert(CKA_KEYWARD_PRIMARY, vec![1]);
-    attrs.insert(CKA_KEYWARD_CREATED, time_bytes(now));
-    attrs.insert(CKA_KEYWARD_ROTATED, ulong_bytes(0));
-    attrs.insert(CKA_KEYWARD_DESTROY_AT, ulong_bytes(0));
-    attrs.remove(&CKA_KEYWARD_PRIOR_STATE);
-    if map_ulong(attrs, CKA_KEYWARD_STATE) == Some(KEYWARD_STATE_PENDING_DELETION) {
-        attrs.insert(CKA_KEYWARD_STATE, ulong_bytes(KEYWARD_STATE_ENABLED));
+    if state_of(source) == KEYWARD_STATE_PENDING_DELETION {
+        return Err(Error::new(CKR_KEY_FUNCTION_NOT_PERMITTED, "a key version pending deletion cannot be copied"));
     }
-    if let Some(p) = map_ulong(attrs, CKA_KEYWARD_ROTATION_PERIOD) {
-        let next = if p > 0 { now.saturating_add(p as i64) } else { 0 };
-        attrs.insert(CKA_KEYWARD_NEXT_ROTATION, time_bytes(next));
+    let origin = copy_source(source).or(source.token.then_some(source.handle));
+    match origin {
+        Some(h) => {
+            attrs.insert(CKA_KEYWARD_COPY_OF, ulong_bytes(h as CK_ULONG));
+        }
+        None => {
+            attrs.insert(CKA_KEYWARD_KEY_ID, new_key_id()?);
+            attrs.insert(CKA_KEYWARD_CREATED, time_bytes(now));
+        }
     }
+    // A copy is not scheduled for anything of its own.
+    if attrs.contains_key(&CKA_KEYWARD_NEXT_ROTATION) {
+        attrs.insert(CKA_KEYWARD_NEXT_ROTATION, ulong_bytes(0));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -318,6 +363,7 @@ mod tests {
         assert_eq!(CKA_KEYWARD_VERSION, crate::audit::record::CKA_KEYWARD_VERSION);
         assert_eq!(CKA_KEYWARD_STATE, crate::audit::metrics::kms::CKA_KEYWARD_STATE);
         assert_eq!(CKA_KEYWARD_DESTROY_AT, crate::audit::metrics::kms::CKA_KEYWARD_DESTROY_AT);
+        assert_eq!(CKA_KEYWARD_COPY_OF, crate::audit::metrics::kms::CKA_KEYWARD_COPY_OF);
         assert_eq!(CKA_KEYWARD_NEXT_ROTATION, crate::audit::metrics::kms::CKA_KEYWARD_NEXT_ROTATION);
     }
 

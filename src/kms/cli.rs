@@ -159,6 +159,7 @@ fn show_key(k: &KeyInfo) -> String {
         k.primary_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
         k.state
     );
+    s += &format!("  key id: {}\n", k.key_id);
     if !k.id.is_empty() {
         s += &format!("  id: {}\n", k.id);
     }
@@ -317,12 +318,15 @@ fn run_key_in(lib: &Library, h: Handle, cmd: KeyCmd) -> Result<String, String> {
             } else if all {
                 keys.iter().map(show_key).collect::<String>().trim_end().to_string()
             } else {
-                let mut s =
-                    format!("{:<24} {:<16} {:>5} {:>8} {:<17} TAGS\n", "NAME", "ALGORITHM", "BITS", "VERSION", "STATE");
+                let mut s = format!(
+                    "{:<24} {:<32} {:<16} {:>5} {:>8} {:<17} TAGS\n",
+                    "NAME", "KEY ID", "ALGORITHM", "BITS", "VERSION", "STATE"
+                );
                 for k in &keys {
                     s += &format!(
-                        "{:<24} {:<16} {:>5} {:>8} {:<17} {}\n",
+                        "{:<24} {:<32} {:<16} {:>5} {:>8} {:<17} {}\n",
                         k.name,
+                        k.key_id,
                         k.algorithm,
                         k.size_bits,
                         k.primary_version.map(|v| v.to_string()).unwrap_or_default(),
@@ -434,6 +438,7 @@ pub fn run_inventory(lib: &Library, slot: Handle, pin: &PinArg, f: InventoryForm
     }
     let cols = [
         "name",
+        "key_id",
         "id",
         "version",
         "primary",
@@ -454,6 +459,7 @@ pub fn run_inventory(lib: &Library, slot: Handle, pin: &PinArg, f: InventoryForm
         for v in &k.versions {
             rows.push(vec![
                 k.name.clone(),
+                k.key_id.clone(),
                 k.id.clone(),
                 v.version.to_string(),
                 v.primary.to_string(),

@@ -123,7 +123,8 @@ impl WholeMessage for Envelope {
     }
 }
 
-/// Builds the envelope operation on `obj` (usage already checked on `obj`).
+/// Builds the envelope operation on `obj` (usage already checked on `obj`;
+/// decryption checks again on each version it may decrypt with).
 pub fn cipher(token: &Token, obj: &Object, mech: &Mechanism, encrypt: bool) -> Result<Box<dyn Cipher>> {
     if obj.class != CKO_SECRET_KEY || obj.key_type != Some(CKK_AES) {
         return Err(Error::new(CKR_KEY_TYPE_INCONSISTENT, "CKM_KEYWARD_AES_GCM needs an AES key"));
@@ -143,13 +144,12 @@ pub fn cipher(token: &Token, obj: &Object, mech: &Mechanism, encrypt: bool) -> R
                 continue;
             }
             let Ok(n) = u32::try_from(version_of(&v)) else { continue };
-            let slot = match super::check_use(&v, Purpose::Decrypt, &token.kms.config).and_then(|()| {
-                if v.flag(CKA_DECRYPT) {
-                    Ok(())
-                } else {
-                    Err(err!(CKR_KEY_FUNCTION_NOT_PERMITTED, "key version {n} does not allow decryption"))
-                }
-            }) {
+            // The version that decrypts is checked, not the handle the
+            // caller passed: its own CKA_DECRYPT, CKA_ALLOWED_MECHANISMS,
+            // state and dates.
+            let checked = crate::token::ops::check_key_use(&v, mech, Purpose::Decrypt)
+                .and_then(|()| super::check_use(&v, Purpose::Decrypt, &token.kms.config));
+            let slot = match checked {
                 Ok(()) => Slot::Ready(token.material(&v)?),
                 Err(e) => Slot::Refused(e),
             };

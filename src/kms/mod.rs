@@ -1,10 +1,15 @@
 //! Key lifecycle (DESIGN.md §4): versions, rotation, enable/disable, soft
 //! delete and purge, expiry, tags, automatic maintenance, inventory.
 //!
-//! A managed key is every token key object sharing `CKA_LABEL` and `CKA_ID`
-//! (its [`KeyName`]); each object carries the vendor attributes of
-//! `attrs.rs`. A version of a key pair is a private and a public object with
-//! the same version number.
+//! A managed key is every token key object sharing a token-assigned
+//! identity, `CKA_KEYWARD_KEY_ID` (its [`KeyName`]): set when the key is
+//! made, shared only by the versions rotation makes and by the two halves of
+//! a pair. `CKA_LABEL`/`CKA_ID` are user data: keys sharing them stay
+//! independent. Each object carries the vendor attributes of `attrs.rs`. A
+//! version of a key pair is a private and a public object with the same
+//! version number. Copies (C_CopyObject of a token key) keep the identity
+//! and name their source version (`CKA_KEYWARD_COPY_OF`): they are not
+//! versions, obey their source's state, and die with its purge.
 //!
 //! Owns: the lifecycle attributes' meaning, the decisions that must not race
 //! between processes (rotation, purge: each decided inside one
@@ -24,6 +29,7 @@ pub mod attrs;
 pub mod cli;
 pub mod clock;
 pub mod envelope;
+pub mod rules;
 
 use crate::audit::Lifecycle;
 use crate::ck::*;
@@ -146,6 +152,13 @@ pub fn check_use(obj: &Object, purpose: Purpose, cfg: &KmsConfig) -> Result<()> 
             version_of(obj)
         ));
     }
+    check_dates(obj, purpose, cfg)
+}
+
+/// The CKA_START_DATE/CKA_END_DATE part of [`check_use`].
+pub fn check_dates(obj: &Object, purpose: Purpose, cfg: &KmsConfig) -> Result<()> {
+    let refuse = |m: String| Err(Error::new(CKR_KEY_FUNCTION_NOT_PERMITTED, m));
+    let creates = purpose.creates_data();
     let start = obj.get(CKA_START_DATE).filter(|d| d.len() == 8);
     let end = obj.get(CKA_END_DATE).filter(|d| d.len() == 8);
     if start.is_none() && end.is_none() {
@@ -170,19 +183,40 @@ pub fn check_use(obj: &Object, purpose: Purpose, cfg: &KmsConfig) -> Result<()> 
 
 // ---- managed keys ----------------------------------------------------------------
 
-/// The identity of a managed key: CKA_LABEL and CKA_ID.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// The identity of a managed key: its CKA_KEYWARD_KEY_ID. The label and
+/// CKA_ID ride along for messages and reports; they take no part in
+/// comparisons.
+#[derive(Clone, Debug)]
 pub struct KeyName {
+    pub key_id: Vec<u8>,
     pub label: Vec<u8>,
     pub id: Vec<u8>,
 }
 
+impl PartialEq for KeyName {
+    fn eq(&self, o: &Self) -> bool {
+        self.key_id == o.key_id
+    }
+}
+impl Eq for KeyName {}
+impl PartialOrd for KeyName {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for KeyName {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.key_id.cmp(&o.key_id)
+    }
+}
+
 impl KeyName {
     pub fn of(o: &Object) -> KeyName {
-        KeyName { label: o.label().to_vec(), id: o.get(CKA_ID).unwrap_or(&[]).to_vec() }
+        KeyName { key_id: key_id_of(o).to_vec(), label: o.label().to_vec(), id: o.get(CKA_ID).unwrap_or(&[]).to_vec() }
     }
     fn of_map(m: &BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>) -> KeyName {
         KeyName {
+            key_id: m.get(&CKA_KEYWARD_KEY_ID).cloned().unwrap_or_default(),
             label: m.get(&CKA_LABEL).cloned().unwrap_or_default(),
             id: m.get(&CKA_ID).cloned().unwrap_or_default(),
         }
@@ -190,6 +224,14 @@ impl KeyName {
     pub fn display(&self) -> String {
         String::from_utf8_lossy(&self.label).into_owned()
     }
+    pub fn key_id(&self) -> String {
+        String::from_utf8_lossy(&self.key_id).into_owned()
+    }
+}
+
+/// Whether `o` is one of the versions of `name` (not a copy of one).
+fn version_of_key(o: &Object, name: &KeyName) -> bool {
+    o.is_key() && copy_source(o).is_none() && key_id_of(o) == name.key_id.as_slice()
 }
 
 fn is_key_class(c: CK_OBJECT_CLASS) -> bool {
@@ -251,6 +293,8 @@ pub struct VersionInfo {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct KeyInfo {
+    /// CKA_KEYWARD_KEY_ID: the key's identity.
+    pub key_id: String,
     pub name: String,
     pub id: String,
     pub algorithm: String,
@@ -358,6 +402,7 @@ fn key_info(name: &KeyName, objs: &[Arc<Object>]) -> KeyInfo {
         .find(|o| primary.is_some_and(|p| version_of(o) as u64 == p.version));
     let period = primary_obj.and_then(|o| o.ulong(CKA_KEYWARD_ROTATION_PERIOD)).unwrap_or(0);
     KeyInfo {
+        key_id: name.key_id(),
         name: name.display(),
         id: hex::encode(&name.id),
         algorithm: primary.map(|p| p.algorithm.clone()).unwrap_or_default(),
@@ -402,6 +447,17 @@ impl Row {
     }
     fn live_primary(&self) -> bool {
         self.primary() && self.state() != KEYWARD_STATE_PENDING_DELETION
+    }
+    fn modifiable(&self) -> bool {
+        self.attrs.get(&CKA_MODIFIABLE).is_none_or(|v| v.first() != Some(&0))
+    }
+    /// The source version's handle of a copy.
+    fn copy_of(&self) -> Option<i64> {
+        self.ulong(CKA_KEYWARD_COPY_OF).filter(|h| *h != 0).map(|h| h as i64)
+    }
+    /// Whether the row is one of the versions of `name` (copies are not).
+    fn of_key(&self, name: &KeyName) -> bool {
+        self.copy_of().is_none() && KeyName::of_map(&self.attrs) == *name
     }
     fn set(&mut self, ty: CK_ATTRIBUTE_TYPE, v: Vec<u8>) {
         self.attrs.insert(ty, v);
@@ -454,6 +510,18 @@ fn write_update(tx: &Tx<'_>, r: &Row, ch: &mut Changes) -> Result<()> {
 fn write_delete(tx: &Tx<'_>, r: &Row, ch: &mut Changes) -> Result<()> {
     tx.delete_object(r.id)?;
     ch.deletes.push(r.id);
+    Ok(())
+}
+
+/// Deletes the token copies of the rows `ch` deleted (a copy dies with its
+/// source version); `rows` is what the transaction read.
+fn delete_copies(tx: &Tx<'_>, rows: &[Row], ch: &mut Changes) -> Result<()> {
+    let gone: Vec<i64> = ch.deletes.clone();
+    for r in rows.iter().filter(|r| r.copy_of().is_some_and(|src| gone.contains(&src))) {
+        if !ch.deletes.contains(&r.id) {
+            write_delete(tx, r, ch)?;
+        }
+    }
     Ok(())
 }
 
@@ -532,33 +600,33 @@ impl Token {
 
     /// Every token key object of the managed key `name` (any state).
     pub fn kms_objects(&self, name: &KeyName) -> Result<Vec<Arc<Object>>> {
-        Ok(self.all_objects()?.into_iter().filter(|o| o.is_key() && KeyName::of(o) == *name).collect())
+        Ok(self.all_objects()?.into_iter().filter(|o| version_of_key(o, name)).collect())
     }
 
     /// The versions of the key `obj` belongs to (just `obj` for a session key).
     pub fn kms_versions_of(&self, obj: &Object) -> Result<Vec<Arc<Object>>> {
-        if !obj.token {
+        if !obj.token && copy_source(obj).is_none() {
             return Ok(vec![self.object(obj.handle, CKR_KEY_HANDLE_INVALID)?]);
         }
         self.kms_objects(&KeyName::of(obj))
     }
 
-    /// Finds a managed key by label (the CLI's NAME): `CKR_ARGUMENTS_BAD`
-    /// when none or several (different CKA_IDs) carry it.
+    /// Finds a managed key by its key id or its label (the CLI's NAME):
+    /// `CKR_ARGUMENTS_BAD` when no key or several keys carry the label.
     pub fn kms_find(&self, label: &str) -> Result<KeyName> {
         self.require_user()?;
-        let mut names: Vec<KeyName> = self
-            .all_objects()?
-            .iter()
-            .filter(|o| o.is_key() && o.label() == label.as_bytes())
-            .map(|o| KeyName::of(o))
-            .collect();
+        let all = self.all_objects()?;
+        let keys = all.iter().filter(|o| o.is_key() && copy_source(o).is_none());
+        if let Some(o) = keys.clone().find(|o| key_id_of(o) == label.as_bytes()) {
+            return Ok(KeyName::of(o));
+        }
+        let mut names: Vec<KeyName> = keys.filter(|o| o.label() == label.as_bytes()).map(|o| KeyName::of(o)).collect();
         names.sort();
         names.dedup();
         match names.len() {
             0 => Err(err!(CKR_ARGUMENTS_BAD, "no key named {label:?}")),
             1 => Ok(names.remove(0)),
-            n => Err(err!(CKR_ARGUMENTS_BAD, "{n} different keys (CKA_IDs) are labelled {label:?}")),
+            n => Err(err!(CKR_ARGUMENTS_BAD, "{n} different keys are labelled {label:?}: name one by its key id")),
         }
     }
 
@@ -567,7 +635,7 @@ impl Token {
     pub fn kms_keys(&self, all: bool) -> Result<Vec<KeyInfo>> {
         self.require_user()?;
         let mut groups: BTreeMap<KeyName, Vec<Arc<Object>>> = BTreeMap::new();
-        for o in self.all_objects()?.into_iter().filter(|o| o.is_key()) {
+        for o in self.all_objects()?.into_iter().filter(|o| o.is_key() && copy_source(o).is_none()) {
             groups.entry(KeyName::of(&o)).or_default().push(o);
         }
         Ok(groups.iter().map(|(n, os)| key_info(n, os)).filter(|k| all || k.primary_version.is_some()).collect())
@@ -677,8 +745,10 @@ impl Token {
         let mut audit = self.audit().lock_for_commit()?;
         let (ch, version, ids) = {
             let result = self.store().transaction(|tx| {
-                let mut rows: Vec<Row> =
-                    key_rows(tx)?.into_iter().filter(|r| KeyName::of_map(&r.attrs) == *name).collect();
+                let mut rows: Vec<Row> = key_rows(tx)?.into_iter().filter(|r| r.of_key(name)).collect();
+                for r in rows.iter().filter(|r| r.live_primary()) {
+                    rules::check(r.modifiable(), rules::Change::Rotate)?;
+                }
                 if let Some((uid, now)) = due {
                     let still_due = rows.iter().any(|r| {
                         r.uid == uid
@@ -706,6 +776,10 @@ impl Token {
                     }
                     a.insert(CKA_UNIQUE_ID, f.uid.as_bytes().to_vec());
                     a.insert(CKA_LOCAL, vec![1]);
+                    // Trust is never inherited: CKA_TRUSTED needs the SO.
+                    if a.contains_key(&CKA_TRUSTED) {
+                        a.insert(CKA_TRUSTED, vec![0]);
+                    }
                     a.insert(CKA_KEY_GEN_MECHANISM, ulong_bytes(mech));
                     if f.class != CKO_PUBLIC_KEY {
                         let sens = map_flag(&a, CKA_SENSITIVE);
@@ -772,7 +846,7 @@ impl Token {
         let ch = self.store().transaction(|tx| {
             let mut ch = Changes::default();
             let mut found = false;
-            for mut r in key_rows(tx)?.into_iter().filter(|r| KeyName::of_map(&r.attrs) == *name) {
+            for mut r in key_rows(tx)?.into_iter().filter(|r| r.of_key(name)) {
                 found = true;
                 if f(&mut r)? {
                     write_update(tx, &r, &mut ch)?;
@@ -803,6 +877,7 @@ impl Token {
                 }
                 s if s == new => Ok(false),
                 _ => {
+                    rules::check(r.modifiable(), if enabled { rules::Change::Enable } else { rules::Change::Disable })?;
                     r.set(CKA_KEYWARD_STATE, ulong_bytes(new));
                     Ok(true)
                 }
@@ -824,15 +899,13 @@ impl Token {
         let now = clock::now();
         let at = now.saturating_add(grace);
         let ch = self.store().transaction(|tx| {
-            let rows: Vec<Row> = key_rows(tx)?
-                .into_iter()
-                .filter(|r| KeyName::of_map(&r.attrs) == *name && which.has(r.version()))
-                .collect();
+            let all = key_rows(tx)?;
+            let rows: Vec<&Row> = all.iter().filter(|r| r.of_key(name) && which.has(r.version())).collect();
             if rows.is_empty() {
                 return Err(err!(CKR_ARGUMENTS_BAD, "no key {:?} with version {which:?}", name.display()));
             }
             if let Versions::One(v) = which
-                && rows.iter().any(Row::live_primary)
+                && rows.iter().any(|r| r.live_primary())
             {
                 return Err(err!(
                     CKR_ACTION_PROHIBITED,
@@ -844,17 +917,19 @@ impl Token {
                 return Err(err!(CKR_ACTION_PROHIBITED, "{} is not destroyable (CKA_DESTROYABLE is false)", r.label()));
             }
             let mut ch = Changes::default();
-            for mut r in rows.into_iter().filter(|r| r.state() != KEYWARD_STATE_PENDING_DELETION || grace == 0) {
+            for r in rows.into_iter().filter(|r| r.state() != KEYWARD_STATE_PENDING_DELETION || grace == 0) {
                 if grace == 0 {
-                    write_delete(tx, &r, &mut ch)?;
+                    write_delete(tx, r, &mut ch)?;
                     continue;
                 }
+                let mut r = Row { id: r.id, uid: r.uid.clone(), attrs: r.attrs.clone(), sealed: r.sealed.clone() };
                 let prior = r.state();
                 r.set(CKA_KEYWARD_PRIOR_STATE, ulong_bytes(prior));
                 r.set(CKA_KEYWARD_STATE, ulong_bytes(KEYWARD_STATE_PENDING_DELETION));
                 r.set(CKA_KEYWARD_DESTROY_AT, time_bytes(at));
                 write_update(tx, &r, &mut ch)?;
             }
+            delete_copies(tx, &all, &mut ch)?;
             Ok(ch)
         })?;
         self.kms_apply(ch)?;
@@ -868,6 +943,7 @@ impl Token {
             if r.state() != KEYWARD_STATE_PENDING_DELETION {
                 return Ok(false);
             }
+            rules::check(r.modifiable(), rules::Change::Restore)?;
             let prior = r.ulong(CKA_KEYWARD_PRIOR_STATE).filter(|s| *s != KEYWARD_STATE_PENDING_DELETION);
             r.set(CKA_KEYWARD_STATE, ulong_bytes(prior.unwrap_or(KEYWARD_STATE_ENABLED)));
             r.set(CKA_KEYWARD_DESTROY_AT, ulong_bytes(0));
@@ -903,6 +979,9 @@ impl Token {
             }
             let v = format_tags(&t);
             let changed = r.attrs.get(&CKA_KEYWARD_TAGS) != Some(&v);
+            if changed {
+                rules::check(r.modifiable(), rules::Change::Tags)?;
+            }
             r.set(CKA_KEYWARD_TAGS, v);
             if r.live_primary() || result.is_empty() {
                 result = t;
@@ -917,6 +996,10 @@ impl Token {
         let v = date.map(|d| d.to_vec()).unwrap_or_default();
         self.kms_update(name, |r| {
             let changed = r.attrs.get(&CKA_END_DATE) != Some(&v);
+            if changed {
+                let old = r.attrs.get(&CKA_END_DATE).map(Vec::as_slice);
+                rules::check(r.modifiable(), rules::Change::EndDate { old, new: Some(v.as_slice()) })?;
+            }
             r.set(CKA_END_DATE, v.clone());
             Ok(changed)
         })
@@ -932,6 +1015,7 @@ impl Token {
                 return Ok(false);
             }
             found = true;
+            rules::check(r.modifiable(), rules::Change::RotationPeriod)?;
             if secs > 0 && r.ulong(CKA_KEYWARD_ORIGIN) != Some(KEYWARD_ORIGIN_GENERATED) {
                 return Err(Error::new(CKR_ACTION_PROHIBITED, "automatic rotation needs a key generated in the token"));
             }
@@ -965,7 +1049,7 @@ impl Token {
             let mut ch = Changes::default();
             let rows: Vec<Row> = key_rows(tx)?
                 .into_iter()
-                .filter(|r| r.id == handle || (all && r.class() == class && KeyName::of_map(&r.attrs) == name))
+                .filter(|r| r.id == handle || (all && r.class() == class && r.of_key(&name)))
                 .filter(|r| r.state() != KEYWARD_STATE_PENDING_DELETION)
                 .collect();
             if let Some(r) = rows.iter().find(|r| r.attrs.get(&CKA_DESTROYABLE).is_some_and(|v| v.first() == Some(&0)))
@@ -984,6 +1068,96 @@ impl Token {
         self.kms_apply(ch)
     }
 
+    /// Stores made before key identities (keyward 0.1 grouped versions by
+    /// CKA_LABEL + CKA_ID): gives every key object without
+    /// CKA_KEYWARD_KEY_ID one, in one transaction that re-reads the rows (a
+    /// second process finds nothing left to do). Objects sharing a label
+    /// and ID whose versions are all distinct were linked by rotation and
+    /// keep one identity (a pair's halves included); where versions repeat,
+    /// the objects were independent keys that happened to share a label:
+    /// each secret or private key gets its own identity, and a public key
+    /// joins the private key of its version with the same public material.
+    pub(crate) fn kms_migrate_identities(&self) -> Result<()> {
+        if !self.all_objects()?.iter().any(|o| o.is_key() && key_id_of(o).is_empty()) {
+            return Ok(());
+        }
+        let ch = self.store().transaction(|tx| {
+            let rows = key_rows(tx)?;
+            let mut groups: BTreeMap<(Vec<u8>, Vec<u8>), Vec<&Row>> = BTreeMap::new();
+            for r in rows.iter().filter(|r| !r.attrs.contains_key(&CKA_KEYWARD_KEY_ID)) {
+                let name = KeyName::of_map(&r.attrs);
+                groups.entry((name.label, name.id)).or_default().push(r);
+            }
+            let mut assigned: Vec<(&Row, Vec<u8>)> = Vec::new();
+            for group in groups.values() {
+                let mut seen = std::collections::BTreeSet::new();
+                if group.iter().all(|r| seen.insert((r.version(), r.class()))) {
+                    let id = new_key_id()?;
+                    assigned.extend(group.iter().map(|r| (*r, id.clone())));
+                    continue;
+                }
+                let mut owners: Vec<(&Row, Vec<u8>)> = Vec::new();
+                for r in group.iter().filter(|r| r.class() != CKO_PUBLIC_KEY) {
+                    owners.push((*r, new_key_id()?));
+                }
+                let public_material = |r: &Row| {
+                    [CKA_MODULUS, CKA_PUBLIC_KEY_INFO]
+                        .iter()
+                        .find_map(|t| r.attrs.get(t).filter(|v| !v.is_empty()).cloned())
+                };
+                for p in group.iter().filter(|r| r.class() == CKO_PUBLIC_KEY) {
+                    let mine = public_material(p);
+                    let owner = owners.iter().find(|(q, _)| {
+                        q.class() == CKO_PRIVATE_KEY
+                            && q.version() == p.version()
+                            && mine.is_some()
+                            && public_material(q) == mine
+                    });
+                    let id = match owner {
+                        Some((_, id)) => id.clone(),
+                        None => new_key_id()?,
+                    };
+                    assigned.push((*p, id));
+                }
+                assigned.extend(owners);
+            }
+            let mut ch = Changes::default();
+            for (r, id) in assigned {
+                let mut r = Row { id: r.id, uid: r.uid.clone(), attrs: r.attrs.clone(), sealed: r.sealed.clone() };
+                r.set(CKA_KEYWARD_KEY_ID, id);
+                write_update(tx, &r, &mut ch)?;
+            }
+            Ok(ch)
+        })?;
+        if !ch.upserts.is_empty() {
+            log::info!(
+                "token {}: gave {} key objects of an older store their key identities",
+                self.slot,
+                ch.upserts.len()
+            );
+        }
+        self.kms_apply(ch)
+    }
+
+    /// C_DestroyObject of a token key without a grace period (or of a
+    /// copy): deletes its row and the token copies that follow it, in one
+    /// transaction.
+    pub fn kms_destroy_now(&self, obj: &Object) -> Result<()> {
+        let handle = obj.handle as i64;
+        let ch = self.store().transaction(|tx| {
+            let rows = key_rows(tx)?;
+            let r = rows
+                .iter()
+                .find(|r| r.id == handle)
+                .ok_or_else(|| err!(CKR_OBJECT_HANDLE_INVALID, "object {handle} no longer exists"))?;
+            let mut ch = Changes::default();
+            write_delete(tx, r, &mut ch)?;
+            delete_copies(tx, &rows, &mut ch)?;
+            Ok(ch)
+        })?;
+        self.kms_apply(ch)
+    }
+
     /// After C_SetAttributeValue changed CKA_KEYWARD_TAGS on `obj`: the
     /// tags belong to the managed key, so every other version gets them.
     pub(crate) fn kms_propagate_tags(&self, obj: &Object, tags: &[u8]) -> Result<()> {
@@ -994,7 +1168,7 @@ impl Token {
         let handle = obj.handle as i64;
         let ch = self.store().transaction(|tx| {
             let mut ch = Changes::default();
-            for mut r in key_rows(tx)?.into_iter().filter(|r| r.id != handle && KeyName::of_map(&r.attrs) == name) {
+            for mut r in key_rows(tx)?.into_iter().filter(|r| r.id != handle && r.of_key(&name)) {
                 if r.attrs.get(&CKA_KEYWARD_TAGS).map(Vec::as_slice) != Some(tags) {
                     r.set(CKA_KEYWARD_TAGS, tags.to_vec());
                     write_update(tx, &r, &mut ch)?;
@@ -1014,11 +1188,12 @@ impl Token {
         let (ch, names) = self.store().transaction(|tx| {
             let mut ch = Changes::default();
             let mut names = Vec::new();
-            for r in key_rows(tx)? {
+            let rows = key_rows(tx)?;
+            for r in rows.iter().filter(|r| r.copy_of().is_none()) {
                 let at = r.ulong(CKA_KEYWARD_DESTROY_AT).unwrap_or(0) as i64;
                 let destroyable = r.attrs.get(&CKA_DESTROYABLE).is_none_or(|v| v.first() != Some(&0));
                 if r.state() == KEYWARD_STATE_PENDING_DELETION && at != 0 && at <= now && destroyable {
-                    write_delete(tx, &r, &mut ch)?;
+                    write_delete(tx, r, &mut ch)?;
                     // Recorded before the commit: a crash cannot purge a
                     // key without its record (it may leave a record of a
                     // purge that the next run then repeats).
@@ -1027,6 +1202,7 @@ impl Token {
                     names.push(format!("{} ({})", r.label(), class_word(r.class())));
                 }
             }
+            delete_copies(tx, &rows, &mut ch)?;
             Ok((ch, names))
         })?;
         drop(audit);
@@ -1047,6 +1223,7 @@ impl Token {
             .into_iter()
             .filter(|o| {
                 o.class == CKO_SECRET_KEY
+                    && copy_source(o).is_none()
                     && is_primary(o)
                     && state_of(o) == KEYWARD_STATE_ENABLED
                     && o.ulong(CKA_KEYWARD_NEXT_ROTATION).is_some_and(|t| t != 0 && t as i64 <= now)
@@ -1193,26 +1370,31 @@ impl Token {
         }
     }
 
-    /// The managed key a rotation template names, if it asks for rotation.
+    /// The managed key a rotation template names, if it asks for rotation:
+    /// by CKA_KEYWARD_KEY_ID, or by a CKA_LABEL (and CKA_ID) that exactly
+    /// one live key carries (else `CKR_TEMPLATE_INCONSISTENT`).
     fn rotation_target(&self, a: &[Attr], b: &[Attr]) -> Result<Option<KeyName>> {
         let all: Vec<&Attr> = a.iter().chain(b).collect();
         let Some(rot) = all.iter().find(|x| x.ty == CKA_KEYWARD_ROTATE) else { return Ok(None) };
         if rot.value.as_slice() != [1] {
             return Err(Error::new(CKR_ATTRIBUTE_VALUE_INVALID, "CKA_KEYWARD_ROTATE must be CK_TRUE"));
         }
-        let label = all
-            .iter()
-            .find(|x| x.ty == CKA_LABEL)
-            .map(|x| x.value.clone())
-            .ok_or_else(|| Error::new(CKR_TEMPLATE_INCOMPLETE, "a rotation names the key by CKA_LABEL"))?;
-        let id = all.iter().find(|x| x.ty == CKA_ID).map(|x| x.value.clone());
+        let find = |ty| all.iter().find(|x| x.ty == ty).map(|x| x.value.clone());
+        let (key_id, label, id) = (find(CKA_KEYWARD_KEY_ID), find(CKA_LABEL), find(CKA_ID));
+        if key_id.is_none() && label.is_none() {
+            return Err(Error::new(
+                CKR_TEMPLATE_INCOMPLETE,
+                "a rotation names the key by CKA_KEYWARD_KEY_ID or CKA_LABEL",
+            ));
+        }
         self.require_user()?;
         let mut names: Vec<KeyName> = self
             .all_objects()?
             .iter()
-            .filter(|o| {
-                o.is_key() && o.label() == label.as_slice() && id.as_ref().is_none_or(|i| o.get(CKA_ID) == Some(i))
-            })
+            .filter(|o| o.is_key() && copy_source(o).is_none())
+            .filter(|o| key_id.as_ref().is_none_or(|k| key_id_of(o) == k.as_slice()))
+            .filter(|o| label.as_ref().is_none_or(|l| o.label() == l.as_slice()))
+            .filter(|o| id.as_ref().is_none_or(|i| o.get(CKA_ID) == Some(i)))
             .filter(|o| is_primary(o) && state_of(o) != KEYWARD_STATE_PENDING_DELETION)
             .map(|o| KeyName::of(o))
             .collect();
@@ -1223,9 +1405,12 @@ impl Token {
             0 => Err(err!(
                 CKR_TEMPLATE_INCONSISTENT,
                 "no live managed key labelled {:?} to rotate",
-                String::from_utf8_lossy(&label)
+                String::from_utf8_lossy(label.as_deref().unwrap_or_default())
             )),
-            _ => Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "several keys carry this label: add CKA_ID")),
+            n => Err(err!(
+                CKR_TEMPLATE_INCONSISTENT,
+                "{n} keys carry this label (and ID): name the one to rotate by CKA_KEYWARD_KEY_ID"
+            )),
         }
     }
 
@@ -1271,7 +1456,8 @@ impl Token {
         for (i, t) in templates.iter().enumerate() {
             let class = if i == 0 { p_class } else { q_class };
             let base = live.iter().find(|o| o.class == class);
-            for a in t.iter().filter(|a| !matches!(a.ty, CKA_KEYWARD_ROTATE | CKA_LABEL | CKA_ID)) {
+            for a in t.iter().filter(|a| !matches!(a.ty, CKA_KEYWARD_ROTATE | CKA_KEYWARD_KEY_ID | CKA_LABEL | CKA_ID))
+            {
                 let same = base.is_some_and(|o| o.get(a.ty) == Some(a.value.as_slice()));
                 if !same {
                     return Err(err!(
@@ -1400,6 +1586,7 @@ impl Token {
             }
             let mut pn = template::build(&pt, &[], template::Origin::Create)?;
             crate::token::ops::validate_import(self, &mut pn)?;
+            crate::token::ops::pair_up(&mut pn, &n);
             let ph = self.insert(s, pn)?;
             return match self.insert(s, n) {
                 Ok(h) => Ok(vec![ph, h]),

@@ -194,6 +194,8 @@ rules! {
     CKA_KEYWARD_CREATED:  KEY, Ulong, TOKEN_SET | FIXED, create NONE, gen NONE;
     CKA_KEYWARD_ROTATED:  KEY, Ulong, TOKEN_SET, create NONE, gen NONE;
     CKA_KEYWARD_PRIOR_STATE: KEY, Ulong, TOKEN_SET, create NONE, gen NONE;
+    CKA_KEYWARD_KEY_ID:   KEY, Text, TOKEN_SET | FIXED, create NONE, gen NONE;
+    CKA_KEYWARD_COPY_OF:  KEY, Ulong, TOKEN_SET | FIXED, create NONE, gen NONE;
     // template-only directives: never stored (the kms layer strips them)
     CKA_KEYWARD_ROTATE:   KEY, Bool, TOKEN_SET, create NONE, gen NONE;
     CKA_KEYWARD_ALL_VERSIONS: KEY, Bool, TOKEN_SET, create NONE, gen NONE;

@@ -274,6 +274,8 @@ impl Token {
         }
         let all = t.store.load_all()?;
         t.apply_changes(all)?;
+        // Stores of keyward 0.1: key identities (src/kms).
+        t.kms_migrate_identities()?;
         Ok(t)
     }
 
@@ -658,6 +660,13 @@ impl Token {
     }
 
     fn apply_changes_locked(&self, o: &mut Objects, ch: Changes) {
+        if o.session_objects > 0 && !ch.deletes.is_empty() {
+            // A session copy dies with the token version it follows.
+            let gone: Vec<Handle> = ch.deletes.iter().map(|id| *id as Handle).collect();
+            o.retain(|obj| {
+                obj.owner.is_none() || crate::kms::attrs::copy_source(obj).is_none_or(|src| !gone.contains(&src))
+            });
+        }
         for id in ch.deletes {
             o.remove(id as Handle);
         }
@@ -859,7 +868,7 @@ impl Token {
         let is_so = self.role()? == Some(Role::So);
         let mut attrs = template::apply_copy(&obj, t, is_so)?;
         attrs.remove(&CKA_UNIQUE_ID);
-        crate::kms::attrs::reset_for_copy(&mut attrs, crate::kms::clock::now());
+        crate::kms::attrs::bind_copy(&mut attrs, &obj, crate::kms::clock::now())?;
         let secrets = template::plain_secrets(&obj, &self.unseal_fn())?;
         let n = NewObject { kind: obj.kind, attrs: crate::object::AttrMap::from_map(&attrs), secrets };
         self.insert(s, n)
@@ -871,9 +880,15 @@ impl Token {
         if obj.get(CKA_DESTROYABLE).is_some_and(|v| v.first() == Some(&0)) {
             return Err(Error::new(CKR_ACTION_PROHIBITED, "object is not destroyable (CKA_DESTROYABLE is false)"));
         }
-        if obj.token && obj.is_key() && self.kms.grace() > 0 {
-            // Soft delete: restorable for the grace period (src/kms).
+        let copy = crate::kms::attrs::copy_source(&obj).is_some();
+        if obj.token && obj.is_key() && self.kms.grace() > 0 && !copy {
+            // Soft delete: restorable for the grace period (src/kms). A
+            // copy is not the key: destroying it removes just the copy.
             return self.kms_soft_destroy(&obj);
+        }
+        if obj.token && obj.is_key() {
+            // The row and the token copies that follow it (src/kms).
+            return self.kms_destroy_now(&obj);
         }
         if obj.token {
             self.store.delete_object(h as i64)?;
@@ -898,7 +913,12 @@ impl Token {
         let obj = self.object(h, CKR_OBJECT_HANDLE_INVALID)?;
         self.check_write(s, obj.token, obj.private)?;
         let is_so = self.role()? == Some(Role::So);
-        let mut attrs = template::apply_set(&obj, t, is_so)?;
+        // A non-modifiable key may still be disabled or expire earlier
+        // (the one lifecycle rule, src/kms/rules.rs).
+        let mut attrs = match crate::kms::rules::narrowing_set(&obj, t)? {
+            Some(a) => a,
+            None => template::apply_set(&obj, t, is_so)?,
+        };
         crate::kms::attrs::on_set(&obj, t, &mut attrs, crate::kms::clock::now())?;
         let tags = attrs.get(&crate::kms::attrs::CKA_KEYWARD_TAGS).cloned();
         self.replace(&obj, attrs)?;

@@ -145,9 +145,20 @@ fn new_cipher(token: &Token, obj: &Object, mech: &Mechanism, encrypt: bool) -> R
 impl Token {
     /// `check_key_use` plus the lifecycle rules (state, primary version,
     /// CKA_START_DATE/CKA_END_DATE with the token's policy; src/kms).
+    /// A copy (`CKA_KEYWARD_COPY_OF`) obeys the lifecycle of the token
+    /// version it was copied from, as this process last saw it (at most
+    /// `store.refresh_ms` old): disabled, retired or gone there, refused here.
     pub fn check_key(&self, obj: &Object, mech: &Mechanism, purpose: Purpose) -> Result<()> {
         check_key_use(obj, mech, purpose)?;
-        crate::kms::check_use(obj, purpose, &self.kms.config)
+        let Some(src) = crate::kms::attrs::copy_source(obj) else {
+            return crate::kms::check_use(obj, purpose, &self.kms.config);
+        };
+        self.refresh_if_stale()?;
+        let source = self.cached_object(src).map_err(|_| {
+            err!(CKR_KEY_HANDLE_INVALID, "the key version this copy follows (handle {src}) no longer exists")
+        })?;
+        crate::kms::check_use(&source, purpose, &self.kms.config)?;
+        crate::kms::check_dates(obj, purpose, &self.kms.config)
     }
 
     pub fn cipher_init(&self, s: &mut Session, mech: &Mechanism, key: Handle, encrypt: bool) -> Result<()> {
@@ -452,8 +463,20 @@ fn fill_private_from_pkcs8(t: &Token, n: &mut NewObject, der: &[u8]) -> Result<(
     super::asym::fill_from_pkcs8(t, n, der)
 }
 
+/// The two halves of a generated pair are one managed key: they share the
+/// private half's identity.
 fn generate_pair(t: &Token, mech: &Mechanism, pub_t: &[Attr], priv_t: &[Attr]) -> Result<(NewObject, NewObject)> {
-    super::asym::generate_pair(t, mech, pub_t, priv_t)
+    let (mut pubn, privn) = super::asym::generate_pair(t, mech, pub_t, priv_t)?;
+    pair_up(&mut pubn, &privn);
+    Ok((pubn, privn))
+}
+
+/// Gives `public` the key identity of `private` (one managed key).
+pub(crate) fn pair_up(public: &mut NewObject, private: &NewObject) {
+    use crate::kms::attrs::CKA_KEYWARD_KEY_ID;
+    if let Some(id) = private.attrs.get(CKA_KEYWARD_KEY_ID).map(<[u8]>::to_vec) {
+        public.attrs.insert(CKA_KEYWARD_KEY_ID, &id);
+    }
 }
 
 /// Generates a key pair's objects without storing them (kms rotation).
