@@ -1,9 +1,10 @@
 //! Configuration: which slots exist, where their tokens live, token policy.
 //!
-//! Lookup order (DESIGN.md §6): `$KEYWARD_CONF`, else the path passed through
-//! C_Initialize's `pReserved`, else `$XDG_CONFIG_HOME/keyward/keyward.toml`,
-//! else `/etc/keyward/keyward.toml`, else the embedded default: one slot whose
+//! Lookup order (DESIGN.md §6): `$KEYWARD_CONF`, else the CLI's `--conf`,
+//! else `$XDG_CONFIG_HOME/keyward/keyward.toml`, else
+//! `/etc/keyward/keyward.toml`, else the embedded default: one slot whose
 //! token lives in `$XDG_DATA_HOME/keyward/` (`~/.local/share/keyward/`).
+//! C_Initialize takes no path (its `pReserved` must be NULL).
 //!
 //! ```toml
 //! [policy]                    # optional; these are the defaults
@@ -182,11 +183,12 @@ impl Config {
     }
 
     /// Finds and loads the configuration (see the module doc for the order).
-    pub fn load(init_path: Option<&Path>) -> Result<Config> {
+    /// `explicit` is the CLI's `--conf`; the module passes `None`.
+    pub fn load(explicit: Option<&Path>) -> Result<Config> {
         let env = std::env::var_os("KEYWARD_CONF").map(PathBuf::from);
         let candidates: Vec<(PathBuf, bool)> = [
             env.map(|p| (p, true)),
-            init_path.map(|p| (p.to_path_buf(), true)),
+            explicit.map(|p| (p.to_path_buf(), true)),
             std::env::var_os("XDG_CONFIG_HOME")
                 .map(PathBuf::from)
                 .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))

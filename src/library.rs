@@ -67,7 +67,7 @@ pub fn initialize(opts: InitOptions) -> Result<()> {
         }
     }
     crate::logging::init();
-    let config = Config::load(opts.config_path.as_deref()).inspect_err(|e| log::error!("C_Initialize: {e}"))?;
+    let config = Config::load(None).inspect_err(|e| log::error!("C_Initialize: {e}"))?;
     let lib = Library::new(config, opts).inspect_err(|e| log::error!("C_Initialize: {e}"))?;
     *g = Some((std::process::id(), FORK_GENERATION.load(Ordering::SeqCst), Arc::new(lib)));
     Ok(())

@@ -177,8 +177,6 @@ impl UserType {
 pub struct InitOptions {
     /// `CKF_LIBRARY_CANT_CREATE_OS_THREADS`: no background threads.
     pub no_threads: bool,
-    /// A config path passed through `pReserved` (keyward extension).
-    pub config_path: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Debug)]

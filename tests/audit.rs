@@ -355,9 +355,7 @@ fn lifecycle_alerts_reach_file_syslog_and_hook() {
         ),
     );
     let config = keyward::config::Config::load(Some(&conf)).unwrap();
-    let lib =
-        keyward::library::Library::new(config, keyward::types::InitOptions { no_threads: false, config_path: None })
-            .unwrap();
+    let lib = keyward::library::Library::new(config, keyward::types::InitOptions { no_threads: false }).unwrap();
     lib.init_token(0, SO_PIN.as_bytes(), "alerts").unwrap();
     let t = lib.token(0).unwrap().clone();
     // What the KMS calls do: a state change wrapped in audit_lifecycle.

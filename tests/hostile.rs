@@ -32,7 +32,7 @@ fn null_pointers_absurd_lengths_and_bad_handles() {
     let f = r.f;
     let dir = tempfile::tempdir().unwrap();
     let conf = common::write_config(dir.path(), "");
-    let conf_c = std::ffi::CString::new(conf.display().to_string()).unwrap();
+    common::set_conf(conf.to_str().unwrap());
     // SAFETY: every call below passes arguments the spec allows a caller to pass,
     // including the NULLs and lengths under test; out-pointers point at locals.
     unsafe {
@@ -53,7 +53,7 @@ fn null_pointers_absurd_lengths_and_bad_handles() {
             LockMutex: Some(other),
             UnlockMutex: Some(other),
             flags: 0,
-            pReserved: conf_c.as_ptr() as *mut _,
+            pReserved: null_mut(),
         };
         assert_eq!(f.C_Initialize.unwrap()(&mut args as *mut _ as *mut _), CKR_CANT_LOCK);
         args.LockMutex = None;
@@ -195,10 +195,9 @@ fn interfaces_3_0() {
 
 #[test]
 fn forked_child_must_initialize_again() {
-    let t = common::initialized();
+    let _t = common::initialized();
     let r = raw();
     let f = r.f;
-    let conf = t.conf.clone();
     // SAFETY: fork in a test process; the child only calls the module's
     // exported functions and _exit.
     unsafe {
@@ -208,8 +207,8 @@ fn forked_child_must_initialize_again() {
         if pid == 0 {
             let a = f.C_GetSlotList.unwrap()(0, null_mut(), &mut count);
             let mut args: CK_C_INITIALIZE_ARGS = std::mem::zeroed();
+            // The child inherits $KEYWARD_CONF (set by common::initialized).
             args.flags = CKF_OS_LOCKING_OK;
-            args.pReserved = conf.as_ptr() as *mut _;
             let b = f.C_Initialize.unwrap()(&mut args as *mut _ as *mut _);
             let c = f.C_GetSlotList.unwrap()(0, null_mut(), &mut count);
             let ok = a == CKR_CRYPTOKI_NOT_INITIALIZED && b == CKR_OK && c == CKR_OK;
@@ -329,14 +328,14 @@ fn every_session_function_before_init_with_bad_handles_and_after_finalize() {
     let f = r.f;
     let dir = tempfile::tempdir().unwrap();
     let conf = common::write_config(dir.path(), "");
-    let conf_c = std::ffi::CString::new(conf.display().to_string()).unwrap();
+    common::set_conf(conf.to_str().unwrap());
     let mut args = CK_C_INITIALIZE_ARGS {
         CreateMutex: None,
         DestroyMutex: None,
         LockMutex: None,
         UnlockMutex: None,
         flags: CKF_OS_LOCKING_OK,
-        pReserved: conf_c.as_ptr() as *mut _,
+        pReserved: null_mut(),
     };
     // SAFETY: the calls pass valid arguments (see every_session_call).
     unsafe {

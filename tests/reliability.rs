@@ -516,11 +516,7 @@ fn corrupted_database_page_gives_a_clear_error() {
     // C_Initialize (or the first use) reports a device error; no panic,
     // no abort (this process would die).
     let p11 = Pkcs11::new(module_path()).unwrap();
-    let ptr = std::ptr::NonNull::new(conf.as_ptr() as *mut std::ffi::c_void).unwrap();
-    // SAFETY: pReserved is our NUL-terminated config path.
-    let args = unsafe {
-        cryptoki::context::CInitializeArgs::new_with_reserved(cryptoki::context::CInitializeFlags::OS_LOCKING_OK, ptr)
-    };
+    let args = common::init_args(&conf);
     match p11.initialize(args) {
         Err(e) => {
             let rv = rv(e);
@@ -632,11 +628,7 @@ fn read_only_store_gives_a_clear_error_and_loses_nothing() {
         return;
     };
     let p11 = Pkcs11::new(module_path()).unwrap();
-    let ptr = std::ptr::NonNull::new(conf.as_ptr() as *mut std::ffi::c_void).unwrap();
-    // SAFETY: pReserved is our NUL-terminated config path.
-    let args = unsafe {
-        cryptoki::context::CInitializeArgs::new_with_reserved(cryptoki::context::CInitializeFlags::OS_LOCKING_OK, ptr)
-    };
+    let args = common::init_args(&conf);
     let outcome = match p11.initialize(args) {
         Err(e) => format!("C_Initialize: {:?}", rv(e)),
         Ok(()) => {

@@ -172,7 +172,7 @@ fn pin_or_prompt(given: Option<String>, what: &str) -> Result<zeroize::Zeroizing
 
 fn open(conf: &Option<PathBuf>) -> Result<Library, String> {
     let config = Config::load(conf.as_deref()).map_err(|e| e.to_string())?;
-    Library::new(config, InitOptions { no_threads: true, config_path: conf.clone() }).map_err(|e| e.to_string())
+    Library::new(config, InitOptions { no_threads: true }).map_err(|e| e.to_string())
 }
 
 fn slot_by_label(lib: &Library, label: &Option<String>) -> Result<u64, String> {
