@@ -3,6 +3,7 @@
 //! C_InitPIN, C_SetPIN.
 
 use super::lib;
+use super::session::pin;
 use super::util::{bytes, out, pad, ulong_list, unpad, version};
 use crate::ck::*;
 use crate::error::Error;
@@ -135,18 +136,18 @@ export! {
 
     fn C_InitToken(slot_id: CK_SLOT_ID, p_pin: CK_UTF8CHAR_PTR, ul_pin_len: CK_ULONG, p_label: CK_UTF8CHAR_PTR) {
         let l = lib()?;
-        let pin = bytes(p_pin, ul_pin_len)?;
+        let so_pin = pin(p_pin, ul_pin_len)?;
         if p_label.is_null() {
             return Err(Error::args("NULL token label"));
         }
         // The label is 32 bytes, blank padded.
         let label = unpad(bytes(p_label, 32)?);
-        l.init_token(slot_id, pin, &label)
+        l.init_token(slot_id, so_pin, &label)
     }
 
     fn C_InitPIN(h: CK_SESSION_HANDLE, p_pin: CK_UTF8CHAR_PTR, ul_pin_len: CK_ULONG) {
         let l = lib()?;
-        l.init_pin(h, bytes(p_pin, ul_pin_len)?)
+        l.init_pin(h, pin(p_pin, ul_pin_len)?)
     }
 
     fn C_SetPIN(
@@ -157,7 +158,7 @@ export! {
         ul_new_len: CK_ULONG,
     ) {
         let l = lib()?;
-        l.set_pin(h, bytes(p_old, ul_old_len)?, bytes(p_new, ul_new_len)?)
+        l.set_pin(h, pin(p_old, ul_old_len)?, pin(p_new, ul_new_len)?)
     }
 }
 
