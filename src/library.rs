@@ -504,10 +504,11 @@ impl Library {
         })
     }
 
-    pub fn seed_random(&self, h: Handle, _seed: &[u8]) -> Result<()> {
+    /// C_SeedRandom: the seed is DRBG additional input, never a replacement
+    /// for the engine's entropy (see `crypto::rand`).
+    pub fn seed_random(&self, h: Handle, seed: &[u8]) -> Result<()> {
         self.session(h)?;
-        // The engine's DRBG reseeds itself from the OS; extra seed is not mixed in.
-        Err(Error::new(CKR_RANDOM_SEED_NOT_SUPPORTED, "the token's RNG seeds itself from the OS"))
+        crate::crypto::seed_random(seed).map_err(|e| Error::general(format!("rng: {e:?}")))
     }
 
     pub fn generate_random(&self, h: Handle, out: &mut [u8]) -> Result<()> {

@@ -4,27 +4,9 @@
 //! the configuration comes from `$KEYWARD_CONF`; the four locking cases.
 
 mod common;
+use common::raw;
 use pkcs11_sys::*;
 use std::ptr::null_mut;
-
-struct Raw {
-    _lib: libloading::Library,
-    f: &'static CK_FUNCTION_LIST,
-}
-
-fn raw() -> Raw {
-    // SAFETY: loading our own module; its initializers are benign.
-    let lib = unsafe { libloading::Library::new(common::module_path()) }.unwrap();
-    let mut list: CK_FUNCTION_LIST_PTR = null_mut();
-    // SAFETY: C_GetFunctionList has this signature and fills `list`.
-    unsafe {
-        let get: libloading::Symbol<unsafe extern "C" fn(CK_FUNCTION_LIST_PTR_PTR) -> CK_RV> =
-            lib.get(b"C_GetFunctionList").unwrap();
-        assert_eq!(get(&mut list), CKR_OK);
-    }
-    // SAFETY: the list is a static of the module, which is never unloaded (-z nodelete).
-    Raw { _lib: lib, f: unsafe { &*list } }
-}
 
 /// A temp token whose config names the slot `description`, set in
 /// `$KEYWARD_CONF`.

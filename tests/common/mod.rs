@@ -138,3 +138,25 @@ pub fn rv(e: cryptoki::error::Error) -> cryptoki::error::RvError {
         other => panic!("expected a PKCS#11 error, got {other:?}"),
     }
 }
+
+/// The module's 2.40 function list, for raw C calls (hostile arguments
+/// the `cryptoki` crate cannot pass).
+pub struct Raw {
+    _lib: libloading::Library,
+    pub f: &'static pkcs11_sys::CK_FUNCTION_LIST,
+}
+
+pub fn raw() -> Raw {
+    use pkcs11_sys::*;
+    // SAFETY: loading our own module; its initializers are benign.
+    let lib = unsafe { libloading::Library::new(module_path()) }.expect("load libkeyward.so");
+    let mut list: CK_FUNCTION_LIST_PTR = std::ptr::null_mut();
+    // SAFETY: C_GetFunctionList has this signature and fills `list`.
+    unsafe {
+        let get: libloading::Symbol<unsafe extern "C" fn(CK_FUNCTION_LIST_PTR_PTR) -> CK_RV> =
+            lib.get(b"C_GetFunctionList").expect("C_GetFunctionList");
+        assert_eq!(get(&mut list), CKR_OK);
+    }
+    // SAFETY: the list is a static of the module, which is never unloaded (-z nodelete).
+    Raw { _lib: lib, f: unsafe { &*list } }
+}
