@@ -156,7 +156,7 @@ impl Library {
             cryptoki_version: (3, 0),
             manufacturer: "keyward".into(),
             description: "keyward software HSM".into(),
-            library_version: (0, 1),
+            library_version: crate::types::MODULE_VERSION,
         }
     }
 

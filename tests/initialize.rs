@@ -154,3 +154,31 @@ fn the_four_locking_cases() {
         finalize();
     }
 }
+
+/// Issue 14.8: the versions a client sees are the crate's semver (1.x, not
+/// the 0.x that clients take for an ancient SoftHSM).
+#[test]
+fn versions_are_the_crate_version() {
+    let r = raw();
+    let f = r.f;
+    let _dir = config("versions");
+    let major: u8 = env!("CARGO_PKG_VERSION_MAJOR").parse().unwrap();
+    let minor: u8 = env!("CARGO_PKG_VERSION_MINOR").parse().unwrap();
+    assert!(major >= 1);
+    // SAFETY: valid out-pointers.
+    unsafe {
+        assert_eq!(f.C_Initialize.unwrap()(null_mut()), CKR_OK);
+        let mut info: CK_INFO = std::mem::zeroed();
+        assert_eq!(f.C_GetInfo.unwrap()(&mut info), CKR_OK);
+        assert_eq!((info.libraryVersion.major, info.libraryVersion.minor), (major, minor));
+        assert_eq!((info.cryptokiVersion.major, info.cryptokiVersion.minor), (3, 0));
+        let mut si: CK_SLOT_INFO = std::mem::zeroed();
+        assert_eq!(f.C_GetSlotInfo.unwrap()(0, &mut si), CKR_OK);
+        let mut ti: CK_TOKEN_INFO = std::mem::zeroed();
+        assert_eq!(f.C_GetTokenInfo.unwrap()(0, &mut ti), CKR_OK);
+        for v in [si.firmwareVersion, si.hardwareVersion, ti.firmwareVersion, ti.hardwareVersion] {
+            assert_eq!((v.major, v.minor), (major, minor));
+        }
+        assert_eq!(f.C_Finalize.unwrap()(null_mut()), CKR_OK);
+    }
+}
