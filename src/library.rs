@@ -89,10 +89,33 @@ pub fn finalize() -> Result<()> {
     }
 }
 
+/// The `[testing]` hooks of `config`, armed or disarmed for this process,
+/// loudly: a test hook in a production configuration is a defect.
+fn arm_test_hooks(config: &Config) {
+    use crate::kms::clock;
+    let on = config.testing.allow_test_clock;
+    clock::allow_test_clock(on);
+    if on {
+        log::warn!(
+            "TEST HOOK ENABLED by [testing] allow_test_clock = true in {}: ${} moves the key lifecycle clock \
+             (expiry, rotation, deletion grace, purge). Never use this configuration in production.",
+            config.source,
+            clock::TEST_NOW_ENV
+        );
+    } else if clock::test_now().is_some() {
+        log::warn!(
+            "${} is set and ignored: the configuration {} does not opt into test hooks ([testing] allow_test_clock)",
+            clock::TEST_NOW_ENV,
+            config.source
+        );
+    }
+}
+
 impl Library {
     /// Builds a library over the configured slots (used by C_Initialize and
     /// by the CLI).
     pub fn new(config: Config, opts: InitOptions) -> Result<Library> {
+        arm_test_hooks(&config);
         let mut slots = Vec::new();
         for (i, sc) in config.slots.iter().enumerate() {
             slots.push(Arc::new(Token::open(i as Handle, sc, &config)?));

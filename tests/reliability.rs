@@ -353,7 +353,8 @@ fn integrity_ok(db: &Path) -> bool {
 
 #[test]
 fn sigkill_during_lifecycle_operations_loses_nothing() {
-    let (dir, conf, p11, _) = fresh("[kms]\ndeletion_grace = \"1d\"");
+    // The workers move the lifecycle clock: the config opts into it.
+    let (dir, conf, p11, _) = fresh("[testing]\nallow_test_clock = true\n[kms]\ndeletion_grace = \"1d\"");
     p11.finalize().unwrap();
     let db = dir.path().join("token0/token.sqlite");
     let mut state: std::collections::BTreeMap<String, usize> = Default::default();

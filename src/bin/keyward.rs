@@ -280,6 +280,12 @@ fn run(cli: Cli) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // KEYWARD_LOG=warn (or more) shows the library's log lines, e.g. the
+    // warning that a configuration enables test hooks; unset, the CLI's
+    // output is only its own.
+    if std::env::var_os("KEYWARD_LOG").is_some() {
+        keyward::logging::init();
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
