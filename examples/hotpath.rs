@@ -11,8 +11,6 @@ use cryptoki::object::{Attribute, KeyType, ObjectClass};
 use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
 use std::error::Error;
-use std::ffi::CString;
-use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 /// `HOTPATH_CURVE=secp256k1|p384` (default P-256).
@@ -42,12 +40,11 @@ fn main() -> Result<(), Box<dyn Error>> {
             dir.join("token").display()
         ),
     )?;
-    let conf_c = CString::new(conf.display().to_string())?;
+    // SAFETY: set while this process has one thread, before C_Initialize
+    // (where the module reads it).
+    unsafe { std::env::set_var("KEYWARD_CONF", &conf) };
     let p11 = Pkcs11::new(&module)?;
-    let ptr = NonNull::new(conf_c.as_ptr() as *mut std::ffi::c_void).ok_or("null")?;
-    // SAFETY: pReserved points at a NUL-terminated path that outlives the call.
-    let init = unsafe { CInitializeArgs::new_with_reserved(CInitializeFlags::OS_LOCKING_OK, ptr) };
-    p11.initialize(init)?;
+    p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
     let slot = p11.get_all_slots()?[0];
     let so = AuthPin::new("so-pin-hotpath".into());
     let user = AuthPin::new("user-pin-hotpath".into());
@@ -76,9 +73,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let mut times = Vec::new();
         for _ in 0..5 {
             let p = Pkcs11::new(&module)?;
-            let ptr = NonNull::new(conf_c.as_ptr() as *mut std::ffi::c_void).ok_or("null")?;
-            // SAFETY: as above.
-            let init = unsafe { CInitializeArgs::new_with_reserved(CInitializeFlags::OS_LOCKING_OK, ptr) };
+            let init = CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK);
             let t0 = Instant::now();
             p.initialize(init)?;
             times.push(t0.elapsed().as_secs_f64() * 1e3);

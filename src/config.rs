@@ -1,9 +1,10 @@
 //! Configuration: which slots exist, where their tokens live, token policy.
 //!
-//! Lookup order (DESIGN.md §6): `$KEYWARD_CONF`, else the path passed through
-//! C_Initialize's `pReserved`, else `$XDG_CONFIG_HOME/keyward/keyward.toml`,
-//! else `/etc/keyward/keyward.toml`, else the embedded default: one slot whose
+//! Lookup order (DESIGN.md §6): `$KEYWARD_CONF`, else the CLI's `--conf`,
+//! else `$XDG_CONFIG_HOME/keyward/keyward.toml`, else
+//! `/etc/keyward/keyward.toml`, else the embedded default: one slot whose
 //! token lives in `$XDG_DATA_HOME/keyward/` (`~/.local/share/keyward/`).
+//! C_Initialize takes no path (its `pReserved` must be NULL).
 //!
 //! ```toml
 //! [policy]                    # optional; these are the defaults
@@ -16,6 +17,9 @@
 //! [kms]                       # optional; these are the defaults
 //! deletion_grace = "7d"       # deleted keys stay restorable this long ("0" = immediate)
 //! decrypt_after_expiry = true # past CKA_END_DATE, decrypt/verify/unwrap still work
+//!
+//! [testing]                   # TEST SUITES ONLY; never in production
+//! allow_test_clock = false    # true: $KEYWARD_TEST_NOW moves the lifecycle clock
 //!
 //! [[slot]]
 //! path = "/var/lib/keyward/token0"   # the token's data directory
@@ -49,6 +53,9 @@ pub struct Config {
     /// The token store (durability, cross-process refresh).
     #[serde(default)]
     pub store: StoreConfig,
+    /// Test hooks, all off unless the file turns them on.
+    #[serde(default)]
+    pub testing: TestingConfig,
     /// Where the configuration came from (for messages); not read from TOML.
     #[serde(skip)]
     pub source: String,
@@ -95,6 +102,17 @@ pub struct StoreConfig {
     /// simulate a full disk. A write that would exceed it fails with
     /// `CKR_DEVICE_MEMORY` and changes nothing.
     pub max_pages: u64,
+}
+
+/// `[testing]`: hooks for test suites. The environment alone never turns
+/// one on: whoever sets a variable in an application's environment must not
+/// decide which keys look expired or due (issue 21.10).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestingConfig {
+    /// `$KEYWARD_TEST_NOW` (Unix seconds) replaces the lifecycle clock
+    /// (`kms::clock`): expiry windows, rotation schedules, deletion grace.
+    pub allow_test_clock: bool,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
@@ -177,16 +195,18 @@ impl Config {
             metrics: Default::default(),
             kms: Default::default(),
             store: Default::default(),
+            testing: Default::default(),
             source: "embedded default".into(),
         })
     }
 
     /// Finds and loads the configuration (see the module doc for the order).
-    pub fn load(init_path: Option<&Path>) -> Result<Config> {
+    /// `explicit` is the CLI's `--conf`; the module passes `None`.
+    pub fn load(explicit: Option<&Path>) -> Result<Config> {
         let env = std::env::var_os("KEYWARD_CONF").map(PathBuf::from);
         let candidates: Vec<(PathBuf, bool)> = [
             env.map(|p| (p, true)),
-            init_path.map(|p| (p.to_path_buf(), true)),
+            explicit.map(|p| (p.to_path_buf(), true)),
             std::env::var_os("XDG_CONFIG_HOME")
                 .map(PathBuf::from)
                 .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
@@ -236,6 +256,11 @@ mod tests {
         assert_eq!(c.policy.min_rsa_bits, 2048);
         assert_eq!(c.slots[0].path, PathBuf::from("/base/tok"));
         assert_eq!(c.slots[1].path, PathBuf::from("/abs"));
+        assert!(!c.testing.allow_test_clock, "test hooks are off by default");
+        assert!(!Config::embedded_default().unwrap().testing.allow_test_clock);
+        let t = Config::parse("[testing]\nallow_test_clock = true\n", None, "t").unwrap();
+        assert!(t.testing.allow_test_clock);
+        assert!(Config::parse("[testing]\nallow_test_clocks = true\n", None, "t").is_err());
     }
 
     #[test]

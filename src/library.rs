@@ -67,7 +67,7 @@ pub fn initialize(opts: InitOptions) -> Result<()> {
         }
     }
     crate::logging::init();
-    let config = Config::load(opts.config_path.as_deref()).inspect_err(|e| log::error!("C_Initialize: {e}"))?;
+    let config = Config::load(None).inspect_err(|e| log::error!("C_Initialize: {e}"))?;
     let lib = Library::new(config, opts).inspect_err(|e| log::error!("C_Initialize: {e}"))?;
     *g = Some((std::process::id(), FORK_GENERATION.load(Ordering::SeqCst), Arc::new(lib)));
     Ok(())
@@ -89,10 +89,33 @@ pub fn finalize() -> Result<()> {
     }
 }
 
+/// The `[testing]` hooks of `config`, armed or disarmed for this process,
+/// loudly: a test hook in a production configuration is a defect.
+fn arm_test_hooks(config: &Config) {
+    use crate::kms::clock;
+    let on = config.testing.allow_test_clock;
+    clock::allow_test_clock(on);
+    if on {
+        log::warn!(
+            "TEST HOOK ENABLED by [testing] allow_test_clock = true in {}: ${} moves the key lifecycle clock \
+             (expiry, rotation, deletion grace, purge). Never use this configuration in production.",
+            config.source,
+            clock::TEST_NOW_ENV
+        );
+    } else if clock::test_now().is_some() {
+        log::warn!(
+            "${} is set and ignored: the configuration {} does not opt into test hooks ([testing] allow_test_clock)",
+            clock::TEST_NOW_ENV,
+            config.source
+        );
+    }
+}
+
 impl Library {
     /// Builds a library over the configured slots (used by C_Initialize and
     /// by the CLI).
     pub fn new(config: Config, opts: InitOptions) -> Result<Library> {
+        arm_test_hooks(&config);
         let mut slots = Vec::new();
         for (i, sc) in config.slots.iter().enumerate() {
             slots.push(Arc::new(Token::open(i as Handle, sc, &config)?));
@@ -156,7 +179,7 @@ impl Library {
             cryptoki_version: (3, 0),
             manufacturer: "keyward".into(),
             description: "keyward software HSM".into(),
-            library_version: (0, 1),
+            library_version: crate::types::MODULE_VERSION,
         }
     }
 
@@ -504,10 +527,11 @@ impl Library {
         })
     }
 
-    pub fn seed_random(&self, h: Handle, _seed: &[u8]) -> Result<()> {
+    /// C_SeedRandom: the seed is DRBG additional input, never a replacement
+    /// for the engine's entropy (see `crypto::rand`).
+    pub fn seed_random(&self, h: Handle, seed: &[u8]) -> Result<()> {
         self.session(h)?;
-        // The engine's DRBG reseeds itself from the OS; extra seed is not mixed in.
-        Err(Error::new(CKR_RANDOM_SEED_NOT_SUPPORTED, "the token's RNG seeds itself from the OS"))
+        crate::crypto::seed_random(seed).map_err(|e| Error::general(format!("rng: {e:?}")))
     }
 
     pub fn generate_random(&self, h: Handle, out: &mut [u8]) -> Result<()> {

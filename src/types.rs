@@ -172,13 +172,31 @@ impl UserType {
     }
 }
 
+/// The module's version, (major, minor) of Cargo.toml's semver: CK_INFO's
+/// libraryVersion and the slots' and tokens' firmware and hardware
+/// versions (a software token: its firmware is this module).
+pub const MODULE_VERSION: (u8, u8) =
+    (version_part(env!("CARGO_PKG_VERSION_MAJOR")), version_part(env!("CARGO_PKG_VERSION_MINOR")));
+
+/// A decimal version component at compile time (more than 255 fails the build).
+const fn version_part(s: &str) -> u8 {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut n: u32 = 0;
+    while i < b.len() {
+        assert!(b[i].is_ascii_digit(), "version component is not a number");
+        n = n * 10 + (b[i] - b'0') as u32;
+        assert!(n <= 255, "version component above 255");
+        i += 1;
+    }
+    n as u8
+}
+
 /// Options from `CK_C_INITIALIZE_ARGS`, already validated by the ABI.
 #[derive(Clone, Debug, Default)]
 pub struct InitOptions {
     /// `CKF_LIBRARY_CANT_CREATE_OS_THREADS`: no background threads.
     pub no_threads: bool,
-    /// A config path passed through `pReserved` (keyward extension).
-    pub config_path: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Debug)]

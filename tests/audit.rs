@@ -355,9 +355,7 @@ fn lifecycle_alerts_reach_file_syslog_and_hook() {
         ),
     );
     let config = keyward::config::Config::load(Some(&conf)).unwrap();
-    let lib =
-        keyward::library::Library::new(config, keyward::types::InitOptions { no_threads: false, config_path: None })
-            .unwrap();
+    let lib = keyward::library::Library::new(config, keyward::types::InitOptions { no_threads: false }).unwrap();
     lib.init_token(0, SO_PIN.as_bytes(), "alerts").unwrap();
     let t = lib.token(0).unwrap().clone();
     // What the KMS calls do: a state change wrapped in audit_lifecycle.
@@ -523,7 +521,8 @@ fn automatic_purge_and_rotation_are_recorded_and_key_uses_coalesce() {
     const DAY: i64 = 86_400;
     // SAFETY: one test per process; set before the module reads it.
     unsafe { std::env::set_var("KEYWARD_TEST_NOW", T0.to_string()) };
-    let t = token_with("[kms]\ndeletion_grace = \"1d\"");
+    // The config opts into the test clock ([testing]).
+    let t = token_with("[testing]\nallow_test_clock = true\n[kms]\ndeletion_grace = \"1d\"");
     let s = t.p11.open_rw_session(t.slot).unwrap();
     s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
     // A generated key that rotates daily, and a key scheduled for deletion.

@@ -32,7 +32,7 @@ fn null_pointers_absurd_lengths_and_bad_handles() {
     let f = r.f;
     let dir = tempfile::tempdir().unwrap();
     let conf = common::write_config(dir.path(), "");
-    let conf_c = std::ffi::CString::new(conf.display().to_string()).unwrap();
+    common::set_conf(conf.to_str().unwrap());
     // SAFETY: every call below passes arguments the spec allows a caller to pass,
     // including the NULLs and lengths under test; out-pointers point at locals.
     unsafe {
@@ -53,7 +53,7 @@ fn null_pointers_absurd_lengths_and_bad_handles() {
             LockMutex: Some(other),
             UnlockMutex: Some(other),
             flags: 0,
-            pReserved: conf_c.as_ptr() as *mut _,
+            pReserved: null_mut(),
         };
         assert_eq!(f.C_Initialize.unwrap()(&mut args as *mut _ as *mut _), CKR_CANT_LOCK);
         args.LockMutex = None;
@@ -166,6 +166,59 @@ fn null_pointers_absurd_lengths_and_bad_handles() {
     }
 }
 
+/// Issue 14.4: the token has no protected authentication path, so a NULL
+/// PIN is CKR_ARGUMENTS_BAD in every PIN-taking function, and a NULL-PIN
+/// login is not a failed attempt (three of them would lock the PIN at the
+/// test's max_pin_attempts = 3).
+#[test]
+fn a_null_pin_is_bad_arguments_and_never_counts() {
+    let _t = common::initialized();
+    let r = raw();
+    let f = r.f;
+    let user = common::USER_PIN.as_bytes();
+    let so = common::SO_PIN.as_bytes();
+    let pin_flags = CKF_USER_PIN_COUNT_LOW
+        | CKF_USER_PIN_FINAL_TRY
+        | CKF_USER_PIN_LOCKED
+        | CKF_SO_PIN_COUNT_LOW
+        | CKF_SO_PIN_FINAL_TRY
+        | CKF_SO_PIN_LOCKED;
+    // SAFETY: valid handles and out-pointers; the NULL PINs are the arguments under test.
+    unsafe {
+        let flags = || {
+            let mut ti: CK_TOKEN_INFO = std::mem::zeroed();
+            assert_eq!(f.C_GetTokenInfo.unwrap()(0, &mut ti), CKR_OK);
+            ti.flags
+        };
+        assert_eq!(flags() & CKF_PROTECTED_AUTHENTICATION_PATH, 0);
+        let mut h: CK_SESSION_HANDLE = 0;
+        assert_eq!(f.C_OpenSession.unwrap()(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, null_mut(), None, &mut h), CKR_OK);
+        let login = f.C_Login.unwrap();
+        for _ in 0..3 {
+            assert_eq!(login(h, CKU_USER, null_mut(), 0), CKR_ARGUMENTS_BAD);
+        }
+        assert_eq!(login(h, CKU_USER, null_mut(), user.len() as CK_ULONG), CKR_ARGUMENTS_BAD);
+        assert_eq!(login(h, CKU_SO, null_mut(), 0), CKR_ARGUMENTS_BAD);
+        assert_eq!(flags() & pin_flags, 0, "a NULL PIN was counted as a failed attempt");
+        let label = [b' '; 32];
+        assert_eq!(f.C_InitToken.unwrap()(0, null_mut(), 0, label.as_ptr() as *mut _), CKR_ARGUMENTS_BAD);
+        let p = |b: &[u8]| b.as_ptr() as *mut CK_UTF8CHAR;
+        assert_eq!(f.C_SetPIN.unwrap()(h, null_mut(), 0, p(b"new-pin-1"), 9), CKR_ARGUMENTS_BAD);
+        assert_eq!(f.C_SetPIN.unwrap()(h, p(user), user.len() as CK_ULONG, null_mut(), 0), CKR_ARGUMENTS_BAD);
+        // The SO's C_InitPIN with a NULL PIN leaves the user PIN alone.
+        assert_eq!(login(h, CKU_SO, p(so), so.len() as CK_ULONG), CKR_OK);
+        assert_eq!(f.C_InitPIN.unwrap()(h, null_mut(), 0), CKR_ARGUMENTS_BAD);
+        assert_eq!(f.C_Logout.unwrap()(h), CKR_OK);
+        // The right PIN still logs in, and nothing was counted.
+        assert_eq!(login(h, CKU_USER, p(user), user.len() as CK_ULONG), CKR_OK);
+        assert_eq!(flags() & pin_flags, 0);
+        assert_eq!(f.C_Logout.unwrap()(h), CKR_OK);
+        // The flag check can fail: one wrong PIN is counted.
+        assert_eq!(login(h, CKU_USER, p(b"wrong-pin"), 9), CKR_PIN_INCORRECT);
+        assert_ne!(flags() & CKF_USER_PIN_COUNT_LOW, 0);
+    }
+}
+
 #[test]
 fn interfaces_3_0() {
     let r = raw();
@@ -195,10 +248,9 @@ fn interfaces_3_0() {
 
 #[test]
 fn forked_child_must_initialize_again() {
-    let t = common::initialized();
+    let _t = common::initialized();
     let r = raw();
     let f = r.f;
-    let conf = t.conf.clone();
     // SAFETY: fork in a test process; the child only calls the module's
     // exported functions and _exit.
     unsafe {
@@ -208,8 +260,8 @@ fn forked_child_must_initialize_again() {
         if pid == 0 {
             let a = f.C_GetSlotList.unwrap()(0, null_mut(), &mut count);
             let mut args: CK_C_INITIALIZE_ARGS = std::mem::zeroed();
+            // The child inherits $KEYWARD_CONF (set by common::initialized).
             args.flags = CKF_OS_LOCKING_OK;
-            args.pReserved = conf.as_ptr() as *mut _;
             let b = f.C_Initialize.unwrap()(&mut args as *mut _ as *mut _);
             let c = f.C_GetSlotList.unwrap()(0, null_mut(), &mut count);
             let ok = a == CKR_CRYPTOKI_NOT_INITIALIZED && b == CKR_OK && c == CKR_OK;
@@ -329,14 +381,14 @@ fn every_session_function_before_init_with_bad_handles_and_after_finalize() {
     let f = r.f;
     let dir = tempfile::tempdir().unwrap();
     let conf = common::write_config(dir.path(), "");
-    let conf_c = std::ffi::CString::new(conf.display().to_string()).unwrap();
+    common::set_conf(conf.to_str().unwrap());
     let mut args = CK_C_INITIALIZE_ARGS {
         CreateMutex: None,
         DestroyMutex: None,
         LockMutex: None,
         UnlockMutex: None,
         flags: CKF_OS_LOCKING_OK,
-        pReserved: conf_c.as_ptr() as *mut _,
+        pReserved: null_mut(),
     };
     // SAFETY: the calls pass valid arguments (see every_session_call).
     unsafe {

@@ -2,7 +2,8 @@
 //! and the default view, rotation (PKCS#11 and CLI) with open handles, the
 //! version-aware envelope, disable/enable, soft delete/restore/purge,
 //! automatic rotation, expiry windows, tags, and two processes racing
-//! `keyward maintain`. Time moves through `KEYWARD_TEST_NOW` (no sleeps).
+//! `keyward maintain`. Time moves through `KEYWARD_TEST_NOW` (no sleeps),
+//! which every token config of this file opts into (`[testing]`).
 //!
 //! One process per test (`cargo nextest run --test kms`).
 
@@ -40,6 +41,19 @@ fn set_now(t: i64) {
     // SAFETY: tests run one per process and set the variable between calls
     // into the module, from this thread only.
     unsafe { std::env::set_var("KEYWARD_TEST_NOW", t.to_string()) };
+}
+
+/// The opt-in that lets `KEYWARD_TEST_NOW` move the lifecycle clock.
+const TEST_CLOCK: &str = "[testing]\nallow_test_clock = true\n";
+
+/// common's `blank_with`, with the test clock opted in.
+fn blank_with(extra: &str) -> Token {
+    common::blank_with(&format!("{TEST_CLOCK}{extra}"))
+}
+
+/// common's `initialized`, with the test clock opted in.
+fn initialized() -> Token {
+    initialized_with("")
 }
 
 fn vattr(ty: u64, v: Vec<u8>) -> Attribute {
@@ -102,7 +116,6 @@ fn cli(t: &Token, args: &[&str], now: Option<i64>) -> (bool, String) {
     (out.status.success(), text)
 }
 
-#[allow(dead_code)]
 fn initialized_with(extra: &str) -> Token {
     let t = blank_with(extra);
     t.p11.init_token(t.slot, &pin(SO_PIN), "test").unwrap();

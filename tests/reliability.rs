@@ -353,7 +353,8 @@ fn integrity_ok(db: &Path) -> bool {
 
 #[test]
 fn sigkill_during_lifecycle_operations_loses_nothing() {
-    let (dir, conf, p11, _) = fresh("[kms]\ndeletion_grace = \"1d\"");
+    // The workers move the lifecycle clock: the config opts into it.
+    let (dir, conf, p11, _) = fresh("[testing]\nallow_test_clock = true\n[kms]\ndeletion_grace = \"1d\"");
     p11.finalize().unwrap();
     let db = dir.path().join("token0/token.sqlite");
     let mut state: std::collections::BTreeMap<String, usize> = Default::default();
@@ -516,11 +517,7 @@ fn corrupted_database_page_gives_a_clear_error() {
     // C_Initialize (or the first use) reports a device error; no panic,
     // no abort (this process would die).
     let p11 = Pkcs11::new(module_path()).unwrap();
-    let ptr = std::ptr::NonNull::new(conf.as_ptr() as *mut std::ffi::c_void).unwrap();
-    // SAFETY: pReserved is our NUL-terminated config path.
-    let args = unsafe {
-        cryptoki::context::CInitializeArgs::new_with_reserved(cryptoki::context::CInitializeFlags::OS_LOCKING_OK, ptr)
-    };
+    let args = common::init_args(&conf);
     match p11.initialize(args) {
         Err(e) => {
             let rv = rv(e);
@@ -632,11 +629,7 @@ fn read_only_store_gives_a_clear_error_and_loses_nothing() {
         return;
     };
     let p11 = Pkcs11::new(module_path()).unwrap();
-    let ptr = std::ptr::NonNull::new(conf.as_ptr() as *mut std::ffi::c_void).unwrap();
-    // SAFETY: pReserved is our NUL-terminated config path.
-    let args = unsafe {
-        cryptoki::context::CInitializeArgs::new_with_reserved(cryptoki::context::CInitializeFlags::OS_LOCKING_OK, ptr)
-    };
+    let args = common::init_args(&conf);
     let outcome = match p11.initialize(args) {
         Err(e) => format!("C_Initialize: {:?}", rv(e)),
         Ok(()) => {

@@ -18,9 +18,7 @@ use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
-use std::ffi::CString;
 use std::fmt::Write as _;
-use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 const P256_OID: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
@@ -112,17 +110,20 @@ fn pin(p: &str) -> AuthPin {
     AuthPin::new(p.to_string().into())
 }
 
-fn load(module: &str, conf: Option<&CString>) -> Pkcs11 {
+/// C_Initialize arguments; a keyward config is named in `$KEYWARD_CONF`
+/// (keyward's `pReserved` must be NULL).
+fn init_args(conf: Option<&str>) -> CInitializeArgs {
+    if let Some(c) = conf {
+        // SAFETY: called before the benchmark starts any thread, ahead of the
+        // C_Initialize that reads it.
+        unsafe { std::env::set_var("KEYWARD_CONF", c) };
+    }
+    CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)
+}
+
+fn load(module: &str, conf: Option<&str>) -> Pkcs11 {
     let p11 = Pkcs11::new(module).unwrap_or_else(|e| panic!("load {module}: {e}"));
-    let args = match conf {
-        Some(c) => {
-            let ptr = NonNull::new(c.as_ptr() as *mut std::ffi::c_void).unwrap();
-            // SAFETY: keyward reads pReserved as a NUL-terminated config path during C_Initialize.
-            unsafe { CInitializeArgs::new_with_reserved(CInitializeFlags::OS_LOCKING_OK, ptr) }
-        }
-        None => CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK),
-    };
-    p11.initialize(args).expect("C_Initialize");
+    p11.initialize(init_args(conf)).expect("C_Initialize");
     p11
 }
 
@@ -191,17 +192,9 @@ fn rss_kib() -> u64 {
 
 /// Child process: prints "<init_ms> <rss_after_init_kib> <rss_baseline_kib>".
 fn init_probe(module: &str, conf: Option<&String>) {
-    let conf = conf.map(|c| CString::new(c.as_str()).unwrap());
     let p11 = Pkcs11::new(module).unwrap();
     let base = rss_kib();
-    let args = match &conf {
-        Some(c) => {
-            let ptr = NonNull::new(c.as_ptr() as *mut std::ffi::c_void).unwrap();
-            // SAFETY: as in load().
-            unsafe { CInitializeArgs::new_with_reserved(CInitializeFlags::OS_LOCKING_OK, ptr) }
-        }
-        None => CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK),
-    };
+    let args = init_args(conf.map(String::as_str));
     let t = Instant::now();
     p11.initialize(args).expect("C_Initialize");
     let ms = t.elapsed().as_secs_f64() * 1e3;
@@ -237,7 +230,7 @@ fn want(name: &str) -> bool {
 
 fn run() {
     let env = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} not set"));
-    let kw_conf = CString::new(env("KW_CONF")).unwrap();
+    let kw_conf = env("KW_CONF");
     let out_dir = std::path::PathBuf::from(env("OUT_DIR"));
     let kw_module = env("KW_MODULE");
     let sh_module = env("SH_MODULE");

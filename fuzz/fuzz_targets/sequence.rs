@@ -22,7 +22,7 @@ static LIB: LazyLock<Library> = LazyLock::new(|| {
         dir.join("token").display()
     );
     let config = Config::parse(&text, None, "fuzz").expect("config");
-    let lib = Library::new(config, InitOptions { no_threads: true, config_path: None }).expect("library");
+    let lib = Library::new(config, InitOptions { no_threads: true }).expect("library");
     lib.init_token(0, SO, "fuzz").expect("init token");
     let s = lib.open_session(0, 0x6).expect("session"); // CKF_SERIAL_SESSION | CKF_RW_SESSION
     lib.login(s, 0, SO).expect("so login");

@@ -37,10 +37,13 @@ expect "inventory lists every version" "app-key.*3.*true" "$KEYWARD" inventory
 expect "inventory --csv has a header and three rows" "^4$" sh -c "\"\$0\" inventory --csv | wc -l" "$KEYWARD"
 expect "unknown key is one clear error" "^keyward: no key named \"nope\"" sh -c "\"\$0\" key rotate nope 2>&1; test \$? -ne 0" "$KEYWARD"
 
-# Automatic rotation, raced by two maintain processes (clock moved with the
-# test-only KEYWARD_TEST_NOW).
+# Automatic rotation, raced by two maintain processes. The clock moves with
+# KEYWARD_TEST_NOW, a test hook that is ignored unless the configuration
+# opts in ([testing] allow_test_clock).
 expect "create a key that rotates daily" "created auto" "$KEYWARD" key create auto --type aes256 --rotation-period 1d --tag env=test
 LATER=$(( $(date +%s) + 2 * 86400 ))
+expect "KEYWARD_TEST_NOW alone moves no clock" "rotated 0 key" env KEYWARD_TEST_NOW=$LATER "$KEYWARD" maintain
+printf '\n[testing]\nallow_test_clock = true\n' >> "$KEYWARD_CONF"
 ( KEYWARD_TEST_NOW=$LATER "$KEYWARD" maintain > m1.txt 2>&1 ) & p1=$!
 ( KEYWARD_TEST_NOW=$LATER "$KEYWARD" maintain > m2.txt 2>&1 ) & p2=$!
 wait $p1; r1=$?; wait $p2; r2=$?

@@ -3,7 +3,8 @@
 //! what aws-lc-rs does not expose: raw PKCS#1 v1.5 signing of arbitrary
 //! data (CKM_RSA_PKCS), raw RSA (CKM_RSA_X_509), SHA-1/SHA-224 PKCS#1 v1.5
 //! signing, PSS and OAEP with SHA-224 or with an MGF1 hash different from
-//! the message hash.
+//! the message hash; AES-GCM with IVs other than 96 bits; random bytes with
+//! caller-supplied DRBG additional input (C_SeedRandom).
 //!
 //! It lives under `abi/` because it is `unsafe` FFI (DESIGN.md §1: unsafe
 //! code only here); it offers a small safe API to `crypto::rsa` and knows
@@ -366,4 +367,26 @@ pub fn aes_gcm_any_iv(
         zeroize::Zeroize::zeroize(data);
     }
     r
+}
+
+/// The length of the additional input [`random_with_additional_input`]
+/// takes (AWS-LC's `RAND_PRED_RESISTANCE_LEN`).
+pub const ADDITIONAL_INPUT_LEN: usize = 32;
+const _: () = assert!(sys::RAND_PRED_RESISTANCE_LEN as usize == ADDITIONAL_INPUT_LEN);
+
+/// Fills `out` from AWS-LC's DRBG (the per-thread CTR-DRBG `RAND_bytes`
+/// uses) with `input` as SP 800-90A additional input to the generate call:
+/// `RAND_bytes_with_user_prediction_resistance` XORs it into the engine's own
+/// prediction-resistance bytes (if any) and passes the result to
+/// `CTR_DRBG_generate`, whose update step folds it into the thread's DRBG
+/// state before and after output. The engine's seeding and reseeding from
+/// the OS are unchanged: the input is mixed in, it never replaces entropy.
+pub fn random_with_additional_input(out: &mut [u8], input: &[u8; ADDITIONAL_INPUT_LEN]) -> Result<(), Failed> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: `out` is writable for `out.len()` bytes and `input` holds the
+    // RAND_PRED_RESISTANCE_LEN (32) bytes the function reads; it returns 1
+    // or aborts.
+    check(unsafe { sys::RAND_bytes_with_user_prediction_resistance(out.as_mut_ptr(), out.len(), input.as_ptr()) })
 }

@@ -3,7 +3,8 @@
 //! C_InitPIN, C_SetPIN.
 
 use super::lib;
-use super::util::{bytes, c_path, out, pad, ulong_list, unpad, version};
+use super::session::pin;
+use super::util::{bytes, out, pad, ulong_list, unpad, version};
 use crate::ck::*;
 use crate::error::Error;
 use crate::library;
@@ -11,11 +12,13 @@ use crate::types::InitOptions;
 
 /// Validates CK_C_INITIALIZE_ARGS. keyward always locks with OS
 /// primitives, so application mutex callbacks are accepted only alongside
-/// CKF_OS_LOCKING_OK.
-///
-/// # Safety
-/// A non-NULL `a.pReserved` must point at a NUL-terminated string.
-unsafe fn init_options(a: &CK_C_INITIALIZE_ARGS) -> crate::Result<InitOptions> {
+/// CKF_OS_LOCKING_OK. `pReserved` must be NULL (v2.40 §5.4): it is compared,
+/// never dereferenced, whatever the caller put there. The configuration
+/// comes from `$KEYWARD_CONF` and the search path (DESIGN.md §6) only.
+fn init_options(a: &CK_C_INITIALIZE_ARGS) -> crate::Result<InitOptions> {
+    if !a.pReserved.is_null() {
+        return Err(Error::args("CK_C_INITIALIZE_ARGS.pReserved must be NULL"));
+    }
     let given = [a.CreateMutex.is_some(), a.DestroyMutex.is_some(), a.LockMutex.is_some(), a.UnlockMutex.is_some()];
     let n = given.iter().filter(|g| **g).count();
     if n != 0 && n != given.len() {
@@ -24,12 +27,7 @@ unsafe fn init_options(a: &CK_C_INITIALIZE_ARGS) -> crate::Result<InitOptions> {
     if n == given.len() && a.flags & CKF_OS_LOCKING_OK == 0 {
         return Err(Error::new(CKR_CANT_LOCK, "keyward locks with OS primitives only (set CKF_OS_LOCKING_OK)"));
     }
-    Ok(InitOptions {
-        no_threads: a.flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS != 0,
-        // SAFETY: keyward's extension: a non-NULL pReserved is a
-        // NUL-terminated config path.
-        config_path: unsafe { c_path(a.pReserved as *const std::ffi::c_char) },
-    })
+    Ok(InitOptions { no_threads: a.flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS != 0 })
 }
 
 extern "C" fn child_after_fork() {
@@ -55,7 +53,9 @@ export! {
         let opts = if p_init_args.is_null() {
             InitOptions::default()
         } else {
-            // A copy: the caller's struct need not be aligned.
+            // SAFETY: the spec requires pInitArgs to point at a
+            // CK_C_INITIALIZE_ARGS; a copy, as the caller's struct need not
+            // be aligned. Its pReserved is only compared with NULL.
             init_options(&std::ptr::read_unaligned(p_init_args as *const CK_C_INITIALIZE_ARGS))?
         };
         library::initialize(opts)
@@ -136,18 +136,18 @@ export! {
 
     fn C_InitToken(slot_id: CK_SLOT_ID, p_pin: CK_UTF8CHAR_PTR, ul_pin_len: CK_ULONG, p_label: CK_UTF8CHAR_PTR) {
         let l = lib()?;
-        let pin = bytes(p_pin, ul_pin_len)?;
+        let so_pin = pin(p_pin, ul_pin_len)?;
         if p_label.is_null() {
             return Err(Error::args("NULL token label"));
         }
         // The label is 32 bytes, blank padded.
         let label = unpad(bytes(p_label, 32)?);
-        l.init_token(slot_id, pin, &label)
+        l.init_token(slot_id, so_pin, &label)
     }
 
     fn C_InitPIN(h: CK_SESSION_HANDLE, p_pin: CK_UTF8CHAR_PTR, ul_pin_len: CK_ULONG) {
         let l = lib()?;
-        l.init_pin(h, bytes(p_pin, ul_pin_len)?)
+        l.init_pin(h, pin(p_pin, ul_pin_len)?)
     }
 
     fn C_SetPIN(
@@ -158,7 +158,7 @@ export! {
         ul_new_len: CK_ULONG,
     ) {
         let l = lib()?;
-        l.set_pin(h, bytes(p_old, ul_old_len)?, bytes(p_new, ul_new_len)?)
+        l.set_pin(h, pin(p_old, ul_old_len)?, pin(p_new, ul_new_len)?)
     }
 }
 
@@ -186,17 +186,24 @@ mod tests {
 
     #[test]
     fn the_four_locking_cases() {
-        let rv = |a: CK_C_INITIALIZE_ARGS| unsafe { init_options(&a) }.map(|_| CKR_OK).unwrap_or_else(|e| e.rv());
+        let rv = |a: CK_C_INITIALIZE_ARGS| init_options(&a).map(|_| CKR_OK).unwrap_or_else(|e| e.rv());
         assert_eq!(rv(args(0, 0)), CKR_OK);
         assert_eq!(rv(args(CKF_OS_LOCKING_OK, 0)), CKR_OK);
         assert_eq!(rv(args(CKF_OS_LOCKING_OK, 4)), CKR_OK);
         assert_eq!(rv(args(0, 4)), CKR_CANT_LOCK);
         assert_eq!(rv(args(CKF_OS_LOCKING_OK, 2)), CKR_ARGUMENTS_BAD);
         assert_eq!(rv(args(0, 1)), CKR_ARGUMENTS_BAD);
-        let o = unsafe { init_options(&args(CKF_LIBRARY_CANT_CREATE_OS_THREADS, 0)) }.unwrap();
-        assert!(o.no_threads && o.config_path.is_none());
-        let mut a = args(0, 0);
-        a.pReserved = c"/tmp/k.toml".as_ptr() as CK_VOID_PTR;
-        assert_eq!(unsafe { init_options(&a) }.unwrap().config_path, Some("/tmp/k.toml".into()));
+        assert!(init_options(&args(CKF_LIBRARY_CANT_CREATE_OS_THREADS, 0)).unwrap().no_threads);
+    }
+
+    #[test]
+    fn reserved_must_be_null_and_is_never_read() {
+        // Pointers nobody may dereference: a small integer, the top of the
+        // address space, and a real string (the old config-path extension).
+        for p in [1usize as CK_VOID_PTR, usize::MAX as CK_VOID_PTR, c"/tmp/k.toml".as_ptr() as CK_VOID_PTR] {
+            let mut a = args(CKF_OS_LOCKING_OK, 0);
+            a.pReserved = p;
+            assert_eq!(init_options(&a).unwrap_err().rv(), CKR_ARGUMENTS_BAD);
+        }
     }
 }

@@ -1,9 +1,27 @@
 //! Session management: C_OpenSession, C_CloseSession, C_CloseAllSessions,
-//! C_GetSessionInfo, C_Login, C_LoginUser, C_Logout, C_SessionCancel.
+//! C_GetSessionInfo, C_Login, C_LoginUser, C_Logout, C_SessionCancel; the
+//! PIN argument rule of every PIN-taking function.
 
 use super::lib;
 use super::util::{bytes, out};
 use crate::ck::*;
+use crate::error::Error;
+
+/// A PIN argument (C_Login, C_LoginUser, C_InitToken, C_InitPIN,
+/// C_SetPIN). keyward has no protected authentication path
+/// (CKF_PROTECTED_AUTHENTICATION_PATH is never set), so a NULL PIN, with
+/// any length, is `CKR_ARGUMENTS_BAD`, refused here before the library is
+/// called: it is not a wrong PIN and never counts as a failed attempt.
+///
+/// # Safety
+/// As [`bytes`].
+pub(super) unsafe fn pin<'a>(p: *const u8, len: CK_ULONG) -> crate::Result<&'a [u8]> {
+    if p.is_null() {
+        return Err(Error::args("NULL PIN (the token has no protected authentication path)"));
+    }
+    // SAFETY: forwarded contract.
+    unsafe { bytes(p, len) }
+}
 
 export! {
     /// `pApplication` and `Notify` are accepted and ignored (keyward sends
@@ -40,7 +58,7 @@ export! {
 
     fn C_Login(h: CK_SESSION_HANDLE, user: CK_USER_TYPE, p_pin: CK_UTF8CHAR_PTR, ul_pin_len: CK_ULONG) {
         let l = lib()?;
-        l.login(h, user, bytes(p_pin, ul_pin_len)?)
+        l.login(h, user, pin(p_pin, ul_pin_len)?)
     }
 
     /// 3.0: keyward has one user per role, so the user name is checked as
@@ -55,7 +73,7 @@ export! {
     ) {
         let l = lib()?;
         bytes(p_username, ul_username_len)?;
-        l.login(h, user, bytes(p_pin, ul_pin_len)?)
+        l.login(h, user, pin(p_pin, ul_pin_len)?)
     }
 
     fn C_Logout(h: CK_SESSION_HANDLE) {
@@ -64,5 +82,20 @@ export! {
 
     fn C_SessionCancel(h: CK_SESSION_HANDLE, flags: CK_FLAGS) {
         lib()?.session_cancel(h, flags)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_null_pin_is_bad_arguments_whatever_its_length() {
+        for len in [0, 4, CK_ULONG::MAX] {
+            assert_eq!(unsafe { pin(std::ptr::null(), len) }.unwrap_err().rv(), CKR_ARGUMENTS_BAD);
+        }
+        let empty = [0u8; 0];
+        assert_eq!(unsafe { pin(empty.as_ptr(), 0) }.unwrap(), b"");
+        assert_eq!(unsafe { pin(b"1234".as_ptr(), 4) }.unwrap(), b"1234");
     }
 }

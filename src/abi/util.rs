@@ -175,27 +175,6 @@ pub fn version(v: (u8, u8)) -> CK_VERSION {
     CK_VERSION { major: v.0, minor: v.1 }
 }
 
-/// A NUL-terminated C string as a path (the keyward extension of
-/// C_Initialize's `pReserved`); NULL or empty is `None`.
-///
-/// # Safety
-/// A non-NULL `p` must point at a NUL-terminated string.
-pub unsafe fn c_path(p: *const std::ffi::c_char) -> Option<std::path::PathBuf> {
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: NUL-terminated per the caller.
-    let s = unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes();
-    if s.is_empty() {
-        return None;
-    }
-    #[cfg(unix)]
-    let path = std::path::PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(s));
-    #[cfg(not(unix))]
-    let path = std::path::PathBuf::from(String::from_utf8_lossy(s).into_owned());
-    Some(path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,12 +247,5 @@ mod tests {
         assert_eq!(pad::<2>("aé"), *b"a ");
         assert_eq!(unpad(b"label  \0\0  "), "label");
         assert_eq!(unpad(b"    "), "");
-    }
-
-    #[test]
-    fn config_path_from_c_string() {
-        assert_eq!(unsafe { c_path(null()) }, None);
-        assert_eq!(unsafe { c_path(c"".as_ptr()) }, None);
-        assert_eq!(unsafe { c_path(c"/etc/k.toml".as_ptr()) }, Some("/etc/k.toml".into()));
     }
 }

@@ -172,7 +172,7 @@ fn pin_or_prompt(given: Option<String>, what: &str) -> Result<zeroize::Zeroizing
 
 fn open(conf: &Option<PathBuf>) -> Result<Library, String> {
     let config = Config::load(conf.as_deref()).map_err(|e| e.to_string())?;
-    Library::new(config, InitOptions { no_threads: true, config_path: conf.clone() }).map_err(|e| e.to_string())
+    Library::new(config, InitOptions { no_threads: true }).map_err(|e| e.to_string())
 }
 
 fn slot_by_label(lib: &Library, label: &Option<String>) -> Result<u64, String> {
@@ -280,6 +280,12 @@ fn run(cli: Cli) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // KEYWARD_LOG=warn (or more) shows the library's log lines, e.g. the
+    // warning that a configuration enables test hooks; unset, the CLI's
+    // output is only its own.
+    if std::env::var_os("KEYWARD_LOG").is_some() {
+        keyward::logging::init();
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -8,7 +8,10 @@ pub mod der;
 pub mod digest;
 pub mod ec;
 pub mod hmac;
+pub mod rand;
 pub mod rsa;
+
+pub use rand::{random_fill, seed_random};
 
 use std::sync::OnceLock;
 use zeroize::Zeroizing;
@@ -29,11 +32,6 @@ pub enum CryptoError {
 }
 
 pub type CryptoResult<T> = std::result::Result<T, CryptoError>;
-
-/// Fills `out` from the engine's DRBG.
-pub fn random_fill(out: &mut [u8]) -> CryptoResult<()> {
-    aws_lc_rs::rand::fill(out).map_err(|_| CryptoError::Internal)
-}
 
 /// Random bytes in a zeroizing buffer.
 pub fn random_secret(len: usize) -> CryptoResult<Zeroizing<Vec<u8>>> {

@@ -1,22 +1,42 @@
 //! The lifecycle clock: seconds since the Unix epoch (UTC), and the
 //! duration and date formats of the CLI and the config.
 //!
-//! TEST ONLY: when `KEYWARD_TEST_NOW` holds a number, the lifecycle code
-//! (expiry windows, rotation schedules, deletion grace, purge) takes it as
-//! the current Unix time, so tests can move time without sleeping. Do not
-//! set it in production: whoever sets it decides which keys look expired
-//! or due. It is read on every call, so a test may change it between calls.
+//! TEST HOOK: only when the configuration opts in (`[testing]
+//! allow_test_clock = true`, armed by [`allow_test_clock`] when a library is
+//! built) does a number in `KEYWARD_TEST_NOW` replace the current Unix time
+//! for the lifecycle code (expiry windows, rotation schedules, deletion
+//! grace, purge), so tests can move time without sleeping. Otherwise the
+//! variable is ignored: the environment alone must not decide which keys
+//! look expired or due. When armed it is read on every call, so a test may
+//! change it between calls.
 
 use crate::ck::*;
 use crate::err;
 use crate::error::Result;
 use crate::token::UtcTime;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const TEST_NOW_ENV: &str = "KEYWARD_TEST_NOW";
 
-/// The current Unix time in seconds (or `KEYWARD_TEST_NOW`, see above).
+/// Whether `KEYWARD_TEST_NOW` is honoured (process-wide; off by default).
+static TEST_CLOCK: AtomicBool = AtomicBool::new(false);
+
+/// Arms (or disarms) the test clock, from the configuration of the library
+/// being built (C_Initialize and the CLI); the last library built decides.
+pub fn allow_test_clock(on: bool) {
+    TEST_CLOCK.store(on, Ordering::SeqCst);
+}
+
+/// `KEYWARD_TEST_NOW` as a number, whether or not it is honoured.
+pub fn test_now() -> Option<i64> {
+    std::env::var_os(TEST_NOW_ENV).and_then(|v| v.to_str().and_then(|s| s.trim().parse::<i64>().ok()))
+}
+
+/// The current Unix time in seconds (or `KEYWARD_TEST_NOW` when armed, see
+/// above).
 pub fn now() -> i64 {
-    if let Some(t) = std::env::var_os(TEST_NOW_ENV).and_then(|v| v.to_str().and_then(|s| s.trim().parse::<i64>().ok()))
+    if TEST_CLOCK.load(Ordering::Relaxed)
+        && let Some(t) = test_now()
     {
         return t;
     }

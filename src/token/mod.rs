@@ -294,8 +294,8 @@ impl Token {
             description: self.description.clone(),
             manufacturer: "keyward".into(),
             flags: CKF_TOKEN_PRESENT,
-            hardware_version: (0, 1),
-            firmware_version: (0, 1),
+            hardware_version: MODULE_VERSION,
+            firmware_version: MODULE_VERSION,
         }
     }
 
@@ -336,8 +336,8 @@ impl Token {
             free_public_memory: CK_UNAVAILABLE_INFORMATION,
             total_private_memory: CK_UNAVAILABLE_INFORMATION,
             free_private_memory: CK_UNAVAILABLE_INFORMATION,
-            hardware_version: (0, 1),
-            firmware_version: (0, 1),
+            hardware_version: MODULE_VERSION,
+            firmware_version: MODULE_VERSION,
             utc_time: format!("{}00", now.format_compact()),
         })
     }

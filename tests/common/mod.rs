@@ -1,6 +1,7 @@
 //! Shared harness of the integration tests: each test gets a fresh token in
 //! a temp dir and loads the built `libkeyward.so` through the C ABI with the
-//! `cryptoki` crate, passing the config path in C_Initialize's `pReserved`.
+//! `cryptoki` crate, naming the config in `$KEYWARD_CONF` (C_Initialize's
+//! `pReserved` must be NULL).
 //!
 //! The module is process-global, so run these tests one process per test
 //! (`cargo nextest run`, as `scripts/test` does) or with `--test-threads=1`.
@@ -12,7 +13,6 @@ use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use std::ffi::CString;
 use std::path::PathBuf;
-use std::ptr::NonNull;
 
 pub const SO_PIN: &str = "so-pin-1234";
 pub const USER_PIN: &str = "user-pin-1234";
@@ -48,14 +48,25 @@ pub fn write_config(dir: &std::path::Path, extra_policy: &str) -> PathBuf {
     conf
 }
 
+/// Points `$KEYWARD_CONF` at `conf` and returns the C_Initialize arguments
+/// (OS locking, NULL `pReserved`) for a module initialized on it.
+pub fn init_args(conf: &std::ffi::CStr) -> CInitializeArgs {
+    set_conf(conf.to_str().expect("UTF-8 config path"));
+    CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)
+}
+
+/// Sets `$KEYWARD_CONF` in this test process.
+pub fn set_conf(path: &str) {
+    // SAFETY: nextest runs one process per test and the test sets this
+    // before C_Initialize, the only place the module reads it; no other
+    // thread of the test changes the environment at the same time.
+    unsafe { std::env::set_var("KEYWARD_CONF", path) };
+}
+
 /// Loads and initializes the module on the config at `conf`.
 pub fn load(conf: &CString) -> Pkcs11 {
     let p11 = Pkcs11::new(module_path()).expect("load libkeyward.so (build it first: cargo build)");
-    let ptr = NonNull::new(conf.as_ptr() as *mut std::ffi::c_void).expect("non-null");
-    // SAFETY: pReserved points at a NUL-terminated path that outlives the call
-    // (keyward reads it as its config path during C_Initialize only).
-    let args = unsafe { CInitializeArgs::new_with_reserved(CInitializeFlags::OS_LOCKING_OK, ptr) };
-    p11.initialize(args).expect("C_Initialize");
+    p11.initialize(init_args(conf)).expect("C_Initialize");
     p11
 }
 
@@ -126,4 +137,26 @@ pub fn rv(e: cryptoki::error::Error) -> cryptoki::error::RvError {
         cryptoki::error::Error::Pkcs11(rv, _) => rv,
         other => panic!("expected a PKCS#11 error, got {other:?}"),
     }
+}
+
+/// The module's 2.40 function list, for raw C calls (hostile arguments
+/// the `cryptoki` crate cannot pass).
+pub struct Raw {
+    _lib: libloading::Library,
+    pub f: &'static pkcs11_sys::CK_FUNCTION_LIST,
+}
+
+pub fn raw() -> Raw {
+    use pkcs11_sys::*;
+    // SAFETY: loading our own module; its initializers are benign.
+    let lib = unsafe { libloading::Library::new(module_path()) }.expect("load libkeyward.so");
+    let mut list: CK_FUNCTION_LIST_PTR = std::ptr::null_mut();
+    // SAFETY: C_GetFunctionList has this signature and fills `list`.
+    unsafe {
+        let get: libloading::Symbol<unsafe extern "C" fn(CK_FUNCTION_LIST_PTR_PTR) -> CK_RV> =
+            lib.get(b"C_GetFunctionList").expect("C_GetFunctionList");
+        assert_eq!(get(&mut list), CKR_OK);
+    }
+    // SAFETY: the list is a static of the module, which is never unloaded (-z nodelete).
+    Raw { _lib: lib, f: unsafe { &*list } }
 }

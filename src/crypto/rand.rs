@@ -1,0 +1,100 @@
+//! The token's random numbers: AWS-LC's DRBG, plus what C_SeedRandom gives.
+//!
+//! A seed never replaces the engine's entropy (AWS-LC seeds and reseeds its
+//! per-thread CTR-DRBGs from the OS on its own). It is condensed into a
+//! process-wide 32-byte pool, `SHA-256(tag || pool || len || seed)`, so
+//! every seed since the process started counts, and the pool becomes
+//! SP 800-90A additional input:
+//! - of one draw made at once on the seeding thread, which folds it into
+//!   that thread's DRBG state (AWS-LC's own draws on that thread, key
+//!   generation included, continue from that state);
+//! - of every later [`random_fill`] in the process, on any thread
+//!   (C_GenerateRandom, IVs, salts, master keys, key ids).
+//!
+//! Draws made inside AWS-LC on other threads (e.g. RSA and EC key
+//! generation) do not see the pool. `RAND_seed`/`RAND_add` are not used:
+//! in AWS-LC they ignore their input.
+
+use super::{CryptoError, CryptoResult};
+use crate::abi::awslc::{ADDITIONAL_INPUT_LEN, random_with_additional_input};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use zeroize::Zeroizing;
+
+/// Set once the first seed arrived (draws before that skip the pool's lock).
+static SEEDED: AtomicBool = AtomicBool::new(false);
+static POOL: RwLock<[u8; ADDITIONAL_INPUT_LEN]> = RwLock::new([0; ADDITIONAL_INPUT_LEN]);
+
+const TAG: &[u8] = b"keyward C_SeedRandom pool v1\0";
+
+/// Fills `out` from the engine's DRBG, with the seed pool as additional
+/// input once C_SeedRandom has been called.
+pub fn random_fill(out: &mut [u8]) -> CryptoResult<()> {
+    if !SEEDED.load(Ordering::Acquire) {
+        return aws_lc_rs::rand::fill(out).map_err(|_| CryptoError::Internal);
+    }
+    let input = Zeroizing::new(*POOL.read().map_err(|_| CryptoError::Internal)?);
+    random_with_additional_input(out, &input).map_err(|_| CryptoError::Internal)
+}
+
+/// C_SeedRandom: mixes `seed` into the pool and, through one draw, into
+/// this thread's DRBG state. An empty seed changes nothing.
+pub fn seed_random(seed: &[u8]) -> CryptoResult<()> {
+    if seed.is_empty() {
+        return Ok(());
+    }
+    let next = {
+        let mut pool = POOL.write().map_err(|_| CryptoError::Internal)?;
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        ctx.update(TAG);
+        ctx.update(&pool[..]);
+        ctx.update(&(seed.len() as u64).to_be_bytes());
+        ctx.update(seed);
+        pool.copy_from_slice(ctx.finish().as_ref());
+        Zeroizing::new(*pool)
+    };
+    SEEDED.store(true, Ordering::Release);
+    let mut sink = Zeroizing::new([0u8; 32]);
+    random_with_additional_input(&mut sink[..], &next).map_err(|_| CryptoError::Internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool() -> [u8; ADDITIONAL_INPUT_LEN] {
+        *POOL.read().unwrap()
+    }
+
+    #[test]
+    fn seeds_accumulate_and_draws_stay_random() {
+        let mut a = [0u8; 48];
+        let mut b = [0u8; 48];
+        random_fill(&mut a).unwrap();
+        let p0 = pool();
+        seed_random(b"").unwrap();
+        assert_eq!(pool(), p0, "an empty seed changes nothing");
+        seed_random(b"the same seed").unwrap();
+        let p1 = pool();
+        assert_ne!(p1, p0);
+        assert!(SEEDED.load(Ordering::Acquire));
+        // The same seed again moves the pool on: every seed counts.
+        seed_random(b"the same seed").unwrap();
+        assert_ne!(pool(), p1);
+        random_fill(&mut a).unwrap();
+        random_fill(&mut b).unwrap();
+        assert_ne!(a, b);
+        assert_ne!(a, [0u8; 48]);
+        // A draw on another thread uses the pool too and still differs.
+        let c = std::thread::spawn(|| {
+            let mut c = [0u8; 48];
+            random_fill(&mut c).unwrap();
+            c
+        })
+        .join()
+        .unwrap();
+        assert!(c != a && c != b);
+        let mut empty = [0u8; 0];
+        random_fill(&mut empty).unwrap();
+    }
+}
