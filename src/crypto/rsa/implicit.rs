@@ -32,8 +32,10 @@
 //! copy loop's bound) is public by design: it is what the caller receives.
 //! What remains outside this file: the raw RSA private operation is
 //! AWS-LC's (blinded, constant-time); a ciphertext not below n is refused
-//! before it, which depends on public values only; SHA-256/HMAC are
-//! aws-lc-rs's. Knows nothing of PKCS#11.
+//! (public values only), and 0, 1 and n - 1, which AWS-LC will not
+//! transform, are decoded as the blocks they are (themselves), so every
+//! c < n is answered as OpenSSL does; SHA-256/HMAC are aws-lc-rs's. Knows
+//! nothing of PKCS#11.
 
 use super::{MAX_MODULUS_LEN, RsaPrivate, pkcs1_max_message_len};
 use crate::crypto::{CryptoError, CryptoResult};
@@ -138,14 +140,33 @@ fn decode(em: &[u8], kdk: &Kdk, out: &mut [u8]) -> CryptoResult<usize> {
 type Decoded = (Zeroizing<[u8; MAX_MODULUS_LEN]>, usize, Kdk);
 
 impl RsaPrivate {
+    /// Whether `ct` (k bytes) is 0, 1 or n - 1 (public values).
+    fn is_fixed_point(&self, ct: &[u8]) -> bool {
+        let n = self.public().n();
+        let (last, head) = match ct.split_last() {
+            Some((l, h)) => (*l, h),
+            None => return false,
+        };
+        let n_minus_one = n.len() == ct.len() && head == &n[..n.len() - 1] && last == n[n.len() - 1].wrapping_sub(1);
+        n_minus_one || (head.iter().all(|b| *b == 0) && last <= 1)
+    }
+
     fn decrypt_pkcs1_implicit(&self, ct: &[u8]) -> CryptoResult<Decoded> {
         let k = self.modulus_len();
         if ct.len() != k {
             return Err(CryptoError::InvalidLength);
         }
         let mut em = Zeroizing::new([0u8; MAX_MODULUS_LEN]);
-        // `AuthFailed` only for a ciphertext not below n: public values.
-        self.decrypt_raw(ct, &mut em[..k])?;
+        if self.decrypt_raw(ct, &mut em[..k]).is_err() {
+            // AWS-LC's private transform refuses c outside 1 < c < n - 1
+            // (SP 800-56B). 0, 1 and n - 1 are their own decryptions (d is
+            // odd), public and never well padded: decode them like any
+            // other, as OpenSSL does. `AuthFailed` is left for c >= n.
+            if !self.is_fixed_point(ct) {
+                return Err(CryptoError::AuthFailed);
+            }
+            em[..k].copy_from_slice(ct);
+        }
         let kdk = kdk(&self.components().d, ct, k)?;
         let mut msg = Zeroizing::new([0u8; MAX_MODULUS_LEN]);
         let n = decode(&em[..k], &kdk, &mut msg[..k])?;
@@ -260,6 +281,24 @@ mod tests {
         k.decrypt_pkcs1_fixed(ct, 245).unwrap();
         // A ciphertext not below n: refused (public values only).
         assert_eq!(k.decrypt_pkcs1(&[0xff; 256], &mut out), Err(CryptoError::AuthFailed));
+        assert_eq!(k.decrypt_pkcs1(k.public().n(), &mut out), Err(CryptoError::AuthFailed));
+        // 0, 1 and n - 1, which the engine's private transform refuses,
+        // decode like any other bad padding; the expected values are from
+        // the reference computation the OpenSSL vectors above were checked
+        // with (Python: pow, hmac), the same for the fixed-length form.
+        let mut n_minus_one = k.public().n().to_vec();
+        n_minus_one[255] -= 1;
+        let mut one = [0u8; 256];
+        one[255] = 1;
+        for (c, len, head, fixed16) in [
+            (&[0u8; 256][..], 113, "bdf9758320891fcb8283d1dc53b9f94d", "75bcec8e5b673c720d99be2995694e58"),
+            (&one[..], 135, "0cb4d2206749ad902d365fd4495387a9", "0a431d3a9222ea5ee2d215cc7756b47e"),
+            (&n_minus_one[..], 149, "ebd5859b54d947bf9383b23ff4c0bebe", "95aa6c4dd976bba5641e34398ac12774"),
+        ] {
+            assert_eq!(k.decrypt_pkcs1(c, &mut out), Ok(len));
+            assert_eq!(hex::encode(&out[..16]), head);
+            assert_eq!(hex::encode(&k.decrypt_pkcs1_fixed(c, 16).unwrap()[..]), fixed16);
+        }
     }
 
     #[test]
