@@ -106,9 +106,12 @@ fn unwrap_pkcs1_is_no_padding_oracle() {
     // for the broken ones). Now every one is CKR_OK with a 16-byte key that
     // is not the block's message, the same key each time.
     let mut seen = Vec::new();
-    for (what, ct) in
-        [("wrong length", &wrong_len), ("broken type", &broken_type), ("no separator", &no_separator), ("short PS", &short_ps)]
-    {
+    for (what, ct) in [
+        ("wrong length", &wrong_len),
+        ("broken type", &broken_type),
+        ("no separator", &no_separator),
+        ("short PS", &short_ps),
+    ] {
         let v = unwrap(&s, &m, privk, ct, &t16)
             .unwrap_or_else(|r| panic!("{what}: {r:?}, the return code differs from a good padding's"));
         assert_eq!(v.len(), 16, "{what}");

@@ -216,7 +216,10 @@ mod tests {
 
     const VECTORS: &str = include_str!("implicit_rejection_vectors.txt");
 
-    fn vectors() -> (HashMap<&'static str, RsaPrivate>, Vec<(&'static str, Vec<u8>, Vec<u8>)>) {
+    /// (key name, ciphertext, expected message).
+    type Case = (&'static str, Vec<u8>, Vec<u8>);
+
+    fn vectors() -> (HashMap<&'static str, RsaPrivate>, Vec<Case>) {
         let mut keys = HashMap::new();
         let mut cases = Vec::new();
         for line in VECTORS.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {

@@ -127,7 +127,12 @@ mod tests {
     fn oaep() -> Mechanism {
         Mechanism {
             ty: CKM_RSA_PKCS_OAEP,
-            param: MechParam::Oaep { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, source: CKZ_DATA_SPECIFIED, source_data: vec![] },
+            param: MechParam::Oaep {
+                hash: CKM_SHA256,
+                mgf: CKG_MGF1_SHA256,
+                source: CKZ_DATA_SPECIFIED,
+                source_data: vec![],
+            },
         }
     }
 
