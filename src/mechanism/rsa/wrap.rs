@@ -12,6 +12,8 @@
 //!   the ciphertext (`RsaPrivate::decrypt_pkcs1_fixed`: the implicit-
 //!   rejection message when it has that length, else a PRF output under
 //!   its KDK). Deterministic: the same ciphertext unwraps to the same key.
+//!   The token's checks on the value (an AES key of one repeated byte is
+//!   refused) apply to both alike; a pseudo-random key passes them.
 //! - CKM_RSA_PKCS without a length (e.g. an AES or generic-secret template
 //!   without CKA_VALUE_LEN, or a private key): the plaintext is the
 //!   implicit-rejection result of draft-irtf-cfrg-rsa-guidance, whose
@@ -30,8 +32,9 @@
 //!   (CKR_WRAPPED_KEY_INVALID), or a CKA_VALUE_LEN this key cannot wrap
 //!   (CKR_TEMPLATE_INCONSISTENT, before any decryption).
 //!
-//! A key that may both decrypt and unwrap hands every wrapped key to whoever
-//! may decrypt with it; the strict policy profile refuses such keys.
+//! A key that may both decrypt and unwrap needs no oracle to be abused:
+//! whoever may C_Decrypt with it reads every key wrapped under it (DESIGN.md
+//! §3 plans a strict profile without such keys).
 
 use super::{EncScheme, decrypt_with, enc_scheme, encrypt_with, failed, max_message};
 use crate::ck::*;
