@@ -80,10 +80,14 @@ fn attack(extra: &str) -> Outcome {
     let later = now + 20 * YEAR;
     set_test_now(Some(later));
     let valid_key_expired = !encrypts(&s, valid);
-    // A login runs due maintenance inline.
+    // A login runs due maintenance inline. (C_Logout invalidated the
+    // handle: look the pending version up again, every state in view.)
     s.logout().unwrap();
     s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
-    let purged_early_by_login = !exists(&s, pending);
+    let all_versions =
+        Attribute::VendorDefined((cryptoki::object::AttributeType::VendorDefined(0x8000_0000 | 0x4B57_000C), vec![1]));
+    let purged_early_by_login =
+        s.find_objects(&[Attribute::Label(b"pending".to_vec()), all_versions]).unwrap().is_empty();
     Outcome { expired_key_revived, valid_key_expired, purged_early_by_login }
 }
 

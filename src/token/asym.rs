@@ -138,9 +138,16 @@ pub fn wrap(m: &KeyMaterial, mech: &Mechanism, bytes: &[u8]) -> Result<Vec<u8>> 
     }
 }
 
-pub fn unwrap(m: &KeyMaterial, mech: &Mechanism, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+/// `want_len`: the secret key length the template asks for (CKA_VALUE_LEN),
+/// so that a padding-based mechanism can answer without an oracle.
+pub fn unwrap(
+    m: &KeyMaterial,
+    mech: &Mechanism,
+    wrapped: &[u8],
+    want_len: Option<usize>,
+) -> Result<Zeroizing<Vec<u8>>> {
     match m {
-        KeyMaterial::RsaPrivate(k) => mechanism::rsa::unwrap(mech, k, wrapped),
+        KeyMaterial::RsaPrivate(k) => mechanism::rsa::unwrap(mech, k, wrapped, want_len),
         _ => Err(Error::new(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT, "this key cannot unwrap with that mechanism")),
     }
 }

@@ -350,12 +350,18 @@ impl Token {
         };
         let mut n = template::build(t, &implied, Origin::Unwrap)?;
         let mat = self.material(&uk)?;
+        // The length asked for goes to the mechanism, which must answer
+        // alike for every ciphertext (RSA PKCS#1 v1.5: no padding oracle).
+        let want_len = match n.kind {
+            crate::object::rules::SECRET => n.ulong(CKA_VALUE_LEN).map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
+            _ => None,
+        };
         let plain = if is_aes_mech(mech.ty) {
             require_key_type(&uk, CKK_AES)
                 .map_err(|e| Error::new(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT, e.reason().to_string()))?;
             mechanism::aes::unwrap(mech, secret_of(&mat)?, wrapped)?
         } else {
-            asymmetric_unwrap(&uk, &mat, mech, wrapped)?
+            asymmetric_unwrap(&uk, &mat, mech, wrapped, want_len)?
         };
         match n.kind {
             crate::object::rules::SECRET => {
@@ -447,8 +453,14 @@ fn asymmetric_wrap(_obj: &Object, m: &KeyMaterial, mech: &Mechanism, bytes: &[u8
     super::asym::wrap(m, mech, bytes)
 }
 
-fn asymmetric_unwrap(_obj: &Object, m: &KeyMaterial, mech: &Mechanism, w: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    super::asym::unwrap(m, mech, w)
+fn asymmetric_unwrap(
+    _obj: &Object,
+    m: &KeyMaterial,
+    mech: &Mechanism,
+    w: &[u8],
+    want_len: Option<usize>,
+) -> Result<Zeroizing<Vec<u8>>> {
+    super::asym::unwrap(m, mech, w, want_len)
 }
 
 fn asymmetric_derive(_obj: &Object, m: &KeyMaterial, mech: &Mechanism) -> Result<Zeroizing<Vec<u8>>> {
