@@ -39,7 +39,10 @@ impl Change<'_> {
         match self {
             Change::Disable | Change::ScheduleDeletion => true,
             Change::EndDate { old, new } => {
-                let date = |d: &Option<&[u8]>| d.filter(|d| d.len() == 8).map(<[u8]>::to_vec);
+                // A CK_DATE is "YYYYMMDD"; anything else (empty, zeros) is no date.
+                let date = |d: &Option<&[u8]>| {
+                    d.filter(|d| d.len() == 8 && d.iter().all(u8::is_ascii_digit)).map(<[u8]>::to_vec)
+                };
                 match (date(old), date(new)) {
                     (_, None) => false,
                     (None, Some(_)) => true,
@@ -137,6 +140,7 @@ mod tests {
             Change::EndDate { old: d(b"20300101"), new: None },
             Change::EndDate { old: d(b"20300101"), new: d(b"20310101") },
             Change::EndDate { old: None, new: d(b"") },
+            Change::EndDate { old: d(b"20300101"), new: d(&[0; 8]) },
         ] {
             assert_eq!(check(false, c).unwrap_err().rv(), CKR_ATTRIBUTE_READ_ONLY, "{c:?}");
             check(true, c).unwrap();
