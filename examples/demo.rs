@@ -3,16 +3,76 @@
 //! to end on the token store the configuration names (by default the
 //! embedded one under `$XDG_DATA_HOME/keyward/`), printing each step.
 //!
+//! Then the KMS side, on a managed token key: its key id, rotation (new
+//! data under the new primary, old ciphertexts still decrypt), disable and
+//! enable, soft delete and restore, the inventory and the audit log's
+//! verification (the last three through the `keyward` CLI built beside it).
+//!
 //! PINs: `KEYWARD_SO_PIN` / `KEYWARD_PIN`, else demo defaults used only to
 //! initialize a token that is not initialized yet.
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
+use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
 use std::error::Error;
+
+const VD: u64 = 0x8000_0000;
+const CKA_KEYWARD_VERSION: u64 = VD | 0x4B57_0001;
+const CKA_KEYWARD_STATE: u64 = VD | 0x4B57_0003;
+const CKA_KEYWARD_ROTATE: u64 = VD | 0x4B57_000B;
+const CKA_KEYWARD_KEY_ID: u64 = VD | 0x4B57_000E;
+const CKM_KEYWARD_AES_GCM: u64 = VD | 0x4B57_0001;
+const KEYWARD_STATE_ENABLED: u64 = 1;
+const KEYWARD_STATE_DISABLED: u64 = 2;
+
+fn vattr(ty: u64, v: Vec<u8>) -> Attribute {
+    Attribute::VendorDefined((AttributeType::VendorDefined(ty), v))
+}
+
+fn vget(s: &cryptoki::session::Session, h: cryptoki::object::ObjectHandle, ty: u64) -> Result<Vec<u8>, Box<dyn Error>> {
+    match s.get_attributes(h, &[AttributeType::VendorDefined(ty)])?.pop() {
+        Some(Attribute::VendorDefined((_, v))) => Ok(v),
+        _ => Err(format!("attribute 0x{ty:x} missing").into()),
+    }
+}
+
+/// The CK_RV of a refusal, by its C name (CKR_KEY_FUNCTION_NOT_PERMITTED ...).
+fn ckr(r: Result<Vec<u8>, cryptoki::error::Error>) -> String {
+    match r {
+        Ok(_) => "no error (unexpected)".into(),
+        Err(cryptoki::error::Error::Pkcs11(rv, _)) => {
+            let mut out = String::from("CKR");
+            for c in format!("{rv:?}").chars() {
+                if c.is_ascii_uppercase() {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_uppercase());
+            }
+            out
+        }
+        Err(e) => e.to_string(),
+    }
+}
+
+fn ulong(v: &[u8]) -> u64 {
+    v.try_into().map(u64::from_ne_bytes).unwrap_or(0)
+}
+
+/// Runs the `keyward` CLI built next to this example, printing its output.
+fn cli(args: &[&str], pin: &str) -> Result<String, Box<dyn Error>> {
+    let exe = std::env::current_exe()?;
+    let bin = exe.parent().and_then(|p| p.parent()).ok_or("no target dir")?.join("keyward");
+    let out = std::process::Command::new(&bin).args(args).env("KEYWARD_PIN", pin).output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!("keyward {}: {text}", args.join(" ")).into());
+    }
+    Ok(text)
+}
 
 fn module_path() -> String {
     if let Ok(p) = std::env::var("KEYWARD_MODULE") {
@@ -48,7 +108,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 
     let s = p11.open_rw_session(slot)?;
-    s.login(UserType::User, Some(&AuthPin::new(user_pin.into())))
+    s.login(UserType::User, Some(&AuthPin::new(user_pin.clone().into())))
         .map_err(|e| format!("user login failed ({e}); set KEYWARD_PIN to this token's user PIN"))?;
     println!("3. logged in as the user");
 
@@ -111,7 +171,60 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("8. the token holds {} secret key(s)", keys.len());
 
     s.destroy_object(key)?;
-    println!("9. destroyed the demo key (a soft delete: restorable during the token's grace period); done");
+    println!("9. destroyed the demo key (a soft delete: restorable during the token's grace period)");
+
+    // ---- the KMS side ----------------------------------------------------
+    let name = format!("demo-managed-{}", std::process::id());
+    let v1 = s.generate_key(
+        &Mechanism::AesKeyGen,
+        &[
+            Attribute::Token(true),
+            Attribute::ValueLen(32.into()),
+            Attribute::Label(name.as_bytes().to_vec()),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+        ],
+    )?;
+    let key_id = String::from_utf8(vget(&s, v1, CKA_KEYWARD_KEY_ID)?)?;
+    println!("10. managed key {name:?}: key id {key_id} (token-assigned; the label is only user data), version 1");
+    let env = Mechanism::VendorDefined(VendorDefinedMechanism::new::<()>(
+        MechanismType::new_vendor_defined(CKM_KEYWARD_AES_GCM)?,
+        None,
+    ));
+    let old_ct = s.encrypt(&env, v1, b"encrypted under version 1")?;
+    let v2 = s.generate_key(
+        &Mechanism::AesKeyGen,
+        &[vattr(CKA_KEYWARD_KEY_ID, key_id.clone().into_bytes()), vattr(CKA_KEYWARD_ROTATE, vec![1])],
+    )?;
+    println!("11. rotated: version {} is the primary now", ulong(&vget(&s, v2, CKA_KEYWARD_VERSION)?));
+    let new_ct = s.encrypt(&env, v2, b"encrypted under version 2")?;
+    let back = s.decrypt(&env, v2, &old_ct)?;
+    assert_eq!(back, b"encrypted under version 1");
+    assert_eq!(s.decrypt(&env, v2, &new_ct)?, b"encrypted under version 2");
+    let refused = ckr(s.encrypt(&env, v1, b"x"));
+    println!(
+        "12. CKM_KEYWARD_AES_GCM: new data under v2; v1's old ciphertext still decrypts through v2 ({:?}); v1 encrypts no more: {refused}",
+        String::from_utf8_lossy(&back)
+    );
+    let state = |v: u64| vattr(CKA_KEYWARD_STATE, v.to_ne_bytes().to_vec());
+    s.update_attributes(v2, &[state(KEYWARD_STATE_DISABLED)])?;
+    let refused = ckr(s.encrypt(&env, v2, b"x"));
+    println!("13. disabled v2: encryption refused with {refused}");
+    s.update_attributes(v2, &[state(KEYWARD_STATE_ENABLED)])?;
+    s.encrypt(&env, v2, b"x")?;
+    println!("    enabled again: v2 encrypts");
+    s.destroy_object(v2)?;
+    let refused = ckr(s.encrypt(&env, v2, b"x"));
+    println!("14. C_DestroyObject: the key is scheduled for deletion (use refused with {refused})");
+    print!("{}", cli(&["key", "restore", &key_id], &user_pin)?);
+    s.encrypt(&env, v2, b"x")?;
+    println!("    restored with `keyward key restore {key_id}`: v2 encrypts again");
+    println!("15. `keyward inventory` (every key and version, with key ids):");
+    for line in cli(&["inventory"], &user_pin)?.lines().filter(|l| l.starts_with("name") || l.contains(&name)) {
+        println!("    {line}");
+    }
+    println!("16. `keyward audit verify`: {}", cli(&["audit", "verify"], &user_pin)?.trim());
+    println!("done");
     Ok(())
 }
 
