@@ -802,8 +802,7 @@ impl RsaPrivate {
             return self.evp()?.sign(s.evp_pad(), digest, &mut out[..k]).map_err(|_| CryptoError::Internal);
         };
         let d = s.digest(digest)?;
-        pair.sign_digest(enc as &'static dyn RsaEncoding, &d, &mut out[..k])
-            .map_err(|_| CryptoError::Internal)?;
+        pair.sign_digest(enc as &'static dyn RsaEncoding, &d, &mut out[..k]).map_err(|_| CryptoError::Internal)?;
         Ok(k)
     }
 
