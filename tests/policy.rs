@@ -185,17 +185,17 @@ fn default_takes_repeated_byte_aes_keys_with_known_answers() {
 fn knob_refuse_repeated_byte_keys() {
     let refused = |policy: &str| {
         with_token(policy, |_, s| {
-            let r = aes(&s, &[0; 16], &[]).map(|_| ()).map_err(rv);
+            let r = aes(s, &[0; 16], &[]).map(|_| ()).map_err(rv);
             // The same through C_UnwrapKey (b"1"*16 wrapped by hand with a data
             // key of the same value as the unwrapping key).
             let kek: Vec<u8> = (1..=16).collect();
-            let enc = aes(&s, &kek, &[Attribute::Encrypt(true)]).unwrap();
+            let enc = aes(s, &kek, &[Attribute::Encrypt(true)]).unwrap();
             let w = s.encrypt(&Mechanism::AesKeyWrap, enc, &[0x31; 16]).unwrap();
-            let unw = aes(&s, &kek, &[Attribute::Unwrap(true)]).unwrap();
+            let unw = aes(s, &kek, &[Attribute::Unwrap(true)]).unwrap();
             let tmpl = [Attribute::Class(ObjectClass::SECRET_KEY), Attribute::KeyType(KeyType::AES)];
             let u = s.unwrap_key(&Mechanism::AesKeyWrap, unw, &w, &tmpl).map(|_| ()).map_err(rv);
             // Keys of distinct bytes always pass.
-            aes(&s, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], &[]).unwrap();
+            aes(s, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], &[]).unwrap();
             (r, u)
         })
     };
@@ -308,7 +308,7 @@ fn knob_min_rsa_bits() {
 fn knob_min_rsa_verify_bits() {
     let verifies = |policy: &str| -> Result<(), RvError> {
         with_token(policy, |t, s| {
-            let k = rsa_public(&s, &h(N512), F4).map_err(rv)?;
+            let k = rsa_public(s, &h(N512), F4).map_err(rv)?;
             s.verify(&Mechanism::Sha256RsaPkcs, k, b"abc", &h(SIG512_SHA256)).unwrap();
             s.verify(&Mechanism::Sha1RsaPkcs, k, b"abc", &h(SIG512_SHA1)).unwrap();
             let bad = s.verify(&Mechanism::Sha256RsaPkcs, k, b"abd", &h(SIG512_SHA256)).unwrap_err();
@@ -349,7 +349,7 @@ fn knob_allow_sha1_signatures() {
     // (sign allowed, advertised CKF_SIGN) for a policy.
     let sha1 = |policy: &str| -> (bool, bool) {
         with_token(policy, |t, s| {
-            let (pubk, privk) = rsa_gen(&s, 2048, F4).unwrap();
+            let (pubk, privk) = rsa_gen(s, 2048, F4).unwrap();
             let r = s.sign(&Mechanism::Sha1RsaPkcs, privk, b"abc");
             let pss = PkcsPssParams { hash_alg: MechanismType::SHA1, mgf: PkcsMgfType::MGF1_SHA1, s_len: 20.into() };
             let r_pss = s.sign(&Mechanism::Sha1RsaPkcsPss(pss), privk, b"abc");
@@ -366,7 +366,7 @@ fn knob_allow_sha1_signatures() {
                 assert_eq!(rv(r.unwrap_err()), RvError::MechanismInvalid);
                 assert_eq!(rv(r_raw_pss.unwrap_err()), RvError::MechanismParamInvalid);
                 // SHA-1 verification stays: an OpenSSL signature.
-                let k = rsa_public(&s, &h(N512), F4);
+                let k = rsa_public(s, &h(N512), F4);
                 if let Ok(k) = k {
                     s.verify(&Mechanism::Sha1RsaPkcs, k, b"abc", &h(SIG512_SHA1)).unwrap();
                 }
@@ -476,13 +476,13 @@ fn strict_applies_to_keys_made_before() {
 fn knob_allow_raw_rsa_sign_decrypt() {
     let raw = |policy: &str| -> (Result<(), RvError>, Result<(), RvError>) {
         with_token(policy, |_, s| {
-            let (p, v) = rsa_gen(&s, 2048, F4).unwrap();
+            let (p, v) = rsa_gen(s, 2048, F4).unwrap();
             let block = [0x42u8; 256];
             let ct = s.encrypt(&Mechanism::RsaX509, p, &block).unwrap();
             let dec = s.decrypt(&Mechanism::RsaX509, v, &ct).map(|pt| assert_eq!(pt, block)).map_err(rv);
             let sig = s.sign(&Mechanism::RsaX509, v, &block).map(|_| ()).map_err(rv);
             // A private key that only decrypts may always use raw RSA.
-            let (p2, v2) = rsa_gen_with(&s, 2048, F4, &[], &[Attribute::Sign(false)]).unwrap();
+            let (p2, v2) = rsa_gen_with(s, 2048, F4, &[], &[Attribute::Sign(false)]).unwrap();
             let ct = s.encrypt(&Mechanism::RsaX509, p2, &block).unwrap();
             assert_eq!(s.decrypt(&Mechanism::RsaX509, v2, &ct).unwrap(), block);
             (dec, sig)

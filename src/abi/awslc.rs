@@ -287,7 +287,7 @@ impl EvpRsa {
 /// `bits` bits (a multiple of 128, 512..=16384) and public exponent `e`
 /// (odd, 3..=2^32-1); `Failed` for anything else or an engine failure.
 pub fn generate_rsa(bits: usize, e: u32) -> Result<Zeroizing<Vec<u8>>, Failed> {
-    if bits % 128 != 0 || !(512..=16384).contains(&bits) || e < 3 || e % 2 == 0 {
+    if !bits.is_multiple_of(128) || !(512..=16384).contains(&bits) || e < 3 || e.is_multiple_of(2) {
         return Err(Failed);
     }
     let bits_c = std::os::raw::c_int::try_from(bits).map_err(|_| Failed)?;

@@ -227,7 +227,11 @@ impl KeyPolicy {
     fn check_exponent(&self, e: &[u8], rv: CK_RV) -> Result<()> {
         let e = crate::crypto::der::strip_leading_zeros(e);
         if self.rsa_public_exponent == Exponent::F4 && e != F4 {
-            return Err(refused(rv, "rsa_public_exponent", format_args!("only e = 65537 (key has e = 0x{})", hex(e))));
+            return Err(refused(
+                rv,
+                "rsa_public_exponent",
+                format_args!("only e = 65537 (key has e = 0x{})", hex_of(e)),
+            ));
         }
         Ok(())
     }
@@ -395,7 +399,7 @@ impl KeyPolicy {
     }
 }
 
-fn hex(v: &[u8]) -> String {
+fn hex_of(v: &[u8]) -> String {
     if v.is_empty() { "0".into() } else { ::hex::encode(v) }
 }
 
@@ -456,6 +460,36 @@ mod tests {
         assert!(s.check_rsa_generate(2048, Some(&[3])).unwrap_err().reason().contains("rsa_public_exponent"));
         assert!(s.check_rsa_generate(1024, None).unwrap_err().reason().contains("min_rsa_bits"));
         assert!(s.check_rsa_generate(4096, None).is_ok());
+    }
+
+    #[test]
+    fn usage_defaults_pick_one_role() {
+        use crate::object::template::{Origin, build};
+        let aes = |extra: &[Attr]| {
+            let mut t = vec![
+                Attr::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                Attr::ulong(CKA_KEY_TYPE, CKK_AES),
+                Attr::new(CKA_VALUE, (0..16).collect::<Vec<u8>>()),
+            ];
+            t.extend_from_slice(extra);
+            let mut n = build(&t, &[], Origin::Create).unwrap();
+            KeyPolicy::STRICT.settle_usage(&mut [(&mut n, &t)]);
+            let flags = [CKA_ENCRYPT, CKA_DECRYPT, CKA_WRAP, CKA_UNWRAP].map(|ty| n.attrs.flag(ty));
+            (flags, KeyPolicy::STRICT.check_new_object(&n).map_err(|e| e.rv()), KeyPolicy::DEFAULT.check_new_object(&n))
+        };
+        let (f, strict, default) = aes(&[]);
+        assert_eq!((f, strict), ([true, true, false, false], Ok(())));
+        assert!(default.is_ok());
+        let (f, strict, _) = aes(&[Attr::bool(CKA_UNWRAP, true)]);
+        assert_eq!((f, strict), ([false, false, true, true], Ok(())));
+        let (f, strict, default) = aes(&[Attr::bool(CKA_WRAP, true), Attr::bool(CKA_DECRYPT, true)]);
+        assert_eq!((f, strict), ([false, true, true, true], Err(CKR_TEMPLATE_INCONSISTENT)));
+        assert!(default.is_ok());
+        // The default profile leaves the spec's defaults alone.
+        let t = [Attr::ulong(CKA_CLASS, CKO_SECRET_KEY), Attr::ulong(CKA_KEY_TYPE, CKK_AES)];
+        let mut n = build(&t, &[], Origin::Generate(CKM_AES_KEY_GEN)).unwrap();
+        KeyPolicy::DEFAULT.settle_usage(&mut [(&mut n, &t)]);
+        assert!(n.attrs.flag(CKA_WRAP) && n.attrs.flag(CKA_DECRYPT));
     }
 
     #[test]
