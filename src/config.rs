@@ -12,7 +12,8 @@
 //! max_pin_attempts = 10       # wrong PINs before CKF_*_PIN_LOCKED
 //! min_pin_len = 4
 //! max_pin_len = 256
-//! min_rsa_bits = 2048         # smallest RSA key generated or imported
+//! profile = "default"         # the key policy: "default" | "strict", and knobs
+//!                             # overriding it (object::policy; README)
 //!
 //! [kms]                       # optional; these are the defaults
 //! deletion_grace = "7d"       # deleted keys stay restorable this long ("0" = immediate)
@@ -24,10 +25,13 @@
 //! [[slot]]
 //! path = "/var/lib/keyward/token0"   # the token's data directory
 //! description = "keyward slot 0"     # optional
+//! [slot.policy]                      # optional: this slot's key policy
+//! profile = "strict"
 //! ```
 
 use crate::ck::*;
 use crate::error::{Error, Result};
+use crate::object::policy::{Exponent, KeyPolicy, Knobs, Profile};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -70,6 +74,10 @@ pub struct SlotConfig {
     /// Overrides `[store] durability` for this slot.
     #[serde(default)]
     pub durability: Option<Durability>,
+    /// This slot's key policy (`[slot.policy]`): a profile and/or knobs
+    /// over the global `[policy]` (see `object::policy::KeyPolicy::resolve`).
+    #[serde(default)]
+    pub policy: Option<Knobs>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -79,7 +87,32 @@ pub struct Policy {
     pub max_pin_attempts: u32,
     pub min_pin_len: usize,
     pub max_pin_len: usize,
-    pub min_rsa_bits: usize,
+    // The key policy (`object::policy`): a profile and the knobs that
+    // override it; `None` = the profile's value.
+    pub profile: Option<Profile>,
+    pub min_rsa_bits: Option<usize>,
+    pub min_rsa_verify_bits: Option<usize>,
+    pub rsa_public_exponent: Option<Exponent>,
+    pub refuse_repeated_byte_keys: Option<bool>,
+    pub allow_sha1_signatures: Option<bool>,
+    pub allow_wrap_decrypt_keys: Option<bool>,
+    pub allow_raw_rsa_sign_decrypt: Option<bool>,
+}
+
+impl Policy {
+    /// The key-policy knobs of the global `[policy]` section.
+    pub fn key_knobs(&self) -> Knobs {
+        Knobs {
+            profile: self.profile,
+            min_rsa_bits: self.min_rsa_bits,
+            min_rsa_verify_bits: self.min_rsa_verify_bits,
+            rsa_public_exponent: self.rsa_public_exponent,
+            refuse_repeated_byte_keys: self.refuse_repeated_byte_keys,
+            allow_sha1_signatures: self.allow_sha1_signatures,
+            allow_wrap_decrypt_keys: self.allow_wrap_decrypt_keys,
+            allow_raw_rsa_sign_decrypt: self.allow_raw_rsa_sign_decrypt,
+        }
+    }
 }
 
 /// `[store]`: how the token store trades speed for durability and freshness.
@@ -136,7 +169,14 @@ impl Default for Policy {
             max_pin_attempts: 10,
             min_pin_len: 4,
             max_pin_len: 256,
-            min_rsa_bits: 2048,
+            profile: None,
+            min_rsa_bits: None,
+            min_rsa_verify_bits: None,
+            rsa_public_exponent: None,
+            refuse_repeated_byte_keys: None,
+            allow_sha1_signatures: None,
+            allow_wrap_decrypt_keys: None,
+            allow_raw_rsa_sign_decrypt: None,
         }
     }
 }
@@ -148,7 +188,7 @@ impl Config {
             .map_err(|e| Error::new(CKR_GENERAL_ERROR, format!("config {source}: {}", e.message())))?;
         c.source = source.to_string();
         if c.slots.is_empty() {
-            c.slots.push(SlotConfig { path: default_data_dir()?, description: None, durability: None });
+            c.slots.push(SlotConfig { path: default_data_dir()?, description: None, durability: None, policy: None });
         }
         for s in &mut c.slots {
             if s.path.is_relative()
@@ -182,14 +222,24 @@ impl Config {
         if let Err(e) = self.kms.grace_secs() {
             return bad(e.reason());
         }
+        for sc in &self.slots {
+            if let Err(e) = self.key_policy(sc) {
+                return bad(e.reason());
+            }
+        }
         Ok(())
+    }
+
+    /// The resolved key policy of slot `sc` (`[policy]`, then `[slot.policy]`).
+    pub fn key_policy(&self, sc: &SlotConfig) -> Result<KeyPolicy> {
+        KeyPolicy::resolve(&self.policy.key_knobs(), sc.policy.as_ref()).map_err(|m| Error::new(CKR_GENERAL_ERROR, m))
     }
 
     /// The embedded default: one slot under the XDG data directory.
     pub fn embedded_default() -> Result<Config> {
         Ok(Config {
             policy: Policy::default(),
-            slots: vec![SlotConfig { path: default_data_dir()?, description: None, durability: None }],
+            slots: vec![SlotConfig { path: default_data_dir()?, description: None, durability: None, policy: None }],
             audit: Default::default(),
             events: Default::default(),
             metrics: Default::default(),
@@ -253,7 +303,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.policy.max_pin_attempts, 3);
-        assert_eq!(c.policy.min_rsa_bits, 2048);
+        assert_eq!(c.key_policy(&c.slots[0]).unwrap(), KeyPolicy::DEFAULT);
         assert_eq!(c.slots[0].path, PathBuf::from("/base/tok"));
         assert_eq!(c.slots[1].path, PathBuf::from("/abs"));
         assert!(!c.testing.allow_test_clock, "test hooks are off by default");
@@ -261,6 +311,35 @@ mod tests {
         let t = Config::parse("[testing]\nallow_test_clock = true\n", None, "t").unwrap();
         assert!(t.testing.allow_test_clock);
         assert!(Config::parse("[testing]\nallow_test_clocks = true\n", None, "t").is_err());
+    }
+
+    #[test]
+    fn key_policy_per_slot() {
+        let c = Config::parse(
+            concat!(
+                "[policy]\nprofile = \"strict\"\nmin_rsa_bits = 3072\n",
+                "[[slot]]\npath = \"/a\"\n",
+                "[[slot]]\npath = \"/b\"\n[slot.policy]\nprofile = \"default\"\nrsa_public_exponent = \"65537\"\n",
+                "[[slot]]\npath = \"/c\"\n[slot.policy]\nallow_sha1_signatures = true\n",
+            ),
+            None,
+            "t",
+        )
+        .unwrap();
+        let p: Vec<KeyPolicy> = c.slots.iter().map(|s| c.key_policy(s).unwrap()).collect();
+        assert_eq!(p[0], KeyPolicy { min_rsa_bits: 3072, ..KeyPolicy::STRICT });
+        assert_eq!(p[1], KeyPolicy { rsa_public_exponent: Exponent::F4, ..KeyPolicy::DEFAULT });
+        assert_eq!(p[2], KeyPolicy { min_rsa_bits: 3072, allow_sha1_signatures: true, ..KeyPolicy::STRICT });
+        // Unknown knobs, bad values and out-of-range sizes are config errors.
+        for bad in [
+            "[policy]\nprofile = \"lax\"\n",
+            "[policy]\nrsa_public_exponent = \"3\"\n",
+            "[policy]\nmin_rsa_bits = 128\n",
+            "[[slot]]\npath = \"/a\"\n[slot.policy]\nmax_pin_attempts = 3\n",
+            "[[slot]]\npath = \"/a\"\n[slot.policy]\nmin_rsa_verify_bits = 100000\n",
+        ] {
+            assert!(Config::parse(bad, None, "t").is_err(), "{bad}");
+        }
     }
 
     #[test]

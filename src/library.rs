@@ -219,8 +219,8 @@ impl Library {
     }
 
     pub fn mechanism_info(&self, slot: Handle, ty: CK_MECHANISM_TYPE) -> Result<MechanismInfo> {
-        self.token(slot)?;
-        crate::mechanism::registry::info(ty)
+        let t = self.token(slot)?;
+        crate::mechanism::registry::info(ty).map(|i| t.key_policy().advertise(ty, i))
     }
 
     pub fn init_token(&self, slot: Handle, so_pin: &[u8], label: &str) -> Result<()> {

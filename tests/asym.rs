@@ -1,6 +1,6 @@
 //! RSA, EC and HMAC through the built module: key pair generation from
 //! standard templates, sign/verify, OAEP, ECDH, wrap of private keys, and
-//! import validation (broken RSA, off-curve point, small RSA, weak AES).
+//! import validation (broken RSA, off-curve point, tiny RSA, bad AES length).
 
 mod common;
 use common::*;
@@ -181,9 +181,9 @@ fn broken_imports_fail_and_leave_nothing() {
         ])
         .unwrap_err();
     assert_eq!(rv(e), RvError::AttributeValueInvalid);
-    // 1024-bit RSA public key: below the token minimum.
-    let mut small = vec![0xc5u8; 128];
-    small[127] |= 1;
+    // 448-bit RSA public key: below what any policy accepts (512).
+    let mut small = vec![0xc5u8; 56];
+    small[55] |= 1;
     let e = s
         .create_object(&[
             Attribute::Class(ObjectClass::PUBLIC_KEY),
@@ -205,12 +205,13 @@ fn broken_imports_fail_and_leave_nothing() {
         ])
         .unwrap_err();
     assert_eq!(rv(e), RvError::AttributeValueInvalid);
-    // All-zero AES key.
+    // An AES key of a wrong length. (All-zero AES keys are valid on the
+    // default profile: tests/policy.rs.)
     let e = s
         .create_object(&[
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(KeyType::AES),
-            Attribute::Value(vec![0; 32]),
+            Attribute::Value(vec![0; 31]),
         ])
         .unwrap_err();
     assert_eq!(rv(e), RvError::AttributeValueInvalid);

@@ -3,8 +3,11 @@
 //! what aws-lc-rs does not expose: raw PKCS#1 v1.5 signing of arbitrary
 //! data (CKM_RSA_PKCS), raw RSA (CKM_RSA_X_509), SHA-1/SHA-224 PKCS#1 v1.5
 //! signing, PSS and OAEP with SHA-224 or with an MGF1 hash different from
-//! the message hash; AES-GCM with IVs other than 96 bits; random bytes with
-//! caller-supplied DRBG additional input (C_SeedRandom).
+//! the message hash, every operation on keys under 2048 bits (aws-lc-rs
+//! refuses them), key generation of any size the engine supports
+//! (multiples of 128 bits) with any odd public exponent of up to 32 bits;
+//! AES-GCM with IVs other than 96 bits; random bytes with caller-supplied
+//! DRBG additional input (C_SeedRandom).
 //!
 //! It lives under `abi/` because it is `unsafe` FFI (DESIGN.md §1: unsafe
 //! code only here); it offers a small safe API to `crypto::rsa` and knows
@@ -61,6 +64,8 @@ pub enum EncPad {
         md: Md,
         mgf1: Md,
     },
+    /// PKCS#1 v1.5 type 2 (RSAES-PKCS1-v1_5).
+    Pkcs1,
     /// No padding: exactly k bytes in and out.
     None,
 }
@@ -223,6 +228,7 @@ impl EvpRsa {
         unsafe {
             match pad {
                 EncPad::None => check(sys::EVP_PKEY_CTX_set_rsa_padding(p, sys::RSA_NO_PADDING)),
+                EncPad::Pkcs1 => check(sys::EVP_PKEY_CTX_set_rsa_padding(p, sys::RSA_PKCS1_PADDING)),
                 EncPad::Oaep { md, mgf1 } => {
                     check(sys::EVP_PKEY_CTX_set_rsa_padding(p, sys::RSA_PKCS1_OAEP_PADDING))?;
                     check(sys::EVP_PKEY_CTX_set_rsa_oaep_md(p, md.evp()))?;
@@ -277,6 +283,54 @@ impl EvpRsa {
         out[..len].copy_from_slice(&scratch[..len]);
         Ok(len)
     }
+}
+
+/// A freshly generated RSA key as PKCS#1 RSAPrivateKey DER: a modulus of
+/// `bits` bits (a multiple of 128, 512..=16384) and public exponent `e`
+/// (odd, 3..=2^32-1); `Failed` for anything else or an engine failure.
+pub fn generate_rsa(bits: usize, e: u32) -> Result<Zeroizing<Vec<u8>>, Failed> {
+    if !bits.is_multiple_of(128) || !(512..=16384).contains(&bits) || e < 3 || e.is_multiple_of(2) {
+        return Err(Failed);
+    }
+    let bits_c = std::os::raw::c_int::try_from(bits).map_err(|_| Failed)?;
+    /// Frees what it holds on drop.
+    struct Owned(*mut sys::RSA, *mut sys::BIGNUM);
+    impl Drop for Owned {
+        fn drop(&mut self) {
+            // SAFETY: each pointer is NULL or owned by us; both free
+            // functions accept NULL. RSA_free wipes the key's bignums.
+            unsafe {
+                sys::RSA_free(self.0);
+                sys::BN_free(self.1);
+            }
+        }
+    }
+    // SAFETY: fresh allocations (NULL on failure, checked below).
+    let o = unsafe { Owned(sys::RSA_new(), sys::BN_new()) };
+    if o.0.is_null() || o.1.is_null() {
+        clear_errors();
+        return Err(Failed);
+    }
+    // SAFETY: `o.1` is a live BIGNUM.
+    check(unsafe { sys::BN_set_word(o.1, sys::BN_ULONG::from(e)) })?;
+    // SAFETY: `o.0` is a fresh RSA, `o.1` the exponent; no callback.
+    check(unsafe { sys::RSA_generate_key_ex(o.0, bits_c, o.1, std::ptr::null_mut()) })?;
+    let mut der: *mut u8 = std::ptr::null_mut();
+    let mut len: usize = 0;
+    // SAFETY: on success `der` receives an OPENSSL_malloc'ed buffer of `len` bytes.
+    check(unsafe { sys::RSA_private_key_to_bytes(&mut der, &mut len, o.0) })?;
+    if der.is_null() {
+        return Err(Failed);
+    }
+    // SAFETY: `der` holds `len` initialized bytes, copied before the buffer
+    // is wiped and freed (we own it).
+    let out = unsafe {
+        let out = Zeroizing::new(std::slice::from_raw_parts(der, len).to_vec());
+        sys::OPENSSL_cleanse(der as *mut std::ffi::c_void, len);
+        sys::OPENSSL_free(der as *mut std::ffi::c_void);
+        out
+    };
+    Ok(out)
 }
 
 /// An EVP cipher context, freed on drop.

@@ -12,8 +12,12 @@
 //! through AWS-LC's EVP interface directly (`abi::awslc`, the same library):
 //! SHA-1/SHA-224 PKCS#1 v1.5 signing, PSS/OAEP with SHA-224 or a different
 //! MGF1 hash, raw PKCS#1 v1.5 signing of arbitrary data (CKM_RSA_PKCS) and
-//! raw RSA (CKM_RSA_X_509). Both are constant-time and blinded. Private keys
-//! of 2048..=8192 bits; public keys of 1024..=8192 bits.
+//! raw RSA (CKM_RSA_X_509), and every operation on keys under 2048 bits
+//! (aws-lc-rs handles 2048..=8192 only). Both are constant-time and
+//! blinded. Keys of 512..=8192 bits; which sizes and exponents a token
+//! accepts is policy (`object::policy`), not this module's business.
+//! Generation (`generate_with_exponent`): multiples of 128 bits, any odd
+//! public exponent from 3 to 2^32 - 1 (AWS-LC's `RSA_generate_key_ex`).
 //!
 //! PKCS#1 v1.5 decryption does implicit rejection (`implicit`: a bad
 //! padding yields a deterministic synthetic message, never an error); it
@@ -32,9 +36,8 @@ use super::digest::Algorithm;
 use super::{CryptoError, CryptoResult};
 use crate::abi::awslc::{EncPad, EvpRsa, Md, SigPad};
 use aws_lc_rs::digest::{self as lc_digest, Digest};
-use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{
-    self as lc_rsa, KeyPairComponents, KeySize, OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey,
+    self as lc_rsa, KeyPairComponents, OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey,
     Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey, PublicKeyComponents, RsaParameters,
     RsaPssSaltLength,
 };
@@ -54,6 +57,11 @@ fn md(h: Algorithm) -> Md {
 
 /// Largest modulus handled, in bytes (8192 bits).
 pub const MAX_MODULUS_LEN: usize = 1024;
+/// Smallest and largest modulus handled, in bits.
+pub const MIN_BITS: usize = 512;
+pub const MAX_BITS: usize = 8192;
+/// Smallest modulus aws-lc-rs handles; smaller keys run on the EVP path.
+const LC_MIN_BITS: usize = 2048;
 
 fn lc_hash(h: Algorithm) -> &'static lc_digest::Algorithm {
     match h {
@@ -395,13 +403,13 @@ fn bit_len(be: &[u8]) -> usize {
 
 impl RsaPublic {
     /// From the modulus and public exponent (big-endian, leading zeros
-    /// allowed). `InvalidKey` unless the modulus is odd and 1024..=8192
+    /// allowed). `InvalidKey` unless the modulus is odd and 512..=8192
     /// bits and the exponent odd, > 1 and at most 33 bits.
     pub fn from_n_e(n: &[u8], e: &[u8]) -> CryptoResult<RsaPublic> {
         let n = der::strip_leading_zeros(n);
         let e = der::strip_leading_zeros(e);
         let bits = bit_len(n);
-        if !(1024..=8192).contains(&bits) || n[n.len() - 1] & 1 == 0 {
+        if !(MIN_BITS..=MAX_BITS).contains(&bits) || n[n.len() - 1] & 1 == 0 {
             return Err(CryptoError::InvalidKey);
         }
         if bit_len(e) > 33 || e.is_empty() || e[e.len() - 1] & 1 == 0 || e == [1] {
@@ -464,7 +472,11 @@ impl RsaPublic {
 
     /// The aws-lc-rs parameters for `s` with this key, if it has them.
     fn fast_params(&self, s: &RsaSignScheme) -> Option<&'static RsaParameters> {
-        if self.0.bits >= 2048 { s.verify } else { s.verify_legacy }
+        match self.0.bits {
+            LC_MIN_BITS.. => s.verify,
+            1024.. => s.verify_legacy,
+            _ => None,
+        }
     }
 
     fn evp(&self) -> CryptoResult<&EvpRsa> {
@@ -539,7 +551,7 @@ impl RsaPublic {
         if msg.len() > p.max_message_len(k) || out.len() < k {
             return Err(CryptoError::InvalidLength);
         }
-        let Some(alg) = p.alg else {
+        let Some(alg) = p.alg.filter(|_| self.0.bits >= LC_MIN_BITS) else {
             return self.evp()?.encrypt(p.evp_pad(), label, msg, &mut out[..k]).map_err(|_| CryptoError::Internal);
         };
         let label = (!label.is_empty()).then_some(label);
@@ -584,6 +596,9 @@ impl RsaPublic {
         if msg.len() > pkcs1_max_message_len(k) || out.len() < k {
             return Err(CryptoError::InvalidLength);
         }
+        if self.0.bits < LC_MIN_BITS {
+            return self.evp()?.encrypt(EncPad::Pkcs1, &[], msg, &mut out[..k]).map_err(|_| CryptoError::Internal);
+        }
         let keys = self.enc_keys()?;
         let ct = keys.1.encrypt(msg, &mut out[..k]).map_err(|_| CryptoError::Internal)?;
         Ok(ct.len())
@@ -594,7 +609,9 @@ impl RsaPublic {
 // Private keys
 
 struct PrivInner {
-    pair: RsaKeyPair,
+    /// aws-lc-rs's form, for keys of 2048 bits and more (`None` below:
+    /// those run on the EVP path only).
+    pair: Option<RsaKeyPair>,
     comps: RsaComponents,
     /// PKCS#8 v1 DER of the key (the engine's decryption keys parse it).
     pkcs8: Zeroizing<Vec<u8>>,
@@ -614,33 +631,48 @@ impl std::fmt::Debug for RsaPrivate {
     }
 }
 
-/// Generates a key with e = 65537 and a modulus of 2048, 3072, 4096 or 8192
-/// bits (`InvalidParam` otherwise). Minimum sizes are token policy.
+/// Generates a key with e = 65537 (see [`generate_with_exponent`]).
 pub fn generate(bits: usize) -> CryptoResult<RsaPrivate> {
-    let size = match bits {
-        2048 => KeySize::Rsa2048,
-        3072 => KeySize::Rsa3072,
-        4096 => KeySize::Rsa4096,
-        8192 => KeySize::Rsa8192,
-        _ => return Err(CryptoError::InvalidParam),
-    };
-    let pair = RsaKeyPair::generate(size).map_err(|_| CryptoError::Internal)?;
-    let doc = pair.as_der().map_err(|_| CryptoError::Internal)?;
-    let pkcs8 = Zeroizing::new(doc.as_ref().to_vec());
-    drop(doc);
-    let (payload, _) = der::pkcs8_payload(&pkcs8, der::OID_RSA_ENCRYPTION)?;
-    let c = der::parse_rsa_private_key(payload)?;
-    let comps = RsaComponents { n: c.n, e: c.e, d: c.d, p: c.p, q: c.q, dp: c.dp, dq: c.dq, qinv: c.qinv };
-    RsaPrivate::assemble(pair, comps, pkcs8)
+    generate_with_exponent(bits, 65537)
+}
+
+/// Whether the engine generates `bits`-bit keys: multiples of 128 from
+/// 512 to 8192.
+pub fn can_generate(bits: usize) -> bool {
+    bits.is_multiple_of(128) && (MIN_BITS..=MAX_BITS).contains(&bits)
+}
+
+/// Generates a key with a modulus of `bits` bits ([`can_generate`]) and
+/// public exponent `e` (odd, 3..=2^32 - 1); `InvalidParam` otherwise.
+/// Which sizes and exponents a token allows is policy.
+pub fn generate_with_exponent(bits: usize, e: u32) -> CryptoResult<RsaPrivate> {
+    if !can_generate(bits) || e < 3 || e.is_multiple_of(2) {
+        return Err(CryptoError::InvalidParam);
+    }
+    let pkcs1 = crate::abi::awslc::generate_rsa(bits, e).map_err(|_| CryptoError::Internal)?;
+    let k = RsaPrivate::from_pkcs1_der(&pkcs1).map_err(|_| CryptoError::Internal)?;
+    if k.bits() != bits {
+        return Err(CryptoError::Internal);
+    }
+    Ok(k)
 }
 
 impl RsaPrivate {
-    fn assemble(pair: RsaKeyPair, comps: RsaComponents, pkcs8: Zeroizing<Vec<u8>>) -> CryptoResult<RsaPrivate> {
+    fn assemble(
+        pair: Option<RsaKeyPair>,
+        comps: RsaComponents,
+        pkcs8: Zeroizing<Vec<u8>>,
+        evp: Option<EvpRsa>,
+    ) -> CryptoResult<RsaPrivate> {
         let public = RsaPublic::from_n_e(&comps.n, &comps.e)?;
-        if public.modulus_len() != pair.public_modulus_len() {
+        if pair.as_ref().is_some_and(|p| public.modulus_len() != p.public_modulus_len()) {
             return Err(CryptoError::InvalidKey);
         }
-        Ok(RsaPrivate(Arc::new(PrivInner { pair, comps, pkcs8, public, dec: OnceLock::new(), evp: OnceLock::new() })))
+        let evp_cell = OnceLock::new();
+        if let Some(k) = evp {
+            let _ = evp_cell.set(k);
+        }
+        Ok(RsaPrivate(Arc::new(PrivInner { pair, comps, pkcs8, public, dec: OnceLock::new(), evp: evp_cell })))
     }
 
     /// Imports a key from its components, with the engine's consistency
@@ -648,12 +680,17 @@ impl RsaPrivate {
     /// mod λ(n)), dP, dQ and qInv consistent; no primality test. All eight
     /// components are required: a key given as (n, e, d) alone is refused
     /// with `InvalidKey` (keyward does not factor n from d). The modulus
-    /// must be 2048..=8192 bits.
+    /// must be 512..=8192 bits; keys under 2048 bits are checked and used
+    /// through the EVP interface (`RSA_check_key` on parse), larger ones
+    /// through aws-lc-rs.
     pub fn from_components(c: &RsaComponents) -> CryptoResult<RsaPrivate> {
         let n = der::strip_leading_zeros(&c.n);
         let e = der::strip_leading_zeros(&c.e);
         let parts = [&c.d, &c.p, &c.q, &c.dp, &c.dq, &c.qinv];
         if n.is_empty() || e.is_empty() || parts.iter().any(|v| der::strip_leading_zeros(v).is_empty()) {
+            return Err(CryptoError::InvalidKey);
+        }
+        if !(MIN_BITS..=MAX_BITS).contains(&bit_len(n)) {
             return Err(CryptoError::InvalidKey);
         }
         fn s(v: &Zeroizing<Vec<u8>>) -> &[u8] {
@@ -668,7 +705,11 @@ impl RsaPrivate {
             dQ: s(&c.dq),
             qInv: s(&c.qinv),
         };
-        let pair = RsaKeyPair::from_components(&kc).map_err(|_| CryptoError::InvalidKey)?;
+        let small = bit_len(n) < LC_MIN_BITS;
+        let pair = match small {
+            true => None,
+            false => Some(RsaKeyPair::from_components(&kc).map_err(|_| CryptoError::InvalidKey)?),
+        };
         let comps = RsaComponents {
             n: n.to_vec(),
             e: e.to_vec(),
@@ -680,7 +721,16 @@ impl RsaPrivate {
             qinv: Zeroizing::new(s(&c.qinv).to_vec()),
         };
         let pkcs8 = der::rsa_pkcs8(n, e, &comps.d, &comps.p, &comps.q, &comps.dp, &comps.dq, &comps.qinv)?;
-        Self::assemble(pair, comps, pkcs8)
+        // Small keys: AWS-LC's parser runs RSA_check_key (the same checks
+        // aws-lc-rs's from_components makes).
+        let evp = match small {
+            true => {
+                let (payload, _) = der::pkcs8_payload(&pkcs8, der::OID_RSA_ENCRYPTION)?;
+                Some(EvpRsa::private_from_pkcs1(payload).map_err(|_| CryptoError::InvalidKey)?)
+            }
+            false => None,
+        };
+        Self::assemble(pair, comps, pkcs8, evp)
     }
 
     /// Imports a PKCS#8 PrivateKeyInfo (rsaEncryption, two-prime), with the
@@ -752,17 +802,14 @@ impl RsaPrivate {
         if out.len() < k {
             return Err(CryptoError::InvalidLength);
         }
-        let Some(enc) = s.sign else {
+        let (Some(enc), Some(pair)) = (s.sign, self.0.pair.as_ref()) else {
             if digest.len() != s.hash.output_len() {
                 return Err(CryptoError::InvalidLength);
             }
             return self.evp()?.sign(s.evp_pad(), digest, &mut out[..k]).map_err(|_| CryptoError::Internal);
         };
         let d = s.digest(digest)?;
-        self.0
-            .pair
-            .sign_digest(enc as &'static dyn RsaEncoding, &d, &mut out[..k])
-            .map_err(|_| CryptoError::Internal)?;
+        pair.sign_digest(enc as &'static dyn RsaEncoding, &d, &mut out[..k]).map_err(|_| CryptoError::Internal)?;
         Ok(k)
     }
 
@@ -823,7 +870,8 @@ impl RsaPrivate {
     /// into `out`; `AuthFailed` for a ciphertext that does not decode,
     /// `InvalidLength` if `out` cannot hold the message.
     pub fn decrypt_oaep(&self, p: &Oaep, label: &[u8], ct: &[u8], out: &mut [u8]) -> CryptoResult<usize> {
-        let Some(alg) = p.alg else {
+        // Keys under 2048 bits have no aws-lc-rs form: EVP path.
+        let Some(alg) = p.alg.filter(|_| self.0.pair.is_some()) else {
             if ct.len() != self.modulus_len() {
                 return Err(CryptoError::InvalidLength);
             }
@@ -866,6 +914,7 @@ impl RsaPrivate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_lc_rs::encoding::AsDer;
     use std::sync::LazyLock;
 
     static KEY: LazyLock<RsaPrivate> = LazyLock::new(|| generate(2048).unwrap());
@@ -893,7 +942,7 @@ mod tests {
                 _ => &signature::RSA_PKCS1_SHA512,
             };
             let mut sig2 = vec![0u8; 256];
-            k.0.pair.sign(enc, &aws_lc_rs::rand::SystemRandom::new(), b"hello", &mut sig2).unwrap();
+            k.0.pair.as_ref().unwrap().sign(enc, &aws_lc_rs::rand::SystemRandom::new(), b"hello", &mut sig2).unwrap();
             assert_eq!(sig, sig2);
             // Raw DigestInfo signing gives the same signature.
             let mut sig3 = vec![0u8; 256];
@@ -1102,9 +1151,14 @@ mod tests {
         assert!(RsaKeyPair::from_pkcs8(&bad8).is_err());
         assert_eq!(RsaPrivate::from_pkcs8_der(b"junk").err(), Some(CryptoError::InvalidKey));
 
-        // Sizes.
-        assert_eq!(generate(1024).err(), Some(CryptoError::InvalidParam));
+        // Sizes: multiples of 128 from 512 to 8192; odd exponents >= 3.
+        assert_eq!(generate(1000).err(), Some(CryptoError::InvalidParam));
         assert_eq!(generate(2047).err(), Some(CryptoError::InvalidParam));
+        assert_eq!(generate(384).err(), Some(CryptoError::InvalidParam));
+        assert_eq!(generate(8320).err(), Some(CryptoError::InvalidParam));
+        for e in [0, 1, 2, 65536] {
+            assert_eq!(generate_with_exponent(1024, e).err(), Some(CryptoError::InvalidParam));
+        }
     }
 
     #[test]
@@ -1115,7 +1169,7 @@ mod tests {
         let spki = p.to_spki_der().unwrap();
         assert_eq!(RsaPublic::from_spki_der(&spki).unwrap().n(), p.n());
         // The engine's SPKI encoding matches ours.
-        let lc = aws_lc_rs::signature::KeyPair::public_key(&k.0.pair).as_der().unwrap();
+        let lc = aws_lc_rs::signature::KeyPair::public_key(k.0.pair.as_ref().unwrap()).as_der().unwrap();
         assert_eq!(lc.as_ref(), &spki[..]);
         // Even modulus, even/one exponent, tiny modulus: refused.
         let mut even = p.n().to_vec();
@@ -1123,7 +1177,69 @@ mod tests {
         assert!(RsaPublic::from_n_e(&even, &[1, 0, 1]).is_err());
         assert!(RsaPublic::from_n_e(p.n(), &[1, 0, 0]).is_err());
         assert!(RsaPublic::from_n_e(p.n(), &[1]).is_err());
-        assert!(RsaPublic::from_n_e(&p.n()[..64], &[1, 0, 1]).is_err());
+        let mut tiny = p.n()[..63].to_vec();
+        tiny[62] |= 1;
+        assert!(RsaPublic::from_n_e(&tiny, &[1, 0, 1]).is_err());
+    }
+
+    /// Keys under 2048 bits and exponents other than 65537 run on the EVP
+    /// path: every scheme round-trips, and a 512-bit public key verifies.
+    #[test]
+    fn small_keys_and_other_exponents() {
+        for (bits, e) in [(1024, 3u32), (1536, 0x0100_0001), (512, 65537)] {
+            let k = generate_with_exponent(bits, e).unwrap();
+            assert_eq!(k.bits(), bits);
+            assert_eq!(k.public().e(), &e.to_be_bytes()[(e.leading_zeros() / 8) as usize..]);
+            let klen = bits / 8;
+            let mut sig = vec![0u8; klen];
+            for h in [Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha384, Algorithm::Sha512] {
+                let d = hash(h, b"small");
+                let s = RsaSignScheme::pkcs1(h);
+                if bits == 512 && matches!(h, Algorithm::Sha384 | Algorithm::Sha512) {
+                    // 19 + 48/64 bytes of DigestInfo do not fit a 64-byte block.
+                    assert!(k.sign_digest(&s, &d, &mut sig).is_err());
+                    continue;
+                }
+                k.sign_digest(&s, &d, &mut sig).unwrap();
+                k.public().verify_digest(&s, &d, &sig).unwrap();
+                let mut bad = sig.clone();
+                bad[3] ^= 1;
+                assert_eq!(k.public().verify_digest(&s, &d, &bad), Err(CryptoError::AuthFailed));
+                // The public half alone (as imported from a certificate).
+                let p = RsaPublic::from_n_e(k.public().n(), k.public().e()).unwrap();
+                p.verify_digest(&s, &d, &sig).unwrap();
+            }
+            let s = RsaSignScheme::pss(Algorithm::Sha256, Algorithm::Sha256, 20).unwrap();
+            let d = hash(Algorithm::Sha256, b"pss");
+            k.sign_digest(&s, &d, &mut sig).unwrap();
+            k.public().verify_digest(&s, &d, &sig).unwrap();
+            let mut ct = vec![0u8; klen];
+            let mut pt = vec![0u8; klen];
+            let o = Oaep::new(Algorithm::Sha1, Algorithm::Sha1).unwrap();
+            k.public().encrypt_oaep(&o, b"l", b"msg", &mut ct).unwrap();
+            let n = k.decrypt_oaep(&o, b"l", &ct, &mut pt).unwrap();
+            assert_eq!(&pt[..n], b"msg");
+            assert_eq!(k.decrypt_oaep(&o, b"x", &ct, &mut pt), Err(CryptoError::AuthFailed));
+            k.public().encrypt_pkcs1(b"v15", &mut ct).unwrap();
+            let n = k.decrypt_pkcs1(&ct, &mut pt).unwrap();
+            assert_eq!(&pt[..n], b"v15");
+            ct[5] ^= 1;
+            // Implicit rejection: a synthetic message, the same every time.
+            let n = k.decrypt_pkcs1(&ct, &mut pt).unwrap();
+            let synthetic = pt[..n].to_vec();
+            assert_ne!(synthetic, b"v15");
+            assert_eq!(k.decrypt_pkcs1(&ct, &mut pt).map(|n| pt[..n].to_vec()), Ok(synthetic));
+            // Import of the components: consistent, and a broken d refused.
+            let c = k.components().clone();
+            RsaPrivate::from_components(&c).unwrap();
+            let mut bad = c.clone();
+            let last = bad.d.len() - 1;
+            bad.d[last] ^= 2;
+            assert_eq!(RsaPrivate::from_components(&bad).err(), Some(CryptoError::InvalidKey));
+        }
+        // Under 512 bits: refused.
+        let tiny = [0xc5u8; 32];
+        assert_eq!(RsaPublic::from_n_e(&tiny, &[3]).err(), Some(CryptoError::InvalidKey));
     }
 
     #[test]

@@ -1523,8 +1523,12 @@ impl Token {
     /// Imports a key from a file's bytes as the first version of a new
     /// managed key `label`: a PKCS#8 private key (PEM or DER; RSA or EC,
     /// validated like C_CreateObject, stored with its public half) or a raw
-    /// 16/24/32-byte AES key. Returns the new handles.
+    /// 16/24/32-byte AES key. Returns the new handles. Whatever the token's
+    /// profile, the strict key policy applies on top of the token's own
+    /// (control C04, "validate imported keys"); a refusal names its rule.
     pub fn kms_import(&self, s: &Session, label: &str, data: &[u8], id: &[u8]) -> Result<Vec<Handle>> {
+        let strict = &crate::object::policy::KeyPolicy::STRICT;
+        let why = |e: Error| Error::new(e.rv(), format!("import (strict rules): {}", e.reason()));
         self.require_user()?;
         if self.kms_find(label).is_ok() {
             return Err(err!(CKR_ARGUMENTS_BAD, "a key named {label:?} already exists"));
@@ -1543,7 +1547,9 @@ impl Token {
         if raw_aes {
             let mut t = common(CKO_SECRET_KEY, CKK_AES);
             t.push(Attr::new(CKA_VALUE, der.to_vec()));
-            let n = template::build(&t, &[], template::Origin::Create)?;
+            let mut n = template::build(&t, &[], template::Origin::Create)?;
+            strict.settle_usage(&mut [(&mut n, &t)]);
+            strict.check_new_object(&n).map_err(why)?;
             return Ok(vec![self.insert(s, n)?]);
         }
         if pem.as_deref().is_some_and(|l| l != "PRIVATE KEY") {
@@ -1555,8 +1561,9 @@ impl Token {
         }
         let mut last = Error::new(CKR_ARGUMENTS_BAD, "not a PKCS#8 private key nor a raw AES key");
         for kt in [CKK_RSA, CKK_EC] {
-            let mut n = template::build(&common(CKO_PRIVATE_KEY, kt), &[], template::Origin::Unwrap)?;
-            match crate::token::asym::fill_from_pkcs8(self, &mut n, &der) {
+            let priv_t = common(CKO_PRIVATE_KEY, kt);
+            let mut n = template::build(&priv_t, &[], template::Origin::Unwrap)?;
+            match crate::token::asym::fill_from_pkcs8(&mut n, &der) {
                 Ok(()) => {}
                 Err(e) if e.rv() == CKR_WRAPPED_KEY_INVALID => continue,
                 Err(e) => {
@@ -1564,7 +1571,7 @@ impl Token {
                     continue;
                 }
             }
-            crate::token::ops::validate_import(self, &mut n)?;
+            crate::token::ops::validate_import(&mut n)?;
             let mut pt = common(CKO_PUBLIC_KEY, kt);
             match kt {
                 CKK_RSA => {
@@ -1585,8 +1592,11 @@ impl Token {
                 }
             }
             let mut pn = template::build(&pt, &[], template::Origin::Create)?;
-            crate::token::ops::validate_import(self, &mut pn)?;
+            crate::token::ops::validate_import(&mut pn)?;
             crate::token::ops::pair_up(&mut pn, &n);
+            strict.settle_usage(&mut [(&mut pn, &pt), (&mut n, &priv_t)]);
+            strict.check_new_object(&n).and_then(|()| strict.check_new_object(&pn)).map_err(why)?;
+            strict.check_pair(&pn, &n).map_err(why)?;
             let ph = self.insert(s, pn)?;
             return match self.insert(s, n) {
                 Ok(h) => Ok(vec![ph, h]),

@@ -40,27 +40,31 @@ const SIGN_VERIFY: CK_FLAGS = CKF_SIGN | CKF_VERIFY;
 const ALL: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT | CKF_SIGN | CKF_VERIFY | CKF_WRAP | CKF_UNWRAP;
 
 /// The RSA operation mechanisms: (type, min key bits, max key bits, flags).
+/// The sizes are the engine's; a token advertises and enforces its key
+/// policy's (`object::policy`: by default 512 bits for verification and
+/// 1024 for everything else).
 pub const MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] = &[
-    (CKM_RSA_PKCS, 2048, 8192, ALL),
-    (CKM_RSA_X_509, 2048, 8192, CKF_ENCRYPT | CKF_DECRYPT | CKF_SIGN | CKF_VERIFY),
-    (CKM_RSA_PKCS_OAEP, 2048, 8192, CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP),
-    (CKM_RSA_PKCS_PSS, 2048, 8192, SIGN_VERIFY),
-    (CKM_SHA1_RSA_PKCS, 2048, 8192, SIGN_VERIFY),
-    (CKM_SHA224_RSA_PKCS, 2048, 8192, SIGN_VERIFY),
-    (CKM_SHA256_RSA_PKCS, 2048, 8192, SIGN_VERIFY),
-    (CKM_SHA384_RSA_PKCS, 2048, 8192, SIGN_VERIFY),
-    (CKM_SHA512_RSA_PKCS, 2048, 8192, SIGN_VERIFY),
-    (CKM_SHA1_RSA_PKCS_PSS, 2048, 8192, SIGN_VERIFY),
-    (CKM_SHA224_RSA_PKCS_PSS, 2048, 8192, SIGN_VERIFY),
-    (CKM_SHA256_RSA_PKCS_PSS, 2048, 8192, SIGN_VERIFY),
-    (CKM_SHA384_RSA_PKCS_PSS, 2048, 8192, SIGN_VERIFY),
-    (CKM_SHA512_RSA_PKCS_PSS, 2048, 8192, SIGN_VERIFY),
+    (CKM_RSA_PKCS, 512, 8192, ALL),
+    (CKM_RSA_X_509, 512, 8192, CKF_ENCRYPT | CKF_DECRYPT | CKF_SIGN | CKF_VERIFY),
+    (CKM_RSA_PKCS_OAEP, 512, 8192, CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP),
+    (CKM_RSA_PKCS_PSS, 512, 8192, SIGN_VERIFY),
+    (CKM_SHA1_RSA_PKCS, 512, 8192, SIGN_VERIFY),
+    (CKM_SHA224_RSA_PKCS, 512, 8192, SIGN_VERIFY),
+    (CKM_SHA256_RSA_PKCS, 512, 8192, SIGN_VERIFY),
+    (CKM_SHA384_RSA_PKCS, 512, 8192, SIGN_VERIFY),
+    (CKM_SHA512_RSA_PKCS, 512, 8192, SIGN_VERIFY),
+    (CKM_SHA1_RSA_PKCS_PSS, 512, 8192, SIGN_VERIFY),
+    (CKM_SHA224_RSA_PKCS_PSS, 512, 8192, SIGN_VERIFY),
+    (CKM_SHA256_RSA_PKCS_PSS, 512, 8192, SIGN_VERIFY),
+    (CKM_SHA384_RSA_PKCS_PSS, 512, 8192, SIGN_VERIFY),
+    (CKM_SHA512_RSA_PKCS_PSS, 512, 8192, SIGN_VERIFY),
 ];
 
-/// Key-pair generation (`crypto::rsa::generate`: 2048, 3072, 4096, 8192
-/// bits), for the token's C_GenerateKeyPair.
+/// Key-pair generation (`crypto::rsa::generate_with_exponent`: multiples of
+/// 128 bits), for the token's C_GenerateKeyPair; the token's key policy
+/// sets the advertised and enforced minimum.
 pub const KEYGEN_MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] =
-    &[(CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, 8192, CKF_GENERATE_KEY_PAIR)];
+    &[(CKM_RSA_PKCS_KEY_PAIR_GEN, 512, 8192, CKF_GENERATE_KEY_PAIR)];
 
 /// The digest of a CKM_SHA* mechanism type (a PSS/OAEP `hashAlg`).
 pub fn hash_of(ty: CK_MECHANISM_TYPE) -> Option<Algorithm> {
@@ -395,8 +399,8 @@ fn decrypt_with(key: &RsaPrivate, s: &EncScheme, ct: &[u8], out: &mut [u8]) -> s
     }
 }
 
-fn key_too_small() -> Error {
-    Error::new(CKR_KEY_SIZE_RANGE, "RSA encryption needs a key of at least 2048 bits")
+fn key_refused() -> Error {
+    Error::new(CKR_KEY_SIZE_RANGE, "the engine refuses this RSA key for encryption")
 }
 
 struct EncryptOp {
@@ -414,9 +418,6 @@ struct DecryptOp {
 /// Builds an encryption operation (CKM_RSA_PKCS, CKM_RSA_PKCS_OAEP).
 pub fn encryptor(mech: &Mechanism, key: &RsaPublic) -> Result<Box<dyn Cipher>> {
     let scheme = enc_scheme(mech)?;
-    if key.bits() < 2048 {
-        return Err(key_too_small());
-    }
     let max = max_message(&scheme, key.modulus_len());
     Ok(Box::new(Buffered::new(EncryptOp { key: key.clone(), scheme, max })))
 }
@@ -442,7 +443,7 @@ impl WholeMessage for EncryptOp {
         encrypt_with(&self.key, &self.scheme, input, out).map_err(|e| match e {
             CryptoError::InvalidLength => err!(CKR_DATA_LEN_RANGE, "RSA plaintext longer than {} bytes", self.max),
             CryptoError::InvalidParam => Error::new(CKR_DATA_INVALID, "CKM_RSA_X_509 input is not below the modulus"),
-            CryptoError::InvalidKey => key_too_small(),
+            CryptoError::InvalidKey => key_refused(),
             e => failed(e),
         })
     }

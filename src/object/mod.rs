@@ -4,6 +4,7 @@
 //! token layer decides visibility and persistence.
 
 pub mod attrmap;
+pub mod policy;
 pub mod rules;
 pub mod template;
 

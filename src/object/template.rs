@@ -312,16 +312,14 @@ pub fn modulus_bits(m: &[u8]) -> usize {
     m.len() * 8 - m[0].leading_zeros() as usize
 }
 
-/// Validates a secret key value on import: AES keys are 16/24/32 bytes and
-/// not all one repeated byte; generic secrets are non-empty.
+/// Validates a secret key value on import: AES keys are 16/24/32 bytes;
+/// generic secrets are non-empty. (Whether a valid value is acceptable, e.g.
+/// one repeated byte, is the key policy's: `object::policy`.)
 pub fn check_secret_value(key_type: CK_KEY_TYPE, v: &[u8]) -> Result<()> {
     match key_type {
         CKK_AES => {
             if !matches!(v.len(), 16 | 24 | 32) {
                 return Err(err!(CKR_ATTRIBUTE_VALUE_INVALID, "AES key of {} bytes (16, 24 or 32 expected)", v.len()));
-            }
-            if v.iter().all(|b| *b == v[0]) {
-                return Err(Error::new(CKR_ATTRIBUTE_VALUE_INVALID, "AES key is one repeated byte: refused as weak"));
             }
         }
         _ => {
@@ -469,7 +467,11 @@ mod tests {
     fn template_errors() {
         let rv = |t: &[Attr]| build(t, &[], Origin::Create).err().map(|e| e.rv());
         assert_eq!(rv(&[Attr::ulong(CKA_KEY_TYPE, CKK_AES)]), Some(CKR_TEMPLATE_INCOMPLETE));
+        // A repeated-byte AES key is a valid value (the key policy decides
+        // whether the token takes it); a wrong length is not.
         let mut t = aes_template(&[7u8; 16]);
+        assert_eq!(rv(&t), None);
+        t = aes_template(&[7u8; 15]);
         assert_eq!(rv(&t), Some(CKR_ATTRIBUTE_VALUE_INVALID));
         t = aes_template(&(0..16).collect::<Vec<u8>>());
         t.push(Attr::new(0x7fff_0001, vec![1]));

@@ -195,13 +195,13 @@ fn set_ec_private(n: &mut NewObject, k: &ec::EcPrivate) {
     }
 }
 
-/// Fills an unwrapped private key's attributes from PKCS#8.
-pub fn fill_from_pkcs8(t: &Token, n: &mut NewObject, der: &[u8]) -> Result<()> {
+/// Fills an unwrapped private key's attributes from PKCS#8 (its size and
+/// exponent are the key policy's, checked when the object is inserted).
+pub fn fill_from_pkcs8(n: &mut NewObject, der: &[u8]) -> Result<()> {
     let bad = |_| Error::new(CKR_WRAPPED_KEY_INVALID, "unwrapped data is not a valid private key of that type");
     match n.kind {
         PRIV_RSA => {
             let k = rsa::RsaPrivate::from_pkcs8_der(der).map_err(bad)?;
-            check_rsa_bits(t, k.bits())?;
             set_rsa_private(n, &k);
         }
         PRIV_EC => {
@@ -213,21 +213,11 @@ pub fn fill_from_pkcs8(t: &Token, n: &mut NewObject, der: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn check_rsa_bits(t: &Token, bits: usize) -> Result<()> {
-    if bits < t.policy().min_rsa_bits {
-        return Err(err!(
-            CKR_KEY_SIZE_RANGE,
-            "RSA key of {bits} bits is below the token minimum of {}",
-            t.policy().min_rsa_bits
-        ));
-    }
-    Ok(())
-}
-
-/// Import validation (C_CreateObject, C_UnwrapKey): RSA keys consistent and
-/// large enough, EC scalars in range and points on the curve; fills
-/// CKA_PUBLIC_KEY_INFO.
-pub fn validate_import(t: &Token, n: &mut NewObject) -> Result<()> {
+/// Import validation (C_CreateObject, C_UnwrapKey): RSA keys consistent,
+/// EC scalars in range and points on the curve; fills CKA_PUBLIC_KEY_INFO.
+/// Sizes and exponents are the key policy's (`object::policy`), checked
+/// when the object is inserted.
+pub fn validate_import(n: &mut NewObject) -> Result<()> {
     match n.kind {
         PUB_RSA => {
             let k = rsa::RsaPublic::from_n_e(
@@ -235,7 +225,6 @@ pub fn validate_import(t: &Token, n: &mut NewObject) -> Result<()> {
                 n.attrs.get(CKA_PUBLIC_EXPONENT).unwrap_or(&[]),
             )
             .map_err(invalid_key)?;
-            check_rsa_bits(t, k.bits())?;
             if let Ok(spki) = k.to_spki_der() {
                 n.set(CKA_PUBLIC_KEY_INFO, &spki);
             }
@@ -246,7 +235,6 @@ pub fn validate_import(t: &Token, n: &mut NewObject) -> Result<()> {
                 None => n.secrets.get(&ty).cloned(),
             })?;
             let k = rsa::RsaPrivate::from_components(&c).map_err(invalid_key)?;
-            check_rsa_bits(t, k.bits())?;
             if let Ok(spki) = k.public().to_spki_der() {
                 n.set(CKA_PUBLIC_KEY_INFO, &spki);
             }
@@ -278,8 +266,17 @@ pub fn validate_import(t: &Token, n: &mut NewObject) -> Result<()> {
     Ok(())
 }
 
-/// C_GenerateKeyPair for RSA and EC from standard templates.
+/// C_GenerateKeyPair for RSA and EC from standard templates, the usage
+/// flags settled by the key policy for the pair as a whole.
 pub fn generate_pair(t: &Token, mech: &Mechanism, pub_t: &[Attr], priv_t: &[Attr]) -> Result<(NewObject, NewObject)> {
+    let (mut p, mut v) = pair_objects(t, mech, pub_t, priv_t)?;
+    let policy = t.key_policy();
+    policy.settle_usage(&mut [(&mut p, pub_t), (&mut v, priv_t)]);
+    policy.check_pair(&p, &v)?;
+    Ok((p, v))
+}
+
+fn pair_objects(t: &Token, mech: &Mechanism, pub_t: &[Attr], priv_t: &[Attr]) -> Result<(NewObject, NewObject)> {
     if !matches!(mech.param, MechParam::None) {
         return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "key pair generation takes no parameter"));
     }
@@ -292,15 +289,10 @@ pub fn generate_pair(t: &Token, mech: &Mechanism, pub_t: &[Attr], priv_t: &[Attr
                 .and_then(|a| crate::object::ulong(&a.value))
                 .ok_or_else(|| Error::new(CKR_TEMPLATE_INCOMPLETE, "CKA_MODULUS_BITS is required"))?
                 as usize;
-            if let Some(e) = pub_t.iter().find(|a| a.ty == CKA_PUBLIC_EXPONENT)
-                && der::strip_leading_zeros(&e.value) != [1, 0, 1]
-            {
-                return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "only the public exponent 65537 is generated"));
-            }
-            if !matches!(bits, 2048 | 3072 | 4096) || bits < t.policy().min_rsa_bits {
-                return Err(err!(CKR_KEY_SIZE_RANGE, "RSA keys of 2048, 3072 or 4096 bits (asked {bits})"));
-            }
-            let k = rsa::generate(bits).map_err(|e| err!(CKR_FUNCTION_FAILED, "RSA generation failed ({e:?})"))?;
+            let e = pub_t.iter().find(|a| a.ty == CKA_PUBLIC_EXPONENT).map(|a| a.value.as_slice());
+            let e = t.key_policy().check_rsa_generate(bits, e)?;
+            let k = rsa::generate_with_exponent(bits, e)
+                .map_err(|e| err!(CKR_FUNCTION_FAILED, "RSA generation failed ({e:?})"))?;
             let c = k.components();
             let pub_t: Vec<Attr> = pub_t.iter().filter(|a| a.ty != CKA_PUBLIC_EXPONENT).cloned().collect();
             let mut p = template::build(

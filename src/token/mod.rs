@@ -14,6 +14,7 @@ use crate::ck::*;
 use crate::config::{Config, Policy, SlotConfig};
 use crate::err;
 use crate::error::{Error, Result};
+use crate::object::policy::KeyPolicy;
 use crate::object::template::{self, NewObject};
 use crate::object::{KeyMaterial, Object, Secret};
 use crate::store::seal::{Kek, MasterKey};
@@ -200,6 +201,8 @@ pub struct Token {
     pub slot: Handle,
     description: String,
     policy: Policy,
+    /// The slot's key policy (`[policy]` + `[slot.policy]`, object::policy).
+    key_policy: KeyPolicy,
     store: Store,
     login: RwLock<Login>,
     objects: RwLock<Objects>,
@@ -251,6 +254,7 @@ impl Token {
             slot,
             description: sc.description.clone().unwrap_or_else(|| format!("keyward slot {slot}")),
             policy: config.policy.clone(),
+            key_policy: config.key_policy(sc)?,
             store,
             login: RwLock::new(Login::default()),
             objects: RwLock::new(Objects::default()),
@@ -285,6 +289,11 @@ impl Token {
 
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// The slot's key policy (what keys and uses it accepts).
+    pub fn key_policy(&self) -> &KeyPolicy {
+        &self.key_policy
     }
 
     // ---- info ------------------------------------------------------------
@@ -825,6 +834,8 @@ impl Token {
     /// Stores a validated new object (sealing its secrets for the token) and
     /// returns its handle.
     pub fn insert(&self, s: &Session, mut n: NewObject) -> Result<Handle> {
+        // Every new object, whatever made it, passes the key policy.
+        self.key_policy.check_new_object(&n)?;
         let token = n.flag(CKA_TOKEN);
         let private = n.flag(CKA_PRIVATE);
         self.check_write(s, token, private)?;
@@ -859,7 +870,8 @@ impl Token {
 
     pub fn create_object(&self, s: &Session, t: &[Attr]) -> Result<Handle> {
         let mut n = template::build(t, &[], template::Origin::Create)?;
-        ops::validate_import(self, &mut n)?;
+        self.key_policy.settle_usage(&mut [(&mut n, t)]);
+        ops::validate_import(&mut n)?;
         self.insert(s, n)
     }
 
@@ -919,6 +931,7 @@ impl Token {
             Some(a) => a,
             None => template::apply_set(&obj, t, is_so)?,
         };
+        self.key_policy.check_usage_change(t, |ty| attrs.get(&ty).is_some_and(|v| v.as_slice() == [1]))?;
         crate::kms::attrs::on_set(&obj, t, &mut attrs, crate::kms::clock::now())?;
         let tags = attrs.get(&crate::kms::attrs::CKA_KEYWARD_TAGS).cloned();
         self.replace(&obj, attrs)?;

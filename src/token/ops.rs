@@ -27,7 +27,7 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    fn attribute(self) -> CK_ATTRIBUTE_TYPE {
+    pub fn attribute(self) -> CK_ATTRIBUTE_TYPE {
         match self {
             Purpose::Encrypt => CKA_ENCRYPT,
             Purpose::Decrypt => CKA_DECRYPT,
@@ -150,6 +150,7 @@ impl Token {
     /// `store.refresh_ms` old): disabled, retired or gone there, refused here.
     pub fn check_key(&self, obj: &Object, mech: &Mechanism, purpose: Purpose) -> Result<()> {
         check_key_use(obj, mech, purpose)?;
+        self.key_policy().check_use(obj, mech, purpose.attribute())?;
         let Some(src) = crate::kms::attrs::copy_source(obj) else {
             return crate::kms::check_use(obj, purpose, &self.kms.config);
         };
@@ -241,6 +242,7 @@ impl Token {
         }
         let implied = [Attr::ulong(CKA_CLASS, CKO_SECRET_KEY), Attr::ulong(CKA_KEY_TYPE, key_type)];
         let mut n = template::build(t, &implied, Origin::Generate(mech.ty))?;
+        self.key_policy().settle_usage(&mut [(&mut n, t)]);
         let len =
             n.ulong(CKA_VALUE_LEN).ok_or_else(|| Error::new(CKR_TEMPLATE_INCOMPLETE, "CKA_VALUE_LEN is required"))?
                 as usize;
@@ -349,6 +351,8 @@ impl Token {
             None => Vec::new(),
         };
         let mut n = template::build(t, &implied, Origin::Unwrap)?;
+        let given: Vec<Attr> = t.iter().chain(&implied).cloned().collect();
+        self.key_policy().settle_usage(&mut [(&mut n, &given)]);
         let mat = self.material(&uk)?;
         // The length asked for goes to the mechanism, which must answer
         // alike for every ciphertext (RSA PKCS#1 v1.5: no padding oracle).
@@ -374,13 +378,14 @@ impl Token {
                     ));
                 }
                 template::check_secret_value(n.ulong(CKA_KEY_TYPE).unwrap_or(CKK_GENERIC_SECRET), &plain)
+                    .and_then(|()| self.key_policy().check_secret_value(&plain))
                     .map_err(|e| Error::new(CKR_WRAPPED_KEY_INVALID, e.reason().to_string()))?;
                 n.set_secret(CKA_VALUE, plain);
             }
-            k if k & crate::object::rules::PRIV != 0 => fill_private_from_pkcs8(self, &mut n, &plain)?,
+            k if k & crate::object::rules::PRIV != 0 => fill_private_from_pkcs8(&mut n, &plain)?,
             _ => return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "only secret and private keys can be unwrapped")),
         }
-        validate_import(self, &mut n)?;
+        validate_import(&mut n)?;
         self.insert(s, n)
     }
 
@@ -399,6 +404,8 @@ impl Token {
             with_class.push(Attr::ulong(CKA_CLASS, CKO_SECRET_KEY));
         }
         let mut n = template::build(&with_class, &implied, Origin::Derive(mech.ty))?;
+        let given: Vec<Attr> = with_class.iter().chain(&implied).cloned().collect();
+        self.key_policy().settle_usage(&mut [(&mut n, &given)]);
         if n.kind != crate::object::rules::SECRET {
             return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "derivation makes secret keys"));
         }
@@ -471,8 +478,8 @@ fn private_key_pkcs8(m: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
     super::asym::private_pkcs8(m)
 }
 
-fn fill_private_from_pkcs8(t: &Token, n: &mut NewObject, der: &[u8]) -> Result<()> {
-    super::asym::fill_from_pkcs8(t, n, der)
+fn fill_private_from_pkcs8(n: &mut NewObject, der: &[u8]) -> Result<()> {
+    super::asym::fill_from_pkcs8(n, der)
 }
 
 /// The two halves of a generated pair are one managed key: they share the
@@ -497,8 +504,8 @@ pub(crate) fn new_pair(t: &Token, mech: &Mechanism, pub_t: &[Attr], priv_t: &[At
 }
 
 /// Import validation of a new key object (C_CreateObject, C_UnwrapKey).
-pub fn validate_import(t: &Token, n: &mut NewObject) -> Result<()> {
-    super::asym::validate_import(t, n)
+pub fn validate_import(n: &mut NewObject) -> Result<()> {
+    super::asym::validate_import(n)
 }
 
 #[allow(dead_code)]

@@ -53,9 +53,6 @@ pub fn wrap(mech: &Mechanism, wrapping: &RsaPublic, key_bytes: &[u8]) -> Result<
     if matches!(scheme, EncScheme::Raw) {
         return Err(Error::new(CKR_MECHANISM_INVALID, "CKM_RSA_X_509 does not wrap keys"));
     }
-    if wrapping.bits() < 2048 {
-        return Err(Error::new(CKR_WRAPPING_KEY_SIZE_RANGE, "RSA wrapping needs a key of at least 2048 bits"));
-    }
     let max = max_message(&scheme, wrapping.modulus_len());
     if key_bytes.len() > max {
         return Err(err!(CKR_KEY_SIZE_RANGE, "key of {} bytes too long to wrap (max {max})", key_bytes.len()));

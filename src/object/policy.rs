@@ -1,0 +1,516 @@
+//! The key policy, `[policy]` (DESIGN.md §3): which keys a token accepts
+//! and which uses of them it allows beyond what PKCS#11 itself requires.
+//!
+//! Owns the two profiles (`default`: what SoftHSMv2 and the ecosystem's test
+//! suites accept; `strict`: for production tokens), the knobs that override
+//! them (globally and per slot), and every check they imply. The entry points
+//! call it, and nothing else decides these questions:
+//! - key generation (`check_rsa_generate` before the engine runs),
+//! - every new object, whatever made it: C_CreateObject, C_GenerateKey(Pair),
+//!   C_UnwrapKey, C_DeriveKey, C_CopyObject, `keyward key import`
+//!   (`check_new_object`, from `Token::insert`; `settle_usage` first for
+//!   the token's usage defaults),
+//! - C_SetAttributeValue on usage flags (`check_usage_change`),
+//! - every key use at C_*Init (`check_use`), so tightening the policy of a
+//!   token applies to the keys already in it,
+//! - C_GetMechanismInfo (`advertise`: what the slot's policy really allows).
+//!
+//! Must not touch: sessions, the store, TOML parsing (config.rs holds the
+//! file's shape and calls [`KeyPolicy::resolve`]).
+
+use super::rules::{self, Kinds, PRIV_RSA, PUB_RSA, SECRET};
+use super::template::{NewObject, modulus_bits};
+use super::{AttrMap, Object};
+use crate::ck::*;
+use crate::crypto::rsa;
+use crate::err;
+use crate::error::{Error, Result};
+use crate::types::{Attr, MechParam, Mechanism, MechanismInfo};
+use serde::Deserialize;
+
+/// A named starting point for the knobs.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Spec- and SoftHSMv2-compatible: what test suites use.
+    #[default]
+    Default,
+    /// For production tokens (see [`KeyPolicy::STRICT`]).
+    Strict,
+}
+
+/// Which RSA public exponents are accepted.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+pub enum Exponent {
+    /// Any odd e >= 3 (up to 32 bits generated, 33 bits imported).
+    #[serde(rename = "any-odd")]
+    AnyOdd,
+    /// e = 65537 only.
+    #[serde(rename = "65537")]
+    F4,
+}
+
+/// The knobs as written in `[policy]` or a slot's `[slot.policy]`; each one
+/// set overrides the profile.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Knobs {
+    pub profile: Option<Profile>,
+    pub min_rsa_bits: Option<usize>,
+    pub min_rsa_verify_bits: Option<usize>,
+    pub rsa_public_exponent: Option<Exponent>,
+    pub refuse_repeated_byte_keys: Option<bool>,
+    pub allow_sha1_signatures: Option<bool>,
+    pub allow_wrap_decrypt_keys: Option<bool>,
+    pub allow_raw_rsa_sign_decrypt: Option<bool>,
+}
+
+/// The resolved key policy of one token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyPolicy {
+    pub profile: Profile,
+    /// Smallest RSA key generated, imported as a private key, or used for
+    /// anything but verification.
+    pub min_rsa_bits: usize,
+    /// Smallest RSA public key imported and used for verification (keys of
+    /// `min_rsa_bits` and more are always accepted).
+    pub min_rsa_verify_bits: usize,
+    pub rsa_public_exponent: Exponent,
+    /// Refuse secret keys whose bytes are all equal (the all-zero key).
+    pub refuse_repeated_byte_keys: bool,
+    /// Allow making SHA-1 signatures (verification is always allowed).
+    pub allow_sha1_signatures: bool,
+    /// Allow a key (or key pair) that both wraps/unwraps keys and
+    /// encrypts/decrypts data.
+    pub allow_wrap_decrypt_keys: bool,
+    /// Allow CKM_RSA_X_509 signing/decryption with a private key that may
+    /// both sign and decrypt (raw decryption is raw signing).
+    pub allow_raw_rsa_sign_decrypt: bool,
+}
+
+impl Default for KeyPolicy {
+    fn default() -> Self {
+        KeyPolicy::DEFAULT
+    }
+}
+
+const F4: &[u8] = &[1, 0, 1];
+const WRAPPING: [CK_ATTRIBUTE_TYPE; 2] = [CKA_WRAP, CKA_UNWRAP];
+const DATA: [CK_ATTRIBUTE_TYPE; 2] = [CKA_ENCRYPT, CKA_DECRYPT];
+
+fn refused(rv: CK_RV, rule: &str, what: std::fmt::Arguments<'_>) -> Error {
+    Error::new(rv, format!("refused by policy rule {rule}: {what}"))
+}
+
+/// The mechanisms that make SHA-1 signatures.
+fn sha1_signing(m: &Mechanism) -> bool {
+    match m.ty {
+        CKM_SHA1_RSA_PKCS | CKM_SHA1_RSA_PKCS_PSS | CKM_ECDSA_SHA1 => true,
+        CKM_RSA_PKCS_PSS => matches!(m.param, MechParam::Pss { hash: CKM_SHA_1, .. }),
+        _ => false,
+    }
+}
+
+/// The RSA operation mechanisms (their key sizes follow the policy).
+fn is_rsa_mechanism(ty: CK_MECHANISM_TYPE) -> bool {
+    crate::mechanism::rsa::MECHANISMS.iter().any(|m| m.0 == ty)
+}
+
+impl KeyPolicy {
+    /// What SoftHSMv2 accepts: RSA generation from 1024 bits, public keys
+    /// for verification from 512, any odd e >= 3, any AES key of a valid
+    /// length, SHA-1 signatures, keys that wrap and decrypt.
+    pub const DEFAULT: KeyPolicy = KeyPolicy {
+        profile: Profile::Default,
+        min_rsa_bits: 1024,
+        min_rsa_verify_bits: 512,
+        rsa_public_exponent: Exponent::AnyOdd,
+        refuse_repeated_byte_keys: false,
+        allow_sha1_signatures: true,
+        allow_wrap_decrypt_keys: true,
+        allow_raw_rsa_sign_decrypt: true,
+    };
+
+    /// For production tokens, and always for `keyward key import`.
+    pub const STRICT: KeyPolicy = KeyPolicy {
+        profile: Profile::Strict,
+        min_rsa_bits: 2048,
+        min_rsa_verify_bits: 2048,
+        rsa_public_exponent: Exponent::F4,
+        refuse_repeated_byte_keys: true,
+        allow_sha1_signatures: false,
+        allow_wrap_decrypt_keys: false,
+        allow_raw_rsa_sign_decrypt: false,
+    };
+
+    pub fn of(p: Profile) -> KeyPolicy {
+        match p {
+            Profile::Default => KeyPolicy::DEFAULT,
+            Profile::Strict => KeyPolicy::STRICT,
+        }
+    }
+
+    /// The policy of a slot: the global profile and knobs, then the slot's.
+    /// A slot that names a profile starts afresh from it (only its own
+    /// knobs apply); one that does not inherits the global policy and
+    /// adjusts it. `Err` names the bad knob.
+    pub fn resolve(global: &Knobs, slot: Option<&Knobs>) -> std::result::Result<KeyPolicy, String> {
+        let mut p = KeyPolicy::of(global.profile.unwrap_or_default());
+        p.apply(global);
+        if let Some(s) = slot {
+            if let Some(profile) = s.profile {
+                p = KeyPolicy::of(profile);
+            }
+            p.apply(s);
+        }
+        let range = rsa::MIN_BITS..=rsa::MAX_BITS;
+        for (name, v) in [("min_rsa_bits", p.min_rsa_bits), ("min_rsa_verify_bits", p.min_rsa_verify_bits)] {
+            if !range.contains(&v) {
+                return Err(format!("policy.{name} must be between {} and {}", rsa::MIN_BITS, rsa::MAX_BITS));
+            }
+        }
+        Ok(p)
+    }
+
+    fn apply(&mut self, k: &Knobs) {
+        fn set<T: Copy>(dst: &mut T, v: Option<T>) {
+            if let Some(v) = v {
+                *dst = v;
+            }
+        }
+        set(&mut self.min_rsa_bits, k.min_rsa_bits);
+        set(&mut self.min_rsa_verify_bits, k.min_rsa_verify_bits);
+        set(&mut self.rsa_public_exponent, k.rsa_public_exponent);
+        set(&mut self.refuse_repeated_byte_keys, k.refuse_repeated_byte_keys);
+        set(&mut self.allow_sha1_signatures, k.allow_sha1_signatures);
+        set(&mut self.allow_wrap_decrypt_keys, k.allow_wrap_decrypt_keys);
+        set(&mut self.allow_raw_rsa_sign_decrypt, k.allow_raw_rsa_sign_decrypt);
+    }
+
+    /// Smallest RSA public key accepted for verification.
+    pub fn verify_floor(&self) -> usize {
+        self.min_rsa_verify_bits.min(self.min_rsa_bits)
+    }
+
+    // ---- RSA -----------------------------------------------------------------------
+
+    /// C_GenerateKeyPair for RSA, before the engine runs: the size (policy
+    /// and engine: multiples of 128 up to 8192, `CKR_KEY_SIZE_RANGE`) and
+    /// the public exponent (`CKR_TEMPLATE_INCONSISTENT`; none given means
+    /// 65537). Returns the exponent to generate with.
+    pub fn check_rsa_generate(&self, bits: usize, e: Option<&[u8]>) -> Result<u32> {
+        if bits < self.min_rsa_bits {
+            return Err(refused(
+                CKR_KEY_SIZE_RANGE,
+                "min_rsa_bits",
+                format_args!("RSA keys of at least {} bits (asked {bits})", self.min_rsa_bits),
+            ));
+        }
+        if !rsa::can_generate(bits) {
+            return Err(err!(
+                CKR_KEY_SIZE_RANGE,
+                "RSA keys are generated in multiples of 128 bits up to {} (asked {bits})",
+                rsa::MAX_BITS
+            ));
+        }
+        let e = crate::crypto::der::strip_leading_zeros(e.unwrap_or(F4));
+        self.check_exponent(e, CKR_TEMPLATE_INCONSISTENT)?;
+        if e.len() > 4 || e.last().is_none_or(|b| b & 1 == 0) || e == [1] {
+            return Err(Error::new(
+                CKR_TEMPLATE_INCONSISTENT,
+                "the public exponent must be odd, at least 3 and at most 32 bits",
+            ));
+        }
+        Ok(e.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))
+    }
+
+    fn check_exponent(&self, e: &[u8], rv: CK_RV) -> Result<()> {
+        let e = crate::crypto::der::strip_leading_zeros(e);
+        if self.rsa_public_exponent == Exponent::F4 && e != F4 {
+            return Err(refused(
+                rv,
+                "rsa_public_exponent",
+                format_args!("only e = 65537 (key has e = 0x{})", hex_of(e)),
+            ));
+        }
+        Ok(())
+    }
+
+    /// An RSA key object's size and exponent against the policy.
+    fn check_rsa_key(&self, kind: Kinds, attrs: &AttrMap) -> Result<()> {
+        let bits = modulus_bits(attrs.get(CKA_MODULUS).unwrap_or(&[]));
+        let (min, rule) = if kind == PUB_RSA {
+            (self.verify_floor(), "min_rsa_verify_bits")
+        } else {
+            (self.min_rsa_bits, "min_rsa_bits")
+        };
+        if bits < min {
+            return Err(refused(
+                CKR_KEY_SIZE_RANGE,
+                rule,
+                format_args!("RSA key of {bits} bits (at least {min} required)"),
+            ));
+        }
+        self.check_exponent(attrs.get(CKA_PUBLIC_EXPONENT).unwrap_or(&[]), CKR_TEMPLATE_INCONSISTENT)
+    }
+
+    // ---- new objects ---------------------------------------------------------------
+
+    /// With `allow_wrap_decrypt_keys = false`, settles the usage flags the
+    /// templates left to the token's defaults: if any template (of the key,
+    /// or of either half of a pair) asks for CKA_WRAP or CKA_UNWRAP, the
+    /// unset CKA_ENCRYPT/CKA_DECRYPT become false; otherwise the unset
+    /// CKA_WRAP/CKA_UNWRAP do. Explicit conflicts are left for
+    /// [`check_new_object`](Self::check_new_object) to refuse.
+    pub fn settle_usage(&self, objs: &mut [(&mut NewObject, &[Attr])]) {
+        if self.allow_wrap_decrypt_keys {
+            return;
+        }
+        let asked_wrap = objs.iter().any(|(_, t)| t.iter().any(|a| WRAPPING.contains(&a.ty) && a.value == [1]));
+        let defaulted = if asked_wrap { DATA } else { WRAPPING };
+        for (n, given) in objs.iter_mut() {
+            for ty in defaulted {
+                let belongs = rules::rule(ty).is_some_and(|r| r.kinds & n.kind != 0);
+                if belongs && !given.iter().any(|a| a.ty == ty) {
+                    n.attrs.insert(ty, &[0]);
+                }
+            }
+        }
+    }
+
+    /// Every new object, whatever made it (`Token::insert`): RSA size and
+    /// exponent, repeated-byte secret keys, wrap/decrypt separation.
+    pub fn check_new_object(&self, n: &NewObject) -> Result<()> {
+        if n.kind == PUB_RSA || n.kind == PRIV_RSA {
+            self.check_rsa_key(n.kind, &n.attrs)?;
+        }
+        if n.kind == SECRET
+            && let Some(v) = n.secrets.get(&CKA_VALUE)
+        {
+            self.check_secret_value(v)?;
+        }
+        self.check_usage(|ty| n.attrs.flag(ty))
+    }
+
+    /// A secret key value entering the token (`CKR_ATTRIBUTE_VALUE_INVALID`).
+    pub fn check_secret_value(&self, v: &[u8]) -> Result<()> {
+        if self.refuse_repeated_byte_keys && v.first().is_some_and(|b0| v.iter().all(|b| b == b0)) {
+            return Err(refused(
+                CKR_ATTRIBUTE_VALUE_INVALID,
+                "refuse_repeated_byte_keys",
+                format_args!("the key's {} bytes are all equal", v.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_usage(&self, flag: impl Fn(CK_ATTRIBUTE_TYPE) -> bool) -> Result<()> {
+        if !self.allow_wrap_decrypt_keys && WRAPPING.iter().any(|t| flag(*t)) && DATA.iter().any(|t| flag(*t)) {
+            return Err(refused(
+                CKR_TEMPLATE_INCONSISTENT,
+                "allow_wrap_decrypt_keys",
+                format_args!("a key either wraps/unwraps keys or encrypts/decrypts data, not both"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The two halves of a new key pair together: a public key that wraps
+    /// and a private key that decrypts (or encrypt + unwrap) are one
+    /// wrap/decrypt key.
+    pub fn check_pair(&self, public: &NewObject, private: &NewObject) -> Result<()> {
+        self.check_usage(|ty| public.attrs.flag(ty) || private.attrs.flag(ty))
+    }
+
+    /// C_SetAttributeValue: the object's attributes after the change, when
+    /// the template turns a usage flag on.
+    pub fn check_usage_change(&self, template: &[Attr], after: impl Fn(CK_ATTRIBUTE_TYPE) -> bool) -> Result<()> {
+        let turns_on = template.iter().any(|a| (WRAPPING.contains(&a.ty) || DATA.contains(&a.ty)) && a.value == [1]);
+        if turns_on { self.check_usage(after) } else { Ok(()) }
+    }
+
+    // ---- key use -------------------------------------------------------------------
+
+    /// A key use at C_*Init; `usage` is the attribute the use needs
+    /// (CKA_SIGN, CKA_DECRYPT, ...).
+    pub fn check_use(&self, obj: &Object, mech: &Mechanism, usage: CK_ATTRIBUTE_TYPE) -> Result<()> {
+        if usage == CKA_SIGN && !self.allow_sha1_signatures && sha1_signing(mech) {
+            let rv = if mech.ty == CKM_RSA_PKCS_PSS { CKR_MECHANISM_PARAM_INVALID } else { CKR_MECHANISM_INVALID };
+            return Err(refused(rv, "allow_sha1_signatures", format_args!("no new SHA-1 signatures")));
+        }
+        if obj.key_type == Some(CKK_RSA) {
+            self.check_rsa_use(obj, mech, usage)?;
+        }
+        if !self.allow_wrap_decrypt_keys && (WRAPPING.contains(&usage) || DATA.contains(&usage)) {
+            self.check_usage(|ty| obj.flag(ty))
+                .map_err(|e| Error::new(CKR_KEY_FUNCTION_NOT_PERMITTED, e.reason().to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn check_rsa_use(&self, obj: &Object, mech: &Mechanism, usage: CK_ATTRIBUTE_TYPE) -> Result<()> {
+        let bits = modulus_bits(obj.get(CKA_MODULUS).unwrap_or(&[]));
+        let (min, rule) = if usage == CKA_VERIFY {
+            (self.verify_floor(), "min_rsa_verify_bits")
+        } else {
+            (self.min_rsa_bits, "min_rsa_bits")
+        };
+        if bits < min {
+            let rv = match usage {
+                CKA_WRAP => CKR_WRAPPING_KEY_SIZE_RANGE,
+                CKA_UNWRAP => CKR_UNWRAPPING_KEY_SIZE_RANGE,
+                _ => CKR_KEY_SIZE_RANGE,
+            };
+            return Err(refused(rv, rule, format_args!("RSA key of {bits} bits (at least {min} required)")));
+        }
+        self.check_exponent(obj.get(CKA_PUBLIC_EXPONENT).unwrap_or(&[]), CKR_KEY_FUNCTION_NOT_PERMITTED)?;
+        if !self.allow_raw_rsa_sign_decrypt
+            && mech.ty == CKM_RSA_X_509
+            && matches!(usage, CKA_SIGN | CKA_DECRYPT)
+            && obj.flag(CKA_SIGN)
+            && obj.flag(CKA_DECRYPT)
+        {
+            return Err(refused(
+                CKR_KEY_FUNCTION_NOT_PERMITTED,
+                "allow_raw_rsa_sign_decrypt",
+                format_args!("raw RSA with a key that may both sign and decrypt"),
+            ));
+        }
+        Ok(())
+    }
+
+    // ---- C_GetMechanismInfo --------------------------------------------------------
+
+    /// The registry's entry as this policy allows it: RSA key sizes from
+    /// the policy's minimum (verification mechanisms from the verification
+    /// floor), and no CKF_SIGN on SHA-1 signing mechanisms when SHA-1
+    /// signatures are refused.
+    pub fn advertise(&self, ty: CK_MECHANISM_TYPE, mut info: MechanismInfo) -> MechanismInfo {
+        if ty == CKM_RSA_PKCS_KEY_PAIR_GEN {
+            info.min_key_size = self.min_rsa_bits as CK_ULONG;
+        } else if is_rsa_mechanism(ty) {
+            let min = if info.flags & CKF_VERIFY != 0 { self.verify_floor() } else { self.min_rsa_bits };
+            info.min_key_size = min as CK_ULONG;
+        }
+        if !self.allow_sha1_signatures && sha1_signing(&Mechanism::new(ty)) {
+            info.flags &= !CKF_SIGN;
+        }
+        info
+    }
+}
+
+fn hex_of(v: &[u8]) -> String {
+    if v.is_empty() { "0".into() } else { ::hex::encode(v) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn knobs(f: impl FnOnce(&mut Knobs)) -> Knobs {
+        let mut k = Knobs::default();
+        f(&mut k);
+        k
+    }
+
+    #[test]
+    fn resolution_order() {
+        assert_eq!(KeyPolicy::resolve(&Knobs::default(), None).unwrap(), KeyPolicy::DEFAULT);
+        let strict = knobs(|k| k.profile = Some(Profile::Strict));
+        assert_eq!(KeyPolicy::resolve(&strict, None).unwrap(), KeyPolicy::STRICT);
+        // A knob overrides its profile.
+        let g = knobs(|k| {
+            k.profile = Some(Profile::Strict);
+            k.min_rsa_bits = Some(3072);
+        });
+        let p = KeyPolicy::resolve(&g, None).unwrap();
+        assert_eq!((p.min_rsa_bits, p.allow_sha1_signatures), (3072, false));
+        // A slot without a profile inherits and adjusts.
+        let s = knobs(|k| k.allow_sha1_signatures = Some(true));
+        let p = KeyPolicy::resolve(&g, Some(&s)).unwrap();
+        assert_eq!((p.min_rsa_bits, p.allow_sha1_signatures), (3072, true));
+        // A slot with a profile starts afresh from it.
+        let s = knobs(|k| k.profile = Some(Profile::Default));
+        assert_eq!(KeyPolicy::resolve(&g, Some(&s)).unwrap(), KeyPolicy::DEFAULT);
+        // Out of range.
+        assert!(KeyPolicy::resolve(&knobs(|k| k.min_rsa_bits = Some(256)), None).is_err());
+        assert!(KeyPolicy::resolve(&knobs(|k| k.min_rsa_verify_bits = Some(16384)), None).is_err());
+        // The verification floor never exceeds min_rsa_bits.
+        let p = KeyPolicy::resolve(&g, Some(&knobs(|k| k.min_rsa_bits = Some(1024)))).unwrap();
+        assert_eq!(p.verify_floor(), 1024);
+    }
+
+    #[test]
+    fn generation_rules() {
+        let d = KeyPolicy::DEFAULT;
+        assert_eq!(d.check_rsa_generate(1024, Some(&[3])).unwrap(), 3);
+        assert_eq!(d.check_rsa_generate(2048, None).unwrap(), 65537);
+        assert_eq!(d.check_rsa_generate(1536, Some(&[0, 1, 0, 0, 1])).unwrap(), 0x0100_0001);
+        let rv = |r: Result<u32>| r.unwrap_err().rv();
+        assert_eq!(rv(d.check_rsa_generate(768, None)), CKR_KEY_SIZE_RANGE);
+        assert_eq!(rv(d.check_rsa_generate(2047, None)), CKR_KEY_SIZE_RANGE);
+        assert_eq!(rv(d.check_rsa_generate(16384, None)), CKR_KEY_SIZE_RANGE);
+        for bad in [&[4u8][..], &[1], &[], &[1, 0, 0, 0, 1]] {
+            assert_eq!(rv(d.check_rsa_generate(2048, Some(bad))), CKR_TEMPLATE_INCONSISTENT, "{bad:?}");
+        }
+        let s = KeyPolicy::STRICT;
+        assert_eq!(rv(s.check_rsa_generate(1024, None)), CKR_KEY_SIZE_RANGE);
+        assert_eq!(rv(s.check_rsa_generate(2048, Some(&[3]))), CKR_TEMPLATE_INCONSISTENT);
+        assert!(s.check_rsa_generate(2048, Some(&[0, 1, 0, 1])).is_ok());
+        assert!(s.check_rsa_generate(2048, Some(&[3])).unwrap_err().reason().contains("rsa_public_exponent"));
+        assert!(s.check_rsa_generate(1024, None).unwrap_err().reason().contains("min_rsa_bits"));
+        assert!(s.check_rsa_generate(4096, None).is_ok());
+    }
+
+    #[test]
+    fn usage_defaults_pick_one_role() {
+        use crate::object::template::{Origin, build};
+        let aes = |extra: &[Attr]| {
+            let mut t = vec![
+                Attr::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                Attr::ulong(CKA_KEY_TYPE, CKK_AES),
+                Attr::new(CKA_VALUE, (0..16).collect::<Vec<u8>>()),
+            ];
+            t.extend_from_slice(extra);
+            let mut n = build(&t, &[], Origin::Create).unwrap();
+            KeyPolicy::STRICT.settle_usage(&mut [(&mut n, &t)]);
+            let flags = [CKA_ENCRYPT, CKA_DECRYPT, CKA_WRAP, CKA_UNWRAP].map(|ty| n.attrs.flag(ty));
+            (flags, KeyPolicy::STRICT.check_new_object(&n).map_err(|e| e.rv()), KeyPolicy::DEFAULT.check_new_object(&n))
+        };
+        let (f, strict, default) = aes(&[]);
+        assert_eq!((f, strict), ([true, true, false, false], Ok(())));
+        assert!(default.is_ok());
+        let (f, strict, _) = aes(&[Attr::bool(CKA_UNWRAP, true)]);
+        assert_eq!((f, strict), ([false, false, true, true], Ok(())));
+        let (f, strict, default) = aes(&[Attr::bool(CKA_WRAP, true), Attr::bool(CKA_DECRYPT, true)]);
+        assert_eq!((f, strict), ([false, true, true, true], Err(CKR_TEMPLATE_INCONSISTENT)));
+        assert!(default.is_ok());
+        // The default profile leaves the spec's defaults alone.
+        let t = [Attr::ulong(CKA_CLASS, CKO_SECRET_KEY), Attr::ulong(CKA_KEY_TYPE, CKK_AES)];
+        let mut n = build(&t, &[], Origin::Generate(CKM_AES_KEY_GEN)).unwrap();
+        KeyPolicy::DEFAULT.settle_usage(&mut [(&mut n, &t)]);
+        assert!(n.attrs.flag(CKA_WRAP) && n.attrs.flag(CKA_DECRYPT));
+    }
+
+    #[test]
+    fn repeated_bytes_and_advertising() {
+        assert!(KeyPolicy::DEFAULT.check_secret_value(&[0; 16]).is_ok());
+        let e = KeyPolicy::STRICT.check_secret_value(&[0x31; 16]).unwrap_err();
+        assert_eq!(e.rv(), CKR_ATTRIBUTE_VALUE_INVALID);
+        assert!(e.reason().contains("refuse_repeated_byte_keys"));
+        assert!(KeyPolicy::STRICT.check_secret_value(&[0, 0, 0, 1]).is_ok());
+
+        let gen_info = crate::mechanism::registry::info(CKM_RSA_PKCS_KEY_PAIR_GEN).unwrap();
+        assert_eq!(KeyPolicy::DEFAULT.advertise(CKM_RSA_PKCS_KEY_PAIR_GEN, gen_info).min_key_size, 1024);
+        assert_eq!(KeyPolicy::STRICT.advertise(CKM_RSA_PKCS_KEY_PAIR_GEN, gen_info).min_key_size, 2048);
+        let v = crate::mechanism::registry::info(CKM_SHA256_RSA_PKCS).unwrap();
+        assert_eq!(KeyPolicy::DEFAULT.advertise(CKM_SHA256_RSA_PKCS, v).min_key_size, 512);
+        let o = crate::mechanism::registry::info(CKM_RSA_PKCS_OAEP).unwrap();
+        assert_eq!(KeyPolicy::DEFAULT.advertise(CKM_RSA_PKCS_OAEP, o).min_key_size, 1024);
+        let sha1 = crate::mechanism::registry::info(CKM_SHA1_RSA_PKCS).unwrap();
+        assert_ne!(KeyPolicy::DEFAULT.advertise(CKM_SHA1_RSA_PKCS, sha1).flags & CKF_SIGN, 0);
+        let strict = KeyPolicy::STRICT.advertise(CKM_SHA1_RSA_PKCS, sha1);
+        assert_eq!(strict.flags & CKF_SIGN, 0);
+        assert_ne!(strict.flags & CKF_VERIFY, 0);
+    }
+}
