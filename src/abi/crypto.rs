@@ -1,10 +1,12 @@
 //! Cryptographic operations: encryption, decryption, message digesting,
 //! signing and verifying (single- and multi-part). Every byte-producing
-//! call goes through [`output`], the one output-length convention.
+//! call goes through [`Output`], the one output-length convention; a call
+//! with an input and an output buffer through [`InOut`], which copes with
+//! the two being the same or overlapping.
 
 use super::lib;
 use super::mechanism::mechanism;
-use super::util::{bytes, output};
+use super::util::{InOut, Output, bytes};
 use crate::ck::*;
 
 export! {
@@ -21,8 +23,7 @@ export! {
         pul_encrypted_len: CK_ULONG_PTR,
     ) {
         let l = lib()?;
-        let data = bytes(p_data, ul_data_len)?;
-        output(p_encrypted, pul_encrypted_len, |o| l.encrypt(h, data, o))
+        InOut::new(p_data, ul_data_len, p_encrypted, pul_encrypted_len)?.run(|i, o| l.encrypt(h, i, o))
     }
 
     fn C_EncryptUpdate(
@@ -33,13 +34,12 @@ export! {
         pul_encrypted_part_len: CK_ULONG_PTR,
     ) {
         let l = lib()?;
-        let part = bytes(p_part, ul_part_len)?;
-        output(p_encrypted_part, pul_encrypted_part_len, |o| l.encrypt_update(h, part, o))
+        InOut::new(p_part, ul_part_len, p_encrypted_part, pul_encrypted_part_len)?.run(|i, o| l.encrypt_update(h, i, o))
     }
 
     fn C_EncryptFinal(h: CK_SESSION_HANDLE, p_last: CK_BYTE_PTR, pul_last_len: CK_ULONG_PTR) {
         let l = lib()?;
-        output(p_last, pul_last_len, |o| l.encrypt_final(h, o))
+        Output::new(p_last, pul_last_len)?.run(|o| l.encrypt_final(h, o))
     }
 
     fn C_DecryptInit(h: CK_SESSION_HANDLE, p_mechanism: CK_MECHANISM_PTR, key: CK_OBJECT_HANDLE) {
@@ -55,8 +55,7 @@ export! {
         pul_data_len: CK_ULONG_PTR,
     ) {
         let l = lib()?;
-        let enc = bytes(p_encrypted, ul_encrypted_len)?;
-        output(p_data, pul_data_len, |o| l.decrypt(h, enc, o))
+        InOut::new(p_encrypted, ul_encrypted_len, p_data, pul_data_len)?.run(|i, o| l.decrypt(h, i, o))
     }
 
     fn C_DecryptUpdate(
@@ -67,13 +66,12 @@ export! {
         pul_part_len: CK_ULONG_PTR,
     ) {
         let l = lib()?;
-        let enc = bytes(p_encrypted_part, ul_encrypted_part_len)?;
-        output(p_part, pul_part_len, |o| l.decrypt_update(h, enc, o))
+        InOut::new(p_encrypted_part, ul_encrypted_part_len, p_part, pul_part_len)?.run(|i, o| l.decrypt_update(h, i, o))
     }
 
     fn C_DecryptFinal(h: CK_SESSION_HANDLE, p_last: CK_BYTE_PTR, pul_last_len: CK_ULONG_PTR) {
         let l = lib()?;
-        output(p_last, pul_last_len, |o| l.decrypt_final(h, o))
+        Output::new(p_last, pul_last_len)?.run(|o| l.decrypt_final(h, o))
     }
 
     fn C_DigestInit(h: CK_SESSION_HANDLE, p_mechanism: CK_MECHANISM_PTR) {
@@ -89,8 +87,7 @@ export! {
         pul_digest_len: CK_ULONG_PTR,
     ) {
         let l = lib()?;
-        let data = bytes(p_data, ul_data_len)?;
-        output(p_digest, pul_digest_len, |o| l.digest(h, data, o))
+        InOut::new(p_data, ul_data_len, p_digest, pul_digest_len)?.run(|i, o| l.digest(h, i, o))
     }
 
     fn C_DigestUpdate(h: CK_SESSION_HANDLE, p_part: CK_BYTE_PTR, ul_part_len: CK_ULONG) {
@@ -104,7 +101,7 @@ export! {
 
     fn C_DigestFinal(h: CK_SESSION_HANDLE, p_digest: CK_BYTE_PTR, pul_digest_len: CK_ULONG_PTR) {
         let l = lib()?;
-        output(p_digest, pul_digest_len, |o| l.digest_final(h, o))
+        Output::new(p_digest, pul_digest_len)?.run(|o| l.digest_final(h, o))
     }
 
     fn C_SignInit(h: CK_SESSION_HANDLE, p_mechanism: CK_MECHANISM_PTR, key: CK_OBJECT_HANDLE) {
@@ -120,8 +117,7 @@ export! {
         pul_signature_len: CK_ULONG_PTR,
     ) {
         let l = lib()?;
-        let data = bytes(p_data, ul_data_len)?;
-        output(p_signature, pul_signature_len, |o| l.sign(h, data, o))
+        InOut::new(p_data, ul_data_len, p_signature, pul_signature_len)?.run(|i, o| l.sign(h, i, o))
     }
 
     fn C_SignUpdate(h: CK_SESSION_HANDLE, p_part: CK_BYTE_PTR, ul_part_len: CK_ULONG) {
@@ -131,7 +127,7 @@ export! {
 
     fn C_SignFinal(h: CK_SESSION_HANDLE, p_signature: CK_BYTE_PTR, pul_signature_len: CK_ULONG_PTR) {
         let l = lib()?;
-        output(p_signature, pul_signature_len, |o| l.sign_final(h, o))
+        Output::new(p_signature, pul_signature_len)?.run(|o| l.sign_final(h, o))
     }
 
     fn C_VerifyInit(h: CK_SESSION_HANDLE, p_mechanism: CK_MECHANISM_PTR, key: CK_OBJECT_HANDLE) {
