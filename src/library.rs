@@ -152,8 +152,9 @@ impl Library {
     /// Runs one call on the session's operation of `kind` (single-part,
     /// Update, Final): an error other than `CKR_BUFFER_TOO_SMALL` ends that
     /// operation before the session is unlocked, however it arose (the
-    /// mechanism, a policy or login check, the audit log refusing). PKCS#11
-    /// 2.40 §5.2; DESIGN.md §3. Length queries and successful Updates keep it.
+    /// mechanism, a policy or login check, the audit log refusing; PKCS#11
+    /// 2.40, in each of these functions; DESIGN.md §3). Length queries and
+    /// successful Updates keep it.
     fn op<T>(&self, h: Handle, kind: OpKind, f: impl FnOnce(&mut Session, &Arc<Token>) -> Result<T>) -> Result<T> {
         self.with_session(h, |s, t| {
             let r = f(s, t);

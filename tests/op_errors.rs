@@ -1,4 +1,4 @@
-//! Errors end the active operation (issue 14 item 2; PKCS#11 2.40 §5.2,
+//! Errors end the active operation (issue 14 item 2; PKCS#11 2.40 for each function,
 //! DESIGN.md §3), however they arise: an argument the C boundary refuses
 //! (NULL pulLen, NULL data with a non-zero length, NULL signature) as well
 //! as an error of the mechanism or the session. Only `CKR_BUFFER_TOO_SMALL`

@@ -4,7 +4,7 @@
 //! with an input and an output buffer through [`InOut`], which copes with
 //! the two being the same or overlapping.
 //!
-//! Operation lifetime (PKCS#11 2.40 §5.2, DESIGN.md §3): any error of a
+//! Operation lifetime (PKCS#11 2.40 for each of these functions, DESIGN.md §3): any error of a
 //! single-part, Update or Final call ends the session's operation of that
 //! kind, except `CKR_BUFFER_TOO_SMALL`; a length query keeps it. The library
 //! applies that to what it finds itself; an argument this layer refuses
