@@ -172,6 +172,45 @@ impl Library {
         f(&mut guard, token)
     }
 
+    /// Runs one call on the session's operation of `kind` (single-part,
+    /// Update, Final): an error other than `CKR_BUFFER_TOO_SMALL` ends that
+    /// operation before the session is unlocked, however it arose (the
+    /// mechanism, a policy or login check, the audit log refusing; PKCS#11
+    /// 2.40, in each of these functions; DESIGN.md §3). Length queries and
+    /// successful Updates keep it.
+    fn op<T>(&self, h: Handle, kind: OpKind, f: impl FnOnce(&mut Session, &Arc<Token>) -> Result<T>) -> Result<T> {
+        self.with_session(h, |s, t| {
+            let r = f(s, t);
+            if let Err(e) = &r
+                && !e.keeps_operation()
+            {
+                s.end(kind);
+            }
+            r
+        })
+    }
+
+    /// The same rule for an error found before the call reached the
+    /// library (the C boundary's pointer checks): ends the session's
+    /// operation of `kind` unless `e` keeps it, and hands `e` back.
+    pub fn abandon(&self, h: Handle, kind: OpKind, e: Error) -> Error {
+        if !e.keeps_operation()
+            && let Ok(s) = self.session(h)
+            && let Ok(mut s) = s.lock()
+        {
+            s.end(kind);
+        }
+        e
+    }
+
+    /// C_*Init with a NULL mechanism (PKCS#11 3.0): ends the active
+    /// operation of `kind`. With none active the NULL is a bad argument.
+    pub fn cancel_init(&self, h: Handle, kind: OpKind) -> Result<()> {
+        self.with_session(h, |s, _| {
+            if s.end(kind) { Ok(()) } else { Err(Error::args("NULL mechanism and no active operation to cancel")) }
+        })
+    }
+
     // ---- general -------------------------------------------------------
 
     pub fn info(&self) -> LibraryInfo {
@@ -378,15 +417,15 @@ impl Library {
         })
     }
     pub fn encrypt(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
-        self.with_session(h, |s, t| {
+        self.op(h, OpKind::Encrypt, |s, t| {
             t.audited(Call::op("C_Encrypt", s, Op::Encrypt).query(out.is_none()), || s.cipher_oneshot(true, data, out))
         })
     }
     pub fn encrypt_update(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
-        self.with_session(h, |s, _| s.cipher_update(true, data, out))
+        self.op(h, OpKind::Encrypt, |s, _| s.cipher_update(true, data, out))
     }
     pub fn encrypt_final(&self, h: Handle, out: Option<&mut [u8]>) -> Result<usize> {
-        self.with_session(h, |s, t| {
+        self.op(h, OpKind::Encrypt, |s, t| {
             t.audited(Call::op("C_EncryptFinal", s, Op::Encrypt).query(out.is_none()), || s.cipher_final(true, out))
         })
     }
@@ -397,15 +436,15 @@ impl Library {
         })
     }
     pub fn decrypt(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
-        self.with_session(h, |s, t| {
+        self.op(h, OpKind::Decrypt, |s, t| {
             t.audited(Call::op("C_Decrypt", s, Op::Decrypt).query(out.is_none()), || s.cipher_oneshot(false, data, out))
         })
     }
     pub fn decrypt_update(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
-        self.with_session(h, |s, _| s.cipher_update(false, data, out))
+        self.op(h, OpKind::Decrypt, |s, _| s.cipher_update(false, data, out))
     }
     pub fn decrypt_final(&self, h: Handle, out: Option<&mut [u8]>) -> Result<usize> {
-        self.with_session(h, |s, t| {
+        self.op(h, OpKind::Decrypt, |s, t| {
             t.audited(Call::op("C_DecryptFinal", s, Op::Decrypt).query(out.is_none()), || s.cipher_final(false, out))
         })
     }
@@ -414,18 +453,18 @@ impl Library {
         self.with_session(h, |s, _| s.digest_init(mech))
     }
     pub fn digest(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
-        self.with_session(h, |s, _| s.digest_oneshot(data, out))
+        self.op(h, OpKind::Digest, |s, _| s.digest_oneshot(data, out))
     }
     pub fn digest_update(&self, h: Handle, data: &[u8]) -> Result<()> {
-        self.with_session(h, |s, _| s.digest_update(data))
+        self.op(h, OpKind::Digest, |s, _| s.digest_update(data))
     }
     pub fn digest_key(&self, h: Handle, key: Handle) -> Result<()> {
-        self.with_session(h, |s, t| {
+        self.op(h, OpKind::Digest, |s, t| {
             t.audited(Call::new("C_DigestKey", Kind::Crypto, Some(h)).key(key), || t.digest_key(s, key))
         })
     }
     pub fn digest_final(&self, h: Handle, out: Option<&mut [u8]>) -> Result<usize> {
-        self.with_session(h, |s, _| s.digest_final(out))
+        self.op(h, OpKind::Digest, |s, _| s.digest_final(out))
     }
 
     pub fn sign_init(&self, h: Handle, mech: &Mechanism, key: Handle) -> Result<()> {
@@ -434,15 +473,15 @@ impl Library {
         })
     }
     pub fn sign(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
-        self.with_session(h, |s, t| {
+        self.op(h, OpKind::Sign, |s, t| {
             t.audited(Call::op("C_Sign", s, Op::Sign).query(out.is_none()), || s.sign_oneshot(data, out))
         })
     }
     pub fn sign_update(&self, h: Handle, data: &[u8]) -> Result<()> {
-        self.with_session(h, |s, _| s.sign_update(true, data))
+        self.op(h, OpKind::Sign, |s, _| s.sign_update(true, data))
     }
     pub fn sign_final(&self, h: Handle, out: Option<&mut [u8]>) -> Result<usize> {
-        self.with_session(h, |s, t| {
+        self.op(h, OpKind::Sign, |s, t| {
             t.audited(Call::op("C_SignFinal", s, Op::Sign).query(out.is_none()), || s.sign_final(out))
         })
     }
@@ -453,15 +492,17 @@ impl Library {
         })
     }
     pub fn verify(&self, h: Handle, data: &[u8], signature: &[u8]) -> Result<()> {
-        self.with_session(h, |s, t| {
+        self.op(h, OpKind::Verify, |s, t| {
             t.audited(Call::op("C_Verify", s, Op::Verify), || s.verify_oneshot(data, signature))
         })
     }
     pub fn verify_update(&self, h: Handle, data: &[u8]) -> Result<()> {
-        self.with_session(h, |s, _| s.sign_update(false, data))
+        self.op(h, OpKind::Verify, |s, _| s.sign_update(false, data))
     }
     pub fn verify_final(&self, h: Handle, signature: &[u8]) -> Result<()> {
-        self.with_session(h, |s, t| t.audited(Call::op("C_VerifyFinal", s, Op::Verify), || s.verify_final(signature)))
+        self.op(h, OpKind::Verify, |s, t| {
+            t.audited(Call::op("C_VerifyFinal", s, Op::Verify), || s.verify_final(signature))
+        })
     }
 
     pub fn generate_key(&self, h: Handle, mech: &Mechanism, template: &[Attr]) -> Result<Handle> {

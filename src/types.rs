@@ -153,6 +153,17 @@ pub enum MechParam {
     },
 }
 
+/// The kinds of cryptographic operation a session holds at most one of
+/// each (the find operation is not one of them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpKind {
+    Encrypt,
+    Decrypt,
+    Digest,
+    Sign,
+    Verify,
+}
+
 /// Which user a login names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UserType {

@@ -125,8 +125,16 @@ fn null_pointers_absurd_lengths_and_bad_handles() {
         let mut mech = CK_MECHANISM { mechanism: CKM_SHA256, pParameter: null_mut(), ulParameterLen: 0 };
         assert_eq!(f.C_DigestInit.unwrap()(h, &mut mech), CKR_OK);
         assert_eq!(f.C_DigestInit.unwrap()(h, &mut mech), CKR_OPERATION_ACTIVE);
+        // A refused argument ends the operation (PKCS#11 2.40, C_Digest): the
+        // next C_DigestInit starts a new one.
         assert_eq!(f.C_Digest.unwrap()(h, null_mut(), 10, null_mut(), &mut len), CKR_ARGUMENTS_BAD);
+        assert_eq!(
+            f.C_Digest.unwrap()(h, b"abc".as_ptr() as *mut _, 3, null_mut(), &mut len),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        assert_eq!(f.C_DigestInit.unwrap()(h, &mut mech), CKR_OK);
         assert_eq!(f.C_Digest.unwrap()(h, b"abc".as_ptr() as *mut _, 3, null_mut(), null_mut()), CKR_ARGUMENTS_BAD);
+        assert_eq!(f.C_DigestInit.unwrap()(h, &mut mech), CKR_OK);
         assert_eq!(f.C_Digest.unwrap()(h, b"abc".as_ptr() as *mut _, 3, null_mut(), &mut len), CKR_OK);
         assert_eq!(len, 32);
         len = 4;

@@ -4,7 +4,7 @@
 use super::lib;
 use super::mechanism::mechanism;
 use super::template::template;
-use super::util::{bytes, bytes_mut, out, output};
+use super::util::{OutParam, bytes, bytes_mut, out, output};
 use crate::ck::*;
 
 export! {
@@ -37,9 +37,13 @@ export! {
         let mech = mechanism(p_mechanism)?;
         let public = template(p_public_template, ul_public_count)?;
         let private = template(p_private_template, ul_private_count)?;
-        let o_pub = out(ph_public_key)?;
-        let o_priv = out(ph_private_key)?;
-        (*o_pub, *o_priv) = l.generate_key_pair(h, &mech, &public, &private)?;
+        // Two out-parameters a caller may point at the same place: no two
+        // `&mut`s over them.
+        let o_pub = OutParam::new(ph_public_key)?;
+        let o_priv = OutParam::new(ph_private_key)?;
+        let (public, private) = l.generate_key_pair(h, &mech, &public, &private)?;
+        o_pub.set(public);
+        o_priv.set(private);
         Ok(())
     }
 
@@ -70,8 +74,10 @@ export! {
         let mech = mechanism(p_mechanism)?;
         let wrapped = bytes(p_wrapped, ul_wrapped_len)?;
         let t = template(p_template, ul_count)?;
-        let o = out(ph_key)?;
-        *o = l.unwrap_key(h, &mech, unwrapping_key, wrapped, &t)?;
+        // Written after the call: no `&mut` over it while `wrapped` is
+        // borrowed (a caller may point it into that buffer).
+        let o = OutParam::new(ph_key)?;
+        o.set(l.unwrap_key(h, &mech, unwrapping_key, wrapped, &t)?);
         Ok(())
     }
 

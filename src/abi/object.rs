@@ -4,7 +4,7 @@
 
 use super::lib;
 use super::template::{attr_types, template, write_attrs};
-use super::util::{MAX_DATA, out, slice_mut};
+use super::util::{MAX_DATA, OutParam, out, slice_mut};
 use crate::ck::*;
 use crate::error::Error;
 
@@ -85,7 +85,9 @@ export! {
         pul_object_count: CK_ULONG_PTR,
     ) {
         let l = lib()?;
-        let count = out(pul_object_count)?;
+        // Written after the array: no `&mut` over the count while the
+        // array is borrowed (a caller may point one into the other).
+        let count = OutParam::new(pul_object_count)?;
         if ph_object.is_null() {
             return Err(Error::args("NULL object handle array"));
         }
@@ -94,7 +96,7 @@ export! {
         let found = l.find_objects(h, dst.len())?;
         let n = found.len().min(dst.len());
         dst[..n].copy_from_slice(&found[..n]);
-        *count = n as CK_ULONG;
+        count.set(n as CK_ULONG);
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use super::keys::*;
 use super::object::*;
 use super::session::*;
 use super::unsupported::*;
-use super::util::out;
+use super::util::{OutParam, out};
 use crate::ck::{
     CK_CHAR, CK_FLAGS, CK_FUNCTION_LIST, CK_FUNCTION_LIST_3_0, CK_FUNCTION_LIST_PTR_PTR, CK_INTERFACE,
     CK_INTERFACE_PTR, CK_INTERFACE_PTR_PTR, CK_RV, CK_ULONG, CK_ULONG_PTR, CK_UTF8CHAR, CK_UTF8CHAR_PTR, CK_VERSION,
@@ -153,19 +153,21 @@ export! {
     /// Copies the interfaces into the caller's array (NULL array: count
     /// query; too small: count written, CKR_BUFFER_TOO_SMALL).
     fn C_GetInterfaceList(p_interfaces: CK_INTERFACE_PTR, pul_count: CK_ULONG_PTR) {
-        let count = out(pul_count)?;
+        // No `&mut` over the count while the array is written (a caller
+        // may point one into the other).
+        let count = OutParam::new(pul_count)?;
         let n = INTERFACE_COUNT as CK_ULONG;
         if p_interfaces.is_null() {
-            *count = n;
+            count.set(n);
             return Ok(());
         }
-        if *count < n {
-            *count = n;
+        if count.get() < n {
+            count.set(n);
             return Err(Error::buffer_too_small(INTERFACE_COUNT));
         }
         // SAFETY: the caller's array holds *count >= n entries; ours holds n.
         std::ptr::copy_nonoverlapping(interfaces(), p_interfaces, INTERFACE_COUNT);
-        *count = n;
+        count.set(n);
         Ok(())
     }
 
@@ -177,9 +179,9 @@ export! {
         pp_interface: CK_INTERFACE_PTR_PTR,
         flags: CK_FLAGS,
     ) {
-        let o = out(pp_interface)?;
+        let o = OutParam::new(pp_interface)?;
         let i = find(p_interface_name, p_version, flags)?;
-        *o = interfaces().add(i);
+        o.set(interfaces().add(i));
         Ok(())
     }
 }

@@ -6,7 +6,7 @@
 //! they travel as [`encode_template`] bytes. One level of nesting is read;
 //! an array attribute inside a nested template is refused.
 
-use super::util::{MAX_DATA, bytes, slice, slice_mut};
+use super::util::{MAX_DATA, bytes, slice};
 use crate::ck::*;
 use crate::error::{Error, Result};
 use crate::types::{Attr, AttrValue, decode_template, encode_template};
@@ -160,20 +160,24 @@ unsafe fn put_array(a: &mut CK_ATTRIBUTE, encoded: &[u8], o: &mut Outcome) {
         o.small = true;
         return;
     }
-    // SAFETY: pValue holds ulValueLen >= need bytes of CK_ATTRIBUTEs.
-    let dst = match unsafe { slice_mut(a.pValue as *mut CK_ATTRIBUTE, nested.len() as CK_ULONG, MAX_DATA) } {
-        Ok(d) => d,
-        Err(_) => {
-            // Misaligned nested array: nothing can be written safely.
-            a.ulValueLen = CK_UNAVAILABLE_INFORMATION;
-            o.small = true;
-            return;
-        }
-    };
-    for (d, s) in dst.iter_mut().zip(&nested) {
-        d.type_ = s.ty;
-        // SAFETY: the caller's nested entry is NULL or holds ulValueLen bytes.
-        unsafe { put_value(d, &s.value, o) };
+    let base = a.pValue as *mut CK_ATTRIBUTE;
+    // SAFETY: pValue holds ulValueLen >= need bytes of CK_ATTRIBUTEs; only
+    // the checks (alignment) are wanted, the slice is dropped at once.
+    if unsafe { slice(base as *const CK_ATTRIBUTE, nested.len() as CK_ULONG, MAX_DATA) }.is_err() {
+        // Misaligned nested array: nothing can be written safely.
+        a.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+        o.small = true;
+        return;
+    }
+    for (i, s) in nested.iter().enumerate() {
+        // SAFETY: entry i of the checked nested array; its pValue is NULL
+        // or holds ulValueLen bytes (the caller's contract).
+        unsafe {
+            update_entry(base.add(i), |d| {
+                d.type_ = s.ty;
+                put_value(d, &s.value, o)
+            })
+        };
     }
     a.ulValueLen = need;
 }
@@ -185,29 +189,49 @@ unsafe fn put_array(a: &mut CK_ATTRIBUTE, encoded: &[u8], o: &mut Outcome) {
 /// A non-NULL `p` must point at `n` writable CK_ATTRIBUTEs whose `pValue`s
 /// are NULL or hold `ulValueLen` writable bytes.
 pub unsafe fn write_attrs(p: *mut CK_ATTRIBUTE, n: CK_ULONG, values: &[AttrValue]) -> Result<()> {
-    // SAFETY: forwarded contract.
-    let entries = unsafe { slice_mut(p, n, MAX_ATTRS) }?;
-    if entries.len() != values.len() {
-        return Err(Error::general(format!("{} answers for {} attributes", values.len(), entries.len())));
+    // SAFETY: forwarded contract; only the checks are wanted here.
+    let count = unsafe { slice(p as *const CK_ATTRIBUTE, n, MAX_ATTRS) }?.len();
+    if count != values.len() {
+        return Err(Error::general(format!("{} answers for {} attributes", values.len(), count)));
     }
     let mut o = Outcome::default();
-    for (a, v) in entries.iter_mut().zip(values) {
-        match v {
-            AttrValue::Invalid => {
-                a.ulValueLen = CK_UNAVAILABLE_INFORMATION;
-                o.invalid = true;
-            }
-            AttrValue::Sensitive => {
-                a.ulValueLen = CK_UNAVAILABLE_INFORMATION;
-                o.sensitive = true;
-            }
-            // SAFETY (both arms): the caller's entry is NULL or holds
-            // ulValueLen writable bytes.
-            AttrValue::Value(v) if is_array_attr(a.type_) => unsafe { put_array(a, v, &mut o) },
-            AttrValue::Value(v) => unsafe { put_value(a, v, &mut o) },
-        }
+    for (i, v) in values.iter().enumerate() {
+        // SAFETY: entry i of the checked array; its pValue is NULL or holds
+        // ulValueLen writable bytes (the caller's contract).
+        unsafe {
+            update_entry(p.add(i), |a| match v {
+                AttrValue::Invalid => {
+                    a.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+                    o.invalid = true;
+                }
+                AttrValue::Sensitive => {
+                    a.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+                    o.sensitive = true;
+                }
+                // SAFETY (both arms): as above.
+                AttrValue::Value(v) if is_array_attr(a.type_) => put_array(a, v, &mut o),
+                AttrValue::Value(v) => put_value(a, v, &mut o),
+            })
+        };
     }
     o.result()
+}
+
+/// Runs `f` on a copy of the caller's entry at `e` and writes its type and
+/// length back. No reference into the caller's array is held while `f`
+/// writes values: a caller may point a value buffer into the array itself.
+///
+/// # Safety
+/// `e` must be non-NULL, aligned, readable and writable.
+unsafe fn update_entry(e: *mut CK_ATTRIBUTE, f: impl FnOnce(&mut CK_ATTRIBUTE)) {
+    // SAFETY: per the contract; a plain copy.
+    let mut a = unsafe { e.read() };
+    f(&mut a);
+    // SAFETY: per the contract; field writes through the raw pointer.
+    unsafe {
+        (&raw mut (*e).type_).write(a.type_);
+        (&raw mut (*e).ulValueLen).write(a.ulValueLen);
+    }
 }
 
 #[cfg(test)]

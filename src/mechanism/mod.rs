@@ -19,7 +19,10 @@ use crate::error::Result;
 ///
 /// The session calls `*_bound` for length queries and to size checks; a
 /// method is only called with `out.len() >= bound`. An error ends the
-/// operation (the session drops it).
+/// operation (the session drops it). `input` and `out` never share memory:
+/// the C boundary copies an input that overlaps the caller's output buffer
+/// (`abi::util::InOut`), and the streaming modes rely on it (a padded CBC
+/// decryption writes its held-back block before it reads the new input).
 pub trait Cipher: Send {
     /// Bytes that suffice for the output of `update(input_len bytes)`.
     fn update_bound(&self, input_len: usize) -> usize;

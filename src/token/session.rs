@@ -9,7 +9,7 @@ use crate::ck::*;
 use crate::error::{Error, Result};
 use crate::mechanism::{Cipher, Digester, Signer};
 use crate::object::Object;
-use crate::types::{Handle, Mechanism};
+use crate::types::{Handle, Mechanism, OpKind};
 use std::sync::Arc;
 
 /// An encrypt or decrypt operation.
@@ -271,22 +271,29 @@ impl Session {
         self.find.take().map(|_| ()).ok_or_else(|| not_init("find"))
     }
 
+    /// Ends the operation of `kind`; returns whether one was active.
+    pub fn end(&mut self, kind: OpKind) -> bool {
+        match kind {
+            OpKind::Encrypt => self.encrypt.take().is_some(),
+            OpKind::Decrypt => self.decrypt.take().is_some(),
+            OpKind::Digest => self.digest.take().is_some(),
+            OpKind::Sign => self.sign.take().is_some(),
+            OpKind::Verify => self.verify.take().is_some(),
+        }
+    }
+
     /// C_SessionCancel: ends the operations named by `flags`.
     pub fn cancel(&mut self, flags: CK_FLAGS) {
-        if flags & CKF_ENCRYPT != 0 {
-            self.encrypt = None;
-        }
-        if flags & CKF_DECRYPT != 0 {
-            self.decrypt = None;
-        }
-        if flags & CKF_DIGEST != 0 {
-            self.digest = None;
-        }
-        if flags & CKF_SIGN != 0 {
-            self.sign = None;
-        }
-        if flags & CKF_VERIFY != 0 {
-            self.verify = None;
+        for (flag, kind) in [
+            (CKF_ENCRYPT, OpKind::Encrypt),
+            (CKF_DECRYPT, OpKind::Decrypt),
+            (CKF_DIGEST, OpKind::Digest),
+            (CKF_SIGN, OpKind::Sign),
+            (CKF_VERIFY, OpKind::Verify),
+        ] {
+            if flags & flag != 0 {
+                self.end(kind);
+            }
         }
         if flags & CKF_FIND_OBJECTS != 0 {
             self.find = None;
