@@ -13,7 +13,7 @@ expect "pkcs11-tool creates an AES key" "Secret Key Object" "${P11[@]}" --login 
 head -c 100 /dev/urandom > plain.bin
 IV=000102030405060708090a0b0c0d0e0f
 step "encrypt with version 1" "${P11[@]}" --login --pin $PIN --encrypt --label app-key -m AES-CBC-PAD --iv $IV -i plain.bin -o ct1.bin
-expect "CLI sees the key as version 1" "app-key +aes +256 +1 +enabled" "$KEYWARD" key list
+expect "CLI sees the key as version 1, with its key id" "app-key +[0-9a-f]{32} +aes +256 +1 +enabled" "$KEYWARD" key list
 expect "CLI rotates it" "version 2 is now primary" "$KEYWARD" key rotate app-key
 expect "CLI rotates it again" "version 3 is now primary" "$KEYWARD" key rotate app-key
 expect "pkcs11-tool lists one key" "^1$" sh -c "\"\$0\" \"\$@\" | grep -c 'Secret Key Object'" "${P11[@]}" --login --pin $PIN --list-objects
