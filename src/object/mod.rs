@@ -38,6 +38,20 @@ pub enum KeyMaterial {
     EcPublic(crate::crypto::ec::EcPublic),
 }
 
+/// Whether the stored row of a token object passed its integrity check
+/// (`token::integrity`). Objects built in this process are `Verified`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Integrity {
+    Verified,
+    /// The key that checks the row is not available yet (nobody has logged
+    /// in since the process started and no external KEK is configured):
+    /// the object may be listed and its public attributes read, not used.
+    Unverified,
+    /// The row failed its check (edited, swapped, or unbound in a bound
+    /// store); the reason. Every use is refused with `CKR_DEVICE_ERROR`.
+    Failed(Arc<str>),
+}
+
 /// One object. Immutable once built: a change builds a new `Object` and the
 /// token swaps it in, so readers holding an `Arc<Object>` see a consistent
 /// snapshot.
@@ -59,6 +73,7 @@ pub struct Object {
     /// lifecycle rules of `kms::check_use` have nothing to refuse (decided
     /// once here instead of four attribute lookups per key use).
     unrestricted: bool,
+    integrity: Integrity,
 }
 
 impl std::fmt::Debug for Object {
@@ -125,7 +140,18 @@ impl Object {
             secrets,
             material: RwLock::new(None),
             unrestricted,
+            integrity: Integrity::Verified,
         })
+    }
+
+    /// The object with the result of its row's integrity check.
+    pub fn with_integrity(mut self, integrity: Integrity) -> Object {
+        self.integrity = integrity;
+        self
+    }
+
+    pub fn integrity(&self) -> &Integrity {
+        &self.integrity
     }
 
     /// See the field: no lifecycle rule can refuse a use of this key.

@@ -9,7 +9,17 @@
 //!   sealed value moved to another object, attribute or context fails to open;
 //! - wrapped master key: `0x01 || nonce || ciphertext (32) || tag`, AAD
 //!   `"keyward-master-v1"`, under a key derived from a PIN with
-//!   PBKDF2-HMAC-SHA256 (salt and iteration count are recorded next to it).
+//!   PBKDF2-HMAC-SHA256 (salt and iteration count are recorded next to it);
+//! - row MAC (the `mac` column of `objects`, schema 2): `0x02 ||
+//!   HMAC-SHA256(row key, "keyward-row-v2\0" || id i64 LE || len(uid) u32 LE
+//!   || uid || len(public) u32 LE || public || len(sealed) u32 LE || sealed)`:
+//!   binds the row id (the PKCS#11 handle) and uid to the exact bytes of both
+//!   attribute blobs, so an edited attribute, or columns swapped between
+//!   rows, no longer verifies. The two row keys ([`RowKeys`]) are
+//!   HKDF-SHA256 of the master key: one for rows that hold secrets or are
+//!   private, one for the other rows (public keys, certificates, data),
+//!   which may also be kept under an external KEK so that public objects can
+//!   be checked before anyone logs in.
 //!
 //! All crypto goes through `crate::crypto`; key bytes live in `Zeroizing`.
 
@@ -33,6 +43,10 @@ const SALT_LEN: usize = 16;
 const ATTR_DOMAIN: &[u8] = b"keyward-attr-v1";
 const BLOB_DOMAIN: &[u8] = b"keyward-blob-v1";
 const MASTER_DOMAIN: &[u8] = b"keyward-master-v1";
+const ROW_DOMAIN: &[u8] = b"keyward-row-v2\0";
+/// Format byte of a row MAC.
+const ROW_MAC_VERSION: u8 = 2;
+const ROW_KEY_SALT: &[u8] = b"keyward-row-mac";
 
 fn crypto_err(what: &'static str) -> impl Fn(CryptoError) -> Error {
     move |e| Error::new(CKR_GENERAL_ERROR, format!("{what}: {e:?}"))
@@ -98,6 +112,66 @@ impl MasterKey {
     /// Opens what [`MasterKey::seal_blob`] produced for the same `context`.
     pub fn unseal_blob(&self, context: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         open_versioned(&self.0, &aad(BLOB_DOMAIN, context, &[]), sealed).ok_or_else(auth_failed)
+    }
+}
+
+impl MasterKey {
+    /// The two row-MAC keys of this master key.
+    pub fn row_keys(&self) -> Result<RowKeys> {
+        let derive = |info: &[u8]| -> Result<RowKey> {
+            let mut k = Zeroizing::new([0u8; KEY_LEN]);
+            crate::crypto::hkdf_sha256(ROW_KEY_SALT, &self.0[..], info, &mut k[..])
+                .map_err(crypto_err("row key derivation failed"))?;
+            Ok(RowKey(k))
+        };
+        Ok(RowKeys { secret: derive(b"secret rows")?, public: derive(b"public rows")? })
+    }
+}
+
+/// A key that MACs token-object rows (see the module doc).
+#[derive(Clone)]
+pub struct RowKey(Zeroizing<[u8; KEY_LEN]>);
+
+/// The row keys of a token: `secret` for rows holding secrets or private
+/// objects, `public` for the others.
+#[derive(Clone, Debug)]
+pub struct RowKeys {
+    pub secret: RowKey,
+    pub public: RowKey,
+}
+
+impl RowKey {
+    /// The MAC column value of row `id` with these contents.
+    pub fn mac(&self, id: i64, uid: &str, public: &[u8], sealed: &[u8]) -> Vec<u8> {
+        let len = |b: &[u8]| u32::try_from(b.len()).unwrap_or(u32::MAX).to_le_bytes();
+        let tag = crate::crypto::hmac_sha256(
+            &self.0[..],
+            &[
+                ROW_DOMAIN,
+                &id.to_le_bytes(),
+                &len(uid.as_bytes()),
+                uid.as_bytes(),
+                &len(public),
+                public,
+                &len(sealed),
+                sealed,
+            ],
+        );
+        let mut out = Vec::with_capacity(1 + tag.len());
+        out.push(ROW_MAC_VERSION);
+        out.extend_from_slice(&tag);
+        out
+    }
+
+    /// Whether `mac` is this key's MAC of the row (constant time).
+    pub fn verify(&self, id: i64, uid: &str, public: &[u8], sealed: &[u8], mac: &[u8]) -> bool {
+        crate::crypto::ct_eq(&self.mac(id, uid, public, sealed), mac)
+    }
+}
+
+impl fmt::Debug for RowKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RowKey(..)")
     }
 }
 
@@ -235,6 +309,29 @@ mod tests {
         // The unwrapped key seals like the original.
         let s = m.seal("u", 1, b"x").unwrap();
         assert_eq!(&got.unseal("u", 1, &s).unwrap()[..], b"x");
+    }
+
+    #[test]
+    fn row_mac_binds_identity_and_both_blobs() {
+        let m = MasterKey::generate().unwrap();
+        let keys = m.row_keys().unwrap();
+        let again = m.row_keys().unwrap();
+        let mac = keys.secret.mac(7, "uid-7", b"pub", b"sec");
+        assert_eq!(mac.len(), 33);
+        assert_eq!(mac[0], ROW_MAC_VERSION);
+        assert_eq!(again.secret.mac(7, "uid-7", b"pub", b"sec"), mac, "deterministic per master key");
+        assert!(keys.secret.verify(7, "uid-7", b"pub", b"sec", &mac));
+        assert!(!keys.secret.verify(8, "uid-7", b"pub", b"sec", &mac));
+        assert!(!keys.secret.verify(7, "uid-8", b"pub", b"sec", &mac));
+        assert!(!keys.secret.verify(7, "uid-7", b"pub!", b"sec", &mac));
+        assert!(!keys.secret.verify(7, "uid-7", b"pub", b"sec!", &mac));
+        // Length prefixes: moving a byte between fields changes the MAC.
+        assert!(!keys.secret.verify(7, "uid-7", b"pu", b"bsec", &mac));
+        assert!(!keys.public.verify(7, "uid-7", b"pub", b"sec", &mac), "the two keys differ");
+        assert!(!keys.secret.verify(7, "uid-7", b"pub", b"sec", &mac[..32]));
+        let other = MasterKey::generate().unwrap().row_keys().unwrap();
+        assert!(!other.secret.verify(7, "uid-7", b"pub", b"sec", &mac));
+        assert_eq!(format!("{:?}", keys.public), "RowKey(..)");
     }
 
     #[test]

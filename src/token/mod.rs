@@ -7,6 +7,7 @@
 //! `Store::changes_since` on the next call that looks objects up.
 
 pub mod asym;
+pub(crate) mod integrity;
 pub mod ops;
 pub mod session;
 
@@ -198,17 +199,19 @@ pub struct Token {
     /// `store.refresh_ms` in nanoseconds, and when (ns after `epoch`) this
     /// process last checked the store for other processes' commits.
     refresh_every_ns: u64,
+    /// Row keys and the bound state of the store (`integrity`).
+    pub(crate) integrity: integrity::RowIntegrity,
     /// Token objects whose engine material is cached (forgotten at logout).
     materialized: Mutex<Vec<std::sync::Weak<Object>>>,
     epoch: std::time::Instant,
     refreshed_at_ns: AtomicU64,
 }
 
-fn lock_err<T>(_: T) -> Error {
+pub(crate) fn lock_err<T>(_: T) -> Error {
     Error::general("token lock poisoned")
 }
 
-fn object_from_row(row: &ObjectRow) -> Result<Object> {
+fn object_from_row(row: &ObjectRow, integrity: crate::object::Integrity) -> Result<Object> {
     let attrs = crate::object::AttrMap::from_pairs(
         codec::decode_attrs_ref(&row.public)?.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, v)),
     );
@@ -216,7 +219,12 @@ fn object_from_row(row: &ObjectRow) -> Result<Object> {
         .into_iter()
         .map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, Secret::Sealed(v)))
         .collect();
-    Object::from_parts(row.id as Handle, row.uid.clone(), None, attrs, secrets)
+    Ok(Object::from_parts(row.id as Handle, row.uid.clone(), None, attrs, secrets)?.with_integrity(integrity))
+}
+
+/// Whether a session without the user logged in sees `obj` (see `Token::visible`).
+fn public_view(obj: &Object) -> bool {
+    !obj.private && !matches!(obj.integrity(), crate::object::Integrity::Failed(_))
 }
 
 pub(crate) fn new_uid() -> Result<String> {
@@ -244,6 +252,7 @@ impl Token {
             audit: crate::audit::Audit::open(slot, &sc.path, config)?,
             kms: crate::kms::TokenKms::new(&config.kms),
             refresh_every_ns: config.store.refresh_ms.saturating_mul(1_000_000),
+            integrity: Default::default(),
             materialized: Mutex::new(Vec::new()),
             epoch: std::time::Instant::now(),
             refreshed_at_ns: AtomicU64::new(0),
@@ -255,6 +264,9 @@ impl Token {
             t.store.set_max_pages(config.store.max_pages)?;
         }
         let all = t.store.load_all()?;
+        let bound =
+            all.upserts.iter().any(|r| r.mac.is_some()) || t.store.meta_get(crate::store::META_ROWS_BOUND)?.is_some();
+        t.integrity.set_bound(bound);
         t.apply_changes(all)?;
         Ok(t)
     }
@@ -475,6 +487,7 @@ impl Token {
             return Err(Error::new(CKR_SESSION_READ_ONLY_EXISTS, "close read-only sessions before the SO logs in"));
         }
         let master = self.verify_pin(role, pin)?;
+        self.unlock_rows(&master)?;
         let mut l = self.login.write().map_err(lock_err)?;
         l.role = Some(role);
         l.master = Some(master);
@@ -540,6 +553,7 @@ impl Token {
         let (wrapped, _) = crate::store::seal::wrap_under_pin(&master, so_pin, self.policy.pbkdf2_iterations)?;
         let serial = new_uid()?[..16].to_string();
         self.store.init_token(label, &serial, &wrapped)?;
+        self.reset_rows()?;
         self.clear_login()?;
         let mut o = self.objects.write().map_err(lock_err)?;
         o.clear();
@@ -591,7 +605,16 @@ impl Token {
             o.remove(id as Handle);
         }
         for row in &ch.upserts {
-            match object_from_row(row) {
+            let integrity = self.check_row(row);
+            if let crate::object::Integrity::Failed(why) = &integrity {
+                log::error!(
+                    "token {}: object {} (uid {}) failed its integrity check and is refused: {why}",
+                    self.slot,
+                    row.id,
+                    row.uid
+                );
+            }
+            match object_from_row(row, integrity) {
                 Ok(obj) => {
                     o.insert(Arc::new(obj));
                 }
@@ -638,8 +661,10 @@ impl Token {
         self.refresh()
     }
 
+    /// Private objects, and objects whose row failed its integrity check
+    /// (their CKA_PRIVATE may be the edit), are seen by the user only.
     fn visible(&self, obj: &Object) -> bool {
-        !obj.private || self.is_user()
+        public_view(obj) || self.is_user()
     }
 
     /// The object `h` as session `s` may see it. `invalid` is the CK_RV for a
@@ -665,16 +690,25 @@ impl Token {
         found.ok_or_else(|| err!(CKR_OBJECT_HANDLE_INVALID, "no object with handle {h}"))
     }
 
-    fn unseal_fn(&self) -> impl Fn(&str, CK_ATTRIBUTE_TYPE, &[u8]) -> Result<Zeroizing<Vec<u8>>> + '_ {
-        move |uid, ty, sealed| self.master()?.unseal(uid, ty, sealed)
+    /// Opens the sealed secrets of `obj`, which must have passed its
+    /// integrity check.
+    fn unseal_fn<'a>(
+        &'a self,
+        obj: &'a Object,
+    ) -> impl Fn(&str, CK_ATTRIBUTE_TYPE, &[u8]) -> Result<Zeroizing<Vec<u8>>> + 'a {
+        move |uid, ty, sealed| {
+            self.require_intact(obj)?;
+            self.master()?.unseal(uid, ty, sealed)
+        }
     }
 
     /// The engine material of a key, built once per login and cached.
     pub fn material(&self, obj: &Object) -> Result<Arc<KeyMaterial>> {
+        self.require_intact(obj)?;
         if let Some(m) = obj.cached_material() {
             return Ok(m);
         }
-        let unseal = self.unseal_fn();
+        let unseal = self.unseal_fn(obj);
         let m = match obj.class {
             CKO_SECRET_KEY => KeyMaterial::Secret(crate::crypto::SecretKey::new(obj.secret(CKA_VALUE, &unseal)?)),
             _ => ops::asymmetric_material(obj, &unseal)?,
@@ -720,7 +754,8 @@ impl Token {
             }
             let public = codec::encode_attrs(n.attrs.iter());
             let sealed_blob = codec::encode_attrs(sealed.iter().map(|(t, v)| (*t, v.as_slice())));
-            let id = self.store.insert_object(&uid, &public, &sealed_blob)?;
+            let mac = |id| self.row_mac(id, &uid, &public, &sealed_blob);
+            let id = self.store.insert_object(&uid, &public, &sealed_blob, &mac)?;
             let secrets = sealed.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, Secret::Sealed(v))).collect();
             let obj = Object::new(id as Handle, uid, None, n.attrs, secrets)?;
             let h = obj.handle;
@@ -743,11 +778,12 @@ impl Token {
 
     pub fn copy_object(&self, s: &Session, h: Handle, t: &[Attr]) -> Result<Handle> {
         let obj = self.object(h, CKR_OBJECT_HANDLE_INVALID)?;
+        self.require_intact(&obj)?;
         let is_so = self.role()? == Some(Role::So);
         let mut attrs = template::apply_copy(&obj, t, is_so)?;
         attrs.remove(&CKA_UNIQUE_ID);
         crate::kms::attrs::reset_for_copy(&mut attrs, crate::kms::clock::now());
-        let secrets = template::plain_secrets(&obj, &self.unseal_fn())?;
+        let secrets = template::plain_secrets(&obj, &self.unseal_fn(&obj))?;
         let n = NewObject { kind: obj.kind, attrs: crate::object::AttrMap::from_map(&attrs), secrets };
         self.insert(s, n)
     }
@@ -755,6 +791,19 @@ impl Token {
     pub fn destroy_object(&self, s: &Session, h: Handle) -> Result<()> {
         let obj = self.object(h, CKR_OBJECT_HANDLE_INVALID)?;
         self.check_write(s, obj.token, obj.private)?;
+        if let crate::object::Integrity::Failed(why) = obj.integrity() {
+            // Its attributes mean nothing: delete the row for good, never
+            // re-MAC what an attacker wrote (no soft delete).
+            log::warn!(
+                "token {}: destroying object {} (uid {}) that failed its integrity check: {why}",
+                self.slot,
+                h,
+                obj.uid
+            );
+            self.store.delete_object(h as i64)?;
+            self.objects.write().map_err(lock_err)?.remove(h);
+            return Ok(());
+        }
         if obj.get(CKA_DESTROYABLE).is_some_and(|v| v.first() == Some(&0)) {
             return Err(Error::new(CKR_ACTION_PROHIBITED, "object is not destroyable (CKA_DESTROYABLE is false)"));
         }
@@ -776,7 +825,10 @@ impl Token {
 
     pub fn get_attribute_values(&self, _s: &Session, h: Handle, types: &[CK_ATTRIBUTE_TYPE]) -> Result<Vec<AttrValue>> {
         let obj = self.object(h, CKR_OBJECT_HANDLE_INVALID)?;
-        let unseal = self.unseal_fn();
+        if let crate::object::Integrity::Failed(_) = obj.integrity() {
+            return Err(self.require_intact(&obj).err().unwrap_or_else(|| Error::device("integrity check failed")));
+        }
+        let unseal = self.unseal_fn(&obj);
         Ok(types.iter().map(|t| obj.read(*t, &unseal)).collect())
     }
 
@@ -784,6 +836,7 @@ impl Token {
         self.refresh()?;
         let obj = self.object(h, CKR_OBJECT_HANDLE_INVALID)?;
         self.check_write(s, obj.token, obj.private)?;
+        self.require_intact(&obj)?;
         let is_so = self.role()? == Some(Role::So);
         let mut attrs = template::apply_set(&obj, t, is_so)?;
         crate::kms::attrs::on_set(&obj, t, &mut attrs, crate::kms::clock::now())?;
@@ -799,6 +852,7 @@ impl Token {
 
     /// Swaps in a new version of `obj` with `attrs` (secrets unchanged).
     pub fn replace(&self, obj: &Object, attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>) -> Result<()> {
+        self.require_intact(obj)?;
         if obj.token {
             let public = codec::encode_attrs(attrs.iter().map(|(t, v)| ((*t), v.as_slice())));
             let sealed: Vec<(u64, &[u8])> = obj
@@ -810,7 +864,8 @@ impl Token {
                 })
                 .collect();
             let sealed_blob = codec::encode_attrs(sealed);
-            self.store.update_object(obj.handle as i64, &public, &sealed_blob)?;
+            let mac = self.row_mac(obj.handle as i64, &obj.uid, &public, &sealed_blob)?;
+            self.store.update_object(obj.handle as i64, &public, &sealed_blob, &mac)?;
         }
         let new = Arc::new(Object::from_parts(
             obj.handle,
@@ -838,8 +893,11 @@ impl Token {
         // Default view: primary versions not pending deletion (src/kms).
         let view = crate::kms::FindView::of(t);
         let o = self.objects.read().map_err(lock_err)?;
-        let mut found: Vec<Handle> =
-            o.candidates(t).filter(|obj| (!obj.private || user) && view.admits(obj)).map(|obj| obj.handle).collect();
+        let mut found: Vec<Handle> = o
+            .candidates(t)
+            .filter(|obj| (user || public_view(obj)) && view.admits(obj))
+            .map(|obj| obj.handle)
+            .collect();
         found.sort_unstable();
         s.find = Some((found, 0));
         Ok(())

@@ -132,9 +132,12 @@ fn new_cipher(token: &Token, obj: &Object, mech: &Mechanism, encrypt: bool) -> R
 }
 
 impl Token {
-    /// `check_key_use` plus the lifecycle rules (state, primary version,
-    /// CKA_START_DATE/CKA_END_DATE with the token's policy; src/kms).
+    /// The row's integrity (`token::integrity`), `check_key_use`, and the
+    /// lifecycle rules (state, primary version, CKA_START_DATE/CKA_END_DATE
+    /// with the token's policy; src/kms).
     pub fn check_key(&self, obj: &Object, mech: &Mechanism, purpose: Purpose) -> Result<()> {
+        // An edited or unchecked row decides nothing (token::integrity).
+        self.require_intact(obj)?;
         check_key_use(obj, mech, purpose)?;
         crate::kms::check_use(obj, purpose, &self.kms.config)
     }
@@ -271,6 +274,7 @@ impl Token {
         let wk = self.object(wrapping, CKR_WRAPPING_KEY_HANDLE_INVALID)?;
         self.check_key(&wk, mech, Purpose::Wrap)?;
         let k = self.object(key, CKR_KEY_HANDLE_INVALID)?;
+        self.require_intact(&k)?;
         if !k.is_key() || k.class == CKO_PUBLIC_KEY {
             return Err(Error::new(CKR_KEY_NOT_WRAPPABLE, "only secret and private keys are wrapped"));
         }
