@@ -31,6 +31,7 @@
 //!   id first, in the same transaction) and checks it when it reads rows.
 
 pub mod codec;
+pub mod kek;
 pub mod seal;
 
 use crate::ck::*;
@@ -504,6 +505,34 @@ impl Store {
         self.write(|tx| tx.set_pin(role, wrapped))
     }
 
+    /// Replaces the wrapped master key of `role` by `new` if it is still
+    /// `old` (a re-wrap of the same master key: the failure counter stays).
+    /// Returns whether it was replaced.
+    pub fn replace_wrapped(&self, role: Role, old: &WrappedKey, new: &WrappedKey) -> Result<bool> {
+        let sql = match role {
+            Role::So => {
+                "UPDATE token SET so_salt = ?4, so_iter = ?5, so_blob = ?6 \
+                 WHERE id = 1 AND so_salt = ?1 AND so_iter = ?2 AND so_blob = ?3"
+            }
+            Role::User => {
+                "UPDATE token SET user_salt = ?4, user_iter = ?5, user_blob = ?6 \
+                 WHERE id = 1 AND user_salt = ?1 AND user_iter = ?2 AND user_blob = ?3"
+            }
+        };
+        self.write(|tx| {
+            tx.stamp()?;
+            let n = tx.conn.prepare_cached(sql)?.execute(params![
+                old.salt,
+                old.iterations,
+                old.blob,
+                new.salt,
+                new.iterations,
+                new.blob
+            ])?;
+            Ok(n == 1)
+        })
+    }
+
     /// Counts a failed login of `role`; returns the new count.
     pub fn pin_failed(&self, role: Role) -> Result<u32> {
         self.write(|tx| tx.pin_failed(role))
@@ -895,6 +924,20 @@ mod tests {
         // Ids are not reused after a re-initialisation.
         let c = s.insert_object("a", b"pa", b"sa", &test_mac).unwrap();
         assert!(c > b);
+    }
+
+    #[test]
+    fn replace_wrapped_swaps_only_the_current_blob_and_keeps_counters() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Store::open(tmp.path()).unwrap();
+        s.init_token("t", "1", &so_key()).unwrap();
+        s.pin_failed(Role::So).unwrap();
+        let new = WrappedKey { salt: vec![1; 16], iterations: 1000, blob: vec![5; 70] };
+        assert!(!s.replace_wrapped(Role::User, &so_key(), &new).unwrap(), "no user key yet");
+        assert!(s.replace_wrapped(Role::So, &so_key(), &new).unwrap());
+        let t = s.token().unwrap().unwrap();
+        assert_eq!((t.so, t.so_failures), (Some(new.clone()), 1));
+        assert!(!s.replace_wrapped(Role::So, &so_key(), &so_key()).unwrap(), "old blob gone: no swap");
     }
 
     #[test]

@@ -68,6 +68,13 @@ impl RowIntegrity {
         }
     }
 
+    /// The public row key alone (from under the external KEK, at open).
+    pub(crate) fn set_public_key(&self, key: RowKey) {
+        if let Ok(mut p) = self.public.write() {
+            *p = Some(key);
+        }
+    }
+
     fn key(&self, class: RowClass) -> Option<RowKey> {
         let slot = match class {
             RowClass::Secret => &self.secret,

@@ -8,6 +8,7 @@
 
 pub mod asym;
 pub(crate) mod integrity;
+pub(crate) mod kek;
 pub mod ops;
 pub mod session;
 
@@ -18,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::object::template::{self, NewObject};
 use crate::object::{KeyMaterial, Object, Secret};
 use crate::store::seal::{Kek, MasterKey};
-use crate::store::{Changes, ObjectRow, Role, Store, codec};
+use crate::store::{Changes, ObjectRow, Role, Store, WrappedKey, codec};
 use crate::types::*;
 use session::Session;
 use std::collections::{BTreeMap, HashMap};
@@ -199,6 +200,8 @@ pub struct Token {
     /// `store.refresh_ms` in nanoseconds, and when (ns after `epoch`) this
     /// process last checked the store for other processes' commits.
     refresh_every_ns: u64,
+    /// The external KEK of this slot, if configured (`kek`).
+    ext_kek: kek::ExternalKekState,
     /// Row keys and the bound state of the store (`integrity`).
     pub(crate) integrity: integrity::RowIntegrity,
     /// Token objects whose engine material is cached (forgotten at logout).
@@ -252,6 +255,7 @@ impl Token {
             audit: crate::audit::Audit::open(slot, &sc.path, config)?,
             kms: crate::kms::TokenKms::new(&config.kms),
             refresh_every_ns: config.store.refresh_ms.saturating_mul(1_000_000),
+            ext_kek: kek::ExternalKekState::load(sc, config),
             integrity: Default::default(),
             materialized: Mutex::new(Vec::new()),
             epoch: std::time::Instant::now(),
@@ -267,6 +271,7 @@ impl Token {
         let bound =
             all.upserts.iter().any(|r| r.mac.is_some()) || t.store.meta_get(crate::store::META_ROWS_BOUND)?.is_some();
         t.integrity.set_bound(bound);
+        t.load_public_row_key()?;
         t.apply_changes(all)?;
         Ok(t)
     }
@@ -422,8 +427,19 @@ impl Token {
         Ok(())
     }
 
-    /// The KEK for `pin` under `salt`: from the process cache, else PBKDF2.
-    fn kek(&self, pin: &[u8], salt: &[u8], iterations: u32) -> Result<Kek> {
+    /// The key that opens `wrapped` with `pin`: the PIN key from the
+    /// process cache, else PBKDF2, combined with the external KEK when the
+    /// blob needs one (its absence is an error before any PIN work, see
+    /// `kek.rs`).
+    fn kek(&self, pin: &[u8], wrapped: &WrappedKey) -> Result<Kek> {
+        self.kek_for(wrapped)?;
+        let (salt, iterations) = (&wrapped.salt[..], wrapped.iterations);
+        let pin_key = self.pin_key(pin, salt, iterations)?;
+        self.mix_kek(pin_key, wrapped)
+    }
+
+    /// The PBKDF2 key of `pin` under `salt`: from the process cache, else derived.
+    fn pin_key(&self, pin: &[u8], salt: &[u8], iterations: u32) -> Result<Kek> {
         let fp = crate::crypto::hmac_sha256(
             &self.fingerprint_key,
             &[&iterations.to_le_bytes(), &(salt.len() as u64).to_le_bytes(), salt, pin],
@@ -453,7 +469,7 @@ impl Token {
         if failures >= self.policy.max_pin_attempts {
             return Err(Error::new(CKR_PIN_LOCKED, format!("{role:?} PIN locked after {failures} failed attempts")));
         }
-        let kek = self.kek(pin, &wrapped.salt, wrapped.iterations)?;
+        let kek = self.kek(pin, wrapped)?;
         match kek.unwrap(&wrapped.blob) {
             Some(m) => {
                 if failures > 0 {
@@ -486,8 +502,11 @@ impl Token {
         if role == Role::So && has_ro_sessions {
             return Err(Error::new(CKR_SESSION_READ_ONLY_EXISTS, "close read-only sessions before the SO logs in"));
         }
+        // A configured KEK that cannot be read fails every login of the slot.
+        self.external_kek()?;
         let master = self.verify_pin(role, pin)?;
         self.unlock_rows(&master)?;
+        self.adopt_kek(role, pin, &master)?;
         let mut l = self.login.write().map_err(lock_err)?;
         l.role = Some(role);
         l.master = Some(master);
@@ -550,10 +569,11 @@ impl Token {
             self.verify_pin(Role::So, so_pin)?;
         }
         let master = MasterKey::generate()?;
-        let (wrapped, _) = crate::store::seal::wrap_under_pin(&master, so_pin, self.policy.pbkdf2_iterations)?;
+        let wrapped = self.wrap_master(&master, so_pin)?;
         let serial = new_uid()?[..16].to_string();
         self.store.init_token(label, &serial, &wrapped)?;
         self.reset_rows()?;
+        self.store_public_row_key(&master)?;
         self.clear_login()?;
         let mut o = self.objects.write().map_err(lock_err)?;
         o.clear();
@@ -577,7 +597,7 @@ impl Token {
         }
         self.check_pin_len(pin)?;
         let master = self.master()?;
-        let (wrapped, _) = crate::store::seal::wrap_under_pin(&master, pin, self.policy.pbkdf2_iterations)?;
+        let wrapped = self.wrap_master(&master, pin)?;
         self.store.set_pin(Role::User, Some(&wrapped))
     }
 
@@ -588,7 +608,7 @@ impl Token {
         let role = self.role()?.unwrap_or(Role::User);
         self.check_pin_len(new)?;
         let master = self.verify_pin(role, old)?;
-        let (wrapped, _) = crate::store::seal::wrap_under_pin(&master, new, self.policy.pbkdf2_iterations)?;
+        let wrapped = self.wrap_master(&master, new)?;
         self.store.set_pin(role, Some(&wrapped))
     }
 
