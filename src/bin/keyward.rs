@@ -177,7 +177,13 @@ fn run_kek(lib: &Library, slot: u64, cmd: KekCmd) -> Result<(), String> {
 #[derive(Subcommand)]
 enum AuditCmd {
     /// Check the MAC chain; report the first broken record and exit non-zero.
-    Verify,
+    Verify {
+        /// Also check against the anchors an external witness saw: the
+        /// events file ([events] file) or a syslog file with keyward's
+        /// `dev.keyward.audit.anchor` events.
+        #[arg(long)]
+        witness: Option<PathBuf>,
+    },
     /// Print records (oldest first).
     Show {
         /// Only records at or after this time (RFC 3339, YYYY-MM-DD, or an age like 15m, 2h, 7d).
@@ -196,19 +202,26 @@ fn run_audit(lib: &Library, slot: u64, cmd: AuditCmd) -> Result<(), String> {
     let t = lib.token(slot).map_err(|e| e.to_string())?;
     let dir = t.audit_dir();
     match cmd {
-        AuditCmd::Verify => match keyward::audit::verify_dir(&dir, t.store()).map_err(|e| e.to_string())? {
-            Ok(v) => {
-                out!(
-                    "audit log OK: {} records (seq {}..{}) in {} file(s)",
-                    v.records,
-                    v.first_seq,
-                    v.last.seq,
-                    v.files
-                );
-                Ok(())
+        AuditCmd::Verify { witness } => {
+            let text = match &witness {
+                Some(p) => Some(std::fs::read_to_string(p).map_err(|e| format!("witness {}: {e}", p.display()))?),
+                None => None,
+            };
+            match t.verify_audit(text.as_deref()).map_err(|e| e.to_string())? {
+                Ok(v) => {
+                    out!(
+                        "audit log OK: {} records (seq {}..{}) in {} file(s){}",
+                        v.records,
+                        v.first_seq,
+                        v.last.seq,
+                        v.files,
+                        if witness.is_some() { ", consistent with the witness" } else { "" }
+                    );
+                    Ok(())
+                }
+                Err(b) => Err(format!("audit log BROKEN: {b}")),
             }
-            Err(b) => Err(format!("audit log BROKEN: {b}")),
-        },
+        }
         AuditCmd::Show { since, key, json } => {
             let since = match since {
                 Some(s) => {

@@ -241,6 +241,8 @@ pub(crate) fn new_uid() -> Result<String> {
 impl Token {
     pub fn open(slot: Handle, sc: &SlotConfig, config: &Config) -> Result<Token> {
         let store = Store::open(&sc.path)?;
+        let ext_kek = kek::ExternalKekState::load(sc, config);
+        let audit_kek = ext_kek.get().ok().flatten().cloned();
         let t = Token {
             slot,
             description: sc.description.clone().unwrap_or_else(|| format!("keyward slot {slot}")),
@@ -252,10 +254,10 @@ impl Token {
             fingerprint_key: crate::crypto::random_secret(32).map_err(|_| Error::general("rng failed"))?,
             next_session_object: AtomicU64::new(SESSION_OBJECT_BASE),
             open_sessions: AtomicU64::new(0),
-            audit: crate::audit::Audit::open(slot, &sc.path, config)?,
+            audit: crate::audit::Audit::open(slot, &sc.path, config, audit_kek)?,
             kms: crate::kms::TokenKms::new(&config.kms),
             refresh_every_ns: config.store.refresh_ms.saturating_mul(1_000_000),
-            ext_kek: kek::ExternalKekState::load(sc, config),
+            ext_kek,
             integrity: Default::default(),
             materialized: Mutex::new(Vec::new()),
             epoch: std::time::Instant::now(),
