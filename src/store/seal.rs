@@ -125,6 +125,12 @@ impl MasterKey {
 }
 
 impl MasterKey {
+    /// A public fingerprint of this master key (tells two apart without
+    /// keeping either).
+    pub fn fingerprint(&self) -> [u8; 32] {
+        crate::crypto::hmac_sha256(&self.0[..], &[b"keyward-master-fingerprint"])
+    }
+
     /// The two row-MAC keys of this master key.
     pub fn row_keys(&self) -> Result<RowKeys> {
         let derive = |info: &[u8]| -> Result<RowKey> {

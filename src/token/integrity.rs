@@ -46,6 +46,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub(crate) struct RowIntegrity {
     secret: RwLock<Option<RowKey>>,
     public: RwLock<Option<RowKey>>,
+    /// The fingerprint of the master key the row keys come from.
+    master: RwLock<Option<[u8; 32]>>,
     /// Every row of the store carries a MAC (a row without one fails).
     bound: AtomicBool,
 }
@@ -59,7 +61,10 @@ impl RowIntegrity {
         self.bound.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn set_keys(&self, keys: Option<&RowKeys>) {
+    pub(crate) fn set_keys(&self, keys: Option<&RowKeys>, master: Option<[u8; 32]>) {
+        if let Ok(mut m) = self.master.write() {
+            *m = master;
+        }
         if let Ok(mut s) = self.secret.write() {
             *s = keys.map(|k| k.secret.clone());
         }
@@ -168,8 +173,14 @@ impl Token {
     /// store from schema 1 (once), and re-checks the cached objects that
     /// could not be checked before.
     pub(crate) fn unlock_rows(&self, master: &MasterKey) -> Result<()> {
+        let fp = master.fingerprint();
+        if self.integrity.bound() && self.integrity.master.read().is_ok_and(|m| *m == Some(fp)) {
+            // A later login of the process: every row loaded since the
+            // first one was checked as it arrived.
+            return Ok(());
+        }
         let keys = master.row_keys()?;
-        self.integrity.set_keys(Some(&keys));
+        self.integrity.set_keys(Some(&keys), Some(fp));
         let mut bound_now = 0usize;
         if !self.integrity.bound() {
             bound_now = self.store.transaction(|tx| {
@@ -219,7 +230,7 @@ impl Token {
     /// A new master key (C_InitToken): the old row keys mean nothing now,
     /// and the empty store is bound.
     pub(crate) fn reset_rows(&self) -> Result<()> {
-        self.integrity.set_keys(None);
+        self.integrity.set_keys(None, None);
         self.store.meta_set(META_ROWS_BOUND, b"2")?;
         self.integrity.set_bound(true);
         Ok(())

@@ -23,6 +23,7 @@ use crate::store::kek::ExternalKek;
 use crate::store::seal::{self, Kek, MasterKey};
 use crate::store::{Role, WrappedKey};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// The meta key of the public row key sealed under the KEK.
 const META_PUBLIC_ROW_KEY: &str = "rows.public_key.kek";
@@ -30,8 +31,17 @@ const META_PUBLIC_ROW_KEY: &str = "rows.public_key.kek";
 /// A slot's configured KEK: none, loaded, or the reason it is unusable.
 pub(crate) enum ExternalKekState {
     None,
-    Loaded(Arc<ExternalKek>),
+    /// The KEK, and which roles' blobs this process saw wrapped under it
+    /// (bit 0 SO, bit 1 user: nothing left to re-wrap).
+    Loaded(Arc<ExternalKek>, AtomicU8),
     Broken(Error),
+}
+
+fn role_bit(role: Role) -> u8 {
+    match role {
+        Role::So => 1,
+        Role::User => 2,
+    }
 }
 
 impl ExternalKekState {
@@ -42,7 +52,7 @@ impl ExternalKekState {
             Err(e) => return ExternalKekState::Broken(e),
         };
         match ExternalKek::load(&path) {
-            Ok(k) => ExternalKekState::Loaded(Arc::new(k)),
+            Ok(k) => ExternalKekState::Loaded(Arc::new(k), AtomicU8::new(0)),
             Err(e) => {
                 log::error!("token store {}: {e}", sc.path.display());
                 ExternalKekState::Broken(e)
@@ -54,7 +64,7 @@ impl ExternalKekState {
     pub(crate) fn get(&self) -> Result<Option<&Arc<ExternalKek>>> {
         match self {
             ExternalKekState::None => Ok(None),
-            ExternalKekState::Loaded(k) => Ok(Some(k)),
+            ExternalKekState::Loaded(k, _) => Ok(Some(k)),
             ExternalKekState::Broken(e) => Err(e.clone()),
         }
     }
@@ -113,19 +123,25 @@ impl Token {
 
     /// After a successful login of `role`: with a KEK configured, a
     /// PIN-only blob is re-wrapped under PIN + KEK; and the public row key
-    /// is kept under the KEK.
+    /// is kept under the KEK. Once per role and process.
     pub(crate) fn adopt_kek(&self, role: Role, pin: &[u8], master: &MasterKey) -> Result<()> {
-        let Some(ext) = self.external_kek()? else { return Ok(()) };
+        let ExternalKekState::Loaded(ext, done) = &self.ext_kek else { return self.external_kek().map(|_| ()) };
+        if done.load(Ordering::Relaxed) & role_bit(role) != 0 {
+            return Ok(());
+        }
         let row = self.store.token()?.ok_or_else(|| Error::new(CKR_TOKEN_NOT_RECOGNIZED, "token not initialized"))?;
         let wrapped = match role {
             Role::So => row.so,
             Role::User => row.user,
         };
-        if let Some(old) = wrapped.filter(|w| seal::required_kek(&w.blob).is_none()) {
+        let mut under_kek = wrapped.as_ref().is_some_and(|w| seal::required_kek(&w.blob).is_some());
+        if let Some(old) = wrapped.filter(|_| !under_kek) {
             let pin_key = self.kek(pin, &old)?;
             let blob = pin_key.with_external(ext)?.wrap(master)?;
             let new = WrappedKey { salt: old.salt.clone(), iterations: old.iterations, blob };
-            if self.store.replace_wrapped(role, &old, &new)? {
+            // (Not replaced: another process changed the PIN meanwhile.)
+            under_kek = self.store.replace_wrapped(role, &old, &new)?;
+            if under_kek {
                 log::info!(
                     "token {}: {role:?} PIN now wrapped with the key-encryption key {} (id {})",
                     self.slot,
@@ -134,7 +150,11 @@ impl Token {
                 );
             }
         }
-        self.store_public_row_key(master)
+        self.store_public_row_key(master)?;
+        if under_kek {
+            done.fetch_or(role_bit(role), Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// The context the public row key is sealed under: the token's serial,
@@ -195,7 +215,7 @@ impl Token {
     pub fn kek_status(&self) -> Result<KekStatus> {
         let configured = match &self.ext_kek {
             ExternalKekState::None => None,
-            ExternalKekState::Loaded(k) => Some(Ok((k.id_hex(), k.source().to_string()))),
+            ExternalKekState::Loaded(k, _) => Some(Ok((k.id_hex(), k.source().to_string()))),
             ExternalKekState::Broken(e) => Some(Err(e.reason().to_string())),
         };
         let row = self.store.token()?;
