@@ -10,7 +10,7 @@
 //! [policy]                    # optional; these are the defaults
 //! pbkdf2_iterations = 600000  # for new PINs
 //! max_pin_attempts = 10       # wrong PINs before CKF_*_PIN_LOCKED
-//! min_pin_len = 4
+//! min_pin_len = 6
 //! max_pin_len = 256
 //! profile = "default"         # the key policy: "default" | "strict", and knobs
 //!                             # overriding it (object::policy; README)
@@ -21,12 +21,16 @@
 //!
 //! [testing]                   # TEST SUITES ONLY; never in production
 //! allow_test_clock = false    # true: $KEYWARD_TEST_NOW moves the lifecycle clock
+//! [store]                     # optional
+//! kek_file = "/etc/keyward/kek"       # an external key-encryption key (see store::kek), or
+//! # kek_credential = "keyward-kek"    # the systemd credential $CREDENTIALS_DIRECTORY/keyward-kek
 //!
 //! [[slot]]
 //! path = "/var/lib/keyward/token0"   # the token's data directory
 //! description = "keyward slot 0"     # optional
 //! [slot.policy]                      # optional: this slot's key policy
 //! profile = "strict"
+//! kek_file = "/etc/keyward/kek0"     # optional: this slot's own KEK (or kek_credential)
 //! ```
 
 use crate::ck::*;
@@ -65,7 +69,7 @@ pub struct Config {
     pub source: String,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SlotConfig {
     pub path: PathBuf,
@@ -78,6 +82,12 @@ pub struct SlotConfig {
     /// over the global `[policy]` (see `object::policy::KeyPolicy::resolve`).
     #[serde(default)]
     pub policy: Option<Knobs>,
+    /// This slot's external KEK (overrides `[store] kek_file` /
+    /// `kek_credential`).
+    #[serde(default)]
+    pub kek_file: Option<PathBuf>,
+    #[serde(default)]
+    pub kek_credential: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -135,6 +145,14 @@ pub struct StoreConfig {
     /// simulate a full disk. A write that would exceed it fails with
     /// `CKR_DEVICE_MEMORY` and changes nothing.
     pub max_pages: u64,
+    /// An external key-encryption key (`store::kek`): a file holding 32
+    /// random bytes (`keyward kek new FILE`), mixed into the wrapping of
+    /// the master key and protecting the audit key. A token wrapped with
+    /// it does not open without it. Relative to the config file.
+    pub kek_file: Option<PathBuf>,
+    /// The same from a systemd credential: `$CREDENTIALS_DIRECTORY/NAME`
+    /// (`LoadCredential=` / `LoadCredentialEncrypted=`).
+    pub kek_credential: Option<String>,
 }
 
 /// `[testing]`: hooks for test suites. The environment alone never turns
@@ -158,7 +176,7 @@ pub enum Durability {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { durability: Durability::Full, refresh_ms: 1, max_pages: 0 }
+        StoreConfig { durability: Durability::Full, refresh_ms: 1, max_pages: 0, kek_file: None, kek_credential: None }
     }
 }
 
@@ -167,7 +185,7 @@ impl Default for Policy {
         Policy {
             pbkdf2_iterations: crate::store::seal::DEFAULT_PBKDF2_ITERATIONS,
             max_pin_attempts: 10,
-            min_pin_len: 4,
+            min_pin_len: 6,
             max_pin_len: 256,
             profile: None,
             min_rsa_bits: None,
@@ -188,14 +206,21 @@ impl Config {
             .map_err(|e| Error::new(CKR_GENERAL_ERROR, format!("config {source}: {}", e.message())))?;
         c.source = source.to_string();
         if c.slots.is_empty() {
-            c.slots.push(SlotConfig { path: default_data_dir()?, description: None, durability: None, policy: None });
+            c.slots.push(SlotConfig { path: default_data_dir()?, ..Default::default() });
         }
         for s in &mut c.slots {
-            if s.path.is_relative()
-                && let Some(b) = base
-            {
-                s.path = b.join(&s.path);
+            if let Some(b) = base {
+                for p in [Some(&mut s.path), s.kek_file.as_mut()].into_iter().flatten() {
+                    if p.is_relative() {
+                        *p = b.join(&*p);
+                    }
+                }
             }
+        }
+        if let (Some(b), Some(p)) = (base, c.store.kek_file.as_mut())
+            && p.is_relative()
+        {
+            *p = b.join(&*p);
         }
         if let Some(b) = base {
             crate::audit::config::resolve_paths(&mut c, b);
@@ -227,6 +252,18 @@ impl Config {
                 return bad(e.reason());
             }
         }
+        let keks = std::iter::once(("[store]", &self.store.kek_file, &self.store.kek_credential))
+            .chain(self.slots.iter().map(|s| ("[[slot]]", &s.kek_file, &s.kek_credential)));
+        for (table, file, cred) in keks {
+            if file.is_some() && cred.is_some() {
+                return bad(&format!("{table}: kek_file and kek_credential exclude each other"));
+            }
+            if let Some(c) = cred
+                && (c.is_empty() || c.contains('/') || c == "." || c == "..")
+            {
+                return bad(&format!("{table}: kek_credential must be a credential name, got {c:?}"));
+            }
+        }
         Ok(())
     }
 
@@ -235,11 +272,32 @@ impl Config {
         KeyPolicy::resolve(&self.policy.key_knobs(), sc.policy.as_ref()).map_err(|m| Error::new(CKR_GENERAL_ERROR, m))
     }
 
+    /// Where the external KEK of `slot` is read from (the slot's own
+    /// setting, else `[store]`'s), or `None` without one. A credential
+    /// without `$CREDENTIALS_DIRECTORY` is an error naming it.
+    pub fn kek_path(&self, slot: &SlotConfig) -> Result<Option<PathBuf>> {
+        let (file, cred) = if slot.kek_file.is_some() || slot.kek_credential.is_some() {
+            (&slot.kek_file, &slot.kek_credential)
+        } else {
+            (&self.store.kek_file, &self.store.kek_credential)
+        };
+        if let Some(f) = file {
+            return Ok(Some(f.clone()));
+        }
+        let Some(name) = cred else { return Ok(None) };
+        match std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty()) {
+            Some(d) => Ok(Some(PathBuf::from(d).join(name))),
+            None => Err(Error::device(format!(
+                "kek_credential = {name:?} but $CREDENTIALS_DIRECTORY is not set (run under systemd with LoadCredential={name}:...)"
+            ))),
+        }
+    }
+
     /// The embedded default: one slot under the XDG data directory.
     pub fn embedded_default() -> Result<Config> {
         Ok(Config {
             policy: Policy::default(),
-            slots: vec![SlotConfig { path: default_data_dir()?, description: None, durability: None, policy: None }],
+            slots: vec![SlotConfig { path: default_data_dir()?, ..Default::default() }],
             audit: Default::default(),
             events: Default::default(),
             metrics: Default::default(),
@@ -340,6 +398,34 @@ mod tests {
         ] {
             assert!(Config::parse(bad, None, "t").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn kek_settings() {
+        let c = Config::parse(
+            "[store]\nkek_file = \"kek\"\n[[slot]]\npath = \"a\"\n[[slot]]\npath = \"b\"\nkek_file = \"/k/b\"\n\
+             [[slot]]\npath = \"c\"\nkek_credential = \"kw-c\"\n",
+            Some(Path::new("/base")),
+            "test",
+        )
+        .unwrap();
+        assert_eq!(c.kek_path(&c.slots[0]).unwrap(), Some(PathBuf::from("/base/kek")));
+        assert_eq!(c.kek_path(&c.slots[1]).unwrap(), Some(PathBuf::from("/k/b")));
+        // (The credential directory comes from the environment; without it
+        // the error names the credential.)
+        if std::env::var_os("CREDENTIALS_DIRECTORY").is_none() {
+            assert!(c.kek_path(&c.slots[2]).unwrap_err().reason().contains("kw-c"));
+        }
+        let none = Config::parse("[[slot]]\npath = \"/x\"\n", None, "t").unwrap();
+        assert_eq!(none.kek_path(&none.slots[0]).unwrap(), None);
+        for bad in [
+            "[store]\nkek_file = \"a\"\nkek_credential = \"b\"\n[[slot]]\npath = \"/x\"\n",
+            "[[slot]]\npath = \"/x\"\nkek_credential = \"../etc/kek\"\n",
+            "[[slot]]\npath = \"/x\"\nkek_credential = \"\"\n",
+        ] {
+            assert!(Config::parse(bad, None, "t").is_err(), "{bad}");
+        }
+        assert_eq!(Config::parse("", None, "t").unwrap().policy.min_pin_len, 6);
     }
 
     #[test]

@@ -233,6 +233,160 @@ fn verify_detects_each_kind_of_tampering() {
     assert!(ok, "{msg}");
 }
 
+fn verify_with(conf: &str, witness: &Path) -> (bool, String) {
+    let out = cli(conf, &["audit", "verify", "--witness", witness.to_str().unwrap()]);
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn meta(t: &impl Files, key: &str) -> Option<String> {
+    let c = rusqlite::Connection::open(token_dir(t).join("token.sqlite")).unwrap();
+    c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get::<_, Vec<u8>>(0))
+        .ok()
+        .map(|v| String::from_utf8(v).unwrap())
+}
+
+fn delete_meta(t: &impl Files, key: &str) {
+    let c = rusqlite::Connection::open(token_dir(t).join("token.sqlite")).unwrap();
+    assert_eq!(c.execute("DELETE FROM meta WHERE key = ?1", [key]).unwrap(), 1, "{key}");
+}
+
+/// Appends a record after the last one of `log`, chained to it and MACed
+/// with `key` as keyward would (what a reader of the audit key can do).
+fn forge_next(log: &Path, key: &[u8]) -> u64 {
+    let text = std::fs::read_to_string(log).unwrap();
+    let last = text.lines().last().unwrap();
+    let (body, mac) = last.split_at(last.len() - 74);
+    assert!(mac.starts_with(",\"mac\":\""));
+    let mac = &mac[8..72];
+    let mut v: Value = serde_json::from_str(&format!("{body}}}")).unwrap();
+    let seq = v["seq"].as_u64().unwrap() + 1;
+    v["seq"] = seq.into();
+    v["prev"] = mac.into();
+    v["function"] = "C_Forged".into();
+    let body = v.to_string();
+    let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    let tag = aws_lc_rs::hmac::sign(&k, &[&b"keyward-audit-v1\0"[..], body.as_bytes()].concat());
+    let line = format!("{},\"mac\":\"{}\"}}\n", &body[..body.len() - 1], hex::encode(tag.as_ref()));
+    std::fs::write(log, text + &line).unwrap();
+    seq
+}
+
+/// The anchors in a witness file, by sequence number.
+fn witnessed(events: &Path) -> Vec<u64> {
+    std::fs::read_to_string(events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "dev.keyward.audit.anchor")
+        .map(|e| e["data"]["seq"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_witness_catches_a_truncated_or_deleted_log_whose_anchor_was_deleted_too() {
+    let t = token_with("[events]\nfile = \"events.jsonl\"\n[audit]\nwitness_ms = 0\n");
+    let s = t.user_session();
+    for i in 0..3 {
+        let k = aes_key(&s, &format!("k{i}"), true, true);
+        s.encrypt(&Mechanism::AesEcb, k, &[0u8; 16]).unwrap();
+    }
+    drop(s);
+    let t = stop(t);
+    let conf = conf_path(&t);
+    let events = t.root().join("events.jsonl");
+    let log = token_dir(&t).join("audit.jsonl");
+    let original = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = original.lines().collect();
+    let last_seen = *witnessed(&events).iter().max().expect("anchors were witnessed");
+    assert_eq!(last_seen as usize, lines.len(), "the last anchor is witnessed at shutdown");
+    let (ok, msg) = verify_with(&conf, &events);
+    assert!(ok && msg.contains("consistent with the witness"), "{msg}");
+
+    // Truncate the log and delete the anchor row: the store alone cannot tell.
+    std::fs::write(&log, lines[..lines.len() - 3].join("\n") + "\n").unwrap();
+    delete_meta(&t, "audit.anchor");
+    let (ok, msg) = verify(&conf);
+    assert!(ok, "without a witness the truncation goes unseen: {msg}");
+    let (ok, msg) = verify_with(&conf, &events);
+    assert!(!ok && msg.contains(&format!("seq {last_seen}")) && msg.contains("witness"), "{msg}");
+    // Delete the whole log (and the audit key): still caught.
+    std::fs::remove_file(&log).unwrap();
+    let (ok, msg) = verify_with(&conf, &events);
+    assert!(!ok && msg.contains(&format!("seq {last_seen}")), "{msg}");
+    delete_meta(&t, "audit.key");
+    let (ok, msg) = verify_with(&conf, &events);
+    assert!(!ok && msg.contains(&format!("seq {last_seen}")), "{msg}");
+    // A witness file of another token proves nothing.
+    let other = t.root().join("other.jsonl");
+    std::fs::write(
+        &other,
+        "{\"type\":\"dev.keyward.audit.anchor\",\"data\":{\"serial\":\"x\",\"seq\":1,\"mac\":\"00\"}}\n",
+    )
+    .unwrap();
+    let (ok, msg) = verify_with(&conf, &other);
+    assert!(!ok && msg.contains("no anchor of this token"), "{msg}");
+}
+
+#[test]
+fn a_record_forged_with_the_stored_key_fails_once_a_kek_protects_it() {
+    // Without a KEK the key is in the store and a forged record verifies
+    // (the threat), ...
+    let t = stop(token_with(""));
+    let conf = conf_path(&t);
+    let log = token_dir(&t).join("audit.jsonl");
+    let clear = hex::decode(meta(&t, "audit.key").unwrap()).unwrap();
+    let n = forge_next(&log, &clear);
+    let (ok, msg) = verify(&conf);
+    assert!(ok, "forged seq {n} with the stored key verifies without a KEK: {msg}");
+
+    // ... with one configured the store holds it sealed: what a reader finds
+    // there does not MAC a record that verifies.
+    let keys = tempfile::tempdir().unwrap();
+    let kek = keys.path().join("kek");
+    let out = cli("/nonexistent.toml", &["kek", "new", kek.to_str().unwrap()]);
+    assert!(out.status.success());
+    let kek_table = format!("[store]\nkek_file = \"{}\"\n", kek.display());
+    let t = stop(token_with(&kek_table));
+    let conf = conf_path(&t);
+    let log = token_dir(&t).join("audit.jsonl");
+    let stored = meta(&t, "audit.key").unwrap();
+    let sealed = stored.strip_prefix("kek1:").expect("sealed under the KEK");
+    let (ok, msg) = verify(&conf);
+    assert!(ok, "{msg}");
+    let bytes = hex::decode(sealed).unwrap();
+    for guess in [&bytes[..32], &bytes[bytes.len() - 32..]] {
+        let good = std::fs::read_to_string(&log).unwrap();
+        let n = forge_next(&log, guess);
+        let (ok, msg) = verify(&conf);
+        assert!(!ok && msg.contains(&format!("seq {n}")) && msg.contains("MAC"), "{msg}");
+        std::fs::write(&log, good).unwrap();
+    }
+
+    // A KEK added to an existing token: the clear key is replaced by a
+    // sealed one (the old one still checks the records before), and a record
+    // forged with the old key fails.
+    let t = stop(token_with(""));
+    let log = token_dir(&t).join("audit.jsonl");
+    let old = hex::decode(meta(&t, "audit.key").unwrap()).unwrap();
+    let conf = write_config(t.root(), &format!("\n{kek_table}"));
+    let conf = conf.to_str().unwrap().to_string();
+    let (ok, msg) = verify(&conf);
+    assert!(ok, "{msg}");
+    assert!(meta(&t, "audit.key").unwrap().starts_with("kek1:"), "sealed at the first open with the KEK");
+    assert!(meta(&t, "audit.key.before_kek").is_some());
+    let good = std::fs::read_to_string(&log).unwrap();
+    let n = forge_next(&log, &old);
+    let (ok, msg) = verify(&conf);
+    assert!(!ok && msg.contains(&format!("seq {n}")), "{msg}");
+    std::fs::write(&log, good).unwrap();
+    // Putting a clear key back (with the log rewritten under it) is refused.
+    let c = rusqlite::Connection::open(token_dir(&t).join("token.sqlite")).unwrap();
+    c.execute("UPDATE meta SET value = ?1 WHERE key = 'audit.key'", [hex::encode(&old).into_bytes()]).unwrap();
+    drop(c);
+    let (ok, msg) = verify(&conf);
+    assert!(!ok && msg.contains("in the clear"), "{msg}");
+}
+
 /// The child of `sigkill_loses_no_auth_or_object_record`: logs in and out,
 /// changes the PIN and creates/destroys token objects until killed, and
 /// prints each iteration after its calls returned.
@@ -374,7 +528,12 @@ fn lifecycle_alerts_reach_file_syslog_and_hook() {
     drop(lib);
 
     let text = std::fs::read_to_string(&events).unwrap();
-    let evs: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // (The audit log's witnessed anchors share the file: not lifecycle events.)
+    let evs: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] != "dev.keyward.audit.anchor")
+        .collect();
     let by_type = |ty: &str| evs.iter().find(|e| e["type"] == ty).unwrap_or_else(|| panic!("no {ty} in {text}"));
     for e in &evs {
         for f in ["specversion", "id", "source", "type", "time", "datacontenttype", "data"] {
@@ -392,7 +551,10 @@ fn lifecycle_alerts_reach_file_syslog_and_hook() {
     let mut got = Vec::new();
     let mut buf = [0u8; 8192];
     while let Ok(n) = sock.recv(&mut buf) {
-        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if !m.contains("dev.keyward.audit.anchor") {
+            got.push(m);
+        }
         if got.len() >= evs.len() {
             break;
         }

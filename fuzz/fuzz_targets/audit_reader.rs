@@ -18,6 +18,6 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     std::fs::write(DIR.join(keyward::audit::LOG_FILE), data).expect("write log");
-    let _ = chain::verify(&DIR, &[7u8; 32], ChainState::genesis(), None);
+    let _ = chain::verify(&DIR, &chain::Keys::single(&[7u8; 32]), ChainState::genesis(), None, &[]);
     keyward::audit::read_log(&DIR, &mut |_r: Record| true);
 });

@@ -14,13 +14,18 @@
 //! short of the anchor (last seq + MAC) kept in the token store; a forged
 //! line needs the key.
 //!
-//! Threat model: the audit key lives in the token store's meta table in the
-//! clear (the module must append without anyone logged in). It protects
-//! the log against whoever can edit the log files but cannot read the token
-//! database; whoever can read the database can forge a consistent log.
-//! Keep the data directory readable by the token's owner only, and ship
-//! records off the machine (syslog, events) when the log itself must be
-//! trusted against that owner.
+//! Threat model: the audit key lives in the token store's meta table (the
+//! module must append without anyone logged in): in the clear, or sealed
+//! under the external KEK when one is configured (`writer::load_keys`). In
+//! the clear it protects the log against whoever can edit the log files but
+//! cannot read the token database; under a KEK also against a reader of the
+//! database. Whoever can write the database can still delete the log and
+//! the anchor together: the external witness catches that. Every anchor
+//! (sequence number and MAC) also goes to the events file / syslog
+//! (`events::Witness`), and `keyward audit verify --witness FILE` fails
+//! when the log is shorter than the last witnessed anchor or differs from
+//! one. Records written after the last witnessed anchor can still vanish
+//! unseen (`audit.witness_ms` bounds how long that is).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -55,6 +60,27 @@ impl ChainState {
 pub fn parse_mac(s: &str) -> Option<[u8; 32]> {
     let v = hex::decode(s).ok()?;
     v.try_into().ok()
+}
+
+/// The keys a log was MACed with: `current`, and before sequence number
+/// `from` the key that was in the store in the clear until a KEK sealed a
+/// new one.
+pub struct Keys<'a> {
+    pub current: &'a [u8],
+    pub before: Option<(u64, &'a [u8])>,
+}
+
+impl Keys<'_> {
+    pub fn single(key: &[u8]) -> Keys<'_> {
+        Keys { current: key, before: None }
+    }
+
+    fn for_seq(&self, seq: u64) -> &[u8] {
+        match self.before {
+            Some((from, old)) if seq < from => old,
+            _ => self.current,
+        }
+    }
 }
 
 pub fn mac(key: &[u8], body: &[u8]) -> [u8; 32] {
@@ -146,18 +172,22 @@ pub struct Verified {
     pub files: usize,
 }
 
-/// Checks every record of the log in `dir` against `key`.
+/// Checks every record of the log in `dir` against `keys`.
 ///
 /// `start` is where the retained log begins (genesis, or the chain position
 /// just before the oldest retained record after old files were pruned);
-/// `anchor` is the last position recorded in the store. Returns the first
-/// broken record.
+/// `anchor` is the last position recorded in the store; `witness` are
+/// positions seen by an external witness (any order; those before `start`
+/// were pruned and are not checked). Returns the first broken record.
 pub fn verify(
     dir: &Path,
-    key: &[u8],
+    keys: &Keys<'_>,
     start: ChainState,
     anchor: Option<ChainState>,
+    witness: &[ChainState],
 ) -> std::result::Result<Verified, Broken> {
+    let witnessed: std::collections::BTreeMap<u64, [u8; 32]> =
+        witness.iter().filter(|w| w.seq > start.seq).map(|w| (w.seq, w.mac)).collect();
     let files = log_files(dir).map_err(|e| Broken {
         file: dir.to_path_buf(),
         line: 0,
@@ -205,7 +235,7 @@ pub fn verify(
                 // Before the retained start (pruning was interrupted): skip.
                 continue;
             }
-            if mac(key, body.as_bytes()) != claimed {
+            if mac(keys.for_seq(link.seq), body.as_bytes()) != claimed {
                 return Err(broken(Some(link.seq), "MAC mismatch: the record was edited or forged".into()));
             }
             let expected = state.seq + 1;
@@ -226,6 +256,12 @@ pub fn verify(
             }
             state = ChainState { seq: link.seq, mac: claimed };
             records += 1;
+            if witnessed.get(&state.seq).is_some_and(|w| *w != state.mac) {
+                return Err(broken(
+                    Some(link.seq),
+                    "record differs from the anchor the external witness saw: the log was rewritten".into(),
+                ));
+            }
             if let Some(a) = anchor
                 && a.seq == state.seq
             {
@@ -244,6 +280,19 @@ pub fn verify(
             reason: format!(
                 "the log ends at seq {} but the store's anchor says seq {} was written: records truncated or deleted",
                 state.seq, a.seq
+            ),
+        });
+    }
+    if let Some((&seq, _)) = witnessed.iter().next_back()
+        && seq > state.seq
+    {
+        return Err(Broken {
+            file: last_file,
+            line: 0,
+            seq: Some(seq),
+            reason: format!(
+                "the log ends at seq {} but the external witness saw seq {seq}: records truncated or deleted",
+                state.seq
             ),
         });
     }
@@ -318,10 +367,10 @@ mod tests {
         let lines = write_log(d.path(), &key, 5);
         let log = d.path().join(super::super::LOG_FILE);
         let g = ChainState::genesis();
-        let ok = verify(d.path(), &key, g, None).unwrap();
+        let ok = verify(d.path(), &Keys::single(&key), g, None, &[]).unwrap();
         assert_eq!(ok.records, 5);
         let anchor = Some(ok.last);
-        assert!(verify(d.path(), &key, g, anchor).is_ok());
+        assert!(verify(d.path(), &Keys::single(&key), g, anchor, &[]).is_ok());
         assert_eq!(tail_of(&log).unwrap().unwrap().0, ok.last);
 
         let put = |v: &[String]| std::fs::write(&log, v.join("\n") + "\n").unwrap();
@@ -329,27 +378,91 @@ mod tests {
         let mut v = lines.clone();
         v[2] = v[2].replace("\"y\"", "\"z\"");
         put(&v);
-        assert_eq!(verify(d.path(), &key, g, anchor).unwrap_err().seq, Some(3));
+        assert_eq!(verify(d.path(), &Keys::single(&key), g, anchor, &[]).unwrap_err().seq, Some(3));
         // delete a line
         let mut v = lines.clone();
         v.remove(1);
         put(&v);
-        assert_eq!(verify(d.path(), &key, g, anchor).unwrap_err().seq, Some(3));
+        assert_eq!(verify(d.path(), &Keys::single(&key), g, anchor, &[]).unwrap_err().seq, Some(3));
         // swap two lines
         let mut v = lines.clone();
         v.swap(1, 2);
         put(&v);
-        assert_eq!(verify(d.path(), &key, g, anchor).unwrap_err().seq, Some(3));
+        assert_eq!(verify(d.path(), &Keys::single(&key), g, anchor, &[]).unwrap_err().seq, Some(3));
         // truncate the tail
         put(&lines[..3]);
-        let e = verify(d.path(), &key, g, anchor).unwrap_err();
+        let e = verify(d.path(), &Keys::single(&key), g, anchor, &[]).unwrap_err();
         assert!(e.reason.contains("truncated"), "{e}");
         // append a forged line (right links, wrong key)
         let mut v = lines.clone();
         v.push(seal_line(&[1u8; 32], &body(6, &ok.last.mac)).0);
         put(&v);
-        let e = verify(d.path(), &key, g, anchor).unwrap_err();
+        let e = verify(d.path(), &Keys::single(&key), g, anchor, &[]).unwrap_err();
         assert_eq!(e.seq, Some(6));
         assert!(e.reason.contains("MAC"));
+    }
+
+    #[test]
+    fn the_witness_catches_truncation_without_the_anchor_and_rewrites() {
+        let key = [7u8; 32];
+        let d = tempfile::tempdir().unwrap();
+        let lines = write_log(d.path(), &key, 5);
+        let log = d.path().join(super::super::LOG_FILE);
+        let g = ChainState::genesis();
+        let all = verify(d.path(), &Keys::single(&key), g, None, &[]).unwrap();
+        let mut third = ChainState::genesis();
+        let mut st = ChainState::genesis();
+        for l in &lines {
+            let (_, m) = split_line(l).unwrap();
+            st = ChainState { seq: st.seq + 1, mac: m };
+            if st.seq == 3 {
+                third = st;
+            }
+        }
+        let witness = [third, all.last];
+        assert!(verify(d.path(), &Keys::single(&key), g, None, &witness).is_ok());
+        // Truncated, anchor gone: the witness names the last seq it saw.
+        std::fs::write(&log, lines[..3].join("\n") + "\n").unwrap();
+        assert!(verify(d.path(), &Keys::single(&key), g, None, &[]).is_ok(), "without a witness");
+        let e = verify(d.path(), &Keys::single(&key), g, None, &witness).unwrap_err();
+        assert_eq!(e.seq, Some(5));
+        assert!(e.reason.contains("witness saw seq 5"), "{e}");
+        // Deleted.
+        std::fs::remove_file(&log).unwrap();
+        let e = verify(d.path(), &Keys::single(&key), g, None, &witness).unwrap_err();
+        assert_eq!(e.seq, Some(5));
+        // Rewritten with the key (a consistent log of other records).
+        let mut st = ChainState::genesis();
+        let mut forged = Vec::new();
+        for i in 1..=5u64 {
+            let b = format!("{{\"seq\":{i},\"prev\":\"{}\",\"x\":\"forged\"}}", hex::encode(st.mac));
+            let (line, m) = seal_line(&key, &b);
+            st = ChainState { seq: i, mac: m };
+            forged.push(line);
+        }
+        std::fs::write(&log, forged.join("\n") + "\n").unwrap();
+        let e = verify(d.path(), &Keys::single(&key), g, None, &witness).unwrap_err();
+        assert_eq!(e.seq, Some(3));
+        assert!(e.reason.contains("witness"), "{e}");
+    }
+
+    #[test]
+    fn records_before_the_kek_use_the_old_key() {
+        let (old, new) = ([1u8; 32], [2u8; 32]);
+        let d = tempfile::tempdir().unwrap();
+        let mut st = ChainState::genesis();
+        let mut lines = Vec::new();
+        for i in 1..=4u64 {
+            let (line, m) = seal_line(if i < 3 { &old } else { &new }, &body(i, &st.mac));
+            st = ChainState { seq: i, mac: m };
+            lines.push(line);
+        }
+        std::fs::write(d.path().join(super::super::LOG_FILE), lines.join("\n") + "\n").unwrap();
+        let g = ChainState::genesis();
+        let keys = Keys { current: &new, before: Some((3, &old)) };
+        assert_eq!(verify(d.path(), &keys, g, None, &[]).unwrap().records, 4);
+        // A record after the switch MACed with the old (readable) key fails.
+        let e = verify(d.path(), &Keys { current: &new, before: Some((4, &old)) }, g, None, &[]).unwrap_err();
+        assert_eq!(e.seq, Some(3));
     }
 }

@@ -13,6 +13,7 @@
 //! max_batch = 4096            # records per group commit
 //! flush_ms = 200              # without a writer thread: flush pending records at least this often
 //! anchor_ms = 100             # at most this long between anchor updates in the store (batch mode)
+//! witness_ms = 1000           # anchors also go to the events file / syslog at most this often (0 = each)
 //! syslog = false              # also send every record to syslog (facility authpriv)
 //! syslog_socket = "/dev/log"
 //! queue = 65536               # records queued for the writer before callers wait (backpressure)
@@ -61,6 +62,11 @@ pub struct AuditConfig {
     pub max_batch: usize,
     pub flush_ms: u64,
     pub anchor_ms: u64,
+    /// At most this long between anchors sent to the external witness (the
+    /// events file or syslog, when configured; `events::Witness`), 0 =
+    /// every anchor. Records after the last witnessed anchor can be
+    /// truncated unseen.
+    pub witness_ms: u64,
     pub syslog: bool,
     pub syslog_socket: PathBuf,
     pub queue: usize,
@@ -96,6 +102,7 @@ impl Default for AuditConfig {
             max_batch: 4096,
             flush_ms: 50,
             anchor_ms: 100,
+            witness_ms: 1000,
             syslog: false,
             syslog_socket: PathBuf::from("/dev/log"),
             queue: 65_536,

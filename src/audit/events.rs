@@ -6,6 +6,13 @@
 //! Alerts (disabling a key version, scheduling a deletion, a PIN lockout)
 //! carry the extension attribute `severity = "alert"` and go to syslog at
 //! WARNING; other events at NOTICE.
+//!
+//! The audit log's external witness ([`Witness`]) sends each anchor of the
+//! log (sequence number and MAC, at most every `audit.witness_ms`) as the
+//! event `dev.keyward.audit.anchor` with `data = {token, serial, seq, mac}`
+//! to the events file and syslog (`[events] syslog` or `[audit] syslog`), so
+//! `keyward audit verify --witness FILE` ([`parse_witness`]) catches a log
+//! truncated or rewritten together with its anchor in the store.
 
 use super::config::EventsConfig;
 use super::record::{KeyArg, Pending, format_time_ms, mechanism_name};
@@ -44,6 +51,106 @@ impl Syslog {
             log::debug!("syslog {}: {e}", self.socket.display());
         }
     }
+}
+
+/// The CloudEvents type of a witnessed anchor.
+pub const ANCHOR_EVENT: &str = "dev.keyward.audit.anchor";
+
+/// Sends the audit log's anchors outside the token store (see the module doc).
+pub struct Witness {
+    file: Option<PathBuf>,
+    syslog: Option<Syslog>,
+    source: String,
+    every: Duration,
+    last: Option<Instant>,
+    /// The highest sequence number sent.
+    seen: u64,
+    counter: u64,
+}
+
+impl Witness {
+    /// `None` when no sink is configured.
+    pub fn new(events: &EventsConfig, audit: &super::config::AuditConfig) -> Option<Witness> {
+        let socket = if events.syslog {
+            Some(&events.syslog_socket)
+        } else if audit.syslog {
+            Some(&audit.syslog_socket)
+        } else {
+            None
+        };
+        if events.file.is_none() && socket.is_none() {
+            return None;
+        }
+        Some(Witness {
+            file: events.file.clone(),
+            syslog: socket.map(|s| Syslog::new(s, "keyward-audit")),
+            source: events.source.clone(),
+            every: Duration::from_millis(audit.witness_ms),
+            last: None,
+            seen: 0,
+            counter: 0,
+        })
+    }
+
+    /// Whether the anchor at `seq` should be sent now.
+    pub fn due(&self, seq: u64, force: bool) -> bool {
+        seq > self.seen && (force || self.last.is_none_or(|t| t.elapsed() >= self.every))
+    }
+
+    /// Sends one anchor; a failing sink is logged, never an error of the call.
+    pub fn send(&mut self, token: &str, serial: Option<&str>, st: super::chain::ChainState) {
+        self.counter += 1;
+        let mut r = [0u8; 8];
+        let _ = crate::crypto::random_fill(&mut r);
+        let ev = serde_json::json!({
+            "specversion": "1.0",
+            "id": format!("{}-{}-{}", hex::encode(r), std::process::id(), self.counter),
+            "source": format!("{}/{token}", self.source),
+            "type": ANCHOR_EVENT,
+            "time": format_time_ms(super::record::now_ms()),
+            "datacontenttype": "application/json",
+            "data": { "token": token, "serial": serial, "seq": st.seq, "mac": hex::encode(st.mac), "pid": std::process::id() },
+        });
+        let line = ev.to_string();
+        if let Some(f) = &self.file {
+            let r = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(f)
+                .and_then(|mut file| file.write_all(format!("{line}\n").as_bytes()));
+            if let Err(e) = r {
+                log::error!("audit witness {}: {e}", f.display());
+            }
+        }
+        if let Some(s) = &self.syslog {
+            s.send(LOG_INFO, &line);
+        }
+        self.seen = st.seq;
+        self.last = Some(Instant::now());
+    }
+}
+
+/// The anchors of the token with serial `serial` in a witness file: events
+/// JSON lines, or syslog lines carrying them (the JSON from the first `{`).
+/// Lines that are not anchors are skipped.
+pub fn parse_witness(text: &str, serial: &str) -> Vec<super::chain::ChainState> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(at) = line.find('{') else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line[at..]) else { continue };
+        if v.get("type").and_then(|t| t.as_str()) != Some(ANCHOR_EVENT) {
+            continue;
+        }
+        let d = &v["data"];
+        if d.get("serial").and_then(|s| s.as_str()) != Some(serial) {
+            continue;
+        }
+        let (Some(seq), Some(mac)) = (d["seq"].as_u64(), d["mac"].as_str().and_then(super::chain::parse_mac)) else {
+            continue;
+        };
+        out.push(super::chain::ChainState { seq, mac });
+    }
+    out
 }
 
 /// Builds the CloudEvent for a state change, or `None` when `p` changed
@@ -204,5 +311,34 @@ impl Sinks {
             self.reap();
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+}
+
+#[cfg(test)]
+mod witness_tests {
+    use super::*;
+
+    #[test]
+    fn witnessed_anchors_parse_back_from_the_events_file_and_syslog_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("events.jsonl");
+        let events = EventsConfig { file: Some(file.clone()), ..Default::default() };
+        let audit = super::super::config::AuditConfig { witness_ms: 0, ..Default::default() };
+        let mut w = Witness::new(&events, &audit).unwrap();
+        let a = super::super::chain::ChainState { seq: 3, mac: [3; 32] };
+        let b = super::super::chain::ChainState { seq: 9, mac: [9; 32] };
+        assert!(w.due(3, false));
+        w.send("tok", Some("serial-1"), a);
+        assert!(!w.due(3, true), "seen");
+        w.send("tok", Some("serial-2"), b);
+        let mut text = std::fs::read_to_string(&file).unwrap();
+        text.push_str("not json\n{\"type\":\"dev.keyward.key.created\"}\n");
+        let line = text.lines().next().unwrap().to_string();
+        text.push_str(&format!("<86>keyward-audit[12]: {}\n", line.replace("\"seq\":3", "\"seq\":4")));
+        let got = parse_witness(&text, "serial-1");
+        assert_eq!(got.iter().map(|c| c.seq).collect::<Vec<_>>(), vec![3, 4]);
+        assert_eq!(got[0].mac, [3; 32]);
+        assert_eq!(parse_witness(&text, "serial-2"), vec![b]);
+        assert!(Witness::new(&EventsConfig::default(), &audit).is_none(), "no sink, no witness");
     }
 }

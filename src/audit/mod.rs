@@ -50,6 +50,7 @@ pub mod config;
 pub mod events;
 pub mod metrics;
 pub mod record;
+pub mod verify;
 pub mod writer;
 
 use crate::ck::*;
@@ -66,6 +67,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 pub use chain::{Broken, ChainState, Verified};
+pub use verify::verify_dir;
 pub use writer::Meta;
 
 pub const LOG_FILE: &str = "audit.jsonl";
@@ -296,13 +298,34 @@ fn lock_err<T>(_: T) -> Error {
 
 impl Audit {
     /// The audit handle of the token stored in `dir` (its own store
-    /// connection for the audit key and anchor; nothing is written yet).
-    pub fn open(slot: Handle, dir: &Path, config: &Config) -> Result<Audit> {
+    /// connection for the audit key and anchor; nothing is written yet),
+    /// its key sealed under `kek` when one is configured (a clear key is
+    /// sealed now, see `writer`).
+    pub fn open(
+        slot: Handle,
+        dir: &Path,
+        config: &Config,
+        kek: Option<Arc<crate::store::kek::ExternalKek>>,
+    ) -> Result<Audit> {
         let meta: Box<dyn Meta> = Box::new(crate::store::Store::open(dir)?);
-        Ok(Self::with_meta(slot, dir, config, meta))
+        let a = Self::with_meta_kek(slot, dir, config, meta, kek);
+        if let Err(e) = a.shared.writer.lock().map_err(lock_err).and_then(|mut w| w.prepare_key()) {
+            log::error!("audit log {}: {e}", dir.display());
+        }
+        Ok(a)
     }
 
     pub fn with_meta(slot: Handle, dir: &Path, config: &Config, meta: Box<dyn Meta>) -> Audit {
+        Self::with_meta_kek(slot, dir, config, meta, None)
+    }
+
+    pub fn with_meta_kek(
+        slot: Handle,
+        dir: &Path,
+        config: &Config,
+        meta: Box<dyn Meta>,
+        kek: Option<Arc<crate::store::kek::ExternalKek>>,
+    ) -> Audit {
         let label = meta.token_label().unwrap_or_default();
         let cfg = config.audit.clone();
         let active = cfg.enabled || config.metrics.enabled || config.events.any_sink();
@@ -312,7 +335,11 @@ impl Audit {
                 cfg: cfg.clone(),
                 metrics_cfg: config.metrics.clone(),
                 label: RwLock::new(label.into()),
-                writer: Mutex::new(writer::LogWriter::new(dir, meta, &cfg)),
+                writer: Mutex::new(
+                    writer::LogWriter::new(dir, meta, &cfg)
+                        .with_kek(kek)
+                        .with_witness(events::Witness::new(&config.events, &cfg)),
+                ),
                 sinks: Mutex::new(events::Sinks::new(&config.events)),
                 counters: Mutex::new(metrics::Counters::default()),
                 inline: Mutex::new(Inline { buf: Vec::new(), since: None }),
@@ -500,6 +527,7 @@ impl Drop for Audit {
         let _ = self.flush();
         if let Ok(mut w) = self.shared.writer.lock() {
             let _ = w.anchor_if_stale();
+            w.witness_anchor(true);
         }
         if let Some(p) = self.shared.textfile.lock().ok().and_then(|mut t| t.take()) {
             let _ = std::fs::remove_file(p);
@@ -726,6 +754,7 @@ fn run(sh: Arc<Shared>) {
     }
     if let Ok(mut w) = sh.writer.lock() {
         let _ = w.anchor_if_stale();
+        w.witness_anchor(true);
     }
     sh.maybe_textfile(true);
 }
@@ -937,26 +966,6 @@ pub fn read_lines(dir: &Path, f: &mut dyn FnMut(&str, &Record) -> bool) {
     }
 }
 
-/// Verifies the log of the token in `dir` with the key and anchor in its
-/// store. `Ok(Err(..))` names the first broken record.
-pub fn verify_dir(dir: &Path, meta: &dyn Meta) -> Result<std::result::Result<Verified, Broken>> {
-    let Some(key) = writer::load_key(meta, false)? else {
-        let files = chain::log_files(dir).unwrap_or_default();
-        if files.is_empty() {
-            return Ok(Ok(Verified { records: 0, first_seq: 1, last: ChainState::genesis(), files: 0 }));
-        }
-        return Ok(Err(Broken {
-            file: dir.to_path_buf(),
-            line: 0,
-            seq: None,
-            reason: "the store holds no audit key for this log".into(),
-        }));
-    };
-    let start = writer::load_state(meta, writer::META_START)?.unwrap_or_else(ChainState::genesis);
-    let anchor = writer::load_state(meta, writer::META_ANCHOR)?;
-    Ok(chain::verify(dir, &key, start, anchor))
-}
-
 /// Whether record `r` names the key `name` (UID, label, or handle).
 pub fn names_key(r: &Record, name: &str) -> bool {
     r.key.iter().chain(r.created.iter()).any(|k| {
@@ -1066,7 +1075,7 @@ mod tests {
                 a.submit(pending(i, i % 10 == 0)).unwrap();
             }
             drop(a);
-            let v = verify_dir(d.path(), &meta).unwrap().unwrap();
+            let v = verify_dir(d.path(), &meta, None, &[]).unwrap().unwrap();
             assert_eq!(v.records, 50, "no_threads={no_threads}");
             let mut n = 0;
             read_log(d.path(), &mut |r| {
@@ -1090,7 +1099,7 @@ mod tests {
         }
         drop(w);
         assert!(chain::log_files(d.path()).unwrap().len() > 3);
-        assert_eq!(verify_dir(d.path(), &meta).unwrap().unwrap().records, 40);
+        assert_eq!(verify_dir(d.path(), &meta, None, &[]).unwrap().unwrap().records, 40);
         // A second writer (another process) continues the same chain.
         c.audit.keep_files = 2;
         let mut w = writer::LogWriter::new(d.path(), Box::new(meta.clone()), &c.audit);
@@ -1098,13 +1107,13 @@ mod tests {
             w.append("t", &[pending(i, true)], true, true).unwrap();
         }
         drop(w);
-        let v = verify_dir(d.path(), &meta).unwrap().unwrap();
+        let v = verify_dir(d.path(), &meta, None, &[]).unwrap().unwrap();
         assert_eq!(v.last.seq, 60);
         assert!(v.first_seq > 1);
         // Deleting the oldest retained file is detected.
         let oldest = chain::log_files(d.path()).unwrap().remove(0);
         std::fs::remove_file(oldest).unwrap();
-        assert!(verify_dir(d.path(), &meta).unwrap().is_err());
+        assert!(verify_dir(d.path(), &meta, None, &[]).unwrap().is_err());
     }
 
     #[test]
@@ -1121,7 +1130,7 @@ mod tests {
         std::fs::write(&log, bytes).unwrap();
         let mut w = writer::LogWriter::new(d.path(), Box::new(meta.clone()), &c.audit);
         w.append("t", &[pending(2, true)], true, true).unwrap();
-        let v = verify_dir(d.path(), &meta).unwrap().unwrap();
+        let v = verify_dir(d.path(), &meta, None, &[]).unwrap().unwrap();
         assert_eq!(v.records, 3);
         let mut events = Vec::new();
         read_log(d.path(), &mut |r| {

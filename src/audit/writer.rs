@@ -5,12 +5,23 @@
 //! exclusive `flock` on `audit.lock`, re-reads the chain position when the
 //! file changed under it (another process appended or rotated), writes the
 //! whole batch with one `write` and one `fsync`, and moves the anchor.
+//!
+//! The audit key (meta `audit.key`): 32 random bytes as hex, or with an
+//! external KEK `kek1:<hex of ExternalKek::seal("audit.key", key)>`. When a
+//! KEK is configured for a token whose key is in the clear, a new sealed
+//! key takes over from the next record on and the old one is kept (it was
+//! readable anyway) with that sequence number in `audit.key.before_kek`,
+//! for the records before it. A clear key in a token that already went
+//! through that, or whose PINs are wrapped under a KEK, was put there by
+//! someone else: refused. Every anchor is also sent to the external
+//! witness when one is configured (`events::Witness`).
 
 use super::chain::{self, ChainState};
 use super::config::AuditConfig;
 use super::record::{Kind, Pending, Record, RoleName};
 use crate::ck::*;
 use crate::error::{Error, Result};
+use crate::store::kek::ExternalKek;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -21,6 +32,9 @@ use zeroize::Zeroizing;
 pub const META_KEY: &str = "audit.key";
 pub const META_ANCHOR: &str = "audit.anchor";
 pub const META_START: &str = "audit.start";
+pub const META_KEY_BEFORE_KEK: &str = "audit.key.before_kek";
+const SEALED_PREFIX: &str = "kek1:";
+const KEY_CONTEXT: &str = "audit.key";
 
 /// The few store values the log needs (the meta table).
 pub trait Meta: Send {
@@ -29,6 +43,14 @@ pub trait Meta: Send {
     /// The token's label, for records.
     fn token_label(&self) -> Option<String> {
         None
+    }
+    /// The token's serial number (names the log in witnessed anchors).
+    fn token_serial(&self) -> Option<String> {
+        None
+    }
+    /// Whether the token's PINs are wrapped under an external KEK.
+    fn token_uses_kek(&self) -> bool {
+        false
     }
 }
 
@@ -42,6 +64,12 @@ impl<M: Meta + Sync> Meta for std::sync::Arc<M> {
     fn token_label(&self) -> Option<String> {
         (**self).token_label()
     }
+    fn token_serial(&self) -> Option<String> {
+        (**self).token_serial()
+    }
+    fn token_uses_kek(&self) -> bool {
+        (**self).token_uses_kek()
+    }
 }
 
 impl Meta for crate::store::Store {
@@ -53,6 +81,14 @@ impl Meta for crate::store::Store {
     }
     fn token_label(&self) -> Option<String> {
         self.token().ok().flatten().map(|r| r.label)
+    }
+    fn token_serial(&self) -> Option<String> {
+        self.token().ok().flatten().map(|r| r.serial)
+    }
+    fn token_uses_kek(&self) -> bool {
+        self.token().ok().flatten().is_some_and(|t| {
+            [t.so, t.user].iter().flatten().any(|w| crate::store::seal::required_kek(&w.blob).is_some())
+        })
     }
 }
 
@@ -70,21 +106,74 @@ impl Meta for MemMeta {
     }
 }
 
-/// The audit key of a token, creating it on first use (call under the lock).
-pub fn load_key(meta: &dyn Meta, create: bool) -> Result<Option<Zeroizing<Vec<u8>>>> {
-    if let Some(k) = meta.get(META_KEY)? {
-        let k = hex::decode(k.trim()).map_err(|_| Error::device("audit key in the store is corrupt"))?;
-        if k.len() != 32 {
-            return Err(Error::device("audit key in the store has the wrong length"));
+/// The audit keys of a token as its store holds them.
+pub struct AuditKeys {
+    pub current: Zeroizing<Vec<u8>>,
+    /// The key in use before `.0` (a clear key replaced under a KEK).
+    pub before: Option<(u64, Zeroizing<Vec<u8>>)>,
+    /// `current` is stored in the clear.
+    pub clear: bool,
+}
+
+impl AuditKeys {
+    pub fn chain_keys(&self) -> chain::Keys<'_> {
+        chain::Keys { current: &self.current, before: self.before.as_ref().map(|(s, k)| (*s, &k[..])) }
+    }
+}
+
+fn key_bytes(v: Vec<u8>, what: &str) -> Result<Zeroizing<Vec<u8>>> {
+    let v = Zeroizing::new(v);
+    if v.len() != 32 {
+        return Err(Error::device(format!("{what} has the wrong length")));
+    }
+    Ok(v)
+}
+
+fn parse_hex_key(s: &str, what: &str) -> Result<Zeroizing<Vec<u8>>> {
+    key_bytes(hex::decode(s.trim()).map_err(|_| Error::device(format!("{what} is corrupt")))?, what)
+}
+
+/// The audit keys of a token (`None`: none yet), opening a sealed key with
+/// `kek` (see the module doc for what is refused).
+pub fn load_keys(meta: &dyn Meta, kek: Option<&ExternalKek>) -> Result<Option<AuditKeys>> {
+    let Some(v) = meta.get(META_KEY)? else { return Ok(None) };
+    let (current, clear) = match v.strip_prefix(SEALED_PREFIX) {
+        Some(sealed) => {
+            let kek = kek.ok_or_else(|| {
+                Error::device("the audit key is sealed under a key-encryption key, and none is configured")
+            })?;
+            let sealed = hex::decode(sealed.trim()).map_err(|_| Error::device("sealed audit key is corrupt"))?;
+            (key_bytes(kek.open(KEY_CONTEXT, &sealed)?.to_vec(), "sealed audit key")?, false)
         }
-        return Ok(Some(Zeroizing::new(k)));
+        None => (parse_hex_key(&v, "audit key in the store")?, true),
+    };
+    let before = match meta.get(META_KEY_BEFORE_KEK)? {
+        Some(b) => {
+            let (seq, k) = b.trim().split_once(' ').ok_or_else(|| Error::device("audit.key.before_kek is corrupt"))?;
+            let seq = seq.parse::<u64>().map_err(|_| Error::device("audit.key.before_kek is corrupt"))?;
+            Some((seq, parse_hex_key(k, "audit.key.before_kek")?))
+        }
+        None => None,
+    };
+    if clear && kek.is_some() && (before.is_some() || meta.token_uses_kek()) {
+        return Err(Error::device(
+            "the audit key in the store is in the clear although this token's keys are under a \
+             key-encryption key: it was replaced behind keyward's back (a forged log?)",
+        ));
     }
-    if !create {
-        return Ok(None);
-    }
-    let k = crate::crypto::random_secret(32).map_err(|_| Error::general("rng failed"))?;
-    meta.set(META_KEY, &hex::encode(&*k))?;
-    Ok(Some(k))
+    Ok(Some(AuditKeys { current, before, clear }))
+}
+
+/// A new random key: sealed under `kek`, or in the clear without one.
+fn stored_key(kek: Option<&ExternalKek>, k: &[u8]) -> Result<String> {
+    Ok(match kek {
+        Some(kek) => format!("{SEALED_PREFIX}{}", hex::encode(kek.seal(KEY_CONTEXT, k)?)),
+        None => hex::encode(k),
+    })
+}
+
+fn random_key() -> Result<Zeroizing<Vec<u8>>> {
+    crate::crypto::random_secret(32).map_err(|_| Error::general("rng failed"))
 }
 
 pub fn load_state(meta: &dyn Meta, key: &str) -> Result<Option<ChainState>> {
@@ -110,7 +199,15 @@ pub struct LogWriter {
     dir: PathBuf,
     meta: Box<dyn Meta>,
     cfg: AuditConfig,
-    key: Option<Zeroizing<Vec<u8>>>,
+    keys: Option<AuditKeys>,
+    /// Re-read the key from the store (another process wrote the log).
+    reload_key: bool,
+    /// The external KEK the audit key is sealed under.
+    kek: Option<std::sync::Arc<ExternalKek>>,
+    /// Where anchors are also sent.
+    witness: Option<super::events::Witness>,
+    /// The last anchor this writer wrote.
+    anchor_state: Option<ChainState>,
     open: Option<Open>,
     state: Option<ChainState>,
     anchored: u64,
@@ -136,7 +233,11 @@ impl LogWriter {
             dir: dir.to_path_buf(),
             meta,
             cfg: cfg.clone(),
-            key: None,
+            keys: None,
+            reload_key: false,
+            kek: None,
+            witness: None,
+            anchor_state: None,
             open: None,
             state: None,
             anchored: 0,
@@ -149,8 +250,81 @@ impl LogWriter {
         }
     }
 
+    /// Seals the audit key under `kek` (see the module doc).
+    pub fn with_kek(mut self, kek: Option<std::sync::Arc<ExternalKek>>) -> LogWriter {
+        self.kek = kek;
+        self
+    }
+
+    /// Sends anchors to `witness` too.
+    pub fn with_witness(mut self, witness: Option<super::events::Witness>) -> LogWriter {
+        self.witness = witness;
+        self
+    }
+
     pub fn path(&self) -> PathBuf {
         self.dir.join(super::LOG_FILE)
+    }
+
+    /// The key for the next record (`next_seq`), loaded from the store when
+    /// needed; creates one when `create`; with a KEK configured, replaces a
+    /// clear key by a sealed one from `next_seq` on. Call under the lock,
+    /// after `sync_state`.
+    fn ensure_key(&mut self, next_seq: u64, create: bool) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        if self.keys.is_none() || self.reload_key {
+            self.keys = load_keys(&*self.meta, self.kek.as_deref())?;
+            self.reload_key = false;
+        }
+        let kek = self.kek.clone();
+        match (&self.keys, kek) {
+            (None, _) if !create => return Ok(None),
+            (None, kek) => {
+                let k = random_key()?;
+                self.meta.set(META_KEY, &stored_key(kek.as_deref(), &k)?)?;
+                self.keys = Some(AuditKeys { current: k, before: None, clear: kek.is_none() });
+            }
+            (Some(old), Some(kek)) if old.clear => {
+                self.meta.set(META_KEY_BEFORE_KEK, &format!("{next_seq} {}", hex::encode(&old.current[..])))?;
+                let k = random_key()?;
+                self.meta.set(META_KEY, &stored_key(Some(&kek), &k)?)?;
+                log::warn!(
+                    "audit log {}: the audit key is now sealed under the key-encryption key {}; records \
+                     before seq {next_seq} stay MACed with the old key, which was readable in the store",
+                    self.dir.display(),
+                    kek.id_hex()
+                );
+                self.keys = load_keys(&*self.meta, Some(&kek))?;
+            }
+            _ => {}
+        }
+        Ok(self.keys.as_ref().map(|k| k.current.clone()))
+    }
+
+    /// At open, with a KEK: seals a clear audit key now, before any record
+    /// of this process (and before a login re-wraps the PINs under the KEK).
+    pub fn prepare_key(&mut self) -> Result<()> {
+        if self.kek.is_none() {
+            return Ok(());
+        }
+        let lock = self.lock()?;
+        let r = self.sync_state().and_then(|_| {
+            let next = self.state.map(|s| s.seq).unwrap_or(0) + 1;
+            self.ensure_key(next, false).map(|_| ())
+        });
+        drop(lock);
+        r
+    }
+
+    /// Sends the last anchor to the witness if it has not seen it (and the
+    /// interval allows, unless `force`).
+    pub fn witness_anchor(&mut self, force: bool) {
+        let (Some(w), Some(st)) = (self.witness.as_mut(), self.anchor_state) else { return };
+        if !w.due(st.seq, force) {
+            return;
+        }
+        let label = self.meta.token_label().unwrap_or_default();
+        let serial = self.meta.token_serial();
+        w.send(&label, serial.as_deref(), st);
     }
 
     /// Takes the cross-process append lock (`flock` on `audit.lock`, kept
@@ -205,8 +379,9 @@ impl LogWriter {
             let lock = self.lock()?;
             let r = self.sync_state().map(|_| ()).and_then(|_| self.write_anchor());
             drop(lock);
-            return r;
+            r?;
         }
+        self.witness_anchor(false);
         Ok(())
     }
 
@@ -239,6 +414,8 @@ impl LogWriter {
                 self.meta.set(META_ANCHOR, &st.encode())?;
             }
             self.anchored = st.seq;
+            self.anchor_state = Some(st);
+            self.witness_anchor(false);
         }
         self.last_anchor = Some(Instant::now());
         Ok(())
@@ -256,6 +433,8 @@ impl LogWriter {
             return Ok(0);
         }
         self.open = None;
+        // Another process may have replaced the key (sealed it under a KEK).
+        self.reload_key = true;
         let file = OpenOptions::new()
             .create(true)
             .read(true)
@@ -313,12 +492,9 @@ impl LogWriter {
     }
 
     fn append_locked(&mut self, token: &str, batch: &[Pending], fsync: bool, force_anchor: bool) -> Result<()> {
-        if self.key.is_none() {
-            self.key = load_key(&*self.meta, true)?;
-        }
-        let key = self.key.clone().ok_or_else(|| Error::device("no audit key"))?;
         let dropped = self.sync_state()?;
         let mut st = self.state.unwrap_or_else(ChainState::genesis);
+        let key = self.ensure_key(st.seq + 1, true)?.ok_or_else(|| Error::device("no audit key"))?;
         let repair = (dropped > 0).then(|| Pending {
             time_ms: super::record::now_ms(),
             at: None,

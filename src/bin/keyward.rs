@@ -94,6 +94,11 @@ enum Cmd {
         #[command(flatten)]
         pin: keyward::kms::cli::PinArg,
     },
+    /// The external key-encryption key ([store] kek_file / kek_credential).
+    Kek {
+        #[command(subcommand)]
+        cmd: KekCmd,
+    },
     /// Every key and version: algorithm, size, state, origin, dates, next rotation.
     Inventory {
         #[command(flatten)]
@@ -104,9 +109,81 @@ enum Cmd {
 }
 
 #[derive(Subcommand)]
+enum KekCmd {
+    /// Create a new random KEK in FILE (mode 0600; never overwrites) and print its id.
+    New { file: PathBuf },
+    /// Wrap the token's SO and user PINs under the configured KEK now, by
+    /// logging in as both (otherwise each is re-wrapped at its next login).
+    Add {
+        /// SO PIN (else $KEYWARD_SO_PIN, else a prompt).
+        #[arg(long, env = "KEYWARD_SO_PIN", hide_env_values = true)]
+        so_pin: Option<String>,
+        /// User PIN (else $KEYWARD_PIN, else a prompt).
+        #[arg(long, env = "KEYWARD_PIN", hide_env_values = true)]
+        pin: Option<String>,
+    },
+    /// The configured KEK and which PINs of the token need it.
+    Status,
+}
+
+fn kek_status(lib: &Library, slot: u64) -> Result<bool, String> {
+    let st = lib.token(slot).map_err(|e| e.to_string())?.kek_status().map_err(|e| e.to_string())?;
+    match &st.configured {
+        None => out!("configured KEK: none"),
+        Some(Ok((id, source))) => out!("configured KEK: id {id} ({source})"),
+        Some(Err(e)) => out!("configured KEK: unusable: {e}"),
+    }
+    let mut all = true;
+    for (role, w) in [("SO", &st.so), ("user", &st.user)] {
+        match w {
+            None => out!("{role} PIN: not set"),
+            Some(None) => {
+                all = false;
+                out!("{role} PIN: PIN only (a copy of the store can be attacked offline)")
+            }
+            Some(Some(id)) => out!("{role} PIN: PIN + KEK id {id}"),
+        }
+    }
+    Ok(all)
+}
+
+fn run_kek(lib: &Library, slot: u64, cmd: KekCmd) -> Result<(), String> {
+    match cmd {
+        KekCmd::New { .. } => Err("handled before the library opens".into()),
+        KekCmd::Status => kek_status(lib, slot).map(|_| ()),
+        KekCmd::Add { so_pin, pin } => {
+            let t = lib.token(slot).map_err(|e| e.to_string())?;
+            if t.kek_status().map_err(|e| e.to_string())?.configured.is_none() {
+                return Err("no KEK configured: set [store] kek_file (keyward kek new FILE makes one)".into());
+            }
+            let h = lib.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).map_err(|e| e.to_string())?;
+            let so = pin_or_prompt(so_pin, "SO PIN")?;
+            lib.login(h, CKU_SO, so.as_bytes()).map_err(|e| format!("SO login: {e}"))?;
+            lib.logout(h).map_err(|e| e.to_string())?;
+            if t.kek_status().map_err(|e| e.to_string())?.user.is_some() {
+                let user = pin_or_prompt(pin, "user PIN")?;
+                lib.login(h, CKU_USER, user.as_bytes()).map_err(|e| format!("user login: {e}"))?;
+                lib.logout(h).map_err(|e| e.to_string())?;
+            }
+            lib.close_session(h).map_err(|e| e.to_string())?;
+            if !kek_status(lib, slot)? {
+                return Err("a PIN is still not wrapped under the KEK".into());
+            }
+            Ok(())
+        }
+    }
+}
+
+#[derive(Subcommand)]
 enum AuditCmd {
     /// Check the MAC chain; report the first broken record and exit non-zero.
-    Verify,
+    Verify {
+        /// Also check against the anchors an external witness saw: the
+        /// events file ([events] file) or a syslog file with keyward's
+        /// `dev.keyward.audit.anchor` events.
+        #[arg(long)]
+        witness: Option<PathBuf>,
+    },
     /// Print records (oldest first).
     Show {
         /// Only records at or after this time (RFC 3339, YYYY-MM-DD, or an age like 15m, 2h, 7d).
@@ -125,19 +202,26 @@ fn run_audit(lib: &Library, slot: u64, cmd: AuditCmd) -> Result<(), String> {
     let t = lib.token(slot).map_err(|e| e.to_string())?;
     let dir = t.audit_dir();
     match cmd {
-        AuditCmd::Verify => match keyward::audit::verify_dir(&dir, t.store()).map_err(|e| e.to_string())? {
-            Ok(v) => {
-                out!(
-                    "audit log OK: {} records (seq {}..{}) in {} file(s)",
-                    v.records,
-                    v.first_seq,
-                    v.last.seq,
-                    v.files
-                );
-                Ok(())
+        AuditCmd::Verify { witness } => {
+            let text = match &witness {
+                Some(p) => Some(std::fs::read_to_string(p).map_err(|e| format!("witness {}: {e}", p.display()))?),
+                None => None,
+            };
+            match t.verify_audit(text.as_deref()).map_err(|e| e.to_string())? {
+                Ok(v) => {
+                    out!(
+                        "audit log OK: {} records (seq {}..{}) in {} file(s){}",
+                        v.records,
+                        v.first_seq,
+                        v.last.seq,
+                        v.files,
+                        if witness.is_some() { ", consistent with the witness" } else { "" }
+                    );
+                    Ok(())
+                }
+                Err(b) => Err(format!("audit log BROKEN: {b}")),
             }
-            Err(b) => Err(format!("audit log BROKEN: {b}")),
-        },
+        }
         AuditCmd::Show { since, key, json } => {
             let since = match since {
                 Some(s) => {
@@ -190,6 +274,15 @@ fn slot_by_label(lib: &Library, label: &Option<String>) -> Result<u64, String> {
 }
 
 fn run(cli: Cli) -> Result<(), String> {
+    if let Cmd::Kek { cmd: KekCmd::New { file } } = &cli.cmd {
+        let k = keyward::store::kek::ExternalKek::create_file(file).map_err(|e| e.to_string())?;
+        out!("created key-encryption key {} (id {})", file.display(), k.id_hex());
+        out!(
+            "use it with: [store] kek_file = {:?} (keep a copy: without it the token does not open)",
+            file.display().to_string()
+        );
+        return Ok(());
+    }
     let lib = open(&cli.conf)?;
     match cli.cmd {
         Cmd::Init { label, slot, so_pin, pin } => {
@@ -232,6 +325,10 @@ fn run(cli: Cli) -> Result<(), String> {
         Cmd::Maintain { pin } => {
             let slot = slot_by_label(&lib, &cli.token)?;
             out!("{}", keyward::kms::cli::run_maintain(&lib, slot, &pin)?);
+        }
+        Cmd::Kek { cmd } => {
+            let slot = slot_by_label(&lib, &cli.token)?;
+            run_kek(&lib, slot, cmd)?;
         }
         Cmd::Inventory { pin, format } => {
             let slot = slot_by_label(&lib, &cli.token)?;

@@ -89,6 +89,28 @@ pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     out
 }
 
+/// HKDF-SHA256 (RFC 5869): extract with `salt`, expand `info` into `out`
+/// (at most 255 * 32 bytes). Key separation for the store's derived keys.
+pub fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) -> CryptoResult<()> {
+    struct Len(usize);
+    impl aws_lc_rs::hkdf::KeyType for Len {
+        fn len(&self) -> usize {
+            self.0
+        }
+    }
+    let prk = aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA256, salt).extract(ikm);
+    let info = [info];
+    let okm = prk.expand(&info, Len(out.len())).map_err(|_| CryptoError::InvalidLength)?;
+    okm.fill(out).map_err(|_| CryptoError::Internal)
+}
+
+/// Constant-time equality of two byte strings (different lengths: false).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    #[allow(deprecated)]
+    let r = aws_lc_rs::constant_time::verify_slices_are_equal(a, b);
+    r.is_ok()
+}
+
 /// A symmetric key's bytes plus engine state prepared on first use (key
 /// schedules), shared by every operation on that key during the login.
 pub struct SecretKey {
@@ -116,5 +138,27 @@ impl SecretKey {
 impl std::fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SecretKey({} bytes)", self.bytes.len())
+    }
+}
+
+#[cfg(test)]
+mod kdf_tests {
+    #[test]
+    fn hkdf_sha256_rfc5869_case_1() {
+        let salt: Vec<u8> = (0u8..=0x0c).collect();
+        let info: Vec<u8> = (0xf0u8..=0xf9).collect();
+        let mut okm = [0u8; 42];
+        super::hkdf_sha256(&salt, &[0x0b; 22], &info, &mut okm).unwrap();
+        assert_eq!(
+            hex::encode(okm),
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
+        );
+    }
+
+    #[test]
+    fn ct_eq_compares_content_and_length() {
+        assert!(super::ct_eq(b"abc", b"abc"));
+        assert!(!super::ct_eq(b"abc", b"abd"));
+        assert!(!super::ct_eq(b"abc", b"ab"));
     }
 }

@@ -422,14 +422,25 @@ fn key_info(name: &KeyName, objs: &[Arc<Object>]) -> KeyInfo {
 // ---- rows inside a transaction --------------------------------------------------------
 
 /// An object row decoded inside a transaction.
+#[derive(Clone)]
 struct Row {
     id: i64,
     uid: String,
     attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>,
     sealed: Vec<u8>,
+    /// The row as stored (public blob and MAC), for its integrity check:
+    /// only a verified row is written back (re-MACed) or copied into a new
+    /// version.
+    stored: ObjectRow,
 }
 
 impl Row {
+    fn require_intact(&self, t: &Token) -> Result<()> {
+        match crate::token::integrity::integrity_error(self.id as Handle, &self.uid, &t.check_row(&self.stored)) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
     fn ulong(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<CK_ULONG> {
         map_ulong(&self.attrs, ty)
     }
@@ -488,7 +499,7 @@ fn key_rows(tx: &Tx<'_>) -> Result<Vec<Row>> {
     for r in tx.objects()? {
         let attrs: BTreeMap<_, _> =
             codec::decode_attrs(&r.public)?.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, v)).collect();
-        let row = Row { id: r.id, uid: r.uid, attrs, sealed: r.sealed };
+        let row = Row { id: r.id, uid: r.uid.clone(), attrs, sealed: r.sealed.clone(), stored: r };
         if is_key_class(row.class()) {
             out.push(row);
         }
@@ -500,10 +511,14 @@ fn encode_public(attrs: &BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>) -> Vec<u8> {
     codec::encode_attrs(attrs.iter().map(|(t, v)| (*t as u64, v.as_slice())))
 }
 
-fn write_update(tx: &Tx<'_>, r: &Row, ch: &mut Changes) -> Result<()> {
+/// Writes `r` back with a fresh MAC; a row that did not verify is refused
+/// (re-MACing it would launder an edit).
+fn write_update(t: &Token, tx: &Tx<'_>, r: &Row, ch: &mut Changes) -> Result<()> {
+    r.require_intact(t)?;
     let public = encode_public(&r.attrs);
-    tx.update_object(r.id, &public, &r.sealed)?;
-    ch.upserts.push(ObjectRow { id: r.id, uid: r.uid.clone(), public, sealed: r.sealed.clone() });
+    let mac = t.row_mac(r.id, &r.uid, &public, &r.sealed)?;
+    tx.update_object(r.id, &public, &r.sealed, &mac)?;
+    ch.upserts.push(ObjectRow { id: r.id, uid: r.uid.clone(), public, sealed: r.sealed.clone(), mac: Some(mac) });
     Ok(())
 }
 
@@ -770,6 +785,7 @@ impl Token {
                             "the key has no live primary version to rotate",
                         ));
                     };
+                    base.require_intact(self)?;
                     let mut a = base.attrs.clone();
                     for (t, v) in &f.material {
                         a.insert(*t, v.clone());
@@ -801,8 +817,14 @@ impl Token {
                         a.insert(CKA_KEYWARD_NEXT_ROTATION, time_bytes(next));
                     }
                     let public = encode_public(&a);
-                    let id = tx.insert_object(&f.uid, &public, &f.sealed)?;
-                    ch.upserts.push(ObjectRow { id, uid: f.uid.clone(), public, sealed: f.sealed.clone() });
+                    let mac = std::cell::RefCell::new(None);
+                    let id = tx.insert_object(&f.uid, &public, &f.sealed, &|id| {
+                        let m = self.row_mac(id, &f.uid, &public, &f.sealed)?;
+                        *mac.borrow_mut() = Some(m.clone());
+                        Ok(m)
+                    })?;
+                    let mac = mac.into_inner();
+                    ch.upserts.push(ObjectRow { id, uid: f.uid.clone(), public, sealed: f.sealed.clone(), mac });
                     ids.push((f.class, id as Handle));
                 }
                 for r in rows.iter_mut().filter(|r| r.live_primary() && fresh.iter().any(|f| f.class == r.class())) {
@@ -811,7 +833,7 @@ impl Token {
                     if r.attrs.contains_key(&CKA_KEYWARD_NEXT_ROTATION) {
                         r.set(CKA_KEYWARD_NEXT_ROTATION, ulong_bytes(0));
                     }
-                    write_update(tx, r, &mut ch)?;
+                    write_update(self, tx, r, &mut ch)?;
                 }
                 if due.is_some() {
                     // Automatic rotation: recorded before the commit (see
@@ -849,7 +871,7 @@ impl Token {
             for mut r in key_rows(tx)?.into_iter().filter(|r| r.of_key(name)) {
                 found = true;
                 if f(&mut r)? {
-                    write_update(tx, &r, &mut ch)?;
+                    write_update(self, tx, &r, &mut ch)?;
                 }
             }
             if !found {
@@ -922,12 +944,12 @@ impl Token {
                     write_delete(tx, r, &mut ch)?;
                     continue;
                 }
-                let mut r = Row { id: r.id, uid: r.uid.clone(), attrs: r.attrs.clone(), sealed: r.sealed.clone() };
+                let mut r = r.clone();
                 let prior = r.state();
                 r.set(CKA_KEYWARD_PRIOR_STATE, ulong_bytes(prior));
                 r.set(CKA_KEYWARD_STATE, ulong_bytes(KEYWARD_STATE_PENDING_DELETION));
                 r.set(CKA_KEYWARD_DESTROY_AT, time_bytes(at));
-                write_update(tx, &r, &mut ch)?;
+                write_update(self, tx, &r, &mut ch)?;
             }
             delete_copies(tx, &all, &mut ch)?;
             Ok(ch)
@@ -1061,7 +1083,7 @@ impl Token {
                 r.set(CKA_KEYWARD_PRIOR_STATE, ulong_bytes(prior));
                 r.set(CKA_KEYWARD_STATE, ulong_bytes(KEYWARD_STATE_PENDING_DELETION));
                 r.set(CKA_KEYWARD_DESTROY_AT, time_bytes(at));
-                write_update(tx, &r, &mut ch)?;
+                write_update(self, tx, &r, &mut ch)?;
             }
             Ok(ch)
         })?;
@@ -1069,7 +1091,9 @@ impl Token {
     }
 
     /// Stores made before key identities (keyward 0.1 grouped versions by
-    /// CKA_LABEL + CKA_ID): gives every key object without
+    /// CKA_LABEL + CKA_ID), at the first login of a process (after the
+    /// rows were bound to the master key, so the rewrite is MACed like any
+    /// other): gives every key object without
     /// CKA_KEYWARD_KEY_ID one, in one transaction that re-reads the rows (a
     /// second process finds nothing left to do). Objects sharing a label
     /// and ID whose versions are all distinct were linked by rotation and
@@ -1123,9 +1147,9 @@ impl Token {
             }
             let mut ch = Changes::default();
             for (r, id) in assigned {
-                let mut r = Row { id: r.id, uid: r.uid.clone(), attrs: r.attrs.clone(), sealed: r.sealed.clone() };
+                let mut r = r.clone();
                 r.set(CKA_KEYWARD_KEY_ID, id);
-                write_update(tx, &r, &mut ch)?;
+                write_update(self, tx, &r, &mut ch)?;
             }
             Ok(ch)
         })?;
@@ -1171,7 +1195,7 @@ impl Token {
             for mut r in key_rows(tx)?.into_iter().filter(|r| r.id != handle && r.of_key(&name)) {
                 if r.attrs.get(&CKA_KEYWARD_TAGS).map(Vec::as_slice) != Some(tags) {
                     r.set(CKA_KEYWARD_TAGS, tags.to_vec());
-                    write_update(tx, &r, &mut ch)?;
+                    write_update(self, tx, &r, &mut ch)?;
                 }
             }
             Ok(ch)

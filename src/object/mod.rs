@@ -39,6 +39,20 @@ pub enum KeyMaterial {
     EcPublic(crate::crypto::ec::EcPublic),
 }
 
+/// Whether the stored row of a token object passed its integrity check
+/// (`token::integrity`). Objects built in this process are `Verified`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Integrity {
+    Verified,
+    /// The key that checks the row is not available yet (nobody has logged
+    /// in since the process started and no external KEK is configured):
+    /// the object may be listed and its public attributes read, not used.
+    Unverified,
+    /// The row failed its check (edited, swapped, or unbound in a bound
+    /// store); the reason. Every use is refused with `CKR_DEVICE_ERROR`.
+    Failed(Arc<str>),
+}
+
 /// One object. Immutable once built: a change builds a new `Object` and the
 /// token swaps it in, so readers holding an `Arc<Object>` see a consistent
 /// snapshot.
@@ -57,14 +71,16 @@ pub struct Object {
     secrets: Box<[(CK_ATTRIBUTE_TYPE, Secret)]>,
     material: RwLock<Option<Arc<KeyMaterial>>>,
     /// The token's login epoch in which this process last handed the
-    /// object's handle to the application (find, create, generate ...): a
-    /// private object's handle is valid in that epoch only (C_Logout
-    /// invalidates the handles of private objects, even after a new login).
+    /// object's handle to the application (find, create, generate ...; 0:
+    /// never): a private object's handle handed out is valid in that epoch
+    /// only (C_Logout invalidates the handles of private objects, even
+    /// after a new login).
     pub(crate) issued_in: std::sync::atomic::AtomicU64,
     /// An enabled primary key version without a validity window: the
     /// lifecycle rules of `kms::check_use` have nothing to refuse (decided
     /// once here instead of four attribute lookups per key use).
     unrestricted: bool,
+    integrity: Integrity,
 }
 
 impl std::fmt::Debug for Object {
@@ -132,7 +148,18 @@ impl Object {
             material: RwLock::new(None),
             issued_in: std::sync::atomic::AtomicU64::new(0),
             unrestricted,
+            integrity: Integrity::Verified,
         })
+    }
+
+    /// The object with the result of its row's integrity check.
+    pub fn with_integrity(mut self, integrity: Integrity) -> Object {
+        self.integrity = integrity;
+        self
+    }
+
+    pub fn integrity(&self) -> &Integrity {
+        &self.integrity
     }
 
     /// See the field: no lifecycle rule can refuse a use of this key.

@@ -26,8 +26,12 @@
 //! - The database file and directory are private (0600 / 0700); SQLite
 //!   creates the `-wal` and `-shm` files with the database file's mode.
 //!   `secure_delete` overwrites deleted content.
+//! - Every object row carries a MAC over its id, uid and both blobs
+//!   (schema 2, `seal::RowKey`); the caller computes it (inserts get their
+//!   id first, in the same transaction) and checks it when it reads rows.
 
 pub mod codec;
+pub mod kek;
 pub mod seal;
 
 use crate::ck::*;
@@ -51,7 +55,7 @@ const STATEMENT_CACHE: usize = 64;
 
 /// Schema migrations: entry `i` takes `PRAGMA user_version` from `i` to
 /// `i + 1`. Append new versions; never edit a released one.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 const SCHEMA_V1: &str = "
 CREATE TABLE token (
@@ -91,6 +95,18 @@ CREATE TABLE counters (
 INSERT INTO counters (id, rev) VALUES (1, 0);
 ";
 
+/// Schema 2: every object row carries a MAC over its id, uid and both blobs
+/// (`seal::RowKey`). Rows from schema 1 have none until the first login
+/// after the upgrade binds them (see [`META_ROWS_BOUND`]).
+const SCHEMA_V2: &str = "
+ALTER TABLE objects ADD COLUMN mac BLOB;
+";
+
+/// Meta key present once every row of the store carries a MAC: from then
+/// on a row without one is refused. Written by the caller (the token layer
+/// binds schema-1 rows at the first login that has the master key).
+pub const META_ROWS_BOUND: &str = "rows.bound";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     So,
@@ -117,13 +133,22 @@ pub struct TokenRow {
 }
 
 /// One token object: public attributes and sealed secrets, both
-/// [`codec`]-encoded by the caller.
+/// [`codec`]-encoded by the caller, and the MAC that binds them to the id
+/// and uid (`None`: a row from schema 1 not bound yet).
 #[derive(Clone, Debug)]
 pub struct ObjectRow {
     pub id: i64,
     pub uid: String,
     pub public: Vec<u8>,
     pub sealed: Vec<u8>,
+    pub mac: Option<Vec<u8>>,
+}
+
+/// Computes the MAC of a row being inserted, once its id is known.
+pub type RowMac<'a> = dyn Fn(i64) -> Result<Vec<u8>> + 'a;
+
+fn object_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectRow> {
+    Ok(ObjectRow { id: r.get(0)?, uid: r.get(1)?, public: r.get(2)?, sealed: r.get(3)?, mac: r.get(4)? })
 }
 
 /// Objects written and ids deleted after some revision, and the revision
@@ -327,18 +352,17 @@ fn read_changes(inner: &mut Inner, since: Option<u64>) -> Result<Changes> {
     let tx = inner.conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
     let dv = data_version(&tx)?;
     let rev = to_rev(tx.prepare_cached("SELECT rev FROM counters WHERE id = 1")?.query_row([], |r| r.get(0))?)?;
-    let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<ObjectRow> {
-        Ok(ObjectRow { id: r.get(0)?, uid: r.get(1)?, public: r.get(2)?, sealed: r.get(3)? })
-    };
+    let row = object_row;
     let mut changes = Changes { rev, ..Changes::default() };
     match since {
         None => {
-            let mut st = tx.prepare_cached("SELECT id, uid, public, sealed FROM objects ORDER BY id")?;
+            let mut st = tx.prepare_cached("SELECT id, uid, public, sealed, mac FROM objects ORDER BY id")?;
             changes.upserts = st.query_map([], row)?.collect::<rusqlite::Result<_>>()?;
         }
         Some(since) => {
             let since = from_rev(since);
-            let mut st = tx.prepare_cached("SELECT id, uid, public, sealed FROM objects WHERE rev > ?1 ORDER BY id")?;
+            let mut st =
+                tx.prepare_cached("SELECT id, uid, public, sealed, mac FROM objects WHERE rev > ?1 ORDER BY id")?;
             changes.upserts = st.query_map([since], row)?.collect::<rusqlite::Result<_>>()?;
             let mut st = tx.prepare_cached("SELECT id FROM tombstones WHERE rev > ?1 ORDER BY id")?;
             changes.deletes = st.query_map([since], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
@@ -481,6 +505,34 @@ impl Store {
         self.write(|tx| tx.set_pin(role, wrapped))
     }
 
+    /// Replaces the wrapped master key of `role` by `new` if it is still
+    /// `old` (a re-wrap of the same master key: the failure counter stays).
+    /// Returns whether it was replaced.
+    pub fn replace_wrapped(&self, role: Role, old: &WrappedKey, new: &WrappedKey) -> Result<bool> {
+        let sql = match role {
+            Role::So => {
+                "UPDATE token SET so_salt = ?4, so_iter = ?5, so_blob = ?6 \
+                 WHERE id = 1 AND so_salt = ?1 AND so_iter = ?2 AND so_blob = ?3"
+            }
+            Role::User => {
+                "UPDATE token SET user_salt = ?4, user_iter = ?5, user_blob = ?6 \
+                 WHERE id = 1 AND user_salt = ?1 AND user_iter = ?2 AND user_blob = ?3"
+            }
+        };
+        self.write(|tx| {
+            tx.stamp()?;
+            let n = tx.conn.prepare_cached(sql)?.execute(params![
+                old.salt,
+                old.iterations,
+                old.blob,
+                new.salt,
+                new.iterations,
+                new.blob
+            ])?;
+            Ok(n == 1)
+        })
+    }
+
     /// Counts a failed login of `role`; returns the new count.
     pub fn pin_failed(&self, role: Role) -> Result<u32> {
         self.write(|tx| tx.pin_failed(role))
@@ -509,14 +561,16 @@ impl Store {
     }
 
     /// Stores a new object; returns its id (its PKCS#11 handle), >= 1 and
-    /// < 2^31, never reused.
-    pub fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8]) -> Result<i64> {
-        self.write(|tx| tx.insert_object(uid, public, sealed))
+    /// < 2^31, never reused. `mac` computes the row's MAC from that id in
+    /// the same transaction (an `Err` from it writes nothing).
+    pub fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8], mac: &RowMac<'_>) -> Result<i64> {
+        self.write(|tx| tx.insert_object(uid, public, sealed, mac))
     }
 
-    /// Replaces an object's blobs; `CKR_OBJECT_HANDLE_INVALID` if it is gone.
-    pub fn update_object(&self, id: i64, public: &[u8], sealed: &[u8]) -> Result<()> {
-        self.write(|tx| tx.update_object(id, public, sealed))
+    /// Replaces an object's blobs and MAC; `CKR_OBJECT_HANDLE_INVALID` if it
+    /// is gone.
+    pub fn update_object(&self, id: i64, public: &[u8], sealed: &[u8], mac: &[u8]) -> Result<()> {
+        self.write(|tx| tx.update_object(id, public, sealed, mac))
     }
 
     /// Deletes an object, leaving a tombstone; `CKR_OBJECT_HANDLE_INVALID`
@@ -604,7 +658,7 @@ impl Tx<'_> {
     }
 
     /// See [`Store::insert_object`].
-    pub fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8]) -> Result<i64> {
+    pub fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8], mac: &RowMac<'_>) -> Result<i64> {
         let rev = self.stamp()?;
         let id: i64 = self
             .conn
@@ -613,16 +667,31 @@ impl Tx<'_> {
         if !(1..=MAX_OBJECT_ID).contains(&id) {
             return Err(Error::new(CKR_DEVICE_MEMORY, "token object handles exhausted"));
         }
+        self.set_mac(id, &mac(id)?)?;
         Ok(id)
     }
 
     /// See [`Store::update_object`].
-    pub fn update_object(&self, id: i64, public: &[u8], sealed: &[u8]) -> Result<()> {
+    pub fn update_object(&self, id: i64, public: &[u8], sealed: &[u8], mac: &[u8]) -> Result<()> {
         let rev = self.stamp()?;
         let n = self
             .conn
-            .prepare_cached("UPDATE objects SET public = ?2, sealed = ?3, rev = ?4 WHERE id = ?1")?
-            .execute(params![id, public, sealed, rev])?;
+            .prepare_cached("UPDATE objects SET public = ?2, sealed = ?3, mac = ?4, rev = ?5 WHERE id = ?1")?
+            .execute(params![id, public, sealed, mac, rev])?;
+        if n == 0 {
+            return Err(handle_invalid(id));
+        }
+        Ok(())
+    }
+
+    /// Sets the MAC of row `id` (also how a schema-1 row is bound); the
+    /// row's revision moves so other processes re-read it.
+    pub fn set_mac(&self, id: i64, mac: &[u8]) -> Result<()> {
+        let rev = self.stamp()?;
+        let n = self
+            .conn
+            .prepare_cached("UPDATE objects SET mac = ?2, rev = ?3 WHERE id = ?1")?
+            .execute(params![id, mac, rev])?;
         if n == 0 {
             return Err(handle_invalid(id));
         }
@@ -652,10 +721,8 @@ impl Tx<'_> {
     /// (src/kms): rotation and purge decide on rows read under the write
     /// lock, so two processes never both act on the same state.
     pub fn objects(&self) -> Result<Vec<ObjectRow>> {
-        let mut st = self.conn.prepare_cached("SELECT id, uid, public, sealed FROM objects ORDER BY id")?;
-        let rows = st
-            .query_map([], |r| Ok(ObjectRow { id: r.get(0)?, uid: r.get(1)?, public: r.get(2)?, sealed: r.get(3)? }))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut st = self.conn.prepare_cached("SELECT id, uid, public, sealed, mac FROM objects ORDER BY id")?;
+        let rows = st.query_map([], object_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
@@ -736,6 +803,10 @@ mod tests {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777
     }
 
+    fn test_mac(id: i64) -> Result<Vec<u8>> {
+        Ok(id.to_le_bytes().to_vec())
+    }
+
     fn ids(rows: &[ObjectRow]) -> Vec<i64> {
         rows.iter().map(|r| r.id).collect()
     }
@@ -760,7 +831,7 @@ mod tests {
             assert_eq!(mode(&p), 0o600, "{ext}");
         }
         assert!(s.integrity_check().unwrap());
-        assert_eq!(user_version(&s.lock().unwrap().conn).unwrap(), 1);
+        assert_eq!(user_version(&s.lock().unwrap().conn).unwrap(), 2);
         let jm: String = s.lock().unwrap().conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(jm, "wal");
 
@@ -779,7 +850,7 @@ mod tests {
         let s = Store::open(tmp.path()).unwrap();
         assert!(s.token().unwrap().is_none());
         s.init_token("lbl", "serial1", &so_key()).unwrap();
-        let id = s.insert_object("u1", b"pub", b"sec").unwrap();
+        let id = s.insert_object("u1", b"pub", b"sec", &test_mac).unwrap();
         drop(s);
         let s = Store::open(tmp.path()).unwrap();
         assert_eq!(s.token().unwrap().unwrap().label, "lbl");
@@ -789,6 +860,38 @@ mod tests {
         let e = Store::open(tmp.path()).unwrap_err();
         assert_eq!(e.rv(), CKR_DEVICE_ERROR);
         assert!(e.reason().contains("newer"), "{e:?}");
+    }
+
+    #[test]
+    fn schema_1_rows_migrate_without_a_mac_and_macs_round_trip() {
+        let tmp = tempfile::tempdir().unwrap();
+        {
+            let c = Connection::open(tmp.path().join(DB_FILE)).unwrap();
+            c.execute_batch(SCHEMA_V1).unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+            c.execute("INSERT INTO objects (uid, rev, public, sealed) VALUES ('old', 1, x'01', x'02')", []).unwrap();
+        }
+        let s = Store::open(tmp.path()).unwrap();
+        assert_eq!(user_version(&s.lock().unwrap().conn).unwrap(), 2);
+        let all = s.load_all().unwrap();
+        assert_eq!(all.upserts.len(), 1);
+        let old = &all.upserts[0];
+        assert_eq!((old.uid.as_str(), old.mac.as_deref()), ("old", None));
+        let other = Store::open(tmp.path()).unwrap();
+        let seen = other.load_all().unwrap().rev;
+        s.transaction(|tx| tx.set_mac(old.id, b"bound")).unwrap();
+        let ch = other.changes_since(seen).unwrap().unwrap();
+        assert_eq!(ch.upserts[0].mac.as_deref(), Some(&b"bound"[..]), "binding moves the row's revision");
+        let id = s.insert_object("new", b"p", b"s", &test_mac).unwrap();
+        let row = |id| s.load_all().unwrap().upserts.into_iter().find(|r| r.id == id).unwrap();
+        assert_eq!(row(id).mac, Some(id.to_le_bytes().to_vec()));
+        s.update_object(id, b"p2", b"s2", b"m2").unwrap();
+        assert_eq!(row(id).mac.as_deref(), Some(&b"m2"[..]));
+        // A failing MAC closure writes nothing.
+        let e = s.insert_object("x", b"p", b"s", &|_| Err(Error::general("no key"))).unwrap_err();
+        assert_eq!(e.reason(), "no key");
+        assert_eq!(s.load_all().unwrap().upserts.len(), 2);
+        assert_eq!(s.transaction(|tx| tx.set_mac(9999, b"m")).unwrap_err().rv(), CKR_OBJECT_HANDLE_INVALID);
     }
 
     #[test]
@@ -815,8 +918,8 @@ mod tests {
         s.set_pin(Role::User, Some(&user)).unwrap();
         s.pin_failed(Role::User).unwrap();
         s.pin_failed(Role::So).unwrap();
-        let a = s.insert_object("a", b"pa", b"sa").unwrap();
-        let b = s.insert_object("b", b"pb", b"sb").unwrap();
+        let a = s.insert_object("a", b"pa", b"sa", &test_mac).unwrap();
+        let b = s.insert_object("b", b"pb", b"sb", &test_mac).unwrap();
         let t = s.token().unwrap().unwrap();
         assert_eq!(t.user, Some(user));
         assert_eq!((t.so_failures, t.user_failures), (1, 1));
@@ -841,8 +944,22 @@ mod tests {
         assert!(ch.upserts.is_empty());
         assert_eq!(ch.deletes, vec![a, b]);
         // Ids are not reused after a re-initialisation.
-        let c = s.insert_object("a", b"pa", b"sa").unwrap();
+        let c = s.insert_object("a", b"pa", b"sa", &test_mac).unwrap();
         assert!(c > b);
+    }
+
+    #[test]
+    fn replace_wrapped_swaps_only_the_current_blob_and_keeps_counters() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Store::open(tmp.path()).unwrap();
+        s.init_token("t", "1", &so_key()).unwrap();
+        s.pin_failed(Role::So).unwrap();
+        let new = WrappedKey { salt: vec![1; 16], iterations: 1000, blob: vec![5; 70] };
+        assert!(!s.replace_wrapped(Role::User, &so_key(), &new).unwrap(), "no user key yet");
+        assert!(s.replace_wrapped(Role::So, &so_key(), &new).unwrap());
+        let t = s.token().unwrap().unwrap();
+        assert_eq!((t.so, t.so_failures), (Some(new.clone()), 1));
+        assert!(!s.replace_wrapped(Role::So, &so_key(), &so_key()).unwrap(), "old blob gone: no swap");
     }
 
     #[test]
@@ -857,8 +974,8 @@ mod tests {
         // Nothing new: the fast path.
         assert!(s2.changes_since(base.rev).unwrap().is_none());
 
-        let a = s1.insert_object("ua", b"pub-a", b"sec-a").unwrap();
-        let b = s1.insert_object("ub", b"pub-b", b"sec-b").unwrap();
+        let a = s1.insert_object("ua", b"pub-a", b"sec-a", &test_mac).unwrap();
+        let b = s1.insert_object("ub", b"pub-b", b"sec-b", &test_mac).unwrap();
         assert_eq!(a, 1, "ids start at 1 after init (no object was ever created)");
         assert_eq!(b, a + 1);
         let ch = s2.changes_since(base.rev).unwrap().expect("changes from s1");
@@ -869,7 +986,7 @@ mod tests {
         assert!(ch.deletes.is_empty());
         assert!(s2.changes_since(ch.rev).unwrap().is_none());
 
-        s1.update_object(a, b"pub-a2", b"sec-a2").unwrap();
+        s1.update_object(a, b"pub-a2", b"sec-a2", b"mac").unwrap();
         s1.delete_object(b).unwrap();
         let ch2 = s2.changes_since(ch.rev).unwrap().unwrap();
         assert_eq!(ids(&ch2.upserts), vec![a]);
@@ -884,7 +1001,7 @@ mod tests {
         assert_eq!(again.deletes, vec![b]);
 
         // Gone objects.
-        assert_eq!(s1.update_object(b, b"x", b"y").unwrap_err().rv(), CKR_OBJECT_HANDLE_INVALID);
+        assert_eq!(s1.update_object(b, b"x", b"y", b"mac").unwrap_err().rv(), CKR_OBJECT_HANDLE_INVALID);
         assert_eq!(s1.delete_object(b).unwrap_err().rv(), CKR_OBJECT_HANDLE_INVALID);
         assert_eq!(s1.delete_object(12345).unwrap_err().rv(), CKR_OBJECT_HANDLE_INVALID);
         // Failed writes did not move the revision.
@@ -892,10 +1009,10 @@ mod tests {
         assert_eq!(s1.load_all().unwrap().rev, ch2.rev);
 
         // The last id is not reused.
-        let c = s1.insert_object("uc", b"", b"").unwrap();
+        let c = s1.insert_object("uc", b"", b"", &test_mac).unwrap();
         assert!(c > b);
         // Duplicate uid is refused.
-        assert!(s1.insert_object("uc", b"", b"").is_err());
+        assert!(s1.insert_object("uc", b"", b"", &test_mac).is_err());
         // A connection's own writes do not trip the fast path (the caller
         // applied them itself) ...
         assert!(s1.changes_since(ch2.rev).unwrap().is_none());
@@ -986,14 +1103,14 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let s = Store::open(tmp.path()).unwrap();
         s.init_token("t", "1", &so_key()).unwrap();
-        let keep = s.insert_object("keep", b"p", b"s").unwrap();
+        let keep = s.insert_object("keep", b"p", b"s", &test_mac).unwrap();
         let rev0 = s.load_all().unwrap().rev;
 
         let e = s
             .transaction(|tx| {
-                tx.insert_object("x", b"p", b"s")?;
+                tx.insert_object("x", b"p", b"s", &test_mac)?;
                 tx.meta_set("m", b"v")?;
-                tx.update_object(keep, b"changed", b"changed")?;
+                tx.update_object(keep, b"changed", b"changed", b"mac")?;
                 tx.delete_object(keep)?;
                 Err::<(), _>(Error::general("decided against it"))
             })
@@ -1009,7 +1126,7 @@ mod tests {
         // A failing step inside, propagated, rolls back the earlier ones.
         let e = s
             .transaction(|tx| {
-                tx.insert_object("y", b"p", b"s")?;
+                tx.insert_object("y", b"p", b"s", &test_mac)?;
                 tx.delete_object(999)
             })
             .unwrap_err();
@@ -1025,8 +1142,8 @@ mod tests {
         // Success: several writes, one revision.
         let (x, y) = s
             .transaction(|tx| {
-                let x = tx.insert_object("x", b"p", b"s")?;
-                let y = tx.insert_object("y", b"p", b"s")?;
+                let x = tx.insert_object("x", b"p", b"s", &test_mac)?;
+                let y = tx.insert_object("y", b"p", b"s", &test_mac)?;
                 tx.meta_set("m", b"v")?;
                 assert_eq!(tx.meta_get("m")?.as_deref(), Some(&b"v"[..]));
                 tx.delete_object(keep)?;
@@ -1045,13 +1162,13 @@ mod tests {
         let s = Store::open(tmp.path()).unwrap();
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _ = s.transaction(|tx| -> Result<()> {
-                tx.insert_object("p", b"", b"")?;
+                tx.insert_object("p", b"", b"", &test_mac)?;
                 panic!("boom");
             });
         }));
         assert!(r.is_err());
         assert!(s.load_all().unwrap().upserts.is_empty());
-        s.insert_object("q", b"", b"").unwrap();
+        s.insert_object("q", b"", b"", &test_mac).unwrap();
         assert_eq!(s.load_all().unwrap().upserts.len(), 1);
     }
 
@@ -1067,8 +1184,8 @@ mod tests {
                     // Each thread its own Store, like separate processes.
                     let s = Store::open(&dir).unwrap();
                     for i in 0..per {
-                        let id = s.insert_object(&format!("{t}-{i}"), b"p", b"s").unwrap();
-                        s.update_object(id, b"p2", b"s2").unwrap();
+                        let id = s.insert_object(&format!("{t}-{i}"), b"p", b"s", &test_mac).unwrap();
+                        s.update_object(id, b"p2", b"s2", b"mac").unwrap();
                         let _ = s.changes_since(0).unwrap();
                     }
                 })
@@ -1093,7 +1210,7 @@ mod tests {
                 let s = s.clone();
                 std::thread::spawn(move || {
                     for i in 0..25 {
-                        s.insert_object(&format!("{t}-{i}"), b"p", b"s").unwrap();
+                        s.insert_object(&format!("{t}-{i}"), b"p", b"s", &test_mac).unwrap();
                     }
                 })
             })
@@ -1111,7 +1228,7 @@ mod tests {
         let Ok(dir) = std::env::var("KW_STORE_KILL_DIR") else { return };
         let s = Store::open(Path::new(&dir)).unwrap();
         for i in 0.. {
-            let id = s.insert_object(&format!("k{i}-{}", std::process::id()), &[7; 300], &[9; 100]).unwrap();
+            let id = s.insert_object(&format!("k{i}-{}", std::process::id()), &[7; 300], &[9; 100], &test_mac).unwrap();
             println!("OK {id}");
         }
     }

@@ -9,11 +9,27 @@
 //!   sealed value moved to another object, attribute or context fails to open;
 //! - wrapped master key: `0x01 || nonce || ciphertext (32) || tag`, AAD
 //!   `"keyward-master-v1"`, under a key derived from a PIN with
-//!   PBKDF2-HMAC-SHA256 (salt and iteration count are recorded next to it).
+//!   PBKDF2-HMAC-SHA256 (salt and iteration count are recorded next to it);
+//!   with an external KEK (`kek::ExternalKek`): `0x02 || KEK id (8) || nonce
+//!   || ciphertext || tag`, AAD `"keyward-master-kek-v1" || KEK id`, under
+//!   `HKDF-SHA256(salt = KEK, ikm = PBKDF2 key, "keyward master wrap")`, so
+//!   neither the PIN nor the KEK alone opens it and a PIN cannot be tested
+//!   offline without the KEK;
+//! - row MAC (the `mac` column of `objects`, schema 2): `0x02 ||
+//!   HMAC-SHA256(row key, "keyward-row-v2\0" || id i64 LE || len(uid) u32 LE
+//!   || uid || len(public) u32 LE || public || len(sealed) u32 LE || sealed)`:
+//!   binds the row id (the PKCS#11 handle) and uid to the exact bytes of both
+//!   attribute blobs, so an edited attribute, or columns swapped between
+//!   rows, no longer verifies. The two row keys ([`RowKeys`]) are
+//!   HKDF-SHA256 of the master key: one for rows that hold secrets or are
+//!   private, one for the other rows (public keys, certificates, data),
+//!   which may also be kept under an external KEK so that public objects can
+//!   be checked before anyone logs in.
 //!
 //! All crypto goes through `crate::crypto`; key bytes live in `Zeroizing`.
 
 use super::WrappedKey;
+use super::kek::{ExternalKek, KEK_ID_LEN};
 use crate::ck::{CKR_DEVICE_ERROR, CKR_GENERAL_ERROR};
 use crate::crypto::{CryptoError, open_aes256gcm, pbkdf2_sha256, random_fill, seal_aes256gcm};
 use crate::error::{Error, Result};
@@ -33,6 +49,13 @@ const SALT_LEN: usize = 16;
 const ATTR_DOMAIN: &[u8] = b"keyward-attr-v1";
 const BLOB_DOMAIN: &[u8] = b"keyward-blob-v1";
 const MASTER_DOMAIN: &[u8] = b"keyward-master-v1";
+const MASTER_KEK_DOMAIN: &[u8] = b"keyward-master-kek-v1";
+/// Format byte of a master key wrapped under a PIN and an external KEK.
+const KEK_WRAP_VERSION: u8 = 2;
+const ROW_DOMAIN: &[u8] = b"keyward-row-v2\0";
+/// Format byte of a row MAC.
+const ROW_MAC_VERSION: u8 = 2;
+const ROW_KEY_SALT: &[u8] = b"keyward-row-mac";
 
 fn crypto_err(what: &'static str) -> impl Fn(CryptoError) -> Error {
     move |e| Error::new(CKR_GENERAL_ERROR, format!("{what}: {e:?}"))
@@ -43,7 +66,7 @@ fn auth_failed() -> Error {
 }
 
 /// `domain || len(name) u32 LE || name || suffix`.
-fn aad(domain: &[u8], name: &str, suffix: &[u8]) -> Vec<u8> {
+pub(super) fn aad(domain: &[u8], name: &str, suffix: &[u8]) -> Vec<u8> {
     let mut a = Vec::with_capacity(domain.len() + 4 + name.len() + suffix.len());
     a.extend_from_slice(domain);
     a.extend_from_slice(&u32::try_from(name.len()).unwrap_or(u32::MAX).to_le_bytes());
@@ -52,7 +75,7 @@ fn aad(domain: &[u8], name: &str, suffix: &[u8]) -> Vec<u8> {
     a
 }
 
-fn seal_versioned(key: &[u8; KEY_LEN], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+pub(super) fn seal_versioned(key: &[u8; KEY_LEN], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
     let body = seal_aes256gcm(key, aad, plaintext).map_err(crypto_err("sealing failed"))?;
     let mut out = Vec::with_capacity(1 + body.len());
     out.push(VERSION);
@@ -62,7 +85,7 @@ fn seal_versioned(key: &[u8; KEY_LEN], aad: &[u8], plaintext: &[u8]) -> Result<V
 
 /// Opens a versioned seal; `None` on a wrong version, a short input, a wrong
 /// key or any tampering (callers decide what that means).
-fn open_versioned(key: &[u8; KEY_LEN], aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+pub(super) fn open_versioned(key: &[u8; KEY_LEN], aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     match sealed.split_first() {
         Some((&VERSION, body)) if body.len() >= NONCE_LEN + TAG_LEN => open_aes256gcm(key, aad, body).ok(),
         _ => None,
@@ -101,15 +124,105 @@ impl MasterKey {
     }
 }
 
+impl MasterKey {
+    /// A public fingerprint of this master key (tells two apart without
+    /// keeping either).
+    pub fn fingerprint(&self) -> [u8; 32] {
+        crate::crypto::hmac_sha256(&self.0[..], &[b"keyward-master-fingerprint"])
+    }
+
+    /// The two row-MAC keys of this master key.
+    pub fn row_keys(&self) -> Result<RowKeys> {
+        let derive = |info: &[u8]| -> Result<RowKey> {
+            let mut k = Zeroizing::new([0u8; KEY_LEN]);
+            crate::crypto::hkdf_sha256(ROW_KEY_SALT, &self.0[..], info, &mut k[..])
+                .map_err(crypto_err("row key derivation failed"))?;
+            Ok(RowKey(k))
+        };
+        Ok(RowKeys { secret: derive(b"secret rows")?, public: derive(b"public rows")? })
+    }
+}
+
+/// A key that MACs token-object rows (see the module doc).
+#[derive(Clone)]
+pub struct RowKey(Zeroizing<[u8; KEY_LEN]>);
+
+/// The row keys of a token: `secret` for rows holding secrets or private
+/// objects, `public` for the others.
+#[derive(Clone, Debug)]
+pub struct RowKeys {
+    pub secret: RowKey,
+    pub public: RowKey,
+}
+
+impl RowKey {
+    /// The MAC column value of row `id` with these contents.
+    pub fn mac(&self, id: i64, uid: &str, public: &[u8], sealed: &[u8]) -> Vec<u8> {
+        let len = |b: &[u8]| u32::try_from(b.len()).unwrap_or(u32::MAX).to_le_bytes();
+        let tag = crate::crypto::hmac_sha256(
+            &self.0[..],
+            &[
+                ROW_DOMAIN,
+                &id.to_le_bytes(),
+                &len(uid.as_bytes()),
+                uid.as_bytes(),
+                &len(public),
+                public,
+                &len(sealed),
+                sealed,
+            ],
+        );
+        let mut out = Vec::with_capacity(1 + tag.len());
+        out.push(ROW_MAC_VERSION);
+        out.extend_from_slice(&tag);
+        out
+    }
+
+    /// The key bytes (to keep this key sealed under an external KEK).
+    pub fn bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Option<RowKey> {
+        let b: &[u8; KEY_LEN] = b.try_into().ok()?;
+        Some(RowKey(Zeroizing::new(*b)))
+    }
+
+    /// Whether `mac` is this key's MAC of the row (constant time).
+    pub fn verify(&self, id: i64, uid: &str, public: &[u8], sealed: &[u8], mac: &[u8]) -> bool {
+        crate::crypto::ct_eq(&self.mac(id, uid, public, sealed), mac)
+    }
+}
+
+impl fmt::Debug for RowKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RowKey(..)")
+    }
+}
+
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("MasterKey(..)")
     }
 }
 
-/// A key-encryption key derived from a PIN; wraps the master key.
+/// A key derived from a PIN (and, combined with it, an external KEK); wraps
+/// the master key.
 #[derive(Clone)]
-pub struct Kek(Zeroizing<[u8; KEY_LEN]>);
+pub struct Kek {
+    key: Zeroizing<[u8; KEY_LEN]>,
+    /// The external KEK mixed in, by id.
+    external: Option<[u8; KEK_ID_LEN]>,
+}
+
+/// The id of the external KEK a wrapped master key needs (`None`: the PIN
+/// alone opens it).
+pub fn required_kek(blob: &[u8]) -> Option<[u8; KEK_ID_LEN]> {
+    match blob.split_first() {
+        Some((&KEK_WRAP_VERSION, rest)) if rest.len() >= KEK_ID_LEN => rest[..KEK_ID_LEN].try_into().ok(),
+        _ => None,
+    }
+}
 
 impl Kek {
     /// PBKDF2-HMAC-SHA256 of `pin` under `salt`. Zero iterations (only a
@@ -120,17 +233,51 @@ impl Kek {
             CryptoError::InvalidParam => Error::device(format!("invalid PBKDF2 iteration count {iterations}")),
             e => crypto_err("PIN key derivation failed")(e),
         })?;
-        Ok(Kek(k))
+        Ok(Kek { key: k, external: None })
+    }
+
+    /// This PIN key combined with the external KEK `ext`.
+    pub fn with_external(&self, ext: &ExternalKek) -> Result<Kek> {
+        let mut k = Zeroizing::new([0u8; KEY_LEN]);
+        crate::crypto::hkdf_sha256(&ext.key()[..], &self.key[..], b"keyward master wrap", &mut k[..])
+            .map_err(crypto_err("KEK mixing failed"))?;
+        Ok(Kek { key: k, external: Some(ext.id()) })
+    }
+
+    /// Whether an external KEK is mixed in.
+    pub fn has_external(&self) -> bool {
+        self.external.is_some()
     }
 
     pub fn wrap(&self, m: &MasterKey) -> Result<Vec<u8>> {
-        seal_versioned(&self.0, MASTER_DOMAIN, &m.0[..])
+        let Some(id) = self.external else { return seal_versioned(&self.key, MASTER_DOMAIN, &m.0[..]) };
+        let mut a = MASTER_KEK_DOMAIN.to_vec();
+        a.extend_from_slice(&id);
+        let body = seal_aes256gcm(&self.key, &a, &m.0[..]).map_err(crypto_err("sealing failed"))?;
+        let mut out = Vec::with_capacity(1 + KEK_ID_LEN + body.len());
+        out.push(KEK_WRAP_VERSION);
+        out.extend_from_slice(&id);
+        out.extend_from_slice(&body);
+        Ok(out)
     }
 
-    /// The master key, or `None` when the PIN (hence this key) is wrong or
-    /// the blob was tampered with.
+    /// The master key, or `None` when the PIN (hence this key) is wrong,
+    /// the blob needs another external KEK (or none), or it was tampered
+    /// with.
     pub fn unwrap(&self, blob: &[u8]) -> Option<MasterKey> {
-        let plain = open_versioned(&self.0, MASTER_DOMAIN, blob)?;
+        let plain = match (self.external, required_kek(blob)) {
+            (None, None) => open_versioned(&self.key, MASTER_DOMAIN, blob)?,
+            (Some(have), Some(need)) if have == need => {
+                let body = &blob[1 + KEK_ID_LEN..];
+                if body.len() < NONCE_LEN + TAG_LEN {
+                    return None;
+                }
+                let mut a = MASTER_KEK_DOMAIN.to_vec();
+                a.extend_from_slice(&need);
+                open_aes256gcm(&self.key, &a, body).ok()?
+            }
+            _ => return None,
+        };
         if plain.len() != KEY_LEN {
             return None;
         }
@@ -153,12 +300,21 @@ pub fn new_salt() -> Result<Vec<u8>> {
     Ok(s)
 }
 
-/// Wraps `m` under `pin` with a fresh salt; returns the record to store and
-/// the derived key (so the caller can cache it).
-pub fn wrap_under_pin(m: &MasterKey, pin: &[u8], iterations: u32) -> Result<(WrappedKey, Kek)> {
+/// Wraps `m` under `pin` (combined with `ext` when given) with a fresh
+/// salt; returns the record to store and the PIN-derived key (so the
+/// caller can cache it).
+pub fn wrap_under_pin(
+    m: &MasterKey,
+    pin: &[u8],
+    iterations: u32,
+    ext: Option<&ExternalKek>,
+) -> Result<(WrappedKey, Kek)> {
     let salt = new_salt()?;
     let kek = Kek::derive(pin, &salt, iterations)?;
-    let blob = kek.wrap(m)?;
+    let blob = match ext {
+        Some(e) => kek.with_external(e)?.wrap(m)?,
+        None => kek.wrap(m)?,
+    };
     Ok((WrappedKey { salt, iterations, blob }, kek))
 }
 
@@ -213,13 +369,14 @@ mod tests {
     #[test]
     fn kek_wraps_and_rejects_wrong_pin() {
         let m = MasterKey::generate().unwrap();
-        let (w, kek) = wrap_under_pin(&m, b"1234", ITERS).unwrap();
+        let (w, kek) = wrap_under_pin(&m, b"1234", ITERS, None).unwrap();
         assert_eq!(w.salt.len(), SALT_LEN);
         assert_eq!(w.iterations, ITERS);
         assert_eq!(w.blob.len(), 1 + NONCE_LEN + KEY_LEN + TAG_LEN);
         let again = Kek::derive(b"1234", &w.salt, ITERS).unwrap();
         let got = again.unwrap(&w.blob).unwrap();
         assert_eq!(got.0[..], m.0[..]);
+        assert_eq!(required_kek(&w.blob), None);
         assert!(kek.unwrap(&w.blob).is_some());
         // Wrong PIN, wrong salt, wrong iteration count, tampered blob.
         assert!(Kek::derive(b"1235", &w.salt, ITERS).unwrap().unwrap(&w.blob).is_none());
@@ -235,6 +392,60 @@ mod tests {
         // The unwrapped key seals like the original.
         let s = m.seal("u", 1, b"x").unwrap();
         assert_eq!(&got.unseal("u", 1, &s).unwrap()[..], b"x");
+    }
+
+    #[test]
+    fn row_mac_binds_identity_and_both_blobs() {
+        let m = MasterKey::generate().unwrap();
+        let keys = m.row_keys().unwrap();
+        let again = m.row_keys().unwrap();
+        let mac = keys.secret.mac(7, "uid-7", b"pub", b"sec");
+        assert_eq!(mac.len(), 33);
+        assert_eq!(mac[0], ROW_MAC_VERSION);
+        assert_eq!(again.secret.mac(7, "uid-7", b"pub", b"sec"), mac, "deterministic per master key");
+        assert!(keys.secret.verify(7, "uid-7", b"pub", b"sec", &mac));
+        assert!(!keys.secret.verify(8, "uid-7", b"pub", b"sec", &mac));
+        assert!(!keys.secret.verify(7, "uid-8", b"pub", b"sec", &mac));
+        assert!(!keys.secret.verify(7, "uid-7", b"pub!", b"sec", &mac));
+        assert!(!keys.secret.verify(7, "uid-7", b"pub", b"sec!", &mac));
+        // Length prefixes: moving a byte between fields changes the MAC.
+        assert!(!keys.secret.verify(7, "uid-7", b"pu", b"bsec", &mac));
+        assert!(!keys.public.verify(7, "uid-7", b"pub", b"sec", &mac), "the two keys differ");
+        assert!(!keys.secret.verify(7, "uid-7", b"pub", b"sec", &mac[..32]));
+        let other = MasterKey::generate().unwrap().row_keys().unwrap();
+        assert!(!other.secret.verify(7, "uid-7", b"pub", b"sec", &mac));
+        assert_eq!(format!("{:?}", keys.public), "RowKey(..)");
+    }
+
+    #[test]
+    fn external_kek_is_needed_with_the_pin() {
+        let m = MasterKey::generate().unwrap();
+        let ext = ExternalKek::from_bytes(&[3u8; 32], "test").unwrap();
+        let other = ExternalKek::from_bytes(&[4u8; 32], "other").unwrap();
+        let (w, pin_key) = wrap_under_pin(&m, b"123456", ITERS, Some(&ext)).unwrap();
+        assert_eq!(w.blob[0], KEK_WRAP_VERSION);
+        assert_eq!(w.blob.len(), 1 + KEK_ID_LEN + NONCE_LEN + KEY_LEN + TAG_LEN);
+        assert_eq!(required_kek(&w.blob), Some(ext.id()));
+        assert!(!pin_key.has_external());
+        // PIN and KEK: opens. The PIN alone, the PIN with another KEK, the
+        // KEK with another PIN: nothing.
+        let got = pin_key.with_external(&ext).unwrap().unwrap(&w.blob).unwrap();
+        assert_eq!(got.0[..], m.0[..]);
+        assert!(pin_key.unwrap(&w.blob).is_none());
+        assert!(pin_key.with_external(&other).unwrap().unwrap(&w.blob).is_none());
+        let wrong = Kek::derive(b"123457", &w.salt, ITERS).unwrap().with_external(&ext).unwrap();
+        assert!(wrong.unwrap(&w.blob).is_none());
+        // A rewritten KEK id does not help.
+        let mut t = w.blob.clone();
+        t[1..1 + KEK_ID_LEN].copy_from_slice(&other.id());
+        assert!(pin_key.with_external(&other).unwrap().unwrap(&t).is_none());
+        // A PIN-only blob is not opened by a mixed key (and vice versa).
+        let (v1, k1) = wrap_under_pin(&m, b"123456", ITERS, None).unwrap();
+        assert!(k1.with_external(&ext).unwrap().unwrap(&v1.blob).is_none());
+        assert!(k1.unwrap(&v1.blob).is_some());
+        for n in 0..w.blob.len() {
+            assert!(pin_key.with_external(&ext).unwrap().unwrap(&w.blob[..n]).is_none());
+        }
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! `Store::changes_since` on the next call that looks objects up.
 
 pub mod asym;
+pub(crate) mod integrity;
+pub(crate) mod kek;
 pub mod ops;
 pub mod session;
 
@@ -18,7 +20,7 @@ use crate::object::policy::KeyPolicy;
 use crate::object::template::{self, NewObject};
 use crate::object::{KeyMaterial, Object, Secret};
 use crate::store::seal::{Kek, MasterKey};
-use crate::store::{Changes, ObjectRow, Role, Store, codec};
+use crate::store::{Changes, ObjectRow, Role, Store, WrappedKey, codec};
 use crate::types::*;
 use session::Session;
 use std::collections::{BTreeMap, HashMap};
@@ -216,6 +218,10 @@ pub struct Token {
     /// `store.refresh_ms` in nanoseconds, and when (ns after `epoch`) this
     /// process last checked the store for other processes' commits.
     refresh_every_ns: u64,
+    /// The external KEK of this slot, if configured (`kek`).
+    ext_kek: kek::ExternalKekState,
+    /// Row keys and the bound state of the store (`integrity`).
+    pub(crate) integrity: integrity::RowIntegrity,
     /// Token objects whose engine material is cached (forgotten at logout).
     materialized: Mutex<Vec<std::sync::Weak<Object>>>,
     epoch: std::time::Instant,
@@ -224,11 +230,11 @@ pub struct Token {
     login_epoch: AtomicU64,
 }
 
-fn lock_err<T>(_: T) -> Error {
+pub(crate) fn lock_err<T>(_: T) -> Error {
     Error::general("token lock poisoned")
 }
 
-fn object_from_row(row: &ObjectRow) -> Result<Object> {
+fn object_from_row(row: &ObjectRow, integrity: crate::object::Integrity) -> Result<Object> {
     let attrs = crate::object::AttrMap::from_pairs(
         codec::decode_attrs_ref(&row.public)?.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, v)),
     );
@@ -236,7 +242,12 @@ fn object_from_row(row: &ObjectRow) -> Result<Object> {
         .into_iter()
         .map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, Secret::Sealed(v)))
         .collect();
-    Object::from_parts(row.id as Handle, row.uid.clone(), None, attrs, secrets)
+    Ok(Object::from_parts(row.id as Handle, row.uid.clone(), None, attrs, secrets)?.with_integrity(integrity))
+}
+
+/// Whether a session without the user logged in sees `obj` (see `Token::visible`).
+fn public_view(obj: &Object) -> bool {
+    !obj.private && !matches!(obj.integrity(), crate::object::Integrity::Failed(_))
 }
 
 pub(crate) fn new_uid() -> Result<String> {
@@ -250,6 +261,8 @@ pub(crate) fn new_uid() -> Result<String> {
 impl Token {
     pub fn open(slot: Handle, sc: &SlotConfig, config: &Config) -> Result<Token> {
         let store = Store::open(&sc.path)?;
+        let ext_kek = kek::ExternalKekState::load(sc, config);
+        let audit_kek = ext_kek.get().ok().flatten().cloned();
         let t = Token {
             slot,
             description: sc.description.clone().unwrap_or_else(|| format!("keyward slot {slot}")),
@@ -262,9 +275,11 @@ impl Token {
             fingerprint_key: crate::crypto::random_secret(32).map_err(|_| Error::general("rng failed"))?,
             next_session_object: AtomicU64::new(SESSION_OBJECT_BASE),
             open_sessions: AtomicU64::new(0),
-            audit: crate::audit::Audit::open(slot, &sc.path, config)?,
+            audit: crate::audit::Audit::open(slot, &sc.path, config, audit_kek)?,
             kms: crate::kms::TokenKms::new(&config.kms),
             refresh_every_ns: config.store.refresh_ms.saturating_mul(1_000_000),
+            ext_kek,
+            integrity: Default::default(),
             materialized: Mutex::new(Vec::new()),
             epoch: std::time::Instant::now(),
             refreshed_at_ns: AtomicU64::new(0),
@@ -277,9 +292,11 @@ impl Token {
             t.store.set_max_pages(config.store.max_pages)?;
         }
         let all = t.store.load_all()?;
+        let bound =
+            all.upserts.iter().any(|r| r.mac.is_some()) || t.store.meta_get(crate::store::META_ROWS_BOUND)?.is_some();
+        t.integrity.set_bound(bound);
+        t.load_public_row_key()?;
         t.apply_changes(all)?;
-        // Stores of keyward 0.1: key identities (src/kms).
-        t.kms_migrate_identities()?;
         Ok(t)
     }
 
@@ -439,6 +456,21 @@ impl Token {
         Ok(())
     }
 
+    /// The key that opens `wrapped` with `pin`: the PIN key from the
+    /// process cache (PINs that opened the master key before), else
+    /// PBKDF2, combined with the external KEK when the blob needs one (its
+    /// absence is an error before any PIN work, see `kek.rs`).
+    fn kek(&self, pin: &[u8], wrapped: &WrappedKey) -> Result<Kek> {
+        self.kek_for(wrapped)?;
+        let (salt, iterations) = (&wrapped.salt[..], wrapped.iterations);
+        let fp = self.kek_fingerprint(pin, salt, iterations);
+        let pin_key = match self.cached_kek(&fp)? {
+            Some(k) => k,
+            None => Kek::derive(pin, salt, iterations)?,
+        };
+        self.mix_kek(pin_key, wrapped)
+    }
+
     fn kek_fingerprint(&self, pin: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
         crate::crypto::hmac_sha256(
             &self.fingerprint_key,
@@ -484,8 +516,13 @@ impl Token {
         if failures >= max {
             return Err(locked(failures));
         }
+        // A KEK the blob needs but this process lacks: refused before any
+        // PIN work, and not counted.
+        self.kek_for(wrapped)?;
         let fp = self.kek_fingerprint(pin, &wrapped.salt, wrapped.iterations);
-        if let Some(m) = self.cached_kek(&fp)?.and_then(|k| k.unwrap(&wrapped.blob)) {
+        if let Some(pin_key) = self.cached_kek(&fp)?
+            && let Some(m) = self.mix_kek(pin_key, wrapped)?.unwrap(&wrapped.blob)
+        {
             if failures > 0 {
                 self.store.pin_ok(role)?;
             }
@@ -495,11 +532,12 @@ impl Token {
             Ok(n) => n,
             Err(now) => return Err(locked(now)),
         };
-        let kek = Kek::derive(pin, &wrapped.salt, wrapped.iterations)?;
+        let pin_key = Kek::derive(pin, &wrapped.salt, wrapped.iterations)?;
+        let kek = self.mix_kek(pin_key.clone(), wrapped)?;
         match kek.unwrap(&wrapped.blob) {
             Some(m) => {
                 self.store.pin_ok(role)?;
-                self.remember_kek(fp, kek)?;
+                self.remember_kek(fp, pin_key)?;
                 Ok(m)
             }
             None if n >= max => {
@@ -523,7 +561,15 @@ impl Token {
         if role == Role::So && has_ro_sessions {
             return Err(Error::new(CKR_SESSION_READ_ONLY_EXISTS, "close read-only sessions before the SO logs in"));
         }
+        // A configured KEK that cannot be read fails every login of the slot.
+        self.external_kek()?;
         let master = self.verify_pin(role, pin)?;
+        self.unlock_rows(&master)?;
+        self.adopt_kek(role, pin, &master)?;
+        // Stores of keyward 0.1: key identities (src/kms), once the rows
+        // can be re-MACed.
+        self.kms_migrate_identities()?;
+        // After adopt_kek, which may re-wrap the PIN's blob.
         let proof = self.store.token()?.and_then(|r| login_proof(&r, role));
         let mut l = self.login.write().map_err(lock_err)?;
         l.role = Some(role);
@@ -613,9 +659,11 @@ impl Token {
             self.verify_pin(Role::So, so_pin)?;
         }
         let master = MasterKey::generate()?;
-        let (wrapped, _) = crate::store::seal::wrap_under_pin(&master, so_pin, self.policy.pbkdf2_iterations)?;
+        let wrapped = self.wrap_master(&master, so_pin)?;
         let serial = new_uid()?[..16].to_string();
         self.store.init_token(label, &serial, &wrapped)?;
+        self.reset_rows()?;
+        self.store_public_row_key(&master)?;
         self.clear_login()?;
         let mut o = self.objects.write().map_err(lock_err)?;
         o.clear();
@@ -639,7 +687,7 @@ impl Token {
         }
         self.check_pin_len(pin)?;
         let master = self.master()?;
-        let (wrapped, _) = crate::store::seal::wrap_under_pin(&master, pin, self.policy.pbkdf2_iterations)?;
+        let wrapped = self.wrap_master(&master, pin)?;
         self.store.set_pin(Role::User, Some(&wrapped))
     }
 
@@ -650,7 +698,7 @@ impl Token {
         let role = self.role()?.unwrap_or(Role::User);
         self.check_pin_len(new)?;
         let master = self.verify_pin(role, old)?;
-        let (wrapped, _) = crate::store::seal::wrap_under_pin(&master, new, self.policy.pbkdf2_iterations)?;
+        let wrapped = self.wrap_master(&master, new)?;
         self.store.set_pin(role, Some(&wrapped))?;
         // This process changed its own PIN: its login stays.
         let mut l = self.login.write().map_err(lock_err)?;
@@ -680,7 +728,16 @@ impl Token {
             o.remove(id as Handle);
         }
         for row in &ch.upserts {
-            match object_from_row(row) {
+            let integrity = self.check_row(row);
+            if let crate::object::Integrity::Failed(why) = &integrity {
+                log::error!(
+                    "token {}: object {} (uid {}) failed its integrity check and is refused: {why}",
+                    self.slot,
+                    row.id,
+                    row.uid
+                );
+            }
+            match object_from_row(row, integrity) {
                 Ok(obj) => {
                     o.insert(Arc::new(obj));
                 }
@@ -709,6 +766,13 @@ impl Token {
         let mut o = self.objects.write().map_err(lock_err)?;
         let changed = match self.store.changes_since(o.rev)? {
             Some(ch) => {
+                // Another process re-initialized the token: its rows are
+                // under a new master key, unknown here until a login (not
+                // "failed" against the old one).
+                let serial = self.store.token()?.map(|r| r.serial);
+                if self.integrity.keys_for_other_token(serial.as_deref()) {
+                    self.integrity.set_keys(None, None);
+                }
                 self.apply_changes_locked(&mut o, ch);
                 true
             }
@@ -751,10 +815,14 @@ impl Token {
         h
     }
 
-    /// A private object's handle is valid only in the login epoch it was
-    /// handed out in.
+    /// A private object's handle that this process handed out is valid only
+    /// in the login epoch it was handed out in (PKCS#11 C_Logout: those
+    /// handles stay invalid even after a new login). A handle never handed
+    /// out by this process (a new C_Initialize, a row another process made)
+    /// is the row id any search would return, and is taken as such.
     fn handle_current(&self, obj: &Object) -> bool {
-        !obj.private || obj.issued_in.load(Ordering::Relaxed) == self.login_epoch.load(Ordering::Relaxed)
+        let issued = obj.issued_in.load(Ordering::Relaxed);
+        !obj.private || issued == 0 || issued == self.login_epoch.load(Ordering::Relaxed)
     }
 
     /// [`Token::refresh`] unless the last check is younger than
@@ -769,8 +837,10 @@ impl Token {
         self.refresh()
     }
 
+    /// Private objects, and objects whose row failed its integrity check
+    /// (their CKA_PRIVATE may be the edit), are seen by the user only.
     fn visible(&self, obj: &Object) -> bool {
-        !obj.private || self.is_user()
+        public_view(obj) || self.is_user()
     }
 
     /// The object `h` as session `s` may see it. `invalid` is the CK_RV for a
@@ -796,16 +866,25 @@ impl Token {
         found.ok_or_else(|| err!(CKR_OBJECT_HANDLE_INVALID, "no object with handle {h}"))
     }
 
-    fn unseal_fn(&self) -> impl Fn(&str, CK_ATTRIBUTE_TYPE, &[u8]) -> Result<Zeroizing<Vec<u8>>> + '_ {
-        move |uid, ty, sealed| self.master()?.unseal(uid, ty, sealed)
+    /// Opens the sealed secrets of `obj`, which must have passed its
+    /// integrity check.
+    fn unseal_fn<'a>(
+        &'a self,
+        obj: &'a Object,
+    ) -> impl Fn(&str, CK_ATTRIBUTE_TYPE, &[u8]) -> Result<Zeroizing<Vec<u8>>> + 'a {
+        move |uid, ty, sealed| {
+            self.require_intact(obj)?;
+            self.master()?.unseal(uid, ty, sealed)
+        }
     }
 
     /// The engine material of a key, built once per login and cached.
     pub fn material(&self, obj: &Object) -> Result<Arc<KeyMaterial>> {
+        self.require_intact(obj)?;
         if let Some(m) = obj.cached_material() {
             return Ok(m);
         }
-        let unseal = self.unseal_fn();
+        let unseal = self.unseal_fn(obj);
         let m = match obj.class {
             CKO_SECRET_KEY => KeyMaterial::Secret(crate::crypto::SecretKey::new(obj.secret(CKA_VALUE, &unseal)?)),
             _ => ops::asymmetric_material(obj, &unseal)?,
@@ -853,7 +932,8 @@ impl Token {
             }
             let public = codec::encode_attrs(n.attrs.iter());
             let sealed_blob = codec::encode_attrs(sealed.iter().map(|(t, v)| (*t, v.as_slice())));
-            let id = self.store.insert_object(&uid, &public, &sealed_blob)?;
+            let mac = |id| self.row_mac(id, &uid, &public, &sealed_blob);
+            let id = self.store.insert_object(&uid, &public, &sealed_blob, &mac)?;
             let secrets = sealed.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, Secret::Sealed(v))).collect();
             let obj = Object::new(id as Handle, uid, None, n.attrs, secrets)?;
             let h = obj.handle;
@@ -877,11 +957,12 @@ impl Token {
 
     pub fn copy_object(&self, s: &Session, h: Handle, t: &[Attr]) -> Result<Handle> {
         let obj = self.object(h, CKR_OBJECT_HANDLE_INVALID)?;
+        self.require_intact(&obj)?;
         let is_so = self.role()? == Some(Role::So);
         let mut attrs = template::apply_copy(&obj, t, is_so)?;
         attrs.remove(&CKA_UNIQUE_ID);
         crate::kms::attrs::bind_copy(&mut attrs, &obj, crate::kms::clock::now())?;
-        let secrets = template::plain_secrets(&obj, &self.unseal_fn())?;
+        let secrets = template::plain_secrets(&obj, &self.unseal_fn(&obj))?;
         let n = NewObject { kind: obj.kind, attrs: crate::object::AttrMap::from_map(&attrs), secrets };
         self.insert(s, n)
     }
@@ -889,6 +970,19 @@ impl Token {
     pub fn destroy_object(&self, s: &Session, h: Handle) -> Result<()> {
         let obj = self.object(h, CKR_OBJECT_HANDLE_INVALID)?;
         self.check_write(s, obj.token, obj.private)?;
+        if let crate::object::Integrity::Failed(why) = obj.integrity() {
+            // Its attributes mean nothing: delete the row for good, never
+            // re-MAC what an attacker wrote (no soft delete).
+            log::warn!(
+                "token {}: destroying object {} (uid {}) that failed its integrity check: {why}",
+                self.slot,
+                h,
+                obj.uid
+            );
+            self.store.delete_object(h as i64)?;
+            self.objects.write().map_err(lock_err)?.remove(h);
+            return Ok(());
+        }
         if obj.get(CKA_DESTROYABLE).is_some_and(|v| v.first() == Some(&0)) {
             return Err(Error::new(CKR_ACTION_PROHIBITED, "object is not destroyable (CKA_DESTROYABLE is false)"));
         }
@@ -916,7 +1010,10 @@ impl Token {
 
     pub fn get_attribute_values(&self, _s: &Session, h: Handle, types: &[CK_ATTRIBUTE_TYPE]) -> Result<Vec<AttrValue>> {
         let obj = self.object(h, CKR_OBJECT_HANDLE_INVALID)?;
-        let unseal = self.unseal_fn();
+        if let crate::object::Integrity::Failed(_) = obj.integrity() {
+            return Err(self.require_intact(&obj).err().unwrap_or_else(|| Error::device("integrity check failed")));
+        }
+        let unseal = self.unseal_fn(&obj);
         Ok(types.iter().map(|t| obj.read(*t, &unseal)).collect())
     }
 
@@ -924,6 +1021,7 @@ impl Token {
         self.refresh()?;
         let obj = self.object(h, CKR_OBJECT_HANDLE_INVALID)?;
         self.check_write(s, obj.token, obj.private)?;
+        self.require_intact(&obj)?;
         let is_so = self.role()? == Some(Role::So);
         // A non-modifiable key may still be disabled or expire earlier
         // (the one lifecycle rule, src/kms/rules.rs).
@@ -945,6 +1043,7 @@ impl Token {
 
     /// Swaps in a new version of `obj` with `attrs` (secrets unchanged).
     pub fn replace(&self, obj: &Object, attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>) -> Result<()> {
+        self.require_intact(obj)?;
         if obj.token {
             let public = codec::encode_attrs(attrs.iter().map(|(t, v)| ((*t), v.as_slice())));
             let sealed: Vec<(u64, &[u8])> = obj
@@ -956,7 +1055,8 @@ impl Token {
                 })
                 .collect();
             let sealed_blob = codec::encode_attrs(sealed);
-            self.store.update_object(obj.handle as i64, &public, &sealed_blob)?;
+            let mac = self.row_mac(obj.handle as i64, &obj.uid, &public, &sealed_blob)?;
+            self.store.update_object(obj.handle as i64, &public, &sealed_blob, &mac)?;
         }
         let new = Arc::new(Object::from_parts(
             obj.handle,
@@ -987,7 +1087,7 @@ impl Token {
         let epoch = self.login_epoch.load(Ordering::Relaxed);
         let mut found: Vec<Handle> = o
             .candidates(t)
-            .filter(|obj| (!obj.private || user) && view.admits(obj))
+            .filter(|obj| (user || public_view(obj)) && view.admits(obj))
             .map(|obj| {
                 obj.issued_in.store(epoch, Ordering::Relaxed);
                 obj.handle

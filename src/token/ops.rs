@@ -143,12 +143,15 @@ fn new_cipher(token: &Token, obj: &Object, mech: &Mechanism, encrypt: bool) -> R
 }
 
 impl Token {
-    /// `check_key_use` plus the lifecycle rules (state, primary version,
-    /// CKA_START_DATE/CKA_END_DATE with the token's policy; src/kms).
-    /// A copy (`CKA_KEYWARD_COPY_OF`) obeys the lifecycle of the token
-    /// version it was copied from, as this process last saw it (at most
-    /// `store.refresh_ms` old): disabled, retired or gone there, refused here.
+    /// The row's integrity (`token::integrity`), `check_key_use`, and the
+    /// lifecycle rules (state, primary version, CKA_START_DATE/CKA_END_DATE
+    /// with the token's policy; src/kms). A copy (`CKA_KEYWARD_COPY_OF`)
+    /// obeys the lifecycle of the token version it was copied from, as this
+    /// process last saw it (at most `store.refresh_ms` old): disabled,
+    /// retired or gone there, refused here.
     pub fn check_key(&self, obj: &Object, mech: &Mechanism, purpose: Purpose) -> Result<()> {
+        // An edited or unchecked row decides nothing (token::integrity).
+        self.require_intact(obj)?;
         check_key_use(obj, mech, purpose)?;
         self.key_policy().check_use(obj, mech, purpose.attribute())?;
         let Some(src) = crate::kms::attrs::copy_source(obj) else {
@@ -158,6 +161,7 @@ impl Token {
         let source = self.cached_object(src).map_err(|_| {
             err!(CKR_KEY_HANDLE_INVALID, "the key version this copy follows (handle {src}) no longer exists")
         })?;
+        self.require_intact(&source)?;
         crate::kms::check_use(&source, purpose, &self.kms.config)?;
         crate::kms::check_dates(obj, purpose, &self.kms.config)
     }
@@ -298,6 +302,7 @@ impl Token {
         let wk = self.object(wrapping, CKR_WRAPPING_KEY_HANDLE_INVALID)?;
         self.check_key(&wk, mech, Purpose::Wrap)?;
         let k = self.object(key, CKR_KEY_HANDLE_INVALID)?;
+        self.require_intact(&k)?;
         if !k.is_key() || k.class == CKO_PUBLIC_KEY {
             return Err(Error::new(CKR_KEY_NOT_WRAPPABLE, "only secret and private keys are wrapped"));
         }
