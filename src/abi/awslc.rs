@@ -495,7 +495,9 @@ impl GcmSealStream {
             // SAFETY: `c` is a live, keyed context; `part` is readable and
             // `dst` writable for `part.len()` bytes (<= 2^30, fits an int);
             // GCM writes exactly as many bytes as it reads.
-            let r = check(unsafe { sys::EVP_EncryptUpdate(c, dst.as_mut_ptr(), &mut outl, part.as_ptr(), c_len(part.len())?) });
+            let r = check(unsafe {
+                sys::EVP_EncryptUpdate(c, dst.as_mut_ptr(), &mut outl, part.as_ptr(), c_len(part.len())?)
+            });
             if r.is_err() || usize::try_from(outl).ok() != Some(part.len()) {
                 self.done = true;
                 return Err(Failed);

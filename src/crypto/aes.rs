@@ -17,9 +17,9 @@
 use super::{CryptoError, CryptoResult};
 
 mod gcm_stream;
-pub use gcm_stream::GcmSealStream;
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::cipher::{self, DecryptingKey, DecryptionContext, EncryptingKey, EncryptionContext, UnboundCipherKey};
+pub use gcm_stream::GcmSealStream;
 use std::sync::Arc;
 use zeroize::{Zeroize, Zeroizing};
 

@@ -20,13 +20,13 @@
 mod gcm;
 
 use super::{Buffered, Cipher, WholeMessage};
-use gcm::gcm_params;
 use crate::ck::*;
 use crate::crypto::aes::{self as prim, BLOCK_LEN, BlockStream, CtrStream, Prepared};
 use crate::crypto::{CryptoError, SecretKey};
 use crate::err;
 use crate::error::{Error, Result};
 use crate::types::{MechParam, Mechanism};
+use gcm::gcm_params;
 use zeroize::Zeroizing;
 
 /// What an operation does with its input: decides the length error code.

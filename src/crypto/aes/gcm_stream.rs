@@ -146,7 +146,12 @@ mod tests {
                             let want = oneshot(&k, &iv, aad, tag_len, &pt[..len]);
                             for chunk in [0, 1, 15, 16, 17, 1000] {
                                 let got = streamed(&k, &iv, aad, tag_len, &pt[..len], chunk);
-                                assert_eq!(got, want, "key {kl} iv {iv_len} aad {} tag {tag_len} len {len} chunk {chunk}", aad.len());
+                                assert_eq!(
+                                    got,
+                                    want,
+                                    "key {kl} iv {iv_len} aad {} tag {tag_len} len {len} chunk {chunk}",
+                                    aad.len()
+                                );
                             }
                         }
                     }

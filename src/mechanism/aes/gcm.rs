@@ -259,8 +259,12 @@ mod tests {
     fn gcm_spec_test_cases_3_and_4_multi_part() {
         let k = key(&h("feffe9928665731c6d6a8f9467308308"));
         let iv = h("cafebabefacedbaddecaf888");
-        let p = h("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255");
-        let c = h("42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091473f5985");
+        let p = h(
+            "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255",
+        );
+        let c = h(
+            "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091473f5985",
+        );
         let tc3 = [&c[..], &h("4d5c2af327cd64a62cf35abd2ba6fab4")[..]].concat();
         let aad = h("feedfacedeadbeeffeedfacedeadbeefabaddad2");
         let tc4 = [&c[..60], &h("5bc94fbc3221a5db94fae95ae7121a47")[..]].concat();
