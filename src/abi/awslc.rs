@@ -11,9 +11,10 @@
 //! (C_SeedRandom).
 //!
 //! It lives under `abi/` because it is `unsafe` FFI (DESIGN.md §1: unsafe
-//! code only here); it offers a small safe API to `crypto::rsa` and knows
-//! nothing of PKCS#11. Every call's return code is checked, AWS-LC's error
-//! queue is cleared after a failure, and keys are freed on drop.
+//! code only here); it offers a small safe API to `crypto::rsa`,
+//! `crypto::aes` and `crypto::rand` and knows nothing of PKCS#11. Every
+//! call's return code is checked, AWS-LC's error queue is cleared after a
+//! failure, and keys and cipher contexts are freed on drop.
 
 use aws_lc_sys as sys;
 use std::ptr::NonNull;
