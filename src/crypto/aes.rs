@@ -5,7 +5,8 @@
 //! for one key and is built once per key (see `SecretKey::aes`); it is a
 //! cheap `Arc` clone, so an operation object can own one. The streaming
 //! objects ([`BlockStream`], [`CtrStream`]) take input in chunks of any size
-//! and keep partial blocks between calls.
+//! and keep partial blocks between calls; [`GcmSealStream`] (in
+//! `aes/gcm_stream.rs`) is multi-part GCM encryption.
 //!
 //! Engine: aws-lc-rs for the block cipher, the modes and GCM. Key wrap is
 //! the RFC 3394 / RFC 5649 algorithm written here over the cached block
@@ -14,8 +15,11 @@
 //! against aws-lc-rs.
 
 use super::{CryptoError, CryptoResult};
+
+mod gcm_stream;
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::cipher::{self, DecryptingKey, DecryptionContext, EncryptingKey, EncryptionContext, UnboundCipherKey};
+pub use gcm_stream::GcmSealStream;
 use std::sync::Arc;
 use zeroize::{Zeroize, Zeroizing};
 

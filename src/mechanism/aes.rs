@@ -11,10 +11,13 @@
 //! integrity check is `CKR_ENCRYPTED_DATA_INVALID` (`CKR_WRAPPED_KEY_INVALID`
 //! in `unwrap`).
 //!
-//! GCM multi-part: both directions buffer the input and produce everything at
-//! `C_*Final` (the engine has no streaming GHASH); decryption releases
-//! plaintext only after the tag checks. KW/KWP multi-part also buffer and
-//! work at final. Only the 96-bit GCM IV is supported.
+//! GCM multi-part (`aes/gcm.rs`): encryption streams (each Update returns
+//! its ciphertext, Final the tag); decryption collects its input, up to
+//! `gcm::MAX_MULTIPART_DECRYPT`, and releases plaintext only at Final, after
+//! the tag checks. KW/KWP multi-part buffer and work at final. GCM IVs of
+//! 1..=1024 bytes are accepted (96 bits is the fast path).
+
+mod gcm;
 
 use super::{Buffered, Cipher, WholeMessage};
 use crate::ck::*;
@@ -23,6 +26,7 @@ use crate::crypto::{CryptoError, SecretKey};
 use crate::err;
 use crate::error::{Error, Result};
 use crate::types::{MechParam, Mechanism};
+use gcm::gcm_params;
 use zeroize::Zeroizing;
 
 /// What an operation does with its input: decides the length error code.
@@ -79,27 +83,6 @@ fn cbc_iv(mech: &Mechanism) -> Result<[u8; BLOCK_LEN]> {
     }
 }
 
-/// A parsed CK_GCM_PARAMS.
-struct GcmParams {
-    iv: Vec<u8>,
-    aad: Vec<u8>,
-    tag_len: usize,
-}
-
-fn gcm_params(mech: &Mechanism) -> Result<GcmParams> {
-    let MechParam::Gcm { iv, aad, tag_bits } = &mech.param else {
-        return Err(param_invalid("CKM_AES_GCM needs CK_GCM_PARAMS"));
-    };
-    if iv.is_empty() || iv.len() > prim::GCM_MAX_IV_LEN {
-        return Err(err!(CKR_MECHANISM_PARAM_INVALID, "GCM IV must be 1..={} bytes", prim::GCM_MAX_IV_LEN));
-    }
-    let iv = iv.clone();
-    if !matches!(*tag_bits, 96 | 104 | 112 | 120 | 128) {
-        return Err(param_invalid("GCM tag length must be 96, 104, 112, 120 or 128 bits"));
-    }
-    Ok(GcmParams { iv, aad: aad.clone(), tag_len: *tag_bits as usize / 8 })
-}
-
 /// KW/KWP accept no parameter or the default IV only.
 fn kw_params(mech: &Mechanism, padded: bool) -> Result<()> {
     match &mech.param {
@@ -136,7 +119,7 @@ pub fn cipher(mech: &Mechanism, key: &SecretKey, encrypt: bool) -> Result<Box<dy
         }
         CKM_AES_GCM => {
             let p = gcm_params(mech)?;
-            Ok(Box::new(Buffered::new(GcmOp { key: prepared(key)?.clone(), p, dir })))
+            Ok(gcm::cipher(prepared(key)?, p, dir))
         }
         CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_KWP | CKM_AES_KEY_WRAP_PAD => {
             let padded = mech.ty != CKM_AES_KEY_WRAP;
@@ -283,42 +266,6 @@ impl Cipher for CtrOp {
     }
     fn oneshot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
         self.s.apply(input, out).map_err(|e| self.dir.map(e))
-    }
-}
-
-struct GcmOp {
-    key: Prepared,
-    p: GcmParams,
-    dir: Dir,
-}
-
-impl WholeMessage for GcmOp {
-    fn out_bound(&self, n: usize) -> usize {
-        match self.dir {
-            Dir::Encrypt => n + self.p.tag_len,
-            Dir::Decrypt => n.saturating_sub(self.p.tag_len),
-        }
-    }
-
-    fn run(&self, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        let n = input.len();
-        let t = self.p.tag_len;
-        match self.dir {
-            Dir::Encrypt => {
-                out[..n].copy_from_slice(input);
-                let (body, rest) = out.split_at_mut(n);
-                self.key.gcm_seal(&self.p.iv, &self.p.aad, body, &mut rest[..t]).map_err(|e| self.dir.map(e))?;
-                Ok(n + t)
-            }
-            Dir::Decrypt => {
-                let Some(m) = n.checked_sub(t) else {
-                    return Err(Error::new(CKR_ENCRYPTED_DATA_LEN_RANGE, "GCM input shorter than its tag"));
-                };
-                out[..m].copy_from_slice(&input[..m]);
-                self.key.gcm_open(&self.p.iv, &self.p.aad, &mut out[..m], &input[m..]).map_err(|e| self.dir.map(e))?;
-                Ok(m)
-            }
-        }
     }
 }
 

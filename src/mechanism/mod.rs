@@ -38,8 +38,9 @@ pub trait Cipher: Send {
     fn oneshot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize>;
 }
 
-/// A cipher that works on whole messages only (AES-GCM, AES key wrap used
-/// as a cipher, RSA, the KMS envelope). [`Buffered`] turns it into a
+/// A cipher that works on whole messages only (AES-GCM decryption, AES key
+/// wrap used as a cipher, RSA, the KMS envelope; AES-GCM encryption streams,
+/// see `aes/gcm.rs`). [`Buffered`] turns it into a
 /// [`Cipher`]: multi-part input is collected (zeroized when dropped) and
 /// processed at final; a single-part call goes straight through.
 pub trait WholeMessage: Send {
