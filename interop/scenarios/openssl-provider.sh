@@ -69,6 +69,11 @@ expect "openssl verifies PSS signature" "Signature Verified Successfully" plain 
 step "pkeyutl signs with EC key" openssl pkeyutl "${PROV[@]}" -sign -inkey "$EC" -in msg.sha256 -out ec.sig
 expect "openssl verifies ECDSA signature" "Signature Verified Successfully" plain openssl pkeyutl -verify -pubin -inkey ec.pub -in msg.sha256 -sigfile ec.sig
 expect "tampered digest fails verification" "Signature Verification Failure" sh -c 'OPENSSL_CONF=/dev/null; export OPENSSL_CONF; openssl dgst -sha256 -binary ec.pub > other.sha256; openssl pkeyutl -verify -pubin -inkey ec.pub -in other.sha256 -sigfile ec.sig 2>&1; true'
+# The default key cache: the provider copies the token key into a session
+# object (C_CopyObject) and signs with the copy; its debug log says so.
+step "pkeyutl signs through the provider's session copy of the key" env PKCS11_PROVIDER_DEBUG=file:$WORK/p11prov.log openssl pkeyutl "${PROV[@]}" -sign -inkey "$EC" -in msg.sha256 -out eccopy.sig
+expect "the provider cached the key as a session object" "cache_key\(\): Key [0-9]+:[0-9]+ cached as" cat "$WORK/p11prov.log"
+expect "openssl verifies the signature made with the copy" "Signature Verified Successfully" plain openssl pkeyutl -verify -pubin -inkey ec.pub -in msg.sha256 -sigfile eccopy.sig
 # The PIN in the URI instead of the configuration.
 step "PIN from the URI (pin-value)" env OPENSSL_CONF="$WORK/nopin.cnf" openssl pkeyutl "${PROV[@]}" -sign -inkey "$EC?pin-value=$PIN" -in msg.sha256 -out ecpin.sig
 expect "openssl verifies that signature" "Signature Verified Successfully" plain openssl pkeyutl -verify -pubin -inkey ec.pub -in msg.sha256 -sigfile ecpin.sig
@@ -123,13 +128,15 @@ expect "it is the key pkcs11-tool exported" "^same$" sh -c 'OPENSSL_CONF=/dev/nu
 # completes the handshake and verifies the server's certificate.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 tls_check() { # key cert version
-  local key=$1 crt=$2 ver=$3 port sp
+  local key=$1 crt=$2 ver=$3 port sp rc
   port=$(free_port)
   : > srv-$port.log
   timeout 20 openssl s_server "${PROV[@]}" -key "$key" -cert "$crt" -accept 127.0.0.1:$port -naccept 1 -www -$ver > srv-$port.log 2>&1 & sp=$!
   for _ in $(seq 100); do grep -q ACCEPT srv-$port.log && break; sleep 0.1; done
   printf 'GET / HTTP/1.0\r\n\r\n' | OPENSSL_CONF=/dev/null timeout 10 openssl s_client -connect 127.0.0.1:$port -$ver -CAfile "${4:-$crt}" -verify_return_error -ign_eof 2>&1
-  wait $sp 2>/dev/null
+  wait $sp 2>/dev/null; rc=$?
+  [ $rc -eq 0 ] || { echo "s_server exited $rc:"; grep -v '^[A-Za-z0-9+/=-]*$' srv-$port.log | tail -n 8; }
+  return $rc
 }
 expect "TLS 1.3 handshake, RSA key in the token (RSA-PSS)" "Peer signature type: RSA-PSS" tls_check "$RSA" rsa.crt tls1_3
 expect "TLS 1.3 handshake, ECDSA key in the token" "New, TLSv1.3, Cipher is TLS_" tls_check "$EC" ec.crt tls1_3
