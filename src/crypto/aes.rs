@@ -43,7 +43,7 @@ pub const KWP_IV_PREFIX: [u8; 4] = [0xA6, 0x59, 0x59, 0xA6];
 
 struct Inner {
     /// The key itself, for GCM with IVs other than 96 bits (AWS-LC's EVP
-    /// interface, `abi::awslc`).
+    /// interface, `crypto::ffi`).
     key: Zeroizing<Vec<u8>>,
     gcm: LessSafeKey,
     ecb_enc: EncryptingKey,
@@ -223,7 +223,7 @@ impl Prepared {
         if data.len() as u64 > GCM_MAX_INPUT {
             return Err(CryptoError::InvalidLength);
         }
-        crate::abi::awslc::aes_gcm_any_iv(encrypt, &self.0.key, iv, aad, data, tag)
+        super::ffi::aes_gcm_any_iv(encrypt, &self.0.key, iv, aad, data, tag)
             .map_err(|_| if encrypt { CryptoError::Internal } else { CryptoError::AuthFailed })
     }
 

@@ -7,6 +7,9 @@ pub mod aes;
 pub mod der;
 pub mod digest;
 pub mod ec;
+// The engine FFI home: with `abi`, the only place unsafe code is allowed.
+#[allow(unsafe_code)]
+mod ffi;
 pub mod hmac;
 pub mod rand;
 pub mod rsa;

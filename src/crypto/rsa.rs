@@ -9,7 +9,7 @@
 //! What runs where: aws-lc-rs for the common schemes (PKCS#1 v1.5 and PSS
 //! with SHA-256/384/512 and MGF1 of the same hash, OAEP with SHA-1/256/384/
 //! 512 and MGF1 of the same hash, PKCS#1 v1.5 encryption); everything else
-//! through AWS-LC's EVP interface directly (`abi::awslc`, the same library):
+//! through AWS-LC's EVP interface directly (`crypto::ffi`, the same library):
 //! SHA-1/SHA-224 PKCS#1 v1.5 signing, PSS/OAEP with SHA-224 or a different
 //! MGF1 hash, raw PKCS#1 v1.5 signing of arbitrary data (CKM_RSA_PKCS) and
 //! raw RSA (CKM_RSA_X_509), and every operation on keys under 2048 bits
@@ -33,8 +33,8 @@ mod implicit;
 
 use super::der;
 use super::digest::Algorithm;
+use super::ffi::{self, EncPad, EvpRsa, Md, SigPad};
 use super::{CryptoError, CryptoResult};
-use crate::abi::awslc::{EncPad, EvpRsa, Md, SigPad};
 use aws_lc_rs::digest::{self as lc_digest, Digest};
 use aws_lc_rs::rsa::{
     self as lc_rsa, KeyPairComponents, OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey,
@@ -649,7 +649,7 @@ pub fn generate_with_exponent(bits: usize, e: u32) -> CryptoResult<RsaPrivate> {
     if !can_generate(bits) || e < 3 || e.is_multiple_of(2) {
         return Err(CryptoError::InvalidParam);
     }
-    let pkcs1 = crate::abi::awslc::generate_rsa(bits, e).map_err(|_| CryptoError::Internal)?;
+    let pkcs1 = ffi::generate_rsa(bits, e).map_err(|_| CryptoError::Internal)?;
     let k = RsaPrivate::from_pkcs1_der(&pkcs1).map_err(|_| CryptoError::Internal)?;
     if k.bits() != bits {
         return Err(CryptoError::Internal);
