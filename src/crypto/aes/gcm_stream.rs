@@ -11,7 +11,8 @@
 //! tag checks, so multi-part decryption collects the message and opens it
 //! whole (`mechanism::aes::gcm`).
 
-use super::{GCM_MAX_INPUT, GCM_MAX_IV_LEN, Prepared, check_gcm_tag_len};
+use super::gcm::{GCM_MAX_INPUT, check_gcm_tag_len};
+use super::{GCM_MAX_IV_LEN, Prepared};
 use crate::crypto::ffi;
 use crate::crypto::{CryptoError, CryptoResult};
 
