@@ -1,10 +1,15 @@
 //! keyward: a software HSM with the key management of a cloud KMS, exposed
 //! as a PKCS#11 module (`libkeyward.so`) and an admin CLI (`keyward`).
 //!
-//! Layers (see DESIGN.md §1): `abi` (the only unsafe code) -> `library`
-//! (process state) -> `token` (tokens, PINs, sessions, operations) ->
-//! `object` (attributes and policy) -> `mechanism` (operations) -> `crypto`
-//! (primitives, one provider seam) and `store` (SQLite, sealing at rest).
+//! Layers (see DESIGN.md §1): `abi` (the C boundary) -> `library` (process
+//! state) -> `token` (tokens, PINs, sessions, operations) -> `object`
+//! (attributes and policy) -> `mechanism` (operations) -> `crypto`
+//! (primitives, one provider seam; the engine FFI in `crypto::ffi`) and
+//! `store` (SQLite, sealing at rest).
+//!
+//! `unsafe` code is denied crate-wide and allowed in exactly two modules,
+//! the two foreign boundaries: `abi` (below) and `crypto::ffi` (on its
+//! declaration in `crypto/mod.rs`).
 #![deny(unsafe_code)]
 
 pub mod audit;

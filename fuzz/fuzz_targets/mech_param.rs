@@ -109,5 +109,8 @@ fuzz_target!(|data: &[u8]| {
         let _ = s.sign_final(&mut out);
     }
     let _ = mrsa::wrap(&mech, RSA.public(), input);
-    let _ = mrsa::unwrap(&mech, &RSA, input);
+    // Without and with a CKA_VALUE_LEN (the fixed-length implicit rejection path).
+    for want_len in [None, Some(32)] {
+        let _ = mrsa::unwrap(&mech, &RSA, input, want_len);
+    }
 });

@@ -1,4 +1,5 @@
-//! The C boundary: the only unsafe code of the crate (DESIGN.md §1).
+//! The C boundary: with the engine FFI (`crypto::ffi`), one of the two
+//! places where the crate allows unsafe code (DESIGN.md §1).
 //!
 //! Owns: the exported `C_*` symbols, the static function tables and
 //! interfaces, and the conversion of raw C arguments into plain Rust values
@@ -47,7 +48,6 @@ macro_rules! export {
     };
 }
 
-pub(crate) mod awslc;
 mod crypto;
 mod general;
 mod keys;

@@ -2,11 +2,17 @@
 //!
 //! Everything here is plain cryptography over bytes and knows nothing of
 //! PKCS#11. aws-lc-rs is the engine; mechanisms never name it directly.
+//! What aws-lc-rs does not expose is called through AWS-LC's EVP interface
+//! in `ffi`, the engine FFI home, private to this module: the only unsafe
+//! code outside `abi`, wrapped in a safe API for `rsa`, `aes` and `rand`.
 
 pub mod aes;
 pub mod der;
 pub mod digest;
 pub mod ec;
+// The engine FFI home: with `abi`, the only place unsafe code is allowed.
+#[allow(unsafe_code)]
+mod ffi;
 pub mod hmac;
 pub mod rand;
 pub mod rsa;

@@ -15,8 +15,8 @@
 //! generation) do not see the pool. `RAND_seed`/`RAND_add` are not used:
 //! in AWS-LC they ignore their input.
 
+use super::ffi::{ADDITIONAL_INPUT_LEN, random_with_additional_input};
 use super::{CryptoError, CryptoResult};
-use crate::abi::awslc::{ADDITIONAL_INPUT_LEN, random_with_additional_input};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use zeroize::Zeroizing;

@@ -4,21 +4,22 @@
 //! (no buffered message).
 //!
 //! aws-lc-rs's AEAD API is whole-message only, so the stream runs on
-//! AWS-LC's EVP GCM (`abi::awslc::GcmSealStream`); single-part sealing
+//! AWS-LC's EVP GCM (`crypto::ffi::GcmSealStream`); single-part sealing
 //! stays on [`Prepared::gcm_seal`]. Both compute the same function (the
 //! tests compare them for every chunking). There is no decrypting stream
 //! here on purpose: a GCM decryption must not release plaintext before its
 //! tag checks, so multi-part decryption collects the message and opens it
 //! whole (`mechanism::aes::gcm`).
 
-use super::{GCM_MAX_INPUT, GCM_MAX_IV_LEN, Prepared, check_gcm_tag_len};
-use crate::abi::awslc;
+use super::gcm::{GCM_MAX_INPUT, check_gcm_tag_len};
+use super::{GCM_MAX_IV_LEN, Prepared};
+use crate::crypto::ffi;
 use crate::crypto::{CryptoError, CryptoResult};
 
 /// A GCM encryption in progress. Knows nothing of PKCS#11.
 #[derive(Debug)]
 pub struct GcmSealStream {
-    engine: awslc::GcmSealStream,
+    engine: ffi::GcmSealStream,
     tag_len: usize,
     /// Plaintext bytes encrypted so far (SP 800-38D's limit is checked
     /// before any input is taken).
@@ -34,7 +35,7 @@ impl Prepared {
         if iv.is_empty() || iv.len() > GCM_MAX_IV_LEN {
             return Err(CryptoError::InvalidParam);
         }
-        let engine = awslc::GcmSealStream::new(&self.0.key, iv, aad).map_err(|_| CryptoError::Internal)?;
+        let engine = ffi::GcmSealStream::new(&self.0.key, iv, aad).map_err(|_| CryptoError::Internal)?;
         Ok(GcmSealStream { engine, tag_len, processed: 0 })
     }
 }

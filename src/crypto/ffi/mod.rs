@@ -1,0 +1,58 @@
+//! The engine FFI home (DESIGN.md §1, `src/crypto/ffi`): AWS-LC's EVP
+//! interface, called directly through `aws-lc-sys` (the same library
+//! aws-lc-rs wraps, built once) for what aws-lc-rs does not expose. With
+//! `src/abi/` (the C callers' boundary) it is one of the two places where
+//! `unsafe` code is allowed (`#[allow(unsafe_code)]` on its declaration in
+//! `crypto/mod.rs`; the crate denies it everywhere else). Every unsafe block
+//! carries a `// SAFETY:` comment.
+//!
+//! Owns: the calls into AWS-LC and the engine objects they create. It
+//! offers a small safe API to its parent, `crypto` (`crypto::rsa`,
+//! `crypto::aes`, `crypto::rand`), is private to it, and knows nothing of
+//! PKCS#11. Every call's return code is checked, AWS-LC's error queue is
+//! cleared after a failure, and keys and cipher contexts are freed on drop.
+//!
+//! Files, by topic:
+//! - `rsa`: RSA over EVP_PKEY: raw PKCS#1 v1.5 signing of arbitrary data
+//!   (CKM_RSA_PKCS), raw RSA (CKM_RSA_X_509), SHA-1/SHA-224 PKCS#1 v1.5
+//!   signing, PSS and OAEP with SHA-224 or with an MGF1 hash different from
+//!   the message hash, every operation on keys under 2048 bits (aws-lc-rs
+//!   refuses them), key generation of any size the engine supports
+//!   (multiples of 128 bits) with any odd public exponent of up to 32 bits;
+//! - `gcm`: AES-GCM with IVs other than 96 bits, and multi-part
+//!   (streaming) AES-GCM encryption;
+//! - `rand`: random bytes with caller-supplied DRBG additional input
+//!   (C_SeedRandom).
+
+mod gcm;
+mod rand;
+mod rsa;
+
+pub use gcm::{GcmSealStream, aes_gcm_any_iv};
+pub use rand::{ADDITIONAL_INPUT_LEN, random_with_additional_input};
+pub use rsa::{EncPad, EvpRsa, Md, SigPad, generate_rsa};
+
+use aws_lc_sys as sys;
+
+/// An operation failed (details are not returned: for decryption they
+/// would be an oracle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failed;
+
+fn clear_errors() {
+    // SAFETY: clears this thread's AWS-LC error queue.
+    unsafe { sys::ERR_clear_error() }
+}
+
+fn check(rc: std::os::raw::c_int) -> Result<(), Failed> {
+    if rc == 1 {
+        Ok(())
+    } else {
+        clear_errors();
+        Err(Failed)
+    }
+}
+
+fn c_len(n: usize) -> Result<std::os::raw::c_int, Failed> {
+    std::os::raw::c_int::try_from(n).map_err(|_| Failed)
+}
