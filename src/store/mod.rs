@@ -290,7 +290,7 @@ impl Store {
         self.backend.set_max_pages(pages)
     }
 
-    /// The database file.
+    /// Where the token lives (SQLite: the database file).
     pub fn path(&self) -> &Path {
         self.backend.path()
     }
