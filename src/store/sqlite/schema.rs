@@ -1,0 +1,129 @@
+//! The SQLite schema, its migrations, and the private files and directory
+//! the database lives in.
+
+use super::super::corrupt;
+use crate::error::{Error, Result};
+use rusqlite::{Connection, TransactionBehavior};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Schema migrations: entry `i` takes `PRAGMA user_version` from `i` to
+/// `i + 1`. Append new versions; never edit a released one.
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+
+pub(super) const SCHEMA_V1: &str = "
+CREATE TABLE token (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    label TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    so_salt BLOB,
+    so_iter INTEGER,
+    so_blob BLOB,
+    user_salt BLOB,
+    user_iter INTEGER,
+    user_blob BLOB,
+    so_failures INTEGER NOT NULL DEFAULT 0,
+    user_failures INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE objects (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid TEXT UNIQUE NOT NULL,
+    rev INTEGER NOT NULL,
+    public BLOB NOT NULL,
+    sealed BLOB NOT NULL
+) STRICT;
+CREATE INDEX objects_rev ON objects(rev);
+CREATE TABLE tombstones (
+    id INTEGER PRIMARY KEY,
+    rev INTEGER NOT NULL
+) STRICT;
+CREATE INDEX tombstones_rev ON tombstones(rev);
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) STRICT;
+CREATE TABLE counters (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    rev INTEGER NOT NULL
+) STRICT;
+INSERT INTO counters (id, rev) VALUES (1, 0);
+";
+
+/// Schema 2: every object row carries a MAC over its id, uid and both blobs
+/// (`seal::RowKey`). Rows from schema 1 have none until the first login
+/// after the upgrade binds them (see `store::META_ROWS_BOUND`).
+const SCHEMA_V2: &str = "
+ALTER TABLE objects ADD COLUMN mac BLOB;
+";
+
+/// Creates `dir` (and missing parents) with mode 0700; an existing
+/// directory keeps its permissions.
+pub(super) fn create_private_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::device(format!("cannot create token directory {}: {e}", dir.display())))?;
+    // The umask may have removed owner bits; it can never have added others.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::device(format!("cannot set permissions of {}: {e}", dir.display())))?;
+    Ok(())
+}
+
+/// Creates the database file with mode 0600 before SQLite sees it (an
+/// existing file is left as it is), and checks that it is writable.
+pub(super) fn create_private_file(path: &Path) -> Result<()> {
+    // Never open (and close) an existing database file: closing any fd of a
+    // file drops every POSIX lock this process holds on it, including the
+    // SHARED lock of a connection already open here (the audit log opens a
+    // second Store). Another process could then think it is the last
+    // connection and delete the WAL and -shm under our feet, leaving this
+    // connection on a stale snapshot (found by the kms tests).
+    if path.exists() {
+        return Ok(());
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::device(format!("cannot open token store {}: {e}", path.display())))?;
+    Ok(())
+}
+
+pub(super) fn user_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Brings the schema to the newest version in one IMMEDIATE transaction
+/// (another process may be migrating the same file at the same moment).
+pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
+    let latest = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    let too_new = |v: i64| {
+        Error::device(format!("token store schema version {v} is newer than this keyward supports ({latest})"))
+    };
+    let v = user_version(conn)?;
+    if v == latest {
+        return Ok(());
+    }
+    if v > latest {
+        return Err(too_new(v));
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let v = user_version(&tx)?;
+    if v > latest {
+        return Err(too_new(v));
+    }
+    let from = usize::try_from(v).map_err(|_| corrupt("negative schema version"))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! The SQLite write transaction ([`SqliteTx`], the `TxBackend` of
+//! `Sqlite`): every statement that changes a token, the revision stamp, and
+//! the row reads shared with the connection-level reads.
+
+use super::super::{ObjectRow, Role, TxBackend, WrappedKey, corrupt, handle_invalid, not_initialized};
+use crate::error::Result;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::cell::Cell;
+
+pub(super) fn to_rev(v: i64) -> Result<u64> {
+    u64::try_from(v).map_err(|_| corrupt("negative revision"))
+}
+
+pub(super) fn from_rev(rev: u64) -> i64 {
+    i64::try_from(rev).unwrap_or(i64::MAX)
+}
+
+pub(super) fn count(v: i64) -> u32 {
+    u32::try_from(v.max(0)).unwrap_or(u32::MAX)
+}
+
+pub(super) fn object_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectRow> {
+    Ok(ObjectRow { id: r.get(0)?, uid: r.get(1)?, public: r.get(2)?, sealed: r.get(3)?, mac: r.get(4)? })
+}
+
+/// The SQL of the per-role statements (column names cannot be parameters).
+struct RoleSql {
+    select_failures: &'static str,
+    reset_failures: &'static str,
+    add_failure: &'static str,
+    set_key: &'static str,
+    replace_key: &'static str,
+}
+
+fn role_sql(role: Role) -> &'static RoleSql {
+    const SO: RoleSql = RoleSql {
+        select_failures: "SELECT so_failures FROM token WHERE id = 1",
+        reset_failures: "UPDATE token SET so_failures = 0 WHERE id = 1 AND so_failures != 0",
+        add_failure: "UPDATE token SET so_failures = so_failures + 1 WHERE id = 1 RETURNING so_failures",
+        set_key: "UPDATE token SET so_salt = ?1, so_iter = ?2, so_blob = ?3, so_failures = 0 WHERE id = 1",
+        replace_key: "UPDATE token SET so_salt = ?4, so_iter = ?5, so_blob = ?6 \
+                      WHERE id = 1 AND so_salt = ?1 AND so_iter = ?2 AND so_blob = ?3",
+    };
+    const USER: RoleSql = RoleSql {
+        select_failures: "SELECT user_failures FROM token WHERE id = 1",
+        reset_failures: "UPDATE token SET user_failures = 0 WHERE id = 1 AND user_failures != 0",
+        add_failure: "UPDATE token SET user_failures = user_failures + 1 WHERE id = 1 RETURNING user_failures",
+        set_key: "UPDATE token SET user_salt = ?1, user_iter = ?2, user_blob = ?3, user_failures = 0 WHERE id = 1",
+        replace_key: "UPDATE token SET user_salt = ?4, user_iter = ?5, user_blob = ?6 \
+                      WHERE id = 1 AND user_salt = ?1 AND user_iter = ?2 AND user_blob = ?3",
+    };
+    match role {
+        Role::So => &SO,
+        Role::User => &USER,
+    }
+}
+
+/// Every object, ordered by id.
+pub(super) fn objects(conn: &Connection) -> Result<Vec<ObjectRow>> {
+    let mut st = conn.prepare_cached("SELECT id, uid, public, sealed, mac FROM objects ORDER BY id")?;
+    let rows = st.query_map([], object_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+pub(super) fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
+    Ok(conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?)
+}
+
+pub(super) fn failures(conn: &Connection, role: Role) -> Result<Option<u32>> {
+    let n: Option<i64> = conn.prepare_cached(role_sql(role).select_failures)?.query_row([], |r| r.get(0)).optional()?;
+    Ok(n.map(count))
+}
+
+/// One `BEGIN IMMEDIATE` transaction's statements. The first write bumps
+/// `counters.rev`; every write of the transaction stamps that one.
+pub(super) struct SqliteTx<'a> {
+    conn: &'a Connection,
+    rev: Cell<Option<u64>>,
+}
+
+impl<'a> SqliteTx<'a> {
+    /// `conn` is inside a write transaction.
+    pub(super) fn new(conn: &'a Connection) -> SqliteTx<'a> {
+        SqliteTx { conn, rev: Cell::new(None) }
+    }
+
+    fn stamp(&self) -> Result<i64> {
+        if let Some(r) = self.rev.get() {
+            return Ok(from_rev(r));
+        }
+        let r: i64 = self
+            .conn
+            .prepare_cached("UPDATE counters SET rev = rev + 1 WHERE id = 1 RETURNING rev")?
+            .query_row([], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| corrupt("revision counter missing"))?;
+        self.rev.set(Some(to_rev(r)?));
+        Ok(r)
+    }
+}
+
+impl TxBackend for SqliteTx<'_> {
+    fn objects(&self) -> Result<Vec<ObjectRow>> {
+        objects(self.conn)
+    }
+
+    fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8]) -> Result<i64> {
+        let rev = self.stamp()?;
+        Ok(self
+            .conn
+            .prepare_cached("INSERT INTO objects (uid, rev, public, sealed) VALUES (?1, ?2, ?3, ?4) RETURNING id")?
+            .query_row(params![uid, rev, public, sealed], |r| r.get(0))?)
+    }
+
+    fn update_object(&self, id: i64, public: &[u8], sealed: &[u8], mac: &[u8]) -> Result<()> {
+        let rev = self.stamp()?;
+        let n = self
+            .conn
+            .prepare_cached("UPDATE objects SET public = ?2, sealed = ?3, mac = ?4, rev = ?5 WHERE id = ?1")?
+            .execute(params![id, public, sealed, mac, rev])?;
+        if n == 0 {
+            return Err(handle_invalid(id));
+        }
+        Ok(())
+    }
+
+    fn set_mac(&self, id: i64, mac: &[u8]) -> Result<()> {
+        let rev = self.stamp()?;
+        let n = self
+            .conn
+            .prepare_cached("UPDATE objects SET mac = ?2, rev = ?3 WHERE id = ?1")?
+            .execute(params![id, mac, rev])?;
+        if n == 0 {
+            return Err(handle_invalid(id));
+        }
+        Ok(())
+    }
+
+    fn delete_object(&self, id: i64) -> Result<()> {
+        let rev = self.stamp()?;
+        let n = self.conn.prepare_cached("DELETE FROM objects WHERE id = ?1")?.execute([id])?;
+        if n == 0 {
+            return Err(handle_invalid(id));
+        }
+        self.conn.prepare_cached("INSERT OR REPLACE INTO tombstones (id, rev) VALUES (?1, ?2)")?.execute([id, rev])?;
+        Ok(())
+    }
+
+    fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        meta_get(self.conn, key)
+    }
+
+    fn meta_set(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.stamp()?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![key, value])?;
+        Ok(())
+    }
+
+    fn init_token(&self, label: &str, serial: &str, so: &WrappedKey) -> Result<()> {
+        let rev = self.stamp()?;
+        self.conn.execute("INSERT OR REPLACE INTO tombstones (id, rev) SELECT id, ?1 FROM objects", [rev])?;
+        self.conn.execute("DELETE FROM objects", [])?;
+        self.conn.execute(
+            "INSERT OR REPLACE INTO token (id, label, serial, so_salt, so_iter, so_blob, \
+             user_salt, user_iter, user_blob, so_failures, user_failures) \
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, NULL, NULL, NULL, 0, 0)",
+            params![label, serial, so.salt, so.iterations, so.blob],
+        )?;
+        Ok(())
+    }
+
+    fn set_pin(&self, role: Role, wrapped: Option<&WrappedKey>) -> Result<()> {
+        self.stamp()?;
+        let (salt, iter, blob) = match wrapped {
+            Some(w) => (Some(&w.salt[..]), Some(w.iterations), Some(&w.blob[..])),
+            None => (None, None, None),
+        };
+        let n = self.conn.prepare_cached(role_sql(role).set_key)?.execute(params![salt, iter, blob])?;
+        if n == 0 {
+            return Err(not_initialized());
+        }
+        Ok(())
+    }
+
+    fn replace_wrapped(&self, role: Role, old: &WrappedKey, new: &WrappedKey) -> Result<bool> {
+        self.stamp()?;
+        let n = self.conn.prepare_cached(role_sql(role).replace_key)?.execute(params![
+            old.salt,
+            old.iterations,
+            old.blob,
+            new.salt,
+            new.iterations,
+            new.blob
+        ])?;
+        Ok(n == 1)
+    }
+
+    fn failures(&self, role: Role) -> Result<Option<u32>> {
+        failures(self.conn, role)
+    }
+
+    fn pin_failed(&self, role: Role) -> Result<u32> {
+        self.stamp()?;
+        let n: Option<i64> =
+            self.conn.prepare_cached(role_sql(role).add_failure)?.query_row([], |r| r.get(0)).optional()?;
+        n.map(count).ok_or_else(not_initialized)
+    }
+
+    fn pin_ok(&self, role: Role) -> Result<()> {
+        self.stamp()?;
+        self.conn.prepare_cached(role_sql(role).reset_failures)?.execute([])?;
+        Ok(())
+    }
+}

@@ -1,0 +1,392 @@
+//! Unit tests of the store through its public API: transactions, revisions
+//! and changes, PIN rows and counters, meta, concurrency, crash safety.
+//! The SQLite-specific ones (files, schema) are in `sqlite/tests.rs`.
+
+use super::*;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub(super) fn so_key() -> WrappedKey {
+    WrappedKey { salt: vec![1; 16], iterations: 1000, blob: vec![2; 61] }
+}
+
+pub(super) fn test_mac(id: i64) -> Result<Vec<u8>> {
+    Ok(id.to_le_bytes().to_vec())
+}
+
+pub(super) fn ids(rows: &[ObjectRow]) -> Vec<i64> {
+    rows.iter().map(|r| r.id).collect()
+}
+
+#[test]
+fn store_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Store>();
+}
+
+#[test]
+fn init_token_wipes_objects_and_resets_pins() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::open(tmp.path()).unwrap();
+    assert_eq!(s.pin_failed(Role::So).unwrap_err().rv(), CKR_TOKEN_NOT_RECOGNIZED);
+    assert_eq!(s.set_pin(Role::User, Some(&so_key())).unwrap_err().rv(), CKR_TOKEN_NOT_RECOGNIZED);
+    s.pin_ok(Role::So).unwrap();
+    s.init_token("first", "0001", &so_key()).unwrap();
+    let t = s.token().unwrap().unwrap();
+    assert_eq!((t.label.as_str(), t.serial.as_str()), ("first", "0001"));
+    assert_eq!(t.so, Some(so_key()));
+    assert_eq!(t.user, None);
+    let user = WrappedKey { salt: vec![3; 16], iterations: 7, blob: vec![4; 61] };
+    s.set_pin(Role::User, Some(&user)).unwrap();
+    s.pin_failed(Role::User).unwrap();
+    s.pin_failed(Role::So).unwrap();
+    let a = s.insert_object("a", b"pa", b"sa", &test_mac).unwrap();
+    let b = s.insert_object("b", b"pb", b"sb", &test_mac).unwrap();
+    let t = s.token().unwrap().unwrap();
+    assert_eq!(t.user, Some(user));
+    assert_eq!((t.so_failures, t.user_failures), (1, 1));
+    let before = s.load_all().unwrap();
+
+    let other = Store::open(tmp.path()).unwrap();
+    let seen = other.load_all().unwrap();
+    assert_eq!(ids(&seen.upserts), vec![a, b]);
+
+    let so2 = WrappedKey { salt: vec![9; 16], iterations: 2000, blob: vec![8; 61] };
+    s.init_token("second", "0002", &so2).unwrap();
+    let after = s.load_all().unwrap();
+    assert!(after.upserts.is_empty());
+    assert!(after.rev > before.rev);
+    let t = s.token().unwrap().unwrap();
+    assert_eq!((t.label.as_str(), t.serial.as_str()), ("second", "0002"));
+    assert_eq!(t.so, Some(so2));
+    assert_eq!(t.user, None);
+    assert_eq!((t.so_failures, t.user_failures), (0, 0));
+    // Another process drops the wiped objects.
+    let ch = other.changes_since(seen.rev).unwrap().unwrap();
+    assert!(ch.upserts.is_empty());
+    assert_eq!(ch.deletes, vec![a, b]);
+    // Ids are not reused after a re-initialisation.
+    let c = s.insert_object("a", b"pa", b"sa", &test_mac).unwrap();
+    assert!(c > b);
+}
+
+#[test]
+fn replace_wrapped_swaps_only_the_current_blob_and_keeps_counters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::open(tmp.path()).unwrap();
+    s.init_token("t", "1", &so_key()).unwrap();
+    s.pin_failed(Role::So).unwrap();
+    let new = WrappedKey { salt: vec![1; 16], iterations: 1000, blob: vec![5; 70] };
+    assert!(!s.replace_wrapped(Role::User, &so_key(), &new).unwrap(), "no user key yet");
+    assert!(s.replace_wrapped(Role::So, &so_key(), &new).unwrap());
+    let t = s.token().unwrap().unwrap();
+    assert_eq!((t.so, t.so_failures), (Some(new.clone()), 1));
+    assert!(!s.replace_wrapped(Role::So, &so_key(), &so_key()).unwrap(), "old blob gone: no swap");
+}
+
+#[test]
+fn crud_and_changes_seen_by_a_second_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s1 = Store::open(tmp.path()).unwrap();
+    let s2 = Store::open(tmp.path()).unwrap();
+    s1.init_token("t", "1", &so_key()).unwrap();
+
+    let base = s2.load_all().unwrap();
+    assert!(base.upserts.is_empty());
+    // Nothing new: the fast path.
+    assert!(s2.changes_since(base.rev).unwrap().is_none());
+
+    let a = s1.insert_object("ua", b"pub-a", b"sec-a", &test_mac).unwrap();
+    let b = s1.insert_object("ub", b"pub-b", b"sec-b", &test_mac).unwrap();
+    assert_eq!(a, 1, "ids start at 1 after init (no object was ever created)");
+    assert_eq!(b, a + 1);
+    let ch = s2.changes_since(base.rev).unwrap().expect("changes from s1");
+    assert_eq!(ids(&ch.upserts), vec![a, b]);
+    assert_eq!(ch.upserts[0].uid, "ua");
+    assert_eq!(ch.upserts[0].public, b"pub-a");
+    assert_eq!(ch.upserts[0].sealed, b"sec-a");
+    assert!(ch.deletes.is_empty());
+    assert!(s2.changes_since(ch.rev).unwrap().is_none());
+
+    s1.update_object(a, b"pub-a2", b"sec-a2", b"mac").unwrap();
+    s1.delete_object(b).unwrap();
+    let ch2 = s2.changes_since(ch.rev).unwrap().unwrap();
+    assert_eq!(ids(&ch2.upserts), vec![a]);
+    assert_eq!(ch2.upserts[0].public, b"pub-a2");
+    assert_eq!(ch2.upserts[0].sealed, b"sec-a2");
+    assert_eq!(ch2.deletes, vec![b]);
+    assert!(ch2.rev > ch.rev);
+    assert!(s2.changes_since(ch2.rev).unwrap().is_none());
+    // An older revision than the one last returned is answered in full.
+    let again = s2.changes_since(base.rev).unwrap().unwrap();
+    assert_eq!(ids(&again.upserts), vec![a]);
+    assert_eq!(again.deletes, vec![b]);
+
+    // Gone objects.
+    assert_eq!(s1.update_object(b, b"x", b"y", b"mac").unwrap_err().rv(), CKR_OBJECT_HANDLE_INVALID);
+    assert_eq!(s1.delete_object(b).unwrap_err().rv(), CKR_OBJECT_HANDLE_INVALID);
+    assert_eq!(s1.delete_object(12345).unwrap_err().rv(), CKR_OBJECT_HANDLE_INVALID);
+    // Failed writes did not move the revision.
+    assert!(s2.changes_since(ch2.rev).unwrap().is_none());
+    assert_eq!(s1.load_all().unwrap().rev, ch2.rev);
+
+    // The last id is not reused.
+    let c = s1.insert_object("uc", b"", b"", &test_mac).unwrap();
+    assert!(c > b);
+    // Duplicate uid is refused.
+    assert!(s1.insert_object("uc", b"", b"", &test_mac).is_err());
+    // A connection's own writes do not trip the fast path (the caller
+    // applied them itself) ...
+    assert!(s1.changes_since(ch2.rev).unwrap().is_none());
+    // ... but a slow-path answer includes them.
+    let own = s1.changes_since(base.rev).unwrap().unwrap();
+    assert_eq!(ids(&own.upserts), vec![a, c]);
+    assert_eq!(own.deletes, vec![b]);
+    // s2 sees c.
+    assert_eq!(ids(&s2.changes_since(ch2.rev).unwrap().unwrap().upserts), vec![c]);
+}
+
+#[test]
+fn fast_path_is_cheap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::open(tmp.path()).unwrap();
+    let rev = s.load_all().unwrap().rev;
+    let n = 20_000u32;
+    let t = Instant::now();
+    for _ in 0..n {
+        assert!(s.changes_since(rev).unwrap().is_none());
+    }
+    let per = t.elapsed() / n;
+    eprintln!("changes_since fast path: {per:?} per call");
+    assert!(per < Duration::from_micros(100), "{per:?}");
+}
+
+#[test]
+fn pin_attempts_are_reserved_up_to_the_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::open(tmp.path()).unwrap();
+    assert!(s.reserve_pin_attempt(Role::User, 3).is_err(), "no token row yet");
+    s.init_token("t", "1", &so_key()).unwrap();
+    assert_eq!(s.reserve_pin_attempt(Role::User, 3).unwrap(), Ok(1));
+    assert_eq!(s.reserve_pin_attempt(Role::User, 3).unwrap(), Ok(2));
+    assert_eq!(s.reserve_pin_attempt(Role::User, 3).unwrap(), Ok(3));
+    // At the limit nothing more is counted.
+    assert_eq!(s.reserve_pin_attempt(Role::User, 3).unwrap(), Err(3));
+    assert_eq!(s.token().unwrap().unwrap().user_failures, 3);
+    // The other role has its own counter; a success releases it.
+    assert_eq!(s.reserve_pin_attempt(Role::So, 3).unwrap(), Ok(1));
+    s.pin_ok(Role::So).unwrap();
+    assert_eq!(s.token().unwrap().unwrap().so_failures, 0);
+}
+
+#[test]
+fn pin_counters_persist_across_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::open(tmp.path()).unwrap();
+    s.init_token("t", "1", &so_key()).unwrap();
+    assert_eq!(s.pin_failed(Role::User).unwrap(), 1);
+    assert_eq!(s.pin_failed(Role::User).unwrap(), 2);
+    assert_eq!(s.pin_failed(Role::So).unwrap(), 1);
+    drop(s);
+    let s = Store::open(tmp.path()).unwrap();
+    let t = s.token().unwrap().unwrap();
+    assert_eq!((t.so_failures, t.user_failures), (1, 2));
+    assert_eq!(s.pin_failed(Role::User).unwrap(), 3);
+    s.pin_ok(Role::User).unwrap();
+    let t = s.token().unwrap().unwrap();
+    assert_eq!((t.so_failures, t.user_failures), (1, 0));
+    // Already 0: no write, the revision stays.
+    let rev = s.load_all().unwrap().rev;
+    s.pin_ok(Role::User).unwrap();
+    assert_eq!(s.load_all().unwrap().rev, rev);
+    // set_pin resets the counter; clearing a key works.
+    s.set_pin(Role::So, Some(&so_key())).unwrap();
+    assert_eq!(s.token().unwrap().unwrap().so_failures, 0);
+    s.set_pin(Role::So, None).unwrap();
+    assert_eq!(s.token().unwrap().unwrap().so, None);
+}
+
+#[test]
+fn meta_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::open(tmp.path()).unwrap();
+    assert_eq!(s.meta_get("audit.key").unwrap(), None);
+    s.meta_set("audit.key", b"one").unwrap();
+    s.meta_set("audit.key", b"two").unwrap();
+    s.meta_set("empty", b"").unwrap();
+    assert_eq!(s.meta_get("audit.key").unwrap().as_deref(), Some(&b"two"[..]));
+    assert_eq!(s.meta_get("empty").unwrap().as_deref(), Some(&b""[..]));
+    let other = Store::open(tmp.path()).unwrap();
+    assert_eq!(other.meta_get("audit.key").unwrap().as_deref(), Some(&b"two"[..]));
+}
+
+#[test]
+fn transaction_commits_together_or_not_at_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::open(tmp.path()).unwrap();
+    s.init_token("t", "1", &so_key()).unwrap();
+    let keep = s.insert_object("keep", b"p", b"s", &test_mac).unwrap();
+    let rev0 = s.load_all().unwrap().rev;
+
+    let e = s
+        .transaction(|tx| {
+            tx.insert_object("x", b"p", b"s", &test_mac)?;
+            tx.meta_set("m", b"v")?;
+            tx.update_object(keep, b"changed", b"changed", b"mac")?;
+            tx.delete_object(keep)?;
+            Err::<(), _>(Error::general("decided against it"))
+        })
+        .unwrap_err();
+    assert_eq!(e.reason(), "decided against it");
+    let all = s.load_all().unwrap();
+    assert_eq!(all.rev, rev0);
+    assert_eq!(ids(&all.upserts), vec![keep]);
+    assert_eq!(all.upserts[0].public, b"p");
+    assert_eq!(s.meta_get("m").unwrap(), None);
+    assert!(s.changes_since(rev0).unwrap().is_none());
+
+    // A failing step inside, propagated, rolls back the earlier ones.
+    let e = s
+        .transaction(|tx| {
+            tx.insert_object("y", b"p", b"s", &test_mac)?;
+            tx.delete_object(999)
+        })
+        .unwrap_err();
+    assert_eq!(e.rv(), CKR_OBJECT_HANDLE_INVALID);
+    assert_eq!(ids(&s.load_all().unwrap().upserts), vec![keep]);
+
+    // Calling back into the store fails instead of deadlocking.
+    let e = s.transaction(|_tx| s.meta_get("m")).unwrap_err();
+    assert_eq!(e.rv(), CKR_GENERAL_ERROR);
+    // ... and the store works afterwards.
+    assert_eq!(s.meta_get("m").unwrap(), None);
+
+    // Success: several writes, one revision.
+    let (x, y) = s
+        .transaction(|tx| {
+            let x = tx.insert_object("x", b"p", b"s", &test_mac)?;
+            let y = tx.insert_object("y", b"p", b"s", &test_mac)?;
+            tx.meta_set("m", b"v")?;
+            assert_eq!(tx.meta_get("m")?.as_deref(), Some(&b"v"[..]));
+            tx.delete_object(keep)?;
+            Ok((x, y))
+        })
+        .unwrap();
+    let ch = Store::open(tmp.path()).unwrap().changes_since(rev0).unwrap().unwrap();
+    assert_eq!(ch.rev, rev0 + 1);
+    assert_eq!(ids(&ch.upserts), vec![x, y]);
+    assert_eq!(ch.deletes, vec![keep]);
+}
+
+#[test]
+fn panic_inside_transaction_rolls_back_and_store_recovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::open(tmp.path()).unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = s.transaction(|tx| -> Result<()> {
+            tx.insert_object("p", b"", b"", &test_mac)?;
+            panic!("boom");
+        });
+    }));
+    assert!(r.is_err());
+    assert!(s.load_all().unwrap().upserts.is_empty());
+    s.insert_object("q", b"", b"", &test_mac).unwrap();
+    assert_eq!(s.load_all().unwrap().upserts.len(), 1);
+}
+
+#[test]
+fn concurrent_writers_on_one_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tok");
+    let per = 50;
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                // Each thread its own Store, like separate processes.
+                let s = Store::open(&dir).unwrap();
+                for i in 0..per {
+                    let id = s.insert_object(&format!("{t}-{i}"), b"p", b"s", &test_mac).unwrap();
+                    s.update_object(id, b"p2", b"s2", b"mac").unwrap();
+                    let _ = s.changes_since(0).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = Store::open(&dir).unwrap();
+    let all = s.load_all().unwrap();
+    assert_eq!(all.upserts.len(), 4 * per);
+    assert_eq!(all.rev, 2 * 4 * per as u64);
+    assert!(s.integrity_check().unwrap());
+}
+
+#[test]
+fn one_store_shared_between_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = std::sync::Arc::new(Store::open(tmp.path()).unwrap());
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    s.insert_object(&format!("{t}-{i}"), b"p", b"s", &test_mac).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(s.load_all().unwrap().upserts.len(), 100);
+}
+
+/// The process `sigkill_mid_write_loses_nothing` kills: inserts objects
+/// in a loop, printing each id once `insert_object` returned.
+#[test]
+fn store_kill_worker() {
+    let Ok(dir) = std::env::var("KW_STORE_KILL_DIR") else { return };
+    let s = Store::open(Path::new(&dir)).unwrap();
+    for i in 0.. {
+        let id = s.insert_object(&format!("k{i}-{}", std::process::id()), &[7; 300], &[9; 100], &test_mac).unwrap();
+        println!("OK {id}");
+    }
+}
+
+#[test]
+fn sigkill_mid_write_loses_nothing() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut confirmed = Vec::new();
+    for round in 0..3 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["store::tests::store_kill_worker", "--exact", "--nocapture", "--test-threads=1"])
+            .env("KW_STORE_KILL_DIR", tmp.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let want = 10 + round * 7;
+        for line in out.lines() {
+            if let Some(id) = line.unwrap().strip_prefix("OK ") {
+                confirmed.push(id.parse::<i64>().unwrap());
+                if confirmed.len() >= want {
+                    break;
+                }
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(confirmed.len() >= want, "worker stopped early");
+    }
+    let s = Store::open(tmp.path()).unwrap();
+    assert!(s.integrity_check().unwrap());
+    let have: std::collections::HashSet<i64> = s.load_all().unwrap().upserts.iter().map(|r| r.id).collect();
+    for id in &confirmed {
+        assert!(have.contains(id), "object {id} lost");
+    }
+}
