@@ -194,7 +194,7 @@ impl Call {
         .unzip();
         let mut c = Call::new(function, Kind::Crypto, Some(s.handle));
         c.completion = true;
-        c.key_obj = key.map(KeyArg::Object);
+        c.key_obj = key.map(|k| KeyArg::Object(k));
         c.mechanism = mech;
         c
     }
@@ -816,9 +816,8 @@ impl Token {
                 .collect(),
             Err(_) => Vec::new(),
         };
-        let is_token_obj = |k: &KeyArg| matches!(k, KeyArg::Object(o) if o.token);
-        let created_token = created.iter().any(is_token_obj);
-        let token_object = key.as_ref().is_some_and(is_token_obj) || created_token;
+        let created_token = created.iter().any(KeyArg::is_token);
+        let token_object = key.as_ref().is_some_and(KeyArg::is_token) || created_token;
         let (rv, reason) = match &r {
             Ok(_) => (CKR_OK, None),
             Err(e) => (e.rv(), Some(e.reason().to_string())),

@@ -4,7 +4,6 @@
 //! label and version, attributes by type only.
 
 use crate::ck::*;
-use crate::object::Object;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -60,32 +59,32 @@ pub struct KeyRef {
     pub handle: Option<u64>,
 }
 
-/// The vendor attribute holding a key's version number (DESIGN.md §4,
-/// `CKA_VENDOR_DEFINED | 0x4B570000 + 1`, see include/keyward.h).
-pub const CKA_KEYWARD_VERSION: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0001;
-
 impl KeyRef {
-    /// Names `obj` (no secret attribute is read).
-    pub fn of(obj: &Object) -> KeyRef {
-        let label = obj.get(CKA_LABEL).filter(|l| !l.is_empty()).map(|l| String::from_utf8_lossy(l).into_owned());
-        KeyRef {
-            uid: Some(obj.uid.clone()),
-            label,
-            version: obj.ulong(CKA_KEYWARD_VERSION),
-            class: Some(class_name(obj.class).to_string()),
-            handle: Some(obj.handle),
-        }
-    }
     pub fn handle(h: CK_ULONG) -> KeyRef {
         KeyRef { handle: Some(h), ..Default::default() }
     }
+}
+
+/// A key object as a record names it, implemented by the layer that owns
+/// the objects (`token::audited`): the caller's thread hands over an `Arc`
+/// clone, the writer's thread builds the [`KeyRef`] (no string copies on
+/// the hot path). Implementations read no secret attribute.
+pub trait Named: Send + Sync + std::fmt::Debug {
+    /// How the record names the key (UID, label, version, class, handle).
+    fn key_ref(&self) -> KeyRef;
+    /// The object's UID (what coalescing compares).
+    fn uid(&self) -> &str;
+    fn handle(&self) -> CK_ULONG;
+    /// A token (persistent) object: its records are written before the call
+    /// returns and its changes are published as events.
+    fn is_token(&self) -> bool;
 }
 
 /// The key a call names: the object (resolved cheaply on the caller's
 /// thread: an `Arc` clone) or only its handle.
 #[derive(Clone, Debug)]
 pub enum KeyArg {
-    Object(Arc<Object>),
+    Object(Arc<dyn Named>),
     Handle(CK_ULONG),
     Named(Box<KeyRef>),
 }
@@ -93,10 +92,14 @@ pub enum KeyArg {
 impl KeyArg {
     pub fn to_ref(&self) -> KeyRef {
         match self {
-            KeyArg::Object(o) => KeyRef::of(o),
+            KeyArg::Object(o) => o.key_ref(),
             KeyArg::Handle(h) => KeyRef::handle(*h),
             KeyArg::Named(k) => (**k).clone(),
         }
+    }
+    /// Names a token object (see [`Named::is_token`]).
+    pub fn is_token(&self) -> bool {
+        matches!(self, KeyArg::Object(o) if o.is_token())
     }
 }
 
@@ -218,7 +221,7 @@ struct Signature<'a> {
 fn signature(p: &Pending) -> Option<Signature<'_>> {
     let (key_uid, key_handle) = match (p.kind, p.key.as_ref()) {
         (Kind::Object, _) => (None, 0),
-        (_, Some(KeyArg::Object(o))) => (Some(o.uid.as_str()), o.handle),
+        (_, Some(KeyArg::Object(o))) => (Some(o.uid()), o.handle()),
         (_, Some(KeyArg::Handle(h))) => (None, *h),
         _ => return None,
     };
@@ -352,8 +355,26 @@ impl Pending {
 
 /// `2025-01-31T12:34:56.789Z`.
 pub fn format_time_ms(ms: u64) -> String {
-    let t = crate::token::UtcTime::from_unix((ms / 1000) as i64);
-    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", t.year, t.month, t.day, t.hour, t.minute, t.second, ms % 1000)
+    let (y, mo, d, h, mi, s) = civil_from_unix((ms / 1000) as i64);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z", ms % 1000)
+}
+
+/// (year, month, day, hour, minute, second) UTC of `secs` since the epoch
+/// (civil-from-days, H. Hinnant, proleptic Gregorian).
+pub fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = if m <= 2 { y + 1 } else { y };
+    (year, m, d, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32)
 }
 
 /// Parses RFC 3339 UTC (`...Z`, optional fraction), a date `YYYY-MM-DD`, or
