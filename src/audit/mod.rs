@@ -7,9 +7,10 @@
 //! PINs and secret attributes never reach this module).
 //!
 //! Flow: `Library` wraps each PKCS#11 call in a [`Call`] through
-//! [`Token::audited`]. The caller's thread builds a [`record::Pending`] from
-//! values at hand (names, handles, an `Arc<Object>`, the CK_RV) and hands
-//! it over:
+//! `Token::audited` (`token::audited`), which runs it and hands what it saw
+//! ([`Done`]: names, handles, an `Arc` of the key object as
+//! [`record::Named`], the CK_RV) to [`Audit::record`]; that builds a
+//! [`record::Pending`] and hands it over:
 //! - crypto records and session-object records are pushed onto a queue
 //!   (a short lock, no system call); a background writer thread takes
 //!   whatever queued up every `audit.flush_ms` (or at `audit.max_batch`),
@@ -54,11 +55,8 @@ pub mod verify;
 pub mod writer;
 
 use crate::ck::*;
-use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::token::Token;
-use crate::types::{Handle, Mechanism};
-use config::{AuditConfig, MetricsConfig, OnFailure, SyncMode};
+use config::{AuditConfig, MetricsConfig, OnFailure, SyncMode, Tables};
 use record::{KeyArg, Kind, Pending, Record, RoleName};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -68,12 +66,16 @@ use std::time::{Duration, Instant};
 
 pub use chain::{Broken, ChainState, Verified};
 pub use verify::verify_dir;
-pub use writer::Meta;
+pub use writer::{KeySealer, Meta};
+
+/// An object, session or slot handle.
+type Handle = CK_ULONG;
 
 pub const LOG_FILE: &str = "audit.jsonl";
 pub const LOCK_FILE: &str = "audit.lock";
 
-/// A key lifecycle change, for the KMS calls (`Token::audit_lifecycle`).
+/// A key lifecycle change, for the KMS calls (`Token::audit_lifecycle` in
+/// `token::audited`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lifecycle {
     Created,
@@ -142,7 +144,9 @@ pub enum Op {
     Verify,
 }
 
-/// One audited call, described before it runs.
+/// One audited call, described before it runs, from plain values.
+/// Builders from the token's own values (`Call::crypto`, `Call::op`,
+/// `mech`, `attrs`) are in `token::audited`.
 pub struct Call {
     function: &'static str,
     kind: Kind,
@@ -179,24 +183,28 @@ impl Call {
             label: None,
         }
     }
-    /// A cryptographic use of `key` with `mech` (C_*Init, wrap, unwrap, derive).
-    pub fn crypto(function: &'static str, session: Handle, mech: &Mechanism, key: Handle) -> Call {
-        Call::new(function, Kind::Crypto, Some(session)).mech(mech).key(key)
+    /// A cryptographic use of `key` with the mechanism `mech` (C_*Init,
+    /// wrap, unwrap, derive).
+    pub fn key_use(function: &'static str, session: Handle, mech: CK_MECHANISM_TYPE, key: Handle) -> Call {
+        Call::new(function, Kind::Crypto, Some(session)).mechanism(mech).key(key)
     }
-    /// A single-part or final call of the operation `op` active in `s`.
-    pub fn op(function: &'static str, s: &crate::token::session::Session, op: Op) -> Call {
-        let (key, mech) = match op {
-            Op::Encrypt => s.encrypt.as_ref().map(|o| (o.key.clone(), o.mechanism)),
-            Op::Decrypt => s.decrypt.as_ref().map(|o| (o.key.clone(), o.mechanism)),
-            Op::Sign => s.sign.as_ref().map(|o| (o.key.clone(), o.mechanism)),
-            Op::Verify => s.verify.as_ref().map(|o| (o.key.clone(), o.mechanism)),
-        }
-        .unzip();
-        let mut c = Call::new(function, Kind::Crypto, Some(s.handle));
+    /// A single-part or final call of an operation of `session` that uses
+    /// `key` with `mech` (none: no such operation is active).
+    pub fn completion(
+        function: &'static str,
+        session: Handle,
+        mech: Option<CK_MECHANISM_TYPE>,
+        key: Option<KeyArg>,
+    ) -> Call {
+        let mut c = Call::new(function, Kind::Crypto, Some(session));
         c.completion = true;
-        c.key_obj = key.map(|k| KeyArg::Object(k));
+        c.key_obj = key;
         c.mechanism = mech;
         c
+    }
+    /// A key lifecycle change (the KMS calls).
+    pub fn lifecycle(action: Lifecycle, function: &'static str, session: Option<Handle>) -> Call {
+        Call::new(function, Kind::Lifecycle, session).event(action.event()).alert(action.alert())
     }
     /// An object call (create, copy, destroy, set attributes, generate).
     pub fn object(function: &'static str, session: Handle, event: &'static str) -> Call {
@@ -205,8 +213,8 @@ impl Call {
     pub fn auth(function: &'static str, session: Option<Handle>, event: &'static str) -> Call {
         Call::new(function, Kind::Auth, session).event(event)
     }
-    pub fn mech(mut self, m: &Mechanism) -> Call {
-        self.mechanism = Some(m.ty);
+    pub fn mechanism(mut self, m: CK_MECHANISM_TYPE) -> Call {
+        self.mechanism = Some(m);
         self
     }
     pub fn key(mut self, h: Handle) -> Call {
@@ -232,8 +240,8 @@ impl Call {
     }
     /// Attribute types a template names (never values); formatted by the
     /// writer, not on the caller's thread.
-    pub fn attrs(mut self, t: &[crate::types::Attr]) -> Call {
-        self.attr_types = t.iter().map(|a| a.ty).collect();
+    pub fn attr_types(mut self, types: Vec<CK_ATTRIBUTE_TYPE>) -> Call {
+        self.attr_types = types;
         self
     }
     /// The token label set by C_InitToken.
@@ -241,6 +249,29 @@ impl Call {
         self.label = Some(label.to_string());
         self
     }
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+    /// The key the call names, for its record: the object it was built
+    /// with, else its key handle as `name` names it.
+    pub fn take_key(&mut self, name: impl FnOnce(Handle) -> KeyArg) -> Option<KeyArg> {
+        self.key_obj.take().or_else(|| self.key.map(name))
+    }
+}
+
+/// What the caller saw of a call it ran (see [`Audit::record`]).
+pub struct Done {
+    /// When the call started (monotonic; stamped with the wall time later).
+    pub at: Instant,
+    pub duration_us: u64,
+    /// Who made the call; for a login, who it logged in.
+    pub role: RoleName,
+    pub key: Option<KeyArg>,
+    /// The objects the call created.
+    pub created: Vec<KeyArg>,
+    pub rv: CK_RV,
+    /// Why it failed (an error's reason), if it did.
+    pub reason: Option<String>,
 }
 
 /// Async records handed to the writer thread, in call order.
@@ -297,34 +328,16 @@ fn lock_err<T>(_: T) -> Error {
 }
 
 impl Audit {
-    /// The audit handle of the token stored in `dir` (its own store
-    /// connection for the audit key and anchor; nothing is written yet),
-    /// its key sealed under `kek` when one is configured (a clear key is
-    /// sealed now, see `writer`).
-    pub fn open(
+    /// The audit handle of the token stored in `dir`, its audit key and
+    /// anchor in `meta` (nothing is written yet), the key sealed under
+    /// `kek` when one is configured (see `writer`; `Audit::open` in
+    /// `token::audited` opens the token's store for `meta`).
+    pub fn new(
         slot: Handle,
         dir: &Path,
-        config: &Config,
-        kek: Option<Arc<crate::store::kek::ExternalKek>>,
-    ) -> Result<Audit> {
-        let meta: Box<dyn Meta> = Box::new(crate::store::Store::open(dir)?);
-        let a = Self::with_meta_kek(slot, dir, config, meta, kek);
-        if let Err(e) = a.shared.writer.lock().map_err(lock_err).and_then(|mut w| w.prepare_key()) {
-            log::error!("audit log {}: {e}", dir.display());
-        }
-        Ok(a)
-    }
-
-    pub fn with_meta(slot: Handle, dir: &Path, config: &Config, meta: Box<dyn Meta>) -> Audit {
-        Self::with_meta_kek(slot, dir, config, meta, None)
-    }
-
-    pub fn with_meta_kek(
-        slot: Handle,
-        dir: &Path,
-        config: &Config,
+        config: Tables<'_>,
         meta: Box<dyn Meta>,
-        kek: Option<Arc<crate::store::kek::ExternalKek>>,
+        kek: Option<Arc<dyn KeySealer>>,
     ) -> Audit {
         let label = meta.token_label().unwrap_or_default();
         let cfg = config.audit.clone();
@@ -338,9 +351,9 @@ impl Audit {
                 writer: Mutex::new(
                     writer::LogWriter::new(dir, meta, &cfg)
                         .with_kek(kek)
-                        .with_witness(events::Witness::new(&config.events, &cfg)),
+                        .with_witness(events::Witness::new(config.events, &cfg)),
                 ),
-                sinks: Mutex::new(events::Sinks::new(&config.events)),
+                sinks: Mutex::new(events::Sinks::new(config.events)),
                 counters: Mutex::new(metrics::Counters::default()),
                 inline: Mutex::new(Inline { buf: Vec::new(), since: None }),
                 broken: AtomicBool::new(false),
@@ -356,6 +369,14 @@ impl Audit {
             thread: Mutex::new(None),
             pid: std::process::id(),
             dir: dir.to_path_buf(),
+        }
+    }
+
+    /// With a KEK: seals a clear audit key now, before any record of this
+    /// process (a failure is logged; the first record reports it again).
+    pub fn prepare_key(&self) {
+        if let Err(e) = self.shared.writer.lock().map_err(lock_err).and_then(|mut w| w.prepare_key()) {
+            log::error!("audit log {}: {e}", self.dir.display());
         }
     }
 
@@ -496,6 +517,112 @@ impl Audit {
             return Ok(CommitGuard(None));
         }
         Ok(CommitGuard(Some(self.shared.writer.lock().map_err(lock_err)?)))
+    }
+
+    /// The directory holding the log.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether `call` is to be recorded: false when there is nothing to do
+    /// (audit, metrics and events all off) or for a length query (the real
+    /// call that follows is the one recorded); an error when the log is
+    /// known to be unwritable and `audit.on_failure` refuses such calls.
+    pub fn admits(&self, call: &Call) -> Result<bool> {
+        if !self.active {
+            return Ok(false);
+        }
+        self.refuse_before(call.kind)?;
+        Ok(!call.skip)
+    }
+
+    /// Records `call`, which ran as `done` says (after [`Audit::admits`]):
+    /// how durably, whether it is published and whether it is an alert
+    /// follow from its kind and the objects it names. The error is the
+    /// policy's answer for a log that cannot be written.
+    pub fn record(&self, call: Call, done: Done) -> Result<()> {
+        let created_token = done.created.iter().any(KeyArg::is_token);
+        let token_object = done.key.as_ref().is_some_and(KeyArg::is_token) || created_token;
+        let rv = done.rv;
+        let sync = match call.kind {
+            Kind::Auth | Kind::Lifecycle | Kind::Audit => true,
+            Kind::Object => token_object,
+            // Unwrap/derive into a token object: durable like an object creation.
+            Kind::Crypto => created_token,
+        };
+        // Object events are state changes of the token: session objects are not published.
+        let event = match call.kind {
+            Kind::Object if !token_object => None,
+            Kind::Crypto if !created_token => None,
+            Kind::Auth if rv == CKR_PIN_LOCKED => Some("auth.locked"),
+            _ => call.event,
+        };
+        if let Some(l) = call.label.as_ref().filter(|_| rv == CKR_OK) {
+            self.set_label(l);
+        }
+        let p = Pending {
+            time_ms: 0,
+            at: Some(done.at),
+            kind: call.kind,
+            event,
+            function: call.function,
+            slot: self.shared.slot,
+            session: call.session,
+            role: done.role,
+            mechanism: call.mechanism,
+            key: done.key,
+            created: done.created,
+            rv,
+            reason: done.reason,
+            duration_us: done.duration_us,
+            details: call.details,
+            attr_types: call.attr_types,
+            sync,
+            alert: call.alert || rv == CKR_PIN_LOCKED,
+            log: !(call.completion
+                && rv == CKR_OK
+                && self.shared.cfg.completions == config::Completions::Failures),
+        };
+        self.submit(p)
+    }
+
+    /// Records an automatic lifecycle change (purge, rotation) of `key`
+    /// made by `role` from inside the store transaction that makes it,
+    /// before the commit (see [`Audit::submit_before_commit`]).
+    pub fn record_before_commit(
+        &self,
+        guard: &mut CommitGuard<'_>,
+        action: Lifecycle,
+        function: &'static str,
+        role: RoleName,
+        key: record::KeyRef,
+        details: serde_json::Value,
+    ) -> Result<()> {
+        if !self.active {
+            return Ok(());
+        }
+        let p = Pending {
+            time_ms: record::now_ms(),
+            at: None,
+            kind: Kind::Lifecycle,
+            event: Some(action.event()),
+            function,
+            slot: self.shared.slot,
+            session: None,
+            role,
+            mechanism: None,
+            key: Some(KeyArg::Named(Box::new(key))),
+            created: Vec::new(),
+            rv: CKR_OK,
+            reason: None,
+            duration_us: 0,
+            details: Some(details),
+            attr_types: Vec::new(),
+            sync: true,
+            alert: action.alert(),
+            log: true,
+        };
+        self.submit_before_commit(guard, p)
     }
 
     /// Writes whatever is pending (C_Finalize, tests).
@@ -759,175 +886,6 @@ fn run(sh: Arc<Shared>) {
     sh.maybe_textfile(true);
 }
 
-// ---- the hooks the safe API calls ----------------------------------------
-
-fn role_of(t: &Token) -> RoleName {
-    match t.role() {
-        Ok(Some(crate::store::Role::User)) => RoleName::User,
-        Ok(Some(crate::store::Role::So)) => RoleName::So,
-        _ => RoleName::Public,
-    }
-}
-
-impl Token {
-    /// The token's audit handle.
-    pub fn audit(&self) -> &Audit {
-        &self.audit
-    }
-
-    /// The directory holding the token's audit log.
-    pub fn audit_dir(&self) -> PathBuf {
-        self.audit.dir.clone()
-    }
-
-    /// Runs `f` (the PKCS#11 call `call` describes) and records it.
-    pub fn audited<T: Outcome>(&self, call: Call, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        let a = &self.audit;
-        if !a.active {
-            return f();
-        }
-        a.refuse_before(call.kind)?;
-        if call.skip {
-            // A length query: the real call that follows is the one recorded.
-            return f();
-        }
-        // Naming only: the call itself looks the key up (and refreshes).
-        let key = call.key_obj.or_else(|| {
-            call.key.map(|h| match self.cached_object(h) {
-                Ok(o) => KeyArg::Object(o),
-                Err(_) => KeyArg::Handle(h),
-            })
-        });
-        let role_before = role_of(self);
-        let start = crate::clock::now();
-        let r = f();
-        let duration_us = start.elapsed().as_micros() as u64;
-        if r.as_ref().err().is_some_and(Error::keeps_operation) {
-            return r;
-        }
-        let created: Vec<KeyArg> = match &r {
-            Ok(v) => v
-                .created()
-                .into_iter()
-                .map(|h| match self.cached_object(h) {
-                    Ok(o) => KeyArg::Object(o),
-                    Err(_) => KeyArg::Handle(h),
-                })
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        let created_token = created.iter().any(KeyArg::is_token);
-        let token_object = key.as_ref().is_some_and(KeyArg::is_token) || created_token;
-        let (rv, reason) = match &r {
-            Ok(_) => (CKR_OK, None),
-            Err(e) => (e.rv(), Some(e.reason().to_string())),
-        };
-        let sync = match call.kind {
-            Kind::Auth | Kind::Lifecycle | Kind::Audit => true,
-            Kind::Object => token_object,
-            // Unwrap/derive into a token object: durable like an object creation.
-            Kind::Crypto => created_token,
-        };
-        // Object events are state changes of the token: session objects are not published.
-        let event = match call.kind {
-            Kind::Object if !token_object => None,
-            Kind::Crypto if !created_token => None,
-            Kind::Auth if rv == CKR_PIN_LOCKED => Some("auth.locked"),
-            _ => call.event,
-        };
-        if let Some(l) = call.label.as_ref().filter(|_| rv == CKR_OK) {
-            a.set_label(l);
-        }
-        let p = Pending {
-            time_ms: 0,
-            at: Some(start),
-            kind: call.kind,
-            event,
-            function: call.function,
-            slot: self.slot,
-            session: call.session,
-            // Who made the call; for a login, who it logged in.
-            role: if call.kind == Kind::Auth && rv == CKR_OK && role_before == RoleName::Public {
-                role_of(self)
-            } else {
-                role_before
-            },
-            mechanism: call.mechanism,
-            key,
-            created,
-            rv,
-            reason,
-            duration_us,
-            details: call.details,
-            attr_types: call.attr_types,
-            sync,
-            alert: call.alert || rv == CKR_PIN_LOCKED,
-            log: !(call.completion && rv == CKR_OK && a.shared.cfg.completions == config::Completions::Failures),
-        };
-        match a.submit(p) {
-            Ok(()) => r,
-            Err(e) if r.is_ok() => Err(e),
-            Err(_) => r,
-        }
-    }
-
-    /// Records an automatic lifecycle change (purge, rotation) from inside
-    /// the store transaction that makes it, before the commit (see
-    /// [`Audit::submit_before_commit`]).
-    pub fn audit_before_commit(
-        &self,
-        guard: &mut CommitGuard<'_>,
-        action: Lifecycle,
-        function: &'static str,
-        key: record::KeyRef,
-        details: serde_json::Value,
-    ) -> Result<()> {
-        if !self.audit.active {
-            return Ok(());
-        }
-        let p = Pending {
-            time_ms: record::now_ms(),
-            at: None,
-            kind: Kind::Lifecycle,
-            event: Some(action.event()),
-            function,
-            slot: self.slot,
-            session: None,
-            role: role_of(self),
-            mechanism: None,
-            key: Some(KeyArg::Named(Box::new(key))),
-            created: Vec::new(),
-            rv: CKR_OK,
-            reason: None,
-            duration_us: 0,
-            details: Some(details),
-            attr_types: Vec::new(),
-            sync: true,
-            alert: action.alert(),
-            log: true,
-        };
-        self.audit.submit_before_commit(guard, p)
-    }
-
-    /// Records a key lifecycle change made by `f` (for the KMS calls):
-    /// written and fsync'ed before this returns; disable and scheduled
-    /// deletion raise alert events.
-    pub fn audit_lifecycle<T: Outcome>(
-        &self,
-        action: Lifecycle,
-        function: &'static str,
-        session: Option<Handle>,
-        key: Option<Handle>,
-        details: Option<serde_json::Value>,
-        f: impl FnOnce() -> Result<T>,
-    ) -> Result<T> {
-        let mut call = Call::new(function, Kind::Lifecycle, session).event(action.event()).alert(action.alert());
-        call.key = key;
-        call.details = details;
-        self.audited(call, f)
-    }
-}
-
 // ---- reading the log (CLI) -----------------------------------------------
 
 /// Calls `f` with every record of the log in `dir`, oldest first, until it
@@ -1043,8 +1001,8 @@ mod tests {
         }
     }
 
-    fn config() -> Config {
-        Config::parse("[[slot]]\npath = \"/nonexistent\"\n", None, "test").unwrap()
+    fn config() -> AuditConfig {
+        AuditConfig::default()
     }
 
     #[test]
@@ -1068,7 +1026,9 @@ mod tests {
         for no_threads in [false, true] {
             let d = tempfile::tempdir().unwrap();
             let meta = Arc::new(writer::MemMeta::default());
-            let a = Audit::with_meta(0, d.path(), &config(), Box::new(meta.clone()));
+            let (ac, ec, mc) = (config(), config::EventsConfig::default(), MetricsConfig::default());
+            let tables = Tables { audit: &ac, events: &ec, metrics: &mc };
+            let a = Audit::new(0, d.path(), tables, Box::new(meta.clone()), None);
             a.set_no_threads(no_threads);
             for i in 0..50 {
                 a.submit(pending(i, i % 10 == 0)).unwrap();
@@ -1090,9 +1050,9 @@ mod tests {
     fn rotation_and_pruning_keep_the_chain() {
         let d = tempfile::tempdir().unwrap();
         let mut c = config();
-        c.audit.max_file_bytes = 2000;
+        c.max_file_bytes = 2000;
         let meta = Arc::new(writer::MemMeta::default());
-        let mut w = writer::LogWriter::new(d.path(), Box::new(meta.clone()), &c.audit);
+        let mut w = writer::LogWriter::new(d.path(), Box::new(meta.clone()), &c);
         for i in 0..40 {
             w.append("t", &[pending(i, false)], true, false).unwrap();
         }
@@ -1100,8 +1060,8 @@ mod tests {
         assert!(chain::log_files(d.path()).unwrap().len() > 3);
         assert_eq!(verify_dir(d.path(), &meta, None, &[]).unwrap().unwrap().records, 40);
         // A second writer (another process) continues the same chain.
-        c.audit.keep_files = 2;
-        let mut w = writer::LogWriter::new(d.path(), Box::new(meta.clone()), &c.audit);
+        c.keep_files = 2;
+        let mut w = writer::LogWriter::new(d.path(), Box::new(meta.clone()), &c);
         for i in 0..20 {
             w.append("t", &[pending(i, true)], true, true).unwrap();
         }
@@ -1120,14 +1080,14 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let c = config();
         let meta = Arc::new(writer::MemMeta::default());
-        let mut w = writer::LogWriter::new(d.path(), Box::new(meta.clone()), &c.audit);
+        let mut w = writer::LogWriter::new(d.path(), Box::new(meta.clone()), &c);
         w.append("t", &[pending(1, true)], true, true).unwrap();
         drop(w);
         let log = d.path().join(LOG_FILE);
         let mut bytes = std::fs::read(&log).unwrap();
         bytes.extend_from_slice(b"{\"seq\":2,\"prev");
         std::fs::write(&log, bytes).unwrap();
-        let mut w = writer::LogWriter::new(d.path(), Box::new(meta.clone()), &c.audit);
+        let mut w = writer::LogWriter::new(d.path(), Box::new(meta.clone()), &c);
         w.append("t", &[pending(2, true)], true, true).unwrap();
         let v = verify_dir(d.path(), &meta, None, &[]).unwrap().unwrap();
         assert_eq!(v.records, 3);
