@@ -579,9 +579,7 @@ impl Audit {
             attr_types: call.attr_types,
             sync,
             alert: call.alert || rv == CKR_PIN_LOCKED,
-            log: !(call.completion
-                && rv == CKR_OK
-                && self.shared.cfg.completions == config::Completions::Failures),
+            log: !(call.completion && rv == CKR_OK && self.shared.cfg.completions == config::Completions::Failures),
         };
         self.submit(p)
     }

@@ -5,9 +5,9 @@
 //! The caller supplies the store (`Meta`), the KEK and the witness text's
 //! anchors (`Token::verify_audit` in `token::audited`).
 
+use super::Meta;
 use super::chain::{self, Broken, ChainState, Verified};
 use super::writer::{self, KeySealer};
-use super::Meta;
 use crate::error::Result;
 use std::path::Path;
 

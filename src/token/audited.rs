@@ -14,12 +14,13 @@
 use super::Token;
 use super::session::Session;
 use crate::audit::config::Tables;
+use crate::audit::metrics::{self, KeySummary};
 use crate::audit::record::{self, KeyArg, KeyRef, Kind, Named, RoleName};
 use crate::audit::{Audit, Broken, Call, CommitGuard, Done, KeySealer, Lifecycle, Meta, Op, Outcome, Verified};
 use crate::ck::*;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::kms::attrs::CKA_KEYWARD_VERSION;
+use crate::kms::attrs::{CKA_KEYWARD_COPY_OF, CKA_KEYWARD_NEXT_ROTATION, CKA_KEYWARD_STATE, CKA_KEYWARD_VERSION};
 use crate::object::Object;
 use crate::store::kek::ExternalKek;
 use crate::store::{Role, Store};
@@ -252,6 +253,56 @@ impl Token {
         };
         let kek = self.external_kek().ok().flatten().cloned();
         crate::audit::verify_dir(&dir, self.store(), kek.as_deref().map(|k| k as &dyn KeySealer), &anchors)
+    }
+}
+
+/// The lifecycle state named by a `CKA_KEYWARD_STATE` value (absent:
+/// enabled).
+fn state_name(v: Option<&[u8]>) -> String {
+    match v {
+        None => "enabled".into(),
+        Some(b) if b.iter().all(|c| c.is_ascii_graphic() || *c == b' ') && !b.is_empty() => {
+            String::from_utf8_lossy(b).to_lowercase()
+        }
+        Some(b) => match crate::object::ulong(b) {
+            Some(0) | Some(1) => "enabled".into(),
+            Some(2) => "disabled".into(),
+            Some(3) => "pending_deletion".into(),
+            _ => "unknown".into(),
+        },
+    }
+}
+
+/// Reads a time-like attribute: CK_DATE `YYYYMMDD`, `YYYYMMDDhhmmss`, or
+/// seconds since the epoch as a CK_ULONG.
+fn time_attr_ms(v: &[u8]) -> Option<u64> {
+    if v.len() >= 8 && v.iter().all(u8::is_ascii_digit) {
+        let s = std::str::from_utf8(v).ok()?;
+        let iso = if s.len() >= 14 {
+            format!("{}-{}-{}T{}:{}:{}Z", &s[0..4], &s[4..6], &s[6..8], &s[8..10], &s[10..12], &s[12..14])
+        } else {
+            format!("{}-{}-{}", &s[0..4], &s[4..6], &s[6..8])
+        };
+        return record::parse_time_ms(&iso);
+    }
+    crate::object::ulong(v).map(|s| s * 1000)
+}
+
+/// How `keyward metrics` counts the key object `o` (`None`: not a key).
+fn key_summary(o: &Object) -> Option<KeySummary> {
+    o.is_key().then(|| KeySummary {
+        class: record::class_name(o.class),
+        algorithm: metrics::key_type_name(o.key_type),
+        state: state_name(o.get(CKA_KEYWARD_STATE)),
+        next_rotation_ms: o.get(CKA_KEYWARD_NEXT_ROTATION).and_then(time_attr_ms),
+        is_copy: o.ulong(CKA_KEYWARD_COPY_OF).is_some_and(|h| h != 0),
+    })
+}
+
+impl Token {
+    /// The token's key objects as `audit::metrics::token_view` counts them.
+    pub fn key_summaries(&self) -> Result<Vec<KeySummary>> {
+        Ok(self.all_objects()?.iter().filter_map(|o| key_summary(o)).collect())
     }
 }
 
