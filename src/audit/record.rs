@@ -515,6 +515,32 @@ pub fn mechanism_name(m: CK_MECHANISM_TYPE) -> String {
     format!("0x{m:x}")
 }
 
+/// A record for tests: a sync login or an async key use.
+#[cfg(test)]
+pub(crate) fn test_pending(i: u64, sync: bool) -> Pending {
+    Pending {
+        time_ms: now_ms(),
+        at: None,
+        kind: if sync { Kind::Auth } else { Kind::Crypto },
+        event: sync.then_some("auth.login"),
+        function: if sync { "C_Login" } else { "C_SignInit" },
+        slot: 0,
+        session: Some(i),
+        role: RoleName::User,
+        mechanism: Some(CKM_SHA256_HMAC),
+        key: Some(KeyArg::Handle(i)),
+        created: Vec::new(),
+        rv: CKR_OK,
+        reason: None,
+        duration_us: 3,
+        details: None,
+        attr_types: Vec::new(),
+        sync,
+        alert: false,
+        log: true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -535,5 +561,21 @@ mod tests {
         assert_eq!(mechanism_name(CKM_AES_GCM), "CKM_AES_GCM");
         assert_eq!(mechanism_name(0x8000_1234), "0x80001234");
         assert!(!os_user().is_empty());
+    }
+
+    #[test]
+    fn queued_records_get_the_wall_time_of_their_call() {
+        let now = std::time::Instant::now();
+        let mut batch: Vec<Pending> = (0..3).map(|i| test_pending(i, false)).collect();
+        batch[0].at = Some(now.checked_sub(std::time::Duration::from_millis(1500)).unwrap_or(now));
+        batch[1].at = Some(now);
+        batch[2].at = None;
+        batch[2].time_ms = 42;
+        let wall = now_ms();
+        Pending::stamp_all(&mut batch);
+        assert!(batch[0].time_ms + 1400 <= wall && wall <= batch[0].time_ms + 1700, "{} vs {wall}", batch[0].time_ms);
+        assert!(batch[1].time_ms.abs_diff(wall) < 200);
+        assert_eq!(batch[2].time_ms, 42, "already stamped records keep their time");
+        assert!(batch.iter().all(|p| p.at.is_none()));
     }
 }

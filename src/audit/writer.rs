@@ -584,3 +584,63 @@ fn complete_len(path: &Path) -> Option<u64> {
     let b = std::fs::read(path).ok()?;
     Some(b.iter().rposition(|c| *c == b'\n').map(|i| i as u64 + 1).unwrap_or(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::record::test_pending;
+    use super::super::{read_log, verify_dir};
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn rotation_and_pruning_keep_the_chain() {
+        let d = tempfile::tempdir().unwrap();
+        let mut c = AuditConfig { max_file_bytes: 2000, ..Default::default() };
+        let meta = Arc::new(MemMeta::default());
+        let mut w = LogWriter::new(d.path(), Box::new(meta.clone()), &c);
+        for i in 0..40 {
+            w.append("t", &[test_pending(i, false)], true, false).unwrap();
+        }
+        drop(w);
+        assert!(chain::log_files(d.path()).unwrap().len() > 3);
+        assert_eq!(verify_dir(d.path(), &meta, None, &[]).unwrap().unwrap().records, 40);
+        // A second writer (another process) continues the same chain.
+        c.keep_files = 2;
+        let mut w = LogWriter::new(d.path(), Box::new(meta.clone()), &c);
+        for i in 0..20 {
+            w.append("t", &[test_pending(i, true)], true, true).unwrap();
+        }
+        drop(w);
+        let v = verify_dir(d.path(), &meta, None, &[]).unwrap().unwrap();
+        assert_eq!(v.last.seq, 60);
+        assert!(v.first_seq > 1);
+        // Deleting the oldest retained file is detected.
+        let oldest = chain::log_files(d.path()).unwrap().remove(0);
+        std::fs::remove_file(oldest).unwrap();
+        assert!(verify_dir(d.path(), &meta, None, &[]).unwrap().is_err());
+    }
+
+    #[test]
+    fn torn_tail_is_repaired_and_recorded() {
+        let d = tempfile::tempdir().unwrap();
+        let c = AuditConfig::default();
+        let meta = Arc::new(MemMeta::default());
+        let mut w = LogWriter::new(d.path(), Box::new(meta.clone()), &c);
+        w.append("t", &[test_pending(1, true)], true, true).unwrap();
+        drop(w);
+        let log = d.path().join(super::super::LOG_FILE);
+        let mut bytes = std::fs::read(&log).unwrap();
+        bytes.extend_from_slice(b"{\"seq\":2,\"prev");
+        std::fs::write(&log, bytes).unwrap();
+        let mut w = LogWriter::new(d.path(), Box::new(meta.clone()), &c);
+        w.append("t", &[test_pending(2, true)], true, true).unwrap();
+        let v = verify_dir(d.path(), &meta, None, &[]).unwrap().unwrap();
+        assert_eq!(v.records, 3);
+        let mut events = Vec::new();
+        read_log(d.path(), &mut |r| {
+            events.extend(r.event);
+            true
+        });
+        assert!(events.contains(&"audit.repaired".to_string()));
+    }
+}
