@@ -31,6 +31,10 @@
 //! textfile_dir = "/var/lib/node_exporter/textfile"  # optional
 //! interval_secs = 15
 //! ```
+//!
+//! Owns: these tables, their defaults and path resolution. Must not touch:
+//! the whole configuration (`crate::config` holds these tables; `audit`
+//! does not import it: see [`Tables`]).
 
 use serde::Deserialize;
 use std::path::PathBuf;

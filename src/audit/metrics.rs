@@ -11,6 +11,10 @@
 //! objects: this module reads no object), and the operation counters,
 //! latencies, login failures and rotations done of every process, read back
 //! from the audit log.
+//!
+//! Owns: the counters and their text form. Must not touch: objects or the
+//! store (keys come in as [`KeySummary`]), the log (read through
+//! `read_log`).
 
 use super::record::{Pending, Record, mechanism_name};
 use crate::ck::*;

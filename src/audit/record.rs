@@ -2,6 +2,10 @@
 //! values already at hand) and what the writer turns it into ([`Record`], a
 //! JSON line). Secrets and PINs never enter either: keys are named by UID,
 //! label and version, attributes by type only.
+//!
+//! Owns: the record types, coalescing, time and name formatting. Must not
+//! touch: objects, sessions or the store (a key object comes in as
+//! [`Named`]).
 
 use crate::ck::*;
 use serde::{Deserialize, Serialize};

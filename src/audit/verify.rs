@@ -4,6 +4,9 @@
 //! witness saw (`events::parse_witness`). Reads only; writes nothing.
 //! The caller supplies the store (`Meta`), the KEK and the witness text's
 //! anchors (`Token::verify_audit` in `token::audited`).
+//!
+//! Owns: the verdict on a log. Must not touch: the log files (reads only)
+//! and any store type (it comes in as [`Meta`] and [`KeySealer`]).
 
 use super::Meta;
 use super::chain::{self, Broken, ChainState, Verified};

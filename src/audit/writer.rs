@@ -16,6 +16,10 @@
 //! through that, or whose PINs are wrapped under a KEK, was put there by
 //! someone else: refused. Every anchor is also sent to the external
 //! witness when one is configured (`events::Witness`).
+//!
+//! Owns: the log files, the append lock, the audit key and anchor in the
+//! meta table (through [`Meta`]). Must not touch: the store or KEK types
+//! themselves (they come in as [`Meta`] and [`KeySealer`]), the queue.
 
 use super::chain::{self, ChainState};
 use super::config::AuditConfig;
