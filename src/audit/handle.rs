@@ -296,20 +296,22 @@ impl Audit {
     }
 
     /// Records an automatic lifecycle change (purge, rotation) of `key`
-    /// made by `role` from inside the store transaction that makes it,
-    /// before the commit (see [`Audit::submit_before_commit`]).
+    /// made by `role()` (asked only when recording) from inside the store
+    /// transaction that makes it, before the commit (see
+    /// [`Audit::submit_before_commit`]).
     pub fn record_before_commit(
         &self,
         guard: &mut CommitGuard<'_>,
         action: Lifecycle,
         function: &'static str,
-        role: RoleName,
+        role: impl FnOnce() -> RoleName,
         key: record::KeyRef,
         details: serde_json::Value,
     ) -> Result<()> {
         if !self.active {
             return Ok(());
         }
+        let role = role();
         let p = Pending {
             time_ms: record::now_ms(),
             at: None,

@@ -204,7 +204,7 @@ impl Token {
         key: KeyRef,
         details: serde_json::Value,
     ) -> Result<()> {
-        self.audit.record_before_commit(guard, action, function, role_of(self), key, details)
+        self.audit.record_before_commit(guard, action, function, || role_of(self), key, details)
     }
 
     /// Records a key lifecycle change made by `f` (for the KMS calls):
