@@ -223,7 +223,7 @@ impl Config {
             *p = b.join(&*p);
         }
         if let Some(b) = base {
-            crate::audit::config::resolve_paths(&mut c, b);
+            crate::audit::config::resolve_paths(&mut c.events, &mut c.metrics, b);
         }
         c.validate()?;
         Ok(c)

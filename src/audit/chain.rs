@@ -26,6 +26,10 @@
 //! when the log is shorter than the last witnessed anchor or differs from
 //! one. Records written after the last witnessed anchor can still vanish
 //! unseen (`audit.witness_ms` bounds how long that is).
+//!
+//! Owns: the MAC and link rules of a line, listing and verifying log files.
+//! Must not touch: appending (`writer.rs`), the store (keys and anchors
+//! come in as arguments).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};

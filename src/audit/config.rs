@@ -31,6 +31,10 @@
 //! textfile_dir = "/var/lib/node_exporter/textfile"  # optional
 //! interval_secs = 15
 //! ```
+//!
+//! Owns: these tables, their defaults and path resolution. Must not touch:
+//! the whole configuration (`crate::config` holds these tables; `audit`
+//! does not import it: see [`Tables`]).
 
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -156,20 +160,29 @@ impl Default for MetricsConfig {
     }
 }
 
+/// The tables `audit` reads, borrowed from the whole configuration (which
+/// holds them; `audit` does not import it).
+#[derive(Clone, Copy)]
+pub struct Tables<'a> {
+    pub audit: &'a AuditConfig,
+    pub events: &'a EventsConfig,
+    pub metrics: &'a MetricsConfig,
+}
+
 /// Resolves relative sink paths against the config file's directory.
-pub fn resolve_paths(c: &mut crate::config::Config, base: &std::path::Path) {
+pub fn resolve_paths(events: &mut EventsConfig, metrics: &mut MetricsConfig, base: &std::path::Path) {
     let fix = |p: &mut PathBuf| {
         if p.is_relative() {
             *p = base.join(&*p);
         }
     };
-    if let Some(p) = c.events.file.as_mut() {
+    if let Some(p) = events.file.as_mut() {
         fix(p);
     }
-    if let Some(p) = c.events.hook.as_mut() {
+    if let Some(p) = events.hook.as_mut() {
         fix(p);
     }
-    if let Some(p) = c.metrics.textfile_dir.as_mut() {
+    if let Some(p) = metrics.textfile_dir.as_mut() {
         fix(p);
     }
 }

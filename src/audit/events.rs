@@ -13,6 +13,9 @@
 //! to the events file and syslog (`[events] syslog` or `[audit] syslog`), so
 //! `keyward audit verify --witness FILE` ([`parse_witness`]) catches a log
 //! truncated or rewritten together with its anchor in the store.
+//!
+//! Owns: the event format and the sinks. Must not touch: the log and its
+//! chain (the witness only sends what `writer.rs` anchored).
 
 use super::config::EventsConfig;
 use super::record::{KeyArg, Pending, format_time_ms, mechanism_name};

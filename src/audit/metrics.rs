@@ -7,9 +7,14 @@
 //! every `metrics.interval_secs`.
 //!
 //! Per token (`keyward metrics`): keys by class/algorithm/state, rotations
-//! due, pending deletions from the store, and the operation counters,
+//! due, pending deletions (from [`KeySummary`]s the caller builds from its
+//! objects: this module reads no object), and the operation counters,
 //! latencies, login failures and rotations done of every process, read back
 //! from the audit log.
+//!
+//! Owns: the counters and their text form. Must not touch: objects or the
+//! store (keys come in as [`KeySummary`]), the log (read through
+//! `read_log`).
 
 use super::record::{Pending, Record, mechanism_name};
 use crate::ck::*;
@@ -191,16 +196,8 @@ pub fn write_textfile(dir: &Path, name: &str, text: &str) -> std::io::Result<Pat
     Ok(path)
 }
 
-/// The KMS vendor attributes (DESIGN.md §4, include/keyward.h).
-pub mod kms {
-    use crate::ck::*;
-    pub const CKA_KEYWARD_STATE: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0003;
-    pub const CKA_KEYWARD_DESTROY_AT: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0004;
-    pub const CKA_KEYWARD_COPY_OF: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_000F;
-    pub const CKA_KEYWARD_NEXT_ROTATION: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0006;
-}
-
-fn key_type_name(kt: Option<CK_KEY_TYPE>) -> &'static str {
+/// The `algorithm` label of a key type.
+pub fn key_type_name(kt: Option<CK_KEY_TYPE>) -> &'static str {
     match kt {
         Some(CKK_AES) => "aes",
         Some(CKK_GENERIC_SECRET) => "generic_secret",
@@ -213,58 +210,44 @@ fn key_type_name(kt: Option<CK_KEY_TYPE>) -> &'static str {
     }
 }
 
-fn state_name(v: Option<&[u8]>) -> String {
-    match v {
-        None => "enabled".into(),
-        Some(b) if b.iter().all(|c| c.is_ascii_graphic() || *c == b' ') && !b.is_empty() => {
-            String::from_utf8_lossy(b).to_lowercase()
-        }
-        Some(b) => match crate::object::ulong(b) {
-            Some(0) | Some(1) => "enabled".into(),
-            Some(2) => "disabled".into(),
-            Some(3) => "pending_deletion".into(),
-            _ => "unknown".into(),
-        },
-    }
+/// One key object as the token-level gauges count it, built by the caller
+/// from its objects (`Token::key_summaries`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeySummary {
+    /// `record::class_name` of the object class.
+    pub class: &'static str,
+    /// [`key_type_name`] of the key type.
+    pub algorithm: &'static str,
+    /// The lifecycle state: `enabled`, `disabled`, `pending_deletion` ...
+    pub state: String,
+    /// When the key is next due for rotation (epoch milliseconds), if
+    /// scheduled.
+    pub next_rotation_ms: Option<u64>,
+    /// A copy of another key version (follows its source's state: not
+    /// counted).
+    pub is_copy: bool,
 }
 
-/// Reads a time-like attribute: CK_DATE `YYYYMMDD`, `YYYYMMDDhhmmss`, or
-/// seconds since the epoch as a CK_ULONG.
-fn time_attr_ms(v: &[u8]) -> Option<u64> {
-    if v.len() >= 8 && v.iter().all(u8::is_ascii_digit) {
-        let s = std::str::from_utf8(v).ok()?;
-        let iso = if s.len() >= 14 {
-            format!("{}-{}-{}T{}:{}:{}Z", &s[0..4], &s[4..6], &s[6..8], &s[8..10], &s[10..12], &s[12..14])
-        } else {
-            format!("{}-{}-{}", &s[0..4], &s[4..6], &s[6..8])
-        };
-        return super::record::parse_time_ms(&iso);
-    }
-    crate::object::ulong(v).map(|s| s * 1000)
-}
-
-/// The token-level view: store-derived gauges plus counters read back from
-/// the audit log in `dir`.
-pub fn token_view(label: &str, slot: u64, objects: &[std::sync::Arc<crate::object::Object>], dir: &Path) -> String {
+/// The token-level view: gauges over the token's `keys` plus counters read
+/// back from the audit log in `dir`.
+pub fn token_view(label: &str, slot: u64, keys: &[KeySummary], dir: &Path) -> String {
     let base = format!("token=\"{}\",slot=\"{slot}\"", esc(label));
     let mut out = String::new();
     let now = super::record::now_ms();
-    let mut keys: BTreeMap<(&str, &str, String), u64> = BTreeMap::new();
+    let mut counts: BTreeMap<(&str, &str, &str), u64> = BTreeMap::new();
     let (mut due, mut pending) = (0u64, 0u64);
     // Key versions, not copies (a copy follows its source's state).
-    let is_copy = |o: &crate::object::Object| o.ulong(kms::CKA_KEYWARD_COPY_OF).is_some_and(|h| h != 0);
-    for o in objects.iter().filter(|o| o.is_key() && !is_copy(o)) {
-        let state = state_name(o.get(kms::CKA_KEYWARD_STATE));
-        if state == "pending_deletion" {
+    for k in keys.iter().filter(|k| !k.is_copy) {
+        if k.state == "pending_deletion" {
             pending += 1;
         }
-        if o.get(kms::CKA_KEYWARD_NEXT_ROTATION).and_then(time_attr_ms).is_some_and(|t| t > 0 && t <= now) {
+        if k.next_rotation_ms.is_some_and(|t| t > 0 && t <= now) {
             due += 1;
         }
-        *keys.entry((super::record::class_name(o.class), key_type_name(o.key_type), state)).or_default() += 1;
+        *counts.entry((k.class, k.algorithm, &k.state)).or_default() += 1;
     }
     family(&mut out, "keyward_keys", "gauge", "Key objects by class, algorithm and state.");
-    for ((c, a, s), n) in &keys {
+    for ((c, a, s), n) in &counts {
         let _ = writeln!(out, "keyward_keys{{{base},class=\"{c}\",algorithm=\"{a}\",state=\"{}\"}} {n}", esc(s));
     }
     family(&mut out, "keyward_rotations_due", "gauge", "Keys whose next rotation time has passed.");
@@ -300,5 +283,30 @@ mod tests {
         ));
         assert!(s.contains("keyward_login_failures_total{token=\"t\",slot=\"0\"} 1"));
         assert!(s.contains("le=\"+Inf\"} 1"));
+    }
+
+    #[test]
+    fn token_view_counts_key_versions_not_copies() {
+        let d = tempfile::tempdir().unwrap();
+        let key = |state: &str, next_rotation_ms, is_copy| KeySummary {
+            class: "secret_key",
+            algorithm: "aes",
+            state: state.into(),
+            next_rotation_ms,
+            is_copy,
+        };
+        let keys = [
+            key("enabled", Some(1_000), false),
+            key("enabled", None, false),
+            key("pending_deletion", None, false),
+            key("pending_deletion", Some(1_000), true),
+        ];
+        let s = token_view("t", 0, &keys, d.path());
+        assert!(s.contains(
+            "keyward_keys{token=\"t\",slot=\"0\",class=\"secret_key\",algorithm=\"aes\",state=\"enabled\"} 2"
+        ));
+        assert!(s.contains("state=\"pending_deletion\"} 1"), "{s}");
+        assert!(s.contains("keyward_rotations_due{token=\"t\",slot=\"0\"} 1"));
+        assert!(s.contains("keyward_pending_deletions{token=\"t\",slot=\"0\"} 1"));
     }
 }

@@ -2,9 +2,12 @@
 //! values already at hand) and what the writer turns it into ([`Record`], a
 //! JSON line). Secrets and PINs never enter either: keys are named by UID,
 //! label and version, attributes by type only.
+//!
+//! Owns: the record types, coalescing, time and name formatting. Must not
+//! touch: objects, sessions or the store (a key object comes in as
+//! [`Named`]).
 
 use crate::ck::*;
-use crate::object::Object;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -60,32 +63,32 @@ pub struct KeyRef {
     pub handle: Option<u64>,
 }
 
-/// The vendor attribute holding a key's version number (DESIGN.md §4,
-/// `CKA_VENDOR_DEFINED | 0x4B570000 + 1`, see include/keyward.h).
-pub const CKA_KEYWARD_VERSION: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0001;
-
 impl KeyRef {
-    /// Names `obj` (no secret attribute is read).
-    pub fn of(obj: &Object) -> KeyRef {
-        let label = obj.get(CKA_LABEL).filter(|l| !l.is_empty()).map(|l| String::from_utf8_lossy(l).into_owned());
-        KeyRef {
-            uid: Some(obj.uid.clone()),
-            label,
-            version: obj.ulong(CKA_KEYWARD_VERSION),
-            class: Some(class_name(obj.class).to_string()),
-            handle: Some(obj.handle),
-        }
-    }
     pub fn handle(h: CK_ULONG) -> KeyRef {
         KeyRef { handle: Some(h), ..Default::default() }
     }
+}
+
+/// A key object as a record names it, implemented by the layer that owns
+/// the objects (`token::audited`): the caller's thread hands over an `Arc`
+/// clone, the writer's thread builds the [`KeyRef`] (no string copies on
+/// the hot path). Implementations read no secret attribute.
+pub trait Named: Send + Sync + std::fmt::Debug {
+    /// How the record names the key (UID, label, version, class, handle).
+    fn key_ref(&self) -> KeyRef;
+    /// The object's UID (what coalescing compares).
+    fn uid(&self) -> &str;
+    fn handle(&self) -> CK_ULONG;
+    /// A token (persistent) object: its records are written before the call
+    /// returns and its changes are published as events.
+    fn is_token(&self) -> bool;
 }
 
 /// The key a call names: the object (resolved cheaply on the caller's
 /// thread: an `Arc` clone) or only its handle.
 #[derive(Clone, Debug)]
 pub enum KeyArg {
-    Object(Arc<Object>),
+    Object(Arc<dyn Named>),
     Handle(CK_ULONG),
     Named(Box<KeyRef>),
 }
@@ -93,10 +96,14 @@ pub enum KeyArg {
 impl KeyArg {
     pub fn to_ref(&self) -> KeyRef {
         match self {
-            KeyArg::Object(o) => KeyRef::of(o),
+            KeyArg::Object(o) => o.key_ref(),
             KeyArg::Handle(h) => KeyRef::handle(*h),
             KeyArg::Named(k) => (**k).clone(),
         }
+    }
+    /// Names a token object (see [`Named::is_token`]).
+    pub fn is_token(&self) -> bool {
+        matches!(self, KeyArg::Object(o) if o.is_token())
     }
 }
 
@@ -218,7 +225,7 @@ struct Signature<'a> {
 fn signature(p: &Pending) -> Option<Signature<'_>> {
     let (key_uid, key_handle) = match (p.kind, p.key.as_ref()) {
         (Kind::Object, _) => (None, 0),
-        (_, Some(KeyArg::Object(o))) => (Some(o.uid.as_str()), o.handle),
+        (_, Some(KeyArg::Object(o))) => (Some(o.uid()), o.handle()),
         (_, Some(KeyArg::Handle(h))) => (None, *h),
         _ => return None,
     };
@@ -352,8 +359,26 @@ impl Pending {
 
 /// `2025-01-31T12:34:56.789Z`.
 pub fn format_time_ms(ms: u64) -> String {
-    let t = crate::token::UtcTime::from_unix((ms / 1000) as i64);
-    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", t.year, t.month, t.day, t.hour, t.minute, t.second, ms % 1000)
+    let (y, mo, d, h, mi, s) = civil_from_unix((ms / 1000) as i64);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z", ms % 1000)
+}
+
+/// (year, month, day, hour, minute, second) UTC of `secs` since the epoch
+/// (civil-from-days, H. Hinnant, proleptic Gregorian).
+pub fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = if m <= 2 { y + 1 } else { y };
+    (year, m, d, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32)
 }
 
 /// Parses RFC 3339 UTC (`...Z`, optional fraction), a date `YYYY-MM-DD`, or
@@ -494,6 +519,32 @@ pub fn mechanism_name(m: CK_MECHANISM_TYPE) -> String {
     format!("0x{m:x}")
 }
 
+/// A record for tests: a sync login or an async key use.
+#[cfg(test)]
+pub(crate) fn test_pending(i: u64, sync: bool) -> Pending {
+    Pending {
+        time_ms: now_ms(),
+        at: None,
+        kind: if sync { Kind::Auth } else { Kind::Crypto },
+        event: sync.then_some("auth.login"),
+        function: if sync { "C_Login" } else { "C_SignInit" },
+        slot: 0,
+        session: Some(i),
+        role: RoleName::User,
+        mechanism: Some(CKM_SHA256_HMAC),
+        key: Some(KeyArg::Handle(i)),
+        created: Vec::new(),
+        rv: CKR_OK,
+        reason: None,
+        duration_us: 3,
+        details: None,
+        attr_types: Vec::new(),
+        sync,
+        alert: false,
+        log: true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,5 +565,21 @@ mod tests {
         assert_eq!(mechanism_name(CKM_AES_GCM), "CKM_AES_GCM");
         assert_eq!(mechanism_name(0x8000_1234), "0x80001234");
         assert!(!os_user().is_empty());
+    }
+
+    #[test]
+    fn queued_records_get_the_wall_time_of_their_call() {
+        let now = std::time::Instant::now();
+        let mut batch: Vec<Pending> = (0..3).map(|i| test_pending(i, false)).collect();
+        batch[0].at = Some(now.checked_sub(std::time::Duration::from_millis(1500)).unwrap_or(now));
+        batch[1].at = Some(now);
+        batch[2].at = None;
+        batch[2].time_ms = 42;
+        let wall = now_ms();
+        Pending::stamp_all(&mut batch);
+        assert!(batch[0].time_ms + 1400 <= wall && wall <= batch[0].time_ms + 1700, "{} vs {wall}", batch[0].time_ms);
+        assert!(batch[1].time_ms.abs_diff(wall) < 200);
+        assert_eq!(batch[2].time_ms, 42, "already stamped records keep their time");
+        assert!(batch.iter().all(|p| p.at.is_none()));
     }
 }

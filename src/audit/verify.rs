@@ -2,11 +2,16 @@
 //! FILE]`): the chain against the key and anchor in the store, the key
 //! opened with the external KEK when sealed, and the anchors an external
 //! witness saw (`events::parse_witness`). Reads only; writes nothing.
+//! The caller supplies the store (`Meta`), the KEK and the witness text's
+//! anchors (`Token::verify_audit` in `token::audited`).
+//!
+//! Owns: the verdict on a log. Must not touch: the log files (reads only)
+//! and any store type (it comes in as [`Meta`] and [`KeySealer`]).
 
+use super::Meta;
 use super::chain::{self, Broken, ChainState, Verified};
-use super::{Meta, events, writer};
+use super::writer::{self, KeySealer};
 use crate::error::Result;
-use crate::token::Token;
 use std::path::Path;
 
 /// Verifies the log of the token in `dir` with the key and anchor in its
@@ -15,7 +20,7 @@ use std::path::Path;
 pub fn verify_dir(
     dir: &Path,
     meta: &dyn Meta,
-    kek: Option<&crate::store::kek::ExternalKek>,
+    kek: Option<&dyn KeySealer>,
     witness: &[ChainState],
 ) -> Result<std::result::Result<Verified, Broken>> {
     let keys = match writer::load_keys(meta, kek) {
@@ -50,32 +55,4 @@ pub fn verify_dir(
     let start = writer::load_state(meta, writer::META_START)?.unwrap_or_else(ChainState::genesis);
     let anchor = writer::load_state(meta, writer::META_ANCHOR)?;
     Ok(chain::verify(dir, &keys.chain_keys(), start, anchor, witness))
-}
-
-impl Token {
-    /// `keyward audit verify [--witness FILE]`: the log against its store
-    /// (key opened with the configured KEK) and the anchors in `witness`
-    /// (the text of a witness file; only this token's anchors count, and a
-    /// witness without any is an error).
-    pub fn verify_audit(&self, witness: Option<&str>) -> Result<std::result::Result<Verified, Broken>> {
-        let dir = self.audit_dir();
-        let anchors = match witness {
-            Some(text) => {
-                let serial = self.store().token()?.map(|t| t.serial).unwrap_or_default();
-                let a = events::parse_witness(text, &serial);
-                if a.is_empty() {
-                    return Ok(Err(Broken {
-                        file: dir,
-                        line: 0,
-                        seq: None,
-                        reason: format!("the witness holds no anchor of this token (serial {serial:?})"),
-                    }));
-                }
-                a
-            }
-            None => Vec::new(),
-        };
-        let kek = self.external_kek().ok().flatten().cloned();
-        verify_dir(&dir, self.store(), kek.as_deref(), &anchors)
-    }
 }

@@ -11,17 +11,21 @@
 //! KEK is configured for a token whose key is in the clear, a new sealed
 //! key takes over from the next record on and the old one is kept (it was
 //! readable anyway) with that sequence number in `audit.key.before_kek`,
-//! for the records before it. A clear key in a token that already went
+//! for the records before it (the KEK is the store's, behind [`KeySealer`]).
+//! A clear key in a token that already went
 //! through that, or whose PINs are wrapped under a KEK, was put there by
 //! someone else: refused. Every anchor is also sent to the external
 //! witness when one is configured (`events::Witness`).
+//!
+//! Owns: the log files, the append lock, the audit key and anchor in the
+//! meta table (through [`Meta`]). Must not touch: the store or KEK types
+//! themselves (they come in as [`Meta`] and [`KeySealer`]), the queue.
 
 use super::chain::{self, ChainState};
 use super::config::AuditConfig;
 use super::record::{Kind, Pending, Record, RoleName};
 use crate::ck::*;
 use crate::error::{Error, Result};
-use crate::store::kek::ExternalKek;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -72,24 +76,15 @@ impl<M: Meta + Sync> Meta for std::sync::Arc<M> {
     }
 }
 
-impl Meta for crate::store::Store {
-    fn get(&self, key: &str) -> Result<Option<String>> {
-        Ok(self.meta_get(key)?.map(|v| String::from_utf8_lossy(&v).into_owned()))
-    }
-    fn set(&self, key: &str, value: &str) -> Result<()> {
-        self.meta_set(key, value.as_bytes())
-    }
-    fn token_label(&self) -> Option<String> {
-        self.token().ok().flatten().map(|r| r.label)
-    }
-    fn token_serial(&self) -> Option<String> {
-        self.token().ok().flatten().map(|r| r.serial)
-    }
-    fn token_uses_kek(&self) -> bool {
-        self.token().ok().flatten().is_some_and(|t| {
-            [t.so, t.user].iter().flatten().any(|w| crate::store::seal::required_kek(&w.blob).is_some())
-        })
-    }
+/// The external key-encryption key the audit key is sealed under (the
+/// store's `ExternalKek`; the implementation is in `token::audited`).
+pub trait KeySealer: Send + Sync {
+    /// Seals `plaintext`, bound to `context`.
+    fn seal(&self, context: &str, plaintext: &[u8]) -> Result<Vec<u8>>;
+    /// Opens what [`KeySealer::seal`] sealed under the same `context`.
+    fn open(&self, context: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+    /// Names the key in messages (never secret).
+    fn id_hex(&self) -> String;
 }
 
 /// An in-memory meta table (tests, and a token whose store cannot be opened).
@@ -135,7 +130,7 @@ fn parse_hex_key(s: &str, what: &str) -> Result<Zeroizing<Vec<u8>>> {
 
 /// The audit keys of a token (`None`: none yet), opening a sealed key with
 /// `kek` (see the module doc for what is refused).
-pub fn load_keys(meta: &dyn Meta, kek: Option<&ExternalKek>) -> Result<Option<AuditKeys>> {
+pub fn load_keys(meta: &dyn Meta, kek: Option<&dyn KeySealer>) -> Result<Option<AuditKeys>> {
     let Some(v) = meta.get(META_KEY)? else { return Ok(None) };
     let (current, clear) = match v.strip_prefix(SEALED_PREFIX) {
         Some(sealed) => {
@@ -165,7 +160,7 @@ pub fn load_keys(meta: &dyn Meta, kek: Option<&ExternalKek>) -> Result<Option<Au
 }
 
 /// A new random key: sealed under `kek`, or in the clear without one.
-fn stored_key(kek: Option<&ExternalKek>, k: &[u8]) -> Result<String> {
+fn stored_key(kek: Option<&dyn KeySealer>, k: &[u8]) -> Result<String> {
     Ok(match kek {
         Some(kek) => format!("{SEALED_PREFIX}{}", hex::encode(kek.seal(KEY_CONTEXT, k)?)),
         None => hex::encode(k),
@@ -203,7 +198,7 @@ pub struct LogWriter {
     /// Re-read the key from the store (another process wrote the log).
     reload_key: bool,
     /// The external KEK the audit key is sealed under.
-    kek: Option<std::sync::Arc<ExternalKek>>,
+    kek: Option<std::sync::Arc<dyn KeySealer>>,
     /// Where anchors are also sent.
     witness: Option<super::events::Witness>,
     /// The last anchor this writer wrote.
@@ -251,7 +246,7 @@ impl LogWriter {
     }
 
     /// Seals the audit key under `kek` (see the module doc).
-    pub fn with_kek(mut self, kek: Option<std::sync::Arc<ExternalKek>>) -> LogWriter {
+    pub fn with_kek(mut self, kek: Option<std::sync::Arc<dyn KeySealer>>) -> LogWriter {
         self.kek = kek;
         self
     }
@@ -286,14 +281,14 @@ impl LogWriter {
             (Some(old), Some(kek)) if old.clear => {
                 self.meta.set(META_KEY_BEFORE_KEK, &format!("{next_seq} {}", hex::encode(&old.current[..])))?;
                 let k = random_key()?;
-                self.meta.set(META_KEY, &stored_key(Some(&kek), &k)?)?;
+                self.meta.set(META_KEY, &stored_key(Some(&*kek), &k)?)?;
                 log::warn!(
                     "audit log {}: the audit key is now sealed under the key-encryption key {}; records \
                      before seq {next_seq} stay MACed with the old key, which was readable in the store",
                     self.dir.display(),
                     kek.id_hex()
                 );
-                self.keys = load_keys(&*self.meta, Some(&kek))?;
+                self.keys = load_keys(&*self.meta, Some(&*kek))?;
             }
             _ => {}
         }
@@ -592,4 +587,64 @@ impl LogWriter {
 fn complete_len(path: &Path) -> Option<u64> {
     let b = std::fs::read(path).ok()?;
     Some(b.iter().rposition(|c| *c == b'\n').map(|i| i as u64 + 1).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::record::test_pending;
+    use super::super::{read_log, verify_dir};
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn rotation_and_pruning_keep_the_chain() {
+        let d = tempfile::tempdir().unwrap();
+        let mut c = AuditConfig { max_file_bytes: 2000, ..Default::default() };
+        let meta = Arc::new(MemMeta::default());
+        let mut w = LogWriter::new(d.path(), Box::new(meta.clone()), &c);
+        for i in 0..40 {
+            w.append("t", &[test_pending(i, false)], true, false).unwrap();
+        }
+        drop(w);
+        assert!(chain::log_files(d.path()).unwrap().len() > 3);
+        assert_eq!(verify_dir(d.path(), &meta, None, &[]).unwrap().unwrap().records, 40);
+        // A second writer (another process) continues the same chain.
+        c.keep_files = 2;
+        let mut w = LogWriter::new(d.path(), Box::new(meta.clone()), &c);
+        for i in 0..20 {
+            w.append("t", &[test_pending(i, true)], true, true).unwrap();
+        }
+        drop(w);
+        let v = verify_dir(d.path(), &meta, None, &[]).unwrap().unwrap();
+        assert_eq!(v.last.seq, 60);
+        assert!(v.first_seq > 1);
+        // Deleting the oldest retained file is detected.
+        let oldest = chain::log_files(d.path()).unwrap().remove(0);
+        std::fs::remove_file(oldest).unwrap();
+        assert!(verify_dir(d.path(), &meta, None, &[]).unwrap().is_err());
+    }
+
+    #[test]
+    fn torn_tail_is_repaired_and_recorded() {
+        let d = tempfile::tempdir().unwrap();
+        let c = AuditConfig::default();
+        let meta = Arc::new(MemMeta::default());
+        let mut w = LogWriter::new(d.path(), Box::new(meta.clone()), &c);
+        w.append("t", &[test_pending(1, true)], true, true).unwrap();
+        drop(w);
+        let log = d.path().join(super::super::LOG_FILE);
+        let mut bytes = std::fs::read(&log).unwrap();
+        bytes.extend_from_slice(b"{\"seq\":2,\"prev");
+        std::fs::write(&log, bytes).unwrap();
+        let mut w = LogWriter::new(d.path(), Box::new(meta.clone()), &c);
+        w.append("t", &[test_pending(2, true)], true, true).unwrap();
+        let v = verify_dir(d.path(), &meta, None, &[]).unwrap().unwrap();
+        assert_eq!(v.records, 3);
+        let mut events = Vec::new();
+        read_log(d.path(), &mut |r| {
+            events.extend(r.event);
+            true
+        });
+        assert!(events.contains(&"audit.repaired".to_string()));
+    }
 }

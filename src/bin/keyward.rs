@@ -307,8 +307,8 @@ fn run(cli: Cli) -> Result<(), String> {
             let slot = slot_by_label(&lib, &cli.token)?;
             let t = lib.token(slot).map_err(|e| e.to_string())?;
             let label = lib.token_info(slot).map(|i| i.label).unwrap_or_default();
-            let objects = t.all_objects().unwrap_or_default();
-            let text = keyward::audit::metrics::token_view(&label, slot, &objects, &t.audit_dir());
+            let keys = t.key_summaries().unwrap_or_default();
+            let text = keyward::audit::metrics::token_view(&label, slot, &keys, &t.audit_dir());
             match output {
                 Some(p) => {
                     let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));

@@ -7,6 +7,7 @@
 //! `Store::changes_since` on the next call that looks objects up.
 
 pub mod asym;
+mod audited;
 pub(crate) mod integrity;
 pub(crate) mod kek;
 pub mod ops;
