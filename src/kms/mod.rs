@@ -26,7 +26,6 @@
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
 pub mod attrs;
-pub mod cli;
 pub mod clock;
 pub mod envelope;
 pub mod rules;
