@@ -10,7 +10,7 @@
 use super::attrs::*;
 use super::inventory::class_word;
 use super::rows::{Row, delete_copies, key_rows, write_delete, write_update};
-use super::{KeyName, Versions, clock, rules};
+use super::{KeyName, MaintainedVersion, Versions, clock, rules};
 use crate::audit::Lifecycle;
 use crate::ck::*;
 use crate::err;
@@ -144,7 +144,7 @@ impl Token {
     /// Destroys for good every version pending deletion whose grace period
     /// has passed (rows deleted under `secure_delete`, cached plaintext
     /// dropped). Needs no login: nothing is unsealed.
-    pub fn kms_purge_due(&self) -> Result<Vec<String>> {
+    pub fn kms_purge_due(&self) -> Result<Vec<MaintainedVersion>> {
         let now = clock::now();
         let mut audit = self.audit().lock_for_commit()?;
         let (ch, names) = self.store().transaction(|tx| {
@@ -161,7 +161,11 @@ impl Token {
                     // purge that the next run then repeats).
                     let details = serde_json::json!({ "version": r.label(), "automatic": true });
                     self.audit_before_commit(&mut audit, Lifecycle::Purged, "keyward.purge", r.key_ref(), details)?;
-                    names.push(format!("{} ({})", r.label(), class_word(r.class())));
+                    names.push(MaintainedVersion {
+                        label: r.key_label(),
+                        version: r.version() as u64,
+                        object: Some(class_word(r.class())),
+                    });
                 }
             }
             delete_copies(tx, &rows, &mut ch)?;

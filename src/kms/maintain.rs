@@ -21,10 +21,20 @@ use std::time::Instant;
 /// What automatic maintenance did.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Report {
-    /// `label vN` of each new version.
-    pub rotated: Vec<String>,
-    /// `label vN` of each purged version.
-    pub purged: Vec<String>,
+    /// Each new version.
+    pub rotated: Vec<MaintainedVersion>,
+    /// Each purged object of a version.
+    pub purged: Vec<MaintainedVersion>,
+}
+
+/// One version that maintenance rotated to or purged.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct MaintainedVersion {
+    /// The key's label (CKA_LABEL, lossily as UTF-8).
+    pub label: String,
+    pub version: u64,
+    /// For a purge: the object purged ("secret", "private" or "public").
+    pub object: Option<&'static str>,
 }
 
 /// The lifecycle state a token keeps in memory.
@@ -66,7 +76,7 @@ impl TokenKms {
 
 impl Token {
     /// Rotates every enabled primary secret key whose next rotation is due.
-    pub fn kms_rotate_due(&self) -> Result<Vec<String>> {
+    pub fn kms_rotate_due(&self) -> Result<Vec<MaintainedVersion>> {
         if self.role()? != Some(crate::store::Role::User) {
             return Ok(Vec::new());
         }
@@ -88,7 +98,7 @@ impl Token {
             match self.kms_rotate_key(&name, Some((&o.uid, now)), None) {
                 Ok(Some(r)) => {
                     // (recorded inside kms_rotate_key, before its commit)
-                    out.push(format!("{} v{}", name.display(), r.version));
+                    out.push(MaintainedVersion { label: name.display(), version: r.version, object: None });
                 }
                 Ok(None) => {}
                 Err(e) => log::warn!("token {}: automatic rotation of {:?} failed: {e}", self.slot, name.display()),

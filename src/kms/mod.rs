@@ -55,7 +55,7 @@ pub use config::KmsConfig;
 pub use identity::{FindView, KeyName};
 pub use import::pem_or_der;
 pub use inventory::{KeyInfo, VersionInfo, algorithm_of};
-pub use maintain::{Report, TokenKms};
+pub use maintain::{MaintainedVersion, Report, TokenKms};
 pub use rotate::Rotated;
 pub use rows::Versions;
 pub use use_check::{check_dates, check_use};

@@ -86,12 +86,13 @@ impl Row {
             handle: Some(self.id as CK_ULONG),
         }
     }
+    /// The key's CKA_LABEL, lossily as UTF-8.
+    pub(super) fn key_label(&self) -> String {
+        String::from_utf8_lossy(self.attrs.get(&CKA_LABEL).map(Vec::as_slice).unwrap_or(&[])).into_owned()
+    }
+    /// `label vN`, for messages.
     pub(super) fn label(&self) -> String {
-        format!(
-            "{} v{}",
-            String::from_utf8_lossy(self.attrs.get(&CKA_LABEL).map(Vec::as_slice).unwrap_or(&[])),
-            self.version()
-        )
+        format!("{} v{}", self.key_label(), self.version())
     }
 }
 

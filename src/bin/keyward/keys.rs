@@ -405,10 +405,10 @@ pub fn run_maintain(lib: &Library, slot: Handle, pin: &PinArg) -> Result<String,
     let r = r?;
     let mut s = format!("rotated {} key(s), purged {} version(s)", r.rotated.len(), r.purged.len());
     for x in &r.rotated {
-        s += &format!("\n  rotated {x}");
+        s += &format!("\n  rotated {} v{}", x.label, x.version);
     }
     for x in &r.purged {
-        s += &format!("\n  purged {x}");
+        s += &format!("\n  purged {} v{} ({})", x.label, x.version, x.object.unwrap_or("-"));
     }
     Ok(s)
 }
