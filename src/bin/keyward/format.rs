@@ -1,11 +1,15 @@
 //! What every command of the CLI shares for talking to a human: writing to
 //! stdout (a closed pipe ends the program quietly), one-line errors with
-//! their CK_RV name, JSON, and reading PINs (argument, environment, prompt).
+//! their CK_RV name, JSON, and reading PINs (argument, environment, prompt;
+//! [`PinArg`], and [`user_session`] logs the user in with one).
 //!
 //! Owns: presentation only. Must not decide anything about keys: every
 //! decision is the library's (`keyward::library::Library`), whose data
 //! (`KeyInfo`, `Report` ...) the commands format.
 
+use keyward::ck::*;
+use keyward::library::Library;
+use keyward::types::Handle;
 use zeroize::Zeroizing;
 
 /// `println!` that ends the program quietly when stdout is a closed pipe
@@ -53,4 +57,25 @@ pub fn pin_or_prompt(given: Option<String>, what: &str) -> Result<Zeroizing<Stri
     }
     let p = rpassword::prompt_password(format!("{what}: ")).map_err(|e| format!("cannot read {what}: {e}"))?;
     Ok(Zeroizing::new(p))
+}
+
+/// The user PIN: `--pin`, else `$KEYWARD_PIN`, else a prompt.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PinArg {
+    /// User PIN (else $KEYWARD_PIN, else a prompt).
+    #[arg(long, env = "KEYWARD_PIN", hide_env_values = true, global = true)]
+    pub pin: Option<String>,
+}
+
+/// A R/W session on `slot` with the user logged in.
+pub fn user_session(lib: &Library, slot: Handle, pin: &PinArg) -> Result<Handle, String> {
+    let pin = match &pin.pin {
+        Some(p) => Zeroizing::new(p.clone()),
+        None => {
+            Zeroizing::new(rpassword::prompt_password("user PIN: ").map_err(|x| format!("cannot read the PIN: {x}"))?)
+        }
+    };
+    let h = lib.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).map_err(e)?;
+    lib.login(h, CKU_USER, pin.as_bytes()).map_err(|x| format!("login: {}", e(x)))?;
+    Ok(h)
 }

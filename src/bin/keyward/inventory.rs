@@ -5,8 +5,7 @@
 //! version is (the library's `KeyInfo`/`VersionInfo`, returned by
 //! `Library::kms_keys`).
 
-use crate::format::{e, json};
-use crate::keys::{PinArg, user_session};
+use crate::format::{PinArg, e, json, user_session};
 use keyward::library::Library;
 use keyward::types::Handle;
 

@@ -8,7 +8,7 @@
 //! (the library's `kms_*` calls make them and return data).
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
-use crate::format::{e, json};
+use crate::format::{PinArg, e, json, user_session};
 use keyward::ck::*;
 use keyward::kms::attrs::{CKA_KEYWARD_ROTATION_PERIOD, CKA_KEYWARD_TAGS, check_tag_key, format_tags};
 use keyward::kms::{KeyInfo, Versions, clock};
@@ -17,14 +17,6 @@ use keyward::types::{Attr, Handle, Mechanism};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use zeroize::Zeroizing;
-
-/// The user PIN: `--pin`, else `$KEYWARD_PIN`, else a prompt.
-#[derive(clap::Args, Debug, Clone)]
-pub struct PinArg {
-    /// User PIN (else $KEYWARD_PIN, else a prompt).
-    #[arg(long, env = "KEYWARD_PIN", hide_env_values = true, global = true)]
-    pub pin: Option<String>,
-}
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyType {
@@ -111,19 +103,6 @@ pub enum KeyCmd {
         #[arg(long)]
         file: PathBuf,
     },
-}
-
-/// A R/W session on `slot` with the user logged in.
-pub fn user_session(lib: &Library, slot: Handle, pin: &PinArg) -> Result<Handle, String> {
-    let pin = match &pin.pin {
-        Some(p) => Zeroizing::new(p.clone()),
-        None => {
-            Zeroizing::new(rpassword::prompt_password("user PIN: ").map_err(|x| format!("cannot read the PIN: {x}"))?)
-        }
-    };
-    let h = lib.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).map_err(e)?;
-    lib.login(h, CKU_USER, pin.as_bytes()).map_err(|x| format!("login: {}", e(x)))?;
-    Ok(h)
 }
 
 fn versions(v: Option<u64>) -> Versions {

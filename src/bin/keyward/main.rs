@@ -71,14 +71,14 @@ enum Cmd {
     /// Key lifecycle: create, rotate, disable, delete, restore, tag, expire, import.
     Key {
         #[command(flatten)]
-        pin: keys::PinArg,
+        pin: format::PinArg,
         #[command(subcommand)]
         cmd: keys::KeyCmd,
     },
     /// Run due key rotations and purges (for cron or a systemd timer).
     Maintain {
         #[command(flatten)]
-        pin: keys::PinArg,
+        pin: format::PinArg,
     },
     /// The external key-encryption key ([store] kek_file / kek_credential).
     Kek {
@@ -88,7 +88,7 @@ enum Cmd {
     /// Every key and version: algorithm, size, state, origin, dates, next rotation.
     Inventory {
         #[command(flatten)]
-        pin: keys::PinArg,
+        pin: format::PinArg,
         #[command(flatten)]
         format: inventory::InventoryFormat,
     },
