@@ -10,6 +10,8 @@
 //! the operation; `Some(buf)` writes and returns the bytes written, or fails
 //! with `Error::buffer_too_small(needed)` leaving the operation active.
 
+mod kms;
+
 use crate::audit::record::Kind;
 use crate::audit::{Call, Op};
 use crate::ck::*;

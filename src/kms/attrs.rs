@@ -5,6 +5,10 @@
 //!
 //! Values are `CKA_VENDOR_DEFINED | 0x4B570000 + n` ("KW"). Times are
 //! `CK_ULONG` seconds since the Unix epoch (UTC), 0 = none.
+//!
+//! Owns: the attributes' numbers and meaning on one object. Must not touch:
+//! the store, the object cache or other objects (the lifecycle files act on
+//! a key's rows).
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
 use crate::ck::*;

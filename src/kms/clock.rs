@@ -9,6 +9,9 @@
 //! variable is ignored: the environment alone must not decide which keys
 //! look expired or due. When armed it is read on every call, so a test may
 //! change it between calls.
+//!
+//! Owns: the lifecycle's time and its text formats. Must not touch: any key
+//! or object.
 
 use crate::ck::*;
 use crate::err;

@@ -15,6 +15,10 @@
 //! (`CKR_KEY_FUNCTION_NOT_PERMITTED`); a purged or unknown version is
 //! `CKR_ENCRYPTED_DATA_INVALID`. Parameter: none, or the AAD as bytes.
 //! Multi-part calls buffer the input and produce everything at final.
+//!
+//! Owns: the envelope format and picking the version to decrypt with. Must
+//! not touch: the lifecycle rules (each version is checked like any key use)
+//! or the AES-GCM primitive itself (src/crypto).
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
 use super::attrs::version_of;

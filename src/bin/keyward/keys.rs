@@ -1,23 +1,22 @@
-//! The lifecycle commands of the `keyward` CLI (`key ...`, `maintain`,
-//! `inventory`), written against the safe API (`Library`), never the C
-//! functions. Every error is one line for the caller to print.
+//! `keyward key ...` and `keyward maintain`: the clap types of the key
+//! lifecycle commands, the templates `key create` asks the token for, and
+//! how keys and maintenance reports read on a terminal. Written against the
+//! safe API (`Library`), never the C functions; every error is one line for
+//! the caller to print.
+//!
+//! Owns: arguments, prompts and text. Must not touch: lifecycle decisions
+//! (the library's `kms_*` calls make them and return data).
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
-use super::{KeyInfo, Versions, clock};
-use crate::ck::*;
-use crate::library::Library;
-use crate::types::{Attr, Handle, Mechanism};
+use crate::format::{PinArg, e, json, user_session};
+use keyward::ck::*;
+use keyward::kms::attrs::{CKA_KEYWARD_ROTATION_PERIOD, CKA_KEYWARD_TAGS, check_tag_key, format_tags};
+use keyward::kms::{KeyInfo, Versions, clock};
+use keyward::library::Library;
+use keyward::types::{Attr, Handle, Mechanism};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use zeroize::Zeroizing;
-
-/// The user PIN: `--pin`, else `$KEYWARD_PIN`, else a prompt.
-#[derive(clap::Args, Debug, Clone)]
-pub struct PinArg {
-    /// User PIN (else $KEYWARD_PIN, else a prompt).
-    #[arg(long, env = "KEYWARD_PIN", hide_env_values = true, global = true)]
-    pub pin: Option<String>,
-}
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyType {
@@ -106,32 +105,6 @@ pub enum KeyCmd {
     },
 }
 
-/// `inventory` output formats.
-#[derive(clap::Args, Debug, Clone, Copy)]
-pub struct InventoryFormat {
-    #[arg(long, conflicts_with = "csv")]
-    pub json: bool,
-    #[arg(long)]
-    pub csv: bool,
-}
-
-fn e(err: crate::error::Error) -> String {
-    err.reason().to_string() + &format!(" ({})", crate::error::rv_name(err.rv()))
-}
-
-/// A R/W session on `slot` with the user logged in.
-pub fn user_session(lib: &Library, slot: Handle, pin: &PinArg) -> Result<Handle, String> {
-    let pin = match &pin.pin {
-        Some(p) => Zeroizing::new(p.clone()),
-        None => {
-            Zeroizing::new(rpassword::prompt_password("user PIN: ").map_err(|x| format!("cannot read the PIN: {x}"))?)
-        }
-    };
-    let h = lib.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).map_err(e)?;
-    lib.login(h, CKU_USER, pin.as_bytes()).map_err(|x| format!("login: {}", e(x)))?;
-    Ok(h)
-}
-
 fn versions(v: Option<u64>) -> Versions {
     v.map(Versions::One).unwrap_or(Versions::All)
 }
@@ -140,14 +113,10 @@ fn parse_tag_args(args: &[String]) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     for a in args {
         let (k, v) = a.split_once('=').ok_or_else(|| format!("tag {a:?} is not key=value"))?;
-        super::attrs::check_tag_key(k.trim()).map_err(e)?;
+        check_tag_key(k.trim()).map_err(e)?;
         out.insert(k.trim().to_string(), v.trim().to_string());
     }
     Ok(out)
-}
-
-fn json<T: serde::Serialize>(v: &T) -> Result<String, String> {
-    serde_json::to_string_pretty(v).map_err(|x| x.to_string())
 }
 
 fn show_key(k: &KeyInfo) -> String {
@@ -187,7 +156,7 @@ fn show_key(k: &KeyInfo) -> String {
 
 fn random_id() -> Result<Vec<u8>, String> {
     let mut id = vec![0u8; 8];
-    crate::crypto::random_fill(&mut id).map_err(|_| "rng failed".to_string())?;
+    keyward::crypto::random_fill(&mut id).map_err(|_| "rng failed".to_string())?;
     Ok(id)
 }
 
@@ -217,7 +186,7 @@ fn create(
     let mut common =
         vec![Attr::bool(CKA_TOKEN, true), Attr::new(CKA_LABEL, name.as_bytes().to_vec()), Attr::new(CKA_ID, id)];
     if !tags.is_empty() {
-        common.push(Attr::new(super::attrs::CKA_KEYWARD_TAGS, super::attrs::format_tags(&tags)));
+        common.push(Attr::new(CKA_KEYWARD_TAGS, format_tags(&tags)));
     }
     if let Some(d) = expires {
         common.push(Attr::new(CKA_END_DATE, clock::parse_date(d).map_err(e)?.to_vec()));
@@ -244,7 +213,7 @@ fn create(
                 Attr::bool(CKA_UNWRAP, true),
             ]);
             if let Some(p) = period {
-                t.push(Attr::ulong(super::attrs::CKA_KEYWARD_ROTATION_PERIOD, p as CK_ULONG));
+                t.push(Attr::ulong(CKA_KEYWARD_ROTATION_PERIOD, p as CK_ULONG));
             }
             lib.generate_key(h, &Mechanism::new(CKM_AES_KEY_GEN), &t).map_err(e)?;
         }
@@ -375,11 +344,11 @@ fn run_key_in(lib: &Library, h: Handle, cmd: KeyCmd) -> Result<String, String> {
         KeyCmd::Tag { name, tags } => {
             let add = parse_tag_args(&tags)?;
             let t = lib.kms_tag(h, &name, &add, &[]).map_err(e)?;
-            format!("{name} tags: {}", String::from_utf8_lossy(&super::attrs::format_tags(&t)))
+            format!("{name} tags: {}", String::from_utf8_lossy(&format_tags(&t)))
         }
         KeyCmd::Untag { name, keys } => {
             let t = lib.kms_tag(h, &name, &BTreeMap::new(), &keys).map_err(e)?;
-            format!("{name} tags: {}", String::from_utf8_lossy(&super::attrs::format_tags(&t)))
+            format!("{name} tags: {}", String::from_utf8_lossy(&format_tags(&t)))
         }
         KeyCmd::Expire { name, date } => {
             let d = if date == "never" { None } else { Some(clock::parse_date(&date).map_err(e)?) };
@@ -415,94 +384,10 @@ pub fn run_maintain(lib: &Library, slot: Handle, pin: &PinArg) -> Result<String,
     let r = r?;
     let mut s = format!("rotated {} key(s), purged {} version(s)", r.rotated.len(), r.purged.len());
     for x in &r.rotated {
-        s += &format!("\n  rotated {x}");
+        s += &format!("\n  rotated {} v{}", x.label, x.version);
     }
     for x in &r.purged {
-        s += &format!("\n  purged {x}");
-    }
-    Ok(s)
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
-}
-
-/// `keyward inventory`: every key and version.
-pub fn run_inventory(lib: &Library, slot: Handle, pin: &PinArg, f: InventoryFormat) -> Result<String, String> {
-    let h = user_session(lib, slot, pin)?;
-    let keys = lib.kms_keys(h, true).map_err(e);
-    let _ = lib.close_session(h);
-    let keys = keys?;
-    if f.json {
-        return json(&keys);
-    }
-    let cols = [
-        "name",
-        "key_id",
-        "id",
-        "version",
-        "primary",
-        "algorithm",
-        "size",
-        "state",
-        "origin",
-        "created",
-        "rotated",
-        "expires",
-        "next_rotation",
-        "destroy_at",
-        "tags",
-    ];
-    let mut rows = Vec::new();
-    for k in &keys {
-        let tags = k.tags.iter().map(|(a, b)| format!("{a}={b}")).collect::<Vec<_>>().join(",");
-        for v in &k.versions {
-            rows.push(vec![
-                k.name.clone(),
-                k.key_id.clone(),
-                k.id.clone(),
-                v.version.to_string(),
-                v.primary.to_string(),
-                v.algorithm.clone(),
-                v.size_bits.to_string(),
-                v.state.to_string(),
-                v.origin.to_string(),
-                v.created.clone(),
-                v.rotated.clone(),
-                v.end_date.clone(),
-                v.next_rotation.clone(),
-                v.destroy_at.clone(),
-                tags.clone(),
-            ]);
-        }
-    }
-    if f.csv {
-        let mut s = cols.join(",");
-        for r in rows {
-            s += "\n";
-            s += &r.iter().map(|x| csv_field(x)).collect::<Vec<_>>().join(",");
-        }
-        return Ok(s);
-    }
-    let mut widths: Vec<usize> = cols.iter().map(|c| c.len()).collect();
-    for r in &rows {
-        for (i, x) in r.iter().enumerate() {
-            widths[i] = widths[i].max(x.len());
-        }
-    }
-    let line = |r: &[String]| {
-        r.iter()
-            .enumerate()
-            .map(|(i, x)| format!("{:<w$}", x, w = widths[i]))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    let mut s = line(&cols.iter().map(|c| c.to_uppercase()).collect::<Vec<_>>());
-    for r in &rows {
-        s += "\n";
-        s += &line(r);
+        s += &format!("\n  purged {} v{} ({})", x.label, x.version, x.object.unwrap_or("-"));
     }
     Ok(s)
 }

@@ -1,0 +1,81 @@
+//! What every command of the CLI shares for talking to a human: writing to
+//! stdout (a closed pipe ends the program quietly), one-line errors with
+//! their CK_RV name, JSON, and reading PINs (argument, environment, prompt;
+//! [`PinArg`], and [`user_session`] logs the user in with one).
+//!
+//! Owns: presentation only. Must not decide anything about keys: every
+//! decision is the library's (`keyward::library::Library`), whose data
+//! (`KeyInfo`, `Report` ...) the commands format.
+
+use keyward::ck::*;
+use keyward::library::Library;
+use keyward::types::Handle;
+use zeroize::Zeroizing;
+
+/// `println!` that ends the program quietly when stdout is a closed pipe
+/// (`keyward audit show | head`) instead of panicking.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+            $crate::format::exit_on_stdout_error(e);
+        }
+    }};
+}
+
+/// `print!`, likewise.
+macro_rules! outp {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout(), $($t)*) {
+            $crate::format::exit_on_stdout_error(e);
+        }
+    }};
+}
+
+pub fn exit_on_stdout_error(e: std::io::Error) {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("keyward: cannot write to stdout: {e}");
+    std::process::exit(1);
+}
+
+/// A library error as one line: its reason and its CK_RV name.
+pub fn e(err: keyward::Error) -> String {
+    err.reason().to_string() + &format!(" ({})", keyward::error::rv_name(err.rv()))
+}
+
+pub fn json<T: serde::Serialize>(v: &T) -> Result<String, String> {
+    serde_json::to_string_pretty(v).map_err(|x| x.to_string())
+}
+
+/// A PIN given on the command line (or in the environment), else a prompt.
+pub fn pin_or_prompt(given: Option<String>, what: &str) -> Result<Zeroizing<String>, String> {
+    if let Some(p) = given {
+        return Ok(Zeroizing::new(p));
+    }
+    let p = rpassword::prompt_password(format!("{what}: ")).map_err(|e| format!("cannot read {what}: {e}"))?;
+    Ok(Zeroizing::new(p))
+}
+
+/// The user PIN: `--pin`, else `$KEYWARD_PIN`, else a prompt.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PinArg {
+    /// User PIN (else $KEYWARD_PIN, else a prompt).
+    #[arg(long, env = "KEYWARD_PIN", hide_env_values = true, global = true)]
+    pub pin: Option<String>,
+}
+
+/// A R/W session on `slot` with the user logged in.
+pub fn user_session(lib: &Library, slot: Handle, pin: &PinArg) -> Result<Handle, String> {
+    let pin = match &pin.pin {
+        Some(p) => Zeroizing::new(p.clone()),
+        None => {
+            Zeroizing::new(rpassword::prompt_password("user PIN: ").map_err(|x| format!("cannot read the PIN: {x}"))?)
+        }
+    };
+    let h = lib.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).map_err(e)?;
+    lib.login(h, CKU_USER, pin.as_bytes()).map_err(|x| format!("login: {}", e(x)))?;
+    Ok(h)
+}

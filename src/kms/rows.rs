@@ -1,0 +1,204 @@
+//! Object rows decoded inside one store transaction ([`Row`]), how a
+//! lifecycle transaction writes them back (re-MACed, only when they
+//! verified) or deletes them with the copies that follow them, and how its
+//! changes reach the object cache; which versions a call acts on
+//! ([`Versions`]); the user check every lifecycle call makes.
+//!
+//! Owns: reading and writing key rows inside `Store::transaction`. Must not
+//! touch: sealing (it asks the token for MACs), the decisions themselves
+//! (rotation, deletion, updates call these helpers).
+#![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
+
+use super::KeyName;
+use super::attrs::*;
+use crate::ck::*;
+use crate::err;
+use crate::error::{Error, Result};
+use crate::store::{Changes, ObjectRow, Tx, codec};
+use crate::token::Token;
+use crate::types::Handle;
+use std::collections::BTreeMap;
+
+fn is_key_class(c: CK_OBJECT_CLASS) -> bool {
+    matches!(c, CKO_SECRET_KEY | CKO_PRIVATE_KEY | CKO_PUBLIC_KEY)
+}
+
+/// An object row decoded inside a transaction.
+#[derive(Clone)]
+pub(super) struct Row {
+    pub(super) id: i64,
+    pub(super) uid: String,
+    pub(super) attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>,
+    pub(super) sealed: Vec<u8>,
+    /// The row as stored (public blob and MAC), for its integrity check:
+    /// only a verified row is written back (re-MACed) or copied into a new
+    /// version.
+    stored: ObjectRow,
+}
+
+impl Row {
+    pub(super) fn require_intact(&self, t: &Token) -> Result<()> {
+        match crate::token::integrity::integrity_error(self.id as Handle, &self.uid, &t.check_row(&self.stored)) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+    pub(super) fn ulong(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<CK_ULONG> {
+        map_ulong(&self.attrs, ty)
+    }
+    pub(super) fn class(&self) -> CK_OBJECT_CLASS {
+        self.ulong(CKA_CLASS).unwrap_or(CK_UNAVAILABLE_INFORMATION)
+    }
+    pub(super) fn version(&self) -> CK_ULONG {
+        self.ulong(CKA_KEYWARD_VERSION).unwrap_or(1)
+    }
+    pub(super) fn primary(&self) -> bool {
+        self.attrs.get(&CKA_KEYWARD_PRIMARY).is_none_or(|v| v.first() == Some(&1))
+    }
+    pub(super) fn state(&self) -> CK_ULONG {
+        self.ulong(CKA_KEYWARD_STATE).unwrap_or(KEYWARD_STATE_ENABLED)
+    }
+    pub(super) fn live_primary(&self) -> bool {
+        self.primary() && self.state() != KEYWARD_STATE_PENDING_DELETION
+    }
+    pub(super) fn modifiable(&self) -> bool {
+        self.attrs.get(&CKA_MODIFIABLE).is_none_or(|v| v.first() != Some(&0))
+    }
+    /// The source version's handle of a copy.
+    pub(super) fn copy_of(&self) -> Option<i64> {
+        self.ulong(CKA_KEYWARD_COPY_OF).filter(|h| *h != 0).map(|h| h as i64)
+    }
+    /// Whether the row is one of the versions of `name` (copies are not).
+    pub(super) fn of_key(&self, name: &KeyName) -> bool {
+        self.copy_of().is_none() && KeyName::of_map(&self.attrs) == *name
+    }
+    pub(super) fn set(&mut self, ty: CK_ATTRIBUTE_TYPE, v: Vec<u8>) {
+        self.attrs.insert(ty, v);
+    }
+    /// How audit records name this row.
+    pub(super) fn key_ref(&self) -> crate::audit::record::KeyRef {
+        let label = self.attrs.get(&CKA_LABEL).filter(|l| !l.is_empty());
+        crate::audit::record::KeyRef {
+            uid: Some(self.uid.clone()),
+            label: label.map(|l| String::from_utf8_lossy(l).into_owned()),
+            version: Some(self.version()),
+            class: Some(crate::audit::record::class_name(self.class()).to_string()),
+            handle: Some(self.id as CK_ULONG),
+        }
+    }
+    /// The key's CKA_LABEL, lossily as UTF-8.
+    pub(super) fn key_label(&self) -> String {
+        String::from_utf8_lossy(self.attrs.get(&CKA_LABEL).map(Vec::as_slice).unwrap_or(&[])).into_owned()
+    }
+    /// `label vN`, for messages.
+    pub(super) fn label(&self) -> String {
+        format!("{} v{}", self.key_label(), self.version())
+    }
+}
+
+/// The key rows of the token as this transaction sees them.
+pub(super) fn key_rows(tx: &Tx<'_>) -> Result<Vec<Row>> {
+    let mut out = Vec::new();
+    for r in tx.objects()? {
+        let attrs: BTreeMap<_, _> =
+            codec::decode_attrs(&r.public)?.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, v)).collect();
+        let row = Row { id: r.id, uid: r.uid.clone(), attrs, sealed: r.sealed.clone(), stored: r };
+        if is_key_class(row.class()) {
+            out.push(row);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn encode_public(attrs: &BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>) -> Vec<u8> {
+    codec::encode_attrs(attrs.iter().map(|(t, v)| (*t as u64, v.as_slice())))
+}
+
+/// Writes `r` back with a fresh MAC; a row that did not verify is refused
+/// (re-MACing it would launder an edit).
+pub(super) fn write_update(t: &Token, tx: &Tx<'_>, r: &Row, ch: &mut Changes) -> Result<()> {
+    r.require_intact(t)?;
+    let public = encode_public(&r.attrs);
+    let mac = t.row_mac(r.id, &r.uid, &public, &r.sealed)?;
+    tx.update_object(r.id, &public, &r.sealed, &mac)?;
+    ch.upserts.push(ObjectRow { id: r.id, uid: r.uid.clone(), public, sealed: r.sealed.clone(), mac: Some(mac) });
+    Ok(())
+}
+
+pub(super) fn write_delete(tx: &Tx<'_>, r: &Row, ch: &mut Changes) -> Result<()> {
+    tx.delete_object(r.id)?;
+    ch.deletes.push(r.id);
+    Ok(())
+}
+
+/// Deletes the token copies of the rows `ch` deleted (a copy dies with its
+/// source version); `rows` is what the transaction read.
+pub(super) fn delete_copies(tx: &Tx<'_>, rows: &[Row], ch: &mut Changes) -> Result<()> {
+    let gone: Vec<i64> = ch.deletes.clone();
+    for r in rows.iter().filter(|r| r.copy_of().is_some_and(|src| gone.contains(&src))) {
+        if !ch.deletes.contains(&r.id) {
+            write_delete(tx, r, ch)?;
+        }
+    }
+    Ok(())
+}
+
+/// Which versions a lifecycle call acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Versions {
+    All,
+    One(u64),
+}
+
+impl Versions {
+    pub(super) fn has(&self, v: CK_ULONG) -> bool {
+        match self {
+            Versions::All => true,
+            Versions::One(n) => *n == v as u64,
+        }
+    }
+}
+
+impl Token {
+    pub(super) fn require_user(&self) -> Result<()> {
+        if self.role()? != Some(crate::store::Role::User) {
+            return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "key lifecycle calls need the user logged in"));
+        }
+        Ok(())
+    }
+
+    /// Applies what a lifecycle transaction wrote to the object cache;
+    /// deleted objects drop their cached plaintext first.
+    pub(super) fn kms_apply(&self, ch: Changes) -> Result<()> {
+        for id in &ch.deletes {
+            if let Ok(o) = self.cached_object(*id as Handle) {
+                o.forget_material();
+            }
+        }
+        self.apply_changes(ch)
+    }
+
+    /// Runs `f` on every row of `name` inside one transaction; `f` returns
+    /// whether it changed the row (then written) or `Err` to abort.
+    pub(super) fn kms_update(&self, name: &KeyName, mut f: impl FnMut(&mut Row) -> Result<bool>) -> Result<usize> {
+        self.require_user()?;
+        self.refresh()?;
+        let ch = self.store().transaction(|tx| {
+            let mut ch = Changes::default();
+            let mut found = false;
+            for mut r in key_rows(tx)?.into_iter().filter(|r| r.of_key(name)) {
+                found = true;
+                if f(&mut r)? {
+                    write_update(self, tx, &r, &mut ch)?;
+                }
+            }
+            if !found {
+                return Err(err!(CKR_ARGUMENTS_BAD, "no key named {:?}", name.display()));
+            }
+            Ok(ch)
+        })?;
+        let n = ch.upserts.len();
+        self.kms_apply(ch)?;
+        Ok(n)
+    }
+}
