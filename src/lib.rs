@@ -23,6 +23,7 @@ pub mod logging;
 pub mod mechanism;
 pub mod object;
 pub mod store;
+pub mod time;
 pub mod token;
 pub mod types;
 

@@ -39,6 +39,7 @@ pub const TAG_LEN: usize = 16;
 pub const HEADER_LEN: usize = MAGIC.len() + 4 + IV_LEN;
 /// Bytes the envelope adds to the plaintext.
 pub const OVERHEAD: usize = HEADER_LEN + TAG_LEN;
+const _: () = assert!(OVERHEAD == crate::object::vendor::KEYWARD_AES_GCM_OVERHEAD);
 
 /// The key version a ciphertext was made with, if it is an envelope.
 pub fn version_of_ciphertext(ct: &[u8]) -> Option<u32> {

@@ -35,8 +35,6 @@
 //! src/library/kms.rs; the CLI's presentation in src/bin/keyward/.
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
-pub mod attrs;
-pub mod clock;
 mod config;
 mod delete;
 pub mod envelope;
@@ -51,6 +49,10 @@ mod rows;
 pub mod rules;
 mod use_check;
 
+/// The vendor attributes (`object::vendor`) and the lifecycle clock
+/// (shared: `crate::time`), under their old names.
+pub use crate::object::vendor as attrs;
+pub use crate::time as clock;
 pub use config::KmsConfig;
 pub use identity::{FindView, KeyName};
 pub use import::pem_or_der;

@@ -36,6 +36,10 @@ const fn m(ty: CK_MECHANISM_TYPE, min_key_size: CK_ULONG, max_key_size: CK_ULONG
     Entry { ty, info: MechanismInfo { min_key_size, max_key_size, flags } }
 }
 
+/// keyward's version-aware AES-GCM envelope (published in include/keyward.h
+/// with the vendor attributes, `object::vendor`; run by the token).
+pub const CKM_KEYWARD_AES_GCM: CK_MECHANISM_TYPE = CKM_VENDOR_DEFINED | 0x4B57_0001;
+
 const ENC_DEC: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT;
 const ENC_DEC_WRAP: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP;
 
@@ -56,7 +60,7 @@ static BASE: &[Entry] = &[
     m(CKM_AES_KEY_WRAP_KWP, 16, 32, ENC_DEC_WRAP),
     m(CKM_AES_KEY_WRAP_PAD, 16, 32, ENC_DEC_WRAP), // = RFC 5649, as SoftHSM and OpenSC
     // keyward's version-aware AES-GCM envelope (src/kms/envelope.rs).
-    m(crate::kms::attrs::CKM_KEYWARD_AES_GCM, 16, 32, ENC_DEC),
+    m(CKM_KEYWARD_AES_GCM, 16, 32, ENC_DEC),
     // Digests.
     m(CKM_SHA_1, 0, 0, CKF_DIGEST),
     m(CKM_SHA224, 0, 0, CKF_DIGEST),

@@ -7,6 +7,7 @@ pub mod attrmap;
 pub mod policy;
 pub mod rules;
 pub mod template;
+pub mod vendor;
 
 use crate::ck::*;
 use crate::crypto::SecretKey;
@@ -127,7 +128,7 @@ impl Object {
         let kind = rules::kind_of(class, key_type).ok_or_else(|| Error::device("object of unknown kind"))?;
         let flag = |t| attrs.get(t).is_some_and(|v| v.first() == Some(&1));
         let unrestricted = {
-            use crate::kms::attrs::{CKA_KEYWARD_PRIMARY, CKA_KEYWARD_STATE, KEYWARD_STATE_ENABLED};
+            use crate::object::vendor::{CKA_KEYWARD_PRIMARY, CKA_KEYWARD_STATE, KEYWARD_STATE_ENABLED};
             let dated = |t| attrs.get(t).is_some_and(|d| d.len() == 8);
             attrs.get(CKA_KEYWARD_STATE).and_then(ulong).unwrap_or(KEYWARD_STATE_ENABLED) == KEYWARD_STATE_ENABLED
                 && attrs.get(CKA_KEYWARD_PRIMARY).is_none_or(|v| v.first() == Some(&1))

@@ -5,7 +5,7 @@
 //! consult this table instead of `if` chains.
 
 use crate::ck::*;
-use crate::kms::attrs::*;
+use crate::object::vendor::*;
 
 /// Object kinds as bits, so a rule can name the set it applies to.
 pub type Kinds = u32;

@@ -235,7 +235,7 @@ pub fn build(template: &[Attr], implied: &[Attr], origin: Origin) -> Result<NewO
         m.insert(CKA_LOCAL, bool_v(local));
         m.insert(CKA_KEY_GEN_MECHANISM, &mech.to_ne_bytes());
         // Lifecycle attributes: version 1, primary, origin, times (src/kms).
-        crate::kms::attrs::stamp_new(&mut m, kind, origin, crate::kms::clock::now())?;
+        crate::object::vendor::stamp_new(&mut m, kind, origin, crate::time::now())?;
     }
     if kind & (SECRET | PRIV) != 0 {
         let from_token = generated;
@@ -458,7 +458,7 @@ mod tests {
                 assert!(!rules::is_secret(ty, kind), "default 0x{ty:x} of kind {kind} is secret");
             }
             let mut m = AttrMap::default();
-            crate::kms::attrs::stamp_new(&mut m, kind, Origin::Generate(CKM_AES_KEY_GEN), 1).unwrap();
+            crate::object::vendor::stamp_new(&mut m, kind, Origin::Generate(CKM_AES_KEY_GEN), 1).unwrap();
             assert!(m.iter().all(|(ty, _)| !rules::is_secret(ty, kind)));
         }
     }

@@ -27,6 +27,8 @@ use crate::object::policy::KeyPolicy;
 use crate::object::template::{self, NewObject};
 use crate::object::{KeyMaterial, Object, Secret};
 use crate::store::{Role, Store, codec};
+/// Civil UTC times (now shared: `crate::time`), under their old path.
+pub use crate::time::{UtcTime, now_utc};
 use crate::types::*;
 use login::{KekCacheEntry, Login};
 use objects::Objects;
@@ -472,61 +474,6 @@ impl Token {
     pub fn is_initialized(&self) -> Result<bool> {
         Ok(self.store.token()?.is_some())
     }
-}
-
-/// A UTC timestamp, enough for token info and date checks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct UtcTime {
-    pub year: i64,
-    pub month: u32,
-    pub day: u32,
-    pub hour: u32,
-    pub minute: u32,
-    pub second: u32,
-}
-
-impl UtcTime {
-    pub fn from_unix(secs: i64) -> UtcTime {
-        // Civil-from-days (H. Hinnant), proleptic Gregorian.
-        let days = secs.div_euclid(86_400);
-        let rem = secs.rem_euclid(86_400);
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let y = yoe + era * 400;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        UtcTime {
-            year: if m <= 2 { y + 1 } else { y },
-            month: m,
-            day: d,
-            hour: (rem / 3600) as u32,
-            minute: (rem % 3600 / 60) as u32,
-            second: (rem % 60) as u32,
-        }
-    }
-
-    /// `YYYYMMDDhhmmss`.
-    pub fn format_compact(&self) -> String {
-        format!("{:04}{:02}{:02}{:02}{:02}{:02}", self.year, self.month, self.day, self.hour, self.minute, self.second)
-    }
-
-    /// `YYYYMMDD` as in CK_DATE.
-    pub fn date_bytes(&self) -> [u8; 8] {
-        let s = format!("{:04}{:02}{:02}", self.year, self.month, self.day);
-        let mut out = [b'0'; 8];
-        out.copy_from_slice(&s.as_bytes()[..8]);
-        out
-    }
-}
-
-pub fn now_utc() -> UtcTime {
-    let secs =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    UtcTime::from_unix(secs)
 }
 
 #[cfg(test)]

@@ -67,7 +67,10 @@ pub const CKA_KEYWARD_COPY_OF: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0
 
 /// The version-aware AES-GCM envelope (see `envelope.rs`). Parameter:
 /// none, or the additional authenticated data as a plain byte string.
-pub const CKM_KEYWARD_AES_GCM: CK_MECHANISM_TYPE = CKM_VENDOR_DEFINED | 0x4B57_0001;
+pub use crate::mechanism::registry::CKM_KEYWARD_AES_GCM;
+/// Bytes the CKM_KEYWARD_AES_GCM envelope adds to the plaintext: "KW" 01,
+/// the version (4), the IV (12) and the tag (16).
+pub const KEYWARD_AES_GCM_OVERHEAD: usize = 35;
 
 pub const KEYWARD_STATE_ENABLED: CK_ULONG = 1;
 pub const KEYWARD_STATE_DISABLED: CK_ULONG = 2;
@@ -395,7 +398,7 @@ mod tests {
             assert_eq!(seen.remove(*name), Some(*v), "{name} in include/keyward.h");
         }
         assert_eq!(seen.remove("KEYWARD_VENDOR_BASE"), Some(KEYWARD_VENDOR_BASE));
-        assert_eq!(seen.remove("KEYWARD_AES_GCM_OVERHEAD"), Some(crate::kms::envelope::OVERHEAD as CK_ULONG));
+        assert_eq!(seen.remove("KEYWARD_AES_GCM_OVERHEAD"), Some(KEYWARD_AES_GCM_OVERHEAD as CK_ULONG));
         assert!(seen.is_empty(), "header defines values the crate does not: {seen:?}");
     }
 
