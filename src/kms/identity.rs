@@ -9,13 +9,9 @@
 
 use super::attrs::*;
 use crate::ck::*;
-use crate::err;
-use crate::error::Result;
 use crate::object::Object;
-use crate::token::Token;
 use crate::types::Attr;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// The identity of a managed key: its CKA_KEYWARD_KEY_ID. The label and
 /// CKA_ID ride along for messages and reports; they take no part in
@@ -51,7 +47,7 @@ impl KeyName {
     pub fn of(o: &Object) -> KeyName {
         KeyName { key_id: key_id_of(o).to_vec(), label: o.label().to_vec(), id: o.get(CKA_ID).unwrap_or(&[]).to_vec() }
     }
-    pub(super) fn of_map(m: &BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>) -> KeyName {
+    pub(crate) fn of_map(m: &BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>) -> KeyName {
         KeyName {
             key_id: m.get(&CKA_KEYWARD_KEY_ID).cloned().unwrap_or_default(),
             label: m.get(&CKA_LABEL).cloned().unwrap_or_default(),
@@ -67,16 +63,16 @@ impl KeyName {
 }
 
 /// Whether `o` is one of the versions of `name` (not a copy of one).
-fn version_of_key(o: &Object, name: &KeyName) -> bool {
+pub(crate) fn version_of_key(o: &Object, name: &KeyName) -> bool {
     o.is_key() && copy_source(o).is_none() && key_id_of(o) == name.key_id.as_slice()
 }
 
 /// A C_FindObjects template split into what the generic matcher compares
 /// and what the lifecycle view decides.
 pub struct FindView {
-    widened: bool,
-    exact: Vec<Attr>,
-    tags: Option<Vec<u8>>,
+    pub(crate) widened: bool,
+    pub(crate) exact: Vec<Attr>,
+    pub(crate) tags: Option<Vec<u8>>,
 }
 
 impl FindView {
@@ -100,40 +96,6 @@ impl FindView {
             return false;
         }
         obj.matches(&self.exact)
-    }
-}
-
-impl Token {
-    /// Every token key object of the managed key `name` (any state).
-    pub fn kms_objects(&self, name: &KeyName) -> Result<Vec<Arc<Object>>> {
-        Ok(self.all_objects()?.into_iter().filter(|o| version_of_key(o, name)).collect())
-    }
-
-    /// The versions of the key `obj` belongs to (just `obj` for a session key).
-    pub fn kms_versions_of(&self, obj: &Object) -> Result<Vec<Arc<Object>>> {
-        if !obj.token && copy_source(obj).is_none() {
-            return Ok(vec![self.object(obj.handle, CKR_KEY_HANDLE_INVALID)?]);
-        }
-        self.kms_objects(&KeyName::of(obj))
-    }
-
-    /// Finds a managed key by its key id or its label (the CLI's NAME):
-    /// `CKR_ARGUMENTS_BAD` when no key or several keys carry the label.
-    pub fn kms_find(&self, label: &str) -> Result<KeyName> {
-        self.require_user()?;
-        let all = self.all_objects()?;
-        let keys = all.iter().filter(|o| o.is_key() && copy_source(o).is_none());
-        if let Some(o) = keys.clone().find(|o| key_id_of(o) == label.as_bytes()) {
-            return Ok(KeyName::of(o));
-        }
-        let mut names: Vec<KeyName> = keys.filter(|o| o.label() == label.as_bytes()).map(|o| KeyName::of(o)).collect();
-        names.sort();
-        names.dedup();
-        match names.len() {
-            0 => Err(err!(CKR_ARGUMENTS_BAD, "no key named {label:?}")),
-            1 => Ok(names.remove(0)),
-            n => Err(err!(CKR_ARGUMENTS_BAD, "{n} different keys are labelled {label:?}: name one by its key id")),
-        }
     }
 }
 

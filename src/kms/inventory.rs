@@ -9,11 +9,8 @@
 use super::attrs::*;
 use super::{KeyName, clock};
 use crate::ck::*;
-use crate::err;
-use crate::error::Result;
 use crate::object::Object;
 use crate::object::template;
-use crate::token::Token;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -55,7 +52,7 @@ pub struct KeyInfo {
     pub versions: Vec<VersionInfo>,
 }
 
-fn ec_curve_name(params: &[u8]) -> &'static str {
+pub(crate) fn ec_curve_name(params: &[u8]) -> &'static str {
     match params {
         [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07] => "p256",
         [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22] => "p384",
@@ -96,7 +93,7 @@ pub fn algorithm_of(o: &Object) -> (String, u64) {
     }
 }
 
-pub(super) fn class_word(c: CK_OBJECT_CLASS) -> &'static str {
+pub(crate) fn class_word(c: CK_OBJECT_CLASS) -> &'static str {
     match c {
         CKO_SECRET_KEY => "secret",
         CKO_PRIVATE_KEY => "private",
@@ -105,7 +102,7 @@ pub(super) fn class_word(c: CK_OBJECT_CLASS) -> &'static str {
     }
 }
 
-fn key_info(name: &KeyName, objs: &[Arc<Object>]) -> KeyInfo {
+pub(crate) fn key_info(name: &KeyName, objs: &[Arc<Object>]) -> KeyInfo {
     let mut by_version: BTreeMap<u64, Vec<&Arc<Object>>> = BTreeMap::new();
     for o in objs {
         by_version.entry(version_of(o) as u64).or_default().push(o);
@@ -162,27 +159,5 @@ fn key_info(name: &KeyName, objs: &[Arc<Object>]) -> KeyInfo {
         rotation_period: if period > 0 { clock::format_duration(period as u64) } else { String::new() },
         next_rotation: primary.map(|p| p.next_rotation.clone()).unwrap_or_default(),
         versions,
-    }
-}
-
-impl Token {
-    /// Every managed key with its versions; `all` also lists keys whose
-    /// versions are all pending deletion.
-    pub fn kms_keys(&self, all: bool) -> Result<Vec<KeyInfo>> {
-        self.require_user()?;
-        let mut groups: BTreeMap<KeyName, Vec<Arc<Object>>> = BTreeMap::new();
-        for o in self.all_objects()?.into_iter().filter(|o| o.is_key() && copy_source(o).is_none()) {
-            groups.entry(KeyName::of(&o)).or_default().push(o);
-        }
-        Ok(groups.iter().map(|(n, os)| key_info(n, os)).filter(|k| all || k.primary_version.is_some()).collect())
-    }
-
-    pub fn kms_key_info(&self, name: &KeyName) -> Result<KeyInfo> {
-        self.require_user()?;
-        let objs = self.kms_objects(name)?;
-        if objs.is_empty() {
-            return Err(err!(CKR_ARGUMENTS_BAD, "no key named {:?}", name.display()));
-        }
-        Ok(key_info(name, &objs))
     }
 }

@@ -24,42 +24,39 @@
 //! most once a minute on later object lookups while a user is logged in;
 //! `keyward maintain` runs it from cron or a systemd timer.
 //!
-//! The files, by concern (each says what it owns and must not touch):
-//! `identity` (KeyName, FindView), `use_check` (check_use, check_dates),
-//! `rows` (rows inside a transaction), `rotate`, `delete` (deletion,
-//! restore, purge), `lifecycle` (enable/disable, tags, end date, rotation
-//! period), `maintain` (automatic maintenance, TokenKms, Report),
-//! `migrate` (identities for old stores), `import`, `inventory` (KeyInfo,
-//! VersionInfo), `config` (KmsConfig); `attrs`, `clock`, `envelope` and
-//! `rules` as before. The safe API over them (`Library::kms_*`) lives in
+//! This module holds the lifecycle's data and rules, below the token: the
+//! key identity and find view (`identity`), the use checks (`use_check`),
+//! the one rule for non-modifiable keys (`rules`), what acts name and
+//! return (`acts`), the inventory's shapes (`inventory`), the maintenance
+//! state (`maintain`) and `[kms]` (`config`); the vendor attributes
+//! (`object::vendor`) and the lifecycle clock (`crate::time`) under their
+//! old names. The acts themselves — rotation, deletion, restore, purge,
+//! lifecycle updates, maintenance runs, migration, import, the envelope —
+//! run on the token's store, cache and audit log, so they live in
+//! `token::lifecycle` (they read and write through the token, which is
+//! above this module). The safe API over them (`Library::kms_*`) lives in
 //! src/library/kms.rs; the CLI's presentation in src/bin/keyward/.
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
-mod config;
-mod delete;
-pub mod envelope;
-mod identity;
-mod import;
-mod inventory;
-mod lifecycle;
-mod maintain;
-mod migrate;
-mod rotate;
-mod rows;
+mod acts;
+pub(crate) mod config;
+pub(crate) mod identity;
+pub(crate) mod inventory;
+pub(crate) mod maintain;
+mod pem;
 pub mod rules;
-mod use_check;
+pub(crate) mod use_check;
 
 /// The vendor attributes (`object::vendor`) and the lifecycle clock
 /// (shared: `crate::time`), under their old names.
 pub use crate::object::vendor as attrs;
 pub use crate::time as clock;
+pub use acts::{Rotated, Versions};
 pub use config::KmsConfig;
 pub use identity::{FindView, KeyName};
-pub use import::pem_or_der;
 pub use inventory::{KeyInfo, VersionInfo, algorithm_of};
 pub use maintain::{MaintainedVersion, Report, TokenKms};
-pub use rotate::Rotated;
-pub use rows::Versions;
+pub use pem::pem_or_der;
 pub use use_check::{check_dates, check_use};
 
 use crate::ck::CK_ULONG;

@@ -11,7 +11,7 @@ use super::{KmsConfig, clock};
 use crate::ck::*;
 use crate::error::{Error, Result};
 use crate::object::Object;
-use crate::token::ops::Purpose;
+use crate::object::Purpose;
 
 /// The lifecycle rules of one key use: a disabled or pending version refuses
 /// everything; a non-primary version only decrypts, verifies and unwraps;

@@ -5,9 +5,12 @@
 
 pub mod attrmap;
 pub mod policy;
+mod purpose;
 pub mod rules;
 pub mod template;
 pub mod vendor;
+
+pub use purpose::Purpose;
 
 use crate::ck::*;
 use crate::crypto::SecretKey;

@@ -15,6 +15,7 @@ pub mod asym;
 mod audited;
 pub(crate) mod integrity;
 pub(crate) mod kek;
+pub mod lifecycle;
 mod login;
 mod objects;
 pub mod ops;

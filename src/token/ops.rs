@@ -14,47 +14,7 @@ use crate::types::*;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-/// What a key is being used for; decides the usage attribute and the date rule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Purpose {
-    Encrypt,
-    Decrypt,
-    Sign,
-    Verify,
-    Wrap,
-    Unwrap,
-    Derive,
-}
-
-impl Purpose {
-    pub fn attribute(self) -> CK_ATTRIBUTE_TYPE {
-        match self {
-            Purpose::Encrypt => CKA_ENCRYPT,
-            Purpose::Decrypt => CKA_DECRYPT,
-            Purpose::Sign => CKA_SIGN,
-            Purpose::Verify => CKA_VERIFY,
-            Purpose::Wrap => CKA_WRAP,
-            Purpose::Unwrap => CKA_UNWRAP,
-            Purpose::Derive => CKA_DERIVE,
-        }
-    }
-    fn mechanism_flag(self) -> CK_FLAGS {
-        match self {
-            Purpose::Encrypt => CKF_ENCRYPT,
-            Purpose::Decrypt => CKF_DECRYPT,
-            Purpose::Sign => CKF_SIGN,
-            Purpose::Verify => CKF_VERIFY,
-            Purpose::Wrap => CKF_WRAP,
-            Purpose::Unwrap => CKF_UNWRAP,
-            Purpose::Derive => CKF_DERIVE,
-        }
-    }
-    /// Uses that protect new data; refused outside the key's date window.
-    /// Decrypt/verify/unwrap stay allowed after CKA_END_DATE.
-    pub fn creates_data(self) -> bool {
-        matches!(self, Purpose::Encrypt | Purpose::Sign | Purpose::Wrap | Purpose::Derive)
-    }
-}
+pub use crate::object::Purpose;
 
 /// The policy checks every key use goes through.
 pub fn check_key_use(obj: &Object, mech: &Mechanism, purpose: Purpose) -> Result<()> {
@@ -132,7 +92,7 @@ fn require_key_type(obj: &Object, kt: CK_KEY_TYPE) -> Result<()> {
 /// Builds the cipher for `mech` on `obj`.
 fn new_cipher(token: &Token, obj: &Object, mech: &Mechanism, encrypt: bool) -> Result<Box<dyn mechanism::Cipher>> {
     if mech.ty == crate::kms::attrs::CKM_KEYWARD_AES_GCM {
-        return crate::kms::envelope::cipher(token, obj, mech, encrypt);
+        return crate::token::lifecycle::envelope::cipher(token, obj, mech, encrypt);
     }
     let mat = token.material(obj)?;
     if is_aes_mech(mech.ty) {

@@ -21,14 +21,14 @@
 //! or the AES-GCM primitive itself (src/crypto).
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
-use super::attrs::version_of;
 use crate::ck::*;
 use crate::err;
 use crate::error::{Error, Result};
+use crate::kms::attrs::version_of;
 use crate::mechanism::{Buffered, Cipher, WholeMessage};
+use crate::object::Purpose;
 use crate::object::{KeyMaterial, Object};
 use crate::token::Token;
-use crate::token::ops::Purpose;
 use crate::types::{MechParam, Mechanism};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -153,7 +153,7 @@ pub fn cipher(token: &Token, obj: &Object, mech: &Mechanism, encrypt: bool) -> R
             // caller passed: its own CKA_DECRYPT, CKA_ALLOWED_MECHANISMS,
             // state and dates.
             let checked = crate::token::ops::check_key_use(&v, mech, Purpose::Decrypt)
-                .and_then(|()| super::check_use(&v, Purpose::Decrypt, &token.kms.config));
+                .and_then(|()| crate::kms::check_use(&v, Purpose::Decrypt, &token.kms.config));
             let slot = match checked {
                 Ok(()) => Slot::Ready(token.material(&v)?),
                 Err(e) => Slot::Refused(e),

@@ -9,13 +9,13 @@
 //! (`maintain.rs`), other lifecycle changes.
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
-use super::attrs::*;
 use super::rows::{Row, encode_public, key_rows, write_update};
-use super::{KeyName, clock, rules};
 use crate::audit::Lifecycle;
 use crate::ck::*;
 use crate::err;
 use crate::error::{Error, Result};
+use crate::kms::attrs::*;
+use crate::kms::{KeyName, Rotated, clock, rules};
 use crate::object::template::{self, NewObject};
 use crate::object::{Object, ulong_bytes};
 use crate::store::{Changes, ObjectRow, codec};
@@ -46,20 +46,6 @@ const MATERIAL: &[CK_ATTRIBUTE_TYPE] = &[
     CKA_PUBLIC_KEY_INFO,
     CKA_VALUE,
 ];
-
-/// The result of a rotation: the new version and its handles (secret key:
-/// one; pair: public then private).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rotated {
-    pub version: u64,
-    pub handles: Vec<Handle>,
-}
-
-impl crate::audit::Outcome for Rotated {
-    fn created(&self) -> Vec<Handle> {
-        self.handles.clone()
-    }
-}
 
 impl Token {
     /// Generates the material of a new version of `name` and seals it.

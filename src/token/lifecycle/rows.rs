@@ -9,11 +9,11 @@
 //! (rotation, deletion, updates call these helpers).
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
-use super::KeyName;
-use super::attrs::*;
 use crate::ck::*;
 use crate::err;
 use crate::error::{Error, Result};
+use crate::kms::KeyName;
+use crate::kms::attrs::*;
 use crate::store::{Changes, ObjectRow, Tx, codec};
 use crate::token::Token;
 use crate::types::Handle;
@@ -141,22 +141,6 @@ pub(super) fn delete_copies(tx: &Tx<'_>, rows: &[Row], ch: &mut Changes) -> Resu
         }
     }
     Ok(())
-}
-
-/// Which versions a lifecycle call acts on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Versions {
-    All,
-    One(u64),
-}
-
-impl Versions {
-    pub(super) fn has(&self, v: CK_ULONG) -> bool {
-        match self {
-            Versions::All => true,
-            Versions::One(n) => *n == v as u64,
-        }
-    }
 }
 
 impl Token {

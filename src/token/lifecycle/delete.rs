@@ -7,14 +7,14 @@
 //! commit). Must not touch: when purges run (`maintain.rs`).
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
-use super::attrs::*;
-use super::inventory::class_word;
 use super::rows::{Row, delete_copies, key_rows, write_delete, write_update};
-use super::{KeyName, MaintainedVersion, Versions, clock, rules};
 use crate::audit::Lifecycle;
 use crate::ck::*;
 use crate::err;
 use crate::error::Result;
+use crate::kms::attrs::*;
+use crate::kms::inventory::class_word;
+use crate::kms::{KeyName, MaintainedVersion, Versions, clock, rules};
 use crate::object::{Object, ulong_bytes};
 use crate::store::Changes;
 use crate::token::Token;

@@ -7,12 +7,12 @@
 //! the use check that enforces the states.
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
-use super::attrs::*;
 use super::rows::{key_rows, write_update};
-use super::{KeyName, Versions, clock, rules};
 use crate::ck::*;
 use crate::err;
 use crate::error::{Error, Result};
+use crate::kms::attrs::*;
+use crate::kms::{KeyName, Versions, clock, rules};
 use crate::object::{Object, ulong_bytes};
 use crate::store::Changes;
 use crate::token::Token;

@@ -6,11 +6,11 @@
 //! but CKA_KEYWARD_KEY_ID.
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
-use super::KeyName;
-use super::attrs::*;
 use super::rows::{Row, key_rows, write_update};
 use crate::ck::*;
 use crate::error::Result;
+use crate::kms::KeyName;
+use crate::kms::attrs::*;
 use crate::store::Changes;
 use crate::token::Token;
 use std::collections::BTreeMap;
