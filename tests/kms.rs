@@ -56,26 +56,6 @@ fn initialized() -> Token {
     initialized_with("")
 }
 
-fn vattr(ty: u64, v: Vec<u8>) -> Attribute {
-    Attribute::VendorDefined((AttributeType::VendorDefined(ty), v))
-}
-fn vulong(ty: u64, v: u64) -> Attribute {
-    vattr(ty, v.to_ne_bytes().to_vec())
-}
-fn vbool(ty: u64, v: bool) -> Attribute {
-    vattr(ty, vec![v as u8])
-}
-
-fn get_raw(s: &Session, h: ObjectHandle, ty: u64) -> Vec<u8> {
-    match s.get_attributes(h, &[AttributeType::VendorDefined(ty)]).unwrap().pop() {
-        Some(Attribute::VendorDefined((_, v))) => v,
-        other => panic!("attribute 0x{ty:x}: {other:?}"),
-    }
-}
-fn get_ulong(s: &Session, h: ObjectHandle, ty: u64) -> u64 {
-    u64::from_ne_bytes(get_raw(s, h, ty).try_into().unwrap())
-}
-
 fn aes_key(s: &Session, label: &str, extra: &[Attribute]) -> ObjectHandle {
     let mut t = aes_token_key_template(label);
     t.extend_from_slice(extra);

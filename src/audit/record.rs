@@ -359,26 +359,8 @@ impl Pending {
 
 /// `2025-01-31T12:34:56.789Z`.
 pub fn format_time_ms(ms: u64) -> String {
-    let (y, mo, d, h, mi, s) = civil_from_unix((ms / 1000) as i64);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z", ms % 1000)
-}
-
-/// (year, month, day, hour, minute, second) UTC of `secs` since the epoch
-/// (civil-from-days, H. Hinnant, proleptic Gregorian).
-pub fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = if m <= 2 { y + 1 } else { y };
-    (year, m, d, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32)
+    let t = crate::time::UtcTime::from_unix((ms / 1000) as i64);
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", t.year, t.month, t.day, t.hour, t.minute, t.second, ms % 1000)
 }
 
 /// Parses RFC 3339 UTC (`...Z`, optional fraction), a date `YYYY-MM-DD`, or

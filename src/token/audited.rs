@@ -305,16 +305,3 @@ impl Token {
         Ok(self.all_objects()?.iter().filter_map(|o| key_summary(o)).collect())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn record_times_match_token_times() {
-        for secs in [0i64, 951_782_400, 1_700_000_000, 4_102_444_799, -86_401] {
-            let t = crate::token::UtcTime::from_unix(secs);
-            assert_eq!(record::civil_from_unix(secs), (t.year, t.month, t.day, t.hour, t.minute, t.second), "{secs}");
-        }
-    }
-}

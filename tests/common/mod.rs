@@ -160,3 +160,25 @@ pub fn raw() -> Raw {
     // SAFETY: the list is a static of the module, which is never unloaded (-z nodelete).
     Raw { _lib: lib, f: unsafe { &*list } }
 }
+
+/// A vendor-defined attribute (keyward's CKA_KEYWARD_*).
+pub fn vattr(ty: u64, v: Vec<u8>) -> cryptoki::object::Attribute {
+    cryptoki::object::Attribute::VendorDefined((cryptoki::object::AttributeType::VendorDefined(ty), v))
+}
+pub fn vulong(ty: u64, v: u64) -> cryptoki::object::Attribute {
+    vattr(ty, v.to_ne_bytes().to_vec())
+}
+pub fn vbool(ty: u64, v: bool) -> cryptoki::object::Attribute {
+    vattr(ty, vec![v as u8])
+}
+/// The raw value of vendor attribute `ty` of object `h`.
+pub fn get_raw(s: &Session, h: cryptoki::object::ObjectHandle, ty: u64) -> Vec<u8> {
+    use cryptoki::object::{Attribute, AttributeType};
+    match s.get_attributes(h, &[AttributeType::VendorDefined(ty)]).unwrap().pop() {
+        Some(Attribute::VendorDefined((_, v))) => v,
+        other => panic!("attribute 0x{ty:x}: {other:?}"),
+    }
+}
+pub fn get_ulong(s: &Session, h: cryptoki::object::ObjectHandle, ty: u64) -> u64 {
+    u64::from_ne_bytes(get_raw(s, h, ty).try_into().unwrap())
+}
