@@ -50,7 +50,8 @@ fn kind(ty: CK_MECHANISM_TYPE) -> Kind {
         | CKM_SHA3_224_HMAC_GENERAL
         | CKM_SHA3_256_HMAC_GENERAL
         | CKM_SHA3_384_HMAC_GENERAL
-        | CKM_SHA3_512_HMAC_GENERAL => Kind::Ulong,
+        | CKM_SHA3_512_HMAC_GENERAL
+        | CKM_AES_CMAC_GENERAL => Kind::Ulong,
         _ => Kind::Bytes,
     }
 }
@@ -223,6 +224,8 @@ mod tests {
     fn struct_sizes_are_checked() {
         let mut l: CK_ULONG = 16;
         let m = mech(CKM_SHA256_HMAC_GENERAL, &mut l);
+        assert!(unsafe { mechanism(&m) }.unwrap().param == MechParam::Ulong(16));
+        let m = mech(CKM_AES_CMAC_GENERAL, &mut l);
         assert!(unsafe { mechanism(&m) }.unwrap().param == MechParam::Ulong(16));
         let mut short = [0u8; 4];
         let m = mech(CKM_SHA256_HMAC_GENERAL, &mut short);

@@ -44,6 +44,27 @@ fn resolve(ty: CK_MECHANISM_TYPE) -> Option<(Algorithm, bool)> {
     })
 }
 
+/// Whether a key of type `kt` may serve the HMAC mechanism `ty`: a generic
+/// secret serves every HMAC; a PKCS#11 3.0 HMAC key (CKK_SHA256_HMAC ...)
+/// only the HMAC of its own hash, full or general length.
+pub fn key_type_fits(ty: CK_MECHANISM_TYPE, kt: CK_KEY_TYPE) -> bool {
+    let Some((alg, _)) = resolve(ty) else { return false };
+    match kt {
+        CKK_GENERIC_SECRET => true,
+        CKK_SHA_1_HMAC => alg == Algorithm::Sha1,
+        CKK_SHA224_HMAC => alg == Algorithm::Sha224,
+        CKK_SHA256_HMAC => alg == Algorithm::Sha256,
+        CKK_SHA384_HMAC => alg == Algorithm::Sha384,
+        CKK_SHA512_HMAC => alg == Algorithm::Sha512,
+        _ => false,
+    }
+}
+
+/// Whether `ty` is one of the HMAC mechanisms above.
+pub fn is_hmac(ty: CK_MECHANISM_TYPE) -> bool {
+    resolve(ty).is_some()
+}
+
 struct HmacOp {
     mac: Option<Hmac>,
     len: usize,
@@ -198,6 +219,13 @@ mod tests {
         let m = Mechanism { ty: CKM_SHA256_HMAC, param: MechParam::Ulong(16) };
         assert_eq!(rv(signer(&m, &k)), CKR_MECHANISM_PARAM_INVALID);
         assert_eq!(rv(signer(&Mechanism::new(CKM_MD5_HMAC), &k)), CKR_MECHANISM_INVALID);
+        assert!(key_type_fits(CKM_SHA256_HMAC_GENERAL, CKK_SHA256_HMAC));
+        assert!(key_type_fits(CKM_SHA_1_HMAC, CKK_GENERIC_SECRET));
+        assert!(key_type_fits(CKM_SHA512_HMAC, CKK_SHA512_HMAC));
+        assert!(!key_type_fits(CKM_SHA512_HMAC, CKK_SHA256_HMAC));
+        assert!(!key_type_fits(CKM_SHA224_HMAC, CKK_AES));
+        assert!(!key_type_fits(CKM_AES_CMAC, CKK_GENERIC_SECRET));
+        assert!(is_hmac(CKM_SHA384_HMAC_GENERAL) && !is_hmac(CKM_MD5_HMAC));
         for (ty, ..) in MECHANISMS {
             let m = match resolve(*ty).unwrap() {
                 (_, true) => Mechanism { ty: *ty, param: MechParam::Ulong(10) },

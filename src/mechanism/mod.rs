@@ -7,6 +7,7 @@
 //! usage policy before it gets here.
 
 pub mod aes;
+pub mod cmac;
 pub mod digest;
 pub mod ec;
 pub mod hmac;

@@ -48,6 +48,13 @@ static BASE: &[Entry] = &[
     // Key generation.
     m(CKM_AES_KEY_GEN, 16, 32, CKF_GENERATE),
     m(CKM_GENERIC_SECRET_KEY_GEN, 8, 4096, CKF_GENERATE), // bits: 1..=512 bytes
+    // The PKCS#11 3.0 HMAC key generations (CKK_SHA*_HMAC keys), in bits
+    // like the generic secrets they replace: 1..=512 bytes.
+    m(CKM_SHA_1_KEY_GEN, 8, 4096, CKF_GENERATE),
+    m(CKM_SHA224_KEY_GEN, 8, 4096, CKF_GENERATE),
+    m(CKM_SHA256_KEY_GEN, 8, 4096, CKF_GENERATE),
+    m(CKM_SHA384_KEY_GEN, 8, 4096, CKF_GENERATE),
+    m(CKM_SHA512_KEY_GEN, 8, 4096, CKF_GENERATE),
     // AES (key sizes in bytes).
     m(CKM_AES_ECB, 16, 32, ENC_DEC),
     m(CKM_AES_CBC, 16, 32, ENC_DEC),
@@ -69,8 +76,8 @@ static BASE: &[Entry] = &[
     m(CKM_SHA512, 0, 0, CKF_DIGEST),
 ];
 
-/// The whole registry: the symmetric table above plus the RSA, EC and HMAC
-/// tables their mechanism files publish (one line per mechanism).
+/// The whole registry: the symmetric table above plus the RSA, EC, HMAC and
+/// AES-CMAC tables their mechanism files publish (one line per mechanism).
 fn table() -> &'static [Entry] {
     static TABLE: std::sync::OnceLock<Vec<Entry>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
@@ -81,6 +88,7 @@ fn table() -> &'static [Entry] {
             super::ec::KEYGEN_MECHANISMS,
             super::ec::MECHANISMS,
             super::hmac::MECHANISMS,
+            super::cmac::MECHANISMS,
         ] {
             t.extend(part.iter().map(|(ty, min, max, flags)| m(*ty, *min, *max, *flags)));
         }
@@ -126,6 +134,14 @@ mod tests {
         assert!(!lookup(CKM_AES_GCM).unwrap().supports(CKF_WRAP));
         assert!(!lookup(CKM_AES_ECB).unwrap().supports(CKF_WRAP));
         assert_eq!(info(CKM_SHA256).unwrap().flags, CKF_DIGEST);
+        assert_eq!(info(CKM_AES_CMAC).unwrap().flags, CKF_SIGN | CKF_VERIFY);
+        assert_eq!(
+            (info(CKM_AES_CMAC_GENERAL).unwrap().min_key_size, info(CKM_AES_CMAC_GENERAL).unwrap().max_key_size),
+            (16, 32)
+        );
+        for g in [CKM_SHA_1_KEY_GEN, CKM_SHA224_KEY_GEN, CKM_SHA256_KEY_GEN, CKM_SHA384_KEY_GEN, CKM_SHA512_KEY_GEN] {
+            assert_eq!(info(g).unwrap().flags, CKF_GENERATE);
+        }
         assert_eq!(info(0xdead_beef).unwrap_err().rv(), CKR_MECHANISM_INVALID);
     }
 }

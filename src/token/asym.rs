@@ -76,22 +76,6 @@ pub fn material(obj: &Object, unseal: &Unseal<'_>) -> Result<KeyMaterial> {
     })
 }
 
-fn is_hmac(ty: CK_MECHANISM_TYPE) -> bool {
-    matches!(
-        ty,
-        CKM_SHA_1_HMAC
-            | CKM_SHA224_HMAC
-            | CKM_SHA256_HMAC
-            | CKM_SHA384_HMAC
-            | CKM_SHA512_HMAC
-            | CKM_SHA_1_HMAC_GENERAL
-            | CKM_SHA224_HMAC_GENERAL
-            | CKM_SHA256_HMAC_GENERAL
-            | CKM_SHA384_HMAC_GENERAL
-            | CKM_SHA512_HMAC_GENERAL
-    )
-}
-
 fn wrong_key(mech: &Mechanism) -> Error {
     err!(CKR_KEY_TYPE_INCONSISTENT, "mechanism 0x{:x} does not fit this key", mech.ty)
 }
@@ -105,19 +89,9 @@ pub fn cipher(m: &KeyMaterial, mech: &Mechanism, encrypt: bool) -> Result<Box<dy
 }
 
 pub fn signer(obj: &Object, m: &KeyMaterial, mech: &Mechanism, sign: bool) -> Result<Box<dyn mechanism::Signer>> {
-    if is_hmac(mech.ty) {
+    if mechanism::hmac::is_hmac(mech.ty) {
         let KeyMaterial::Secret(k) = m else { return Err(wrong_key(mech)) };
-        if !matches!(
-            obj.key_type,
-            Some(
-                CKK_GENERIC_SECRET
-                    | CKK_SHA_1_HMAC
-                    | CKK_SHA224_HMAC
-                    | CKK_SHA256_HMAC
-                    | CKK_SHA384_HMAC
-                    | CKK_SHA512_HMAC
-            )
-        ) {
+        if !obj.key_type.is_some_and(|kt| mechanism::hmac::key_type_fits(mech.ty, kt)) {
             return Err(wrong_key(mech));
         }
         return if sign { mechanism::hmac::signer(mech, k) } else { mechanism::hmac::verifier(mech, k) };

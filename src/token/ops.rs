@@ -102,6 +102,18 @@ fn new_cipher(token: &Token, obj: &Object, mech: &Mechanism, encrypt: bool) -> R
     super::ops::asymmetric_cipher(obj, &mat, mech, encrypt)
 }
 
+/// Builds the sign/verify operation for `mech` on `obj`: AES-CMAC on AES
+/// keys here, HMAC, RSA and EC in `token::asym`.
+fn new_signer(token: &Token, obj: &Object, mech: &Mechanism, sign: bool) -> Result<Box<dyn mechanism::Signer>> {
+    let mat = token.material(obj)?;
+    if mechanism::cmac::is_cmac(mech.ty) {
+        require_key_type(obj, CKK_AES)?;
+        let k = secret_of(&mat)?;
+        return if sign { mechanism::cmac::signer(mech, k) } else { mechanism::cmac::verifier(mech, k) };
+    }
+    asymmetric_signer(obj, &mat, mech, sign)
+}
+
 impl Token {
     /// The row's integrity (`token::integrity`), `check_key_use`, and the
     /// lifecycle rules (state, primary version, CKA_START_DATE/CKA_END_DATE
@@ -152,8 +164,7 @@ impl Token {
         }
         let obj = self.object(key, CKR_KEY_HANDLE_INVALID)?;
         self.check_key(&obj, mech, if sign { Purpose::Sign } else { Purpose::Verify })?;
-        let mat = self.material(&obj)?;
-        let signer = asymmetric_signer(&obj, &mat, mech, sign)?;
+        let signer = new_signer(self, &obj, mech, sign)?;
         s.context_login.set(false);
         let needs_auth = sign && obj.flag(CKA_ALWAYS_AUTHENTICATE);
         let op = SignOp { signer, mechanism: mech.ty, key: obj, multipart: false, needs_auth };
@@ -188,6 +199,13 @@ impl Token {
         }
         let (key_type, sizes): (CK_KEY_TYPE, std::ops::RangeInclusive<usize>) = match mech.ty {
             CKM_AES_KEY_GEN => (CKK_AES, 16..=32),
+            // The PKCS#11 3.0 HMAC key generations: CKA_VALUE_LEN bytes,
+            // as many as a generic secret may have.
+            CKM_SHA_1_KEY_GEN => (CKK_SHA_1_HMAC, 1..=512),
+            CKM_SHA224_KEY_GEN => (CKK_SHA224_HMAC, 1..=512),
+            CKM_SHA256_KEY_GEN => (CKK_SHA256_HMAC, 1..=512),
+            CKM_SHA384_KEY_GEN => (CKK_SHA384_HMAC, 1..=512),
+            CKM_SHA512_KEY_GEN => (CKK_SHA512_HMAC, 1..=512),
             CKM_GENERIC_SECRET_KEY_GEN => {
                 let kt = t
                     .iter()
