@@ -91,6 +91,23 @@ fn hmac_key_generation_with_each_sha_key_gen() {
         common::rv(s.sign(&Mechanism::AesCMac, k, b"x").unwrap_err()),
         cryptoki::error::RvError::MechanismInvalid
     );
+    // A generic secret (CKM_GENERIC_SECRET_KEY_GEN) still serves every HMAC.
+    let g = s
+        .generate_key(
+            &Mechanism::GenericSecretKeyGen,
+            &[Attribute::Token(false), Attribute::Sign(true), Attribute::Verify(true), Attribute::ValueLen(32.into())],
+        )
+        .unwrap();
+    for m in [
+        Mechanism::Sha1Hmac,
+        Mechanism::Sha224Hmac,
+        Mechanism::Sha256Hmac,
+        Mechanism::Sha384Hmac,
+        Mechanism::Sha512Hmac,
+    ] {
+        let tag = s.sign(&m, g, b"generic").unwrap();
+        s.verify(&m, g, b"generic", &tag).unwrap();
+    }
 }
 
 fn mech(ty: CK_MECHANISM_TYPE, len: Option<&CK_ULONG>) -> CK_MECHANISM {
@@ -323,4 +340,39 @@ fn aes_cmac_rfc4493_and_sp800_38b() {
     let mut o = 0;
     assert_eq!(call!(r, C_CreateObject, r.h, t.as_ptr() as *mut _, t.len() as _, &mut o), CKR_OK);
     assert_eq!(sign(&r, &mech(CKM_AES_CMAC, None), o, b"x"), Err(CKR_KEY_FUNCTION_NOT_PERMITTED));
+}
+
+/// A CKK_SHA256_HMAC token key rotates through C_GenerateKey with its own
+/// CKM_SHA256_KEY_GEN (or the generic one), never with another hash's.
+#[test]
+fn hmac_key_rotates_with_its_key_gen() {
+    const CKA_KEYWARD_ROTATE: u64 = CKA_VENDOR_DEFINED | 0x4B57_000B;
+    const CKA_KEYWARD_VERSION: u64 = CKA_VENDOR_DEFINED | 0x4B57_0001;
+    let t = common::initialized();
+    let s = t.user_session();
+    let k = s
+        .generate_key(
+            &Mechanism::Sha256KeyGen,
+            &[
+                Attribute::Token(true),
+                Attribute::Label(b"mac".to_vec()),
+                Attribute::Sign(true),
+                Attribute::Verify(true),
+                Attribute::ValueLen(32.into()),
+            ],
+        )
+        .unwrap();
+    let tag = s.sign(&Mechanism::Sha256Hmac, k, b"data").unwrap();
+    let rot = [Attribute::Label(b"mac".to_vec()), common::vbool(CKA_KEYWARD_ROTATE, true)];
+    assert_eq!(
+        common::rv(s.generate_key(&Mechanism::Sha512KeyGen, &rot).unwrap_err()),
+        cryptoki::error::RvError::MechanismInvalid
+    );
+    let k2 = s.generate_key(&Mechanism::Sha256KeyGen, &rot).unwrap();
+    assert_ne!(k2, k);
+    assert_eq!(common::get_ulong(&s, k2, CKA_KEYWARD_VERSION), 2);
+    let tag2 = s.sign(&Mechanism::Sha256Hmac, k2, b"data").unwrap();
+    assert_ne!(tag2, tag, "the new version has a new value");
+    // The old version still verifies what it made.
+    s.verify(&Mechanism::Sha256Hmac, k, b"data", &tag).unwrap();
 }

@@ -85,6 +85,8 @@ pub fn algorithm_of(o: &Object) -> (String, u64) {
             (format!("ec-{c}"), bits)
         }
         Some(CKK_GENERIC_SECRET) => ("generic-secret".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
+        Some(CKK_SHA_1_HMAC) => ("hmac-sha1".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
+        Some(CKK_SHA224_HMAC) => ("hmac-sha224".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
         Some(CKK_SHA256_HMAC) => ("hmac-sha256".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
         Some(CKK_SHA384_HMAC) => ("hmac-sha384".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
         Some(CKK_SHA512_HMAC) => ("hmac-sha512".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),

@@ -60,6 +60,25 @@ pub fn key_type_fits(ty: CK_MECHANISM_TYPE, kt: CK_KEY_TYPE) -> bool {
     }
 }
 
+/// The PKCS#11 3.0 HMAC key generations and the key type each makes.
+pub const KEYGEN: &[(CK_MECHANISM_TYPE, CK_KEY_TYPE)] = &[
+    (CKM_SHA_1_KEY_GEN, CKK_SHA_1_HMAC),
+    (CKM_SHA224_KEY_GEN, CKK_SHA224_HMAC),
+    (CKM_SHA256_KEY_GEN, CKK_SHA256_HMAC),
+    (CKM_SHA384_KEY_GEN, CKK_SHA384_HMAC),
+    (CKM_SHA512_KEY_GEN, CKK_SHA512_HMAC),
+];
+
+/// The key type CKM_SHA*_KEY_GEN `mech` makes.
+pub fn keygen_key_type(mech: CK_MECHANISM_TYPE) -> Option<CK_KEY_TYPE> {
+    KEYGEN.iter().find(|(m, _)| *m == mech).map(|(_, kt)| *kt)
+}
+
+/// The CKM_SHA*_KEY_GEN that makes keys of type `kt`.
+pub fn keygen_of(kt: CK_KEY_TYPE) -> Option<CK_MECHANISM_TYPE> {
+    KEYGEN.iter().find(|(_, k)| *k == kt).map(|(m, _)| *m)
+}
+
 /// Whether `ty` is one of the HMAC mechanisms above.
 pub fn is_hmac(ty: CK_MECHANISM_TYPE) -> bool {
     resolve(ty).is_some()
@@ -226,6 +245,10 @@ mod tests {
         assert!(!key_type_fits(CKM_SHA224_HMAC, CKK_AES));
         assert!(!key_type_fits(CKM_AES_CMAC, CKK_GENERIC_SECRET));
         assert!(is_hmac(CKM_SHA384_HMAC_GENERAL) && !is_hmac(CKM_MD5_HMAC));
+        assert_eq!(keygen_key_type(CKM_SHA384_KEY_GEN), Some(CKK_SHA384_HMAC));
+        assert_eq!(keygen_key_type(CKM_GENERIC_SECRET_KEY_GEN), None);
+        assert_eq!(keygen_of(CKK_SHA_1_HMAC), Some(CKM_SHA_1_KEY_GEN));
+        assert_eq!(keygen_of(CKK_GENERIC_SECRET), None);
         for (ty, ..) in MECHANISMS {
             let m = match resolve(*ty).unwrap() {
                 (_, true) => Mechanism { ty: *ty, param: MechParam::Ulong(10) },

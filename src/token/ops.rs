@@ -201,11 +201,7 @@ impl Token {
             CKM_AES_KEY_GEN => (CKK_AES, 16..=32),
             // The PKCS#11 3.0 HMAC key generations: CKA_VALUE_LEN bytes,
             // as many as a generic secret may have.
-            CKM_SHA_1_KEY_GEN => (CKK_SHA_1_HMAC, 1..=512),
-            CKM_SHA224_KEY_GEN => (CKK_SHA224_HMAC, 1..=512),
-            CKM_SHA256_KEY_GEN => (CKK_SHA256_HMAC, 1..=512),
-            CKM_SHA384_KEY_GEN => (CKK_SHA384_HMAC, 1..=512),
-            CKM_SHA512_KEY_GEN => (CKK_SHA512_HMAC, 1..=512),
+            m if let Some(kt) = mechanism::hmac::keygen_key_type(m) => (kt, 1..=512),
             CKM_GENERIC_SECRET_KEY_GEN => {
                 let kt = t
                     .iter()

@@ -71,7 +71,10 @@ impl Token {
         };
         if let Some(k) = pick(CKO_SECRET_KEY) {
             let kt = k.key_type.unwrap_or(CKK_GENERIC_SECRET);
-            let mech = gen_mech.unwrap_or(if kt == CKK_AES { CKM_AES_KEY_GEN } else { CKM_GENERIC_SECRET_KEY_GEN });
+            let mech = gen_mech.unwrap_or(match kt {
+                CKK_AES => CKM_AES_KEY_GEN,
+                _ => crate::mechanism::hmac::keygen_of(kt).unwrap_or(CKM_GENERIC_SECRET_KEY_GEN),
+            });
             let len = k.ulong(CKA_VALUE_LEN).unwrap_or(0) as usize;
             if len == 0 || (kt == CKK_AES && !matches!(len, 16 | 24 | 32)) {
                 return Err(err!(CKR_KEY_SIZE_RANGE, "cannot rotate a secret key of {len} bytes"));
@@ -346,6 +349,9 @@ impl Token {
         let mech_ok = match (key_type, mech.ty) {
             (Some(CKK_AES), CKM_AES_KEY_GEN) => true,
             (Some(kt), CKM_GENERIC_SECRET_KEY_GEN) => kt != CKK_AES && crate::object::rules::is_secret_key_type(kt),
+            (Some(kt), m) if crate::mechanism::hmac::keygen_key_type(m).is_some() => {
+                crate::mechanism::hmac::keygen_key_type(m) == Some(kt)
+            }
             (Some(CKK_RSA), CKM_RSA_PKCS_KEY_PAIR_GEN) => true,
             (Some(CKK_EC), CKM_EC_KEY_PAIR_GEN) => true,
             _ => false,
