@@ -84,6 +84,8 @@ pub fn algorithm_of(o: &Object) -> (String, u64) {
             };
             (format!("ec-{c}"), bits)
         }
+        Some(CKK_EC_EDWARDS) => ("ed25519".into(), 255),
+        Some(CKK_EC_MONTGOMERY) => ("x25519".into(), 255),
         Some(CKK_GENERIC_SECRET) => ("generic-secret".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
         Some(CKK_SHA256_HMAC) => ("hmac-sha256".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
         Some(CKK_SHA384_HMAC) => ("hmac-sha384".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),

@@ -10,6 +10,7 @@ pub mod aes;
 pub mod digest;
 pub mod ec;
 pub mod hmac;
+pub mod okp;
 pub mod registry;
 pub mod rsa;
 

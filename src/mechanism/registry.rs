@@ -80,6 +80,7 @@ fn table() -> &'static [Entry] {
             super::rsa::MECHANISMS,
             super::ec::KEYGEN_MECHANISMS,
             super::ec::MECHANISMS,
+            super::okp::MECHANISMS,
             super::hmac::MECHANISMS,
         ] {
             t.extend(part.iter().map(|(ty, min, max, flags)| m(*ty, *min, *max, *flags)));
