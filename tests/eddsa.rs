@@ -257,3 +257,44 @@ fn ed25519_private_key_wrap_round_trip() {
     let sig = s.sign(&pure(), back, b"m").unwrap();
     s.verify(&pure(), pubk, b"m", &sig).unwrap();
 }
+
+#[test]
+fn knob_allow_curve25519() {
+    let run = |policy: &str| {
+        let t = blank_with(policy);
+        t.p11.init_token(t.slot, &pin(SO_PIN), "test").unwrap();
+        let s = t.p11.open_rw_session(t.slot).unwrap();
+        s.login(cryptoki::session::UserType::So, Some(&pin(SO_PIN))).unwrap();
+        s.init_pin(&pin(USER_PIN)).unwrap();
+        s.logout().unwrap();
+        let s = t.user_session();
+        let generated = s
+            .generate_key_pair(
+                &Mechanism::EccEdwardsKeyPairGen,
+                &[Attribute::EcParams(ED25519_OID.to_vec()), Attribute::Verify(true)],
+                &[Attribute::Sign(true)],
+            )
+            .map(|_| ())
+            .map_err(rv);
+        let import = s
+            .create_object(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::KeyType(KeyType::EC_MONTGOMERY),
+                Attribute::EcParams(X25519_OID.to_vec()),
+                Attribute::Value(vec![7; 32]),
+            ])
+            .map(|_| ())
+            .map_err(rv);
+        let info = t.p11.get_mechanism_info(t.slot, MechanismType::EDDSA).unwrap();
+        drop(s);
+        // One module per process: finalize before the next token's config.
+        let Token { dir, p11, .. } = t;
+        p11.finalize().unwrap();
+        drop(dir);
+        (generated, import, info.sign())
+    };
+    assert_eq!(run(""), (Ok(()), Ok(()), true));
+    assert_eq!(run("profile = \"strict\""), (Ok(()), Ok(()), true));
+    let refused = Err(RvError::TemplateInconsistent);
+    assert_eq!(run("allow_curve25519 = false"), (refused, refused, false));
+}
