@@ -6,7 +6,8 @@
 //!   CK_EDDSA_PARAMS with phFlag = false and no context data is pure
 //!   Ed25519 too. Ed25519ph and Ed25519ctx are refused with
 //!   `CKR_MECHANISM_PARAM_INVALID` (the engine has neither). The message is
-//!   buffered, so C_SignUpdate works as well as single-part C_Sign.
+//!   buffered, so C_SignUpdate works as well as single-part C_Sign (up to
+//!   64 MiB, then `CKR_DATA_LEN_RANGE`).
 //! - CKM_ECDH1_DERIVE with a CKK_EC_MONTGOMERY key: kdf CKD_NULL, no shared
 //!   data, the peer's 32-byte public key raw or as a DER OCTET STRING; the
 //!   result is the 32-byte X25519 secret (an all-zero one is refused).
@@ -27,6 +28,10 @@ pub const MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] = &[
     (CKM_EC_MONTGOMERY_KEY_PAIR_GEN, 255, 256, CKF_GENERATE_KEY_PAIR | CKF_EC_NAMEDCURVE),
     (CKM_EDDSA, 255, 256, CKF_SIGN | CKF_VERIFY | CKF_EC_NAMEDCURVE),
 ];
+
+/// Pure Ed25519 hashes the message twice, so a multi-part message is held
+/// whole: as for multi-part GCM decryption, at most 64 MiB.
+const MAX_MULTI_PART: usize = 64 << 20;
 
 /// Checks a CKM_EDDSA parameter: none, or pure Ed25519.
 fn check_eddsa(mech: &Mechanism) -> Result<()> {
@@ -77,6 +82,9 @@ impl Signer for EddsaOp {
     }
 
     fn update(&mut self, data: &[u8]) -> Result<()> {
+        if self.msg.len().saturating_add(data.len()) > MAX_MULTI_PART {
+            return Err(Error::new(CKR_DATA_LEN_RANGE, "a multi-part Ed25519 message is limited to 64 MiB"));
+        }
         self.msg.extend_from_slice(data);
         Ok(())
     }
@@ -156,6 +164,9 @@ mod tests {
         }
         let x = generate(Okp::X25519).unwrap();
         assert_eq!(rv(signer(&pure, &x)), CKR_KEY_TYPE_INCONSISTENT);
+        let mut s = signer(&pure, &k).unwrap();
+        s.update(&vec![0u8; MAX_MULTI_PART]).unwrap();
+        assert_eq!(rv(s.update(b"x")), CKR_DATA_LEN_RANGE);
     }
 
     #[test]
