@@ -107,6 +107,7 @@ pub struct Policy {
     pub allow_sha1_signatures: Option<bool>,
     pub allow_wrap_decrypt_keys: Option<bool>,
     pub allow_raw_rsa_sign_decrypt: Option<bool>,
+    pub allow_curve25519: Option<bool>,
 }
 
 impl Policy {
@@ -121,6 +122,7 @@ impl Policy {
             allow_sha1_signatures: self.allow_sha1_signatures,
             allow_wrap_decrypt_keys: self.allow_wrap_decrypt_keys,
             allow_raw_rsa_sign_decrypt: self.allow_raw_rsa_sign_decrypt,
+            allow_curve25519: self.allow_curve25519,
         }
     }
 }
@@ -195,6 +197,7 @@ impl Default for Policy {
             allow_sha1_signatures: None,
             allow_wrap_decrypt_keys: None,
             allow_raw_rsa_sign_decrypt: None,
+            allow_curve25519: None,
         }
     }
 }

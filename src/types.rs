@@ -151,6 +151,11 @@ pub enum MechParam {
         shared_data: Vec<u8>,
         public_data: Vec<u8>,
     },
+    /// CK_EDDSA_PARAMS.
+    Eddsa {
+        ph: bool,
+        context: Vec<u8>,
+    },
 }
 
 /// The kinds of cryptographic operation a session holds at most one of

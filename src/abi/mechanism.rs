@@ -16,6 +16,8 @@ enum Kind {
     Oaep,
     Pss,
     Ecdh,
+    /// CK_EDDSA_PARAMS (optional).
+    Eddsa,
     /// CK_MAC_GENERAL_PARAMS: one CK_ULONG.
     Ulong,
     /// Anything else: a copy of the bytes, or none.
@@ -39,6 +41,7 @@ fn kind(ty: CK_MECHANISM_TYPE) -> Kind {
         | CKM_SHA3_384_RSA_PKCS_PSS
         | CKM_SHA3_512_RSA_PKCS_PSS => Kind::Pss,
         CKM_ECDH1_DERIVE | CKM_ECDH1_COFACTOR_DERIVE => Kind::Ecdh,
+        CKM_EDDSA => Kind::Eddsa,
         CKM_MD5_HMAC_GENERAL
         | CKM_SHA_1_HMAC_GENERAL
         | CKM_SHA224_HMAC_GENERAL
@@ -164,6 +167,14 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
                 kdf: e.kdf,
                 shared_data: unsafe { param_bytes(e.pSharedData, e.ulSharedDataLen, "ECDH shared data") }?,
                 public_data: unsafe { param_bytes(e.pPublicData, e.ulPublicDataLen, "ECDH public data") }?,
+            }
+        }
+        Kind::Eddsa if m.pParameter.is_null() && m.ulParameterLen == 0 => MechParam::None,
+        Kind::Eddsa => {
+            let e: CK_EDDSA_PARAMS = unsafe { param_struct(&m) }?;
+            MechParam::Eddsa {
+                ph: e.phFlag != 0,
+                context: unsafe { param_bytes(e.pContextData, e.ulContextDataLen, "EdDSA context") }?,
             }
         }
         Kind::Ulong => MechParam::Ulong(unsafe { param_struct::<CK_ULONG>(&m) }?),

@@ -204,6 +204,7 @@ pub fn key_type_name(kt: Option<CK_KEY_TYPE>) -> &'static str {
         Some(CKK_RSA) => "rsa",
         Some(CKK_EC) => "ec",
         Some(CKK_EC_EDWARDS) => "ec_edwards",
+        Some(CKK_EC_MONTGOMERY) => "ec_montgomery",
         Some(CKK_SHA256_HMAC) => "sha256_hmac",
         None => "none",
         _ => "other",

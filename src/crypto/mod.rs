@@ -15,6 +15,7 @@ pub mod ec;
 #[allow(unsafe_code)]
 mod ffi;
 pub mod hmac;
+pub mod okp;
 pub mod rand;
 pub mod rsa;
 

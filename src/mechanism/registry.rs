@@ -87,6 +87,7 @@ fn table() -> &'static [Entry] {
             super::rsa::MECHANISMS,
             super::ec::KEYGEN_MECHANISMS,
             super::ec::MECHANISMS,
+            super::okp::MECHANISMS,
             super::hmac::MECHANISMS,
             super::cmac::MECHANISMS,
         ] {

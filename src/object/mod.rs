@@ -41,6 +41,9 @@ pub enum KeyMaterial {
     RsaPublic(crate::crypto::rsa::RsaPublic),
     EcPrivate(crate::crypto::ec::EcPrivate),
     EcPublic(crate::crypto::ec::EcPublic),
+    /// Ed25519 or X25519 (CKK_EC_EDWARDS, CKK_EC_MONTGOMERY).
+    OkpPrivate(crate::crypto::okp::OkpPrivate),
+    OkpPublic(crate::crypto::okp::OkpPublic),
 }
 
 /// Whether the stored row of a token object passed its integrity check

@@ -63,6 +63,7 @@ pub struct Knobs {
     pub allow_sha1_signatures: Option<bool>,
     pub allow_wrap_decrypt_keys: Option<bool>,
     pub allow_raw_rsa_sign_decrypt: Option<bool>,
+    pub allow_curve25519: Option<bool>,
 }
 
 /// The resolved key policy of one token.
@@ -86,6 +87,11 @@ pub struct KeyPolicy {
     /// Allow CKM_RSA_X_509 signing/decryption with a private key that may
     /// both sign and decrypt (raw decryption is raw signing).
     pub allow_raw_rsa_sign_decrypt: bool,
+    /// Allow Ed25519 and X25519 keys (CKK_EC_EDWARDS, CKK_EC_MONTGOMERY)
+    /// and their mechanisms. Both profiles allow them (RFC 8032/7748 are
+    /// modern, constant-time, no weak parameters); a site that must stay
+    /// on NIST curves turns them off.
+    pub allow_curve25519: bool,
 }
 
 impl Default for KeyPolicy {
@@ -111,6 +117,16 @@ fn sha1_signing(m: &Mechanism) -> bool {
     }
 }
 
+/// The Curve25519 key types.
+fn is_curve25519(kt: Option<CK_KEY_TYPE>) -> bool {
+    matches!(kt, Some(CKK_EC_EDWARDS | CKK_EC_MONTGOMERY))
+}
+
+/// The mechanisms only Curve25519 keys use (CKM_ECDH1_DERIVE serves EC too).
+fn is_curve25519_mechanism(ty: CK_MECHANISM_TYPE) -> bool {
+    crate::mechanism::okp::MECHANISMS.iter().any(|m| m.0 == ty)
+}
+
 /// The RSA operation mechanisms (their key sizes follow the policy).
 fn is_rsa_mechanism(ty: CK_MECHANISM_TYPE) -> bool {
     crate::mechanism::rsa::MECHANISMS.iter().any(|m| m.0 == ty)
@@ -129,6 +145,7 @@ impl KeyPolicy {
         allow_sha1_signatures: true,
         allow_wrap_decrypt_keys: true,
         allow_raw_rsa_sign_decrypt: true,
+        allow_curve25519: true,
     };
 
     /// For production tokens, and always for `keyward key import`.
@@ -141,6 +158,7 @@ impl KeyPolicy {
         allow_sha1_signatures: false,
         allow_wrap_decrypt_keys: false,
         allow_raw_rsa_sign_decrypt: false,
+        allow_curve25519: true,
     };
 
     pub fn of(p: Profile) -> KeyPolicy {
@@ -185,6 +203,7 @@ impl KeyPolicy {
         set(&mut self.allow_sha1_signatures, k.allow_sha1_signatures);
         set(&mut self.allow_wrap_decrypt_keys, k.allow_wrap_decrypt_keys);
         set(&mut self.allow_raw_rsa_sign_decrypt, k.allow_raw_rsa_sign_decrypt);
+        set(&mut self.allow_curve25519, k.allow_curve25519);
     }
 
     /// Smallest RSA public key accepted for verification.
@@ -281,6 +300,13 @@ impl KeyPolicy {
     /// Every new object, whatever made it (`Token::insert`): RSA size and
     /// exponent, repeated-byte secret keys, wrap/decrypt separation.
     pub fn check_new_object(&self, n: &NewObject) -> Result<()> {
+        if !self.allow_curve25519 && is_curve25519(n.ulong(CKA_KEY_TYPE)) {
+            return Err(refused(
+                CKR_TEMPLATE_INCONSISTENT,
+                "allow_curve25519",
+                format_args!("no Ed25519/X25519 keys on this token"),
+            ));
+        }
         if n.kind == PUB_RSA || n.kind == PRIV_RSA {
             self.check_rsa_key(n.kind, &n.attrs)?;
         }
@@ -338,6 +364,13 @@ impl KeyPolicy {
             let rv = if mech.ty == CKM_RSA_PKCS_PSS { CKR_MECHANISM_PARAM_INVALID } else { CKR_MECHANISM_INVALID };
             return Err(refused(rv, "allow_sha1_signatures", format_args!("no new SHA-1 signatures")));
         }
+        if !self.allow_curve25519 && (is_curve25519(obj.key_type) || is_curve25519_mechanism(mech.ty)) {
+            return Err(refused(
+                CKR_KEY_FUNCTION_NOT_PERMITTED,
+                "allow_curve25519",
+                format_args!("no use of Ed25519/X25519 keys on this token"),
+            ));
+        }
         if obj.key_type == Some(CKK_RSA) {
             self.check_rsa_use(obj, mech, usage)?;
         }
@@ -394,6 +427,9 @@ impl KeyPolicy {
         }
         if !self.allow_sha1_signatures && sha1_signing(&Mechanism::new(ty)) {
             info.flags &= !CKF_SIGN;
+        }
+        if !self.allow_curve25519 && is_curve25519_mechanism(ty) {
+            info.flags = 0;
         }
         info
     }

@@ -28,9 +28,10 @@ pub fn kind_of(class: CK_OBJECT_CLASS, key_type: Option<CK_KEY_TYPE>) -> Option<
         (CKO_CERTIFICATE, _) => CERT,
         (CKO_SECRET_KEY, Some(kt)) if is_secret_key_type(kt) => SECRET,
         (CKO_PUBLIC_KEY, Some(CKK_RSA)) => PUB_RSA,
-        (CKO_PUBLIC_KEY, Some(CKK_EC)) => PUB_EC,
+        // Ed25519 and X25519 keys carry the EC attributes (PKCS#11 3.0 §2.3.5-6).
+        (CKO_PUBLIC_KEY, Some(CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY)) => PUB_EC,
         (CKO_PRIVATE_KEY, Some(CKK_RSA)) => PRIV_RSA,
-        (CKO_PRIVATE_KEY, Some(CKK_EC)) => PRIV_EC,
+        (CKO_PRIVATE_KEY, Some(CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY)) => PRIV_EC,
         _ => return None,
     })
 }

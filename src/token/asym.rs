@@ -1,9 +1,12 @@
 //! The token side of RSA, EC and HMAC keys: engine material from object
 //! attributes, key-pair generation templates, import validation, PKCS#8 for
-//! wrapping, and the dispatch from mechanisms to `mechanism::{rsa, ec, hmac}`.
+//! wrapping, and the dispatch from mechanisms to `mechanism::{rsa, ec, okp,
+//! hmac}`. Ed25519 (CKK_EC_EDWARDS) and X25519 (CKK_EC_MONTGOMERY) keys
+//! share the EC object kinds and attributes; the key type picks the engine.
 
 use super::Token;
 use crate::ck::*;
+use crate::crypto::okp::{self, Okp};
 use crate::crypto::{CryptoError, der, ec, rsa};
 use crate::err;
 use crate::error::{Error, Result};
@@ -27,6 +30,29 @@ pub fn curve_of(params: &[u8]) -> Result<ec::Curve> {
     der::curve_from_params(params)
         .or_else(|| std::str::from_utf8(params).ok().and_then(der::curve_from_name))
         .ok_or_else(|| Error::new(CKR_CURVE_NOT_SUPPORTED, "curve not supported (P-256, P-384, secp256k1)"))
+}
+
+/// The Curve25519 algorithm of a CKK_EC_EDWARDS / CKK_EC_MONTGOMERY key
+/// (checked against its CKA_EC_PARAMS), `None` for other key types.
+pub fn okp_of(key_type: Option<CK_KEY_TYPE>, params: &[u8]) -> Result<Option<Okp>> {
+    let want = match key_type {
+        Some(CKK_EC_EDWARDS) => Okp::Ed25519,
+        Some(CKK_EC_MONTGOMERY) => Okp::X25519,
+        _ => return Ok(None),
+    };
+    match Okp::from_params(params) {
+        Some(a) if a == want => Ok(Some(a)),
+        _ => Err(err!(
+            CKR_CURVE_NOT_SUPPORTED,
+            "curve not supported for this key type (only {})",
+            if want == Okp::Ed25519 { "Ed25519" } else { "X25519" }
+        )),
+    }
+}
+
+fn okp_point(raw: &[u8]) -> Result<&[u8]> {
+    okp::point_from_attr(raw)
+        .ok_or_else(|| Error::new(CKR_ATTRIBUTE_VALUE_INVALID, "CKA_EC_POINT must be 32 bytes (or their OCTET STRING)"))
 }
 
 fn rsa_components(get: impl Fn(CK_ATTRIBUTE_TYPE) -> Option<Zeroizing<Vec<u8>>>) -> Result<rsa::RsaComponents> {
@@ -60,6 +86,16 @@ pub fn material(obj: &Object, unseal: &Unseal<'_>) -> Result<KeyMaterial> {
                 None => obj.secret(t, unseal).ok(),
             })?;
             KeyMaterial::RsaPrivate(rsa::RsaPrivate::from_components(&c).map_err(invalid_key)?)
+        }
+        PUB_EC if obj.key_type != Some(CKK_EC) => {
+            let alg = okp_of(obj.key_type, need(get, CKA_EC_PARAMS)?)?.ok_or_else(|| Error::general("OKP key type"))?;
+            let point = okp_point(need(get, CKA_EC_POINT)?)?;
+            KeyMaterial::OkpPublic(okp::OkpPublic::from_bytes(alg, point).map_err(invalid_key)?)
+        }
+        PRIV_EC if obj.key_type != Some(CKK_EC) => {
+            let alg = okp_of(obj.key_type, need(get, CKA_EC_PARAMS)?)?.ok_or_else(|| Error::general("OKP key type"))?;
+            let secret = obj.secret(CKA_VALUE, unseal)?;
+            KeyMaterial::OkpPrivate(okp::OkpPrivate::from_bytes(alg, &secret).map_err(invalid_key)?)
         }
         PUB_EC => {
             let curve = curve_of(need(get, CKA_EC_PARAMS)?)?;
@@ -96,11 +132,17 @@ pub fn signer(obj: &Object, m: &KeyMaterial, mech: &Mechanism, sign: bool) -> Re
         }
         return if sign { mechanism::hmac::signer(mech, k) } else { mechanism::hmac::verifier(mech, k) };
     }
+    // EdDSA takes Ed25519 keys only, and Ed25519 keys take only EdDSA.
+    let eddsa = mech.ty == CKM_EDDSA;
     match (m, sign) {
+        (KeyMaterial::OkpPrivate(_) | KeyMaterial::OkpPublic(_), _) if !eddsa => Err(wrong_key(mech)),
+        (KeyMaterial::EcPrivate(_) | KeyMaterial::EcPublic(_), _) if eddsa => Err(wrong_key(mech)),
         (KeyMaterial::RsaPrivate(k), true) => mechanism::rsa::signer(mech, k),
         (KeyMaterial::RsaPublic(k), false) => mechanism::rsa::verifier(mech, k),
         (KeyMaterial::EcPrivate(k), true) => mechanism::ec::signer(mech, k),
         (KeyMaterial::EcPublic(k), false) => mechanism::ec::verifier(mech, k),
+        (KeyMaterial::OkpPrivate(k), true) => mechanism::okp::signer(mech, k),
+        (KeyMaterial::OkpPublic(k), false) => mechanism::okp::verifier(mech, k),
         _ => Err(wrong_key(mech)),
     }
 }
@@ -129,6 +171,7 @@ pub fn unwrap(
 pub fn derive(m: &KeyMaterial, mech: &Mechanism) -> Result<Zeroizing<Vec<u8>>> {
     match m {
         KeyMaterial::EcPrivate(k) => mechanism::ec::derive(mech, k),
+        KeyMaterial::OkpPrivate(k) => mechanism::okp::derive(mech, k),
         _ => Err(err!(CKR_KEY_TYPE_INCONSISTENT, "mechanism 0x{:x} derives from EC private keys", mech.ty)),
     }
 }
@@ -138,6 +181,7 @@ pub fn private_pkcs8(m: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
     match m {
         KeyMaterial::RsaPrivate(k) => Ok(k.to_pkcs8_der()),
         KeyMaterial::EcPrivate(k) => k.to_pkcs8_der().map_err(|_| Error::general("PKCS#8 encoding failed")),
+        KeyMaterial::OkpPrivate(k) => Ok(k.to_pkcs8_der()),
         _ => Err(Error::new(CKR_KEY_NOT_WRAPPABLE, "only secret and private keys are wrapped")),
     }
 }
@@ -161,6 +205,12 @@ fn set_rsa_private(n: &mut NewObject, k: &rsa::RsaPrivate) {
     }
 }
 
+fn set_okp_private(n: &mut NewObject, k: &okp::OkpPrivate) {
+    n.set(CKA_EC_PARAMS, &k.alg().params_der());
+    n.set_secret(CKA_VALUE, k.secret());
+    n.set(CKA_PUBLIC_KEY_INFO, &k.public().to_spki_der());
+}
+
 fn set_ec_private(n: &mut NewObject, k: &ec::EcPrivate) {
     n.set(CKA_EC_PARAMS, &der::ec_params(k.curve()));
     n.set_secret(CKA_VALUE, k.scalar());
@@ -177,6 +227,14 @@ pub fn fill_from_pkcs8(n: &mut NewObject, der: &[u8]) -> Result<()> {
         PRIV_RSA => {
             let k = rsa::RsaPrivate::from_pkcs8_der(der).map_err(bad)?;
             set_rsa_private(n, &k);
+        }
+        PRIV_EC if n.ulong(CKA_KEY_TYPE) != Some(CKK_EC) => {
+            let alg = match n.ulong(CKA_KEY_TYPE) {
+                Some(CKK_EC_EDWARDS) => Okp::Ed25519,
+                _ => Okp::X25519,
+            };
+            let k = okp::OkpPrivate::from_pkcs8_der(alg, der).map_err(bad)?;
+            set_okp_private(n, &k);
         }
         PRIV_EC => {
             let k = ec::EcPrivate::from_pkcs8_der(der).map_err(bad)?;
@@ -212,6 +270,23 @@ pub fn validate_import(n: &mut NewObject) -> Result<()> {
             if let Ok(spki) = k.public().to_spki_der() {
                 n.set(CKA_PUBLIC_KEY_INFO, &spki);
             }
+        }
+        PUB_EC | PRIV_EC if n.ulong(CKA_KEY_TYPE) != Some(CKK_EC) => {
+            let alg = okp_of(n.ulong(CKA_KEY_TYPE), n.attrs.get(CKA_EC_PARAMS).unwrap_or(&[]))?
+                .ok_or_else(|| Error::general("OKP key type"))?;
+            let public = if n.kind == PUB_EC {
+                let raw = n.attrs.get(CKA_EC_POINT).unwrap_or_default().to_vec();
+                okp::OkpPublic::from_bytes(alg, okp_point(&raw)?).map_err(invalid_key)?
+            } else {
+                let secret = n.secrets.get(&CKA_VALUE).cloned().unwrap_or_default();
+                okp::OkpPrivate::from_bytes(alg, &secret).map_err(invalid_key)?.public().clone()
+            };
+            if n.kind == PUB_EC {
+                // Store the spec's form (DER OCTET STRING) whatever was given.
+                n.set(CKA_EC_POINT, &public.point_der());
+            }
+            n.set(CKA_EC_PARAMS, &alg.params_der());
+            n.set(CKA_PUBLIC_KEY_INFO, &public.to_spki_der());
         }
         PUB_EC => {
             let curve = curve_of(n.attrs.get(CKA_EC_PARAMS).unwrap_or(&[]))?;
@@ -326,8 +401,46 @@ fn pair_objects(t: &Token, mech: &Mechanism, pub_t: &[Attr], priv_t: &[Attr]) ->
             set_ec_private(&mut v, &k);
             Ok((p, v))
         }
+        CKM_EC_EDWARDS_KEY_PAIR_GEN | CKM_EC_MONTGOMERY_KEY_PAIR_GEN => okp_pair(mech, pub_t, priv_t, origin),
         _ => Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} does not generate key pairs", mech.ty)),
     }
+}
+
+/// CKM_EC_EDWARDS_KEY_PAIR_GEN / CKM_EC_MONTGOMERY_KEY_PAIR_GEN: the curve
+/// from the public template's CKA_EC_PARAMS (Ed25519 / X25519 only).
+fn okp_pair(mech: &Mechanism, pub_t: &[Attr], priv_t: &[Attr], origin: Origin) -> Result<(NewObject, NewObject)> {
+    let kt = if mech.ty == CKM_EC_EDWARDS_KEY_PAIR_GEN { CKK_EC_EDWARDS } else { CKK_EC_MONTGOMERY };
+    let params = pub_t
+        .iter()
+        .find(|a| a.ty == CKA_EC_PARAMS)
+        .map(|a| a.value.clone())
+        .ok_or_else(|| Error::new(CKR_TEMPLATE_INCOMPLETE, "CKA_EC_PARAMS is required"))?;
+    let alg = okp_of(Some(kt), &params)?.ok_or_else(|| Error::general("OKP key type"))?;
+    let k = okp::generate(alg).map_err(|e| err!(CKR_FUNCTION_FAILED, "{alg:?} generation failed ({e:?})"))?;
+    let pub_t: Vec<Attr> = pub_t.iter().filter(|a| a.ty != CKA_EC_PARAMS).cloned().collect();
+    let mut p = template::build(
+        &pub_t,
+        &[
+            Attr::ulong(CKA_CLASS, CKO_PUBLIC_KEY),
+            Attr::ulong(CKA_KEY_TYPE, kt),
+            Attr::new(CKA_EC_PARAMS, alg.params_der()),
+            Attr::new(CKA_EC_POINT, k.public().point_der()),
+        ],
+        origin,
+    )?;
+    p.set(CKA_PUBLIC_KEY_INFO, &k.public().to_spki_der());
+    let priv_t: Vec<Attr> = priv_t.iter().filter(|a| a.ty != CKA_EC_PARAMS).cloned().collect();
+    let mut v = template::build(
+        &priv_t,
+        &[
+            Attr::ulong(CKA_CLASS, CKO_PRIVATE_KEY),
+            Attr::ulong(CKA_KEY_TYPE, kt),
+            Attr::new(CKA_EC_PARAMS, alg.params_der()),
+        ],
+        origin,
+    )?;
+    set_okp_private(&mut v, &k);
+    Ok((p, v))
 }
 
 #[allow(dead_code)]

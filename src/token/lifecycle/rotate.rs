@@ -107,9 +107,14 @@ impl Token {
                     vec![Attr::ulong(CKA_MODULUS_BITS, bits), Attr::new(CKA_PUBLIC_EXPONENT, exp)],
                 )
             }
-            Some(CKK_EC) => {
+            Some(kt @ (CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY)) => {
                 let params = p.get(CKA_EC_PARAMS).or_else(|| public.and_then(|q| q.get(CKA_EC_PARAMS))).unwrap_or(&[]);
-                (CKM_EC_KEY_PAIR_GEN, vec![Attr::new(CKA_EC_PARAMS, params.to_vec())])
+                let keygen = match kt {
+                    CKK_EC_EDWARDS => CKM_EC_EDWARDS_KEY_PAIR_GEN,
+                    CKK_EC_MONTGOMERY => CKM_EC_MONTGOMERY_KEY_PAIR_GEN,
+                    _ => CKM_EC_KEY_PAIR_GEN,
+                };
+                (keygen, vec![Attr::new(CKA_EC_PARAMS, params.to_vec())])
             }
             kt => return Err(err!(CKR_KEY_TYPE_INCONSISTENT, "cannot rotate key type {kt:?}")),
         };
@@ -354,6 +359,8 @@ impl Token {
             }
             (Some(CKK_RSA), CKM_RSA_PKCS_KEY_PAIR_GEN) => true,
             (Some(CKK_EC), CKM_EC_KEY_PAIR_GEN) => true,
+            (Some(CKK_EC_EDWARDS), CKM_EC_EDWARDS_KEY_PAIR_GEN) => true,
+            (Some(CKK_EC_MONTGOMERY), CKM_EC_MONTGOMERY_KEY_PAIR_GEN) => true,
             _ => false,
         };
         if !mech_ok {

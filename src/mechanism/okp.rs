@@ -1,0 +1,187 @@
+//! The Curve25519 mechanisms (PKCS#11 3.0 "Edwards/Montgomery"), over
+//! `crypto::okp`: CKM_EDDSA with Ed25519 keys, CKM_ECDH1_DERIVE with
+//! X25519 keys, and their key-pair generations.
+//!
+//! - CKM_EDDSA: pure Ed25519 only. The parameter is optional; a
+//!   CK_EDDSA_PARAMS with phFlag = false and no context data is pure
+//!   Ed25519 too. Ed25519ph and Ed25519ctx are refused with
+//!   `CKR_MECHANISM_PARAM_INVALID` (the engine has neither). The message is
+//!   buffered, so C_SignUpdate works as well as single-part C_Sign (up to
+//!   64 MiB, then `CKR_DATA_LEN_RANGE`).
+//! - CKM_ECDH1_DERIVE with a CKK_EC_MONTGOMERY key: kdf CKD_NULL, no shared
+//!   data, the peer's 32-byte public key raw or as a DER OCTET STRING; the
+//!   result is the 32-byte X25519 secret (an all-zero one is refused).
+
+use super::Signer;
+use crate::ck::*;
+use crate::crypto::CryptoError;
+use crate::crypto::okp::{self, OkpPrivate, OkpPublic};
+use crate::err;
+use crate::error::{Error, Result};
+use crate::types::{MechParam, Mechanism};
+use zeroize::Zeroizing;
+
+/// (type, min key bits, max key bits, flags): Curve25519 keys are 255 bits
+/// (some clients say 256; both are in range).
+pub const MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] = &[
+    (CKM_EC_EDWARDS_KEY_PAIR_GEN, 255, 256, CKF_GENERATE_KEY_PAIR | CKF_EC_NAMEDCURVE),
+    (CKM_EC_MONTGOMERY_KEY_PAIR_GEN, 255, 256, CKF_GENERATE_KEY_PAIR | CKF_EC_NAMEDCURVE),
+    (CKM_EDDSA, 255, 256, CKF_SIGN | CKF_VERIFY | CKF_EC_NAMEDCURVE),
+];
+
+/// Pure Ed25519 hashes the message twice, so a multi-part message is held
+/// whole: as for multi-part GCM decryption, at most 64 MiB.
+const MAX_MULTI_PART: usize = 64 << 20;
+
+/// Checks a CKM_EDDSA parameter: none, or pure Ed25519.
+fn check_eddsa(mech: &Mechanism) -> Result<()> {
+    if mech.ty != CKM_EDDSA {
+        return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} is not EdDSA", mech.ty));
+    }
+    match &mech.param {
+        MechParam::None => Ok(()),
+        MechParam::Eddsa { ph: false, context } if context.is_empty() => Ok(()),
+        MechParam::Eddsa { .. } => {
+            Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "only pure Ed25519 (no prehash, no context) is supported"))
+        }
+        _ => Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "CKM_EDDSA takes CK_EDDSA_PARAMS or nothing")),
+    }
+}
+
+enum Key {
+    Private(OkpPrivate),
+    Public(OkpPublic),
+}
+
+struct EddsaOp {
+    key: Key,
+    msg: Zeroizing<Vec<u8>>,
+}
+
+/// Builds an Ed25519 signing operation.
+pub fn signer(mech: &Mechanism, key: &OkpPrivate) -> Result<Box<dyn Signer>> {
+    check_eddsa(mech)?;
+    if key.alg() != okp::Okp::Ed25519 {
+        return Err(Error::new(CKR_KEY_TYPE_INCONSISTENT, "CKM_EDDSA needs an Ed25519 key"));
+    }
+    Ok(Box::new(EddsaOp { key: Key::Private(key.clone()), msg: Zeroizing::new(Vec::new()) }))
+}
+
+/// Builds an Ed25519 verification operation.
+pub fn verifier(mech: &Mechanism, key: &OkpPublic) -> Result<Box<dyn Signer>> {
+    check_eddsa(mech)?;
+    if key.alg() != okp::Okp::Ed25519 {
+        return Err(Error::new(CKR_KEY_TYPE_INCONSISTENT, "CKM_EDDSA needs an Ed25519 key"));
+    }
+    Ok(Box::new(EddsaOp { key: Key::Public(key.clone()), msg: Zeroizing::new(Vec::new()) }))
+}
+
+impl Signer for EddsaOp {
+    fn sig_len(&self) -> usize {
+        okp::SIGNATURE_LEN
+    }
+
+    fn update(&mut self, data: &[u8]) -> Result<()> {
+        if self.msg.len().saturating_add(data.len()) > MAX_MULTI_PART {
+            return Err(Error::new(CKR_DATA_LEN_RANGE, "a multi-part Ed25519 message is limited to 64 MiB"));
+        }
+        self.msg.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn sign_final(&mut self, out: &mut [u8]) -> Result<usize> {
+        let Key::Private(k) = &self.key else {
+            return Err(Error::general("EdDSA verify operation asked to sign"));
+        };
+        k.sign(&self.msg, out).map_err(|e| err!(CKR_FUNCTION_FAILED, "Ed25519 signing failed: {e:?}"))
+    }
+
+    fn verify_final(&mut self, signature: &[u8]) -> Result<()> {
+        let Key::Public(k) = &self.key else {
+            return Err(Error::general("EdDSA sign operation asked to verify"));
+        };
+        k.verify(&self.msg, signature).map_err(|e| match e {
+            CryptoError::InvalidLength => Error::new(CKR_SIGNATURE_LEN_RANGE, "Ed25519 signature must be 64 bytes"),
+            CryptoError::AuthFailed => Error::new(CKR_SIGNATURE_INVALID, "Ed25519 signature invalid"),
+            e => err!(CKR_FUNCTION_FAILED, "Ed25519 verification failed: {e:?}"),
+        })
+    }
+}
+
+/// CKM_ECDH1_DERIVE (or the cofactor variant: X25519 clamps the scalar,
+/// which clears the cofactor) with an X25519 key: the raw 32-byte secret.
+pub fn derive(mech: &Mechanism, key: &OkpPrivate) -> Result<Zeroizing<Vec<u8>>> {
+    if mech.ty != CKM_ECDH1_DERIVE && mech.ty != CKM_ECDH1_COFACTOR_DERIVE {
+        return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} is not an ECDH derivation", mech.ty));
+    }
+    if key.alg() != okp::Okp::X25519 {
+        return Err(Error::new(CKR_KEY_TYPE_INCONSISTENT, "ECDH needs an X25519 (Montgomery) key"));
+    }
+    let MechParam::Ecdh { kdf, shared_data, public_data } = &mech.param else {
+        return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "ECDH needs CK_ECDH1_DERIVE_PARAMS"));
+    };
+    if *kdf != CKD_NULL {
+        return Err(err!(CKR_MECHANISM_PARAM_INVALID, "ECDH kdf 0x{kdf:x} not supported (only CKD_NULL)"));
+    }
+    if !shared_data.is_empty() {
+        return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "ECDH with CKD_NULL takes no shared data"));
+    }
+    let peer = okp::point_from_attr(public_data)
+        .ok_or_else(|| Error::new(CKR_MECHANISM_PARAM_INVALID, "X25519 public data must be 32 bytes"))?;
+    key.agree(peer).map_err(|e| match e {
+        CryptoError::InvalidKey => Error::new(CKR_MECHANISM_PARAM_INVALID, "X25519 peer key invalid"),
+        e => err!(CKR_FUNCTION_FAILED, "X25519 failed: {e:?}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::okp::{Okp, generate};
+
+    fn rv<T>(r: Result<T>) -> CK_RV {
+        r.err().map(|e| e.rv()).unwrap_or(CKR_OK)
+    }
+
+    #[test]
+    fn eddsa_params_and_parts() {
+        let k = generate(Okp::Ed25519).unwrap();
+        let pure = Mechanism { ty: CKM_EDDSA, param: MechParam::Eddsa { ph: false, context: vec![] } };
+        let mut s = signer(&pure, &k).unwrap();
+        s.update(b"hello ").unwrap();
+        s.update(b"world").unwrap();
+        let mut sig = [0u8; 64];
+        assert_eq!(s.sign_final(&mut sig).unwrap(), 64);
+        let mut v = verifier(&Mechanism::new(CKM_EDDSA), k.public()).unwrap();
+        v.update(b"hello world").unwrap();
+        v.verify_final(&sig).unwrap();
+        let mut v = verifier(&Mechanism::new(CKM_EDDSA), k.public()).unwrap();
+        v.update(b"hello worle").unwrap();
+        assert_eq!(rv(v.verify_final(&sig)), CKR_SIGNATURE_INVALID);
+        for param in [MechParam::Eddsa { ph: true, context: vec![] }, MechParam::Eddsa { ph: false, context: vec![1] }]
+        {
+            assert_eq!(rv(signer(&Mechanism { ty: CKM_EDDSA, param }, &k)), CKR_MECHANISM_PARAM_INVALID);
+        }
+        let x = generate(Okp::X25519).unwrap();
+        assert_eq!(rv(signer(&pure, &x)), CKR_KEY_TYPE_INCONSISTENT);
+        let mut s = signer(&pure, &k).unwrap();
+        s.update(&vec![0u8; MAX_MULTI_PART]).unwrap();
+        assert_eq!(rv(s.update(b"x")), CKR_DATA_LEN_RANGE);
+    }
+
+    #[test]
+    fn x25519_derive() {
+        let a = generate(Okp::X25519).unwrap();
+        let b = generate(Okp::X25519).unwrap();
+        let m = |p: &[u8]| Mechanism {
+            ty: CKM_ECDH1_DERIVE,
+            param: MechParam::Ecdh { kdf: CKD_NULL, shared_data: vec![], public_data: p.to_vec() },
+        };
+        let mut der = vec![4, 32];
+        der.extend_from_slice(a.public().bytes());
+        assert_eq!(derive(&m(b.public().bytes()), &a).unwrap(), derive(&m(&der), &b).unwrap());
+        assert_eq!(rv(derive(&m(&[0u8; 32]), &a)), CKR_MECHANISM_PARAM_INVALID);
+        assert_eq!(rv(derive(&m(&[1u8; 33]), &a)), CKR_MECHANISM_PARAM_INVALID);
+        assert_eq!(rv(derive(&m(b.public().bytes()), &generate(Okp::Ed25519).unwrap())), CKR_KEY_TYPE_INCONSISTENT);
+    }
+}
