@@ -321,13 +321,14 @@ impl Token {
     }
 
     /// Ends this process's login when the token was re-initialized or the
-    /// logged-in role's PIN was replaced since (by another process).
-    pub(super) fn check_login_current(&self) -> Result<()> {
+    /// logged-in role's PIN was replaced since (by another process); `row` is
+    /// the token row as just read.
+    pub(super) fn check_login_current(&self, row: Option<&crate::store::TokenRow>) -> Result<()> {
         let l = self.login.read().map_err(lock_err)?;
         let Some(role) = l.role else { return Ok(()) };
         let expected = l.proof.clone();
         drop(l);
-        let current = self.store.token()?.and_then(|r| login_proof(&r, role));
+        let current = row.and_then(|r| login_proof(r, role));
         if current != expected {
             log::warn!(
                 "token {}: the {role:?} login ended: the token was re-initialized or the PIN replaced by another process",

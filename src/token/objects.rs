@@ -233,23 +233,25 @@ impl Token {
         // object between the two and the older snapshot would bring the
         // old version back.
         let mut o = self.objects.write().map_err(lock_err)?;
-        let changed = match self.store.changes_since(o.rev)? {
+        // When something changed, the token row is read once: for the row
+        // keys and for the login check below.
+        let row = match self.store.changes_since(o.rev)? {
             Some(ch) => {
+                let row = self.store.token()?;
                 // Another process re-initialized the token: its rows are
                 // under a new master key, unknown here until a login (not
                 // "failed" against the old one).
-                let serial = self.store.token()?.map(|r| r.serial);
-                if self.integrity.keys_for_other_token(serial.as_deref()) {
+                if self.integrity.keys_for_other_token(row.as_ref().map(|r| r.serial.as_str())) {
                     self.integrity.set_keys(None, None);
                 }
                 self.apply_changes_locked(&mut o, ch);
-                true
+                Some(row)
             }
-            None => false,
+            None => None,
         };
         drop(o);
-        if changed {
-            self.check_login_current()?;
+        if let Some(row) = row {
+            self.check_login_current(row.as_ref())?;
         }
         self.refreshed_at_ns.store(started, Ordering::Relaxed);
         Ok(())
