@@ -35,7 +35,7 @@
 
 use crate::ck::*;
 use crate::error::{Error, Result};
-use crate::object::policy::{Exponent, KeyPolicy, Knobs, Profile};
+use crate::object::policy::{KeyPolicy, Knobs};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -90,40 +90,56 @@ pub struct SlotConfig {
     pub kek_credential: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Policy {
     pub pbkdf2_iterations: u32,
     pub max_pin_attempts: u32,
     pub min_pin_len: usize,
     pub max_pin_len: usize,
-    // The key policy (`object::policy`): a profile and the knobs that
-    // override it; `None` = the profile's value.
-    pub profile: Option<Profile>,
-    pub min_rsa_bits: Option<usize>,
-    pub min_rsa_verify_bits: Option<usize>,
-    pub rsa_public_exponent: Option<Exponent>,
-    pub refuse_repeated_byte_keys: Option<bool>,
-    pub allow_sha1_signatures: Option<bool>,
-    pub allow_wrap_decrypt_keys: Option<bool>,
-    pub allow_raw_rsa_sign_decrypt: Option<bool>,
-    pub allow_curve25519: Option<bool>,
+    /// The key policy (`object::policy`): a profile and the knobs that
+    /// override it, written in the same `[policy]` table.
+    pub keys: Knobs,
+}
+
+/// The PIN settings of `[policy]`; every other key of the table is a key
+/// policy knob (`Knobs`, which refuses unknown names).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinSettings {
+    pbkdf2_iterations: Option<u32>,
+    max_pin_attempts: Option<u32>,
+    min_pin_len: Option<usize>,
+    max_pin_len: Option<usize>,
+}
+const PIN_SETTINGS: &[&str] = &["pbkdf2_iterations", "max_pin_attempts", "min_pin_len", "max_pin_len"];
+
+impl<'de> Deserialize<'de> for Policy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut table = toml::Table::deserialize(d)?;
+        let mut pins = toml::Table::new();
+        for k in PIN_SETTINGS {
+            if let Some(v) = table.remove(*k) {
+                pins.insert((*k).to_string(), v);
+            }
+        }
+        let pins: PinSettings = pins.try_into().map_err(D::Error::custom)?;
+        let keys: Knobs = table.try_into().map_err(D::Error::custom)?;
+        let d = Policy::default();
+        Ok(Policy {
+            pbkdf2_iterations: pins.pbkdf2_iterations.unwrap_or(d.pbkdf2_iterations),
+            max_pin_attempts: pins.max_pin_attempts.unwrap_or(d.max_pin_attempts),
+            min_pin_len: pins.min_pin_len.unwrap_or(d.min_pin_len),
+            max_pin_len: pins.max_pin_len.unwrap_or(d.max_pin_len),
+            keys,
+        })
+    }
 }
 
 impl Policy {
     /// The key-policy knobs of the global `[policy]` section.
     pub fn key_knobs(&self) -> Knobs {
-        Knobs {
-            profile: self.profile,
-            min_rsa_bits: self.min_rsa_bits,
-            min_rsa_verify_bits: self.min_rsa_verify_bits,
-            rsa_public_exponent: self.rsa_public_exponent,
-            refuse_repeated_byte_keys: self.refuse_repeated_byte_keys,
-            allow_sha1_signatures: self.allow_sha1_signatures,
-            allow_wrap_decrypt_keys: self.allow_wrap_decrypt_keys,
-            allow_raw_rsa_sign_decrypt: self.allow_raw_rsa_sign_decrypt,
-            allow_curve25519: self.allow_curve25519,
-        }
+        self.keys.clone()
     }
 }
 
@@ -189,15 +205,7 @@ impl Default for Policy {
             max_pin_attempts: 10,
             min_pin_len: 6,
             max_pin_len: 256,
-            profile: None,
-            min_rsa_bits: None,
-            min_rsa_verify_bits: None,
-            rsa_public_exponent: None,
-            refuse_repeated_byte_keys: None,
-            allow_sha1_signatures: None,
-            allow_wrap_decrypt_keys: None,
-            allow_raw_rsa_sign_decrypt: None,
-            allow_curve25519: None,
+            keys: Knobs::default(),
         }
     }
 }
@@ -354,6 +362,17 @@ pub fn default_data_dir() -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::object::policy::Exponent;
+
+    #[test]
+    fn policy_table_takes_pin_settings_and_knobs_and_refuses_typos() {
+        let c: Config = toml::from_str("[policy]\nmin_pin_len = 8\nmin_rsa_bits = 3072\n").unwrap();
+        assert_eq!((c.policy.min_pin_len, c.policy.max_pin_len), (8, 256));
+        assert_eq!(c.policy.key_knobs().min_rsa_bits, Some(3072));
+        assert!(toml::from_str::<Config>("[policy]\nmin_rsa_bitz = 3072\n").is_err());
+        assert!(toml::from_str::<Config>("[policy]\nmin_pin_len = \"x\"\n").is_err());
+        assert_eq!(toml::from_str::<Config>("").unwrap().policy, Policy::default());
+    }
 
     #[test]
     fn parses_slots_and_policy() {
