@@ -1,10 +1,11 @@
 //! Key management and random numbers: C_GenerateKey, C_GenerateKeyPair,
 //! C_WrapKey, C_UnwrapKey, C_DeriveKey, C_SeedRandom, C_GenerateRandom.
 
+use super::crypto::output;
 use super::lib;
 use super::mechanism::mechanism;
 use super::template::template;
-use super::util::{OutParam, bytes, bytes_mut, out, output};
+use super::util::{OutParam, bytes, bytes_mut, out};
 use crate::ck::*;
 
 export! {

@@ -11,11 +11,13 @@
 //! `CKR_GENERAL_ERROR`, never an unwind into the host application) and turns
 //! an [`Error`](crate::error::Error) into its `CK_RV`, logging the reason.
 //!
-//! Files: `util` (pointer helpers, the output-length convention, fixed-size
-//! strings), `template` (CK_ATTRIBUTE arrays in and out), `mechanism`
+//! Files: `util` (pointer helpers, fixed-size strings), `template` (CK_ATTRIBUTE arrays in and out), `mechanism`
 //! (CK_MECHANISM parameters), `tables` (function lists and 3.0 interfaces),
 //! and one file per group of functions: `general`, `session`, `object`,
-//! `crypto`, `keys`, `unsupported`.
+//! `crypto` (also the output-length convention, `Output`/`InOut`, which
+//! C_WrapKey borrows: a C_Sign walks abi/crypto.rs -> library.rs ->
+//! token/session.rs -> mechanism/* -> crypto/* -> the engine), `keys`,
+//! `unsupported`.
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
 use crate::ck::*;

@@ -1,4 +1,4 @@
-//! Pointer helpers and the output-length convention, written once.
+//! Pointer helpers, written once (the output-length convention is in `crypto`, beside the calls that use it most).
 //!
 //! Every raw pointer of an exported function goes through one of these:
 //! NULL with a non-zero length, a misaligned pointer, an absurd length or a
@@ -121,128 +121,6 @@ impl<T: Copy> OutParam<T> {
     }
 }
 
-/// A caller's output buffer under the output-length convention of every
-/// byte-producing call (C_Encrypt*, C_Decrypt*, C_Digest*, C_Sign*,
-/// C_WrapKey), checked before the call runs ([`Output::new`]) and used by
-/// [`Output::run`]:
-/// - `pulLen` NULL: `CKR_ARGUMENTS_BAD`;
-/// - `pBuf` NULL: a length query, `f(None)`, the length goes to `*pulLen`;
-/// - else `f(Some(&mut buf[..*pulLen]))`; on success `*pulLen` = bytes
-///   written; on `CKR_BUFFER_TOO_SMALL` `*pulLen` = the length needed.
-pub struct Output {
-    p: *mut u8,
-    len: OutParam<CK_ULONG>,
-    /// The bytes of `p` the call may write (0 for a length query).
-    cap: CK_ULONG,
-}
-
-impl Output {
-    /// # Safety
-    /// A non-NULL `plen` must be readable and writable; a non-NULL `p`
-    /// must point at `*plen` writable bytes.
-    pub unsafe fn new(p: *mut u8, plen: *mut CK_ULONG) -> Result<Output> {
-        // SAFETY: forwarded contract.
-        let len = unsafe { OutParam::new(plen) }?;
-        // A buffer claimed larger than MAX_DATA is at least MAX_DATA long.
-        let cap = if p.is_null() { 0 } else { len.get().min(MAX_DATA) };
-        Ok(Output { p, len, cap })
-    }
-
-    /// Whether the `n` bytes at `q` share an address with the bytes this
-    /// call may write.
-    fn overlaps(&self, q: *const u8, n: usize) -> bool {
-        let (a, m) = (self.p.addr(), self.cap as usize);
-        let b = q.addr();
-        m > 0 && n > 0 && a < b.saturating_add(n) && b < a.saturating_add(m)
-    }
-
-    /// Runs `f` on the buffer (`None`: a length query) and writes `*pulLen`.
-    pub fn run(self, f: impl FnOnce(Option<&mut [u8]>) -> Result<usize>) -> Result<()> {
-        let r = if self.p.is_null() {
-            f(None)
-        } else {
-            // SAFETY: the caller's buffer holds *plen >= cap bytes (contract
-            // of `new`); the slice lives only for the call of `f`.
-            let buf = unsafe { bytes_mut(self.p, self.cap) }?;
-            f(Some(buf))
-        };
-        match r {
-            Ok(n) => {
-                self.len.set(n as CK_ULONG);
-                Ok(())
-            }
-            Err(e) => {
-                if e.rv() == CKR_BUFFER_TOO_SMALL
-                    && let Some(n) = e.needed()
-                {
-                    self.len.set(n as CK_ULONG);
-                }
-                Err(e)
-            }
-        }
-    }
-}
-
-/// One call's input buffer and output buffer (C_Encrypt, C_EncryptUpdate,
-/// C_Decrypt, C_DecryptUpdate, C_Digest, C_Sign). C callers legally pass the
-/// same buffer, or overlapping ones, for both (in-place encryption is a
-/// common idiom), so [`InOut::run`] never forms a `&[u8]` and a `&mut [u8]`
-/// over the same bytes: when the two ranges share an address, the input is
-/// first copied (into zeroized memory: it may be plaintext) and the
-/// operation reads the copy. Disjoint buffers (the usual case) are used as
-/// they are, without a copy.
-pub struct InOut {
-    input: *const u8,
-    in_len: CK_ULONG,
-    out: Output,
-}
-
-impl InOut {
-    /// Checks both buffers and `pulLen` (every check that can fail is made
-    /// here, before the call runs).
-    ///
-    /// # Safety
-    /// As [`slice`] for (`p_in`, `in_len`), as [`Output::new`] for the rest.
-    pub unsafe fn new(p_in: *const u8, in_len: CK_ULONG, p_out: *mut u8, plen: *mut CK_ULONG) -> Result<InOut> {
-        // SAFETY: forwarded contract; the slice is dropped at once (only
-        // its checks are wanted here).
-        unsafe { bytes(p_in, in_len) }?;
-        // SAFETY: forwarded contract.
-        let out = unsafe { Output::new(p_out, plen) }?;
-        Ok(InOut { input: p_in, in_len, out })
-    }
-
-    /// Runs `f(input, output)` under the output-length convention.
-    pub fn run(self, f: impl FnOnce(&[u8], Option<&mut [u8]>) -> Result<usize>) -> Result<()> {
-        let (p, n) = (self.input, self.in_len);
-        if !self.out.overlaps(p, n as usize) {
-            // SAFETY: (p, n) passed the checks of `new` and stays valid for
-            // the call (its contract); it shares no byte with the range the
-            // writable slice of `Output::run` covers, so they never alias.
-            let data = unsafe { bytes(p, n) }?;
-            return self.out.run(|o| f(data, o));
-        }
-        // SAFETY: as above; this shared slice over the caller's bytes ends
-        // with the copy, before the writable slice over them is formed.
-        let data = zeroize::Zeroizing::new(unsafe { bytes(p, n) }?.to_vec());
-        self.out.run(|o| f(&data, o))
-    }
-}
-
-/// [`Output::new`] then [`Output::run`]: a call with an output buffer and no
-/// input buffer (C_*Final, C_WrapKey).
-///
-/// # Safety
-/// As [`Output::new`].
-pub unsafe fn output(
-    p: *mut u8,
-    plen: *mut CK_ULONG,
-    f: impl FnOnce(Option<&mut [u8]>) -> Result<usize>,
-) -> Result<()> {
-    // SAFETY: forwarded contract.
-    unsafe { Output::new(p, plen) }?.run(f)
-}
-
 /// A list of `CK_ULONG`s (slot ids, mechanism types) under the same
 /// convention: NULL list is a count query; too small writes the count and
 /// returns `CKR_BUFFER_TOO_SMALL`.
@@ -298,6 +176,7 @@ pub fn version(v: (u8, u8)) -> CK_VERSION {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::abi::crypto::{InOut, output};
     use std::ptr::{null, null_mut};
 
     #[test]
