@@ -289,12 +289,7 @@ fn key_wrap_rfc3394_and_rfc5649() {
 fn wrap_and_unwrap_secret_keys() {
     let t = initialized();
     let s = t.user_session();
-    let kek = s
-        .generate_key(
-            &Mechanism::AesKeyGen,
-            &[Attribute::ValueLen(32.into()), Attribute::Wrap(true), Attribute::Unwrap(true)],
-        )
-        .unwrap();
+    let kek = session_kek(&s);
     let target = s
         .create_object(&[
             Attribute::Class(ObjectClass::SECRET_KEY),

@@ -125,12 +125,7 @@ fn hmac_sign_verify() {
 fn private_key_wrap_round_trip() {
     let t = initialized();
     let s = t.user_session();
-    let kek = s
-        .generate_key(
-            &Mechanism::AesKeyGen,
-            &[Attribute::ValueLen(32.into()), Attribute::Wrap(true), Attribute::Unwrap(true)],
-        )
-        .unwrap();
+    let kek = session_kek(&s);
     let (pubk, privk) = ec_pair(&s, P256_OID);
     let wrapped = s.wrap_key(&Mechanism::AesKeyWrapPad, kek, privk).unwrap();
     let back = s

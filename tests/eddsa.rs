@@ -228,12 +228,7 @@ fn rfc7748_section_6_1() {
 fn ed25519_private_key_wrap_round_trip() {
     let t = initialized();
     let s = t.user_session();
-    let kek = s
-        .generate_key(
-            &Mechanism::AesKeyGen,
-            &[Attribute::ValueLen(32.into()), Attribute::Wrap(true), Attribute::Unwrap(true)],
-        )
-        .unwrap();
+    let kek = session_kek(&s);
     let (pubk, privk) = s
         .generate_key_pair(
             &Mechanism::EccEdwardsKeyPairGen,

@@ -12,23 +12,17 @@ use std::path::Path;
 /// Calls `f` with every record of the log in `dir`, oldest first, until it
 /// returns false. Lines that do not parse are skipped (`verify` names them).
 pub fn read_log(dir: &Path, f: &mut dyn FnMut(Record) -> bool) {
-    let Ok(files) = chain::log_files(dir) else { return };
-    for path in files {
-        let Ok(file) = std::fs::File::open(&path) else { continue };
-        for line in std::io::BufReader::new(file).lines() {
-            let Ok(line) = line else { break };
-            let Some((body, _)) = chain::split_line(&line) else { continue };
-            if let Ok(r) = serde_json::from_str::<Record>(&body)
-                && !f(r)
-            {
-                return;
-            }
-        }
-    }
+    each_record(dir, &mut |_, r| f(r));
 }
 
 /// The raw lines of the log, oldest first (for `audit show --json`).
 pub fn read_lines(dir: &Path, f: &mut dyn FnMut(&str, &Record) -> bool) {
+    each_record(dir, &mut |line, r| f(line, &r));
+}
+
+/// Every parsed record of the log with its line, oldest first, until `f`
+/// returns false.
+fn each_record(dir: &Path, f: &mut dyn FnMut(&str, Record) -> bool) {
     let Ok(files) = chain::log_files(dir) else { return };
     for path in files {
         let Ok(file) = std::fs::File::open(&path) else { continue };
@@ -36,7 +30,7 @@ pub fn read_lines(dir: &Path, f: &mut dyn FnMut(&str, &Record) -> bool) {
             let Ok(line) = line else { break };
             let Some((body, _)) = chain::split_line(&line) else { continue };
             if let Ok(r) = serde_json::from_str::<Record>(&body)
-                && !f(&line, &r)
+                && !f(&line, r)
             {
                 return;
             }

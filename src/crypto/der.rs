@@ -173,25 +173,13 @@ pub fn parse_spki(der: &[u8]) -> CryptoResult<PublicKeyInfo> {
 }
 
 /// An RSA private key's big-endian components, as read from DER.
-pub(crate) struct RsaDerComponents {
-    pub n: Vec<u8>,
-    pub e: Vec<u8>,
-    pub d: Zeroizing<Vec<u8>>,
-    pub p: Zeroizing<Vec<u8>>,
-    pub q: Zeroizing<Vec<u8>>,
-    pub dp: Zeroizing<Vec<u8>>,
-    pub dq: Zeroizing<Vec<u8>>,
-    pub qinv: Zeroizing<Vec<u8>>,
-}
-
-/// Reads the components of a two-prime PKCS#1 RSAPrivateKey.
-pub(crate) fn parse_rsa_private_key(der: &[u8]) -> CryptoResult<RsaDerComponents> {
+pub(crate) fn parse_rsa_private_key(der: &[u8]) -> CryptoResult<super::rsa::RsaComponents> {
     let k = pkcs1::RsaPrivateKey::<UintRef<'_>>::from_der(der).map_err(|_| CryptoError::InvalidKey)?;
     if k.other_prime_infos.is_some() {
         return Err(CryptoError::InvalidKey);
     }
     let z = |u: UintRef<'_>| Zeroizing::new(u.as_bytes().to_vec());
-    Ok(RsaDerComponents {
+    Ok(super::rsa::RsaComponents {
         n: k.modulus.as_bytes().to_vec(),
         e: k.public_exponent.as_bytes().to_vec(),
         d: z(k.private_exponent),

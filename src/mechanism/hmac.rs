@@ -159,15 +159,8 @@ impl Signer for HmacOp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zeroize::Zeroizing;
 
-    fn key(b: &[u8]) -> SecretKey {
-        SecretKey::new(Zeroizing::new(b.to_vec()))
-    }
-
-    fn rv<T>(r: Result<T>) -> CK_RV {
-        r.err().map(|e| e.rv()).unwrap_or(CKR_OK)
-    }
+    use crate::mechanism::test_util::{key, rv};
 
     #[test]
     fn rfc4231_case2_all_mechanisms() {

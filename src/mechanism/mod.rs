@@ -126,3 +126,22 @@ pub trait Signer: Send {
     /// `CKR_SIGNATURE_INVALID` or `CKR_SIGNATURE_LEN_RANGE` on mismatch.
     fn verify_final(&mut self, signature: &[u8]) -> Result<()>;
 }
+
+/// Helpers the mechanisms' unit tests share.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use crate::ck::{CK_RV, CKR_OK};
+    use crate::crypto::SecretKey;
+    use crate::error::Result;
+    use zeroize::Zeroizing;
+
+    /// A secret key holding `b`.
+    pub fn key(b: &[u8]) -> SecretKey {
+        SecretKey::new(Zeroizing::new(b.to_vec()))
+    }
+
+    /// The CK_RV of a result (`CKR_OK` for `Ok`).
+    pub fn rv<T>(r: Result<T>) -> CK_RV {
+        r.err().map(|e| e.rv()).unwrap_or(CKR_OK)
+    }
+}

@@ -132,6 +132,16 @@ pub fn aes_token_key_template(label: &str) -> Vec<cryptoki::object::Attribute> {
 }
 
 /// The CK_RV inside a cryptoki error, for assertions.
+/// A session AES-256 key that may wrap and unwrap.
+pub fn session_kek(s: &Session) -> cryptoki::object::ObjectHandle {
+    use cryptoki::object::Attribute;
+    s.generate_key(
+        &cryptoki::mechanism::Mechanism::AesKeyGen,
+        &[Attribute::ValueLen(32.into()), Attribute::Wrap(true), Attribute::Unwrap(true)],
+    )
+    .unwrap()
+}
+
 pub fn rv(e: cryptoki::error::Error) -> cryptoki::error::RvError {
     match e {
         cryptoki::error::Error::Pkcs11(rv, _) => rv,
