@@ -8,9 +8,10 @@
 //!   `CKR_MECHANISM_PARAM_INVALID` (the engine has neither). The message is
 //!   buffered, so C_SignUpdate works as well as single-part C_Sign (up to
 //!   64 MiB, then `CKR_DATA_LEN_RANGE`).
-//! - CKM_ECDH1_DERIVE with a CKK_EC_MONTGOMERY key: kdf CKD_NULL, no shared
-//!   data, the peer's 32-byte public key raw or as a DER OCTET STRING; the
-//!   result is the 32-byte X25519 secret (an all-zero one is refused).
+//! - CKM_ECDH1_DERIVE with a CKK_EC_MONTGOMERY key: the peer's 32-byte
+//!   public key raw or as a DER OCTET STRING; the result is the 32-byte
+//!   X25519 secret (an all-zero one is refused), raw with CKD_NULL or put
+//!   through the X9.63 / SP 800-56C KDF named (`ecdh_kdf`).
 
 use super::Signer;
 use crate::ck::*;
@@ -110,7 +111,9 @@ impl Signer for EddsaOp {
 
 /// CKM_ECDH1_DERIVE (or the cofactor variant: X25519 clamps the scalar,
 /// which clears the cofactor) with an X25519 key: the raw 32-byte secret.
-pub fn derive(mech: &Mechanism, key: &OkpPrivate) -> Result<Zeroizing<Vec<u8>>> {
+/// A hash KDF of CK_ECDH1_DERIVE_PARAMS then makes `want` bytes of it
+/// (see `ecdh_kdf`).
+pub fn derive(mech: &Mechanism, key: &OkpPrivate, want: Option<usize>) -> Result<Zeroizing<Vec<u8>>> {
     if mech.ty != CKM_ECDH1_DERIVE && mech.ty != CKM_ECDH1_COFACTOR_DERIVE {
         return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} is not an ECDH derivation", mech.ty));
     }
@@ -120,18 +123,14 @@ pub fn derive(mech: &Mechanism, key: &OkpPrivate) -> Result<Zeroizing<Vec<u8>>> 
     let MechParam::Ecdh { kdf, shared_data, public_data } = &mech.param else {
         return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "ECDH needs CK_ECDH1_DERIVE_PARAMS"));
     };
-    if *kdf != CKD_NULL {
-        return Err(err!(CKR_MECHANISM_PARAM_INVALID, "ECDH kdf 0x{kdf:x} not supported (only CKD_NULL)"));
-    }
-    if !shared_data.is_empty() {
-        return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "ECDH with CKD_NULL takes no shared data"));
-    }
+    super::ecdh_kdf::check(*kdf, shared_data)?;
     let peer = okp::point_from_attr(public_data)
         .ok_or_else(|| Error::new(CKR_MECHANISM_PARAM_INVALID, "X25519 public data must be 32 bytes"))?;
-    key.agree(peer).map_err(|e| match e {
+    let z = key.agree(peer).map_err(|e| match e {
         CryptoError::InvalidKey => Error::new(CKR_MECHANISM_PARAM_INVALID, "X25519 peer key invalid"),
         e => err!(CKR_FUNCTION_FAILED, "X25519 failed: {e:?}"),
-    })
+    })?;
+    super::ecdh_kdf::apply(*kdf, shared_data, z, want)
 }
 
 #[cfg(test)]
@@ -179,9 +178,9 @@ mod tests {
         };
         let mut der = vec![4, 32];
         der.extend_from_slice(a.public().bytes());
-        assert_eq!(derive(&m(b.public().bytes()), &a).unwrap(), derive(&m(&der), &b).unwrap());
-        assert_eq!(rv(derive(&m(&[0u8; 32]), &a)), CKR_MECHANISM_PARAM_INVALID);
-        assert_eq!(rv(derive(&m(&[1u8; 33]), &a)), CKR_MECHANISM_PARAM_INVALID);
-        assert_eq!(rv(derive(&m(b.public().bytes()), &generate(Okp::Ed25519).unwrap())), CKR_KEY_TYPE_INCONSISTENT);
+        assert_eq!(derive(&m(b.public().bytes()), &a, None).unwrap(), derive(&m(&der), &b, None).unwrap());
+        assert_eq!(rv(derive(&m(&[0u8; 32]), &a, None)), CKR_MECHANISM_PARAM_INVALID);
+        assert_eq!(rv(derive(&m(&[1u8; 33]), &a, None)), CKR_MECHANISM_PARAM_INVALID);
+        assert_eq!(rv(derive(&m(b.public().bytes()), &generate(Okp::Ed25519).unwrap(), None)), CKR_KEY_TYPE_INCONSISTENT);
     }
 }

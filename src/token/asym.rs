@@ -168,10 +168,12 @@ pub fn unwrap(
     }
 }
 
-pub fn derive(m: &KeyMaterial, mech: &Mechanism) -> Result<Zeroizing<Vec<u8>>> {
+/// `want`: the new key's length when the template fixes it (a hash KDF
+/// derives exactly that many bytes; a raw secret is truncated by the caller).
+pub fn derive(m: &KeyMaterial, mech: &Mechanism, want: Option<usize>) -> Result<Zeroizing<Vec<u8>>> {
     match m {
-        KeyMaterial::EcPrivate(k) => mechanism::ec::derive(mech, k),
-        KeyMaterial::OkpPrivate(k) => mechanism::okp::derive(mech, k),
+        KeyMaterial::EcPrivate(k) => mechanism::ec::derive(mech, k, want),
+        KeyMaterial::OkpPrivate(k) => mechanism::okp::derive(mech, k, want),
         _ => Err(err!(CKR_KEY_TYPE_INCONSISTENT, "mechanism 0x{:x} derives from EC private keys", mech.ty)),
     }
 }
