@@ -64,8 +64,15 @@ fn der(point: &[u8]) -> Vec<u8> {
 fn p256_x963_and_sp800_kdfs() {
     let t = initialized();
     let s = t.user_session();
-    let k = import_private(&s, KeyType::EC, P256_OID, h("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721"));
-    let peer = h("04ead218590119e8876b29146ff89ca61770c4edbbf97d38ce385ed281d8a6b23028af61281fd35e2fa7002523acc85a429cb06ee6648325389f59edfce1405141");
+    let k = import_private(
+        &s,
+        KeyType::EC,
+        P256_OID,
+        h("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721"),
+    );
+    let peer = h(
+        "04ead218590119e8876b29146ff89ca61770c4edbbf97d38ce385ed281d8a6b23028af61281fd35e2fa7002523acc85a429cb06ee6648325389f59edfce1405141",
+    );
     let peer_der = der(&peer);
     let cases: [(EcKdf, &[u8], u64, &str); 4] = [
         (EcKdf::sha1(SHARED), SHARED, 16, "48184b667fbfb6eb17f2eabe60c1ba2d"),
@@ -109,8 +116,15 @@ fn p256_x963_and_sp800_kdfs() {
 fn bad_kdf_parameters_are_param_invalid() {
     let t = initialized();
     let s = t.user_session();
-    let k = import_private(&s, KeyType::EC, P256_OID, h("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721"));
-    let peer = h("04ead218590119e8876b29146ff89ca61770c4edbbf97d38ce385ed281d8a6b23028af61281fd35e2fa7002523acc85a429cb06ee6648325389f59edfce1405141");
+    let k = import_private(
+        &s,
+        KeyType::EC,
+        P256_OID,
+        h("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721"),
+    );
+    let peer = h(
+        "04ead218590119e8876b29146ff89ca61770c4edbbf97d38ce385ed281d8a6b23028af61281fd35e2fa7002523acc85a429cb06ee6648325389f59edfce1405141",
+    );
     // Raw C calls on the same session: parameters the crate cannot build.
     let r = raw();
     let derive_raw = |mech: u64, kdf: u64, shared: *const u8, shared_len: u64| -> u64 {
@@ -188,7 +202,9 @@ fn x25519_with_kdfs() {
         h("F00670C5F139E7E6C2511EA04FF507AFBBE237CE3C71A89CA59A1C5CF8856562"),
     );
     let peer = h("533B3F09E53B3DEED661A13F7A7D9694AB71CE156C728E00DEE87A1EE3A14C4A");
-    let info = h("0A2B0601040197550105011203010807416E6F6E796D6F75732053656E646572202020205633A4C5AE4305BC0FE2ABB699A8EE54632790A0");
+    let info = h(
+        "0A2B0601040197550105011203010807416E6F6E796D6F75732053656E646572202020205633A4C5AE4305BC0FE2ABB699A8EE54632790A0",
+    );
     for p in [peer.clone(), der(&peer)] {
         let m = Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::sha256_sp800(&info), &p));
         assert_eq!(hex::encode(derive(&s, m, k, Some(16)).unwrap()), "af8ce51d0139a6d60831a9babab20186");

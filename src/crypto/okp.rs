@@ -102,6 +102,21 @@ impl Okp {
     }
 }
 
+/// Whether `CKA_EC_PARAMS` names Ed448 or X448 (RFC 8410 OIDs 1.3.101.113
+/// and 1.3.101.111, or the printable names): curves the engine lacks, so
+/// callers can say so.
+pub fn is_curve448(params: &[u8]) -> bool {
+    const OIDS: [[u8; 5]; 2] = [[0x06, 0x03, 0x2b, 0x65, 0x71], [0x06, 0x03, 0x2b, 0x65, 0x6f]];
+    if OIDS.iter().any(|o| params == o) {
+        return true;
+    }
+    let name = match params {
+        [0x13, n, rest @ ..] if *n as usize == rest.len() => rest,
+        _ => params,
+    };
+    matches!(name, b"edwards448" | b"Ed448" | b"ed448" | b"curve448" | b"X448" | b"x448")
+}
+
 /// The public point from `CKA_EC_POINT` or a derive parameter: a DER OCTET
 /// STRING of 32 bytes (the spec's form) or the raw 32 bytes.
 pub fn point_from_attr(bytes: &[u8]) -> Option<&[u8]> {
@@ -299,7 +314,8 @@ impl OkpPrivate {
         let (ph, ctx) = v.parts();
         check_variant(ph, ctx, data)?;
         let seed: &[u8; KEY_LEN] = self.0.secret.as_slice().try_into().map_err(|_| CryptoError::Internal)?;
-        let sig = super::ffi::ed25519_sign(seed, &self.0.public.0.key, data, ph, ctx).map_err(|_| CryptoError::Internal)?;
+        let sig =
+            super::ffi::ed25519_sign(seed, &self.0.public.0.key, data, ph, ctx).map_err(|_| CryptoError::Internal)?;
         out.copy_from_slice(&sig);
         Ok(SIGNATURE_LEN)
     }
@@ -436,6 +452,8 @@ mod tests {
         assert_eq!(Okp::from_params(b"\x13\x0cedwards25519"), Some(Okp::Ed25519));
         assert_eq!(Okp::from_params(b"\x13\x0acurve25519"), Some(Okp::X25519));
         assert_eq!(Okp::from_params(&h("06082a8648ce3d030107")), None);
+        assert!(is_curve448(b"\x13\x0aedwards448") && is_curve448(&h("06032b6571")) && is_curve448(&h("06032b656f")));
+        assert!(!is_curve448(b"\x13\x0cedwards25519") && !is_curve448(&h("06032b6570")));
         let p = [7u8; 32];
         let mut der = vec![4, 32];
         der.extend_from_slice(&p);

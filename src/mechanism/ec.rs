@@ -32,20 +32,20 @@ const SIGN_VERIFY: CK_FLAGS = CKF_SIGN | CKF_VERIFY | EC_FLAGS;
 
 /// The EC operation mechanisms: (type, min key bits, max key bits, flags).
 pub const MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] = &[
-    (CKM_ECDSA, 256, 384, SIGN_VERIFY),
-    (CKM_ECDSA_SHA1, 256, 384, SIGN_VERIFY),
-    (CKM_ECDSA_SHA224, 256, 384, SIGN_VERIFY),
-    (CKM_ECDSA_SHA256, 256, 384, SIGN_VERIFY),
-    (CKM_ECDSA_SHA384, 256, 384, SIGN_VERIFY),
-    (CKM_ECDSA_SHA512, 256, 384, SIGN_VERIFY),
-    (CKM_ECDH1_DERIVE, 256, 384, CKF_DERIVE | EC_FLAGS),
-    (CKM_ECDH1_COFACTOR_DERIVE, 256, 384, CKF_DERIVE | EC_FLAGS),
+    (CKM_ECDSA, 224, 521, SIGN_VERIFY),
+    (CKM_ECDSA_SHA1, 224, 521, SIGN_VERIFY),
+    (CKM_ECDSA_SHA224, 224, 521, SIGN_VERIFY),
+    (CKM_ECDSA_SHA256, 224, 521, SIGN_VERIFY),
+    (CKM_ECDSA_SHA384, 224, 521, SIGN_VERIFY),
+    (CKM_ECDSA_SHA512, 224, 521, SIGN_VERIFY),
+    (CKM_ECDH1_DERIVE, 224, 521, CKF_DERIVE | EC_FLAGS),
+    (CKM_ECDH1_COFACTOR_DERIVE, 224, 521, CKF_DERIVE | EC_FLAGS),
 ];
 
 /// Key-pair generation (`crypto::ec::generate`), for the token's
 /// C_GenerateKeyPair.
 pub const KEYGEN_MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] =
-    &[(CKM_EC_KEY_PAIR_GEN, 256, 384, CKF_GENERATE_KEY_PAIR | EC_FLAGS)];
+    &[(CKM_EC_KEY_PAIR_GEN, 224, 521, CKF_GENERATE_KEY_PAIR | EC_FLAGS)];
 
 fn no_param(mech: &Mechanism) -> Result<()> {
     match &mech.param {
@@ -200,7 +200,7 @@ mod tests {
     use super::*;
     use crate::crypto::ec::{self, Curve};
 
-    const CURVES: [Curve; 3] = [Curve::P256, Curve::P384, Curve::Secp256k1];
+    const CURVES: [Curve; 5] = [Curve::P224, Curve::P256, Curve::P384, Curve::P521, Curve::Secp256k1];
     const HASHED: [(CK_MECHANISM_TYPE, Algorithm); 5] = [
         (CKM_ECDSA_SHA1, Algorithm::Sha1),
         (CKM_ECDSA_SHA224, Algorithm::Sha224),

@@ -262,6 +262,9 @@ mod tests {
         assert_eq!(derive(&m(b.public().bytes()), &a, None).unwrap(), derive(&m(&der), &b, None).unwrap());
         assert_eq!(rv(derive(&m(&[0u8; 32]), &a, None)), CKR_MECHANISM_PARAM_INVALID);
         assert_eq!(rv(derive(&m(&[1u8; 33]), &a, None)), CKR_MECHANISM_PARAM_INVALID);
-        assert_eq!(rv(derive(&m(b.public().bytes()), &generate(Okp::Ed25519).unwrap(), None)), CKR_KEY_TYPE_INCONSISTENT);
+        assert_eq!(
+            rv(derive(&m(b.public().bytes()), &generate(Okp::Ed25519).unwrap(), None)),
+            CKR_KEY_TYPE_INCONSISTENT
+        );
     }
 }
