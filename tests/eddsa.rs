@@ -364,3 +364,66 @@ fn rfc8032_ctx_and_ph_vectors() {
     let m = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Ed25519ctx(&long)));
     assert_eq!(rv(s.sign(&m, ctx_key, &msg).unwrap_err()), RvError::MechanismParamInvalid);
 }
+
+/// `keyward key import` of RFC 8410 PKCS#8 PEM files: the Ed25519 key of
+/// RFC 8410 §10.3 (its public key is §10.1's) and RFC 7748's Alice as an
+/// X25519 key; each lands as a private/public pair that works.
+#[test]
+fn kms_import_of_ed25519_and_x25519_pem() {
+    let t = initialized();
+    let import = |label: &str, pem: &str| {
+        let p = t.dir.path().join(format!("{label}.pem"));
+        std::fs::write(&p, pem).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+            .args(["key", "import", label, "--file", p.to_str().unwrap()])
+            .env("KEYWARD_CONF", t.conf.to_str().unwrap())
+            .env("KEYWARD_PIN", USER_PIN)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    import(
+        "ed",
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n-----END PRIVATE KEY-----\n",
+    );
+    import(
+        "x",
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VuBCIEIHcHbQpzGKV9PBbBclGyZkXfTC+H68CZKrF3+6UduSwq\n-----END PRIVATE KEY-----\n",
+    );
+    let s = t.user_session();
+    let find = |label: &str, class: ObjectClass| {
+        let v = s.find_objects(&[Attribute::Label(label.as_bytes().to_vec()), Attribute::Class(class)]).unwrap();
+        assert_eq!(v.len(), 1, "{label} {class:?}");
+        v[0]
+    };
+    let (edv, edp) = (find("ed", ObjectClass::PRIVATE_KEY), find("ed", ObjectClass::PUBLIC_KEY));
+    let mut want = vec![0x04, 0x20];
+    want.extend(h("19bf44096984cdfe8541bac167dc3b96c85086aa30b6b6cb0c5c38ad703166e1"));
+    assert_eq!(attr(&s, edp, AttributeType::EcPoint), want);
+    assert_eq!(attr(&s, edp, AttributeType::EcParams), ED25519_OID);
+    let sig = s.sign(&pure(), edv, b"imported").unwrap();
+    s.verify(&pure(), edp, b"imported", &sig).unwrap();
+    let (xv, xp) = (find("x", ObjectClass::PRIVATE_KEY), find("x", ObjectClass::PUBLIC_KEY));
+    let mut want = vec![0x04, 0x20];
+    want.extend(h("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"));
+    assert_eq!(attr(&s, xp, AttributeType::EcPoint), want);
+    let bob_pub = h("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+    let k = s
+        .derive_key(
+            &Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::null(), &bob_pub)),
+            xv,
+            &[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::GENERIC_SECRET),
+                Attribute::Sensitive(false),
+                Attribute::Extractable(true),
+            ],
+        )
+        .map(|k| attr(&s, k, AttributeType::Value));
+    assert_eq!(k.unwrap(), h("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"));
+}
