@@ -164,3 +164,34 @@ fn knob_allow_p224() {
     assert_eq!(run("allow_p224 = false"), (refused, Ok(()), 256, 255));
     assert_eq!(run("profile = \"strict\"\nallow_p224 = true"), (Ok(()), Ok(()), 224, 224));
 }
+
+/// KMS rotation of P-224 and P-521 key pairs: the new version is on the
+/// same curve, signs, and the old public key still verifies.
+#[test]
+fn rotation_keeps_the_curve() {
+    const VD: u64 = pkcs11_sys::CKA_VENDOR_DEFINED;
+    const CKA_KEYWARD_VERSION: u64 = VD | 0x4B57_0001;
+    const CKA_KEYWARD_ROTATE: u64 = VD | 0x4B57_000B;
+    let t = initialized();
+    let s = t.user_session();
+    for (oid, label, field) in [(P224_OID, &b"r224"[..], 28), (P521_OID, b"r521", 66)] {
+        let l = || Attribute::Label(label.to_vec());
+        let (pub1, priv1) = s
+            .generate_key_pair(
+                &Mechanism::EccKeyPairGen,
+                &[Attribute::EcParams(oid.to_vec()), Attribute::Token(true), l()],
+                &[Attribute::Token(true), l()],
+            )
+            .unwrap();
+        let sig1 = s.sign(&Mechanism::EcdsaSha256, priv1, b"v1").unwrap();
+        let (pub2, priv2) =
+            s.generate_key_pair(&Mechanism::EccKeyPairGen, &[l()], &[l(), vbool(CKA_KEYWARD_ROTATE, true)]).unwrap();
+        assert_eq!(get_ulong(&s, priv2, CKA_KEYWARD_VERSION), 2);
+        assert_eq!(get(&s, pub2, AttributeType::EcParams), oid);
+        assert_ne!(get(&s, pub1, AttributeType::EcPoint), get(&s, pub2, AttributeType::EcPoint));
+        let sig2 = s.sign(&Mechanism::EcdsaSha256, priv2, b"v2").unwrap();
+        assert_eq!(sig2.len(), 2 * field);
+        s.verify(&Mechanism::EcdsaSha256, pub2, b"v2", &sig2).unwrap();
+        s.verify(&Mechanism::EcdsaSha256, pub1, b"v1", &sig1).unwrap();
+    }
+}
