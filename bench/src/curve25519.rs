@@ -18,9 +18,9 @@ use cryptoki::session::Session;
 const EDWARDS25519: &[u8] = b"\x13\x0cedwards25519";
 const CURVE25519: &[u8] = b"\x13\x0acurve25519";
 
-fn pair(s: &Session, gen: &Mechanism, params: &[u8], what: &str) -> Option<(ObjectHandle, ObjectHandle)> {
+fn pair(s: &Session, keygen: &Mechanism, params: &[u8], what: &str) -> Option<(ObjectHandle, ObjectHandle)> {
     s.generate_key_pair(
-        gen,
+        keygen,
         &[Attribute::EcParams(params.to_vec()), Attribute::Token(false), Attribute::Verify(true)],
         &[Attribute::Token(false), Attribute::Sign(what == "ed25519"), Attribute::Derive(what == "x25519")],
     )
@@ -43,7 +43,8 @@ pub fn rows(sessions: &[Session], rows: &mut Vec<Row>) {
     };
     let pure = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
     let msg = [0x17u8; 32];
-    let ed: Vec<_> = sessions.iter().map(|s| pair(s, &Mechanism::EccEdwardsKeyPairGen, EDWARDS25519, "ed25519")).collect();
+    let ed: Vec<_> =
+        sessions.iter().map(|s| pair(s, &Mechanism::EccEdwardsKeyPairGen, EDWARDS25519, "ed25519")).collect();
     let raw_ed = Ed25519KeyPair::generate().unwrap();
     if want("Ed25519 sign") {
         eprintln!("row: Ed25519 sign");
