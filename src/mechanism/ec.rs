@@ -1,6 +1,6 @@
 //! The EC mechanisms: CKM_ECDSA, CKM_ECDSA_SHA1/224/256/384/512,
 //! CKM_ECDH1_DERIVE and CKM_ECDH1_COFACTOR_DERIVE, over `crypto::ec`
-//! (P-256, P-384, secp256k1).
+//! (P-224, P-256, P-384, P-521, secp256k1).
 //!
 //! - CKM_ECDSA signs the caller's hash (any length; truncated or padded as
 //!   ECDSA defines, see `crypto::ec`); it is single-part.
