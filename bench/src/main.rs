@@ -21,6 +21,8 @@ use cryptoki::types::AuthPin;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+mod curve25519;
+
 const P256_OID: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 const P384_OID: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
 const K256_OID: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
@@ -618,6 +620,9 @@ fn run() {
             }
         );
     }
+
+    // ---------- Ed25519 sign/verify, X25519 derive (bench/src/curve25519.rs) ----------
+    curve25519::rows(&sessions, &mut rows);
 
     // ---------- ECDSA P-256 signing, 1 and 2 threads (own session each, token key) ----------
     let thr_keys: Vec<ObjectHandle> = sessions

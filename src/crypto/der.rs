@@ -19,6 +19,10 @@ pub const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.
 pub const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 /// secp384r1 / NIST P-384.
 pub const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+/// secp224r1 (NIST P-224).
+pub const OID_P224: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.33");
+/// secp521r1 (NIST P-521).
+pub const OID_P521: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
 /// secp256k1.
 pub const OID_SECP256K1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.10");
 
@@ -31,6 +35,8 @@ pub fn curve_oid(curve: Curve) -> ObjectIdentifier {
     match curve {
         Curve::P256 => OID_P256,
         Curve::P384 => OID_P384,
+        Curve::P224 => OID_P224,
+        Curve::P521 => OID_P521,
         Curve::Secp256k1 => OID_SECP256K1,
     }
 }
@@ -40,6 +46,8 @@ pub fn curve_from_oid(oid: &ObjectIdentifier) -> Option<Curve> {
     match *oid {
         OID_P256 => Some(Curve::P256),
         OID_P384 => Some(Curve::P384),
+        OID_P224 => Some(Curve::P224),
+        OID_P521 => Some(Curve::P521),
         OID_SECP256K1 => Some(Curve::Secp256k1),
         _ => None,
     }
@@ -50,6 +58,8 @@ pub fn curve_from_name(name: &str) -> Option<Curve> {
     match name.to_ascii_lowercase().as_str() {
         "prime256v1" | "secp256r1" | "p-256" | "p256" | "nistp256" => Some(Curve::P256),
         "secp384r1" | "p-384" | "p384" | "nistp384" => Some(Curve::P384),
+        "secp224r1" | "p-224" | "p224" | "nistp224" => Some(Curve::P224),
+        "secp521r1" | "p-521" | "p521" | "nistp521" => Some(Curve::P521),
         "secp256k1" => Some(Curve::Secp256k1),
         _ => None,
     }
@@ -284,7 +294,7 @@ mod tests {
 
     #[test]
     fn ec_params_round_trip_and_names() {
-        for c in [Curve::P256, Curve::P384, Curve::Secp256k1] {
+        for c in [Curve::P224, Curve::P256, Curve::P384, Curve::P521, Curve::Secp256k1] {
             assert_eq!(curve_from_params(&ec_params(c)), Some(c));
         }
         assert_eq!(hex::encode(ec_params(Curve::P256)), "06082a8648ce3d030107");
@@ -296,9 +306,13 @@ mod tests {
         assert_eq!(curve_from_params(&ps("secp256r1")), Some(Curve::P256));
         assert_eq!(curve_from_params(&ps("secp384r1")), Some(Curve::P384));
         assert_eq!(curve_from_params(&ps("secp256k1")), Some(Curve::Secp256k1));
-        assert_eq!(curve_from_params(&ps("secp521r1")), None);
-        // P-521 OID: unsupported; garbage: none.
-        assert_eq!(curve_from_params(&hex::decode("06052b81040023").unwrap()), None);
+        assert_eq!(curve_from_params(&ps("secp521r1")), Some(Curve::P521));
+        assert_eq!(curve_from_params(&ps("secp224r1")), Some(Curve::P224));
+        assert_eq!(curve_from_params(&hex::decode("06052b81040023").unwrap()), Some(Curve::P521));
+        assert_eq!(curve_from_params(&hex::decode("06052b81040021").unwrap()), Some(Curve::P224));
+        // P-192 (prime192v1): unsupported (the engine has no P-192); garbage: none.
+        assert_eq!(curve_from_params(&hex::decode("06082a8648ce3d030101").unwrap()), None);
+        assert_eq!(curve_from_params(&ps("prime192v1")), None);
         assert_eq!(curve_from_params(b"\x01\x02"), None);
         assert_eq!(curve_from_params(&[]), None);
     }

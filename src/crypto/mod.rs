@@ -11,6 +11,7 @@ pub mod cmac;
 pub mod der;
 pub mod digest;
 pub mod ec;
+pub mod ecdh_kdf;
 // The engine FFI home: with `abi`, the only place unsafe code is allowed.
 #[allow(unsafe_code)]
 mod ffi;

@@ -3,8 +3,9 @@
 //! forms its callers store: a 32-byte public key, a 32-byte private seed
 //! (Ed25519) or scalar (X25519), RFC 8410 curve OIDs and PKCS#8.
 //!
-//! Keys are parsed once and shared (`Clone` is an `Arc` clone). Only pure
-//! Ed25519 is offered: aws-lc-rs has no Ed25519ph/Ed25519ctx.
+//! Keys are parsed once and shared (`Clone` is an `Arc` clone). Pure
+//! Ed25519 runs on aws-lc-rs; Ed25519ctx and Ed25519ph (RFC 8032 §5.1),
+//! which aws-lc-rs lacks, on AWS-LC itself through `ffi` ([`Variant`]).
 
 use super::{CryptoError, CryptoResult};
 use aws_lc_rs::agreement;
@@ -20,6 +21,28 @@ pub enum Okp {
     Ed25519,
     /// X25519 (PKCS#11 CKK_EC_MONTGOMERY).
     X25519,
+}
+
+/// An Ed25519 variant of RFC 8032 §5.1 other than pure Ed25519.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant<'a> {
+    /// Ed25519ctx over the message, with a non-empty context.
+    Ctx(&'a [u8]),
+    /// Ed25519ph over the SHA-512 digest of the message (64 bytes), with
+    /// a context (possibly empty).
+    Ph(&'a [u8]),
+}
+
+/// The longest Ed25519ctx/ph context (RFC 8032).
+pub const MAX_CONTEXT_LEN: usize = super::ffi::ED25519_MAX_CONTEXT_LEN;
+
+impl Variant<'_> {
+    fn parts(&self) -> (bool, &[u8]) {
+        match self {
+            Variant::Ctx(c) => (false, c),
+            Variant::Ph(c) => (true, c),
+        }
+    }
 }
 
 /// Length of keys (public, private) and of the X25519 shared secret.
@@ -77,6 +100,21 @@ impl Okp {
         p[7..12].copy_from_slice(&oid);
         p
     }
+}
+
+/// Whether `CKA_EC_PARAMS` names Ed448 or X448 (RFC 8410 OIDs 1.3.101.113
+/// and 1.3.101.111, or the printable names): curves the engine lacks, so
+/// callers can say so.
+pub fn is_curve448(params: &[u8]) -> bool {
+    const OIDS: [[u8; 5]; 2] = [[0x06, 0x03, 0x2b, 0x65, 0x71], [0x06, 0x03, 0x2b, 0x65, 0x6f]];
+    if OIDS.iter().any(|o| params == o) {
+        return true;
+    }
+    let name = match params {
+        [0x13, n, rest @ ..] if *n as usize == rest.len() => rest,
+        _ => params,
+    };
+    matches!(name, b"edwards448" | b"Ed448" | b"ed448" | b"curve448" | b"X448" | b"x448")
 }
 
 /// The public point from `CKA_EC_POINT` or a derive parameter: a DER OCTET
@@ -151,6 +189,30 @@ impl OkpPublic {
         }
         v.verify_sig(msg, sig).map_err(|_| CryptoError::AuthFailed)
     }
+
+    /// Verifies an Ed25519ctx signature over `data` (the message) or an
+    /// Ed25519ph one (`data` = the message's SHA-512 digest). As
+    /// [`OkpPublic::verify`]; `InvalidParam` for an unusable context.
+    pub fn verify_variant(&self, v: Variant<'_>, data: &[u8], sig: &[u8]) -> CryptoResult<()> {
+        if self.0.verifier.is_none() {
+            return Err(CryptoError::InvalidKey);
+        }
+        let sig: &[u8; SIGNATURE_LEN] = sig.try_into().map_err(|_| CryptoError::InvalidLength)?;
+        let (ph, ctx) = v.parts();
+        check_variant(ph, ctx, data)?;
+        super::ffi::ed25519_verify(&self.0.key, data, ph, ctx, sig).map_err(|_| CryptoError::AuthFailed)
+    }
+}
+
+/// The context and digest rules of RFC 8032's variants.
+fn check_variant(ph: bool, ctx: &[u8], data: &[u8]) -> CryptoResult<()> {
+    if ctx.len() > MAX_CONTEXT_LEN || (!ph && ctx.is_empty()) {
+        return Err(CryptoError::InvalidParam);
+    }
+    if ph && data.len() != 64 {
+        return Err(CryptoError::InvalidLength);
+    }
+    Ok(())
 }
 
 enum Engine {
@@ -242,6 +304,22 @@ impl OkpPrivate {
         Ok(SIGNATURE_LEN)
     }
 
+    /// Ed25519ctx over `data` (the message) or Ed25519ph (`data` = the
+    /// message's SHA-512 digest) into `out[..64]`.
+    pub fn sign_variant(&self, v: Variant<'_>, data: &[u8], out: &mut [u8]) -> CryptoResult<usize> {
+        if !matches!(self.0.engine, Engine::Ed(_)) {
+            return Err(CryptoError::InvalidKey);
+        }
+        let out = out.get_mut(..SIGNATURE_LEN).ok_or(CryptoError::InvalidLength)?;
+        let (ph, ctx) = v.parts();
+        check_variant(ph, ctx, data)?;
+        let seed: &[u8; KEY_LEN] = self.0.secret.as_slice().try_into().map_err(|_| CryptoError::Internal)?;
+        let sig =
+            super::ffi::ed25519_sign(seed, &self.0.public.0.key, data, ph, ctx).map_err(|_| CryptoError::Internal)?;
+        out.copy_from_slice(&sig);
+        Ok(SIGNATURE_LEN)
+    }
+
     /// X25519 with the peer's raw 32-byte public key: the 32-byte shared
     /// secret. `InvalidKey` for a malformed peer key or an all-zero result
     /// (a small-order peer point), or on Ed25519.
@@ -306,6 +384,48 @@ mod tests {
         assert_eq!(back.public().bytes(), k.public().bytes());
     }
 
+    /// RFC 8032 §7.2 (Ed25519ctx, the first "foo" vector) and §7.3
+    /// (Ed25519ph, "abc").
+    #[test]
+    fn rfc8032_ctx_and_ph() {
+        let k = OkpPrivate::from_bytes(
+            Okp::Ed25519,
+            &h("0305334e381af78f141cb666f6199f57bc3495335a256a95bd2a55bf546663f6"),
+        )
+        .unwrap();
+        assert_eq!(k.public().bytes(), h("dfc9425e4f968f7f0c29f0259cf5f9aed6851c2bb4ad8bfb860cfee0ab248292"));
+        let msg = h("f726936d19c800494e3fdaff20b276a8");
+        let want = h(
+            "55a4cc2f70a54e04288c5f4cd1e45a7bb520b36292911876cada7323198dd87a8b36950b95130022907a7fb7c4e9b2d5f6cca685a587b4b21f4b888e4e7edb0d",
+        );
+        let mut sig = [0u8; 64];
+        k.sign_variant(Variant::Ctx(b"foo"), &msg, &mut sig).unwrap();
+        assert_eq!(sig.to_vec(), want);
+        k.public().verify_variant(Variant::Ctx(b"foo"), &msg, &sig).unwrap();
+        assert_eq!(k.public().verify_variant(Variant::Ctx(b"bar"), &msg, &sig), Err(CryptoError::AuthFailed));
+        assert_eq!(k.public().verify(&msg, &sig), Err(CryptoError::AuthFailed));
+        assert_eq!(k.sign_variant(Variant::Ctx(b""), &msg, &mut sig), Err(CryptoError::InvalidParam));
+        assert_eq!(k.sign_variant(Variant::Ctx(&[1; 256]), &msg, &mut sig), Err(CryptoError::InvalidParam));
+
+        let k = OkpPrivate::from_bytes(
+            Okp::Ed25519,
+            &h("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42"),
+        )
+        .unwrap();
+        assert_eq!(k.public().bytes(), h("ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf"));
+        let d = crate::crypto::digest::digest(crate::crypto::digest::Algorithm::Sha512, b"abc");
+        let want = h(
+            "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae4131f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406",
+        );
+        k.sign_variant(Variant::Ph(b""), &d, &mut sig).unwrap();
+        assert_eq!(sig.to_vec(), want);
+        k.public().verify_variant(Variant::Ph(b""), &d, &sig).unwrap();
+        assert_eq!(k.public().verify_variant(Variant::Ph(b"x"), &d, &sig), Err(CryptoError::AuthFailed));
+        assert_eq!(k.sign_variant(Variant::Ph(b""), &d[1..], &mut sig), Err(CryptoError::InvalidLength));
+        let x = generate(Okp::X25519).unwrap();
+        assert_eq!(x.sign_variant(Variant::Ph(b""), &d, &mut sig), Err(CryptoError::InvalidKey));
+    }
+
     #[test]
     fn rfc7748_section_6_1() {
         let a =
@@ -332,6 +452,8 @@ mod tests {
         assert_eq!(Okp::from_params(b"\x13\x0cedwards25519"), Some(Okp::Ed25519));
         assert_eq!(Okp::from_params(b"\x13\x0acurve25519"), Some(Okp::X25519));
         assert_eq!(Okp::from_params(&h("06082a8648ce3d030107")), None);
+        assert!(is_curve448(b"\x13\x0aedwards448") && is_curve448(&h("06032b6571")) && is_curve448(&h("06032b656f")));
+        assert!(!is_curve448(b"\x13\x0cedwards25519") && !is_curve448(&h("06032b6570")));
         let p = [7u8; 32];
         let mut der = vec![4, 32];
         der.extend_from_slice(&p);

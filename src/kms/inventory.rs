@@ -56,6 +56,7 @@ pub(crate) fn ec_curve_name(params: &[u8]) -> &'static str {
     match params {
         [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07] => "p256",
         [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22] => "p384",
+        [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x21] => "p224",
         [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23] => "p521",
         [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a] => "secp256k1",
         _ => "unknown",
@@ -77,6 +78,7 @@ pub fn algorithm_of(o: &Object) -> (String, u64) {
         Some(CKK_EC) => {
             let c = ec_curve_name(o.get(CKA_EC_PARAMS).unwrap_or(&[]));
             let bits = match c {
+                "p224" => 224,
                 "p384" => 384,
                 "p521" => 521,
                 "unknown" => 0,

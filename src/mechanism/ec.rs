@@ -1,19 +1,20 @@
 //! The EC mechanisms: CKM_ECDSA, CKM_ECDSA_SHA1/224/256/384/512,
 //! CKM_ECDH1_DERIVE and CKM_ECDH1_COFACTOR_DERIVE, over `crypto::ec`
-//! (P-256, P-384, secp256k1).
+//! (P-224, P-256, P-384, P-521, secp256k1).
 //!
 //! - CKM_ECDSA signs the caller's hash (any length; truncated or padded as
 //!   ECDSA defines, see `crypto::ec`); it is single-part.
 //! - CKM_ECDSA_SHA* hash the message incrementally with the named digest,
 //!   then sign the digest through the same path.
 //! - Signatures are raw `r || s` (2 × field length), as PKCS#11 defines.
-//! - ECDH: kdf CKD_NULL only (with no shared data); the result is the raw
+//! - ECDH: with CKD_NULL (and no shared data) the result is the raw
 //!   shared secret (the x coordinate, field length bytes), which the token
-//!   truncates to the derived key's CKA_VALUE_LEN. The X9.63 KDFs
-//!   (CKD_SHA*_KDF) are refused with `CKR_MECHANISM_PARAM_INVALID`. The
-//!   peer point may be raw SEC1 (uncompressed or compressed) or wrapped in
-//!   a DER OCTET STRING. The cofactor variant equals the plain one: all
-//!   three curves have cofactor 1.
+//!   truncates to the derived key's CKA_VALUE_LEN; the X9.63 and
+//!   SP 800-56C KDFs (CKD_SHA*_KDF, CKD_SHA*_KDF_SP800) derive the key's
+//!   length from it (`ecdh_kdf`). The peer point may be raw SEC1
+//!   (uncompressed or compressed) or wrapped in a DER OCTET STRING. The
+//!   cofactor variant equals the plain one: every curve here has
+//!   cofactor 1.
 
 use super::Signer;
 use crate::ck::*;
@@ -31,20 +32,20 @@ const SIGN_VERIFY: CK_FLAGS = CKF_SIGN | CKF_VERIFY | EC_FLAGS;
 
 /// The EC operation mechanisms: (type, min key bits, max key bits, flags).
 pub const MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] = &[
-    (CKM_ECDSA, 256, 384, SIGN_VERIFY),
-    (CKM_ECDSA_SHA1, 256, 384, SIGN_VERIFY),
-    (CKM_ECDSA_SHA224, 256, 384, SIGN_VERIFY),
-    (CKM_ECDSA_SHA256, 256, 384, SIGN_VERIFY),
-    (CKM_ECDSA_SHA384, 256, 384, SIGN_VERIFY),
-    (CKM_ECDSA_SHA512, 256, 384, SIGN_VERIFY),
-    (CKM_ECDH1_DERIVE, 256, 384, CKF_DERIVE | EC_FLAGS),
-    (CKM_ECDH1_COFACTOR_DERIVE, 256, 384, CKF_DERIVE | EC_FLAGS),
+    (CKM_ECDSA, 224, 521, SIGN_VERIFY),
+    (CKM_ECDSA_SHA1, 224, 521, SIGN_VERIFY),
+    (CKM_ECDSA_SHA224, 224, 521, SIGN_VERIFY),
+    (CKM_ECDSA_SHA256, 224, 521, SIGN_VERIFY),
+    (CKM_ECDSA_SHA384, 224, 521, SIGN_VERIFY),
+    (CKM_ECDSA_SHA512, 224, 521, SIGN_VERIFY),
+    (CKM_ECDH1_DERIVE, 224, 521, CKF_DERIVE | EC_FLAGS),
+    (CKM_ECDH1_COFACTOR_DERIVE, 224, 521, CKF_DERIVE | EC_FLAGS),
 ];
 
 /// Key-pair generation (`crypto::ec::generate`), for the token's
 /// C_GenerateKeyPair.
 pub const KEYGEN_MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] =
-    &[(CKM_EC_KEY_PAIR_GEN, 256, 384, CKF_GENERATE_KEY_PAIR | EC_FLAGS)];
+    &[(CKM_EC_KEY_PAIR_GEN, 224, 521, CKF_GENERATE_KEY_PAIR | EC_FLAGS)];
 
 fn no_param(mech: &Mechanism) -> Result<()> {
     match &mech.param {
@@ -173,29 +174,25 @@ impl Signer for EcdsaOp {
 }
 
 /// CKM_ECDH1_DERIVE / CKM_ECDH1_COFACTOR_DERIVE with `key` and the
-/// mechanism's CK_ECDH1_DERIVE_PARAMS: the raw shared secret (x coordinate,
-/// `field_len` bytes). Truncating it to the new key's length is the
-/// caller's job.
-pub fn derive(mech: &Mechanism, key: &EcPrivate) -> Result<Zeroizing<Vec<u8>>> {
+/// mechanism's CK_ECDH1_DERIVE_PARAMS: with CKD_NULL the raw shared secret
+/// (x coordinate, `field_len` bytes; truncating it to the new key's length
+/// is the caller's job), with a hash KDF `want` bytes (see `ecdh_kdf`).
+pub fn derive(mech: &Mechanism, key: &EcPrivate, want: Option<usize>) -> Result<Zeroizing<Vec<u8>>> {
     if mech.ty != CKM_ECDH1_DERIVE && mech.ty != CKM_ECDH1_COFACTOR_DERIVE {
         return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} is not an ECDH derivation", mech.ty));
     }
     let MechParam::Ecdh { kdf, shared_data, public_data } = &mech.param else {
         return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "ECDH needs CK_ECDH1_DERIVE_PARAMS"));
     };
-    if *kdf != CKD_NULL {
-        return Err(err!(CKR_MECHANISM_PARAM_INVALID, "ECDH kdf 0x{kdf:x} not supported (only CKD_NULL)"));
-    }
-    if !shared_data.is_empty() {
-        return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "ECDH with CKD_NULL takes no shared data"));
-    }
+    super::ecdh_kdf::check(*kdf, shared_data)?;
     let curve = key.curve();
     let point = der::ec_point_from_attr(public_data, curve.field_len())
         .ok_or_else(|| Error::new(CKR_MECHANISM_PARAM_INVALID, "ECDH public data is not a point on the key's curve"))?;
-    key.ecdh(point).map_err(|e| match e {
+    let z = key.ecdh(point).map_err(|e| match e {
         CryptoError::InvalidKey => Error::new(CKR_MECHANISM_PARAM_INVALID, "ECDH peer point invalid"),
         e => err!(CKR_FUNCTION_FAILED, "ECDH failed: {e:?}"),
-    })
+    })?;
+    super::ecdh_kdf::apply(*kdf, shared_data, z, want)
 }
 
 #[cfg(test)]
@@ -203,7 +200,7 @@ mod tests {
     use super::*;
     use crate::crypto::ec::{self, Curve};
 
-    const CURVES: [Curve; 3] = [Curve::P256, Curve::P384, Curve::Secp256k1];
+    const CURVES: [Curve; 5] = [Curve::P224, Curve::P256, Curve::P384, Curve::P521, Curve::Secp256k1];
     const HASHED: [(CK_MECHANISM_TYPE, Algorithm); 5] = [
         (CKM_ECDSA_SHA1, Algorithm::Sha1),
         (CKM_ECDSA_SHA224, Algorithm::Sha224),
@@ -263,6 +260,10 @@ mod tests {
         }
     }
 
+    fn derive_n(m: &Mechanism, k: &EcPrivate) -> Result<Zeroizing<Vec<u8>>> {
+        derive(m, k, None)
+    }
+
     fn ecdh(kdf: CK_ULONG, shared: &[u8], public: &[u8]) -> Mechanism {
         Mechanism {
             ty: CKM_ECDH1_DERIVE,
@@ -275,21 +276,32 @@ mod tests {
         for c in CURVES {
             let a = ec::generate(c).unwrap();
             let b = ec::generate(c).unwrap();
-            let s1 = derive(&ecdh(CKD_NULL, b"", b.public_point()), &a).unwrap();
-            let s2 = derive(&ecdh(CKD_NULL, b"", &der::wrap_octet_string(a.public_point())), &b).unwrap();
+            let s1 = derive_n(&ecdh(CKD_NULL, b"", b.public_point()), &a).unwrap();
+            let s2 = derive_n(&ecdh(CKD_NULL, b"", &der::wrap_octet_string(a.public_point())), &b).unwrap();
             assert_eq!(s1, s2);
             assert_eq!(s1.len(), c.field_len());
             let mut m = ecdh(CKD_NULL, b"", b.public_point());
             m.ty = CKM_ECDH1_COFACTOR_DERIVE;
-            assert_eq!(derive(&m, &a).unwrap(), s1);
-            assert_eq!(rv(derive(&ecdh(CKD_SHA256_KDF, b"", b.public_point()), &a)), CKR_MECHANISM_PARAM_INVALID);
-            assert_eq!(rv(derive(&ecdh(CKD_NULL, b"x", b.public_point()), &a)), CKR_MECHANISM_PARAM_INVALID);
-            assert_eq!(rv(derive(&ecdh(CKD_NULL, b"", &[4, 1, 2]), &a)), CKR_MECHANISM_PARAM_INVALID);
+            assert_eq!(derive_n(&m, &a).unwrap(), s1);
+            assert_eq!(rv(derive_n(&ecdh(CKD_SHA1_KDF_ASN1, b"", b.public_point()), &a)), CKR_MECHANISM_PARAM_INVALID);
+            // X9.63 over the raw secret, to the length asked.
+            let k = derive(&ecdh(CKD_SHA256_KDF, b"info", b.public_point()), &a, Some(24)).unwrap();
+            let want = crate::crypto::ecdh_kdf::derive(
+                crate::crypto::ecdh_kdf::Kdf::X963,
+                Algorithm::Sha256,
+                &s1,
+                b"info",
+                24,
+            )
+            .unwrap();
+            assert_eq!(k, want);
+            assert_eq!(rv(derive_n(&ecdh(CKD_NULL, b"x", b.public_point()), &a)), CKR_MECHANISM_PARAM_INVALID);
+            assert_eq!(rv(derive_n(&ecdh(CKD_NULL, b"", &[4, 1, 2]), &a)), CKR_MECHANISM_PARAM_INVALID);
             let mut off = b.public_point().to_vec();
             off[9] ^= 1;
-            assert_eq!(rv(derive(&ecdh(CKD_NULL, b"", &off), &a)), CKR_MECHANISM_PARAM_INVALID);
-            assert_eq!(rv(derive(&Mechanism::new(CKM_ECDH1_DERIVE), &a)), CKR_MECHANISM_PARAM_INVALID);
-            assert_eq!(rv(derive(&Mechanism::new(CKM_ECDSA), &a)), CKR_MECHANISM_INVALID);
+            assert_eq!(rv(derive_n(&ecdh(CKD_NULL, b"", &off), &a)), CKR_MECHANISM_PARAM_INVALID);
+            assert_eq!(rv(derive_n(&Mechanism::new(CKM_ECDH1_DERIVE), &a)), CKR_MECHANISM_PARAM_INVALID);
+            assert_eq!(rv(derive_n(&Mechanism::new(CKM_ECDSA), &a)), CKR_MECHANISM_INVALID);
         }
     }
 

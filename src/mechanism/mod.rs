@@ -10,6 +10,7 @@ pub mod aes;
 pub mod cmac;
 pub mod digest;
 pub mod ec;
+pub mod ecdh_kdf;
 pub mod hmac;
 pub mod okp;
 pub mod registry;

@@ -2,20 +2,23 @@
 //! `crypto::okp`: CKM_EDDSA with Ed25519 keys, CKM_ECDH1_DERIVE with
 //! X25519 keys, and their key-pair generations.
 //!
-//! - CKM_EDDSA: pure Ed25519 only. The parameter is optional; a
-//!   CK_EDDSA_PARAMS with phFlag = false and no context data is pure
-//!   Ed25519 too. Ed25519ph and Ed25519ctx are refused with
-//!   `CKR_MECHANISM_PARAM_INVALID` (the engine has neither). The message is
-//!   buffered, so C_SignUpdate works as well as single-part C_Sign (up to
-//!   64 MiB, then `CKR_DATA_LEN_RANGE`).
-//! - CKM_ECDH1_DERIVE with a CKK_EC_MONTGOMERY key: kdf CKD_NULL, no shared
-//!   data, the peer's 32-byte public key raw or as a DER OCTET STRING; the
-//!   result is the 32-byte X25519 secret (an all-zero one is refused).
+//! - CKM_EDDSA: without a parameter, or with a CK_EDDSA_PARAMS whose
+//!   phFlag is false and context empty, pure Ed25519; phFlag false with a
+//!   context is Ed25519ctx; phFlag true is Ed25519ph (context may be
+//!   empty). A context over 255 bytes is `CKR_MECHANISM_PARAM_INVALID`.
+//!   Pure and ctx messages are buffered, so C_SignUpdate works as well as
+//!   single-part C_Sign (up to 64 MiB, then `CKR_DATA_LEN_RANGE`); ph
+//!   hashes the message (SHA-512) as it comes.
+//! - CKM_ECDH1_DERIVE with a CKK_EC_MONTGOMERY key: the peer's 32-byte
+//!   public key raw or as a DER OCTET STRING; the result is the 32-byte
+//!   X25519 secret (an all-zero one is refused), raw with CKD_NULL or put
+//!   through the X9.63 / SP 800-56C KDF named (`ecdh_kdf`).
 
 use super::Signer;
 use crate::ck::*;
 use crate::crypto::CryptoError;
-use crate::crypto::okp::{self, OkpPrivate, OkpPublic};
+use crate::crypto::digest::{Algorithm, Hasher};
+use crate::crypto::okp::{self, OkpPrivate, OkpPublic, Variant};
 use crate::err;
 use crate::error::{Error, Result};
 use crate::types::{MechParam, Mechanism};
@@ -33,19 +36,31 @@ pub const MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] = &[
 /// whole: as for multi-part GCM decryption, at most 64 MiB.
 const MAX_MULTI_PART: usize = 64 << 20;
 
-/// Checks a CKM_EDDSA parameter: none, or pure Ed25519.
-fn check_eddsa(mech: &Mechanism) -> Result<()> {
+/// What a CKM_EDDSA parameter selects.
+enum Mode {
+    Pure,
+    Ctx(Vec<u8>),
+    Ph(Vec<u8>),
+}
+
+/// Reads a CKM_EDDSA parameter (see the module docs).
+fn eddsa_mode(mech: &Mechanism) -> Result<Mode> {
     if mech.ty != CKM_EDDSA {
         return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} is not EdDSA", mech.ty));
     }
-    match &mech.param {
-        MechParam::None => Ok(()),
-        MechParam::Eddsa { ph: false, context } if context.is_empty() => Ok(()),
-        MechParam::Eddsa { .. } => {
-            Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "only pure Ed25519 (no prehash, no context) is supported"))
-        }
-        _ => Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "CKM_EDDSA takes CK_EDDSA_PARAMS or nothing")),
+    let mode = match &mech.param {
+        MechParam::None => Mode::Pure,
+        MechParam::Eddsa { ph: false, context } if context.is_empty() => Mode::Pure,
+        MechParam::Eddsa { ph: false, context } => Mode::Ctx(context.clone()),
+        MechParam::Eddsa { ph: true, context } => Mode::Ph(context.clone()),
+        _ => return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "CKM_EDDSA takes CK_EDDSA_PARAMS or nothing")),
+    };
+    if let Mode::Ctx(c) | Mode::Ph(c) = &mode
+        && c.len() > okp::MAX_CONTEXT_LEN
+    {
+        return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "an Ed25519 context is at most 255 bytes"));
     }
+    Ok(mode)
 }
 
 enum Key {
@@ -53,27 +68,52 @@ enum Key {
     Public(OkpPublic),
 }
 
+enum Input {
+    /// Pure Ed25519 and Ed25519ctx: the whole message.
+    Message(Zeroizing<Vec<u8>>),
+    /// Ed25519ph: SHA-512 of the message so far.
+    Prehash(Hasher),
+}
+
 struct EddsaOp {
     key: Key,
-    msg: Zeroizing<Vec<u8>>,
+    mode: Mode,
+    input: Input,
 }
 
-/// Builds an Ed25519 signing operation.
+fn op(mech: &Mechanism, key: Key, alg: okp::Okp) -> Result<Box<dyn Signer>> {
+    let mode = eddsa_mode(mech)?;
+    if alg != okp::Okp::Ed25519 {
+        return Err(Error::new(CKR_KEY_TYPE_INCONSISTENT, "CKM_EDDSA needs an Ed25519 key"));
+    }
+    let input = match mode {
+        Mode::Ph(_) => Input::Prehash(Hasher::new(Algorithm::Sha512)),
+        _ => Input::Message(Zeroizing::new(Vec::new())),
+    };
+    Ok(Box::new(EddsaOp { key, mode, input }))
+}
+
+/// Builds an Ed25519 (pure, ctx or ph) signing operation.
 pub fn signer(mech: &Mechanism, key: &OkpPrivate) -> Result<Box<dyn Signer>> {
-    check_eddsa(mech)?;
-    if key.alg() != okp::Okp::Ed25519 {
-        return Err(Error::new(CKR_KEY_TYPE_INCONSISTENT, "CKM_EDDSA needs an Ed25519 key"));
-    }
-    Ok(Box::new(EddsaOp { key: Key::Private(key.clone()), msg: Zeroizing::new(Vec::new()) }))
+    op(mech, Key::Private(key.clone()), key.alg())
 }
 
-/// Builds an Ed25519 verification operation.
+/// Builds an Ed25519 (pure, ctx or ph) verification operation.
 pub fn verifier(mech: &Mechanism, key: &OkpPublic) -> Result<Box<dyn Signer>> {
-    check_eddsa(mech)?;
-    if key.alg() != okp::Okp::Ed25519 {
-        return Err(Error::new(CKR_KEY_TYPE_INCONSISTENT, "CKM_EDDSA needs an Ed25519 key"));
+    op(mech, Key::Public(key.clone()), key.alg())
+}
+
+impl EddsaOp {
+    /// The bytes the engine signs: the message, or its SHA-512 digest.
+    fn data<'a>(&'a mut self, buf: &'a mut [u8; 64]) -> (&'a Mode, &'a [u8]) {
+        match &mut self.input {
+            Input::Message(m) => (&self.mode, &m[..]),
+            Input::Prehash(h) => {
+                let n = h.finish_into(buf);
+                (&self.mode, &buf[..n])
+            }
+        }
     }
-    Ok(Box::new(EddsaOp { key: Key::Public(key.clone()), msg: Zeroizing::new(Vec::new()) }))
 }
 
 impl Signer for EddsaOp {
@@ -82,10 +122,15 @@ impl Signer for EddsaOp {
     }
 
     fn update(&mut self, data: &[u8]) -> Result<()> {
-        if self.msg.len().saturating_add(data.len()) > MAX_MULTI_PART {
-            return Err(Error::new(CKR_DATA_LEN_RANGE, "a multi-part Ed25519 message is limited to 64 MiB"));
+        match &mut self.input {
+            Input::Message(m) => {
+                if m.len().saturating_add(data.len()) > MAX_MULTI_PART {
+                    return Err(Error::new(CKR_DATA_LEN_RANGE, "a multi-part Ed25519 message is limited to 64 MiB"));
+                }
+                m.extend_from_slice(data);
+            }
+            Input::Prehash(h) => h.update(data),
         }
-        self.msg.extend_from_slice(data);
         Ok(())
     }
 
@@ -93,14 +138,30 @@ impl Signer for EddsaOp {
         let Key::Private(k) = &self.key else {
             return Err(Error::general("EdDSA verify operation asked to sign"));
         };
-        k.sign(&self.msg, out).map_err(|e| err!(CKR_FUNCTION_FAILED, "Ed25519 signing failed: {e:?}"))
+        let k = k.clone();
+        let mut buf = [0u8; 64];
+        let (mode, data) = self.data(&mut buf);
+        match mode {
+            Mode::Pure => k.sign(data, out),
+            Mode::Ctx(c) => k.sign_variant(Variant::Ctx(c), data, out),
+            Mode::Ph(c) => k.sign_variant(Variant::Ph(c), data, out),
+        }
+        .map_err(|e| err!(CKR_FUNCTION_FAILED, "Ed25519 signing failed: {e:?}"))
     }
 
     fn verify_final(&mut self, signature: &[u8]) -> Result<()> {
         let Key::Public(k) = &self.key else {
             return Err(Error::general("EdDSA sign operation asked to verify"));
         };
-        k.verify(&self.msg, signature).map_err(|e| match e {
+        let k = k.clone();
+        let mut buf = [0u8; 64];
+        let (mode, data) = self.data(&mut buf);
+        match mode {
+            Mode::Pure => k.verify(data, signature),
+            Mode::Ctx(c) => k.verify_variant(Variant::Ctx(c), data, signature),
+            Mode::Ph(c) => k.verify_variant(Variant::Ph(c), data, signature),
+        }
+        .map_err(|e| match e {
             CryptoError::InvalidLength => Error::new(CKR_SIGNATURE_LEN_RANGE, "Ed25519 signature must be 64 bytes"),
             CryptoError::AuthFailed => Error::new(CKR_SIGNATURE_INVALID, "Ed25519 signature invalid"),
             e => err!(CKR_FUNCTION_FAILED, "Ed25519 verification failed: {e:?}"),
@@ -110,7 +171,9 @@ impl Signer for EddsaOp {
 
 /// CKM_ECDH1_DERIVE (or the cofactor variant: X25519 clamps the scalar,
 /// which clears the cofactor) with an X25519 key: the raw 32-byte secret.
-pub fn derive(mech: &Mechanism, key: &OkpPrivate) -> Result<Zeroizing<Vec<u8>>> {
+/// A hash KDF of CK_ECDH1_DERIVE_PARAMS then makes `want` bytes of it
+/// (see `ecdh_kdf`).
+pub fn derive(mech: &Mechanism, key: &OkpPrivate, want: Option<usize>) -> Result<Zeroizing<Vec<u8>>> {
     if mech.ty != CKM_ECDH1_DERIVE && mech.ty != CKM_ECDH1_COFACTOR_DERIVE {
         return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} is not an ECDH derivation", mech.ty));
     }
@@ -120,18 +183,14 @@ pub fn derive(mech: &Mechanism, key: &OkpPrivate) -> Result<Zeroizing<Vec<u8>>> 
     let MechParam::Ecdh { kdf, shared_data, public_data } = &mech.param else {
         return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "ECDH needs CK_ECDH1_DERIVE_PARAMS"));
     };
-    if *kdf != CKD_NULL {
-        return Err(err!(CKR_MECHANISM_PARAM_INVALID, "ECDH kdf 0x{kdf:x} not supported (only CKD_NULL)"));
-    }
-    if !shared_data.is_empty() {
-        return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "ECDH with CKD_NULL takes no shared data"));
-    }
+    super::ecdh_kdf::check(*kdf, shared_data)?;
     let peer = okp::point_from_attr(public_data)
         .ok_or_else(|| Error::new(CKR_MECHANISM_PARAM_INVALID, "X25519 public data must be 32 bytes"))?;
-    key.agree(peer).map_err(|e| match e {
+    let z = key.agree(peer).map_err(|e| match e {
         CryptoError::InvalidKey => Error::new(CKR_MECHANISM_PARAM_INVALID, "X25519 peer key invalid"),
         e => err!(CKR_FUNCTION_FAILED, "X25519 failed: {e:?}"),
-    })
+    })?;
+    super::ecdh_kdf::apply(*kdf, shared_data, z, want)
 }
 
 #[cfg(test)]
@@ -158,9 +217,30 @@ mod tests {
         let mut v = verifier(&Mechanism::new(CKM_EDDSA), k.public()).unwrap();
         v.update(b"hello worle").unwrap();
         assert_eq!(rv(v.verify_final(&sig)), CKR_SIGNATURE_INVALID);
-        for param in [MechParam::Eddsa { ph: true, context: vec![] }, MechParam::Eddsa { ph: false, context: vec![1] }]
-        {
-            assert_eq!(rv(signer(&Mechanism { ty: CKM_EDDSA, param }, &k)), CKR_MECHANISM_PARAM_INVALID);
+        // Ed25519ph (multi-part, hashed as it comes) and Ed25519ctx; each
+        // signature verifies only under its own variant and context.
+        let variants = [
+            MechParam::Eddsa { ph: true, context: vec![] },
+            MechParam::Eddsa { ph: true, context: b"ctx".to_vec() },
+            MechParam::Eddsa { ph: false, context: b"ctx".to_vec() },
+            MechParam::None,
+        ];
+        for (i, param) in variants.iter().enumerate() {
+            let m = Mechanism { ty: CKM_EDDSA, param: param.clone() };
+            let mut s = signer(&m, &k).unwrap();
+            s.update(b"hello ").unwrap();
+            s.update(b"world").unwrap();
+            let mut sig = [0u8; 64];
+            s.sign_final(&mut sig).unwrap();
+            for (j, other) in variants.iter().enumerate() {
+                let mut v = verifier(&Mechanism { ty: CKM_EDDSA, param: other.clone() }, k.public()).unwrap();
+                v.update(b"hello world").unwrap();
+                assert_eq!(rv(v.verify_final(&sig)), if i == j { CKR_OK } else { CKR_SIGNATURE_INVALID }, "{i} {j}");
+            }
+        }
+        for ph in [false, true] {
+            let m = Mechanism { ty: CKM_EDDSA, param: MechParam::Eddsa { ph, context: vec![1; 256] } };
+            assert_eq!(rv(signer(&m, &k)), CKR_MECHANISM_PARAM_INVALID);
         }
         let x = generate(Okp::X25519).unwrap();
         assert_eq!(rv(signer(&pure, &x)), CKR_KEY_TYPE_INCONSISTENT);
@@ -179,9 +259,12 @@ mod tests {
         };
         let mut der = vec![4, 32];
         der.extend_from_slice(a.public().bytes());
-        assert_eq!(derive(&m(b.public().bytes()), &a).unwrap(), derive(&m(&der), &b).unwrap());
-        assert_eq!(rv(derive(&m(&[0u8; 32]), &a)), CKR_MECHANISM_PARAM_INVALID);
-        assert_eq!(rv(derive(&m(&[1u8; 33]), &a)), CKR_MECHANISM_PARAM_INVALID);
-        assert_eq!(rv(derive(&m(b.public().bytes()), &generate(Okp::Ed25519).unwrap())), CKR_KEY_TYPE_INCONSISTENT);
+        assert_eq!(derive(&m(b.public().bytes()), &a, None).unwrap(), derive(&m(&der), &b, None).unwrap());
+        assert_eq!(rv(derive(&m(&[0u8; 32]), &a, None)), CKR_MECHANISM_PARAM_INVALID);
+        assert_eq!(rv(derive(&m(&[1u8; 33]), &a, None)), CKR_MECHANISM_PARAM_INVALID);
+        assert_eq!(
+            rv(derive(&m(b.public().bytes()), &generate(Okp::Ed25519).unwrap(), None)),
+            CKR_KEY_TYPE_INCONSISTENT
+        );
     }
 }

@@ -64,6 +64,7 @@ pub struct Knobs {
     pub allow_wrap_decrypt_keys: Option<bool>,
     pub allow_raw_rsa_sign_decrypt: Option<bool>,
     pub allow_curve25519: Option<bool>,
+    pub allow_p224: Option<bool>,
 }
 
 /// The resolved key policy of one token.
@@ -92,6 +93,9 @@ pub struct KeyPolicy {
     /// modern, constant-time, no weak parameters); a site that must stay
     /// on NIST curves turns them off.
     pub allow_curve25519: bool,
+    /// Allow EC keys on P-224 (112-bit security: below the strict
+    /// profile's floor; P-521 is always allowed, as P-256 and P-384 are).
+    pub allow_p224: bool,
 }
 
 impl Default for KeyPolicy {
@@ -127,6 +131,20 @@ fn is_curve25519_mechanism(ty: CK_MECHANISM_TYPE) -> bool {
     crate::mechanism::okp::MECHANISMS.iter().any(|m| m.0 == ty)
 }
 
+/// Whether `CKA_EC_PARAMS` (DER, or a plain curve name) names P-224.
+fn is_p224(params: Option<&[u8]>) -> bool {
+    use crate::crypto::{der, ec::Curve};
+    params.is_some_and(|p| {
+        der::curve_from_params(p).or_else(|| std::str::from_utf8(p).ok().and_then(der::curve_from_name))
+            == Some(Curve::P224)
+    })
+}
+
+/// The EC (Weierstrass) mechanisms, whose smallest key is P-224's.
+fn is_ec_mechanism(ty: CK_MECHANISM_TYPE) -> bool {
+    crate::mechanism::ec::MECHANISMS.iter().chain(crate::mechanism::ec::KEYGEN_MECHANISMS).any(|m| m.0 == ty)
+}
+
 /// The RSA operation mechanisms (their key sizes follow the policy).
 fn is_rsa_mechanism(ty: CK_MECHANISM_TYPE) -> bool {
     crate::mechanism::rsa::MECHANISMS.iter().any(|m| m.0 == ty)
@@ -146,6 +164,7 @@ impl KeyPolicy {
         allow_wrap_decrypt_keys: true,
         allow_raw_rsa_sign_decrypt: true,
         allow_curve25519: true,
+        allow_p224: true,
     };
 
     /// For production tokens, and always for `keyward key import`.
@@ -159,6 +178,7 @@ impl KeyPolicy {
         allow_wrap_decrypt_keys: false,
         allow_raw_rsa_sign_decrypt: false,
         allow_curve25519: true,
+        allow_p224: false,
     };
 
     pub fn of(p: Profile) -> KeyPolicy {
@@ -204,6 +224,7 @@ impl KeyPolicy {
         set(&mut self.allow_wrap_decrypt_keys, k.allow_wrap_decrypt_keys);
         set(&mut self.allow_raw_rsa_sign_decrypt, k.allow_raw_rsa_sign_decrypt);
         set(&mut self.allow_curve25519, k.allow_curve25519);
+        set(&mut self.allow_p224, k.allow_p224);
     }
 
     /// Smallest RSA public key accepted for verification.
@@ -307,6 +328,9 @@ impl KeyPolicy {
                 format_args!("no Ed25519/X25519 keys on this token"),
             ));
         }
+        if !self.allow_p224 && n.ulong(CKA_KEY_TYPE) == Some(CKK_EC) && is_p224(n.attrs.get(CKA_EC_PARAMS)) {
+            return Err(refused(CKR_TEMPLATE_INCONSISTENT, "allow_p224", format_args!("no P-224 keys on this token")));
+        }
         if n.kind == PUB_RSA || n.kind == PRIV_RSA {
             self.check_rsa_key(n.kind, &n.attrs)?;
         }
@@ -371,6 +395,13 @@ impl KeyPolicy {
                 format_args!("no use of Ed25519/X25519 keys on this token"),
             ));
         }
+        if !self.allow_p224 && obj.key_type == Some(CKK_EC) && is_p224(obj.get(CKA_EC_PARAMS)) {
+            return Err(refused(
+                CKR_KEY_FUNCTION_NOT_PERMITTED,
+                "allow_p224",
+                format_args!("no use of P-224 keys on this token"),
+            ));
+        }
         if obj.key_type == Some(CKK_RSA) {
             self.check_rsa_use(obj, mech, usage)?;
         }
@@ -430,6 +461,12 @@ impl KeyPolicy {
         }
         if !self.allow_curve25519 && is_curve25519_mechanism(ty) {
             info.flags = 0;
+        }
+        // Without P-224 the smallest EC key is P-256's, or X25519's 255
+        // bits for the ECDH derivations they share.
+        if !self.allow_p224 && is_ec_mechanism(ty) {
+            let x25519 = self.allow_curve25519 && matches!(ty, CKM_ECDH1_DERIVE | CKM_ECDH1_COFACTOR_DERIVE);
+            info.min_key_size = if x25519 { 255 } else { 256 };
         }
         info
     }

@@ -29,7 +29,12 @@ fn need<'a>(obj_attrs: impl Fn(CK_ATTRIBUTE_TYPE) -> Option<&'a [u8]>, ty: CK_AT
 pub fn curve_of(params: &[u8]) -> Result<ec::Curve> {
     der::curve_from_params(params)
         .or_else(|| std::str::from_utf8(params).ok().and_then(der::curve_from_name))
-        .ok_or_else(|| Error::new(CKR_CURVE_NOT_SUPPORTED, "curve not supported (P-256, P-384, secp256k1)"))
+        .ok_or_else(|| {
+            Error::new(
+                CKR_CURVE_NOT_SUPPORTED,
+                "curve not supported (P-224, P-256, P-384, P-521, secp256k1; not P-192: the engine, AWS-LC, lacks it)",
+            )
+        })
 }
 
 /// The Curve25519 algorithm of a CKK_EC_EDWARDS / CKK_EC_MONTGOMERY key
@@ -42,6 +47,10 @@ pub fn okp_of(key_type: Option<CK_KEY_TYPE>, params: &[u8]) -> Result<Option<Okp
     };
     match Okp::from_params(params) {
         Some(a) if a == want => Ok(Some(a)),
+        None if okp::is_curve448(params) => Err(Error::new(
+            CKR_CURVE_NOT_SUPPORTED,
+            "Ed448/X448 are not supported: the engine (AWS-LC) has no Curve448",
+        )),
         _ => Err(err!(
             CKR_CURVE_NOT_SUPPORTED,
             "curve not supported for this key type (only {})",
@@ -168,10 +177,12 @@ pub fn unwrap(
     }
 }
 
-pub fn derive(m: &KeyMaterial, mech: &Mechanism) -> Result<Zeroizing<Vec<u8>>> {
+/// `want`: the new key's length when the template fixes it (a hash KDF
+/// derives exactly that many bytes; a raw secret is truncated by the caller).
+pub fn derive(m: &KeyMaterial, mech: &Mechanism, want: Option<usize>) -> Result<Zeroizing<Vec<u8>>> {
     match m {
-        KeyMaterial::EcPrivate(k) => mechanism::ec::derive(mech, k),
-        KeyMaterial::OkpPrivate(k) => mechanism::okp::derive(mech, k),
+        KeyMaterial::EcPrivate(k) => mechanism::ec::derive(mech, k, want),
+        KeyMaterial::OkpPrivate(k) => mechanism::okp::derive(mech, k, want),
         _ => Err(err!(CKR_KEY_TYPE_INCONSISTENT, "mechanism 0x{:x} derives from EC private keys", mech.ty)),
     }
 }

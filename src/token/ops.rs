@@ -373,7 +373,6 @@ impl Token {
         self.check_key(&bk, mech, Purpose::Derive)?;
         check_context_login(s, &bk)?;
         let mat = self.material(&bk)?;
-        let secret = asymmetric_derive(&bk, &mat, mech)?;
         let implied = match bk.get(CKA_DERIVE_TEMPLATE).filter(|v| !v.is_empty()) {
             Some(v) => decode_template(v).ok_or_else(|| Error::device("corrupt CKA_DERIVE_TEMPLATE"))?,
             None => Vec::new(),
@@ -389,6 +388,14 @@ impl Token {
             return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "derivation makes secret keys"));
         }
         let kt = n.ulong(CKA_KEY_TYPE).unwrap_or(CKK_GENERIC_SECRET);
+        // The length the template fixes (an AES key without one is 256
+        // bits): a KDF derives exactly that; a raw secret is cut to it.
+        let want = match (n.ulong(CKA_VALUE_LEN), kt) {
+            (Some(l), _) => Some(l as usize),
+            (None, CKK_AES) => Some(32),
+            (None, _) => None,
+        };
+        let secret = asymmetric_derive(&bk, &mat, mech, want)?;
         let len = match (n.ulong(CKA_VALUE_LEN), kt) {
             (Some(l), _) => l as usize,
             (None, CKK_AES) => 32.min(secret.len()),
@@ -449,8 +456,13 @@ fn asymmetric_unwrap(
     super::asym::unwrap(m, mech, w, want_len)
 }
 
-fn asymmetric_derive(_obj: &Object, m: &KeyMaterial, mech: &Mechanism) -> Result<Zeroizing<Vec<u8>>> {
-    super::asym::derive(m, mech)
+fn asymmetric_derive(
+    _obj: &Object,
+    m: &KeyMaterial,
+    mech: &Mechanism,
+    want: Option<usize>,
+) -> Result<Zeroizing<Vec<u8>>> {
+    super::asym::derive(m, mech, want)
 }
 
 fn private_key_pkcs8(m: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {

@@ -26,6 +26,7 @@ pub enum KeyType {
     Rsa4096,
     P256,
     P384,
+    P521,
     Secp256k1,
 }
 
@@ -163,6 +164,7 @@ fn random_id() -> Result<Vec<u8>, String> {
 fn ec_params(k: KeyType) -> Vec<u8> {
     match k {
         KeyType::P384 => vec![0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22],
+        KeyType::P521 => vec![0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23],
         KeyType::Secp256k1 => vec![0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a],
         _ => vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
     }
@@ -236,7 +238,7 @@ fn create(
             q.extend([Attr::bool(CKA_SIGN, true), Attr::bool(CKA_DECRYPT, true), Attr::bool(CKA_UNWRAP, true)]);
             lib.generate_key_pair(h, &Mechanism::new(CKM_RSA_PKCS_KEY_PAIR_GEN), &p, &q).map_err(e)?;
         }
-        KeyType::P256 | KeyType::P384 | KeyType::Secp256k1 => {
+        KeyType::P256 | KeyType::P384 | KeyType::P521 | KeyType::Secp256k1 => {
             let mut p = common.clone();
             p.extend([
                 Attr::new(CKA_EC_PARAMS, ec_params(kt)),

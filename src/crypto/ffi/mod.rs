@@ -21,13 +21,22 @@
 //!   (multiples of 128 bits) with any odd public exponent of up to 32 bits;
 //! - `gcm`: AES-GCM with IVs other than 96 bits, and multi-part
 //!   (streaming) AES-GCM encryption;
+//! - `ec`: ECDSA and ECDH on P-224 (which aws-lc-rs lacks), and ECDSA
+//!   on P-521 over a hash longer than 64 bytes (aws-lc-rs signs a digest of
+//!   the curve's native length only);
+//! - `ed25519`: Ed25519ctx and Ed25519ph (RFC 8032), which aws-lc-rs
+//!   lacks (it signs pure Ed25519 only);
 //! - `rand`: random bytes with caller-supplied DRBG additional input
 //!   (C_SeedRandom).
 
+mod ec;
+mod ed25519;
 mod gcm;
 mod rand;
 mod rsa;
 
+pub use ec::{EcGroup, P224, P521, ec_check_point, ec_ecdh, ec_generate, ec_public_point, ec_sign, ec_verify};
+pub use ed25519::{MAX_CONTEXT_LEN as ED25519_MAX_CONTEXT_LEN, ed25519_sign, ed25519_verify};
 pub use gcm::{GcmSealStream, aes_gcm_any_iv};
 pub use rand::{ADDITIONAL_INPUT_LEN, random_with_additional_input};
 pub use rsa::{EncPad, EvpRsa, Md, SigPad, generate_rsa};

@@ -1,4 +1,5 @@
-//! `keyward key import`: a PKCS#8 private key (PEM or DER) or a raw AES key
+//! `keyward key import`: a PKCS#8 private key (PEM or DER: RSA, EC,
+//! Ed25519 or X25519) or a raw AES key
 //! as the first version of a new managed key, under the strict key policy
 //! whatever the token's profile.
 //!
@@ -17,7 +18,8 @@ use crate::types::{Attr, Handle};
 
 impl Token {
     /// Imports a key from a file's bytes as the first version of a new
-    /// managed key `label`: a PKCS#8 private key (PEM or DER; RSA or EC,
+    /// managed key `label`: a PKCS#8 private key (PEM or DER; RSA, EC,
+    /// Ed25519 or X25519 (RFC 8410),
     /// validated like C_CreateObject, stored with its public half) or a raw
     /// 16/24/32-byte AES key. Returns the new handles. Whatever the token's
     /// profile, the strict key policy applies on top of the token's own
@@ -56,8 +58,12 @@ impl Token {
             ));
         }
         let mut last = Error::new(CKR_ARGUMENTS_BAD, "not a PKCS#8 private key nor a raw AES key");
-        for kt in [CKK_RSA, CKK_EC] {
-            let priv_t = common(CKO_PRIVATE_KEY, kt);
+        for kt in [CKK_RSA, CKK_EC, CKK_EC_EDWARDS, CKK_EC_MONTGOMERY] {
+            let mut priv_t = common(CKO_PRIVATE_KEY, kt);
+            if kt == CKK_EC_MONTGOMERY {
+                // Key agreement is an X25519 key's only use.
+                priv_t.push(Attr::bool(CKA_DERIVE, true));
+            }
             let mut n = template::build(&priv_t, &[], template::Origin::Unwrap)?;
             match crate::token::asym::fill_from_pkcs8(&mut n, &der) {
                 Ok(()) => {}
@@ -74,6 +80,17 @@ impl Token {
                     for ty in [CKA_MODULUS, CKA_PUBLIC_EXPONENT] {
                         pt.push(Attr::new(ty, n.attrs.get(ty).unwrap_or_default().to_vec()));
                     }
+                }
+                CKK_EC_EDWARDS | CKK_EC_MONTGOMERY => {
+                    // RFC 8410 SubjectPublicKeyInfo: the raw 32-byte key ends it.
+                    let params = n.attrs.get(CKA_EC_PARAMS).unwrap_or_default().to_vec();
+                    let spki = n.attrs.get(CKA_PUBLIC_KEY_INFO).unwrap_or_default().to_vec();
+                    let plen = crate::crypto::okp::KEY_LEN;
+                    if spki.len() < plen {
+                        return Err(Error::general("Curve25519 public key not derivable"));
+                    }
+                    pt.push(Attr::new(CKA_EC_PARAMS, params));
+                    pt.push(Attr::new(CKA_EC_POINT, spki[spki.len() - plen..].to_vec()));
                 }
                 _ => {
                     let params = n.attrs.get(CKA_EC_PARAMS).unwrap_or_default().to_vec();

@@ -1,7 +1,10 @@
-//! Elliptic-curve keys on P-256, P-384 and secp256k1: ECDSA over a prehashed
-//! message (any hash length) and raw ECDH. Knows nothing of PKCS#11.
+//! Elliptic-curve keys on P-224, P-256, P-384, P-521 and secp256k1: ECDSA
+//! over a prehashed message (any hash length) and raw ECDH. Knows nothing
+//! of PKCS#11.
 //!
-//! Engines: aws-lc-rs (constant-time) does ECDSA and ECDH on P-256/P-384;
+//! Engines: aws-lc-rs (constant-time) does ECDSA and ECDH on P-256, P-384
+//! and P-521; AWS-LC's EC_KEY interface (`ffi`) does P-224, which aws-lc-rs
+//! lacks, and P-521 ECDSA over a hash longer than 64 bytes;
 //! the RustCrypto `k256` crate (constant-time) does everything on secp256k1
 //! (key generation, signing, verification: several times faster than
 //! aws-lc-rs's generic code there; ECDH, which aws-lc-rs's agreement API
@@ -10,14 +13,18 @@
 //! operation reuses the parsed engine state.
 //!
 //! ECDSA input: the spec's CKM_ECDSA signs a hash of any length. ECDSA uses
-//! the leftmost `bitlen(n)` bits of the hash as an integer; the three curves
-//! have byte-aligned group orders (256, 384, 256 bits), so a longer hash is
-//! cut to its first `field_len` bytes and a shorter one is left-padded with
-//! zeros (the same integer). The result has exactly the length of the
-//! curve's native digest, and aws-lc-rs signs it through `sign_digest`.
-//! Signatures are raw `r || s`, each `field_len` bytes.
+//! the leftmost `bitlen(n)` bits of the hash as an integer. P-256, P-384
+//! and secp256k1 have byte-aligned orders, so a longer hash is cut to its
+//! first `field_len` bytes and a shorter one is left-padded with zeros (the
+//! same integer) to the curve's native digest length, which aws-lc-rs
+//! signs through `sign_digest`. P-521 (a 521-bit order, native digest
+//! SHA-512) does the same for hashes of up to 64 bytes; a longer one goes
+//! to AWS-LC's ECDSA_do_sign, which takes the leftmost 521 bits itself, as
+//! does every P-224 hash. Signatures are raw `r || s`, each `field_len`
+//! bytes (66 on P-521).
 
 use super::der;
+use super::ffi;
 use super::{CryptoError, CryptoResult};
 use aws_lc_rs::agreement;
 use aws_lc_rs::digest::{self as lc_digest, Digest};
@@ -29,8 +36,10 @@ use zeroize::Zeroizing;
 /// The curves keyward offers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Curve {
+    P224,
     P256,
     P384,
+    P521,
     Secp256k1,
 }
 
@@ -38,14 +47,34 @@ impl Curve {
     /// Bytes of a field element (and of the scalar, and of `r` and `s`).
     pub const fn field_len(self) -> usize {
         match self {
+            Curve::P224 => 28,
             Curve::P256 | Curve::Secp256k1 => 32,
             Curve::P384 => 48,
+            Curve::P521 => 66,
         }
     }
 
-    /// Bit size, as CK_MECHANISM_INFO and CKA_* key sizes report it.
+    /// Bit size of the group order, as CK_MECHANISM_INFO and CKA_* key
+    /// sizes report it (521 on P-521, not `8 * field_len`).
     pub const fn bits(self) -> usize {
-        self.field_len() * 8
+        match self {
+            Curve::P521 => 521,
+            c => c.field_len() * 8,
+        }
+    }
+
+    /// The AWS-LC group of the curves `ffi` serves.
+    fn ffi_group(self) -> Option<ffi::EcGroup> {
+        match self {
+            Curve::P224 => Some(ffi::P224),
+            Curve::P521 => Some(ffi::P521),
+            _ => None,
+        }
+    }
+
+    /// Whether every operation on this curve runs through `ffi`.
+    fn ffi_only(self) -> bool {
+        self == Curve::P224
     }
 
     /// Length of an ECDSA signature `r || s`.
@@ -76,33 +105,43 @@ impl Curve {
     /// The group order `n`, big-endian, `field_len` bytes.
     pub fn order(self) -> &'static [u8] {
         match self {
+            Curve::P224 => &P224_N,
             Curve::P256 => &P256_N,
             Curve::P384 => &P384_N,
+            Curve::P521 => &P521_N,
             Curve::Secp256k1 => &K256_N,
         }
     }
 
-    fn signing_alg(self) -> &'static signature::EcdsaSigningAlgorithm {
+    /// The aws-lc-rs signing algorithm (`None` on P-224).
+    fn signing_alg(self) -> Option<&'static signature::EcdsaSigningAlgorithm> {
         match self {
-            Curve::P256 => &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-            Curve::P384 => &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
-            Curve::Secp256k1 => &signature::ECDSA_P256K1_SHA256_FIXED_SIGNING,
+            Curve::P256 => Some(&signature::ECDSA_P256_SHA256_FIXED_SIGNING),
+            Curve::P384 => Some(&signature::ECDSA_P384_SHA384_FIXED_SIGNING),
+            Curve::P521 => Some(&signature::ECDSA_P521_SHA512_FIXED_SIGNING),
+            Curve::Secp256k1 => Some(&signature::ECDSA_P256K1_SHA256_FIXED_SIGNING),
+            Curve::P224 => None,
         }
     }
 
-    fn verify_alg(self) -> &'static signature::EcdsaVerificationAlgorithm {
+    fn verify_alg(self) -> Option<&'static signature::EcdsaVerificationAlgorithm> {
         match self {
-            Curve::P256 => &signature::ECDSA_P256_SHA256_FIXED,
-            Curve::P384 => &signature::ECDSA_P384_SHA384_FIXED,
-            Curve::Secp256k1 => &signature::ECDSA_P256K1_SHA256_FIXED,
+            Curve::P256 => Some(&signature::ECDSA_P256_SHA256_FIXED),
+            Curve::P384 => Some(&signature::ECDSA_P384_SHA384_FIXED),
+            Curve::P521 => Some(&signature::ECDSA_P521_SHA512_FIXED),
+            Curve::Secp256k1 => Some(&signature::ECDSA_P256K1_SHA256_FIXED),
+            Curve::P224 => None,
         }
     }
 
-    /// The digest whose length equals the order's: what `sign_digest` takes.
+    /// The digest `sign_digest` takes: the order's length (SHA-512 on
+    /// P-521, see the module docs).
     fn native_digest(self) -> &'static lc_digest::Algorithm {
         match self {
+            Curve::P224 => &lc_digest::SHA224,
             Curve::P256 | Curve::Secp256k1 => &lc_digest::SHA256,
             Curve::P384 => &lc_digest::SHA384,
+            Curve::P521 => &lc_digest::SHA512,
         }
     }
 
@@ -110,11 +149,21 @@ impl Curve {
         match self {
             Curve::P256 => Some(&agreement::ECDH_P256),
             Curve::P384 => Some(&agreement::ECDH_P384),
-            Curve::Secp256k1 => None,
+            Curve::P521 => Some(&agreement::ECDH_P521),
+            Curve::P224 | Curve::Secp256k1 => None,
         }
+    }
+
+    /// Whether a hash of `len` bytes goes to `ffi` for ECDSA.
+    fn ecdsa_via_ffi(self, len: usize) -> bool {
+        self.ffi_only() || (self == Curve::P521 && len > 64)
     }
 }
 
+const P224_N: [u8; 28] = hex_n("ffffffffffffffffffffffffffff16a2e0b8f03e13dd29455c5c2a3d");
+const P521_N: [u8; 66] = hex_n(
+    "01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409",
+);
 const P256_N: [u8; 32] = hex32("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
 const K256_N: [u8; 32] = hex32("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141");
 const P384_N: [u8; 48] =
@@ -126,6 +175,17 @@ const fn hex_nibble(c: u8) -> u8 {
         b'a'..=b'f' => c - b'a' + 10,
         _ => panic!("bad hex"),
     }
+}
+
+const fn hex_n<const N: usize>(s: &str) -> [u8; N] {
+    let b = s.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = hex_nibble(b[2 * i]) << 4 | hex_nibble(b[2 * i + 1]);
+        i += 1;
+    }
+    out
 }
 
 const fn hex32(s: &str) -> [u8; 32] {
@@ -165,10 +225,11 @@ fn scalar_in_range(s: &[u8], n: &[u8]) -> bool {
     (borrow == 1) & (any != 0)
 }
 
-/// Normalizes a hash of any length to the curve's order length: leftmost
-/// `field_len` bytes, or left-padded with zeros (see the module docs).
-fn normalize_hash(curve: Curve, hash: &[u8], out: &mut [u8; 48]) -> CryptoResult<Digest> {
-    let fl = curve.field_len();
+/// Normalizes a hash to the curve's native digest length: its leftmost
+/// bytes, or left-padded with zeros (see the module docs; a P-521 hash
+/// longer than 64 bytes never comes here).
+fn normalize_hash(curve: Curve, hash: &[u8], out: &mut [u8; 64]) -> CryptoResult<Digest> {
+    let fl = curve.native_digest().output_len;
     let buf = &mut out[..fl];
     buf.fill(0);
     if hash.len() >= fl {
@@ -184,13 +245,13 @@ fn normalize_hash(curve: Curve, hash: &[u8], out: &mut [u8; 48]) -> CryptoResult
 /// multi-part feed needs no heap buffer.
 #[derive(Clone)]
 pub struct PrehashBuffer {
-    buf: [u8; 48],
+    buf: [u8; 66],
     len: usize,
 }
 
 impl Default for PrehashBuffer {
     fn default() -> Self {
-        PrehashBuffer { buf: [0; 48], len: 0 }
+        PrehashBuffer { buf: [0; 66], len: 0 }
     }
 }
 
@@ -231,6 +292,8 @@ enum Verifier {
     /// plain ECDSA accepts and k256 refuses, are verified as their low-S
     /// twin `(r, n - s)`, which is valid exactly when `(r, s)` is.
     K256(k256::ecdsa::VerifyingKey),
+    /// P-224 verification runs on AWS-LC's EC_KEY (`ffi`), from the point.
+    Ffi,
 }
 
 /// Parses (and so validates: on the curve, not the identity) an
@@ -240,7 +303,14 @@ fn verifier(curve: Curve, point: &[u8]) -> CryptoResult<Verifier> {
         Curve::Secp256k1 => {
             Verifier::K256(k256::ecdsa::VerifyingKey::from_sec1_bytes(point).map_err(|_| CryptoError::InvalidKey)?)
         }
-        _ => Verifier::Lc(ParsedPublicKey::new(curve.verify_alg(), point).map_err(|_| CryptoError::InvalidKey)?),
+        Curve::P224 => {
+            ffi::ec_check_point(ffi::P224, point).map_err(|_| CryptoError::InvalidKey)?;
+            Verifier::Ffi
+        }
+        _ => {
+            let alg = curve.verify_alg().ok_or(CryptoError::Internal)?;
+            Verifier::Lc(ParsedPublicKey::new(alg, point).map_err(|_| CryptoError::InvalidKey)?)
+        }
     })
 }
 
@@ -267,12 +337,14 @@ fn uncompressed_point(curve: Curve, point: &[u8]) -> CryptoResult<Vec<u8>> {
             let pk = k256::PublicKey::from_sec1_bytes(point).map_err(|_| CryptoError::InvalidKey)?;
             Ok(k256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(pk.as_affine(), false).as_bytes().to_vec())
         }
-        Curve::P256 | Curve::P384 => {
+        Curve::P224 => ffi::ec_check_point(ffi::P224, point).map_err(|_| CryptoError::InvalidKey),
+        Curve::P256 | Curve::P384 | Curve::P521 => {
             // aws-lc-rs parses the compressed point (checking it is on the
             // curve) and re-encodes it; keep the result only if it came
             // back uncompressed.
             use aws_lc_rs::encoding::AsDer;
-            let parsed = ParsedPublicKey::new(curve.verify_alg(), point).map_err(|_| CryptoError::InvalidKey)?;
+            let alg = curve.verify_alg().ok_or(CryptoError::Internal)?;
+            let parsed = ParsedPublicKey::new(alg, point).map_err(|_| CryptoError::InvalidKey)?;
             let spki = parsed.as_der().map_err(|_| CryptoError::InvalidKey)?;
             match der::parse_spki(spki.as_ref())? {
                 der::PublicKeyInfo::Ec { curve: c, point: p }
@@ -340,8 +412,15 @@ impl EcPublic {
         if sig.len() != self.0.curve.signature_len() {
             return Err(CryptoError::InvalidLength);
         }
-        let mut buf = [0u8; 48];
-        let d = normalize_hash(self.0.curve, hash, &mut buf)?;
+        let curve = self.0.curve;
+        if curve.ecdsa_via_ffi(hash.len()) {
+            let g = curve.ffi_group().ok_or(CryptoError::Internal)?;
+            // Parse (and validate) the point once, as for the other paths.
+            self.verifier()?;
+            return ffi::ec_verify(g, &self.0.point, hash, sig).map_err(|_| CryptoError::AuthFailed);
+        }
+        let mut buf = [0u8; 64];
+        let d = normalize_hash(curve, hash, &mut buf)?;
         match self.verifier()? {
             Verifier::K256(vk) => {
                 use k256::ecdsa::signature::hazmat::PrehashVerifier;
@@ -350,13 +429,15 @@ impl EcPublic {
                 vk.verify_prehash(d.as_ref(), &sig.normalize_s()).map_err(|_| CryptoError::AuthFailed)
             }
             Verifier::Lc(pk) => pk.verify_digest_sig(&d, sig).map_err(|_| CryptoError::AuthFailed),
+            Verifier::Ffi => Err(CryptoError::Internal),
         }
     }
 }
 
 struct PrivInner {
     curve: Curve,
-    /// The AWS-LC signing key (P-256, P-384); `None` on secp256k1.
+    /// The aws-lc-rs signing key (P-256, P-384, P-521); `None` on
+    /// secp256k1 and P-224.
     pair: Option<EcdsaKeyPair>,
     /// secp256k1 signing runs on `k256` (constant-time, RFC 6979 nonces,
     /// low-S signatures; see `Verifier::K256` for verification).
@@ -370,6 +451,8 @@ struct PrivInner {
 enum EcdhKey {
     Lc(agreement::PrivateKey),
     K256(k256::SecretKey),
+    /// P-224: AWS-LC's EC_KEY from the scalar, per derivation.
+    Ffi(ffi::EcGroup),
 }
 
 /// An EC private key, parsed once; `Clone` shares it.
@@ -386,6 +469,11 @@ impl std::fmt::Debug for EcPrivate {
 /// (which signs them): a uniformly random scalar in [1, n-1] by rejection
 /// sampling from AWS-LC's DRBG, the public point by k256.
 pub fn generate(curve: Curve) -> CryptoResult<EcPrivate> {
+    if curve.ffi_only() {
+        let g = curve.ffi_group().ok_or(CryptoError::Internal)?;
+        let (scalar, point) = ffi::ec_generate(g).map_err(|_| CryptoError::Internal)?;
+        return EcPrivate::from_parts(curve, None, None, point, scalar);
+    }
     if curve == Curve::Secp256k1 {
         let mut scalar = Zeroizing::new(vec![0u8; curve.field_len()]);
         loop {
@@ -395,7 +483,8 @@ pub fn generate(curve: Curve) -> CryptoResult<EcPrivate> {
             }
         }
     }
-    let pair = EcdsaKeyPair::generate(curve.signing_alg()).map_err(|_| CryptoError::Internal)?;
+    let pair =
+        EcdsaKeyPair::generate(curve.signing_alg().ok_or(CryptoError::Internal)?).map_err(|_| CryptoError::Internal)?;
     let bin: EcPrivateKeyBin<'static> = pair.private_key().as_be_bytes().map_err(|_| CryptoError::Internal)?;
     let scalar = Zeroizing::new(bin.as_ref().to_vec());
     let point = pair.public_key().as_ref().to_vec();
@@ -438,14 +527,21 @@ impl EcPrivate {
                 .to_vec();
             return Self::from_parts(curve, None, Some(sk), point, scalar);
         }
+        if curve.ffi_only() {
+            let g = curve.ffi_group().ok_or(CryptoError::Internal)?;
+            let point = ffi::ec_public_point(g, &scalar).map_err(|_| CryptoError::InvalidKey)?;
+            return Self::from_parts(curve, None, None, point, scalar);
+        }
         let point = Self::compute_point(curve, &scalar)?;
-        let pair = EcdsaKeyPair::from_private_key_and_public_key(curve.signing_alg(), &scalar, &point)
-            .map_err(|_| CryptoError::InvalidKey)?;
+        let alg = curve.signing_alg().ok_or(CryptoError::Internal)?;
+        let pair =
+            EcdsaKeyPair::from_private_key_and_public_key(alg, &scalar, &point).map_err(|_| CryptoError::InvalidKey)?;
         Self::from_parts(curve, Some(pair), None, point, scalar)
     }
 
-    /// The public point of `scalar` on P-256/P-384 (secp256k1 points come
-    /// from k256, see [`EcPrivate::from_scalar`]).
+    /// The public point of `scalar` on P-256/P-384/P-521 (secp256k1 points
+    /// come from k256, P-224 points from `ffi`, see
+    /// [`EcPrivate::from_scalar`]).
     fn compute_point(curve: Curve, scalar: &[u8]) -> CryptoResult<Vec<u8>> {
         let alg = curve.ecdh_alg().ok_or(CryptoError::Internal)?;
         let k = agreement::PrivateKey::from_private_key(alg, scalar).map_err(|_| CryptoError::InvalidKey)?;
@@ -498,7 +594,16 @@ impl EcPrivate {
         if out.len() < n {
             return Err(CryptoError::InvalidLength);
         }
-        let mut buf = [0u8; 48];
+        if self.0.curve.ecdsa_via_ffi(hash.len()) {
+            let g = self.0.curve.ffi_group().ok_or(CryptoError::Internal)?;
+            let sig = ffi::ec_sign(g, &self.0.scalar, hash).map_err(|_| CryptoError::Internal)?;
+            if sig.len() != n {
+                return Err(CryptoError::Internal);
+            }
+            out[..n].copy_from_slice(&sig);
+            return Ok(n);
+        }
+        let mut buf = [0u8; 64];
         let d = normalize_hash(self.0.curve, hash, &mut buf)?;
         if let Some(sk) = &self.0.k256_signer {
             use k256::ecdsa::signature::hazmat::PrehashSigner;
@@ -528,13 +633,14 @@ impl EcPrivate {
             Some(alg) => EcdhKey::Lc(
                 agreement::PrivateKey::from_private_key(alg, &self.0.scalar).map_err(|_| CryptoError::InvalidKey)?,
             ),
+            None if self.0.curve.ffi_only() => EcdhKey::Ffi(self.0.curve.ffi_group().ok_or(CryptoError::Internal)?),
             None => EcdhKey::K256(k256::SecretKey::from_slice(&self.0.scalar).map_err(|_| CryptoError::InvalidKey)?),
         };
         Ok(self.0.ecdh.get_or_init(|| k))
     }
 
     /// Raw ECDH: the x coordinate of `scalar * peer` (`field_len` bytes).
-    /// `peer` is a SEC1 point (uncompressed, or compressed on secp256k1);
+    /// `peer` is a SEC1 point (uncompressed or compressed);
     /// `InvalidKey` if it is malformed or not on the curve.
     pub fn ecdh(&self, peer: &[u8]) -> CryptoResult<Zeroizing<Vec<u8>>> {
         let curve = self.0.curve;
@@ -546,6 +652,7 @@ impl EcPrivate {
                     Ok(Zeroizing::new(s.to_vec()))
                 })
             }
+            EcdhKey::Ffi(g) => ffi::ec_ecdh(*g, &self.0.scalar, peer).map_err(|_| CryptoError::InvalidKey),
             EcdhKey::K256(sk) => {
                 let pk = k256::PublicKey::from_sec1_bytes(peer).map_err(|_| CryptoError::InvalidKey)?;
                 let shared = k256::ecdh::diffie_hellman(sk.to_nonzero_scalar(), pk.as_affine());
@@ -556,178 +663,4 @@ impl EcPrivate {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const CURVES: [Curve; 3] = [Curve::P256, Curve::P384, Curve::Secp256k1];
-
-    #[test]
-    fn range_check() {
-        let n = Curve::P256.order();
-        assert!(!scalar_in_range(&[0u8; 32], n));
-        assert!(!scalar_in_range(n, n));
-        let mut nm1 = n.to_vec();
-        nm1[31] -= 1;
-        assert!(scalar_in_range(&nm1, n));
-        let mut one = [0u8; 32];
-        one[31] = 1;
-        assert!(scalar_in_range(&one, n));
-        assert!(!scalar_in_range(&[0xff; 32], n));
-    }
-
-    #[test]
-    fn sign_verify_all_curves_and_hash_lengths() {
-        for c in CURVES {
-            let k = generate(c).unwrap();
-            assert_eq!(k.scalar().len(), c.field_len());
-            assert_eq!(k.public_point().len(), c.point_len());
-            for len in [0usize, 1, 20, 28, 32, 48, 64, 100] {
-                let h: Vec<u8> = (0..len as u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
-                let mut sig = [0u8; 96];
-                let n = k.sign_prehash(&h, &mut sig).unwrap();
-                assert_eq!(n, c.signature_len());
-                k.public().verify_prehash(&h, &sig[..n]).unwrap();
-                let mut bad = sig;
-                bad[3] ^= 1;
-                assert_eq!(k.public().verify_prehash(&h, &bad[..n]), Err(CryptoError::AuthFailed));
-                assert_eq!(k.public().verify_prehash(&h, &sig[..n - 1]), Err(CryptoError::InvalidLength));
-            }
-            // Truncation: a longer hash equals its field_len prefix; a
-            // shorter one equals itself left-padded with zeros.
-            let long = [0xabu8; 64];
-            let mut sig = [0u8; 96];
-            let n = k.sign_prehash(&long, &mut sig).unwrap();
-            k.public().verify_prehash(&long[..c.field_len()], &sig[..n]).unwrap();
-            let short = [0x11u8; 20];
-            let n = k.sign_prehash(&short, &mut sig).unwrap();
-            let mut padded = vec![0u8; c.field_len() - 20];
-            padded.extend_from_slice(&short);
-            k.public().verify_prehash(&padded, &sig[..n]).unwrap();
-        }
-    }
-
-    #[test]
-    fn secp256k1_cross_checked_with_k256() {
-        use k256::ecdsa::signature::hazmat::PrehashVerifier;
-        let k = generate(Curve::Secp256k1).unwrap();
-        let h = [0x42u8; 32];
-        let mut sig = [0u8; 64];
-        k.sign_prehash(&h, &mut sig).unwrap();
-        let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(k.public_point()).unwrap();
-        let s = k256::ecdsa::Signature::from_slice(&sig).unwrap();
-        // k256 refuses high-S signatures; aws-lc-rs does not normalize.
-        let s = s.normalize_s();
-        vk.verify_prehash(&h, &s).unwrap();
-        // And the other way round.
-        let sk = k256::ecdsa::SigningKey::from_slice(&k.scalar()).unwrap();
-        let (s2, _) = sk.sign_prehash_recoverable(&h);
-        k.public().verify_prehash(&h, &s2.to_bytes()).unwrap();
-    }
-
-    #[test]
-    fn import_scalar_and_point() {
-        for c in CURVES {
-            let k = generate(c).unwrap();
-            let k2 = EcPrivate::from_scalar(c, &k.scalar()).unwrap();
-            assert_eq!(k2.public_point(), k.public_point());
-            // Leading zeros tolerated both ways.
-            let mut padded = vec![0u8; 3];
-            padded.extend_from_slice(&k.scalar());
-            assert_eq!(EcPrivate::from_scalar(c, &padded).unwrap().public_point(), k.public_point());
-            // 0, n, n+1 and too long refused.
-            assert_eq!(EcPrivate::from_scalar(c, &[0]).err(), Some(CryptoError::InvalidKey));
-            assert_eq!(EcPrivate::from_scalar(c, &[]).err(), Some(CryptoError::InvalidKey));
-            assert_eq!(EcPrivate::from_scalar(c, c.order()).err(), Some(CryptoError::InvalidKey));
-            assert_eq!(EcPrivate::from_scalar(c, &vec![0xff; c.field_len()]).err(), Some(CryptoError::InvalidKey));
-            assert_eq!(EcPrivate::from_scalar(c, &vec![1; c.field_len() + 1]).err(), Some(CryptoError::InvalidKey));
-            // n-1 accepted.
-            let mut nm1 = c.order().to_vec();
-            *nm1.last_mut().unwrap() -= 1;
-            EcPrivate::from_scalar(c, &nm1).unwrap();
-            // Scalar 1: public point is the generator.
-            let one = EcPrivate::from_scalar(c, &[1]).unwrap();
-            assert_eq!(one.public_point()[0], 4);
-
-            // Public point: good accepted, off-curve refused.
-            let p = EcPublic::from_point(c, k.public_point()).unwrap();
-            assert_eq!(p.point(), k.public_point());
-            let mut off = k.public_point().to_vec();
-            let last = off.len() - 1;
-            off[last] ^= 1;
-            assert_eq!(EcPublic::from_point(c, &off).err(), Some(CryptoError::InvalidKey));
-            assert_eq!(EcPublic::from_point(c, &[4]).err(), Some(CryptoError::InvalidKey));
-            assert_eq!(EcPublic::from_point(c, &[0]).err(), Some(CryptoError::InvalidKey));
-            // Wrong curve's point refused.
-            let other = if c == Curve::P384 { Curve::P256 } else { Curve::P384 };
-            assert!(EcPublic::from_point(other, k.public_point()).is_err());
-        }
-    }
-
-    #[test]
-    fn compressed_points() {
-        for c in CURVES {
-            let k = generate(c).unwrap();
-            let p = k.public_point();
-            let fl = c.field_len();
-            let mut comp = vec![2 | (p[2 * fl] & 1)];
-            comp.extend_from_slice(&p[1..1 + fl]);
-            assert_eq!(EcPublic::from_point(c, &comp).unwrap().point(), p, "{c:?}");
-            assert_eq!(k.ecdh(&comp).unwrap(), k.ecdh(p).unwrap());
-            comp[0] ^= 1; // the other y: a valid point, but a different one
-            assert_ne!(EcPublic::from_point(c, &comp).unwrap().point(), p);
-        }
-    }
-
-    #[test]
-    fn ecdh_agrees() {
-        for c in CURVES {
-            let a = generate(c).unwrap();
-            let b = generate(c).unwrap();
-            let s1 = a.ecdh(b.public_point()).unwrap();
-            let s2 = b.ecdh(a.public_point()).unwrap();
-            assert_eq!(s1, s2);
-            assert_eq!(s1.len(), c.field_len());
-            let mut off = b.public_point().to_vec();
-            off[5] ^= 1;
-            assert_eq!(a.ecdh(&off).err(), Some(CryptoError::InvalidKey));
-            assert!(a.ecdh(&[4, 1, 2]).is_err());
-        }
-    }
-
-    #[test]
-    fn pkcs8_and_spki_round_trip() {
-        for c in CURVES {
-            let k = generate(c).unwrap();
-            let der = k.to_pkcs8_der().unwrap();
-            let k2 = EcPrivate::from_pkcs8_der(&der).unwrap();
-            assert_eq!(k2.scalar(), k.scalar());
-            assert_eq!(k2.curve(), c);
-            let spki = k.public().to_spki_der().unwrap();
-            assert_eq!(EcPublic::from_spki_der(&spki).unwrap().point(), k.public_point());
-        }
-        // aws-lc-rs's own PKCS#8 (P-256) reads back.
-        let pair = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
-        let doc = pair.to_pkcs8v1().unwrap();
-        let k = EcPrivate::from_pkcs8_der(doc.as_ref()).unwrap();
-        assert_eq!(k.public_point(), pair.public_key().as_ref());
-        // Mismatched public key refused.
-        let a = generate(Curve::P256).unwrap();
-        let b = generate(Curve::P256).unwrap();
-        let bad = der::ec_pkcs8(Curve::P256, &a.scalar(), b.public_point()).unwrap();
-        assert_eq!(EcPrivate::from_pkcs8_der(&bad).err(), Some(CryptoError::InvalidKey));
-    }
-
-    #[test]
-    fn prehash_buffer() {
-        let mut b = PrehashBuffer::default();
-        b.update(&[1; 10]);
-        b.update(&[2; 50]);
-        assert_eq!(b.total_len(), 60);
-        assert_eq!(b.effective(Curve::P256).len(), 32);
-        assert_eq!(b.effective(Curve::P384).len(), 48);
-        assert_eq!(&b.effective(Curve::P256)[..11], &[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2]);
-        let mut s = PrehashBuffer::default();
-        s.update(&[7; 20]);
-        assert_eq!(s.effective(Curve::P384), &[7; 20]);
-    }
-}
+mod tests;

@@ -1,0 +1,97 @@
+//! The KDFs of CK_ECDH1_DERIVE_PARAMS (CKM_ECDH1_DERIVE and
+//! CKM_ECDH1_COFACTOR_DERIVE on EC and X25519 keys): the one table from
+//! `CKD_*` to a construction and hash of `crypto::ecdh_kdf`, and the
+//! parameter rules. A new hash (SHA-3) is one line in [`KDFS`].
+//!
+//! - CKD_NULL: the raw shared secret; shared data must be empty.
+//! - CKD_SHA*_KDF: ANSI X9.63 with `pSharedData` as SharedInfo.
+//! - CKD_SHA*_KDF_SP800: SP 800-56C one-step, `pSharedData` as FixedInfo.
+//!
+//! An unknown KDF, or shared data with CKD_NULL, is
+//! `CKR_MECHANISM_PARAM_INVALID` (a NULL pointer with a non-zero length
+//! is refused the same way by the ABI).
+
+use crate::ck::*;
+use crate::crypto::digest::Algorithm;
+use crate::crypto::ecdh_kdf::{self, Kdf};
+use crate::err;
+use crate::error::{Error, Result};
+use zeroize::Zeroizing;
+
+/// `CKD_*` -> (construction, hash).
+const KDFS: &[(CK_EC_KDF_TYPE, Kdf, Algorithm)] = &[
+    (CKD_SHA1_KDF, Kdf::X963, Algorithm::Sha1),
+    (CKD_SHA224_KDF, Kdf::X963, Algorithm::Sha224),
+    (CKD_SHA256_KDF, Kdf::X963, Algorithm::Sha256),
+    (CKD_SHA384_KDF, Kdf::X963, Algorithm::Sha384),
+    (CKD_SHA512_KDF, Kdf::X963, Algorithm::Sha512),
+    (CKD_SHA1_KDF_SP800, Kdf::Sp800_56c, Algorithm::Sha1),
+    (CKD_SHA224_KDF_SP800, Kdf::Sp800_56c, Algorithm::Sha224),
+    (CKD_SHA256_KDF_SP800, Kdf::Sp800_56c, Algorithm::Sha256),
+    (CKD_SHA384_KDF_SP800, Kdf::Sp800_56c, Algorithm::Sha384),
+    (CKD_SHA512_KDF_SP800, Kdf::Sp800_56c, Algorithm::Sha512),
+];
+
+/// Checks the KDF and shared data before any computation.
+pub fn check(kdf: CK_EC_KDF_TYPE, shared_data: &[u8]) -> Result<()> {
+    if kdf == CKD_NULL {
+        if !shared_data.is_empty() {
+            return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "ECDH with CKD_NULL takes no shared data"));
+        }
+        return Ok(());
+    }
+    if KDFS.iter().any(|(k, _, _)| *k == kdf) {
+        Ok(())
+    } else {
+        Err(err!(CKR_MECHANISM_PARAM_INVALID, "ECDH kdf 0x{kdf:x} not supported"))
+    }
+}
+
+/// Applies the KDF to the shared secret `z`. CKD_NULL returns `z` (the
+/// token truncates it to the key length); a hash KDF returns `want` bytes,
+/// or one hash output when the template gives no length.
+pub fn apply(
+    kdf: CK_EC_KDF_TYPE,
+    shared_data: &[u8],
+    z: Zeroizing<Vec<u8>>,
+    want: Option<usize>,
+) -> Result<Zeroizing<Vec<u8>>> {
+    check(kdf, shared_data)?;
+    if kdf == CKD_NULL {
+        return Ok(z);
+    }
+    let (_, construction, alg) = KDFS
+        .iter()
+        .find(|(k, _, _)| *k == kdf)
+        .ok_or_else(|| err!(CKR_MECHANISM_PARAM_INVALID, "ECDH kdf 0x{kdf:x} not supported"))?;
+    let len = want.unwrap_or_else(|| alg.output_len());
+    ecdh_kdf::derive(*construction, *alg, &z, shared_data, len)
+        .map_err(|_| err!(CKR_KEY_SIZE_RANGE, "ECDH KDF cannot derive {len} bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rv<T>(r: Result<T>) -> CK_RV {
+        r.err().map(|e| e.rv()).unwrap_or(CKR_OK)
+    }
+
+    #[test]
+    fn params() {
+        let z = || Zeroizing::new(vec![7u8; 32]);
+        assert_eq!(&apply(CKD_NULL, b"", z(), Some(16)).unwrap()[..], &[7u8; 32]);
+        assert_eq!(rv(apply(CKD_NULL, b"x", z(), None)), CKR_MECHANISM_PARAM_INVALID);
+        for bad in [0, CKD_SHA1_KDF_ASN1, CKD_SHA1_KDF_CONCATENATE, CKD_CPDIVERSIFY_KDF, 0x8000_0000, 99] {
+            assert_eq!(rv(apply(bad, b"", z(), Some(16))), CKR_MECHANISM_PARAM_INVALID, "kdf {bad}");
+        }
+        for (k, _, alg) in KDFS {
+            assert_eq!(apply(*k, b"info", z(), Some(40)).unwrap().len(), 40);
+            assert_eq!(apply(*k, b"", z(), None).unwrap().len(), alg.output_len());
+        }
+        assert_eq!(rv(apply(CKD_SHA256_KDF, b"", z(), Some(ecdh_kdf::MAX_LEN + 1))), CKR_KEY_SIZE_RANGE);
+        // X9.63 with SHA-256 over this Z: the crypto layer's construction.
+        let want = ecdh_kdf::derive(Kdf::X963, Algorithm::Sha256, &z(), b"si", 20).unwrap();
+        assert_eq!(apply(CKD_SHA256_KDF, b"si", z(), Some(20)).unwrap(), want);
+    }
+}
