@@ -15,7 +15,7 @@
 //! strings), `template` (CK_ATTRIBUTE arrays in and out), `mechanism`
 //! (CK_MECHANISM parameters), `tables` (function lists and 3.0 interfaces),
 //! and one file per group of functions: `general`, `session`, `object`,
-//! `crypto`, `keys`, `unsupported`.
+//! `crypto`, `message`, `keys`, `unsupported`.
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
 use crate::ck::*;
@@ -51,6 +51,7 @@ macro_rules! export {
 mod crypto;
 mod general;
 mod keys;
+mod message;
 mod mechanism;
 mod object;
 mod session;
