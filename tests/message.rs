@@ -421,3 +421,73 @@ fn chacha20_poly1305_wycheproof() {
     assert!(run > 0);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Every operation kind a session holds is ended by C_SessionCancel with its
+/// flag and by its Init with a NULL mechanism; either leaves the other
+/// kinds active.
+#[test]
+fn every_operation_kind_ends_by_both_routes() {
+    let m = setup();
+    let h = m.r.h;
+    let aes = m.key(CKK_AES, &[3; 16]);
+    let hmac = m.key(CKK_GENERIC_SECRET, &[4; 32]);
+    let iv = [0u8; 16];
+    let cbc = || CK_MECHANISM { mechanism: CKM_AES_CBC_PAD, pParameter: iv.as_ptr() as *mut _, ulParameterLen: 16 };
+    // (flag, Init(mechanism or NULL) -> rv)
+    type Init<'a> = Box<dyn Fn(bool) -> CK_RV + 'a>;
+    let kinds: Vec<(CK_FLAGS, &str, Init)> = vec![
+        (CKF_ENCRYPT, "encrypt", Box::new(|on| {
+            let mut mm = cbc();
+            call!(m, C_EncryptInit, h, if on { &mut mm } else { null_mut() }, aes)
+        })),
+        (CKF_DECRYPT, "decrypt", Box::new(|on| {
+            let mut mm = cbc();
+            call!(m, C_DecryptInit, h, if on { &mut mm } else { null_mut() }, aes)
+        })),
+        (CKF_DIGEST, "digest", Box::new(|on| {
+            let mut mm = mech(CKM_SHA256);
+            call!(m, C_DigestInit, h, if on { &mut mm } else { null_mut() })
+        })),
+        (CKF_SIGN, "sign", Box::new(|on| {
+            let mut mm = mech(CKM_SHA256_HMAC);
+            call!(m, C_SignInit, h, if on { &mut mm } else { null_mut() }, hmac)
+        })),
+        (CKF_VERIFY, "verify", Box::new(|on| {
+            let mut mm = mech(CKM_SHA256_HMAC);
+            call!(m, C_VerifyInit, h, if on { &mut mm } else { null_mut() }, hmac)
+        })),
+        (CKF_MESSAGE_ENCRYPT, "message encrypt", Box::new(|on| {
+            let mut mm = mech(CKM_AES_GCM);
+            call!(m, C_MessageEncryptInit, h, if on { &mut mm } else { null_mut() }, aes)
+        })),
+        (CKF_MESSAGE_DECRYPT, "message decrypt", Box::new(|on| {
+            let mut mm = mech(CKM_AES_GCM);
+            call!(m, C_MessageDecryptInit, h, if on { &mut mm } else { null_mut() }, aes)
+        })),
+    ];
+    for (i, (flag, name, init)) in kinds.iter().enumerate() {
+        for route in ["C_SessionCancel", "Init(NULL)"] {
+            for (_, _, other) in &kinds {
+                assert_eq!(other(true), CKR_OK);
+            }
+            assert_eq!(init(true), CKR_OPERATION_ACTIVE, "{name} active");
+            if route == "C_SessionCancel" {
+                assert_eq!(call!(m, C_SessionCancel, h, *flag), CKR_OK);
+            } else {
+                assert_eq!(init(false), CKR_OK, "{name}: Init(NULL)");
+            }
+            assert_eq!(init(true), CKR_OK, "{name}: {route} ended it");
+            for (j, (_, other_name, other)) in kinds.iter().enumerate() {
+                if j != i {
+                    assert_eq!(other(true), CKR_OPERATION_ACTIVE, "{route} of {name} ended {other_name}");
+                }
+            }
+            // Clean up: every kind at once.
+            let all = kinds.iter().fold(0, |a, (f, _, _)| a | f);
+            assert_eq!(call!(m, C_SessionCancel, h, all), CKR_OK);
+            for (_, other_name, other) in &kinds {
+                assert_eq!(other(false), CKR_ARGUMENTS_BAD, "{other_name} still active after cancelling all");
+            }
+        }
+    }
+}
