@@ -491,3 +491,28 @@ fn every_operation_kind_ends_by_both_routes() {
         }
     }
 }
+
+/// The strict profile (`allow_caller_message_iv` off): a message encryption
+/// with the caller's IV (CKG_NO_GENERATE, or ChaCha20-Poly1305's nonce) is
+/// refused; generated IVs work; decryption still takes the caller's IV.
+#[test]
+fn strict_policy_refuses_caller_ivs_for_message_encryption() {
+    let m = M { r: Raw::open_with("profile = \"strict\""), f: list3() };
+    let key = m.key(CKK_AES, &(1..=16).collect::<Vec<u8>>());
+    assert_eq!(m.init(true, CKM_AES_GCM, key), CKR_OK);
+    let (mut iv, mut tag) = ([5u8; 12], [0u8; 16]);
+    let mut p = gcm_param(&mut iv, 0, CKG_NO_GENERATE, &mut tag);
+    assert_eq!(m.one(true, pp(&mut p), b"", b"data").0, CKR_MECHANISM_PARAM_INVALID);
+    let mut p = gcm_param(&mut iv, 32, CKG_GENERATE, &mut tag);
+    let (rv, ct) = m.one(true, pp(&mut p), b"", b"data");
+    assert_eq!(rv, CKR_OK);
+    assert_ne!(iv, [5u8; 12], "the token's IV");
+    assert_eq!(m.init(false, CKM_AES_GCM, key), CKR_OK);
+    let mut p = gcm_param(&mut iv, 32, CKG_GENERATE, &mut tag);
+    assert_eq!(m.one(false, pp(&mut p), b"", &ct), (CKR_OK, b"data".to_vec()));
+    assert_eq!(call!(m, C_MessageEncryptFinal, m.r.h), CKR_OK);
+    let c = m.key(CKK_CHACHA20, &(100..132).collect::<Vec<u8>>());
+    assert_eq!(m.init(true, CKM_CHACHA20_POLY1305, c), CKR_OK);
+    let mut cp = CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS { pNonce: iv.as_mut_ptr(), ulNonceLen: 12, pTag: tag.as_mut_ptr() };
+    assert_eq!(m.one(true, pp(&mut cp), b"", b"data").0, CKR_MECHANISM_PARAM_INVALID);
+}

@@ -22,7 +22,10 @@
 //! - `CKG_NO_GENERATE`: the caller's IV, as `C_EncryptInit` with
 //!   CK_GCM_PARAMS takes it (the caller's risk, the same as there; the
 //!   cryptoki and Wycheproof suites use it). ChaCha20-Poly1305's message
-//!   parameter has no generator: its nonce is always the caller's.
+//!   parameter has no generator: its nonce is always the caller's. Both
+//!   are refused for encryption when the token's `[policy]
+//!   allow_caller_message_iv` is off (the strict profile), so that every
+//!   message IV is the token's.
 //!
 //! The IV used is handed back in the parameter (the C boundary writes it
 //! into the caller's `pIv`), as is the tag (`pTag`). A length query or a
@@ -89,6 +92,9 @@ struct Current {
 pub struct MessageCipher {
     key: Key,
     encrypt: bool,
+    /// Encryption may take the caller's IV (`[policy]
+    /// allow_caller_message_iv`, decided by the token).
+    caller_iv: bool,
     ivgen: Option<IvGen>,
     current: Option<Current>,
 }
@@ -210,7 +216,9 @@ impl IvGen {
 impl MessageCipher {
     /// The operation for `mech` (CKM_AES_GCM or CKM_CHACHA20_POLY1305) on
     /// `key`. The token has checked the key's type and usage.
-    pub fn new(mech: CK_MECHANISM_TYPE, key: &SecretKey, encrypt: bool) -> Result<MessageCipher> {
+    /// `caller_iv`: whether an encryption may take the caller's IV
+    /// (CKG_NO_GENERATE, ChaCha20-Poly1305's nonce).
+    pub fn new(mech: CK_MECHANISM_TYPE, key: &SecretKey, encrypt: bool, caller_iv: bool) -> Result<MessageCipher> {
         let key = match mech {
             CKM_AES_GCM => Key::Gcm(
                 key.aes()
@@ -222,7 +230,7 @@ impl MessageCipher {
                 return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{mech:x} has no message-based form"));
             }
         };
-        Ok(MessageCipher { key, encrypt, ivgen: None, current: None })
+        Ok(MessageCipher { key, encrypt, caller_iv, ivgen: None, current: None })
     }
 
     /// Checks `p` against the mechanism (structure, IV and tag lengths).
@@ -251,7 +259,16 @@ impl MessageCipher {
 
     /// The IV for the next message (encryption), written into `p.iv`.
     fn settle_iv(&mut self, p: &mut MessageParam) -> Result<()> {
-        if !self.encrypt || p.kind == MessageKind::ChaCha {
+        if !self.encrypt {
+            return Ok(());
+        }
+        let caller = p.kind == MessageKind::ChaCha || p.generator == CKG_NO_GENERATE;
+        if caller && !self.caller_iv {
+            return Err(param_invalid(
+                "refused by policy rule allow_caller_message_iv: the token generates message IVs (use a CKG_GENERATE* generator)",
+            ));
+        }
+        if p.kind == MessageKind::ChaCha {
             return Ok(());
         }
         match &mut self.ivgen {
@@ -462,8 +479,8 @@ mod tests {
     #[test]
     fn generated_ivs_round_trip_and_mixing_is_refused() {
         let k = SecretKey::new(Zeroizing::new(vec![7; 16]));
-        let mut enc = MessageCipher::new(CKM_AES_GCM, &k, true).unwrap();
-        let mut dec = MessageCipher::new(CKM_AES_GCM, &k, false).unwrap();
+        let mut enc = MessageCipher::new(CKM_AES_GCM, &k, true, true).unwrap();
+        let mut dec = MessageCipher::new(CKM_AES_GCM, &k, false, true).unwrap();
         let mut p = param(vec![1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0], 32, CKG_GENERATE_COUNTER);
         let mut out = [0u8; 5];
         enc.message(&mut p, b"aad", b"hello", &mut out).unwrap();
@@ -486,11 +503,11 @@ mod tests {
         for (mech, kind, key) in [(CKM_AES_GCM, MessageKind::Gcm, 16), (CKM_CHACHA20_POLY1305, MessageKind::ChaCha, 32)] {
             let k = SecretKey::new(Zeroizing::new(vec![3; key]));
             let p0 = MessageParam { kind, iv: vec![5; 12], iv_fixed_bits: 0, generator: 0, tag_len: 16, tag: vec![] };
-            let mut one = MessageCipher::new(mech, &k, true).unwrap();
+            let mut one = MessageCipher::new(mech, &k, true, true).unwrap();
             let mut p = p0.clone();
             let mut ct = vec![0u8; 100];
             one.message(&mut p, b"hdr", &data, &mut ct).unwrap();
-            let mut enc = MessageCipher::new(mech, &k, true).unwrap();
+            let mut enc = MessageCipher::new(mech, &k, true, true).unwrap();
             let mut q = p0.clone();
             enc.begin(&mut q, b"hdr").unwrap();
             let mut got = Vec::new();
@@ -501,7 +518,7 @@ mod tests {
                 got.extend_from_slice(&o[..n]);
             }
             assert_eq!((got, q.tag.clone()), (ct.clone(), p.tag.clone()), "mechanism {mech:x}");
-            let mut dec = MessageCipher::new(mech, &k, false).unwrap();
+            let mut dec = MessageCipher::new(mech, &k, false, true).unwrap();
             let mut d = p0.clone();
             dec.begin(&mut d, b"hdr").unwrap();
             assert_eq!(dec.next(&mut d, &ct[..50], &mut [], false).unwrap(), 0, "nothing before the tag checks");

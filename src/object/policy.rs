@@ -64,6 +64,8 @@ pub struct Knobs {
     pub allow_wrap_decrypt_keys: Option<bool>,
     pub allow_raw_rsa_sign_decrypt: Option<bool>,
     pub allow_curve25519: Option<bool>,
+    // The message-based AEAD API (mechanism::message).
+    pub allow_caller_message_iv: Option<bool>,
 }
 
 /// The resolved key policy of one token.
@@ -92,6 +94,13 @@ pub struct KeyPolicy {
     /// modern, constant-time, no weak parameters); a site that must stay
     /// on NIST curves turns them off.
     pub allow_curve25519: bool,
+    /// Allow C_EncryptMessage (and Begin) with a caller-chosen IV:
+    /// CKG_NO_GENERATE for AES-GCM, and ChaCha20-Poly1305, whose message
+    /// parameter has no generator. The default profile allows it, as
+    /// C_EncryptInit takes a caller's GCM IV (the caller's risk; the
+    /// ecosystem's suites use it); the strict profile makes the token
+    /// generate every message IV. Decryption always takes the caller's IV.
+    pub allow_caller_message_iv: bool,
 }
 
 impl Default for KeyPolicy {
@@ -146,6 +155,7 @@ impl KeyPolicy {
         allow_wrap_decrypt_keys: true,
         allow_raw_rsa_sign_decrypt: true,
         allow_curve25519: true,
+        allow_caller_message_iv: true,
     };
 
     /// For production tokens, and always for `keyward key import`.
@@ -159,6 +169,7 @@ impl KeyPolicy {
         allow_wrap_decrypt_keys: false,
         allow_raw_rsa_sign_decrypt: false,
         allow_curve25519: true,
+        allow_caller_message_iv: false,
     };
 
     pub fn of(p: Profile) -> KeyPolicy {
@@ -204,6 +215,7 @@ impl KeyPolicy {
         set(&mut self.allow_wrap_decrypt_keys, k.allow_wrap_decrypt_keys);
         set(&mut self.allow_raw_rsa_sign_decrypt, k.allow_raw_rsa_sign_decrypt);
         set(&mut self.allow_curve25519, k.allow_curve25519);
+        set(&mut self.allow_caller_message_iv, k.allow_caller_message_iv);
     }
 
     /// Smallest RSA public key accepted for verification.

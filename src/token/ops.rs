@@ -186,7 +186,8 @@ impl Token {
             ));
         }
         let mat = self.material(&obj)?;
-        let cipher = mechanism::message::MessageCipher::new(mech.ty, secret_of(&mat)?, encrypt)?;
+        let caller_iv = self.key_policy().allow_caller_message_iv;
+        let cipher = mechanism::message::MessageCipher::new(mech.ty, secret_of(&mat)?, encrypt, caller_iv)?;
         s.context_login.set(false);
         let op = MessageOp { cipher, mechanism: mech.ty, key: obj };
         if encrypt {
