@@ -77,7 +77,11 @@ impl M {
 
     fn init(&self, encrypt: bool, ty: CK_MECHANISM_TYPE, key: CK_OBJECT_HANDLE) -> CK_RV {
         let mut m = mech(ty);
-        if encrypt { call!(self, C_MessageEncryptInit, self.r.h, &mut m, key) } else { call!(self, C_MessageDecryptInit, self.r.h, &mut m, key) }
+        if encrypt {
+            call!(self, C_MessageEncryptInit, self.r.h, &mut m, key)
+        } else {
+            call!(self, C_MessageDecryptInit, self.r.h, &mut m, key)
+        }
     }
 
     /// One message: (rv, output).
@@ -174,7 +178,8 @@ fn caller_iv_vector_and_errors() {
     assert_eq!(m.one(true, (pv, 40), b"", &pt).0, CKR_MECHANISM_PARAM_INVALID);
     assert_eq!(m.one(true, (null_mut(), 48), b"", &pt).0, CKR_MECHANISM_PARAM_INVALID);
     // The ChaCha20-Poly1305 structure on a GCM operation.
-    let mut c = CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS { pNonce: iv.as_mut_ptr(), ulNonceLen: 12, pTag: tag.as_mut_ptr() };
+    let mut c =
+        CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS { pNonce: iv.as_mut_ptr(), ulNonceLen: 12, pTag: tag.as_mut_ptr() };
     assert_eq!(m.one(true, pp(&mut c), b"", &pt).0, CKR_MECHANISM_PARAM_INVALID);
     // A bad tag length, an unknown generator, all-fixed IV bits.
     let mut short = [0u8; 8];
@@ -294,7 +299,18 @@ fn multi_part_messages() {
             let end = if i == 3 { CKF_END_OF_MESSAGE } else { 0 };
             let mut out = vec![0u8; 256];
             let mut n: CK_ULONG = 256;
-            let rv = call!(m, C_EncryptMessageNext, m.r.h, pv, pl, part.as_ptr() as *mut _, part.len() as _, out.as_mut_ptr(), &mut n, end);
+            let rv = call!(
+                m,
+                C_EncryptMessageNext,
+                m.r.h,
+                pv,
+                pl,
+                part.as_ptr() as *mut _,
+                part.len() as _,
+                out.as_mut_ptr(),
+                &mut n,
+                end
+            );
             assert_eq!(rv, CKR_OK);
             multi.extend_from_slice(&out[..n as usize]);
         }
@@ -308,11 +324,23 @@ fn multi_part_messages() {
         assert_eq!(call!(m, C_DecryptMessageBegin, m.r.h, pv, pl, b"aad".as_ptr() as *mut _, 3), CKR_OK);
         let mut out = vec![0u8; 256];
         let mut n: CK_ULONG = 256;
-        let rv = call!(m, C_DecryptMessageNext, m.r.h, pv, pl, single.as_ptr() as *mut _, 100, out.as_mut_ptr(), &mut n, 0);
+        let rv =
+            call!(m, C_DecryptMessageNext, m.r.h, pv, pl, single.as_ptr() as *mut _, 100, out.as_mut_ptr(), &mut n, 0);
         assert_eq!((rv, n), (CKR_OK, 0), "nothing before the tag checks");
         n = 256;
         let rest = &single[100..];
-        let rv = call!(m, C_DecryptMessageNext, m.r.h, pv, pl, rest.as_ptr() as *mut _, rest.len() as _, out.as_mut_ptr(), &mut n, CKF_END_OF_MESSAGE);
+        let rv = call!(
+            m,
+            C_DecryptMessageNext,
+            m.r.h,
+            pv,
+            pl,
+            rest.as_ptr() as *mut _,
+            rest.len() as _,
+            out.as_mut_ptr(),
+            &mut n,
+            CKF_END_OF_MESSAGE
+        );
         assert_eq!((rv, &out[..n as usize]), (CKR_OK, &data[..]));
         assert_eq!(call!(m, C_MessageDecryptFinal, m.r.h), CKR_OK);
     }
@@ -324,7 +352,8 @@ fn multi_part_messages() {
 fn chacha20_poly1305_rfc8439() {
     let m = setup();
     let r = &m.r;
-    let key = m.key(CKK_CHACHA20, &hex::decode("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f").unwrap());
+    let key =
+        m.key(CKK_CHACHA20, &hex::decode("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f").unwrap());
     let mut nonce = hex::decode("070000004041424344454647").unwrap();
     let mut aad = hex::decode("50515253c0c1c2c3c4c5c6c7").unwrap();
     let pt = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.";
@@ -336,7 +365,8 @@ fn chacha20_poly1305_rfc8439() {
         pAAD: aad.as_mut_ptr(),
         ulAADLen: aad.len() as _,
     };
-    let mut mm = CK_MECHANISM { mechanism: CKM_CHACHA20_POLY1305, pParameter: pp(&mut p).0, ulParameterLen: pp(&mut p).1 };
+    let mut mm =
+        CK_MECHANISM { mechanism: CKM_CHACHA20_POLY1305, pParameter: pp(&mut p).0, ulParameterLen: pp(&mut p).1 };
     assert_eq!(call!(r, C_EncryptInit, r.h, &mut mm, key), CKR_OK);
     let mut out = vec![0u8; 200];
     let mut n: CK_ULONG = 200;
@@ -358,7 +388,8 @@ fn chacha20_poly1305_rfc8439() {
     // The message API.
     assert_eq!(m.init(true, CKM_CHACHA20_POLY1305, key), CKR_OK);
     let mut t = [0u8; 16];
-    let mut mp = CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS { pNonce: nonce.as_mut_ptr(), ulNonceLen: 12, pTag: t.as_mut_ptr() };
+    let mut mp =
+        CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS { pNonce: nonce.as_mut_ptr(), ulNonceLen: 12, pTag: t.as_mut_ptr() };
     let (rv, c) = m.one(true, pp(&mut mp), &aad, pt);
     assert_eq!((rv, hex::encode(&c), hex::encode(t)), (CKR_OK, want.to_string(), tag.to_string()));
 
@@ -436,34 +467,62 @@ fn every_operation_kind_ends_by_both_routes() {
     // (flag, Init(mechanism or NULL) -> rv)
     type Init<'a> = Box<dyn Fn(bool) -> CK_RV + 'a>;
     let kinds: Vec<(CK_FLAGS, &str, Init)> = vec![
-        (CKF_ENCRYPT, "encrypt", Box::new(|on| {
-            let mut mm = cbc();
-            call!(m, C_EncryptInit, h, if on { &mut mm } else { null_mut() }, aes)
-        })),
-        (CKF_DECRYPT, "decrypt", Box::new(|on| {
-            let mut mm = cbc();
-            call!(m, C_DecryptInit, h, if on { &mut mm } else { null_mut() }, aes)
-        })),
-        (CKF_DIGEST, "digest", Box::new(|on| {
-            let mut mm = mech(CKM_SHA256);
-            call!(m, C_DigestInit, h, if on { &mut mm } else { null_mut() })
-        })),
-        (CKF_SIGN, "sign", Box::new(|on| {
-            let mut mm = mech(CKM_SHA256_HMAC);
-            call!(m, C_SignInit, h, if on { &mut mm } else { null_mut() }, hmac)
-        })),
-        (CKF_VERIFY, "verify", Box::new(|on| {
-            let mut mm = mech(CKM_SHA256_HMAC);
-            call!(m, C_VerifyInit, h, if on { &mut mm } else { null_mut() }, hmac)
-        })),
-        (CKF_MESSAGE_ENCRYPT, "message encrypt", Box::new(|on| {
-            let mut mm = mech(CKM_AES_GCM);
-            call!(m, C_MessageEncryptInit, h, if on { &mut mm } else { null_mut() }, aes)
-        })),
-        (CKF_MESSAGE_DECRYPT, "message decrypt", Box::new(|on| {
-            let mut mm = mech(CKM_AES_GCM);
-            call!(m, C_MessageDecryptInit, h, if on { &mut mm } else { null_mut() }, aes)
-        })),
+        (
+            CKF_ENCRYPT,
+            "encrypt",
+            Box::new(|on| {
+                let mut mm = cbc();
+                call!(m, C_EncryptInit, h, if on { &mut mm } else { null_mut() }, aes)
+            }),
+        ),
+        (
+            CKF_DECRYPT,
+            "decrypt",
+            Box::new(|on| {
+                let mut mm = cbc();
+                call!(m, C_DecryptInit, h, if on { &mut mm } else { null_mut() }, aes)
+            }),
+        ),
+        (
+            CKF_DIGEST,
+            "digest",
+            Box::new(|on| {
+                let mut mm = mech(CKM_SHA256);
+                call!(m, C_DigestInit, h, if on { &mut mm } else { null_mut() })
+            }),
+        ),
+        (
+            CKF_SIGN,
+            "sign",
+            Box::new(|on| {
+                let mut mm = mech(CKM_SHA256_HMAC);
+                call!(m, C_SignInit, h, if on { &mut mm } else { null_mut() }, hmac)
+            }),
+        ),
+        (
+            CKF_VERIFY,
+            "verify",
+            Box::new(|on| {
+                let mut mm = mech(CKM_SHA256_HMAC);
+                call!(m, C_VerifyInit, h, if on { &mut mm } else { null_mut() }, hmac)
+            }),
+        ),
+        (
+            CKF_MESSAGE_ENCRYPT,
+            "message encrypt",
+            Box::new(|on| {
+                let mut mm = mech(CKM_AES_GCM);
+                call!(m, C_MessageEncryptInit, h, if on { &mut mm } else { null_mut() }, aes)
+            }),
+        ),
+        (
+            CKF_MESSAGE_DECRYPT,
+            "message decrypt",
+            Box::new(|on| {
+                let mut mm = mech(CKM_AES_GCM);
+                call!(m, C_MessageDecryptInit, h, if on { &mut mm } else { null_mut() }, aes)
+            }),
+        ),
     ];
     for (i, (flag, name, init)) in kinds.iter().enumerate() {
         for route in ["C_SessionCancel", "Init(NULL)"] {
@@ -513,6 +572,7 @@ fn strict_policy_refuses_caller_ivs_for_message_encryption() {
     assert_eq!(call!(m, C_MessageEncryptFinal, m.r.h), CKR_OK);
     let c = m.key(CKK_CHACHA20, &(100..132).collect::<Vec<u8>>());
     assert_eq!(m.init(true, CKM_CHACHA20_POLY1305, c), CKR_OK);
-    let mut cp = CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS { pNonce: iv.as_mut_ptr(), ulNonceLen: 12, pTag: tag.as_mut_ptr() };
+    let mut cp =
+        CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS { pNonce: iv.as_mut_ptr(), ulNonceLen: 12, pTag: tag.as_mut_ptr() };
     assert_eq!(m.one(true, pp(&mut cp), b"", b"data").0, CKR_MECHANISM_PARAM_INVALID);
 }

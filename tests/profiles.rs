@@ -24,11 +24,19 @@ fn profile_objects_are_public_read_only_and_found_by_class() {
     ids.sort_unstable();
     assert_eq!(ids, [pkcs11_sys::CKP_BASELINE_PROVIDER, pkcs11_sys::CKP_EXTENDED_PROVIDER]);
     let flags = ro
-        .get_attributes(found[0], &[AttributeType::Token, AttributeType::Private, AttributeType::Modifiable, AttributeType::Destroyable])
+        .get_attributes(
+            found[0],
+            &[AttributeType::Token, AttributeType::Private, AttributeType::Modifiable, AttributeType::Destroyable],
+        )
         .unwrap();
     assert_eq!(
         flags,
-        [Attribute::Token(true), Attribute::Private(false), Attribute::Modifiable(false), Attribute::Destroyable(false)]
+        [
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Modifiable(false),
+            Attribute::Destroyable(false)
+        ]
     );
     // By profile id too.
     let base = ro
@@ -43,7 +51,10 @@ fn profile_objects_are_public_read_only_and_found_by_class() {
     // in a R/W session.
     let s = t.user_session();
     assert_eq!(rv(s.destroy_object(found[0]).unwrap_err()), RvError::ActionProhibited);
-    assert_eq!(rv(s.update_attributes(found[0], &[Attribute::Label(b"x".to_vec())]).unwrap_err()), RvError::AttributeReadOnly);
+    assert_eq!(
+        rv(s.update_attributes(found[0], &[Attribute::Label(b"x".to_vec())]).unwrap_err()),
+        RvError::AttributeReadOnly
+    );
     assert_eq!(rv(s.copy_object(found[0], &[]).unwrap_err()), RvError::ActionProhibited);
     let forged = [
         Attribute::Class(ObjectClass::PROFILE),
@@ -55,7 +66,10 @@ fn profile_objects_are_public_read_only_and_found_by_class() {
     // An empty template lists only the application's objects.
     assert!(s.find_objects(&[]).unwrap().is_empty(), "profiles are not listed by an empty template");
     let key = s
-        .generate_key(&cryptoki::mechanism::Mechanism::AesKeyGen, &[Attribute::ValueLen(16.into()), Attribute::Token(true)])
+        .generate_key(
+            &cryptoki::mechanism::Mechanism::AesKeyGen,
+            &[Attribute::ValueLen(16.into()), Attribute::Token(true)],
+        )
         .unwrap();
     assert_eq!(s.find_objects(&[]).unwrap(), [key]);
 }

@@ -130,7 +130,12 @@ fn kind(encrypt: bool) -> OpKind {
 }
 
 /// C_MessageEncryptInit / C_MessageDecryptInit.
-unsafe fn init(h: CK_SESSION_HANDLE, p_mechanism: CK_MECHANISM_PTR, key: CK_OBJECT_HANDLE, encrypt: bool) -> Result<()> {
+unsafe fn init(
+    h: CK_SESSION_HANDLE,
+    p_mechanism: CK_MECHANISM_PTR,
+    key: CK_OBJECT_HANDLE,
+    encrypt: bool,
+) -> Result<()> {
     let l = lib()?;
     if p_mechanism.is_null() {
         return l.cancel_init(h, kind(encrypt));

@@ -51,8 +51,8 @@ macro_rules! export {
 mod crypto;
 mod general;
 mod keys;
-mod message;
 mod mechanism;
+mod message;
 mod object;
 mod session;
 mod tables;

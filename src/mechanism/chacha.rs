@@ -42,7 +42,10 @@ pub fn key(k: &SecretKey) -> Result<ChaChaKey> {
 
 fn params(mech: &Mechanism) -> Result<(Vec<u8>, Vec<u8>)> {
     let MechParam::ChaCha { nonce, aad } = &mech.param else {
-        return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "CKM_CHACHA20_POLY1305 needs CK_SALSA20_CHACHA20_POLY1305_PARAMS"));
+        return Err(Error::new(
+            CKR_MECHANISM_PARAM_INVALID,
+            "CKM_CHACHA20_POLY1305 needs CK_SALSA20_CHACHA20_POLY1305_PARAMS",
+        ));
     };
     if nonce.len() != chacha::NONCE_LEN {
         return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "ChaCha20-Poly1305 nonce must be 96 bits"));
@@ -163,6 +166,9 @@ mod tests {
         assert!(!pt.windows(4).any(|w| w == [0x33; 4]));
         let bad = Mechanism { ty: CKM_CHACHA20_POLY1305, param: MechParam::ChaCha { nonce: vec![0; 8], aad: vec![] } };
         assert_eq!(cipher(&bad, &k, true).err().unwrap().rv(), CKR_MECHANISM_PARAM_INVALID);
-        assert_eq!(cipher(&Mechanism::new(CKM_CHACHA20_POLY1305), &k, true).err().unwrap().rv(), CKR_MECHANISM_PARAM_INVALID);
+        assert_eq!(
+            cipher(&Mechanism::new(CKM_CHACHA20_POLY1305), &k, true).err().unwrap().rv(),
+            CKR_MECHANISM_PARAM_INVALID
+        );
     }
 }

@@ -221,9 +221,7 @@ impl MessageCipher {
     pub fn new(mech: CK_MECHANISM_TYPE, key: &SecretKey, encrypt: bool, caller_iv: bool) -> Result<MessageCipher> {
         let key = match mech {
             CKM_AES_GCM => Key::Gcm(
-                key.aes()
-                    .map_err(|_| err!(CKR_KEY_SIZE_RANGE, "AES key of {} bytes", key.bytes().len()))?
-                    .clone(),
+                key.aes().map_err(|_| err!(CKR_KEY_SIZE_RANGE, "AES key of {} bytes", key.bytes().len()))?.clone(),
             ),
             CKM_CHACHA20_POLY1305 => Key::ChaCha(Arc::new(super::chacha::key(key)?)),
             _ => {
@@ -357,8 +355,13 @@ impl MessageCipher {
             (Key::Gcm(k), true) => Some(k.gcm_seal_stream(&p.iv, aad, p.tag_len).map_err(|e| map(true, e))?),
             _ => None,
         };
-        self.current =
-            Some(Current { iv: p.iv.clone(), aad: aad.to_vec(), tag_len: p.tag_len, stream, buf: Zeroizing::default() });
+        self.current = Some(Current {
+            iv: p.iv.clone(),
+            aad: aad.to_vec(),
+            tag_len: p.tag_len,
+            stream,
+            buf: Zeroizing::default(),
+        });
         Ok(())
     }
 
@@ -500,7 +503,8 @@ mod tests {
     #[test]
     fn multi_part_equals_single_part() {
         let data: Vec<u8> = (0..100u8).collect();
-        for (mech, kind, key) in [(CKM_AES_GCM, MessageKind::Gcm, 16), (CKM_CHACHA20_POLY1305, MessageKind::ChaCha, 32)] {
+        for (mech, kind, key) in [(CKM_AES_GCM, MessageKind::Gcm, 16), (CKM_CHACHA20_POLY1305, MessageKind::ChaCha, 32)]
+        {
             let k = SecretKey::new(Zeroizing::new(vec![3; key]));
             let p0 = MessageParam { kind, iv: vec![5; 12], iv_fixed_bits: 0, generator: 0, tag_len: 16, tag: vec![] };
             let mut one = MessageCipher::new(mech, &k, true, true).unwrap();
