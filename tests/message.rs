@@ -576,3 +576,96 @@ fn strict_policy_refuses_caller_ivs_for_message_encryption() {
         CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS { pNonce: iv.as_mut_ptr(), ulNonceLen: 12, pTag: tag.as_mut_ptr() };
     assert_eq!(m.one(true, pp(&mut cp), b"", b"data").0, CKR_MECHANISM_PARAM_INVALID);
 }
+
+/// An error in a multi-part message (a bad tag, or a NULL pulLen the C
+/// boundary refuses) ends that message, not the operation; a short buffer
+/// keeps the message.
+#[test]
+fn errors_end_the_message_not_the_operation() {
+    let m = setup();
+    let h = m.r.h;
+    let key = m.key(CKK_AES, &[8; 16]);
+    let (mut iv, mut tag) = ([3u8; 12], [0u8; 16]);
+    let data = [0x44u8; 40];
+    assert_eq!(m.init(true, CKM_AES_GCM, key), CKR_OK);
+    let mut p = gcm_param(&mut iv, 0, CKG_NO_GENERATE, &mut tag);
+    let (pv, pl) = pp(&mut p);
+    let mut out = [0u8; 64];
+    assert_eq!(call!(m, C_EncryptMessageBegin, h, pv, pl, null_mut(), 0), CKR_OK);
+    assert_eq!(
+        call!(m, C_EncryptMessageBegin, h, pv, pl, null_mut(), 0),
+        CKR_OPERATION_ACTIVE,
+        "one message at a time"
+    );
+    // Too small: CKR_BUFFER_TOO_SMALL with the length, the message goes on.
+    let mut n: CK_ULONG = 10;
+    let rv = call!(m, C_EncryptMessageNext, h, pv, pl, data.as_ptr() as *mut _, 40, out.as_mut_ptr(), &mut n, 0);
+    assert_eq!((rv, n), (CKR_BUFFER_TOO_SMALL, 40));
+    n = 64;
+    let rv = call!(m, C_EncryptMessageNext, h, pv, pl, data.as_ptr() as *mut _, 40, out.as_mut_ptr(), &mut n, 0);
+    assert_eq!((rv, n), (CKR_OK, 40));
+    // NULL pulLen: refused at the C boundary, and the message is over.
+    let rv = call!(m, C_EncryptMessageNext, h, pv, pl, data.as_ptr() as *mut _, 40, out.as_mut_ptr(), null_mut(), 0);
+    assert_eq!(rv, CKR_ARGUMENTS_BAD);
+    n = 64;
+    let rv = call!(m, C_EncryptMessageNext, h, pv, pl, data.as_ptr() as *mut _, 40, out.as_mut_ptr(), &mut n, 0);
+    assert_eq!(rv, CKR_OPERATION_NOT_INITIALIZED, "the message ended");
+    // The operation did not: a new message encrypts.
+    assert_eq!(call!(m, C_EncryptMessageBegin, h, pv, pl, null_mut(), 0), CKR_OK);
+    n = 64;
+    let rv = call!(
+        m,
+        C_EncryptMessageNext,
+        h,
+        pv,
+        pl,
+        data.as_ptr() as *mut _,
+        40,
+        out.as_mut_ptr(),
+        &mut n,
+        CKF_END_OF_MESSAGE
+    );
+    assert_eq!((rv, n), (CKR_OK, 40));
+    let ct = out[..40].to_vec();
+    assert_eq!(call!(m, C_MessageEncryptFinal, h), CKR_OK);
+
+    // Decryption: a bad tag at the end ends the message and releases nothing.
+    assert_eq!(m.init(false, CKM_AES_GCM, key), CKR_OK);
+    tag[5] ^= 0x80;
+    let mut p = gcm_param(&mut iv, 0, CKG_NO_GENERATE, &mut tag);
+    let (pv, pl) = pp(&mut p);
+    assert_eq!(call!(m, C_DecryptMessageBegin, h, pv, pl, null_mut(), 0), CKR_OK);
+    let mut plain = [0u8; 64];
+    n = 64;
+    let rv = call!(
+        m,
+        C_DecryptMessageNext,
+        h,
+        pv,
+        pl,
+        ct.as_ptr() as *mut _,
+        40,
+        plain.as_mut_ptr(),
+        &mut n,
+        CKF_END_OF_MESSAGE
+    );
+    assert_eq!(rv, CKR_ENCRYPTED_DATA_INVALID);
+    assert!(!plain.windows(4).any(|w| w == [0x44; 4]), "no plaintext released");
+    n = 64;
+    let rv = call!(
+        m,
+        C_DecryptMessageNext,
+        h,
+        pv,
+        pl,
+        ct.as_ptr() as *mut _,
+        40,
+        plain.as_mut_ptr(),
+        &mut n,
+        CKF_END_OF_MESSAGE
+    );
+    assert_eq!(rv, CKR_OPERATION_NOT_INITIALIZED);
+    tag[5] ^= 0x80;
+    let mut p = gcm_param(&mut iv, 0, CKG_NO_GENERATE, &mut tag);
+    assert_eq!(m.one(false, pp(&mut p), b"", &ct), (CKR_OK, data.to_vec()), "the operation goes on");
+}

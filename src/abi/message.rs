@@ -204,12 +204,14 @@ unsafe fn next(
 ) -> Result<()> {
     let l = lib()?;
     if flags & !CKF_END_OF_MESSAGE != 0 {
-        return Err(Error::args(format!("unknown flags 0x{flags:x}")));
+        return Err(l.message_abandon(h, encrypt, Error::args(format!("unknown flags 0x{flags:x}"))));
     }
     let end = flags & CKF_END_OF_MESSAGE != 0;
-    // SAFETY (both): forwarded contract.
-    let (mut mp, wb) = unsafe { param(p_param, ul_param_len, !encrypt && end) }?;
-    let io = unsafe { InOut::new(p_in, ul_in_len, p_out, pul_out_len) }?;
+    // SAFETY (both): forwarded contract. A refusal ends the message in
+    // progress, as an error of the Next itself does.
+    let args = unsafe { param(p_param, ul_param_len, !encrypt && end) }
+        .and_then(|(mp, wb)| Ok((mp, wb, unsafe { InOut::new(p_in, ul_in_len, p_out, pul_out_len) }?)));
+    let (mut mp, wb, io) = args.map_err(|e| l.message_abandon(h, encrypt, e))?;
     io.run(|i, o| l.message_next(h, encrypt, &mut mp, i, o, end))?;
     // SAFETY: no slice over the caller's buffers is alive any more.
     unsafe { wb.apply(&mp, encrypt) };

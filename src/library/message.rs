@@ -66,6 +66,22 @@ impl Library {
         })
     }
 
+    /// An error the C boundary found in a Next's arguments ends the message
+    /// in progress (not the operation), as any other error of a Next;
+    /// hands `e` back.
+    pub fn message_abandon(&self, h: Handle, encrypt: bool, e: crate::error::Error) -> crate::error::Error {
+        if !e.keeps_operation()
+            && let Ok(s) = self.session(h)
+            && let Ok(mut s) = s.lock()
+        {
+            let op = if encrypt { s.message_encrypt.as_mut() } else { s.message_decrypt.as_mut() };
+            if let Some(op) = op {
+                op.cipher.abandon_message();
+            }
+        }
+        e
+    }
+
     /// C_MessageEncryptFinal / C_MessageDecryptFinal.
     pub fn message_final(&self, h: Handle, encrypt: bool) -> Result<()> {
         self.with_session(h, |s, _| s.message_final(encrypt))

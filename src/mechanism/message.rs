@@ -365,6 +365,12 @@ impl MessageCipher {
         Ok(())
     }
 
+    /// Drops the multi-part message in progress, if any (an error the C
+    /// boundary found in a Next's arguments).
+    pub fn abandon_message(&mut self) {
+        self.current = None;
+    }
+
     /// Output bytes that suffice for a Next of `n` bytes (`end`: the last).
     pub fn next_bound(&self, n: usize, end: bool) -> usize {
         match &self.current {
