@@ -669,3 +669,34 @@ fn errors_end_the_message_not_the_operation() {
     let mut p = gcm_param(&mut iv, 0, CKG_NO_GENERATE, &mut tag);
     assert_eq!(m.one(false, pp(&mut p), b"", &ct), (CKR_OK, data.to_vec()), "the operation goes on");
 }
+
+/// The key lifecycle applies as at C_EncryptInit: a disabled token key
+/// starts no message-based operation; enabled again, it does.
+#[test]
+fn a_disabled_key_starts_no_message_operation() {
+    let m = setup();
+    let r = &m.r;
+    let class = CKO_SECRET_KEY;
+    let kt = CKK_AES;
+    let value = [0x31u8; 16];
+    let t = [
+        attr(CKA_CLASS, &class),
+        attr(CKA_KEY_TYPE, &kt),
+        attr_bytes(CKA_VALUE, &value),
+        attr(CKA_ENCRYPT, &TRUE),
+        attr(CKA_DECRYPT, &TRUE),
+        attr(CKA_TOKEN, &TRUE),
+    ];
+    let mut k = 0;
+    assert_eq!(call!(r, C_CreateObject, r.h, t.as_ptr() as *mut _, t.len() as _, &mut k), CKR_OK);
+    const CKA_KEYWARD_STATE: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0003;
+    let set_state = |state: CK_ULONG| {
+        let a = [attr(CKA_KEYWARD_STATE, &state)];
+        assert_eq!(call!(r, C_SetAttributeValue, r.h, k, a.as_ptr() as *mut _, 1), CKR_OK);
+    };
+    set_state(2); // disabled
+    assert_eq!(m.init(true, CKM_AES_GCM, k), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    assert_eq!(m.init(false, CKM_AES_GCM, k), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    set_state(1); // enabled
+    assert_eq!(m.init(true, CKM_AES_GCM, k), CKR_OK);
+}
