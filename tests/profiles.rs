@@ -72,4 +72,15 @@ fn profile_objects_are_public_read_only_and_found_by_class() {
         )
         .unwrap();
     assert_eq!(s.find_objects(&[]).unwrap(), [key]);
+
+    // The KMS inventory counts the one key, no profile.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(["inventory", "--json"])
+        .env("KEYWARD_CONF", t.conf.to_str().unwrap())
+        .env("KEYWARD_PIN", USER_PIN)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j.as_array().map(Vec::len), Some(1), "{j}");
 }
