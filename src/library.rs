@@ -11,6 +11,7 @@
 //! with `Error::buffer_too_small(needed)` leaving the operation active.
 
 mod kms;
+mod message;
 
 use crate::audit::record::Kind;
 use crate::audit::{Call, Op};

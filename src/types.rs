@@ -156,6 +156,41 @@ pub enum MechParam {
         ph: bool,
         context: Vec<u8>,
     },
+    /// CK_SALSA20_CHACHA20_POLY1305_PARAMS (CKM_CHACHA20_POLY1305).
+    ChaCha {
+        nonce: Vec<u8>,
+        aad: Vec<u8>,
+    },
+}
+
+/// Which per-message parameter structure a message-based AEAD call carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageKind {
+    /// CK_GCM_MESSAGE_PARAMS (CKM_AES_GCM).
+    Gcm,
+    /// CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS (CKM_CHACHA20_POLY1305):
+    /// no generator, the caller's nonce.
+    ChaCha,
+}
+
+/// The per-message parameter of C_EncryptMessage, C_DecryptMessage and
+/// their Begin/Next forms (PKCS#11 3.0 §5.?: in-out). The C boundary copies
+/// it in and writes back `iv` (a token-generated IV) and `tag` (after an
+/// encryption) into the caller's structure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageParam {
+    pub kind: MessageKind,
+    /// In: the caller's IV or nonce (or the fixed part to keep); out: the
+    /// IV the message used.
+    pub iv: Vec<u8>,
+    /// `ulIvFixedBits` (GCM; 0 for ChaCha20-Poly1305).
+    pub iv_fixed_bits: CK_ULONG,
+    /// `ivGenerator`: CKG_NO_GENERATE, CKG_GENERATE, ... (GCM).
+    pub generator: CK_ULONG,
+    /// Tag length in bytes (`ulTagBits / 8`; 16 for ChaCha20-Poly1305).
+    pub tag_len: usize,
+    /// In (decryption): the tag to check; out (encryption): the tag.
+    pub tag: Vec<u8>,
 }
 
 /// The kinds of cryptographic operation a session holds at most one of
@@ -167,6 +202,10 @@ pub enum OpKind {
     Digest,
     Sign,
     Verify,
+    /// The PKCS#11 3.0 message-based encryption (C_MessageEncryptInit).
+    MessageEncrypt,
+    /// The PKCS#11 3.0 message-based decryption (C_MessageDecryptInit).
+    MessageDecrypt,
 }
 
 /// Which user a login names.

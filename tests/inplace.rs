@@ -44,6 +44,7 @@ struct Mech {
     bytes: Vec<u8>,
     ctr: Box<CK_AES_CTR_PARAMS>,
     gcm: Box<CK_GCM_PARAMS>,
+    chacha: Box<CK_SALSA20_CHACHA20_POLY1305_PARAMS>,
 }
 
 impl Mech {
@@ -57,7 +58,13 @@ impl Mech {
             ulAADLen: AAD.len() as _,
             ulTagBits: 128,
         });
-        Mech { ty, bytes: bytes.to_vec(), ctr, gcm }
+        let chacha = Box::new(CK_SALSA20_CHACHA20_POLY1305_PARAMS {
+            pNonce: GCM_IV.as_ptr() as *mut _,
+            ulNonceLen: 12,
+            pAAD: AAD.as_ptr() as *mut _,
+            ulAADLen: AAD.len() as _,
+        });
+        Mech { ty, bytes: bytes.to_vec(), ctr, gcm, chacha }
     }
 
     fn ck(&mut self) -> CK_MECHANISM {
@@ -66,6 +73,10 @@ impl Mech {
                 (&mut *self.ctr as *mut CK_AES_CTR_PARAMS as *mut _, std::mem::size_of::<CK_AES_CTR_PARAMS>())
             }
             CKM_AES_GCM => (&mut *self.gcm as *mut CK_GCM_PARAMS as *mut _, std::mem::size_of::<CK_GCM_PARAMS>()),
+            CKM_CHACHA20_POLY1305 => (
+                &mut *self.chacha as *mut CK_SALSA20_CHACHA20_POLY1305_PARAMS as *mut _,
+                std::mem::size_of::<CK_SALSA20_CHACHA20_POLY1305_PARAMS>(),
+            ),
             _ if self.bytes.is_empty() => (null_mut(), 0),
             _ => (self.bytes.as_mut_ptr() as *mut _, self.bytes.len()),
         };
@@ -280,6 +291,13 @@ mod engine {
         k.seal_in_place_append_tag(nonce, Aad::from(&super::AAD[..]), &mut b).unwrap();
         b
     }
+    pub fn chacha(pt: &[u8]) -> Vec<u8> {
+        let k = LessSafeKey::new(UnboundKey::new(&aws_lc_rs::aead::CHACHA20_POLY1305, &super::KEY).unwrap());
+        let mut b = pt.to_vec();
+        let nonce = Nonce::assume_unique_for_key(super::GCM_IV);
+        k.seal_in_place_append_tag(nonce, Aad::from(&super::AAD[..]), &mut b).unwrap();
+        b
+    }
     pub fn kw(pt: &[u8]) -> Vec<u8> {
         let mut out = vec![0u8; pt.len() + 16];
         AesKek::new(&key_wrap::AES_256, &super::KEY).unwrap().wrap(pt, &mut out).unwrap().to_vec()
@@ -314,6 +332,17 @@ fn aes_ctr_and_gcm_in_place_and_overlapping() {
         let pt = data(n);
         check_cipher(&r, &mut Mech::new(CKM_AES_CTR, &[]), (k, k), &pt, Some(&engine::ctr(&pt)), &CHUNKS);
         check_cipher(&r, &mut Mech::new(CKM_AES_GCM, &[]), (k, k), &pt, Some(&engine::gcm(&pt)), &CHUNKS);
+    }
+}
+
+#[test]
+fn chacha20_poly1305_in_place_and_overlapping() {
+    let r = Raw::open();
+    let k = r.secret(CKK_CHACHA20, &KEY);
+    for n in [0, 1, 16, 100] {
+        let pt = data(n);
+        let want = engine::chacha(&pt);
+        check_cipher(&r, &mut Mech::new(CKM_CHACHA20_POLY1305, &[]), (k, k), &pt, Some(&want), &CHUNKS);
     }
 }
 
@@ -413,6 +442,7 @@ fn every_listed_cipher_mechanism_is_covered() {
         CKM_AES_CBC_PAD,
         CKM_AES_CTR,
         CKM_AES_GCM,
+        CKM_CHACHA20_POLY1305,
         CKM_AES_KEY_WRAP,
         CKM_AES_KEY_WRAP_KWP,
         CKM_AES_KEY_WRAP_PAD,

@@ -20,6 +20,8 @@ enum Kind {
     Eddsa,
     /// CK_MAC_GENERAL_PARAMS: one CK_ULONG.
     Ulong,
+    /// CK_SALSA20_CHACHA20_POLY1305_PARAMS.
+    ChaCha,
     /// Anything else: a copy of the bytes, or none.
     Bytes,
 }
@@ -42,6 +44,7 @@ fn kind(ty: CK_MECHANISM_TYPE) -> Kind {
         | CKM_SHA3_512_RSA_PKCS_PSS => Kind::Pss,
         CKM_ECDH1_DERIVE | CKM_ECDH1_COFACTOR_DERIVE => Kind::Ecdh,
         CKM_EDDSA => Kind::Eddsa,
+        CKM_CHACHA20_POLY1305 => Kind::ChaCha,
         CKM_MD5_HMAC_GENERAL
         | CKM_SHA_1_HMAC_GENERAL
         | CKM_SHA224_HMAC_GENERAL
@@ -175,6 +178,13 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
             MechParam::Eddsa {
                 ph: e.phFlag != 0,
                 context: unsafe { param_bytes(e.pContextData, e.ulContextDataLen, "EdDSA context") }?,
+            }
+        }
+        Kind::ChaCha => {
+            let c: CK_SALSA20_CHACHA20_POLY1305_PARAMS = unsafe { param_struct(&m) }?;
+            MechParam::ChaCha {
+                nonce: unsafe { param_bytes(c.pNonce, c.ulNonceLen, "ChaCha20-Poly1305 nonce") }?,
+                aad: unsafe { param_bytes(c.pAAD, c.ulAADLen, "ChaCha20-Poly1305 AAD") }?,
             }
         }
         Kind::Ulong => MechParam::Ulong(unsafe { param_struct::<CK_ULONG>(&m) }?),

@@ -15,8 +15,9 @@
 //! (CK_MECHANISM parameters), `tables` (function lists and 3.0 interfaces),
 //! and one file per group of functions: `general`, `session`, `object`,
 //! `crypto` (also the output-length convention, `Output`/`InOut`, which
-//! C_WrapKey borrows: a C_Sign walks abi/crypto.rs -> library.rs ->
-//! token/session.rs -> mechanism/* -> crypto/* -> the engine), `keys`,
+//! C_WrapKey and the message calls borrow: a C_Sign walks abi/crypto.rs ->
+//! library.rs -> token/session.rs -> mechanism/* -> crypto/* -> the
+//! engine), `message` (the 3.0 message-based AEAD calls), `keys`,
 //! `unsupported`.
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
@@ -54,6 +55,7 @@ mod crypto;
 mod general;
 mod keys;
 mod mechanism;
+mod message;
 mod object;
 mod session;
 mod tables;

@@ -9,6 +9,7 @@
 use super::crypto::*;
 use super::general::*;
 use super::keys::*;
+use super::message::*;
 use super::object::*;
 use super::session::*;
 use super::unsupported::*;

@@ -64,68 +64,6 @@ not_supported! {
     fn C_SignEncryptUpdate(_h: CK_SESSION_HANDLE, _p: CK_BYTE_PTR, _n: CK_ULONG, _po: CK_BYTE_PTR, _pn: CK_ULONG_PTR);
     fn C_DecryptVerifyUpdate(_h: CK_SESSION_HANDLE, _p: CK_BYTE_PTR, _n: CK_ULONG, _po: CK_BYTE_PTR, _pn: CK_ULONG_PTR);
 
-    fn C_MessageEncryptInit(_h: CK_SESSION_HANDLE, _p_mechanism: CK_MECHANISM_PTR, _key: CK_OBJECT_HANDLE);
-    fn C_EncryptMessage(
-        _h: CK_SESSION_HANDLE,
-        _p_param: CK_VOID_PTR,
-        _ul_param_len: CK_ULONG,
-        _p_aad: CK_BYTE_PTR,
-        _ul_aad_len: CK_ULONG,
-        _p_plaintext: CK_BYTE_PTR,
-        _ul_plaintext_len: CK_ULONG,
-        _p_ciphertext: CK_BYTE_PTR,
-        _pul_ciphertext_len: CK_ULONG_PTR,
-    );
-    fn C_EncryptMessageBegin(
-        _h: CK_SESSION_HANDLE,
-        _p_param: CK_VOID_PTR,
-        _ul_param_len: CK_ULONG,
-        _p_aad: CK_BYTE_PTR,
-        _ul_aad_len: CK_ULONG,
-    );
-    fn C_EncryptMessageNext(
-        _h: CK_SESSION_HANDLE,
-        _p_param: CK_VOID_PTR,
-        _ul_param_len: CK_ULONG,
-        _p_plaintext_part: CK_BYTE_PTR,
-        _ul_plaintext_part_len: CK_ULONG,
-        _p_ciphertext_part: CK_BYTE_PTR,
-        _pul_ciphertext_part_len: CK_ULONG_PTR,
-        _flags: CK_FLAGS,
-    );
-    fn C_MessageEncryptFinal(_h: CK_SESSION_HANDLE);
-
-    fn C_MessageDecryptInit(_h: CK_SESSION_HANDLE, _p_mechanism: CK_MECHANISM_PTR, _key: CK_OBJECT_HANDLE);
-    fn C_DecryptMessage(
-        _h: CK_SESSION_HANDLE,
-        _p_param: CK_VOID_PTR,
-        _ul_param_len: CK_ULONG,
-        _p_aad: CK_BYTE_PTR,
-        _ul_aad_len: CK_ULONG,
-        _p_ciphertext: CK_BYTE_PTR,
-        _ul_ciphertext_len: CK_ULONG,
-        _p_plaintext: CK_BYTE_PTR,
-        _pul_plaintext_len: CK_ULONG_PTR,
-    );
-    fn C_DecryptMessageBegin(
-        _h: CK_SESSION_HANDLE,
-        _p_param: CK_VOID_PTR,
-        _ul_param_len: CK_ULONG,
-        _p_aad: CK_BYTE_PTR,
-        _ul_aad_len: CK_ULONG,
-    );
-    fn C_DecryptMessageNext(
-        _h: CK_SESSION_HANDLE,
-        _p_param: CK_VOID_PTR,
-        _ul_param_len: CK_ULONG,
-        _p_ciphertext_part: CK_BYTE_PTR,
-        _ul_ciphertext_part_len: CK_ULONG,
-        _p_plaintext_part: CK_BYTE_PTR,
-        _pul_plaintext_part_len: CK_ULONG_PTR,
-        _flags: CK_FLAGS,
-    );
-    fn C_MessageDecryptFinal(_h: CK_SESSION_HANDLE);
-
     fn C_MessageSignInit(_h: CK_SESSION_HANDLE, _p_mechanism: CK_MECHANISM_PTR, _key: CK_OBJECT_HANDLE);
     fn C_SignMessage(
         _h: CK_SESSION_HANDLE,

@@ -88,6 +88,7 @@ pub fn algorithm_of(o: &Object) -> (String, u64) {
         }
         Some(CKK_EC_EDWARDS) => ("ed25519".into(), 255),
         Some(CKK_EC_MONTGOMERY) => ("x25519".into(), 255),
+        Some(CKK_CHACHA20) => ("chacha20".into(), 256),
         Some(CKK_GENERIC_SECRET) => ("generic-secret".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
         Some(CKK_SHA_1_HMAC) => ("hmac-sha1".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
         Some(CKK_SHA224_HMAC) => ("hmac-sha224".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),

@@ -7,11 +7,13 @@
 //! usage policy before it gets here.
 
 pub mod aes;
+pub mod chacha;
 pub mod cmac;
 pub mod digest;
 pub mod ec;
 pub mod ecdh_kdf;
 pub mod hmac;
+pub mod message;
 pub mod okp;
 pub mod registry;
 pub mod rsa;

@@ -41,6 +41,8 @@ const fn m(ty: CK_MECHANISM_TYPE, min_key_size: CK_ULONG, max_key_size: CK_ULONG
 pub const CKM_KEYWARD_AES_GCM: CK_MECHANISM_TYPE = CKM_VENDOR_DEFINED | 0x4B57_0001;
 
 const ENC_DEC: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT;
+/// The PKCS#11 3.0 message-based encryption and decryption.
+const MESSAGE: CK_FLAGS = CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT | CKF_MULTI_MESSAGE;
 const ENC_DEC_WRAP: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP;
 
 /// Every mechanism, in the order C_GetMechanismList reports them.
@@ -62,7 +64,8 @@ static BASE: &[Entry] = &[
     m(CKM_AES_CTR, 16, 32, ENC_DEC),
     // Unwrap only: a caller-chosen GCM IV repeated under one wrapping key
     // gives away the XOR of two wrapped keys (see `mechanism::aes::wrap`).
-    m(CKM_AES_GCM, 16, 32, ENC_DEC | CKF_UNWRAP),
+    // The message-based API too (C_MessageEncryptInit ..., `mechanism::message`).
+    m(CKM_AES_GCM, 16, 32, ENC_DEC | CKF_UNWRAP | MESSAGE),
     m(CKM_AES_KEY_WRAP, 16, 32, ENC_DEC_WRAP),
     m(CKM_AES_KEY_WRAP_KWP, 16, 32, ENC_DEC_WRAP),
     m(CKM_AES_KEY_WRAP_PAD, 16, 32, ENC_DEC_WRAP), // = RFC 5649, as SoftHSM and OpenSC
@@ -90,6 +93,8 @@ fn table() -> &'static [Entry] {
             super::okp::MECHANISMS,
             super::hmac::MECHANISMS,
             super::cmac::MECHANISMS,
+            // ChaCha20-Poly1305 (`mechanism::chacha`).
+            super::chacha::MECHANISMS,
         ] {
             t.extend(part.iter().map(|(ty, min, max, flags)| m(*ty, *min, *max, *flags)));
         }

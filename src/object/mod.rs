@@ -5,6 +5,7 @@
 
 pub mod attrmap;
 pub mod policy;
+pub mod profile;
 mod purpose;
 pub mod rules;
 pub mod template;

@@ -65,6 +65,8 @@ pub struct Knobs {
     pub allow_raw_rsa_sign_decrypt: Option<bool>,
     pub allow_curve25519: Option<bool>,
     pub allow_p224: Option<bool>,
+    // The message-based AEAD API (mechanism::message).
+    pub allow_caller_message_iv: Option<bool>,
 }
 
 /// The resolved key policy of one token.
@@ -96,6 +98,13 @@ pub struct KeyPolicy {
     /// Allow EC keys on P-224 (112-bit security: below the strict
     /// profile's floor; P-521 is always allowed, as P-256 and P-384 are).
     pub allow_p224: bool,
+    /// Allow C_EncryptMessage (and Begin) with a caller-chosen IV:
+    /// CKG_NO_GENERATE for AES-GCM, and ChaCha20-Poly1305, whose message
+    /// parameter has no generator. The default profile allows it, as
+    /// C_EncryptInit takes a caller's GCM IV (the caller's risk; the
+    /// ecosystem's suites use it); the strict profile makes the token
+    /// generate every message IV. Decryption always takes the caller's IV.
+    pub allow_caller_message_iv: bool,
 }
 
 impl Default for KeyPolicy {
@@ -165,6 +174,7 @@ impl KeyPolicy {
         allow_raw_rsa_sign_decrypt: true,
         allow_curve25519: true,
         allow_p224: true,
+        allow_caller_message_iv: true,
     };
 
     /// For production tokens, and always for `keyward key import`.
@@ -179,6 +189,7 @@ impl KeyPolicy {
         allow_raw_rsa_sign_decrypt: false,
         allow_curve25519: true,
         allow_p224: false,
+        allow_caller_message_iv: false,
     };
 
     pub fn of(p: Profile) -> KeyPolicy {
@@ -225,6 +236,7 @@ impl KeyPolicy {
         set(&mut self.allow_raw_rsa_sign_decrypt, k.allow_raw_rsa_sign_decrypt);
         set(&mut self.allow_curve25519, k.allow_curve25519);
         set(&mut self.allow_p224, k.allow_p224);
+        set(&mut self.allow_caller_message_iv, k.allow_caller_message_iv);
     }
 
     /// Smallest RSA public key accepted for verification.

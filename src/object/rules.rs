@@ -16,6 +16,9 @@ pub const PUB_RSA: Kinds = 1 << 3;
 pub const PUB_EC: Kinds = 1 << 4;
 pub const PRIV_RSA: Kinds = 1 << 5;
 pub const PRIV_EC: Kinds = 1 << 6;
+/// CKO_PROFILE: built by the token only (`object::profile`), never from a
+/// template, so `kind_of` does not name it.
+pub const PROFILE: Kinds = 1 << 7;
 pub const PUB: Kinds = PUB_RSA | PUB_EC;
 pub const PRIV: Kinds = PRIV_RSA | PRIV_EC;
 pub const KEY: Kinds = SECRET | PUB | PRIV;
@@ -46,6 +49,7 @@ pub fn is_secret_key_type(kt: CK_KEY_TYPE) -> bool {
             | CKK_SHA256_HMAC
             | CKK_SHA384_HMAC
             | CKK_SHA512_HMAC
+            | CKK_CHACHA20
     )
 }
 

@@ -322,6 +322,11 @@ pub fn check_secret_value(key_type: CK_KEY_TYPE, v: &[u8]) -> Result<()> {
                 return Err(err!(CKR_ATTRIBUTE_VALUE_INVALID, "AES key of {} bytes (16, 24 or 32 expected)", v.len()));
             }
         }
+        CKK_CHACHA20 => {
+            if v.len() != 32 {
+                return Err(err!(CKR_ATTRIBUTE_VALUE_INVALID, "ChaCha20 key of {} bytes (32 expected)", v.len()));
+            }
+        }
         _ => {
             if v.is_empty() {
                 return Err(Error::new(CKR_ATTRIBUTE_VALUE_INVALID, "empty secret key"));

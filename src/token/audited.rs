@@ -120,6 +120,12 @@ impl Call {
         .unzip();
         Call::completion(function, s.handle, mech, key.map(|k| KeyArg::Object(k)))
     }
+    /// A message of the message-based operation active in `s`.
+    pub fn message(function: &'static str, s: &Session, encrypt: bool) -> Call {
+        let op = if encrypt { s.message_encrypt.as_ref() } else { s.message_decrypt.as_ref() };
+        let (key, mech) = op.map(|o| (o.key.clone(), o.mechanism)).unzip();
+        Call::completion(function, s.handle, mech, key.map(|k| KeyArg::Object(k)))
+    }
     pub fn mech(self, m: &Mechanism) -> Call {
         self.mechanism(m.ty)
     }

@@ -354,6 +354,9 @@ impl Token {
 
     pub fn copy_object(&self, s: &Session, h: Handle, t: &[Attr]) -> Result<Handle> {
         let obj = self.object(h, CKR_OBJECT_HANDLE_INVALID)?;
+        if obj.class == CKO_PROFILE {
+            return Err(Error::new(CKR_ACTION_PROHIBITED, "profile objects are not copyable"));
+        }
         self.require_intact(&obj)?;
         let is_so = self.role()? == Some(Role::So);
         let mut attrs = template::apply_copy(&obj, t, is_so)?;
@@ -366,6 +369,9 @@ impl Token {
 
     pub fn destroy_object(&self, s: &Session, h: Handle) -> Result<()> {
         let obj = self.object(h, CKR_OBJECT_HANDLE_INVALID)?;
+        if obj.class == CKO_PROFILE {
+            return Err(Error::new(CKR_ACTION_PROHIBITED, "profile objects are not destroyable"));
+        }
         self.check_write(s, obj.token, obj.private)?;
         if let crate::object::Integrity::Failed(why) = obj.integrity() {
             // Its attributes mean nothing: delete the row for good, never
@@ -417,6 +423,9 @@ impl Token {
     pub fn set_attribute_values(&self, s: &Session, h: Handle, t: &[Attr]) -> Result<()> {
         self.refresh()?;
         let obj = self.object(h, CKR_OBJECT_HANDLE_INVALID)?;
+        if obj.class == CKO_PROFILE {
+            return Err(Error::new(CKR_ATTRIBUTE_READ_ONLY, "profile objects are not modifiable"));
+        }
         self.check_write(s, obj.token, obj.private)?;
         self.require_intact(&obj)?;
         let is_so = self.role()? == Some(Role::So);

@@ -278,6 +278,10 @@ impl Token {
     /// The object `h` as session `s` may see it. `invalid` is the CK_RV for a
     /// handle that names nothing visible (object, key, wrapping key ...).
     pub fn object(&self, h: Handle, invalid: CK_RV) -> Result<Arc<Object>> {
+        // The CKO_PROFILE objects are built in, not stored (`object::profile`).
+        if let Some(p) = crate::object::profile::lookup(h) {
+            return Ok(p.clone());
+        }
         // Another process may have rotated, disabled or deleted the key:
         // checked at most every `store.refresh_ms` (session objects live
         // only in this process).
@@ -316,6 +320,14 @@ impl Token {
                 obj.handle
             })
             .collect();
+        drop(o);
+        // The built-in CKO_PROFILE objects: public, seen by every session
+        // whose template names CKA_CLASS = CKO_PROFILE (an empty template
+        // does not list them: clients that destroy everything they find,
+        // or count their own objects, keep working).
+        if crate::object::profile::asked_for(t) {
+            found.extend(crate::object::profile::all().iter().filter(|p| view.admits(p)).map(|p| p.handle));
+        }
         found.sort_unstable();
         s.find = Some((found, 0));
         Ok(())

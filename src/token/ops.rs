@@ -3,7 +3,7 @@
 //! and the dispatch from a mechanism to the `mechanism/` operation.
 
 use super::Token;
-use super::session::{CipherOp, Session, SignOp};
+use super::session::{CipherOp, MessageOp, Session, SignOp};
 use crate::ck::*;
 use crate::err;
 use crate::error::{Error, Result};
@@ -99,6 +99,10 @@ fn new_cipher(token: &Token, obj: &Object, mech: &Mechanism, encrypt: bool) -> R
         require_key_type(obj, CKK_AES)?;
         return mechanism::aes::cipher(mech, secret_of(&mat)?, encrypt);
     }
+    if mech.ty == CKM_CHACHA20_POLY1305 {
+        require_key_type(obj, CKK_CHACHA20)?;
+        return mechanism::chacha::cipher(mech, secret_of(&mat)?, encrypt);
+    }
     super::ops::asymmetric_cipher(obj, &mat, mech, encrypt)
 }
 
@@ -157,6 +161,43 @@ impl Token {
         Ok(())
     }
 
+    /// C_MessageEncryptInit / C_MessageDecryptInit (PKCS#11 3.0): the same
+    /// checks as `cipher_init` (usage flag, CKA_ALLOWED_MECHANISMS,
+    /// lifecycle, policy), for a mechanism with a message-based form
+    /// (CKF_MESSAGE_ENCRYPT/DECRYPT in the registry). The Init parameter is
+    /// not used: every message carries its own.
+    pub fn message_init(&self, s: &mut Session, mech: &Mechanism, key: Handle, encrypt: bool) -> Result<()> {
+        let active = if encrypt { s.message_encrypt.is_some() } else { s.message_decrypt.is_some() };
+        if active {
+            return Err(Error::new(CKR_OPERATION_ACTIVE, "a message-based operation of this kind is active"));
+        }
+        let flag = if encrypt { CKF_MESSAGE_ENCRYPT } else { CKF_MESSAGE_DECRYPT };
+        if !registry::lookup(mech.ty).is_some_and(|e| e.supports(flag)) {
+            return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} has no message-based form", mech.ty));
+        }
+        let obj = self.object(key, CKR_KEY_HANDLE_INVALID)?;
+        self.check_key(&obj, mech, if encrypt { Purpose::Encrypt } else { Purpose::Decrypt })?;
+        require_key_type(&obj, if mech.ty == CKM_CHACHA20_POLY1305 { CKK_CHACHA20 } else { CKK_AES })?;
+        // One context-specific login cannot authorize any number of messages.
+        if obj.flag(CKA_ALWAYS_AUTHENTICATE) {
+            return Err(Error::new(
+                CKR_KEY_FUNCTION_NOT_PERMITTED,
+                "a CKA_ALWAYS_AUTHENTICATE key is not used by the message-based API",
+            ));
+        }
+        let mat = self.material(&obj)?;
+        let caller_iv = self.key_policy().allow_caller_message_iv;
+        let cipher = mechanism::message::MessageCipher::new(mech.ty, secret_of(&mat)?, encrypt, caller_iv)?;
+        s.context_login.set(false);
+        let op = MessageOp { cipher, mechanism: mech.ty, key: obj };
+        if encrypt {
+            s.message_encrypt = Some(op);
+        } else {
+            s.message_decrypt = Some(op);
+        }
+        Ok(())
+    }
+
     pub fn sign_init(&self, s: &mut Session, mech: &Mechanism, key: Handle, sign: bool) -> Result<()> {
         let active = if sign { s.sign.is_some() } else { s.verify.is_some() };
         if active {
@@ -199,6 +240,7 @@ impl Token {
         }
         let (key_type, sizes): (CK_KEY_TYPE, std::ops::RangeInclusive<usize>) = match mech.ty {
             CKM_AES_KEY_GEN => (CKK_AES, 16..=32),
+            CKM_CHACHA20_KEY_GEN => (CKK_CHACHA20, 32..=32),
             // The PKCS#11 3.0 HMAC key generations: CKA_VALUE_LEN bytes,
             // as many as a generic secret may have.
             m if let Some(kt) = mechanism::hmac::keygen_key_type(m) => (kt, 1..=512),
@@ -343,6 +385,10 @@ impl Token {
             require_key_type(&uk, CKK_AES)
                 .map_err(|e| Error::new(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT, e.reason().to_string()))?;
             mechanism::aes::unwrap(mech, secret_of(&mat)?, wrapped)?
+        } else if mech.ty == CKM_CHACHA20_POLY1305 {
+            require_key_type(&uk, CKK_CHACHA20)
+                .map_err(|e| Error::new(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT, e.reason().to_string()))?;
+            mechanism::chacha::unwrap(mech, secret_of(&mat)?, wrapped)?
         } else {
             asymmetric_unwrap(&uk, &mat, mech, wrapped, want_len)?
         };

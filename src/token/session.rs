@@ -1,5 +1,6 @@
 //! A session and the operations active in it (DESIGN.md §2): find,
-//! encrypt, decrypt, digest, sign, verify. Each operation owns the engine
+//! encrypt, decrypt, digest, sign, verify, and the PKCS#11 3.0
+//! message-based encryption and decryption (`mechanism::message`). Each operation owns the engine
 //! state it needs, so the hot path touches neither the store nor the token.
 //!
 //! The PKCS#11 output-length convention lives here once ([`emit`]); an error
@@ -7,9 +8,10 @@
 
 use crate::ck::*;
 use crate::error::{Error, Result};
+use crate::mechanism::message::MessageCipher;
 use crate::mechanism::{Cipher, Digester, Signer};
 use crate::object::Object;
-use crate::types::{Handle, Mechanism, OpKind};
+use crate::types::{Handle, Mechanism, MessageParam, OpKind};
 use std::sync::Arc;
 
 /// An encrypt or decrypt operation.
@@ -33,6 +35,16 @@ pub struct SignOp {
     pub needs_auth: bool,
 }
 
+/// A message-based encryption or decryption operation (C_MessageEncryptInit,
+/// C_MessageDecryptInit). An error ends the message in progress, not the
+/// operation; only C_Message*Final, a NULL-mechanism Init or
+/// C_SessionCancel end it.
+pub struct MessageOp {
+    pub cipher: MessageCipher,
+    pub mechanism: CK_MECHANISM_TYPE,
+    pub key: Arc<Object>,
+}
+
 pub struct Session {
     pub handle: Handle,
     pub slot: Handle,
@@ -43,6 +55,8 @@ pub struct Session {
     pub digest: Option<(Box<dyn Digester>, bool)>,
     pub sign: Option<SignOp>,
     pub verify: Option<SignOp>,
+    pub message_encrypt: Option<MessageOp>,
+    pub message_decrypt: Option<MessageOp>,
     /// A context-specific login made while no sign or decrypt operation
     /// waited for one: it authorizes the next C_UnwrapKey or C_DeriveKey
     /// (which have no Init) with a CKA_ALWAYS_AUTHENTICATE key, and is
@@ -94,6 +108,8 @@ impl Session {
             digest: None,
             sign: None,
             verify: None,
+            message_encrypt: None,
+            message_decrypt: None,
             context_login: std::cell::Cell::new(false),
         }
     }
@@ -279,6 +295,8 @@ impl Session {
             OpKind::Digest => self.digest.take().is_some(),
             OpKind::Sign => self.sign.take().is_some(),
             OpKind::Verify => self.verify.take().is_some(),
+            OpKind::MessageEncrypt => self.message_encrypt.take().is_some(),
+            OpKind::MessageDecrypt => self.message_decrypt.take().is_some(),
         }
     }
 
@@ -290,6 +308,8 @@ impl Session {
             (CKF_DIGEST, OpKind::Digest),
             (CKF_SIGN, OpKind::Sign),
             (CKF_VERIFY, OpKind::Verify),
+            (CKF_MESSAGE_ENCRYPT, OpKind::MessageEncrypt),
+            (CKF_MESSAGE_DECRYPT, OpKind::MessageDecrypt),
         ] {
             if flags & flag != 0 {
                 self.end(kind);
@@ -307,6 +327,54 @@ impl Session {
             || self.digest.is_some()
             || self.sign.is_some()
             || self.verify.is_some()
+            || self.message_encrypt.is_some()
+            || self.message_decrypt.is_some()
+    }
+
+    fn message_slot(&mut self, encrypt: bool) -> Result<&mut MessageOp> {
+        let slot = if encrypt { &mut self.message_encrypt } else { &mut self.message_decrypt };
+        slot.as_mut().ok_or_else(|| not_init(if encrypt { "message encryption" } else { "message decryption" }))
+    }
+
+    /// C_EncryptMessage / C_DecryptMessage: one message under the output
+    /// convention (a length query or a short buffer draws no IV).
+    pub fn message(
+        &mut self,
+        encrypt: bool,
+        p: &mut MessageParam,
+        aad: &[u8],
+        data: &[u8],
+        out: Option<&mut [u8]>,
+    ) -> Result<usize> {
+        let op = self.message_slot(encrypt)?;
+        let bound = op.cipher.message_bound(data.len());
+        Ok(emit(out, bound, |buf| op.cipher.message(p, aad, data, buf))?.unwrap_or(bound))
+    }
+
+    /// C_EncryptMessageBegin / C_DecryptMessageBegin.
+    pub fn message_begin(&mut self, encrypt: bool, p: &mut MessageParam, aad: &[u8]) -> Result<()> {
+        self.message_slot(encrypt)?.cipher.begin(p, aad)
+    }
+
+    /// C_EncryptMessageNext / C_DecryptMessageNext.
+    pub fn message_next(
+        &mut self,
+        encrypt: bool,
+        p: &mut MessageParam,
+        data: &[u8],
+        out: Option<&mut [u8]>,
+        end: bool,
+    ) -> Result<usize> {
+        let op = self.message_slot(encrypt)?;
+        let bound = op.cipher.next_bound(data.len(), end);
+        Ok(emit(out, bound, |buf| op.cipher.next(p, data, buf, end))?.unwrap_or(bound))
+    }
+
+    /// C_MessageEncryptFinal / C_MessageDecryptFinal.
+    pub fn message_final(&mut self, encrypt: bool) -> Result<()> {
+        self.message_slot(encrypt)?;
+        self.end(if encrypt { OpKind::MessageEncrypt } else { OpKind::MessageDecrypt });
+        Ok(())
     }
 }
 
