@@ -21,16 +21,21 @@
 //!   (multiples of 128 bits) with any odd public exponent of up to 32 bits;
 //! - `gcm`: AES-GCM with IVs other than 96 bits, and multi-part
 //!   (streaming) AES-GCM encryption;
+//! - `digest`: SHA-1/SHA-2/MD5 over their plain context structs (state
+//!   exportable for C_GetOperationState), SHA-3 over EVP_MD_CTX, HMAC over
+//!   HMAC_CTX for SHA-3 and MD5, and the digest names (`Md`);
 //! - `rand`: random bytes with caller-supplied DRBG additional input
 //!   (C_SeedRandom).
 
+mod digest;
 mod gcm;
 mod rand;
 mod rsa;
 
 pub use gcm::{GcmSealStream, aes_gcm_any_iv};
 pub use rand::{ADDITIONAL_INPUT_LEN, random_with_additional_input};
-pub use rsa::{EncPad, EvpRsa, Md, SigPad, generate_rsa};
+pub use digest::{EvpDigest, EvpHmac, Md, RawDigest};
+pub use rsa::{EncPad, EvpRsa, SigPad, generate_rsa};
 
 use aws_lc_sys as sys;
 
