@@ -452,7 +452,10 @@ impl Library {
     }
 
     pub fn digest_init(&self, h: Handle, mech: &Mechanism) -> Result<()> {
-        self.with_session(h, |s, _| s.digest_init(mech))
+        self.with_session(h, |s, t| {
+            t.key_policy().check_digest(mech)?;
+            s.digest_init(mech)
+        })
     }
     pub fn digest(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
         self.op(h, OpKind::Digest, |s, _| s.digest_oneshot(data, out))

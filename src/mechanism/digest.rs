@@ -1,5 +1,7 @@
 //! The digest mechanisms: CKM_SHA_1, CKM_SHA224, CKM_SHA256, CKM_SHA384,
-//! CKM_SHA512.
+//! CKM_SHA512, CKM_SHA3_224/256/384/512 and CKM_MD5 (legacy; the token's
+//! policy may refuse it, `object::policy`), and their saved operation
+//! state (`state`: C_GetOperationState / C_SetOperationState).
 
 use super::Digester;
 use crate::ck::*;
@@ -7,6 +9,16 @@ use crate::crypto::digest::{Algorithm, Hasher};
 use crate::err;
 use crate::error::{Error, Result};
 use crate::types::{MechParam, Mechanism};
+
+/// The SHA-3 and MD5 digests (the SHA-1/SHA-2 ones are in the registry's
+/// base table): (type, 0, 0, flags).
+pub const MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] = &[
+    (CKM_SHA3_224, 0, 0, CKF_DIGEST),
+    (CKM_SHA3_256, 0, 0, CKF_DIGEST),
+    (CKM_SHA3_384, 0, 0, CKF_DIGEST),
+    (CKM_SHA3_512, 0, 0, CKF_DIGEST),
+    (CKM_MD5, 0, 0, CKF_DIGEST),
+];
 
 /// The digest algorithm of a digest mechanism, if it is one.
 pub fn algorithm(ty: CK_MECHANISM_TYPE) -> Option<Algorithm> {
@@ -16,6 +28,11 @@ pub fn algorithm(ty: CK_MECHANISM_TYPE) -> Option<Algorithm> {
         CKM_SHA256 => Algorithm::Sha256,
         CKM_SHA384 => Algorithm::Sha384,
         CKM_SHA512 => Algorithm::Sha512,
+        CKM_SHA3_224 => Algorithm::Sha3_224,
+        CKM_SHA3_256 => Algorithm::Sha3_256,
+        CKM_SHA3_384 => Algorithm::Sha3_384,
+        CKM_SHA3_512 => Algorithm::Sha3_512,
+        CKM_MD5 => Algorithm::Md5,
         _ => return None,
     })
 }

@@ -7,6 +7,7 @@
 //! usage policy before it gets here.
 
 pub mod aes;
+pub mod aes_mac;
 pub mod cmac;
 pub mod digest;
 pub mod ec;

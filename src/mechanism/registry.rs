@@ -90,6 +90,9 @@ fn table() -> &'static [Entry] {
             super::okp::MECHANISMS,
             super::hmac::MECHANISMS,
             super::cmac::MECHANISMS,
+            // SHA-3 and MD5 digests; AES-MAC.
+            super::digest::MECHANISMS,
+            super::aes_mac::MECHANISMS,
         ] {
             t.extend(part.iter().map(|(ty, min, max, flags)| m(*ty, *min, *max, *flags)));
         }

@@ -64,6 +64,8 @@ pub struct Knobs {
     pub allow_wrap_decrypt_keys: Option<bool>,
     pub allow_raw_rsa_sign_decrypt: Option<bool>,
     pub allow_curve25519: Option<bool>,
+    pub allow_md5: Option<bool>,
+    pub allow_md5_signatures: Option<bool>,
 }
 
 /// The resolved key policy of one token.
@@ -92,6 +94,16 @@ pub struct KeyPolicy {
     /// modern, constant-time, no weak parameters); a site that must stay
     /// on NIST curves turns them off.
     pub allow_curve25519: bool,
+    /// Allow MD5 at all (legacy: collisions are cheap): CKM_MD5 digests,
+    /// CKM_MD5_HMAC(_GENERAL), and verification of CKM_MD5_RSA_PKCS
+    /// signatures. On in the default profile (old data and old signatures
+    /// must stay checkable), off in the strict one.
+    pub allow_md5: bool,
+    /// Also allow making new CKM_MD5_RSA_PKCS signatures (needs `allow_md5`).
+    /// Off in both profiles: a chosen-prefix MD5 collision takes hours of
+    /// commodity compute, so an MD5 signature over attacker-influenced data
+    /// signs a second document too.
+    pub allow_md5_signatures: bool,
 }
 
 impl Default for KeyPolicy {
@@ -115,6 +127,11 @@ fn sha1_signing(m: &Mechanism) -> bool {
         CKM_RSA_PKCS_PSS => matches!(m.param, MechParam::Pss { hash: CKM_SHA_1, .. }),
         _ => false,
     }
+}
+
+/// The mechanisms that use MD5.
+fn is_md5_mechanism(ty: CK_MECHANISM_TYPE) -> bool {
+    matches!(ty, CKM_MD5 | CKM_MD5_HMAC | CKM_MD5_HMAC_GENERAL | CKM_MD5_RSA_PKCS)
 }
 
 /// The Curve25519 key types.
@@ -146,6 +163,8 @@ impl KeyPolicy {
         allow_wrap_decrypt_keys: true,
         allow_raw_rsa_sign_decrypt: true,
         allow_curve25519: true,
+        allow_md5: true,
+        allow_md5_signatures: false,
     };
 
     /// For production tokens, and always for `keyward key import`.
@@ -159,6 +178,8 @@ impl KeyPolicy {
         allow_wrap_decrypt_keys: false,
         allow_raw_rsa_sign_decrypt: false,
         allow_curve25519: true,
+        allow_md5: false,
+        allow_md5_signatures: false,
     };
 
     pub fn of(p: Profile) -> KeyPolicy {
@@ -204,6 +225,8 @@ impl KeyPolicy {
         set(&mut self.allow_wrap_decrypt_keys, k.allow_wrap_decrypt_keys);
         set(&mut self.allow_raw_rsa_sign_decrypt, k.allow_raw_rsa_sign_decrypt);
         set(&mut self.allow_curve25519, k.allow_curve25519);
+        set(&mut self.allow_md5, k.allow_md5);
+        set(&mut self.allow_md5_signatures, k.allow_md5_signatures);
     }
 
     /// Smallest RSA public key accepted for verification.
@@ -364,6 +387,7 @@ impl KeyPolicy {
             let rv = if mech.ty == CKM_RSA_PKCS_PSS { CKR_MECHANISM_PARAM_INVALID } else { CKR_MECHANISM_INVALID };
             return Err(refused(rv, "allow_sha1_signatures", format_args!("no new SHA-1 signatures")));
         }
+        self.check_md5(mech.ty, usage == CKA_SIGN)?;
         if !self.allow_curve25519 && (is_curve25519(obj.key_type) || is_curve25519_mechanism(mech.ty)) {
             return Err(refused(
                 CKR_KEY_FUNCTION_NOT_PERMITTED,
@@ -377,6 +401,27 @@ impl KeyPolicy {
         if !self.allow_wrap_decrypt_keys && (WRAPPING.contains(&usage) || DATA.contains(&usage)) {
             self.check_usage(|ty| obj.flag(ty))
                 .map_err(|e| Error::new(CKR_KEY_FUNCTION_NOT_PERMITTED, e.reason().to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// C_DigestInit and C_SetOperationState: the digest mechanism against
+    /// the policy (MD5).
+    pub fn check_digest(&self, mech: &Mechanism) -> Result<()> {
+        self.check_md5(mech.ty, false)
+    }
+
+    /// MD5 mechanisms: refused unless `allow_md5`; making a CKM_MD5_RSA_PKCS
+    /// signature also needs `allow_md5_signatures`.
+    fn check_md5(&self, ty: CK_MECHANISM_TYPE, signing: bool) -> Result<()> {
+        if !is_md5_mechanism(ty) {
+            return Ok(());
+        }
+        if !self.allow_md5 {
+            return Err(refused(CKR_MECHANISM_INVALID, "allow_md5", format_args!("no MD5 on this token")));
+        }
+        if signing && ty == CKM_MD5_RSA_PKCS && !self.allow_md5_signatures {
+            return Err(refused(CKR_MECHANISM_INVALID, "allow_md5_signatures", format_args!("no new MD5 signatures")));
         }
         Ok(())
     }
@@ -430,6 +475,13 @@ impl KeyPolicy {
         }
         if !self.allow_curve25519 && is_curve25519_mechanism(ty) {
             info.flags = 0;
+        }
+        if is_md5_mechanism(ty) {
+            if !self.allow_md5 {
+                info.flags = 0;
+            } else if ty == CKM_MD5_RSA_PKCS && !self.allow_md5_signatures {
+                info.flags &= !CKF_SIGN;
+            }
         }
         info
     }
