@@ -192,7 +192,7 @@ impl Token {
         }
         let mat = self.material(&obj)?;
         let k = secret_of(&mat)?;
-        s.digest_update(k.bytes())
+        s.digest_update_secret(k.bytes())
     }
 
     pub fn generate_key(&self, s: &Session, mech: &Mechanism, t: &[Attr]) -> Result<Handle> {
