@@ -183,7 +183,8 @@ fn md5_rfc1321_and_hmac_md5_rfc2202() {
 
 /// NIST CSRC HMAC_SHA3-*.pdf samples: keys are 00 01 02 ... of the length
 /// given, the three messages name the key/block-length relation.
-const HMAC_SHA3: &[(CK_MECHANISM_TYPE, CK_KEY_TYPE, [(usize, &str); 3])] = &[
+type HmacCases = [(CK_MECHANISM_TYPE, CK_KEY_TYPE, [(usize, &'static str); 3])];
+const HMAC_SHA3: &HmacCases = &[
     (
         CKM_SHA3_224_HMAC,
         CKK_SHA3_224_HMAC,
@@ -234,8 +235,11 @@ const HMAC_SHA3: &[(CK_MECHANISM_TYPE, CK_KEY_TYPE, [(usize, &str); 3])] = &[
 #[test]
 fn hmac_sha3_nist_samples_with_each_key_type() {
     let r = Raw::open();
-    let msgs: [&[u8]; 3] =
-        [b"Sample message for keylen<blocklen", b"Sample message for keylen=blocklen", b"Sample message for keylen>blocklen"];
+    let msgs: [&[u8]; 3] = [
+        b"Sample message for keylen<blocklen",
+        b"Sample message for keylen=blocklen",
+        b"Sample message for keylen>blocklen",
+    ];
     for (ty, kt, cases) in HMAC_SHA3 {
         let general = ty + 1; // CKM_SHA3_*_HMAC_GENERAL
         for ((klen, tag), msg) in cases.iter().zip(msgs) {
@@ -279,7 +283,11 @@ fn sha3_hmac_key_generation() {
         let mut k = 0;
         assert_eq!(call!(r, C_GenerateKey, r.h, &mut m, t.as_ptr() as *mut _, t.len() as _, &mut k), CKR_OK);
         let mut got: CK_KEY_TYPE = 0;
-        let mut a = [attr(CKA_KEY_TYPE, &mut got)];
+        let mut a = [CK_ATTRIBUTE {
+            type_: CKA_KEY_TYPE,
+            pValue: std::ptr::from_mut(&mut got).cast(),
+            ulValueLen: std::mem::size_of::<CK_KEY_TYPE>() as CK_ULONG,
+        }];
         assert_eq!(call!(r, C_GetAttributeValue, r.h, k, a.as_mut_ptr(), 1), CKR_OK);
         assert_eq!(got, kt);
         let tag = sign(&r, &mech(hmac), k, b"generated").unwrap();
@@ -289,11 +297,7 @@ fn sha3_hmac_key_generation() {
 }
 
 fn fixtures() -> HashMap<String, Vec<u8>> {
-    data("sig-fixtures.txt")
-        .lines()
-        .filter_map(|l| l.split_once(" = "))
-        .map(|(k, v)| (k.to_string(), h(v)))
-        .collect()
+    data("sig-fixtures.txt").lines().filter_map(|l| l.split_once(" = ")).map(|(k, v)| (k.to_string(), h(v))).collect()
 }
 
 /// The fixture's RSA key pair as session objects (public, private).
@@ -355,7 +359,7 @@ fn rsa_sha3_and_md5_signatures_against_an_independent_implementation() {
         (CKM_SHA3_384_RSA_PKCS_PSS, CKM_SHA3_384, CKG_MGF1_SHA3_384, "sha3_384", 48),
         (CKM_SHA3_512_RSA_PKCS_PSS, CKM_SHA3_512, CKG_MGF1_SHA3_512, "sha3_512", 64),
     ] {
-        let p = CK_RSA_PKCS_PSS_PARAMS { hashAlg: hash, mgf: mgf, sLen: slen };
+        let p = CK_RSA_PKCS_PSS_PARAMS { hashAlg: hash, mgf, sLen: slen };
         let m = CK_MECHANISM {
             mechanism: ty,
             pParameter: &p as *const _ as *mut _,
@@ -372,10 +376,11 @@ fn rsa_sha3_and_md5_signatures_against_an_independent_implementation() {
         let mut raw = CK_MECHANISM { mechanism: CKM_RSA_PKCS_PSS, ..m };
         let d = digest(&r, hash, msg).unwrap();
         assert_eq!(call!(r, C_VerifyInit, r.h, &mut raw, pu), CKR_OK);
-        let rv = call!(r, C_Verify, r.h, d.as_ptr() as *mut _, d.len() as _, theirs.as_ptr() as *mut _, theirs.len() as _);
+        let rv =
+            call!(r, C_Verify, r.h, d.as_ptr() as *mut _, d.len() as _, theirs.as_ptr() as *mut _, theirs.len() as _);
         assert_eq!(rv, CKR_OK);
         // The hashAlg must be the mechanism's.
-        let wrong = CK_RSA_PKCS_PSS_PARAMS { hashAlg: CKM_SHA256, mgf: mgf, sLen: slen };
+        let wrong = CK_RSA_PKCS_PSS_PARAMS { hashAlg: CKM_SHA256, mgf, sLen: slen };
         let mw = CK_MECHANISM { pParameter: &wrong as *const _ as *mut _, ..m };
         assert_eq!(sign(&r, &mw, pr, msg), Err(CKR_MECHANISM_PARAM_INVALID));
     }
@@ -441,8 +446,15 @@ fn ecdsa_sha3_against_an_independent_implementation() {
             let d = digest(&r, hash, msg).unwrap();
             let mut m = mech(CKM_ECDSA);
             assert_eq!(call!(r, C_VerifyInit, r.h, &mut m, pu), CKR_OK);
-            let rv =
-                call!(r, C_Verify, r.h, d.as_ptr() as *mut _, d.len() as _, theirs.as_ptr() as *mut _, theirs.len() as _);
+            let rv = call!(
+                r,
+                C_Verify,
+                r.h,
+                d.as_ptr() as *mut _,
+                d.len() as _,
+                theirs.as_ptr() as *mut _,
+                theirs.len() as _
+            );
             assert_eq!(rv, CKR_OK);
             let i = info(&r, ty).unwrap();
             assert_eq!(i.flags & (CKF_SIGN | CKF_VERIFY), CKF_SIGN | CKF_VERIFY);
@@ -467,8 +479,7 @@ fn aes_mac_is_the_last_block_of_cbc_encryption() {
             assert_eq!(call!(r, C_EncryptInit, r.h, &mut m, k), CKR_OK);
             let mut ct = vec![0u8; padded.len()];
             let mut n = ct.len() as CK_ULONG;
-            let rv =
-                call!(r, C_Encrypt, r.h, padded.as_ptr() as *mut _, padded.len() as _, ct.as_mut_ptr(), &mut n);
+            let rv = call!(r, C_Encrypt, r.h, padded.as_ptr() as *mut _, padded.len() as _, ct.as_mut_ptr(), &mut n);
             assert_eq!(rv, CKR_OK);
             let last = &ct[ct.len() - 16..];
             let mac = sign(&r, &mech(CKM_AES_MAC), k, &msg).unwrap();

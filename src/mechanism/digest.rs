@@ -131,7 +131,9 @@ pub mod state {
         let mut v = Zeroizing::new(Vec::with_capacity(HEADER_LEN + st.len() + TAG_LEN));
         v.extend_from_slice(MAGIC);
         v.extend_from_slice(&[VERSION, KIND_DIGEST, u8::from(multipart)]);
-        v.extend_from_slice(&(ty as u64).to_le_bytes());
+        #[allow(clippy::useless_conversion)] // CK_ULONG is u32 on some targets
+        let ty64 = u64::from(ty);
+        v.extend_from_slice(&ty64.to_le_bytes());
         v.extend_from_slice(&len.to_le_bytes());
         v.extend_from_slice(st);
         let t = tag(&v)?;

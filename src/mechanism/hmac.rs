@@ -282,7 +282,9 @@ mod tests {
         assert!(!key_type_fits(CKM_AES_CMAC, CKK_GENERIC_SECRET));
         assert!(is_hmac(CKM_SHA384_HMAC_GENERAL) && is_hmac(CKM_MD5_HMAC) && !is_hmac(CKM_SHA512_256_HMAC));
         assert!(key_type_fits(CKM_SHA3_256_HMAC_GENERAL, CKK_SHA3_256_HMAC));
-        assert!(!key_type_fits(CKM_SHA3_256_HMAC, CKK_SHA256_HMAC) && !key_type_fits(CKM_SHA256_HMAC, CKK_SHA3_256_HMAC));
+        assert!(
+            !key_type_fits(CKM_SHA3_256_HMAC, CKK_SHA256_HMAC) && !key_type_fits(CKM_SHA256_HMAC, CKK_SHA3_256_HMAC)
+        );
         assert!(key_type_fits(CKM_MD5_HMAC, CKK_GENERIC_SECRET));
         assert_eq!(keygen_key_type(CKM_SHA3_512_KEY_GEN), Some(CKK_SHA3_512_HMAC));
         assert_eq!(keygen_key_type(CKM_SHA384_KEY_GEN), Some(CKK_SHA384_HMAC));

@@ -127,7 +127,9 @@ fn failed(e: CryptoError) -> Error {
     err!(CKR_FUNCTION_FAILED, "RSA engine failure: {e:?}")
 }
 
-/// What the signature covers.
+/// What the signature covers. (Hashed, the common case, is the large one:
+/// the hasher's plain-data context; boxing it would cost an allocation.)
+#[allow(clippy::large_enum_variant)]
 enum Kind {
     /// CKM_RSA_PKCS: the caller's bytes, buffered (at most k - 11).
     RawPkcs1,

@@ -601,4 +601,38 @@ mod tests {
         assert_eq!(strict.flags & CKF_SIGN, 0);
         assert_ne!(strict.flags & CKF_VERIFY, 0);
     }
+
+    #[test]
+    fn md5_knobs() {
+        let d = KeyPolicy::DEFAULT;
+        let s = KeyPolicy::STRICT;
+        assert!(d.allow_md5 && !d.allow_md5_signatures && !s.allow_md5 && !s.allow_md5_signatures);
+        let md5 = Mechanism::new(CKM_MD5);
+        d.check_digest(&md5).unwrap();
+        assert_eq!(s.check_digest(&md5).unwrap_err().rv(), CKR_MECHANISM_INVALID);
+        s.check_digest(&Mechanism::new(CKM_SHA3_256)).unwrap();
+        // Verification of MD5 signatures, not new ones, in the default profile.
+        d.check_md5(CKM_MD5_RSA_PKCS, false).unwrap();
+        assert_eq!(d.check_md5(CKM_MD5_RSA_PKCS, true).unwrap_err().rv(), CKR_MECHANISM_INVALID);
+        d.check_md5(CKM_MD5_HMAC, true).unwrap();
+        assert_eq!(s.check_md5(CKM_MD5_HMAC_GENERAL, false).unwrap_err().rv(), CKR_MECHANISM_INVALID);
+        let sv = MechanismInfo { min_key_size: 512, max_key_size: 8192, flags: CKF_SIGN | CKF_VERIFY };
+        assert_eq!(d.advertise(CKM_MD5_RSA_PKCS, sv).flags, CKF_VERIFY);
+        assert_eq!(s.advertise(CKM_MD5_RSA_PKCS, sv).flags, 0);
+        assert_eq!(s.advertise(CKM_SHA3_256_RSA_PKCS, sv).flags, CKF_SIGN | CKF_VERIFY);
+        // The knobs, from the file.
+        let on = KeyPolicy::resolve(&knobs(|k| k.allow_md5_signatures = Some(true)), None).unwrap();
+        on.check_md5(CKM_MD5_RSA_PKCS, true).unwrap();
+        let strict_md5 = knobs(|k| {
+            k.profile = Some(Profile::Strict);
+            k.allow_md5 = Some(true);
+        });
+        let p = KeyPolicy::resolve(&strict_md5, None).unwrap();
+        p.check_digest(&md5).unwrap();
+        let off = KeyPolicy::resolve(&knobs(|k| k.allow_md5 = Some(false)), None).unwrap();
+        assert_eq!(
+            off.advertise(CKM_MD5, MechanismInfo { min_key_size: 0, max_key_size: 0, flags: CKF_DIGEST }).flags,
+            0
+        );
+    }
 }

@@ -109,12 +109,20 @@ impl RawDigest {
                 }
                 Md::Sha224 | Md::Sha256 => {
                     let mut c: sys::SHA256_CTX = std::mem::zeroed();
-                    if md == Md::Sha224 { sys::SHA224_Init(&mut c) } else { sys::SHA256_Init(&mut c) };
+                    if md == Md::Sha224 {
+                        sys::SHA224_Init(&mut c)
+                    } else {
+                        sys::SHA256_Init(&mut c)
+                    };
                     RawState::Sha256(c)
                 }
                 Md::Sha384 | Md::Sha512 => {
                     let mut c: sys::SHA512_CTX = std::mem::zeroed();
-                    if md == Md::Sha384 { sys::SHA384_Init(&mut c) } else { sys::SHA512_Init(&mut c) };
+                    if md == Md::Sha384 {
+                        sys::SHA384_Init(&mut c)
+                    } else {
+                        sys::SHA512_Init(&mut c)
+                    };
                     RawState::Sha512(c)
                 }
                 Md::Md5 => {

@@ -32,9 +32,9 @@ mod gcm;
 mod rand;
 mod rsa;
 
+pub use digest::{EvpDigest, EvpHmac, Md, RawDigest};
 pub use gcm::{GcmSealStream, aes_gcm_any_iv};
 pub use rand::{ADDITIONAL_INPUT_LEN, random_with_additional_input};
-pub use digest::{EvpDigest, EvpHmac, Md, RawDigest};
 pub use rsa::{EncPad, EvpRsa, SigPad, generate_rsa};
 
 use aws_lc_sys as sys;
