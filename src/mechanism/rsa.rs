@@ -679,6 +679,9 @@ mod tests {
             (CKM_SHA256, CKG_MGF1_SHA256, 32),
             (CKM_SHA384, CKG_MGF1_SHA384, 48),
             (CKM_SHA512, CKG_MGF1_SHA512, 64),
+            // SHA-3 (the EVP path), also with a different MGF1 hash.
+            (CKM_SHA3_256, CKG_MGF1_SHA3_256, 32),
+            (CKM_SHA3_512, CKG_MGF1_SHA256, 64),
         ] {
             for (source, label) in [(CKZ_DATA_SPECIFIED, &b""[..]), (CKZ_DATA_SPECIFIED, b"lbl"), (0, b"")] {
                 let m = oaep(h, mgf, source, label);
