@@ -252,4 +252,36 @@ mod tests {
         st[num] = 64;
         assert!(Hasher::import_state(Algorithm::Sha256, &st).is_none());
     }
+
+    #[test]
+    fn agrees_with_aws_lc_rs() {
+        use aws_lc_rs::digest as lc;
+        let msg: Vec<u8> = (0..2000u32).map(|i| (i * 31 + 7) as u8).collect();
+        for (alg, e) in [
+            (Algorithm::Sha1, &lc::SHA1_FOR_LEGACY_USE_ONLY),
+            (Algorithm::Sha224, &lc::SHA224),
+            (Algorithm::Sha256, &lc::SHA256),
+            (Algorithm::Sha384, &lc::SHA384),
+            (Algorithm::Sha512, &lc::SHA512),
+            (Algorithm::Sha3_256, &lc::SHA3_256),
+            (Algorithm::Sha3_384, &lc::SHA3_384),
+            (Algorithm::Sha3_512, &lc::SHA3_512),
+        ] {
+            for len in [0, 1, 63, 64, 65, 127, 128, 129, 135, 136, 137, 1000, 2000] {
+                assert_eq!(digest(alg, &msg[..len]), lc::digest(e, &msg[..len]).as_ref(), "{alg:?} {len}");
+            }
+            let mut h = Hasher::new(alg);
+            let mut c = h.clone();
+            h.update(&msg[..700]);
+            c.update(&msg[..700]);
+            let mut d = h.clone();
+            d.update(&msg[700..]);
+            c.update(&msg[700..]);
+            let (mut a, mut b) = ([0u8; MAX_OUTPUT_LEN], [0u8; MAX_OUTPUT_LEN]);
+            let n = d.finish_into(&mut a);
+            c.finish_into(&mut b);
+            assert_eq!(&a[..n], lc::digest(e, &msg).as_ref(), "{alg:?} clone");
+            assert_eq!(a, b);
+        }
+    }
 }
