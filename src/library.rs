@@ -453,7 +453,10 @@ impl Library {
     }
 
     pub fn digest_init(&self, h: Handle, mech: &Mechanism) -> Result<()> {
-        self.with_session(h, |s, _| s.digest_init(mech))
+        self.with_session(h, |s, t| {
+            t.key_policy().check_digest(mech)?;
+            s.digest_init(mech)
+        })
     }
     pub fn digest(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
         self.op(h, OpKind::Digest, |s, _| s.digest_oneshot(data, out))
@@ -466,6 +469,35 @@ impl Library {
             t.audited(Call::new("C_DigestKey", Kind::Crypto, Some(h)).key(key), || t.digest_key(s, key))
         })
     }
+    /// C_GetOperationState (digest operations only, `mechanism::digest::state`).
+    pub fn operation_state(&self, h: Handle, out: Option<&mut [u8]>) -> Result<usize> {
+        self.with_session(h, |s, _| {
+            let st = s.operation_state()?;
+            match out {
+                None => Ok(st.len()),
+                Some(buf) if buf.len() < st.len() => Err(Error::buffer_too_small(st.len())),
+                Some(buf) => {
+                    buf[..st.len()].copy_from_slice(&st);
+                    Ok(st.len())
+                }
+            }
+        })
+    }
+
+    /// C_SetOperationState: a digest state needs no key (`CKR_KEY_NOT_NEEDED`
+    /// when one is given); the token's policy is checked again.
+    pub fn set_operation_state(&self, h: Handle, state: &[u8], enc_key: Handle, auth_key: Handle) -> Result<()> {
+        self.with_session(h, |s, t| {
+            let (d, multipart, ty) = crate::mechanism::digest::state::restore(state)?;
+            if enc_key != CK_INVALID_HANDLE || auth_key != CK_INVALID_HANDLE {
+                return Err(Error::new(CKR_KEY_NOT_NEEDED, "a digest state needs no key"));
+            }
+            t.key_policy().check_digest(&Mechanism::new(ty))?;
+            s.restore_digest(d, multipart);
+            Ok(())
+        })
+    }
+
     pub fn digest_final(&self, h: Handle, out: Option<&mut [u8]>) -> Result<usize> {
         self.op(h, OpKind::Digest, |s, _| s.digest_final(out))
     }

@@ -368,9 +368,7 @@ unsafe fn every_session_call(f: &CK_FUNCTION_LIST, h: CK_SESSION_HANDLE) -> Vec<
 /// and the legacy parallel-function pair (CKR_FUNCTION_NOT_PARALLEL).
 fn expected_for_bad_handle(name: &str) -> &'static [CK_RV] {
     match name {
-        "C_GetOperationState"
-        | "C_SetOperationState"
-        | "C_SignRecoverInit"
+        "C_SignRecoverInit"
         | "C_SignRecover"
         | "C_VerifyRecoverInit"
         | "C_VerifyRecover"

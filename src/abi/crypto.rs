@@ -252,6 +252,25 @@ export! {
         checked(&l, h, OpKind::Digest, Output::new(p_digest, pul_digest_len))?.run(|o| l.digest_final(h, o))
     }
 
+    /// Digest operations only (`mechanism::digest::state`); any other
+    /// active operation makes the state `CKR_STATE_UNSAVEABLE`.
+    fn C_GetOperationState(h: CK_SESSION_HANDLE, p_state: CK_BYTE_PTR, pul_state_len: CK_ULONG_PTR) {
+        let l = lib()?;
+        Output::new(p_state, pul_state_len)?.run(|o| l.operation_state(h, o))
+    }
+
+    fn C_SetOperationState(
+        h: CK_SESSION_HANDLE,
+        p_state: CK_BYTE_PTR,
+        ul_state_len: CK_ULONG,
+        encryption_key: CK_OBJECT_HANDLE,
+        authentication_key: CK_OBJECT_HANDLE,
+    ) {
+        let l = lib()?;
+        let state = bytes(p_state, ul_state_len)?;
+        l.set_operation_state(h, state, encryption_key, authentication_key)
+    }
+
     fn C_SignInit(h: CK_SESSION_HANDLE, p_mechanism: CK_MECHANISM_PTR, key: CK_OBJECT_HANDLE) {
         let l = lib()?;
         if p_mechanism.is_null() {

@@ -57,7 +57,9 @@ fn kind(ty: CK_MECHANISM_TYPE) -> Kind {
         | CKM_SHA3_256_HMAC_GENERAL
         | CKM_SHA3_384_HMAC_GENERAL
         | CKM_SHA3_512_HMAC_GENERAL
-        | CKM_AES_CMAC_GENERAL => Kind::Ulong,
+        | CKM_AES_CMAC_GENERAL
+        // AES-MAC (CBC-MAC) with CK_MAC_GENERAL_PARAMS.
+        | CKM_AES_MAC_GENERAL => Kind::Ulong,
         _ => Kind::Bytes,
     }
 }

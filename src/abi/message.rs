@@ -16,8 +16,8 @@
 //! its parameter (the parameter of the Init is not read). A NULL mechanism
 //! cancels the operation of that kind, as for C_EncryptInit.
 
-use super::lib;
 use super::crypto::InOut;
+use super::lib;
 use super::util::{MAX_DATA, bytes};
 use crate::ck::*;
 use crate::error::{Error, Result};

@@ -45,15 +45,6 @@ export! {
 }
 
 not_supported! {
-    fn C_GetOperationState(_h: CK_SESSION_HANDLE, _p_state: CK_BYTE_PTR, _pul_state_len: CK_ULONG_PTR);
-    fn C_SetOperationState(
-        _h: CK_SESSION_HANDLE,
-        _p_state: CK_BYTE_PTR,
-        _ul_state_len: CK_ULONG,
-        _encryption_key: CK_OBJECT_HANDLE,
-        _authentication_key: CK_OBJECT_HANDLE,
-    );
-
     fn C_SignRecoverInit(_h: CK_SESSION_HANDLE, _p_mechanism: CK_MECHANISM_PTR, _key: CK_OBJECT_HANDLE);
     fn C_SignRecover(_h: CK_SESSION_HANDLE, _p: CK_BYTE_PTR, _n: CK_ULONG, _po: CK_BYTE_PTR, _pn: CK_ULONG_PTR);
     fn C_VerifyRecoverInit(_h: CK_SESSION_HANDLE, _p_mechanism: CK_MECHANISM_PTR, _key: CK_OBJECT_HANDLE);

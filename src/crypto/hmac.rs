@@ -1,25 +1,40 @@
-//! HMAC with SHA-1 and SHA-2, streaming, with constant-time verification of
-//! full or truncated tags. Knows nothing of PKCS#11. Engine: aws-lc-rs.
+//! HMAC with SHA-1, SHA-2, SHA-3 and MD5, streaming, with constant-time
+//! verification of full or truncated tags. Knows nothing of PKCS#11.
+//! Engine: aws-lc-rs for SHA-1/SHA-2, AWS-LC's HMAC_CTX (`crypto::ffi`) for
+//! SHA-3 and MD5, which aws-lc-rs's HMAC lacks.
 
 use super::digest::Algorithm;
+use super::ffi::EvpHmac;
 use super::{CryptoError, CryptoResult};
 use aws_lc_rs::{constant_time, hmac};
 
-fn engine(alg: Algorithm) -> hmac::Algorithm {
-    match alg {
+fn engine(alg: Algorithm) -> Option<hmac::Algorithm> {
+    Some(match alg {
         Algorithm::Sha1 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
         Algorithm::Sha224 => hmac::HMAC_SHA224,
         Algorithm::Sha256 => hmac::HMAC_SHA256,
         Algorithm::Sha384 => hmac::HMAC_SHA384,
         Algorithm::Sha512 => hmac::HMAC_SHA512,
-    }
+        Algorithm::Sha3_224 | Algorithm::Sha3_256 | Algorithm::Sha3_384 | Algorithm::Sha3_512 | Algorithm::Md5 => {
+            return None;
+        }
+    })
+}
+
+// aws-lc-rs's context (SHA-1/SHA-2) is the common case; boxing it would add
+// an allocation to every MAC for the sake of the rarer SHA-3/MD5.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+enum Ctx {
+    Lc(hmac::Context),
+    Evp(EvpHmac),
 }
 
 /// A running HMAC computation.
 #[derive(Clone)]
 pub struct Hmac {
     alg: Algorithm,
-    ctx: hmac::Context,
+    ctx: Ctx,
 }
 
 impl std::fmt::Debug for Hmac {
@@ -31,8 +46,11 @@ impl std::fmt::Debug for Hmac {
 impl Hmac {
     /// Starts an HMAC under `key` (any length, empty included).
     pub fn new(alg: Algorithm, key: &[u8]) -> Hmac {
-        let k = hmac::Key::new(engine(alg), key);
-        Hmac { alg, ctx: hmac::Context::with_key(&k) }
+        let ctx = match engine(alg) {
+            Some(e) => Ctx::Lc(hmac::Context::with_key(&hmac::Key::new(e, key))),
+            None => Ctx::Evp(EvpHmac::new(alg.md(), key)),
+        };
+        Hmac { alg, ctx }
     }
 
     pub fn algorithm(&self) -> Algorithm {
@@ -45,16 +63,36 @@ impl Hmac {
     }
 
     pub fn update(&mut self, data: &[u8]) {
-        self.ctx.update(data);
+        match &mut self.ctx {
+            Ctx::Lc(c) => c.update(data),
+            Ctx::Evp(c) => c.update(data),
+        }
+    }
+
+    /// The full tag into `buf`; returns its length.
+    fn tag(self, buf: &mut [u8; 64]) -> usize {
+        match self.ctx {
+            Ctx::Lc(c) => {
+                let t = c.sign();
+                let t = t.as_ref();
+                buf[..t.len()].copy_from_slice(t);
+                t.len()
+            }
+            Ctx::Evp(c) => {
+                let (t, n) = c.finish();
+                buf[..n].copy_from_slice(&t[..n]);
+                n
+            }
+        }
     }
 
     /// Writes the first `out.len()` bytes of the tag (at most `tag_len`)
     /// and returns how many were written.
     pub fn finish_into(self, out: &mut [u8]) -> usize {
-        let tag = self.ctx.sign();
-        let tag = tag.as_ref();
-        let n = out.len().min(tag.len());
-        out[..n].copy_from_slice(&tag[..n]);
+        let mut buf = [0u8; 64];
+        let len = self.tag(&mut buf);
+        let n = out.len().min(len);
+        out[..n].copy_from_slice(&buf[..n]);
         n
     }
 
@@ -65,10 +103,11 @@ impl Hmac {
         if expected.is_empty() || expected.len() > self.tag_len() {
             return Err(CryptoError::InvalidLength);
         }
-        let tag = self.ctx.sign();
+        let mut buf = [0u8; 64];
+        let len = self.tag(&mut buf);
+        let tag = buf.get(..expected.len().min(len)).ok_or(CryptoError::Internal)?;
         #[allow(deprecated)]
-        constant_time::verify_slices_are_equal(&tag.as_ref()[..expected.len()], expected)
-            .map_err(|_| CryptoError::AuthFailed)
+        constant_time::verify_slices_are_equal(tag, expected).map_err(|_| CryptoError::AuthFailed)
     }
 }
 
@@ -200,5 +239,36 @@ mod tests {
             hex::encode(hmac(Algorithm::Sha1, b"Jefe", b"what do ya want for nothing?")),
             "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
         );
+    }
+
+    #[test]
+    fn md5_rfc2202_and_sha3() {
+        // RFC 2202 HMAC-MD5 test cases 1, 2 and 6.
+        assert_eq!(hex::encode(hmac(Algorithm::Md5, &[0x0b; 16], b"Hi There")), "9294727a3638bb1c13f48ef8158bfc9d");
+        assert_eq!(
+            hex::encode(hmac(Algorithm::Md5, b"Jefe", b"what do ya want for nothing?")),
+            "750c783e6ab0b503eaa86e310a5db738"
+        );
+        assert_eq!(
+            hex::encode(hmac(Algorithm::Md5, &[0xaa; 80], b"Test Using Larger Than Block-Size Key - Hash Key First")),
+            "6b1ab7fe4bd7bf8f0b62e6ce61b9d0cd"
+        );
+        // Streaming, truncated verification and the empty key on the EVP path.
+        let mut h = Hmac::new(Algorithm::Sha3_256, b"key");
+        h.update(b"The quick brown fox ");
+        h.update(b"jumps over the lazy dog");
+        let full = h.clone().finish_into(&mut [0u8; 64]);
+        assert_eq!(full, 32);
+        let mut tag = [0u8; 32];
+        h.clone().finish_into(&mut tag);
+        h.clone().verify(&tag[..10]).unwrap();
+        let mut bad = tag;
+        bad[0] ^= 1;
+        assert_eq!(h.clone().verify(&bad), Err(CryptoError::AuthFailed));
+        assert_eq!(h.verify(&[0u8; 33]), Err(CryptoError::InvalidLength));
+        assert_eq!(hmac(Algorithm::Sha3_512, b"", b"").len(), 64);
+        // HMAC pads the key with zeros: "" and "\0" are one key, "a" another.
+        assert_eq!(hmac(Algorithm::Sha3_224, b"", b"x"), hmac(Algorithm::Sha3_224, b"\0", b"x"));
+        assert_ne!(hmac(Algorithm::Sha3_224, b"", b"x"), hmac(Algorithm::Sha3_224, b"a", b"x"));
     }
 }

@@ -95,6 +95,10 @@ pub fn algorithm_of(o: &Object) -> (String, u64) {
         Some(CKK_SHA256_HMAC) => ("hmac-sha256".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
         Some(CKK_SHA384_HMAC) => ("hmac-sha384".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
         Some(CKK_SHA512_HMAC) => ("hmac-sha512".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
+        Some(CKK_SHA3_224_HMAC) => ("hmac-sha3-224".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
+        Some(CKK_SHA3_256_HMAC) => ("hmac-sha3-256".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
+        Some(CKK_SHA3_384_HMAC) => ("hmac-sha3-384".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
+        Some(CKK_SHA3_512_HMAC) => ("hmac-sha3-512".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
         Some(kt) => (format!("key-type-0x{kt:x}"), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
         None => ("none".into(), 0),
     }

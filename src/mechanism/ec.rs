@@ -1,4 +1,5 @@
 //! The EC mechanisms: CKM_ECDSA, CKM_ECDSA_SHA1/224/256/384/512,
+//! CKM_ECDSA_SHA3_224/256/384/512,
 //! CKM_ECDH1_DERIVE and CKM_ECDH1_COFACTOR_DERIVE, over `crypto::ec`
 //! (P-224, P-256, P-384, P-521, secp256k1).
 //!
@@ -38,6 +39,11 @@ pub const MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] = &[
     (CKM_ECDSA_SHA256, 224, 521, SIGN_VERIFY),
     (CKM_ECDSA_SHA384, 224, 521, SIGN_VERIFY),
     (CKM_ECDSA_SHA512, 224, 521, SIGN_VERIFY),
+    // ECDSA over the SHA-3 digests.
+    (CKM_ECDSA_SHA3_224, 224, 521, SIGN_VERIFY),
+    (CKM_ECDSA_SHA3_256, 224, 521, SIGN_VERIFY),
+    (CKM_ECDSA_SHA3_384, 224, 521, SIGN_VERIFY),
+    (CKM_ECDSA_SHA3_512, 224, 521, SIGN_VERIFY),
     (CKM_ECDH1_DERIVE, 224, 521, CKF_DERIVE | EC_FLAGS),
     (CKM_ECDH1_COFACTOR_DERIVE, 224, 521, CKF_DERIVE | EC_FLAGS),
 ];
@@ -77,6 +83,10 @@ fn input_for(mech: &Mechanism) -> Result<Input> {
         CKM_ECDSA_SHA256 => hashed(Algorithm::Sha256),
         CKM_ECDSA_SHA384 => hashed(Algorithm::Sha384),
         CKM_ECDSA_SHA512 => hashed(Algorithm::Sha512),
+        CKM_ECDSA_SHA3_224 => hashed(Algorithm::Sha3_224),
+        CKM_ECDSA_SHA3_256 => hashed(Algorithm::Sha3_256),
+        CKM_ECDSA_SHA3_384 => hashed(Algorithm::Sha3_384),
+        CKM_ECDSA_SHA3_512 => hashed(Algorithm::Sha3_512),
         _ => Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} is not an ECDSA signature", mech.ty)),
     }
 }

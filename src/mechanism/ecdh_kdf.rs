@@ -1,7 +1,7 @@
 //! The KDFs of CK_ECDH1_DERIVE_PARAMS (CKM_ECDH1_DERIVE and
 //! CKM_ECDH1_COFACTOR_DERIVE on EC and X25519 keys): the one table from
 //! `CKD_*` to a construction and hash of `crypto::ecdh_kdf`, and the
-//! parameter rules. A new hash (SHA-3) is one line in [`KDFS`].
+//! parameter rules. A new hash is one line in [`KDFS`] (SHA-1, SHA-2 and SHA-3).
 //!
 //! - CKD_NULL: the raw shared secret; shared data must be empty.
 //! - CKD_SHA*_KDF: ANSI X9.63 with `pSharedData` as SharedInfo.
@@ -30,6 +30,14 @@ const KDFS: &[(CK_EC_KDF_TYPE, Kdf, Algorithm)] = &[
     (CKD_SHA256_KDF_SP800, Kdf::Sp800_56c, Algorithm::Sha256),
     (CKD_SHA384_KDF_SP800, Kdf::Sp800_56c, Algorithm::Sha384),
     (CKD_SHA512_KDF_SP800, Kdf::Sp800_56c, Algorithm::Sha512),
+    (CKD_SHA3_224_KDF, Kdf::X963, Algorithm::Sha3_224),
+    (CKD_SHA3_256_KDF, Kdf::X963, Algorithm::Sha3_256),
+    (CKD_SHA3_384_KDF, Kdf::X963, Algorithm::Sha3_384),
+    (CKD_SHA3_512_KDF, Kdf::X963, Algorithm::Sha3_512),
+    (CKD_SHA3_224_KDF_SP800, Kdf::Sp800_56c, Algorithm::Sha3_224),
+    (CKD_SHA3_256_KDF_SP800, Kdf::Sp800_56c, Algorithm::Sha3_256),
+    (CKD_SHA3_384_KDF_SP800, Kdf::Sp800_56c, Algorithm::Sha3_384),
+    (CKD_SHA3_512_KDF_SP800, Kdf::Sp800_56c, Algorithm::Sha3_512),
 ];
 
 /// Checks the KDF and shared data before any computation.
@@ -93,5 +101,22 @@ mod tests {
         // X9.63 with SHA-256 over this Z: the crypto layer's construction.
         let want = ecdh_kdf::derive(Kdf::X963, Algorithm::Sha256, &z(), b"si", 20).unwrap();
         assert_eq!(apply(CKD_SHA256_KDF, b"si", z(), Some(20)).unwrap(), want);
+    }
+
+    /// The SHA-3 lines, against pyca/cryptography 46 (OpenSSL): X963KDF and
+    /// ConcatKDFHash (= SP 800-56C one-step) over the same Z and info.
+    #[test]
+    fn sha3_kdfs_match_an_independent_implementation() {
+        let z = || Zeroizing::new(vec![7u8; 32]);
+        let x963 = apply(CKD_SHA3_256_KDF, b"info", z(), Some(40)).unwrap();
+        assert_eq!(
+            hex::encode(&x963[..]),
+            "5ec4de977cf03037a286a12ce7e00e9a4bbfdcc6ea58e5a9a8b1b4ffd1ade696d146889c5417af5b"
+        );
+        let one_step = apply(CKD_SHA3_512_KDF_SP800, b"info", z(), Some(40)).unwrap();
+        assert_eq!(
+            hex::encode(&one_step[..]),
+            "7fa75a8ccef58bb1d16bf8057db72cd1be3205158951eb6ee772aa00b43e3379eef6da50bbfde4dc"
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! The HMAC mechanisms: CKM_SHA_1_HMAC, CKM_SHA224_HMAC ... CKM_SHA512_HMAC
-//! (full-length MAC) and their _GENERAL forms (CK_MAC_GENERAL_PARAMS:
+//! The HMAC mechanisms: CKM_SHA_1_HMAC, CKM_SHA224_HMAC ... CKM_SHA512_HMAC,
+//! CKM_SHA3_224_HMAC ... CKM_SHA3_512_HMAC, CKM_MD5_HMAC (full-length MAC)
+//! and their _GENERAL forms (CK_MAC_GENERAL_PARAMS:
 //! 1..=full length; the MAC is truncated to it), over `crypto::hmac`.
 //! Streaming; verification compares in constant time.
 
@@ -25,6 +26,23 @@ pub const MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] = &[
     (CKM_SHA384_HMAC_GENERAL, 8, 4096, CKF_SIGN | CKF_VERIFY),
     (CKM_SHA512_HMAC, 8, 4096, CKF_SIGN | CKF_VERIFY),
     (CKM_SHA512_HMAC_GENERAL, 8, 4096, CKF_SIGN | CKF_VERIFY),
+    // SHA-3 (generic secrets or CKK_SHA3_*_HMAC keys) and MD5 (legacy,
+    // generic secrets only; refusable by policy).
+    (CKM_SHA3_224_HMAC, 8, 4096, CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA3_224_HMAC_GENERAL, 8, 4096, CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA3_256_HMAC, 8, 4096, CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA3_256_HMAC_GENERAL, 8, 4096, CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA3_384_HMAC, 8, 4096, CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA3_384_HMAC_GENERAL, 8, 4096, CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA3_512_HMAC, 8, 4096, CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA3_512_HMAC_GENERAL, 8, 4096, CKF_SIGN | CKF_VERIFY),
+    (CKM_MD5_HMAC, 8, 4096, CKF_SIGN | CKF_VERIFY),
+    (CKM_MD5_HMAC_GENERAL, 8, 4096, CKF_SIGN | CKF_VERIFY),
+    // The SHA-3 HMAC key generations, in bits like the SHA-2 ones.
+    (CKM_SHA3_224_KEY_GEN, 8, 4096, CKF_GENERATE),
+    (CKM_SHA3_256_KEY_GEN, 8, 4096, CKF_GENERATE),
+    (CKM_SHA3_384_KEY_GEN, 8, 4096, CKF_GENERATE),
+    (CKM_SHA3_512_KEY_GEN, 8, 4096, CKF_GENERATE),
 ];
 
 /// The digest and "general" flag of an HMAC mechanism.
@@ -40,6 +58,16 @@ fn resolve(ty: CK_MECHANISM_TYPE) -> Option<(Algorithm, bool)> {
         CKM_SHA384_HMAC_GENERAL => (Algorithm::Sha384, true),
         CKM_SHA512_HMAC => (Algorithm::Sha512, false),
         CKM_SHA512_HMAC_GENERAL => (Algorithm::Sha512, true),
+        CKM_SHA3_224_HMAC => (Algorithm::Sha3_224, false),
+        CKM_SHA3_224_HMAC_GENERAL => (Algorithm::Sha3_224, true),
+        CKM_SHA3_256_HMAC => (Algorithm::Sha3_256, false),
+        CKM_SHA3_256_HMAC_GENERAL => (Algorithm::Sha3_256, true),
+        CKM_SHA3_384_HMAC => (Algorithm::Sha3_384, false),
+        CKM_SHA3_384_HMAC_GENERAL => (Algorithm::Sha3_384, true),
+        CKM_SHA3_512_HMAC => (Algorithm::Sha3_512, false),
+        CKM_SHA3_512_HMAC_GENERAL => (Algorithm::Sha3_512, true),
+        CKM_MD5_HMAC => (Algorithm::Md5, false),
+        CKM_MD5_HMAC_GENERAL => (Algorithm::Md5, true),
         _ => return None,
     })
 }
@@ -56,6 +84,10 @@ pub fn key_type_fits(ty: CK_MECHANISM_TYPE, kt: CK_KEY_TYPE) -> bool {
         CKK_SHA256_HMAC => alg == Algorithm::Sha256,
         CKK_SHA384_HMAC => alg == Algorithm::Sha384,
         CKK_SHA512_HMAC => alg == Algorithm::Sha512,
+        CKK_SHA3_224_HMAC => alg == Algorithm::Sha3_224,
+        CKK_SHA3_256_HMAC => alg == Algorithm::Sha3_256,
+        CKK_SHA3_384_HMAC => alg == Algorithm::Sha3_384,
+        CKK_SHA3_512_HMAC => alg == Algorithm::Sha3_512,
         _ => false,
     }
 }
@@ -67,6 +99,10 @@ pub const KEYGEN: &[(CK_MECHANISM_TYPE, CK_KEY_TYPE)] = &[
     (CKM_SHA256_KEY_GEN, CKK_SHA256_HMAC),
     (CKM_SHA384_KEY_GEN, CKK_SHA384_HMAC),
     (CKM_SHA512_KEY_GEN, CKK_SHA512_HMAC),
+    (CKM_SHA3_224_KEY_GEN, CKK_SHA3_224_HMAC),
+    (CKM_SHA3_256_KEY_GEN, CKK_SHA3_256_HMAC),
+    (CKM_SHA3_384_KEY_GEN, CKK_SHA3_384_HMAC),
+    (CKM_SHA3_512_KEY_GEN, CKK_SHA3_512_HMAC),
 ];
 
 /// The key type CKM_SHA*_KEY_GEN `mech` makes.
@@ -230,19 +266,25 @@ mod tests {
         assert_eq!(rv(signer(&Mechanism::new(CKM_SHA256_HMAC_GENERAL), &k)), CKR_MECHANISM_PARAM_INVALID);
         let m = Mechanism { ty: CKM_SHA256_HMAC, param: MechParam::Ulong(16) };
         assert_eq!(rv(signer(&m, &k)), CKR_MECHANISM_PARAM_INVALID);
-        assert_eq!(rv(signer(&Mechanism::new(CKM_MD5_HMAC), &k)), CKR_MECHANISM_INVALID);
+        assert_eq!(rv(signer(&Mechanism::new(CKM_SHA512_224_HMAC), &k)), CKR_MECHANISM_INVALID);
         assert!(key_type_fits(CKM_SHA256_HMAC_GENERAL, CKK_SHA256_HMAC));
         assert!(key_type_fits(CKM_SHA_1_HMAC, CKK_GENERIC_SECRET));
         assert!(key_type_fits(CKM_SHA512_HMAC, CKK_SHA512_HMAC));
         assert!(!key_type_fits(CKM_SHA512_HMAC, CKK_SHA256_HMAC));
         assert!(!key_type_fits(CKM_SHA224_HMAC, CKK_AES));
         assert!(!key_type_fits(CKM_AES_CMAC, CKK_GENERIC_SECRET));
-        assert!(is_hmac(CKM_SHA384_HMAC_GENERAL) && !is_hmac(CKM_MD5_HMAC));
+        assert!(is_hmac(CKM_SHA384_HMAC_GENERAL) && is_hmac(CKM_MD5_HMAC) && !is_hmac(CKM_SHA512_256_HMAC));
+        assert!(key_type_fits(CKM_SHA3_256_HMAC_GENERAL, CKK_SHA3_256_HMAC));
+        assert!(
+            !key_type_fits(CKM_SHA3_256_HMAC, CKK_SHA256_HMAC) && !key_type_fits(CKM_SHA256_HMAC, CKK_SHA3_256_HMAC)
+        );
+        assert!(key_type_fits(CKM_MD5_HMAC, CKK_GENERIC_SECRET));
+        assert_eq!(keygen_key_type(CKM_SHA3_512_KEY_GEN), Some(CKK_SHA3_512_HMAC));
         assert_eq!(keygen_key_type(CKM_SHA384_KEY_GEN), Some(CKK_SHA384_HMAC));
         assert_eq!(keygen_key_type(CKM_GENERIC_SECRET_KEY_GEN), None);
         assert_eq!(keygen_of(CKK_SHA_1_HMAC), Some(CKM_SHA_1_KEY_GEN));
         assert_eq!(keygen_of(CKK_GENERIC_SECRET), None);
-        for (ty, ..) in MECHANISMS {
+        for (ty, ..) in MECHANISMS.iter().filter(|m| m.3 != CKF_GENERATE) {
             let m = match resolve(*ty).unwrap() {
                 (_, true) => Mechanism { ty: *ty, param: MechParam::Ulong(10) },
                 _ => Mechanism::new(*ty),

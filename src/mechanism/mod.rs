@@ -7,6 +7,7 @@
 //! usage policy before it gets here.
 
 pub mod aes;
+pub mod aes_mac;
 pub mod chacha;
 pub mod cmac;
 pub mod digest;
@@ -110,6 +111,16 @@ pub trait Digester: Send {
     fn update(&mut self, data: &[u8]);
     /// Writes the digest (`out.len() >= output_len()`), returns its length.
     fn finish(&mut self, out: &mut [u8]) -> usize;
+    /// Digests key material (C_DigestKey): the operation's state may then
+    /// hold key bytes and is no longer saved by [`save`](Self::save).
+    fn update_secret(&mut self, data: &[u8]) {
+        self.update(data);
+    }
+    /// C_GetOperationState: the operation as a saved-state blob
+    /// (`digest::state`); `CKR_STATE_UNSAVEABLE` when it cannot be saved.
+    fn save(&self, _multipart: bool) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        Err(crate::error::Error::new(crate::ck::CKR_STATE_UNSAVEABLE, "this digest cannot be saved"))
+    }
 }
 
 /// A sign or verify operation (MACs and signatures).

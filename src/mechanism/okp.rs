@@ -72,7 +72,7 @@ enum Input {
     /// Pure Ed25519 and Ed25519ctx: the whole message.
     Message(Zeroizing<Vec<u8>>),
     /// Ed25519ph: SHA-512 of the message so far.
-    Prehash(Hasher),
+    Prehash(Box<Hasher>),
 }
 
 struct EddsaOp {
@@ -87,7 +87,7 @@ fn op(mech: &Mechanism, key: Key, alg: okp::Okp) -> Result<Box<dyn Signer>> {
         return Err(Error::new(CKR_KEY_TYPE_INCONSISTENT, "CKM_EDDSA needs an Ed25519 key"));
     }
     let input = match mode {
-        Mode::Ph(_) => Input::Prehash(Hasher::new(Algorithm::Sha512)),
+        Mode::Ph(_) => Input::Prehash(Box::new(Hasher::new(Algorithm::Sha512))),
         _ => Input::Message(Zeroizing::new(Vec::new())),
     };
     Ok(Box::new(EddsaOp { key, mode, input }))

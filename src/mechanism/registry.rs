@@ -95,6 +95,9 @@ fn table() -> &'static [Entry] {
             super::cmac::MECHANISMS,
             // ChaCha20-Poly1305 (`mechanism::chacha`).
             super::chacha::MECHANISMS,
+            // SHA-3 and MD5 digests; AES-MAC.
+            super::digest::MECHANISMS,
+            super::aes_mac::MECHANISMS,
         ] {
             t.extend(part.iter().map(|(ty, min, max, flags)| m(*ty, *min, *max, *flags)));
         }
@@ -148,6 +151,17 @@ mod tests {
         for g in [CKM_SHA_1_KEY_GEN, CKM_SHA224_KEY_GEN, CKM_SHA256_KEY_GEN, CKM_SHA384_KEY_GEN, CKM_SHA512_KEY_GEN] {
             assert_eq!(info(g).unwrap().flags, CKF_GENERATE);
         }
+        // SHA-3, MD5 and AES-MAC.
+        for d in [CKM_SHA3_224, CKM_SHA3_256, CKM_SHA3_384, CKM_SHA3_512, CKM_MD5] {
+            assert_eq!(info(d).unwrap().flags, CKF_DIGEST);
+        }
+        for g in [CKM_SHA3_224_KEY_GEN, CKM_SHA3_256_KEY_GEN, CKM_SHA3_384_KEY_GEN, CKM_SHA3_512_KEY_GEN] {
+            assert_eq!(info(g).unwrap().flags, CKF_GENERATE);
+        }
+        for s in [CKM_SHA3_256_HMAC, CKM_MD5_HMAC_GENERAL, CKM_SHA3_512_RSA_PKCS_PSS, CKM_MD5_RSA_PKCS, CKM_AES_MAC] {
+            assert!(lookup(s).unwrap().supports(CKF_SIGN | CKF_VERIFY), "0x{s:x}");
+        }
+        assert!(lookup(CKM_ECDSA_SHA3_384).unwrap().supports(CKF_SIGN | CKF_VERIFY | CKF_EC_NAMEDCURVE));
         assert_eq!(info(0xdead_beef).unwrap_err().rv(), CKR_MECHANISM_INVALID);
     }
 }

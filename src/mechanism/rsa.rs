@@ -1,6 +1,8 @@
 //! The RSA mechanisms: CKM_RSA_PKCS (sign/verify, encrypt/decrypt,
 //! wrap/unwrap), CKM_RSA_X_509, CKM_RSA_PKCS_PSS, CKM_SHA{1,224,256,384,512}
-//! _RSA_PKCS[_PSS] and CKM_RSA_PKCS_OAEP, over `crypto::rsa`.
+//! _RSA_PKCS[_PSS], CKM_SHA3_{224,256,384,512}_RSA_PKCS[_PSS],
+//! CKM_MD5_RSA_PKCS (legacy, policy-gated) and CKM_RSA_PKCS_OAEP, over
+//! `crypto::rsa`. PSS and OAEP hashAlg/MGF1 include the SHA-3 digests.
 //!
 //! - CKM_RSA_PKCS signing takes any input up to k - 11 bytes (a DigestInfo,
 //!   or e.g. TLS 1.0's MD5+SHA-1) and pads it with PKCS#1 v1.5 type 1;
@@ -58,6 +60,17 @@ pub const MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] = &[
     (CKM_SHA256_RSA_PKCS_PSS, 512, 8192, SIGN_VERIFY),
     (CKM_SHA384_RSA_PKCS_PSS, 512, 8192, SIGN_VERIFY),
     (CKM_SHA512_RSA_PKCS_PSS, 512, 8192, SIGN_VERIFY),
+    // SHA-3 hash-and-sign (EVP path), and MD5 (legacy: `object::policy`
+    // decides whether it may sign or verify).
+    (CKM_SHA3_224_RSA_PKCS, 512, 8192, SIGN_VERIFY),
+    (CKM_SHA3_256_RSA_PKCS, 512, 8192, SIGN_VERIFY),
+    (CKM_SHA3_384_RSA_PKCS, 512, 8192, SIGN_VERIFY),
+    (CKM_SHA3_512_RSA_PKCS, 512, 8192, SIGN_VERIFY),
+    (CKM_SHA3_224_RSA_PKCS_PSS, 512, 8192, SIGN_VERIFY),
+    (CKM_SHA3_256_RSA_PKCS_PSS, 512, 8192, SIGN_VERIFY),
+    (CKM_SHA3_384_RSA_PKCS_PSS, 512, 8192, SIGN_VERIFY),
+    (CKM_SHA3_512_RSA_PKCS_PSS, 512, 8192, SIGN_VERIFY),
+    (CKM_MD5_RSA_PKCS, 512, 8192, SIGN_VERIFY),
 ];
 
 /// Key-pair generation (`crypto::rsa::generate_with_exponent`: multiples of
@@ -74,6 +87,10 @@ pub fn hash_of(ty: CK_MECHANISM_TYPE) -> Option<Algorithm> {
         CKM_SHA256 => Algorithm::Sha256,
         CKM_SHA384 => Algorithm::Sha384,
         CKM_SHA512 => Algorithm::Sha512,
+        CKM_SHA3_224 => Algorithm::Sha3_224,
+        CKM_SHA3_256 => Algorithm::Sha3_256,
+        CKM_SHA3_384 => Algorithm::Sha3_384,
+        CKM_SHA3_512 => Algorithm::Sha3_512,
         _ => return None,
     })
 }
@@ -86,6 +103,10 @@ pub fn mgf1_of(mgf: CK_ULONG) -> Option<Algorithm> {
         CKG_MGF1_SHA256 => Algorithm::Sha256,
         CKG_MGF1_SHA384 => Algorithm::Sha384,
         CKG_MGF1_SHA512 => Algorithm::Sha512,
+        CKG_MGF1_SHA3_224 => Algorithm::Sha3_224,
+        CKG_MGF1_SHA3_256 => Algorithm::Sha3_256,
+        CKG_MGF1_SHA3_384 => Algorithm::Sha3_384,
+        CKG_MGF1_SHA3_512 => Algorithm::Sha3_512,
         _ => return None,
     })
 }
@@ -106,7 +127,9 @@ fn failed(e: CryptoError) -> Error {
     err!(CKR_FUNCTION_FAILED, "RSA engine failure: {e:?}")
 }
 
-/// What the signature covers.
+/// What the signature covers. (Hashed, the common case, is the large one:
+/// the hasher's plain-data context; boxing it would cost an allocation.)
+#[allow(clippy::large_enum_variant)]
 enum Kind {
     /// CKM_RSA_PKCS: the caller's bytes, buffered (at most k - 11).
     RawPkcs1,
@@ -157,6 +180,15 @@ fn sign_kind(mech: &Mechanism) -> Result<Kind> {
         CKM_SHA256_RSA_PKCS_PSS => hashed_pss(Algorithm::Sha256)?,
         CKM_SHA384_RSA_PKCS_PSS => hashed_pss(Algorithm::Sha384)?,
         CKM_SHA512_RSA_PKCS_PSS => hashed_pss(Algorithm::Sha512)?,
+        CKM_SHA3_224_RSA_PKCS => hashed(Algorithm::Sha3_224)?,
+        CKM_SHA3_256_RSA_PKCS => hashed(Algorithm::Sha3_256)?,
+        CKM_SHA3_384_RSA_PKCS => hashed(Algorithm::Sha3_384)?,
+        CKM_SHA3_512_RSA_PKCS => hashed(Algorithm::Sha3_512)?,
+        CKM_SHA3_224_RSA_PKCS_PSS => hashed_pss(Algorithm::Sha3_224)?,
+        CKM_SHA3_256_RSA_PKCS_PSS => hashed_pss(Algorithm::Sha3_256)?,
+        CKM_SHA3_384_RSA_PKCS_PSS => hashed_pss(Algorithm::Sha3_384)?,
+        CKM_SHA3_512_RSA_PKCS_PSS => hashed_pss(Algorithm::Sha3_512)?,
+        CKM_MD5_RSA_PKCS => hashed(Algorithm::Md5)?,
         _ => {
             return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} is not an RSA signature", mech.ty));
         }
@@ -647,6 +679,9 @@ mod tests {
             (CKM_SHA256, CKG_MGF1_SHA256, 32),
             (CKM_SHA384, CKG_MGF1_SHA384, 48),
             (CKM_SHA512, CKG_MGF1_SHA512, 64),
+            // SHA-3 (the EVP path), also with a different MGF1 hash.
+            (CKM_SHA3_256, CKG_MGF1_SHA3_256, 32),
+            (CKM_SHA3_512, CKG_MGF1_SHA256, 64),
         ] {
             for (source, label) in [(CKZ_DATA_SPECIFIED, &b""[..]), (CKZ_DATA_SPECIFIED, b"lbl"), (0, b"")] {
                 let m = oaep(h, mgf, source, label);
@@ -724,6 +759,10 @@ mod tests {
                     CKM_SHA512_RSA_PKCS_PSS => pss(*ty, CKM_SHA512, CKG_MGF1_SHA512, 64),
                     CKM_SHA1_RSA_PKCS_PSS => pss(*ty, CKM_SHA_1, CKG_MGF1_SHA1, 20),
                     CKM_SHA224_RSA_PKCS_PSS => pss(*ty, CKM_SHA224, CKG_MGF1_SHA224, 28),
+                    CKM_SHA3_224_RSA_PKCS_PSS => pss(*ty, CKM_SHA3_224, CKG_MGF1_SHA3_224, 28),
+                    CKM_SHA3_256_RSA_PKCS_PSS => pss(*ty, CKM_SHA3_256, CKG_MGF1_SHA3_256, 32),
+                    CKM_SHA3_384_RSA_PKCS_PSS => pss(*ty, CKM_SHA3_384, CKG_MGF1_SHA3_384, 48),
+                    CKM_SHA3_512_RSA_PKCS_PSS => pss(*ty, CKM_SHA3_512, CKG_MGF1_SHA3_512, 64),
                     t => Mechanism::new(t),
                 };
                 signer(&m, &KEY).unwrap();

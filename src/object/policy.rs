@@ -67,6 +67,8 @@ pub struct Knobs {
     pub allow_p224: Option<bool>,
     // The message-based AEAD API (mechanism::message).
     pub allow_caller_message_iv: Option<bool>,
+    pub allow_md5: Option<bool>,
+    pub allow_md5_signatures: Option<bool>,
 }
 
 /// The resolved key policy of one token.
@@ -105,6 +107,16 @@ pub struct KeyPolicy {
     /// ecosystem's suites use it); the strict profile makes the token
     /// generate every message IV. Decryption always takes the caller's IV.
     pub allow_caller_message_iv: bool,
+    /// Allow MD5 at all (legacy: collisions are cheap): CKM_MD5 digests,
+    /// CKM_MD5_HMAC(_GENERAL), and verification of CKM_MD5_RSA_PKCS
+    /// signatures. On in the default profile (old data and old signatures
+    /// must stay checkable), off in the strict one.
+    pub allow_md5: bool,
+    /// Also allow making new CKM_MD5_RSA_PKCS signatures (needs `allow_md5`).
+    /// Off in both profiles: a chosen-prefix MD5 collision takes hours of
+    /// commodity compute, so an MD5 signature over attacker-influenced data
+    /// signs a second document too.
+    pub allow_md5_signatures: bool,
 }
 
 impl Default for KeyPolicy {
@@ -128,6 +140,11 @@ fn sha1_signing(m: &Mechanism) -> bool {
         CKM_RSA_PKCS_PSS => matches!(m.param, MechParam::Pss { hash: CKM_SHA_1, .. }),
         _ => false,
     }
+}
+
+/// The mechanisms that use MD5.
+fn is_md5_mechanism(ty: CK_MECHANISM_TYPE) -> bool {
+    matches!(ty, CKM_MD5 | CKM_MD5_HMAC | CKM_MD5_HMAC_GENERAL | CKM_MD5_RSA_PKCS)
 }
 
 /// The Curve25519 key types.
@@ -175,6 +192,8 @@ impl KeyPolicy {
         allow_curve25519: true,
         allow_p224: true,
         allow_caller_message_iv: true,
+        allow_md5: true,
+        allow_md5_signatures: false,
     };
 
     /// For production tokens, and always for `keyward key import`.
@@ -190,6 +209,8 @@ impl KeyPolicy {
         allow_curve25519: true,
         allow_p224: false,
         allow_caller_message_iv: false,
+        allow_md5: false,
+        allow_md5_signatures: false,
     };
 
     pub fn of(p: Profile) -> KeyPolicy {
@@ -237,6 +258,8 @@ impl KeyPolicy {
         set(&mut self.allow_curve25519, k.allow_curve25519);
         set(&mut self.allow_p224, k.allow_p224);
         set(&mut self.allow_caller_message_iv, k.allow_caller_message_iv);
+        set(&mut self.allow_md5, k.allow_md5);
+        set(&mut self.allow_md5_signatures, k.allow_md5_signatures);
     }
 
     /// Smallest RSA public key accepted for verification.
@@ -400,6 +423,7 @@ impl KeyPolicy {
             let rv = if mech.ty == CKM_RSA_PKCS_PSS { CKR_MECHANISM_PARAM_INVALID } else { CKR_MECHANISM_INVALID };
             return Err(refused(rv, "allow_sha1_signatures", format_args!("no new SHA-1 signatures")));
         }
+        self.check_md5(mech.ty, usage == CKA_SIGN)?;
         if !self.allow_curve25519 && (is_curve25519(obj.key_type) || is_curve25519_mechanism(mech.ty)) {
             return Err(refused(
                 CKR_KEY_FUNCTION_NOT_PERMITTED,
@@ -420,6 +444,27 @@ impl KeyPolicy {
         if !self.allow_wrap_decrypt_keys && (WRAPPING.contains(&usage) || DATA.contains(&usage)) {
             self.check_usage(|ty| obj.flag(ty))
                 .map_err(|e| Error::new(CKR_KEY_FUNCTION_NOT_PERMITTED, e.reason().to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// C_DigestInit and C_SetOperationState: the digest mechanism against
+    /// the policy (MD5).
+    pub fn check_digest(&self, mech: &Mechanism) -> Result<()> {
+        self.check_md5(mech.ty, false)
+    }
+
+    /// MD5 mechanisms: refused unless `allow_md5`; making a CKM_MD5_RSA_PKCS
+    /// signature also needs `allow_md5_signatures`.
+    fn check_md5(&self, ty: CK_MECHANISM_TYPE, signing: bool) -> Result<()> {
+        if !is_md5_mechanism(ty) {
+            return Ok(());
+        }
+        if !self.allow_md5 {
+            return Err(refused(CKR_MECHANISM_INVALID, "allow_md5", format_args!("no MD5 on this token")));
+        }
+        if signing && ty == CKM_MD5_RSA_PKCS && !self.allow_md5_signatures {
+            return Err(refused(CKR_MECHANISM_INVALID, "allow_md5_signatures", format_args!("no new MD5 signatures")));
         }
         Ok(())
     }
@@ -479,6 +524,13 @@ impl KeyPolicy {
         if !self.allow_p224 && is_ec_mechanism(ty) {
             let x25519 = self.allow_curve25519 && matches!(ty, CKM_ECDH1_DERIVE | CKM_ECDH1_COFACTOR_DERIVE);
             info.min_key_size = if x25519 { 255 } else { 256 };
+        }
+        if is_md5_mechanism(ty) {
+            if !self.allow_md5 {
+                info.flags = 0;
+            } else if ty == CKM_MD5_RSA_PKCS && !self.allow_md5_signatures {
+                info.flags &= !CKF_SIGN;
+            }
         }
         info
     }
@@ -597,5 +649,39 @@ mod tests {
         let strict = KeyPolicy::STRICT.advertise(CKM_SHA1_RSA_PKCS, sha1);
         assert_eq!(strict.flags & CKF_SIGN, 0);
         assert_ne!(strict.flags & CKF_VERIFY, 0);
+    }
+
+    #[test]
+    fn md5_knobs() {
+        let d = KeyPolicy::DEFAULT;
+        let s = KeyPolicy::STRICT;
+        assert!(d.allow_md5 && !d.allow_md5_signatures && !s.allow_md5 && !s.allow_md5_signatures);
+        let md5 = Mechanism::new(CKM_MD5);
+        d.check_digest(&md5).unwrap();
+        assert_eq!(s.check_digest(&md5).unwrap_err().rv(), CKR_MECHANISM_INVALID);
+        s.check_digest(&Mechanism::new(CKM_SHA3_256)).unwrap();
+        // Verification of MD5 signatures, not new ones, in the default profile.
+        d.check_md5(CKM_MD5_RSA_PKCS, false).unwrap();
+        assert_eq!(d.check_md5(CKM_MD5_RSA_PKCS, true).unwrap_err().rv(), CKR_MECHANISM_INVALID);
+        d.check_md5(CKM_MD5_HMAC, true).unwrap();
+        assert_eq!(s.check_md5(CKM_MD5_HMAC_GENERAL, false).unwrap_err().rv(), CKR_MECHANISM_INVALID);
+        let sv = MechanismInfo { min_key_size: 512, max_key_size: 8192, flags: CKF_SIGN | CKF_VERIFY };
+        assert_eq!(d.advertise(CKM_MD5_RSA_PKCS, sv).flags, CKF_VERIFY);
+        assert_eq!(s.advertise(CKM_MD5_RSA_PKCS, sv).flags, 0);
+        assert_eq!(s.advertise(CKM_SHA3_256_RSA_PKCS, sv).flags, CKF_SIGN | CKF_VERIFY);
+        // The knobs, from the file.
+        let on = KeyPolicy::resolve(&knobs(|k| k.allow_md5_signatures = Some(true)), None).unwrap();
+        on.check_md5(CKM_MD5_RSA_PKCS, true).unwrap();
+        let strict_md5 = knobs(|k| {
+            k.profile = Some(Profile::Strict);
+            k.allow_md5 = Some(true);
+        });
+        let p = KeyPolicy::resolve(&strict_md5, None).unwrap();
+        p.check_digest(&md5).unwrap();
+        let off = KeyPolicy::resolve(&knobs(|k| k.allow_md5 = Some(false)), None).unwrap();
+        assert_eq!(
+            off.advertise(CKM_MD5, MechanismInfo { min_key_size: 0, max_key_size: 0, flags: CKF_DIGEST }).flags,
+            0
+        );
     }
 }

@@ -50,6 +50,11 @@ pub fn is_secret_key_type(kt: CK_KEY_TYPE) -> bool {
             | CKK_SHA384_HMAC
             | CKK_SHA512_HMAC
             | CKK_CHACHA20
+            // SHA-3 HMAC keys (PKCS#11 3.0).
+            | CKK_SHA3_224_HMAC
+            | CKK_SHA3_256_HMAC
+            | CKK_SHA3_384_HMAC
+            | CKK_SHA3_512_HMAC
     )
 }
 

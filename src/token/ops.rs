@@ -115,6 +115,12 @@ fn new_signer(token: &Token, obj: &Object, mech: &Mechanism, sign: bool) -> Resu
         let k = secret_of(&mat)?;
         return if sign { mechanism::cmac::signer(mech, k) } else { mechanism::cmac::verifier(mech, k) };
     }
+    // AES-MAC (CBC-MAC) on AES keys.
+    if mechanism::aes_mac::is_aes_mac(mech.ty) {
+        require_key_type(obj, CKK_AES)?;
+        let k = secret_of(&mat)?;
+        return if sign { mechanism::aes_mac::signer(mech, k) } else { mechanism::aes_mac::verifier(mech, k) };
+    }
     asymmetric_signer(obj, &mat, mech, sign)
 }
 
@@ -227,7 +233,7 @@ impl Token {
         }
         let mat = self.material(&obj)?;
         let k = secret_of(&mat)?;
-        s.digest_update(k.bytes())
+        s.digest_update_secret(k.bytes())
     }
 
     pub fn generate_key(&self, s: &Session, mech: &Mechanism, t: &[Attr]) -> Result<Handle> {

@@ -207,6 +207,42 @@ impl Session {
         Ok(())
     }
 
+    /// C_DigestKey's input: key bytes (the digest is no longer saveable).
+    pub fn digest_update_secret(&mut self, data: &[u8]) -> Result<()> {
+        let (d, multipart) = self.digest.as_mut().ok_or_else(|| not_init("digest"))?;
+        d.update_secret(data);
+        *multipart = true;
+        Ok(())
+    }
+
+    /// C_GetOperationState: only a digest operation is saved; with any
+    /// other cryptographic operation active the state is unsaveable.
+    pub fn operation_state(&self) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        if self.encrypt.is_some()
+            || self.decrypt.is_some()
+            || self.sign.is_some()
+            || self.verify.is_some()
+            || self.message_encrypt.is_some()
+            || self.message_decrypt.is_some()
+        {
+            return Err(Error::new(CKR_STATE_UNSAVEABLE, "only digest operations are saved"));
+        }
+        let (d, multipart) = self.digest.as_ref().ok_or_else(|| not_init("cryptographic"))?;
+        d.save(*multipart)
+    }
+
+    /// C_SetOperationState with a restored digest: the session's
+    /// cryptographic operations are replaced by it.
+    pub fn restore_digest(&mut self, d: Box<dyn Digester>, multipart: bool) {
+        self.encrypt = None;
+        self.decrypt = None;
+        self.sign = None;
+        self.verify = None;
+        self.message_encrypt = None;
+        self.message_decrypt = None;
+        self.digest = Some((d, multipart));
+    }
+
     pub fn digest_final(&mut self, out: Option<&mut [u8]>) -> Result<usize> {
         let (d, _) = self.digest.as_mut().ok_or_else(|| not_init("digest"))?;
         let bound = d.output_len();

@@ -21,6 +21,9 @@
 //!   (multiples of 128 bits) with any odd public exponent of up to 32 bits;
 //! - `gcm`: AES-GCM with IVs other than 96 bits, and multi-part
 //!   (streaming) AES-GCM encryption;
+//! - `digest`: SHA-1/SHA-2/MD5 over their plain context structs (state
+//!   exportable for C_GetOperationState), SHA-3 over EVP_MD_CTX, HMAC over
+//!   HMAC_CTX for SHA-3 and MD5, and the digest names (`Md`);
 //! - `ec`: ECDSA and ECDH on P-224 (which aws-lc-rs lacks), and ECDSA
 //!   on P-521 over a hash longer than 64 bytes (aws-lc-rs signs a digest of
 //!   the curve's native length only);
@@ -29,17 +32,19 @@
 //! - `rand`: random bytes with caller-supplied DRBG additional input
 //!   (C_SeedRandom).
 
+mod digest;
 mod ec;
 mod ed25519;
 mod gcm;
 mod rand;
 mod rsa;
 
+pub use digest::{EvpDigest, EvpHmac, Md, RawDigest};
 pub use ec::{EcGroup, P224, P521, ec_check_point, ec_ecdh, ec_generate, ec_public_point, ec_sign, ec_verify};
 pub use ed25519::{MAX_CONTEXT_LEN as ED25519_MAX_CONTEXT_LEN, ed25519_sign, ed25519_verify};
 pub use gcm::{GcmSealStream, aes_gcm_any_iv};
 pub use rand::{ADDITIONAL_INPUT_LEN, random_with_additional_input};
-pub use rsa::{EncPad, EvpRsa, Md, SigPad, generate_rsa};
+pub use rsa::{EncPad, EvpRsa, SigPad, generate_rsa};
 
 use aws_lc_sys as sys;
 

@@ -4,35 +4,11 @@
 //! padding, and key generation (`RSA_generate_key_ex`). The safe API of
 //! `crypto::rsa`'s EVP path; what aws-lc-rs offers runs there instead.
 
+use super::digest::Md;
 use super::{Failed, check, clear_errors};
 use aws_lc_sys as sys;
 use std::ptr::NonNull;
 use zeroize::Zeroizing;
-
-/// A message digest for the EVP parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Md {
-    Sha1,
-    Sha224,
-    Sha256,
-    Sha384,
-    Sha512,
-}
-
-impl Md {
-    fn evp(self) -> *const sys::EVP_MD {
-        // SAFETY: the EVP_sha* functions return pointers to static tables.
-        unsafe {
-            match self {
-                Md::Sha1 => sys::EVP_sha1(),
-                Md::Sha224 => sys::EVP_sha224(),
-                Md::Sha256 => sys::EVP_sha256(),
-                Md::Sha384 => sys::EVP_sha384(),
-                Md::Sha512 => sys::EVP_sha512(),
-            }
-        }
-    }
-}
 
 /// How a signature is padded.
 #[derive(Clone, Copy, Debug)]

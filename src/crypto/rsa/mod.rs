@@ -10,7 +10,7 @@
 //! with SHA-256/384/512 and MGF1 of the same hash, OAEP with SHA-1/256/384/
 //! 512 and MGF1 of the same hash, PKCS#1 v1.5 encryption); everything else
 //! through AWS-LC's EVP interface directly (`crypto::ffi`, the same library):
-//! SHA-1/SHA-224 PKCS#1 v1.5 signing, PSS/OAEP with SHA-224 or a different
+//! SHA-1/SHA-224/SHA-3/MD5 PKCS#1 v1.5 signing, PSS/OAEP with SHA-224, SHA-3 or a different
 //! MGF1 hash, raw PKCS#1 v1.5 signing of arbitrary data (CKM_RSA_PKCS) and
 //! raw RSA (CKM_RSA_X_509), and every operation on keys under 2048 bits
 //! (aws-lc-rs handles 2048..=8192 only). Both are constant-time and
@@ -52,13 +52,7 @@ use aws_lc_rs::digest as lc_digest;
 use zeroize::Zeroizing;
 
 fn md(h: Algorithm) -> Md {
-    match h {
-        Algorithm::Sha1 => Md::Sha1,
-        Algorithm::Sha224 => Md::Sha224,
-        Algorithm::Sha256 => Md::Sha256,
-        Algorithm::Sha384 => Md::Sha384,
-        Algorithm::Sha512 => Md::Sha512,
-    }
+    h.md()
 }
 
 /// Largest modulus handled, in bytes (8192 bits).
@@ -69,14 +63,19 @@ pub const MAX_BITS: usize = 8192;
 /// Smallest modulus aws-lc-rs handles; smaller keys run on the EVP path.
 const LC_MIN_BITS: usize = 2048;
 
-fn lc_hash(h: Algorithm) -> &'static lc_digest::Algorithm {
-    match h {
+/// aws-lc-rs's digest of `h`, for the schemes that run there (SHA-3 and
+/// MD5 signatures always take the EVP path).
+fn lc_hash(h: Algorithm) -> Option<&'static lc_digest::Algorithm> {
+    Some(match h {
         Algorithm::Sha1 => &lc_digest::SHA1_FOR_LEGACY_USE_ONLY,
         Algorithm::Sha224 => &lc_digest::SHA224,
         Algorithm::Sha256 => &lc_digest::SHA256,
         Algorithm::Sha384 => &lc_digest::SHA384,
         Algorithm::Sha512 => &lc_digest::SHA512,
-    }
+        Algorithm::Sha3_224 | Algorithm::Sha3_256 | Algorithm::Sha3_384 | Algorithm::Sha3_512 | Algorithm::Md5 => {
+            return None;
+        }
+    })
 }
 
 /// The RSA key's components, big-endian unsigned, without leading zeros

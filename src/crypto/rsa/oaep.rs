@@ -32,7 +32,7 @@ impl Oaep {
             Algorithm::Sha256 => Some(&lc_rsa::OAEP_SHA256_MGF1SHA256),
             Algorithm::Sha384 => Some(&lc_rsa::OAEP_SHA384_MGF1SHA384),
             Algorithm::Sha512 => Some(&lc_rsa::OAEP_SHA512_MGF1SHA512),
-            Algorithm::Sha224 => None,
+            _ => None,
         };
         Ok(Oaep { hash, mgf1: mgf1_hash, alg })
     }

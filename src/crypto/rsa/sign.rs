@@ -88,7 +88,13 @@ impl RsaSignScheme {
                 Some(&s::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY),
                 Some(0),
             ),
-            Algorithm::Sha224 => (None, None, None, None),
+            // SHA-224, SHA-3 and MD5 run on the EVP path.
+            Algorithm::Sha224
+            | Algorithm::Sha3_224
+            | Algorithm::Sha3_256
+            | Algorithm::Sha3_384
+            | Algorithm::Sha3_512
+            | Algorithm::Md5 => (None, None, None, None),
             Algorithm::Sha256 => (
                 Some(&s::RSA_PKCS1_SHA256),
                 Some(&s::RSA_PKCS1_2048_8192_SHA256),
@@ -170,7 +176,8 @@ impl RsaSignScheme {
     }
 
     pub(super) fn digest(&self, digest: &[u8]) -> CryptoResult<Digest> {
-        Digest::import_less_safe(digest, lc_hash(self.hash)).map_err(|_| CryptoError::InvalidLength)
+        let alg = lc_hash(self.hash).ok_or(CryptoError::InvalidParam)?;
+        Digest::import_less_safe(digest, alg).map_err(|_| CryptoError::InvalidLength)
     }
 }
 
