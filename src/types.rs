@@ -5,6 +5,9 @@
 
 use crate::ck::*;
 
+/// Key-derivation parameters (one module so that other areas merge cleanly).
+pub mod kdf;
+
 /// An object handle, session handle or slot id as the caller sees it.
 pub type Handle = CK_ULONG;
 
@@ -156,6 +159,8 @@ pub enum MechParam {
         ph: bool,
         context: Vec<u8>,
     },
+    /// The key-derivation mechanisms' parameters (`types::kdf`).
+    Kdf(Box<kdf::KdfParam>),
 }
 
 /// The kinds of cryptographic operation a session holds at most one of

@@ -50,6 +50,7 @@ macro_rules! export {
 
 mod crypto;
 mod general;
+mod kdf_param;
 mod keys;
 mod mechanism;
 mod object;

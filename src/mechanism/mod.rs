@@ -11,6 +11,7 @@ pub mod cmac;
 pub mod digest;
 pub mod ec;
 pub mod hmac;
+pub mod kdf;
 pub mod okp;
 pub mod registry;
 pub mod rsa;

@@ -90,6 +90,8 @@ fn table() -> &'static [Entry] {
             super::okp::MECHANISMS,
             super::hmac::MECHANISMS,
             super::cmac::MECHANISMS,
+            // Key derivation over secret keys (mechanism::kdf).
+            super::kdf::MECHANISMS,
         ] {
             t.extend(part.iter().map(|(ty, min, max, flags)| m(*ty, *min, *max, *flags)));
         }

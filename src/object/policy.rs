@@ -64,6 +64,8 @@ pub struct Knobs {
     pub allow_wrap_decrypt_keys: Option<bool>,
     pub allow_raw_rsa_sign_decrypt: Option<bool>,
     pub allow_curve25519: Option<bool>,
+    // Key derivation (mechanism::kdf).
+    pub allow_simple_key_derivation: Option<bool>,
 }
 
 /// The resolved key policy of one token.
@@ -92,6 +94,12 @@ pub struct KeyPolicy {
     /// modern, constant-time, no weak parameters); a site that must stay
     /// on NIST curves turns them off.
     pub allow_curve25519: bool,
+    /// Allow the legacy derivations of PKCS#11 §2.43 that rearrange a key's
+    /// bits (CKM_CONCATENATE_*, CKM_XOR_BASE_AND_DATA,
+    /// CKM_EXTRACT_KEY_FROM_KEY). Even when allowed they never expose part
+    /// of a sensitive or unextractable key (`token::derive`); the strict
+    /// profile refuses them, as SP 800-108 and HKDF do the job properly.
+    pub allow_simple_key_derivation: bool,
 }
 
 impl Default for KeyPolicy {
@@ -146,6 +154,7 @@ impl KeyPolicy {
         allow_wrap_decrypt_keys: true,
         allow_raw_rsa_sign_decrypt: true,
         allow_curve25519: true,
+        allow_simple_key_derivation: true,
     };
 
     /// For production tokens, and always for `keyward key import`.
@@ -159,6 +168,7 @@ impl KeyPolicy {
         allow_wrap_decrypt_keys: false,
         allow_raw_rsa_sign_decrypt: false,
         allow_curve25519: true,
+        allow_simple_key_derivation: false,
     };
 
     pub fn of(p: Profile) -> KeyPolicy {
@@ -204,6 +214,7 @@ impl KeyPolicy {
         set(&mut self.allow_wrap_decrypt_keys, k.allow_wrap_decrypt_keys);
         set(&mut self.allow_raw_rsa_sign_decrypt, k.allow_raw_rsa_sign_decrypt);
         set(&mut self.allow_curve25519, k.allow_curve25519);
+        set(&mut self.allow_simple_key_derivation, k.allow_simple_key_derivation);
     }
 
     /// Smallest RSA public key accepted for verification.
@@ -374,6 +385,13 @@ impl KeyPolicy {
         if obj.key_type == Some(CKK_RSA) {
             self.check_rsa_use(obj, mech, usage)?;
         }
+        if !self.allow_simple_key_derivation && crate::mechanism::kdf::is_simple(mech.ty) {
+            return Err(refused(
+                CKR_MECHANISM_INVALID,
+                "allow_simple_key_derivation",
+                format_args!("no legacy bit-rearranging key derivation on this token"),
+            ));
+        }
         if !self.allow_wrap_decrypt_keys && (WRAPPING.contains(&usage) || DATA.contains(&usage)) {
             self.check_usage(|ty| obj.flag(ty))
                 .map_err(|e| Error::new(CKR_KEY_FUNCTION_NOT_PERMITTED, e.reason().to_string()))?;
@@ -429,6 +447,9 @@ impl KeyPolicy {
             info.flags &= !CKF_SIGN;
         }
         if !self.allow_curve25519 && is_curve25519_mechanism(ty) {
+            info.flags = 0;
+        }
+        if !self.allow_simple_key_derivation && crate::mechanism::kdf::is_simple(ty) {
             info.flags = 0;
         }
         info
