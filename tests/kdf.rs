@@ -104,16 +104,20 @@ fn simple_mechanisms_compute_what_the_spec_says() {
     let v = [0x12, 0x34, 0x56, 0x78, 0x90, 0x01];
     let e = key(&s, KeyType::GENERIC_SECRET, &v, &[]);
     let k = s
-        .derive_key(&Mechanism::ExtractKeyFromKey(ExtractParams::new(3)), e, &readable(&[Attribute::ValueLen(2.into())]))
+        .derive_key(
+            &Mechanism::ExtractKeyFromKey(ExtractParams::new(3)),
+            e,
+            &readable(&[Attribute::ValueLen(2.into())]),
+        )
         .unwrap();
     let want = ((u32::from_be_bytes([0x12, 0x34, 0x56, 0x78]) << 3) >> 16) as u16;
     assert_eq!(value(&s, k), want.to_be_bytes());
     // The derived key: generic secret, usage only as the template says, not
     // always sensitive (its base was readable).
-    let k = s
-        .derive_key(&Mechanism::ConcatenateBaseAndKey(b), a, &readable(&[Attribute::Sign(true)]))
-        .unwrap();
-    assert!(s.get_attributes(k, &[AttributeType::KeyType]).unwrap().contains(&Attribute::KeyType(KeyType::GENERIC_SECRET)));
+    let k = s.derive_key(&Mechanism::ConcatenateBaseAndKey(b), a, &readable(&[Attribute::Sign(true)])).unwrap();
+    assert!(
+        s.get_attributes(k, &[AttributeType::KeyType]).unwrap().contains(&Attribute::KeyType(KeyType::GENERIC_SECRET))
+    );
     assert!(flag(&s, k, AttributeType::Sign));
     assert!(!flag(&s, k, AttributeType::Encrypt));
     assert!(!flag(&s, k, AttributeType::Derive));
@@ -184,7 +188,13 @@ fn a_protected_key_cannot_be_read_through_the_simple_mechanisms() {
     assert_eq!(rv(e), RvError::TemplateInconsistent);
     // A sensitive but extractable base: the result may be extractable, never readable.
     let se = key(&s, KeyType::GENERIC_SECRET, &secret, &[Attribute::Sensitive(true), Attribute::Extractable(true)]);
-    let k = s.derive_key(&Mechanism::XorBaseAndData(known), se, &[Attribute::Class(ObjectClass::SECRET_KEY), Attribute::Token(false), Attribute::Extractable(true)]).unwrap();
+    let k = s
+        .derive_key(
+            &Mechanism::XorBaseAndData(known),
+            se,
+            &[Attribute::Class(ObjectClass::SECRET_KEY), Attribute::Token(false), Attribute::Extractable(true)],
+        )
+        .unwrap();
     assert!(flag(&s, k, AttributeType::Sensitive) && flag(&s, k, AttributeType::Extractable));
 }
 
