@@ -67,7 +67,7 @@ pub fn derive(e: &Entry, key: &SecretKey, param: &KdfParam) -> Result<Zeroizing<
     if iv.is_some_and(|iv| iv.len() != e.block_len) {
         return Err(err!(CKR_MECHANISM_PARAM_INVALID, "the IV must be {} bytes", e.block_len));
     }
-    if data.is_empty() || data.len() % e.block_len != 0 {
+    if data.is_empty() || !data.len().is_multiple_of(e.block_len) {
         return Err(err!(
             CKR_MECHANISM_PARAM_INVALID,
             "the data must be a non-empty multiple of {} bytes (got {})",

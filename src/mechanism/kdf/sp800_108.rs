@@ -63,7 +63,7 @@ impl Prf {
     }
 
     /// The PRF's output length in bytes (h / 8).
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             Prf::Hmac(a) => a.output_len(),
             Prf::Cmac => crate::crypto::cmac::TAG_LEN,
@@ -99,7 +99,7 @@ fn check_counter(f: &CounterFormat) -> Result<()> {
 }
 
 fn check_dkm(f: &DkmLengthFormat) -> Result<()> {
-    if f.bits == 0 || f.bits > 64 || f.bits % 8 != 0 {
+    if f.bits == 0 || f.bits > 64 || !f.bits.is_multiple_of(8) {
         return Err(err!(CKR_MECHANISM_PARAM_INVALID, "DKM length width {} bits (8 to 64, whole bytes)", f.bits));
     }
     if !matches!(f.method, CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS | CK_SP800_108_DKM_LENGTH_SUM_OF_SEGMENTS) {
@@ -171,7 +171,7 @@ fn encode(v: u64, bits: CK_ULONG, little_endian: bool) -> Vec<u8> {
 pub fn derive(mode: Mode, p: &Kbkdf, key: &[u8], lens: &[usize]) -> Result<Vec<Zeroizing<Vec<u8>>>> {
     let r = validate(mode, p)?;
     let prf = Prf::of(p.prf)?;
-    let h = prf.len();
+    let h = prf.output_len();
     let segs: usize = lens.iter().map(|l| l.div_ceil(h)).sum();
     let sum_keys: u64 = lens.iter().map(|&l| l as u64 * 8).sum();
     let sum_segs = segs as u64 * h as u64 * 8;
