@@ -570,4 +570,17 @@ mod tests {
         assert_eq!(strict.flags & CKF_SIGN, 0);
         assert_ne!(strict.flags & CKF_VERIFY, 0);
     }
+
+    #[test]
+    fn simple_key_derivation_knob() {
+        let on = |p: &KeyPolicy| {
+            p.advertise(CKM_XOR_BASE_AND_DATA, MechanismInfo { min_key_size: 8, max_key_size: 8, flags: CKF_DERIVE })
+        };
+        assert_eq!(on(&KeyPolicy::DEFAULT).flags, CKF_DERIVE);
+        assert_eq!(on(&KeyPolicy::STRICT).flags, 0);
+        let k: Knobs = toml::from_str("profile = \"strict\"\nallow_simple_key_derivation = true").unwrap();
+        assert!(KeyPolicy::resolve(&k, None).unwrap().allow_simple_key_derivation);
+        let hkdf = MechanismInfo { min_key_size: 8, max_key_size: 8, flags: CKF_DERIVE };
+        assert_eq!(KeyPolicy::STRICT.advertise(CKM_HKDF_DERIVE, hkdf).flags, CKF_DERIVE);
+    }
 }
