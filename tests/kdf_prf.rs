@@ -542,3 +542,26 @@ fn hkdf_rfc5869_and_parameters() {
         s.get_attributes(k, &[AttributeType::AlwaysSensitive]).unwrap().contains(&Attribute::AlwaysSensitive(false))
     );
 }
+
+/// An HKDF key is a managed key like any other: it rotates with its own
+/// generation mechanism, and the new version derives differently.
+#[test]
+fn hkdf_keys_rotate_with_hkdf_key_gen() {
+    let t = common::initialized();
+    let s = t.user_session();
+    let label = Attribute::Label(b"hkdf-master".to_vec());
+    let gen_t = [label.clone(), Attribute::Token(true), Attribute::ValueLen(32.into()), Attribute::Derive(true)];
+    let v1 = s.generate_key(&Mechanism::HkdfKeyGen, &gen_t).unwrap();
+    let rotate = common::vbool(0x8000_0000 | 0x4B57_000B, true);
+    let v2 = s.generate_key(&Mechanism::HkdfKeyGen, &[label, rotate]).unwrap();
+    assert_ne!(v1, v2);
+    assert!(s.get_attributes(v2, &[AttributeType::KeyType]).unwrap().contains(&Attribute::KeyType(KeyType::HKDF)));
+    let info = [1u8; 4];
+    let m = Mechanism::HkdfDerive(HkdfParams::new(MechanismType::SHA256, Some(HkdfSalt::Null), Some(&info)));
+    let k2 = s.derive_key(&m, v2, &readable(32)).unwrap();
+    // The old version no longer derives (not primary), or derives another key.
+    match s.derive_key(&m, v1, &readable(32)) {
+        Ok(k1) => assert_ne!(value(&s, k1), value(&s, k2)),
+        Err(e) => assert_eq!(rv(e), RvError::KeyFunctionNotPermitted),
+    }
+}
