@@ -108,7 +108,7 @@ impl Token {
                     .map(|pl| pl.len.ok_or_else(|| Error::new(CKR_TEMPLATE_INCOMPLETE, "CKA_VALUE_LEN is required")))
                     .collect::<Result<Vec<_>>>()?;
                 let values = sp800_108::derive(mode, p, base_key.bytes(), &lens)?;
-                return self.finish_all(s, mech, &inputs, plans, values);
+                return self.finish_all(s, &inputs, plans, values);
             }
             (CKM_HKDF_DERIVE | CKM_HKDF_DATA, KdfParam::Hkdf(p)) => {
                 if !matches!(bk.key_type, Some(CKK_HKDF | CKK_GENERIC_SECRET)) {
@@ -154,7 +154,7 @@ impl Token {
                 vec![v]
             }
         };
-        self.finish_all(s, mech, &inputs, vec![main], values)
+        self.finish_all(s, &inputs, vec![main], values)
     }
 
     /// Builds a derived object's template (not yet its value).
@@ -308,7 +308,6 @@ impl Token {
     fn finish_all(
         &self,
         s: &Session,
-        _mech: &Mechanism,
         inputs: &[Arc<Object>],
         plans: Vec<Planned>,
         values: Vec<Zeroizing<Vec<u8>>>,
