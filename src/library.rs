@@ -596,9 +596,22 @@ impl Library {
     }
 
     pub fn derive_key(&self, h: Handle, mech: &Mechanism, base_key: Handle, template: &[Attr]) -> Result<Handle> {
+        self.derive_keys(h, mech, base_key, template).map(|(k, _)| k)
+    }
+
+    /// C_DeriveKey with the additional keys an SP 800-108 mechanism names
+    /// (`types::kdf::Kbkdf::additional`): the key, then theirs in order.
+    pub fn derive_keys(
+        &self,
+        h: Handle,
+        mech: &Mechanism,
+        base_key: Handle,
+        template: &[Attr],
+    ) -> Result<(Handle, Vec<Handle>)> {
         self.with_session(h, |s, t| {
             t.audited(Call::crypto("C_DeriveKey", h, mech, base_key).event("key.derived"), || {
-                t.derive_key(s, mech, base_key, template).map(|o| t.issue(o))
+                t.derive_keys(s, mech, base_key, template)
+                    .map(|(o, more)| (t.issue(o), more.into_iter().map(|o| t.issue(o)).collect()))
             })
         })
     }

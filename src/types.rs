@@ -5,6 +5,9 @@
 
 use crate::ck::*;
 
+/// Key-derivation parameters (one module so that other areas merge cleanly).
+pub mod kdf;
+
 /// An object handle, session handle or slot id as the caller sees it.
 pub type Handle = CK_ULONG;
 
@@ -161,6 +164,8 @@ pub enum MechParam {
         nonce: Vec<u8>,
         aad: Vec<u8>,
     },
+    /// The key-derivation mechanisms' parameters (`types::kdf`).
+    Kdf(Box<kdf::KdfParam>),
 }
 
 /// Which per-message parameter structure a message-based AEAD call carries.

@@ -93,9 +93,25 @@ export! {
         let l = lib()?;
         let mech = mechanism(p_mechanism)?;
         let t = template(p_template, ul_count)?;
-        let o = out(ph_key)?;
-        *o = l.derive_key(h, &mech, base_key, &t)?;
-        Ok(())
+        // SP 800-108's additional keys: their handles are written after
+        // the call, each through its own checked pointer.
+        let extra = super::kdf_param::additional_key_outputs(&*p_mechanism)?;
+        let o = OutParam::new(ph_key)?;
+        match l.derive_keys(h, &mech, base_key, &t) {
+            Ok((key, more)) => {
+                o.set(key);
+                for (out, h) in extra.iter().zip(more) {
+                    out.set(h);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                for out in &extra {
+                    out.set(CK_INVALID_HANDLE);
+                }
+                Err(e)
+            }
+        }
     }
 
     fn C_SeedRandom(h: CK_SESSION_HANDLE, p_seed: CK_BYTE_PTR, ul_seed_len: CK_ULONG) {

@@ -142,6 +142,11 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
     // SAFETY: non-NULL, per the caller a CK_MECHANISM; read_unaligned
     // copies it whatever its alignment.
     let m = unsafe { std::ptr::read_unaligned(p) };
+    // The key-derivation mechanisms' structures: `abi::kdf_param`.
+    if super::kdf_param::is_kdf(m.mechanism) {
+        // SAFETY: the caller's contract, forwarded.
+        return Ok(Mechanism { ty: m.mechanism, param: unsafe { super::kdf_param::parse(&m) }? });
+    }
     // SAFETY (every arm): the parameter structures are read with the
     // caller's contract forwarded.
     let param = match kind(m.mechanism) {

@@ -53,6 +53,7 @@ macro_rules! export {
 
 mod crypto;
 mod general;
+mod kdf_param;
 mod keys;
 mod mechanism;
 mod message;

@@ -72,6 +72,12 @@ impl Outcome for (Handle, Handle) {
         vec![self.0, self.1]
     }
 }
+/// C_DeriveKey with SP 800-108 additional keys: every key it made.
+impl Outcome for (Handle, Vec<Handle>) {
+    fn created(&self) -> Vec<Handle> {
+        std::iter::once(self.0).chain(self.1.iter().copied()).collect()
+    }
+}
 
 /// Which operation of a session a single-part or final call finishes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,6 +15,7 @@ pub mod ec;
 pub mod ecdh_kdf;
 pub mod hmac;
 pub mod message;
+pub mod kdf;
 pub mod okp;
 pub mod registry;
 pub mod rsa;

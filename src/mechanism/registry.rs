@@ -98,6 +98,8 @@ fn table() -> &'static [Entry] {
             // SHA-3 and MD5 digests; AES-MAC.
             super::digest::MECHANISMS,
             super::aes_mac::MECHANISMS,
+            // Key derivation over secret keys (mechanism::kdf).
+            super::kdf::MECHANISMS,
         ] {
             t.extend(part.iter().map(|(ty, min, max, flags)| m(*ty, *min, *max, *flags)));
         }

@@ -69,6 +69,8 @@ pub struct Knobs {
     pub allow_caller_message_iv: Option<bool>,
     pub allow_md5: Option<bool>,
     pub allow_md5_signatures: Option<bool>,
+    // Key derivation (mechanism::kdf).
+    pub allow_simple_key_derivation: Option<bool>,
 }
 
 /// The resolved key policy of one token.
@@ -117,6 +119,12 @@ pub struct KeyPolicy {
     /// commodity compute, so an MD5 signature over attacker-influenced data
     /// signs a second document too.
     pub allow_md5_signatures: bool,
+    /// Allow the legacy derivations of PKCS#11 §2.43 that rearrange a key's
+    /// bits (CKM_CONCATENATE_*, CKM_XOR_BASE_AND_DATA,
+    /// CKM_EXTRACT_KEY_FROM_KEY). Even when allowed they never expose part
+    /// of a sensitive or unextractable key (`token::derive`); the strict
+    /// profile refuses them, as SP 800-108 and HKDF do the job properly.
+    pub allow_simple_key_derivation: bool,
 }
 
 impl Default for KeyPolicy {
@@ -194,6 +202,7 @@ impl KeyPolicy {
         allow_caller_message_iv: true,
         allow_md5: true,
         allow_md5_signatures: false,
+        allow_simple_key_derivation: true,
     };
 
     /// For production tokens, and always for `keyward key import`.
@@ -211,6 +220,7 @@ impl KeyPolicy {
         allow_caller_message_iv: false,
         allow_md5: false,
         allow_md5_signatures: false,
+        allow_simple_key_derivation: false,
     };
 
     pub fn of(p: Profile) -> KeyPolicy {
@@ -260,6 +270,7 @@ impl KeyPolicy {
         set(&mut self.allow_caller_message_iv, k.allow_caller_message_iv);
         set(&mut self.allow_md5, k.allow_md5);
         set(&mut self.allow_md5_signatures, k.allow_md5_signatures);
+        set(&mut self.allow_simple_key_derivation, k.allow_simple_key_derivation);
     }
 
     /// Smallest RSA public key accepted for verification.
@@ -441,6 +452,13 @@ impl KeyPolicy {
         if obj.key_type == Some(CKK_RSA) {
             self.check_rsa_use(obj, mech, usage)?;
         }
+        if !self.allow_simple_key_derivation && crate::mechanism::kdf::is_simple(mech.ty) {
+            return Err(refused(
+                CKR_MECHANISM_INVALID,
+                "allow_simple_key_derivation",
+                format_args!("no legacy bit-rearranging key derivation on this token"),
+            ));
+        }
         if !self.allow_wrap_decrypt_keys && (WRAPPING.contains(&usage) || DATA.contains(&usage)) {
             self.check_usage(|ty| obj.flag(ty))
                 .map_err(|e| Error::new(CKR_KEY_FUNCTION_NOT_PERMITTED, e.reason().to_string()))?;
@@ -531,6 +549,9 @@ impl KeyPolicy {
             } else if ty == CKM_MD5_RSA_PKCS && !self.allow_md5_signatures {
                 info.flags &= !CKF_SIGN;
             }
+        }
+        if !self.allow_simple_key_derivation && crate::mechanism::kdf::is_simple(ty) {
+            info.flags = 0;
         }
         info
     }
@@ -683,5 +704,18 @@ mod tests {
             off.advertise(CKM_MD5, MechanismInfo { min_key_size: 0, max_key_size: 0, flags: CKF_DIGEST }).flags,
             0
         );
+    }
+
+    #[test]
+    fn simple_key_derivation_knob() {
+        let on = |p: &KeyPolicy| {
+            p.advertise(CKM_XOR_BASE_AND_DATA, MechanismInfo { min_key_size: 8, max_key_size: 8, flags: CKF_DERIVE })
+        };
+        assert_eq!(on(&KeyPolicy::DEFAULT).flags, CKF_DERIVE);
+        assert_eq!(on(&KeyPolicy::STRICT).flags, 0);
+        let k: Knobs = toml::from_str("profile = \"strict\"\nallow_simple_key_derivation = true").unwrap();
+        assert!(KeyPolicy::resolve(&k, None).unwrap().allow_simple_key_derivation);
+        let hkdf = MechanismInfo { min_key_size: 8, max_key_size: 8, flags: CKF_DERIVE };
+        assert_eq!(KeyPolicy::STRICT.advertise(CKM_HKDF_DERIVE, hkdf).flags, CKF_DERIVE);
     }
 }

@@ -55,6 +55,8 @@ pub fn is_secret_key_type(kt: CK_KEY_TYPE) -> bool {
             | CKK_SHA3_256_HMAC
             | CKK_SHA3_384_HMAC
             | CKK_SHA3_512_HMAC
+            // HKDF keys (CKM_HKDF_KEY_GEN; bases of CKM_HKDF_DERIVE/DATA).
+            | CKK_HKDF
     )
 }
 

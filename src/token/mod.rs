@@ -13,6 +13,7 @@
 
 pub mod asym;
 mod audited;
+mod derive;
 pub(crate) mod integrity;
 pub(crate) mod kek;
 pub mod lifecycle;

@@ -52,7 +52,7 @@ pub fn check_key_use(obj: &Object, mech: &Mechanism, purpose: Purpose) -> Result
 /// C_UnwrapKey / C_DeriveKey with a CKA_ALWAYS_AUTHENTICATE key: spends
 /// the session's context-specific login (see `Session::context_login`), or
 /// refuses. Any unwrap or derive spends it.
-fn check_context_login(s: &Session, key: &Object) -> Result<()> {
+pub(super) fn check_context_login(s: &Session, key: &Object) -> Result<()> {
     let authorized = s.context_login.replace(false);
     if key.flag(CKA_ALWAYS_AUTHENTICATE) && !authorized {
         return Err(super::session::auth_due());
@@ -60,7 +60,7 @@ fn check_context_login(s: &Session, key: &Object) -> Result<()> {
     Ok(())
 }
 
-fn secret_of(m: &KeyMaterial) -> Result<&crate::crypto::SecretKey> {
+pub(super) fn secret_of(m: &KeyMaterial) -> Result<&crate::crypto::SecretKey> {
     match m {
         KeyMaterial::Secret(k) => Ok(k),
         #[allow(unreachable_patterns)]
@@ -250,6 +250,8 @@ impl Token {
             // The PKCS#11 3.0 HMAC key generations: CKA_VALUE_LEN bytes,
             // as many as a generic secret may have.
             m if let Some(kt) = mechanism::hmac::keygen_key_type(m) => (kt, 1..=512),
+            // CKK_HKDF keys (mechanism::kdf::hkdf), as long as generic secrets.
+            CKM_HKDF_KEY_GEN => (CKK_HKDF, 1..=512),
             CKM_GENERIC_SECRET_KEY_GEN => {
                 let kt = t
                     .iter()

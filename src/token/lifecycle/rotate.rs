@@ -74,6 +74,7 @@ impl Token {
             let mech = gen_mech.unwrap_or(match kt {
                 CKK_AES => CKM_AES_KEY_GEN,
                 CKK_CHACHA20 => CKM_CHACHA20_KEY_GEN,
+                CKK_HKDF => CKM_HKDF_KEY_GEN,
                 _ => crate::mechanism::hmac::keygen_of(kt).unwrap_or(CKM_GENERIC_SECRET_KEY_GEN),
             });
             let len = k.ulong(CKA_VALUE_LEN).unwrap_or(0) as usize;
@@ -355,6 +356,7 @@ impl Token {
         let mech_ok = match (key_type, mech.ty) {
             (Some(CKK_AES), CKM_AES_KEY_GEN) => true,
             (Some(CKK_CHACHA20), CKM_CHACHA20_KEY_GEN) => true,
+            (Some(CKK_HKDF), CKM_HKDF_KEY_GEN) => true,
             (Some(kt), CKM_GENERIC_SECRET_KEY_GEN) => kt != CKK_AES && crate::object::rules::is_secret_key_type(kt),
             (Some(kt), m) if crate::mechanism::hmac::keygen_key_type(m).is_some() => {
                 crate::mechanism::hmac::keygen_key_type(m) == Some(kt)
