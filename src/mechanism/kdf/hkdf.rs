@@ -12,9 +12,11 @@ use crate::types::kdf::{Hkdf, HkdfSalt};
 use zeroize::Zeroizing;
 
 /// The hash of a prfHashMechanism.
+/// SHA-1, SHA-2 and SHA-3; not MD5 (no key derivation on MD5).
 pub fn hash(prf: CK_MECHANISM_TYPE) -> Result<Algorithm> {
     crate::mechanism::digest::algorithm(prf)
-        .ok_or_else(|| err!(CKR_MECHANISM_PARAM_INVALID, "HKDF hash 0x{prf:x} not supported (SHA-1, SHA-2)"))
+        .filter(|a| *a != Algorithm::Md5)
+        .ok_or_else(|| err!(CKR_MECHANISM_PARAM_INVALID, "HKDF hash 0x{prf:x} not supported (SHA-1, SHA-2, SHA-3)"))
 }
 
 /// HKDF-Extract(salt, ikm) = HMAC-Hash(salt, ikm); an empty salt is
@@ -87,6 +89,24 @@ mod tests {
 
     fn h(s: &str) -> Vec<u8> {
         hex::decode(s).unwrap()
+    }
+
+    /// HKDF-SHA3-256 against pyca/cryptography 46 (OpenSSL), RFC 5869
+    /// test case 1's IKM with salt "salt" and info "info"; MD5 refused.
+    #[test]
+    fn sha3_matches_an_independent_implementation() {
+        let p = Hkdf {
+            extract: true,
+            expand: true,
+            prf: CKM_SHA3_256,
+            salt: HkdfSalt::Data(b"salt".to_vec()),
+            info: b"info".to_vec(),
+        };
+        assert_eq!(
+            hex::encode(&*derive(&p, &[0x0b; 22], None, 42).unwrap()),
+            "498639760f56ba5c08a6a34b67f27cf469a9773a83019f57b9c4367272387213dbdec5f799bd75a7c349"
+        );
+        assert_eq!(hash(CKM_MD5).unwrap_err().rv(), CKR_MECHANISM_PARAM_INVALID);
     }
 
     #[test]

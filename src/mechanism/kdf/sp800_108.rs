@@ -57,6 +57,10 @@ impl Prf {
             CKM_SHA256_HMAC => Prf::Hmac(Algorithm::Sha256),
             CKM_SHA384_HMAC => Prf::Hmac(Algorithm::Sha384),
             CKM_SHA512_HMAC => Prf::Hmac(Algorithm::Sha512),
+            CKM_SHA3_224_HMAC => Prf::Hmac(Algorithm::Sha3_224),
+            CKM_SHA3_256_HMAC => Prf::Hmac(Algorithm::Sha3_256),
+            CKM_SHA3_384_HMAC => Prf::Hmac(Algorithm::Sha3_384),
+            CKM_SHA3_512_HMAC => Prf::Hmac(Algorithm::Sha3_512),
             CKM_AES_CMAC => Prf::Cmac,
             _ => return Err(err!(CKR_MECHANISM_PARAM_INVALID, "SP 800-108 PRF 0x{ty:x} not supported")),
         })
@@ -281,6 +285,23 @@ mod tests {
         let p = k(vec![it(8)]);
         assert!(derive(Mode::Counter, &p, &[7; 16], &[255 * 16]).is_ok());
         assert_eq!(derive(Mode::Counter, &p, &[7; 16], &[255 * 16 + 1]).unwrap_err().rv(), CKR_KEY_SIZE_RANGE);
+    }
+
+    /// Counter mode with an HMAC-SHA3-256 PRF against pyca/cryptography 46
+    /// (KBKDFHMAC: 32-bit counter before the fixed input "fixed", no [L]).
+    #[test]
+    fn sha3_prf_matches_an_independent_implementation() {
+        let p = Kbkdf {
+            prf: CKM_SHA3_256_HMAC,
+            data: vec![it(32), PrfData::Bytes(b"fixed".to_vec())],
+            iv: Vec::new(),
+            additional: Vec::new(),
+        };
+        let k = derive(Mode::Counter, &p, &b"key".repeat(8), &[40]).unwrap();
+        assert_eq!(
+            hex::encode(&k[0][..]),
+            "a825990501542009310fb62baeac30f6e4ff883cfe5cab63943dd8180eef1baaa351090cd2b812ea"
+        );
     }
 
     #[test]
