@@ -7,6 +7,7 @@
 //! code outside `abi`, wrapped in a safe API for `rsa`, `aes` and `rand`.
 
 pub mod aes;
+pub mod block;
 pub mod cmac;
 pub mod der;
 pub mod digest;
