@@ -8,6 +8,8 @@
 
 pub mod aes;
 pub mod cmac;
+// Legacy algorithms (issue 20, part "legacy"; `[policy] allow_des3`).
+pub mod des;
 pub mod digest;
 pub mod ec;
 pub mod hmac;

@@ -90,6 +90,8 @@ fn table() -> &'static [Entry] {
             super::okp::MECHANISMS,
             super::hmac::MECHANISMS,
             super::cmac::MECHANISMS,
+            // Legacy (DES/3DES; DSA and DH below when added).
+            super::des::MECHANISMS,
         ] {
             t.extend(part.iter().map(|(ty, min, max, flags)| m(*ty, *min, *max, *flags)));
         }

@@ -64,6 +64,10 @@ pub struct Knobs {
     pub allow_wrap_decrypt_keys: Option<bool>,
     pub allow_raw_rsa_sign_decrypt: Option<bool>,
     pub allow_curve25519: Option<bool>,
+    // Legacy algorithms (issue 20, part "legacy").
+    pub allow_des3: Option<bool>,
+    pub allow_dsa: Option<bool>,
+    pub allow_dh: Option<bool>,
 }
 
 /// The resolved key policy of one token.
@@ -92,6 +96,17 @@ pub struct KeyPolicy {
     /// modern, constant-time, no weak parameters); a site that must stay
     /// on NIST curves turns them off.
     pub allow_curve25519: bool,
+    /// Allow DES keys (CKK_DES, CKK_DES2, CKK_DES3) and the 3DES
+    /// mechanisms. Legacy: the default profile allows them (SoftHSMv2 and
+    /// the ecosystem's suites use them), the strict profile does not.
+    /// Single DES is never used, whatever this says (see `mechanism::des`).
+    pub allow_des3: bool,
+    /// Allow DSA keys, domain parameters and mechanisms (default: yes;
+    /// strict: no).
+    pub allow_dsa: bool,
+    /// Allow PKCS#3 Diffie-Hellman keys, domain parameters and mechanisms
+    /// (default: yes; strict: no).
+    pub allow_dh: bool,
 }
 
 impl Default for KeyPolicy {
@@ -146,6 +161,9 @@ impl KeyPolicy {
         allow_wrap_decrypt_keys: true,
         allow_raw_rsa_sign_decrypt: true,
         allow_curve25519: true,
+        allow_des3: true,
+        allow_dsa: true,
+        allow_dh: true,
     };
 
     /// For production tokens, and always for `keyward key import`.
@@ -159,6 +177,9 @@ impl KeyPolicy {
         allow_wrap_decrypt_keys: false,
         allow_raw_rsa_sign_decrypt: false,
         allow_curve25519: true,
+        allow_des3: false,
+        allow_dsa: false,
+        allow_dh: false,
     };
 
     pub fn of(p: Profile) -> KeyPolicy {
@@ -204,6 +225,9 @@ impl KeyPolicy {
         set(&mut self.allow_wrap_decrypt_keys, k.allow_wrap_decrypt_keys);
         set(&mut self.allow_raw_rsa_sign_decrypt, k.allow_raw_rsa_sign_decrypt);
         set(&mut self.allow_curve25519, k.allow_curve25519);
+        set(&mut self.allow_des3, k.allow_des3);
+        set(&mut self.allow_dsa, k.allow_dsa);
+        set(&mut self.allow_dh, k.allow_dh);
     }
 
     /// Smallest RSA public key accepted for verification.
@@ -307,6 +331,13 @@ impl KeyPolicy {
                 format_args!("no Ed25519/X25519 keys on this token"),
             ));
         }
+        if let Some(knob) = self.refused_legacy(n.ulong(CKA_KEY_TYPE), None) {
+            return Err(refused(
+                CKR_TEMPLATE_INCONSISTENT,
+                knob,
+                format_args!("no keys of this legacy type on this token"),
+            ));
+        }
         if n.kind == PUB_RSA || n.kind == PRIV_RSA {
             self.check_rsa_key(n.kind, &n.attrs)?;
         }
@@ -371,6 +402,13 @@ impl KeyPolicy {
                 format_args!("no use of Ed25519/X25519 keys on this token"),
             ));
         }
+        if let Some(knob) = self.refused_legacy(obj.key_type, Some(mech.ty)) {
+            return Err(refused(
+                CKR_KEY_FUNCTION_NOT_PERMITTED,
+                knob,
+                format_args!("no use of this legacy algorithm on this token"),
+            ));
+        }
         if obj.key_type == Some(CKK_RSA) {
             self.check_rsa_use(obj, mech, usage)?;
         }
@@ -431,7 +469,60 @@ impl KeyPolicy {
         if !self.allow_curve25519 && is_curve25519_mechanism(ty) {
             info.flags = 0;
         }
+        if self.refused_legacy(None, Some(ty)).is_some() {
+            info.flags = 0;
+        }
         info
+    }
+
+    // ---- legacy algorithms (DES/3DES, DSA, DH) ---------------------------------------
+
+    /// The knob that refuses a key of type `kt` or the mechanism `mech`,
+    /// if one does: the one place the three legacy knobs are decided
+    /// (new objects, every use, key and parameter generation through
+    /// `check_new_object`, and C_GetMechanismInfo).
+    pub fn refused_legacy(&self, kt: Option<CK_KEY_TYPE>, mech: Option<CK_MECHANISM_TYPE>) -> Option<&'static str> {
+        let family = legacy_key_family(kt).or_else(|| mech.and_then(legacy_mechanism_family))?;
+        let allowed = match family {
+            "allow_des3" => self.allow_des3,
+            "allow_dsa" => self.allow_dsa,
+            _ => self.allow_dh,
+        };
+        (!allowed).then_some(family)
+    }
+}
+
+/// The legacy knob a key type belongs to.
+fn legacy_key_family(kt: Option<CK_KEY_TYPE>) -> Option<&'static str> {
+    match kt? {
+        CKK_DES | CKK_DES2 | CKK_DES3 => Some("allow_des3"),
+        CKK_DSA => Some("allow_dsa"),
+        CKK_DH => Some("allow_dh"),
+        _ => None,
+    }
+}
+
+/// The legacy knob a mechanism belongs to.
+fn legacy_mechanism_family(ty: CK_MECHANISM_TYPE) -> Option<&'static str> {
+    match ty {
+        CKM_DES_KEY_GEN
+        | CKM_DES2_KEY_GEN
+        | CKM_DES3_KEY_GEN
+        | CKM_DES3_ECB
+        | CKM_DES3_CBC
+        | CKM_DES3_CBC_PAD
+        | CKM_DES3_ECB_ENCRYPT_DATA
+        | CKM_DES3_CBC_ENCRYPT_DATA => Some("allow_des3"),
+        CKM_DSA_PARAMETER_GEN
+        | CKM_DSA_KEY_PAIR_GEN
+        | CKM_DSA
+        | CKM_DSA_SHA1
+        | CKM_DSA_SHA224
+        | CKM_DSA_SHA256
+        | CKM_DSA_SHA384
+        | CKM_DSA_SHA512 => Some("allow_dsa"),
+        CKM_DH_PKCS_PARAMETER_GEN | CKM_DH_PKCS_KEY_PAIR_GEN | CKM_DH_PKCS_DERIVE => Some("allow_dh"),
+        _ => None,
     }
 }
 
@@ -526,6 +617,26 @@ mod tests {
         let mut n = build(&t, &[], Origin::Generate(CKM_AES_KEY_GEN)).unwrap();
         KeyPolicy::DEFAULT.settle_usage(&mut [(&mut n, &t)]);
         assert!(n.attrs.flag(CKA_WRAP) && n.attrs.flag(CKA_DECRYPT));
+    }
+
+    #[test]
+    fn legacy_knobs() {
+        let (d, s) = (KeyPolicy::DEFAULT, KeyPolicy::STRICT);
+        for (kt, m, knob) in [
+            (CKK_DES3, CKM_DES3_CBC_PAD, "allow_des3"),
+            (CKK_DES2, CKM_DES2_KEY_GEN, "allow_des3"),
+            (CKK_DSA, CKM_DSA_SHA1, "allow_dsa"),
+            (CKK_DH, CKM_DH_PKCS_DERIVE, "allow_dh"),
+        ] {
+            assert_eq!((d.refused_legacy(Some(kt), None), d.refused_legacy(None, Some(m))), (None, None));
+            assert_eq!((s.refused_legacy(Some(kt), None), s.refused_legacy(None, Some(m))), (Some(knob), Some(knob)));
+        }
+        assert_eq!(s.refused_legacy(Some(CKK_AES), Some(CKM_AES_CBC)), None);
+        let p = KeyPolicy::resolve(&knobs(|k| k.allow_des3 = Some(false)), None).unwrap();
+        assert_eq!((p.allow_des3, p.allow_dsa), (false, true));
+        let i = crate::mechanism::registry::info(CKM_DES3_CBC_PAD).unwrap();
+        assert_ne!(d.advertise(CKM_DES3_CBC_PAD, i).flags, 0);
+        assert_eq!(s.advertise(CKM_DES3_CBC_PAD, i).flags, 0);
     }
 
     #[test]

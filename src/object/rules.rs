@@ -46,6 +46,10 @@ pub fn is_secret_key_type(kt: CK_KEY_TYPE) -> bool {
             | CKK_SHA256_HMAC
             | CKK_SHA384_HMAC
             | CKK_SHA512_HMAC
+            // Legacy (`[policy] allow_des3`).
+            | CKK_DES
+            | CKK_DES2
+            | CKK_DES3
     )
 }
 

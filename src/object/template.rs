@@ -313,13 +313,25 @@ pub fn modulus_bits(m: &[u8]) -> usize {
 }
 
 /// Validates a secret key value on import: AES keys are 16/24/32 bytes;
-/// generic secrets are non-empty. (Whether a valid value is acceptable, e.g.
+/// DES, DES2 and DES3 keys 8, 16 and 24 (parity is not checked: DES
+/// ignores those bits, and SoftHSMv2 accepts any); generic secrets are
+/// non-empty. (Whether a valid value is acceptable, e.g.
 /// one repeated byte, is the key policy's: `object::policy`.)
 pub fn check_secret_value(key_type: CK_KEY_TYPE, v: &[u8]) -> Result<()> {
     match key_type {
         CKK_AES => {
             if !matches!(v.len(), 16 | 24 | 32) {
                 return Err(err!(CKR_ATTRIBUTE_VALUE_INVALID, "AES key of {} bytes (16, 24 or 32 expected)", v.len()));
+            }
+        }
+        CKK_DES | CKK_DES2 | CKK_DES3 => {
+            let want = match key_type {
+                CKK_DES => 8,
+                CKK_DES2 => 16,
+                _ => 24,
+            };
+            if v.len() != want {
+                return Err(err!(CKR_ATTRIBUTE_VALUE_INVALID, "DES key of {} bytes ({want} expected)", v.len()));
             }
         }
         _ => {

@@ -27,13 +27,13 @@ mod kw;
 mod tests;
 
 use super::{CryptoError, CryptoResult};
+use crate::crypto::block::BlockModes;
 use aws_lc_rs::aead::{self, LessSafeKey, UnboundKey};
 use aws_lc_rs::cipher::{self, DecryptingKey, DecryptionContext, EncryptingKey, EncryptionContext, UnboundCipherKey};
 pub use ctr::CtrStream;
 pub use gcm::{GCM_IV_LEN, GCM_MAX_IV_LEN, GCM_MAX_TAG_LEN, GCM_MIN_TAG_LEN};
 pub use gcm_stream::GcmSealStream;
 pub use kw::{KW_IV, KWP_IV_PREFIX};
-use crate::crypto::block::BlockModes;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
@@ -143,7 +143,6 @@ impl BlockModes<BLOCK_LEN> for Prepared {
         self.0.cbc_dec.decrypt(buf, DecryptionContext::Iv128(iv.into())).map_err(|_| CryptoError::Internal)?;
         Ok(next)
     }
-
 }
 
 fn last_block(buf: &[u8]) -> [u8; BLOCK_LEN] {

@@ -21,13 +21,17 @@
 //!   (multiples of 128 bits) with any odd public exponent of up to 32 bits;
 //! - `gcm`: AES-GCM with IVs other than 96 bits, and multi-part
 //!   (streaming) AES-GCM encryption;
+//! - `des`: triple-DES key schedules, ECB and CBC over whole blocks, odd
+//!   parity and the weak-key check (`crypto::des`);
 //! - `rand`: random bytes with caller-supplied DRBG additional input
 //!   (C_SeedRandom).
 
+mod des;
 mod gcm;
 mod rand;
 mod rsa;
 
+pub use des::{DES_BLOCK, Des3Schedules, is_weak_key, set_odd_parity};
 pub use gcm::{GcmSealStream, aes_gcm_any_iv};
 pub use rand::{ADDITIONAL_INPUT_LEN, random_with_additional_input};
 pub use rsa::{EncPad, EvpRsa, Md, SigPad, generate_rsa};
