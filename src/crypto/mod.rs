@@ -11,7 +11,9 @@ pub mod block;
 pub mod cmac;
 pub mod der;
 pub mod des;
+pub mod dh;
 pub mod digest;
+pub mod dsa;
 pub mod ec;
 // The engine FFI home: with `abi`, the only place unsafe code is allowed.
 #[allow(unsafe_code)]

@@ -23,15 +23,23 @@
 //!   (streaming) AES-GCM encryption;
 //! - `des`: triple-DES key schedules, ECB and CBC over whole blocks, odd
 //!   parity and the weak-key check (`crypto::des`);
+//! - `dsa`, `dh` (over `bn`, owned BIGNUMs): DSA keys, signatures and
+//!   parameter generation; PKCS#3 DH keys, shared secrets and parameter
+//!   generation (`crypto::dsa`, `crypto::dh`);
 //! - `rand`: random bytes with caller-supplied DRBG additional input
 //!   (C_SeedRandom).
 
+mod bn;
 mod des;
+mod dh;
+mod dsa;
 mod gcm;
 mod rand;
 mod rsa;
 
 pub use des::{DES_BLOCK, Des3Schedules, is_weak_key, set_odd_parity};
+pub use dh::Dh;
+pub use dsa::Dsa;
 pub use gcm::{GcmSealStream, aes_gcm_any_iv};
 pub use rand::{ADDITIONAL_INPUT_LEN, random_with_additional_input};
 pub use rsa::{EncPad, EvpRsa, Md, SigPad, generate_rsa};
