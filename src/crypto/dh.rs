@@ -24,7 +24,8 @@ fn bits(v: &[u8]) -> usize {
     v.first().map_or(0, |b| v.len() * 8 - b.leading_zeros() as usize)
 }
 
-fn check_pg(p: &[u8], g: &[u8]) -> CryptoResult<()> {
+/// Checks (p, g): p odd of an accepted size, 1 < g < p.
+pub fn check_params(p: &[u8], g: &[u8]) -> CryptoResult<()> {
     let p_ = strip_leading_zeros(p);
     if !P_BITS.contains(&bits(p)) || p_.last().is_none_or(|b| b & 1 == 0) {
         return Err(CryptoError::InvalidKey);
@@ -53,7 +54,7 @@ pub fn generate_params(bits: usize) -> CryptoResult<(Vec<u8>, Vec<u8>)> {
 /// A fresh key pair on (p, g): (y, x, bits of x). `x_bits` = 0 lets the
 /// engine choose (p's length - 1); otherwise 160 ..= bits(p) - 1.
 pub fn generate(p: &[u8], g: &[u8], x_bits: usize) -> CryptoResult<(Vec<u8>, Zeroizing<Vec<u8>>, usize)> {
-    check_pg(p, g)?;
+    check_params(p, g)?;
     if x_bits != 0 && !(160..bits(p)).contains(&x_bits) {
         return Err(CryptoError::InvalidParam);
     }
@@ -68,7 +69,7 @@ pub struct DhPrivate(Dh);
 
 impl DhPrivate {
     pub fn new(p: &[u8], g: &[u8], x: &[u8]) -> CryptoResult<DhPrivate> {
-        check_pg(p, g)?;
+        check_params(p, g)?;
         let x_ = strip_leading_zeros(x);
         let p_ = strip_leading_zeros(p);
         if x_.is_empty() || (x_.len(), x_) >= (p_.len(), p_) {

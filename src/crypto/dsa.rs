@@ -57,7 +57,7 @@ pub fn generate_params(bits: usize) -> CryptoResult<Params> {
         return Err(CryptoError::InvalidParam);
     }
     let d = Dsa::generate_parameters(bits as u32).map_err(|_| CryptoError::Internal)?;
-    let (p, q, g) = d.pqg().map_err(|_| CryptoError::Internal)?;
+    let [p, q, g] = d.pqg().map_err(|_| CryptoError::Internal)?;
     Ok(Params { p, q, g })
 }
 
@@ -73,7 +73,8 @@ impl DsaKey {
         if !less(&[1], y) || !less(y, &params.p) {
             return Err(CryptoError::InvalidKey);
         }
-        let key = Dsa::from_parts(&params.p, &params.q, &params.g, Some(y), None).map_err(|_| CryptoError::InvalidKey)?;
+        let key =
+            Dsa::from_parts(&params.p, &params.q, &params.g, Some(y), None).map_err(|_| CryptoError::InvalidKey)?;
         Ok(DsaKey { key, private: false })
     }
 
@@ -83,7 +84,8 @@ impl DsaKey {
         if strip_leading_zeros(x).is_empty() || !less(x, &params.q) {
             return Err(CryptoError::InvalidKey);
         }
-        let key = Dsa::from_parts(&params.p, &params.q, &params.g, None, Some(x)).map_err(|_| CryptoError::InvalidKey)?;
+        let key =
+            Dsa::from_parts(&params.p, &params.q, &params.g, None, Some(x)).map_err(|_| CryptoError::InvalidKey)?;
         Ok(DsaKey { key, private: true })
     }
 

@@ -90,8 +90,10 @@ fn table() -> &'static [Entry] {
             super::okp::MECHANISMS,
             super::hmac::MECHANISMS,
             super::cmac::MECHANISMS,
-            // Legacy (DES/3DES; DSA and DH below when added).
+            // Legacy: DES/3DES, DSA, PKCS#3 DH.
             super::des::MECHANISMS,
+            super::dsa::MECHANISMS,
+            super::dh::MECHANISMS,
         ] {
             t.extend(part.iter().map(|(ty, min, max, flags)| m(*ty, *min, *max, *flags)));
         }

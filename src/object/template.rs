@@ -177,7 +177,7 @@ pub fn build(template: &[Attr], implied: &[Attr], origin: Origin) -> Result<NewO
         None => None,
         Some(v) => Some(ulong(v).ok_or_else(|| Error::new(CKR_ATTRIBUTE_VALUE_INVALID, "bad CKA_KEY_TYPE"))?),
     };
-    let is_key_class = matches!(class, CKO_SECRET_KEY | CKO_PUBLIC_KEY | CKO_PRIVATE_KEY);
+    let is_key_class = matches!(class, CKO_SECRET_KEY | CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_DOMAIN_PARAMETERS);
     if is_key_class && key_type.is_none() {
         return Err(Error::new(CKR_TEMPLATE_INCOMPLETE, "CKA_KEY_TYPE missing"));
     }
@@ -236,6 +236,9 @@ pub fn build(template: &[Attr], implied: &[Attr], origin: Origin) -> Result<NewO
         m.insert(CKA_KEY_GEN_MECHANISM, &mech.to_ne_bytes());
         // Lifecycle attributes: version 1, primary, origin, times (src/kms).
         crate::object::vendor::stamp_new(&mut m, kind, origin, crate::time::now())?;
+    }
+    if kind & DOMAIN != 0 {
+        m.insert(CKA_LOCAL, bool_v(generated));
     }
     if kind & (SECRET | PRIV) != 0 {
         let from_token = generated;

@@ -15,6 +15,8 @@ pub mod asym;
 mod audited;
 pub(crate) mod integrity;
 pub(crate) mod kek;
+// DSA and PKCS#3 DH (legacy).
+pub mod legacy;
 pub mod lifecycle;
 mod login;
 mod objects;

@@ -209,6 +209,10 @@ impl Token {
         if !matches!(mech.param, MechParam::None) {
             return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "key generation takes no parameter"));
         }
+        // DSA/DH domain parameters (token::legacy).
+        if let Some(h) = super::legacy::generate_params(self, s, mech, t)? {
+            return Ok(h);
+        }
         // CKA_KEYWARD_ROTATE: a new version of an existing key (src/kms).
         if let Some(h) = self.kms_rotate_generate(s, mech, t)? {
             return Ok(h);
@@ -427,12 +431,24 @@ impl Token {
             return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "derivation makes secret keys"));
         }
         let kt = n.ulong(CKA_KEY_TYPE).unwrap_or(CKK_GENERIC_SECRET);
+        // DES keys have one length each (CKA_VALUE_LEN optional).
+        let des_len = match kt {
+            CKK_DES => Some(8),
+            CKK_DES2 => Some(16),
+            CKK_DES3 => Some(24),
+            _ => None,
+        };
         let len = match (n.ulong(CKA_VALUE_LEN), kt) {
             (Some(l), _) => l as usize,
             (None, CKK_AES) => 32.min(secret.len()),
+            (None, _) if let Some(l) = des_len => l,
             (None, _) => secret.len(),
         };
-        if len == 0 || len > secret.len() || (kt == CKK_AES && !matches!(len, 16 | 24 | 32)) {
+        if len == 0
+            || len > secret.len()
+            || (kt == CKK_AES && !matches!(len, 16 | 24 | 32))
+            || des_len.is_some_and(|l| l != len)
+        {
             return Err(err!(
                 CKR_KEY_SIZE_RANGE,
                 "cannot derive a key of {len} bytes from a {}-byte secret",

@@ -111,7 +111,6 @@ impl Dh {
         self.get(sys::DH_get0_priv_key).map_or(0, bn::bits)
     }
 
-
     /// The shared secret with the peer's public value `y` (checked
     /// 1 < y < p - 1 by `DH_check_pub_key`), left-padded to p's length.
     pub fn compute(&self, y: &[u8]) -> Result<Zeroizing<Vec<u8>>, Failed> {

@@ -117,9 +117,9 @@ impl Dsa {
     }
 
     /// (p, q, g) as minimal big-endian bytes.
-    pub fn pqg(&self) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>), Failed> {
+    pub fn pqg(&self) -> Result<[Vec<u8>; 3], Failed> {
         let b = |f| self.get(f).map(|p| bn::to_bytes(p).to_vec()).ok_or(Failed);
-        Ok((b(sys::DSA_get0_p)?, b(sys::DSA_get0_q)?, b(sys::DSA_get0_g)?))
+        Ok([b(sys::DSA_get0_p)?, b(sys::DSA_get0_q)?, b(sys::DSA_get0_g)?])
     }
 
     pub fn public_value(&self) -> Result<Vec<u8>, Failed> {
@@ -134,7 +134,6 @@ impl Dsa {
     pub fn q_len(&self) -> usize {
         self.get(sys::DSA_get0_q).map_or(0, |q| bn::bits(q).div_ceil(8))
     }
-
 
     /// Signs `digest` (used up to the length of q): `out` = r || s, each
     /// left-padded to the length of q.
