@@ -46,8 +46,13 @@ impl Raw {
     /// Loads the module, initializes a fresh token (config in a temp dir via
     /// `$KEYWARD_CONF`) and opens a user session.
     pub fn open() -> Raw {
+        Raw::open_with("")
+    }
+
+    /// [`open`](Self::open) with extra `[policy]` lines.
+    pub fn open_with(policy: &str) -> Raw {
         let dir = tempfile::tempdir().unwrap();
-        let conf = crate::common::write_config(dir.path(), "");
+        let conf = crate::common::write_config(dir.path(), policy);
         // SAFETY: set before the module reads it, while the test is the only
         // thread using the environment.
         unsafe { std::env::set_var("KEYWARD_CONF", &conf) };
