@@ -200,6 +200,14 @@ fn key_values_and_generation() {
         let ct = s.encrypt(&Mechanism::Des3CbcPad([0; 8]), k, b"PLAIN TEXT_").unwrap();
         assert_eq!(ct.len(), 16);
     }
+    // Generic secret generation does not make DES keys (no parity, any length).
+    let e = s
+        .generate_key(
+            &Mechanism::GenericSecretKeyGen,
+            &[Attribute::KeyType(KeyType::DES3), Attribute::ValueLen(24.into())],
+        )
+        .unwrap_err();
+    assert_eq!(rv(e), RvError::TemplateInconsistent);
     let info = t.p11.get_mechanism_info(t.slot, MechanismType::DES3_CBC_PAD).unwrap();
     assert!(info.encrypt() && info.decrypt() && info.wrap() && info.unwrap());
     assert_eq!((info.min_key_size(), info.max_key_size()), (16, 24));
@@ -280,6 +288,14 @@ fn knob_allow_des3() {
             ])
             .map(|_| ())
             .map_err(rv);
+        // Generic secret generation does not make DES keys (no parity, any length).
+        let e = s
+            .generate_key(
+                &Mechanism::GenericSecretKeyGen,
+                &[Attribute::KeyType(KeyType::DES3), Attribute::ValueLen(24.into())],
+            )
+            .unwrap_err();
+        assert_eq!(rv(e), RvError::TemplateInconsistent);
         let info = t.p11.get_mechanism_info(t.slot, MechanismType::DES3_CBC_PAD).unwrap();
         drop(s);
         let Token { dir, p11, .. } = t;

@@ -240,6 +240,13 @@ impl Token {
         {
             return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "generic secret generation makes secret keys only"));
         }
+        if mech.ty == CKM_GENERIC_SECRET_KEY_GEN && matches!(key_type, CKK_DES | CKK_DES2 | CKK_DES3) {
+            // Their values have rules (parity, no weak parts): CKM_DES2/3_KEY_GEN.
+            return Err(Error::new(
+                CKR_TEMPLATE_INCONSISTENT,
+                "DES keys are made by CKM_DES2_KEY_GEN/CKM_DES3_KEY_GEN",
+            ));
+        }
         let implied = [Attr::ulong(CKA_CLASS, CKO_SECRET_KEY), Attr::ulong(CKA_KEY_TYPE, key_type)];
         let mut n = template::build(t, &implied, Origin::Generate(mech.ty))?;
         self.key_policy().settle_usage(&mut [(&mut n, t)]);
