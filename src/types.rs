@@ -156,6 +156,11 @@ pub enum MechParam {
         ph: bool,
         context: Vec<u8>,
     },
+    /// CK_DES_CBC_ENCRYPT_DATA_PARAMS (CKM_DES3_CBC_ENCRYPT_DATA, legacy).
+    DesCbcData {
+        iv: [u8; 8],
+        data: Vec<u8>,
+    },
 }
 
 /// The kinds of cryptographic operation a session holds at most one of

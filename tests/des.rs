@@ -1,9 +1,12 @@
 //! Triple DES through the built module: the NIST CAVP multi-block message
 //! tests (TECBMMT2/3, TCBCMMT2/3: 2-key and 3-key, encrypt and decrypt,
 //! single- and multi-part), CBC_PAD, key generation (parity, lengths, key
-//! types), wrapping, and the `allow_des3` knob (off in the strict profile).
+//! types), wrapping, CKM_DES3_ECB/CBC_ENCRYPT_DATA derivation, and the
+//! `allow_des3` knob (off in the strict profile).
 
 mod common;
+#[macro_use]
+mod rawc;
 use common::*;
 use cryptoki::error::RvError;
 use cryptoki::mechanism::{Mechanism, MechanismType};
@@ -340,4 +343,91 @@ fn a_key_made_before_the_knob_turned_off_is_refused_at_use() {
     let k = s.find_objects(&[Attribute::Label(b"old".to_vec())]).unwrap()[0];
     let e = s.encrypt(&Mechanism::Des3CbcPad([0; 8]), k, b"x").unwrap_err();
     assert_eq!(rv(e), RvError::KeyFunctionNotPermitted);
+}
+
+/// CKM_DES3_ECB_ENCRYPT_DATA / CKM_DES3_CBC_ENCRYPT_DATA: the derived value
+/// is the data encrypted with ECB / CBC under the base key (raw calls: the
+/// `cryptoki` crate has no such mechanisms).
+#[test]
+fn des3_encrypt_data_derivation() {
+    use pkcs11_sys::*;
+    use std::ptr::null_mut;
+    let r = rawc::Raw::open();
+    let kv = hex::decode("0123456789abcdef23456789abcdef01456789abcdef0123").unwrap();
+    let make = |kt: CK_KEY_TYPE| {
+        let (class, t) = (CKO_SECRET_KEY, rawc::TRUE);
+        let a = [
+            rawc::attr(CKA_CLASS, &class),
+            rawc::attr(CKA_KEY_TYPE, &kt),
+            rawc::attr_bytes(CKA_VALUE, &kv),
+            rawc::attr(CKA_DERIVE, &t),
+            rawc::attr(CKA_ENCRYPT, &t),
+            rawc::attr(CKA_TOKEN, &rawc::FALSE),
+        ];
+        let mut o = 0;
+        assert_eq!(call!(r, C_CreateObject, r.h, a.as_ptr() as *mut _, a.len() as _, &mut o), CKR_OK);
+        o
+    };
+    let base = make(CKK_DES3);
+    let encrypt = |m: CK_MECHANISM_TYPE, iv: &[u8], data: &[u8]| -> Vec<u8> {
+        let mut ck = CK_MECHANISM {
+            mechanism: m,
+            pParameter: if iv.is_empty() { null_mut() } else { iv.as_ptr() as *mut _ },
+            ulParameterLen: iv.len() as _,
+        };
+        assert_eq!(call!(r, C_EncryptInit, r.h, &mut ck, base), CKR_OK);
+        let mut out = vec![0u8; data.len()];
+        let mut n = out.len() as CK_ULONG;
+        assert_eq!(
+            call!(r, C_Encrypt, r.h, data.as_ptr() as *mut _, data.len() as _, out.as_mut_ptr(), &mut n),
+            CKR_OK
+        );
+        out
+    };
+    // Derives a 16-byte extractable generic secret; returns its value.
+    let derive = |ck: &mut CK_MECHANISM, key: CK_OBJECT_HANDLE| -> Result<Vec<u8>, CK_RV> {
+        let (class, kt, len, f, t) = (CKO_SECRET_KEY, CKK_GENERIC_SECRET, 16 as CK_ULONG, rawc::FALSE, rawc::TRUE);
+        let a = [
+            rawc::attr(CKA_CLASS, &class),
+            rawc::attr(CKA_KEY_TYPE, &kt),
+            rawc::attr(CKA_VALUE_LEN, &len),
+            rawc::attr(CKA_SENSITIVE, &f),
+            rawc::attr(CKA_EXTRACTABLE, &t),
+            rawc::attr(CKA_TOKEN, &f),
+        ];
+        let mut o = 0;
+        let rv = call!(r, C_DeriveKey, r.h, ck, key, a.as_ptr() as *mut _, a.len() as _, &mut o);
+        if rv != CKR_OK {
+            return Err(rv);
+        }
+        let mut v = vec![0u8; 16];
+        let mut g = CK_ATTRIBUTE { type_: CKA_VALUE, pValue: v.as_mut_ptr() as *mut _, ulValueLen: 16 };
+        assert_eq!(call!(r, C_GetAttributeValue, r.h, o, &mut g, 1), CKR_OK);
+        Ok(v)
+    };
+    let data: Vec<u8> = (0..24).collect();
+    let ecb_of = |sd: &mut CK_KEY_DERIVATION_STRING_DATA| CK_MECHANISM {
+        mechanism: CKM_DES3_ECB_ENCRYPT_DATA,
+        pParameter: sd as *mut _ as *mut _,
+        ulParameterLen: std::mem::size_of::<CK_KEY_DERIVATION_STRING_DATA>() as _,
+    };
+    let mut sd = CK_KEY_DERIVATION_STRING_DATA { pData: data.as_ptr() as *mut _, ulLen: data.len() as _ };
+    assert_eq!(derive(&mut ecb_of(&mut sd), base).unwrap(), encrypt(CKM_DES3_ECB, &[], &data)[..16]);
+    let iv = [9u8; 8];
+    let mut cp = CK_DES_CBC_ENCRYPT_DATA_PARAMS { iv, pData: data.as_ptr() as *mut _, length: data.len() as _ };
+    let mut cbc = CK_MECHANISM {
+        mechanism: CKM_DES3_CBC_ENCRYPT_DATA,
+        pParameter: &mut cp as *mut _ as *mut _,
+        ulParameterLen: std::mem::size_of::<CK_DES_CBC_ENCRYPT_DATA_PARAMS>() as _,
+    };
+    assert_eq!(derive(&mut cbc, base).unwrap(), encrypt(CKM_DES3_CBC, &iv, &data)[..16]);
+    // Not whole blocks, or no parameter: a parameter error.
+    sd.ulLen = 12;
+    assert_eq!(derive(&mut ecb_of(&mut sd), base).unwrap_err(), CKR_MECHANISM_PARAM_INVALID);
+    let mut none = CK_MECHANISM { mechanism: CKM_DES3_ECB_ENCRYPT_DATA, pParameter: null_mut(), ulParameterLen: 0 };
+    assert_eq!(derive(&mut none, base).unwrap_err(), CKR_MECHANISM_PARAM_INVALID);
+    // A 24-byte AES key is not a 3DES base key.
+    let aes = make(CKK_AES);
+    sd.ulLen = 16;
+    assert_eq!(derive(&mut ecb_of(&mut sd), aes).unwrap_err(), CKR_KEY_TYPE_INCONSISTENT);
 }

@@ -22,6 +22,11 @@ enum Kind {
     Ulong,
     /// Anything else: a copy of the bytes, or none.
     Bytes,
+    // Legacy (3DES key derivation by encryption).
+    /// CK_KEY_DERIVATION_STRING_DATA for CKM_DES3_ECB_ENCRYPT_DATA: its bytes.
+    DesEcbData,
+    /// CK_DES_CBC_ENCRYPT_DATA_PARAMS.
+    DesCbcData,
 }
 
 /// The parameter table.
@@ -55,6 +60,9 @@ fn kind(ty: CK_MECHANISM_TYPE) -> Kind {
         | CKM_SHA3_384_HMAC_GENERAL
         | CKM_SHA3_512_HMAC_GENERAL
         | CKM_AES_CMAC_GENERAL => Kind::Ulong,
+        // Legacy (3DES).
+        CKM_DES3_ECB_ENCRYPT_DATA => Kind::DesEcbData,
+        CKM_DES3_CBC_ENCRYPT_DATA => Kind::DesCbcData,
         _ => Kind::Bytes,
     }
 }
@@ -178,6 +186,15 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
             }
         }
         Kind::Ulong => MechParam::Ulong(unsafe { param_struct::<CK_ULONG>(&m) }?),
+        // Legacy (3DES).
+        Kind::DesEcbData => {
+            let d: CK_KEY_DERIVATION_STRING_DATA = unsafe { param_struct(&m) }?;
+            MechParam::Bytes(unsafe { param_bytes(d.pData, d.ulLen, "derivation data") }?)
+        }
+        Kind::DesCbcData => {
+            let d: CK_DES_CBC_ENCRYPT_DATA_PARAMS = unsafe { param_struct(&m) }?;
+            MechParam::DesCbcData { iv: d.iv, data: unsafe { param_bytes(d.pData, d.length, "derivation data") }? }
+        }
         Kind::Bytes if m.pParameter.is_null() && m.ulParameterLen != 0 => {
             return Err(param_invalid("NULL parameter with a non-zero length"));
         }

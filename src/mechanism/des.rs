@@ -3,6 +3,8 @@
 //! with `crypto::des::generate_key`), CKM_DES3_ECB, CKM_DES3_CBC and
 //! CKM_DES3_CBC_PAD as encrypt/decrypt (multi-part streams) and as key
 //! wrapping, on CKK_DES2 (16-byte, K1 K2 K1) and CKK_DES3 (24-byte) keys.
+//! CKM_DES3_ECB_ENCRYPT_DATA and CKM_DES3_CBC_ENCRYPT_DATA derive a key
+//! from a CKK_DES2/CKK_DES3 base key by encrypting the parameter's data.
 //! Single DES (CKK_DES keys, 8 bytes) is stored if imported but no
 //! mechanism uses it.
 //!
@@ -33,7 +35,36 @@ pub static MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] = &[
     (CKM_DES3_ECB, 16, 24, ENC_DEC_WRAP),
     (CKM_DES3_CBC, 16, 24, ENC_DEC_WRAP),
     (CKM_DES3_CBC_PAD, 16, 24, ENC_DEC_WRAP),
+    (CKM_DES3_ECB_ENCRYPT_DATA, 16, 24, CKF_DERIVE),
+    (CKM_DES3_CBC_ENCRYPT_DATA, 16, 24, CKF_DERIVE),
 ];
+
+/// The key derivations by encryption (CKM_DES3_ECB/CBC_ENCRYPT_DATA).
+pub fn is_encrypt_data(ty: CK_MECHANISM_TYPE) -> bool {
+    matches!(ty, CKM_DES3_ECB_ENCRYPT_DATA | CKM_DES3_CBC_ENCRYPT_DATA)
+}
+
+/// CKM_DES3_ECB_ENCRYPT_DATA (the data from CK_KEY_DERIVATION_STRING_DATA)
+/// and CKM_DES3_CBC_ENCRYPT_DATA (CK_DES_CBC_ENCRYPT_DATA_PARAMS): the
+/// data encrypted under the base key without padding (a whole number of
+/// blocks, else `CKR_MECHANISM_PARAM_INVALID`); the token cuts the result
+/// to the derived key's length.
+pub fn encrypt_data(mech: &Mechanism, base: &SecretKey) -> Result<Zeroizing<Vec<u8>>> {
+    let k = key_of(base, CKR_KEY_SIZE_RANGE)?;
+    let (mut s, data) = match (&mech.param, mech.ty) {
+        (MechParam::Bytes(d), CKM_DES3_ECB_ENCRYPT_DATA) => (BlockStream::ecb(k, true), d),
+        (MechParam::DesCbcData { iv, data }, CKM_DES3_CBC_ENCRYPT_DATA) => {
+            (BlockStream::cbc(k, *iv, true, false), data)
+        }
+        _ => return Err(param_invalid("3DES encrypt-data derivation needs its data parameter")),
+    };
+    if data.is_empty() || !data.len().is_multiple_of(BLOCK_LEN) {
+        return Err(param_invalid("3DES encrypt-data: the data must be a non-empty multiple of 8 bytes"));
+    }
+    let mut out = Zeroizing::new(vec![0u8; data.len()]);
+    s.oneshot(data, &mut out).map_err(|e| map(e, true))?;
+    Ok(out)
+}
 
 /// The cipher mechanisms (ECB, CBC, CBC_PAD).
 pub fn is_des3(ty: CK_MECHANISM_TYPE) -> bool {

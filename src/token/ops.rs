@@ -510,7 +510,12 @@ fn asymmetric_unwrap(
     super::asym::unwrap(m, mech, w, want_len)
 }
 
-fn asymmetric_derive(_obj: &Object, m: &KeyMaterial, mech: &Mechanism) -> Result<Zeroizing<Vec<u8>>> {
+fn asymmetric_derive(obj: &Object, m: &KeyMaterial, mech: &Mechanism) -> Result<Zeroizing<Vec<u8>>> {
+    // Legacy: the 3DES encrypt-data derivations (mechanism::des).
+    if mechanism::des::is_encrypt_data(mech.ty) {
+        require_des3(obj)?;
+        return mechanism::des::encrypt_data(mech, secret_of(m)?);
+    }
     super::asym::derive(m, mech)
 }
 
