@@ -46,12 +46,14 @@ impl Des3Schedules {
     pub fn ecb(&self, buf: &mut [u8], encrypt: bool) {
         let [k1, k2, k3] = &*self.0;
         for b in buf.chunks_exact_mut(DES_BLOCK) {
-            let input = cblock(b);
+            let mut input = cblock(b);
             let mut out = sys::DES_cblock { bytes: [0; DES_BLOCK] };
             // SAFETY: `input` and `out` are distinct valid blocks; the three
             // schedules were set by DES_set_key_unchecked.
             unsafe { sys::DES_ecb3_encrypt(&input, &mut out, k1, k2, k3, encrypt as std::os::raw::c_int) };
             b.copy_from_slice(&out.bytes);
+            // Either block may be key material (wrapping, derivation).
+            input.bytes.zeroize();
             out.bytes.zeroize();
         }
     }
