@@ -34,6 +34,8 @@ pub fn is_kdf(ty: CK_MECHANISM_TYPE) -> bool {
             | CKM_EXTRACT_KEY_FROM_KEY
             | CKM_AES_ECB_ENCRYPT_DATA
             | CKM_AES_CBC_ENCRYPT_DATA
+            | CKM_DES3_ECB_ENCRYPT_DATA
+            | CKM_DES3_CBC_ENCRYPT_DATA
             | CKM_SP800_108_COUNTER_KDF
             | CKM_SP800_108_FEEDBACK_KDF
             | CKM_SP800_108_DOUBLE_PIPELINE_KDF
@@ -76,12 +78,17 @@ pub unsafe fn parse(m: &CK_MECHANISM) -> Result<MechParam> {
         CKM_CONCATENATE_BASE_AND_DATA
         | CKM_CONCATENATE_DATA_AND_BASE
         | CKM_XOR_BASE_AND_DATA
-        | CKM_AES_ECB_ENCRYPT_DATA => {
+        | CKM_AES_ECB_ENCRYPT_DATA
+        | CKM_DES3_ECB_ENCRYPT_DATA => {
             let s: CK_KEY_DERIVATION_STRING_DATA = unsafe { read(p, len, "CK_KEY_DERIVATION_STRING_DATA") }?;
             KdfParam::Data(unsafe { data(s.pData, s.ulLen, "derivation data") }?)
         }
         CKM_AES_CBC_ENCRYPT_DATA => {
             let s: CK_AES_CBC_ENCRYPT_DATA_PARAMS = unsafe { read(p, len, "CK_AES_CBC_ENCRYPT_DATA_PARAMS") }?;
+            KdfParam::CbcData { iv: s.iv.to_vec(), data: unsafe { data(s.pData, s.length, "CBC data") }? }
+        }
+        CKM_DES3_CBC_ENCRYPT_DATA => {
+            let s: CK_DES_CBC_ENCRYPT_DATA_PARAMS = unsafe { read(p, len, "CK_DES_CBC_ENCRYPT_DATA_PARAMS") }?;
             KdfParam::CbcData { iv: s.iv.to_vec(), data: unsafe { data(s.pData, s.length, "CBC data") }? }
         }
         CKM_SP800_108_COUNTER_KDF | CKM_SP800_108_DOUBLE_PIPELINE_KDF => {

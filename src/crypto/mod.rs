@@ -8,11 +8,15 @@
 //! `digest` and `hmac`.
 
 pub mod aes;
+pub mod block;
 pub mod cbc_mac;
 pub mod chacha;
 pub mod cmac;
 pub mod der;
+pub mod des;
+pub mod dh;
 pub mod digest;
+pub mod dsa;
 pub mod ec;
 pub mod ecdh_kdf;
 // The engine FFI home: with `abi`, the only place unsafe code is allowed.
@@ -128,11 +132,12 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 pub struct SecretKey {
     bytes: Zeroizing<Vec<u8>>,
     aes: OnceLock<aes::Prepared>,
+    des3: OnceLock<des::Des3Key>,
 }
 
 impl SecretKey {
     pub fn new(bytes: Zeroizing<Vec<u8>>) -> Self {
-        SecretKey { bytes, aes: OnceLock::new() }
+        SecretKey { bytes, aes: OnceLock::new(), des3: OnceLock::new() }
     }
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
@@ -144,6 +149,14 @@ impl SecretKey {
         }
         let p = aes::Prepared::new(&self.bytes)?;
         Ok(self.aes.get_or_init(|| p))
+    }
+    /// The triple-DES key schedules for this key (16 or 24 bytes), built once.
+    pub fn des3(&self) -> CryptoResult<&des::Des3Key> {
+        if let Some(p) = self.des3.get() {
+            return Ok(p);
+        }
+        let p = des::Des3Key::new(&self.bytes)?;
+        Ok(self.des3.get_or_init(|| p))
     }
 }
 

@@ -99,6 +99,14 @@ pub fn algorithm_of(o: &Object) -> (String, u64) {
         Some(CKK_SHA3_256_HMAC) => ("hmac-sha3-256".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
         Some(CKK_SHA3_384_HMAC) => ("hmac-sha3-384".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
         Some(CKK_SHA3_512_HMAC) => ("hmac-sha3-512".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
+        // Legacy: 3DES (112/168 effective key bits counted as stored: 128/192), DSA and DH by p.
+        Some(CKK_DES) => ("des".into(), 64),
+        Some(CKK_DES2) => ("des2".into(), 128),
+        Some(CKK_DES3) => ("des3".into(), 192),
+        Some(kt @ (CKK_DSA | CKK_DH)) => (
+            if kt == CKK_DSA { "dsa" } else { "dh" }.into(),
+            o.get(CKA_PRIME).map_or(0, |p| template::modulus_bits(p) as u64),
+        ),
         Some(kt) => (format!("key-type-0x{kt:x}"), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),
         None => ("none".into(), 0),
     }

@@ -10,7 +10,12 @@ pub mod aes;
 pub mod aes_mac;
 pub mod chacha;
 pub mod cmac;
+// Legacy algorithms (issue 20, part "legacy"; `[policy] allow_des3`,
+// `allow_dsa`, `allow_dh`): des, dh, dsa.
+pub mod des;
+pub mod dh;
 pub mod digest;
+pub mod dsa;
 pub mod ec;
 pub mod ecdh_kdf;
 pub mod hmac;

@@ -100,6 +100,10 @@ fn table() -> &'static [Entry] {
             super::aes_mac::MECHANISMS,
             // Key derivation over secret keys (mechanism::kdf).
             super::kdf::MECHANISMS,
+            // Legacy: DES/3DES, DSA, PKCS#3 DH.
+            super::des::MECHANISMS,
+            super::dsa::MECHANISMS,
+            super::dh::MECHANISMS,
         ] {
             t.extend(part.iter().map(|(ty, min, max, flags)| m(*ty, *min, *max, *flags)));
         }
@@ -165,5 +169,15 @@ mod tests {
         }
         assert!(lookup(CKM_ECDSA_SHA3_384).unwrap().supports(CKF_SIGN | CKF_VERIFY | CKF_EC_NAMEDCURVE));
         assert_eq!(info(0xdead_beef).unwrap_err().rv(), CKR_MECHANISM_INVALID);
+        // Legacy: 3DES wraps (sizes in bytes), DSA signs, DH derives (bits of p);
+        // single DES is not offered.
+        assert!(lookup(CKM_DES3_CBC_PAD).unwrap().supports(CKF_ENCRYPT | CKF_WRAP | CKF_UNWRAP));
+        assert_eq!(
+            (info(CKM_DES3_KEY_GEN).unwrap().min_key_size, info(CKM_DES2_KEY_GEN).unwrap().max_key_size),
+            (24, 16)
+        );
+        assert_eq!(info(CKM_DSA_SHA256).unwrap().flags, CKF_SIGN | CKF_VERIFY);
+        assert_eq!(info(CKM_DH_PKCS_DERIVE).unwrap().flags, CKF_DERIVE);
+        assert!(lookup(CKM_DES_ECB).is_none() && lookup(CKM_DES_KEY_GEN).is_none());
     }
 }

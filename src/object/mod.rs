@@ -45,6 +45,10 @@ pub enum KeyMaterial {
     /// Ed25519 or X25519 (CKK_EC_EDWARDS, CKK_EC_MONTGOMERY).
     OkpPrivate(crate::crypto::okp::OkpPrivate),
     OkpPublic(crate::crypto::okp::OkpPublic),
+    // Legacy (`[policy] allow_dsa`, `allow_dh`).
+    DsaPrivate(std::sync::Arc<crate::crypto::dsa::DsaKey>),
+    DsaPublic(std::sync::Arc<crate::crypto::dsa::DsaKey>),
+    DhPrivate(crate::crypto::dh::DhPrivate),
 }
 
 /// Whether the stored row of a token object passed its integrity check

@@ -71,6 +71,10 @@ pub struct Knobs {
     pub allow_md5_signatures: Option<bool>,
     // Key derivation (mechanism::kdf).
     pub allow_simple_key_derivation: Option<bool>,
+    // Legacy algorithms (issue 20, part "legacy").
+    pub allow_des3: Option<bool>,
+    pub allow_dsa: Option<bool>,
+    pub allow_dh: Option<bool>,
 }
 
 /// The resolved key policy of one token.
@@ -125,6 +129,17 @@ pub struct KeyPolicy {
     /// of a sensitive or unextractable key (`token::derive`); the strict
     /// profile refuses them, as SP 800-108 and HKDF do the job properly.
     pub allow_simple_key_derivation: bool,
+    /// Allow DES keys (CKK_DES, CKK_DES2, CKK_DES3) and the 3DES
+    /// mechanisms. Legacy: the default profile allows them (SoftHSMv2 and
+    /// the ecosystem's suites use them), the strict profile does not.
+    /// Single DES is never used, whatever this says (see `mechanism::des`).
+    pub allow_des3: bool,
+    /// Allow DSA keys, domain parameters and mechanisms (default: yes;
+    /// strict: no).
+    pub allow_dsa: bool,
+    /// Allow PKCS#3 Diffie-Hellman keys, domain parameters and mechanisms
+    /// (default: yes; strict: no).
+    pub allow_dh: bool,
 }
 
 impl Default for KeyPolicy {
@@ -203,6 +218,9 @@ impl KeyPolicy {
         allow_md5: true,
         allow_md5_signatures: false,
         allow_simple_key_derivation: true,
+        allow_des3: true,
+        allow_dsa: true,
+        allow_dh: true,
     };
 
     /// For production tokens, and always for `keyward key import`.
@@ -221,6 +239,9 @@ impl KeyPolicy {
         allow_md5: false,
         allow_md5_signatures: false,
         allow_simple_key_derivation: false,
+        allow_des3: false,
+        allow_dsa: false,
+        allow_dh: false,
     };
 
     pub fn of(p: Profile) -> KeyPolicy {
@@ -271,6 +292,9 @@ impl KeyPolicy {
         set(&mut self.allow_md5, k.allow_md5);
         set(&mut self.allow_md5_signatures, k.allow_md5_signatures);
         set(&mut self.allow_simple_key_derivation, k.allow_simple_key_derivation);
+        set(&mut self.allow_des3, k.allow_des3);
+        set(&mut self.allow_dsa, k.allow_dsa);
+        set(&mut self.allow_dh, k.allow_dh);
     }
 
     /// Smallest RSA public key accepted for verification.
@@ -377,6 +401,13 @@ impl KeyPolicy {
         if !self.allow_p224 && n.ulong(CKA_KEY_TYPE) == Some(CKK_EC) && is_p224(n.attrs.get(CKA_EC_PARAMS)) {
             return Err(refused(CKR_TEMPLATE_INCONSISTENT, "allow_p224", format_args!("no P-224 keys on this token")));
         }
+        if let Some(knob) = self.refused_legacy(n.ulong(CKA_KEY_TYPE), None) {
+            return Err(refused(
+                CKR_TEMPLATE_INCONSISTENT,
+                knob,
+                format_args!("no keys of this legacy type on this token"),
+            ));
+        }
         if n.kind == PUB_RSA || n.kind == PRIV_RSA {
             self.check_rsa_key(n.kind, &n.attrs)?;
         }
@@ -447,6 +478,13 @@ impl KeyPolicy {
                 CKR_KEY_FUNCTION_NOT_PERMITTED,
                 "allow_p224",
                 format_args!("no use of P-224 keys on this token"),
+            ));
+        }
+        if let Some(knob) = self.refused_legacy(obj.key_type, Some(mech.ty)) {
+            return Err(refused(
+                CKR_KEY_FUNCTION_NOT_PERMITTED,
+                knob,
+                format_args!("no use of this legacy algorithm on this token"),
             ));
         }
         if obj.key_type == Some(CKK_RSA) {
@@ -553,7 +591,60 @@ impl KeyPolicy {
         if !self.allow_simple_key_derivation && crate::mechanism::kdf::is_simple(ty) {
             info.flags = 0;
         }
+        if self.refused_legacy(None, Some(ty)).is_some() {
+            info.flags = 0;
+        }
         info
+    }
+
+    // ---- legacy algorithms (DES/3DES, DSA, DH) ---------------------------------------
+
+    /// The knob that refuses a key of type `kt` or the mechanism `mech`,
+    /// if one does: the one place the three legacy knobs are decided
+    /// (new objects, every use, key and parameter generation through
+    /// `check_new_object`, and C_GetMechanismInfo).
+    pub fn refused_legacy(&self, kt: Option<CK_KEY_TYPE>, mech: Option<CK_MECHANISM_TYPE>) -> Option<&'static str> {
+        let family = legacy_key_family(kt).or_else(|| mech.and_then(legacy_mechanism_family))?;
+        let allowed = match family {
+            "allow_des3" => self.allow_des3,
+            "allow_dsa" => self.allow_dsa,
+            _ => self.allow_dh,
+        };
+        (!allowed).then_some(family)
+    }
+}
+
+/// The legacy knob a key type belongs to.
+fn legacy_key_family(kt: Option<CK_KEY_TYPE>) -> Option<&'static str> {
+    match kt? {
+        CKK_DES | CKK_DES2 | CKK_DES3 => Some("allow_des3"),
+        CKK_DSA => Some("allow_dsa"),
+        CKK_DH => Some("allow_dh"),
+        _ => None,
+    }
+}
+
+/// The legacy knob a mechanism belongs to.
+fn legacy_mechanism_family(ty: CK_MECHANISM_TYPE) -> Option<&'static str> {
+    match ty {
+        CKM_DES_KEY_GEN
+        | CKM_DES2_KEY_GEN
+        | CKM_DES3_KEY_GEN
+        | CKM_DES3_ECB
+        | CKM_DES3_CBC
+        | CKM_DES3_CBC_PAD
+        | CKM_DES3_ECB_ENCRYPT_DATA
+        | CKM_DES3_CBC_ENCRYPT_DATA => Some("allow_des3"),
+        CKM_DSA_PARAMETER_GEN
+        | CKM_DSA_KEY_PAIR_GEN
+        | CKM_DSA
+        | CKM_DSA_SHA1
+        | CKM_DSA_SHA224
+        | CKM_DSA_SHA256
+        | CKM_DSA_SHA384
+        | CKM_DSA_SHA512 => Some("allow_dsa"),
+        CKM_DH_PKCS_PARAMETER_GEN | CKM_DH_PKCS_KEY_PAIR_GEN | CKM_DH_PKCS_DERIVE => Some("allow_dh"),
+        _ => None,
     }
 }
 
@@ -648,6 +739,26 @@ mod tests {
         let mut n = build(&t, &[], Origin::Generate(CKM_AES_KEY_GEN)).unwrap();
         KeyPolicy::DEFAULT.settle_usage(&mut [(&mut n, &t)]);
         assert!(n.attrs.flag(CKA_WRAP) && n.attrs.flag(CKA_DECRYPT));
+    }
+
+    #[test]
+    fn legacy_knobs() {
+        let (d, s) = (KeyPolicy::DEFAULT, KeyPolicy::STRICT);
+        for (kt, m, knob) in [
+            (CKK_DES3, CKM_DES3_CBC_PAD, "allow_des3"),
+            (CKK_DES2, CKM_DES2_KEY_GEN, "allow_des3"),
+            (CKK_DSA, CKM_DSA_SHA1, "allow_dsa"),
+            (CKK_DH, CKM_DH_PKCS_DERIVE, "allow_dh"),
+        ] {
+            assert_eq!((d.refused_legacy(Some(kt), None), d.refused_legacy(None, Some(m))), (None, None));
+            assert_eq!((s.refused_legacy(Some(kt), None), s.refused_legacy(None, Some(m))), (Some(knob), Some(knob)));
+        }
+        assert_eq!(s.refused_legacy(Some(CKK_AES), Some(CKM_AES_CBC)), None);
+        let p = KeyPolicy::resolve(&knobs(|k| k.allow_des3 = Some(false)), None).unwrap();
+        assert_eq!((p.allow_des3, p.allow_dsa), (false, true));
+        let i = crate::mechanism::registry::info(CKM_DES3_CBC_PAD).unwrap();
+        assert_ne!(d.advertise(CKM_DES3_CBC_PAD, i).flags, 0);
+        assert_eq!(s.advertise(CKM_DES3_CBC_PAD, i).flags, 0);
     }
 
     #[test]

@@ -18,11 +18,21 @@ pub const PRIV_RSA: Kinds = 1 << 5;
 pub const PRIV_EC: Kinds = 1 << 6;
 /// CKO_PROFILE: built by the token only (`object::profile`), never from a
 /// template, so `kind_of` does not name it.
-pub const PROFILE: Kinds = 1 << 7;
-pub const PUB: Kinds = PUB_RSA | PUB_EC;
-pub const PRIV: Kinds = PRIV_RSA | PRIV_EC;
+pub const PROFILE: Kinds = 1 << 13;
+// Legacy (DSA, PKCS#3 DH): keys and domain parameters (CKO_DOMAIN_PARAMETERS).
+pub const PUB_DSA: Kinds = 1 << 7;
+pub const PRIV_DSA: Kinds = 1 << 8;
+pub const PUB_DH: Kinds = 1 << 9;
+pub const PRIV_DH: Kinds = 1 << 10;
+pub const DOM_DSA: Kinds = 1 << 11;
+pub const DOM_DH: Kinds = 1 << 12;
+pub const DSA_KEYS: Kinds = PUB_DSA | PRIV_DSA;
+pub const DH_KEYS: Kinds = PUB_DH | PRIV_DH;
+pub const DOMAIN: Kinds = DOM_DSA | DOM_DH;
+pub const PUB: Kinds = PUB_RSA | PUB_EC | PUB_DSA | PUB_DH;
+pub const PRIV: Kinds = PRIV_RSA | PRIV_EC | PRIV_DSA | PRIV_DH;
 pub const KEY: Kinds = SECRET | PUB | PRIV;
-pub const ANY: Kinds = DATA | CERT | KEY;
+pub const ANY: Kinds = DATA | CERT | KEY | DOMAIN;
 
 /// The kind of an object from its class and key type.
 pub fn kind_of(class: CK_OBJECT_CLASS, key_type: Option<CK_KEY_TYPE>) -> Option<Kinds> {
@@ -35,6 +45,12 @@ pub fn kind_of(class: CK_OBJECT_CLASS, key_type: Option<CK_KEY_TYPE>) -> Option<
         (CKO_PUBLIC_KEY, Some(CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY)) => PUB_EC,
         (CKO_PRIVATE_KEY, Some(CKK_RSA)) => PRIV_RSA,
         (CKO_PRIVATE_KEY, Some(CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY)) => PRIV_EC,
+        (CKO_PUBLIC_KEY, Some(CKK_DSA)) => PUB_DSA,
+        (CKO_PRIVATE_KEY, Some(CKK_DSA)) => PRIV_DSA,
+        (CKO_PUBLIC_KEY, Some(CKK_DH)) => PUB_DH,
+        (CKO_PRIVATE_KEY, Some(CKK_DH)) => PRIV_DH,
+        (CKO_DOMAIN_PARAMETERS, Some(CKK_DSA)) => DOM_DSA,
+        (CKO_DOMAIN_PARAMETERS, Some(CKK_DH)) => DOM_DH,
         _ => return None,
     })
 }
@@ -57,6 +73,10 @@ pub fn is_secret_key_type(kt: CK_KEY_TYPE) -> bool {
             | CKK_SHA3_512_HMAC
             // HKDF keys (CKM_HKDF_KEY_GEN; bases of CKM_HKDF_DERIVE/DATA).
             | CKK_HKDF
+            // Legacy (`[policy] allow_des3`).
+            | CKK_DES
+            | CKK_DES2
+            | CKK_DES3
     )
 }
 
@@ -136,7 +156,7 @@ rules! {
     // data objects
     CKA_APPLICATION:      DATA, Text, FIXED, create NONE, gen NONE;
     CKA_OBJECT_ID:        DATA, Bytes, FIXED, create NONE, gen NONE;
-    CKA_VALUE:            DATA | CERT | SECRET | PRIV_EC, Bytes, NOT_ON_GENERATE, create SECRET | PRIV_EC, gen NONE;
+    CKA_VALUE:            DATA | CERT | SECRET | PRIV_EC | DSA_KEYS | DH_KEYS, Bytes, NOT_ON_GENERATE, create SECRET | PRIV_EC | DSA_KEYS | DH_KEYS, gen NONE;
     // certificates (X.509 public-key certificates, stored as given)
     CKA_CERTIFICATE_TYPE: CERT, Ulong, FIXED, create CERT, gen NONE;
     CKA_TRUSTED:          CERT | KEY, Bool, SO_ONLY, create NONE, gen NONE;
@@ -151,12 +171,12 @@ rules! {
     CKA_JAVA_MIDP_SECURITY_DOMAIN:  CERT, Ulong, FIXED, create NONE, gen NONE;
     CKA_NAME_HASH_ALGORITHM:        CERT, Ulong, FIXED, create NONE, gen NONE;
     // common key attributes
-    CKA_KEY_TYPE:         KEY, Ulong, FIXED, create KEY, gen NONE;
+    CKA_KEY_TYPE:         KEY | DOMAIN, Ulong, FIXED, create KEY | DOMAIN, gen NONE;
     CKA_ID:               KEY | CERT, Bytes, 0, create NONE, gen NONE;
     CKA_START_DATE:       KEY | CERT, Date, 0, create NONE, gen NONE;
     CKA_END_DATE:         KEY | CERT, Date, 0, create NONE, gen NONE;
     CKA_DERIVE:           KEY, Bool, 0, create NONE, gen NONE;
-    CKA_LOCAL:            KEY, Bool, TOKEN_SET | FIXED, create NONE, gen NONE;
+    CKA_LOCAL:            KEY | DOMAIN, Bool, TOKEN_SET | FIXED, create NONE, gen NONE;
     CKA_KEY_GEN_MECHANISM: KEY, Ulong, TOKEN_SET | FIXED, create NONE, gen NONE;
     CKA_ALLOWED_MECHANISMS: KEY, MechList, 0, create NONE, gen NONE;
     // public keys
@@ -194,6 +214,15 @@ rules! {
     // EC
     CKA_EC_PARAMS:        PUB_EC | PRIV_EC, Bytes, FIXED, create PUB_EC | PRIV_EC, gen PUB_EC;
     CKA_EC_POINT:         PUB_EC, Bytes, FIXED | NOT_ON_GENERATE, create PUB_EC, gen NONE;
+    // DSA and PKCS#3 DH keys and domain parameters (legacy; the mechanism
+    // supplies the parameters of a generated key, so they are not
+    // NOT_ON_GENERATE; CKA_PRIME_BITS of domain parameters and
+    // CKA_VALUE_BITS of a DH private key are set by the token).
+    CKA_PRIME:            DSA_KEYS | DH_KEYS | DOMAIN, Bytes, FIXED, create DSA_KEYS | DH_KEYS | DOMAIN, gen PUB_DSA | PUB_DH;
+    CKA_SUBPRIME:         DSA_KEYS | DOM_DSA, Bytes, FIXED, create DSA_KEYS | DOM_DSA, gen PUB_DSA;
+    CKA_BASE:             DSA_KEYS | DH_KEYS | DOMAIN, Bytes, FIXED, create DSA_KEYS | DH_KEYS | DOMAIN, gen PUB_DSA | PUB_DH;
+    CKA_PRIME_BITS:       DOMAIN, Ulong, FIXED | GENERATE_ONLY, create NONE, gen DOMAIN;
+    CKA_VALUE_BITS:       PRIV_DH, Ulong, FIXED | GENERATE_ONLY, create NONE, gen NONE;
     // keyward lifecycle (DESIGN.md §4, src/kms/attrs.rs, include/keyward.h)
     CKA_KEYWARD_VERSION:  KEY, Ulong, TOKEN_SET | FIXED, create NONE, gen NONE;
     CKA_KEYWARD_PRIMARY:  KEY, Bool, TOKEN_SET, create NONE, gen NONE;

@@ -177,7 +177,7 @@ pub fn build(template: &[Attr], implied: &[Attr], origin: Origin) -> Result<NewO
         None => None,
         Some(v) => Some(ulong(v).ok_or_else(|| Error::new(CKR_ATTRIBUTE_VALUE_INVALID, "bad CKA_KEY_TYPE"))?),
     };
-    let is_key_class = matches!(class, CKO_SECRET_KEY | CKO_PUBLIC_KEY | CKO_PRIVATE_KEY);
+    let is_key_class = matches!(class, CKO_SECRET_KEY | CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_DOMAIN_PARAMETERS);
     if is_key_class && key_type.is_none() {
         return Err(Error::new(CKR_TEMPLATE_INCOMPLETE, "CKA_KEY_TYPE missing"));
     }
@@ -236,6 +236,9 @@ pub fn build(template: &[Attr], implied: &[Attr], origin: Origin) -> Result<NewO
         m.insert(CKA_KEY_GEN_MECHANISM, &mech.to_ne_bytes());
         // Lifecycle attributes: version 1, primary, origin, times (src/kms).
         crate::object::vendor::stamp_new(&mut m, kind, origin, crate::time::now())?;
+    }
+    if kind & DOMAIN != 0 {
+        m.insert(CKA_LOCAL, bool_v(generated));
     }
     if kind & (SECRET | PRIV) != 0 {
         let from_token = generated;
@@ -313,7 +316,9 @@ pub fn modulus_bits(m: &[u8]) -> usize {
 }
 
 /// Validates a secret key value on import: AES keys are 16/24/32 bytes;
-/// generic secrets are non-empty. (Whether a valid value is acceptable, e.g.
+/// DES, DES2 and DES3 keys 8, 16 and 24 (parity is not checked: DES
+/// ignores those bits, and SoftHSMv2 accepts any); generic secrets are
+/// non-empty. (Whether a valid value is acceptable, e.g.
 /// one repeated byte, is the key policy's: `object::policy`.)
 pub fn check_secret_value(key_type: CK_KEY_TYPE, v: &[u8]) -> Result<()> {
     match key_type {
@@ -325,6 +330,16 @@ pub fn check_secret_value(key_type: CK_KEY_TYPE, v: &[u8]) -> Result<()> {
         CKK_CHACHA20 => {
             if v.len() != 32 {
                 return Err(err!(CKR_ATTRIBUTE_VALUE_INVALID, "ChaCha20 key of {} bytes (32 expected)", v.len()));
+            }
+        }
+        CKK_DES | CKK_DES2 | CKK_DES3 => {
+            let want = match key_type {
+                CKK_DES => 8,
+                CKK_DES2 => 16,
+                _ => 24,
+            };
+            if v.len() != want {
+                return Err(err!(CKR_ATTRIBUTE_VALUE_INVALID, "DES key of {} bytes ({want} expected)", v.len()));
             }
         }
         _ => {

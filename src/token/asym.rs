@@ -117,6 +117,7 @@ pub fn material(obj: &Object, unseal: &Unseal<'_>) -> Result<KeyMaterial> {
             let scalar = obj.secret(CKA_VALUE, unseal)?;
             KeyMaterial::EcPrivate(ec::EcPrivate::from_scalar(curve, &scalar).map_err(invalid_key)?)
         }
+        k if super::legacy::serves(k) => return super::legacy::material(obj, unseal),
         _ => return Err(err!(CKR_KEY_TYPE_INCONSISTENT, "no engine material for object class {}", obj.class)),
     })
 }
@@ -140,6 +141,9 @@ pub fn signer(obj: &Object, m: &KeyMaterial, mech: &Mechanism, sign: bool) -> Re
             return Err(wrong_key(mech));
         }
         return if sign { mechanism::hmac::signer(mech, k) } else { mechanism::hmac::verifier(mech, k) };
+    }
+    if let Some(r) = super::legacy::signer(m, mech, sign) {
+        return r;
     }
     // EdDSA takes Ed25519 keys only, and Ed25519 keys take only EdDSA.
     let eddsa = mech.ty == CKM_EDDSA;
@@ -183,7 +187,8 @@ pub fn derive(m: &KeyMaterial, mech: &Mechanism, want: Option<usize>) -> Result<
     match m {
         KeyMaterial::EcPrivate(k) => mechanism::ec::derive(mech, k, want),
         KeyMaterial::OkpPrivate(k) => mechanism::okp::derive(mech, k, want),
-        _ => Err(err!(CKR_KEY_TYPE_INCONSISTENT, "mechanism 0x{:x} derives from EC private keys", mech.ty)),
+        KeyMaterial::DhPrivate(k) => mechanism::dh::derive(mech, k),
+        _ => Err(err!(CKR_KEY_TYPE_INCONSISTENT, "mechanism 0x{:x} derives from EC and DH private keys", mech.ty)),
     }
 }
 
@@ -321,6 +326,7 @@ pub fn validate_import(n: &mut NewObject) -> Result<()> {
                 n.set(CKA_PUBLIC_KEY_INFO, &spki);
             }
         }
+        k if super::legacy::serves(k) => super::legacy::validate_import(n)?,
         _ => {}
     }
     Ok(())
@@ -413,6 +419,7 @@ fn pair_objects(t: &Token, mech: &Mechanism, pub_t: &[Attr], priv_t: &[Attr]) ->
             Ok((p, v))
         }
         CKM_EC_EDWARDS_KEY_PAIR_GEN | CKM_EC_MONTGOMERY_KEY_PAIR_GEN => okp_pair(mech, pub_t, priv_t, origin),
+        CKM_DSA_KEY_PAIR_GEN | CKM_DH_PKCS_KEY_PAIR_GEN => super::legacy::generate_pair(mech, pub_t, priv_t, origin),
         _ => Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} does not generate key pairs", mech.ty)),
     }
 }

@@ -133,8 +133,8 @@ impl Token {
                 vec![v]
             }
             (ty, p) if let Some(e) = encrypt_data::entry(ty) => {
-                if bk.key_type != Some(e.key_type) {
-                    return Err(err!(CKR_KEY_TYPE_INCONSISTENT, "mechanism 0x{ty:x} needs key type {}", e.key_type));
+                if !bk.key_type.is_some_and(|kt| e.key_types.contains(&kt)) {
+                    return Err(err!(CKR_KEY_TYPE_INCONSISTENT, "mechanism 0x{ty:x} needs key type {:?}", e.key_types));
                 }
                 let v = encrypt_data::derive(e, base_key, p)?;
                 if main.len.is_some_and(|l| l > v.len()) {

@@ -16,6 +16,8 @@ mod audited;
 mod derive;
 pub(crate) mod integrity;
 pub(crate) mod kek;
+// DSA and PKCS#3 DH (legacy).
+pub mod legacy;
 pub mod lifecycle;
 mod login;
 mod objects;

@@ -89,6 +89,18 @@ fn require_key_type(obj: &Object, kt: CK_KEY_TYPE) -> Result<()> {
     Ok(())
 }
 
+/// 3DES mechanisms take CKK_DES2 and CKK_DES3 keys (single DES: none).
+fn require_des3(obj: &Object) -> Result<()> {
+    if !mechanism::des::key_type_fits(obj.key_type) {
+        return Err(err!(
+            CKR_KEY_TYPE_INCONSISTENT,
+            "3DES needs a CKK_DES2 or CKK_DES3 key, key has {:?}",
+            obj.key_type
+        ));
+    }
+    Ok(())
+}
+
 /// Builds the cipher for `mech` on `obj`.
 fn new_cipher(token: &Token, obj: &Object, mech: &Mechanism, encrypt: bool) -> Result<Box<dyn mechanism::Cipher>> {
     if mech.ty == crate::kms::attrs::CKM_KEYWARD_AES_GCM {
@@ -102,6 +114,10 @@ fn new_cipher(token: &Token, obj: &Object, mech: &Mechanism, encrypt: bool) -> R
     if mech.ty == CKM_CHACHA20_POLY1305 {
         require_key_type(obj, CKK_CHACHA20)?;
         return mechanism::chacha::cipher(mech, secret_of(&mat)?, encrypt);
+    }
+    if mechanism::des::is_des3(mech.ty) {
+        require_des3(obj)?;
+        return mechanism::des::cipher(mech, secret_of(&mat)?, encrypt);
     }
     super::ops::asymmetric_cipher(obj, &mat, mech, encrypt)
 }
@@ -240,6 +256,10 @@ impl Token {
         if !matches!(mech.param, MechParam::None) {
             return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "key generation takes no parameter"));
         }
+        // DSA/DH domain parameters (token::legacy).
+        if let Some(h) = super::legacy::generate_params(self, s, mech, t)? {
+            return Ok(h);
+        }
         // CKA_KEYWARD_ROTATE: a new version of an existing key (src/kms).
         if let Some(h) = self.kms_rotate_generate(s, mech, t)? {
             return Ok(h);
@@ -247,6 +267,8 @@ impl Token {
         let (key_type, sizes): (CK_KEY_TYPE, std::ops::RangeInclusive<usize>) = match mech.ty {
             CKM_AES_KEY_GEN => (CKK_AES, 16..=32),
             CKM_CHACHA20_KEY_GEN => (CKK_CHACHA20, 32..=32),
+            // DES2/DES3: a fixed length, CKA_VALUE_LEN optional.
+            m if let Some((kt, len)) = mechanism::des::keygen(m) => (kt, len..=len),
             // The PKCS#11 3.0 HMAC key generations: CKA_VALUE_LEN bytes,
             // as many as a generic secret may have.
             m if let Some(kt) = mechanism::hmac::keygen_key_type(m) => (kt, 1..=512),
@@ -268,16 +290,37 @@ impl Token {
         {
             return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "generic secret generation makes secret keys only"));
         }
+        if mech.ty == CKM_GENERIC_SECRET_KEY_GEN && matches!(key_type, CKK_DES | CKK_DES2 | CKK_DES3) {
+            // Their values have rules (parity, no weak parts): CKM_DES2/3_KEY_GEN.
+            return Err(Error::new(
+                CKR_TEMPLATE_INCONSISTENT,
+                "DES keys are made by CKM_DES2_KEY_GEN/CKM_DES3_KEY_GEN",
+            ));
+        }
         let implied = [Attr::ulong(CKA_CLASS, CKO_SECRET_KEY), Attr::ulong(CKA_KEY_TYPE, key_type)];
         let mut n = template::build(t, &implied, Origin::Generate(mech.ty))?;
         self.key_policy().settle_usage(&mut [(&mut n, t)]);
-        let len =
-            n.ulong(CKA_VALUE_LEN).ok_or_else(|| Error::new(CKR_TEMPLATE_INCOMPLETE, "CKA_VALUE_LEN is required"))?
-                as usize;
+        let des = mechanism::des::keygen(mech.ty).is_some();
+        let len = match n.ulong(CKA_VALUE_LEN) {
+            Some(l) => l as usize,
+            None if des => *sizes.start(),
+            None => return Err(Error::new(CKR_TEMPLATE_INCOMPLETE, "CKA_VALUE_LEN is required")),
+        };
+        if des && !sizes.contains(&len) {
+            return Err(err!(CKR_TEMPLATE_INCONSISTENT, "CKA_VALUE_LEN {len} does not fit the DES key type"));
+        }
         if !sizes.contains(&len) || (key_type == CKK_AES && !matches!(len, 16 | 24 | 32)) {
             return Err(err!(CKR_KEY_SIZE_RANGE, "key length {len} bytes not supported"));
         }
-        let value = crate::crypto::random_secret(len).map_err(|_| Error::general("rng failed"))?;
+        let value = if des {
+            // Odd parity, no weak or repeated component (`crypto::des`).
+            mechanism::des::generate_value(len)?
+        } else {
+            crate::crypto::random_secret(len).map_err(|_| Error::general("rng failed"))?
+        };
+        if des {
+            n.attrs.insert_ulong(CKA_VALUE_LEN, len as CK_ULONG);
+        }
         n.set_secret(CKA_VALUE, value);
         self.insert(s, n)
     }
@@ -351,6 +394,9 @@ impl Token {
             require_key_type(&wk, CKK_AES)
                 .map_err(|e| Error::new(CKR_WRAPPING_KEY_TYPE_INCONSISTENT, e.reason().to_string()))?;
             mechanism::aes::wrap(mech, secret_of(&mat)?, &bytes)?
+        } else if mechanism::des::is_des3(mech.ty) {
+            require_des3(&wk).map_err(|e| Error::new(CKR_WRAPPING_KEY_TYPE_INCONSISTENT, e.reason().to_string()))?;
+            mechanism::des::wrap(mech, secret_of(&mat)?, &bytes)?
         } else {
             asymmetric_wrap(&wk, &mat, mech, &bytes)?
         };
@@ -397,6 +443,9 @@ impl Token {
             require_key_type(&uk, CKK_CHACHA20)
                 .map_err(|e| Error::new(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT, e.reason().to_string()))?;
             mechanism::chacha::unwrap(mech, secret_of(&mat)?, wrapped)?
+        } else if mechanism::des::is_des3(mech.ty) {
+            require_des3(&uk).map_err(|e| Error::new(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT, e.reason().to_string()))?;
+            mechanism::des::unwrap(mech, secret_of(&mat)?, wrapped, want_len)?
         } else {
             asymmetric_unwrap(&uk, &mat, mech, wrapped, want_len)?
         };
@@ -442,20 +491,33 @@ impl Token {
             return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "derivation makes secret keys"));
         }
         let kt = n.ulong(CKA_KEY_TYPE).unwrap_or(CKK_GENERIC_SECRET);
+        // DES keys have one length each (CKA_VALUE_LEN optional).
+        let des_len = match kt {
+            CKK_DES => Some(8),
+            CKK_DES2 => Some(16),
+            CKK_DES3 => Some(24),
+            _ => None,
+        };
         // The length the template fixes (an AES key without one is 256
-        // bits): a KDF derives exactly that; a raw secret is cut to it.
+        // bits, a DES key its own): a KDF derives exactly that; a raw
+        // secret is cut to it.
         let want = match (n.ulong(CKA_VALUE_LEN), kt) {
             (Some(l), _) => Some(l as usize),
             (None, CKK_AES) => Some(32),
-            (None, _) => None,
+            (None, _) => des_len,
         };
         let secret = asymmetric_derive(&bk, &mat, mech, want)?;
         let len = match (n.ulong(CKA_VALUE_LEN), kt) {
             (Some(l), _) => l as usize,
             (None, CKK_AES) => 32.min(secret.len()),
+            (None, _) if let Some(l) = des_len => l,
             (None, _) => secret.len(),
         };
-        if len == 0 || len > secret.len() || (kt == CKK_AES && !matches!(len, 16 | 24 | 32)) {
+        if len == 0
+            || len > secret.len()
+            || (kt == CKK_AES && !matches!(len, 16 | 24 | 32))
+            || des_len.is_some_and(|l| l != len)
+        {
             return Err(err!(
                 CKR_KEY_SIZE_RANGE,
                 "cannot derive a key of {len} bytes from a {}-byte secret",

@@ -16,11 +16,9 @@
 //! Files: this one holds [`Prepared`] and its raw block operations (ECB,
 //! CBC and CTR over whole buffers, single blocks); `gcm` (single-part GCM
 //! seal and open, truncated tags, any IV length), `gcm_stream` (multi-part
-//! GCM encryption), `kw` (RFC 3394 / RFC 5649 key wrap), `block` (ECB/CBC
-//! streams with PKCS#7 padding, [`BlockStream`]), `ctr` (CTR streams with a
+//! GCM encryption), `kw` (RFC 3394 / RFC 5649 key wrap), `ctr` (CTR streams with a
 //! counter of any width, [`CtrStream`]).
 
-mod block;
 mod ctr;
 mod gcm;
 mod gcm_stream;
@@ -29,9 +27,9 @@ mod kw;
 mod tests;
 
 use super::{CryptoError, CryptoResult};
+use crate::crypto::block::BlockModes;
 use aws_lc_rs::aead::{self, LessSafeKey, UnboundKey};
 use aws_lc_rs::cipher::{self, DecryptingKey, DecryptionContext, EncryptingKey, EncryptionContext, UnboundCipherKey};
-pub use block::BlockStream;
 pub use ctr::CtrStream;
 pub use gcm::{GCM_IV_LEN, GCM_MAX_IV_LEN, GCM_MAX_TAG_LEN, GCM_MIN_TAG_LEN};
 pub use gcm_stream::GcmSealStream;
@@ -41,6 +39,9 @@ use zeroize::Zeroizing;
 
 /// The AES block length in bytes.
 pub const BLOCK_LEN: usize = 16;
+
+/// Multi-part AES-ECB/CBC (`crypto::block`, shared with 3DES).
+pub type BlockStream = crate::crypto::block::BlockStream<Prepared, BLOCK_LEN>;
 
 struct Inner {
     /// The key itself, for GCM with IVs other than 96 bits (AWS-LC's EVP
@@ -90,41 +91,6 @@ impl Prepared {
         })))
     }
 
-    // ---- raw block operations (whole blocks, in place) ----
-
-    fn ecb_encrypt(&self, buf: &mut [u8]) -> CryptoResult<()> {
-        if buf.is_empty() {
-            return Ok(());
-        }
-        self.0.ecb_enc.less_safe_encrypt(buf, EncryptionContext::None).map(|_| ()).map_err(|_| CryptoError::Internal)
-    }
-
-    fn ecb_decrypt(&self, buf: &mut [u8]) -> CryptoResult<()> {
-        if buf.is_empty() {
-            return Ok(());
-        }
-        self.0.ecb_dec.decrypt(buf, DecryptionContext::None).map(|_| ()).map_err(|_| CryptoError::Internal)
-    }
-
-    /// CBC-encrypts whole blocks in place; returns the next IV.
-    fn cbc_encrypt(&self, iv: [u8; BLOCK_LEN], buf: &mut [u8]) -> CryptoResult<[u8; BLOCK_LEN]> {
-        if buf.is_empty() {
-            return Ok(iv);
-        }
-        self.0.cbc_enc.less_safe_encrypt(buf, iv_ctx(iv)).map_err(|_| CryptoError::Internal)?;
-        Ok(last_block(buf))
-    }
-
-    /// CBC-decrypts whole blocks in place; returns the next IV.
-    fn cbc_decrypt(&self, iv: [u8; BLOCK_LEN], buf: &mut [u8]) -> CryptoResult<[u8; BLOCK_LEN]> {
-        if buf.is_empty() {
-            return Ok(iv);
-        }
-        let next = last_block(buf);
-        self.0.cbc_dec.decrypt(buf, DecryptionContext::Iv128(iv.into())).map_err(|_| CryptoError::Internal)?;
-        Ok(next)
-    }
-
     /// XORs the CTR keystream starting at counter block `cb` (128-bit
     /// big-endian increment) into `buf` (any length).
     fn ctr_xor(&self, cb: [u8; BLOCK_LEN], buf: &mut [u8]) -> CryptoResult<()> {
@@ -142,6 +108,40 @@ impl Prepared {
     /// Decrypts one block in place.
     pub fn decrypt_block(&self, block: &mut [u8; BLOCK_LEN]) -> CryptoResult<()> {
         self.ecb_decrypt(block)
+    }
+}
+
+// ---- raw block operations (whole blocks, in place) ----
+impl BlockModes<BLOCK_LEN> for Prepared {
+    fn ecb_encrypt(&self, buf: &mut [u8]) -> CryptoResult<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.0.ecb_enc.less_safe_encrypt(buf, EncryptionContext::None).map(|_| ()).map_err(|_| CryptoError::Internal)
+    }
+
+    fn ecb_decrypt(&self, buf: &mut [u8]) -> CryptoResult<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.0.ecb_dec.decrypt(buf, DecryptionContext::None).map(|_| ()).map_err(|_| CryptoError::Internal)
+    }
+
+    fn cbc_encrypt(&self, iv: [u8; BLOCK_LEN], buf: &mut [u8]) -> CryptoResult<[u8; BLOCK_LEN]> {
+        if buf.is_empty() {
+            return Ok(iv);
+        }
+        self.0.cbc_enc.less_safe_encrypt(buf, iv_ctx(iv)).map_err(|_| CryptoError::Internal)?;
+        Ok(last_block(buf))
+    }
+
+    fn cbc_decrypt(&self, iv: [u8; BLOCK_LEN], buf: &mut [u8]) -> CryptoResult<[u8; BLOCK_LEN]> {
+        if buf.is_empty() {
+            return Ok(iv);
+        }
+        let next = last_block(buf);
+        self.0.cbc_dec.decrypt(buf, DecryptionContext::Iv128(iv.into())).map_err(|_| CryptoError::Internal)?;
+        Ok(next)
     }
 }
 

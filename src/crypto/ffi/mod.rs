@@ -29,17 +29,29 @@
 //!   the curve's native length only);
 //! - `ed25519`: Ed25519ctx and Ed25519ph (RFC 8032), which aws-lc-rs
 //!   lacks (it signs pure Ed25519 only);
+//! - `des`: triple-DES key schedules, ECB and CBC over whole blocks, odd
+//!   parity and the weak-key check (`crypto::des`);
+//! - `dsa`, `dh` (over `bn`, owned BIGNUMs): DSA keys, signatures and
+//!   parameter generation; PKCS#3 DH keys, shared secrets and parameter
+//!   generation (`crypto::dsa`, `crypto::dh`);
 //! - `rand`: random bytes with caller-supplied DRBG additional input
 //!   (C_SeedRandom).
 
+mod bn;
+mod des;
+mod dh;
 mod digest;
+mod dsa;
 mod ec;
 mod ed25519;
 mod gcm;
 mod rand;
 mod rsa;
 
+pub use des::{DES_BLOCK, Des3Schedules, is_weak_key, set_odd_parity};
+pub use dh::Dh;
 pub use digest::{EvpDigest, EvpHmac, Md, RawDigest};
+pub use dsa::Dsa;
 pub use ec::{EcGroup, P224, P521, ec_check_point, ec_ecdh, ec_generate, ec_public_point, ec_sign, ec_verify};
 pub use ed25519::{MAX_CONTEXT_LEN as ED25519_MAX_CONTEXT_LEN, ed25519_sign, ed25519_verify};
 pub use gcm::{GcmSealStream, aes_gcm_any_iv};

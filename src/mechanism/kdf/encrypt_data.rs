@@ -3,9 +3,8 @@
 //! encryption of the mechanism's data under the base key, in ECB or CBC
 //! (no padding; the data is a whole number of blocks).
 //!
-//! One table line per mechanism: the DES3 variants (CKM_DES3_ECB_ENCRYPT_DATA,
-//! CKM_DES3_CBC_ENCRYPT_DATA) add a line each with their key type, block
-//! length and an `encrypt` function over the DES helper.
+//! One table line per mechanism: AES and 3DES (CKK_DES2/CKK_DES3 keys,
+//! `mechanism::des`, refusable by `[policy] allow_des3`).
 
 use crate::ck::*;
 use crate::crypto::SecretKey;
@@ -21,8 +20,8 @@ type Encrypt = fn(&SecretKey, Option<&[u8]>, &[u8]) -> Result<Zeroizing<Vec<u8>>
 /// One *_ENCRYPT_DATA mechanism.
 pub struct Entry {
     pub ty: CK_MECHANISM_TYPE,
-    /// The base key's type.
-    pub key_type: CK_KEY_TYPE,
+    /// The base key's types.
+    pub key_types: &'static [CK_KEY_TYPE],
     pub block_len: usize,
     /// CBC (the parameter carries an IV) or ECB.
     pub cbc: bool,
@@ -30,9 +29,17 @@ pub struct Entry {
 }
 
 pub static TABLE: &[Entry] = &[
-    Entry { ty: CKM_AES_ECB_ENCRYPT_DATA, key_type: CKK_AES, block_len: 16, cbc: false, encrypt: aes },
-    Entry { ty: CKM_AES_CBC_ENCRYPT_DATA, key_type: CKK_AES, block_len: 16, cbc: true, encrypt: aes },
+    Entry { ty: CKM_AES_ECB_ENCRYPT_DATA, key_types: &[CKK_AES], block_len: 16, cbc: false, encrypt: aes },
+    Entry { ty: CKM_AES_CBC_ENCRYPT_DATA, key_types: &[CKK_AES], block_len: 16, cbc: true, encrypt: aes },
+    Entry { ty: CKM_DES3_ECB_ENCRYPT_DATA, key_types: DES3, block_len: 8, cbc: false, encrypt: des3 },
+    Entry { ty: CKM_DES3_CBC_ENCRYPT_DATA, key_types: DES3, block_len: 8, cbc: true, encrypt: des3 },
 ];
+
+const DES3: &[CK_KEY_TYPE] = &[CKK_DES2, CKK_DES3];
+
+fn des3(key: &SecretKey, iv: Option<&[u8]>, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    crate::mechanism::des::encrypt_blocks(key, iv, data)
+}
 
 /// The table line of `ty`.
 pub fn entry(ty: CK_MECHANISM_TYPE) -> Option<&'static Entry> {

@@ -71,17 +71,27 @@ impl Token {
         };
         if let Some(k) = pick(CKO_SECRET_KEY) {
             let kt = k.key_type.unwrap_or(CKK_GENERIC_SECRET);
+            let des = match kt {
+                CKK_DES2 => Some(CKM_DES2_KEY_GEN),
+                CKK_DES3 => Some(CKM_DES3_KEY_GEN),
+                _ => None,
+            };
             let mech = gen_mech.unwrap_or(match kt {
                 CKK_AES => CKM_AES_KEY_GEN,
                 CKK_CHACHA20 => CKM_CHACHA20_KEY_GEN,
                 CKK_HKDF => CKM_HKDF_KEY_GEN,
+                _ if let Some(m) = des => m,
                 _ => crate::mechanism::hmac::keygen_of(kt).unwrap_or(CKM_GENERIC_SECRET_KEY_GEN),
             });
             let len = k.ulong(CKA_VALUE_LEN).unwrap_or(0) as usize;
-            if len == 0 || (kt == CKK_AES && !matches!(len, 16 | 24 | 32)) {
+            if len == 0 || (kt == CKK_AES && !matches!(len, 16 | 24 | 32)) || kt == CKK_DES {
                 return Err(err!(CKR_KEY_SIZE_RANGE, "cannot rotate a secret key of {len} bytes"));
             }
-            let value = crate::crypto::random_secret(len).map_err(|_| Error::general("rng failed"))?;
+            let value = match des.and_then(crate::mechanism::des::keygen) {
+                // 3DES: odd parity, no weak or repeated component.
+                Some((_, l)) => crate::mechanism::des::generate_value(l)?,
+                None => crate::crypto::random_secret(len).map_err(|_| Error::general("rng failed"))?,
+            };
             let uid = crate::token::new_uid()?;
             let mut secrets = BTreeMap::new();
             secrets.insert(CKA_VALUE, value);
@@ -357,7 +367,10 @@ impl Token {
             (Some(CKK_AES), CKM_AES_KEY_GEN) => true,
             (Some(CKK_CHACHA20), CKM_CHACHA20_KEY_GEN) => true,
             (Some(CKK_HKDF), CKM_HKDF_KEY_GEN) => true,
-            (Some(kt), CKM_GENERIC_SECRET_KEY_GEN) => kt != CKK_AES && crate::object::rules::is_secret_key_type(kt),
+            (Some(kt), CKM_GENERIC_SECRET_KEY_GEN) => {
+                !matches!(kt, CKK_AES | CKK_DES | CKK_DES2 | CKK_DES3) && crate::object::rules::is_secret_key_type(kt)
+            }
+            (Some(kt), m) if let Some((want, _)) = crate::mechanism::des::keygen(m) => kt == want,
             (Some(kt), m) if crate::mechanism::hmac::keygen_key_type(m).is_some() => {
                 crate::mechanism::hmac::keygen_key_type(m) == Some(kt)
             }

@@ -1,13 +1,27 @@
-//! Multi-part ECB and CBC ([`BlockStream`]), with or without PKCS#7
-//! padding: exact output lengths for every call, partial blocks kept
-//! between calls, the padding checked without early exits.
+//! Multi-part ECB and CBC ([`BlockStream`]) over any block cipher with
+//! `N`-byte blocks (AES: 16, 3DES: 8), with or without PKCS#7 padding:
+//! exact output lengths for every call, partial blocks kept between calls,
+//! the padding checked without early exits.
+//!
+//! Owns the mode logic only; the cipher (`aes::Prepared`, `des::Des3Key`)
+//! supplies [`BlockModes`]: ECB and CBC over whole blocks in place.
 
-use super::{BLOCK_LEN, Prepared};
 use crate::crypto::{CryptoError, CryptoResult};
 use zeroize::Zeroize;
 
+/// ECB and CBC over whole `N`-byte blocks, in place, from a cipher's key
+/// state. A cheap clone shares that state.
+pub trait BlockModes<const N: usize>: Clone {
+    fn ecb_encrypt(&self, buf: &mut [u8]) -> CryptoResult<()>;
+    fn ecb_decrypt(&self, buf: &mut [u8]) -> CryptoResult<()>;
+    /// CBC-encrypts whole blocks in place; returns the next IV.
+    fn cbc_encrypt(&self, iv: [u8; N], buf: &mut [u8]) -> CryptoResult<[u8; N]>;
+    /// CBC-decrypts whole blocks in place; returns the next IV.
+    fn cbc_decrypt(&self, iv: [u8; N], buf: &mut [u8]) -> CryptoResult<[u8; N]>;
+}
+
 /// The PKCS#7 pad length of a final block, checked without early exits.
-fn pkcs7_pad_len(block: &[u8; BLOCK_LEN]) -> Option<usize> {
+fn pkcs7_pad_len<const BLOCK_LEN: usize>(block: &[u8; BLOCK_LEN]) -> Option<usize> {
     let p = block[BLOCK_LEN - 1];
     let mut bad = ((p == 0) | (p as usize > BLOCK_LEN)) as u8;
     for (i, &x) in block.iter().enumerate() {
@@ -23,8 +37,8 @@ fn pkcs7_pad_len(block: &[u8; BLOCK_LEN]) -> Option<usize> {
 /// [`finish_len`](Self::finish_len) say how many bytes the next call writes.
 /// A padded decryption holds back the last complete block (decrypted) until
 /// it knows whether more input follows.
-pub struct BlockStream {
-    key: Prepared,
+pub struct BlockStream<K: BlockModes<BLOCK_LEN>, const BLOCK_LEN: usize> {
+    key: K,
     encrypt: bool,
     pad: bool,
     /// `None`: ECB. `Some(iv)`: CBC, the IV for the next block.
@@ -35,7 +49,7 @@ pub struct BlockStream {
     held: Option<[u8; BLOCK_LEN]>,
 }
 
-impl Drop for BlockStream {
+impl<K: BlockModes<BLOCK_LEN>, const BLOCK_LEN: usize> Drop for BlockStream<K, BLOCK_LEN> {
     fn drop(&mut self) {
         self.part.zeroize();
         if let Some(h) = self.held.as_mut() {
@@ -44,18 +58,18 @@ impl Drop for BlockStream {
     }
 }
 
-impl BlockStream {
+impl<K: BlockModes<BLOCK_LEN>, const BLOCK_LEN: usize> BlockStream<K, BLOCK_LEN> {
     /// ECB, no padding.
-    pub fn ecb(key: &Prepared, encrypt: bool) -> Self {
+    pub fn ecb(key: &K, encrypt: bool) -> Self {
         Self::new(key, None, encrypt, false)
     }
 
     /// CBC with `iv`, with or without PKCS#7 padding.
-    pub fn cbc(key: &Prepared, iv: [u8; BLOCK_LEN], encrypt: bool, pad: bool) -> Self {
+    pub fn cbc(key: &K, iv: [u8; BLOCK_LEN], encrypt: bool, pad: bool) -> Self {
         Self::new(key, Some(iv), encrypt, pad)
     }
 
-    fn new(key: &Prepared, chain: Option<[u8; BLOCK_LEN]>, encrypt: bool, pad: bool) -> Self {
+    fn new(key: &K, chain: Option<[u8; BLOCK_LEN]>, encrypt: bool, pad: bool) -> Self {
         BlockStream { key: key.clone(), encrypt, pad, chain, part: [0; BLOCK_LEN], plen: 0, held: None }
     }
 
