@@ -21,6 +21,7 @@ use cryptoki::types::AuthPin;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+mod cmac;
 mod curve25519;
 
 const P256_OID: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
@@ -623,6 +624,8 @@ fn run() {
 
     // ---------- Ed25519 sign/verify, X25519 derive (bench/src/curve25519.rs) ----------
     curve25519::rows(&sessions, &mut rows);
+    // ---------- AES-CMAC 1 KiB (bench/src/cmac.rs) ----------
+    cmac::rows(&sessions, &mut rows);
 
     // ---------- ECDSA P-256 signing, 1 and 2 threads (own session each, token key) ----------
     let thr_keys: Vec<ObjectHandle> = sessions
