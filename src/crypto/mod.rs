@@ -16,6 +16,7 @@ pub mod ec;
 mod ffi;
 pub mod hmac;
 pub mod okp;
+pub mod pq;
 pub mod rand;
 pub mod rsa;
 

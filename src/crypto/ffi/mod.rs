@@ -22,13 +22,19 @@
 //! - `gcm`: AES-GCM with IVs other than 96 bits, and multi-part
 //!   (streaming) AES-GCM encryption;
 //! - `rand`: random bytes with caller-supplied DRBG additional input
-//!   (C_SeedRandom).
+//!   (C_SeedRandom);
+//! - `pq`: ML-DSA and ML-KEM over AWS-LC's byte-level functions (key
+//!   generation from a seed, deterministic and hedged signing with a
+//!   context, HashML-DSA, deterministic encapsulation) and the HashML-DSA
+//!   pre-hashes (SHA-2, SHA-3, SHAKE).
 
 mod gcm;
+mod pq;
 mod rand;
 mod rsa;
 
 pub use gcm::{GcmSealStream, aes_gcm_any_iv};
+pub use pq::{ML_DSA_44, ML_DSA_65, ML_DSA_87, ML_KEM_512, ML_KEM_768, ML_KEM_1024, MlDsaFns, MlKemFns, PreHash};
 pub use rand::{ADDITIONAL_INPUT_LEN, random_with_additional_input};
 pub use rsa::{EncPad, EvpRsa, Md, SigPad, generate_rsa};
 
