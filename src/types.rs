@@ -156,6 +156,18 @@ pub enum MechParam {
         ph: bool,
         context: Vec<u8>,
     },
+    // ---- PKCS#11 3.2 post-quantum (mechanism::pq) ----
+    /// CK_SIGN_ADDITIONAL_CONTEXT (CKM_ML_DSA, CKM_HASH_ML_DSA_<hash>).
+    SignContext {
+        hedge: CK_ULONG,
+        context: Vec<u8>,
+    },
+    /// CK_HASH_SIGN_ADDITIONAL_CONTEXT (CKM_HASH_ML_DSA).
+    HashSignContext {
+        hedge: CK_ULONG,
+        context: Vec<u8>,
+        hash: CK_MECHANISM_TYPE,
+    },
 }
 
 /// The kinds of cryptographic operation a session holds at most one of

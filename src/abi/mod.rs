@@ -58,6 +58,7 @@ mod tables;
 mod template;
 mod unsupported;
 mod util;
+mod v32;
 
 /// Runs the body of an exported function: catches panics and maps the
 /// result to a `CK_RV`, logging the reason of an error.

@@ -88,6 +88,7 @@ fn table() -> &'static [Entry] {
             super::ec::KEYGEN_MECHANISMS,
             super::ec::MECHANISMS,
             super::okp::MECHANISMS,
+            super::pq::MECHANISMS,
             super::hmac::MECHANISMS,
             super::cmac::MECHANISMS,
         ] {

@@ -16,8 +16,12 @@ pub const PUB_RSA: Kinds = 1 << 3;
 pub const PUB_EC: Kinds = 1 << 4;
 pub const PRIV_RSA: Kinds = 1 << 5;
 pub const PRIV_EC: Kinds = 1 << 6;
-pub const PUB: Kinds = PUB_RSA | PUB_EC;
-pub const PRIV: Kinds = PRIV_RSA | PRIV_EC;
+/// ML-DSA and ML-KEM public keys (PKCS#11 3.2: CKA_VALUE, CKA_PARAMETER_SET).
+pub const PUB_PQ: Kinds = 1 << 7;
+/// ML-DSA and ML-KEM private keys (CKA_VALUE and/or CKA_SEED, CKA_PARAMETER_SET).
+pub const PRIV_PQ: Kinds = 1 << 8;
+pub const PUB: Kinds = PUB_RSA | PUB_EC | PUB_PQ;
+pub const PRIV: Kinds = PRIV_RSA | PRIV_EC | PRIV_PQ;
 pub const KEY: Kinds = SECRET | PUB | PRIV;
 pub const ANY: Kinds = DATA | CERT | KEY;
 
@@ -32,6 +36,8 @@ pub fn kind_of(class: CK_OBJECT_CLASS, key_type: Option<CK_KEY_TYPE>) -> Option<
         (CKO_PUBLIC_KEY, Some(CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY)) => PUB_EC,
         (CKO_PRIVATE_KEY, Some(CKK_RSA)) => PRIV_RSA,
         (CKO_PRIVATE_KEY, Some(CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY)) => PRIV_EC,
+        (CKO_PUBLIC_KEY, Some(CKK_ML_DSA | CKK_ML_KEM)) => PUB_PQ,
+        (CKO_PRIVATE_KEY, Some(CKK_ML_DSA | CKK_ML_KEM)) => PRIV_PQ,
         _ => return None,
     })
 }
@@ -125,7 +131,7 @@ rules! {
     // data objects
     CKA_APPLICATION:      DATA, Text, FIXED, create NONE, gen NONE;
     CKA_OBJECT_ID:        DATA, Bytes, FIXED, create NONE, gen NONE;
-    CKA_VALUE:            DATA | CERT | SECRET | PRIV_EC, Bytes, NOT_ON_GENERATE, create SECRET | PRIV_EC, gen NONE;
+    CKA_VALUE:            DATA | CERT | SECRET | PRIV_EC | PUB_PQ | PRIV_PQ, Bytes, NOT_ON_GENERATE, create SECRET | PRIV_EC | PUB_PQ, gen NONE;
     // certificates (X.509 public-key certificates, stored as given)
     CKA_CERTIFICATE_TYPE: CERT, Ulong, FIXED, create CERT, gen NONE;
     CKA_TRUSTED:          CERT | KEY, Bool, SO_ONLY, create NONE, gen NONE;
@@ -183,6 +189,11 @@ rules! {
     // EC
     CKA_EC_PARAMS:        PUB_EC | PRIV_EC, Bytes, FIXED, create PUB_EC | PRIV_EC, gen PUB_EC;
     CKA_EC_POINT:         PUB_EC, Bytes, FIXED | NOT_ON_GENERATE, create PUB_EC, gen NONE;
+    // PKCS#11 3.2 ML-DSA / ML-KEM (token::pq): a private key has CKA_VALUE, CKA_SEED or both
+    CKA_PARAMETER_SET:    PUB_PQ | PRIV_PQ, Ulong, FIXED, create NONE, gen PUB_PQ;
+    CKA_SEED:             PRIV_PQ, Bytes, FIXED | SECRET_VALUE | NOT_ON_GENERATE, create NONE, gen NONE;
+    CKA_ENCAPSULATE:      PUB_PQ, Bool, 0, create NONE, gen NONE;
+    CKA_DECAPSULATE:      PRIV_PQ, Bool, 0, create NONE, gen NONE;
     // keyward lifecycle (DESIGN.md §4, src/kms/attrs.rs, include/keyward.h)
     CKA_KEYWARD_VERSION:  KEY, Ulong, TOKEN_SET | FIXED, create NONE, gen NONE;
     CKA_KEYWARD_PRIMARY:  KEY, Bool, TOKEN_SET, create NONE, gen NONE;
