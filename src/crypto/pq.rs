@@ -227,6 +227,9 @@ pub enum Rnd {
 pub enum Domain<'a> {
     Pure { context: &'a [u8] },
     PreHashed { context: &'a [u8], hash: PreHash },
+    /// The FIPS 204 internal interface (the message is M' itself): the
+    /// ACVP sigGen/sigVer vectors only; no PKCS#11 mechanism builds it.
+    Internal,
 }
 
 /// The DER of the hash OIDs FIPS 204 §5.4 names, as M' carries them.
@@ -253,6 +256,7 @@ impl Domain<'_> {
         let (tag, ctx) = match self {
             Domain::Pure { context } => (0u8, *context),
             Domain::PreHashed { context, .. } => (1u8, *context),
+            Domain::Internal => return Ok(Vec::new()),
         };
         if ctx.len() > MAX_CONTEXT_LEN {
             return Err(CryptoError::InvalidParam);
@@ -538,6 +542,65 @@ mod tests {
             assert_eq!(e8.expanded(), k.expanded());
             assert!(MlDsaPrivate::from_parts(alg, k.seed(), Some(&vec![0u8; alg.private_len()])).is_err());
         }
+    }
+
+    fn acvp() -> serde_json::Value {
+        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/acvp_pqc.json");
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    }
+
+    fn hx(v: &serde_json::Value, k: &str) -> Vec<u8> {
+        hex::decode(v[k].as_str().unwrap()).unwrap()
+    }
+
+    fn dsa(v: &serde_json::Value) -> MlDsa {
+        match v["parameterSet"].as_str().unwrap() {
+            "ML-DSA-44" => MlDsa::P44,
+            "ML-DSA-65" => MlDsa::P65,
+            _ => MlDsa::P87,
+        }
+    }
+
+    fn kem(v: &serde_json::Value) -> MlKem {
+        match v["parameterSet"].as_str().unwrap() {
+            "ML-KEM-512" => MlKem::P512,
+            "ML-KEM-768" => MlKem::P768,
+            _ => MlKem::P1024,
+        }
+    }
+
+    /// The ACVP cases PKCS#11 cannot reach (tests/pqc.rs runs the others
+    /// through the C ABI): sigGen/sigVer of the internal interface (with
+    /// the vectors' `rnd`) and encapsulation with the vectors' `m`.
+    #[test]
+    fn acvp_internal_interface_and_encapsulation() {
+        let v = acvp();
+        let mut n = 0;
+        for t in v["ml_dsa_siggen"].as_array().unwrap() {
+            let k = MlDsaPrivate::from_expanded(dsa(t), &hx(t, "sk")).unwrap();
+            let rnd = match t.get("rnd") {
+                Some(_) => Rnd::Given(hx(t, "rnd").try_into().unwrap()),
+                None => Rnd::Deterministic,
+            };
+            let mut sig = vec![0u8; k.alg().signature_len()];
+            k.sign(Domain::Internal, &hx(t, "message"), rnd, &mut sig).unwrap();
+            assert_eq!(sig, hx(t, "signature"), "sigGen tcId {}", t["tcId"]);
+            n += 1;
+        }
+        for t in v["ml_dsa_sigver"].as_array().unwrap() {
+            let pk = MlDsaPublic::from_bytes(dsa(t), &hx(t, "pk")).unwrap();
+            let r = pk.verify(Domain::Internal, &hx(t, "message"), &hx(t, "signature"));
+            assert_eq!(r.is_ok(), t["testPassed"].as_bool().unwrap(), "sigVer tcId {}", t["tcId"]);
+            n += 1;
+        }
+        for t in v["ml_kem_encap"].as_array().unwrap() {
+            let ek = MlKemPublic::from_bytes(kem(t), &hx(t, "ek")).unwrap();
+            let m: [u8; 32] = hx(t, "m").try_into().unwrap();
+            let (c, k) = ek.encapsulate(Some(&m)).unwrap();
+            assert_eq!((c, k.to_vec()), (hx(t, "c"), hx(t, "k")), "encapsulation tcId {}", t["tcId"]);
+            n += 1;
+        }
+        assert_eq!(n, 6 + 6 + 3);
     }
 
     #[test]
