@@ -64,6 +64,9 @@ pub struct Knobs {
     pub allow_wrap_decrypt_keys: Option<bool>,
     pub allow_raw_rsa_sign_decrypt: Option<bool>,
     pub allow_curve25519: Option<bool>,
+    // ---- post-quantum (PKCS#11 3.2) ----
+    pub allow_ml_dsa: Option<bool>,
+    pub allow_ml_kem: Option<bool>,
 }
 
 /// The resolved key policy of one token.
@@ -92,6 +95,12 @@ pub struct KeyPolicy {
     /// modern, constant-time, no weak parameters); a site that must stay
     /// on NIST curves turns them off.
     pub allow_curve25519: bool,
+    /// Allow ML-DSA keys (CKK_ML_DSA, FIPS 204) and their mechanisms; both
+    /// profiles allow them (NIST-standardised); a site that must not hold
+    /// post-quantum keys yet, or must not sign with them, turns it off.
+    pub allow_ml_dsa: bool,
+    /// Allow ML-KEM keys (CKK_ML_KEM, FIPS 203) and CKM_ML_KEM; as above.
+    pub allow_ml_kem: bool,
 }
 
 impl Default for KeyPolicy {
@@ -127,6 +136,20 @@ fn is_curve25519_mechanism(ty: CK_MECHANISM_TYPE) -> bool {
     crate::mechanism::okp::MECHANISMS.iter().any(|m| m.0 == ty)
 }
 
+/// The post-quantum knob a key type or mechanism falls under:
+/// (allowed, knob name, what).
+fn pq_rule(p: &KeyPolicy, kt: Option<CK_KEY_TYPE>, mech: Option<CK_MECHANISM_TYPE>) -> Option<(&'static str, &'static str)> {
+    let dsa = kt == Some(CKK_ML_DSA) || mech.is_some_and(|m| m == CKM_ML_DSA_KEY_PAIR_GEN || crate::mechanism::pq::is_ml_dsa(m));
+    let kem = kt == Some(CKK_ML_KEM) || mech.is_some_and(|m| m == CKM_ML_KEM_KEY_PAIR_GEN || m == CKM_ML_KEM);
+    if dsa && !p.allow_ml_dsa {
+        return Some(("allow_ml_dsa", "ML-DSA"));
+    }
+    if kem && !p.allow_ml_kem {
+        return Some(("allow_ml_kem", "ML-KEM"));
+    }
+    None
+}
+
 /// The RSA operation mechanisms (their key sizes follow the policy).
 fn is_rsa_mechanism(ty: CK_MECHANISM_TYPE) -> bool {
     crate::mechanism::rsa::MECHANISMS.iter().any(|m| m.0 == ty)
@@ -146,6 +169,8 @@ impl KeyPolicy {
         allow_wrap_decrypt_keys: true,
         allow_raw_rsa_sign_decrypt: true,
         allow_curve25519: true,
+        allow_ml_dsa: true,
+        allow_ml_kem: true,
     };
 
     /// For production tokens, and always for `keyward key import`.
@@ -159,6 +184,8 @@ impl KeyPolicy {
         allow_wrap_decrypt_keys: false,
         allow_raw_rsa_sign_decrypt: false,
         allow_curve25519: true,
+        allow_ml_dsa: true,
+        allow_ml_kem: true,
     };
 
     pub fn of(p: Profile) -> KeyPolicy {
@@ -204,6 +231,8 @@ impl KeyPolicy {
         set(&mut self.allow_wrap_decrypt_keys, k.allow_wrap_decrypt_keys);
         set(&mut self.allow_raw_rsa_sign_decrypt, k.allow_raw_rsa_sign_decrypt);
         set(&mut self.allow_curve25519, k.allow_curve25519);
+        set(&mut self.allow_ml_dsa, k.allow_ml_dsa);
+        set(&mut self.allow_ml_kem, k.allow_ml_kem);
     }
 
     /// Smallest RSA public key accepted for verification.
@@ -307,6 +336,9 @@ impl KeyPolicy {
                 format_args!("no Ed25519/X25519 keys on this token"),
             ));
         }
+        if let Some((knob, what)) = pq_rule(self, n.ulong(CKA_KEY_TYPE), None) {
+            return Err(refused(CKR_TEMPLATE_INCONSISTENT, knob, format_args!("no {what} keys on this token")));
+        }
         if n.kind == PUB_RSA || n.kind == PRIV_RSA {
             self.check_rsa_key(n.kind, &n.attrs)?;
         }
@@ -371,6 +403,9 @@ impl KeyPolicy {
                 format_args!("no use of Ed25519/X25519 keys on this token"),
             ));
         }
+        if let Some((knob, what)) = pq_rule(self, obj.key_type, Some(mech.ty)) {
+            return Err(refused(CKR_KEY_FUNCTION_NOT_PERMITTED, knob, format_args!("no use of {what} keys on this token")));
+        }
         if obj.key_type == Some(CKK_RSA) {
             self.check_rsa_use(obj, mech, usage)?;
         }
@@ -429,6 +464,9 @@ impl KeyPolicy {
             info.flags &= !CKF_SIGN;
         }
         if !self.allow_curve25519 && is_curve25519_mechanism(ty) {
+            info.flags = 0;
+        }
+        if pq_rule(self, None, Some(ty)).is_some() {
             info.flags = 0;
         }
         info

@@ -71,20 +71,6 @@ impl Set {
     }
 }
 
-/// The algorithm name of a post-quantum key object ("ml-dsa-65" ...), for
-/// inventories and audit records; `None` for other keys.
-pub fn algorithm_name(key_type: Option<CK_KEY_TYPE>, parameter_set: Option<CK_ULONG>) -> Option<&'static str> {
-    Some(match (key_type?, parameter_set?) {
-        (CKK_ML_DSA, CKP_ML_DSA_44) => "ml-dsa-44",
-        (CKK_ML_DSA, CKP_ML_DSA_65) => "ml-dsa-65",
-        (CKK_ML_DSA, CKP_ML_DSA_87) => "ml-dsa-87",
-        (CKK_ML_KEM, CKP_ML_KEM_512) => "ml-kem-512",
-        (CKK_ML_KEM, CKP_ML_KEM_768) => "ml-kem-768",
-        (CKK_ML_KEM, CKP_ML_KEM_1024) => "ml-kem-1024",
-        _ => return None,
-    })
-}
-
 fn set_of_object(obj: &Object) -> Result<Set> {
     let v = obj.ulong(CKA_PARAMETER_SET).ok_or_else(|| Error::device("post-quantum key without CKA_PARAMETER_SET"))?;
     Set::of(obj.key_type, v)
@@ -249,6 +235,20 @@ pub fn fill_from_pkcs8(n: &mut NewObject, der: &[u8]) -> Result<()> {
         }
     }
     fill_private(n, &m)
+}
+
+/// The public key's attributes (CKA_PARAMETER_SET, CKA_VALUE) of a new
+/// post-quantum private key object (filled by [`fill_from_pkcs8`] or
+/// [`validate_import`]): the key import builds the pair from them.
+pub fn public_attrs(n: &NewObject) -> Result<Vec<Attr>> {
+    let v = n.ulong(CKA_PARAMETER_SET).ok_or_else(|| Error::general("no CKA_PARAMETER_SET"))?;
+    let set = Set::of(n.ulong(CKA_KEY_TYPE), v)?;
+    let spki = n.attrs.get(CKA_PUBLIC_KEY_INFO).unwrap_or_default();
+    let len = set.public_len();
+    if spki.len() < len {
+        return Err(Error::general("post-quantum public key not derivable"));
+    }
+    Ok(vec![Attr::ulong(CKA_PARAMETER_SET, v), Attr::new(CKA_VALUE, spki[spki.len() - len..].to_vec())])
 }
 
 /// PKCS#8 of a post-quantum private key (seed form when the seed is known).

@@ -56,7 +56,7 @@ impl Token {
             ));
         }
         let mut last = Error::new(CKR_ARGUMENTS_BAD, "not a PKCS#8 private key nor a raw AES key");
-        for kt in [CKK_RSA, CKK_EC] {
+        for kt in [CKK_RSA, CKK_EC, CKK_ML_DSA, CKK_ML_KEM] {
             let priv_t = common(CKO_PRIVATE_KEY, kt);
             let mut n = template::build(&priv_t, &[], template::Origin::Unwrap)?;
             match crate::token::asym::fill_from_pkcs8(&mut n, &der) {
@@ -75,6 +75,7 @@ impl Token {
                         pt.push(Attr::new(ty, n.attrs.get(ty).unwrap_or_default().to_vec()));
                     }
                 }
+                CKK_ML_DSA | CKK_ML_KEM => pt.extend(crate::token::pq::public_attrs(&n)?),
                 _ => {
                     let params = n.attrs.get(CKA_EC_PARAMS).unwrap_or_default().to_vec();
                     let fl = crate::token::asym::curve_of(&params)?.field_len();
