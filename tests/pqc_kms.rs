@@ -167,3 +167,111 @@ fn knobs_allow_ml_dsa_and_allow_ml_kem() {
     assert_eq!(run("allow_ml_dsa = false"), (refused, Ok(()), (false, true)));
     assert_eq!(run("allow_ml_kem = false"), (Ok(()), refused, (true, false)));
 }
+
+// ---- cross-implementation: RustCrypto ml-dsa / ml-kem ----------------------
+
+fn import_public(s: &Session, kt: KeyType, v: Vec<u8>) -> ObjectHandle {
+    s.create_object(&[
+        Attribute::Class(ObjectClass::PUBLIC_KEY),
+        Attribute::KeyType(kt),
+        Attribute::Value(v),
+        Attribute::Verify(kt == KeyType::ML_DSA),
+        Attribute::Encapsulate(kt == KeyType::ML_KEM),
+    ])
+    .unwrap()
+}
+
+fn generic_secret() -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+    ]
+}
+
+macro_rules! ml_dsa_cross {
+    ($name:ident, $params:ty, $set:expr) => {
+        #[test]
+        fn $name() {
+            use ml_dsa::{Signature, SigningKey, VerifyingKey};
+            let t = initialized();
+            let s = t.user_session();
+            let ctx = b"cross-implementation";
+            let msg = b"signed in one implementation, verified in the other";
+            // Token -> RustCrypto: hedged and deterministic signatures verify.
+            let (p, v) = s
+                .generate_key_pair(
+                    &Mechanism::MlDsaKeyPairGen,
+                    &[Attribute::ParameterSet($set.into()), Attribute::Verify(true)],
+                    &[Attribute::Sign(true)],
+                )
+                .unwrap();
+            let vk = VerifyingKey::<$params>::decode(&value(&s, p)[..].try_into().unwrap());
+            for hedge in [HedgeType::Preferred, HedgeType::DeterministicRequired] {
+                let sig = s.sign(&Mechanism::MlDsa(SignAdditionalContext::new(hedge, Some(ctx))), v, msg).unwrap();
+                let sig = Signature::<$params>::decode(&sig[..].try_into().unwrap()).unwrap();
+                assert!(vk.verify_with_context(msg, ctx, &sig));
+                assert!(!vk.verify_with_context(msg, b"other", &sig));
+            }
+            // RustCrypto -> token: its deterministic signature verifies in the
+            // token, and the token's own deterministic signature under the
+            // same seed is the same bytes.
+            let seed = [0x42u8; 32];
+            let sk = SigningKey::<$params>::from_seed(&seed.into());
+            let theirs = sk.expanded_key().sign_deterministic(msg, ctx).unwrap().encode().to_vec();
+            let pub_bytes = sk.expanded_key().verifying_key().encode().to_vec();
+            let p2 = import_public(&s, KeyType::ML_DSA, pub_bytes);
+            let m = Mechanism::MlDsa(SignAdditionalContext::new(HedgeType::Preferred, Some(ctx)));
+            s.verify(&m, p2, msg, &theirs).unwrap();
+            let v2 = s
+                .create_object(&[
+                    Attribute::Class(ObjectClass::PRIVATE_KEY),
+                    Attribute::KeyType(KeyType::ML_DSA),
+                    Attribute::ParameterSet($set.into()),
+                    Attribute::Seed(seed.to_vec()),
+                    Attribute::Sign(true),
+                ])
+                .unwrap();
+            let det = Mechanism::MlDsa(SignAdditionalContext::new(HedgeType::DeterministicRequired, Some(ctx)));
+            assert_eq!(s.sign(&det, v2, msg).unwrap(), theirs);
+        }
+    };
+}
+
+ml_dsa_cross!(cross_ml_dsa_44, ml_dsa::MlDsa44, MlDsaParameterSetType::ML_DSA_44);
+ml_dsa_cross!(cross_ml_dsa_65, ml_dsa::MlDsa65, MlDsaParameterSetType::ML_DSA_65);
+ml_dsa_cross!(cross_ml_dsa_87, ml_dsa::MlDsa87, MlDsaParameterSetType::ML_DSA_87);
+
+macro_rules! ml_kem_cross {
+    ($name:ident, $params:ty, $set:expr) => {
+        #[test]
+        fn $name() {
+            use ml_kem::{Decapsulate, DecapsulationKey, EncapsulationKey, KeyExport};
+            let t = initialized();
+            let s = t.user_session();
+            // RustCrypto encapsulates to the token's key; the token decapsulates.
+            let (p, v) = s
+                .generate_key_pair(
+                    &Mechanism::MlKemKeyPairGen,
+                    &[Attribute::ParameterSet($set.into())],
+                    &[],
+                )
+                .unwrap();
+            let ek = EncapsulationKey::<$params>::new(&value(&s, p)[..].try_into().unwrap()).unwrap();
+            let (ct, k) = ek.encapsulate_deterministic(&[0x17u8; 32].into());
+            let got = s.decapsulate_key(&Mechanism::MlKem, v, &generic_secret(), &ct[..]).unwrap();
+            assert_eq!(value(&s, got), k.to_vec());
+            // The token encapsulates to RustCrypto's key; RustCrypto decapsulates.
+            let dk = DecapsulationKey::<$params>::from_seed([0x5au8; 64].into());
+            let p2 = import_public(&s, KeyType::ML_KEM, dk.encapsulation_key().to_bytes().to_vec());
+            let (ct2, k2) = s.encapsulate_key(&Mechanism::MlKem, p2, &generic_secret()).unwrap();
+            let theirs = dk.decapsulate(&ct2[..].try_into().unwrap());
+            assert_eq!(value(&s, k2), theirs.to_vec());
+        }
+    };
+}
+
+ml_kem_cross!(cross_ml_kem_512, ml_kem::MlKem512, MlKemParameterSetType::ML_KEM_512);
+ml_kem_cross!(cross_ml_kem_768, ml_kem::MlKem768, MlKemParameterSetType::ML_KEM_768);
+ml_kem_cross!(cross_ml_kem_1024, ml_kem::MlKem1024, MlKemParameterSetType::ML_KEM_1024);
