@@ -120,14 +120,16 @@ pub type CK_C_DecapsulateKey = Option<
         *mut CK_OBJECT_HANDLE,
     ) -> CK_RV,
 >;
-pub type CK_C_VerifySignatureInit =
-    Option<unsafe extern "C" fn(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE, *mut CK_BYTE, CK_ULONG) -> CK_RV>;
+pub type CK_C_VerifySignatureInit = Option<
+    unsafe extern "C" fn(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE, *mut CK_BYTE, CK_ULONG) -> CK_RV,
+>;
 pub type CK_C_VerifySignature = Option<unsafe extern "C" fn(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG) -> CK_RV>;
 pub type CK_C_VerifySignatureUpdate = Option<unsafe extern "C" fn(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG) -> CK_RV>;
 pub type CK_C_VerifySignatureFinal = Option<unsafe extern "C" fn(CK_SESSION_HANDLE) -> CK_RV>;
 pub type CK_C_GetSessionValidationFlags =
     Option<unsafe extern "C" fn(CK_SESSION_HANDLE, CK_SESSION_VALIDATION_FLAGS_TYPE, *mut CK_FLAGS) -> CK_RV>;
-pub type CK_C_AsyncComplete = Option<unsafe extern "C" fn(CK_SESSION_HANDLE, *mut CK_UTF8CHAR, *mut CK_ASYNC_DATA) -> CK_RV>;
+pub type CK_C_AsyncComplete =
+    Option<unsafe extern "C" fn(CK_SESSION_HANDLE, *mut CK_UTF8CHAR, *mut CK_ASYNC_DATA) -> CK_RV>;
 pub type CK_C_AsyncGetID = Option<unsafe extern "C" fn(CK_SESSION_HANDLE, *mut CK_UTF8CHAR, *mut CK_ULONG) -> CK_RV>;
 pub type CK_C_AsyncJoin =
     Option<unsafe extern "C" fn(CK_SESSION_HANDLE, *mut CK_UTF8CHAR, CK_ULONG, *mut CK_BYTE, CK_ULONG) -> CK_RV>;
@@ -276,10 +278,7 @@ mod tests {
     #[test]
     fn the_3_2_list_is_the_3_0_list_plus_twelve_functions() {
         let p = std::mem::size_of::<Option<unsafe extern "C" fn()>>();
-        assert_eq!(
-            std::mem::size_of::<CK_FUNCTION_LIST_3_2>(),
-            std::mem::size_of::<CK_FUNCTION_LIST_3_0>() + 12 * p
-        );
+        assert_eq!(std::mem::size_of::<CK_FUNCTION_LIST_3_2>(), std::mem::size_of::<CK_FUNCTION_LIST_3_0>() + 12 * p);
         assert_eq!(std::mem::size_of::<CK_SIGN_ADDITIONAL_CONTEXT>(), 3 * std::mem::size_of::<CK_ULONG>());
     }
 }

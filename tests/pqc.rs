@@ -74,7 +74,10 @@ fn ml_dsa_every_set_signs_and_verifies() {
         let (pubk, privk) = dsa_pair(&s, set);
         assert_eq!(value(&s, pubk, AttributeType::Value).len(), pk_len);
         let got = s.get_attributes(privk, &[AttributeType::KeyType, AttributeType::Local, AttributeType::Sensitive]);
-        assert_eq!(got.unwrap(), vec![Attribute::KeyType(KeyType::ML_DSA), Attribute::Local(true), Attribute::Sensitive(true)]);
+        assert_eq!(
+            got.unwrap(),
+            vec![Attribute::KeyType(KeyType::ML_DSA), Attribute::Local(true), Attribute::Sensitive(true)]
+        );
         match s.get_attributes(privk, &[AttributeType::ParameterSet]).unwrap().remove(0) {
             Attribute::ParameterSet(p) => assert_eq!(MlDsaParameterSetType::from(p), set),
             a => panic!("{a:?}"),
@@ -208,7 +211,10 @@ fn ml_dsa_refusals() {
         RvError::KeyTypeInconsistent
     );
     // A public key does not sign; an ML-DSA key does not encapsulate.
-    assert_eq!(rv(s.sign(&ml_dsa(HedgeType::Preferred, None), pubk, b"x").unwrap_err()), RvError::KeyFunctionNotPermitted);
+    assert_eq!(
+        rv(s.sign(&ml_dsa(HedgeType::Preferred, None), pubk, b"x").unwrap_err()),
+        RvError::KeyFunctionNotPermitted
+    );
     assert!(s.encapsulate_key(&Mechanism::MlKem, pubk, &secret_template()).is_err());
 }
 
@@ -246,21 +252,35 @@ fn ml_kem_secret_key_rules() {
     let s = t.user_session();
     let (pubk, privk) = kem_pair(&s, MlKemParameterSetType::ML_KEM_768);
     // An AES-128 key from the shared secret, sensitive by default.
-    let aes = [Attribute::Class(ObjectClass::SECRET_KEY), Attribute::KeyType(KeyType::AES), Attribute::ValueLen(16.into())];
-    let (ct, k1) = s.encapsulate_key(&Mechanism::MlKem, pubk, &[&aes[..], &[Attribute::Encrypt(true)]].concat()).unwrap();
-    let k2 = s.decapsulate_key(&Mechanism::MlKem, privk, &[&aes[..], &[Attribute::Decrypt(true)]].concat(), &ct).unwrap();
+    let aes =
+        [Attribute::Class(ObjectClass::SECRET_KEY), Attribute::KeyType(KeyType::AES), Attribute::ValueLen(16.into())];
+    let (ct, k1) =
+        s.encapsulate_key(&Mechanism::MlKem, pubk, &[&aes[..], &[Attribute::Encrypt(true)]].concat()).unwrap();
+    let k2 =
+        s.decapsulate_key(&Mechanism::MlKem, privk, &[&aes[..], &[Attribute::Decrypt(true)]].concat(), &ct).unwrap();
     assert_sensitive(&s, k1, &[AttributeType::Value]);
     let block = [0x5au8; 16];
     let c = s.encrypt(&Mechanism::AesEcb, k1, &block).unwrap();
     assert_eq!(s.decrypt(&Mechanism::AesEcb, k2, &c).unwrap(), block);
     // A key longer than the 32-byte secret, and an AES key of a bad size.
-    let long = [Attribute::Class(ObjectClass::SECRET_KEY), Attribute::KeyType(KeyType::GENERIC_SECRET), Attribute::ValueLen(33.into())];
+    let long = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::ValueLen(33.into()),
+    ];
     assert_eq!(rv(s.encapsulate_key(&Mechanism::MlKem, pubk, &long).unwrap_err()), RvError::KeySizeRange);
-    let odd = [Attribute::Class(ObjectClass::SECRET_KEY), Attribute::KeyType(KeyType::AES), Attribute::ValueLen(20.into())];
+    let odd =
+        [Attribute::Class(ObjectClass::SECRET_KEY), Attribute::KeyType(KeyType::AES), Attribute::ValueLen(20.into())];
     assert_eq!(rv(s.decapsulate_key(&Mechanism::MlKem, privk, &odd, &ct).unwrap_err()), RvError::KeySizeRange);
     // Encapsulation needs the public key with CKA_ENCAPSULATE, decapsulation the private key.
-    assert_eq!(rv(s.encapsulate_key(&Mechanism::MlKem, privk, &secret_template()).unwrap_err()), RvError::KeyFunctionNotPermitted);
-    assert_eq!(rv(s.decapsulate_key(&Mechanism::MlKem, pubk, &secret_template(), &ct).unwrap_err()), RvError::KeyFunctionNotPermitted);
+    assert_eq!(
+        rv(s.encapsulate_key(&Mechanism::MlKem, privk, &secret_template()).unwrap_err()),
+        RvError::KeyFunctionNotPermitted
+    );
+    assert_eq!(
+        rv(s.decapsulate_key(&Mechanism::MlKem, pubk, &secret_template(), &ct).unwrap_err()),
+        RvError::KeyFunctionNotPermitted
+    );
     let (pub_off, _) = s
         .generate_key_pair(
             &Mechanism::MlKemKeyPairGen,
@@ -268,7 +288,10 @@ fn ml_kem_secret_key_rules() {
             &[],
         )
         .unwrap();
-    assert_eq!(rv(s.encapsulate_key(&Mechanism::MlKem, pub_off, &secret_template()).unwrap_err()), RvError::KeyFunctionNotPermitted);
+    assert_eq!(
+        rv(s.encapsulate_key(&Mechanism::MlKem, pub_off, &secret_template()).unwrap_err()),
+        RvError::KeyFunctionNotPermitted
+    );
     // The secret key template is checked like any other.
     let not_secret = [Attribute::Class(ObjectClass::PUBLIC_KEY), Attribute::KeyType(KeyType::RSA)];
     assert!(s.encapsulate_key(&Mechanism::MlKem, pubk, &not_secret).is_err());
@@ -317,7 +340,12 @@ fn spki_tail(spki: &[u8], n: usize) -> &[u8] {
     &spki[spki.len() - n..]
 }
 
-fn import_private(s: &Session, kt: KeyType, set: cryptoki::object::ParameterSetType, secret: Attribute) -> ObjectHandle {
+fn import_private(
+    s: &Session,
+    kt: KeyType,
+    set: cryptoki::object::ParameterSetType,
+    secret: Attribute,
+) -> ObjectHandle {
     s.create_object(&[
         Attribute::Class(ObjectClass::PRIVATE_KEY),
         Attribute::KeyType(kt),
@@ -365,7 +393,13 @@ fn acvp_decapsulation() {
     for c in cases {
         let k = import_private(&s, KeyType::ML_KEM, kem_set(c).into(), Attribute::Value(hx(c, "dk")));
         let out = s.decapsulate_key(&Mechanism::MlKem, k, &secret_template(), &hx(c, "c")).unwrap();
-        assert_eq!(value(&s, out, AttributeType::Value), hx(c, "k"), "decapsulation tcId {} ({})", c["tcId"], c["reason"]);
+        assert_eq!(
+            value(&s, out, AttributeType::Value),
+            hx(c, "k"),
+            "decapsulation tcId {} ({})",
+            c["tcId"],
+            c["reason"]
+        );
     }
     assert_eq!(cases.len(), 6);
 }

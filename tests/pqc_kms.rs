@@ -99,9 +99,10 @@ fn cli_create_list_rotate_disable_expire() {
 #[test]
 fn cli_imports_pkcs8_seed_form() {
     let t = initialized();
-    let acvp: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/acvp_pqc.json")).unwrap())
-            .unwrap();
+    let acvp: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/acvp_pqc.json")).unwrap(),
+    )
+    .unwrap();
     let c = acvp["ml_dsa_keygen"].as_array().unwrap().iter().find(|c| c["parameterSet"] == "ML-DSA-44").unwrap();
     let seed = hex::decode(c["seed"].as_str().unwrap()).unwrap();
     // PrivateKeyInfo { v1, id-ml-dsa-44, OCTET STRING { [0] seed } }.
@@ -251,13 +252,8 @@ macro_rules! ml_kem_cross {
             let t = initialized();
             let s = t.user_session();
             // RustCrypto encapsulates to the token's key; the token decapsulates.
-            let (p, v) = s
-                .generate_key_pair(
-                    &Mechanism::MlKemKeyPairGen,
-                    &[Attribute::ParameterSet($set.into())],
-                    &[],
-                )
-                .unwrap();
+            let (p, v) =
+                s.generate_key_pair(&Mechanism::MlKemKeyPairGen, &[Attribute::ParameterSet($set.into())], &[]).unwrap();
             let ek = EncapsulationKey::<$params>::new(&value(&s, p)[..].try_into().unwrap()).unwrap();
             let (ct, k) = ek.encapsulate_deterministic(&[0x17u8; 32].into());
             let got = s.decapsulate_key(&Mechanism::MlKem, v, &generic_secret(), &ct[..]).unwrap();

@@ -14,12 +14,12 @@ use super::keys::*;
 use super::object::*;
 use super::session::*;
 use super::unsupported::*;
-use super::v32::*;
 use super::util::{OutParam, out};
+use super::v32::*;
 use crate::ck::{
-    CK_CHAR, CK_FLAGS, CK_FUNCTION_LIST, CK_FUNCTION_LIST_3_0, CK_FUNCTION_LIST_3_2, CK_FUNCTION_LIST_PTR_PTR, CK_INTERFACE,
-    CK_INTERFACE_PTR, CK_INTERFACE_PTR_PTR, CK_RV, CK_ULONG, CK_ULONG_PTR, CK_UTF8CHAR, CK_UTF8CHAR_PTR, CK_VERSION,
-    CK_VERSION_PTR,
+    CK_CHAR, CK_FLAGS, CK_FUNCTION_LIST, CK_FUNCTION_LIST_3_0, CK_FUNCTION_LIST_3_2, CK_FUNCTION_LIST_PTR_PTR,
+    CK_INTERFACE, CK_INTERFACE_PTR, CK_INTERFACE_PTR_PTR, CK_RV, CK_ULONG, CK_ULONG_PTR, CK_UTF8CHAR, CK_UTF8CHAR_PTR,
+    CK_VERSION, CK_VERSION_PTR,
 };
 use crate::error::{Error, Result};
 use std::ffi::{CStr, c_void};
@@ -310,7 +310,9 @@ mod tests {
     fn the_3_2_list_reaches_the_3_2_functions() {
         let l = &LIST_3_2;
         assert_eq!((l.version.major, l.version.minor), (3, 2));
-        assert!(l.C_MessageVerifyFinal.is_some() && l.C_EncapsulateKey.is_some() && l.C_UnwrapKeyAuthenticated.is_some());
+        assert!(
+            l.C_MessageVerifyFinal.is_some() && l.C_EncapsulateKey.is_some() && l.C_UnwrapKeyAuthenticated.is_some()
+        );
         let rv = unsafe { l.C_AsyncGetID.map(|f| f(1, null_mut(), null_mut())) };
         assert!(matches!(rv, Some(CKR_CRYPTOKI_NOT_INITIALIZED) | Some(CKR_FUNCTION_NOT_SUPPORTED)));
     }

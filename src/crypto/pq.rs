@@ -225,8 +225,13 @@ pub enum Rnd {
 /// with the context string.
 #[derive(Clone, Copy, Debug)]
 pub enum Domain<'a> {
-    Pure { context: &'a [u8] },
-    PreHashed { context: &'a [u8], hash: PreHash },
+    Pure {
+        context: &'a [u8],
+    },
+    PreHashed {
+        context: &'a [u8],
+        hash: PreHash,
+    },
     /// The FIPS 204 internal interface (the message is M' itself): the
     /// ACVP sigGen/sigVer vectors only; no PKCS#11 mechanism builds it.
     Internal,
@@ -332,7 +337,9 @@ impl MlDsaPrivate {
             (Some(s), e) => {
                 let k = MlDsaPrivate::from_seed(alg, s)?;
                 match e {
-                    Some(e) if aws_lc_rs::constant_time::verify_slices_are_equal(e, &k.sk).is_err() => Err(CryptoError::InvalidKey),
+                    Some(e) if aws_lc_rs::constant_time::verify_slices_are_equal(e, &k.sk).is_err() => {
+                        Err(CryptoError::InvalidKey)
+                    }
                     _ => Ok(k),
                 }
             }
@@ -465,7 +472,9 @@ impl MlKemPrivate {
             (Some(s), e) => {
                 let k = MlKemPrivate::from_seed(alg, s)?;
                 match e {
-                    Some(e) if aws_lc_rs::constant_time::verify_slices_are_equal(e, &k.dk).is_err() => Err(CryptoError::InvalidKey),
+                    Some(e) if aws_lc_rs::constant_time::verify_slices_are_equal(e, &k.dk).is_err() => {
+                        Err(CryptoError::InvalidKey)
+                    }
                     _ => Ok(k),
                 }
             }

@@ -18,7 +18,9 @@
 use super::Signer;
 use crate::ck::*;
 use crate::crypto::CryptoError;
-use crate::crypto::pq::{self, Domain, MlDsa, MlDsaPrivate, MlDsaPublic, MlKem, MlKemPrivate, MlKemPublic, PreHash, Rnd};
+use crate::crypto::pq::{
+    self, Domain, MlDsa, MlDsaPrivate, MlDsaPublic, MlKem, MlKemPrivate, MlKemPublic, PreHash, Rnd,
+};
 use crate::err;
 use crate::error::{Error, Result};
 use crate::types::{MechParam, Mechanism};
@@ -290,7 +292,12 @@ pub fn decapsulate(mech: &Mechanism, key: &MlKemPrivate, ct: &[u8]) -> Result<Ze
     check_kem(mech)?;
     let ss = key.decapsulate(ct).map_err(|e| match e {
         CryptoError::InvalidLength => {
-            err!(CKR_ENCRYPTED_DATA_LEN_RANGE, "an {} ciphertext is {} bytes", key.alg().name(), key.alg().ciphertext_len())
+            err!(
+                CKR_ENCRYPTED_DATA_LEN_RANGE,
+                "an {} ciphertext is {} bytes",
+                key.alg().name(),
+                key.alg().ciphertext_len()
+            )
         }
         e => err!(CKR_FUNCTION_FAILED, "ML-KEM decapsulation: {e:?}"),
     })?;
@@ -369,7 +376,10 @@ mod tests {
         assert_eq!(ct.len(), ciphertext_len(k.public()));
         assert_eq!(decapsulate(&m, &k, &ct).unwrap(), ss);
         assert_eq!(rv(decapsulate(&m, &k, &ct[1..])), CKR_ENCRYPTED_DATA_LEN_RANGE);
-        assert_eq!(rv(encapsulate(&Mechanism { ty: CKM_ML_KEM, param: MechParam::Ulong(1) }, k.public())), CKR_MECHANISM_PARAM_INVALID);
+        assert_eq!(
+            rv(encapsulate(&Mechanism { ty: CKM_ML_KEM, param: MechParam::Ulong(1) }, k.public())),
+            CKR_MECHANISM_PARAM_INVALID
+        );
         assert_eq!(rv(encapsulate(&Mechanism::new(CKM_ML_DSA), k.public())), CKR_MECHANISM_INVALID);
     }
 }

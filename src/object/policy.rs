@@ -138,8 +138,13 @@ fn is_curve25519_mechanism(ty: CK_MECHANISM_TYPE) -> bool {
 
 /// The post-quantum knob a key type or mechanism falls under:
 /// (allowed, knob name, what).
-fn pq_rule(p: &KeyPolicy, kt: Option<CK_KEY_TYPE>, mech: Option<CK_MECHANISM_TYPE>) -> Option<(&'static str, &'static str)> {
-    let dsa = kt == Some(CKK_ML_DSA) || mech.is_some_and(|m| m == CKM_ML_DSA_KEY_PAIR_GEN || crate::mechanism::pq::is_ml_dsa(m));
+fn pq_rule(
+    p: &KeyPolicy,
+    kt: Option<CK_KEY_TYPE>,
+    mech: Option<CK_MECHANISM_TYPE>,
+) -> Option<(&'static str, &'static str)> {
+    let dsa = kt == Some(CKK_ML_DSA)
+        || mech.is_some_and(|m| m == CKM_ML_DSA_KEY_PAIR_GEN || crate::mechanism::pq::is_ml_dsa(m));
     let kem = kt == Some(CKK_ML_KEM) || mech.is_some_and(|m| m == CKM_ML_KEM_KEY_PAIR_GEN || m == CKM_ML_KEM);
     if dsa && !p.allow_ml_dsa {
         return Some(("allow_ml_dsa", "ML-DSA"));
@@ -404,7 +409,11 @@ impl KeyPolicy {
             ));
         }
         if let Some((knob, what)) = pq_rule(self, obj.key_type, Some(mech.ty)) {
-            return Err(refused(CKR_KEY_FUNCTION_NOT_PERMITTED, knob, format_args!("no use of {what} keys on this token")));
+            return Err(refused(
+                CKR_KEY_FUNCTION_NOT_PERMITTED,
+                knob,
+                format_args!("no use of {what} keys on this token"),
+            ));
         }
         if obj.key_type == Some(CKK_RSA) {
             self.check_rsa_use(obj, mech, usage)?;

@@ -157,9 +157,8 @@ pub fn pair(mech: &Mechanism, pub_t: &[Attr], priv_t: &[Attr], origin: Origin) -
             (KeyMaterial::MlKemPrivate(k), p, s)
         }
     };
-    let implied = |class| {
-        vec![Attr::ulong(CKA_CLASS, class), Attr::ulong(CKA_KEY_TYPE, kt), Attr::ulong(CKA_PARAMETER_SET, v)]
-    };
+    let implied =
+        |class| vec![Attr::ulong(CKA_CLASS, class), Attr::ulong(CKA_KEY_TYPE, kt), Attr::ulong(CKA_PARAMETER_SET, v)];
     let mut pubn = template::build(pub_t, &implied(CKO_PUBLIC_KEY), origin)?;
     pubn.set(CKA_VALUE, &public);
     pubn.set(CKA_PUBLIC_KEY_INFO, &spki);
@@ -274,11 +273,13 @@ impl Token {
     /// extractable as asked, never "always sensitive"/"never extractable"
     /// beyond what the base key was (as for a derived key).
     fn kem_secret(&self, s: &Session, mech: &Mechanism, base: &Object, t: &[Attr], ss: &[u8]) -> Result<Handle> {
-        let implied = match base.get(if base.kind == PUB_PQ { CKA_ENCAPSULATE_TEMPLATE } else { CKA_DECAPSULATE_TEMPLATE })
-        {
-            Some(v) if !v.is_empty() => decode_template(v).ok_or_else(|| Error::device("corrupt template attribute"))?,
-            _ => Vec::new(),
-        };
+        let implied =
+            match base.get(if base.kind == PUB_PQ { CKA_ENCAPSULATE_TEMPLATE } else { CKA_DECAPSULATE_TEMPLATE }) {
+                Some(v) if !v.is_empty() => {
+                    decode_template(v).ok_or_else(|| Error::device("corrupt template attribute"))?
+                }
+                _ => Vec::new(),
+            };
         let mut with_class: Vec<Attr> = t.to_vec();
         if !with_class.iter().any(|a| a.ty == CKA_CLASS) {
             with_class.push(Attr::ulong(CKA_CLASS, CKO_SECRET_KEY));

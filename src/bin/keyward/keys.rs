@@ -274,7 +274,11 @@ fn create(
                 _ => CKP_ML_DSA_87,
             };
             let mut p = common.clone();
-            p.extend([Attr::ulong(CKA_PARAMETER_SET, set), Attr::bool(CKA_VERIFY, true), Attr::bool(CKA_ENCAPSULATE, false)]);
+            p.extend([
+                Attr::ulong(CKA_PARAMETER_SET, set),
+                Attr::bool(CKA_VERIFY, true),
+                Attr::bool(CKA_ENCAPSULATE, false),
+            ]);
             let mut q = common.clone();
             q.extend(private.iter().cloned());
             q.extend([Attr::bool(CKA_SIGN, true), Attr::bool(CKA_DECAPSULATE, false)]);
@@ -287,10 +291,21 @@ fn create(
                 _ => CKP_ML_KEM_1024,
             };
             let mut p = common.clone();
-            p.extend([Attr::ulong(CKA_PARAMETER_SET, set), Attr::bool(CKA_ENCAPSULATE, true), Attr::bool(CKA_VERIFY, false), Attr::bool(CKA_ENCRYPT, false), Attr::bool(CKA_WRAP, false)]);
+            p.extend([
+                Attr::ulong(CKA_PARAMETER_SET, set),
+                Attr::bool(CKA_ENCAPSULATE, true),
+                Attr::bool(CKA_VERIFY, false),
+                Attr::bool(CKA_ENCRYPT, false),
+                Attr::bool(CKA_WRAP, false),
+            ]);
             let mut q = common.clone();
             q.extend(private.iter().cloned());
-            q.extend([Attr::bool(CKA_DECAPSULATE, true), Attr::bool(CKA_SIGN, false), Attr::bool(CKA_DECRYPT, false), Attr::bool(CKA_UNWRAP, false)]);
+            q.extend([
+                Attr::bool(CKA_DECAPSULATE, true),
+                Attr::bool(CKA_SIGN, false),
+                Attr::bool(CKA_DECRYPT, false),
+                Attr::bool(CKA_UNWRAP, false),
+            ]);
             lib.generate_key_pair(h, &Mechanism::new(CKM_ML_KEM_KEY_PAIR_GEN), &p, &q).map_err(e)?;
         }
     }

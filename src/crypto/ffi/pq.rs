@@ -255,7 +255,8 @@ impl MlKemFns {
         let (mut el, mut dl) = (ek.len(), dk.len());
         // SAFETY: ek/dk are writable for the lengths passed (their exact
         // sizes), seed is 64 readable bytes.
-        let rc = unsafe { (self.keypair_deterministic)(ek.as_mut_ptr(), &mut el, dk.as_mut_ptr(), &mut dl, seed.as_ptr()) };
+        let rc =
+            unsafe { (self.keypair_deterministic)(ek.as_mut_ptr(), &mut el, dk.as_mut_ptr(), &mut dl, seed.as_ptr()) };
         kem_ok(rc)?;
         if (el, dl) != (self.ek_len, self.dk_len) {
             return Err(Failed);
