@@ -160,7 +160,7 @@ fn parse_pkcs8(der: &[u8]) -> CryptoResult<Pkcs8Key> {
     let any = AnyRef::from_der(payload).map_err(|_| CryptoError::InvalidKey)?;
     let z = |b: &[u8]| Some(Zeroizing::new(b.to_vec()));
     let (seed, expanded) = match der::Tagged::tag(&any) {
-        Tag::ContextSpecific { constructed: false, number } if number == TagNumber(0) => (z(any.value()), None),
+        Tag::ContextSpecific { constructed: false, number: TagNumber(0) } => (z(any.value()), None),
         Tag::OctetString => (None, z(any.value())),
         Tag::Sequence => {
             let mut r = der::SliceReader::new(any.value()).map_err(|_| CryptoError::InvalidKey)?;
