@@ -51,6 +51,7 @@ macro_rules! export {
 mod crypto;
 mod general;
 mod keys;
+mod list32;
 mod mechanism;
 mod object;
 mod session;

@@ -11,15 +11,16 @@
 use super::crypto::*;
 use super::general::*;
 use super::keys::*;
+use super::list32::CK_FUNCTION_LIST_3_2;
 use super::object::*;
 use super::session::*;
 use super::unsupported::*;
 use super::util::{OutParam, out};
 use super::v32::*;
 use crate::ck::{
-    CK_CHAR, CK_FLAGS, CK_FUNCTION_LIST, CK_FUNCTION_LIST_3_0, CK_FUNCTION_LIST_3_2, CK_FUNCTION_LIST_PTR_PTR,
-    CK_INTERFACE, CK_INTERFACE_PTR, CK_INTERFACE_PTR_PTR, CK_RV, CK_ULONG, CK_ULONG_PTR, CK_UTF8CHAR, CK_UTF8CHAR_PTR,
-    CK_VERSION, CK_VERSION_PTR,
+    CK_CHAR, CK_FLAGS, CK_FUNCTION_LIST, CK_FUNCTION_LIST_3_0, CK_FUNCTION_LIST_PTR_PTR, CK_INTERFACE,
+    CK_INTERFACE_PTR, CK_INTERFACE_PTR_PTR, CK_RV, CK_ULONG, CK_ULONG_PTR, CK_UTF8CHAR, CK_UTF8CHAR_PTR, CK_VERSION,
+    CK_VERSION_PTR,
 };
 use crate::error::{Error, Result};
 use std::ffi::{CStr, c_void};

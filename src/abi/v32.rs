@@ -9,6 +9,7 @@
 
 use super::crypto::checked;
 use super::lib;
+use super::list32::*;
 use super::mechanism::mechanism;
 use super::template::template;
 use super::util::{OutParam, Output, bytes};
