@@ -479,3 +479,49 @@ fn mechanisms_are_advertised() {
     let info = t.p11.get_mechanism_info(slot, MechanismType::ML_KEM).unwrap();
     assert!(info.encapsulate() && info.decapsulate());
 }
+
+#[test]
+fn private_keys_wrap_and_unwrap_as_pkcs8() {
+    let t = initialized();
+    let s = t.user_session();
+    let kek = s
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ValueLen(32.into()),
+                Attribute::Wrap(true),
+                Attribute::Unwrap(true),
+                Attribute::Encrypt(false),
+                Attribute::Decrypt(false),
+            ],
+        )
+        .unwrap();
+    let (pubk, privk) = s
+        .generate_key_pair(
+            &Mechanism::MlDsaKeyPairGen,
+            &[Attribute::ParameterSet(MlDsaParameterSetType::ML_DSA_44.into()), Attribute::Verify(true)],
+            &[Attribute::Sign(true), Attribute::Extractable(true)],
+        )
+        .unwrap();
+    let wrapped = s.wrap_key(&Mechanism::AesKeyWrapPad, kek, privk).unwrap();
+    let back = s
+        .unwrap_key(
+            &Mechanism::AesKeyWrapPad,
+            kek,
+            &wrapped,
+            &[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::KeyType(KeyType::ML_DSA), Attribute::Sign(true)],
+        )
+        .unwrap();
+    let set = s.get_attributes(back, &[AttributeType::ParameterSet]).unwrap();
+    assert_eq!(set, vec![Attribute::ParameterSet(MlDsaParameterSetType::ML_DSA_44.into())]);
+    let sig = s.sign(&ml_dsa(HedgeType::Preferred, None), back, b"unwrapped").unwrap();
+    s.verify(&ml_dsa(HedgeType::Preferred, None), pubk, b"unwrapped", &sig).unwrap();
+    // The PKCS#8 of one algorithm is not a key of another.
+    let e = s.unwrap_key(
+        &Mechanism::AesKeyWrapPad,
+        kek,
+        &wrapped,
+        &[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::KeyType(KeyType::ML_KEM)],
+    );
+    assert_eq!(rv(e.unwrap_err()), RvError::WrappedKeyInvalid);
+}

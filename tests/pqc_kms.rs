@@ -271,3 +271,48 @@ macro_rules! ml_kem_cross {
 ml_kem_cross!(cross_ml_kem_512, ml_kem::MlKem512, MlKemParameterSetType::ML_KEM_512);
 ml_kem_cross!(cross_ml_kem_768, ml_kem::MlKem768, MlKemParameterSetType::ML_KEM_768);
 ml_kem_cross!(cross_ml_kem_1024, ml_kem::MlKem1024, MlKemParameterSetType::ML_KEM_1024);
+
+#[test]
+fn audit_records_name_the_post_quantum_mechanisms() {
+    let t = initialized();
+    {
+        let s = t.user_session();
+        let (_, v) = s
+            .generate_key_pair(
+                &Mechanism::MlDsaKeyPairGen,
+                &[Attribute::Token(true), Attribute::ParameterSet(MlDsaParameterSetType::ML_DSA_87.into())],
+                &[Attribute::Token(true), Attribute::Label(b"audited-sig".to_vec())],
+            )
+            .unwrap();
+        s.sign(&ml_dsa(), v, b"m").unwrap();
+        let (p, _) = s
+            .generate_key_pair(
+                &Mechanism::MlKemKeyPairGen,
+                &[Attribute::Token(true), Attribute::ParameterSet(MlKemParameterSetType::ML_KEM_1024.into())],
+                &[Attribute::Token(true)],
+            )
+            .unwrap();
+        s.encapsulate_key(&Mechanism::MlKem, p, &generic_secret()).unwrap();
+    }
+    let Token { dir, conf, p11, .. } = t;
+    p11.finalize().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .arg("--conf")
+        .arg(conf.to_str().unwrap())
+        .args(["audit", "show", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let recs: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let find = |f: &str, m: &str| {
+        recs.iter()
+            .find(|r| r["function"] == f && r["mechanism"] == m && r["result"] == "CKR_OK")
+            .unwrap_or_else(|| panic!("no {f} {m} record in {recs:#?}"))
+    };
+    assert_eq!(find("C_GenerateKeyPair", "CKM_ML_DSA_KEY_PAIR_GEN")["created"].as_array().unwrap().len(), 2);
+    assert_eq!(find("C_SignInit", "CKM_ML_DSA")["key"]["label"], "audited-sig");
+    find("C_GenerateKeyPair", "CKM_ML_KEM_KEY_PAIR_GEN");
+    assert_eq!(find("C_EncapsulateKey", "CKM_ML_KEM")["created"].as_array().unwrap().len(), 1);
+    drop(dir);
+}

@@ -4,7 +4,8 @@
 //! PKCS#11. aws-lc-rs is the engine; mechanisms never name it directly.
 //! What aws-lc-rs does not expose is called through AWS-LC's EVP interface
 //! in `ffi`, the engine FFI home, private to this module: the only unsafe
-//! code outside `abi`, wrapped in a safe API for `rsa`, `aes` and `rand`.
+//! code outside `abi`, wrapped in a safe API for `rsa`, `aes`, `rand` and `pq`
+//! (ML-DSA, ML-KEM).
 
 pub mod aes;
 pub mod cmac;
