@@ -273,13 +273,9 @@ impl Token {
     /// extractable as asked, never "always sensitive"/"never extractable"
     /// beyond what the base key was (as for a derived key).
     fn kem_secret(&self, s: &Session, mech: &Mechanism, base: &Object, t: &[Attr], ss: &[u8]) -> Result<Handle> {
-        let implied =
-            match base.get(if base.kind == PUB_PQ { CKA_ENCAPSULATE_TEMPLATE } else { CKA_DECAPSULATE_TEMPLATE }) {
-                Some(v) if !v.is_empty() => {
-                    decode_template(v).ok_or_else(|| Error::device("corrupt template attribute"))?
-                }
-                _ => Vec::new(),
-            };
+        // CKA_ENCAPSULATE_TEMPLATE / CKA_DECAPSULATE_TEMPLATE are not
+        // offered (unknown attributes to C_CreateObject): nothing implied.
+        let implied: Vec<Attr> = Vec::new();
         let mut with_class: Vec<Attr> = t.to_vec();
         if !with_class.iter().any(|a| a.ty == CKA_CLASS) {
             with_class.push(Attr::ulong(CKA_CLASS, CKO_SECRET_KEY));
