@@ -525,3 +525,88 @@ fn private_keys_wrap_and_unwrap_as_pkcs8() {
     );
     assert_eq!(rv(e.unwrap_err()), RvError::WrappedKeyInvalid);
 }
+
+/// C_EncapsulateKey / C_DecapsulateKey called raw: NULL pointers, the
+/// length query, a short buffer, and the key handle written into the
+/// caller's ciphertext buffer (aliasing out-parameters).
+#[test]
+fn raw_encapsulate_and_decapsulate_arguments() {
+    use pkcs11_sys::*;
+    use std::ptr::null_mut;
+    type Encap = unsafe extern "C" fn(
+        CK_SESSION_HANDLE,
+        CK_MECHANISM_PTR,
+        CK_OBJECT_HANDLE,
+        CK_ATTRIBUTE_PTR,
+        CK_ULONG,
+        CK_BYTE_PTR,
+        CK_ULONG_PTR,
+        CK_OBJECT_HANDLE_PTR,
+    ) -> CK_RV;
+    type Decap = unsafe extern "C" fn(
+        CK_SESSION_HANDLE,
+        CK_MECHANISM_PTR,
+        CK_OBJECT_HANDLE,
+        CK_ATTRIBUTE_PTR,
+        CK_ULONG,
+        CK_BYTE_PTR,
+        CK_ULONG,
+        CK_OBJECT_HANDLE_PTR,
+    ) -> CK_RV;
+    let t = initialized();
+    let s = t.user_session();
+    let (pubk, privk) = kem_pair(&s, MlKemParameterSetType::ML_KEM_512);
+    let r = raw();
+    // SAFETY: our own module's exported functions, with the pointers each
+    // call names valid for the duration of the call.
+    unsafe {
+        let lib = libloading::Library::new(module_path()).unwrap();
+        let encap: libloading::Symbol<Encap> = lib.get(b"C_EncapsulateKey").unwrap();
+        let decap: libloading::Symbol<Decap> = lib.get(b"C_DecapsulateKey").unwrap();
+        let mut h: CK_SESSION_HANDLE = 0;
+        assert_eq!(
+            r.f.C_OpenSession.unwrap()(t.slot.id(), CKF_SERIAL_SESSION | CKF_RW_SESSION, null_mut(), None, &mut h),
+            CKR_OK
+        );
+        let mut mech = CK_MECHANISM { mechanism: 0x17, pParameter: null_mut(), ulParameterLen: 0 };
+        let (pk, vk) = (pubk.handle(), privk.handle());
+        let mut len: CK_ULONG = 0;
+        let mut key: CK_OBJECT_HANDLE = 0;
+        let mut ct = vec![0u8; 768];
+        assert_eq!(encap(h, null_mut(), pk, null_mut(), 0, null_mut(), &mut len, &mut key), CKR_ARGUMENTS_BAD);
+        assert_eq!(encap(h, &mut mech, pk, null_mut(), 0, ct.as_mut_ptr(), null_mut(), &mut key), CKR_ARGUMENTS_BAD);
+        len = 768;
+        assert_eq!(encap(h, &mut mech, pk, null_mut(), 0, ct.as_mut_ptr(), &mut len, null_mut()), CKR_ARGUMENTS_BAD);
+        // Length query: the length, no key.
+        assert_eq!(encap(h, &mut mech, pk, null_mut(), 0, null_mut(), &mut len, &mut key), CKR_OK);
+        assert_eq!((len, key), (768, 0));
+        len = 767;
+        assert_eq!(encap(h, &mut mech, pk, null_mut(), 0, ct.as_mut_ptr(), &mut len, &mut key), CKR_BUFFER_TOO_SMALL);
+        assert_eq!((len, key), (768, 0));
+        len = 768;
+        assert_eq!(encap(h, &mut mech, pk, null_mut(), 0, ct.as_mut_ptr(), &mut len, &mut key), CKR_OK);
+        assert_ne!(key, 0);
+        let mut key2: CK_OBJECT_HANDLE = 0;
+        assert_eq!(decap(h, &mut mech, vk, null_mut(), 0, null_mut(), 768, &mut key2), CKR_ARGUMENTS_BAD);
+        assert_eq!(decap(h, &mut mech, vk, null_mut(), 0, ct.as_mut_ptr(), 768, null_mut()), CKR_ARGUMENTS_BAD);
+        assert_eq!(decap(h, &mut mech, vk, null_mut(), 0, ct.as_mut_ptr(), 768, &mut key2), CKR_OK);
+        assert!(key2 != 0 && key2 != key);
+        // The new key's handle written into the ciphertext buffer it was read from.
+        let mut buf = ct.clone();
+        let alias = buf.as_mut_ptr().add(16) as CK_OBJECT_HANDLE_PTR;
+        assert_eq!(decap(h, &mut mech, vk, null_mut(), 0, buf.as_mut_ptr(), 768, alias), CKR_OK);
+        assert_ne!(u64::from_ne_bytes(buf[16..24].try_into().unwrap()), 0);
+        let mut buf2 = vec![0u8; 768];
+        let mut len2: CK_ULONG = 768;
+        let alias = buf2.as_mut_ptr().add(8) as CK_OBJECT_HANDLE_PTR;
+        assert_eq!(encap(h, &mut mech, pk, null_mut(), 0, buf2.as_mut_ptr(), &mut len2, alias), CKR_OK);
+        assert_ne!(u64::from_ne_bytes(buf2[8..16].try_into().unwrap()), 0);
+        // A parameter is refused.
+        let mut p = 0u64;
+        let mut bad = CK_MECHANISM { mechanism: 0x17, pParameter: (&mut p as *mut u64).cast(), ulParameterLen: 8 };
+        assert_eq!(
+            encap(h, &mut bad, pk, null_mut(), 0, ct.as_mut_ptr(), &mut len, &mut key),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+    }
+}
