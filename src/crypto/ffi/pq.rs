@@ -65,6 +65,10 @@ macro_rules! ml_dsa_externs {
     };
 }
 
+// SAFETY (the declarations): each prototype is the one of
+// crypto/fipsmodule/ml_dsa/ml_dsa.h in the AWS-LC aws-lc-sys 0.47 builds
+// (and links under the aws_lc_0_47_0_ prefix); uint8_t* is *mut/*const u8,
+// size_t is usize, int is c_int.
 ml_dsa_externs! {
     ml_dsa_44_keypair_internal, ml_dsa_44_pack_pk_from_sk, ml_dsa_44_sign_internal, ml_dsa_44_verify_internal;
     ml_dsa_65_keypair_internal, ml_dsa_65_pack_pk_from_sk, ml_dsa_65_sign_internal, ml_dsa_65_verify_internal;
@@ -94,6 +98,7 @@ macro_rules! ml_kem_externs {
     };
 }
 
+// SAFETY (the declarations): as above, from crypto/fipsmodule/ml_kem/ml_kem.h.
 ml_kem_externs! {
     ml_kem_512_keypair_deterministic, ml_kem_512_encapsulate, ml_kem_512_encapsulate_deterministic,
         ml_kem_512_decapsulate, ml_kem_512_check_pk, ml_kem_512_check_sk;
