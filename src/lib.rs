@@ -13,6 +13,7 @@
 #![deny(unsafe_code)]
 
 pub mod audit;
+pub mod ck;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -31,5 +32,3 @@ pub mod types;
 mod abi;
 
 pub use error::{Error, Result};
-/// The PKCS#11 C types and constants (from `pkcs11-sys`).
-pub use pkcs11_sys as ck;

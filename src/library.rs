@@ -540,6 +540,67 @@ impl Library {
         })
     }
 
+    // ---- PKCS#11 3.2: C_VerifySignature*, C_EncapsulateKey, C_DecapsulateKey ----
+
+    /// C_VerifySignatureInit: a verify operation holding the signature.
+    pub fn verify_signature_init(&self, h: Handle, mech: &Mechanism, key: Handle, signature: &[u8]) -> Result<()> {
+        self.with_session(h, |s, t| {
+            t.audited(Call::crypto("C_VerifySignatureInit", h, mech, key), || {
+                t.sign_init(s, mech, key, false)?;
+                if let Some(op) = s.verify.as_mut() {
+                    op.signature = Some(signature.to_vec());
+                }
+                Ok(())
+            })
+        })
+    }
+    pub fn verify_signature(&self, h: Handle, data: &[u8]) -> Result<()> {
+        self.op(h, OpKind::Verify, |s, t| {
+            t.audited(Call::op("C_VerifySignature", s, Op::Verify), || s.verify_signature(data))
+        })
+    }
+    pub fn verify_signature_update(&self, h: Handle, data: &[u8]) -> Result<()> {
+        self.op(h, OpKind::Verify, |s, _| s.verify_signature_update(data))
+    }
+    pub fn verify_signature_final(&self, h: Handle) -> Result<()> {
+        self.op(h, OpKind::Verify, |s, t| {
+            t.audited(Call::op("C_VerifySignatureFinal", s, Op::Verify), || s.verify_signature_final())
+        })
+    }
+
+    /// C_EncapsulateKey: `out` None is the ciphertext length query (no key
+    /// is made). Returns the ciphertext length and the new key's handle.
+    pub fn encapsulate_key(
+        &self,
+        h: Handle,
+        mech: &Mechanism,
+        key: Handle,
+        template: &[Attr],
+        out: Option<&mut [u8]>,
+    ) -> Result<(usize, Option<Handle>)> {
+        self.with_session(h, |s, t| {
+            let query = out.is_none();
+            t.audited(Call::crypto("C_EncapsulateKey", h, mech, key).query(query).event("key.encapsulated"), || {
+                t.encapsulate_key(s, mech, key, template, out).map(|(n, o)| (n, o.map(|o| t.issue(o))))
+            })
+        })
+    }
+
+    pub fn decapsulate_key(
+        &self,
+        h: Handle,
+        mech: &Mechanism,
+        key: Handle,
+        template: &[Attr],
+        ciphertext: &[u8],
+    ) -> Result<Handle> {
+        self.with_session(h, |s, t| {
+            t.audited(Call::crypto("C_DecapsulateKey", h, mech, key).event("key.decapsulated"), || {
+                t.decapsulate_key(s, mech, key, template, ciphertext).map(|o| t.issue(o))
+            })
+        })
+    }
+
     pub fn generate_key(&self, h: Handle, mech: &Mechanism, template: &[Attr]) -> Result<Handle> {
         self.with_session(h, |s, t| {
             t.audited(Call::object("C_GenerateKey", h, "key.generated").mech(mech).attrs(template), || {

@@ -166,6 +166,18 @@ pub enum MechParam {
     },
     /// The key-derivation mechanisms' parameters (`types::kdf`).
     Kdf(Box<kdf::KdfParam>),
+    // ---- PKCS#11 3.2 post-quantum (mechanism::pq) ----
+    /// CK_SIGN_ADDITIONAL_CONTEXT (CKM_ML_DSA, CKM_HASH_ML_DSA_<hash>).
+    SignContext {
+        hedge: CK_ULONG,
+        context: Vec<u8>,
+    },
+    /// CK_HASH_SIGN_ADDITIONAL_CONTEXT (CKM_HASH_ML_DSA).
+    HashSignContext {
+        hedge: CK_ULONG,
+        context: Vec<u8>,
+        hash: CK_MECHANISM_TYPE,
+    },
 }
 
 /// Which per-message parameter structure a message-based AEAD call carries.

@@ -143,7 +143,7 @@ pub unsafe fn output(
 
 /// The caller's arguments of a call on the operation of `kind`, checked:
 /// a refusal ends that operation (see the module doc).
-fn checked<T>(l: &Library, h: CK_SESSION_HANDLE, kind: OpKind, args: Result<T>) -> Result<T> {
+pub(super) fn checked<T>(l: &Library, h: CK_SESSION_HANDLE, kind: OpKind, args: Result<T>) -> Result<T> {
     args.map_err(|e| l.abandon(h, kind, e))
 }
 

@@ -18,6 +18,10 @@ enum Kind {
     Ecdh,
     /// CK_EDDSA_PARAMS (optional).
     Eddsa,
+    /// CK_SIGN_ADDITIONAL_CONTEXT (optional; PKCS#11 3.2 ML-DSA).
+    SignContext,
+    /// CK_HASH_SIGN_ADDITIONAL_CONTEXT (optional; PKCS#11 3.2 HashML-DSA).
+    HashSignContext,
     /// CK_MAC_GENERAL_PARAMS: one CK_ULONG.
     Ulong,
     /// CK_SALSA20_CHACHA20_POLY1305_PARAMS.
@@ -45,6 +49,19 @@ fn kind(ty: CK_MECHANISM_TYPE) -> Kind {
         CKM_ECDH1_DERIVE | CKM_ECDH1_COFACTOR_DERIVE => Kind::Ecdh,
         CKM_EDDSA => Kind::Eddsa,
         CKM_CHACHA20_POLY1305 => Kind::ChaCha,
+        // PKCS#11 3.2 post-quantum signatures (mechanism::pq)
+        CKM_ML_DSA
+        | CKM_HASH_ML_DSA_SHA224
+        | CKM_HASH_ML_DSA_SHA256
+        | CKM_HASH_ML_DSA_SHA384
+        | CKM_HASH_ML_DSA_SHA512
+        | CKM_HASH_ML_DSA_SHA3_224
+        | CKM_HASH_ML_DSA_SHA3_256
+        | CKM_HASH_ML_DSA_SHA3_384
+        | CKM_HASH_ML_DSA_SHA3_512
+        | CKM_HASH_ML_DSA_SHAKE128
+        | CKM_HASH_ML_DSA_SHAKE256 => Kind::SignContext,
+        CKM_HASH_ML_DSA => Kind::HashSignContext,
         CKM_MD5_HMAC_GENERAL
         | CKM_SHA_1_HMAC_GENERAL
         | CKM_SHA224_HMAC_GENERAL
@@ -192,6 +209,22 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
             MechParam::ChaCha {
                 nonce: unsafe { param_bytes(c.pNonce, c.ulNonceLen, "ChaCha20-Poly1305 nonce") }?,
                 aad: unsafe { param_bytes(c.pAAD, c.ulAADLen, "ChaCha20-Poly1305 AAD") }?,
+            }
+        }
+        Kind::SignContext | Kind::HashSignContext if m.pParameter.is_null() && m.ulParameterLen == 0 => MechParam::None,
+        Kind::SignContext => {
+            let c: CK_SIGN_ADDITIONAL_CONTEXT = unsafe { param_struct(&m) }?;
+            MechParam::SignContext {
+                hedge: c.hedgeVariant,
+                context: unsafe { param_bytes(c.pContext, c.ulContextLen, "signature context") }?,
+            }
+        }
+        Kind::HashSignContext => {
+            let c: CK_HASH_SIGN_ADDITIONAL_CONTEXT = unsafe { param_struct(&m) }?;
+            MechParam::HashSignContext {
+                hedge: c.hedgeVariant,
+                context: unsafe { param_bytes(c.pContext, c.ulContextLen, "signature context") }?,
+                hash: c.hash,
             }
         }
         Kind::Ulong => MechParam::Ulong(unsafe { param_struct::<CK_ULONG>(&m) }?),

@@ -55,6 +55,7 @@ mod crypto;
 mod general;
 mod kdf_param;
 mod keys;
+mod list32;
 mod mechanism;
 mod message;
 mod object;
@@ -63,6 +64,7 @@ mod tables;
 mod template;
 mod unsupported;
 mod util;
+mod v32;
 
 /// Runs the body of an exported function: catches panics and maps the
 /// result to a `CK_RV`, logging the reason of an error.

@@ -1,19 +1,23 @@
-//! The static function tables (2.40 and 3.0) and the 3.0 interfaces, with
+//! The static function tables (2.40, 3.0 and 3.2) and the interfaces, with
 //! their entry points C_GetFunctionList, C_GetInterfaceList and
 //! C_GetInterface. Nothing here allocates.
 //!
-//! Interfaces offered: "PKCS 11" 3.0 (the default, first) and "PKCS 11"
-//! 2.40, both with no flags (keyward is not fork-safe in the
+//! Interfaces offered: "PKCS 11" 3.2 (the default, first: the 3.0 table
+//! followed by the 3.2 functions of `abi::v32`, so a 3.0 client handed the
+//! default reads the layout it knows), "PKCS 11" 3.0 and "PKCS 11" 2.40,
+//! all with no flags (keyward is not fork-safe in the
 //! CKF_INTERFACE_FORK_SAFE sense: a forked child must call C_Initialize).
 
 use super::crypto::*;
 use super::general::*;
 use super::keys::*;
+use super::list32::CK_FUNCTION_LIST_3_2;
 use super::message::*;
 use super::object::*;
 use super::session::*;
 use super::unsupported::*;
 use super::util::{OutParam, out};
+use super::v32::*;
 use crate::ck::{
     CK_CHAR, CK_FLAGS, CK_FUNCTION_LIST, CK_FUNCTION_LIST_3_0, CK_FUNCTION_LIST_PTR_PTR, CK_INTERFACE,
     CK_INTERFACE_PTR, CK_INTERFACE_PTR_PTR, CK_RV, CK_ULONG, CK_ULONG_PTR, CK_UTF8CHAR, CK_UTF8CHAR_PTR, CK_VERSION,
@@ -29,7 +33,7 @@ macro_rules! list {
     };
 }
 
-/// The 68 functions of the 2.40 table, plus `$extra` (the 3.0 additions).
+/// The 68 functions of the 2.40 table, plus `$extra` (the 3.0 and 3.2 additions).
 macro_rules! v240_list {
     ($ty:ident, $ver:expr $(, $extra:ident)* $(,)?) => {
         list!($ty, $ver;
@@ -51,6 +55,7 @@ macro_rules! v240_list {
 
 const V2_40: CK_VERSION = CK_VERSION { major: 2, minor: 40 };
 const V3_0: CK_VERSION = CK_VERSION { major: 3, minor: 0 };
+const V3_2: CK_VERSION = CK_VERSION { major: 3, minor: 2 };
 
 static LIST_2_40: CK_FUNCTION_LIST = v240_list!(CK_FUNCTION_LIST, V2_40);
 
@@ -83,10 +88,51 @@ static LIST_3_0: CK_FUNCTION_LIST_3_0 = v240_list!(
     C_MessageVerifyFinal,
 );
 
-const NAME: &CStr = c"PKCS 11";
-const INTERFACE_COUNT: usize = 2;
+static LIST_3_2: CK_FUNCTION_LIST_3_2 = v240_list!(
+    CK_FUNCTION_LIST_3_2,
+    V3_2,
+    C_GetInterfaceList,
+    C_GetInterface,
+    C_LoginUser,
+    C_SessionCancel,
+    C_MessageEncryptInit,
+    C_EncryptMessage,
+    C_EncryptMessageBegin,
+    C_EncryptMessageNext,
+    C_MessageEncryptFinal,
+    C_MessageDecryptInit,
+    C_DecryptMessage,
+    C_DecryptMessageBegin,
+    C_DecryptMessageNext,
+    C_MessageDecryptFinal,
+    C_MessageSignInit,
+    C_SignMessage,
+    C_SignMessageBegin,
+    C_SignMessageNext,
+    C_MessageSignFinal,
+    C_MessageVerifyInit,
+    C_VerifyMessage,
+    C_VerifyMessageBegin,
+    C_VerifyMessageNext,
+    C_MessageVerifyFinal,
+    C_EncapsulateKey,
+    C_DecapsulateKey,
+    C_VerifySignatureInit,
+    C_VerifySignature,
+    C_VerifySignatureUpdate,
+    C_VerifySignatureFinal,
+    C_GetSessionValidationFlags,
+    C_AsyncComplete,
+    C_AsyncGetID,
+    C_AsyncJoin,
+    C_WrapKeyAuthenticated,
+    C_UnwrapKeyAuthenticated,
+);
 
-/// The interfaces, 3.0 first (the default). CK_INTERFACE holds raw
+const NAME: &CStr = c"PKCS 11";
+const INTERFACE_COUNT: usize = 3;
+
+/// The interfaces, 3.2 first (the default). CK_INTERFACE holds raw
 /// pointers, so the array needs a `Sync` wrapper; it lives in writable
 /// memory (an UnsafeCell) because C_GetInterface hands out a
 /// `CK_INTERFACE_PTR` (non-const) and a careless client writing through it
@@ -100,6 +146,11 @@ unsafe impl Sync for Interfaces {}
 static INTERFACES: Interfaces = Interfaces(std::cell::UnsafeCell::new([
     CK_INTERFACE {
         pInterfaceName: NAME.as_ptr() as *mut CK_CHAR,
+        pFunctionList: &LIST_3_2 as *const CK_FUNCTION_LIST_3_2 as *mut c_void,
+        flags: 0,
+    },
+    CK_INTERFACE {
+        pInterfaceName: NAME.as_ptr() as *mut CK_CHAR,
         pFunctionList: &LIST_3_0 as *const CK_FUNCTION_LIST_3_0 as *mut c_void,
         flags: 0,
     },
@@ -111,7 +162,7 @@ static INTERFACES: Interfaces = Interfaces(std::cell::UnsafeCell::new([
 ]));
 
 /// The versions of [`INTERFACES`], entry by entry.
-const VERSIONS: [CK_VERSION; INTERFACE_COUNT] = [V3_0, V2_40];
+const VERSIONS: [CK_VERSION; INTERFACE_COUNT] = [V3_2, V3_0, V2_40];
 
 fn interfaces() -> *mut CK_INTERFACE {
     INTERFACES.0.get() as *mut CK_INTERFACE
@@ -173,7 +224,7 @@ export! {
     }
 
     /// One interface by name, version and flags; NULL name is the default
-    /// (3.0) "PKCS 11" interface.
+    /// (3.2) "PKCS 11" interface.
     fn C_GetInterface(
         p_interface_name: CK_UTF8CHAR_PTR,
         p_version: CK_VERSION_PTR,
@@ -214,15 +265,15 @@ mod tests {
     fn interface_list_follows_the_length_convention() {
         let mut n: CK_ULONG = 0;
         assert_eq!(unsafe { C_GetInterfaceList(null_mut(), &mut n) }, CKR_OK);
-        assert_eq!(n, 2);
+        assert_eq!(n, 3);
         let empty = CK_INTERFACE { pInterfaceName: null_mut(), pFunctionList: null_mut(), flags: 0 };
-        let mut list = [empty; 2];
-        n = 1;
+        let mut list = [empty; 3];
+        n = 2;
         assert_eq!(unsafe { C_GetInterfaceList(list.as_mut_ptr(), &mut n) }, CKR_BUFFER_TOO_SMALL);
-        assert_eq!(n, 2);
+        assert_eq!(n, 3);
         assert_eq!(unsafe { C_GetInterfaceList(list.as_mut_ptr(), &mut n) }, CKR_OK);
         let v: Vec<_> = list.iter().map(|i| version_of(i)).map(|v| (v.major, v.minor)).collect();
-        assert_eq!(v, vec![(3, 0), (2, 40)]);
+        assert_eq!(v, vec![(3, 2), (3, 0), (2, 40)]);
         assert_eq!(unsafe { CStr::from_ptr(list[0].pInterfaceName as *const _) }, c"PKCS 11");
         assert_eq!(unsafe { C_GetInterfaceList(list.as_mut_ptr(), null_mut()) }, CKR_ARGUMENTS_BAD);
     }
@@ -237,11 +288,12 @@ mod tests {
             (rv, (rv == CKR_OK).then(|| version_of(i)).map(|v| (v.major, v.minor)))
         };
         let pkcs11 = c"PKCS 11".as_ptr() as *const CK_UTF8CHAR;
-        assert_eq!(get(null(), None, 0), (CKR_OK, Some((3, 0))));
-        assert_eq!(get(pkcs11, None, 0), (CKR_OK, Some((3, 0))));
+        assert_eq!(get(null(), None, 0), (CKR_OK, Some((3, 2))));
+        assert_eq!(get(pkcs11, None, 0), (CKR_OK, Some((3, 2))));
         assert_eq!(get(pkcs11, Some((2, 40)), 0), (CKR_OK, Some((2, 40))));
         assert_eq!(get(null(), Some((3, 0)), 0), (CKR_OK, Some((3, 0))));
         assert_eq!(get(null(), Some((3, 1)), 0), (CKR_ARGUMENTS_BAD, None));
+        assert_eq!(get(pkcs11, Some((3, 2)), 0), (CKR_OK, Some((3, 2))));
         assert_eq!(get(c"Other".as_ptr() as *const _, None, 0), (CKR_ARGUMENTS_BAD, None));
         assert_eq!(get(null(), None, CKF_INTERFACE_FORK_SAFE), (CKR_ARGUMENTS_BAD, None));
         assert_eq!(unsafe { C_GetInterface(null_mut(), null_mut(), null_mut(), 0) }, CKR_ARGUMENTS_BAD);
@@ -253,6 +305,17 @@ mod tests {
         assert!(l.C_LoginUser.is_some() && l.C_SessionCancel.is_some() && l.C_MessageVerifyFinal.is_some());
         // Not initialized: the unsupported ones still say so first.
         let rv = unsafe { l.C_MessageSignFinal.map(|f| f(1)) };
+        assert!(matches!(rv, Some(CKR_CRYPTOKI_NOT_INITIALIZED) | Some(CKR_FUNCTION_NOT_SUPPORTED)));
+    }
+
+    #[test]
+    fn the_3_2_list_reaches_the_3_2_functions() {
+        let l = &LIST_3_2;
+        assert_eq!((l.version.major, l.version.minor), (3, 2));
+        assert!(
+            l.C_MessageVerifyFinal.is_some() && l.C_EncapsulateKey.is_some() && l.C_UnwrapKeyAuthenticated.is_some()
+        );
+        let rv = unsafe { l.C_AsyncGetID.map(|f| f(1, null_mut(), null_mut())) };
         assert!(matches!(rv, Some(CKR_CRYPTOKI_NOT_INITIALIZED) | Some(CKR_FUNCTION_NOT_SUPPORTED)));
     }
 }

@@ -67,6 +67,13 @@ impl Outcome for Handle {
         vec![*self]
     }
 }
+/// C_EncapsulateKey: the ciphertext length and the new key (none for a
+/// length query).
+impl Outcome for (usize, Option<Handle>) {
+    fn created(&self) -> Vec<Handle> {
+        self.1.into_iter().collect()
+    }
+}
 impl Outcome for (Handle, Handle) {
     fn created(&self) -> Vec<Handle> {
         vec![self.0, self.1]

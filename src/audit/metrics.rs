@@ -205,6 +205,8 @@ pub fn key_type_name(kt: Option<CK_KEY_TYPE>) -> &'static str {
         Some(CKK_EC) => "ec",
         Some(CKK_EC_EDWARDS) => "ec_edwards",
         Some(CKK_EC_MONTGOMERY) => "ec_montgomery",
+        Some(CKK_ML_DSA) => "ml_dsa",
+        Some(CKK_ML_KEM) => "ml_kem",
         Some(CKK_SHA256_HMAC) => "sha256_hmac",
         None => "none",
         _ => "other",

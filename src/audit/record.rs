@@ -506,6 +506,22 @@ pub fn mechanism_name(m: CK_MECHANISM_TYPE) -> String {
         CKM_EDDSA,
         CKM_SHA256_KEY_DERIVATION,
         CKM_HKDF_DERIVE,
+        // PKCS#11 3.2 post-quantum
+        CKM_ML_DSA_KEY_PAIR_GEN,
+        CKM_ML_DSA,
+        CKM_HASH_ML_DSA,
+        CKM_HASH_ML_DSA_SHA224,
+        CKM_HASH_ML_DSA_SHA256,
+        CKM_HASH_ML_DSA_SHA384,
+        CKM_HASH_ML_DSA_SHA512,
+        CKM_HASH_ML_DSA_SHA3_224,
+        CKM_HASH_ML_DSA_SHA3_256,
+        CKM_HASH_ML_DSA_SHA3_384,
+        CKM_HASH_ML_DSA_SHA3_512,
+        CKM_HASH_ML_DSA_SHAKE128,
+        CKM_HASH_ML_DSA_SHAKE256,
+        CKM_ML_KEM_KEY_PAIR_GEN,
+        CKM_ML_KEM,
     );
     format!("0x{m:x}")
 }

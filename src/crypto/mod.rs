@@ -5,7 +5,7 @@
 //! What aws-lc-rs does not expose is called through AWS-LC's EVP interface
 //! in `ffi`, the engine FFI home, private to this module: the only unsafe
 //! code outside `abi`, wrapped in a safe API for `rsa`, `aes`, `rand`,
-//! `digest` and `hmac`.
+//! `digest`, `hmac` and `pq` (ML-DSA, ML-KEM).
 
 pub mod aes;
 pub mod block;
@@ -24,6 +24,7 @@ pub mod ecdh_kdf;
 mod ffi;
 pub mod hmac;
 pub mod okp;
+pub mod pq;
 pub mod rand;
 pub mod rsa;
 

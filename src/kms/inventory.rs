@@ -87,6 +87,19 @@ pub fn algorithm_of(o: &Object) -> (String, u64) {
             (format!("ec-{c}"), bits)
         }
         Some(CKK_EC_EDWARDS) => ("ed25519".into(), 255),
+        // PKCS#11 3.2 post-quantum keys: the parameter set names the
+        // algorithm; BITS is the NIST security category's classical
+        // equivalent (128/192/256).
+        Some(CKK_ML_DSA) | Some(CKK_ML_KEM) => match (o.key_type, o.ulong(CKA_PARAMETER_SET)) {
+            (Some(CKK_ML_DSA), Some(CKP_ML_DSA_44)) => ("ml-dsa-44".into(), 128),
+            (Some(CKK_ML_DSA), Some(CKP_ML_DSA_65)) => ("ml-dsa-65".into(), 192),
+            (Some(CKK_ML_DSA), Some(CKP_ML_DSA_87)) => ("ml-dsa-87".into(), 256),
+            (Some(CKK_ML_KEM), Some(CKP_ML_KEM_512)) => ("ml-kem-512".into(), 128),
+            (Some(CKK_ML_KEM), Some(CKP_ML_KEM_768)) => ("ml-kem-768".into(), 192),
+            (Some(CKK_ML_KEM), Some(CKP_ML_KEM_1024)) => ("ml-kem-1024".into(), 256),
+            (Some(CKK_ML_DSA), _) => ("ml-dsa".into(), 0),
+            _ => ("ml-kem".into(), 0),
+        },
         Some(CKK_EC_MONTGOMERY) => ("x25519".into(), 255),
         Some(CKK_CHACHA20) => ("chacha20".into(), 256),
         Some(CKK_GENERIC_SECRET) => ("generic-secret".into(), o.ulong(CKA_VALUE_LEN).unwrap_or(0) as u64 * 8),

@@ -22,6 +22,7 @@ pub mod hmac;
 pub mod kdf;
 pub mod message;
 pub mod okp;
+pub mod pq;
 pub mod registry;
 pub mod rsa;
 
@@ -139,6 +140,12 @@ pub trait Signer: Send {
     /// (CKM_RSA_PKCS, CKM_RSA_PKCS_PSS, CKM_ECDSA, CKM_RSA_X_509).
     fn single_part_only(&self) -> bool {
         false
+    }
+    /// The CK_RV of a C_*Update refused by a single-part-only mechanism
+    /// (CKM_HASH_ML_DSA answers CKR_OPERATION_NOT_INITIALIZED, as the
+    /// PKCS#11 3.2 implementations and the cryptoki 3.2 tests do).
+    fn multipart_refusal(&self) -> crate::ck::CK_RV {
+        crate::ck::CKR_FUNCTION_NOT_SUPPORTED
     }
     fn update(&mut self, data: &[u8]) -> Result<()>;
     /// Writes the signature (`out.len() >= sig_len()`), returns its length.

@@ -91,6 +91,7 @@ fn table() -> &'static [Entry] {
             super::ec::KEYGEN_MECHANISMS,
             super::ec::MECHANISMS,
             super::okp::MECHANISMS,
+            super::pq::MECHANISMS,
             super::hmac::MECHANISMS,
             super::cmac::MECHANISMS,
             // ChaCha20-Poly1305 (`mechanism::chacha`).

@@ -49,6 +49,11 @@ pub enum KeyMaterial {
     DsaPrivate(std::sync::Arc<crate::crypto::dsa::DsaKey>),
     DsaPublic(std::sync::Arc<crate::crypto::dsa::DsaKey>),
     DhPrivate(crate::crypto::dh::DhPrivate),
+    /// PKCS#11 3.2 post-quantum keys (CKK_ML_DSA, CKK_ML_KEM).
+    MlDsaPrivate(crate::crypto::pq::MlDsaPrivate),
+    MlDsaPublic(crate::crypto::pq::MlDsaPublic),
+    MlKemPrivate(crate::crypto::pq::MlKemPrivate),
+    MlKemPublic(crate::crypto::pq::MlKemPublic),
 }
 
 /// Whether the stored row of a token object passed its integrity check
@@ -253,6 +258,11 @@ impl Object {
                 Err(_) => AttrValue::Sensitive,
             },
         }
+    }
+
+    /// Whether the object holds the secret attribute `ty` (sealed or not).
+    pub fn has_secret(&self, ty: CK_ATTRIBUTE_TYPE) -> bool {
+        self.secret_entry(ty).is_some()
     }
 
     /// The plaintext of a secret attribute.

@@ -75,6 +75,9 @@ pub struct Knobs {
     pub allow_des3: Option<bool>,
     pub allow_dsa: Option<bool>,
     pub allow_dh: Option<bool>,
+    // ---- post-quantum (PKCS#11 3.2) ----
+    pub allow_ml_dsa: Option<bool>,
+    pub allow_ml_kem: Option<bool>,
 }
 
 /// The resolved key policy of one token.
@@ -140,6 +143,12 @@ pub struct KeyPolicy {
     /// Allow PKCS#3 Diffie-Hellman keys, domain parameters and mechanisms
     /// (default: yes; strict: no).
     pub allow_dh: bool,
+    /// Allow ML-DSA keys (CKK_ML_DSA, FIPS 204) and their mechanisms; both
+    /// profiles allow them (NIST-standardised); a site that must not hold
+    /// post-quantum keys yet, or must not sign with them, turns it off.
+    pub allow_ml_dsa: bool,
+    /// Allow ML-KEM keys (CKK_ML_KEM, FIPS 203) and CKM_ML_KEM; as above.
+    pub allow_ml_kem: bool,
 }
 
 impl Default for KeyPolicy {
@@ -194,6 +203,25 @@ fn is_ec_mechanism(ty: CK_MECHANISM_TYPE) -> bool {
     crate::mechanism::ec::MECHANISMS.iter().chain(crate::mechanism::ec::KEYGEN_MECHANISMS).any(|m| m.0 == ty)
 }
 
+/// The post-quantum knob a key type or mechanism falls under:
+/// (allowed, knob name, what).
+fn pq_rule(
+    p: &KeyPolicy,
+    kt: Option<CK_KEY_TYPE>,
+    mech: Option<CK_MECHANISM_TYPE>,
+) -> Option<(&'static str, &'static str)> {
+    let dsa = kt == Some(CKK_ML_DSA)
+        || mech.is_some_and(|m| m == CKM_ML_DSA_KEY_PAIR_GEN || crate::mechanism::pq::is_ml_dsa(m));
+    let kem = kt == Some(CKK_ML_KEM) || mech.is_some_and(|m| m == CKM_ML_KEM_KEY_PAIR_GEN || m == CKM_ML_KEM);
+    if dsa && !p.allow_ml_dsa {
+        return Some(("allow_ml_dsa", "ML-DSA"));
+    }
+    if kem && !p.allow_ml_kem {
+        return Some(("allow_ml_kem", "ML-KEM"));
+    }
+    None
+}
+
 /// The RSA operation mechanisms (their key sizes follow the policy).
 fn is_rsa_mechanism(ty: CK_MECHANISM_TYPE) -> bool {
     crate::mechanism::rsa::MECHANISMS.iter().any(|m| m.0 == ty)
@@ -221,6 +249,8 @@ impl KeyPolicy {
         allow_des3: true,
         allow_dsa: true,
         allow_dh: true,
+        allow_ml_dsa: true,
+        allow_ml_kem: true,
     };
 
     /// For production tokens, and always for `keyward key import`.
@@ -242,6 +272,8 @@ impl KeyPolicy {
         allow_des3: false,
         allow_dsa: false,
         allow_dh: false,
+        allow_ml_dsa: true,
+        allow_ml_kem: true,
     };
 
     pub fn of(p: Profile) -> KeyPolicy {
@@ -295,6 +327,8 @@ impl KeyPolicy {
         set(&mut self.allow_des3, k.allow_des3);
         set(&mut self.allow_dsa, k.allow_dsa);
         set(&mut self.allow_dh, k.allow_dh);
+        set(&mut self.allow_ml_dsa, k.allow_ml_dsa);
+        set(&mut self.allow_ml_kem, k.allow_ml_kem);
     }
 
     /// Smallest RSA public key accepted for verification.
@@ -408,6 +442,9 @@ impl KeyPolicy {
                 format_args!("no keys of this legacy type on this token"),
             ));
         }
+        if let Some((knob, what)) = pq_rule(self, n.ulong(CKA_KEY_TYPE), None) {
+            return Err(refused(CKR_TEMPLATE_INCONSISTENT, knob, format_args!("no {what} keys on this token")));
+        }
         if n.kind == PUB_RSA || n.kind == PRIV_RSA {
             self.check_rsa_key(n.kind, &n.attrs)?;
         }
@@ -485,6 +522,13 @@ impl KeyPolicy {
                 CKR_KEY_FUNCTION_NOT_PERMITTED,
                 knob,
                 format_args!("no use of this legacy algorithm on this token"),
+            ));
+        }
+        if let Some((knob, what)) = pq_rule(self, obj.key_type, Some(mech.ty)) {
+            return Err(refused(
+                CKR_KEY_FUNCTION_NOT_PERMITTED,
+                knob,
+                format_args!("no use of {what} keys on this token"),
             ));
         }
         if obj.key_type == Some(CKK_RSA) {
@@ -592,6 +636,9 @@ impl KeyPolicy {
             info.flags = 0;
         }
         if self.refused_legacy(None, Some(ty)).is_some() {
+            info.flags = 0;
+        }
+        if pq_rule(self, None, Some(ty)).is_some() {
             info.flags = 0;
         }
         info

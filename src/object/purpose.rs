@@ -16,6 +16,10 @@ pub enum Purpose {
     Wrap,
     Unwrap,
     Derive,
+    /// PKCS#11 3.2 C_EncapsulateKey (public key).
+    Encapsulate,
+    /// PKCS#11 3.2 C_DecapsulateKey (private key).
+    Decapsulate,
 }
 
 impl Purpose {
@@ -28,6 +32,8 @@ impl Purpose {
             Purpose::Wrap => CKA_WRAP,
             Purpose::Unwrap => CKA_UNWRAP,
             Purpose::Derive => CKA_DERIVE,
+            Purpose::Encapsulate => CKA_ENCAPSULATE,
+            Purpose::Decapsulate => CKA_DECAPSULATE,
         }
     }
     pub fn mechanism_flag(self) -> CK_FLAGS {
@@ -39,11 +45,13 @@ impl Purpose {
             Purpose::Wrap => CKF_WRAP,
             Purpose::Unwrap => CKF_UNWRAP,
             Purpose::Derive => CKF_DERIVE,
+            Purpose::Encapsulate => CKF_ENCAPSULATE,
+            Purpose::Decapsulate => CKF_DECAPSULATE,
         }
     }
     /// Uses that protect new data; refused outside the key's date window.
     /// Decrypt/verify/unwrap stay allowed after CKA_END_DATE.
     pub fn creates_data(self) -> bool {
-        matches!(self, Purpose::Encrypt | Purpose::Sign | Purpose::Wrap | Purpose::Derive)
+        matches!(self, Purpose::Encrypt | Purpose::Sign | Purpose::Wrap | Purpose::Derive | Purpose::Encapsulate)
     }
 }

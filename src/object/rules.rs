@@ -16,6 +16,10 @@ pub const PUB_RSA: Kinds = 1 << 3;
 pub const PUB_EC: Kinds = 1 << 4;
 pub const PRIV_RSA: Kinds = 1 << 5;
 pub const PRIV_EC: Kinds = 1 << 6;
+/// ML-DSA and ML-KEM public keys (PKCS#11 3.2: CKA_VALUE, CKA_PARAMETER_SET).
+pub const PUB_PQ: Kinds = 1 << 14;
+/// ML-DSA and ML-KEM private keys (CKA_VALUE and/or CKA_SEED, CKA_PARAMETER_SET).
+pub const PRIV_PQ: Kinds = 1 << 15;
 /// CKO_PROFILE: built by the token only (`object::profile`), never from a
 /// template, so `kind_of` does not name it.
 pub const PROFILE: Kinds = 1 << 13;
@@ -29,8 +33,8 @@ pub const DOM_DH: Kinds = 1 << 12;
 pub const DSA_KEYS: Kinds = PUB_DSA | PRIV_DSA;
 pub const DH_KEYS: Kinds = PUB_DH | PRIV_DH;
 pub const DOMAIN: Kinds = DOM_DSA | DOM_DH;
-pub const PUB: Kinds = PUB_RSA | PUB_EC | PUB_DSA | PUB_DH;
-pub const PRIV: Kinds = PRIV_RSA | PRIV_EC | PRIV_DSA | PRIV_DH;
+pub const PUB: Kinds = PUB_RSA | PUB_EC | PUB_DSA | PUB_DH | PUB_PQ;
+pub const PRIV: Kinds = PRIV_RSA | PRIV_EC | PRIV_DSA | PRIV_DH | PRIV_PQ;
 pub const KEY: Kinds = SECRET | PUB | PRIV;
 pub const ANY: Kinds = DATA | CERT | KEY | DOMAIN;
 
@@ -51,6 +55,8 @@ pub fn kind_of(class: CK_OBJECT_CLASS, key_type: Option<CK_KEY_TYPE>) -> Option<
         (CKO_PRIVATE_KEY, Some(CKK_DH)) => PRIV_DH,
         (CKO_DOMAIN_PARAMETERS, Some(CKK_DSA)) => DOM_DSA,
         (CKO_DOMAIN_PARAMETERS, Some(CKK_DH)) => DOM_DH,
+        (CKO_PUBLIC_KEY, Some(CKK_ML_DSA | CKK_ML_KEM)) => PUB_PQ,
+        (CKO_PRIVATE_KEY, Some(CKK_ML_DSA | CKK_ML_KEM)) => PRIV_PQ,
         _ => return None,
     })
 }
@@ -156,7 +162,7 @@ rules! {
     // data objects
     CKA_APPLICATION:      DATA, Text, FIXED, create NONE, gen NONE;
     CKA_OBJECT_ID:        DATA, Bytes, FIXED, create NONE, gen NONE;
-    CKA_VALUE:            DATA | CERT | SECRET | PRIV_EC | DSA_KEYS | DH_KEYS, Bytes, NOT_ON_GENERATE, create SECRET | PRIV_EC | DSA_KEYS | DH_KEYS, gen NONE;
+    CKA_VALUE:            DATA | CERT | SECRET | PRIV_EC | DSA_KEYS | DH_KEYS | PUB_PQ | PRIV_PQ, Bytes, NOT_ON_GENERATE, create SECRET | PRIV_EC | DSA_KEYS | DH_KEYS | PUB_PQ, gen NONE;
     // certificates (X.509 public-key certificates, stored as given)
     CKA_CERTIFICATE_TYPE: CERT, Ulong, FIXED, create CERT, gen NONE;
     CKA_TRUSTED:          CERT | KEY, Bool, SO_ONLY, create NONE, gen NONE;
@@ -223,6 +229,11 @@ rules! {
     CKA_BASE:             DSA_KEYS | DH_KEYS | DOMAIN, Bytes, FIXED, create DSA_KEYS | DH_KEYS | DOMAIN, gen PUB_DSA | PUB_DH;
     CKA_PRIME_BITS:       DOMAIN, Ulong, FIXED | GENERATE_ONLY, create NONE, gen DOMAIN;
     CKA_VALUE_BITS:       PRIV_DH, Ulong, FIXED | GENERATE_ONLY, create NONE, gen NONE;
+    // PKCS#11 3.2 ML-DSA / ML-KEM (token::pq): a private key has CKA_VALUE, CKA_SEED or both
+    CKA_PARAMETER_SET:    PUB_PQ | PRIV_PQ, Ulong, FIXED, create NONE, gen PUB_PQ;
+    CKA_SEED:             PRIV_PQ, Bytes, FIXED | SECRET_VALUE | NOT_ON_GENERATE, create NONE, gen NONE;
+    CKA_ENCAPSULATE:      PUB_PQ, Bool, 0, create NONE, gen NONE;
+    CKA_DECAPSULATE:      PRIV_PQ, Bool, 0, create NONE, gen NONE;
     // keyward lifecycle (DESIGN.md §4, src/kms/attrs.rs, include/keyward.h)
     CKA_KEYWARD_VERSION:  KEY, Ulong, TOKEN_SET | FIXED, create NONE, gen NONE;
     CKA_KEYWARD_PRIMARY:  KEY, Bool, TOKEN_SET, create NONE, gen NONE;

@@ -137,6 +137,14 @@ fn defaults(kind: Kinds) -> Vec<(CK_ATTRIBUTE_TYPE, &'static [u8])> {
     if kind & PRIV != 0 {
         d.extend([(CKA_SIGN_RECOVER, bool_v(false)), (CKA_ALWAYS_AUTHENTICATE, bool_v(false)), (CKA_SUBJECT, EMPTY)]);
     }
+    // ML-KEM keys encapsulate/decapsulate unless told otherwise (the
+    // mechanism refuses ML-DSA keys whatever these say).
+    if kind == PUB_PQ {
+        d.push((CKA_ENCAPSULATE, bool_v(true)));
+    }
+    if kind == PRIV_PQ {
+        d.push((CKA_DECAPSULATE, bool_v(true)));
+    }
     d
 }
 
@@ -473,7 +481,7 @@ mod tests {
     #[test]
     fn defaults_and_stamps_are_public() {
         // build() collects secret values before the defaults are added.
-        for kind in [DATA, CERT, SECRET, PUB_RSA, PUB_EC, PRIV_RSA, PRIV_EC] {
+        for kind in [DATA, CERT, SECRET, PUB_RSA, PUB_EC, PRIV_RSA, PRIV_EC, PUB_PQ, PRIV_PQ] {
             for (ty, _) in defaults(kind) {
                 assert!(!rules::is_secret(ty, kind), "default 0x{ty:x} of kind {kind} is secret");
             }

@@ -11,7 +11,7 @@ use crate::crypto::{CryptoError, der, ec, rsa};
 use crate::err;
 use crate::error::{Error, Result};
 use crate::mechanism;
-use crate::object::rules::{PRIV, PRIV_EC, PRIV_RSA, PUB_EC, PUB_RSA};
+use crate::object::rules::{PRIV, PRIV_EC, PRIV_PQ, PRIV_RSA, PUB_EC, PUB_PQ, PUB_RSA};
 use crate::object::template::{self, NewObject, Origin};
 use crate::object::{KeyMaterial, Object, Unseal};
 use crate::types::*;
@@ -86,6 +86,7 @@ fn rsa_components(get: impl Fn(CK_ATTRIBUTE_TYPE) -> Option<Zeroizing<Vec<u8>>>)
 pub fn material(obj: &Object, unseal: &Unseal<'_>) -> Result<KeyMaterial> {
     let get = |t| obj.get(t);
     Ok(match obj.kind {
+        PUB_PQ | PRIV_PQ => return super::pq::material(obj, unseal),
         PUB_RSA => KeyMaterial::RsaPublic(
             rsa::RsaPublic::from_n_e(need(get, CKA_MODULUS)?, need(get, CKA_PUBLIC_EXPONENT)?).map_err(invalid_key)?,
         ),
@@ -145,6 +146,10 @@ pub fn signer(obj: &Object, m: &KeyMaterial, mech: &Mechanism, sign: bool) -> Re
     if let Some(r) = super::legacy::signer(m, mech, sign) {
         return r;
     }
+    // ML-DSA keys take only the ML-DSA mechanisms, and those only ML-DSA keys.
+    if let Some(op) = super::pq::signer(m, mech, sign) {
+        return op;
+    }
     // EdDSA takes Ed25519 keys only, and Ed25519 keys take only EdDSA.
     let eddsa = mech.ty == CKM_EDDSA;
     match (m, sign) {
@@ -194,6 +199,9 @@ pub fn derive(m: &KeyMaterial, mech: &Mechanism, want: Option<usize>) -> Result<
 
 /// A private key as PKCS#8 for wrapping.
 pub fn private_pkcs8(m: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
+    if let Some(r) = super::pq::private_pkcs8(m) {
+        return r;
+    }
     match m {
         KeyMaterial::RsaPrivate(k) => Ok(k.to_pkcs8_der()),
         KeyMaterial::EcPrivate(k) => k.to_pkcs8_der().map_err(|_| Error::general("PKCS#8 encoding failed")),
@@ -240,6 +248,7 @@ fn set_ec_private(n: &mut NewObject, k: &ec::EcPrivate) {
 pub fn fill_from_pkcs8(n: &mut NewObject, der: &[u8]) -> Result<()> {
     let bad = |_| Error::new(CKR_WRAPPED_KEY_INVALID, "unwrapped data is not a valid private key of that type");
     match n.kind {
+        PRIV_PQ => super::pq::fill_from_pkcs8(n, der)?,
         PRIV_RSA => {
             let k = rsa::RsaPrivate::from_pkcs8_der(der).map_err(bad)?;
             set_rsa_private(n, &k);
@@ -267,6 +276,7 @@ pub fn fill_from_pkcs8(n: &mut NewObject, der: &[u8]) -> Result<()> {
 /// when the object is inserted.
 pub fn validate_import(n: &mut NewObject) -> Result<()> {
     match n.kind {
+        PUB_PQ | PRIV_PQ => super::pq::validate_import(n)?,
         PUB_RSA => {
             let k = rsa::RsaPublic::from_n_e(
                 n.attrs.get(CKA_MODULUS).unwrap_or(&[]),
@@ -420,6 +430,7 @@ fn pair_objects(t: &Token, mech: &Mechanism, pub_t: &[Attr], priv_t: &[Attr]) ->
         }
         CKM_EC_EDWARDS_KEY_PAIR_GEN | CKM_EC_MONTGOMERY_KEY_PAIR_GEN => okp_pair(mech, pub_t, priv_t, origin),
         CKM_DSA_KEY_PAIR_GEN | CKM_DH_PKCS_KEY_PAIR_GEN => super::legacy::generate_pair(mech, pub_t, priv_t, origin),
+        CKM_ML_DSA_KEY_PAIR_GEN | CKM_ML_KEM_KEY_PAIR_GEN => super::pq::pair(mech, pub_t, priv_t, origin),
         _ => Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} does not generate key pairs", mech.ty)),
     }
 }

@@ -22,6 +22,7 @@ pub mod lifecycle;
 mod login;
 mod objects;
 pub mod ops;
+pub mod pq;
 pub mod session;
 
 use crate::ck::*;

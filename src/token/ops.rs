@@ -52,7 +52,7 @@ pub fn check_key_use(obj: &Object, mech: &Mechanism, purpose: Purpose) -> Result
 /// C_UnwrapKey / C_DeriveKey with a CKA_ALWAYS_AUTHENTICATE key: spends
 /// the session's context-specific login (see `Session::context_login`), or
 /// refuses. Any unwrap or derive spends it.
-pub(super) fn check_context_login(s: &Session, key: &Object) -> Result<()> {
+pub(crate) fn check_context_login(s: &Session, key: &Object) -> Result<()> {
     let authorized = s.context_login.replace(false);
     if key.flag(CKA_ALWAYS_AUTHENTICATE) && !authorized {
         return Err(super::session::auth_due());
@@ -230,7 +230,7 @@ impl Token {
         let signer = new_signer(self, &obj, mech, sign)?;
         s.context_login.set(false);
         let needs_auth = sign && obj.flag(CKA_ALWAYS_AUTHENTICATE);
-        let op = SignOp { signer, mechanism: mech.ty, key: obj, multipart: false, needs_auth };
+        let op = SignOp { signer, mechanism: mech.ty, key: obj, multipart: false, needs_auth, signature: None };
         if sign {
             s.sign = Some(op);
         } else {

@@ -33,6 +33,9 @@ pub struct SignOp {
     pub multipart: bool,
     /// CKA_ALWAYS_AUTHENTICATE: a context-specific login is due first.
     pub needs_auth: bool,
+    /// PKCS#11 3.2 C_VerifySignatureInit: the signature given up front
+    /// (the verification then runs as this verify operation).
+    pub signature: Option<Vec<u8>>,
 }
 
 /// A message-based encryption or decryption operation (C_MessageEncryptInit,
@@ -276,7 +279,7 @@ impl Session {
         let r = if op.needs_auth {
             Err(auth_due())
         } else if op.signer.single_part_only() {
-            Err(Error::new(CKR_FUNCTION_NOT_SUPPORTED, "this mechanism is single-part only"))
+            Err(Error::new(op.signer.multipart_refusal(), "this mechanism is single-part only"))
         } else {
             op.multipart = true;
             op.signer.update(data)
@@ -309,6 +312,33 @@ impl Session {
     pub fn verify_final(&mut self, signature: &[u8]) -> Result<()> {
         let mut op = self.verify.take().ok_or_else(|| not_init("verify"))?;
         op.signer.verify_final(signature)
+    }
+
+    /// The verify operation of C_VerifySignatureInit (3.2), or
+    /// `CKR_OPERATION_NOT_INITIALIZED` (also for one begun by C_VerifyInit).
+    fn signature_op(&mut self) -> Result<&mut SignOp> {
+        self.verify
+            .as_mut()
+            .filter(|op| op.signature.is_some())
+            .ok_or_else(|| not_init("signature verification (C_VerifySignatureInit)"))
+    }
+
+    /// C_VerifySignature: single-part, with the signature given at Init.
+    pub fn verify_signature(&mut self, data: &[u8]) -> Result<()> {
+        let sig = self.signature_op()?.signature.take().unwrap_or_default();
+        self.verify_oneshot(data, &sig)
+    }
+
+    /// C_VerifySignatureUpdate.
+    pub fn verify_signature_update(&mut self, data: &[u8]) -> Result<()> {
+        self.signature_op()?;
+        self.sign_update(false, data)
+    }
+
+    /// C_VerifySignatureFinal.
+    pub fn verify_signature_final(&mut self) -> Result<()> {
+        let sig = self.signature_op()?.signature.take().unwrap_or_default();
+        self.verify_final(&sig)
     }
 
     pub fn find_next(&mut self, max: usize) -> Result<Vec<Handle>> {

@@ -28,6 +28,19 @@ pub enum KeyType {
     P384,
     P521,
     Secp256k1,
+    // PKCS#11 3.2 post-quantum (ML-DSA signing, ML-KEM key encapsulation)
+    #[value(name = "ml-dsa-44")]
+    MlDsa44,
+    #[value(name = "ml-dsa-65")]
+    MlDsa65,
+    #[value(name = "ml-dsa-87")]
+    MlDsa87,
+    #[value(name = "ml-kem-512")]
+    MlKem512,
+    #[value(name = "ml-kem-768")]
+    MlKem768,
+    #[value(name = "ml-kem-1024")]
+    MlKem1024,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -256,8 +269,50 @@ fn create(
             ]);
             lib.generate_key_pair(h, &Mechanism::new(CKM_EC_KEY_PAIR_GEN), &p, &q).map_err(e)?;
         }
+        KeyType::MlDsa44 | KeyType::MlDsa65 | KeyType::MlDsa87 => {
+            let set = match kt {
+                KeyType::MlDsa44 => CKP_ML_DSA_44,
+                KeyType::MlDsa65 => CKP_ML_DSA_65,
+                _ => CKP_ML_DSA_87,
+            };
+            let mut p = common.clone();
+            p.extend([
+                Attr::ulong(CKA_PARAMETER_SET, set),
+                Attr::bool(CKA_VERIFY, true),
+                Attr::bool(CKA_ENCAPSULATE, false),
+            ]);
+            let mut q = common.clone();
+            q.extend(private.iter().cloned());
+            q.extend([Attr::bool(CKA_SIGN, true), Attr::bool(CKA_DECAPSULATE, false)]);
+            lib.generate_key_pair(h, &Mechanism::new(CKM_ML_DSA_KEY_PAIR_GEN), &p, &q).map_err(e)?;
+        }
+        KeyType::MlKem512 | KeyType::MlKem768 | KeyType::MlKem1024 => {
+            let set = match kt {
+                KeyType::MlKem512 => CKP_ML_KEM_512,
+                KeyType::MlKem768 => CKP_ML_KEM_768,
+                _ => CKP_ML_KEM_1024,
+            };
+            let mut p = common.clone();
+            p.extend([
+                Attr::ulong(CKA_PARAMETER_SET, set),
+                Attr::bool(CKA_ENCAPSULATE, true),
+                Attr::bool(CKA_VERIFY, false),
+                Attr::bool(CKA_ENCRYPT, false),
+                Attr::bool(CKA_WRAP, false),
+            ]);
+            let mut q = common.clone();
+            q.extend(private.iter().cloned());
+            q.extend([
+                Attr::bool(CKA_DECAPSULATE, true),
+                Attr::bool(CKA_SIGN, false),
+                Attr::bool(CKA_DECRYPT, false),
+                Attr::bool(CKA_UNWRAP, false),
+            ]);
+            lib.generate_key_pair(h, &Mechanism::new(CKM_ML_KEM_KEY_PAIR_GEN), &p, &q).map_err(e)?;
+        }
     }
-    Ok(format!("created {name} ({:?}), version 1", kt).to_lowercase())
+    let type_name = clap::ValueEnum::to_possible_value(&kt).map(|v| v.get_name().to_string()).unwrap_or_default();
+    Ok(format!("created {name} ({type_name}), version 1"))
 }
 
 /// Runs one `keyward key ...` command; returns what to print.

@@ -35,7 +35,11 @@
 //!   parameter generation; PKCS#3 DH keys, shared secrets and parameter
 //!   generation (`crypto::dsa`, `crypto::dh`);
 //! - `rand`: random bytes with caller-supplied DRBG additional input
-//!   (C_SeedRandom).
+//!   (C_SeedRandom);
+//! - `pq`: ML-DSA and ML-KEM over AWS-LC's byte-level functions (key
+//!   generation from a seed, deterministic and hedged signing with a
+//!   context, HashML-DSA, deterministic encapsulation) and the HashML-DSA
+//!   pre-hashes (SHA-2, SHA-3, SHAKE).
 
 mod bn;
 mod des;
@@ -45,6 +49,7 @@ mod dsa;
 mod ec;
 mod ed25519;
 mod gcm;
+mod pq;
 mod rand;
 mod rsa;
 
@@ -55,6 +60,7 @@ pub use dsa::Dsa;
 pub use ec::{EcGroup, P224, P521, ec_check_point, ec_ecdh, ec_generate, ec_public_point, ec_sign, ec_verify};
 pub use ed25519::{MAX_CONTEXT_LEN as ED25519_MAX_CONTEXT_LEN, ed25519_sign, ed25519_verify};
 pub use gcm::{GcmSealStream, aes_gcm_any_iv};
+pub use pq::{ML_DSA_44, ML_DSA_65, ML_DSA_87, ML_KEM_512, ML_KEM_768, ML_KEM_1024, MlDsaFns, MlKemFns, PreHash};
 pub use rand::{ADDITIONAL_INPUT_LEN, random_with_additional_input};
 pub use rsa::{EncPad, EvpRsa, SigPad, generate_rsa};
 

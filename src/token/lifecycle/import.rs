@@ -58,7 +58,7 @@ impl Token {
             ));
         }
         let mut last = Error::new(CKR_ARGUMENTS_BAD, "not a PKCS#8 private key nor a raw AES key");
-        for kt in [CKK_RSA, CKK_EC, CKK_EC_EDWARDS, CKK_EC_MONTGOMERY] {
+        for kt in [CKK_RSA, CKK_EC, CKK_EC_EDWARDS, CKK_EC_MONTGOMERY, CKK_ML_DSA, CKK_ML_KEM] {
             let mut priv_t = common(CKO_PRIVATE_KEY, kt);
             if kt == CKK_EC_MONTGOMERY {
                 // Key agreement is an X25519 key's only use.
@@ -92,6 +92,7 @@ impl Token {
                     pt.push(Attr::new(CKA_EC_PARAMS, params));
                     pt.push(Attr::new(CKA_EC_POINT, spki[spki.len() - plen..].to_vec()));
                 }
+                CKK_ML_DSA | CKK_ML_KEM => pt.extend(crate::token::pq::public_attrs(&n)?),
                 _ => {
                     let params = n.attrs.get(CKA_EC_PARAMS).unwrap_or_default().to_vec();
                     let fl = crate::token::asym::curve_of(&params)?.field_len();

@@ -128,6 +128,12 @@ impl Token {
                 };
                 (keygen, vec![Attr::new(CKA_EC_PARAMS, params.to_vec())])
             }
+            // Post-quantum keys: a new key pair of the same parameter set.
+            Some(kt @ (CKK_ML_DSA | CKK_ML_KEM)) => {
+                let set = p.ulong(CKA_PARAMETER_SET).or_else(|| public.and_then(|q| q.ulong(CKA_PARAMETER_SET)));
+                let set = set.ok_or_else(|| Error::device("post-quantum key without CKA_PARAMETER_SET"))?;
+                crate::token::pq::rotation_keygen(kt, set)
+            }
             kt => return Err(err!(CKR_KEY_TYPE_INCONSISTENT, "cannot rotate key type {kt:?}")),
         };
         let mech = gen_mech.unwrap_or(mech);
@@ -378,6 +384,8 @@ impl Token {
             (Some(CKK_EC), CKM_EC_KEY_PAIR_GEN) => true,
             (Some(CKK_EC_EDWARDS), CKM_EC_EDWARDS_KEY_PAIR_GEN) => true,
             (Some(CKK_EC_MONTGOMERY), CKM_EC_MONTGOMERY_KEY_PAIR_GEN) => true,
+            (Some(CKK_ML_DSA), CKM_ML_DSA_KEY_PAIR_GEN) => true,
+            (Some(CKK_ML_KEM), CKM_ML_KEM_KEY_PAIR_GEN) => true,
             _ => false,
         };
         if !mech_ok {
