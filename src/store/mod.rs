@@ -80,9 +80,11 @@
 
 pub mod codec;
 pub mod kek;
+mod postgres;
 pub mod seal;
 mod sqlite;
 
+pub use postgres::{PgOptions, valid_schema};
 pub use sqlite::DB_FILE;
 
 use crate::ck::*;
@@ -270,6 +272,12 @@ impl Store {
     /// its schema up to date.
     pub fn open(dir: &Path) -> Result<Store> {
         Ok(Store::from_backend(Box::new(sqlite::Sqlite::open(dir)?)))
+    }
+
+    /// Opens (creating) the token in PostgreSQL schema `options.schema` and
+    /// brings its schema up to date.
+    pub fn open_postgres(options: PgOptions) -> Result<Store> {
+        Ok(Store::from_backend(Box::new(postgres::Postgres::open(options)?)))
     }
 
     /// A store over any [`Backend`].
