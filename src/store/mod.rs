@@ -87,6 +87,11 @@ mod sqlite;
 pub use postgres::{PgOptions, valid_schema};
 pub use sqlite::DB_FILE;
 
+/// Creates a private (0700) directory, as the SQLite store does for its own.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    sqlite::schema::create_private_dir(dir)
+}
+
 use crate::ck::*;
 use crate::error::{Error, Result};
 use std::cell::Cell;
@@ -181,6 +186,11 @@ pub trait Backend: Send + Sync {
     fn set_durability_normal(&self) -> Result<()>;
     /// `store.max_pages`: caps the database size in pages.
     fn set_max_pages(&self, pages: u64) -> Result<()>;
+    /// Whether hosts other than this one may open the token (a server
+    /// database): per-host state (the audit anchor) is then kept per host.
+    fn shared_by_hosts(&self) -> bool {
+        false
+    }
 }
 
 /// The reads and writes of one write transaction of a [`Backend`]. The
@@ -298,9 +308,15 @@ impl Store {
         self.backend.set_max_pages(pages)
     }
 
-    /// Where the token lives (SQLite: the database file).
+    /// Where the token lives (SQLite: the database file; PostgreSQL:
+    /// `postgres:<url>#<schema>`).
     pub fn path(&self) -> &Path {
         self.backend.path()
+    }
+
+    /// Whether other hosts may open this token (PostgreSQL).
+    pub fn shared_by_hosts(&self) -> bool {
+        self.backend.shared_by_hosts()
     }
 
     /// Fails when called from inside this store's own [`Store::transaction`]

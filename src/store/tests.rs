@@ -141,16 +141,18 @@ fn crud_and_changes_seen_by_a_second_store(p: &Place) {
 }
 
 fn fast_path_is_cheap(p: &Place) {
-    let s = p.open_throttled();
+    let s = p.open();
     let rev = s.load_all().unwrap().rev;
-    let n = 20_000u32;
+    // SQLite: a cached pragma; PostgreSQL: one primary-key read (a round
+    // trip, which the token layer makes at most once per refresh_ms).
+    let (n, budget) = if p.pg.is_some() { (2_000u32, 2_000) } else { (20_000u32, 100) };
     let t = Instant::now();
     for _ in 0..n {
         assert!(s.changes_since(rev).unwrap().is_none());
     }
     let per = t.elapsed() / n;
     eprintln!("changes_since fast path: {per:?} per call");
-    assert!(per < Duration::from_micros(100), "{per:?}");
+    assert!(per < Duration::from_micros(budget), "{per:?}");
 }
 
 fn pin_attempts_are_reserved_up_to_the_limit(p: &Place) {
@@ -367,15 +369,6 @@ impl Place {
         match &self.pg {
             Some(o) => Store::open_postgres(o.clone()).unwrap(),
             None => Store::open(self.dir.path()).unwrap(),
-        }
-    }
-
-    /// Like `open`, with PostgreSQL's production fast path (a row read at
-    /// most once a second, change notifications in between).
-    pub(super) fn open_throttled(&self) -> Store {
-        match &self.pg {
-            Some(o) => Store::open_postgres(PgOptions { check_every: Duration::from_secs(1), ..o.clone() }).unwrap(),
-            None => self.open(),
         }
     }
 }

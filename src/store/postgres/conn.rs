@@ -43,9 +43,6 @@ pub struct PgOptions {
     pub connect_timeout: Duration,
     /// Bounds every statement (and the wait for the write lock).
     pub statement_timeout: Duration,
-    /// How often the `changes_since` fast path reads `counters.rev` even
-    /// when no change notification arrived (zero: on every call).
-    pub check_every: Duration,
 }
 
 impl fmt::Debug for PgOptions {
@@ -348,7 +345,6 @@ mod tests {
             ca_file: None,
             connect_timeout: Duration::from_secs(1),
             statement_timeout: Duration::from_secs(1),
-            check_every: Duration::ZERO,
         }
     }
 

@@ -19,16 +19,16 @@
 //! - Tombstones are the `tombstones (id, rev)` table; ids come from an
 //!   identity column (a sequence: starts at 1, never reused, not even after
 //!   `C_InitToken` or a rolled-back insert).
-//! - The `changes_since` fast path reads no table: every write transaction
-//!   sends `NOTIFY keyward_<schema>, '<rev>'` (delivered at commit) and
-//!   every connection `LISTEN`s from the moment it connects, so the fast
-//!   path drains the notifications already on the socket without blocking
-//!   (no round trip). A notification of a revision this connection has not
-//!   seen sends it to the slow path. As a guard against a lost
-//!   notification, and for an exact answer, it also reads `counters.rev`
-//!   (one primary-key row) when the last such read is older than
-//!   `check_every` (zero: on every call, which is what the unit tests use;
-//!   the slot setting `pg_check_ms`, default 1000).
+//! - The `changes_since` fast path is one primary-key read of
+//!   `counters.rev` (no scan, no other table), compared with the revision
+//!   this connection knows the database to have (its own commits move that
+//!   one, not the revision it returned). The token layer calls it at most
+//!   once per `store.refresh_ms`, so that is the bound on how often a hot
+//!   path touches the server: on PostgreSQL set `refresh_ms` to what the
+//!   hosts may lag (e.g. 100) to keep key use off the network. (LISTEN /
+//!   NOTIFY was tried: the `postgres` client only sees a notification when
+//!   its runtime polls the socket, i.e. during another round trip, so it
+//!   cannot replace the read without a thread.)
 //! - Durability: PostgreSQL's WAL with `synchronous_commit` as the server
 //!   has it (on by default; with synchronous replication a commit returns
 //!   once the standby has it). `durability = "normal"` sets
@@ -55,7 +55,6 @@ use crate::error::{Error, Result};
 use postgres::{Client, IsolationLevel};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
 use tx::{PgTx, Stmts, count, from_rev, object_row, to_rev};
 
 /// A client error as a `CK_RV` (disk full: `CKR_DEVICE_MEMORY`; anything
@@ -97,7 +96,6 @@ pub(super) struct Conn {
 pub(super) struct Seen {
     returned: u64,
     db: u64,
-    checked: Instant,
 }
 
 struct Inner {
@@ -148,10 +146,7 @@ impl Postgres {
         let sync = if durability_normal { "off" } else { "on" };
         // `schema` is a plain identifier (checked at open).
         c.client
-            .batch_execute(&format!(
-                "SET search_path TO {schema}; SET synchronous_commit TO {sync}; LISTEN {}",
-                channel(schema)
-            ))
+            .batch_execute(&format!("SET search_path TO {schema}; SET synchronous_commit TO {sync}"))
             .map_err(pg_err)?;
         Ok(c)
     }
@@ -181,26 +176,6 @@ impl Postgres {
         }
         r
     }
-}
-
-/// The notification channel of a schema's token.
-fn channel(schema: &str) -> String {
-    format!("keyward_{schema}")
-}
-
-/// Drains the notifications already received (no blocking, no round
-/// trip); true when one names a revision other than `db`.
-fn notified_other_than(c: &mut Conn, db: u64) -> Result<bool> {
-    use postgres::fallible_iterator::FallibleIterator;
-    let mut other = false;
-    let mut n = c.client.notifications();
-    let mut it = n.iter();
-    while let Some(note) = it.next().map_err(pg_err)? {
-        if note.payload().parse::<u64>().ok() != Some(db) {
-            other = true;
-        }
-    }
-    Ok(other)
 }
 
 fn wrapped_key(salt: Option<Vec<u8>>, iter: Option<i64>, blob: Option<Vec<u8>>) -> Result<Option<WrappedKey>> {
@@ -243,15 +218,12 @@ fn read_changes(c: &mut Conn, seen: &mut Option<Seen>, since: Option<u64>) -> Re
         }
     }
     t.commit().map_err(pg_err)?;
-    *seen = Some(Seen { returned: rev, db: rev, checked: Instant::now() });
-    // Notifications of what this snapshot already holds are stale now.
-    let _ = notified_other_than(c, rev)?;
+    *seen = Some(Seen { returned: rev, db: rev });
     Ok(changes)
 }
 
 impl Backend for Postgres {
     fn write(&self, f: WriteFn<'_>) -> Result<()> {
-        let chan = channel(&self.options.schema);
         self.with(|c, seen| {
             let Conn { client, stmts } = c;
             let mut t =
@@ -264,9 +236,6 @@ impl Backend for Postgres {
             f(&ptx)?;
             let stamped = ptx.stamped();
             drop(ptx);
-            if let Some(r) = stamped {
-                tx::execute(&mut t, stmts, "SELECT pg_notify($1, $2)", &[&chan, &r.to_string()])?;
-            }
             t.commit().map_err(pg_err)?;
             // Our own commit does not make what we returned stale; another
             // connection's commit before our lock does.
@@ -309,19 +278,13 @@ impl Backend for Postgres {
     }
 
     fn changes_since(&self, rev: u64) -> Result<Option<Changes>> {
-        let check_every = self.options.check_every;
         self.with(|c, seen| {
             if let Some(s) = *seen
                 && rev >= s.returned
-                && !notified_other_than(c, s.db)?
             {
-                if s.checked.elapsed() < check_every {
-                    return Ok(None);
-                }
                 let row = tx::query_opt(&mut c.client, &mut c.stmts, tx::SELECT_REV, &[])?
                     .ok_or_else(|| corrupt("revision counter missing"))?;
                 if to_rev(row.try_get(0).map_err(pg_err)?)? == s.db {
-                    *seen = Some(Seen { checked: Instant::now(), ..s });
                     return Ok(None);
                 }
             }
@@ -359,6 +322,10 @@ impl Backend for Postgres {
     fn set_durability_normal(&self) -> Result<()> {
         self.lock().durability_normal = true;
         self.with(|c, _| c.client.batch_execute("SET synchronous_commit TO off").map_err(pg_err))
+    }
+
+    fn shared_by_hosts(&self) -> bool {
+        true
     }
 
     /// No page cap in PostgreSQL: size limits belong to the server (a

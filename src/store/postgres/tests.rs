@@ -37,7 +37,6 @@ pub(in crate::store) fn test_options() -> Option<PgOptions> {
         ca_file: std::env::var_os("KEYWARD_TEST_PG_CA").map(Into::into),
         connect_timeout: Duration::from_secs(5),
         statement_timeout: Duration::from_secs(20),
-        check_every: Duration::ZERO,
     })
 }
 

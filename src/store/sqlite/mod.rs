@@ -25,7 +25,7 @@
 //!   `secure_delete` overwrites deleted content.
 //! - The row MAC is the `mac` column of `objects` (schema 2).
 
-mod schema;
+pub(super) mod schema;
 #[cfg(test)]
 mod tests;
 mod tx;
