@@ -288,3 +288,112 @@ fn changes_on_one_host_apply_on_another() {
     drop(to_b);
     b.wait().unwrap();
 }
+
+fn cli(conf: Option<&str>, args: &[&str]) -> (bool, String) {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
+    c.args(args);
+    match conf {
+        Some(p) => c.env("KEYWARD_CONF", p),
+        None => c.env_remove("KEYWARD_CONF"),
+    };
+    let out = c.output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
+}
+
+/// `keyward store migrate --from sqlite:PATH --to postgres:URL`: the token
+/// moves with its PINs, every key version, its data (a ciphertext made
+/// before decrypts after) and its audit anchor; a second run is refused.
+#[test]
+fn a_sqlite_token_migrates_to_postgres() {
+    if skip_unless_postgres() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let token = root.path().join("token");
+    // A SQLite token with a rotated key, a plain key and a ciphertext.
+    let sqlite_conf = root.path().join("sqlite.toml");
+    std::fs::write(
+        &sqlite_conf,
+        format!("[policy]\npbkdf2_iterations = 1000\n[[slot]]\npath = \"{}\"\n", token.display()),
+    )
+    .unwrap();
+    let p11 = load(&CString::new(sqlite_conf.to_str().unwrap()).unwrap());
+    init(&p11);
+    let s = user(&p11);
+    s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("r")).unwrap();
+    let rotate = [Attribute::Label(b"r".to_vec()), vbool(CKA_KEYWARD_ROTATE, true)];
+    s.generate_key(&Mechanism::AesKeyGen, &rotate).unwrap();
+    let k = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("k")).unwrap();
+    let ct = gcm(&s, k).unwrap();
+    let ids_before: Vec<u64> = find(&s, "r", true).iter().map(|h| h.handle()).collect();
+    drop(s);
+    p11.finalize().unwrap();
+
+    // The migration, and a second one onto the now non-empty schema.
+    let store = slot_store(&root.path().join("store"));
+    let field = |k: &str| {
+        store.lines().find_map(|l| l.strip_prefix(&format!("{k} = \"")).map(|v| v.trim_end_matches('"').to_string()))
+    };
+    let (url, schema, pw, ca) =
+        (field("url").unwrap(), field("schema").unwrap(), field("password_file").unwrap(), field("ca_file").unwrap());
+    let args = |to: &str| {
+        vec![
+            "store".to_string(),
+            "migrate".into(),
+            "--from".into(),
+            format!("sqlite:{}", token.display()),
+            "--to".into(),
+            format!("postgres:{to}"),
+            "--schema".into(),
+            schema.clone(),
+            "--password-file".into(),
+            pw.clone(),
+            "--ca-file".into(),
+            ca.clone(),
+        ]
+    };
+    let a = args(&url);
+    let (ok, out) = cli(None, &a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{out}");
+    assert!(out.contains("3 objects"), "{out}");
+    let (ok, out) = cli(None, &a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!ok && out.contains("not empty"), "a second migration overwrote the target: {out}");
+
+    // The same slot on PostgreSQL: PINs, versions, data, audit.
+    let pg_conf = root.path().join("pg.toml");
+    std::fs::write(
+        &pg_conf,
+        format!("[policy]\npbkdf2_iterations = 1000\n[[slot]]\npath = \"{}\"\n{store}", token.display()),
+    )
+    .unwrap();
+    // The anchor moved under this host's key for the log in `token`.
+    let mut c = pg_client(&pg_conf);
+    let keys: Vec<String> = c
+        .query("SELECT key FROM meta WHERE key LIKE 'audit.%' ORDER BY key", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("audit.anchor@")
+                && k.ends_with(&format!(":{}", token.canonicalize().unwrap().display()))),
+        "{keys:?}"
+    );
+    assert!(!keys.iter().any(|k| k == "audit.anchor"), "{keys:?}");
+    drop(c);
+    let p11 = load(&CString::new(pg_conf.to_str().unwrap()).unwrap());
+    let s = user(&p11);
+    let ids_after: Vec<u64> = find(&s, "r", true).iter().map(|h| h.handle()).collect();
+    assert_eq!(ids_after, ids_before, "both versions, same handles");
+    let k = find(&s, "k", false)[0];
+    let mut iv = [3u8; 12];
+    let pt = s.decrypt(&Mechanism::AesGcm(GcmParams::new(&mut iv, b"", 128.into()).unwrap()), k, &ct).unwrap();
+    assert_eq!(pt, b"data");
+    let new = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("new")).unwrap();
+    assert!(ids_after.iter().all(|h| new.handle() > *h), "ids are not reused");
+    drop(s);
+    p11.finalize().unwrap();
+    let (ok, out) = cli(Some(pg_conf.to_str().unwrap()), &["audit", "verify"]);
+    assert!(ok, "the audit log verifies against the migrated anchor: {out}");
+}

@@ -80,6 +80,7 @@
 
 pub mod codec;
 pub mod kek;
+pub mod migrate;
 mod postgres;
 pub mod seal;
 mod sqlite;
@@ -228,6 +229,26 @@ pub trait TxBackend {
     fn pin_failed(&self, role: Role) -> Result<u32>;
     /// Zeroes the failure counter of `role` (stamps even if it was 0).
     fn pin_ok(&self, role: Role) -> Result<()>;
+
+    // ---- moving a token between backends (`migrate`) ----
+    /// The token row; `None` until `C_InitToken`.
+    fn token(&self) -> Result<Option<TokenRow>>;
+    /// Every meta key and value, ordered by key.
+    fn meta_all(&self) -> Result<Vec<(String, Vec<u8>)>>;
+    /// The highest object id ever assigned (0: none); new ids are above it.
+    fn id_floor(&self) -> Result<i64>;
+    /// Writes `row` with its own id and MAC (the target of a migration).
+    fn import_object(&self, _row: &ObjectRow) -> Result<()> {
+        Err(Error::new(CKR_FUNCTION_NOT_SUPPORTED, "this store cannot be a migration target"))
+    }
+    /// Writes the token row as it is, counters included.
+    fn import_token(&self, _row: &TokenRow) -> Result<()> {
+        Err(Error::new(CKR_FUNCTION_NOT_SUPPORTED, "this store cannot be a migration target"))
+    }
+    /// Makes every id up to `floor` count as used.
+    fn raise_id_floor(&self, _floor: i64) -> Result<()> {
+        Err(Error::new(CKR_FUNCTION_NOT_SUPPORTED, "this store cannot be a migration target"))
+    }
 }
 
 /// One token's database, opened by one process. Several `Store`s (in this

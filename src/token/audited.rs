@@ -60,16 +60,28 @@ pub struct AuditMeta<S> {
     log_id: Option<String>,
 }
 
+/// The id of the audit log in `dir` on this host (`HOST:DIR`).
+fn log_id(dir: &std::path::Path) -> String {
+    let canon = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    format!("{}:{}", host_name(), canon.display())
+}
+
+/// The meta key under which a store shared by hosts keeps `key` of the
+/// audit log in `dir` on this host (`keyward store migrate` moves a
+/// SQLite token's anchor there).
+pub fn shared_audit_meta_key(key: &str, dir: &std::path::Path) -> String {
+    AuditMeta { store: (), log_id: Some(log_id(dir)) }.key(key)
+}
+
 impl<S: std::borrow::Borrow<Store>> AuditMeta<S> {
     /// The audit meta of the log in `dir` over `store`.
     pub fn new(store: S, dir: &std::path::Path) -> Self {
-        let log_id = store.borrow().shared_by_hosts().then(|| {
-            let canon = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-            format!("{}:{}", host_name(), canon.display())
-        });
+        let log_id = store.borrow().shared_by_hosts().then(|| log_id(dir));
         AuditMeta { store, log_id }
     }
+}
 
+impl<S> AuditMeta<S> {
     fn key(&self, key: &str) -> String {
         match &self.log_id {
             Some(id) if key == crate::audit::writer::META_ANCHOR || key == crate::audit::writer::META_START => {

@@ -17,6 +17,7 @@ pub(crate) mod integrity;
 pub(crate) mod kek;
 pub mod lifecycle;
 mod login;
+pub mod migrate;
 mod objects;
 pub mod ops;
 pub mod session;

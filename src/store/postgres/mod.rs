@@ -55,7 +55,7 @@ use crate::error::{Error, Result};
 use postgres::{Client, IsolationLevel};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use tx::{PgTx, Stmts, count, from_rev, object_row, to_rev};
+use tx::{PgTx, Stmts, from_rev, object_row, to_rev};
 
 /// A client error as a `CK_RV` (disk full: `CKR_DEVICE_MEMORY`; anything
 /// else, including a lost connection: `CKR_DEVICE_ERROR`).
@@ -178,7 +178,11 @@ impl Postgres {
     }
 }
 
-fn wrapped_key(salt: Option<Vec<u8>>, iter: Option<i64>, blob: Option<Vec<u8>>) -> Result<Option<WrappedKey>> {
+pub(super) fn wrapped_key(
+    salt: Option<Vec<u8>>,
+    iter: Option<i64>,
+    blob: Option<Vec<u8>>,
+) -> Result<Option<WrappedKey>> {
     match (salt, iter, blob) {
         (None, None, None) => Ok(None),
         (Some(salt), Some(iter), Some(blob)) => {
@@ -248,25 +252,7 @@ impl Backend for Postgres {
     }
 
     fn token(&self) -> Result<Option<TokenRow>> {
-        self.with(|c, _| {
-            let row = tx::query_opt(
-                &mut c.client,
-                &mut c.stmts,
-                "SELECT label, serial, so_salt, so_iter, so_blob, user_salt, user_iter, user_blob, \
-                 so_failures, user_failures FROM token WHERE id = 1",
-                &[],
-            )?;
-            let Some(r) = row else { return Ok(None) };
-            let g = |e: postgres::Error| pg_err(e);
-            Ok(Some(TokenRow {
-                label: r.try_get(0).map_err(g)?,
-                serial: r.try_get(1).map_err(g)?,
-                so: wrapped_key(r.try_get(2).map_err(g)?, r.try_get(3).map_err(g)?, r.try_get(4).map_err(g)?)?,
-                user: wrapped_key(r.try_get(5).map_err(g)?, r.try_get(6).map_err(g)?, r.try_get(7).map_err(g)?)?,
-                so_failures: count(r.try_get(8).map_err(g)?),
-                user_failures: count(r.try_get(9).map_err(g)?),
-            }))
-        })
+        self.with(|c, _| tx::token(&mut c.client, &mut c.stmts))
     }
 
     fn failures(&self, role: Role) -> Result<Option<u32>> {

@@ -3,7 +3,7 @@
 //! and the row reads shared with the connection-level reads. Statements are
 //! prepared once per connection (`Stmts`).
 
-use super::super::{ObjectRow, Role, TxBackend, WrappedKey, corrupt, handle_invalid, not_initialized};
+use super::super::{ObjectRow, Role, TokenRow, TxBackend, WrappedKey, corrupt, handle_invalid, not_initialized};
 use super::pg_err;
 use crate::error::Result;
 use postgres::types::ToSql;
@@ -120,6 +120,27 @@ pub(super) fn meta_get(c: &mut impl GenericClient, stmts: &mut Stmts, key: &str)
 pub(super) fn failures(c: &mut impl GenericClient, stmts: &mut Stmts, role: Role) -> Result<Option<u32>> {
     let row = query_opt(c, stmts, role_sql(role).select_failures, &[])?;
     row.map(|r| r.try_get::<_, i64>(0).map(count).map_err(pg_err)).transpose()
+}
+
+/// The token row.
+pub(super) fn token(c: &mut impl GenericClient, stmts: &mut Stmts) -> Result<Option<TokenRow>> {
+    let row = query_opt(
+        c,
+        stmts,
+        "SELECT label, serial, so_salt, so_iter, so_blob, user_salt, user_iter, user_blob, \
+         so_failures, user_failures FROM token WHERE id = 1",
+        &[],
+    )?;
+    let Some(r) = row else { return Ok(None) };
+    let g = pg_err;
+    Ok(Some(TokenRow {
+        label: r.try_get(0).map_err(g)?,
+        serial: r.try_get(1).map_err(g)?,
+        so: super::wrapped_key(r.try_get(2).map_err(g)?, r.try_get(3).map_err(g)?, r.try_get(4).map_err(g)?)?,
+        user: super::wrapped_key(r.try_get(5).map_err(g)?, r.try_get(6).map_err(g)?, r.try_get(7).map_err(g)?)?,
+        so_failures: count(r.try_get(8).map_err(g)?),
+        user_failures: count(r.try_get(9).map_err(g)?),
+    }))
 }
 
 /// One write transaction's statements, after the write lock (the
@@ -287,6 +308,68 @@ impl TxBackend for PgTx<'_, '_> {
     fn pin_ok(&self, role: Role) -> Result<()> {
         self.stamp()?;
         self.execute(role_sql(role).reset_failures, &[])?;
+        Ok(())
+    }
+
+    fn token(&self) -> Result<Option<TokenRow>> {
+        token(&mut **self.tx.borrow_mut(), &mut self.stmts.borrow_mut())
+    }
+
+    fn meta_all(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let rows = self.query("SELECT key, value FROM meta ORDER BY key", &[])?;
+        rows.iter().map(|r| Ok((r.try_get(0).map_err(pg_err)?, r.try_get(1).map_err(pg_err)?))).collect()
+    }
+
+    fn id_floor(&self) -> Result<i64> {
+        let row = self.query_opt(
+            "SELECT GREATEST(COALESCE((SELECT last_value FROM pg_sequences WHERE schemaname = current_schema() \
+             AND sequencename = 'objects_id_seq'), 0), COALESCE((SELECT MAX(id) FROM objects), 0))",
+            &[],
+        )?;
+        row.map(|r| r.try_get(0).map_err(pg_err)).transpose().map(Option::unwrap_or_default)
+    }
+
+    fn import_object(&self, row: &ObjectRow) -> Result<()> {
+        let rev = self.stamp()?;
+        self.execute(
+            "INSERT INTO objects (id, uid, rev, public, sealed, mac) OVERRIDING SYSTEM VALUE \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&row.id, &row.uid, &rev, &row.public, &row.sealed, &row.mac],
+        )?;
+        Ok(())
+    }
+
+    fn import_token(&self, t: &TokenRow) -> Result<()> {
+        self.stamp()?;
+        let parts = |w: &Option<WrappedKey>| match w {
+            Some(w) => (Some(w.salt.clone()), Some(iter(w)), Some(w.blob.clone())),
+            None => (None, None, None),
+        };
+        let (ss, si, sb) = parts(&t.so);
+        let (us, ui, ub) = parts(&t.user);
+        self.execute(
+            "INSERT INTO token (id, label, serial, so_salt, so_iter, so_blob, user_salt, user_iter, user_blob, \
+             so_failures, user_failures) VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[
+                &t.label,
+                &t.serial,
+                &ss,
+                &si,
+                &sb,
+                &us,
+                &ui,
+                &ub,
+                &i64::from(t.so_failures),
+                &i64::from(t.user_failures),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn raise_id_floor(&self, floor: i64) -> Result<()> {
+        if floor >= 1 {
+            self.query("SELECT setval(pg_get_serial_sequence('objects', 'id'), $1)", &[&floor])?;
+        }
         Ok(())
     }
 }
