@@ -236,10 +236,11 @@ impl Backend for Postgres {
             let row = tx::query_opt(&mut t, stmts, "SELECT rev FROM counters WHERE id = 1 FOR UPDATE", &[])?
                 .ok_or_else(|| corrupt("revision counter missing"))?;
             let before = to_rev(row.try_get(0).map_err(pg_err)?)?;
-            let ptx = PgTx::new(&mut t, stmts);
-            f(&ptx)?;
-            let stamped = ptx.stamped();
-            drop(ptx);
+            let stamped = {
+                let ptx = PgTx::new(&mut t, stmts);
+                f(&ptx)?;
+                ptx.stamped()
+            };
             t.commit().map_err(pg_err)?;
             // Our own commit does not make what we returned stale; another
             // connection's commit before our lock does.
