@@ -571,4 +571,45 @@ mod tests {
         assert!(Config::parse("[policy]\nmax_pin_attempts = 0\n[[slot]]\npath=\"/x\"\n", None, "t").is_err());
         assert!(Config::parse("[[slot]]\n", None, "t").is_err());
     }
+
+    #[test]
+    fn postgres_slots_parse_and_their_mistakes_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("pw"), "s3cret\n").unwrap();
+        let ok = "[[slot]]\npath = \"a\"\nstore = \"postgres\"\nurl = \"host=db\"\npassword_file = \"pw\"\nca_file = \"ca.pem\"\n\
+                  [[slot]]\npath = \"b\"\nstore = \"postgres\"\nurl = \"host=db\"\nschema = \"tok_b\"\nconnect_timeout_ms = 7\n";
+        let c = Config::parse(ok, Some(d.path()), "t").unwrap();
+        let o = c.slots[0].pg_options(0).unwrap().unwrap();
+        assert_eq!(o.schema, "keyward_slot0", "derived from the slot's position");
+        assert_eq!(o.password.as_deref().map(String::as_str), Some("s3cret"));
+        assert_eq!(o.ca_file, Some(d.path().join("ca.pem")), "relative to the config");
+        let o = c.slots[1].pg_options(1).unwrap().unwrap();
+        assert_eq!((o.schema.as_str(), o.connect_timeout.as_millis()), ("tok_b", 7));
+        assert!(o.password.is_none());
+        // The SQLite default is unchanged.
+        let c = Config::parse("[[slot]]\npath = \"a\"\n", None, "t").unwrap();
+        assert_eq!(c.slots[0].store, StoreKind::Sqlite);
+        assert!(c.slots[0].pg_options(0).unwrap().is_none());
+        for (bad, why) in [
+            ("[[slot]]\npath = \"a\"\nstore = \"postgres\"\n", "needs url"),
+            ("[[slot]]\npath = \"a\"\nurl = \"host=db\"\n", "needs store"),
+            (
+                "[[slot]]\npath = \"a\"\nstore = \"postgres\"\nurl = \"h\"\npassword_file = \"f\"\npassword_env = \"V\"\n",
+                "exclude",
+            ),
+            ("[[slot]]\npath = \"a\"\nstore = \"postgres\"\nurl = \"h\"\nschema = \"x;drop\"\n", "schema"),
+            ("[[slot]]\npath = \"a\"\nstore = \"mysql\"\n", "unknown variant"),
+        ] {
+            let e = Config::parse(bad, None, "t").unwrap_err();
+            assert!(e.reason().contains(why), "{bad}: {}", e.reason());
+        }
+        // A missing password variable is an error naming it.
+        let c = Config::parse(
+            "[[slot]]\npath = \"a\"\nstore = \"postgres\"\nurl = \"h\"\npassword_env = \"KEYWARD_NO_SUCH_VAR_FOR_TEST\"\n",
+            None,
+            "t",
+        )
+        .unwrap();
+        assert!(c.slots[0].pg_options(0).unwrap_err().reason().contains("KEYWARD_NO_SUCH_VAR_FOR_TEST"));
+    }
 }

@@ -1,7 +1,9 @@
 //! Persistence behind one seam: the [`Store`] the token and KMS layers talk
 //! to, the [`Backend`] / [`TxBackend`] traits a database implements, and the
-//! types they exchange. Today's backend is SQLite (`sqlite`, one file per
-//! token, `<dir>/token.sqlite`); PostgreSQL is planned as a second one.
+//! types they exchange. Two backends: SQLite (`sqlite`, one file per
+//! token, `<dir>/token.sqlite`, the default) and PostgreSQL (`postgres`, one
+//! schema per token, shared by many hosts). `migrate` copies a token from
+//! one store into another.
 //! The store keeps bytes and knows nothing of sessions or PKCS#11 policy
 //! (which attributes are secret, who may log in). `seal` holds the at-rest
 //! cryptography, `codec` the attribute-blob format, `kek` the external

@@ -14,9 +14,12 @@
 //!   host-name lookup) is avoided: names are resolved here with the
 //!   system resolver on the calling thread and handed over as `hostaddr`.
 //! - **Bounded waits**: `connect_timeout` for a connection, and the server's
-//!   `statement_timeout` / `lock_timeout` plus the socket's
-//!   `tcp_user_timeout` for every statement, so an outage fails the call
-//!   with `CKR_DEVICE_ERROR` instead of hanging.
+//!   `statement_timeout` / `lock_timeout`, the socket's `tcp_user_timeout`
+//!   and TCP keepalives (5 s idle, 3 probes 1 s apart) for every statement,
+//!   so a dead server, host or network fails the call with
+//!   `CKR_DEVICE_ERROR` instead of hanging. Not covered: a server process
+//!   that is alive but stuck (its kernel still acknowledges), which the
+//!   `postgres` client offers no client-side timeout for.
 //! - The password never comes from the URL (`password_file` or
 //!   `password_env` of the slot); it is kept in `Zeroizing`.
 
@@ -223,6 +226,9 @@ pub(super) fn prepare(o: &PgOptions) -> Result<Prepared> {
     }
     let all_unix = hosts.iter().all(|h| h.starts_with('/'));
     let use_tls = sslmode != "disable" && !all_unix;
+    if !use_tls && !all_unix {
+        log::warn!("postgres store {}: sslmode=disable: the connection is neither encrypted nor authenticated", o.url);
+    }
     if use_tls && hosts.iter().any(|h| h.starts_with('/')) {
         return Err(bad("TLS cannot mix Unix-socket and TCP hosts (use sslmode=disable for sockets)"));
     }
@@ -268,7 +274,9 @@ pub(super) fn prepare(o: &PgOptions) -> Result<Prepared> {
         .connect_timeout(o.connect_timeout)
         .tcp_user_timeout(o.statement_timeout + o.connect_timeout)
         .keepalives(true)
-        .keepalives_idle(Duration::from_secs(30))
+        .keepalives_idle(Duration::from_secs(5))
+        .keepalives_interval(Duration::from_secs(1))
+        .keepalives_retries(3)
         .options(&format!(
             "-c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={}",
             ms * 2
