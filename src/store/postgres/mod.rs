@@ -142,12 +142,15 @@ impl Postgres {
         let client = conn::connect(&self.options)?;
         let mut c = Conn { client, stmts: Stmts::new() };
         let schema = &self.options.schema;
-        schema::migrate(&mut c, schema)?;
         let sync = if durability_normal { "off" } else { "on" };
-        // `schema` is a plain identifier (checked at open).
+        // `schema` is a plain identifier (checked at open). The search path
+        // names only it (a schema that does not exist yet is allowed), so
+        // no table of another schema is read by mistake, and an existing
+        // current schema is found without the migration's lock.
         c.client
             .batch_execute(&format!("SET search_path TO {schema}; SET synchronous_commit TO {sync}"))
             .map_err(pg_err)?;
+        schema::migrate(&mut c, schema)?;
         Ok(c)
     }
 

@@ -148,3 +148,21 @@ fn contended_lockout_counting_is_exact() {
     let t = Store::open_postgres(o).unwrap().token().unwrap().unwrap();
     assert_eq!(t.user_failures, max);
 }
+
+#[test]
+fn a_newer_schema_is_refused_and_other_schemas_are_not_read() {
+    let Some(o) = test_options() else { return };
+    Store::open_postgres(o.clone()).unwrap().meta_set("k", b"v").unwrap();
+    let mut c = super::conn::connect(&o).unwrap();
+    let schema = &o.schema;
+    c.batch_execute(&format!("UPDATE {schema}.schema_version SET version = 99")).unwrap();
+    let e = Store::open_postgres(o.clone()).unwrap_err();
+    assert_eq!(e.rv(), CKR_DEVICE_ERROR);
+    assert!(e.reason().contains("newer"), "{}", e.reason());
+    // A fresh schema is created even though a table of the same name
+    // exists in another schema on the search path's usual places.
+    let Some(fresh) = test_options() else { return };
+    let s = Store::open_postgres(fresh.clone()).unwrap();
+    assert!(s.integrity_check().unwrap());
+    assert_eq!(s.meta_get("k").unwrap(), None, "nothing of another schema");
+}
