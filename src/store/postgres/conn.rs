@@ -8,7 +8,7 @@
 //!   sockets only, where PostgreSQL has no TLS) is the only way to go
 //!   without it; `require` and `verify-ca` are treated as `verify-full`
 //!   (a key store does not talk to an unauthenticated server).
-//! - **No OS thread.** The `postgres` crate runs the connection on a
+//! - **No OS thread.** `client::PgClient` runs the connection on a
 //!   current-thread tokio runtime inside each call on the calling thread.
 //!   The one place tokio would start a thread (its blocking pool, for a
 //!   host-name lookup) is avoided: names are resolved here with the
@@ -17,9 +17,9 @@
 //!   `statement_timeout` / `lock_timeout`, the socket's `tcp_user_timeout`
 //!   and TCP keepalives (5 s idle, 3 probes 1 s apart) for every statement,
 //!   so a dead server, host or network fails the call with
-//!   `CKR_DEVICE_ERROR` instead of hanging. Not covered: a server process
-//!   that is alive but stuck (its kernel still acknowledges), which the
-//!   `postgres` client offers no client-side timeout for.
+//!   `CKR_DEVICE_ERROR` instead of hanging; and a client-side deadline
+//!   (`statement_timeout` + 1 s) on every call for a server that is alive
+//!   but stuck.
 //! - The password never comes from the URL (`password_file` or
 //!   `password_env` of the slot); it is kept in `Zeroizing`.
 
@@ -187,7 +187,7 @@ fn render(pairs: &[(String, String)]) -> String {
 
 /// What [`PgOptions`] resolve to: a client config and whether to use TLS.
 pub(super) struct Prepared {
-    pub config: postgres::Config,
+    pub config: tokio_postgres::Config,
     pub tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
@@ -265,7 +265,7 @@ pub(super) fn prepare(o: &PgOptions) -> Result<Prepared> {
     if !pairs.iter().any(|(k, _)| k == "application_name") {
         pairs.push(("application_name".into(), "keyward".into()));
     }
-    let mut config: postgres::Config = render(&pairs).parse().map_err(|e| bad(format!("url: {e}")))?;
+    let mut config: tokio_postgres::Config = render(&pairs).parse().map_err(|e| bad(format!("url: {e}")))?;
     if let Some(p) = &o.password {
         config.password(p.as_bytes());
     }
@@ -277,7 +277,7 @@ pub(super) fn prepare(o: &PgOptions) -> Result<Prepared> {
         .keepalives_idle(Duration::from_secs(5))
         .keepalives_interval(Duration::from_secs(1))
         .keepalives_retries(3)
-        .options(&format!(
+        .options(format!(
             "-c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={}",
             ms * 2
         ));
@@ -312,15 +312,17 @@ fn tls_connector(ca: &std::path::Path) -> Result<tokio_postgres_rustls::MakeRust
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(cfg))
 }
 
-/// One new connection.
-pub(super) fn connect(o: &PgOptions) -> Result<postgres::Client> {
+/// One new connection; every later call on it has `statement_timeout`
+/// (plus a second) as its client-side deadline.
+pub(in crate::store) fn connect(o: &PgOptions) -> Result<super::client::PgClient> {
+    use super::client::PgClient;
     let p = prepare(o)?;
+    let call = o.statement_timeout + Duration::from_secs(1);
     let r = match p.tls {
-        Some(tls) => p.config.connect(tls),
-        None => p.config.connect(postgres::NoTls),
+        Some(tls) => PgClient::connect(&p.config, tls, o.connect_timeout, call),
+        None => PgClient::connect(&p.config, tokio_postgres::NoTls, o.connect_timeout, call),
     };
     r.map_err(|e| {
-        let e = super::pg_err(e);
         log::error!("postgres store {}: cannot connect: {}", o.url, e.reason());
         Error::new(CKR_DEVICE_ERROR, format!("postgres store: cannot connect: {}", e.reason()))
     })

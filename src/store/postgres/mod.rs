@@ -41,6 +41,7 @@
 //!   reported as an error although it may have committed (the caller's
 //!   next refresh sees it).
 
+mod client;
 mod conn;
 mod schema;
 #[cfg(test)]
@@ -52,15 +53,15 @@ pub use conn::{PgOptions, valid_schema};
 use super::{Backend, Changes, Role, TokenRow, WrappedKey, WriteFn, corrupt};
 use crate::ck::*;
 use crate::error::{Error, Result};
-use postgres::{Client, IsolationLevel};
+use client::PgClient;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use tx::{PgTx, Stmts, from_rev, object_row, to_rev};
 
 /// A client error as a `CK_RV` (disk full: `CKR_DEVICE_MEMORY`; anything
 /// else, including a lost connection: `CKR_DEVICE_ERROR`).
-pub(super) fn pg_err(e: postgres::Error) -> Error {
-    use postgres::error::SqlState;
+pub(super) fn pg_err(e: tokio_postgres::Error) -> Error {
+    use tokio_postgres::error::SqlState;
     match e.as_db_error() {
         Some(db) => {
             let rv = if *db.code() == SqlState::DISK_FULL || *db.code() == SqlState::OUT_OF_MEMORY {
@@ -85,7 +86,7 @@ pub(super) fn pg_err(e: postgres::Error) -> Error {
 
 /// One open connection and what belongs to it.
 pub(super) struct Conn {
-    client: Client,
+    client: PgClient,
     stmts: Stmts,
 }
 
@@ -147,9 +148,7 @@ impl Postgres {
         // names only it (a schema that does not exist yet is allowed), so
         // no table of another schema is read by mistake, and an existing
         // current schema is found without the migration's lock.
-        c.client
-            .batch_execute(&format!("SET search_path TO {schema}; SET synchronous_commit TO {sync}"))
-            .map_err(pg_err)?;
+        c.client.batch(&format!("SET search_path TO {schema}; SET synchronous_commit TO {sync}"))?;
         schema::migrate(&mut c, schema)?;
         Ok(c)
     }
@@ -199,52 +198,70 @@ pub(super) fn wrapped_key(
 /// Every object (`since == None`) or what changed after `since`, from one
 /// snapshot.
 fn read_changes(c: &mut Conn, seen: &mut Option<Seen>, since: Option<u64>) -> Result<Changes> {
-    let Conn { client, stmts } = c;
-    let mut t = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .map_err(pg_err)?;
-    let row = tx::query_opt(&mut t, stmts, tx::SELECT_REV, &[])?.ok_or_else(|| corrupt("revision counter missing"))?;
+    let Conn { client: t, stmts } = c;
+    t.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+    let r = read_in_snapshot(t, stmts, since);
+    match &r {
+        Ok(_) => t.batch("COMMIT")?,
+        Err(_) => {
+            let _ = t.batch("ROLLBACK");
+        }
+    }
+    let changes = r?;
+    *seen = Some(Seen { returned: changes.rev, db: changes.rev });
+    Ok(changes)
+}
+
+fn read_in_snapshot(t: &mut PgClient, stmts: &mut Stmts, since: Option<u64>) -> Result<Changes> {
+    let row = tx::query_opt(t, stmts, tx::SELECT_REV, &[])?.ok_or_else(|| corrupt("revision counter missing"))?;
     let rev = to_rev(row.try_get(0).map_err(pg_err)?)?;
     let mut changes = Changes { rev, ..Changes::default() };
     match since {
-        None => changes.upserts = tx::objects(&mut t, stmts)?,
+        None => changes.upserts = tx::objects(t, stmts)?,
         Some(since) => {
             let since = from_rev(since);
             let rows = tx::query(
-                &mut t,
+                t,
                 stmts,
                 "SELECT id, uid, public, sealed, mac FROM objects WHERE rev > $1 ORDER BY id",
                 &[&since],
             )?;
             changes.upserts = rows.iter().map(object_row).collect::<Result<_>>()?;
-            let rows = tx::query(&mut t, stmts, "SELECT id FROM tombstones WHERE rev > $1 ORDER BY id", &[&since])?;
+            let rows = tx::query(t, stmts, "SELECT id FROM tombstones WHERE rev > $1 ORDER BY id", &[&since])?;
             changes.deletes = rows.iter().map(|r| r.try_get(0).map_err(pg_err)).collect::<Result<_>>()?;
         }
     }
-    t.commit().map_err(pg_err)?;
-    *seen = Some(Seen { returned: rev, db: rev });
     Ok(changes)
 }
 
 impl Backend for Postgres {
     fn write(&self, f: WriteFn<'_>) -> Result<()> {
         self.with(|c, seen| {
-            let Conn { client, stmts } = c;
-            let mut t =
-                client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().map_err(pg_err)?;
-            // The write lock, first.
-            let row = tx::query_opt(&mut t, stmts, "SELECT rev FROM counters WHERE id = 1 FOR UPDATE", &[])?
-                .ok_or_else(|| corrupt("revision counter missing"))?;
-            let before = to_rev(row.try_get(0).map_err(pg_err)?)?;
-            let stamped = {
-                let ptx = PgTx::new(&mut t, stmts);
+            let Conn { client: t, stmts } = c;
+            t.batch("BEGIN ISOLATION LEVEL READ COMMITTED")?;
+            // The body runs under catch_unwind only to roll back before the
+            // panic goes on (the connection stays usable).
+            let body = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<(u64, Option<u64>)> {
+                // The write lock, first.
+                let row = tx::query_opt(t, stmts, "SELECT rev FROM counters WHERE id = 1 FOR UPDATE", &[])?
+                    .ok_or_else(|| corrupt("revision counter missing"))?;
+                let before = to_rev(row.try_get(0).map_err(pg_err)?)?;
+                let ptx = PgTx::new(t, stmts);
                 f(&ptx)?;
-                ptx.stamped()
+                Ok((before, ptx.stamped()))
+            }));
+            let (before, stamped) = match body {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => {
+                    let _ = t.batch("ROLLBACK");
+                    return Err(e);
+                }
+                Err(panic) => {
+                    let _ = t.batch("ROLLBACK");
+                    std::panic::resume_unwind(panic);
+                }
             };
-            t.commit().map_err(pg_err)?;
+            t.batch("COMMIT")?;
             // Our own commit does not make what we returned stale; another
             // connection's commit before our lock does.
             *seen = match *seen {
@@ -291,15 +308,13 @@ impl Backend for Postgres {
     fn integrity_check(&self) -> Result<bool> {
         self.with(|c, _| {
             let v = schema::version(c)?;
-            let row = c
-                .client
-                .query_one(
-                    "SELECT (SELECT count(*) FROM counters) = 1 AND to_regclass('objects') IS NOT NULL \
-                     AND to_regclass('tombstones') IS NOT NULL AND to_regclass('meta') IS NOT NULL \
-                     AND (SELECT count(*) FROM token) <= 1",
-                    &[],
-                )
-                .map_err(pg_err)?;
+            let rows = c.client.query_sql(
+                "SELECT (SELECT count(*) FROM counters) = 1 AND to_regclass('objects') IS NOT NULL \
+                 AND to_regclass('tombstones') IS NOT NULL AND to_regclass('meta') IS NOT NULL \
+                 AND (SELECT count(*) FROM token) <= 1",
+                &[],
+            )?;
+            let row = rows.first().ok_or_else(|| corrupt("integrity query returned nothing"))?;
             Ok(v >= 1 && row.get::<_, bool>(0))
         })
     }
@@ -311,7 +326,7 @@ impl Backend for Postgres {
     /// `synchronous_commit = off` for this connection (and after a reconnect).
     fn set_durability_normal(&self) -> Result<()> {
         self.lock().durability_normal = true;
-        self.with(|c, _| c.client.batch_execute("SET synchronous_commit TO off").map_err(pg_err))
+        self.with(|c, _| c.client.batch("SET synchronous_commit TO off"))
     }
 
     fn shared_by_hosts(&self) -> bool {

@@ -1,6 +1,7 @@
 //! The PostgreSQL schema of one token (all its tables live in the slot's
 //! own schema, so several tokens share a database) and its migrations.
 
+use super::client::PgClient;
 use super::{Conn, pg_err};
 use crate::error::{Error, Result};
 
@@ -53,14 +54,20 @@ CREATE TABLE counters (
 INSERT INTO counters (id, rev) VALUES (1, 0);
 ";
 
-/// The schema's version: 0 when it has no tables yet.
+/// The schema's version (the search path names the token's schema): 0
+/// when it has no tables yet.
 pub(super) fn version(c: &mut Conn) -> Result<i64> {
-    let row = c.client.query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[]).map_err(pg_err)?;
-    if !row.get::<_, bool>(0) {
+    version_of(&mut c.client)
+}
+
+fn version_of(c: &mut PgClient) -> Result<i64> {
+    let rows = c.query_sql("SELECT to_regclass('schema_version') IS NOT NULL", &[])?;
+    if !rows.first().map(|r| r.get::<_, bool>(0)).unwrap_or(false) {
         return Ok(0);
     }
-    let row = c.client.query_one("SELECT version FROM schema_version WHERE id = 1", &[]).map_err(pg_err)?;
-    Ok(i64::from(row.get::<_, i32>(0)))
+    let rows = c.query_sql("SELECT version FROM schema_version WHERE id = 1", &[])?;
+    let row = rows.first().ok_or_else(|| super::super::corrupt("schema version row missing"))?;
+    Ok(i64::from(row.try_get::<_, i32>(0).map_err(pg_err)?))
 }
 
 /// Creates the schema if needed and brings it to the newest version, in
@@ -78,28 +85,29 @@ pub(super) fn migrate(c: &mut Conn, schema: &str) -> Result<()> {
     if v > latest {
         return Err(too_new(v));
     }
-    let mut tx = c.client.transaction().map_err(pg_err)?;
-    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&format!("keyward.schema.{schema}")]).map_err(pg_err)?;
-    // `schema` is checked by `conn::valid_schema` (a plain identifier).
-    tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET LOCAL search_path TO {schema}"))
-        .map_err(pg_err)?;
-    let exists: bool = tx.query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[]).map_err(pg_err)?.get(0);
-    let v = if exists {
-        i64::from(
-            tx.query_one("SELECT version FROM schema_version WHERE id = 1", &[]).map_err(pg_err)?.get::<_, i32>(0),
-        )
-    } else {
-        0
-    };
-    if v > latest {
-        return Err(too_new(v));
+    let t = &mut c.client;
+    t.batch("BEGIN")?;
+    let r = (|| -> Result<()> {
+        t.query_sql("SELECT pg_advisory_xact_lock(hashtext($1))", &[&format!("keyward.schema.{schema}")])?;
+        // `schema` is checked by `conn::valid_schema` (a plain identifier).
+        t.batch(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
+        let v = version_of(t)?;
+        if v > latest {
+            return Err(too_new(v));
+        }
+        let from = usize::try_from(v).map_err(|_| super::super::corrupt("negative schema version"))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(from) {
+            t.batch(sql)?;
+            let next = i32::try_from(i + 1).unwrap_or(i32::MAX);
+            t.query_sql("UPDATE schema_version SET version = $1 WHERE id = 1", &[&next])?;
+        }
+        Ok(())
+    })();
+    match r {
+        Ok(()) => t.batch("COMMIT"),
+        Err(e) => {
+            let _ = t.batch("ROLLBACK");
+            Err(e)
+        }
     }
-    let from = usize::try_from(v).map_err(|_| super::super::corrupt("negative schema version"))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from) {
-        tx.batch_execute(sql).map_err(pg_err)?;
-        let next = i32::try_from(i + 1).unwrap_or(i32::MAX);
-        tx.execute("UPDATE schema_version SET version = $1 WHERE id = 1", &[&next]).map_err(pg_err)?;
-    }
-    tx.commit().map_err(pg_err)?;
-    Ok(())
 }

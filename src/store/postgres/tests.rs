@@ -104,8 +104,9 @@ fn a_cut_connection_fails_one_call_then_reconnects() {
     // Another connection terminates the store's session (by its name).
     let mut c = super::conn::connect(&test_options().unwrap()).unwrap();
     let n = c
-        .execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", &[&name])
-        .unwrap();
+        .query_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", &[&name])
+        .unwrap()
+        .len();
     assert_eq!(n, 1);
     std::thread::sleep(Duration::from_millis(100));
     // The first call may fail (CKR_DEVICE_ERROR) or already reconnect;
@@ -155,7 +156,7 @@ fn a_newer_schema_is_refused_and_other_schemas_are_not_read() {
     Store::open_postgres(o.clone()).unwrap().meta_set("k", b"v").unwrap();
     let mut c = super::conn::connect(&o).unwrap();
     let schema = &o.schema;
-    c.batch_execute(&format!("UPDATE {schema}.schema_version SET version = 99")).unwrap();
+    c.batch(&format!("UPDATE {schema}.schema_version SET version = 99")).unwrap();
     let e = Store::open_postgres(o.clone()).unwrap_err();
     assert_eq!(e.rv(), CKR_DEVICE_ERROR);
     assert!(e.reason().contains("newer"), "{}", e.reason());
@@ -165,4 +166,43 @@ fn a_newer_schema_is_refused_and_other_schemas_are_not_read() {
     let s = Store::open_postgres(fresh.clone()).unwrap();
     assert!(s.integrity_check().unwrap());
     assert_eq!(s.meta_get("k").unwrap(), None, "nothing of another schema");
+}
+
+#[test]
+fn a_stuck_server_fails_the_call_within_the_deadline_then_recovers() {
+    let Some(mut o) = test_options() else { return };
+    let name = format!("stuck_{}", o.schema);
+    o.url = format!("{} application_name={name}", o.url);
+    o.statement_timeout = Duration::from_secs(2);
+    let s = Store::open_postgres(o).unwrap();
+    s.meta_set("a", b"1").unwrap();
+    let mut c = super::conn::connect(&test_options().unwrap()).unwrap();
+    let rows = c.query_sql("SELECT pid FROM pg_stat_activity WHERE application_name = $1", &[&name]).unwrap();
+    let pid = rows[0].get::<_, i32>(0).to_string();
+    // The server process of the store's connection stops answering (its
+    // kernel still acknowledges: no TCP timeout fires).
+    let signal = |sig: &str| assert!(std::process::Command::new("kill").args([sig, &pid]).status().unwrap().success());
+    signal("-STOP");
+    let t = Instant::now();
+    let e = s.meta_get("a").unwrap_err();
+    let took = t.elapsed();
+    signal("-CONT");
+    assert_eq!(e.rv(), CKR_DEVICE_ERROR, "{}", e.reason());
+    assert!(took < Duration::from_secs(5), "the call took {took:?}");
+    // The next call reconnects.
+    assert_eq!(s.meta_get("a").unwrap().as_deref(), Some(&b"1"[..]));
+}
+
+#[test]
+fn the_store_starts_no_os_thread() {
+    let Some(o) = test_options() else { return };
+    let threads = || std::fs::read_dir("/proc/self/task").unwrap().count();
+    let before = threads();
+    // Connect (a host name resolved, TLS), write, read, reconnect.
+    let s = Store::open_postgres(o).unwrap();
+    s.init_token("t", "1", &so_key()).unwrap();
+    s.insert_object("a", b"p", b"s", &test_mac).unwrap();
+    let rev = s.load_all().unwrap().rev;
+    assert!(s.changes_since(rev).unwrap().is_none());
+    assert_eq!(threads(), before, "a thread was started");
 }

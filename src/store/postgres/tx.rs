@@ -4,50 +4,38 @@
 //! prepared once per connection (`Stmts`).
 
 use super::super::{ObjectRow, Role, TokenRow, TxBackend, WrappedKey, corrupt, handle_invalid, not_initialized};
+use super::client::{Params, PgClient};
 use super::pg_err;
 use crate::error::Result;
-use postgres::types::ToSql;
-use postgres::{GenericClient, Row, Statement, Transaction};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use tokio_postgres::{Row, Statement};
 
 /// The prepared statements of one connection, by SQL text.
 pub(super) type Stmts = HashMap<&'static str, Statement>;
 
-type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
-
-fn prepared(c: &mut impl GenericClient, stmts: &mut Stmts, sql: &'static str) -> Result<Statement> {
+fn prepared(c: &mut PgClient, stmts: &mut Stmts, sql: &'static str) -> Result<Statement> {
     if let Some(s) = stmts.get(sql) {
         return Ok(s.clone());
     }
-    let s = c.prepare(sql).map_err(pg_err)?;
+    let s = c.prepare(sql)?;
     stmts.insert(sql, s.clone());
     Ok(s)
 }
 
-pub(super) fn query(
-    c: &mut impl GenericClient,
-    stmts: &mut Stmts,
-    sql: &'static str,
-    p: Params<'_>,
-) -> Result<Vec<Row>> {
+pub(super) fn query(c: &mut PgClient, stmts: &mut Stmts, sql: &'static str, p: Params<'_>) -> Result<Vec<Row>> {
     let s = prepared(c, stmts, sql)?;
-    c.query(&s, p).map_err(pg_err)
+    c.query(&s, p)
 }
 
-pub(super) fn query_opt(
-    c: &mut impl GenericClient,
-    stmts: &mut Stmts,
-    sql: &'static str,
-    p: Params<'_>,
-) -> Result<Option<Row>> {
+pub(super) fn query_opt(c: &mut PgClient, stmts: &mut Stmts, sql: &'static str, p: Params<'_>) -> Result<Option<Row>> {
     let s = prepared(c, stmts, sql)?;
-    c.query_opt(&s, p).map_err(pg_err)
+    c.query_opt(&s, p)
 }
 
-pub(super) fn execute(c: &mut impl GenericClient, stmts: &mut Stmts, sql: &'static str, p: Params<'_>) -> Result<u64> {
+pub(super) fn execute(c: &mut PgClient, stmts: &mut Stmts, sql: &'static str, p: Params<'_>) -> Result<u64> {
     let s = prepared(c, stmts, sql)?;
-    c.execute(&s, p).map_err(pg_err)
+    c.execute(&s, p)
 }
 
 pub(super) fn to_rev(v: i64) -> Result<u64> {
@@ -108,22 +96,22 @@ fn role_sql(role: Role) -> &'static RoleSql {
 }
 
 /// Every object, ordered by id.
-pub(super) fn objects(c: &mut impl GenericClient, stmts: &mut Stmts) -> Result<Vec<ObjectRow>> {
+pub(super) fn objects(c: &mut PgClient, stmts: &mut Stmts) -> Result<Vec<ObjectRow>> {
     query(c, stmts, SELECT_OBJECTS, &[])?.iter().map(object_row).collect()
 }
 
-pub(super) fn meta_get(c: &mut impl GenericClient, stmts: &mut Stmts, key: &str) -> Result<Option<Vec<u8>>> {
+pub(super) fn meta_get(c: &mut PgClient, stmts: &mut Stmts, key: &str) -> Result<Option<Vec<u8>>> {
     let row = query_opt(c, stmts, "SELECT value FROM meta WHERE key = $1", &[&key])?;
     row.map(|r| r.try_get(0).map_err(pg_err)).transpose()
 }
 
-pub(super) fn failures(c: &mut impl GenericClient, stmts: &mut Stmts, role: Role) -> Result<Option<u32>> {
+pub(super) fn failures(c: &mut PgClient, stmts: &mut Stmts, role: Role) -> Result<Option<u32>> {
     let row = query_opt(c, stmts, role_sql(role).select_failures, &[])?;
     row.map(|r| r.try_get::<_, i64>(0).map(count).map_err(pg_err)).transpose()
 }
 
 /// The token row.
-pub(super) fn token(c: &mut impl GenericClient, stmts: &mut Stmts) -> Result<Option<TokenRow>> {
+pub(super) fn token(c: &mut PgClient, stmts: &mut Stmts) -> Result<Option<TokenRow>> {
     let row = query_opt(
         c,
         stmts,
@@ -146,8 +134,8 @@ pub(super) fn token(c: &mut impl GenericClient, stmts: &mut Stmts) -> Result<Opt
 /// One write transaction's statements, after the write lock (the
 /// `counters` row, `FOR UPDATE`) was taken. The first write bumps
 /// `counters.rev`; every write of the transaction stamps that one.
-pub(super) struct PgTx<'t, 'c> {
-    tx: RefCell<&'t mut Transaction<'c>>,
+pub(super) struct PgTx<'t> {
+    tx: RefCell<&'t mut PgClient>,
     stmts: RefCell<&'t mut Stmts>,
     rev: Cell<Option<u64>>,
 }
@@ -156,21 +144,22 @@ fn iter(w: &WrappedKey) -> i64 {
     i64::from(w.iterations)
 }
 
-impl<'t, 'c> PgTx<'t, 'c> {
-    pub(super) fn new(tx: &'t mut Transaction<'c>, stmts: &'t mut Stmts) -> Self {
+impl<'t> PgTx<'t> {
+    /// `tx` is inside a transaction that holds the write lock.
+    pub(super) fn new(tx: &'t mut PgClient, stmts: &'t mut Stmts) -> Self {
         PgTx { tx: RefCell::new(tx), stmts: RefCell::new(stmts), rev: Cell::new(None) }
     }
 
     fn query(&self, sql: &'static str, p: Params<'_>) -> Result<Vec<Row>> {
-        query(&mut **self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), sql, p)
+        query(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), sql, p)
     }
 
     fn query_opt(&self, sql: &'static str, p: Params<'_>) -> Result<Option<Row>> {
-        query_opt(&mut **self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), sql, p)
+        query_opt(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), sql, p)
     }
 
     fn execute(&self, sql: &'static str, p: Params<'_>) -> Result<u64> {
-        execute(&mut **self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), sql, p)
+        execute(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), sql, p)
     }
 
     /// The revision this transaction wrote, if it wrote.
@@ -191,9 +180,9 @@ impl<'t, 'c> PgTx<'t, 'c> {
     }
 }
 
-impl TxBackend for PgTx<'_, '_> {
+impl TxBackend for PgTx<'_> {
     fn objects(&self) -> Result<Vec<ObjectRow>> {
-        objects(&mut **self.tx.borrow_mut(), &mut self.stmts.borrow_mut())
+        objects(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut())
     }
 
     fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8]) -> Result<i64> {
@@ -241,7 +230,7 @@ impl TxBackend for PgTx<'_, '_> {
     }
 
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        meta_get(&mut **self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), key)
+        meta_get(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), key)
     }
 
     fn meta_set(&self, key: &str, value: &[u8]) -> Result<()> {
@@ -296,7 +285,7 @@ impl TxBackend for PgTx<'_, '_> {
     }
 
     fn failures(&self, role: Role) -> Result<Option<u32>> {
-        failures(&mut **self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), role)
+        failures(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), role)
     }
 
     fn pin_failed(&self, role: Role) -> Result<u32> {
@@ -312,7 +301,7 @@ impl TxBackend for PgTx<'_, '_> {
     }
 
     fn token(&self) -> Result<Option<TokenRow>> {
-        token(&mut **self.tx.borrow_mut(), &mut self.stmts.borrow_mut())
+        token(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut())
     }
 
     fn meta_all(&self) -> Result<Vec<(String, Vec<u8>)>> {
