@@ -31,6 +31,16 @@
 //! [slot.policy]                      # optional: this slot's key policy
 //! profile = "strict"
 //! kek_file = "/etc/keyward/kek0"     # optional: this slot's own KEK (or kek_credential)
+//!
+//! [[slot]]                           # a token shared by many hosts, in PostgreSQL
+//! path = "/var/lib/keyward/shared"   # local: this host's audit log
+//! store = "postgres"                 # default "sqlite"
+//! url = "host=db1,db2 port=5432 user=keyward dbname=keyward target_session_attrs=read-write"
+//! schema = "keyward_payments"        # default "keyward_slot<N>" (N: the slot's position)
+//! password_file = "/etc/keyward/pg-password"   # or password_env = "KEYWARD_PG_PASSWORD"
+//! ca_file = "/etc/keyward/pg-ca.crt" # or sslrootcert= in the url; TLS is verify-full
+//! connect_timeout_ms = 5000          # defaults
+//! statement_timeout_ms = 10000
 //! ```
 
 use crate::ck::*;
@@ -88,6 +98,105 @@ pub struct SlotConfig {
     pub kek_file: Option<PathBuf>,
     #[serde(default)]
     pub kek_credential: Option<String>,
+    /// Where the token is stored: `"sqlite"` (default: `path/token.sqlite`)
+    /// or `"postgres"` (the settings below; `path` then holds only this
+    /// host's audit log).
+    #[serde(default)]
+    pub store: StoreKind,
+    /// PostgreSQL: libpq connection string (key=value or URI), without a
+    /// password.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// PostgreSQL: the schema of this token (default `keyward_slot<N>`).
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// PostgreSQL: a file holding the password (relative to the config).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// PostgreSQL: an environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// PostgreSQL: the CA (PEM) the server certificate must chain to.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub connect_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub statement_timeout_ms: Option<u64>,
+}
+
+/// A slot's store backend.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    #[default]
+    Sqlite,
+    Postgres,
+}
+
+impl SlotConfig {
+    /// The PostgreSQL options of slot number `index` (reading the password
+    /// now), or `None` for a SQLite slot.
+    pub fn pg_options(&self, index: usize) -> Result<Option<crate::store::PgOptions>> {
+        if self.store != StoreKind::Postgres {
+            return Ok(None);
+        }
+        let bad = |m: String| Error::new(CKR_GENERAL_ERROR, format!("slot {index}: {m}"));
+        let url = self.url.clone().ok_or_else(|| bad("store = \"postgres\" needs url".into()))?;
+        let password = match (&self.password_file, &self.password_env) {
+            (Some(f), None) => {
+                let p = std::fs::read_to_string(f)
+                    .map_err(|e| Error::device(format!("slot {index}: password_file {}: {e}", f.display())))?;
+                Some(zeroize::Zeroizing::new(p.trim_end_matches(['\n', '\r']).to_string()))
+            }
+            (None, Some(v)) => Some(zeroize::Zeroizing::new(
+                std::env::var(v).map_err(|_| Error::device(format!("slot {index}: password_env ${v} is not set")))?,
+            )),
+            (None, None) => None,
+            (Some(_), Some(_)) => return Err(bad("password_file and password_env exclude each other".into())),
+        };
+        let ms = |v: Option<u64>, d: u64| std::time::Duration::from_millis(v.unwrap_or(d));
+        Ok(Some(crate::store::PgOptions {
+            url,
+            schema: self.schema.clone().unwrap_or_else(|| format!("keyward_slot{index}")),
+            password,
+            ca_file: self.ca_file.clone(),
+            connect_timeout: ms(self.connect_timeout_ms, 5000),
+            statement_timeout: ms(self.statement_timeout_ms, 10_000),
+        }))
+    }
+
+    fn validate_store(&self, index: usize) -> std::result::Result<(), String> {
+        let pg_only = [
+            ("url", self.url.is_some()),
+            ("schema", self.schema.is_some()),
+            ("password_file", self.password_file.is_some()),
+            ("password_env", self.password_env.is_some()),
+            ("ca_file", self.ca_file.is_some()),
+            ("connect_timeout_ms", self.connect_timeout_ms.is_some()),
+            ("statement_timeout_ms", self.statement_timeout_ms.is_some()),
+        ];
+        match self.store {
+            StoreKind::Sqlite => match pg_only.iter().find(|(_, set)| *set) {
+                Some((k, _)) => Err(format!("slot {index}: {k} needs store = \"postgres\"")),
+                None => Ok(()),
+            },
+            StoreKind::Postgres => {
+                if self.url.is_none() {
+                    return Err(format!("slot {index}: store = \"postgres\" needs url"));
+                }
+                if self.password_file.is_some() && self.password_env.is_some() {
+                    return Err(format!("slot {index}: password_file and password_env exclude each other"));
+                }
+                if let Some(s) = &self.schema
+                    && !crate::store::valid_schema(s)
+                {
+                    return Err(format!("slot {index}: schema {s:?} must match [a-z_][a-z0-9_]* (63 bytes at most)"));
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -221,7 +330,10 @@ impl Config {
         }
         for s in &mut c.slots {
             if let Some(b) = base {
-                for p in [Some(&mut s.path), s.kek_file.as_mut()].into_iter().flatten() {
+                for p in [Some(&mut s.path), s.kek_file.as_mut(), s.password_file.as_mut(), s.ca_file.as_mut()]
+                    .into_iter()
+                    .flatten()
+                {
                     if p.is_relative() {
                         *p = b.join(&*p);
                     }
@@ -258,9 +370,12 @@ impl Config {
         if let Err(e) = self.kms.grace_secs() {
             return bad(e.reason());
         }
-        for sc in &self.slots {
+        for (i, sc) in self.slots.iter().enumerate() {
             if let Err(e) = self.key_policy(sc) {
                 return bad(e.reason());
+            }
+            if let Err(m) = sc.validate_store(i) {
+                return bad(&m);
             }
         }
         let keks = std::iter::once(("[store]", &self.store.kek_file, &self.store.kek_credential))
@@ -455,5 +570,46 @@ mod tests {
         assert_eq!(Config::parse("bogus = 1\n", None, "t").unwrap_err().rv(), CKR_GENERAL_ERROR);
         assert!(Config::parse("[policy]\nmax_pin_attempts = 0\n[[slot]]\npath=\"/x\"\n", None, "t").is_err());
         assert!(Config::parse("[[slot]]\n", None, "t").is_err());
+    }
+
+    #[test]
+    fn postgres_slots_parse_and_their_mistakes_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("pw"), "s3cret\n").unwrap();
+        let ok = "[[slot]]\npath = \"a\"\nstore = \"postgres\"\nurl = \"host=db\"\npassword_file = \"pw\"\nca_file = \"ca.pem\"\n\
+                  [[slot]]\npath = \"b\"\nstore = \"postgres\"\nurl = \"host=db\"\nschema = \"tok_b\"\nconnect_timeout_ms = 7\n";
+        let c = Config::parse(ok, Some(d.path()), "t").unwrap();
+        let o = c.slots[0].pg_options(0).unwrap().unwrap();
+        assert_eq!(o.schema, "keyward_slot0", "derived from the slot's position");
+        assert_eq!(o.password.as_deref().map(String::as_str), Some("s3cret"));
+        assert_eq!(o.ca_file, Some(d.path().join("ca.pem")), "relative to the config");
+        let o = c.slots[1].pg_options(1).unwrap().unwrap();
+        assert_eq!((o.schema.as_str(), o.connect_timeout.as_millis()), ("tok_b", 7));
+        assert!(o.password.is_none());
+        // The SQLite default is unchanged.
+        let c = Config::parse("[[slot]]\npath = \"a\"\n", None, "t").unwrap();
+        assert_eq!(c.slots[0].store, StoreKind::Sqlite);
+        assert!(c.slots[0].pg_options(0).unwrap().is_none());
+        for (bad, why) in [
+            ("[[slot]]\npath = \"a\"\nstore = \"postgres\"\n", "needs url"),
+            ("[[slot]]\npath = \"a\"\nurl = \"host=db\"\n", "needs store"),
+            (
+                "[[slot]]\npath = \"a\"\nstore = \"postgres\"\nurl = \"h\"\npassword_file = \"f\"\npassword_env = \"V\"\n",
+                "exclude",
+            ),
+            ("[[slot]]\npath = \"a\"\nstore = \"postgres\"\nurl = \"h\"\nschema = \"x;drop\"\n", "schema"),
+            ("[[slot]]\npath = \"a\"\nstore = \"mysql\"\n", "unknown variant"),
+        ] {
+            let e = Config::parse(bad, None, "t").unwrap_err();
+            assert!(e.reason().contains(why), "{bad}: {}", e.reason());
+        }
+        // A missing password variable is an error naming it.
+        let c = Config::parse(
+            "[[slot]]\npath = \"a\"\nstore = \"postgres\"\nurl = \"h\"\npassword_env = \"KEYWARD_NO_SUCH_VAR_FOR_TEST\"\n",
+            None,
+            "t",
+        )
+        .unwrap();
+        assert!(c.slots[0].pg_options(0).unwrap_err().reason().contains("KEYWARD_NO_SUCH_VAR_FOR_TEST"));
     }
 }

@@ -239,6 +239,14 @@ fn verify_with(conf: &str, witness: &Path) -> (bool, String) {
 }
 
 fn meta(t: &impl Files, key: &str) -> Option<String> {
+    if on_postgres() {
+        // The anchor and start of a shared store are per host (`KEY@HOST:DIR`).
+        let mut c = pg_client(std::path::Path::new(&conf_path(t)));
+        let row = c
+            .query_opt("SELECT value FROM meta WHERE key = $1 OR key LIKE $1 || '@%' ORDER BY key LIMIT 1", &[&key])
+            .unwrap();
+        return row.map(|r| String::from_utf8(r.get::<_, Vec<u8>>(0)).unwrap());
+    }
     let c = rusqlite::Connection::open(token_dir(t).join("token.sqlite")).unwrap();
     c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get::<_, Vec<u8>>(0))
         .ok()
@@ -246,6 +254,12 @@ fn meta(t: &impl Files, key: &str) -> Option<String> {
 }
 
 fn delete_meta(t: &impl Files, key: &str) {
+    if on_postgres() {
+        let mut c = pg_client(std::path::Path::new(&conf_path(t)));
+        let n = c.execute("DELETE FROM meta WHERE key = $1 OR key LIKE $1 || '@%'", &[&key]).unwrap();
+        assert_eq!(n, 1, "{key}");
+        return;
+    }
     let c = rusqlite::Connection::open(token_dir(t).join("token.sqlite")).unwrap();
     assert_eq!(c.execute("DELETE FROM meta WHERE key = ?1", [key]).unwrap(), 1, "{key}");
 }
@@ -380,9 +394,13 @@ fn a_record_forged_with_the_stored_key_fails_once_a_kek_protects_it() {
     assert!(!ok && msg.contains(&format!("seq {n}")), "{msg}");
     std::fs::write(&log, good).unwrap();
     // Putting a clear key back (with the log rewritten under it) is refused.
-    let c = rusqlite::Connection::open(token_dir(&t).join("token.sqlite")).unwrap();
-    c.execute("UPDATE meta SET value = ?1 WHERE key = 'audit.key'", [hex::encode(&old).into_bytes()]).unwrap();
-    drop(c);
+    if on_postgres() {
+        let mut c = pg_client(std::path::Path::new(&conf));
+        c.execute("UPDATE meta SET value = $1 WHERE key = 'audit.key'", &[&hex::encode(&old).into_bytes()]).unwrap();
+    } else {
+        let c = rusqlite::Connection::open(token_dir(&t).join("token.sqlite")).unwrap();
+        c.execute("UPDATE meta SET value = ?1 WHERE key = 'audit.key'", [hex::encode(&old).into_bytes()]).unwrap();
+    }
     let (ok, msg) = verify(&conf);
     assert!(!ok && msg.contains("in the clear"), "{msg}");
 }

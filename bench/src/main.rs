@@ -162,6 +162,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("init-probe") => init_probe(&args[2], args.get(3)),
+        Some("peer") => peer(&args[2], &args[3], &args[4]),
         Some("run") => run(),
         // Re-draw the chart from a results.md table: chart <results.md> <out.svg>
         Some("chart") => {
@@ -210,6 +211,36 @@ fn init_probe(module: &str, conf: Option<&String>) {
     let first_find_ms = t2.elapsed().as_secs_f64() * 1e3;
     let after_find = rss_kib();
     println!("{ms} {after_init} {base} {after_find} {first_find_ms}");
+}
+
+/// Child process ("another host" on a PostgreSQL token): logs in, then for
+/// each label read from stdin looks the key up until it is found and
+/// encrypts with it (at most 5 s), and answers "OK" or "TIMEOUT".
+fn peer(module: &str, conf: &str, user_pin: &str) {
+    use std::io::{BufRead, Write};
+    let p11 = Pkcs11::new(module).unwrap();
+    p11.initialize(init_args(Some(conf))).expect("C_Initialize");
+    let slot = p11.get_all_slots().unwrap()[0];
+    let s = p11.open_rw_session(slot).unwrap();
+    s.login(UserType::User, Some(&pin(user_pin))).unwrap();
+    println!("READY");
+    std::io::stdout().flush().unwrap();
+    for label in std::io::stdin().lock().lines() {
+        let label = label.unwrap();
+        let start = Instant::now();
+        let mut answer = "TIMEOUT";
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Some(k) = s.find_objects(&[Attribute::Label(label.as_bytes().to_vec())]).unwrap().first() {
+                let mut iv = [0u8; 12];
+                if s.encrypt(&gcm_mech(&mut iv), *k, b"first use").is_ok() {
+                    answer = "OK";
+                    break;
+                }
+            }
+        }
+        println!("{answer}");
+        std::io::stdout().flush().unwrap();
+    }
 }
 
 fn gcm_mech(iv: &mut [u8; 12]) -> Mechanism<'_> {
@@ -977,6 +1008,45 @@ fn run() {
             raw: None,
         });
         eprintln!("row: create/destroy");
+    }
+
+    // ---------- first use of a key created by another process (another host on PostgreSQL) ----------
+    if want("first use") {
+        use std::io::{BufRead, BufReader, Write};
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["peer", &kw_module, &kw_conf, &kw.pin])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut to = child.stdin.take().unwrap();
+        let mut from = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        from.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "READY", "peer did not start");
+        let mut lat = Vec::new();
+        for i in 0..21 {
+            let label = format!("xproc-{i}");
+            sessions[0].create_object(&make_tmpl(label.clone())).expect("create for the peer");
+            let t = Instant::now();
+            writeln!(to, "{label}").unwrap();
+            to.flush().unwrap();
+            line.clear();
+            from.read_line(&mut line).unwrap();
+            if line.trim() == "OK" {
+                lat.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        drop(to);
+        let _ = child.wait();
+        lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        rows.push(Row {
+            name: "first use of a key created by another process (ms after its CKR_OK)".into(),
+            unit: Unit::Ms,
+            kw: (lat.len() == 21).then(|| lat[10]),
+            sh: None,
+            raw: None,
+        });
     }
 
     // ---------- C_OpenSession + C_Login + C_CloseSession (no other session open) ----------

@@ -1,7 +1,9 @@
 //! Persistence behind one seam: the [`Store`] the token and KMS layers talk
 //! to, the [`Backend`] / [`TxBackend`] traits a database implements, and the
-//! types they exchange. Today's backend is SQLite (`sqlite`, one file per
-//! token, `<dir>/token.sqlite`); PostgreSQL is planned as a second one.
+//! types they exchange. Two backends: SQLite (`sqlite`, one file per
+//! token, `<dir>/token.sqlite`, the default) and PostgreSQL (`postgres`, one
+//! schema per token, shared by many hosts). `migrate` copies a token from
+//! one store into another.
 //! The store keeps bytes and knows nothing of sessions or PKCS#11 policy
 //! (which attributes are secret, who may log in). `seal` holds the at-rest
 //! cryptography, `codec` the attribute-blob format, `kek` the external
@@ -80,10 +82,18 @@
 
 pub mod codec;
 pub mod kek;
+pub mod migrate;
+mod postgres;
 pub mod seal;
 mod sqlite;
 
+pub use postgres::{PgOptions, valid_schema};
 pub use sqlite::DB_FILE;
+
+/// Creates a private (0700) directory, as the SQLite store does for its own.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    sqlite::schema::create_private_dir(dir)
+}
 
 use crate::ck::*;
 use crate::error::{Error, Result};
@@ -179,6 +189,11 @@ pub trait Backend: Send + Sync {
     fn set_durability_normal(&self) -> Result<()>;
     /// `store.max_pages`: caps the database size in pages.
     fn set_max_pages(&self, pages: u64) -> Result<()>;
+    /// Whether hosts other than this one may open the token (a server
+    /// database): per-host state (the audit anchor) is then kept per host.
+    fn shared_by_hosts(&self) -> bool {
+        false
+    }
 }
 
 /// The reads and writes of one write transaction of a [`Backend`]. The
@@ -216,6 +231,26 @@ pub trait TxBackend {
     fn pin_failed(&self, role: Role) -> Result<u32>;
     /// Zeroes the failure counter of `role` (stamps even if it was 0).
     fn pin_ok(&self, role: Role) -> Result<()>;
+
+    // ---- moving a token between backends (`migrate`) ----
+    /// The token row; `None` until `C_InitToken`.
+    fn token(&self) -> Result<Option<TokenRow>>;
+    /// Every meta key and value, ordered by key.
+    fn meta_all(&self) -> Result<Vec<(String, Vec<u8>)>>;
+    /// The highest object id ever assigned (0: none); new ids are above it.
+    fn id_floor(&self) -> Result<i64>;
+    /// Writes `row` with its own id and MAC (the target of a migration).
+    fn import_object(&self, _row: &ObjectRow) -> Result<()> {
+        Err(Error::new(CKR_FUNCTION_NOT_SUPPORTED, "this store cannot be a migration target"))
+    }
+    /// Writes the token row as it is, counters included.
+    fn import_token(&self, _row: &TokenRow) -> Result<()> {
+        Err(Error::new(CKR_FUNCTION_NOT_SUPPORTED, "this store cannot be a migration target"))
+    }
+    /// Makes every id up to `floor` count as used.
+    fn raise_id_floor(&self, _floor: i64) -> Result<()> {
+        Err(Error::new(CKR_FUNCTION_NOT_SUPPORTED, "this store cannot be a migration target"))
+    }
 }
 
 /// One token's database, opened by one process. Several `Store`s (in this
@@ -272,6 +307,12 @@ impl Store {
         Ok(Store::from_backend(Box::new(sqlite::Sqlite::open(dir)?)))
     }
 
+    /// Opens (creating) the token in PostgreSQL schema `options.schema` and
+    /// brings its schema up to date.
+    pub fn open_postgres(options: PgOptions) -> Result<Store> {
+        Ok(Store::from_backend(Box::new(postgres::Postgres::open(options)?)))
+    }
+
     /// A store over any [`Backend`].
     pub fn from_backend(backend: Box<dyn Backend>) -> Store {
         Store { backend }
@@ -290,9 +331,15 @@ impl Store {
         self.backend.set_max_pages(pages)
     }
 
-    /// Where the token lives (SQLite: the database file).
+    /// Where the token lives (SQLite: the database file; PostgreSQL:
+    /// `postgres:<url>#<schema>`).
     pub fn path(&self) -> &Path {
         self.backend.path()
+    }
+
+    /// Whether other hosts may open this token (PostgreSQL).
+    pub fn shared_by_hosts(&self) -> bool {
+        self.backend.shared_by_hosts()
     }
 
     /// Fails when called from inside this store's own [`Store::transaction`]

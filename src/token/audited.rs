@@ -51,22 +51,71 @@ impl Named for Object {
     }
 }
 
-/// The audit key and anchor live in the token's meta table.
-impl Meta for Store {
+/// The audit key and anchor live in the token's meta table. A store shared
+/// by hosts (PostgreSQL) holds one log per host: each log's anchor and
+/// start are kept under keys of their own (`audit.anchor@HOST:DIR`), the
+/// audit key is shared.
+pub struct AuditMeta<S> {
+    store: S,
+    log_id: Option<String>,
+}
+
+/// The id of the audit log in `dir` on this host (`HOST:DIR`).
+fn log_id(dir: &std::path::Path) -> String {
+    let canon = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    format!("{}:{}", host_name(), canon.display())
+}
+
+/// The meta key under which a store shared by hosts keeps `key` of the
+/// audit log in `dir` on this host (`keyward store migrate` moves a
+/// SQLite token's anchor there).
+pub fn shared_audit_meta_key(key: &str, dir: &std::path::Path) -> String {
+    AuditMeta { store: (), log_id: Some(log_id(dir)) }.key(key)
+}
+
+impl<S: std::borrow::Borrow<Store>> AuditMeta<S> {
+    /// The audit meta of the log in `dir` over `store`.
+    pub fn new(store: S, dir: &std::path::Path) -> Self {
+        let log_id = store.borrow().shared_by_hosts().then(|| log_id(dir));
+        AuditMeta { store, log_id }
+    }
+}
+
+impl<S> AuditMeta<S> {
+    fn key(&self, key: &str) -> String {
+        match &self.log_id {
+            Some(id) if key == crate::audit::writer::META_ANCHOR || key == crate::audit::writer::META_START => {
+                format!("{key}@{id}")
+            }
+            _ => key.to_string(),
+        }
+    }
+}
+
+/// This host's name (for the per-host audit anchor of a shared store).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+impl<S: std::borrow::Borrow<Store> + Send> Meta for AuditMeta<S> {
     fn get(&self, key: &str) -> Result<Option<String>> {
-        Ok(self.meta_get(key)?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+        Ok(self.store.borrow().meta_get(&self.key(key))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
     fn set(&self, key: &str, value: &str) -> Result<()> {
-        self.meta_set(key, value.as_bytes())
+        self.store.borrow().meta_set(&self.key(key), value.as_bytes())
     }
     fn token_label(&self) -> Option<String> {
-        self.token().ok().flatten().map(|r| r.label)
+        self.store.borrow().token().ok().flatten().map(|r| r.label)
     }
     fn token_serial(&self) -> Option<String> {
-        self.token().ok().flatten().map(|r| r.serial)
+        self.store.borrow().token().ok().flatten().map(|r| r.serial)
     }
     fn token_uses_kek(&self) -> bool {
-        self.token().ok().flatten().is_some_and(|t| {
+        self.store.borrow().token().ok().flatten().is_some_and(|t| {
             [t.so, t.user].iter().flatten().any(|w| crate::store::seal::required_kek(&w.blob).is_some())
         })
     }
@@ -94,8 +143,19 @@ impl Audit {
     /// connection for the audit key and anchor; nothing is written yet),
     /// its key sealed under `kek` when one is configured (a clear key is
     /// sealed now, see `audit::writer`).
-    pub fn open(slot: Handle, dir: &std::path::Path, config: &Config, kek: Option<Arc<ExternalKek>>) -> Result<Audit> {
-        let meta: Box<dyn Meta> = Box::new(Store::open(dir)?);
+    pub fn open(
+        slot: Handle,
+        dir: &std::path::Path,
+        pg: Option<&crate::store::PgOptions>,
+        config: &Config,
+        kek: Option<Arc<ExternalKek>>,
+    ) -> Result<Audit> {
+        let store = match pg {
+            None => Store::open(dir)?,
+            Some(o) => Store::open_postgres(o.clone())?,
+        };
+        let meta = AuditMeta::new(store, dir);
+        let meta: Box<dyn Meta> = Box::new(meta);
         let a = Audit::new(slot, dir, tables(config), meta, kek.map(|k| k as Arc<dyn KeySealer>));
         a.prepare_key();
         Ok(a)
@@ -258,7 +318,12 @@ impl Token {
             None => Vec::new(),
         };
         let kek = self.external_kek().ok().flatten().cloned();
-        crate::audit::verify_dir(&dir, self.store(), kek.as_deref().map(|k| k as &dyn KeySealer), &anchors)
+        crate::audit::verify_dir(
+            &dir,
+            &AuditMeta::new(self.store(), &dir),
+            kek.as_deref().map(|k| k as &dyn KeySealer),
+            &anchors,
+        )
     }
 }
 

@@ -20,6 +20,7 @@ pub(crate) mod kek;
 pub mod legacy;
 pub mod lifecycle;
 mod login;
+pub mod migrate;
 mod objects;
 pub mod ops;
 pub mod pq;
@@ -92,7 +93,15 @@ pub(crate) fn new_uid() -> Result<String> {
 
 impl Token {
     pub fn open(slot: Handle, sc: &SlotConfig, config: &Config) -> Result<Token> {
-        let store = Store::open(&sc.path)?;
+        let pg = sc.pg_options(usize::try_from(slot).unwrap_or(usize::MAX))?;
+        let store = match &pg {
+            Some(o) => {
+                // The audit log stays local: its directory must exist.
+                crate::store::create_private_dir(&sc.path)?;
+                Store::open_postgres(o.clone())?
+            }
+            None => Store::open(&sc.path)?,
+        };
         let ext_kek = kek::ExternalKekState::load(sc, config);
         let audit_kek = ext_kek.get().ok().flatten().cloned();
         let t = Token {
@@ -107,7 +116,7 @@ impl Token {
             fingerprint_key: crate::crypto::random_secret(32).map_err(|_| Error::general("rng failed"))?,
             next_session_object: AtomicU64::new(SESSION_OBJECT_BASE),
             open_sessions: AtomicU64::new(0),
-            audit: crate::audit::Audit::open(slot, &sc.path, config, audit_kek)?,
+            audit: crate::audit::Audit::open(slot, &sc.path, pg.as_ref(), config, audit_kek)?,
             kms: crate::kms::TokenKms::new(&config.kms),
             refresh_every_ns: config.store.refresh_ms.saturating_mul(1_000_000),
             ext_kek,

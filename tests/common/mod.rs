@@ -40,12 +40,40 @@ pub fn write_config(dir: &std::path::Path, extra_policy: &str) -> PathBuf {
     std::fs::write(
         &conf,
         format!(
-            "[policy]\npbkdf2_iterations = 1000\nmax_pin_attempts = 3\n{extra_policy}\n[[slot]]\npath = \"{}\"\n",
-            dir.join("token").display()
+            "[policy]\npbkdf2_iterations = 1000\nmax_pin_attempts = 3\n{extra_policy}\n[[slot]]\npath = \"{}\"\n{}",
+            dir.join("token").display(),
+            slot_store(&conf)
         ),
     )
     .expect("write config");
     conf
+}
+
+/// The store lines of a fresh token's `[[slot]]`: nothing (SQLite under the
+/// slot's path), or with `$KEYWARD_TEST_STORE=postgres` a new schema on the
+/// server of `scripts/pg-cluster` (`$KEYWARD_TEST_PG_URL`, `_CA`,
+/// `_PASSWORD_FILE`), so the same test runs on either backend. A config
+/// rewritten at `conf` keeps the schema it named (the same token).
+#[allow(dead_code)]
+pub fn slot_store(conf: &std::path::Path) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    if std::env::var("KEYWARD_TEST_STORE").as_deref() != Ok("postgres") {
+        return String::new();
+    }
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("KEYWARD_TEST_STORE=postgres needs ${k}"));
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let old = std::fs::read_to_string(conf).ok().and_then(|t| {
+        t.lines().find_map(|l| l.strip_prefix("schema = \"").and_then(|r| r.strip_suffix('"')).map(str::to_string))
+    });
+    let schema =
+        old.unwrap_or_else(|| format!("it_{}_{}_{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    format!(
+        "store = \"postgres\"\nurl = \"{}\"\nschema = \"{schema}\"\npassword_file = \"{}\"\nca_file = \"{}\"\n",
+        var("KEYWARD_TEST_PG_URL"),
+        var("KEYWARD_TEST_PG_PASSWORD_FILE"),
+        var("KEYWARD_TEST_PG_CA"),
+    )
 }
 
 /// Points `$KEYWARD_CONF` at `conf` and returns the C_Initialize arguments
@@ -191,4 +219,37 @@ pub fn get_raw(s: &Session, h: cryptoki::object::ObjectHandle, ty: u64) -> Vec<u
 }
 pub fn get_ulong(s: &Session, h: cryptoki::object::ObjectHandle, ty: u64) -> u64 {
     u64::from_ne_bytes(get_raw(s, h, ty).try_into().unwrap())
+}
+
+/// Whether this run puts tokens in PostgreSQL (`$KEYWARD_TEST_STORE`).
+#[allow(dead_code)]
+pub fn on_postgres() -> bool {
+    std::env::var("KEYWARD_TEST_STORE").as_deref() == Ok("postgres")
+}
+
+/// A direct connection to the PostgreSQL schema of the (first) slot of
+/// config `conf`, its `search_path` set there: for tests that read or edit
+/// the store behind the module's back, as they do with the SQLite file.
+#[allow(dead_code)]
+pub fn pg_client(conf: &std::path::Path) -> postgres::Client {
+    let text = std::fs::read_to_string(conf).expect("read config");
+    let v: toml::Table = toml::from_str(&text).expect("config");
+    let slot = &v["slot"].as_array().expect("[[slot]]")[0];
+    let get = |k: &str| slot[k].as_str().unwrap_or_else(|| panic!("slot.{k}")).to_string();
+    let mut cfg: postgres::Config = get("url").replace("sslmode=verify-full", "sslmode=require").parse().unwrap();
+    cfg.password(std::fs::read_to_string(get("password_file")).unwrap().trim());
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    for c in CertificateDer::pem_file_iter(get("ca_file")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut c = cfg.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls)).expect("connect to the test server");
+    c.batch_execute(&format!("SET search_path TO {}", get("schema"))).unwrap();
+    c
 }

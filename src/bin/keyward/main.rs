@@ -13,6 +13,7 @@ mod audit;
 mod inventory;
 mod kek;
 mod keys;
+mod store;
 
 use audit::AuditCmd;
 use clap::{Parser, Subcommand};
@@ -85,6 +86,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: KekCmd,
     },
+    /// Token stores: move a token between backends.
+    Store {
+        #[command(subcommand)]
+        cmd: store::StoreCmd,
+    },
     /// Every key and version: algorithm, size, state, origin, dates, next rotation.
     Inventory {
         #[command(flatten)]
@@ -116,6 +122,10 @@ fn slot_by_label(lib: &Library, label: &Option<String>) -> Result<u64, String> {
 fn run(cli: Cli) -> Result<(), String> {
     if let Cmd::Kek { cmd: KekCmd::New { file } } = &cli.cmd {
         return kek::new_kek(file);
+    }
+    // Needs no configured library: it names both stores itself.
+    if let Cmd::Store { cmd } = cli.cmd {
+        return store::run(cmd);
     }
     let lib = open(&cli.conf)?;
     match cli.cmd {
@@ -157,6 +167,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let slot = slot_by_label(&lib, &cli.token)?;
             out!("{}", inventory::run_inventory(&lib, slot, &pin, format)?);
         }
+        Cmd::Store { cmd } => store::run(cmd)?,
         Cmd::Info => {
             let _ = slot_by_label(&lib, &cli.token)?;
             out!("keyward {} ({})", env!("CARGO_PKG_VERSION"), lib.config().source);

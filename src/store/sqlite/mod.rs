@@ -25,18 +25,18 @@
 //!   `secure_delete` overwrites deleted content.
 //! - The row MAC is the `mac` column of `objects` (schema 2).
 
-mod schema;
+pub(super) mod schema;
 #[cfg(test)]
 mod tests;
 mod tx;
 
 use super::{Backend, Changes, Role, TokenRow, WrappedKey, WriteFn, corrupt};
 use crate::error::{Error, Result};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use tx::{SqliteTx, count, from_rev, object_row, to_rev};
+use tx::{SqliteTx, from_rev, object_row, to_rev};
 
 /// The database file inside a token directory.
 pub const DB_FILE: &str = "token.sqlite";
@@ -64,7 +64,11 @@ pub(super) struct Sqlite {
     path: PathBuf,
 }
 
-fn wrapped_key(salt: Option<Vec<u8>>, iter: Option<i64>, blob: Option<Vec<u8>>) -> Result<Option<WrappedKey>> {
+pub(super) fn wrapped_key(
+    salt: Option<Vec<u8>>,
+    iter: Option<i64>,
+    blob: Option<Vec<u8>>,
+) -> Result<Option<WrappedKey>> {
     match (salt, iter, blob) {
         (None, None, None) => Ok(None),
         (Some(salt), Some(iter), Some(blob)) => {
@@ -172,34 +176,7 @@ impl Backend for Sqlite {
     }
 
     fn token(&self) -> Result<Option<TokenRow>> {
-        let g = self.lock()?;
-        let mut st = g.conn.prepare_cached(
-            "SELECT label, serial, so_salt, so_iter, so_blob, user_salt, user_iter, user_blob, \
-             so_failures, user_failures FROM token WHERE id = 1",
-        )?;
-        let raw = st
-            .query_row([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    (r.get(2)?, r.get(3)?, r.get(4)?),
-                    (r.get(5)?, r.get(6)?, r.get(7)?),
-                    r.get::<_, i64>(8)?,
-                    r.get::<_, i64>(9)?,
-                ))
-            })
-            .optional()?;
-        let Some((label, serial, so, user, so_failures, user_failures)) = raw else {
-            return Ok(None);
-        };
-        Ok(Some(TokenRow {
-            label,
-            serial,
-            so: wrapped_key(so.0, so.1, so.2)?,
-            user: wrapped_key(user.0, user.1, user.2)?,
-            so_failures: count(so_failures),
-            user_failures: count(user_failures),
-        }))
+        tx::token(&self.lock()?.conn)
     }
 
     fn failures(&self, role: Role) -> Result<Option<u32>> {

@@ -58,7 +58,7 @@ ALTER TABLE objects ADD COLUMN mac BLOB;
 
 /// Creates `dir` (and missing parents) with mode 0700; an existing
 /// directory keeps its permissions.
-pub(super) fn create_private_dir(dir: &Path) -> Result<()> {
+pub(in crate::store) fn create_private_dir(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }

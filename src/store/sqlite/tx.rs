@@ -2,7 +2,7 @@
 //! `Sqlite`): every statement that changes a token, the revision stamp, and
 //! the row reads shared with the connection-level reads.
 
-use super::super::{ObjectRow, Role, TxBackend, WrappedKey, corrupt, handle_invalid, not_initialized};
+use super::super::{ObjectRow, Role, TokenRow, TxBackend, WrappedKey, corrupt, handle_invalid, not_initialized};
 use crate::error::Result;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::cell::Cell;
@@ -215,4 +215,54 @@ impl TxBackend for SqliteTx<'_> {
         self.conn.prepare_cached(role_sql(role).reset_failures)?.execute([])?;
         Ok(())
     }
+
+    fn token(&self) -> Result<Option<TokenRow>> {
+        token(self.conn)
+    }
+
+    fn meta_all(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut st = self.conn.prepare("SELECT key, value FROM meta ORDER BY key")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn id_floor(&self) -> Result<i64> {
+        let seq: Option<i64> = self
+            .conn
+            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'objects'", [], |r| r.get(0))
+            .optional()?;
+        let max: Option<i64> = self.conn.query_row("SELECT MAX(id) FROM objects", [], |r| r.get(0))?;
+        Ok(seq.unwrap_or(0).max(max.unwrap_or(0)))
+    }
+}
+
+/// The token row (shared by the connection and the transaction).
+pub(super) fn token(conn: &Connection) -> Result<Option<TokenRow>> {
+    let mut st = conn.prepare_cached(
+        "SELECT label, serial, so_salt, so_iter, so_blob, user_salt, user_iter, user_blob, \
+         so_failures, user_failures FROM token WHERE id = 1",
+    )?;
+    let raw = st
+        .query_row([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                (r.get(2)?, r.get(3)?, r.get(4)?),
+                (r.get(5)?, r.get(6)?, r.get(7)?),
+                r.get::<_, i64>(8)?,
+                r.get::<_, i64>(9)?,
+            ))
+        })
+        .optional()?;
+    let Some((label, serial, so, user, so_failures, user_failures)) = raw else {
+        return Ok(None);
+    };
+    Ok(Some(TokenRow {
+        label,
+        serial,
+        so: super::wrapped_key(so.0, so.1, so.2)?,
+        user: super::wrapped_key(user.0, user.1, user.2)?,
+        so_failures: count(so_failures),
+        user_failures: count(user_failures),
+    }))
 }

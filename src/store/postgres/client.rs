@@ -1,0 +1,133 @@
+//! A blocking PostgreSQL client with a deadline on every call: one
+//! `tokio-postgres` connection driven by a tokio *current-thread* runtime
+//! owned by this value, on the calling thread, only while a call runs (no
+//! OS thread, no runtime visible to the host application). Every call
+//! polls the request and the connection together under `timeout`; a call
+//! that misses it, or a connection that ends, marks the client closed so
+//! the store reconnects at the next call. This is what the `postgres`
+//! crate does, plus the client-side deadline it lacks (a server that is
+//! alive but stuck would otherwise hang the caller).
+
+use super::pg_err;
+use crate::ck::*;
+use crate::error::{Error, Result};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row, Socket, Statement};
+
+type Driver = Pin<Box<dyn Future<Output = std::result::Result<(), tokio_postgres::Error>> + Send>>;
+
+pub(in crate::store) struct PgClient {
+    rt: tokio::runtime::Runtime,
+    client: Client,
+    conn: Driver,
+    closed: bool,
+    timeout: Duration,
+}
+
+pub(super) type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
+
+fn timed_out(t: Duration) -> Error {
+    Error::new(CKR_DEVICE_ERROR, format!("token store (postgres): no answer within {} ms", t.as_millis()))
+}
+
+impl PgClient {
+    /// Connects within `connect_timeout`; later calls get `timeout` each.
+    pub(super) fn connect<T>(
+        config: &tokio_postgres::Config,
+        tls: T,
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> Result<PgClient>
+    where
+        T: MakeTlsConnect<Socket> + 'static + Send,
+        T::TlsConnect: Send,
+        T::Stream: Send + 'static,
+        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::device(format!("token store (postgres): no runtime: {e}")))?;
+        // tokio-postgres applies connect_timeout per host; this bounds the
+        // whole list as well.
+        let hosts = u32::try_from(config.get_hosts().len().max(1)).unwrap_or(u32::MAX);
+        let overall = connect_timeout.saturating_mul(hosts) + Duration::from_secs(1);
+        let (client, connection) = rt
+            .block_on(async { tokio::time::timeout(overall, config.connect(tls)).await })
+            .map_err(|_| timed_out(overall))?
+            .map_err(pg_err)?;
+        Ok(PgClient { rt, client, conn: Box::pin(connection), closed: false, timeout })
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed || self.client.is_closed()
+    }
+
+    /// Runs one request of `f` while driving the connection, within the
+    /// deadline.
+    fn run<'a, F, R>(&'a mut self, f: impl FnOnce(&'a Client) -> F) -> Result<R>
+    where
+        F: Future<Output = std::result::Result<R, tokio_postgres::Error>> + 'a,
+    {
+        if self.is_closed() {
+            return Err(Error::device("token store (postgres): connection closed"));
+        }
+        let PgClient { rt, client, conn, closed, timeout } = self;
+        let t = *timeout;
+        let request = f(client);
+        let out = rt.block_on(async move {
+            tokio::pin!(request);
+            tokio::select! {
+                biased;
+                r = tokio::time::timeout(t, &mut request) => Some(r),
+                _ = conn.as_mut() => None,
+            }
+        });
+        match out {
+            Some(Ok(r)) => {
+                if r.is_err() && client.is_closed() {
+                    *closed = true;
+                }
+                r.map_err(pg_err)
+            }
+            Some(Err(_)) => {
+                *closed = true;
+                Err(timed_out(t))
+            }
+            None => {
+                *closed = true;
+                Err(Error::device("token store (postgres): the server closed the connection"))
+            }
+        }
+    }
+
+    pub(super) fn prepare(&mut self, sql: &str) -> Result<Statement> {
+        self.run(|c| c.prepare(sql))
+    }
+
+    pub(super) fn query(&mut self, st: &Statement, p: Params<'_>) -> Result<Vec<Row>> {
+        self.run(|c| c.query(st, p))
+    }
+
+    pub(super) fn query_opt(&mut self, st: &Statement, p: Params<'_>) -> Result<Option<Row>> {
+        self.run(|c| c.query_opt(st, p))
+    }
+
+    pub(super) fn execute(&mut self, st: &Statement, p: Params<'_>) -> Result<u64> {
+        self.run(|c| c.execute(st, p))
+    }
+
+    /// Statements without parameters (`BEGIN`, `COMMIT`, `SET ...`).
+    pub(super) fn batch(&mut self, sql: &str) -> Result<()> {
+        self.run(|c| c.batch_execute(sql))
+    }
+
+    /// One unprepared query with parameters.
+    pub(super) fn query_sql(&mut self, sql: &str, p: Params<'_>) -> Result<Vec<Row>> {
+        self.run(|c| c.query(sql, p))
+    }
+}

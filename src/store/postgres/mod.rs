@@ -1,0 +1,342 @@
+//! The PostgreSQL backend: one token per schema (several tokens share a
+//! database), one connection per `Store`, shared by every host that uses
+//! the token. This module owns the connection (opened lazily, reopened
+//! after a loss) and the reads; `conn` the options, URL, TLS and connect;
+//! `schema` the tables and migrations; `tx` the write transaction.
+//!
+//! How it meets the contract of the `store` module doc:
+//! - Every write is one READ COMMITTED transaction whose first statement is
+//!   `SELECT rev FROM counters WHERE id = 1 FOR UPDATE`: the token's write
+//!   lock, held to commit. READ COMMITTED is then enough: every later
+//!   statement of the transaction takes a fresh snapshot, which (the lock
+//!   being held) contains every commit of every earlier writer and no
+//!   concurrent one, so re-reads under the lock are current. No writer can
+//!   meet a serialization failure (those exist only in REPEATABLE READ and
+//!   SERIALIZABLE), and contention waits up to `statement_timeout`.
+//! - Reads of several tables (`load_all`, `changes_since`) run in one
+//!   REPEATABLE READ READ ONLY transaction: one snapshot, and a read-only
+//!   transaction cannot fail serialization either.
+//! - Tombstones are the `tombstones (id, rev)` table; ids come from an
+//!   identity column (a sequence: starts at 1, never reused, not even after
+//!   `C_InitToken` or a rolled-back insert).
+//! - The `changes_since` fast path is one primary-key read of
+//!   `counters.rev` (no scan, no other table), compared with the revision
+//!   this connection knows the database to have (its own commits move that
+//!   one, not the revision it returned). The token layer calls it at most
+//!   once per `store.refresh_ms`, so that is the bound on how often a hot
+//!   path touches the server: on PostgreSQL set `refresh_ms` to what the
+//!   hosts may lag (e.g. 100) to keep key use off the network. (LISTEN /
+//!   NOTIFY was tried: the `postgres` client only sees a notification when
+//!   its runtime polls the socket, i.e. during another round trip, so it
+//!   cannot replace the read without a thread.)
+//! - Durability: PostgreSQL's WAL with `synchronous_commit` as the server
+//!   has it (on by default; with synchronous replication a commit returns
+//!   once the standby has it). `durability = "normal"` sets
+//!   `synchronous_commit = off` for this connection (a server crash can
+//!   lose the last few hundred milliseconds of commits, never tear one).
+//! - Connection loss: the next call reconnects (after a reconnect the next
+//!   `changes_since` answers in full); a call that cannot reach the server
+//!   within `connect_timeout` / `statement_timeout` fails with
+//!   `CKR_DEVICE_ERROR` and a log line. A commit cut off by a loss is
+//!   reported as an error although it may have committed (the caller's
+//!   next refresh sees it).
+
+mod client;
+mod conn;
+mod schema;
+#[cfg(test)]
+pub(super) mod tests;
+mod tx;
+
+pub use conn::{PgOptions, valid_schema};
+
+use super::{Backend, Changes, Role, TokenRow, WrappedKey, WriteFn, corrupt};
+use crate::ck::*;
+use crate::error::{Error, Result};
+use client::PgClient;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use tx::{PgTx, Stmts, from_rev, object_row, to_rev};
+
+/// A client error as a `CK_RV` (disk full: `CKR_DEVICE_MEMORY`; anything
+/// else, including a lost connection: `CKR_DEVICE_ERROR`).
+pub(super) fn pg_err(e: tokio_postgres::Error) -> Error {
+    use tokio_postgres::error::SqlState;
+    match e.as_db_error() {
+        Some(db) => {
+            let rv = if *db.code() == SqlState::DISK_FULL || *db.code() == SqlState::OUT_OF_MEMORY {
+                CKR_DEVICE_MEMORY
+            } else {
+                CKR_DEVICE_ERROR
+            };
+            Error::new(rv, format!("token store (postgres {}): {}", db.code().code(), db.message()))
+        }
+        None => {
+            let mut m = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                m.push_str(": ");
+                m.push_str(&s.to_string());
+                src = s.source();
+            }
+            Error::device(format!("token store (postgres): {m}"))
+        }
+    }
+}
+
+/// One open connection and what belongs to it.
+pub(super) struct Conn {
+    client: PgClient,
+    stmts: Stmts,
+}
+
+/// What this connection last read: the revision it returned, and the
+/// revision the database has as far as it knows (its own commits move
+/// that one, not `returned`; another connection's commit makes it stale).
+#[derive(Clone, Copy)]
+pub(super) struct Seen {
+    returned: u64,
+    db: u64,
+}
+
+struct Inner {
+    conn: Option<Conn>,
+    seen: Option<Seen>,
+    durability_normal: bool,
+}
+
+/// One token in a PostgreSQL schema.
+pub(super) struct Postgres {
+    inner: Mutex<Inner>,
+    options: PgOptions,
+    /// `postgres:<url>#<schema>` (for messages; the url has no password).
+    path: PathBuf,
+}
+
+impl Postgres {
+    /// Connects, creates or migrates the schema.
+    pub(super) fn open(options: PgOptions) -> Result<Postgres> {
+        if !valid_schema(&options.schema) {
+            return Err(Error::new(
+                CKR_GENERAL_ERROR,
+                format!("postgres store: schema {:?} is not a plain identifier ([a-z_][a-z0-9_]*)", options.schema),
+            ));
+        }
+        let path = PathBuf::from(format!("postgres:{}#{}", options.url, options.schema));
+        let p =
+            Postgres { inner: Mutex::new(Inner { conn: None, seen: None, durability_normal: false }), options, path };
+        p.with(|_, _| Ok(()))?;
+        Ok(p)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic unwound through a call: the transaction's drop rolled it
+        // back; the connection (or its absence) is still consistent.
+        self.inner.lock().unwrap_or_else(|p| {
+            self.inner.clear_poison();
+            p.into_inner()
+        })
+    }
+
+    /// A new connection with the session settings, schema migrated.
+    fn connect(&self, durability_normal: bool) -> Result<Conn> {
+        let client = conn::connect(&self.options)?;
+        let mut c = Conn { client, stmts: Stmts::new() };
+        let schema = &self.options.schema;
+        let sync = if durability_normal { "off" } else { "on" };
+        // `schema` is a plain identifier (checked at open). The search path
+        // names only it (a schema that does not exist yet is allowed), so
+        // no table of another schema is read by mistake, and an existing
+        // current schema is found without the migration's lock.
+        c.client.batch(&format!("SET search_path TO {schema}; SET synchronous_commit TO {sync}"))?;
+        schema::migrate(&mut c, schema)?;
+        Ok(c)
+    }
+
+    /// Runs `f` on the connection (connecting first if there is none). A
+    /// connection found closed afterwards is dropped, so the next call
+    /// reconnects.
+    fn with<T>(&self, f: impl FnOnce(&mut Conn, &mut Option<Seen>) -> Result<T>) -> Result<T> {
+        let mut g = self.lock();
+        let inner = &mut *g;
+        if inner.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+            log::warn!("token store {}: connection lost, reconnecting", self.path.display());
+            inner.conn = None;
+        }
+        if inner.conn.is_none() {
+            inner.seen = None;
+            inner.conn = Some(self.connect(inner.durability_normal)?);
+        }
+        let c = inner.conn.as_mut().ok_or_else(|| Error::general("postgres store: no connection"))?;
+        let r = f(c, &mut inner.seen);
+        if c.client.is_closed() {
+            if let Err(e) = &r {
+                log::error!("token store {}: {}", self.path.display(), e.reason());
+            }
+            inner.conn = None;
+            inner.seen = None;
+        }
+        r
+    }
+}
+
+pub(super) fn wrapped_key(
+    salt: Option<Vec<u8>>,
+    iter: Option<i64>,
+    blob: Option<Vec<u8>>,
+) -> Result<Option<WrappedKey>> {
+    match (salt, iter, blob) {
+        (None, None, None) => Ok(None),
+        (Some(salt), Some(iter), Some(blob)) => {
+            let iterations = u32::try_from(iter).map_err(|_| corrupt("PBKDF2 iteration count out of range"))?;
+            Ok(Some(WrappedKey { salt, iterations, blob }))
+        }
+        _ => Err(corrupt("incomplete wrapped PIN key")),
+    }
+}
+
+/// Every object (`since == None`) or what changed after `since`, from one
+/// snapshot.
+fn read_changes(c: &mut Conn, seen: &mut Option<Seen>, since: Option<u64>) -> Result<Changes> {
+    let Conn { client: t, stmts } = c;
+    t.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+    let r = read_in_snapshot(t, stmts, since);
+    match &r {
+        Ok(_) => t.batch("COMMIT")?,
+        Err(_) => {
+            let _ = t.batch("ROLLBACK");
+        }
+    }
+    let changes = r?;
+    *seen = Some(Seen { returned: changes.rev, db: changes.rev });
+    Ok(changes)
+}
+
+fn read_in_snapshot(t: &mut PgClient, stmts: &mut Stmts, since: Option<u64>) -> Result<Changes> {
+    let row = tx::query_opt(t, stmts, tx::SELECT_REV, &[])?.ok_or_else(|| corrupt("revision counter missing"))?;
+    let rev = to_rev(row.try_get(0).map_err(pg_err)?)?;
+    let mut changes = Changes { rev, ..Changes::default() };
+    match since {
+        None => changes.upserts = tx::objects(t, stmts)?,
+        Some(since) => {
+            let since = from_rev(since);
+            let rows = tx::query(
+                t,
+                stmts,
+                "SELECT id, uid, public, sealed, mac FROM objects WHERE rev > $1 ORDER BY id",
+                &[&since],
+            )?;
+            changes.upserts = rows.iter().map(object_row).collect::<Result<_>>()?;
+            let rows = tx::query(t, stmts, "SELECT id FROM tombstones WHERE rev > $1 ORDER BY id", &[&since])?;
+            changes.deletes = rows.iter().map(|r| r.try_get(0).map_err(pg_err)).collect::<Result<_>>()?;
+        }
+    }
+    Ok(changes)
+}
+
+impl Backend for Postgres {
+    fn write(&self, f: WriteFn<'_>) -> Result<()> {
+        self.with(|c, seen| {
+            let Conn { client: t, stmts } = c;
+            t.batch("BEGIN ISOLATION LEVEL READ COMMITTED")?;
+            // The body runs under catch_unwind only to roll back before the
+            // panic goes on (the connection stays usable).
+            let body = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<(u64, Option<u64>)> {
+                // The write lock, first.
+                let row = tx::query_opt(t, stmts, "SELECT rev FROM counters WHERE id = 1 FOR UPDATE", &[])?
+                    .ok_or_else(|| corrupt("revision counter missing"))?;
+                let before = to_rev(row.try_get(0).map_err(pg_err)?)?;
+                let ptx = PgTx::new(t, stmts);
+                f(&ptx)?;
+                Ok((before, ptx.stamped()))
+            }));
+            let (before, stamped) = match body {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => {
+                    let _ = t.batch("ROLLBACK");
+                    return Err(e);
+                }
+                Err(panic) => {
+                    let _ = t.batch("ROLLBACK");
+                    std::panic::resume_unwind(panic);
+                }
+            };
+            t.batch("COMMIT")?;
+            // Our own commit does not make what we returned stale; another
+            // connection's commit before our lock does.
+            *seen = match *seen {
+                Some(s) if s.db == before => Some(Seen { db: stamped.unwrap_or(before), ..s }),
+                _ => None,
+            };
+            Ok(())
+        })
+    }
+
+    fn token(&self) -> Result<Option<TokenRow>> {
+        self.with(|c, _| tx::token(&mut c.client, &mut c.stmts))
+    }
+
+    fn failures(&self, role: Role) -> Result<Option<u32>> {
+        self.with(|c, _| tx::failures(&mut c.client, &mut c.stmts, role))
+    }
+
+    fn load_all(&self) -> Result<Changes> {
+        self.with(|c, seen| read_changes(c, seen, None))
+    }
+
+    fn changes_since(&self, rev: u64) -> Result<Option<Changes>> {
+        self.with(|c, seen| {
+            if let Some(s) = *seen
+                && rev >= s.returned
+            {
+                let row = tx::query_opt(&mut c.client, &mut c.stmts, tx::SELECT_REV, &[])?
+                    .ok_or_else(|| corrupt("revision counter missing"))?;
+                if to_rev(row.try_get(0).map_err(pg_err)?)? == s.db {
+                    return Ok(None);
+                }
+            }
+            read_changes(c, seen, Some(rev)).map(Some)
+        })
+    }
+
+    fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.with(|c, _| tx::meta_get(&mut c.client, &mut c.stmts, key))
+    }
+
+    /// The server answers, the schema is current and every table this
+    /// backend needs is there with its singleton rows.
+    fn integrity_check(&self) -> Result<bool> {
+        self.with(|c, _| {
+            let v = schema::version(c)?;
+            let rows = c.client.query_sql(
+                "SELECT (SELECT count(*) FROM counters) = 1 AND to_regclass('objects') IS NOT NULL \
+                 AND to_regclass('tombstones') IS NOT NULL AND to_regclass('meta') IS NOT NULL \
+                 AND (SELECT count(*) FROM token) <= 1",
+                &[],
+            )?;
+            let row = rows.first().ok_or_else(|| corrupt("integrity query returned nothing"))?;
+            Ok(v >= 1 && row.get::<_, bool>(0))
+        })
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `synchronous_commit = off` for this connection (and after a reconnect).
+    fn set_durability_normal(&self) -> Result<()> {
+        self.lock().durability_normal = true;
+        self.with(|c, _| c.client.batch("SET synchronous_commit TO off"))
+    }
+
+    fn shared_by_hosts(&self) -> bool {
+        true
+    }
+
+    /// No page cap in PostgreSQL: size limits belong to the server (a
+    /// tablespace on its own file system, quotas); the setting is ignored.
+    fn set_max_pages(&self, _pages: u64) -> Result<()> {
+        log::warn!("token store {}: store.max_pages does not apply to PostgreSQL; ignored", self.path.display());
+        Ok(())
+    }
+}

@@ -1,0 +1,113 @@
+//! The PostgreSQL schema of one token (all its tables live in the slot's
+//! own schema, so several tokens share a database) and its migrations.
+
+use super::client::PgClient;
+use super::{Conn, pg_err};
+use crate::error::{Error, Result};
+
+/// Schema migrations: entry `i` takes `schema_version.version` from `i` to
+/// `i + 1`. Append new versions; never edit a released one. Version 1 is
+/// the SQLite schema 2 (objects with a MAC column) in PostgreSQL types.
+const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+
+const SCHEMA_V1: &str = "
+CREATE TABLE schema_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+);
+INSERT INTO schema_version (id, version) VALUES (1, 0);
+CREATE TABLE token (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    label TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    so_salt BYTEA,
+    so_iter BIGINT,
+    so_blob BYTEA,
+    user_salt BYTEA,
+    user_iter BIGINT,
+    user_blob BYTEA,
+    so_failures BIGINT NOT NULL DEFAULT 0,
+    user_failures BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE objects (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    uid TEXT UNIQUE NOT NULL,
+    rev BIGINT NOT NULL,
+    public BYTEA NOT NULL,
+    sealed BYTEA NOT NULL,
+    mac BYTEA
+);
+CREATE INDEX objects_rev ON objects (rev);
+CREATE TABLE tombstones (
+    id BIGINT PRIMARY KEY,
+    rev BIGINT NOT NULL
+);
+CREATE INDEX tombstones_rev ON tombstones (rev);
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value BYTEA NOT NULL
+);
+CREATE TABLE counters (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    rev BIGINT NOT NULL
+);
+INSERT INTO counters (id, rev) VALUES (1, 0);
+";
+
+/// The schema's version (the search path names the token's schema): 0
+/// when it has no tables yet.
+pub(super) fn version(c: &mut Conn) -> Result<i64> {
+    version_of(&mut c.client)
+}
+
+fn version_of(c: &mut PgClient) -> Result<i64> {
+    let rows = c.query_sql("SELECT to_regclass('schema_version') IS NOT NULL", &[])?;
+    if !rows.first().map(|r| r.get::<_, bool>(0)).unwrap_or(false) {
+        return Ok(0);
+    }
+    let rows = c.query_sql("SELECT version FROM schema_version WHERE id = 1", &[])?;
+    let row = rows.first().ok_or_else(|| super::super::corrupt("schema version row missing"))?;
+    Ok(i64::from(row.try_get::<_, i32>(0).map_err(pg_err)?))
+}
+
+/// Creates the schema if needed and brings it to the newest version, in
+/// one transaction serialized with every other opener of the same schema
+/// by a transaction-level advisory lock taken first.
+pub(super) fn migrate(c: &mut Conn, schema: &str) -> Result<()> {
+    let latest = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    let too_new = |v: i64| {
+        Error::device(format!("token store schema version {v} is newer than this keyward supports ({latest})"))
+    };
+    let v = version(c)?;
+    if v == latest {
+        return Ok(());
+    }
+    if v > latest {
+        return Err(too_new(v));
+    }
+    let t = &mut c.client;
+    t.batch("BEGIN")?;
+    let r = (|| -> Result<()> {
+        t.query_sql("SELECT pg_advisory_xact_lock(hashtext($1))", &[&format!("keyward.schema.{schema}")])?;
+        // `schema` is checked by `conn::valid_schema` (a plain identifier).
+        t.batch(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
+        let v = version_of(t)?;
+        if v > latest {
+            return Err(too_new(v));
+        }
+        let from = usize::try_from(v).map_err(|_| super::super::corrupt("negative schema version"))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(from) {
+            t.batch(sql)?;
+            let next = i32::try_from(i + 1).unwrap_or(i32::MAX);
+            t.query_sql("UPDATE schema_version SET version = $1 WHERE id = 1", &[&next])?;
+        }
+        Ok(())
+    })();
+    match r {
+        Ok(()) => t.batch("COMMIT"),
+        Err(e) => {
+            let _ = t.batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}

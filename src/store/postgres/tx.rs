@@ -1,0 +1,364 @@
+//! The PostgreSQL write transaction ([`PgTx`], the `TxBackend` of
+//! `Postgres`): every statement that changes a token, the revision stamp,
+//! and the row reads shared with the connection-level reads. Statements are
+//! prepared once per connection (`Stmts`).
+
+use super::super::{ObjectRow, Role, TokenRow, TxBackend, WrappedKey, corrupt, handle_invalid, not_initialized};
+use super::client::{Params, PgClient};
+use super::pg_err;
+use crate::error::Result;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use tokio_postgres::{Row, Statement};
+
+/// The prepared statements of one connection, by SQL text.
+pub(super) type Stmts = HashMap<&'static str, Statement>;
+
+fn prepared(c: &mut PgClient, stmts: &mut Stmts, sql: &'static str) -> Result<Statement> {
+    if let Some(s) = stmts.get(sql) {
+        return Ok(s.clone());
+    }
+    let s = c.prepare(sql)?;
+    stmts.insert(sql, s.clone());
+    Ok(s)
+}
+
+pub(super) fn query(c: &mut PgClient, stmts: &mut Stmts, sql: &'static str, p: Params<'_>) -> Result<Vec<Row>> {
+    let s = prepared(c, stmts, sql)?;
+    c.query(&s, p)
+}
+
+pub(super) fn query_opt(c: &mut PgClient, stmts: &mut Stmts, sql: &'static str, p: Params<'_>) -> Result<Option<Row>> {
+    let s = prepared(c, stmts, sql)?;
+    c.query_opt(&s, p)
+}
+
+pub(super) fn execute(c: &mut PgClient, stmts: &mut Stmts, sql: &'static str, p: Params<'_>) -> Result<u64> {
+    let s = prepared(c, stmts, sql)?;
+    c.execute(&s, p)
+}
+
+pub(super) fn to_rev(v: i64) -> Result<u64> {
+    u64::try_from(v).map_err(|_| corrupt("negative revision"))
+}
+
+pub(super) fn from_rev(rev: u64) -> i64 {
+    i64::try_from(rev).unwrap_or(i64::MAX)
+}
+
+pub(super) fn count(v: i64) -> u32 {
+    u32::try_from(v.max(0)).unwrap_or(u32::MAX)
+}
+
+pub(super) fn object_row(r: &Row) -> Result<ObjectRow> {
+    Ok(ObjectRow {
+        id: r.try_get(0).map_err(pg_err)?,
+        uid: r.try_get(1).map_err(pg_err)?,
+        public: r.try_get(2).map_err(pg_err)?,
+        sealed: r.try_get(3).map_err(pg_err)?,
+        mac: r.try_get(4).map_err(pg_err)?,
+    })
+}
+
+pub(super) const SELECT_REV: &str = "SELECT rev FROM counters WHERE id = 1";
+pub(super) const SELECT_OBJECTS: &str = "SELECT id, uid, public, sealed, mac FROM objects ORDER BY id";
+
+/// The SQL of the per-role statements (column names cannot be parameters).
+struct RoleSql {
+    select_failures: &'static str,
+    reset_failures: &'static str,
+    add_failure: &'static str,
+    set_key: &'static str,
+    replace_key: &'static str,
+}
+
+fn role_sql(role: Role) -> &'static RoleSql {
+    const SO: RoleSql = RoleSql {
+        select_failures: "SELECT so_failures FROM token WHERE id = 1",
+        reset_failures: "UPDATE token SET so_failures = 0 WHERE id = 1 AND so_failures != 0",
+        add_failure: "UPDATE token SET so_failures = so_failures + 1 WHERE id = 1 RETURNING so_failures",
+        set_key: "UPDATE token SET so_salt = $1, so_iter = $2, so_blob = $3, so_failures = 0 WHERE id = 1",
+        replace_key: "UPDATE token SET so_salt = $4, so_iter = $5, so_blob = $6 \
+                      WHERE id = 1 AND so_salt = $1 AND so_iter = $2 AND so_blob = $3",
+    };
+    const USER: RoleSql = RoleSql {
+        select_failures: "SELECT user_failures FROM token WHERE id = 1",
+        reset_failures: "UPDATE token SET user_failures = 0 WHERE id = 1 AND user_failures != 0",
+        add_failure: "UPDATE token SET user_failures = user_failures + 1 WHERE id = 1 RETURNING user_failures",
+        set_key: "UPDATE token SET user_salt = $1, user_iter = $2, user_blob = $3, user_failures = 0 WHERE id = 1",
+        replace_key: "UPDATE token SET user_salt = $4, user_iter = $5, user_blob = $6 \
+                      WHERE id = 1 AND user_salt = $1 AND user_iter = $2 AND user_blob = $3",
+    };
+    match role {
+        Role::So => &SO,
+        Role::User => &USER,
+    }
+}
+
+/// Every object, ordered by id.
+pub(super) fn objects(c: &mut PgClient, stmts: &mut Stmts) -> Result<Vec<ObjectRow>> {
+    query(c, stmts, SELECT_OBJECTS, &[])?.iter().map(object_row).collect()
+}
+
+pub(super) fn meta_get(c: &mut PgClient, stmts: &mut Stmts, key: &str) -> Result<Option<Vec<u8>>> {
+    let row = query_opt(c, stmts, "SELECT value FROM meta WHERE key = $1", &[&key])?;
+    row.map(|r| r.try_get(0).map_err(pg_err)).transpose()
+}
+
+pub(super) fn failures(c: &mut PgClient, stmts: &mut Stmts, role: Role) -> Result<Option<u32>> {
+    let row = query_opt(c, stmts, role_sql(role).select_failures, &[])?;
+    row.map(|r| r.try_get::<_, i64>(0).map(count).map_err(pg_err)).transpose()
+}
+
+/// The token row.
+pub(super) fn token(c: &mut PgClient, stmts: &mut Stmts) -> Result<Option<TokenRow>> {
+    let row = query_opt(
+        c,
+        stmts,
+        "SELECT label, serial, so_salt, so_iter, so_blob, user_salt, user_iter, user_blob, \
+         so_failures, user_failures FROM token WHERE id = 1",
+        &[],
+    )?;
+    let Some(r) = row else { return Ok(None) };
+    let g = pg_err;
+    Ok(Some(TokenRow {
+        label: r.try_get(0).map_err(g)?,
+        serial: r.try_get(1).map_err(g)?,
+        so: super::wrapped_key(r.try_get(2).map_err(g)?, r.try_get(3).map_err(g)?, r.try_get(4).map_err(g)?)?,
+        user: super::wrapped_key(r.try_get(5).map_err(g)?, r.try_get(6).map_err(g)?, r.try_get(7).map_err(g)?)?,
+        so_failures: count(r.try_get(8).map_err(g)?),
+        user_failures: count(r.try_get(9).map_err(g)?),
+    }))
+}
+
+/// One write transaction's statements, after the write lock (the
+/// `counters` row, `FOR UPDATE`) was taken. The first write bumps
+/// `counters.rev`; every write of the transaction stamps that one.
+pub(super) struct PgTx<'t> {
+    tx: RefCell<&'t mut PgClient>,
+    stmts: RefCell<&'t mut Stmts>,
+    rev: Cell<Option<u64>>,
+}
+
+fn iter(w: &WrappedKey) -> i64 {
+    i64::from(w.iterations)
+}
+
+impl<'t> PgTx<'t> {
+    /// `tx` is inside a transaction that holds the write lock.
+    pub(super) fn new(tx: &'t mut PgClient, stmts: &'t mut Stmts) -> Self {
+        PgTx { tx: RefCell::new(tx), stmts: RefCell::new(stmts), rev: Cell::new(None) }
+    }
+
+    fn query(&self, sql: &'static str, p: Params<'_>) -> Result<Vec<Row>> {
+        query(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), sql, p)
+    }
+
+    fn query_opt(&self, sql: &'static str, p: Params<'_>) -> Result<Option<Row>> {
+        query_opt(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), sql, p)
+    }
+
+    fn execute(&self, sql: &'static str, p: Params<'_>) -> Result<u64> {
+        execute(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), sql, p)
+    }
+
+    /// The revision this transaction wrote, if it wrote.
+    pub(super) fn stamped(&self) -> Option<u64> {
+        self.rev.get()
+    }
+
+    fn stamp(&self) -> Result<i64> {
+        if let Some(r) = self.rev.get() {
+            return Ok(from_rev(r));
+        }
+        let row = self
+            .query_opt("UPDATE counters SET rev = rev + 1 WHERE id = 1 RETURNING rev", &[])?
+            .ok_or_else(|| corrupt("revision counter missing"))?;
+        let r: i64 = row.try_get(0).map_err(pg_err)?;
+        self.rev.set(Some(to_rev(r)?));
+        Ok(r)
+    }
+}
+
+impl TxBackend for PgTx<'_> {
+    fn objects(&self) -> Result<Vec<ObjectRow>> {
+        objects(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut())
+    }
+
+    fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8]) -> Result<i64> {
+        let rev = self.stamp()?;
+        let rows = self.query(
+            "INSERT INTO objects (uid, rev, public, sealed) VALUES ($1, $2, $3, $4) RETURNING id",
+            &[&uid, &rev, &public, &sealed],
+        )?;
+        let row = rows.first().ok_or_else(|| corrupt("insert returned no id"))?;
+        row.try_get(0).map_err(pg_err)
+    }
+
+    fn update_object(&self, id: i64, public: &[u8], sealed: &[u8], mac: &[u8]) -> Result<()> {
+        let rev = self.stamp()?;
+        let n = self.execute(
+            "UPDATE objects SET public = $2, sealed = $3, mac = $4, rev = $5 WHERE id = $1",
+            &[&id, &public, &sealed, &mac, &rev],
+        )?;
+        if n == 0 {
+            return Err(handle_invalid(id));
+        }
+        Ok(())
+    }
+
+    fn set_mac(&self, id: i64, mac: &[u8]) -> Result<()> {
+        let rev = self.stamp()?;
+        let n = self.execute("UPDATE objects SET mac = $2, rev = $3 WHERE id = $1", &[&id, &mac, &rev])?;
+        if n == 0 {
+            return Err(handle_invalid(id));
+        }
+        Ok(())
+    }
+
+    fn delete_object(&self, id: i64) -> Result<()> {
+        let rev = self.stamp()?;
+        let n = self.execute("DELETE FROM objects WHERE id = $1", &[&id])?;
+        if n == 0 {
+            return Err(handle_invalid(id));
+        }
+        self.execute(
+            "INSERT INTO tombstones (id, rev) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET rev = excluded.rev",
+            &[&id, &rev],
+        )?;
+        Ok(())
+    }
+
+    fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        meta_get(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), key)
+    }
+
+    fn meta_set(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.stamp()?;
+        self.execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&key, &value],
+        )?;
+        Ok(())
+    }
+
+    fn init_token(&self, label: &str, serial: &str, so: &WrappedKey) -> Result<()> {
+        let rev = self.stamp()?;
+        self.execute(
+            "INSERT INTO tombstones (id, rev) SELECT id, $1 FROM objects \
+             ON CONFLICT (id) DO UPDATE SET rev = excluded.rev",
+            &[&rev],
+        )?;
+        self.execute("DELETE FROM objects", &[])?;
+        self.execute(
+            "INSERT INTO token (id, label, serial, so_salt, so_iter, so_blob, \
+             user_salt, user_iter, user_blob, so_failures, user_failures) \
+             VALUES (1, $1, $2, $3, $4, $5, NULL, NULL, NULL, 0, 0) \
+             ON CONFLICT (id) DO UPDATE SET label = excluded.label, serial = excluded.serial, \
+             so_salt = excluded.so_salt, so_iter = excluded.so_iter, so_blob = excluded.so_blob, \
+             user_salt = NULL, user_iter = NULL, user_blob = NULL, so_failures = 0, user_failures = 0",
+            &[&label, &serial, &so.salt, &iter(so), &so.blob],
+        )?;
+        Ok(())
+    }
+
+    fn set_pin(&self, role: Role, wrapped: Option<&WrappedKey>) -> Result<()> {
+        self.stamp()?;
+        let (salt, it, blob) = match wrapped {
+            Some(w) => (Some(&w.salt[..]), Some(iter(w)), Some(&w.blob[..])),
+            None => (None, None, None),
+        };
+        let n = self.execute(role_sql(role).set_key, &[&salt, &it, &blob])?;
+        if n == 0 {
+            return Err(not_initialized());
+        }
+        Ok(())
+    }
+
+    fn replace_wrapped(&self, role: Role, old: &WrappedKey, new: &WrappedKey) -> Result<bool> {
+        self.stamp()?;
+        let n = self.execute(
+            role_sql(role).replace_key,
+            &[&old.salt, &iter(old), &old.blob, &new.salt, &iter(new), &new.blob],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn failures(&self, role: Role) -> Result<Option<u32>> {
+        failures(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), role)
+    }
+
+    fn pin_failed(&self, role: Role) -> Result<u32> {
+        self.stamp()?;
+        let row = self.query_opt(role_sql(role).add_failure, &[])?.ok_or_else(not_initialized)?;
+        Ok(count(row.try_get(0).map_err(pg_err)?))
+    }
+
+    fn pin_ok(&self, role: Role) -> Result<()> {
+        self.stamp()?;
+        self.execute(role_sql(role).reset_failures, &[])?;
+        Ok(())
+    }
+
+    fn token(&self) -> Result<Option<TokenRow>> {
+        token(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut())
+    }
+
+    fn meta_all(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let rows = self.query("SELECT key, value FROM meta ORDER BY key", &[])?;
+        rows.iter().map(|r| Ok((r.try_get(0).map_err(pg_err)?, r.try_get(1).map_err(pg_err)?))).collect()
+    }
+
+    fn id_floor(&self) -> Result<i64> {
+        let row = self.query_opt(
+            "SELECT GREATEST(COALESCE((SELECT last_value FROM pg_sequences WHERE schemaname = current_schema() \
+             AND sequencename = 'objects_id_seq'), 0), COALESCE((SELECT MAX(id) FROM objects), 0))",
+            &[],
+        )?;
+        row.map(|r| r.try_get(0).map_err(pg_err)).transpose().map(Option::unwrap_or_default)
+    }
+
+    fn import_object(&self, row: &ObjectRow) -> Result<()> {
+        let rev = self.stamp()?;
+        self.execute(
+            "INSERT INTO objects (id, uid, rev, public, sealed, mac) OVERRIDING SYSTEM VALUE \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&row.id, &row.uid, &rev, &row.public, &row.sealed, &row.mac],
+        )?;
+        Ok(())
+    }
+
+    fn import_token(&self, t: &TokenRow) -> Result<()> {
+        self.stamp()?;
+        let parts = |w: &Option<WrappedKey>| match w {
+            Some(w) => (Some(w.salt.clone()), Some(iter(w)), Some(w.blob.clone())),
+            None => (None, None, None),
+        };
+        let (ss, si, sb) = parts(&t.so);
+        let (us, ui, ub) = parts(&t.user);
+        self.execute(
+            "INSERT INTO token (id, label, serial, so_salt, so_iter, so_blob, user_salt, user_iter, user_blob, \
+             so_failures, user_failures) VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[
+                &t.label,
+                &t.serial,
+                &ss,
+                &si,
+                &sb,
+                &us,
+                &ui,
+                &ub,
+                &i64::from(t.so_failures),
+                &i64::from(t.user_failures),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn raise_id_floor(&self, floor: i64) -> Result<()> {
+        if floor >= 1 {
+            self.query("SELECT setval(pg_get_serial_sequence('objects', 'id'), $1)", &[&floor])?;
+        }
+        Ok(())
+    }
+}
