@@ -1,3 +1,6 @@
+//! Unit tests of `crypto::ec`: curves, keys, ECDSA and ECDH against
+//! published vectors.
+
 use super::*;
 
 const CURVES: [Curve; 5] = [Curve::P224, Curve::P256, Curve::P384, Curve::P521, Curve::Secp256k1];
