@@ -87,4 +87,4 @@ pub struct CK_HASH_SIGN_ADDITIONAL_CONTEXT {
 pub type CK_SESSION_VALIDATION_FLAGS_TYPE = CK_ULONG;
 
 // The 3.2 function-pointer types and CK_FUNCTION_LIST_3_2 live with the
-// C boundary (`abi::list32`): their `unsafe extern "C" fn` types belong there.
+// C boundary (`abi::list32`): foreign function-pointer types belong there.

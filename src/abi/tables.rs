@@ -53,68 +53,32 @@ macro_rules! v240_list {
     };
 }
 
+/// The 2.40 table, the 24 functions 3.0 adds, plus `$extra` (the 3.2
+/// additions).
+macro_rules! v30_list {
+    ($ty:ident, $ver:expr $(, $extra:ident)* $(,)?) => {
+        v240_list!($ty, $ver,
+            C_GetInterfaceList, C_GetInterface, C_LoginUser, C_SessionCancel,
+            C_MessageEncryptInit, C_EncryptMessage, C_EncryptMessageBegin, C_EncryptMessageNext, C_MessageEncryptFinal,
+            C_MessageDecryptInit, C_DecryptMessage, C_DecryptMessageBegin, C_DecryptMessageNext, C_MessageDecryptFinal,
+            C_MessageSignInit, C_SignMessage, C_SignMessageBegin, C_SignMessageNext, C_MessageSignFinal,
+            C_MessageVerifyInit, C_VerifyMessage, C_VerifyMessageBegin, C_VerifyMessageNext, C_MessageVerifyFinal
+            $(, $extra)*
+        )
+    };
+}
+
 const V2_40: CK_VERSION = CK_VERSION { major: 2, minor: 40 };
 const V3_0: CK_VERSION = CK_VERSION { major: 3, minor: 0 };
 const V3_2: CK_VERSION = CK_VERSION { major: 3, minor: 2 };
 
 static LIST_2_40: CK_FUNCTION_LIST = v240_list!(CK_FUNCTION_LIST, V2_40);
 
-static LIST_3_0: CK_FUNCTION_LIST_3_0 = v240_list!(
-    CK_FUNCTION_LIST_3_0,
-    V3_0,
-    C_GetInterfaceList,
-    C_GetInterface,
-    C_LoginUser,
-    C_SessionCancel,
-    C_MessageEncryptInit,
-    C_EncryptMessage,
-    C_EncryptMessageBegin,
-    C_EncryptMessageNext,
-    C_MessageEncryptFinal,
-    C_MessageDecryptInit,
-    C_DecryptMessage,
-    C_DecryptMessageBegin,
-    C_DecryptMessageNext,
-    C_MessageDecryptFinal,
-    C_MessageSignInit,
-    C_SignMessage,
-    C_SignMessageBegin,
-    C_SignMessageNext,
-    C_MessageSignFinal,
-    C_MessageVerifyInit,
-    C_VerifyMessage,
-    C_VerifyMessageBegin,
-    C_VerifyMessageNext,
-    C_MessageVerifyFinal,
-);
+static LIST_3_0: CK_FUNCTION_LIST_3_0 = v30_list!(CK_FUNCTION_LIST_3_0, V3_0);
 
-static LIST_3_2: CK_FUNCTION_LIST_3_2 = v240_list!(
+static LIST_3_2: CK_FUNCTION_LIST_3_2 = v30_list!(
     CK_FUNCTION_LIST_3_2,
     V3_2,
-    C_GetInterfaceList,
-    C_GetInterface,
-    C_LoginUser,
-    C_SessionCancel,
-    C_MessageEncryptInit,
-    C_EncryptMessage,
-    C_EncryptMessageBegin,
-    C_EncryptMessageNext,
-    C_MessageEncryptFinal,
-    C_MessageDecryptInit,
-    C_DecryptMessage,
-    C_DecryptMessageBegin,
-    C_DecryptMessageNext,
-    C_MessageDecryptFinal,
-    C_MessageSignInit,
-    C_SignMessage,
-    C_SignMessageBegin,
-    C_SignMessageNext,
-    C_MessageSignFinal,
-    C_MessageVerifyInit,
-    C_VerifyMessage,
-    C_VerifyMessageBegin,
-    C_VerifyMessageNext,
-    C_MessageVerifyFinal,
     C_EncapsulateKey,
     C_DecapsulateKey,
     C_VerifySignatureInit,
