@@ -21,16 +21,6 @@ const CKA_KEYWARD_ALL_VERSIONS: u64 = VD | 0x4B57_000C;
 /// This process does not look at the store by itself between calls.
 const STALE: &str = "[store]\nrefresh_ms = 600000\n";
 
-fn initialized_with(extra: &str) -> Token {
-    let t = blank_with(extra);
-    t.p11.init_token(t.slot, &pin(SO_PIN), "test").unwrap();
-    let so = t.p11.open_rw_session(t.slot).unwrap();
-    so.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
-    so.init_pin(&pin(USER_PIN)).unwrap();
-    so.logout().unwrap();
-    t
-}
-
 fn all_versions(s: &Session, label: &str) -> Vec<ObjectHandle> {
     s.find_objects(&[Attribute::Label(label.as_bytes().to_vec()), vbool(CKA_KEYWARD_ALL_VERSIONS, true)]).unwrap()
 }

@@ -114,13 +114,18 @@ pub fn blank() -> Token {
 
 /// A fresh token with SO and user PINs set.
 pub fn initialized() -> Token {
-    let t = blank();
+    initialized_with("")
+}
+
+/// A fresh token with `extra` in its config (after the `[policy]` lines)
+/// and SO and user PINs set.
+pub fn initialized_with(extra: &str) -> Token {
+    let t = blank_with(extra);
     t.p11.init_token(t.slot, &pin(SO_PIN), "test").expect("C_InitToken");
-    let s = t.p11.open_rw_session(t.slot).expect("open");
-    s.login(UserType::So, Some(&pin(SO_PIN))).expect("SO login");
-    s.init_pin(&pin(USER_PIN)).expect("C_InitPIN");
-    s.logout().expect("logout");
-    drop(s);
+    let so = t.p11.open_rw_session(t.slot).expect("open");
+    so.login(UserType::So, Some(&pin(SO_PIN))).expect("SO login");
+    so.init_pin(&pin(USER_PIN)).expect("C_InitPIN");
+    so.logout().expect("logout");
     t
 }
 

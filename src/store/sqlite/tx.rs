@@ -95,14 +95,18 @@ impl<'a> SqliteTx<'a> {
         if let Some(r) = self.rev.get() {
             return Ok(from_rev(r));
         }
-        let r: i64 = self
-            .conn
-            .prepare_cached("UPDATE counters SET rev = rev + 1 WHERE id = 1 RETURNING rev")?
-            .query_row([], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| corrupt("revision counter missing"))?;
+        let r = self.counter("UPDATE counters SET rev = rev + 1 WHERE id = 1 RETURNING rev")?;
         self.rev.set(Some(to_rev(r)?));
         Ok(r)
+    }
+
+    /// The revision counter as `sql` (a read or the bump) returns it.
+    fn counter(&self, sql: &str) -> Result<i64> {
+        self.conn
+            .prepare_cached(sql)?
+            .query_row([], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| corrupt("revision counter missing"))
     }
 }
 
@@ -123,13 +127,7 @@ impl TxBackend for SqliteTx<'_> {
         if let Some(r) = self.rev.get() {
             return Ok(r.saturating_sub(1));
         }
-        let r: i64 = self
-            .conn
-            .prepare_cached("SELECT rev FROM counters WHERE id = 1")?
-            .query_row([], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| corrupt("revision counter missing"))?;
-        to_rev(r)
+        to_rev(self.counter("SELECT rev FROM counters WHERE id = 1")?)
     }
 
     fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8]) -> Result<i64> {
