@@ -117,6 +117,9 @@ pub(super) struct Objects {
     by_key: Index<Vec<u8>>,
     /// Copies (token and session) by the handle of the version they follow.
     copies: Index<Handle>,
+    /// Token keys without a CKA_KEYWARD_KEY_ID (rows of a keyward 0.1
+    /// store, until the login that gives them one).
+    keys_without_identity: usize,
     /// How many session objects `map` holds (closing sessions skips the
     /// scan when there are none).
     pub(super) session_objects: usize,
@@ -133,7 +136,11 @@ impl Objects {
             index_remove(&mut self.by_label, l, obj.handle);
         }
         if obj.owner.is_none() && obj.is_key() {
-            index_remove(&mut self.by_key, crate::kms::attrs::key_id_of(obj), obj.handle);
+            let key_id = crate::kms::attrs::key_id_of(obj);
+            if key_id.is_empty() {
+                self.keys_without_identity = self.keys_without_identity.saturating_sub(1);
+            }
+            index_remove(&mut self.by_key, key_id, obj.handle);
         }
         if let Some(src) = crate::kms::attrs::copy_source(obj) {
             index_remove(&mut self.copies, &src, obj.handle);
@@ -154,7 +161,11 @@ impl Objects {
             index_add(&mut self.by_label, l.to_vec(), obj.handle);
         }
         if obj.owner.is_none() && obj.is_key() {
-            index_add(&mut self.by_key, crate::kms::attrs::key_id_of(&obj).to_vec(), obj.handle);
+            let key_id = crate::kms::attrs::key_id_of(&obj);
+            if key_id.is_empty() {
+                self.keys_without_identity += 1;
+            }
+            index_add(&mut self.by_key, key_id.to_vec(), obj.handle);
         }
         if let Some(src) = crate::kms::attrs::copy_source(&obj) {
             index_add(&mut self.copies, src, obj.handle);
@@ -182,6 +193,7 @@ impl Objects {
         self.by_label.clear();
         self.by_key.clear();
         self.copies.clear();
+        self.keys_without_identity = 0;
         self.session_objects = 0;
     }
 
@@ -309,6 +321,13 @@ impl Token {
         out.sort_unstable();
         out.dedup();
         Ok((o.rev, out))
+    }
+
+    /// Whether a token key of the cache has no CKA_KEYWARD_KEY_ID (one
+    /// counter, not a scan: every user login asks).
+    pub(crate) fn has_keys_without_identity(&self) -> Result<bool> {
+        self.refresh()?;
+        Ok(self.objects.read().map_err(lock_err)?.keys_without_identity > 0)
     }
 
     /// Changes whenever the object cache changes.

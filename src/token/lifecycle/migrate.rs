@@ -28,7 +28,7 @@ impl Token {
     /// each secret or private key gets its own identity, and a public key
     /// joins the private key of its version with the same public material.
     pub(crate) fn kms_migrate_identities(&self) -> Result<()> {
-        if !self.all_objects()?.iter().any(|o| o.is_key() && key_id_of(o).is_empty()) {
+        if !self.has_keys_without_identity()? {
             return Ok(());
         }
         let (ch, w) = self.store().transaction_tracked(|tx| {
