@@ -322,3 +322,117 @@ fn a_write_transaction_cut_between_statements_leaves_all_or_nothing() {
     let iv = [7u8; 16];
     s.encrypt(&Mechanism::AesCbcPad(iv), primary[0], b"after the cuts").unwrap();
 }
+
+/// A small tmpfs mounted for the test (root only; unmounted when dropped,
+/// after the server that uses it has stopped).
+struct SmallFs(PathBuf);
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn data_object(s: &Session, label: &str, value: Vec<u8>) -> cryptoki::error::Result<ObjectHandle> {
+    s.create_object(&[
+        Attribute::Class(cryptoki::object::ObjectClass::DATA),
+        Attribute::Token(true),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Value(value),
+    ])
+}
+
+/// Disk full for real: the token's objects table in a tablespace on a
+/// 4 MiB tmpfs (the README's way to bound a token's size). Needs
+/// `mount -t tmpfs`: as root with CAP_SYS_ADMIN; elsewhere (an unprivileged
+/// container) the test says so and does nothing.
+#[test]
+fn a_full_disk_is_ckr_device_memory_and_loses_nothing() {
+    if skip() {
+        return;
+    }
+    let root = shared_tempdir();
+    let fs = root.path().join("small");
+    std::fs::create_dir(&fs).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs"])
+        .arg(&fs)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !mounted {
+        eprintln!("pg_faults: disk full NOT TESTED: `mount -t tmpfs` refused here (needs root with CAP_SYS_ADMIN)");
+        return;
+    }
+    let _fs = SmallFs(fs.clone());
+    let c = root.path().join("c");
+    let _servers = Servers(vec![c.clone()]);
+    cluster(&["start", c.to_str().unwrap()]);
+    if is_root() {
+        let st = std::process::Command::new("chown").arg("postgres:").arg(&fs).status().unwrap();
+        assert!(st.success());
+    }
+    let conf = config(root.path(), std::slice::from_ref(&c));
+    let conf_path = PathBuf::from(conf.to_str().unwrap());
+    let p11 = load(&conf);
+    let s = session(&p11);
+    create(&s, "kept").unwrap();
+    {
+        let mut pg = pg_client(&conf_path);
+        pg.batch_execute(&format!("CREATE TABLESPACE small LOCATION '{}'", fs.display())).unwrap();
+        pg.batch_execute("ALTER TABLE objects SET TABLESPACE small").unwrap();
+        let idx = pg
+            .query(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'objects'",
+                &[],
+            )
+            .unwrap();
+        for r in idx {
+            let name: String = r.get(0);
+            pg.batch_execute(&format!("ALTER INDEX \"{name}\" SET TABLESPACE small")).unwrap();
+        }
+    }
+    // Incompressible values (TOAST would compress repeated bytes).
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut value = || {
+        (0..32 * 1024)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect::<Vec<u8>>()
+    };
+    let mut made = 0;
+    let full = loop {
+        match data_object(&s, &format!("d{made}"), value()) {
+            Ok(_) => made += 1,
+            Err(e) => break rv(e),
+        }
+        assert!(made < 1000, "a 4 MiB file system never filled");
+    };
+    eprintln!("disk full after {made} objects of 32 KiB");
+    assert_eq!(full, RvError::DeviceMemory, "disk full is CKR_DEVICE_MEMORY");
+    assert!(made > 10, "the table filled the file system ({made} objects)");
+    // Nothing committed is lost, the module keeps working for reads and
+    // key use, and the failed create left nothing.
+    assert_eq!(versions(&s, "kept"), 1);
+    let all = s.find_objects(&[Attribute::Class(cryptoki::object::ObjectClass::DATA)]).unwrap();
+    assert_eq!(all.len(), made);
+    let k = s.find_objects(&[Attribute::Label(b"kept".to_vec())]).unwrap()[0];
+    s.encrypt(&Mechanism::AesCbcPad([1; 16]), k, b"still usable").unwrap();
+    // The file system grows: the next create succeeds, without C_Finalize.
+    let st = std::process::Command::new("mount").args(["-o", "remount,size=64m"]).arg(&fs).status().unwrap();
+    assert!(st.success());
+    data_object(&s, "after", value()).unwrap();
+    assert_eq!(s.find_objects(&[Attribute::Class(cryptoki::object::ObjectClass::DATA)]).unwrap().len(), made + 1);
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
