@@ -39,7 +39,13 @@
 //!   transaction writes is stamped with the new value (a transaction that
 //!   writes nothing leaves it). Because writers are serialized, revisions
 //!   grow in commit order: a reader that has seen revision `r` has seen
-//!   every commit up to `r`.
+//!   every commit up to `r`. [`Backend::write`] returns the revision its
+//!   transaction started from and the one it stamped ([`Written`]), and
+//!   [`TxBackend::base_revision`] gives the first inside it: a cache that
+//!   held every row at `base` and applies the transaction's own changes
+//!   holds every row at `stamped`, and a transaction whose base is the
+//!   revision of such a cache may read just the rows the cache names
+//!   ([`TxBackend::object`]) instead of them all.
 //! - **Tombstones.** A deleted object (one by one or by
 //!   [`TxBackend::init_token`]) leaves a tombstone `(id, revision)`, so a
 //!   reader that is behind learns that it is gone.
@@ -158,6 +164,17 @@ pub struct Changes {
     pub deletes: Vec<i64>,
 }
 
+/// What one committed write transaction did to the revision counter: the
+/// revision it started from (the last commit before its write lock) and
+/// the one its writes stamped (`None`: it wrote nothing). A reader that
+/// had seen exactly `base` and applies this transaction's own changes has
+/// seen `stamped`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    pub base: u64,
+    pub stamped: Option<u64>,
+}
+
 /// The body of a write transaction, as [`Backend::write`] receives it.
 pub type WriteFn<'a> = Box<dyn FnOnce(&dyn TxBackend) -> Result<()> + 'a>;
 
@@ -168,7 +185,9 @@ pub trait Backend: Send + Sync {
     /// write lock from its start: commits when `f` returns `Ok`, rolls back
     /// (and returns `f`'s error) when it returns `Err`, rolls back when it
     /// panics.
-    fn write(&self, f: WriteFn<'_>) -> Result<()>;
+    /// Returns the revision the transaction started from and the one its
+    /// writes stamped.
+    fn write(&self, f: WriteFn<'_>) -> Result<Written>;
     /// The token row; `None` until `C_InitToken`.
     fn token(&self) -> Result<Option<TokenRow>>;
     /// The failure counter of `role`; `None` when there is no token row.
@@ -178,6 +197,8 @@ pub trait Backend: Send + Sync {
     /// Objects and tombstones stamped after `rev`, or `None` (fast path)
     /// under the rule of the module doc.
     fn changes_since(&self, rev: u64) -> Result<Option<Changes>>;
+    /// What `changes_since(rev)` returns when it reads (never the fast path).
+    fn changes_after(&self, rev: u64) -> Result<Changes>;
     /// A meta value, outside any write transaction.
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// The database's own consistency check passes.
@@ -202,6 +223,11 @@ pub trait Backend: Send + Sync {
 pub trait TxBackend {
     /// Every object as this transaction sees it, ordered by id.
     fn objects(&self) -> Result<Vec<ObjectRow>>;
+    /// Object `id` as this transaction sees it (`None`: there is none).
+    fn object(&self, id: i64) -> Result<Option<ObjectRow>>;
+    /// The revision of the last commit before this transaction took the
+    /// write lock (whatever this transaction wrote since).
+    fn base_revision(&self) -> Result<u64>;
     /// Inserts an object without a MAC (set with [`TxBackend::set_mac`] in
     /// the same transaction); returns its new id. Duplicate uid: an error.
     fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8]) -> Result<i64>;
@@ -257,6 +283,9 @@ pub trait TxBackend {
 /// or other processes) may open the same token at once.
 pub struct Store {
     backend: Box<dyn Backend>,
+    /// Set by every write whose [`Written`] went to no caller (PIN
+    /// counters, meta): a reader that tracks revisions must re-read once.
+    unreported: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Store {
@@ -315,7 +344,20 @@ impl Store {
 
     /// A store over any [`Backend`].
     pub fn from_backend(backend: Box<dyn Backend>) -> Store {
-        Store { backend }
+        Store { backend, unreported: std::sync::atomic::AtomicBool::new(false) }
+    }
+
+    /// Whether this store made writes since the last call that no caller
+    /// was told the revisions of (see [`Store::transaction_tracked`]);
+    /// clears the flag.
+    pub fn take_unreported_writes(&self) -> bool {
+        self.unreported.swap(false, std::sync::atomic::Ordering::AcqRel)
+    }
+
+    /// Makes the next [`Store::take_unreported_writes`] answer true: a
+    /// caller whose cache lost track of the revision asks for one re-read.
+    pub fn request_reread(&self) {
+        self.unreported.store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// `store.durability = "normal"`: commits survive a process crash, not
@@ -351,15 +393,25 @@ impl Store {
         Ok(())
     }
 
-    /// One write transaction; an `Err` from `f` rolls it back.
+    /// One write transaction; an `Err` from `f` rolls it back. Its
+    /// revisions go to no caller (see [`Store::take_unreported_writes`]).
     fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let (out, w) = self.write_tracked(f)?;
+        if w.stamped.is_some() {
+            self.unreported.store(true, std::sync::atomic::Ordering::Release);
+        }
+        Ok(out)
+    }
+
+    fn write_tracked<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<(T, Written)> {
         self.guard()?;
         let mut out = None;
-        self.backend.write(Box::new(|inner: &dyn TxBackend| {
+        let w = self.backend.write(Box::new(|inner: &dyn TxBackend| {
             out = Some(f(&Tx { inner })?);
             Ok(())
         }))?;
-        out.ok_or_else(|| Error::general("token store backend did not run the transaction"))
+        let out = out.ok_or_else(|| Error::general("token store backend did not run the transaction"))?;
+        Ok((out, w))
     }
 
     /// The token row; `None` until `C_InitToken`.
@@ -456,6 +508,12 @@ impl Store {
         self.backend.changes_since(rev)
     }
 
+    /// [`Store::changes_since`] without the fast path: always reads.
+    pub fn changes_after(&self, rev: u64) -> Result<Changes> {
+        self.guard()?;
+        self.backend.changes_after(rev)
+    }
+
     /// A token-wide value (settings, secrets sealed by the caller).
     pub fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.guard()?;
@@ -472,6 +530,16 @@ impl Store {
     /// fails with `CKR_GENERAL_ERROR`); it uses the `Tx` it is given.
     pub fn transaction<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         self.write(|tx| {
+            let _mark = TransactionMark::enter(self);
+            f(tx)
+        })
+    }
+
+    /// [`Store::transaction`], also returning what it did to the revision
+    /// counter: the caller that applies the transaction's changes to a
+    /// cache learns the revision the cache then stands at.
+    pub fn transaction_tracked<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<(T, Written)> {
+        self.write_tracked(|tx| {
             let _mark = TransactionMark::enter(self);
             f(tx)
         })
@@ -527,6 +595,17 @@ impl Tx<'_> {
     /// lock, so two processes never both act on the same state.
     pub fn objects(&self) -> Result<Vec<ObjectRow>> {
         self.inner.objects()
+    }
+
+    /// Object `id` as this transaction sees it (the lifecycle acts read the
+    /// rows their cache names one by one when the cache is current).
+    pub fn object(&self, id: i64) -> Result<Option<ObjectRow>> {
+        self.inner.object(id)
+    }
+
+    /// See [`TxBackend::base_revision`].
+    pub fn base_revision(&self) -> Result<u64> {
+        self.inner.base_revision()
     }
 
     pub fn meta_set(&self, key: &str, value: &[u8]) -> Result<()> {

@@ -32,7 +32,7 @@ use crate::error::{Error, Result};
 use crate::object::policy::KeyPolicy;
 use crate::object::template::{self, NewObject};
 use crate::object::{KeyMaterial, Object, Secret};
-use crate::store::{Role, Store, codec};
+use crate::store::{Changes, Role, Store, codec};
 /// Civil UTC times (now shared: `crate::time`), under their old path.
 pub use crate::time::{UtcTime, now_utc};
 use crate::types::*;
@@ -349,11 +349,13 @@ impl Token {
             let public = codec::encode_attrs(n.attrs.iter());
             let sealed_blob = codec::encode_attrs(sealed.iter().map(|(t, v)| (*t, v.as_slice())));
             let mac = |id| self.row_mac(id, &uid, &public, &sealed_blob);
-            let id = self.store.insert_object(&uid, &public, &sealed_blob, &mac)?;
+            let (id, w) = self.store.transaction_tracked(|tx| tx.insert_object(&uid, &public, &sealed_blob, &mac))?;
             let secrets = sealed.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, Secret::Sealed(v))).collect();
             let obj = Object::new(id as Handle, uid, None, n.attrs, secrets)?;
             let h = obj.handle;
-            self.objects.write().map_err(lock_err)?.insert(Arc::new(obj));
+            let mut o = self.objects.write().map_err(lock_err)?;
+            o.insert(Arc::new(obj));
+            self.advance_locked(&mut o, w);
             Ok(h)
         } else {
             let h = self.next_session_object.fetch_add(1, Ordering::Relaxed);
@@ -401,8 +403,8 @@ impl Token {
                 h,
                 obj.uid
             );
-            self.store.delete_object(h as i64)?;
-            self.objects.write().map_err(lock_err)?.remove(h);
+            let ((), w) = self.store.transaction_tracked(|tx| tx.delete_object(h as i64))?;
+            self.apply_own(Changes { deletes: vec![h as i64], ..Changes::default() }, w)?;
             return Ok(());
         }
         if obj.get(CKA_DESTROYABLE).is_some_and(|v| v.first() == Some(&0)) {
@@ -419,7 +421,9 @@ impl Token {
             return self.kms_destroy_now(&obj);
         }
         if obj.token {
-            self.store.delete_object(h as i64)?;
+            let ((), w) = self.store.transaction_tracked(|tx| tx.delete_object(h as i64))?;
+            obj.forget_material();
+            return self.apply_own(Changes { deletes: vec![h as i64], ..Changes::default() }, w);
         }
         obj.forget_material();
         self.objects.write().map_err(lock_err)?.remove(h);
@@ -469,6 +473,7 @@ impl Token {
     /// Swaps in a new version of `obj` with `attrs` (secrets unchanged).
     pub fn replace(&self, obj: &Object, attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>) -> Result<()> {
         self.require_intact(obj)?;
+        let mut written = None;
         if obj.token {
             let public = codec::encode_attrs(attrs.iter().map(|(t, v)| ((*t), v.as_slice())));
             let sealed: Vec<(u64, &[u8])> = obj
@@ -481,7 +486,8 @@ impl Token {
                 .collect();
             let sealed_blob = codec::encode_attrs(sealed);
             let mac = self.row_mac(obj.handle as i64, &obj.uid, &public, &sealed_blob)?;
-            self.store.update_object(obj.handle as i64, &public, &sealed_blob, &mac)?;
+            let id = obj.handle as i64;
+            written = Some(self.store.transaction_tracked(|tx| tx.update_object(id, &public, &sealed_blob, &mac))?.1);
         }
         let new = Arc::new(Object::from_parts(
             obj.handle,
@@ -496,7 +502,11 @@ impl Token {
                 self.materialized.lock().map_err(lock_err)?.push(Arc::downgrade(&new));
             }
         }
-        self.objects.write().map_err(lock_err)?.insert(new);
+        let mut o = self.objects.write().map_err(lock_err)?;
+        o.insert(new);
+        if let Some(w) = written {
+            self.advance_locked(&mut o, w);
+        }
         Ok(())
     }
 

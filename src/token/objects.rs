@@ -15,7 +15,7 @@ use crate::ck::*;
 use crate::err;
 use crate::error::{Error, Result};
 use crate::object::{Object, Secret};
-use crate::store::{Changes, ObjectRow, codec};
+use crate::store::{Changes, ObjectRow, Written, codec};
 use crate::types::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -77,14 +77,46 @@ impl LabelSet {
     }
 }
 
-/// The object cache: every object by handle, plus an index by CKA_LABEL
-/// (C_FindObjects by label among 10,000 keys without a scan).
+type Index<K> = HashMap<K, LabelSet, foldhash::fast::RandomState>;
+
+fn index_add<K: std::hash::Hash + Eq>(index: &mut Index<K>, key: K, h: Handle) {
+    match index.get_mut(&key) {
+        Some(set) => set.insert(h),
+        None => {
+            index.insert(key, LabelSet::Few(vec![h]));
+        }
+    }
+}
+
+fn index_remove<K, Q>(index: &mut Index<K>, key: &Q, h: Handle)
+where
+    K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
+    Q: std::hash::Hash + Eq + ?Sized,
+{
+    if let Some(set) = index.get_mut(key) {
+        set.remove(h);
+        if set.is_empty() {
+            index.remove(key);
+        }
+    }
+}
+
+/// The object cache: every object by handle, plus indexes by CKA_LABEL
+/// (C_FindObjects by label among 10,000 keys without a scan), by managed
+/// key and by copy source (a lifecycle act reads just its key's rows).
 #[derive(Default)]
 pub(super) struct Objects {
+    /// The cache holds every token row of the store at this revision (and
+    /// maybe later changes of this process).
     rev: u64,
     pub(super) map: HandleMap<Arc<Object>>,
     /// Handles in ascending order (as the search returns them).
-    by_label: HashMap<Vec<u8>, LabelSet, foldhash::fast::RandomState>,
+    by_label: Index<Vec<u8>>,
+    /// Token keys by CKA_KEYWARD_KEY_ID: the versions (and token copies)
+    /// of one managed key.
+    by_key: Index<Vec<u8>>,
+    /// Copies (token and session) by the handle of the version they follow.
+    copies: Index<Handle>,
     /// How many session objects `map` holds (closing sessions skips the
     /// scan when there are none).
     pub(super) session_objects: usize,
@@ -97,13 +129,14 @@ impl Objects {
         if obj.owner.is_some() {
             self.session_objects = self.session_objects.saturating_sub(1);
         }
-        if let Some(l) = obj.get(CKA_LABEL)
-            && let Some(set) = self.by_label.get_mut(l)
-        {
-            set.remove(obj.handle);
-            if set.is_empty() {
-                self.by_label.remove(l);
-            }
+        if let Some(l) = obj.get(CKA_LABEL) {
+            index_remove(&mut self.by_label, l, obj.handle);
+        }
+        if obj.owner.is_none() && obj.is_key() {
+            index_remove(&mut self.by_key, crate::kms::attrs::key_id_of(obj), obj.handle);
+        }
+        if let Some(src) = crate::kms::attrs::copy_source(obj) {
+            index_remove(&mut self.copies, &src, obj.handle);
         }
     }
 
@@ -118,12 +151,13 @@ impl Objects {
             self.session_objects += 1;
         }
         if let Some(l) = obj.get(CKA_LABEL) {
-            match self.by_label.get_mut(l) {
-                Some(set) => set.insert(obj.handle),
-                None => {
-                    self.by_label.insert(l.to_vec(), LabelSet::Few(vec![obj.handle]));
-                }
-            }
+            index_add(&mut self.by_label, l.to_vec(), obj.handle);
+        }
+        if obj.owner.is_none() && obj.is_key() {
+            index_add(&mut self.by_key, crate::kms::attrs::key_id_of(&obj).to_vec(), obj.handle);
+        }
+        if let Some(src) = crate::kms::attrs::copy_source(&obj) {
+            index_add(&mut self.copies, src, obj.handle);
         }
         self.map.insert(obj.handle, obj);
     }
@@ -146,7 +180,14 @@ impl Objects {
         self.generation += 1;
         self.map.clear();
         self.by_label.clear();
+        self.by_key.clear();
+        self.copies.clear();
         self.session_objects = 0;
+    }
+
+    /// The copies that follow `h`.
+    fn copies_of(&self, h: Handle) -> impl Iterator<Item = Handle> + '_ {
+        self.copies.get(&h).into_iter().flat_map(LabelSet::iter)
     }
 
     /// Candidates for a search template: the label index when the template
@@ -188,10 +229,15 @@ impl Token {
     pub(super) fn apply_changes_locked(&self, o: &mut Objects, ch: Changes) {
         if o.session_objects > 0 && !ch.deletes.is_empty() {
             // A session copy dies with the token version it follows.
-            let gone: Vec<Handle> = ch.deletes.iter().map(|id| *id as Handle).collect();
-            o.retain(|obj| {
-                obj.owner.is_none() || crate::kms::attrs::copy_source(obj).is_none_or(|src| !gone.contains(&src))
-            });
+            let copies: Vec<Handle> = ch
+                .deletes
+                .iter()
+                .flat_map(|id| o.copies_of(*id as Handle))
+                .filter(|h| o.map.get(h).is_some_and(|c| c.owner.is_some()))
+                .collect();
+            for h in copies {
+                o.remove(h);
+            }
         }
         for id in ch.deletes {
             o.remove(id as Handle);
@@ -216,6 +262,55 @@ impl Token {
         o.rev = o.rev.max(ch.rev);
     }
 
+    /// Applies the changes of a committed write of this process (`w`: its
+    /// revisions): the cache then stands at the revision the write stamped
+    /// when it stood at the one the write started from; otherwise the next
+    /// refresh re-reads.
+    pub(crate) fn apply_own(&self, ch: Changes, w: Written) -> Result<()> {
+        let mut o = self.objects.write().map_err(lock_err)?;
+        self.apply_changes_locked(&mut o, ch);
+        self.advance_locked(&mut o, w);
+        Ok(())
+    }
+
+    pub(super) fn advance_locked(&self, o: &mut Objects, w: Written) {
+        let Some(stamped) = w.stamped else { return };
+        if o.rev == w.base {
+            o.rev = stamped;
+        } else if o.rev < stamped {
+            self.store.request_reread();
+        }
+    }
+
+    /// The token objects a lifecycle transaction on the managed key
+    /// `key_id` (if any) and on `ids` reads: the key's token objects, `ids`,
+    /// and every copy that follows one of them (copies of copies too); and
+    /// the revision at which the cache holds every token row. Read before
+    /// the transaction: it may use these only if the store is still at that
+    /// revision (`Tx::base_revision`).
+    pub(crate) fn lifecycle_handles(&self, key_id: Option<&[u8]>, ids: &[Handle]) -> Result<(u64, Vec<Handle>)> {
+        let o = self.objects.read().map_err(lock_err)?;
+        let mut out: Vec<Handle> = ids.to_vec();
+        if let Some(k) = key_id
+            && let Some(set) = o.by_key.get(k)
+        {
+            out.extend(set.iter());
+        }
+        let mut i = 0;
+        while i < out.len() {
+            let h = out[i];
+            for c in o.copies_of(h) {
+                if !out.contains(&c) && o.map.get(&c).is_some_and(|c| c.owner.is_none()) {
+                    out.push(c);
+                }
+            }
+            i += 1;
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok((o.rev, out))
+    }
+
     /// Changes whenever the object cache changes.
     pub(crate) fn objects_generation(&self) -> u64 {
         self.objects.read().map(|o| o.generation).unwrap_or(0)
@@ -235,7 +330,14 @@ impl Token {
         let mut o = self.objects.write().map_err(lock_err)?;
         // When something changed, the token row is read once: for the row
         // keys and for the login check below.
-        let row = match self.store.changes_since(o.rev)? {
+        let changes = if self.store.take_unreported_writes() {
+            // This process wrote without telling the cache the revision
+            // (PIN counters, meta), or the cache lost track of it.
+            Some(self.store.changes_after(o.rev)?)
+        } else {
+            self.store.changes_since(o.rev)?
+        };
+        let row = match changes {
             Some(ch) => {
                 let row = self.store.token()?;
                 // Another process re-initialized the token: its rows are

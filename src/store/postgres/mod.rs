@@ -50,7 +50,7 @@ mod tx;
 
 pub use conn::{PgOptions, valid_schema};
 
-use super::{Backend, Changes, Role, TokenRow, WrappedKey, WriteFn, corrupt};
+use super::{Backend, Changes, Role, TokenRow, WrappedKey, WriteFn, Written, corrupt};
 use crate::ck::*;
 use crate::error::{Error, Result};
 use client::PgClient;
@@ -235,7 +235,7 @@ fn read_in_snapshot(t: &mut PgClient, stmts: &mut Stmts, since: Option<u64>) -> 
 }
 
 impl Backend for Postgres {
-    fn write(&self, f: WriteFn<'_>) -> Result<()> {
+    fn write(&self, f: WriteFn<'_>) -> Result<Written> {
         self.with(|c, seen| {
             let Conn { client: t, stmts } = c;
             t.batch("BEGIN ISOLATION LEVEL READ COMMITTED")?;
@@ -246,7 +246,7 @@ impl Backend for Postgres {
                 let row = tx::query_opt(t, stmts, "SELECT rev FROM counters WHERE id = 1 FOR UPDATE", &[])?
                     .ok_or_else(|| corrupt("revision counter missing"))?;
                 let before = to_rev(row.try_get(0).map_err(pg_err)?)?;
-                let ptx = PgTx::new(t, stmts);
+                let ptx = PgTx::new(t, stmts, before);
                 f(&ptx)?;
                 Ok((before, ptx.stamped()))
             }));
@@ -268,7 +268,7 @@ impl Backend for Postgres {
                 Some(s) if s.db == before => Some(Seen { db: stamped.unwrap_or(before), ..s }),
                 _ => None,
             };
-            Ok(())
+            Ok(Written { base: before, stamped })
         })
     }
 
@@ -297,6 +297,10 @@ impl Backend for Postgres {
             }
             read_changes(c, seen, Some(rev)).map(Some)
         })
+    }
+
+    fn changes_after(&self, rev: u64) -> Result<Changes> {
+        self.with(|c, seen| read_changes(c, seen, Some(rev)))
     }
 
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {

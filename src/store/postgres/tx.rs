@@ -138,6 +138,8 @@ pub(super) struct PgTx<'t> {
     tx: RefCell<&'t mut PgClient>,
     stmts: RefCell<&'t mut Stmts>,
     rev: Cell<Option<u64>>,
+    /// The revision the write lock found.
+    base: u64,
 }
 
 fn iter(w: &WrappedKey) -> i64 {
@@ -146,8 +148,9 @@ fn iter(w: &WrappedKey) -> i64 {
 
 impl<'t> PgTx<'t> {
     /// `tx` is inside a transaction that holds the write lock.
-    pub(super) fn new(tx: &'t mut PgClient, stmts: &'t mut Stmts) -> Self {
-        PgTx { tx: RefCell::new(tx), stmts: RefCell::new(stmts), rev: Cell::new(None) }
+    /// `base` is the revision the lock statement read.
+    pub(super) fn new(tx: &'t mut PgClient, stmts: &'t mut Stmts, base: u64) -> Self {
+        PgTx { tx: RefCell::new(tx), stmts: RefCell::new(stmts), rev: Cell::new(None), base }
     }
 
     fn query(&self, sql: &'static str, p: Params<'_>) -> Result<Vec<Row>> {
@@ -183,6 +186,17 @@ impl<'t> PgTx<'t> {
 impl TxBackend for PgTx<'_> {
     fn objects(&self) -> Result<Vec<ObjectRow>> {
         objects(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut())
+    }
+
+    fn object(&self, id: i64) -> Result<Option<ObjectRow>> {
+        self.query_opt("SELECT id, uid, public, sealed, mac FROM objects WHERE id = $1", &[&id])?
+            .as_ref()
+            .map(object_row)
+            .transpose()
+    }
+
+    fn base_revision(&self) -> Result<u64> {
+        Ok(self.base)
     }
 
     fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8]) -> Result<i64> {

@@ -30,7 +30,7 @@ pub(super) mod schema;
 mod tests;
 mod tx;
 
-use super::{Backend, Changes, Role, TokenRow, WrappedKey, WriteFn, corrupt};
+use super::{Backend, Changes, Role, TokenRow, WrappedKey, WriteFn, Written, corrupt};
 use crate::error::{Error, Result};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -167,12 +167,16 @@ impl Sqlite {
 }
 
 impl Backend for Sqlite {
-    fn write(&self, f: WriteFn<'_>) -> Result<()> {
+    fn write(&self, f: WriteFn<'_>) -> Result<Written> {
         let mut g = self.lock()?;
         let tx = g.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        f(&SqliteTx::new(&tx))?;
+        let w = {
+            let stx = SqliteTx::new(&tx);
+            f(&stx)?;
+            stx.written()?
+        };
         tx.commit()?;
-        Ok(())
+        Ok(w)
     }
 
     fn token(&self) -> Result<Option<TokenRow>> {
@@ -198,6 +202,11 @@ impl Backend for Sqlite {
             return Ok(None);
         }
         read_changes(&mut g, Some(rev)).map(Some)
+    }
+
+    fn changes_after(&self, rev: u64) -> Result<Changes> {
+        let mut g = self.lock()?;
+        read_changes(&mut g, Some(rev))
     }
 
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {

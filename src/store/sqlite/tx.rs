@@ -2,7 +2,9 @@
 //! `Sqlite`): every statement that changes a token, the revision stamp, and
 //! the row reads shared with the connection-level reads.
 
-use super::super::{ObjectRow, Role, TokenRow, TxBackend, WrappedKey, corrupt, handle_invalid, not_initialized};
+use super::super::{
+    ObjectRow, Role, TokenRow, TxBackend, WrappedKey, Written, corrupt, handle_invalid, not_initialized,
+};
 use crate::error::Result;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::cell::Cell;
@@ -84,6 +86,11 @@ impl<'a> SqliteTx<'a> {
         SqliteTx { conn, rev: Cell::new(None) }
     }
 
+    /// The revision before this transaction and the one it stamped.
+    pub(super) fn written(&self) -> Result<Written> {
+        Ok(Written { base: self.base_revision()?, stamped: self.rev.get() })
+    }
+
     fn stamp(&self) -> Result<i64> {
         if let Some(r) = self.rev.get() {
             return Ok(from_rev(r));
@@ -102,6 +109,27 @@ impl<'a> SqliteTx<'a> {
 impl TxBackend for SqliteTx<'_> {
     fn objects(&self) -> Result<Vec<ObjectRow>> {
         objects(self.conn)
+    }
+
+    fn object(&self, id: i64) -> Result<Option<ObjectRow>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id, uid, public, sealed, mac FROM objects WHERE id = ?1")?
+            .query_row([id], object_row)
+            .optional()?)
+    }
+
+    fn base_revision(&self) -> Result<u64> {
+        if let Some(r) = self.rev.get() {
+            return Ok(r.saturating_sub(1));
+        }
+        let r: i64 = self
+            .conn
+            .prepare_cached("SELECT rev FROM counters WHERE id = 1")?
+            .query_row([], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| corrupt("revision counter missing"))?;
+        to_rev(r)
     }
 
     fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8]) -> Result<i64> {

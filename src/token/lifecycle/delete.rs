@@ -7,7 +7,7 @@
 //! commit). Must not touch: when purges run (`maintain.rs`).
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
-use super::rows::{Row, delete_copies, key_rows, write_delete, write_update};
+use super::rows::{Row, Scope, delete_copies, key_rows, write_delete, write_update};
 use crate::audit::Lifecycle;
 use crate::ck::*;
 use crate::err;
@@ -29,8 +29,9 @@ impl Token {
         let grace = self.kms.grace() as i64;
         let now = clock::now();
         let at = now.saturating_add(grace);
-        let ch = self.store().transaction(|tx| {
-            let all = key_rows(tx)?;
+        let scope = Scope::of(self, Some(name), &[])?;
+        let (ch, w) = self.store().transaction_tracked(|tx| {
+            let all = scope.rows(self, tx)?;
             let rows: Vec<&Row> = all.iter().filter(|r| r.of_key(name) && which.has(r.version())).collect();
             if rows.is_empty() {
                 return Err(err!(CKR_ARGUMENTS_BAD, "no key {:?} with version {which:?}", name.display()));
@@ -63,7 +64,7 @@ impl Token {
             delete_copies(tx, &all, &mut ch)?;
             Ok(ch)
         })?;
-        self.kms_apply(ch)?;
+        self.kms_apply(ch, w)?;
         Ok(if grace == 0 { 0 } else { at })
     }
 
@@ -99,9 +100,11 @@ impl Token {
         let all = is_primary(obj);
         let (class, handle) = (obj.class, obj.handle as i64);
         let at = clock::now().saturating_add(self.kms.grace() as i64);
-        let ch = self.store().transaction(|tx| {
+        let scope = Scope::of(self, Some(&name), &[obj.handle])?;
+        let (ch, w) = self.store().transaction_tracked(|tx| {
             let mut ch = Changes::default();
-            let rows: Vec<Row> = key_rows(tx)?
+            let rows: Vec<Row> = scope
+                .rows(self, tx)?
                 .into_iter()
                 .filter(|r| r.id == handle || (all && r.class() == class && r.of_key(&name)))
                 .filter(|r| r.state() != KEYWARD_STATE_PENDING_DELETION)
@@ -119,7 +122,7 @@ impl Token {
             }
             Ok(ch)
         })?;
-        self.kms_apply(ch)
+        self.kms_apply(ch, w)
     }
 
     /// C_DestroyObject of a token key without a grace period (or of a
@@ -127,8 +130,9 @@ impl Token {
     /// transaction.
     pub fn kms_destroy_now(&self, obj: &Object) -> Result<()> {
         let handle = obj.handle as i64;
-        let ch = self.store().transaction(|tx| {
-            let rows = key_rows(tx)?;
+        let scope = Scope::of(self, None, &[obj.handle])?;
+        let (ch, w) = self.store().transaction_tracked(|tx| {
+            let rows = scope.rows(self, tx)?;
             let r = rows
                 .iter()
                 .find(|r| r.id == handle)
@@ -138,7 +142,7 @@ impl Token {
             delete_copies(tx, &rows, &mut ch)?;
             Ok(ch)
         })?;
-        self.kms_apply(ch)
+        self.kms_apply(ch, w)
     }
 
     /// Destroys for good every version pending deletion whose grace period
@@ -147,7 +151,7 @@ impl Token {
     pub fn kms_purge_due(&self) -> Result<Vec<MaintainedVersion>> {
         let now = clock::now();
         let mut audit = self.audit().lock_for_commit()?;
-        let (ch, names) = self.store().transaction(|tx| {
+        let ((ch, names), w) = self.store().transaction_tracked(|tx| {
             let mut ch = Changes::default();
             let mut names = Vec::new();
             let rows = key_rows(tx)?;
@@ -172,9 +176,7 @@ impl Token {
             Ok((ch, names))
         })?;
         drop(audit);
-        if !ch.deletes.is_empty() {
-            self.kms_apply(ch)?;
-        }
+        self.kms_apply(ch, w)?;
         Ok(names)
     }
 }

@@ -31,7 +31,7 @@ impl Token {
         if !self.all_objects()?.iter().any(|o| o.is_key() && key_id_of(o).is_empty()) {
             return Ok(());
         }
-        let ch = self.store().transaction(|tx| {
+        let (ch, w) = self.store().transaction_tracked(|tx| {
             let rows = key_rows(tx)?;
             let mut groups: BTreeMap<(Vec<u8>, Vec<u8>), Vec<&Row>> = BTreeMap::new();
             for r in rows.iter().filter(|r| !r.attrs.contains_key(&CKA_KEYWARD_KEY_ID)) {
@@ -86,6 +86,6 @@ impl Token {
                 ch.upserts.len()
             );
         }
-        self.kms_apply(ch)
+        self.kms_apply(ch, w)
     }
 }

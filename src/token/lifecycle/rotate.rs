@@ -9,7 +9,7 @@
 //! (`maintain.rs`), other lifecycle changes.
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
-use super::rows::{Row, encode_public, key_rows, write_update};
+use super::rows::{Row, Scope, encode_public, write_update};
 use crate::audit::Lifecycle;
 use crate::ck::*;
 use crate::err;
@@ -167,9 +167,10 @@ impl Token {
         let (fresh, mech) = self.fresh_version(name, gen_mech)?;
         let now = clock::now();
         let mut audit = self.audit().lock_for_commit()?;
-        let (ch, version, ids) = {
-            let result = self.store().transaction(|tx| {
-                let mut rows: Vec<Row> = key_rows(tx)?.into_iter().filter(|r| r.of_key(name)).collect();
+        let scope = Scope::of(self, Some(name), &[])?;
+        let (ch, version, ids, w) = {
+            let (result, w) = self.store().transaction_tracked(|tx| {
+                let mut rows: Vec<Row> = scope.rows(self, tx)?.into_iter().filter(|r| r.of_key(name)).collect();
                 for r in rows.iter().filter(|r| r.live_primary()) {
                     rules::check(r.modifiable(), rules::Change::Rotate)?;
                 }
@@ -256,11 +257,11 @@ impl Token {
             })?;
             drop(audit);
             match result {
-                Some(r) => r,
+                Some((ch, version, ids)) => (ch, version, ids, w),
                 None => return Ok(None),
             }
         };
-        self.kms_apply(ch)?;
+        self.kms_apply(ch, w)?;
         let mut handles: Vec<(CK_OBJECT_CLASS, Handle)> = ids;
         handles.sort_by_key(|(c, _)| match *c {
             CKO_PUBLIC_KEY => 0,

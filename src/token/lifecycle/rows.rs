@@ -14,7 +14,7 @@ use crate::err;
 use crate::error::{Error, Result};
 use crate::kms::KeyName;
 use crate::kms::attrs::*;
-use crate::store::{Changes, ObjectRow, Tx, codec};
+use crate::store::{Changes, ObjectRow, Tx, Written, codec};
 use crate::token::Token;
 use crate::types::Handle;
 use std::collections::BTreeMap;
@@ -96,18 +96,55 @@ impl Row {
     }
 }
 
+fn key_row(r: ObjectRow) -> Result<Option<Row>> {
+    let attrs: BTreeMap<_, _> =
+        codec::decode_attrs(&r.public)?.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, v)).collect();
+    let row = Row { id: r.id, uid: r.uid.clone(), attrs, sealed: r.sealed.clone(), stored: r };
+    Ok(is_key_class(row.class()).then_some(row))
+}
+
 /// The key rows of the token as this transaction sees them.
 pub(super) fn key_rows(tx: &Tx<'_>) -> Result<Vec<Row>> {
     let mut out = Vec::new();
     for r in tx.objects()? {
-        let attrs: BTreeMap<_, _> =
-            codec::decode_attrs(&r.public)?.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, v)).collect();
-        let row = Row { id: r.id, uid: r.uid.clone(), attrs, sealed: r.sealed.clone(), stored: r };
-        if is_key_class(row.class()) {
-            out.push(row);
-        }
+        out.extend(key_row(r)?);
     }
     Ok(out)
+}
+
+/// What a lifecycle transaction reads, picked from the object cache before
+/// it starts: a managed key's token objects and the copies that follow
+/// them (see `Token::lifecycle_handles`).
+pub(super) struct Scope {
+    rev: u64,
+    ids: Vec<Handle>,
+}
+
+impl Scope {
+    /// The token objects of the key `name` (if any), `ids`, and their copies.
+    pub(super) fn of(t: &Token, name: Option<&KeyName>, ids: &[Handle]) -> Result<Scope> {
+        let (rev, ids) = t.lifecycle_handles(name.map(|n| n.key_id.as_slice()), ids)?;
+        Ok(Scope { rev, ids })
+    }
+
+    /// The key rows of the scope as this transaction sees them, by id, when
+    /// the store is still at the revision the cache held every row at;
+    /// else (another process or thread committed since) every key row of
+    /// the token, and the cache re-reads at its next refresh. Callers filter
+    /// either answer the same way: the scope holds every row they keep.
+    pub(super) fn rows(&self, t: &Token, tx: &Tx<'_>) -> Result<Vec<Row>> {
+        if tx.base_revision()? != self.rev {
+            t.store().request_reread();
+            return key_rows(tx);
+        }
+        let mut out = Vec::with_capacity(self.ids.len());
+        for id in &self.ids {
+            if let Some(r) = tx.object(*id as i64)? {
+                out.extend(key_row(r)?);
+            }
+        }
+        Ok(out)
+    }
 }
 
 pub(super) fn encode_public(attrs: &BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>) -> Vec<u8> {
@@ -153,13 +190,13 @@ impl Token {
 
     /// Applies what a lifecycle transaction wrote to the object cache;
     /// deleted objects drop their cached plaintext first.
-    pub(super) fn kms_apply(&self, ch: Changes) -> Result<()> {
+    pub(super) fn kms_apply(&self, ch: Changes, w: Written) -> Result<()> {
         for id in &ch.deletes {
             if let Ok(o) = self.cached_object(*id as Handle) {
                 o.forget_material();
             }
         }
-        self.apply_changes(ch)
+        self.apply_own(ch, w)
     }
 
     /// Runs `f` on every row of `name` inside one transaction; `f` returns
@@ -167,10 +204,11 @@ impl Token {
     pub(super) fn kms_update(&self, name: &KeyName, mut f: impl FnMut(&mut Row) -> Result<bool>) -> Result<usize> {
         self.require_user()?;
         self.refresh()?;
-        let ch = self.store().transaction(|tx| {
+        let scope = Scope::of(self, Some(name), &[])?;
+        let (ch, w) = self.store().transaction_tracked(|tx| {
             let mut ch = Changes::default();
             let mut found = false;
-            for mut r in key_rows(tx)?.into_iter().filter(|r| r.of_key(name)) {
+            for mut r in scope.rows(self, tx)?.into_iter().filter(|r| r.of_key(name)) {
                 found = true;
                 if f(&mut r)? {
                     write_update(self, tx, &r, &mut ch)?;
@@ -182,7 +220,7 @@ impl Token {
             Ok(ch)
         })?;
         let n = ch.upserts.len();
-        self.kms_apply(ch)?;
+        self.kms_apply(ch, w)?;
         Ok(n)
     }
 }

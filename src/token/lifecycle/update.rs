@@ -7,7 +7,7 @@
 //! the use check that enforces the states.
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
-use super::rows::{key_rows, write_update};
+use super::rows::{Scope, write_update};
 use crate::ck::*;
 use crate::err;
 use crate::error::{Error, Result};
@@ -131,9 +131,10 @@ impl Token {
         }
         let name = KeyName::of(obj);
         let handle = obj.handle as i64;
-        let ch = self.store().transaction(|tx| {
+        let scope = Scope::of(self, Some(&name), &[])?;
+        let (ch, w) = self.store().transaction_tracked(|tx| {
             let mut ch = Changes::default();
-            for mut r in key_rows(tx)?.into_iter().filter(|r| r.id != handle && r.of_key(&name)) {
+            for mut r in scope.rows(self, tx)?.into_iter().filter(|r| r.id != handle && r.of_key(&name)) {
                 if r.attrs.get(&CKA_KEYWARD_TAGS).map(Vec::as_slice) != Some(tags) {
                     r.set(CKA_KEYWARD_TAGS, tags.to_vec());
                     write_update(self, tx, &r, &mut ch)?;
@@ -141,6 +142,6 @@ impl Token {
             }
             Ok(ch)
         })?;
-        self.kms_apply(ch)
+        self.kms_apply(ch, w)
     }
 }
