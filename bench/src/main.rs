@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 mod cmac;
 mod curve25519;
+mod procs;
 
 const P256_OID: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 const P384_OID: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
@@ -163,6 +164,7 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("init-probe") => init_probe(&args[2], args.get(3)),
         Some("peer") => peer(&args[2], &args[3], &args[4]),
+        Some("signer") => procs::signer(&args[2], &args[3], &args[4], &args[5]),
         Some("run") => run(),
         // Re-draw the chart from a results.md table: chart <results.md> <out.svg>
         Some("chart") => {
@@ -915,6 +917,42 @@ fn run() {
             });
         }
     }
+    // ---------- ECDSA P-256 signing, 1 and 2 processes on one token ----------
+    // Paired rounds as for threads; a process row is the median of 3 rounds.
+    let mut proc_scaling: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    if want("processes") {
+        let secs = run_secs() * 3.0;
+        let mut runs: [[Vec<f64>; 2]; 2] = Default::default();
+        for _ in 0..3 {
+            for (i, t) in toks.iter().enumerate() {
+                let (module, conf) = if i == 0 { (&kw_module, Some(kw_conf.as_str())) } else { (&sh_module, None) };
+                let one = procs::run(module, conf, &t.pin, 1, secs);
+                let two = procs::run(module, conf, &t.pin, 2, secs);
+                if let (Some(one), Some(two)) = (one, two) {
+                    runs[i][0].push(one);
+                    runs[i][1].push(two);
+                    proc_scaling[i].push(two / one);
+                }
+            }
+        }
+        let median = |v: &[f64]| -> Option<f64> {
+            let mut v = v.to_vec();
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            v.get(v.len() / 2).copied()
+        };
+        for n in [1usize, 2] {
+            eprintln!("row: ECDSA P-256 sign, {n} process(es)");
+            rows.push(Row {
+                name: format!("ECDSA P-256 sign, {n} process{} on one token", if n == 1 { "" } else { "es" }),
+                unit: Unit::Ops,
+                kw: median(&runs[0][n - 1]),
+                sh: median(&runs[1][n - 1]),
+                raw: None,
+            });
+        }
+        let sc = |i: usize| median(&proc_scaling[i]).map(|x| format!("{x:.2}x")).unwrap_or("n/a".into());
+        eprintln!("2-process scaling: keyward {}, SoftHSMv2 {}", sc(0), sc(1));
+    }
     let scaling: Vec<Option<f64>> = scaling
         .iter()
         .map(|v| {
@@ -1177,6 +1215,52 @@ fn run() {
         sh: sp.map(|p| p.3),
         raw: None,
     });
+
+    // ---------- the same probe with 100,000 token keys (keyward only) ----------
+    // BENCH_BIG=N (default 100000; 0 skips): slot 0 grows to N token keys,
+    // then fresh processes C_Initialize it. SoftHSMv2 creates ~100 objects/s
+    // (15 minutes for this fill): not measured.
+    let big: usize = std::env::var("BENCH_BIG").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    if big > filled && want("100,000") {
+        let p11 = load(&kw_module, Some(&kw_conf));
+        let slot = p11.get_all_slots().unwrap()[0];
+        let s = p11.open_rw_session(slot).unwrap();
+        s.login(UserType::User, Some(&pin(&kw.pin))).unwrap();
+        let st = Instant::now();
+        for n in filled..big {
+            s.create_object(&make_tmpl(format!("fill-{n}"))).unwrap_or_else(|e| panic!("big fill: {e}"));
+        }
+        eprintln!(
+            "keyward: filled {filled}..{big} in {:.1} s ({:.0}/s)",
+            st.elapsed().as_secs_f64(),
+            (big - filled) as f64 / st.elapsed().as_secs_f64()
+        );
+        drop(s);
+        let _ = p11.finalize();
+        let kp = probe(&kw_module, Some(std::env::var("KW_PROBE_CONF").unwrap_or_else(|_| env("KW_CONF"))));
+        let label = if big == 100_000 { "100,000".to_string() } else { big.to_string() };
+        rows.push(Row {
+            name: format!("C_Initialize with {label} token keys"),
+            unit: Unit::Ms,
+            kw: kp.map(|p| p.0),
+            sh: None,
+            raw: None,
+        });
+        rows.push(Row {
+            name: format!("RSS after C_Initialize, {label} keys"),
+            unit: Unit::Mib,
+            kw: kp.map(|p| p.1),
+            sh: None,
+            raw: None,
+        });
+        rows.push(Row {
+            name: format!("first C_FindObjects after C_Initialize ({label} keys)"),
+            unit: Unit::Ms,
+            kw: kp.map(|p| p.3),
+            sh: None,
+            raw: None,
+        });
+    }
 
     // ---------- output ----------
     let mut md = String::new();
