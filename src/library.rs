@@ -12,6 +12,7 @@
 
 mod kms;
 mod message;
+mod slot;
 
 use crate::audit::record::Kind;
 use crate::audit::{Call, Op};
@@ -27,7 +28,7 @@ use std::sync::{Arc, Mutex, RwLock};
 pub struct Library {
     pub(crate) config: Config,
     pub(crate) opts: InitOptions,
-    pub(crate) slots: Vec<Arc<Token>>,
+    pub(crate) slots: Vec<slot::Slot>,
     pub(crate) sessions: RwLock<HandleMap<Arc<Mutex<Session>>>>,
     next_session: AtomicU64,
 }
@@ -119,11 +120,9 @@ impl Library {
     /// by the CLI).
     pub fn new(config: Config, opts: InitOptions) -> Result<Library> {
         arm_test_hooks(&config);
-        let mut slots = Vec::new();
-        for (i, sc) in config.slots.iter().enumerate() {
-            slots.push(Arc::new(Token::open(i as Handle, sc, &config)?));
-            slots[i].audit().set_no_threads(opts.no_threads);
-        }
+        let slots = (0..config.slots.len())
+            .map(|i| slot::Slot::new(i, &config, opts.no_threads))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Library {
             config,
             opts,
@@ -146,12 +145,18 @@ impl Library {
         if let Ok(mut s) = self.sessions.write() {
             s.clear();
         }
-        for t in &self.slots {
+        for t in self.slots.iter().filter_map(slot::Slot::get) {
             t.on_all_sessions_closed();
         }
     }
 
+    /// The token of `slot`, opened first if it is not yet (a PostgreSQL
+    /// slot whose server was unreachable: `library/slot.rs`).
     pub fn token(&self, slot: Handle) -> Result<&Arc<Token>> {
+        self.slot(slot)?.token(&self.config)
+    }
+
+    fn slot(&self, slot: Handle) -> Result<&slot::Slot> {
         self.slots.get(slot as usize).ok_or_else(|| crate::err!(CKR_SLOT_ID_INVALID, "no slot {slot}"))
     }
 
@@ -230,7 +235,7 @@ impl Library {
     }
 
     pub fn slot_info(&self, slot: Handle) -> Result<SlotInfo> {
-        Ok(self.token(slot)?.slot_info())
+        Ok(self.slot(slot)?.info(&self.config))
     }
 
     pub fn token_info(&self, slot: Handle) -> Result<TokenInfo> {
@@ -256,13 +261,16 @@ impl Library {
     }
 
     pub fn mechanism_list(&self, slot: Handle) -> Result<Vec<CK_MECHANISM_TYPE>> {
-        self.token(slot)?;
+        self.slot(slot)?;
         Ok(crate::mechanism::registry::list())
     }
 
     pub fn mechanism_info(&self, slot: Handle, ty: CK_MECHANISM_TYPE) -> Result<MechanismInfo> {
-        let t = self.token(slot)?;
-        crate::mechanism::registry::info(ty).map(|i| t.key_policy().advertise(ty, i))
+        let policy = match self.slot(slot)?.get() {
+            Some(t) => t.key_policy().clone(),
+            None => self.config.key_policy(&self.config.slots[slot as usize])?,
+        };
+        crate::mechanism::registry::info(ty).map(|i| policy.advertise(ty, i))
     }
 
     pub fn init_token(&self, slot: Handle, so_pin: &[u8], label: &str) -> Result<()> {

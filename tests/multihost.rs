@@ -397,3 +397,158 @@ fn a_sqlite_token_migrates_to_postgres() {
     let (ok, out) = cli(Some(pg_conf.to_str().unwrap()), &["audit", "verify"]);
     assert!(ok, "the audit log verifies against the migrated anchor: {out}");
 }
+
+/// The `keyward store migrate` arguments between `from` and `to` with the
+/// PostgreSQL options of the slot lines `store` (`slot_store`).
+fn migrate_args(from: &str, to: &str, store: &str, log_dir: Option<&Path>) -> Vec<String> {
+    let field = |k: &str| {
+        store
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} = \"")).map(|v| v.trim_end_matches('"').to_string()))
+            .unwrap()
+    };
+    let mut a: Vec<String> = ["store", "migrate", "--from", from, "--to", to].map(String::from).to_vec();
+    let from_url = |s: &str| s.replace("postgres:URL", &format!("postgres:{}", field("url")));
+    a = a.into_iter().map(|s| from_url(&s)).collect();
+    for (k, f) in [("--schema", "schema"), ("--password-file", "password_file"), ("--ca-file", "ca_file")] {
+        a.push(k.into());
+        a.push(field(f));
+    }
+    if let Some(d) = log_dir {
+        a.push("--log-dir".into());
+        a.push(d.display().to_string());
+    }
+    a
+}
+
+fn run_cli(conf: Option<&str>, args: &[String]) -> (bool, String) {
+    cli(conf, &args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// Every object of the token (all versions), as (handle, label, class).
+fn inventory(s: &Session) -> Vec<(u64, Vec<u8>)> {
+    let mut v: Vec<(u64, Vec<u8>)> = find_all(s)
+        .into_iter()
+        .map(|h| {
+            let l = s.get_attributes(h, &[cryptoki::object::AttributeType::Label]).unwrap();
+            let Some(Attribute::Label(l)) = l.into_iter().next() else { panic!("no label") };
+            (h.handle(), l)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// sqlite -> postgres -> sqlite with `keyward store migrate` both ways: the
+/// token comes back with the same PINs and PIN counter, label and serial,
+/// every object under its handle (both versions of a rotated key, an EC
+/// pair, one made while on PostgreSQL), working keys (a ciphertext from
+/// the start decrypts, the EC key signs and the signature verifies), the
+/// id floor (a new object gets a higher handle), and an audit log that
+/// verifies against the anchor carried back; a non-empty target is refused.
+#[test]
+fn a_token_round_trips_sqlite_postgres_sqlite() {
+    if skip_unless_postgres() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let (token, back) = (root.path().join("token"), root.path().join("back"));
+    let sqlite_conf = |dir: &Path, name: &str| {
+        let conf = root.path().join(name);
+        std::fs::write(&conf, format!("[policy]\npbkdf2_iterations = 1000\n[[slot]]\npath = \"{}\"\n", dir.display()))
+            .unwrap();
+        CString::new(conf.to_str().unwrap()).unwrap()
+    };
+    let p11 = load(&sqlite_conf(&token, "sqlite.toml"));
+    init(&p11);
+    let slot = p11.get_all_slots().unwrap()[0];
+    let s = user(&p11);
+    s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("r")).unwrap();
+    s.generate_key(&Mechanism::AesKeyGen, &[Attribute::Label(b"r".to_vec()), vbool(CKA_KEYWARD_ROTATE, true)]).unwrap();
+    let k = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("k")).unwrap();
+    let ct = gcm(&s, k).unwrap();
+    let p256 = vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    s.generate_key_pair(
+        &Mechanism::EccKeyPairGen,
+        &[Attribute::EcParams(p256), Attribute::Token(true), Attribute::Label(b"ec".to_vec()), Attribute::Verify(true)],
+        &[Attribute::Token(true), Attribute::Label(b"ec".to_vec()), Attribute::Sign(true)],
+    )
+    .unwrap();
+    let before = inventory(&s);
+    s.logout().unwrap();
+    // One failed user login last: the counter travels too.
+    assert_eq!(rv(s.login(UserType::User, Some(&pin("wrong-pin-1"))).unwrap_err()), RvError::PinIncorrect);
+    let info = p11.get_token_info(slot).unwrap();
+    assert!(info.user_pin_count_low());
+    drop(s);
+    p11.finalize().unwrap();
+    assert_eq!(before.len(), 5);
+
+    // sqlite -> postgres; use the token there (a new key, so the anchor moves on).
+    let store = slot_store(&root.path().join("store"));
+    let to_pg = migrate_args(&format!("sqlite:{}", token.display()), "postgres:URL", &store, None);
+    let (ok, out) = run_cli(None, &to_pg);
+    assert!(ok, "{out}");
+    let pg_conf = root.path().join("pg.toml");
+    std::fs::write(
+        &pg_conf,
+        format!("[policy]\npbkdf2_iterations = 1000\n[[slot]]\npath = \"{}\"\n{store}", token.display()),
+    )
+    .unwrap();
+    let p11 = load(&CString::new(pg_conf.to_str().unwrap()).unwrap());
+    let slot = p11.get_all_slots().unwrap()[0];
+    let on_pg = p11.get_token_info(slot).unwrap();
+    assert_eq!((on_pg.label(), on_pg.serial_number()), (info.label(), info.serial_number()));
+    assert!(on_pg.user_pin_count_low(), "the failed login was carried to PostgreSQL");
+    let s = user(&p11);
+    assert_eq!(inventory(&s), before);
+    s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("on-pg")).unwrap();
+    let mid = inventory(&s);
+    s.logout().unwrap();
+    assert_eq!(rv(s.login(UserType::User, Some(&pin("wrong-pin-2"))).unwrap_err()), RvError::PinIncorrect);
+    drop(s);
+    p11.finalize().unwrap();
+
+    // postgres -> a new sqlite token; this host's log (in `token`) goes with it.
+    let to_sqlite = migrate_args("postgres:URL", &format!("sqlite:{}", back.display()), &store, Some(&token));
+    let (ok, out) = run_cli(None, &to_sqlite);
+    assert!(ok, "{out}");
+    assert!(out.contains("6 objects"), "{out}");
+    let (ok, out) = run_cli(None, &to_sqlite);
+    assert!(!ok && out.contains("already holds an audit log"), "a second migration overwrote the target: {out}");
+    // Even without the log in the way, the non-empty token is refused.
+    let (ok, out) = run_cli(None, &migrate_args("postgres:URL", &format!("sqlite:{}", back.display()), &store, None));
+    assert!(!ok && out.contains("not empty"), "{out}");
+
+    let back_conf = sqlite_conf(&back, "back.toml");
+    let p11 = load(&back_conf);
+    let slot = p11.get_all_slots().unwrap()[0];
+    let after = p11.get_token_info(slot).unwrap();
+    assert_eq!((after.label(), after.serial_number()), (info.label(), info.serial_number()));
+    assert!(after.user_pin_count_low(), "the failed login was carried back");
+    let s = user(&p11);
+    assert_eq!(inventory(&s), mid, "every object, under its handle");
+    let k = find(&s, "k", false)[0];
+    let mut iv = [3u8; 12];
+    let pt = s.decrypt(&Mechanism::AesGcm(GcmParams::new(&mut iv, b"", 128.into()).unwrap()), k, &ct).unwrap();
+    assert_eq!(pt, b"data");
+    let ec = find(&s, "ec", false);
+    let class = |h| s.get_attributes(h, &[cryptoki::object::AttributeType::Class]).unwrap();
+    let (mut sk, mut vk) = (None, None);
+    for h in ec {
+        match class(h).first() {
+            Some(Attribute::Class(c)) if *c == cryptoki::object::ObjectClass::PRIVATE_KEY => sk = Some(h),
+            _ => vk = Some(h),
+        }
+    }
+    let sig = s.sign(&Mechanism::Ecdsa, sk.unwrap(), &[9u8; 32]).unwrap();
+    s.verify(&Mechanism::Ecdsa, vk.unwrap(), &[9u8; 32], &sig).unwrap();
+    assert_eq!(find(&s, "r", true).len(), 2, "both versions of the rotated key");
+    gcm(&s, find(&s, "r", false)[0]).unwrap();
+    let new = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("new")).unwrap();
+    assert!(mid.iter().all(|(h, _)| new.handle() > *h), "ids are not reused");
+    drop(s);
+    p11.finalize().unwrap();
+    let (ok, out) = cli(Some(back_conf.to_str().unwrap()), &["audit", "verify"]);
+    assert!(ok, "the audit log verifies against the anchor carried back: {out}");
+}

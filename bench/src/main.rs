@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 mod cmac;
 mod curve25519;
+mod procs;
 
 const P256_OID: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 const P384_OID: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
@@ -103,7 +104,7 @@ impl Row {
 }
 
 struct Tok {
-    name: &'static str,
+    name: String,
     p11: Pkcs11,
     slot: Slot,
     pin: String,
@@ -163,6 +164,7 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("init-probe") => init_probe(&args[2], args.get(3)),
         Some("peer") => peer(&args[2], &args[3], &args[4]),
+        Some("signer") => procs::signer(&args[2], &args[3], &args[4], &args[5]),
         Some("run") => run(),
         // Re-draw the chart from a results.md table: chart <results.md> <out.svg>
         Some("chart") => {
@@ -279,14 +281,28 @@ fn run() {
         s.init_pin(&pin("bench-user-pin")).unwrap();
         s.logout().unwrap();
     }
-    let kw = Tok { name: "keyward", p11: kw_p11, slot: kw_slot, pin: "bench-user-pin".into() };
+    let kw_name = std::env::var("KW_NAME").unwrap_or_else(|_| "keyward".into());
+    let kw = Tok { name: kw_name.clone(), p11: kw_p11, slot: kw_slot, pin: "bench-user-pin".into() };
     // SoftHSMv2: token initialized by bench/run (softhsm2-util --init-token --free).
     // BENCH_KEYWARD_ONLY=1: keyward rows only (e.g. audit on/off runs).
     let keyward_only = std::env::var_os("BENCH_KEYWARD_ONLY").is_some();
+    // SH_CONF set: the second column is another keyward module (a copy of
+    // the .so, so a second instance in this process) on that config, e.g.
+    // the SQLite store beside PostgreSQL (bench/run BENCH_STORE=postgres);
+    // its token is initialized here like keyward's.
+    let sh_conf = std::env::var("SH_CONF").ok();
+    let sh_name = std::env::var("SH_NAME").unwrap_or_else(|_| "SoftHSMv2".into());
     let sh = (!keyward_only).then(|| {
-        let sh_p11 = load(&sh_module, None);
+        let sh_p11 = load(&sh_module, sh_conf.as_deref());
         let sh_slot = sh_p11.get_slots_with_token().unwrap()[0];
-        Tok { name: "SoftHSMv2", p11: sh_p11, slot: sh_slot, pin: env("SH_PIN") }
+        if sh_conf.is_some() {
+            sh_p11.init_token(sh_slot, &pin("bench-so-pin"), "bench").expect("peer C_InitToken");
+            let s = sh_p11.open_rw_session(sh_slot).unwrap();
+            s.login(UserType::So, Some(&pin("bench-so-pin"))).unwrap();
+            s.init_pin(&pin(&env("SH_PIN"))).unwrap();
+            s.logout().unwrap();
+        }
+        Tok { name: sh_name.clone(), p11: sh_p11, slot: sh_slot, pin: env("SH_PIN") }
     });
     let mut toks: Vec<&Tok> = vec![&kw];
     toks.extend(sh.as_ref());
@@ -915,6 +931,43 @@ fn run() {
             });
         }
     }
+    // ---------- ECDSA P-256 signing, 1 and 2 processes on one token ----------
+    // Paired rounds as for threads; a process row is the median of 3 rounds.
+    let mut proc_scaling: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    if want("processes") {
+        let secs = run_secs() * 3.0;
+        let mut runs: [[Vec<f64>; 2]; 2] = Default::default();
+        for _ in 0..3 {
+            for (i, t) in toks.iter().enumerate() {
+                let (module, conf) =
+                    if i == 0 { (&kw_module, Some(kw_conf.as_str())) } else { (&sh_module, sh_conf.as_deref()) };
+                let one = procs::run(module, conf, &t.pin, 1, secs);
+                let two = procs::run(module, conf, &t.pin, 2, secs);
+                if let (Some(one), Some(two)) = (one, two) {
+                    runs[i][0].push(one);
+                    runs[i][1].push(two);
+                    proc_scaling[i].push(two / one);
+                }
+            }
+        }
+        let median = |v: &[f64]| -> Option<f64> {
+            let mut v = v.to_vec();
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            v.get(v.len() / 2).copied()
+        };
+        for n in [1usize, 2] {
+            eprintln!("row: ECDSA P-256 sign, {n} process(es)");
+            rows.push(Row {
+                name: format!("ECDSA P-256 sign, {n} process{} on one token", if n == 1 { "" } else { "es" }),
+                unit: Unit::Ops,
+                kw: median(&runs[0][n - 1]),
+                sh: median(&runs[1][n - 1]),
+                raw: None,
+            });
+        }
+        let sc = |i: usize| median(&proc_scaling[i]).map(|x| format!("{x:.2}x")).unwrap_or("n/a".into());
+        eprintln!("2-process scaling: {kw_name} {}, {sh_name} {}", sc(0), sc(1));
+    }
     let scaling: Vec<Option<f64>> = scaling
         .iter()
         .map(|v| {
@@ -1072,16 +1125,19 @@ fn run() {
         eprintln!("row: open/login/close");
     }
     // ---------- the same create/destroy rows on slot 1: [store] durability = "normal" ----------
-    if let Some(slot1) = kw.p11.get_all_slots().unwrap().get(1).copied() {
-        kw.p11.init_token(slot1, &pin("bench-so-pin"), "bench-normal").expect("keyward C_InitToken slot 1");
+    // Slot 1 of keyward (and of a keyward peer, SH_CONF); SoftHSMv2's column
+    // repeats its create/destroy figures.
+    let normal_rates = |t: &Tok| -> Option<(f64, f64)> {
+        let slot1 = t.p11.get_all_slots().unwrap().get(1).copied()?;
+        t.p11.init_token(slot1, &pin("bench-so-pin"), "bench-normal").expect("keyward C_InitToken slot 1");
         {
-            let s = kw.p11.open_rw_session(slot1).unwrap();
+            let s = t.p11.open_rw_session(slot1).unwrap();
             s.login(UserType::So, Some(&pin("bench-so-pin"))).unwrap();
-            s.init_pin(&pin("bench-user-pin")).unwrap();
+            s.init_pin(&pin(&t.pin)).unwrap();
             s.logout().unwrap();
         }
-        let s = kw.p11.open_rw_session(slot1).unwrap();
-        s.login(UserType::User, Some(&pin("bench-user-pin"))).unwrap();
+        let s = t.p11.open_rw_session(slot1).unwrap();
+        s.login(UserType::User, Some(&pin(&t.pin))).unwrap();
         for n in 0..filled {
             s.create_object(&make_tmpl(format!("fill-{n}"))).unwrap();
         }
@@ -1097,29 +1153,36 @@ fn run() {
         for h in hs {
             s.destroy_object(h).unwrap();
         }
-        let de = n as f64 / st.elapsed().as_secs_f64();
-        let (sh_cr, sh_de) = (
-            rows.iter().find(|r| r.name.starts_with("token C_CreateObject")).and_then(|r| r.sh),
-            rows.iter().find(|r| r.name.starts_with("token C_DestroyObject")).and_then(|r| r.sh),
-        );
+        Some((cr, n as f64 / st.elapsed().as_secs_f64()))
+    };
+    if let Some((cr, de)) = normal_rates(&kw) {
+        let peer = match (&sh, &sh_conf) {
+            (Some(t), Some(_)) => normal_rates(t),
+            _ => rows
+                .iter()
+                .find(|r| r.name.starts_with("token C_CreateObject"))
+                .and_then(|r| r.sh)
+                .zip(rows.iter().find(|r| r.name.starts_with("token C_DestroyObject")).and_then(|r| r.sh)),
+        };
         rows.push(Row {
             name: format!("token C_CreateObject at {filled} objects, durability=normal"),
             unit: Unit::Ops,
             kw: Some(cr),
-            sh: sh_cr,
+            sh: peer.map(|p| p.0),
             raw: None,
         });
         rows.push(Row {
             name: format!("token C_DestroyObject at {filled} objects, durability=normal"),
             unit: Unit::Ops,
             kw: Some(de),
-            sh: sh_de,
+            sh: peer.map(|p| p.1),
             raw: None,
         });
         eprintln!("row: create/destroy (durability=normal)");
     }
 
     let _ = kw.p11.finalize();
+    let sh_pin = sh.as_ref().map(|t| t.pin.clone());
     if let Some(sh) = sh {
         let _ = sh.p11.finalize();
     }
@@ -1148,7 +1211,8 @@ fn run() {
         Some((m[0], m[1] / 1024.0, m[3] / 1024.0, m[4]))
     };
     let kp = probe(&kw_module, Some(std::env::var("KW_PROBE_CONF").unwrap_or_else(|_| env("KW_CONF"))));
-    let sp = if keyward_only { None } else { probe(&sh_module, None) };
+    let sh_probe_conf = std::env::var("SH_PROBE_CONF").ok().or_else(|| sh_conf.clone());
+    let sp = if keyward_only { None } else { probe(&sh_module, sh_probe_conf.clone()) };
     rows.push(Row {
         name: "C_Initialize with 10,000 token keys".into(),
         unit: Unit::Ms,
@@ -1178,10 +1242,73 @@ fn run() {
         raw: None,
     });
 
+    // ---------- the same probe with 100,000 token keys (keyward only) ----------
+    // BENCH_BIG=N (default 100000; 0 skips): slot 0 grows to N token keys,
+    // then fresh processes C_Initialize it. SoftHSMv2 creates ~100 objects/s
+    // (15 minutes for this fill): not measured.
+    let big: usize = std::env::var("BENCH_BIG").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    if big > filled && want("100,000") {
+        // (module, conf, pin, probe conf) of keyward and of a keyward peer.
+        let mut cols = vec![(
+            kw_module.clone(),
+            kw_conf.clone(),
+            kw.pin.clone(),
+            std::env::var("KW_PROBE_CONF").unwrap_or_else(|_| env("KW_CONF")),
+        )];
+        if let (Some(p), Some(c), Some(pc)) = (&sh_pin, &sh_conf, &sh_probe_conf) {
+            cols.push((sh_module.clone(), c.clone(), p.clone(), pc.clone()));
+        }
+        let label = if big == 100_000 { "100,000".to_string() } else { big.to_string() };
+        let mut probes = Vec::new();
+        for (module, conf, user_pin, probe_conf) in cols {
+            let p11 = load(&module, Some(&conf));
+            let slot = p11.get_all_slots().unwrap()[0];
+            let s = p11.open_rw_session(slot).unwrap();
+            s.login(UserType::User, Some(&pin(&user_pin))).unwrap();
+            let st = Instant::now();
+            for n in filled..big {
+                s.create_object(&make_tmpl(format!("fill-{n}"))).unwrap_or_else(|e| panic!("big fill: {e}"));
+            }
+            eprintln!(
+                "{module}: filled {filled}..{big} in {:.1} s ({:.0}/s)",
+                st.elapsed().as_secs_f64(),
+                (big - filled) as f64 / st.elapsed().as_secs_f64()
+            );
+            drop(s);
+            let _ = p11.finalize();
+            probes.push(probe(&module, Some(probe_conf)));
+        }
+        let (kp, sp) = (probes[0], probes.get(1).copied().flatten());
+        rows.push(Row {
+            name: format!("C_Initialize with {label} token keys"),
+            unit: Unit::Ms,
+            kw: kp.map(|p| p.0),
+            sh: sp.map(|p| p.0),
+            raw: None,
+        });
+        rows.push(Row {
+            name: format!("RSS after C_Initialize, {label} keys"),
+            unit: Unit::Mib,
+            kw: kp.map(|p| p.1),
+            sh: sp.map(|p| p.1),
+            raw: None,
+        });
+        rows.push(Row {
+            name: format!("first C_FindObjects after C_Initialize ({label} keys)"),
+            unit: Unit::Ms,
+            kw: kp.map(|p| p.3),
+            sh: sp.map(|p| p.3),
+            raw: None,
+        });
+    }
+
     // ---------- output ----------
     let mut md = String::new();
-    writeln!(md, "| Operation | keyward | per op | SoftHSMv2 | keyward / SoftHSMv2 | raw engine | keyward / raw |")
-        .unwrap();
+    writeln!(
+        md,
+        "| Operation | {kw_name} | per op | {sh_name} | {kw_name} / {sh_name} | raw engine | {kw_name} / raw |"
+    )
+    .unwrap();
     writeln!(md, "|---|---:|---:|---:|---:|---:|---:|").unwrap();
     for r in &rows {
         let ratio = r.ratio().map(|x| format!("{x:.2}x")).unwrap_or_else(|| "n/a".into());
@@ -1206,7 +1333,7 @@ fn run() {
     writeln!(md).unwrap();
     writeln!(
         md,
-        "Fill rate while growing to 10,000 token objects: keyward {:.0}/s, SoftHSMv2 {:.0}/s.",
+        "Fill rate while growing to 10,000 token objects: {kw_name} {:.0}/s, {sh_name} {:.0}/s.",
         fill_rates.first().copied().unwrap_or(0.0),
         fill_rates.get(1).copied().unwrap_or(0.0)
     )
@@ -1215,7 +1342,7 @@ fn run() {
         let sc = |x: Option<f64>| x.map(|x| format!("{x:.2}x")).unwrap_or("n/a".into());
         writeln!(
             md,
-            "2-thread scaling (2 threads / 1 thread, median of {} paired rounds): keyward {}, SoftHSMv2 {}, raw engine {}.",
+            "2-thread scaling (2 threads / 1 thread, median of {} paired rounds): {kw_name} {}, {sh_name} {}, raw engine {}.",
             5,
             sc(scaling[0]),
             sc(scaling[1]),

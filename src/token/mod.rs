@@ -157,8 +157,14 @@ impl Token {
     // ---- info ------------------------------------------------------------
 
     pub fn slot_info(&self) -> SlotInfo {
+        Self::slot_info_of(self.slot, Some(&self.description))
+    }
+
+    /// The slot info of slot `slot` with this description (or the default
+    /// one), also for a slot whose token is not open yet.
+    pub fn slot_info_of(slot: Handle, description: Option<&str>) -> SlotInfo {
         SlotInfo {
-            description: self.description.clone(),
+            description: description.map(str::to_string).unwrap_or_else(|| format!("keyward slot {slot}")),
             manufacturer: "keyward".into(),
             flags: CKF_TOKEN_PRESENT,
             hardware_version: MODULE_VERSION,

@@ -260,6 +260,43 @@ impl TxBackend for SqliteTx<'_> {
         let max: Option<i64> = self.conn.query_row("SELECT MAX(id) FROM objects", [], |r| r.get(0))?;
         Ok(seq.unwrap_or(0).max(max.unwrap_or(0)))
     }
+
+    fn import_object(&self, row: &ObjectRow) -> Result<()> {
+        let rev = self.stamp()?;
+        self.conn
+            .prepare_cached("INSERT INTO objects (id, uid, rev, public, sealed, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+            .execute(params![row.id, row.uid, rev, row.public, row.sealed, row.mac])?;
+        Ok(())
+    }
+
+    fn import_token(&self, t: &TokenRow) -> Result<()> {
+        self.stamp()?;
+        let parts = |w: &Option<WrappedKey>| match w {
+            Some(w) => (Some(w.salt.clone()), Some(w.iterations), Some(w.blob.clone())),
+            None => (None, None, None),
+        };
+        let (ss, si, sb) = parts(&t.so);
+        let (us, ui, ub) = parts(&t.user);
+        self.conn.execute(
+            "INSERT INTO token (id, label, serial, so_salt, so_iter, so_blob, user_salt, user_iter, user_blob, \
+             so_failures, user_failures) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![t.label, t.serial, ss, si, sb, us, ui, ub, t.so_failures, t.user_failures],
+        )?;
+        Ok(())
+    }
+
+    /// AUTOINCREMENT keeps the highest id ever used in `sqlite_sequence`:
+    /// raising it there keeps every id up to `floor` unused by new objects.
+    fn raise_id_floor(&self, floor: i64) -> Result<()> {
+        if floor < 1 {
+            return Ok(());
+        }
+        let n = self.conn.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?1) WHERE name = 'objects'", [floor])?;
+        if n == 0 {
+            self.conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('objects', ?1)", [floor])?;
+        }
+        Ok(())
+    }
 }
 
 /// The token row (shared by the connection and the transaction).
