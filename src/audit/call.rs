@@ -54,6 +54,17 @@ impl Lifecycle {
     }
 }
 
+/// How the caller names what a record is about: the objects behind
+/// handles and the role the session is logged in as (the token implements
+/// it, `token::audited`). [`Audit::around`](super::Audit::around) asks only
+/// for a call it records.
+pub trait Naming {
+    /// The object `h` for a record (the object itself, else the handle).
+    fn key_arg(&self, h: Handle) -> KeyArg;
+    /// Who is making the call now.
+    fn role(&self) -> RoleName;
+}
+
 /// What a call produced that the record names: created objects.
 pub trait Outcome {
     fn created(&self) -> Vec<Handle> {
