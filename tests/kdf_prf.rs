@@ -8,7 +8,7 @@ mod common;
 #[macro_use]
 mod rawc;
 
-use common::rv;
+use common::{rv, secret_key as key, value};
 use cryptoki::error::RvError;
 use cryptoki::mechanism::ekdf::AesCbcDeriveParams;
 use cryptoki::mechanism::hkdf::{HkdfParams, HkdfSalt};
@@ -18,27 +18,9 @@ use cryptoki::mechanism::kbkdf::{
 };
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::Session;
 use pkcs11_sys::*;
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-
-fn key(s: &Session, kt: KeyType, value: &[u8], extra: &[Attribute]) -> ObjectHandle {
-    let mut t = vec![
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(kt),
-        Attribute::Token(false),
-        Attribute::Value(value.to_vec()),
-        Attribute::Derive(true),
-        Attribute::Sensitive(false),
-        Attribute::Extractable(true),
-    ];
-    for a in extra {
-        t.retain(|b| b.attribute_type() != a.attribute_type());
-        t.push(a.clone());
-    }
-    s.create_object(&t).unwrap()
-}
 
 fn readable(len: usize) -> Vec<Attribute> {
     vec![
@@ -49,13 +31,6 @@ fn readable(len: usize) -> Vec<Attribute> {
         Attribute::Extractable(true),
         Attribute::ValueLen((len as u64).into()),
     ]
-}
-
-fn value(s: &Session, k: ObjectHandle) -> Vec<u8> {
-    match s.get_attributes(k, &[AttributeType::Value]).unwrap().remove(0) {
-        Attribute::Value(v) => v,
-        other => panic!("no value: {other:?}"),
-    }
 }
 
 fn h(s: &str) -> Vec<u8> {

@@ -46,9 +46,9 @@ fn set_now(t: i64) {
 /// The opt-in that lets `KEYWARD_TEST_NOW` move the lifecycle clock.
 const TEST_CLOCK: &str = "[testing]\nallow_test_clock = true\n";
 
-/// common's `blank_with`, with the test clock opted in.
-fn blank_with(extra: &str) -> Token {
-    common::blank_with(&format!("{TEST_CLOCK}{extra}"))
+/// common's `initialized_with`, with the test clock opted in.
+fn initialized_with(extra: &str) -> Token {
+    common::initialized_with(&format!("{TEST_CLOCK}{extra}"))
 }
 
 /// common's `initialized`, with the test clock opted in.
@@ -94,17 +94,6 @@ fn cli(t: &Token, args: &[&str], now: Option<i64>) -> (bool, String) {
     let out = c.output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
-}
-
-fn initialized_with(extra: &str) -> Token {
-    let t = blank_with(extra);
-    t.p11.init_token(t.slot, &pin(SO_PIN), "test").unwrap();
-    let so = t.p11.open_rw_session(t.slot).unwrap();
-    so.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
-    so.init_pin(&pin(USER_PIN)).unwrap();
-    so.logout().unwrap();
-    drop(so);
-    t
 }
 
 fn relogin(s: &Session) {
@@ -312,13 +301,7 @@ fn soft_delete_restore_within_grace_and_purge_after() {
 #[test]
 fn purge_at_login_and_zero_grace_is_immediate() {
     set_now(T0);
-    let t = blank_with("[kms]\ndeletion_grace = \"1d\"");
-    t.p11.init_token(t.slot, &pin(SO_PIN), "test").unwrap();
-    let so = t.p11.open_rw_session(t.slot).unwrap();
-    so.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
-    so.init_pin(&pin(USER_PIN)).unwrap();
-    so.logout().unwrap();
-    drop(so);
+    let t = initialized_with("[kms]\ndeletion_grace = \"1d\"");
     let s = t.user_session();
     let k = aes_key(&s, "p", &[]);
     s.destroy_object(k).unwrap();
@@ -330,13 +313,7 @@ fn purge_at_login_and_zero_grace_is_immediate() {
 
 #[test]
 fn zero_grace_deletes_immediately() {
-    let t = blank_with("[kms]\ndeletion_grace = \"0\"");
-    t.p11.init_token(t.slot, &pin(SO_PIN), "test").unwrap();
-    let so = t.p11.open_rw_session(t.slot).unwrap();
-    so.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
-    so.init_pin(&pin(USER_PIN)).unwrap();
-    so.logout().unwrap();
-    drop(so);
+    let t = initialized_with("[kms]\ndeletion_grace = \"0\"");
     let s = t.user_session();
     let k = aes_key(&s, "z", &[]);
     s.destroy_object(k).unwrap();
@@ -440,13 +417,7 @@ fn expiry_windows() {
 
 #[test]
 fn expired_keys_refuse_decrypt_when_policy_says_so() {
-    let t = blank_with("[kms]\ndecrypt_after_expiry = false");
-    t.p11.init_token(t.slot, &pin(SO_PIN), "test").unwrap();
-    let so = t.p11.open_rw_session(t.slot).unwrap();
-    so.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
-    so.init_pin(&pin(USER_PIN)).unwrap();
-    so.logout().unwrap();
-    drop(so);
+    let t = initialized_with("[kms]\ndecrypt_after_expiry = false");
     let s = t.user_session();
     set_now(T0);
     let k = aes_key(&s, "strict", &[Attribute::EndDate(date("2030-06-20"))]);

@@ -114,7 +114,13 @@ pub fn blank() -> Token {
 
 /// A fresh token with SO and user PINs set.
 pub fn initialized() -> Token {
-    let t = blank();
+    initialized_with("")
+}
+
+/// A fresh token with SO and user PINs set, `extra_policy` appended to
+/// its configuration (see [`write_config`]).
+pub fn initialized_with(extra_policy: &str) -> Token {
+    let t = blank_with(extra_policy);
     t.p11.init_token(t.slot, &pin(SO_PIN), "test").expect("C_InitToken");
     let s = t.p11.open_rw_session(t.slot).expect("open");
     s.login(UserType::So, Some(&pin(SO_PIN))).expect("SO login");
@@ -252,4 +258,61 @@ pub fn pg_client(conf: &std::path::Path) -> postgres::Client {
     let mut c = cfg.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls)).expect("connect to the test server");
     c.batch_execute(&format!("SET search_path TO {}", get("schema"))).unwrap();
     c
+}
+
+/// A session secret key of type `kt` with `value`, usable for derivation
+/// and readable (not sensitive, extractable) unless `extra` says otherwise
+/// (an attribute of `extra` replaces the default of its type).
+pub fn secret_key(
+    s: &Session,
+    kt: cryptoki::object::KeyType,
+    value: &[u8],
+    extra: &[cryptoki::object::Attribute],
+) -> cryptoki::object::ObjectHandle {
+    use cryptoki::object::{Attribute, ObjectClass};
+    let mut t = vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(kt),
+        Attribute::Token(false),
+        Attribute::Value(value.to_vec()),
+        Attribute::Derive(true),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+    ];
+    for a in extra {
+        t.retain(|b| b.attribute_type() != a.attribute_type());
+        t.push(a.clone());
+    }
+    s.create_object(&t).unwrap()
+}
+
+/// The CKA_VALUE of `k` (which must be readable).
+pub fn value(s: &Session, k: cryptoki::object::ObjectHandle) -> Vec<u8> {
+    use cryptoki::object::{Attribute, AttributeType};
+    match s.get_attributes(k, &[AttributeType::Value]).unwrap().pop() {
+        Some(Attribute::Value(v)) => v,
+        other => panic!("CKA_VALUE: {other:?}"),
+    }
+}
+
+/// Derives a readable generic secret (of `len` bytes, if given) from `base`
+/// with `mech` and returns its value.
+pub fn derive_value(
+    s: &Session,
+    mech: &cryptoki::mechanism::Mechanism,
+    base: cryptoki::object::ObjectHandle,
+    len: Option<u64>,
+) -> cryptoki::error::Result<Vec<u8>> {
+    use cryptoki::object::{Attribute, KeyType, ObjectClass};
+    let mut t = vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+    ];
+    if let Some(l) = len {
+        t.push(Attribute::ValueLen(l.into()));
+    }
+    let d = s.derive_key(mech, base, &t)?;
+    Ok(value(s, d))
 }
