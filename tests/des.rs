@@ -352,9 +352,7 @@ fn des3_encrypt_data_derivation() {
             rawc::attr(CKA_ENCRYPT, &may_encrypt),
             rawc::attr(CKA_TOKEN, &rawc::FALSE),
         ];
-        let mut o = 0;
-        assert_eq!(call!(r, C_CreateObject, r.h, a.as_ptr() as *mut _, a.len() as _, &mut o), CKR_OK);
-        o
+        r.create(&a).expect("C_CreateObject")
     };
     let make = |kt: CK_KEY_TYPE| make_with(kt, rawc::TRUE);
     let base = make(CKK_DES3);

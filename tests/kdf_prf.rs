@@ -242,9 +242,7 @@ fn raw_key(r: &rawc::Raw, kt: CK_KEY_TYPE, v: &[u8]) -> CK_OBJECT_HANDLE {
         rawc::attr(CKA_DERIVE, &rawc::TRUE),
         rawc::attr(CKA_TOKEN, &rawc::FALSE),
     ];
-    let mut o = 0;
-    assert_eq!(call!(r, C_CreateObject, r.h, t.as_ptr() as *mut _, t.len() as _, &mut o), CKR_OK);
-    o
+    r.create(&t).expect("C_CreateObject")
 }
 
 /// Malformed structures through raw C calls: wrong sizes, NULL pointers,
@@ -341,8 +339,7 @@ fn malformed_parameter_structures() {
         pParameter: (&mut p as *mut CK_SP800_108_KDF_PARAMS).cast(),
         ulParameterLen: n as _,
     };
-    let mut o = 0;
-    assert_eq!(call!(r, C_DeriveKey, r.h, &mut m, base, t.as_ptr() as *mut _, t.len() as _, &mut o), CKR_OK);
+    let o = r.derive(&mut m, base, &t).expect("C_DeriveKey");
     assert!(o != 0 && extra_h != 0 && o != extra_h);
     // AES_ECB_ENCRYPT_DATA (no cryptoki variant): SP 800-38A F.1.1.
     let k = raw_key(&r, CKK_AES, &h("2b7e151628aed2a6abf7158809cf4f3c"));
@@ -363,8 +360,7 @@ fn malformed_parameter_structures() {
         rawc::attr(CKA_SENSITIVE, &sens),
         rawc::attr(CKA_EXTRACTABLE, &ext),
     ];
-    let mut o = 0;
-    assert_eq!(call!(r, C_DeriveKey, r.h, &mut m, k, derive_t.as_ptr() as *mut _, derive_t.len() as _, &mut o), CKR_OK);
+    let o = r.derive(&mut m, k, &derive_t).expect("C_DeriveKey");
     let mut v = [0u8; 16];
     let mut a = [rawc::attr_bytes(CKA_VALUE, &v)];
     a[0].pValue = v.as_mut_ptr().cast();
@@ -373,10 +369,7 @@ fn malformed_parameter_structures() {
     // Data of 15 bytes: not whole blocks.
     let mut sd15 = CK_KEY_DERIVATION_STRING_DATA { pData: pt.as_mut_ptr(), ulLen: 15 };
     m.pParameter = (&mut sd15 as *mut CK_KEY_DERIVATION_STRING_DATA).cast();
-    assert_eq!(
-        call!(r, C_DeriveKey, r.h, &mut m, k, derive_t.as_ptr() as *mut _, derive_t.len() as _, &mut o),
-        CKR_MECHANISM_PARAM_INVALID
-    );
+    assert_eq!(r.derive(&mut m, k, &derive_t), Err(CKR_MECHANISM_PARAM_INVALID));
 }
 
 #[test]
