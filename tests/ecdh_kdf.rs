@@ -43,19 +43,21 @@ fn der(point: &[u8]) -> Vec<u8> {
     v
 }
 
+/// The P-256 key of the vectors below (in `s`) and the peer's point.
+fn p256_vector(s: &Session) -> (ObjectHandle, Vec<u8>) {
+    let k =
+        import_private(s, KeyType::EC, P256_OID, h("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721"));
+    let peer = h(
+        "04ead218590119e8876b29146ff89ca61770c4edbbf97d38ce385ed281d8a6b23028af61281fd35e2fa7002523acc85a429cb06ee6648325389f59edfce1405141",
+    );
+    (k, peer)
+}
+
 #[test]
 fn p256_x963_and_sp800_kdfs() {
     let t = initialized();
     let s = t.user_session();
-    let k = import_private(
-        &s,
-        KeyType::EC,
-        P256_OID,
-        h("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721"),
-    );
-    let peer = h(
-        "04ead218590119e8876b29146ff89ca61770c4edbbf97d38ce385ed281d8a6b23028af61281fd35e2fa7002523acc85a429cb06ee6648325389f59edfce1405141",
-    );
+    let (k, peer) = p256_vector(&s);
     let peer_der = der(&peer);
     let cases: [(EcKdf, &[u8], u64, &str); 4] = [
         (EcKdf::sha1(SHARED), SHARED, 16, "48184b667fbfb6eb17f2eabe60c1ba2d"),
@@ -99,15 +101,7 @@ fn p256_x963_and_sp800_kdfs() {
 fn bad_kdf_parameters_are_param_invalid() {
     let t = initialized();
     let s = t.user_session();
-    let k = import_private(
-        &s,
-        KeyType::EC,
-        P256_OID,
-        h("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721"),
-    );
-    let peer = h(
-        "04ead218590119e8876b29146ff89ca61770c4edbbf97d38ce385ed281d8a6b23028af61281fd35e2fa7002523acc85a429cb06ee6648325389f59edfce1405141",
-    );
+    let (k, peer) = p256_vector(&s);
     // Raw C calls on the same session: parameters the crate cannot build.
     let r = raw();
     let derive_raw = |mech: u64, kdf: u64, shared: *const u8, shared_len: u64| -> u64 {
