@@ -16,7 +16,6 @@ use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
-use std::process::Command;
 
 const VD: u64 = 0x8000_0000;
 const CKA_KEYWARD_VERSION: u64 = VD | 0x4B57_0001;
@@ -54,18 +53,6 @@ fn config_with(extra: &str) -> Token {
     so.logout().unwrap();
     t
 }
-fn cli(t: &Token, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(args)
-        .env("KEYWARD_CONF", t.conf.to_str().unwrap())
-        .env("KEYWARD_PIN", USER_PIN)
-        .env_remove("KEYWARD_TEST_NOW")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
 #[test]
 fn keys_sharing_a_label_are_independent() {
     let t = initialized();

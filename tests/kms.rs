@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::cli_at as cli;
 use common::*;
 use cryptoki::error::RvError;
 use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
@@ -83,18 +84,6 @@ fn envelope() -> Mechanism<'static> {
 }
 
 const IV: [u8; 16] = [7; 16];
-
-fn cli(t: &Token, args: &[&str], now: Option<i64>) -> (bool, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_keyward"));
-    c.args(args).env("KEYWARD_CONF", t.conf.to_str().unwrap()).env("KEYWARD_PIN", USER_PIN);
-    match now {
-        Some(n) => c.env("KEYWARD_TEST_NOW", n.to_string()),
-        None => c.env_remove("KEYWARD_TEST_NOW"),
-    };
-    let out = c.output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
 
 fn relogin(s: &Session) {
     s.logout().unwrap();

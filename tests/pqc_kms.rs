@@ -15,18 +15,6 @@ use cryptoki::object::{
 use cryptoki::session::Session;
 use std::process::Command;
 
-fn cli(t: &Token, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(args)
-        .env("KEYWARD_CONF", t.conf.to_str().unwrap())
-        .env("KEYWARD_PIN", USER_PIN)
-        .env_remove("KEYWARD_TEST_NOW")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
 fn ml_dsa() -> Mechanism<'static> {
     Mechanism::MlDsa(SignAdditionalContext::new(HedgeType::Preferred, None))
 }

@@ -316,3 +316,22 @@ pub fn derive_value(
     let d = s.derive_key(mech, base, &t)?;
     Ok(value(s, d))
 }
+
+/// Runs the `keyward` CLI on `t` (its configuration, the user PIN) with
+/// `KEYWARD_TEST_NOW` at `now` (`None`: unset): (success, stdout + stderr).
+pub fn cli_at(t: &Token, args: &[&str], now: Option<i64>) -> (bool, String) {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
+    c.args(args).env("KEYWARD_CONF", t.conf.to_str().unwrap()).env("KEYWARD_PIN", USER_PIN);
+    match now {
+        Some(n) => c.env("KEYWARD_TEST_NOW", n.to_string()),
+        None => c.env_remove("KEYWARD_TEST_NOW"),
+    };
+    let out = c.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// [`cli_at`] with `KEYWARD_TEST_NOW` unset.
+pub fn cli(t: &Token, args: &[&str]) -> (bool, String) {
+    cli_at(t, args, None)
+}
