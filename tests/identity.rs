@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::vendor::*;
 use common::*;
 use cryptoki::error::RvError;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
@@ -17,17 +18,6 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 
-const VD: u64 = 0x8000_0000;
-const CKA_KEYWARD_VERSION: u64 = VD | 0x4B57_0001;
-const CKA_KEYWARD_STATE: u64 = VD | 0x4B57_0003;
-const CKA_KEYWARD_ROTATE: u64 = VD | 0x4B57_000B;
-const CKA_KEYWARD_ALL_VERSIONS: u64 = VD | 0x4B57_000C;
-const CKA_KEYWARD_KEY_ID: u64 = VD | 0x4B57_000E;
-const CKA_KEYWARD_COPY_OF: u64 = VD | 0x4B57_000F;
-const CKM_KEYWARD_AES_GCM: u64 = VD | 0x4B57_0001;
-const ENABLED: u64 = 1;
-const DISABLED: u64 = 2;
-const PENDING: u64 = 3;
 const IV: [u8; 16] = [7; 16];
 
 fn key_id(s: &Session, h: ObjectHandle) -> String {

@@ -10,6 +10,7 @@
 mod common;
 
 use common::cli_at as cli;
+use common::vendor::*;
 use common::*;
 use cryptoki::error::RvError;
 use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
@@ -19,21 +20,6 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::types::Date;
 use std::process::Command;
 
-const VD: u64 = 0x8000_0000;
-const CKA_KEYWARD_VERSION: u64 = VD | 0x4B57_0001;
-const CKA_KEYWARD_PRIMARY: u64 = VD | 0x4B57_0002;
-const CKA_KEYWARD_STATE: u64 = VD | 0x4B57_0003;
-const CKA_KEYWARD_DESTROY_AT: u64 = VD | 0x4B57_0004;
-const CKA_KEYWARD_ROTATION_PERIOD: u64 = VD | 0x4B57_0005;
-const CKA_KEYWARD_NEXT_ROTATION: u64 = VD | 0x4B57_0006;
-const CKA_KEYWARD_TAGS: u64 = VD | 0x4B57_0007;
-const CKA_KEYWARD_ORIGIN: u64 = VD | 0x4B57_0008;
-const CKA_KEYWARD_ROTATE: u64 = VD | 0x4B57_000B;
-const CKA_KEYWARD_ALL_VERSIONS: u64 = VD | 0x4B57_000C;
-const CKM_KEYWARD_AES_GCM: u64 = VD | 0x4B57_0001;
-const ENABLED: u64 = 1;
-const DISABLED: u64 = 2;
-const PENDING: u64 = 3;
 /// 2030-06-15T00:00:00Z.
 const T0: i64 = 1_907_712_000;
 const DAY: i64 = 86_400;

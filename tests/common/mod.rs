@@ -335,3 +335,27 @@ pub fn cli_at(t: &Token, args: &[&str], now: Option<i64>) -> (bool, String) {
 pub fn cli(t: &Token, args: &[&str]) -> (bool, String) {
     cli_at(t, args, None)
 }
+
+/// keyward's vendor attributes, mechanism and key states as a C caller
+/// writes them (the numbers of the ABI, written out here on purpose rather
+/// than taken from the crate).
+pub mod vendor {
+    const VD: u64 = 0x8000_0000;
+    pub const CKA_KEYWARD_VERSION: u64 = VD | 0x4B57_0001;
+    pub const CKA_KEYWARD_PRIMARY: u64 = VD | 0x4B57_0002;
+    pub const CKA_KEYWARD_STATE: u64 = VD | 0x4B57_0003;
+    pub const CKA_KEYWARD_DESTROY_AT: u64 = VD | 0x4B57_0004;
+    pub const CKA_KEYWARD_ROTATION_PERIOD: u64 = VD | 0x4B57_0005;
+    pub const CKA_KEYWARD_NEXT_ROTATION: u64 = VD | 0x4B57_0006;
+    pub const CKA_KEYWARD_TAGS: u64 = VD | 0x4B57_0007;
+    pub const CKA_KEYWARD_ORIGIN: u64 = VD | 0x4B57_0008;
+    pub const CKA_KEYWARD_ROTATE: u64 = VD | 0x4B57_000B;
+    pub const CKA_KEYWARD_ALL_VERSIONS: u64 = VD | 0x4B57_000C;
+    pub const CKA_KEYWARD_KEY_ID: u64 = VD | 0x4B57_000E;
+    pub const CKA_KEYWARD_COPY_OF: u64 = VD | 0x4B57_000F;
+    pub const CKM_KEYWARD_AES_GCM: u64 = VD | 0x4B57_0001;
+    /// CKA_KEYWARD_STATE values.
+    pub const ENABLED: u64 = 1;
+    pub const DISABLED: u64 = 2;
+    pub const PENDING: u64 = 3;
+}
