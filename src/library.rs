@@ -13,7 +13,7 @@
 mod kms;
 mod message;
 
-use crate::audit::record::Kind;
+use crate::audit::record::{KeyArg, Kind};
 use crate::audit::{Call, Op, Outcome};
 use crate::ck::*;
 use crate::config::Config;
@@ -43,6 +43,28 @@ fn audited_op<T: Outcome>(
     f: impl FnOnce(&mut Session) -> Result<T>,
 ) -> Result<T> {
     t.audit().around(s, |s| Call::op(function, s, op).query(query), t, f)
+}
+
+/// The `Call`s of the calls on a session's active operation (single-part,
+/// final, message): the key and mechanism that operation was started with.
+impl Call {
+    /// A single-part or final call of the operation `op` active in `s`.
+    pub fn op(function: &'static str, s: &Session, op: Op) -> Call {
+        let (key, mech) = match op {
+            Op::Encrypt => s.encrypt.as_ref().map(|o| (o.key.clone(), o.mechanism)),
+            Op::Decrypt => s.decrypt.as_ref().map(|o| (o.key.clone(), o.mechanism)),
+            Op::Sign => s.sign.as_ref().map(|o| (o.key.clone(), o.mechanism)),
+            Op::Verify => s.verify.as_ref().map(|o| (o.key.clone(), o.mechanism)),
+        }
+        .unzip();
+        Call::completion(function, s.handle, mech, key.map(|k| KeyArg::Object(k)))
+    }
+    /// A message of the message-based operation active in `s`.
+    pub fn message(function: &'static str, s: &Session, encrypt: bool) -> Call {
+        let op = if encrypt { s.message_encrypt.as_ref() } else { s.message_decrypt.as_ref() };
+        let (key, mech) = op.map(|o| (o.key.clone(), o.mechanism)).unzip();
+        Call::completion(function, s.handle, mech, key.map(|k| KeyArg::Object(k)))
+    }
 }
 
 pub struct Library {

@@ -5,7 +5,7 @@
 //! Owns: these plain types and their builders. Must not touch: the queue,
 //! the writer or the log (`handle.rs` turns a `Call` + `Done` into a
 //! record); nor any token, session or object type (the builders from those
-//! are in `token::audited`).
+//! are in `token::audited` and `library`).
 
 use super::Handle;
 use super::record::{KeyArg, Kind, RoleName};
@@ -107,8 +107,9 @@ pub enum Op {
 }
 
 /// One audited call, described before it runs, from plain values.
-/// Builders from the token's own values (`Call::crypto`, `Call::op`,
-/// `mech`, `attrs`) are in `token::audited`.
+/// Builders from the token's own values (`Call::crypto`, `mech`, `attrs`)
+/// are in `token::audited`; those from a session's active operation
+/// (`Call::op`, `Call::message`) in `library`.
 pub struct Call {
     pub(super) function: &'static str,
     pub(super) kind: Kind,

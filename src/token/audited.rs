@@ -13,11 +13,10 @@
 //! format, the chain, the queue or the writer (all in `audit/`).
 
 use super::Token;
-use super::session::Session;
 use crate::audit::config::Tables;
 use crate::audit::metrics::{self, KeySummary};
 use crate::audit::record::{self, KeyArg, KeyRef, Named, RoleName};
-use crate::audit::{Audit, Broken, Call, CommitGuard, KeySealer, Lifecycle, Meta, Naming, Op, Outcome, Verified};
+use crate::audit::{Audit, Broken, Call, CommitGuard, KeySealer, Lifecycle, Meta, Naming, Outcome, Verified};
 use crate::ck::*;
 use crate::config::Config;
 use crate::error::Result;
@@ -169,23 +168,6 @@ impl Call {
     /// A cryptographic use of `key` with `mech` (C_*Init, wrap, unwrap, derive).
     pub fn crypto(function: &'static str, session: Handle, mech: &Mechanism, key: Handle) -> Call {
         Call::key_use(function, session, mech.ty, key)
-    }
-    /// A single-part or final call of the operation `op` active in `s`.
-    pub fn op(function: &'static str, s: &Session, op: Op) -> Call {
-        let (key, mech) = match op {
-            Op::Encrypt => s.encrypt.as_ref().map(|o| (o.key.clone(), o.mechanism)),
-            Op::Decrypt => s.decrypt.as_ref().map(|o| (o.key.clone(), o.mechanism)),
-            Op::Sign => s.sign.as_ref().map(|o| (o.key.clone(), o.mechanism)),
-            Op::Verify => s.verify.as_ref().map(|o| (o.key.clone(), o.mechanism)),
-        }
-        .unzip();
-        Call::completion(function, s.handle, mech, key.map(|k| KeyArg::Object(k)))
-    }
-    /// A message of the message-based operation active in `s`.
-    pub fn message(function: &'static str, s: &Session, encrypt: bool) -> Call {
-        let op = if encrypt { s.message_encrypt.as_ref() } else { s.message_decrypt.as_ref() };
-        let (key, mech) = op.map(|o| (o.key.clone(), o.mechanism)).unzip();
-        Call::completion(function, s.handle, mech, key.map(|k| KeyArg::Object(k)))
     }
     pub fn mech(self, m: &Mechanism) -> Call {
         self.mechanism(m.ty)
