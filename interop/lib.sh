@@ -29,3 +29,32 @@ $OUT"; fi
 same() {
   if cmp -s "$2" "$3"; then _record PASS "$1"; else _record FAIL "$1" "$2 and $3 differ"; fi
 }
+
+# pkcs11_provider PIN: OpenSSL 3 with pkcs11-provider over $MODULE. Writes
+# the PIN to $WORK/pin.txt and $WORK/openssl.cnf (the default provider
+# active, the pkcs11 provider configured with that PIN file and loaded by
+# `-provider pkcs11` on each command line, i.e. "${PROV[@]}"), exports
+# OPENSSL_CONF. `plain CMD...` is the independent side: openssl with no
+# configuration, so no pkcs11 provider.
+pkcs11_provider() {
+  printf '%s\n' "$1" > "$WORK/pin.txt"
+  cat > "$WORK/openssl.cnf" <<CNF
+openssl_conf = openssl_init
+[openssl_init]
+providers = provider_sect
+[provider_sect]
+default = default_sect
+pkcs11 = pkcs11_sect
+[default_sect]
+activate = 1
+[pkcs11_sect]
+pkcs11-module-path = $MODULE
+pkcs11-module-token-pin = file:$WORK/pin.txt
+[req]
+distinguished_name = dn
+[dn]
+CNF
+  export OPENSSL_CONF=$WORK/openssl.cnf
+  PROV=(-provider pkcs11)
+}
+plain() { OPENSSL_CONF=/dev/null "$@"; }

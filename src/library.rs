@@ -14,8 +14,8 @@ mod kms;
 mod message;
 mod slot;
 
-use crate::audit::record::Kind;
-use crate::audit::{Call, Op};
+use crate::audit::record::{KeyArg, Kind};
+use crate::audit::{Call, Op, Outcome};
 use crate::ck::*;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -24,6 +24,49 @@ use crate::token::session::Session;
 use crate::types::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+
+/// The audit envelope of a call on `t` that `call` describes
+/// (`Audit::around`: the library's per-call hook).
+fn audited<T: Outcome>(t: &Token, call: Call, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    t.audit().around(&mut (), |_| call, t, |_| f())
+}
+
+/// The audit envelope of a single-part or final call `function` of the
+/// operation `op` active in `s` (`query`: a length query, not recorded);
+/// the record's `Call` is built from the session only when the call is
+/// recorded.
+fn audited_op<T: Outcome>(
+    t: &Token,
+    s: &mut Session,
+    function: &'static str,
+    op: Op,
+    query: bool,
+    f: impl FnOnce(&mut Session) -> Result<T>,
+) -> Result<T> {
+    t.audit().around(s, |s| Call::op(function, s, op).query(query), t, f)
+}
+
+/// The `Call`s of the calls on a session's active operation (single-part,
+/// final, message): the key and mechanism that operation was started with.
+impl Call {
+    /// A single-part or final call of the operation `op` active in `s`.
+    pub fn op(function: &'static str, s: &Session, op: Op) -> Call {
+        let (key, mech) = match op {
+            Op::Encrypt => s.encrypt.as_ref().map(|o| (o.key.clone(), o.mechanism)),
+            Op::Decrypt => s.decrypt.as_ref().map(|o| (o.key.clone(), o.mechanism)),
+            Op::Sign => s.sign.as_ref().map(|o| (o.key.clone(), o.mechanism)),
+            Op::Verify => s.verify.as_ref().map(|o| (o.key.clone(), o.mechanism)),
+        }
+        .unzip();
+        Call::completion(function, s.handle, mech, key.map(|k| KeyArg::Object(k)))
+    }
+    /// A message of the message-based operation active in `s`.
+    pub fn message(function: &'static str, s: &Session, encrypt: bool) -> Call {
+        let op = if encrypt { s.message_encrypt.as_ref() } else { s.message_decrypt.as_ref() };
+        let (key, mech) = op.map(|o| (o.key.clone(), o.mechanism)).unzip();
+        Call::completion(function, s.handle, mech, key.map(|k| KeyArg::Object(k)))
+    }
+}
 
 pub struct Library {
     pub(crate) config: Config,
@@ -279,20 +322,20 @@ impl Library {
         if count > 0 {
             return Err(Error::new(CKR_SESSION_EXISTS, "close all sessions before C_InitToken"));
         }
-        t.audited(Call::auth("C_InitToken", None, "token.initialized").token_label(label), || {
+        audited(t, Call::auth("C_InitToken", None, "token.initialized").token_label(label), || {
             t.init_token(so_pin, label)
         })
     }
 
     pub fn init_pin(&self, h: Handle, pin: &[u8]) -> Result<()> {
         self.with_session(h, |s, t| {
-            t.audited(Call::auth("C_InitPIN", Some(h), "pin.initialized"), || t.init_pin(s, pin))
+            audited(t, Call::auth("C_InitPIN", Some(h), "pin.initialized"), || t.init_pin(s, pin))
         })
     }
 
     pub fn set_pin(&self, h: Handle, old: &[u8], new: &[u8]) -> Result<()> {
         self.with_session(h, |s, t| {
-            t.audited(Call::auth("C_SetPIN", Some(h), "pin.changed"), || t.set_pin(s, old, new))
+            audited(t, Call::auth("C_SetPIN", Some(h), "pin.changed"), || t.set_pin(s, old, new))
         })
     }
 
@@ -348,7 +391,7 @@ impl Library {
         let t = self.token(slot)?.clone();
         if user == UserType::ContextSpecific {
             let mut g = s.lock().map_err(|_| Error::general("session lock poisoned"))?;
-            return t.audited(Call::auth("C_Login", Some(h), "auth.login_context_specific"), || {
+            return audited(&t, Call::auth("C_Login", Some(h), "auth.login_context_specific"), || {
                 t.login_context_specific(&mut g, pin)
             });
         }
@@ -357,7 +400,8 @@ impl Library {
             let map = self.sessions.read().map_err(|_| Error::general("session table poisoned"))?;
             map.values().any(|o| o.lock().map(|o| o.slot == slot && !o.rw).unwrap_or(false))
         };
-        t.audited(
+        audited(
+            &t,
             Call::auth("C_Login", Some(h), "auth.login")
                 .details(serde_json::json!({ "user_type": format!("{user:?}") })),
             || t.login(user, pin, has_ro),
@@ -365,14 +409,14 @@ impl Library {
     }
 
     pub fn logout(&self, h: Handle) -> Result<()> {
-        self.with_session(h, |_, t| t.audited(Call::auth("C_Logout", Some(h), "auth.logout"), || t.logout()))
+        self.with_session(h, |_, t| audited(t, Call::auth("C_Logout", Some(h), "auth.logout"), || t.logout()))
     }
 
     // ---- objects -------------------------------------------------------
 
     pub fn create_object(&self, h: Handle, template: &[Attr]) -> Result<Handle> {
         self.with_session(h, |s, t| {
-            t.audited(Call::object("C_CreateObject", h, "object.created").attrs(template), || {
+            audited(t, Call::object("C_CreateObject", h, "object.created").attrs(template), || {
                 t.create_object(s, template).map(|o| t.issue(o))
             })
         })
@@ -380,7 +424,7 @@ impl Library {
 
     pub fn copy_object(&self, h: Handle, obj: Handle, template: &[Attr]) -> Result<Handle> {
         self.with_session(h, |s, t| {
-            t.audited(Call::object("C_CopyObject", h, "object.copied").key(obj).attrs(template), || {
+            audited(t, Call::object("C_CopyObject", h, "object.copied").key(obj).attrs(template), || {
                 t.copy_object(s, obj, template).map(|o| t.issue(o))
             })
         })
@@ -388,7 +432,7 @@ impl Library {
 
     pub fn destroy_object(&self, h: Handle, obj: Handle) -> Result<()> {
         self.with_session(h, |s, t| {
-            t.audited(Call::object("C_DestroyObject", h, "object.destroyed").key(obj), || t.destroy_object(s, obj))
+            audited(t, Call::object("C_DestroyObject", h, "object.destroyed").key(obj), || t.destroy_object(s, obj))
         })
     }
 
@@ -402,7 +446,7 @@ impl Library {
 
     pub fn set_attribute_values(&self, h: Handle, obj: Handle, template: &[Attr]) -> Result<()> {
         self.with_session(h, |s, t| {
-            t.audited(Call::object("C_SetAttributeValue", h, "object.updated").key(obj).attrs(template), || {
+            audited(t, Call::object("C_SetAttributeValue", h, "object.updated").key(obj).attrs(template), || {
                 t.set_attribute_values(s, obj, template)
             })
         })
@@ -424,12 +468,12 @@ impl Library {
 
     pub fn encrypt_init(&self, h: Handle, mech: &Mechanism, key: Handle) -> Result<()> {
         self.with_session(h, |s, t| {
-            t.audited(Call::crypto("C_EncryptInit", h, mech, key), || t.cipher_init(s, mech, key, true))
+            audited(t, Call::crypto("C_EncryptInit", h, mech, key), || t.cipher_init(s, mech, key, true))
         })
     }
     pub fn encrypt(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
         self.op(h, OpKind::Encrypt, |s, t| {
-            t.audited(Call::op("C_Encrypt", s, Op::Encrypt).query(out.is_none()), || s.cipher_oneshot(true, data, out))
+            audited_op(t, s, "C_Encrypt", Op::Encrypt, out.is_none(), |s| s.cipher_oneshot(true, data, out))
         })
     }
     pub fn encrypt_update(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
@@ -437,18 +481,18 @@ impl Library {
     }
     pub fn encrypt_final(&self, h: Handle, out: Option<&mut [u8]>) -> Result<usize> {
         self.op(h, OpKind::Encrypt, |s, t| {
-            t.audited(Call::op("C_EncryptFinal", s, Op::Encrypt).query(out.is_none()), || s.cipher_final(true, out))
+            audited_op(t, s, "C_EncryptFinal", Op::Encrypt, out.is_none(), |s| s.cipher_final(true, out))
         })
     }
 
     pub fn decrypt_init(&self, h: Handle, mech: &Mechanism, key: Handle) -> Result<()> {
         self.with_session(h, |s, t| {
-            t.audited(Call::crypto("C_DecryptInit", h, mech, key), || t.cipher_init(s, mech, key, false))
+            audited(t, Call::crypto("C_DecryptInit", h, mech, key), || t.cipher_init(s, mech, key, false))
         })
     }
     pub fn decrypt(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
         self.op(h, OpKind::Decrypt, |s, t| {
-            t.audited(Call::op("C_Decrypt", s, Op::Decrypt).query(out.is_none()), || s.cipher_oneshot(false, data, out))
+            audited_op(t, s, "C_Decrypt", Op::Decrypt, out.is_none(), |s| s.cipher_oneshot(false, data, out))
         })
     }
     pub fn decrypt_update(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
@@ -456,7 +500,7 @@ impl Library {
     }
     pub fn decrypt_final(&self, h: Handle, out: Option<&mut [u8]>) -> Result<usize> {
         self.op(h, OpKind::Decrypt, |s, t| {
-            t.audited(Call::op("C_DecryptFinal", s, Op::Decrypt).query(out.is_none()), || s.cipher_final(false, out))
+            audited_op(t, s, "C_DecryptFinal", Op::Decrypt, out.is_none(), |s| s.cipher_final(false, out))
         })
     }
 
@@ -474,7 +518,7 @@ impl Library {
     }
     pub fn digest_key(&self, h: Handle, key: Handle) -> Result<()> {
         self.op(h, OpKind::Digest, |s, t| {
-            t.audited(Call::new("C_DigestKey", Kind::Crypto, Some(h)).key(key), || t.digest_key(s, key))
+            audited(t, Call::new("C_DigestKey", Kind::Crypto, Some(h)).key(key), || t.digest_key(s, key))
         })
     }
     /// C_GetOperationState (digest operations only, `mechanism::digest::state`).
@@ -512,31 +556,29 @@ impl Library {
 
     pub fn sign_init(&self, h: Handle, mech: &Mechanism, key: Handle) -> Result<()> {
         self.with_session(h, |s, t| {
-            t.audited(Call::crypto("C_SignInit", h, mech, key), || t.sign_init(s, mech, key, true))
+            audited(t, Call::crypto("C_SignInit", h, mech, key), || t.sign_init(s, mech, key, true))
         })
     }
     pub fn sign(&self, h: Handle, data: &[u8], out: Option<&mut [u8]>) -> Result<usize> {
         self.op(h, OpKind::Sign, |s, t| {
-            t.audited(Call::op("C_Sign", s, Op::Sign).query(out.is_none()), || s.sign_oneshot(data, out))
+            audited_op(t, s, "C_Sign", Op::Sign, out.is_none(), |s| s.sign_oneshot(data, out))
         })
     }
     pub fn sign_update(&self, h: Handle, data: &[u8]) -> Result<()> {
         self.op(h, OpKind::Sign, |s, _| s.sign_update(true, data))
     }
     pub fn sign_final(&self, h: Handle, out: Option<&mut [u8]>) -> Result<usize> {
-        self.op(h, OpKind::Sign, |s, t| {
-            t.audited(Call::op("C_SignFinal", s, Op::Sign).query(out.is_none()), || s.sign_final(out))
-        })
+        self.op(h, OpKind::Sign, |s, t| audited_op(t, s, "C_SignFinal", Op::Sign, out.is_none(), |s| s.sign_final(out)))
     }
 
     pub fn verify_init(&self, h: Handle, mech: &Mechanism, key: Handle) -> Result<()> {
         self.with_session(h, |s, t| {
-            t.audited(Call::crypto("C_VerifyInit", h, mech, key), || t.sign_init(s, mech, key, false))
+            audited(t, Call::crypto("C_VerifyInit", h, mech, key), || t.sign_init(s, mech, key, false))
         })
     }
     pub fn verify(&self, h: Handle, data: &[u8], signature: &[u8]) -> Result<()> {
         self.op(h, OpKind::Verify, |s, t| {
-            t.audited(Call::op("C_Verify", s, Op::Verify), || s.verify_oneshot(data, signature))
+            audited_op(t, s, "C_Verify", Op::Verify, false, |s| s.verify_oneshot(data, signature))
         })
     }
     pub fn verify_update(&self, h: Handle, data: &[u8]) -> Result<()> {
@@ -544,7 +586,7 @@ impl Library {
     }
     pub fn verify_final(&self, h: Handle, signature: &[u8]) -> Result<()> {
         self.op(h, OpKind::Verify, |s, t| {
-            t.audited(Call::op("C_VerifyFinal", s, Op::Verify), || s.verify_final(signature))
+            audited_op(t, s, "C_VerifyFinal", Op::Verify, false, |s| s.verify_final(signature))
         })
     }
 
@@ -553,7 +595,7 @@ impl Library {
     /// C_VerifySignatureInit: a verify operation holding the signature.
     pub fn verify_signature_init(&self, h: Handle, mech: &Mechanism, key: Handle, signature: &[u8]) -> Result<()> {
         self.with_session(h, |s, t| {
-            t.audited(Call::crypto("C_VerifySignatureInit", h, mech, key), || {
+            audited(t, Call::crypto("C_VerifySignatureInit", h, mech, key), || {
                 t.sign_init(s, mech, key, false)?;
                 if let Some(op) = s.verify.as_mut() {
                     op.signature = Some(signature.to_vec());
@@ -564,7 +606,7 @@ impl Library {
     }
     pub fn verify_signature(&self, h: Handle, data: &[u8]) -> Result<()> {
         self.op(h, OpKind::Verify, |s, t| {
-            t.audited(Call::op("C_VerifySignature", s, Op::Verify), || s.verify_signature(data))
+            audited_op(t, s, "C_VerifySignature", Op::Verify, false, |s| s.verify_signature(data))
         })
     }
     pub fn verify_signature_update(&self, h: Handle, data: &[u8]) -> Result<()> {
@@ -572,7 +614,7 @@ impl Library {
     }
     pub fn verify_signature_final(&self, h: Handle) -> Result<()> {
         self.op(h, OpKind::Verify, |s, t| {
-            t.audited(Call::op("C_VerifySignatureFinal", s, Op::Verify), || s.verify_signature_final())
+            audited_op(t, s, "C_VerifySignatureFinal", Op::Verify, false, |s| s.verify_signature_final())
         })
     }
 
@@ -588,7 +630,7 @@ impl Library {
     ) -> Result<(usize, Option<Handle>)> {
         self.with_session(h, |s, t| {
             let query = out.is_none();
-            t.audited(Call::crypto("C_EncapsulateKey", h, mech, key).query(query).event("key.encapsulated"), || {
+            audited(t, Call::crypto("C_EncapsulateKey", h, mech, key).query(query).event("key.encapsulated"), || {
                 t.encapsulate_key(s, mech, key, template, out).map(|(n, o)| (n, o.map(|o| t.issue(o))))
             })
         })
@@ -603,7 +645,7 @@ impl Library {
         ciphertext: &[u8],
     ) -> Result<Handle> {
         self.with_session(h, |s, t| {
-            t.audited(Call::crypto("C_DecapsulateKey", h, mech, key).event("key.decapsulated"), || {
+            audited(t, Call::crypto("C_DecapsulateKey", h, mech, key).event("key.decapsulated"), || {
                 t.decapsulate_key(s, mech, key, template, ciphertext).map(|o| t.issue(o))
             })
         })
@@ -611,7 +653,7 @@ impl Library {
 
     pub fn generate_key(&self, h: Handle, mech: &Mechanism, template: &[Attr]) -> Result<Handle> {
         self.with_session(h, |s, t| {
-            t.audited(Call::object("C_GenerateKey", h, "key.generated").mech(mech).attrs(template), || {
+            audited(t, Call::object("C_GenerateKey", h, "key.generated").mech(mech).attrs(template), || {
                 t.generate_key(s, mech, template).map(|o| t.issue(o))
             })
         })
@@ -625,7 +667,7 @@ impl Library {
         private_template: &[Attr],
     ) -> Result<(Handle, Handle)> {
         self.with_session(h, |s, t| {
-            t.audited(Call::object("C_GenerateKeyPair", h, "key.generated").mech(mech), || {
+            audited(t, Call::object("C_GenerateKeyPair", h, "key.generated").mech(mech), || {
                 t.generate_key_pair(s, mech, public_template, private_template).map(|(a, b)| (t.issue(a), t.issue(b)))
             })
         })
@@ -640,7 +682,8 @@ impl Library {
         out: Option<&mut [u8]>,
     ) -> Result<usize> {
         self.with_session(h, |s, t| {
-            t.audited(
+            audited(
+                t,
                 Call::crypto("C_WrapKey", h, mech, wrapping_key)
                     .query(out.is_none())
                     .details(serde_json::json!({ "wrapped_key": key })),
@@ -658,7 +701,7 @@ impl Library {
         template: &[Attr],
     ) -> Result<Handle> {
         self.with_session(h, |s, t| {
-            t.audited(Call::crypto("C_UnwrapKey", h, mech, unwrapping_key).event("key.unwrapped"), || {
+            audited(t, Call::crypto("C_UnwrapKey", h, mech, unwrapping_key).event("key.unwrapped"), || {
                 t.unwrap_key(s, mech, unwrapping_key, wrapped, template).map(|o| t.issue(o))
             })
         })
@@ -678,7 +721,7 @@ impl Library {
         template: &[Attr],
     ) -> Result<(Handle, Vec<Handle>)> {
         self.with_session(h, |s, t| {
-            t.audited(Call::crypto("C_DeriveKey", h, mech, base_key).event("key.derived"), || {
+            audited(t, Call::crypto("C_DeriveKey", h, mech, base_key).event("key.derived"), || {
                 t.derive_keys(s, mech, base_key, template)
                     .map(|(o, more)| (t.issue(o), more.into_iter().map(|o| t.issue(o)).collect()))
             })

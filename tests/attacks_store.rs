@@ -73,6 +73,28 @@ fn db(dir: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(db_path(dir)).unwrap()
 }
 
+/// Swaps the (uid, sealed) columns of the object rows `a` and `b`.
+fn swap_uid_and_sealed(c: &rusqlite::Connection, a: ObjectHandle, b: ObjectHandle) {
+    let get = |id: ObjectHandle| -> (String, Vec<u8>) {
+        c.query_row("SELECT uid, sealed FROM objects WHERE id = ?1", [id.handle() as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap()
+    };
+    let (ra, rb) = (get(a), get(b));
+    c.execute("UPDATE objects SET uid = 'tmp' WHERE id = ?1", [a.handle() as i64]).unwrap();
+    c.execute(
+        "UPDATE objects SET uid = ?2, sealed = ?3 WHERE id = ?1",
+        rusqlite::params![b.handle() as i64, ra.0, ra.1],
+    )
+    .unwrap();
+    c.execute(
+        "UPDATE objects SET uid = ?2, sealed = ?3 WHERE id = ?1",
+        rusqlite::params![a.handle() as i64, rb.0, rb.1],
+    )
+    .unwrap();
+}
+
 /// Rewrites the public attribute blob of row `id` (leaving its MAC).
 fn edit_public(dir: &Path, id: ObjectHandle, f: impl FnOnce(&mut Vec<(u64, Vec<u8>)>)) {
     let c = db(dir);
@@ -211,27 +233,7 @@ fn swapped_sealed_and_uid_columns_fail_closed() {
     assert_eq!(value_of(&s, b).unwrap().unwrap(), known);
     drop(s);
     // Swap (uid, sealed) between the rows: both refuse, nothing is revealed.
-    let t = reload(t, |dir| {
-        let c = db(dir);
-        let get = |id: ObjectHandle| -> (String, Vec<u8>) {
-            c.query_row("SELECT uid, sealed FROM objects WHERE id = ?1", [id.handle() as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .unwrap()
-        };
-        let (ra, rb) = (get(a), get(b));
-        c.execute("UPDATE objects SET uid = 'tmp' WHERE id = ?1", [a.handle() as i64]).unwrap();
-        c.execute(
-            "UPDATE objects SET uid = ?2, sealed = ?3 WHERE id = ?1",
-            rusqlite::params![b.handle() as i64, ra.0, ra.1],
-        )
-        .unwrap();
-        c.execute(
-            "UPDATE objects SET uid = ?2, sealed = ?3 WHERE id = ?1",
-            rusqlite::params![a.handle() as i64, rb.0, rb.1],
-        )
-        .unwrap();
-    });
+    let t = reload(t, |dir| swap_uid_and_sealed(&db(dir), a, b));
     let s = t.user_session();
     assert!(is_device_error(value_of(&s, b).unwrap_err()));
     assert!(is_device_error(value_of(&s, a).unwrap_err()));
@@ -239,28 +241,8 @@ fn swapped_sealed_and_uid_columns_fail_closed() {
     assert!(is_device_error(s.encrypt_init(&cbc(), b).unwrap_err()));
     drop(s);
     // Swap only the sealed columns: the same.
-    let t = reload(t, |dir| {
-        let c = db(dir);
-        // Undo the first swap (both rows verify again) ...
-        let get = |id: ObjectHandle| -> (String, Vec<u8>) {
-            c.query_row("SELECT uid, sealed FROM objects WHERE id = ?1", [id.handle() as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .unwrap()
-        };
-        let (ra, rb) = (get(a), get(b));
-        c.execute("UPDATE objects SET uid = 'tmp' WHERE id = ?1", [a.handle() as i64]).unwrap();
-        c.execute(
-            "UPDATE objects SET uid = ?2, sealed = ?3 WHERE id = ?1",
-            rusqlite::params![b.handle() as i64, ra.0, ra.1],
-        )
-        .unwrap();
-        c.execute(
-            "UPDATE objects SET uid = ?2, sealed = ?3 WHERE id = ?1",
-            rusqlite::params![a.handle() as i64, rb.0, rb.1],
-        )
-        .unwrap();
-    });
+    // Undo the first swap (both rows verify again) ...
+    let t = reload(t, |dir| swap_uid_and_sealed(&db(dir), a, b));
     {
         let s = t.user_session();
         assert_eq!(value_of(&s, b).unwrap().unwrap(), known, "swapped back: both rows verify again");

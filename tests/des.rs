@@ -248,7 +248,7 @@ fn wrap_and_unwrap_with_3des() {
                 ],
             )
             .unwrap();
-        assert_eq!(value_of(&s, h), (0..20).collect::<Vec<u8>>(), "{m:?}");
+        assert_eq!(value(&s, h), (0..20).collect::<Vec<u8>>(), "{m:?}");
     }
     // CBC_PAD with a bad padding block: CKR_WRAPPED_KEY_INVALID (or the
     // length error when the last byte reads as a valid pad shorter than 20).
@@ -265,22 +265,10 @@ fn wrap_and_unwrap_with_3des() {
     assert_eq!(rv(e), RvError::WrappedKeyInvalid);
 }
 
-fn value_of(s: &Session, h: ObjectHandle) -> Vec<u8> {
-    match s.get_attributes(h, &[AttributeType::Value]).unwrap().pop() {
-        Some(Attribute::Value(v)) => v,
-        other => panic!("CKA_VALUE: {other:?}"),
-    }
-}
-
 #[test]
 fn knob_allow_des3() {
     let run = |policy: &str| {
-        let t = blank_with(policy);
-        t.p11.init_token(t.slot, &pin(SO_PIN), "test").unwrap();
-        let s = t.p11.open_rw_session(t.slot).unwrap();
-        s.login(cryptoki::session::UserType::So, Some(&pin(SO_PIN))).unwrap();
-        s.init_pin(&pin(USER_PIN)).unwrap();
-        s.logout().unwrap();
+        let t = initialized_with(policy);
         let s = t.user_session();
         let generated = s.generate_key(&Mechanism::Des3KeyGen, &[Attribute::Encrypt(true)]).map(|_| ()).map_err(rv);
         let import = s
@@ -364,9 +352,7 @@ fn des3_encrypt_data_derivation() {
             rawc::attr(CKA_ENCRYPT, &may_encrypt),
             rawc::attr(CKA_TOKEN, &rawc::FALSE),
         ];
-        let mut o = 0;
-        assert_eq!(call!(r, C_CreateObject, r.h, a.as_ptr() as *mut _, a.len() as _, &mut o), CKR_OK);
-        o
+        r.create(&a).expect("C_CreateObject")
     };
     let make = |kt: CK_KEY_TYPE| make_with(kt, rawc::TRUE);
     let base = make(CKK_DES3);

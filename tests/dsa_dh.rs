@@ -53,12 +53,7 @@ fn template(t: &[(CK_ATTRIBUTE_TYPE, V)]) -> Tmpl {
 }
 
 fn create(r: &Raw, t: &[(CK_ATTRIBUTE_TYPE, V)]) -> Result<CK_OBJECT_HANDLE, CK_RV> {
-    let a = template(t);
-    let mut o = 0;
-    match call!(r, C_CreateObject, r.h, a.as_ptr() as *mut _, a.len() as _, &mut o) {
-        CKR_OK => Ok(o),
-        rv => Err(rv),
-    }
+    r.create(&template(t))
 }
 
 fn mech(ty: CK_MECHANISM_TYPE, param: &[u8]) -> CK_MECHANISM {
@@ -288,11 +283,7 @@ fn derive(r: &Raw, k: CK_OBJECT_HANDLE, peer: &[u8], len: CK_ULONG) -> Result<Ve
         (CKA_EXTRACTABLE, V::Flag(TRUE)),
         (CKA_TOKEN, V::Flag(FALSE)),
     ]);
-    let mut o = 0;
-    match call!(r, C_DeriveKey, r.h, &mut m, k, t.as_ptr() as *mut _, t.len() as _, &mut o) {
-        CKR_OK => get(r, o, CKA_VALUE),
-        rv => Err(rv),
-    }
+    r.derive(&mut m, k, &t).and_then(|o| get(r, o, CKA_VALUE))
 }
 
 #[test]
@@ -341,22 +332,7 @@ fn generate_pair(
     public: &[(CK_ATTRIBUTE_TYPE, V)],
     private: &[(CK_ATTRIBUTE_TYPE, V)],
 ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE), CK_RV> {
-    let (pu, pr) = (template(public), template(private));
-    let mut m = mech(m, &[]);
-    let (mut a, mut b) = (0, 0);
-    let rv = call!(
-        r,
-        C_GenerateKeyPair,
-        r.h,
-        &mut m,
-        pu.as_ptr() as *mut _,
-        pu.len() as _,
-        pr.as_ptr() as *mut _,
-        pr.len() as _,
-        &mut a,
-        &mut b
-    );
-    if rv == CKR_OK { Ok((a, b)) } else { Err(rv) }
+    r.generate_pair(&mut mech(m, &[]), &template(public), &template(private))
 }
 
 fn generate_params(r: &Raw, m: CK_MECHANISM_TYPE, bits: CK_ULONG) -> Result<CK_OBJECT_HANDLE, CK_RV> {
@@ -397,8 +373,7 @@ fn dh_two_token_keys_agree() {
     // A 3DES key derives too, of its own length.
     let mut m = mech(CKM_DH_PKCS_DERIVE, &yb);
     let t = template(&[(CKA_CLASS, V::U(CKO_SECRET_KEY)), (CKA_KEY_TYPE, V::U(CKK_DES3)), (CKA_TOKEN, V::Flag(FALSE))]);
-    let mut o = 0;
-    assert_eq!(call!(r, C_DeriveKey, r.h, &mut m, apriv, t.as_ptr() as *mut _, t.len() as _, &mut o), CKR_OK);
+    let o = r.derive(&mut m, apriv, &t).expect("C_DeriveKey");
     assert_eq!(get_ulong(&r, o, CKA_VALUE_LEN), 24);
     // The public template must carry the parameters.
     let e = generate_pair(&r, CKM_DH_PKCS_KEY_PAIR_GEN, &[(CKA_BASE, V::B(vec![2]))], &private(None)).unwrap_err();

@@ -141,12 +141,7 @@ fn p224_and_p521_sign_verify_derive_import() {
 #[test]
 fn knob_allow_p224() {
     let run = |policy: &str| {
-        let t = blank_with(policy);
-        t.p11.init_token(t.slot, &pin(SO_PIN), "test").unwrap();
-        let s = t.p11.open_rw_session(t.slot).unwrap();
-        s.login(cryptoki::session::UserType::So, Some(&pin(SO_PIN))).unwrap();
-        s.init_pin(&pin(USER_PIN)).unwrap();
-        s.logout().unwrap();
+        let t = initialized_with(policy);
         let s = t.user_session();
         let p224 = pair(&s, P224_OID).map(|_| ()).map_err(rv);
         let p521 = pair(&s, P521_OID).map(|_| ()).map_err(rv);

@@ -33,23 +33,6 @@ fn import_private(s: &Session, kt: KeyType, params: &[u8], value: Vec<u8>) -> Ob
     .unwrap()
 }
 
-fn derive(s: &Session, mech: Mechanism, k: ObjectHandle, len: Option<u64>) -> cryptoki::error::Result<Vec<u8>> {
-    let mut t = vec![
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::GENERIC_SECRET),
-        Attribute::Sensitive(false),
-        Attribute::Extractable(true),
-    ];
-    if let Some(l) = len {
-        t.push(Attribute::ValueLen(l.into()));
-    }
-    let d = s.derive_key(&mech, k, &t)?;
-    match s.get_attributes(d, &[AttributeType::Value])?.remove(0) {
-        Attribute::Value(v) => Ok(v),
-        a => panic!("{a:?}"),
-    }
-}
-
 fn der(point: &[u8]) -> Vec<u8> {
     let mut v = vec![0x04];
     if point.len() >= 128 {
@@ -60,19 +43,21 @@ fn der(point: &[u8]) -> Vec<u8> {
     v
 }
 
+/// The P-256 key of the vectors below (in `s`) and the peer's point.
+fn p256_vector(s: &Session) -> (ObjectHandle, Vec<u8>) {
+    let k =
+        import_private(s, KeyType::EC, P256_OID, h("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721"));
+    let peer = h(
+        "04ead218590119e8876b29146ff89ca61770c4edbbf97d38ce385ed281d8a6b23028af61281fd35e2fa7002523acc85a429cb06ee6648325389f59edfce1405141",
+    );
+    (k, peer)
+}
+
 #[test]
 fn p256_x963_and_sp800_kdfs() {
     let t = initialized();
     let s = t.user_session();
-    let k = import_private(
-        &s,
-        KeyType::EC,
-        P256_OID,
-        h("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721"),
-    );
-    let peer = h(
-        "04ead218590119e8876b29146ff89ca61770c4edbbf97d38ce385ed281d8a6b23028af61281fd35e2fa7002523acc85a429cb06ee6648325389f59edfce1405141",
-    );
+    let (k, peer) = p256_vector(&s);
     let peer_der = der(&peer);
     let cases: [(EcKdf, &[u8], u64, &str); 4] = [
         (EcKdf::sha1(SHARED), SHARED, 16, "48184b667fbfb6eb17f2eabe60c1ba2d"),
@@ -83,13 +68,13 @@ fn p256_x963_and_sp800_kdfs() {
     for (kdf, _, len, want) in cases {
         for p in [&peer, &peer_der] {
             let m = Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(kdf, p));
-            assert_eq!(hex::encode(derive(&s, m, k, Some(len)).unwrap()), want);
+            assert_eq!(hex::encode(derive_value(&s, &m, k, Some(len)).unwrap()), want);
         }
     }
     // CKD_NULL: the raw x coordinate.
     let m = Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::null(), &peer));
     assert_eq!(
-        hex::encode(derive(&s, m, k, None).unwrap()),
+        hex::encode(derive_value(&s, &m, k, None).unwrap()),
         "61e109425a7adbb9d0137091cff10a55550b708d14ad0137b80fa0ec1328394f"
     );
     // An AES key of a KDF without CKA_VALUE_LEN is 256 bits.
@@ -116,15 +101,7 @@ fn p256_x963_and_sp800_kdfs() {
 fn bad_kdf_parameters_are_param_invalid() {
     let t = initialized();
     let s = t.user_session();
-    let k = import_private(
-        &s,
-        KeyType::EC,
-        P256_OID,
-        h("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721"),
-    );
-    let peer = h(
-        "04ead218590119e8876b29146ff89ca61770c4edbbf97d38ce385ed281d8a6b23028af61281fd35e2fa7002523acc85a429cb06ee6648325389f59edfce1405141",
-    );
+    let (k, peer) = p256_vector(&s);
     // Raw C calls on the same session: parameters the crate cannot build.
     let r = raw();
     let derive_raw = |mech: u64, kdf: u64, shared: *const u8, shared_len: u64| -> u64 {
@@ -186,7 +163,7 @@ fn bad_kdf_parameters_are_param_invalid() {
     }
     // A truncated peer point.
     let m = Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::sha1(SHARED), &peer[..40]));
-    assert_eq!(rv(derive(&s, m, k, Some(16)).unwrap_err()), RvError::MechanismParamInvalid);
+    assert_eq!(rv(derive_value(&s, &m, k, Some(16)).unwrap_err()), RvError::MechanismParamInvalid);
 }
 
 /// The cryptoki crate's `derive_key_sp800` case (an imported X25519 key,
@@ -207,7 +184,7 @@ fn x25519_with_kdfs() {
     );
     for p in [peer.clone(), der(&peer)] {
         let m = Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::sha256_sp800(&info), &p));
-        assert_eq!(hex::encode(derive(&s, m, k, Some(16)).unwrap()), "af8ce51d0139a6d60831a9babab20186");
+        assert_eq!(hex::encode(derive_value(&s, &m, k, Some(16)).unwrap()), "af8ce51d0139a6d60831a9babab20186");
     }
 }
 
@@ -240,7 +217,7 @@ fn p224_and_p521_ecdh_with_x963() {
         let peer = h(peer);
         for p in [peer.clone(), der(&peer)] {
             let m = Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(kdf, &p));
-            assert_eq!(hex::encode(derive(&s, m, k, Some(len)).unwrap()), want);
+            assert_eq!(hex::encode(derive_value(&s, &m, k, Some(len)).unwrap()), want);
         }
     }
 }

@@ -140,20 +140,7 @@ fn rfc8032_test_vector_1() {
 
 fn derive_secret(s: &Session, privk: ObjectHandle, peer: &[u8]) -> Vec<u8> {
     let params = Ecdh1DeriveParams::new(EcKdf::null(), peer);
-    let k = s
-        .derive_key(
-            &Mechanism::Ecdh1Derive(params),
-            privk,
-            &[
-                Attribute::Class(ObjectClass::SECRET_KEY),
-                Attribute::KeyType(KeyType::GENERIC_SECRET),
-                Attribute::ValueLen(32.into()),
-                Attribute::Sensitive(false),
-                Attribute::Extractable(true),
-            ],
-        )
-        .unwrap();
-    attr(s, k, AttributeType::Value)
+    derive_value(s, &Mechanism::Ecdh1Derive(params), privk, Some(32)).unwrap()
 }
 
 #[test]
@@ -259,12 +246,7 @@ fn ed25519_private_key_wrap_round_trip() {
 #[test]
 fn knob_allow_curve25519() {
     let run = |policy: &str| {
-        let t = blank_with(policy);
-        t.p11.init_token(t.slot, &pin(SO_PIN), "test").unwrap();
-        let s = t.p11.open_rw_session(t.slot).unwrap();
-        s.login(cryptoki::session::UserType::So, Some(&pin(SO_PIN))).unwrap();
-        s.init_pin(&pin(USER_PIN)).unwrap();
-        s.logout().unwrap();
+        let t = initialized_with(policy);
         let s = t.user_session();
         let generated = s
             .generate_key_pair(

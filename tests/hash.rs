@@ -653,8 +653,7 @@ fn digest_state_never_carries_key_bytes() {
         attr(CKA_EXTRACTABLE, &TRUE),
         attr(CKA_TOKEN, &FALSE),
     ];
-    let mut k = 0;
-    assert_eq!(call!(r, C_CreateObject, r.h, t.as_ptr() as *mut _, t.len() as _, &mut k), CKR_OK);
+    let k = r.create(&t).expect("C_CreateObject");
     for ty in [CKM_SHA256, CKM_SHA512, CKM_MD5] {
         let mut m = mech(ty);
         assert_eq!(call!(r, C_DigestInit, r.h, &mut m), CKR_OK);

@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::vendor::*;
 use common::*;
 use cryptoki::error::RvError;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
@@ -16,19 +17,7 @@ use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
-use std::process::Command;
 
-const VD: u64 = 0x8000_0000;
-const CKA_KEYWARD_VERSION: u64 = VD | 0x4B57_0001;
-const CKA_KEYWARD_STATE: u64 = VD | 0x4B57_0003;
-const CKA_KEYWARD_ROTATE: u64 = VD | 0x4B57_000B;
-const CKA_KEYWARD_ALL_VERSIONS: u64 = VD | 0x4B57_000C;
-const CKA_KEYWARD_KEY_ID: u64 = VD | 0x4B57_000E;
-const CKA_KEYWARD_COPY_OF: u64 = VD | 0x4B57_000F;
-const CKM_KEYWARD_AES_GCM: u64 = VD | 0x4B57_0001;
-const ENABLED: u64 = 1;
-const DISABLED: u64 = 2;
-const PENDING: u64 = 3;
 const IV: [u8; 16] = [7; 16];
 
 fn key_id(s: &Session, h: ObjectHandle) -> String {
@@ -54,18 +43,6 @@ fn config_with(extra: &str) -> Token {
     so.logout().unwrap();
     t
 }
-fn cli(t: &Token, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(args)
-        .env("KEYWARD_CONF", t.conf.to_str().unwrap())
-        .env("KEYWARD_PIN", USER_PIN)
-        .env_remove("KEYWARD_TEST_NOW")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
 #[test]
 fn keys_sharing_a_label_are_independent() {
     let t = initialized();

@@ -7,35 +7,12 @@
 
 mod common;
 
-use common::rv;
+use common::{rv, secret_key as key, value};
 use cryptoki::error::RvError;
 use cryptoki::mechanism::misc::{ExtractParams, KeyDerivationStringData};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
-
-/// A session secret key with `value`, readable (not sensitive, extractable)
-/// unless `extra` says otherwise, usable for derivation.
-fn key(s: &Session, kt: KeyType, value: &[u8], extra: &[Attribute]) -> ObjectHandle {
-    let mut t = vec![
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(kt),
-        Attribute::Token(false),
-        Attribute::Value(value.to_vec()),
-        Attribute::Derive(true),
-    ];
-    for a in extra {
-        t.retain(|b| b.attribute_type() != a.attribute_type());
-        t.push(a.clone());
-    }
-    if !t.iter().any(|a| a.attribute_type() == AttributeType::Sensitive) {
-        t.push(Attribute::Sensitive(false));
-    }
-    if !t.iter().any(|a| a.attribute_type() == AttributeType::Extractable) {
-        t.push(Attribute::Extractable(true));
-    }
-    s.create_object(&t).unwrap()
-}
 
 /// A readable generic secret of `len` bytes (or longer/shorter per ValueLen).
 fn readable(extra: &[Attribute]) -> Vec<Attribute> {
@@ -47,13 +24,6 @@ fn readable(extra: &[Attribute]) -> Vec<Attribute> {
     ];
     t.extend_from_slice(extra);
     t
-}
-
-fn value(s: &Session, k: ObjectHandle) -> Vec<u8> {
-    match s.get_attributes(k, &[AttributeType::Value]).unwrap().remove(0) {
-        Attribute::Value(v) => v,
-        other => panic!("no value: {other:?}"),
-    }
 }
 
 fn flag(s: &Session, k: ObjectHandle, ty: AttributeType) -> bool {

@@ -8,7 +8,7 @@ mod common;
 #[macro_use]
 mod rawc;
 
-use common::rv;
+use common::{rv, secret_key as key, value};
 use cryptoki::error::RvError;
 use cryptoki::mechanism::ekdf::AesCbcDeriveParams;
 use cryptoki::mechanism::hkdf::{HkdfParams, HkdfSalt};
@@ -18,27 +18,9 @@ use cryptoki::mechanism::kbkdf::{
 };
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::Session;
 use pkcs11_sys::*;
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-
-fn key(s: &Session, kt: KeyType, value: &[u8], extra: &[Attribute]) -> ObjectHandle {
-    let mut t = vec![
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(kt),
-        Attribute::Token(false),
-        Attribute::Value(value.to_vec()),
-        Attribute::Derive(true),
-        Attribute::Sensitive(false),
-        Attribute::Extractable(true),
-    ];
-    for a in extra {
-        t.retain(|b| b.attribute_type() != a.attribute_type());
-        t.push(a.clone());
-    }
-    s.create_object(&t).unwrap()
-}
 
 fn readable(len: usize) -> Vec<Attribute> {
     vec![
@@ -49,13 +31,6 @@ fn readable(len: usize) -> Vec<Attribute> {
         Attribute::Extractable(true),
         Attribute::ValueLen((len as u64).into()),
     ]
-}
-
-fn value(s: &Session, k: ObjectHandle) -> Vec<u8> {
-    match s.get_attributes(k, &[AttributeType::Value]).unwrap().remove(0) {
-        Attribute::Value(v) => v,
-        other => panic!("no value: {other:?}"),
-    }
 }
 
 fn h(s: &str) -> Vec<u8> {
@@ -267,9 +242,7 @@ fn raw_key(r: &rawc::Raw, kt: CK_KEY_TYPE, v: &[u8]) -> CK_OBJECT_HANDLE {
         rawc::attr(CKA_DERIVE, &rawc::TRUE),
         rawc::attr(CKA_TOKEN, &rawc::FALSE),
     ];
-    let mut o = 0;
-    assert_eq!(call!(r, C_CreateObject, r.h, t.as_ptr() as *mut _, t.len() as _, &mut o), CKR_OK);
-    o
+    r.create(&t).expect("C_CreateObject")
 }
 
 /// Malformed structures through raw C calls: wrong sizes, NULL pointers,
@@ -366,8 +339,7 @@ fn malformed_parameter_structures() {
         pParameter: (&mut p as *mut CK_SP800_108_KDF_PARAMS).cast(),
         ulParameterLen: n as _,
     };
-    let mut o = 0;
-    assert_eq!(call!(r, C_DeriveKey, r.h, &mut m, base, t.as_ptr() as *mut _, t.len() as _, &mut o), CKR_OK);
+    let o = r.derive(&mut m, base, &t).expect("C_DeriveKey");
     assert!(o != 0 && extra_h != 0 && o != extra_h);
     // AES_ECB_ENCRYPT_DATA (no cryptoki variant): SP 800-38A F.1.1.
     let k = raw_key(&r, CKK_AES, &h("2b7e151628aed2a6abf7158809cf4f3c"));
@@ -388,8 +360,7 @@ fn malformed_parameter_structures() {
         rawc::attr(CKA_SENSITIVE, &sens),
         rawc::attr(CKA_EXTRACTABLE, &ext),
     ];
-    let mut o = 0;
-    assert_eq!(call!(r, C_DeriveKey, r.h, &mut m, k, derive_t.as_ptr() as *mut _, derive_t.len() as _, &mut o), CKR_OK);
+    let o = r.derive(&mut m, k, &derive_t).expect("C_DeriveKey");
     let mut v = [0u8; 16];
     let mut a = [rawc::attr_bytes(CKA_VALUE, &v)];
     a[0].pValue = v.as_mut_ptr().cast();
@@ -398,10 +369,7 @@ fn malformed_parameter_structures() {
     // Data of 15 bytes: not whole blocks.
     let mut sd15 = CK_KEY_DERIVATION_STRING_DATA { pData: pt.as_mut_ptr(), ulLen: 15 };
     m.pParameter = (&mut sd15 as *mut CK_KEY_DERIVATION_STRING_DATA).cast();
-    assert_eq!(
-        call!(r, C_DeriveKey, r.h, &mut m, k, derive_t.as_ptr() as *mut _, derive_t.len() as _, &mut o),
-        CKR_MECHANISM_PARAM_INVALID
-    );
+    assert_eq!(r.derive(&mut m, k, &derive_t), Err(CKR_MECHANISM_PARAM_INVALID));
 }
 
 #[test]

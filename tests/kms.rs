@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::cli_at as cli;
+use common::vendor::*;
 use common::*;
 use cryptoki::error::RvError;
 use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
@@ -18,21 +20,6 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::types::Date;
 use std::process::Command;
 
-const VD: u64 = 0x8000_0000;
-const CKA_KEYWARD_VERSION: u64 = VD | 0x4B57_0001;
-const CKA_KEYWARD_PRIMARY: u64 = VD | 0x4B57_0002;
-const CKA_KEYWARD_STATE: u64 = VD | 0x4B57_0003;
-const CKA_KEYWARD_DESTROY_AT: u64 = VD | 0x4B57_0004;
-const CKA_KEYWARD_ROTATION_PERIOD: u64 = VD | 0x4B57_0005;
-const CKA_KEYWARD_NEXT_ROTATION: u64 = VD | 0x4B57_0006;
-const CKA_KEYWARD_TAGS: u64 = VD | 0x4B57_0007;
-const CKA_KEYWARD_ORIGIN: u64 = VD | 0x4B57_0008;
-const CKA_KEYWARD_ROTATE: u64 = VD | 0x4B57_000B;
-const CKA_KEYWARD_ALL_VERSIONS: u64 = VD | 0x4B57_000C;
-const CKM_KEYWARD_AES_GCM: u64 = VD | 0x4B57_0001;
-const ENABLED: u64 = 1;
-const DISABLED: u64 = 2;
-const PENDING: u64 = 3;
 /// 2030-06-15T00:00:00Z.
 const T0: i64 = 1_907_712_000;
 const DAY: i64 = 86_400;
@@ -46,9 +33,9 @@ fn set_now(t: i64) {
 /// The opt-in that lets `KEYWARD_TEST_NOW` move the lifecycle clock.
 const TEST_CLOCK: &str = "[testing]\nallow_test_clock = true\n";
 
-/// common's `blank_with`, with the test clock opted in.
-fn blank_with(extra: &str) -> Token {
-    common::blank_with(&format!("{TEST_CLOCK}{extra}"))
+/// common's `initialized_with`, with the test clock opted in.
+fn initialized_with(extra: &str) -> Token {
+    common::initialized_with(&format!("{TEST_CLOCK}{extra}"))
 }
 
 /// common's `initialized`, with the test clock opted in.
@@ -83,29 +70,6 @@ fn envelope() -> Mechanism<'static> {
 }
 
 const IV: [u8; 16] = [7; 16];
-
-fn cli(t: &Token, args: &[&str], now: Option<i64>) -> (bool, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_keyward"));
-    c.args(args).env("KEYWARD_CONF", t.conf.to_str().unwrap()).env("KEYWARD_PIN", USER_PIN);
-    match now {
-        Some(n) => c.env("KEYWARD_TEST_NOW", n.to_string()),
-        None => c.env_remove("KEYWARD_TEST_NOW"),
-    };
-    let out = c.output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
-fn initialized_with(extra: &str) -> Token {
-    let t = blank_with(extra);
-    t.p11.init_token(t.slot, &pin(SO_PIN), "test").unwrap();
-    let so = t.p11.open_rw_session(t.slot).unwrap();
-    so.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
-    so.init_pin(&pin(USER_PIN)).unwrap();
-    so.logout().unwrap();
-    drop(so);
-    t
-}
 
 fn relogin(s: &Session) {
     s.logout().unwrap();
@@ -312,13 +276,7 @@ fn soft_delete_restore_within_grace_and_purge_after() {
 #[test]
 fn purge_at_login_and_zero_grace_is_immediate() {
     set_now(T0);
-    let t = blank_with("[kms]\ndeletion_grace = \"1d\"");
-    t.p11.init_token(t.slot, &pin(SO_PIN), "test").unwrap();
-    let so = t.p11.open_rw_session(t.slot).unwrap();
-    so.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
-    so.init_pin(&pin(USER_PIN)).unwrap();
-    so.logout().unwrap();
-    drop(so);
+    let t = initialized_with("[kms]\ndeletion_grace = \"1d\"");
     let s = t.user_session();
     let k = aes_key(&s, "p", &[]);
     s.destroy_object(k).unwrap();
@@ -330,13 +288,7 @@ fn purge_at_login_and_zero_grace_is_immediate() {
 
 #[test]
 fn zero_grace_deletes_immediately() {
-    let t = blank_with("[kms]\ndeletion_grace = \"0\"");
-    t.p11.init_token(t.slot, &pin(SO_PIN), "test").unwrap();
-    let so = t.p11.open_rw_session(t.slot).unwrap();
-    so.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
-    so.init_pin(&pin(USER_PIN)).unwrap();
-    so.logout().unwrap();
-    drop(so);
+    let t = initialized_with("[kms]\ndeletion_grace = \"0\"");
     let s = t.user_session();
     let k = aes_key(&s, "z", &[]);
     s.destroy_object(k).unwrap();
@@ -440,13 +392,7 @@ fn expiry_windows() {
 
 #[test]
 fn expired_keys_refuse_decrypt_when_policy_says_so() {
-    let t = blank_with("[kms]\ndecrypt_after_expiry = false");
-    t.p11.init_token(t.slot, &pin(SO_PIN), "test").unwrap();
-    let so = t.p11.open_rw_session(t.slot).unwrap();
-    so.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
-    so.init_pin(&pin(USER_PIN)).unwrap();
-    so.logout().unwrap();
-    drop(so);
+    let t = initialized_with("[kms]\ndecrypt_after_expiry = false");
     let s = t.user_session();
     set_now(T0);
     let k = aes_key(&s, "strict", &[Attribute::EndDate(date("2030-06-20"))]);

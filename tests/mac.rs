@@ -132,9 +132,7 @@ fn key(r: &Raw, kt: CK_KEY_TYPE, value: &[u8]) -> CK_OBJECT_HANDLE {
         attr(CKA_VERIFY, &TRUE),
         attr(CKA_TOKEN, &FALSE),
     ];
-    let mut o = 0;
-    assert_eq!(call!(r, C_CreateObject, r.h, t.as_ptr() as *mut _, t.len() as _, &mut o), CKR_OK);
-    o
+    r.create(&t).expect("C_CreateObject")
 }
 
 /// Single-part sign, then multi-part (two Updates) sign, which must agree.
@@ -337,8 +335,7 @@ fn aes_cmac_rfc4493_and_sp800_38b() {
         attr(CKA_VERIFY, &TRUE),
         attr(CKA_TOKEN, &FALSE),
     ];
-    let mut o = 0;
-    assert_eq!(call!(r, C_CreateObject, r.h, t.as_ptr() as *mut _, t.len() as _, &mut o), CKR_OK);
+    let o = r.create(&t).expect("C_CreateObject");
     assert_eq!(sign(&r, &mech(CKM_AES_CMAC, None), o, b"x"), Err(CKR_KEY_FUNCTION_NOT_PERMITTED));
 }
 

@@ -84,6 +84,35 @@ impl M {
         }
     }
 
+    /// C_EncryptMessageNext / C_DecryptMessageNext of `input` into `out`
+    /// (`n`: the room in, the length out; `None`: a NULL pulLen).
+    fn next(
+        &self,
+        encrypt: bool,
+        param: (CK_VOID_PTR, CK_ULONG),
+        input: &[u8],
+        out: &mut [u8],
+        n: Option<&mut CK_ULONG>,
+        flags: CK_FLAGS,
+    ) -> CK_RV {
+        let f = if encrypt { self.f.C_EncryptMessageNext } else { self.f.C_DecryptMessageNext };
+        let n = n.map_or(null_mut(), |n| n as *mut CK_ULONG);
+        // SAFETY: every pointer is valid for the length beside it (`out`
+        // for at least `*n` bytes, as the callers pass it), or NULL.
+        unsafe {
+            f.unwrap()(
+                self.r.h,
+                param.0,
+                param.1,
+                input.as_ptr() as *mut _,
+                input.len() as _,
+                out.as_mut_ptr(),
+                n,
+                flags,
+            )
+        }
+    }
+
     /// One message: (rv, output).
     fn one(&self, encrypt: bool, param: (CK_VOID_PTR, CK_ULONG), aad: &[u8], input: &[u8]) -> (CK_RV, Vec<u8>) {
         let mut out = vec![0u8; input.len() + 16];
@@ -250,8 +279,7 @@ fn key_usage_rules_apply() {
         attr(CKA_TOKEN, &FALSE),
         attr(CKA_ALLOWED_MECHANISMS, &cbc),
     ];
-    let mut k = 0;
-    assert_eq!(call!(r, C_CreateObject, r.h, t.as_ptr() as *mut _, t.len() as _, &mut k), CKR_OK);
+    let k = r.create(&t).expect("C_CreateObject");
     assert_eq!(m.init(true, CKM_AES_GCM, k), CKR_KEY_FUNCTION_NOT_PERMITTED);
     assert_eq!(m.init(false, CKM_AES_GCM, k), CKR_MECHANISM_INVALID, "not in CKA_ALLOWED_MECHANISMS");
     let aes = m.key(CKK_AES, &[1; 16]);
@@ -599,32 +627,21 @@ fn errors_end_the_message_not_the_operation() {
     );
     // Too small: CKR_BUFFER_TOO_SMALL with the length, the message goes on.
     let mut n: CK_ULONG = 10;
-    let rv = call!(m, C_EncryptMessageNext, h, pv, pl, data.as_ptr() as *mut _, 40, out.as_mut_ptr(), &mut n, 0);
+    let rv = m.next(true, (pv, pl), &data, &mut out, Some(&mut n), 0);
     assert_eq!((rv, n), (CKR_BUFFER_TOO_SMALL, 40));
     n = 64;
-    let rv = call!(m, C_EncryptMessageNext, h, pv, pl, data.as_ptr() as *mut _, 40, out.as_mut_ptr(), &mut n, 0);
+    let rv = m.next(true, (pv, pl), &data, &mut out, Some(&mut n), 0);
     assert_eq!((rv, n), (CKR_OK, 40));
     // NULL pulLen: refused at the C boundary, and the message is over.
-    let rv = call!(m, C_EncryptMessageNext, h, pv, pl, data.as_ptr() as *mut _, 40, out.as_mut_ptr(), null_mut(), 0);
+    let rv = m.next(true, (pv, pl), &data, &mut out, None, 0);
     assert_eq!(rv, CKR_ARGUMENTS_BAD);
     n = 64;
-    let rv = call!(m, C_EncryptMessageNext, h, pv, pl, data.as_ptr() as *mut _, 40, out.as_mut_ptr(), &mut n, 0);
+    let rv = m.next(true, (pv, pl), &data, &mut out, Some(&mut n), 0);
     assert_eq!(rv, CKR_OPERATION_NOT_INITIALIZED, "the message ended");
     // The operation did not: a new message encrypts.
     assert_eq!(call!(m, C_EncryptMessageBegin, h, pv, pl, null_mut(), 0), CKR_OK);
     n = 64;
-    let rv = call!(
-        m,
-        C_EncryptMessageNext,
-        h,
-        pv,
-        pl,
-        data.as_ptr() as *mut _,
-        40,
-        out.as_mut_ptr(),
-        &mut n,
-        CKF_END_OF_MESSAGE
-    );
+    let rv = m.next(true, (pv, pl), &data, &mut out, Some(&mut n), CKF_END_OF_MESSAGE);
     assert_eq!((rv, n), (CKR_OK, 40));
     let ct = out[..40].to_vec();
     assert_eq!(call!(m, C_MessageEncryptFinal, h), CKR_OK);
@@ -637,33 +654,11 @@ fn errors_end_the_message_not_the_operation() {
     assert_eq!(call!(m, C_DecryptMessageBegin, h, pv, pl, null_mut(), 0), CKR_OK);
     let mut plain = [0u8; 64];
     n = 64;
-    let rv = call!(
-        m,
-        C_DecryptMessageNext,
-        h,
-        pv,
-        pl,
-        ct.as_ptr() as *mut _,
-        40,
-        plain.as_mut_ptr(),
-        &mut n,
-        CKF_END_OF_MESSAGE
-    );
+    let rv = m.next(false, (pv, pl), &ct, &mut plain, Some(&mut n), CKF_END_OF_MESSAGE);
     assert_eq!(rv, CKR_ENCRYPTED_DATA_INVALID);
     assert!(!plain.windows(4).any(|w| w == [0x44; 4]), "no plaintext released");
     n = 64;
-    let rv = call!(
-        m,
-        C_DecryptMessageNext,
-        h,
-        pv,
-        pl,
-        ct.as_ptr() as *mut _,
-        40,
-        plain.as_mut_ptr(),
-        &mut n,
-        CKF_END_OF_MESSAGE
-    );
+    let rv = m.next(false, (pv, pl), &ct, &mut plain, Some(&mut n), CKF_END_OF_MESSAGE);
     assert_eq!(rv, CKR_OPERATION_NOT_INITIALIZED);
     tag[5] ^= 0x80;
     let mut p = gcm_param(&mut iv, 0, CKG_NO_GENERATE, &mut tag);
@@ -687,8 +682,7 @@ fn a_disabled_key_starts_no_message_operation() {
         attr(CKA_DECRYPT, &TRUE),
         attr(CKA_TOKEN, &TRUE),
     ];
-    let mut k = 0;
-    assert_eq!(call!(r, C_CreateObject, r.h, t.as_ptr() as *mut _, t.len() as _, &mut k), CKR_OK);
+    let k = r.create(&t).expect("C_CreateObject");
     const CKA_KEYWARD_STATE: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0003;
     let set_state = |state: CK_ULONG| {
         let a = [attr(CKA_KEYWARD_STATE, &state)];

@@ -548,16 +548,6 @@ fn profile_per_slot_and_advertised_sizes() {
 
 // ---- keyward key import -----------------------------------------------------------
 
-fn cli(t: &Token, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(args)
-        .env("KEYWARD_CONF", t.conf.to_str().unwrap())
-        .env("KEYWARD_PIN", USER_PIN)
-        .output()
-        .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
-}
-
 /// The KMS import path (control C04) applies the strict rules on a
 /// default-profile token and names the rule; C_CreateObject of the same
 /// keys on the same token succeeds.

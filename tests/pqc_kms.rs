@@ -12,20 +12,8 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{
     Attribute, AttributeType, KeyType, MlDsaParameterSetType, MlKemParameterSetType, ObjectClass, ObjectHandle,
 };
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::Session;
 use std::process::Command;
-
-fn cli(t: &Token, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(args)
-        .env("KEYWARD_CONF", t.conf.to_str().unwrap())
-        .env("KEYWARD_PIN", USER_PIN)
-        .env_remove("KEYWARD_TEST_NOW")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
 
 fn ml_dsa() -> Mechanism<'static> {
     Mechanism::MlDsa(SignAdditionalContext::new(HedgeType::Preferred, None))
@@ -129,12 +117,7 @@ fn cli_imports_pkcs8_seed_form() {
 #[test]
 fn knobs_allow_ml_dsa_and_allow_ml_kem() {
     let run = |policy: &str| {
-        let t = blank_with(policy);
-        t.p11.init_token(t.slot, &pin(SO_PIN), "test").unwrap();
-        let s = t.p11.open_rw_session(t.slot).unwrap();
-        s.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
-        s.init_pin(&pin(USER_PIN)).unwrap();
-        s.logout().unwrap();
+        let t = initialized_with(policy);
         let s = t.user_session();
         let dsa = s
             .generate_key_pair(

@@ -9,26 +9,7 @@
 P11=(pkcs11-tool --module "$MODULE")
 SO=12345678
 PIN=123456
-printf '%s\n' "$PIN" > "$WORK/pin.txt"
-cat > "$WORK/openssl.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-pkcs11 = pkcs11_sect
-[default_sect]
-activate = 1
-[pkcs11_sect]
-pkcs11-module-path = $MODULE
-pkcs11-module-token-pin = file:$WORK/pin.txt
-[req]
-distinguished_name = dn
-[dn]
-CNF
-export OPENSSL_CONF=$WORK/openssl.cnf
-PROV=(-provider pkcs11)
-plain() { OPENSSL_CONF=/dev/null "$@"; }
+pkcs11_provider "$PIN"
 expect "init token" "initialized" "${P11[@]}" --init-token --label cms --so-pin $SO
 step "init user PIN" "${P11[@]}" --init-pin --login --login-type so --so-pin $SO --pin $PIN
 printf 'a CMS message for a keyward EC key\n' > msg.txt

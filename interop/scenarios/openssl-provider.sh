@@ -14,31 +14,12 @@ P11=(pkcs11-tool --module "$MODULE")
 SO=12345678
 PIN=123456
 PROV_SO=/usr/lib/x86_64-linux-gnu/ossl-modules/pkcs11.so
-printf '%s\n' "$PIN" > "$WORK/pin.txt"
 # The pkcs11 provider is configured here and loaded by `-provider pkcs11` on
-# each command line; the default provider stays active beside it.
-cat > "$WORK/openssl.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-pkcs11 = pkcs11_sect
-[default_sect]
-activate = 1
-[pkcs11_sect]
-pkcs11-module-path = $MODULE
-pkcs11-module-token-pin = file:$WORK/pin.txt
-[req]
-distinguished_name = dn
-[dn]
-CNF
+# each command line; the default provider stays active beside it (see
+# pkcs11_provider in lib.sh; `plain` is openssl without it).
+pkcs11_provider "$PIN"
 # The same without the PIN: the PIN then comes from the URI (pin-value).
 grep -v token-pin "$WORK/openssl.cnf" > "$WORK/nopin.cnf"
-export OPENSSL_CONF=$WORK/openssl.cnf
-PROV=(-provider pkcs11)
-# The independent side: openssl with no configuration, so no pkcs11 provider.
-plain() { OPENSSL_CONF=/dev/null "$@"; }
 
 step "pkcs11-provider installed" test -f $PROV_SO
 expect "openssl loads the pkcs11 provider" "PKCS#11 Provider" openssl list -providers "${PROV[@]}"

@@ -5,7 +5,7 @@
 //! Owns: these plain types and their builders. Must not touch: the queue,
 //! the writer or the log (`handle.rs` turns a `Call` + `Done` into a
 //! record); nor any token, session or object type (the builders from those
-//! are in `token::audited`).
+//! are in `token::audited` and `library`).
 
 use super::Handle;
 use super::record::{KeyArg, Kind, RoleName};
@@ -54,6 +54,17 @@ impl Lifecycle {
     }
 }
 
+/// How the caller names what a record is about: the objects behind
+/// handles and the role the session is logged in as (the token implements
+/// it, `token::audited`). [`Audit::around`](super::Audit::around) asks only
+/// for a call it records.
+pub trait Naming {
+    /// The object `h` for a record (the object itself, else the handle).
+    fn key_arg(&self, h: Handle) -> KeyArg;
+    /// Who is making the call now.
+    fn role(&self) -> RoleName;
+}
+
 /// What a call produced that the record names: created objects.
 pub trait Outcome {
     fn created(&self) -> Vec<Handle> {
@@ -96,8 +107,9 @@ pub enum Op {
 }
 
 /// One audited call, described before it runs, from plain values.
-/// Builders from the token's own values (`Call::crypto`, `Call::op`,
-/// `mech`, `attrs`) are in `token::audited`.
+/// Builders from the token's own values (`Call::crypto`, `mech`, `attrs`)
+/// are in `token::audited`; those from a session's active operation
+/// (`Call::op`, `Call::message`) in `library`.
 pub struct Call {
     pub(super) function: &'static str,
     pub(super) kind: Kind,

@@ -9,7 +9,7 @@
 //! batch processing (`queue.rs`), any token or store type (they come in as
 //! [`Meta`], [`KeySealer`] and [`record::Named`]).
 
-use super::call::{Call, Done, Lifecycle};
+use super::call::{Call, Done, Lifecycle, Naming, Outcome};
 use super::config::{self, OnFailure, SyncMode, Tables};
 use super::queue::{Inline, Queue, Shared, run};
 use super::record::{self, KeyArg, Kind, Pending, RoleName};
@@ -245,6 +245,57 @@ impl Audit {
         }
         self.refuse_before(call.kind)?;
         Ok(!call.skip)
+    }
+
+    /// The envelope of one PKCS#11 call (the library's per-call hook):
+    /// when anything is to be recorded, describes the call with `call`
+    /// (from `state`, before it runs), refuses it if [`Audit::admits`]
+    /// says so, names its key and role through `naming`, runs `f` on
+    /// `state` and records what it did; otherwise only runs `f`. An error
+    /// that keeps the operation (a buffer too small) is not recorded: the
+    /// call that follows is.
+    pub fn around<S: ?Sized, T: Outcome>(
+        &self,
+        state: &mut S,
+        call: impl FnOnce(&S) -> Call,
+        naming: &dyn Naming,
+        f: impl FnOnce(&mut S) -> Result<T>,
+    ) -> Result<T> {
+        if !self.active {
+            return f(state);
+        }
+        let mut call = call(state);
+        if !self.admits(&call)? {
+            return f(state);
+        }
+        // Naming only: the call itself looks the key up (and refreshes).
+        let key = call.take_key(|h| naming.key_arg(h));
+        let role_before = naming.role();
+        let start = crate::clock::now();
+        let r = f(state);
+        let duration_us = start.elapsed().as_micros() as u64;
+        if r.as_ref().err().is_some_and(Error::keeps_operation) {
+            return r;
+        }
+        let created: Vec<KeyArg> = match &r {
+            Ok(v) => v.created().into_iter().map(|h| naming.key_arg(h)).collect(),
+            Err(_) => Vec::new(),
+        };
+        let (rv, reason) = match &r {
+            Ok(_) => (CKR_OK, None),
+            Err(e) => (e.rv(), Some(e.reason().to_string())),
+        };
+        // Who made the call; for a login, who it logged in.
+        let role = if call.kind == Kind::Auth && rv == CKR_OK && role_before == RoleName::Public {
+            naming.role()
+        } else {
+            role_before
+        };
+        match self.record(call, Done { at: start, duration_us, role, key, created, rv, reason }) {
+            Ok(()) => r,
+            Err(e) if r.is_ok() => Err(e),
+            Err(_) => r,
+        }
     }
 
     /// Records `call`, which ran as `done` says (after [`Audit::admits`]):

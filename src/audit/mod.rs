@@ -6,11 +6,12 @@
 //! sessions, key material (records name keys by UID/label/version only;
 //! PINs and secret attributes never reach this module).
 //!
-//! Flow: `Library` wraps each PKCS#11 call in a [`Call`] through
-//! `Token::audited` (`token::audited`), which runs it and hands what it saw
-//! ([`Done`]: names, handles, an `Arc` of the key object as
-//! [`record::Named`], the CK_RV) to [`Audit::record`]; that builds a
-//! [`record::Pending`] and hands it over:
+//! Flow: `Library` runs each PKCS#11 call inside [`Audit::around`], which
+//! checks that the call may run ([`Audit::admits`]), describes it as a
+//! [`Call`], runs it, and records what it saw ([`Done`]: names and handles
+//! through the caller's [`Naming`] (the token's, in `token::audited`), an
+//! `Arc` of the key object as [`record::Named`], the CK_RV) with
+//! [`Audit::record`]; that builds a [`record::Pending`] and hands it over:
 //! - crypto records and session-object records are pushed onto a queue
 //!   (a short lock, no system call); a background writer thread takes
 //!   whatever queued up every `audit.flush_ms` (or at `audit.max_batch`),
@@ -47,8 +48,8 @@
 //! See `chain.rs` for the MAC chain and the threat model.
 //!
 //! Files: `call.rs` (what a call hands over: [`Call`], [`Done`],
-//! [`Lifecycle`], [`Outcome`]), `handle.rs` (the [`Audit`] handle: admit,
-//! record, submit, flush), `queue.rs` (the queue, inline batches and the
+//! [`Lifecycle`], [`Outcome`], [`Naming`]), `handle.rs` (the [`Audit`]
+//! handle: the envelope around a call, admit, record, submit, flush), `queue.rs` (the queue, inline batches and the
 //! writer thread), `publish.rs` (events and the metrics textfile after a
 //! batch), `read.rs` (reading the log back), `record.rs`, `writer.rs`,
 //! `chain.rs`, `verify.rs`, `events.rs`, `metrics.rs`, `config.rs`.
@@ -56,7 +57,7 @@
 //! Layering: `audit/` imports only `crate::ck`, `crate::error` and
 //! `crate::crypto` (HMAC, random bytes). The layers above hand it plain
 //! values and implement its traits ([`record::Named`], [`Meta`],
-//! [`KeySealer`]); their glue is `token::audited`.
+//! [`KeySealer`], [`Naming`]); their glue is `token::audited`.
 
 pub mod chain;
 pub mod config;
@@ -75,7 +76,7 @@ mod read;
 use crate::ck::CK_ULONG;
 use crate::error::Error;
 
-pub use call::{Call, Done, Lifecycle, Op, Outcome};
+pub use call::{Call, Done, Lifecycle, Naming, Op, Outcome};
 pub use chain::{Broken, ChainState, Verified};
 pub use handle::{Audit, CommitGuard};
 pub use read::{format_human, names_key, read_lines, read_log};

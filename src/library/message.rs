@@ -11,6 +11,7 @@
 use super::Library;
 use crate::audit::Call;
 use crate::error::Result;
+use crate::token::session::Session;
 use crate::types::{Handle, Mechanism, MessageParam};
 
 fn name(encrypt: bool, enc: &'static str, dec: &'static str) -> &'static str {
@@ -22,7 +23,7 @@ impl Library {
     pub fn message_init(&self, h: Handle, mech: &Mechanism, key: Handle, encrypt: bool) -> Result<()> {
         self.with_session(h, |s, t| {
             let f = name(encrypt, "C_MessageEncryptInit", "C_MessageDecryptInit");
-            t.audited(Call::crypto(f, h, mech, key), || t.message_init(s, mech, key, encrypt))
+            super::audited(t, Call::crypto(f, h, mech, key), || t.message_init(s, mech, key, encrypt))
         })
     }
 
@@ -37,8 +38,9 @@ impl Library {
         out: Option<&mut [u8]>,
     ) -> Result<usize> {
         self.with_session(h, |s, t| {
-            let call = Call::message(name(encrypt, "C_EncryptMessage", "C_DecryptMessage"), s, encrypt);
-            t.audited(call.query(out.is_none()), || s.message(encrypt, p, aad, data, out))
+            let (function, query) = (name(encrypt, "C_EncryptMessage", "C_DecryptMessage"), out.is_none());
+            let call = |s: &Session| Call::message(function, s, encrypt).query(query);
+            t.audit().around(s, call, &**t, |s| s.message(encrypt, p, aad, data, out))
         })
     }
 
@@ -61,8 +63,9 @@ impl Library {
             if !end {
                 return s.message_next(encrypt, p, data, out, end);
             }
-            let call = Call::message(name(encrypt, "C_EncryptMessageNext", "C_DecryptMessageNext"), s, encrypt);
-            t.audited(call.query(out.is_none()), || s.message_next(encrypt, p, data, out, end))
+            let (function, query) = (name(encrypt, "C_EncryptMessageNext", "C_DecryptMessageNext"), out.is_none());
+            let call = |s: &Session| Call::message(function, s, encrypt).query(query);
+            t.audit().around(s, call, &**t, |s| s.message_next(encrypt, p, data, out, end))
         })
     }
 

@@ -19,7 +19,7 @@
 
 mod gcm;
 
-use super::{Buffered, Cipher, WholeMessage};
+use super::{BlockCipher, Buffered, Cipher, WholeMessage};
 use crate::ck::*;
 use crate::crypto::aes::{self as prim, BLOCK_LEN, BlockStream, CtrStream, Prepared};
 use crate::crypto::{CryptoError, SecretKey};
@@ -34,6 +34,11 @@ use zeroize::Zeroizing;
 enum Dir {
     Encrypt,
     Decrypt,
+}
+
+/// The `CK_RV` of an ECB/CBC error (see [`BlockCipher`]).
+fn block_err(e: CryptoError, encrypt: bool) -> Error {
+    Dir::of(encrypt).map(e)
 }
 
 impl Dir {
@@ -100,12 +105,12 @@ pub fn cipher(mech: &Mechanism, key: &SecretKey, encrypt: bool) -> Result<Box<dy
     match mech.ty {
         CKM_AES_ECB => {
             no_param(mech)?;
-            Ok(Box::new(BlockOp { s: BlockStream::ecb(prepared(key)?, encrypt), dir }))
+            Ok(Box::new(BlockCipher::new(BlockStream::ecb(prepared(key)?, encrypt), encrypt, block_err)))
         }
         CKM_AES_CBC | CKM_AES_CBC_PAD => {
             let iv = cbc_iv(mech)?;
             let pad = mech.ty == CKM_AES_CBC_PAD;
-            Ok(Box::new(BlockOp { s: BlockStream::cbc(prepared(key)?, iv, encrypt, pad), dir }))
+            Ok(Box::new(BlockCipher::new(BlockStream::cbc(prepared(key)?, iv, encrypt, pad), encrypt, block_err)))
         }
         CKM_AES_CTR => {
             let MechParam::Ctr { counter_bits, cb } = &mech.param else {
@@ -213,33 +218,6 @@ pub fn unwrap(mech: &Mechanism, unwrapping_key: &SecretKey, wrapped: &[u8]) -> R
             Ok(out)
         }
         _ => Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} does not unwrap with AES", mech.ty)),
-    }
-}
-
-/// ECB, CBC, CBC_PAD.
-struct BlockOp {
-    s: BlockStream,
-    dir: Dir,
-}
-
-impl Cipher for BlockOp {
-    fn update_bound(&self, input_len: usize) -> usize {
-        self.s.update_len(input_len)
-    }
-    fn final_bound(&self) -> usize {
-        self.s.finish_len()
-    }
-    fn oneshot_bound(&self, input_len: usize) -> usize {
-        self.s.oneshot_len(input_len)
-    }
-    fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        self.s.update(input, out).map_err(|e| self.dir.map(e))
-    }
-    fn finalize(&mut self, out: &mut [u8]) -> Result<usize> {
-        self.s.finish(out).map_err(|e| self.dir.map(e))
-    }
-    fn oneshot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        self.s.oneshot(input, out).map_err(|e| self.dir.map(e))
     }
 }
 

@@ -19,7 +19,7 @@
 //! CKA_VALUE_LEN bytes when the template gives it.
 //! Key sizes in `MECHANISMS` are in bytes, as for AES.
 
-use super::Cipher;
+use super::{BlockCipher, Cipher};
 use crate::ck::*;
 use crate::crypto::des::{BLOCK_LEN, BlockStream, Des3Key};
 use crate::crypto::{CryptoError, SecretKey};
@@ -129,7 +129,7 @@ fn stream(mech: &Mechanism, k: &Des3Key, encrypt: bool) -> Result<BlockStream> {
 /// Builds the encrypt (`encrypt`) or decrypt operation for `mech` on `key`.
 pub fn cipher(mech: &Mechanism, key: &SecretKey, encrypt: bool) -> Result<Box<dyn Cipher>> {
     let s = stream(mech, key_of(key, CKR_KEY_SIZE_RANGE)?, encrypt)?;
-    Ok(Box::new(Op { s, encrypt }))
+    Ok(Box::new(BlockCipher::new(s, encrypt, map)))
 }
 
 /// Wraps `key_bytes` under `wrapping_key` (ECB/CBC: zero-padded to whole
@@ -175,32 +175,6 @@ pub fn unwrap(
         out.truncate(l);
     }
     Ok(out)
-}
-
-struct Op {
-    s: BlockStream,
-    encrypt: bool,
-}
-
-impl Cipher for Op {
-    fn update_bound(&self, input_len: usize) -> usize {
-        self.s.update_len(input_len)
-    }
-    fn final_bound(&self) -> usize {
-        self.s.finish_len()
-    }
-    fn oneshot_bound(&self, input_len: usize) -> usize {
-        self.s.oneshot_len(input_len)
-    }
-    fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        self.s.update(input, out).map_err(|e| map(e, self.encrypt))
-    }
-    fn finalize(&mut self, out: &mut [u8]) -> Result<usize> {
-        self.s.finish(out).map_err(|e| map(e, self.encrypt))
-    }
-    fn oneshot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        self.s.oneshot(input, out).map_err(|e| map(e, self.encrypt))
-    }
 }
 
 #[cfg(test)]

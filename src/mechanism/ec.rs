@@ -188,21 +188,15 @@ impl Signer for EcdsaOp {
 /// (x coordinate, `field_len` bytes; truncating it to the new key's length
 /// is the caller's job), with a hash KDF `want` bytes (see `ecdh_kdf`).
 pub fn derive(mech: &Mechanism, key: &EcPrivate, want: Option<usize>) -> Result<Zeroizing<Vec<u8>>> {
-    if mech.ty != CKM_ECDH1_DERIVE && mech.ty != CKM_ECDH1_COFACTOR_DERIVE {
-        return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} is not an ECDH derivation", mech.ty));
-    }
-    let MechParam::Ecdh { kdf, shared_data, public_data } = &mech.param else {
-        return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "ECDH needs CK_ECDH1_DERIVE_PARAMS"));
-    };
-    super::ecdh_kdf::check(*kdf, shared_data)?;
-    let curve = key.curve();
-    let point = der::ec_point_from_attr(public_data, curve.field_len())
-        .ok_or_else(|| Error::new(CKR_MECHANISM_PARAM_INVALID, "ECDH public data is not a point on the key's curve"))?;
-    let z = key.ecdh(point).map_err(|e| match e {
-        CryptoError::InvalidKey => Error::new(CKR_MECHANISM_PARAM_INVALID, "ECDH peer point invalid"),
-        e => err!(CKR_FUNCTION_FAILED, "ECDH failed: {e:?}"),
-    })?;
-    super::ecdh_kdf::apply(*kdf, shared_data, z, want)
+    super::ecdh_kdf::derive(mech, want, |public_data| {
+        let point = der::ec_point_from_attr(public_data, key.curve().field_len()).ok_or_else(|| {
+            Error::new(CKR_MECHANISM_PARAM_INVALID, "ECDH public data is not a point on the key's curve")
+        })?;
+        key.ecdh(point).map_err(|e| match e {
+            CryptoError::InvalidKey => Error::new(CKR_MECHANISM_PARAM_INVALID, "ECDH peer point invalid"),
+            e => err!(CKR_FUNCTION_FAILED, "ECDH failed: {e:?}"),
+        })
+    })
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use crate::crypto::digest::Algorithm;
 use crate::crypto::ecdh_kdf::{self, Kdf};
 use crate::err;
 use crate::error::{Error, Result};
+use crate::types::{MechParam, Mechanism};
 use zeroize::Zeroizing;
 
 /// `CKD_*` -> (construction, hash).
@@ -39,6 +40,34 @@ const KDFS: &[(CK_EC_KDF_TYPE, Kdf, Algorithm)] = &[
     (CKD_SHA3_384_KDF_SP800, Kdf::Sp800_56c, Algorithm::Sha3_384),
     (CKD_SHA3_512_KDF_SP800, Kdf::Sp800_56c, Algorithm::Sha3_512),
 ];
+
+/// CKM_ECDH1_DERIVE / CKM_ECDH1_COFACTOR_DERIVE (EC and X25519 keys):
+/// checks the mechanism and its CK_ECDH1_DERIVE_PARAMS (the KDF and shared
+/// data before any computation), has `agree` make the raw shared secret
+/// from the peer's public data (its errors are the key type's), and
+/// applies the KDF: with CKD_NULL the raw secret (truncating it to the new
+/// key's length is the caller's job), with a hash KDF `want` bytes.
+pub fn derive(
+    mech: &Mechanism,
+    want: Option<usize>,
+    agree: impl FnOnce(&[u8]) -> Result<Zeroizing<Vec<u8>>>,
+) -> Result<Zeroizing<Vec<u8>>> {
+    check_mechanism(mech)?;
+    let MechParam::Ecdh { kdf, shared_data, public_data } = &mech.param else {
+        return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "ECDH needs CK_ECDH1_DERIVE_PARAMS"));
+    };
+    check(*kdf, shared_data)?;
+    let z = agree(public_data)?;
+    apply(*kdf, shared_data, z, want)
+}
+
+/// Whether `mech` is an ECDH derivation at all.
+pub fn check_mechanism(mech: &Mechanism) -> Result<()> {
+    if mech.ty != CKM_ECDH1_DERIVE && mech.ty != CKM_ECDH1_COFACTOR_DERIVE {
+        return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} is not an ECDH derivation", mech.ty));
+    }
+    Ok(())
+}
 
 /// Checks the KDF and shared data before any computation.
 pub fn check(kdf: CK_EC_KDF_TYPE, shared_data: &[u8]) -> Result<()> {

@@ -26,7 +26,9 @@ pub mod pq;
 pub mod registry;
 pub mod rsa;
 
-use crate::error::Result;
+use crate::crypto::CryptoError;
+use crate::crypto::block::{BlockModes, BlockStream};
+use crate::error::{Error, Result};
 
 /// A symmetric (or, later, asymmetric) encrypt/decrypt operation.
 ///
@@ -109,6 +111,42 @@ impl<T: WholeMessage> Cipher for Buffered<T> {
     fn oneshot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
         self.op.check_input_len(input.len())?;
         self.op.run(input, out)
+    }
+}
+
+/// ECB, CBC and CBC-PAD over a block cipher's [`BlockStream`] (AES,
+/// 3DES): the stream does the modes and the padding, `map` turns its
+/// errors into the mechanism's `CK_RV` for the direction (`encrypt`).
+pub struct BlockCipher<K: BlockModes<N>, const N: usize> {
+    s: BlockStream<K, N>,
+    encrypt: bool,
+    map: fn(CryptoError, bool) -> Error,
+}
+
+impl<K: BlockModes<N>, const N: usize> BlockCipher<K, N> {
+    pub fn new(s: BlockStream<K, N>, encrypt: bool, map: fn(CryptoError, bool) -> Error) -> Self {
+        BlockCipher { s, encrypt, map }
+    }
+}
+
+impl<K: BlockModes<N> + Send, const N: usize> Cipher for BlockCipher<K, N> {
+    fn update_bound(&self, input_len: usize) -> usize {
+        self.s.update_len(input_len)
+    }
+    fn final_bound(&self) -> usize {
+        self.s.finish_len()
+    }
+    fn oneshot_bound(&self, input_len: usize) -> usize {
+        self.s.oneshot_len(input_len)
+    }
+    fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
+        self.s.update(input, out).map_err(|e| (self.map)(e, self.encrypt))
+    }
+    fn finalize(&mut self, out: &mut [u8]) -> Result<usize> {
+        self.s.finish(out).map_err(|e| (self.map)(e, self.encrypt))
+    }
+    fn oneshot(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
+        self.s.oneshot(input, out).map_err(|e| (self.map)(e, self.encrypt))
     }
 }
 

@@ -174,23 +174,18 @@ impl Signer for EddsaOp {
 /// A hash KDF of CK_ECDH1_DERIVE_PARAMS then makes `want` bytes of it
 /// (see `ecdh_kdf`).
 pub fn derive(mech: &Mechanism, key: &OkpPrivate, want: Option<usize>) -> Result<Zeroizing<Vec<u8>>> {
-    if mech.ty != CKM_ECDH1_DERIVE && mech.ty != CKM_ECDH1_COFACTOR_DERIVE {
-        return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} is not an ECDH derivation", mech.ty));
-    }
+    super::ecdh_kdf::check_mechanism(mech)?;
     if key.alg() != okp::Okp::X25519 {
         return Err(Error::new(CKR_KEY_TYPE_INCONSISTENT, "ECDH needs an X25519 (Montgomery) key"));
     }
-    let MechParam::Ecdh { kdf, shared_data, public_data } = &mech.param else {
-        return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "ECDH needs CK_ECDH1_DERIVE_PARAMS"));
-    };
-    super::ecdh_kdf::check(*kdf, shared_data)?;
-    let peer = okp::point_from_attr(public_data)
-        .ok_or_else(|| Error::new(CKR_MECHANISM_PARAM_INVALID, "X25519 public data must be 32 bytes"))?;
-    let z = key.agree(peer).map_err(|e| match e {
-        CryptoError::InvalidKey => Error::new(CKR_MECHANISM_PARAM_INVALID, "X25519 peer key invalid"),
-        e => err!(CKR_FUNCTION_FAILED, "X25519 failed: {e:?}"),
-    })?;
-    super::ecdh_kdf::apply(*kdf, shared_data, z, want)
+    super::ecdh_kdf::derive(mech, want, |public_data| {
+        let peer = okp::point_from_attr(public_data)
+            .ok_or_else(|| Error::new(CKR_MECHANISM_PARAM_INVALID, "X25519 public data must be 32 bytes"))?;
+        key.agree(peer).map_err(|e| match e {
+            CryptoError::InvalidKey => Error::new(CKR_MECHANISM_PARAM_INVALID, "X25519 peer key invalid"),
+            e => err!(CKR_FUNCTION_FAILED, "X25519 failed: {e:?}"),
+        })
+    })
 }
 
 #[cfg(test)]

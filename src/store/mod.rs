@@ -90,6 +90,7 @@ pub mod codec;
 pub mod kek;
 pub mod migrate;
 mod postgres;
+mod role_sql;
 pub mod seal;
 mod sqlite;
 

@@ -4,22 +4,22 @@
 //! `record::KeyArg`, `record::Named`, `Meta`, `KeySealer` ...); `audit`
 //! never reaches back into the token.
 //!
-//! Owns: naming objects in records (`Named for Object`), the store behind
-//! the audit key and anchor (`Meta for Store`, `KeySealer for
-//! ExternalKek`), opening a token's audit handle, the `Call` builders from
-//! token values, the `Token` audit hooks the safe API calls, and the
+//! Owns: naming objects in records (`Named for Object`, and `Naming for
+//! Token`: keys and roles, asked by `Audit::around` only for a call it
+//! records), the store behind the audit key and anchor (`Meta for Store`,
+//! `KeySealer for ExternalKek`), opening a token's audit handle, the
+//! `Call` builders from token values, the KMS lifecycle hooks, and the
 //! per-key summaries `keyward metrics` counts. Must not touch: the log
 //! format, the chain, the queue or the writer (all in `audit/`).
 
 use super::Token;
-use super::session::Session;
 use crate::audit::config::Tables;
 use crate::audit::metrics::{self, KeySummary};
-use crate::audit::record::{self, KeyArg, KeyRef, Kind, Named, RoleName};
-use crate::audit::{Audit, Broken, Call, CommitGuard, Done, KeySealer, Lifecycle, Meta, Op, Outcome, Verified};
+use crate::audit::record::{self, KeyArg, KeyRef, Named, RoleName};
+use crate::audit::{Audit, Broken, Call, CommitGuard, KeySealer, Lifecycle, Meta, Naming, Outcome, Verified};
 use crate::ck::*;
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kms::attrs::{CKA_KEYWARD_COPY_OF, CKA_KEYWARD_NEXT_ROTATION, CKA_KEYWARD_STATE, CKA_KEYWARD_VERSION};
 use crate::object::Object;
 use crate::store::kek::ExternalKek;
@@ -169,23 +169,6 @@ impl Call {
     pub fn crypto(function: &'static str, session: Handle, mech: &Mechanism, key: Handle) -> Call {
         Call::key_use(function, session, mech.ty, key)
     }
-    /// A single-part or final call of the operation `op` active in `s`.
-    pub fn op(function: &'static str, s: &Session, op: Op) -> Call {
-        let (key, mech) = match op {
-            Op::Encrypt => s.encrypt.as_ref().map(|o| (o.key.clone(), o.mechanism)),
-            Op::Decrypt => s.decrypt.as_ref().map(|o| (o.key.clone(), o.mechanism)),
-            Op::Sign => s.sign.as_ref().map(|o| (o.key.clone(), o.mechanism)),
-            Op::Verify => s.verify.as_ref().map(|o| (o.key.clone(), o.mechanism)),
-        }
-        .unzip();
-        Call::completion(function, s.handle, mech, key.map(|k| KeyArg::Object(k)))
-    }
-    /// A message of the message-based operation active in `s`.
-    pub fn message(function: &'static str, s: &Session, encrypt: bool) -> Call {
-        let op = if encrypt { s.message_encrypt.as_ref() } else { s.message_decrypt.as_ref() };
-        let (key, mech) = op.map(|o| (o.key.clone(), o.mechanism)).unzip();
-        Call::completion(function, s.handle, mech, key.map(|k| KeyArg::Object(k)))
-    }
     pub fn mech(self, m: &Mechanism) -> Call {
         self.mechanism(m.ty)
     }
@@ -203,6 +186,21 @@ fn role_of(t: &Token) -> RoleName {
     }
 }
 
+/// How the token names what a record is about (asked by `Audit::around`
+/// only for a call it records).
+impl Naming for Token {
+    /// An `Arc` clone of the cached object `h`, else only the handle.
+    fn key_arg(&self, h: Handle) -> KeyArg {
+        match self.cached_object(h) {
+            Ok(o) => KeyArg::Object(o),
+            Err(_) => KeyArg::Handle(h),
+        }
+    }
+    fn role(&self) -> RoleName {
+        role_of(self)
+    }
+}
+
 impl Token {
     /// The token's audit handle.
     pub fn audit(&self) -> &Audit {
@@ -212,51 +210,6 @@ impl Token {
     /// The directory holding the token's audit log.
     pub fn audit_dir(&self) -> PathBuf {
         self.audit.dir().to_path_buf()
-    }
-
-    /// Names the object `h` for a record (an `Arc` clone of the cached
-    /// object, else only the handle).
-    fn key_arg(&self, h: Handle) -> KeyArg {
-        match self.cached_object(h) {
-            Ok(o) => KeyArg::Object(o),
-            Err(_) => KeyArg::Handle(h),
-        }
-    }
-
-    /// Runs `f` (the PKCS#11 call `call` describes) and records it.
-    pub fn audited<T: Outcome>(&self, mut call: Call, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        let a = &self.audit;
-        if !a.admits(&call)? {
-            return f();
-        }
-        // Naming only: the call itself looks the key up (and refreshes).
-        let key = call.take_key(|h| self.key_arg(h));
-        let role_before = role_of(self);
-        let start = crate::clock::now();
-        let r = f();
-        let duration_us = start.elapsed().as_micros() as u64;
-        if r.as_ref().err().is_some_and(Error::keeps_operation) {
-            return r;
-        }
-        let created: Vec<KeyArg> = match &r {
-            Ok(v) => v.created().into_iter().map(|h| self.key_arg(h)).collect(),
-            Err(_) => Vec::new(),
-        };
-        let (rv, reason) = match &r {
-            Ok(_) => (CKR_OK, None),
-            Err(e) => (e.rv(), Some(e.reason().to_string())),
-        };
-        // Who made the call; for a login, who it logged in.
-        let role = if call.kind() == Kind::Auth && rv == CKR_OK && role_before == RoleName::Public {
-            role_of(self)
-        } else {
-            role_before
-        };
-        match a.record(call, Done { at: start, duration_us, role, key, created, rv, reason }) {
-            Ok(()) => r,
-            Err(e) if r.is_ok() => Err(e),
-            Err(_) => r,
-        }
     }
 
     /// Records an automatic lifecycle change (purge, rotation) from inside
@@ -292,7 +245,7 @@ impl Token {
         if let Some(d) = details {
             call = call.details(d);
         }
-        self.audited(call, f)
+        self.audit.around(&mut (), |_| call, self, |_| f())
     }
 
     /// `keyward audit verify [--witness FILE]`: the log against its store

@@ -117,10 +117,10 @@ pub fn initialized() -> Token {
     initialized_with("")
 }
 
-/// A fresh token with `extra` in its config (after the `[policy]` lines)
-/// and SO and user PINs set.
-pub fn initialized_with(extra: &str) -> Token {
-    let t = blank_with(extra);
+/// A fresh token with SO and user PINs set, `extra_policy` appended to
+/// its configuration (see [`write_config`]).
+pub fn initialized_with(extra_policy: &str) -> Token {
+    let t = blank_with(extra_policy);
     t.p11.init_token(t.slot, &pin(SO_PIN), "test").expect("C_InitToken");
     let so = t.p11.open_rw_session(t.slot).expect("open");
     so.login(UserType::So, Some(&pin(SO_PIN))).expect("SO login");
@@ -257,4 +257,104 @@ pub fn pg_client(conf: &std::path::Path) -> postgres::Client {
     let mut c = cfg.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls)).expect("connect to the test server");
     c.batch_execute(&format!("SET search_path TO {}", get("schema"))).unwrap();
     c
+}
+
+/// A session secret key of type `kt` with `value`, usable for derivation
+/// and readable (not sensitive, extractable) unless `extra` says otherwise
+/// (an attribute of `extra` replaces the default of its type).
+pub fn secret_key(
+    s: &Session,
+    kt: cryptoki::object::KeyType,
+    value: &[u8],
+    extra: &[cryptoki::object::Attribute],
+) -> cryptoki::object::ObjectHandle {
+    use cryptoki::object::{Attribute, ObjectClass};
+    let mut t = vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(kt),
+        Attribute::Token(false),
+        Attribute::Value(value.to_vec()),
+        Attribute::Derive(true),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+    ];
+    for a in extra {
+        t.retain(|b| b.attribute_type() != a.attribute_type());
+        t.push(a.clone());
+    }
+    s.create_object(&t).unwrap()
+}
+
+/// The CKA_VALUE of `k` (which must be readable).
+pub fn value(s: &Session, k: cryptoki::object::ObjectHandle) -> Vec<u8> {
+    use cryptoki::object::{Attribute, AttributeType};
+    match s.get_attributes(k, &[AttributeType::Value]).unwrap().pop() {
+        Some(Attribute::Value(v)) => v,
+        other => panic!("CKA_VALUE: {other:?}"),
+    }
+}
+
+/// Derives a readable generic secret (of `len` bytes, if given) from `base`
+/// with `mech` and returns its value.
+pub fn derive_value(
+    s: &Session,
+    mech: &cryptoki::mechanism::Mechanism,
+    base: cryptoki::object::ObjectHandle,
+    len: Option<u64>,
+) -> cryptoki::error::Result<Vec<u8>> {
+    use cryptoki::object::{Attribute, KeyType, ObjectClass};
+    let mut t = vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+    ];
+    if let Some(l) = len {
+        t.push(Attribute::ValueLen(l.into()));
+    }
+    let d = s.derive_key(mech, base, &t)?;
+    Ok(value(s, d))
+}
+
+/// Runs the `keyward` CLI on `t` (its configuration, the user PIN) with
+/// `KEYWARD_TEST_NOW` at `now` (`None`: unset): (success, stdout + stderr).
+pub fn cli_at(t: &Token, args: &[&str], now: Option<i64>) -> (bool, String) {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
+    c.args(args).env("KEYWARD_CONF", t.conf.to_str().unwrap()).env("KEYWARD_PIN", USER_PIN);
+    match now {
+        Some(n) => c.env("KEYWARD_TEST_NOW", n.to_string()),
+        None => c.env_remove("KEYWARD_TEST_NOW"),
+    };
+    let out = c.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// [`cli_at`] with `KEYWARD_TEST_NOW` unset.
+pub fn cli(t: &Token, args: &[&str]) -> (bool, String) {
+    cli_at(t, args, None)
+}
+
+/// keyward's vendor attributes, mechanism and key states as a C caller
+/// writes them (the numbers of the ABI, written out here on purpose rather
+/// than taken from the crate).
+pub mod vendor {
+    const VD: u64 = 0x8000_0000;
+    pub const CKA_KEYWARD_VERSION: u64 = VD | 0x4B57_0001;
+    pub const CKA_KEYWARD_PRIMARY: u64 = VD | 0x4B57_0002;
+    pub const CKA_KEYWARD_STATE: u64 = VD | 0x4B57_0003;
+    pub const CKA_KEYWARD_DESTROY_AT: u64 = VD | 0x4B57_0004;
+    pub const CKA_KEYWARD_ROTATION_PERIOD: u64 = VD | 0x4B57_0005;
+    pub const CKA_KEYWARD_NEXT_ROTATION: u64 = VD | 0x4B57_0006;
+    pub const CKA_KEYWARD_TAGS: u64 = VD | 0x4B57_0007;
+    pub const CKA_KEYWARD_ORIGIN: u64 = VD | 0x4B57_0008;
+    pub const CKA_KEYWARD_ROTATE: u64 = VD | 0x4B57_000B;
+    pub const CKA_KEYWARD_ALL_VERSIONS: u64 = VD | 0x4B57_000C;
+    pub const CKA_KEYWARD_KEY_ID: u64 = VD | 0x4B57_000E;
+    pub const CKA_KEYWARD_COPY_OF: u64 = VD | 0x4B57_000F;
+    pub const CKM_KEYWARD_AES_GCM: u64 = VD | 0x4B57_0001;
+    /// CKA_KEYWARD_STATE values.
+    pub const ENABLED: u64 = 1;
+    pub const DISABLED: u64 = 2;
+    pub const PENDING: u64 = 3;
 }

@@ -97,10 +97,53 @@ impl Raw {
             attr(CKA_VERIFY, &TRUE),
             attr(CKA_TOKEN, &FALSE),
         ];
+        self.create(&t).expect("C_CreateObject")
+    }
+
+    /// C_CreateObject with the template `t`.
+    pub fn create(&self, t: &[CK_ATTRIBUTE]) -> Result<CK_OBJECT_HANDLE, CK_RV> {
         let mut o = 0;
-        let rv = call!(self, C_CreateObject, self.h, t.as_ptr() as *mut _, t.len() as _, &mut o);
-        assert_eq!(rv, CKR_OK, "C_CreateObject");
-        o
+        match call!(self, C_CreateObject, self.h, t.as_ptr() as *mut _, t.len() as _, &mut o) {
+            CKR_OK => Ok(o),
+            rv => Err(rv),
+        }
+    }
+
+    /// C_DeriveKey from `base` with `m` and the template `t`.
+    pub fn derive(
+        &self,
+        m: &mut CK_MECHANISM,
+        base: CK_OBJECT_HANDLE,
+        t: &[CK_ATTRIBUTE],
+    ) -> Result<CK_OBJECT_HANDLE, CK_RV> {
+        let mut o = 0;
+        match call!(self, C_DeriveKey, self.h, m, base, t.as_ptr() as *mut _, t.len() as _, &mut o) {
+            CKR_OK => Ok(o),
+            rv => Err(rv),
+        }
+    }
+
+    /// C_GenerateKeyPair with `m` and the two templates: (public, private).
+    pub fn generate_pair(
+        &self,
+        m: &mut CK_MECHANISM,
+        public: &[CK_ATTRIBUTE],
+        private: &[CK_ATTRIBUTE],
+    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE), CK_RV> {
+        let (mut pu, mut pr) = (0, 0);
+        let rv = call!(
+            self,
+            C_GenerateKeyPair,
+            self.h,
+            m,
+            public.as_ptr() as *mut _,
+            public.len() as _,
+            private.as_ptr() as *mut _,
+            private.len() as _,
+            &mut pu,
+            &mut pr
+        );
+        if rv == CKR_OK { Ok((pu, pr)) } else { Err(rv) }
     }
 
     pub fn aes(&self, value: &[u8]) -> CK_OBJECT_HANDLE {
@@ -114,20 +157,6 @@ impl Raw {
             [attr(CKA_MODULUS_BITS, &bits), attr(CKA_ENCRYPT, &TRUE), attr(CKA_VERIFY, &TRUE), attr(CKA_TOKEN, &FALSE)];
         let privt = [attr(CKA_DECRYPT, &TRUE), attr(CKA_SIGN, &TRUE), attr(CKA_TOKEN, &FALSE)];
         let mut m = CK_MECHANISM { mechanism: CKM_RSA_PKCS_KEY_PAIR_GEN, pParameter: null_mut(), ulParameterLen: 0 };
-        let (mut pu, mut pr) = (0, 0);
-        let rv = call!(
-            self,
-            C_GenerateKeyPair,
-            self.h,
-            &mut m,
-            pubt.as_ptr() as *mut _,
-            pubt.len() as _,
-            privt.as_ptr() as *mut _,
-            privt.len() as _,
-            &mut pu,
-            &mut pr
-        );
-        assert_eq!(rv, CKR_OK, "C_GenerateKeyPair");
-        (pu, pr)
+        self.generate_pair(&mut m, &pubt, &privt).expect("C_GenerateKeyPair")
     }
 }

@@ -7,6 +7,7 @@ use super::super::{ObjectRow, Role, TokenRow, TxBackend, WrappedKey, corrupt, ha
 use super::client::{Params, PgClient};
 use super::pg_err;
 use crate::error::Result;
+use crate::store::role_sql::postgres as role_sql;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use tokio_postgres::{Row, Statement};
@@ -62,38 +63,6 @@ pub(super) fn object_row(r: &Row) -> Result<ObjectRow> {
 
 pub(super) const SELECT_REV: &str = "SELECT rev FROM counters WHERE id = 1";
 pub(super) const SELECT_OBJECTS: &str = "SELECT id, uid, public, sealed, mac FROM objects ORDER BY id";
-
-/// The SQL of the per-role statements (column names cannot be parameters).
-struct RoleSql {
-    select_failures: &'static str,
-    reset_failures: &'static str,
-    add_failure: &'static str,
-    set_key: &'static str,
-    replace_key: &'static str,
-}
-
-fn role_sql(role: Role) -> &'static RoleSql {
-    const SO: RoleSql = RoleSql {
-        select_failures: "SELECT so_failures FROM token WHERE id = 1",
-        reset_failures: "UPDATE token SET so_failures = 0 WHERE id = 1 AND so_failures != 0",
-        add_failure: "UPDATE token SET so_failures = so_failures + 1 WHERE id = 1 RETURNING so_failures",
-        set_key: "UPDATE token SET so_salt = $1, so_iter = $2, so_blob = $3, so_failures = 0 WHERE id = 1",
-        replace_key: "UPDATE token SET so_salt = $4, so_iter = $5, so_blob = $6 \
-                      WHERE id = 1 AND so_salt = $1 AND so_iter = $2 AND so_blob = $3",
-    };
-    const USER: RoleSql = RoleSql {
-        select_failures: "SELECT user_failures FROM token WHERE id = 1",
-        reset_failures: "UPDATE token SET user_failures = 0 WHERE id = 1 AND user_failures != 0",
-        add_failure: "UPDATE token SET user_failures = user_failures + 1 WHERE id = 1 RETURNING user_failures",
-        set_key: "UPDATE token SET user_salt = $1, user_iter = $2, user_blob = $3, user_failures = 0 WHERE id = 1",
-        replace_key: "UPDATE token SET user_salt = $4, user_iter = $5, user_blob = $6 \
-                      WHERE id = 1 AND user_salt = $1 AND user_iter = $2 AND user_blob = $3",
-    };
-    match role {
-        Role::So => &SO,
-        Role::User => &USER,
-    }
-}
 
 /// Every object, ordered by id.
 pub(super) fn objects(c: &mut PgClient, stmts: &mut Stmts) -> Result<Vec<ObjectRow>> {

@@ -6,6 +6,7 @@ use super::super::{
     ObjectRow, Role, TokenRow, TxBackend, WrappedKey, Written, corrupt, handle_invalid, not_initialized,
 };
 use crate::error::Result;
+use crate::store::role_sql::sqlite as role_sql;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::cell::Cell;
 
@@ -23,38 +24,6 @@ pub(super) fn count(v: i64) -> u32 {
 
 pub(super) fn object_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectRow> {
     Ok(ObjectRow { id: r.get(0)?, uid: r.get(1)?, public: r.get(2)?, sealed: r.get(3)?, mac: r.get(4)? })
-}
-
-/// The SQL of the per-role statements (column names cannot be parameters).
-struct RoleSql {
-    select_failures: &'static str,
-    reset_failures: &'static str,
-    add_failure: &'static str,
-    set_key: &'static str,
-    replace_key: &'static str,
-}
-
-fn role_sql(role: Role) -> &'static RoleSql {
-    const SO: RoleSql = RoleSql {
-        select_failures: "SELECT so_failures FROM token WHERE id = 1",
-        reset_failures: "UPDATE token SET so_failures = 0 WHERE id = 1 AND so_failures != 0",
-        add_failure: "UPDATE token SET so_failures = so_failures + 1 WHERE id = 1 RETURNING so_failures",
-        set_key: "UPDATE token SET so_salt = ?1, so_iter = ?2, so_blob = ?3, so_failures = 0 WHERE id = 1",
-        replace_key: "UPDATE token SET so_salt = ?4, so_iter = ?5, so_blob = ?6 \
-                      WHERE id = 1 AND so_salt = ?1 AND so_iter = ?2 AND so_blob = ?3",
-    };
-    const USER: RoleSql = RoleSql {
-        select_failures: "SELECT user_failures FROM token WHERE id = 1",
-        reset_failures: "UPDATE token SET user_failures = 0 WHERE id = 1 AND user_failures != 0",
-        add_failure: "UPDATE token SET user_failures = user_failures + 1 WHERE id = 1 RETURNING user_failures",
-        set_key: "UPDATE token SET user_salt = ?1, user_iter = ?2, user_blob = ?3, user_failures = 0 WHERE id = 1",
-        replace_key: "UPDATE token SET user_salt = ?4, user_iter = ?5, user_blob = ?6 \
-                      WHERE id = 1 AND user_salt = ?1 AND user_iter = ?2 AND user_blob = ?3",
-    };
-    match role {
-        Role::So => &SO,
-        Role::User => &USER,
-    }
 }
 
 /// Every object, ordered by id.
