@@ -3,9 +3,11 @@
 //! context and hedging, HashML-DSA, C_VerifySignature*, C_EncapsulateKey /
 //! C_DecapsulateKey and the secret key they make, imports (CKA_SEED,
 //! CKA_VALUE), the NIST ACVP keyGen and decapsulation vectors of
-//! tests/data/acvp_pqc.json (the sigGen/sigVer cases use the FIPS 204
+//! tests/data/acvp_pqc.json (its sigGen/sigVer cases use the FIPS 204
 //! internal interface and encapsulation needs a chosen `m`, which no
-//! PKCS#11 call takes: crypto::pq's unit tests run those), and refusals.
+//! PKCS#11 call takes: crypto::pq's unit tests run those; the external-
+//! interface sigGen/sigVer vectors and the FIPS 203 key checks run in
+//! tests/pqc_acvp.rs), and refusals.
 
 mod common;
 use common::*;

@@ -276,6 +276,15 @@ fn audit_records_name_the_post_quantum_mechanisms() {
             )
             .unwrap();
         s.encapsulate_key(&Mechanism::MlKem, p, &generic_secret()).unwrap();
+        // 40 more into session keys: counted (the first one named) like
+        // session-object creations; one into a token key: its own record.
+        for _ in 0..40 {
+            s.encapsulate_key(&Mechanism::MlKem, p, &generic_secret()).unwrap();
+        }
+        let mut token_key = generic_secret();
+        token_key.push(Attribute::Token(true));
+        token_key.push(Attribute::Label(b"kem-token-secret".to_vec()));
+        s.encapsulate_key(&Mechanism::MlKem, p, &token_key).unwrap();
     }
     let Token { dir, conf, p11, .. } = t;
     p11.finalize().unwrap();
@@ -297,5 +306,13 @@ fn audit_records_name_the_post_quantum_mechanisms() {
     assert_eq!(find("C_SignInit", "CKM_ML_DSA")["key"]["label"], "audited-sig");
     find("C_GenerateKeyPair", "CKM_ML_KEM_KEY_PAIR_GEN");
     assert_eq!(find("C_EncapsulateKey", "CKM_ML_KEM")["created"].as_array().unwrap().len(), 1);
+    let encaps: Vec<&serde_json::Value> = recs.iter().filter(|r| r["function"] == "C_EncapsulateKey").collect();
+    let total: u64 = encaps.iter().map(|r| r["count"].as_u64().unwrap_or(1)).sum();
+    assert_eq!(total, 42, "every encapsulation is accounted for");
+    assert!(encaps.len() < 42, "session-key encapsulations were coalesced ({} records)", encaps.len());
+    assert!(encaps.iter().all(|r| r["created"].as_array().unwrap().len() == 1));
+    let token = encaps.iter().filter(|r| r["created"][0]["label"] == "kem-token-secret").collect::<Vec<_>>();
+    assert_eq!(token.len(), 1);
+    assert!(token[0]["count"].is_null() && token[0]["event"] == "key.encapsulated", "{}", token[0]);
     drop(dir);
 }

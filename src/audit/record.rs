@@ -200,8 +200,14 @@ pub struct Line<'a> {
 fn mergeable(p: &Pending) -> bool {
     let plain = p.rv == CKR_OK && p.event.is_none() && p.details.is_none() && !p.sync && !p.alert;
     match p.kind {
+        // A use that made session objects only (C_EncapsulateKey,
+        // C_DecapsulateKey, C_DeriveKey, C_UnwrapKey into session keys) is
+        // counted like a session-object creation, the first one named; one
+        // that made a token object is synchronous and never reaches here.
         Kind::Crypto => {
-            plain && p.created.is_empty() && matches!(p.key, Some(KeyArg::Object(_)) | Some(KeyArg::Handle(_)))
+            plain
+                && p.created.iter().all(|c| matches!(c, KeyArg::Object(o) if !o.is_token()))
+                && matches!(p.key, Some(KeyArg::Object(_)) | Some(KeyArg::Handle(_)))
         }
         // Session objects (never token state: no event, not synchronous):
         // identical creations/destructions in one batch are counted, the

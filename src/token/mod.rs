@@ -83,9 +83,43 @@ pub(crate) fn lock_err<T>(_: T) -> Error {
     Error::general("token lock poisoned")
 }
 
+/// Random bytes for object UIDs, drawn from the engine's DRBG 512 at a
+/// time: a DRBG call costs far more than 16 bytes of output (it mixes in
+/// fresh CPU entropy on every call), and a session object is made per
+/// C_EncapsulateKey or C_DeriveKey. UIDs are public identifiers, not
+/// secrets; the pool is per thread, and refilled in a forked child (the
+/// process id changes), so parent and child never hand out the same bytes.
+struct UidPool {
+    pid: u32,
+    used: usize,
+    bytes: [u8; UID_POOL],
+}
+const UID_POOL: usize = 512;
+
+thread_local! {
+    // No destructor: nothing is registered with the host's thread exit.
+    static UID_POOL_TLS: std::cell::RefCell<UidPool> =
+        const { std::cell::RefCell::new(UidPool { pid: 0, used: UID_POOL, bytes: [0; UID_POOL] }) };
+}
+
+fn uid_bytes() -> Result<[u8; 16]> {
+    UID_POOL_TLS.with(|p| {
+        let mut p = p.try_borrow_mut().map_err(|_| Error::general("uid pool busy"))?;
+        let pid = std::process::id();
+        if p.pid != pid || p.used + 16 > UID_POOL {
+            crate::crypto::random_fill(&mut p.bytes).map_err(|_| Error::general("rng failed"))?;
+            p.pid = pid;
+            p.used = 0;
+        }
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&p.bytes[p.used..p.used + 16]);
+        p.used += 16;
+        Ok(b)
+    })
+}
+
 pub(crate) fn new_uid() -> Result<String> {
-    let mut b = [0u8; 16];
-    crate::crypto::random_fill(&mut b).map_err(|_| Error::general("rng failed"))?;
+    let b = uid_bytes()?;
     let mut out = [0u8; 32];
     hex::encode_to_slice(b, &mut out).map_err(|_| Error::general("uid encoding"))?;
     String::from_utf8(out.to_vec()).map_err(|_| Error::general("uid encoding"))
@@ -524,5 +558,22 @@ mod tests {
         assert_eq!(UtcTime::from_unix(0).format_compact(), "19700101000000");
         assert_eq!(UtcTime::from_unix(951_782_400).format_compact(), "20000229000000");
         assert_eq!(&UtcTime::from_unix(1_795_392_000).date_bytes(), b"20261123");
+    }
+
+    #[test]
+    fn uids_are_unique_across_pool_refills_and_threads() {
+        let mut seen = std::collections::HashSet::new();
+        let mut take = |n| {
+            for _ in 0..n {
+                let u = new_uid().unwrap();
+                assert!(u.len() == 32 && u.bytes().all(|b| b.is_ascii_hexdigit()), "{u}");
+                assert!(seen.insert(u), "a UID came out twice");
+            }
+        };
+        take(3 * UID_POOL / 16 + 5);
+        let other: Vec<String> = std::thread::spawn(|| (0..100).map(|_| new_uid().unwrap()).collect()).join().unwrap();
+        for u in other {
+            assert!(seen.insert(u), "two threads drew the same UID");
+        }
     }
 }

@@ -332,6 +332,7 @@ impl Token {
         public_t: &[Attr],
         private_t: &[Attr],
     ) -> Result<(Handle, Handle)> {
+        self.key_policy().check_key_pair_generation(mech.ty)?;
         // CKA_KEYWARD_ROTATE: a new version of an existing key pair (src/kms).
         if let Some(hs) = self.kms_rotate_generate_pair(s, mech, public_t, private_t)? {
             return Ok(hs);
@@ -607,6 +608,7 @@ pub(crate) fn pair_up(public: &mut NewObject, private: &NewObject) {
 
 /// Generates a key pair's objects without storing them (kms rotation).
 pub(crate) fn new_pair(t: &Token, mech: &Mechanism, pub_t: &[Attr], priv_t: &[Attr]) -> Result<(NewObject, NewObject)> {
+    t.key_policy().check_key_pair_generation(mech.ty)?;
     generate_pair(t, mech, pub_t, priv_t)
 }
 

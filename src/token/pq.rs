@@ -274,18 +274,18 @@ impl Token {
     /// beyond what the base key was (as for a derived key).
     fn kem_secret(&self, s: &Session, mech: &Mechanism, base: &Object, t: &[Attr], ss: &[u8]) -> Result<Handle> {
         // CKA_ENCAPSULATE_TEMPLATE / CKA_DECAPSULATE_TEMPLATE are not
-        // offered (unknown attributes to C_CreateObject): nothing implied.
-        let implied: Vec<Attr> = Vec::new();
-        let mut with_class: Vec<Attr> = t.to_vec();
+        // offered (unknown attributes to C_CreateObject): nothing implied,
+        // so the template with its defaults is all that was given.
+        let mut with_class: Vec<Attr> = Vec::with_capacity(t.len() + 2);
+        with_class.extend_from_slice(t);
         if !with_class.iter().any(|a| a.ty == CKA_CLASS) {
             with_class.push(Attr::ulong(CKA_CLASS, CKO_SECRET_KEY));
         }
-        if !with_class.iter().chain(&implied).any(|a| a.ty == CKA_KEY_TYPE) {
+        if !with_class.iter().any(|a| a.ty == CKA_KEY_TYPE) {
             with_class.push(Attr::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET));
         }
-        let mut n = template::build(&with_class, &implied, Origin::Derive(mech.ty))?;
-        let given: Vec<Attr> = with_class.iter().chain(&implied).cloned().collect();
-        self.key_policy().settle_usage(&mut [(&mut n, &given)]);
+        let mut n = template::build(&with_class, &[], Origin::Derive(mech.ty))?;
+        self.key_policy().settle_usage(&mut [(&mut n, &with_class)]);
         if n.kind != SECRET {
             return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "encapsulation makes secret keys"));
         }

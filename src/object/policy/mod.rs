@@ -78,6 +78,7 @@ pub struct Knobs {
     // ---- post-quantum (PKCS#11 3.2) ----
     pub allow_ml_dsa: Option<bool>,
     pub allow_ml_kem: Option<bool>,
+    pub require_post_quantum: Option<bool>,
 }
 
 /// The resolved key policy of one token.
@@ -149,6 +150,17 @@ pub struct KeyPolicy {
     pub allow_ml_dsa: bool,
     /// Allow ML-KEM keys (CKK_ML_KEM, FIPS 203) and CKM_ML_KEM; as above.
     pub allow_ml_kem: bool,
+    /// New key pairs and private keys must be post-quantum (ML-DSA or
+    /// ML-KEM): classical key-pair generation is refused
+    /// (`CKR_MECHANISM_INVALID`, and advertised without
+    /// CKF_GENERATE_KEY_PAIR) and so is every new classical private key
+    /// (C_CreateObject, C_UnwrapKey, C_CopyObject, rotation, key import:
+    /// `CKR_TEMPLATE_INCONSISTENT`). Keys already in the token keep
+    /// verifying, decrypting and signing (nothing is stranded), classical
+    /// public keys may still be imported to verify with, and secret keys
+    /// are not concerned. Off in both profiles; needs `allow_ml_dsa` and
+    /// `allow_ml_kem` (checked by [`KeyPolicy::resolve`]).
+    pub require_post_quantum: bool,
 }
 
 impl Default for KeyPolicy {
@@ -222,6 +234,11 @@ fn pq_rule(
     None
 }
 
+/// The post-quantum key-pair generations (what `require_post_quantum` keeps).
+fn is_pq_key_pair_gen(ty: CK_MECHANISM_TYPE) -> bool {
+    matches!(ty, CKM_ML_DSA_KEY_PAIR_GEN | CKM_ML_KEM_KEY_PAIR_GEN)
+}
+
 /// The RSA operation mechanisms (their key sizes follow the policy).
 fn is_rsa_mechanism(ty: CK_MECHANISM_TYPE) -> bool {
     crate::mechanism::rsa::MECHANISMS.iter().any(|m| m.0 == ty)
@@ -251,6 +268,7 @@ impl KeyPolicy {
         allow_dh: true,
         allow_ml_dsa: true,
         allow_ml_kem: true,
+        require_post_quantum: false,
     };
 
     /// For production tokens, and always for `keyward key import`.
@@ -274,6 +292,7 @@ impl KeyPolicy {
         allow_dh: false,
         allow_ml_dsa: true,
         allow_ml_kem: true,
+        require_post_quantum: false,
     };
 
     pub fn of(p: Profile) -> KeyPolicy {
@@ -300,6 +319,16 @@ impl KeyPolicy {
         for (name, v) in [("min_rsa_bits", p.min_rsa_bits), ("min_rsa_verify_bits", p.min_rsa_verify_bits)] {
             if !range.contains(&v) {
                 return Err(format!("policy.{name} must be between {} and {}", rsa::MIN_BITS, rsa::MAX_BITS));
+            }
+        }
+        if p.require_post_quantum {
+            for (name, on) in [("allow_ml_dsa", p.allow_ml_dsa), ("allow_ml_kem", p.allow_ml_kem)] {
+                if !on {
+                    return Err(format!(
+                        "policy.require_post_quantum = true needs policy.{name} = true (post-quantum keys are \
+                         required and forbidden at once: the token could make no key pair of that use)"
+                    ));
+                }
             }
         }
         Ok(p)
@@ -329,6 +358,7 @@ impl KeyPolicy {
         set(&mut self.allow_dh, k.allow_dh);
         set(&mut self.allow_ml_dsa, k.allow_ml_dsa);
         set(&mut self.allow_ml_kem, k.allow_ml_kem);
+        set(&mut self.require_post_quantum, k.require_post_quantum);
     }
 
     /// Smallest RSA public key accepted for verification.
@@ -422,6 +452,20 @@ impl KeyPolicy {
         }
     }
 
+    /// C_GenerateKeyPair (and a rotation's generation), before the engine
+    /// runs: under `require_post_quantum` only the ML-DSA and ML-KEM
+    /// key-pair generations (`CKR_MECHANISM_INVALID`).
+    pub fn check_key_pair_generation(&self, mech: CK_MECHANISM_TYPE) -> Result<()> {
+        if self.require_post_quantum && !is_pq_key_pair_gen(mech) {
+            return Err(refused(
+                CKR_MECHANISM_INVALID,
+                "require_post_quantum",
+                format_args!("new key pairs must be ML-DSA or ML-KEM on this token (mechanism 0x{mech:x})"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Every new object, whatever made it (`Token::insert`): RSA size and
     /// exponent, repeated-byte secret keys, wrap/decrypt separation.
     pub fn check_new_object(&self, n: &NewObject) -> Result<()> {
@@ -444,6 +488,16 @@ impl KeyPolicy {
         }
         if let Some((knob, what)) = pq_rule(self, n.ulong(CKA_KEY_TYPE), None) {
             return Err(refused(CKR_TEMPLATE_INCONSISTENT, knob, format_args!("no {what} keys on this token")));
+        }
+        if self.require_post_quantum
+            && n.ulong(CKA_CLASS) == Some(CKO_PRIVATE_KEY)
+            && !matches!(n.ulong(CKA_KEY_TYPE), Some(CKK_ML_DSA | CKK_ML_KEM))
+        {
+            return Err(refused(
+                CKR_TEMPLATE_INCONSISTENT,
+                "require_post_quantum",
+                format_args!("new private keys must be ML-DSA or ML-KEM on this token"),
+            ));
         }
         if n.kind == PUB_RSA || n.kind == PRIV_RSA {
             self.check_rsa_key(n.kind, &n.attrs)?;
@@ -640,6 +694,9 @@ impl KeyPolicy {
         }
         if pq_rule(self, None, Some(ty)).is_some() {
             info.flags = 0;
+        }
+        if self.require_post_quantum && !is_pq_key_pair_gen(ty) {
+            info.flags &= !CKF_GENERATE_KEY_PAIR;
         }
         info
     }

@@ -173,3 +173,35 @@ fn simple_key_derivation_knob() {
     let hkdf = MechanismInfo { min_key_size: 8, max_key_size: 8, flags: CKF_DERIVE };
     assert_eq!(KeyPolicy::STRICT.advertise(CKM_HKDF_DERIVE, hkdf).flags, CKF_DERIVE);
 }
+
+#[test]
+fn require_post_quantum_needs_both_post_quantum_families() {
+    let strict_require = knobs(|k| {
+        k.profile = Some(Profile::Strict);
+        k.require_post_quantum = Some(true);
+    });
+    let p = KeyPolicy::resolve(&strict_require, None).unwrap();
+    assert!(p.require_post_quantum && p.min_rsa_bits == 2048);
+    const { assert!(!KeyPolicy::STRICT.require_post_quantum && !KeyPolicy::DEFAULT.require_post_quantum) };
+    for off in ["allow_ml_dsa", "allow_ml_kem"] {
+        let k = knobs(|k| {
+            k.require_post_quantum = Some(true);
+            if off == "allow_ml_dsa" {
+                k.allow_ml_dsa = Some(false);
+            } else {
+                k.allow_ml_kem = Some(false);
+            }
+        });
+        let e = KeyPolicy::resolve(&k, None).unwrap_err();
+        assert!(e.contains("require_post_quantum") && e.contains(off), "{e}");
+    }
+    // A slot that turns one family off under a global require is refused too.
+    let slot = knobs(|k| k.allow_ml_kem = Some(false));
+    assert!(KeyPolicy::resolve(&strict_require, Some(&slot)).is_err());
+    // Key-pair generation: only the post-quantum ones.
+    assert_eq!(p.check_key_pair_generation(CKM_RSA_PKCS_KEY_PAIR_GEN).unwrap_err().rv(), CKR_MECHANISM_INVALID);
+    assert_eq!(p.check_key_pair_generation(CKM_EC_KEY_PAIR_GEN).unwrap_err().rv(), CKR_MECHANISM_INVALID);
+    p.check_key_pair_generation(CKM_ML_DSA_KEY_PAIR_GEN).unwrap();
+    p.check_key_pair_generation(CKM_ML_KEM_KEY_PAIR_GEN).unwrap();
+    KeyPolicy::STRICT.check_key_pair_generation(CKM_RSA_PKCS_KEY_PAIR_GEN).unwrap();
+}

@@ -1,0 +1,186 @@
+//! Post-quantum rows (PKCS#11 3.2; SoftHSMv2 2.6 has neither, so its
+//! column is n/a): ML-DSA-44/65/87 key generation, sign and verify
+//! (CKM_ML_DSA, hedged, no context, a 64-byte message) and
+//! ML-KEM-512/768/1024 key generation, C_EncapsulateKey and
+//! C_DecapsulateKey (each makes a generic-secret session object, destroyed
+//! after the timed run), beside the raw engine (aws-lc-rs in this process).
+
+use super::{Row, Unit, measure, want};
+use aws_lc_rs::signature::{KeyPair, UnparsedPublicKey};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
+
+/// One row: `$body` per token (`$s` its session, `$i` its index), `$raw` in-process.
+macro_rules! row {
+    ($sessions:expr, $rows:expr, $name:expr, |$s:ident, $i:ident| $body:expr, $raw:expr) => {{
+        let name: String = $name.into();
+        if want(&name) {
+            eprintln!("row: {name}");
+            let mut vals = [None, None];
+            for ($i, $s) in $sessions.iter().enumerate() {
+                vals[$i] = $body;
+            }
+            let raw: Option<f64> = $raw;
+            $rows.push(Row { name, unit: Unit::Ops, kw: vals[0], sh: vals[1], raw });
+        }
+    }};
+}
+
+pub fn rows(sessions: &[Session], rows: &mut Vec<Row>) {
+    use aws_lc_rs::kem::{DecapsulationKey, ML_KEM_512, ML_KEM_768, ML_KEM_1024};
+    use aws_lc_rs::signature::{
+        ML_DSA_44, ML_DSA_44_SIGNING, ML_DSA_65, ML_DSA_65_SIGNING, ML_DSA_87, ML_DSA_87_SIGNING, PqdsaKeyPair,
+    };
+    use cryptoki::mechanism::dsa::{HedgeType, SignAdditionalContext};
+    use cryptoki::object::{MlDsaParameterSetType, MlKemParameterSetType};
+    let msg = vec![0x5au8; 64];
+    let ml_dsa = Mechanism::MlDsa(SignAdditionalContext::new(HedgeType::Preferred, None));
+    for (name, set, salg, valg, sig_len) in [
+        ("ML-DSA-44", MlDsaParameterSetType::ML_DSA_44, &ML_DSA_44_SIGNING, &ML_DSA_44, 2420usize),
+        ("ML-DSA-65", MlDsaParameterSetType::ML_DSA_65, &ML_DSA_65_SIGNING, &ML_DSA_65, 3309),
+        ("ML-DSA-87", MlDsaParameterSetType::ML_DSA_87, &ML_DSA_87_SIGNING, &ML_DSA_87, 4627),
+    ] {
+        let gen_pair = |s: &Session| {
+            s.generate_key_pair(
+                &Mechanism::MlDsaKeyPairGen,
+                &[Attribute::ParameterSet(set.into()), Attribute::Token(false), Attribute::Verify(true)],
+                &[Attribute::Token(false), Attribute::Sign(true)],
+            )
+        };
+        row!(
+            sessions,
+            rows,
+            format!("{name} key generation"),
+            |s, _i| {
+                let mut hs = Vec::new();
+                let r = measure("ml-dsa keygen", || {
+                    gen_pair(s).map(|(a, b)| {
+                        hs.push(a);
+                        hs.push(b);
+                    })
+                });
+                for h in hs {
+                    let _ = s.destroy_object(h);
+                }
+                r
+            },
+            measure("raw", || PqdsaKeyPair::generate(salg).map(|_| ()))
+        );
+        let keys: Vec<Option<(ObjectHandle, ObjectHandle)>> =
+            sessions.iter().map(|s| gen_pair(s).map_err(|e| eprintln!("  n/a: {name} keygen: {e}")).ok()).collect();
+        let raw_kp = PqdsaKeyPair::generate(salg).unwrap();
+        let mut raw_sig = vec![0u8; sig_len];
+        raw_kp.sign(&msg, &mut raw_sig).unwrap();
+        row!(
+            sessions,
+            rows,
+            format!("{name} sign"),
+            |s, i| keys[i].and_then(|(_, pv)| measure("ml-dsa sign", || s.sign(&ml_dsa, pv, &msg).map(|_| ()))),
+            {
+                let mut out = vec![0u8; sig_len];
+                measure("raw", || raw_kp.sign(&msg, &mut out).map(|_| ()))
+            }
+        );
+        row!(
+            sessions,
+            rows,
+            format!("{name} verify"),
+            |s, i| {
+                keys[i].and_then(|(pb, pv)| {
+                    let sg = s.sign(&ml_dsa, pv, &msg).ok()?;
+                    measure("ml-dsa verify", || s.verify(&ml_dsa, pb, &msg, &sg))
+                })
+            },
+            {
+                let pk = UnparsedPublicKey::new(valg, raw_kp.public_key().as_ref().to_vec());
+                measure("raw", || pk.verify(&msg, &raw_sig))
+            }
+        );
+    }
+    let secret = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::Token(false),
+    ];
+    for (name, set, alg) in [
+        ("ML-KEM-512", MlKemParameterSetType::ML_KEM_512, &ML_KEM_512),
+        ("ML-KEM-768", MlKemParameterSetType::ML_KEM_768, &ML_KEM_768),
+        ("ML-KEM-1024", MlKemParameterSetType::ML_KEM_1024, &ML_KEM_1024),
+    ] {
+        let gen_pair = |s: &Session| {
+            s.generate_key_pair(
+                &Mechanism::MlKemKeyPairGen,
+                &[Attribute::ParameterSet(set.into()), Attribute::Token(false), Attribute::Encapsulate(true)],
+                &[Attribute::Token(false), Attribute::Decapsulate(true)],
+            )
+        };
+        row!(
+            sessions,
+            rows,
+            format!("{name} key generation"),
+            |s, _i| {
+                let mut hs = Vec::new();
+                let r = measure("ml-kem keygen", || {
+                    gen_pair(s).map(|(a, b)| {
+                        hs.push(a);
+                        hs.push(b);
+                    })
+                });
+                for h in hs {
+                    let _ = s.destroy_object(h);
+                }
+                r
+            },
+            measure("raw", || DecapsulationKey::generate(alg).map(|_| ()))
+        );
+        let keys: Vec<Option<(ObjectHandle, ObjectHandle)>> =
+            sessions.iter().map(|s| gen_pair(s).map_err(|e| eprintln!("  n/a: {name} keygen: {e}")).ok()).collect();
+        let raw_dk = DecapsulationKey::generate(alg).unwrap();
+        let raw_ek = raw_dk.encapsulation_key().unwrap();
+        // keyward's encapsulation and decapsulation each make a session
+        // secret key object (PKCS#11 returns a key, not bytes); it is
+        // destroyed after the run.
+        row!(
+            sessions,
+            rows,
+            format!("{name} encapsulate"),
+            |s, i| {
+                keys[i].and_then(|(pb, _)| {
+                    let mut hs = Vec::new();
+                    let r = measure("ml-kem encapsulate", || {
+                        s.encapsulate_key(&Mechanism::MlKem, pb, &secret).map(|(_, h)| hs.push(h))
+                    });
+                    for h in hs {
+                        let _ = s.destroy_object(h);
+                    }
+                    r
+                })
+            },
+            measure("raw", || raw_ek.encapsulate().map(|_| ()))
+        );
+        row!(
+            sessions,
+            rows,
+            format!("{name} decapsulate"),
+            |s, i| {
+                keys[i].and_then(|(pb, pv)| {
+                    let (ct, h0) = s.encapsulate_key(&Mechanism::MlKem, pb, &secret).ok()?;
+                    let _ = s.destroy_object(h0);
+                    let mut hs = Vec::new();
+                    let r = measure("ml-kem decapsulate", || {
+                        s.decapsulate_key(&Mechanism::MlKem, pv, &secret, &ct).map(|h| hs.push(h))
+                    });
+                    for h in hs {
+                        let _ = s.destroy_object(h);
+                    }
+                    r
+                })
+            },
+            {
+                let (ct, _) = raw_ek.encapsulate().unwrap();
+                measure("raw", || raw_dk.decapsulate(ct.as_ref().into()).map(|_| ()))
+            }
+        );
+    }
+}
