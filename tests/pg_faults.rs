@@ -55,6 +55,17 @@ fn port(dir: &Path) -> String {
 }
 
 /// A module config whose one slot lives on the servers in `servers`.
+/// One running server `<root>/c` (stopped when the `Servers` drops) and a
+/// token config on it.
+fn one_server() -> (tempfile::TempDir, PathBuf, Servers, CString) {
+    let root = shared_tempdir();
+    let c = root.path().join("c");
+    let servers = Servers(vec![c.clone()]);
+    cluster(&["start", c.to_str().unwrap()]);
+    let conf = config(root.path(), std::slice::from_ref(&c));
+    (root, c, servers, conf)
+}
+
 fn config(root: &Path, servers: &[PathBuf]) -> CString {
     let ports: Vec<String> = servers.iter().map(|d| port(d)).collect();
     let hosts = vec!["localhost"; servers.len()].join(",");
@@ -128,11 +139,8 @@ fn a_server_restart_mid_run_is_survived_without_c_finalize() {
     if skip() {
         return;
     }
-    let root = shared_tempdir();
-    let c = root.path().join("c");
-    let _servers = Servers(vec![c.clone()]);
-    cluster(&["start", c.to_str().unwrap()]);
-    let p11 = load(&config(root.path(), std::slice::from_ref(&c)));
+    let (_root, c, _servers, conf) = one_server();
+    let p11 = load(&conf);
     let s = session(&p11);
     create(&s, "before").unwrap();
     cluster(&["restart", c.to_str().unwrap()]);
@@ -189,11 +197,7 @@ fn a_server_down_at_c_initialize_is_opened_when_it_comes_up() {
     if skip() {
         return;
     }
-    let root = shared_tempdir();
-    let c = root.path().join("c");
-    let _servers = Servers(vec![c.clone()]);
-    cluster(&["start", c.to_str().unwrap()]);
-    let conf = config(root.path(), std::slice::from_ref(&c));
+    let (_root, c, _servers, conf) = one_server();
     cluster(&["stop", c.to_str().unwrap()]);
 
     // C_Initialize succeeds and lists the slot; slot info and the mechanism
@@ -266,11 +270,7 @@ fn a_write_transaction_cut_between_statements_leaves_all_or_nothing() {
     if skip() {
         return;
     }
-    let root = shared_tempdir();
-    let c = root.path().join("c");
-    let _servers = Servers(vec![c.clone()]);
-    cluster(&["start", c.to_str().unwrap()]);
-    let conf = config(root.path(), std::slice::from_ref(&c));
+    let (_root, c, _servers, conf) = one_server();
     let conf_path = PathBuf::from(conf.to_str().unwrap());
     let p11 = load(&conf);
     let s = session(&p11);

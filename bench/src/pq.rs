@@ -27,6 +27,40 @@ macro_rules! row {
     }};
 }
 
+type Pair = (ObjectHandle, ObjectHandle);
+
+/// The "`name` key generation" row (`gen_pair` on each token, the pairs
+/// destroyed after the timed run; `raw` the engine's rate), then one key
+/// pair per token for the rows that use it (`None` where generation fails).
+fn keygen_row(
+    sessions: &[Session],
+    rows: &mut Vec<Row>,
+    name: &str,
+    gen_pair: &dyn Fn(&Session) -> cryptoki::error::Result<Pair>,
+    raw: &dyn Fn() -> Option<f64>,
+) -> Vec<Option<Pair>> {
+    row!(
+        sessions,
+        rows,
+        format!("{name} key generation"),
+        |s, _i| {
+            let mut hs = Vec::new();
+            let r = measure("keygen", || {
+                gen_pair(s).map(|(a, b)| {
+                    hs.push(a);
+                    hs.push(b);
+                })
+            });
+            for h in hs {
+                let _ = s.destroy_object(h);
+            }
+            r
+        },
+        raw()
+    );
+    sessions.iter().map(|s| gen_pair(s).map_err(|e| eprintln!("  n/a: {name} keygen: {e}")).ok()).collect()
+}
+
 pub fn rows(sessions: &[Session], rows: &mut Vec<Row>) {
     use aws_lc_rs::kem::{DecapsulationKey, ML_KEM_512, ML_KEM_768, ML_KEM_1024};
     use aws_lc_rs::signature::{
@@ -48,27 +82,9 @@ pub fn rows(sessions: &[Session], rows: &mut Vec<Row>) {
                 &[Attribute::Token(false), Attribute::Sign(true)],
             )
         };
-        row!(
-            sessions,
-            rows,
-            format!("{name} key generation"),
-            |s, _i| {
-                let mut hs = Vec::new();
-                let r = measure("ml-dsa keygen", || {
-                    gen_pair(s).map(|(a, b)| {
-                        hs.push(a);
-                        hs.push(b);
-                    })
-                });
-                for h in hs {
-                    let _ = s.destroy_object(h);
-                }
-                r
-            },
+        let keys = keygen_row(sessions, rows, name, &gen_pair, &|| {
             measure("raw", || PqdsaKeyPair::generate(salg).map(|_| ()))
-        );
-        let keys: Vec<Option<(ObjectHandle, ObjectHandle)>> =
-            sessions.iter().map(|s| gen_pair(s).map_err(|e| eprintln!("  n/a: {name} keygen: {e}")).ok()).collect();
+        });
         let raw_kp = PqdsaKeyPair::generate(salg).unwrap();
         let mut raw_sig = vec![0u8; sig_len];
         raw_kp.sign(&msg, &mut raw_sig).unwrap();
@@ -115,27 +131,9 @@ pub fn rows(sessions: &[Session], rows: &mut Vec<Row>) {
                 &[Attribute::Token(false), Attribute::Decapsulate(true)],
             )
         };
-        row!(
-            sessions,
-            rows,
-            format!("{name} key generation"),
-            |s, _i| {
-                let mut hs = Vec::new();
-                let r = measure("ml-kem keygen", || {
-                    gen_pair(s).map(|(a, b)| {
-                        hs.push(a);
-                        hs.push(b);
-                    })
-                });
-                for h in hs {
-                    let _ = s.destroy_object(h);
-                }
-                r
-            },
+        let keys = keygen_row(sessions, rows, name, &gen_pair, &|| {
             measure("raw", || DecapsulationKey::generate(alg).map(|_| ()))
-        );
-        let keys: Vec<Option<(ObjectHandle, ObjectHandle)>> =
-            sessions.iter().map(|s| gen_pair(s).map_err(|e| eprintln!("  n/a: {name} keygen: {e}")).ok()).collect();
+        });
         let raw_dk = DecapsulationKey::generate(alg).unwrap();
         let raw_ek = raw_dk.encapsulation_key().unwrap();
         // keyward's encapsulation and decapsulation each make a session

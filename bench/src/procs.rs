@@ -17,9 +17,8 @@ pub fn signer(module: &str, conf: &str, user_pin: &str, secs: &str) {
     let slot = p11.get_slots_with_token().unwrap()[0];
     let s = p11.open_rw_session(slot).unwrap();
     s.login(UserType::User, Some(&super::pin(user_pin))).unwrap();
-    let key = s
-        .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Label(b"thr".to_vec())])
-        .unwrap()[0];
+    let key =
+        s.find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Label(b"thr".to_vec())]).unwrap()[0];
     let d = [0x17u8; 32];
     s.sign(&Mechanism::Ecdsa, key, &d).unwrap();
     println!("READY");
