@@ -35,9 +35,12 @@
 //!   twice, so a backend cannot retry on a serialization failure: it must
 //!   prevent one by locking up front.
 //! - **Revisions.** A token-wide revision counter starts at 0. The first
-//!   write of a transaction bumps it by exactly one and every row that
-//!   transaction writes is stamped with the new value (a transaction that
-//!   writes nothing leaves it). Because writers are serialized, revisions
+//!   write of an object or of the token row in a transaction bumps it by
+//!   exactly one and every row that transaction writes is stamped with the
+//!   new value (a transaction that writes nothing of them leaves it). Meta
+//!   writes are not stamped: meta is read directly, never through
+//!   `changes_since`, so an audit anchor moved by one host makes no other
+//!   host re-read its objects. Because writers are serialized, revisions
 //!   grow in commit order: a reader that has seen revision `r` has seen
 //!   every commit up to `r`. [`Backend::write`] returns the revision its
 //!   transaction started from and the one it stamped ([`Written`]), and
@@ -219,8 +222,8 @@ pub trait Backend: Send + Sync {
 }
 
 /// The reads and writes of one write transaction of a [`Backend`]. The
-/// first write bumps the revision; every write of the transaction stamps
-/// that one.
+/// first write of an object or of the token row bumps the revision; every
+/// such write of the transaction stamps that one (meta writes do not).
 pub trait TxBackend {
     /// Every object as this transaction sees it, ordered by id.
     fn objects(&self) -> Result<Vec<ObjectRow>>;
@@ -242,7 +245,7 @@ pub trait TxBackend {
     /// if it is gone.
     fn delete_object(&self, id: i64) -> Result<()>;
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
-    /// Inserts or replaces a meta value.
+    /// Inserts or replaces a meta value (not stamped).
     fn meta_set(&self, key: &str, value: &[u8]) -> Result<()>;
     /// Deletes every object (each leaving a tombstone), and writes the token
     /// row: label, serial, SO key, no user key, both counters 0.

@@ -206,6 +206,18 @@ fn meta_round_trip(p: &Place) {
     assert_eq!(s.meta_get("empty").unwrap().as_deref(), Some(&b""[..]));
     let other = p.open();
     assert_eq!(other.meta_get("audit.key").unwrap().as_deref(), Some(&b"two"[..]));
+    // Meta is not stamped: another connection stays current, and the
+    // revision a cache holds is still the store's.
+    s.init_token("t", "1", &so_key()).unwrap();
+    s.insert_object("o", b"p", b"s", &test_mac).unwrap();
+    let rev = other.load_all().unwrap().rev;
+    assert!(s.take_unreported_writes(), "the object write went to no caller");
+    let ((), w) = s.transaction_tracked(|tx| tx.meta_set("audit.anchor", b"3")).unwrap();
+    assert_eq!(w, Written { base: rev, stamped: None });
+    s.meta_set("audit.anchor", b"4").unwrap();
+    assert_eq!(other.changes_after(rev).unwrap().rev, rev);
+    assert!(other.changes_since(rev).unwrap().is_none_or(|c| c.upserts.is_empty() && c.deletes.is_empty()));
+    assert!(!s.take_unreported_writes(), "a meta write needs no re-read");
 }
 
 fn transaction_commits_together_or_not_at_all(p: &Place) {

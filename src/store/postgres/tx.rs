@@ -217,7 +217,7 @@ impl TxBackend for PgTx<'_> {
     }
 
     fn meta_set(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.stamp()?;
+        // Not stamped: meta is read directly, never through changes_since.
         self.execute(
             "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             &[&key, &value],

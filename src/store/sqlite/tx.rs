@@ -146,7 +146,7 @@ impl TxBackend for SqliteTx<'_> {
     }
 
     fn meta_set(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.stamp()?;
+        // Not stamped: meta is read directly, never through changes_since.
         self.conn
             .prepare_cached(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
