@@ -437,9 +437,7 @@ impl Token {
                 h,
                 obj.uid
             );
-            let ((), w) = self.store.transaction_tracked(|tx| tx.delete_object(h as i64))?;
-            self.apply_own(Changes { deletes: vec![h as i64], ..Changes::default() }, w)?;
-            return Ok(());
+            return self.delete_row(&obj);
         }
         if obj.get(CKA_DESTROYABLE).is_some_and(|v| v.first() == Some(&0)) {
             return Err(Error::new(CKR_ACTION_PROHIBITED, "object is not destroyable (CKA_DESTROYABLE is false)"));
@@ -455,13 +453,21 @@ impl Token {
             return self.kms_destroy_now(&obj);
         }
         if obj.token {
-            let ((), w) = self.store.transaction_tracked(|tx| tx.delete_object(h as i64))?;
-            obj.forget_material();
-            return self.apply_own(Changes { deletes: vec![h as i64], ..Changes::default() }, w);
+            return self.delete_row(&obj);
         }
         obj.forget_material();
         self.objects.write().map_err(lock_err)?.remove(h);
         Ok(())
+    }
+
+    /// Deletes the row of the token object `obj` (no lifecycle: not a key,
+    /// or one whose row failed its integrity check), then drops it from
+    /// the cache with its cached material.
+    fn delete_row(&self, obj: &Object) -> Result<()> {
+        let id = obj.handle as i64;
+        let ((), w) = self.store.transaction_tracked(|tx| tx.delete_object(id))?;
+        obj.forget_material();
+        self.apply_own(Changes { deletes: vec![id], ..Changes::default() }, w)
     }
 
     pub fn object_size(&self, _s: &Session, h: Handle) -> Result<CK_ULONG> {

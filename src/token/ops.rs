@@ -332,7 +332,6 @@ impl Token {
         public_t: &[Attr],
         private_t: &[Attr],
     ) -> Result<(Handle, Handle)> {
-        self.key_policy().check_key_pair_generation(mech.ty)?;
         // CKA_KEYWARD_ROTATE: a new version of an existing key pair (src/kms).
         if let Some(hs) = self.kms_rotate_generate_pair(s, mech, public_t, private_t)? {
             return Ok(hs);
@@ -593,6 +592,8 @@ fn fill_private_from_pkcs8(n: &mut NewObject, der: &[u8]) -> Result<()> {
 /// The two halves of a generated pair are one managed key: they share the
 /// private half's identity.
 fn generate_pair(t: &Token, mech: &Mechanism, pub_t: &[Attr], priv_t: &[Attr]) -> Result<(NewObject, NewObject)> {
+    // Every new pair (C_GenerateKeyPair, rotation) passes the policy first.
+    t.key_policy().check_key_pair_generation(mech.ty)?;
     let (mut pubn, privn) = super::asym::generate_pair(t, mech, pub_t, priv_t)?;
     pair_up(&mut pubn, &privn);
     Ok((pubn, privn))
@@ -608,7 +609,6 @@ pub(crate) fn pair_up(public: &mut NewObject, private: &NewObject) {
 
 /// Generates a key pair's objects without storing them (kms rotation).
 pub(crate) fn new_pair(t: &Token, mech: &Mechanism, pub_t: &[Attr], priv_t: &[Attr]) -> Result<(NewObject, NewObject)> {
-    t.key_policy().check_key_pair_generation(mech.ty)?;
     generate_pair(t, mech, pub_t, priv_t)
 }
 
