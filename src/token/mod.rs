@@ -371,7 +371,10 @@ impl Token {
         let uid = new_uid()?;
         n.attrs.insert(CKA_UNIQUE_ID, uid.as_bytes());
         if token {
-            if self.store.token()?.is_none() {
+            // A login needs the token row, and a re-initialization by
+            // another process ends it (at the next refresh): a logged-in
+            // token is initialized, without a read of its row per object.
+            if self.role()?.is_none() && self.store.token()?.is_none() {
                 return Err(Error::new(CKR_TOKEN_NOT_RECOGNIZED, "token not initialized"));
             }
             let master = if n.secrets.is_empty() { None } else { Some(self.master()?) };

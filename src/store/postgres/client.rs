@@ -126,6 +126,50 @@ impl PgClient {
         self.run(|c| c.batch_execute(sql))
     }
 
+    /// `sql` (statements without parameters, e.g. `BEGIN`) and then the
+    /// prepared `st`, sent together: one round trip instead of two (the
+    /// client pipelines requests whose futures are polled together, in the
+    /// order they are first polled). An error of `sql` comes first.
+    pub(super) fn batch_then_query_opt(&mut self, sql: &str, st: &Statement, p: Params<'_>) -> Result<Option<Row>> {
+        self.run(|c| async move {
+            let (b, q) = tokio::join!(c.batch_execute(sql), c.query_opt(st, p));
+            b?;
+            q
+        })
+    }
+
+    /// The prepared `first` (an `execute`) and then `st`, sent together:
+    /// one round trip. `first`'s error comes first; its row count is
+    /// returned beside `st`'s rows.
+    pub(super) fn pipelined_query(
+        &mut self,
+        first: &Statement,
+        fp: Params<'_>,
+        st: &Statement,
+        p: Params<'_>,
+    ) -> Result<(u64, Vec<Row>)> {
+        self.run(|c| async move {
+            let (a, b) = tokio::join!(c.execute(first, fp), c.query(st, p));
+            Ok((a?, b?))
+        })
+    }
+
+    /// [`PgClient::pipelined_query`] for a second statement that is not a
+    /// query: its row count. `first` must touch one row.
+    pub(super) fn pipelined_execute(
+        &mut self,
+        first: &Statement,
+        fp: Params<'_>,
+        st: &Statement,
+        p: Params<'_>,
+    ) -> Result<u64> {
+        self.run(|c| async move {
+            let (a, b) = tokio::join!(c.execute(first, fp), c.execute(st, p));
+            Ok((a?, b?))
+        })
+        .and_then(|(a, b)| if a == 1 { Ok(b) } else { Err(super::corrupt("revision counter missing")) })
+    }
+
     /// One unprepared query with parameters.
     pub(super) fn query_sql(&mut self, sql: &str, p: Params<'_>) -> Result<Vec<Row>> {
         self.run(|c| c.query(sql, p))

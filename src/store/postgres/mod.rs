@@ -238,16 +238,22 @@ impl Backend for Postgres {
     fn write(&self, f: WriteFn<'_>) -> Result<Written> {
         self.with(|c, seen| {
             let Conn { client: t, stmts } = c;
-            t.batch("BEGIN ISOLATION LEVEL READ COMMITTED")?;
             // The body runs under catch_unwind only to roll back before the
             // panic goes on (the connection stays usable).
             let body = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<(u64, Option<u64>)> {
-                // The write lock, first.
-                let row = tx::query_opt(t, stmts, "SELECT rev FROM counters WHERE id = 1 FOR UPDATE", &[])?
-                    .ok_or_else(|| corrupt("revision counter missing"))?;
+                // The write lock, first, sent with the BEGIN (one round trip).
+                let row = tx::begin_query_opt(
+                    t,
+                    stmts,
+                    "BEGIN ISOLATION LEVEL READ COMMITTED",
+                    "SELECT rev FROM counters WHERE id = 1 FOR UPDATE",
+                    &[],
+                )?
+                .ok_or_else(|| corrupt("revision counter missing"))?;
                 let before = to_rev(row.try_get(0).map_err(pg_err)?)?;
                 let ptx = PgTx::new(t, stmts, before);
                 f(&ptx)?;
+                ptx.flush()?;
                 Ok((before, ptx.stamped()))
             }));
             let (before, stamped) = match body {

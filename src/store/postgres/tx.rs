@@ -34,6 +34,18 @@ pub(super) fn query_opt(c: &mut PgClient, stmts: &mut Stmts, sql: &'static str, 
     c.query_opt(&s, p)
 }
 
+/// `begin` and then `sql` (prepared), in one round trip.
+pub(super) fn begin_query_opt(
+    c: &mut PgClient,
+    stmts: &mut Stmts,
+    begin: &str,
+    sql: &'static str,
+    p: Params<'_>,
+) -> Result<Option<Row>> {
+    let s = prepared(c, stmts, sql)?;
+    c.batch_then_query_opt(begin, &s, p)
+}
+
 pub(super) fn execute(c: &mut PgClient, stmts: &mut Stmts, sql: &'static str, p: Params<'_>) -> Result<u64> {
     let s = prepared(c, stmts, sql)?;
     c.execute(&s, p)
@@ -107,9 +119,17 @@ pub(super) struct PgTx<'t> {
     tx: RefCell<&'t mut PgClient>,
     stmts: RefCell<&'t mut Stmts>,
     rev: Cell<Option<u64>>,
+    /// The counter's bump to `rev` is not sent yet: it goes with the next
+    /// statement (one round trip for both), or before the commit.
+    bump_pending: Cell<bool>,
     /// The revision the write lock found.
     base: u64,
 }
+
+/// The first write's bump of the revision counter, to the revision the
+/// transaction stamps (the write lock holds the row: no other bump can
+/// come between the lock's read of `base` and this one).
+const BUMP: &str = "UPDATE counters SET rev = $1 WHERE id = 1";
 
 fn iter(w: &WrappedKey) -> i64 {
     i64::from(w.iterations)
@@ -119,19 +139,76 @@ impl<'t> PgTx<'t> {
     /// `tx` is inside a transaction that holds the write lock.
     /// `base` is the revision the lock statement read.
     pub(super) fn new(tx: &'t mut PgClient, stmts: &'t mut Stmts, base: u64) -> Self {
-        PgTx { tx: RefCell::new(tx), stmts: RefCell::new(stmts), rev: Cell::new(None), base }
+        PgTx {
+            tx: RefCell::new(tx),
+            stmts: RefCell::new(stmts),
+            rev: Cell::new(None),
+            bump_pending: Cell::new(false),
+            base,
+        }
+    }
+
+    /// `sql`, preceded in the same round trip by the counter's bump when
+    /// one is pending. The row count is `sql`'s when it is not a query.
+    fn send(&self, sql: &'static str, p: Params<'_>) -> Result<Vec<Row>> {
+        let c = &mut *self.tx.borrow_mut();
+        let stmts = &mut *self.stmts.borrow_mut();
+        if !self.bump_pending.get() {
+            return query(c, stmts, sql, p);
+        }
+        let rev = from_rev(self.rev.get().ok_or_else(|| corrupt("bump without a revision"))?);
+        let bump = prepared(c, stmts, BUMP)?;
+        let st = prepared(c, stmts, sql)?;
+        let (n, rows) = c.pipelined_query(&bump, &[&rev], &st, p)?;
+        self.bump_pending.set(false);
+        if n != 1 {
+            return Err(corrupt("revision counter missing"));
+        }
+        Ok(rows)
     }
 
     fn query(&self, sql: &'static str, p: Params<'_>) -> Result<Vec<Row>> {
-        query(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), sql, p)
+        self.send(sql, p)
     }
 
     fn query_opt(&self, sql: &'static str, p: Params<'_>) -> Result<Option<Row>> {
-        query_opt(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), sql, p)
+        if !self.bump_pending.get() {
+            return query_opt(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), sql, p);
+        }
+        let mut rows = self.send(sql, p)?;
+        match rows.len() {
+            0 => Ok(None),
+            1 => Ok(rows.pop()),
+            _ => Err(corrupt("more than one row where one was expected")),
+        }
     }
 
     fn execute(&self, sql: &'static str, p: Params<'_>) -> Result<u64> {
-        execute(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), sql, p)
+        if !self.bump_pending.get() {
+            return execute(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), sql, p);
+        }
+        let c = &mut *self.tx.borrow_mut();
+        let stmts = &mut *self.stmts.borrow_mut();
+        let rev = from_rev(self.rev.get().ok_or_else(|| corrupt("bump without a revision"))?);
+        let bump = prepared(c, stmts, BUMP)?;
+        let st = prepared(c, stmts, sql)?;
+        let n = c.pipelined_execute(&bump, &[&rev], &st, p)?;
+        self.bump_pending.set(false);
+        Ok(n)
+    }
+
+    /// Sends a bump still pending (a write whose statements all came
+    /// before its first stamp): before the commit.
+    pub(super) fn flush(&self) -> Result<()> {
+        if self.bump_pending.get() {
+            let rev = from_rev(self.rev.get().ok_or_else(|| corrupt("bump without a revision"))?);
+            let n = execute(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), BUMP, &[&rev])?;
+            self.bump_pending.set(false);
+            if n != 1 {
+                return Err(corrupt("revision counter missing"));
+            }
+        }
+        Ok(())
     }
 
     /// The revision this transaction wrote, if it wrote.
@@ -139,16 +216,17 @@ impl<'t> PgTx<'t> {
         self.rev.get()
     }
 
+    /// The revision this transaction's writes stamp: the one after the
+    /// write lock's. The first stamp leaves the counter's bump pending; it
+    /// goes out with the next statement.
     fn stamp(&self) -> Result<i64> {
         if let Some(r) = self.rev.get() {
             return Ok(from_rev(r));
         }
-        let row = self
-            .query_opt("UPDATE counters SET rev = rev + 1 WHERE id = 1 RETURNING rev", &[])?
-            .ok_or_else(|| corrupt("revision counter missing"))?;
-        let r: i64 = row.try_get(0).map_err(pg_err)?;
-        self.rev.set(Some(to_rev(r)?));
-        Ok(r)
+        let r = self.base.checked_add(1).ok_or_else(|| corrupt("revision counter overflow"))?;
+        self.rev.set(Some(r));
+        self.bump_pending.set(true);
+        Ok(from_rev(r))
     }
 }
 
