@@ -138,36 +138,29 @@ impl PgClient {
         })
     }
 
-    /// The prepared `first` (an `execute`) and then `st`, sent together:
-    /// one round trip. `first`'s error comes first; its row count is
-    /// returned beside `st`'s rows.
-    pub(super) fn pipelined_query(
-        &mut self,
-        first: &Statement,
-        fp: Params<'_>,
-        st: &Statement,
-        p: Params<'_>,
-    ) -> Result<(u64, Vec<Row>)> {
-        self.run(|c| async move {
-            let (a, b) = tokio::join!(c.execute(first, fp), c.query(st, p));
-            Ok((a?, b?))
-        })
-    }
-
-    /// [`PgClient::pipelined_query`] for a second statement that is not a
-    /// query: its row count. `first` must touch one row.
-    pub(super) fn pipelined_execute(
-        &mut self,
-        first: &Statement,
-        fp: Params<'_>,
-        st: &Statement,
-        p: Params<'_>,
-    ) -> Result<u64> {
-        self.run(|c| async move {
-            let (a, b) = tokio::join!(c.execute(first, fp), c.execute(st, p));
-            Ok((a?, b?))
-        })
-        .and_then(|(a, b)| if a == 1 { Ok(b) } else { Err(super::corrupt("revision counter missing")) })
+    /// The prepared `first` (an `execute` that must touch one row: the
+    /// revision bump) and then the request `then` makes, sent together:
+    /// one round trip. `first`'s error comes first.
+    pub(super) fn pipelined<'a, F, R>(
+        &'a mut self,
+        first: &'a Statement,
+        fp: Params<'a>,
+        then: impl FnOnce(&'a Client) -> F,
+    ) -> Result<R>
+    where
+        F: Future<Output = std::result::Result<R, tokio_postgres::Error>> + 'a,
+    {
+        let (n, r) = self.run(move |c| {
+            let second = then(c);
+            async move {
+                let (a, b) = tokio::join!(c.execute(first, fp), second);
+                Ok((a?, b?))
+            }
+        })?;
+        if n != 1 {
+            return Err(super::corrupt("revision counter missing"));
+        }
+        Ok(r)
     }
 
     /// One unprepared query with parameters.

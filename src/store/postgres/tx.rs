@@ -148,34 +148,36 @@ impl<'t> PgTx<'t> {
         }
     }
 
-    /// `sql`, preceded in the same round trip by the counter's bump when
-    /// one is pending. The row count is `sql`'s when it is not a query.
-    fn send(&self, sql: &'static str, p: Params<'_>) -> Result<Vec<Row>> {
+    /// Prepares `sql` and runs it by `run`, given the counter's bump
+    /// (statement and revision) when one is pending: `run` sends both in
+    /// one round trip ([`PgClient::pipelined`]).
+    fn send<R>(
+        &self,
+        sql: &'static str,
+        run: impl FnOnce(&mut PgClient, &Statement, Option<(&Statement, i64)>) -> Result<R>,
+    ) -> Result<R> {
         let c = &mut *self.tx.borrow_mut();
         let stmts = &mut *self.stmts.borrow_mut();
+        let st = prepared(c, stmts, sql)?;
         if !self.bump_pending.get() {
-            return query(c, stmts, sql, p);
+            return run(c, &st, None);
         }
         let rev = from_rev(self.rev.get().ok_or_else(|| corrupt("bump without a revision"))?);
         let bump = prepared(c, stmts, BUMP)?;
-        let st = prepared(c, stmts, sql)?;
-        let (n, rows) = c.pipelined_query(&bump, &[&rev], &st, p)?;
+        let r = run(c, &st, Some((&bump, rev)))?;
         self.bump_pending.set(false);
-        if n != 1 {
-            return Err(corrupt("revision counter missing"));
-        }
-        Ok(rows)
+        Ok(r)
     }
 
     fn query(&self, sql: &'static str, p: Params<'_>) -> Result<Vec<Row>> {
-        self.send(sql, p)
+        self.send(sql, |c, st, bump| match bump {
+            None => c.query(st, p),
+            Some((b, rev)) => c.pipelined(b, &[&rev], |cl| cl.query(st, p)),
+        })
     }
 
     fn query_opt(&self, sql: &'static str, p: Params<'_>) -> Result<Option<Row>> {
-        if !self.bump_pending.get() {
-            return query_opt(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), sql, p);
-        }
-        let mut rows = self.send(sql, p)?;
+        let mut rows = self.query(sql, p)?;
         match rows.len() {
             0 => Ok(None),
             1 => Ok(rows.pop()),
@@ -184,17 +186,10 @@ impl<'t> PgTx<'t> {
     }
 
     fn execute(&self, sql: &'static str, p: Params<'_>) -> Result<u64> {
-        if !self.bump_pending.get() {
-            return execute(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), sql, p);
-        }
-        let c = &mut *self.tx.borrow_mut();
-        let stmts = &mut *self.stmts.borrow_mut();
-        let rev = from_rev(self.rev.get().ok_or_else(|| corrupt("bump without a revision"))?);
-        let bump = prepared(c, stmts, BUMP)?;
-        let st = prepared(c, stmts, sql)?;
-        let n = c.pipelined_execute(&bump, &[&rev], &st, p)?;
-        self.bump_pending.set(false);
-        Ok(n)
+        self.send(sql, |c, st, bump| match bump {
+            None => c.execute(st, p),
+            Some((b, rev)) => c.pipelined(b, &[&rev], |cl| cl.execute(st, p)),
+        })
     }
 
     /// Sends a bump still pending (a write whose statements all came
