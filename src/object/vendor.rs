@@ -171,8 +171,8 @@ pub fn copy_source(o: &Object) -> Option<crate::types::Handle> {
 }
 /// A fresh key identity: 128 random bits as 32 hex digits.
 pub fn new_key_id() -> Result<Vec<u8>> {
-    let mut b = [0u8; 16];
-    crate::crypto::random_fill(&mut b).map_err(|_| Error::general("rng failed"))?;
+    // A public identifier: from the per-thread pool, not a DRBG call per key.
+    let b = crate::crypto::rand::public_id().map_err(|_| Error::general("rng failed"))?;
     Ok(hex::encode(b).into_bytes())
 }
 pub fn time_attr(o: &Object, ty: CK_ATTRIBUTE_TYPE) -> i64 {
