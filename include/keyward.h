@@ -66,6 +66,13 @@
 #define CKM_KEYWARD_AES_GCM         (CKM_VENDOR_DEFINED | 0x4B570001UL)
 #define KEYWARD_AES_GCM_OVERHEAD    35
 
+/* Deterministic ML-KEM encapsulation (FIPS 203 ML-KEM.Encaps_internal),
+ * C_EncapsulateKey only, with a CKK_ML_KEM public key. Parameter: exactly
+ * the 32 bytes of m. The caller knows the secret it chose, so the new key is
+ * an imported one: CKA_LOCAL, CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE
+ * are CK_FALSE and the policy of C_CreateObject with a CKA_VALUE applies. */
+#define CKM_KEYWARD_ML_KEM_DETERMINISTIC (CKM_VENDOR_DEFINED | 0x4B570002UL)
+
 #define KEYWARD_STATE_ENABLED          1UL
 #define KEYWARD_STATE_DISABLED         2UL
 #define KEYWARD_STATE_PENDING_DELETION 3UL

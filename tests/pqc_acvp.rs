@@ -18,15 +18,19 @@
 //!   CKA_PUBLIC_KEY_INFO).
 //! - sigVer: the public key imported, C_Verify gives CKR_OK or
 //!   CKR_SIGNATURE_INVALID as testPassed says.
-//! - encapDecap: decapsulation cases, and the encapsulationKeyCheck /
+//! - encapDecap: encapsulation cases (ek, m -> c, k: the public key
+//!   imported, C_EncapsulateKey with keyward's
+//!   CKM_KEYWARD_ML_KEM_DETERMINISTIC and `m` as its parameter, the
+//!   ciphertext and the new key's CKA_VALUE compared byte for byte; the key
+//!   carries the attributes of an imported key), decapsulation cases, and
+//!   the encapsulationKeyCheck /
 //!   decapsulationKeyCheck groups (an import of a key failing the FIPS 203
 //!   §7.2 / §7.3 check is refused with CKR_ATTRIBUTE_VALUE_INVALID).
 //!
 //! Not reachable through PKCS#11 (run in crypto::pq's unit tests from
 //! tests/data/acvp_pqc.json where they can be): the internal-interface
 //! groups (sigGen/sigVer with externalMu true or false: no mechanism signs
-//! M' or μ directly) and the encapsulation groups (C_EncapsulateKey takes no
-//! caller `m`, by design).
+//! M' or μ directly).
 
 mod common;
 use common::*;
@@ -199,6 +203,7 @@ fn acvp_ml_kem_decapsulation_and_key_checks() {
         for c in g["tests"].as_array().unwrap() {
             let id = format!("tgId {} tcId {} {}", g["tgId"], c["tcId"], g["function"]);
             let (class, key) = match g["function"].as_str().unwrap() {
+                "encapsulation" => continue, // acvp_ml_kem_encapsulation
                 "decapsulation" => {
                     let k = import(&s, ObjectClass::PRIVATE_KEY, KeyType::ML_KEM, set.into(), hx(c, "dk")).unwrap();
                     let out = s.decapsulate_key(&Mechanism::MlKem, k, &secret, &hx(c, "c")).unwrap();
@@ -224,4 +229,162 @@ fn acvp_ml_kem_decapsulation_and_key_checks() {
         }
     }
     assert_eq!((decaps, accepted, refused), (6, 12, 30));
+}
+
+/// keyward's deterministic ML-KEM encapsulation (include/keyward.h).
+const CKM_KEYWARD_ML_KEM_DETERMINISTIC: u64 = 0x8000_0000 | 0x4B57_0002;
+const CKA_KEYWARD_ORIGIN: u64 = 0x8000_0000 | 0x4B57_0008;
+const KEYWARD_ORIGIN_IMPORTED: u64 = 2;
+
+fn deterministic<T>(m: &T) -> Mechanism<'_> {
+    let ty = cryptoki::mechanism::MechanismType::new_vendor_defined(CKM_KEYWARD_ML_KEM_DETERMINISTIC).unwrap();
+    Mechanism::VendorDefined(cryptoki::mechanism::vendor_defined::VendorDefinedMechanism::new(ty, Some(m)))
+}
+
+fn readable_secret() -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+    ]
+}
+
+fn flags(s: &Session, k: cryptoki::object::ObjectHandle) -> [bool; 3] {
+    let want = [AttributeType::Local, AttributeType::AlwaysSensitive, AttributeType::NeverExtractable];
+    let got = s.get_attributes(k, &want).unwrap();
+    let mut out = [true; 3];
+    for (i, a) in got.into_iter().enumerate() {
+        out[i] = match a {
+            Attribute::Local(b) | Attribute::AlwaysSensitive(b) | Attribute::NeverExtractable(b) => b,
+            a => panic!("{a:?}"),
+        };
+    }
+    out
+}
+
+#[test]
+fn acvp_ml_kem_encapsulation() {
+    let t = initialized();
+    let s = t.user_session();
+    let v = vectors();
+    let mut sets = std::collections::BTreeSet::new();
+    let mut n = 0;
+    for g in v["ml_kem_encapdecap"].as_array().unwrap() {
+        if g["function"] != "encapsulation" {
+            continue;
+        }
+        assert_eq!(g["testType"], "AFT");
+        for c in g["tests"].as_array().unwrap() {
+            let id = format!("tgId {} tcId {}", g["tgId"], c["tcId"]);
+            let ek = import(&s, ObjectClass::PUBLIC_KEY, KeyType::ML_KEM, kem_set(g).into(), hx(c, "ek")).unwrap();
+            let m: [u8; 32] = hx(c, "m").try_into().unwrap();
+            let (ct, k) = s.encapsulate_key(&deterministic(&m), ek, &readable_secret()).unwrap();
+            assert_eq!(hex::encode_upper(&ct), c["c"].as_str().unwrap(), "{id}");
+            assert_eq!(hex::encode_upper(value(&s, k)), c["k"].as_str().unwrap(), "{id}");
+            // The caller chose m, so it knows k: an imported key.
+            assert_eq!(flags(&s, k), [false; 3], "{id}");
+            assert_eq!(get_ulong(&s, k, CKA_KEYWARD_ORIGIN), KEYWARD_ORIGIN_IMPORTED, "{id}");
+            sets.insert(g["parameterSet"].to_string());
+            n += 1;
+        }
+    }
+    assert_eq!((sets.len(), n), (3, 9), "{sets:?}");
+}
+
+/// The vendor mechanism: advertised for encapsulation only, exactly 32
+/// bytes of m, never for decapsulation; the key it makes is an import even
+/// when sensitive and unextractable (CKA_ALWAYS_SENSITIVE and
+/// CKA_NEVER_EXTRACTABLE stay false), while decapsulating the same
+/// ciphertext with a never-extractable private key gives a derived key that
+/// keeps those properties.
+#[test]
+fn ml_kem_deterministic_mechanism() {
+    let t = initialized();
+    let s = t.user_session();
+    let ty = cryptoki::mechanism::MechanismType::new_vendor_defined(CKM_KEYWARD_ML_KEM_DETERMINISTIC).unwrap();
+    // (C_GetMechanismList lists it: the `cryptoki` crate drops vendor
+    // types from its list, so mechanism::pq's unit test checks that.)
+    let info = t.p11.get_mechanism_info(t.slot, ty).unwrap();
+    assert!(info.encapsulate() && !info.decapsulate() && !info.generate_key_pair());
+    let (pubk, privk) = s
+        .generate_key_pair(
+            &Mechanism::MlKemKeyPairGen,
+            &[Attribute::ParameterSet(MlKemParameterSetType::ML_KEM_768.into()), Attribute::Encapsulate(true)],
+            &[Attribute::Decapsulate(true), Attribute::Sensitive(true), Attribute::Extractable(false)],
+        )
+        .unwrap();
+    let m = [0x5au8; 32];
+    // Same m, same ciphertext and secret; the private key decapsulates it.
+    let (c1, k1) = s.encapsulate_key(&deterministic(&m), pubk, &readable_secret()).unwrap();
+    let (c2, k2) = s.encapsulate_key(&deterministic(&m), pubk, &readable_secret()).unwrap();
+    assert_eq!((&c1, value(&s, k1)), (&c2, value(&s, k2)));
+    let d = s.decapsulate_key(&Mechanism::MlKem, privk, &readable_secret(), &c1).unwrap();
+    assert_eq!(value(&s, d), value(&s, k1));
+    // Sensitive and unextractable asked: still not "always"/"never".
+    let locked = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::ValueLen(16.into()),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Encrypt(true),
+    ];
+    let (_, k) = s.encapsulate_key(&deterministic(&m), pubk, &locked).unwrap();
+    assert_eq!(flags(&s, k), [false; 3]);
+    let dk = s.decapsulate_key(&Mechanism::MlKem, privk, &locked, &c1).unwrap();
+    assert_eq!(flags(&s, dk), [false, true, true], "decapsulation with a never-extractable private key");
+    // Wrong parameter lengths, no parameter, and CKA_VALUE in the template.
+    let bad = |m: &Mechanism| rv(s.encapsulate_key(m, pubk, &readable_secret()).unwrap_err());
+    assert_eq!(bad(&deterministic(&[0u8; 31])), RvError::MechanismParamInvalid);
+    assert_eq!(bad(&deterministic(&[0u8; 33])), RvError::MechanismParamInvalid);
+    let none =
+        Mechanism::VendorDefined(cryptoki::mechanism::vendor_defined::VendorDefinedMechanism::new::<u8>(ty, None));
+    assert_eq!(bad(&none), RvError::MechanismParamInvalid);
+    let mut with_value = readable_secret();
+    with_value.push(Attribute::Value(vec![1; 32]));
+    assert_eq!(
+        rv(s.encapsulate_key(&deterministic(&m), pubk, &with_value).unwrap_err()),
+        RvError::TemplateInconsistent
+    );
+    // Not a decapsulation mechanism.
+    assert_eq!(
+        rv(s.decapsulate_key(&deterministic(&m), privk, &readable_secret(), &c1).unwrap_err()),
+        RvError::MechanismInvalid
+    );
+}
+
+/// Under `profile = "strict"` the mechanism is gated exactly as
+/// C_CreateObject of the same secret value: strict accepts secret-key
+/// imports (so the ACVP case gives the same key) but refuses a key whose
+/// bytes are all equal (here a 1-byte CKA_VALUE_LEN) with
+/// CKR_ATTRIBUTE_VALUE_INVALID, for both.
+#[test]
+fn ml_kem_deterministic_strict_profile() {
+    let t = initialized_with("profile = \"strict\"\n");
+    let s = t.user_session();
+    let v = vectors();
+    let g = v["ml_kem_encapdecap"].as_array().unwrap().iter().find(|g| g["function"] == "encapsulation").unwrap();
+    let c = &g["tests"][0];
+    let ek = import(&s, ObjectClass::PUBLIC_KEY, KeyType::ML_KEM, kem_set(g).into(), hx(c, "ek")).unwrap();
+    let m: [u8; 32] = hx(c, "m").try_into().unwrap();
+    let (ct, k) = s.encapsulate_key(&deterministic(&m), ek, &readable_secret()).unwrap();
+    assert_eq!(hex::encode_upper(&ct), c["c"].as_str().unwrap());
+    assert_eq!(hex::encode_upper(value(&s, k)), c["k"].as_str().unwrap());
+    let mut one = readable_secret();
+    one.push(Attribute::ValueLen(1.into()));
+    let got = rv(s.encapsulate_key(&deterministic(&m), ek, &one).unwrap_err());
+    let mut imported = readable_secret();
+    imported.push(Attribute::Value(hx(c, "k")[..1].to_vec()));
+    assert_eq!(got, rv(s.create_object(&imported).unwrap_err()));
+    assert_eq!(got, RvError::AttributeValueInvalid);
+}
+
+/// `allow_ml_kem = false` refuses the vendor mechanism as it refuses
+/// CKM_ML_KEM (advertised without flags).
+#[test]
+fn ml_kem_deterministic_refused_without_ml_kem() {
+    let t = initialized_with("allow_ml_kem = false\n");
+    let ty = cryptoki::mechanism::MechanismType::new_vendor_defined(CKM_KEYWARD_ML_KEM_DETERMINISTIC).unwrap();
+    assert!(!t.p11.get_mechanism_info(t.slot, ty).unwrap().encapsulate());
 }

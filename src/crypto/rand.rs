@@ -98,3 +98,40 @@ mod tests {
         random_fill(&mut empty).unwrap();
     }
 }
+
+/// Random bytes for public identifiers (object UIDs, CKA_KEYWARD_KEY_ID),
+/// drawn from [`random_fill`] 512 at a time: a DRBG call costs far more
+/// than 16 bytes of output (it mixes in fresh CPU entropy on every call),
+/// and a session object is made per C_EncapsulateKey or C_DeriveKey. These
+/// are public values, never secrets nor key material; the pool is per
+/// thread, and refilled in a forked child (the process id changes), so
+/// parent and child never hand out the same bytes.
+struct IdPool {
+    pid: u32,
+    used: usize,
+    bytes: [u8; ID_POOL],
+}
+pub(crate) const ID_POOL: usize = 512;
+
+thread_local! {
+    // No destructor: nothing is registered with the host's thread exit.
+    static ID_POOL_TLS: std::cell::RefCell<IdPool> =
+        const { std::cell::RefCell::new(IdPool { pid: 0, used: ID_POOL, bytes: [0; ID_POOL] }) };
+}
+
+/// 16 fresh random bytes for a public identifier (see [`IdPool`]).
+pub fn public_id() -> CryptoResult<[u8; 16]> {
+    ID_POOL_TLS.with(|p| {
+        let mut p = p.try_borrow_mut().map_err(|_| CryptoError::Internal)?;
+        let pid = std::process::id();
+        if p.pid != pid || p.used + 16 > ID_POOL {
+            random_fill(&mut p.bytes)?;
+            p.pid = pid;
+            p.used = 0;
+        }
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&p.bytes[p.used..p.used + 16]);
+        p.used += 16;
+        Ok(b)
+    })
+}

@@ -14,6 +14,11 @@
 //! - CKM_ML_KEM: no parameter; encapsulation with a public key gives the
 //!   ciphertext and a 32-byte shared secret, decapsulation with the private
 //!   key gives the secret back.
+//! - CKM_KEYWARD_ML_KEM_DETERMINISTIC (vendor, encapsulation only): the
+//!   parameter is exactly the 32 bytes of FIPS 203's `m`; the ciphertext and
+//!   secret are the deterministic ML-KEM.Encaps_internal(ek, m) (what the
+//!   ACVP encapsulation vectors check). The caller knows the secret it
+//!   chose, so the token makes the key as an import (`token::pq`).
 
 use super::Signer;
 use crate::ck::*;
@@ -32,6 +37,7 @@ const SIGN_VERIFY: CK_FLAGS = CKF_SIGN | CKF_VERIFY;
 pub const MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] = &[
     (CKM_ML_KEM_KEY_PAIR_GEN, CKP_ML_KEM_512, CKP_ML_KEM_1024, CKF_GENERATE_KEY_PAIR),
     (CKM_ML_KEM, CKP_ML_KEM_512, CKP_ML_KEM_1024, CKF_ENCAPSULATE | CKF_DECAPSULATE),
+    (CKM_KEYWARD_ML_KEM_DETERMINISTIC, CKP_ML_KEM_512, CKP_ML_KEM_1024, CKF_ENCAPSULATE),
     (CKM_ML_DSA_KEY_PAIR_GEN, CKP_ML_DSA_44, CKP_ML_DSA_87, CKF_GENERATE_KEY_PAIR),
     (CKM_ML_DSA, CKP_ML_DSA_44, CKP_ML_DSA_87, SIGN_VERIFY),
     (CKM_HASH_ML_DSA, CKP_ML_DSA_44, CKP_ML_DSA_87, SIGN_VERIFY),
@@ -46,6 +52,15 @@ pub const MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] = &[
     (CKM_HASH_ML_DSA_SHAKE128, CKP_ML_DSA_44, CKP_ML_DSA_87, SIGN_VERIFY),
     (CKM_HASH_ML_DSA_SHAKE256, CKP_ML_DSA_44, CKP_ML_DSA_87, SIGN_VERIFY),
 ];
+
+/// keyward's deterministic ML-KEM encapsulation (include/keyward.h): the
+/// parameter is the 32-byte `m` of FIPS 203 ML-KEM.Encaps_internal.
+pub const CKM_KEYWARD_ML_KEM_DETERMINISTIC: CK_MECHANISM_TYPE = CKM_VENDOR_DEFINED | 0x4B57_0002;
+
+/// Whether `ty` is one of the ML-KEM operation mechanisms.
+pub fn is_ml_kem(ty: CK_MECHANISM_TYPE) -> bool {
+    ty == CKM_ML_KEM || ty == CKM_KEYWARD_ML_KEM_DETERMINISTIC
+}
 
 /// The longest multi-part message buffered for one signature.
 const MAX_MESSAGE: usize = 64 << 20;
@@ -270,9 +285,30 @@ impl Signer for MlDsaOp {
     }
 }
 
+/// The caller's `m` of an ML-KEM encapsulation mechanism: `None` for
+/// CKM_ML_KEM (fresh randomness), the 32 bytes for
+/// CKM_KEYWARD_ML_KEM_DETERMINISTIC (`CKR_MECHANISM_PARAM_INVALID` for any
+/// other length).
+pub fn encapsulation_m(mech: &Mechanism) -> Result<Option<[u8; 32]>> {
+    match (mech.ty, &mech.param) {
+        (CKM_ML_KEM, MechParam::None) => Ok(None),
+        (CKM_ML_KEM, _) => Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "CKM_ML_KEM takes no parameter")),
+        (CKM_KEYWARD_ML_KEM_DETERMINISTIC, MechParam::Bytes(b)) if b.len() == 32 => {
+            let mut m = [0u8; 32];
+            m.copy_from_slice(b);
+            Ok(Some(m))
+        }
+        (CKM_KEYWARD_ML_KEM_DETERMINISTIC, _) => Err(Error::new(
+            CKR_MECHANISM_PARAM_INVALID,
+            "CKM_KEYWARD_ML_KEM_DETERMINISTIC takes exactly the 32 bytes of m",
+        )),
+        (ty, _) => Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{ty:x} is not ML-KEM encapsulation")),
+    }
+}
+
 fn check_kem(mech: &Mechanism) -> Result<()> {
     if mech.ty != CKM_ML_KEM {
-        return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} is not ML-KEM", mech.ty));
+        return Err(err!(CKR_MECHANISM_INVALID, "mechanism 0x{:x} is not ML-KEM decapsulation", mech.ty));
     }
     if !matches!(mech.param, MechParam::None) {
         return Err(Error::new(CKR_MECHANISM_PARAM_INVALID, "CKM_ML_KEM takes no parameter"));
@@ -280,11 +316,10 @@ fn check_kem(mech: &Mechanism) -> Result<()> {
     Ok(())
 }
 
-/// CKM_ML_KEM encapsulation: (ciphertext, shared secret).
-pub fn encapsulate(mech: &Mechanism, key: &MlKemPublic) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
-    check_kem(mech)?;
-    let (ct, ss) = key.encapsulate(None).map_err(|e| err!(CKR_FUNCTION_FAILED, "ML-KEM encapsulation: {e:?}"))?;
-    Ok((ct, Zeroizing::new(ss.to_vec())))
+/// ML-KEM encapsulation with `m` from [`encapsulation_m`]: (ciphertext,
+/// shared secret).
+pub fn encapsulate(m: Option<&[u8; 32]>, key: &MlKemPublic) -> Result<(Vec<u8>, Zeroizing<[u8; 32]>)> {
+    key.encapsulate(m).map_err(|e| err!(CKR_FUNCTION_FAILED, "ML-KEM encapsulation: {e:?}"))
 }
 
 /// CKM_ML_KEM decapsulation: the shared secret.
@@ -372,14 +407,32 @@ mod tests {
     fn ml_kem_mechanism() {
         let k = MlKemPrivate::generate(MlKem::P768).unwrap();
         let m = Mechanism::new(CKM_ML_KEM);
-        let (ct, ss) = encapsulate(&m, k.public()).unwrap();
+        let (ct, ss) = encapsulate(encapsulation_m(&m).unwrap().as_ref(), k.public()).unwrap();
         assert_eq!(ct.len(), ciphertext_len(k.public()));
-        assert_eq!(decapsulate(&m, &k, &ct).unwrap(), ss);
+        assert_eq!(decapsulate(&m, &k, &ct).unwrap()[..], ss[..]);
         assert_eq!(rv(decapsulate(&m, &k, &ct[1..])), CKR_ENCRYPTED_DATA_LEN_RANGE);
         assert_eq!(
-            rv(encapsulate(&Mechanism { ty: CKM_ML_KEM, param: MechParam::Ulong(1) }, k.public())),
+            rv(encapsulation_m(&Mechanism { ty: CKM_ML_KEM, param: MechParam::Ulong(1) })),
             CKR_MECHANISM_PARAM_INVALID
         );
-        assert_eq!(rv(encapsulate(&Mechanism::new(CKM_ML_DSA), k.public())), CKR_MECHANISM_INVALID);
+        assert_eq!(rv(encapsulation_m(&Mechanism::new(CKM_ML_DSA))), CKR_MECHANISM_INVALID);
+        // The deterministic mechanism: exactly 32 bytes of m, the same m
+        // giving the same ciphertext and secret; never for decapsulation.
+        let det = |b: Vec<u8>| Mechanism { ty: CKM_KEYWARD_ML_KEM_DETERMINISTIC, param: MechParam::Bytes(b) };
+        let mm = encapsulation_m(&det(vec![7; 32])).unwrap();
+        assert_eq!(mm, Some([7; 32]));
+        let (c1, s1) = encapsulate(mm.as_ref(), k.public()).unwrap();
+        let (c2, s2) = encapsulate(mm.as_ref(), k.public()).unwrap();
+        assert_eq!((&c1, &s1[..]), (&c2, &s2[..]));
+        assert_eq!(decapsulate(&m, &k, &c1).unwrap()[..], s1[..]);
+        for bad in [vec![7; 31], vec![7; 33], vec![]] {
+            assert_eq!(rv(encapsulation_m(&det(bad))), CKR_MECHANISM_PARAM_INVALID);
+        }
+        assert_eq!(rv(encapsulation_m(&Mechanism::new(CKM_KEYWARD_ML_KEM_DETERMINISTIC))), CKR_MECHANISM_PARAM_INVALID);
+        assert_eq!(rv(decapsulate(&det(vec![7; 32]), &k, &c1)), CKR_MECHANISM_INVALID);
+        let listed = crate::mechanism::registry::list();
+        assert!(listed.contains(&CKM_KEYWARD_ML_KEM_DETERMINISTIC));
+        let info = crate::mechanism::registry::info(CKM_KEYWARD_ML_KEM_DETERMINISTIC).unwrap();
+        assert_eq!(info.flags, CKF_ENCAPSULATE);
     }
 }

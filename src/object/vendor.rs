@@ -65,6 +65,9 @@ pub const CKA_KEYWARD_KEY_ID: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_00
 /// source's purge. Read-only.
 pub const CKA_KEYWARD_COPY_OF: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_000F;
 
+/// Deterministic ML-KEM encapsulation (see `mechanism::pq`). Parameter:
+/// exactly the 32 bytes of FIPS 203's `m`; C_EncapsulateKey only.
+pub use crate::mechanism::pq::CKM_KEYWARD_ML_KEM_DETERMINISTIC;
 /// The version-aware AES-GCM envelope (see `envelope.rs`). Parameter:
 /// none, or the additional authenticated data as a plain byte string.
 pub use crate::mechanism::registry::CKM_KEYWARD_AES_GCM;
@@ -98,6 +101,7 @@ pub const PUBLISHED: &[(&str, CK_ULONG)] = &[
     ("CKA_KEYWARD_KEY_ID", CKA_KEYWARD_KEY_ID),
     ("CKA_KEYWARD_COPY_OF", CKA_KEYWARD_COPY_OF),
     ("CKM_KEYWARD_AES_GCM", CKM_KEYWARD_AES_GCM),
+    ("CKM_KEYWARD_ML_KEM_DETERMINISTIC", CKM_KEYWARD_ML_KEM_DETERMINISTIC),
     ("KEYWARD_STATE_ENABLED", KEYWARD_STATE_ENABLED),
     ("KEYWARD_STATE_DISABLED", KEYWARD_STATE_DISABLED),
     ("KEYWARD_STATE_PENDING_DELETION", KEYWARD_STATE_PENDING_DELETION),
@@ -167,8 +171,8 @@ pub fn copy_source(o: &Object) -> Option<crate::types::Handle> {
 }
 /// A fresh key identity: 128 random bits as 32 hex digits.
 pub fn new_key_id() -> Result<Vec<u8>> {
-    let mut b = [0u8; 16];
-    crate::crypto::random_fill(&mut b).map_err(|_| Error::general("rng failed"))?;
+    // A public identifier: from the per-thread pool, not a DRBG call per key.
+    let b = crate::crypto::rand::public_id().map_err(|_| Error::general("rng failed"))?;
     Ok(hex::encode(b).into_bytes())
 }
 pub fn time_attr(o: &Object, ty: CK_ATTRIBUTE_TYPE) -> i64 {

@@ -83,39 +83,11 @@ pub(crate) fn lock_err<T>(_: T) -> Error {
     Error::general("token lock poisoned")
 }
 
-/// Random bytes for object UIDs, drawn from the engine's DRBG 512 at a
-/// time: a DRBG call costs far more than 16 bytes of output (it mixes in
-/// fresh CPU entropy on every call), and a session object is made per
-/// C_EncapsulateKey or C_DeriveKey. UIDs are public identifiers, not
-/// secrets; the pool is per thread, and refilled in a forked child (the
-/// process id changes), so parent and child never hand out the same bytes.
-struct UidPool {
-    pid: u32,
-    used: usize,
-    bytes: [u8; UID_POOL],
-}
-const UID_POOL: usize = 512;
-
-thread_local! {
-    // No destructor: nothing is registered with the host's thread exit.
-    static UID_POOL_TLS: std::cell::RefCell<UidPool> =
-        const { std::cell::RefCell::new(UidPool { pid: 0, used: UID_POOL, bytes: [0; UID_POOL] }) };
-}
-
+/// Object UIDs come from the per-thread pool of public identifier bytes
+/// (`crypto::rand::public_id`): a DRBG call per object cost more than the
+/// rest of the insert.
 fn uid_bytes() -> Result<[u8; 16]> {
-    UID_POOL_TLS.with(|p| {
-        let mut p = p.try_borrow_mut().map_err(|_| Error::general("uid pool busy"))?;
-        let pid = std::process::id();
-        if p.pid != pid || p.used + 16 > UID_POOL {
-            crate::crypto::random_fill(&mut p.bytes).map_err(|_| Error::general("rng failed"))?;
-            p.pid = pid;
-            p.used = 0;
-        }
-        let mut b = [0u8; 16];
-        b.copy_from_slice(&p.bytes[p.used..p.used + 16]);
-        p.used += 16;
-        Ok(b)
-    })
+    crate::crypto::rand::public_id().map_err(|_| Error::general("rng failed"))
 }
 
 pub(crate) fn new_uid() -> Result<String> {
@@ -579,7 +551,12 @@ mod tests {
                 assert!(seen.insert(u), "a UID came out twice");
             }
         };
-        take(3 * UID_POOL / 16 + 5);
+        take(3 * crate::crypto::rand::ID_POOL / 16 + 5);
+        // Key ids share the pool: never one of the UIDs' bytes.
+        for _ in 0..40 {
+            let id = String::from_utf8(crate::object::vendor::new_key_id().unwrap()).unwrap();
+            assert!(id.len() == 32 && seen.insert(id), "a key id repeated pool bytes");
+        }
         let other: Vec<String> = std::thread::spawn(|| (0..100).map(|_| new_uid().unwrap()).collect()).join().unwrap();
         for u in other {
             assert!(seen.insert(u), "two threads drew the same UID");

@@ -266,6 +266,30 @@ pub fn rotation_keygen(key_type: CK_KEY_TYPE, parameter_set: CK_ULONG) -> (CK_ME
     (m, vec![Attr::ulong(CKA_PARAMETER_SET, parameter_set)])
 }
 
+/// The class and key type of the secret a KEM makes, defaulted: the
+/// caller's template plus CKO_SECRET_KEY / CKK_GENERIC_SECRET when absent.
+fn kem_template(t: &[Attr]) -> Vec<Attr> {
+    let mut with_class: Vec<Attr> = Vec::with_capacity(t.len() + 3);
+    with_class.extend_from_slice(t);
+    if !with_class.iter().any(|a| a.ty == CKA_CLASS) {
+        with_class.push(Attr::ulong(CKA_CLASS, CKO_SECRET_KEY));
+    }
+    if !with_class.iter().any(|a| a.ty == CKA_KEY_TYPE) {
+        with_class.push(Attr::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET));
+    }
+    with_class
+}
+
+/// The key length a KEM secret takes from the 32-byte shared secret:
+/// CKA_VALUE_LEN (the leading bytes) or all of it; AES keys 16, 24 or 32.
+fn kem_key_len(kt: CK_KEY_TYPE, value_len: Option<CK_ULONG>, ss_len: usize) -> Result<usize> {
+    let len = value_len.map_or(ss_len, |l| usize::try_from(l).unwrap_or(usize::MAX));
+    if len == 0 || len > ss_len || (kt == CKK_AES && !matches!(len, 16 | 24 | 32)) {
+        return Err(err!(CKR_KEY_SIZE_RANGE, "cannot make a key of {len} bytes from the 32-byte shared secret"));
+    }
+    Ok(len)
+}
+
 impl Token {
     /// Builds the secret key object of an encapsulation/decapsulation from
     /// `t` and the shared secret: CKO_SECRET_KEY (CKK_GENERIC_SECRET unless
@@ -276,27 +300,14 @@ impl Token {
         // CKA_ENCAPSULATE_TEMPLATE / CKA_DECAPSULATE_TEMPLATE are not
         // offered (unknown attributes to C_CreateObject): nothing implied,
         // so the template with its defaults is all that was given.
-        let mut with_class: Vec<Attr> = Vec::with_capacity(t.len() + 2);
-        with_class.extend_from_slice(t);
-        if !with_class.iter().any(|a| a.ty == CKA_CLASS) {
-            with_class.push(Attr::ulong(CKA_CLASS, CKO_SECRET_KEY));
-        }
-        if !with_class.iter().any(|a| a.ty == CKA_KEY_TYPE) {
-            with_class.push(Attr::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET));
-        }
+        let with_class = kem_template(t);
         let mut n = template::build(&with_class, &[], Origin::Derive(mech.ty))?;
         self.key_policy().settle_usage(&mut [(&mut n, &with_class)]);
         if n.kind != SECRET {
             return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "encapsulation makes secret keys"));
         }
         let kt = n.ulong(CKA_KEY_TYPE).unwrap_or(CKK_GENERIC_SECRET);
-        let len = match n.ulong(CKA_VALUE_LEN) {
-            Some(l) => l as usize,
-            None => ss.len(),
-        };
-        if len == 0 || len > ss.len() || (kt == CKK_AES && !matches!(len, 16 | 24 | 32)) {
-            return Err(err!(CKR_KEY_SIZE_RANGE, "cannot make a key of {len} bytes from the 32-byte shared secret"));
-        }
+        let len = kem_key_len(kt, n.ulong(CKA_VALUE_LEN), ss.len())?;
         let private_base = base.kind == PRIV_PQ;
         let always = private_base && base.flag(CKA_ALWAYS_SENSITIVE) && n.flag(CKA_SENSITIVE);
         let never = private_base && base.flag(CKA_NEVER_EXTRACTABLE) && !n.flag(CKA_EXTRACTABLE);
@@ -304,6 +315,33 @@ impl Token {
         n.set(CKA_NEVER_EXTRACTABLE, &[never as u8]);
         n.set_secret(CKA_VALUE, Zeroizing::new(ss[..len].to_vec()));
         self.insert(s, n)
+    }
+
+    /// The secret of CKM_KEYWARD_ML_KEM_DETERMINISTIC: the caller chose `m`,
+    /// so it knows the shared secret (ML-KEM.Encaps_internal is public
+    /// computation from ek and m). The key is therefore made exactly as
+    /// C_CreateObject makes a secret key with that CKA_VALUE — the same
+    /// path ([`Token::create_object`]): CKA_LOCAL, CKA_ALWAYS_SENSITIVE and
+    /// CKA_NEVER_EXTRACTABLE false, CKA_KEYWARD_ORIGIN imported, and the
+    /// one policy gate of a secret key value entering the token
+    /// (`KeyPolicy::check_new_object`), with its CK_RVs.
+    fn kem_imported_secret(&self, s: &Session, t: &[Attr], ss: &[u8]) -> Result<Handle> {
+        if t.iter().any(|a| a.ty == CKA_VALUE) {
+            return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "the encapsulation computes CKA_VALUE"));
+        }
+        let mut with_value = kem_template(t);
+        let attr_ulong = |ty| with_value.iter().find(|a| a.ty == ty).and_then(|a| crate::object::ulong(&a.value));
+        if attr_ulong(CKA_CLASS) != Some(CKO_SECRET_KEY) {
+            return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "encapsulation makes secret keys"));
+        }
+        let kt = attr_ulong(CKA_KEY_TYPE).unwrap_or(CKK_GENERIC_SECRET);
+        let len = kem_key_len(kt, attr_ulong(CKA_VALUE_LEN), ss.len())?;
+        with_value.push(Attr::new(CKA_VALUE, ss[..len].to_vec()));
+        let r = self.create_object(s, &with_value);
+        if let Some(v) = with_value.last_mut() {
+            zeroize::Zeroize::zeroize(&mut v.value);
+        }
+        r
     }
 
     /// C_EncapsulateKey: the ciphertext goes to `out` (`None`: length query,
@@ -318,6 +356,7 @@ impl Token {
     ) -> Result<(usize, Option<Handle>)> {
         let k = self.object(key, CKR_KEY_HANDLE_INVALID)?;
         self.check_key(&k, mech, Purpose::Encapsulate)?;
+        let m = Zeroizing::new(mech_pq::encapsulation_m(mech)?);
         let mat = self.material(&k)?;
         let KeyMaterial::MlKemPublic(pk) = &*mat else {
             return Err(Error::new(CKR_KEY_TYPE_INCONSISTENT, "encapsulation needs an ML-KEM public key"));
@@ -327,8 +366,11 @@ impl Token {
         if out.len() < ct_len {
             return Err(Error::buffer_too_small(ct_len));
         }
-        let (ct, ss) = mech_pq::encapsulate(mech, pk)?;
-        let h = self.kem_secret(s, mech, &k, t, &ss)?;
+        let (ct, ss) = mech_pq::encapsulate((*m).as_ref(), pk)?;
+        let h = match *m {
+            None => self.kem_secret(s, mech, &k, t, &ss[..])?,
+            Some(_) => self.kem_imported_secret(s, t, &ss[..])?,
+        };
         out[..ct.len()].copy_from_slice(&ct);
         Ok((ct.len(), Some(h)))
     }

@@ -224,7 +224,8 @@ fn pq_rule(
 ) -> Option<(&'static str, &'static str)> {
     let dsa = kt == Some(CKK_ML_DSA)
         || mech.is_some_and(|m| m == CKM_ML_DSA_KEY_PAIR_GEN || crate::mechanism::pq::is_ml_dsa(m));
-    let kem = kt == Some(CKK_ML_KEM) || mech.is_some_and(|m| m == CKM_ML_KEM_KEY_PAIR_GEN || m == CKM_ML_KEM);
+    let kem = kt == Some(CKK_ML_KEM)
+        || mech.is_some_and(|m| m == CKM_ML_KEM_KEY_PAIR_GEN || crate::mechanism::pq::is_ml_kem(m));
     if dsa && !p.allow_ml_dsa {
         return Some(("allow_ml_dsa", "ML-DSA"));
     }
