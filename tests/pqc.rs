@@ -59,15 +59,6 @@ fn ml_dsa(hedge: HedgeType, ctx: Option<&[u8]>) -> Mechanism<'_> {
     Mechanism::MlDsa(SignAdditionalContext::new(hedge, ctx))
 }
 
-fn secret_template() -> Vec<Attribute> {
-    vec![
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::GENERIC_SECRET),
-        Attribute::Sensitive(false),
-        Attribute::Extractable(true),
-    ]
-}
-
 #[test]
 fn ml_dsa_every_set_signs_and_verifies() {
     let t = initialized();
@@ -217,7 +208,7 @@ fn ml_dsa_refusals() {
         rv(s.sign(&ml_dsa(HedgeType::Preferred, None), pubk, b"x").unwrap_err()),
         RvError::KeyFunctionNotPermitted
     );
-    assert!(s.encapsulate_key(&Mechanism::MlKem, pubk, &secret_template()).is_err());
+    assert!(s.encapsulate_key(&Mechanism::MlKem, pubk, &readable_secret()).is_err());
 }
 
 #[test]
@@ -227,9 +218,9 @@ fn ml_kem_every_set_encapsulates_and_decapsulates() {
     for (set, ek_len, ct_len) in KEM_SETS {
         let (pubk, privk) = kem_pair(&s, set);
         assert_eq!(value(&s, pubk, AttributeType::Value).len(), ek_len);
-        let (ct, k1) = s.encapsulate_key(&Mechanism::MlKem, pubk, &secret_template()).unwrap();
+        let (ct, k1) = s.encapsulate_key(&Mechanism::MlKem, pubk, &readable_secret()).unwrap();
         assert_eq!(ct.len(), ct_len);
-        let k2 = s.decapsulate_key(&Mechanism::MlKem, privk, &secret_template(), &ct).unwrap();
+        let k2 = s.decapsulate_key(&Mechanism::MlKem, privk, &readable_secret(), &ct).unwrap();
         let v1 = value(&s, k1, AttributeType::Value);
         assert_eq!(v1.len(), 32);
         assert_eq!(v1, value(&s, k2, AttributeType::Value));
@@ -239,10 +230,10 @@ fn ml_kem_every_set_encapsulates_and_decapsulates() {
         // A tampered ciphertext decapsulates to another (implicit rejection) secret.
         let mut bad = ct.clone();
         bad[3] ^= 0x40;
-        let k3 = s.decapsulate_key(&Mechanism::MlKem, privk, &secret_template(), &bad).unwrap();
+        let k3 = s.decapsulate_key(&Mechanism::MlKem, privk, &readable_secret(), &bad).unwrap();
         assert_ne!(value(&s, k3, AttributeType::Value), v1);
         assert_eq!(
-            rv(s.decapsulate_key(&Mechanism::MlKem, privk, &secret_template(), &ct[1..]).unwrap_err()),
+            rv(s.decapsulate_key(&Mechanism::MlKem, privk, &readable_secret(), &ct[1..]).unwrap_err()),
             RvError::EncryptedDataLenRange
         );
     }
@@ -276,11 +267,11 @@ fn ml_kem_secret_key_rules() {
     assert_eq!(rv(s.decapsulate_key(&Mechanism::MlKem, privk, &odd, &ct).unwrap_err()), RvError::KeySizeRange);
     // Encapsulation needs the public key with CKA_ENCAPSULATE, decapsulation the private key.
     assert_eq!(
-        rv(s.encapsulate_key(&Mechanism::MlKem, privk, &secret_template()).unwrap_err()),
+        rv(s.encapsulate_key(&Mechanism::MlKem, privk, &readable_secret()).unwrap_err()),
         RvError::KeyFunctionNotPermitted
     );
     assert_eq!(
-        rv(s.decapsulate_key(&Mechanism::MlKem, pubk, &secret_template(), &ct).unwrap_err()),
+        rv(s.decapsulate_key(&Mechanism::MlKem, pubk, &readable_secret(), &ct).unwrap_err()),
         RvError::KeyFunctionNotPermitted
     );
     let (pub_off, _) = s
@@ -291,7 +282,7 @@ fn ml_kem_secret_key_rules() {
         )
         .unwrap();
     assert_eq!(
-        rv(s.encapsulate_key(&Mechanism::MlKem, pub_off, &secret_template()).unwrap_err()),
+        rv(s.encapsulate_key(&Mechanism::MlKem, pub_off, &readable_secret()).unwrap_err()),
         RvError::KeyFunctionNotPermitted
     );
     // The secret key template is checked like any other.
@@ -308,7 +299,7 @@ fn ml_kem_length_query_makes_no_key() {
     assert_eq!(secrets(), 0);
     // The cryptoki crate asks for the ciphertext length (NULL buffer) first,
     // then encapsulates: one key results.
-    let (ct, _) = s.encapsulate_key(&Mechanism::MlKem, pubk, &secret_template()).unwrap();
+    let (ct, _) = s.encapsulate_key(&Mechanism::MlKem, pubk, &readable_secret()).unwrap();
     assert_eq!((ct.len(), secrets()), (768, 1));
 }
 
@@ -394,7 +385,7 @@ fn acvp_decapsulation() {
     let cases = v["ml_kem_decap"].as_array().unwrap();
     for c in cases {
         let k = import_private(&s, KeyType::ML_KEM, kem_set(c).into(), Attribute::Value(hx(c, "dk")));
-        let out = s.decapsulate_key(&Mechanism::MlKem, k, &secret_template(), &hx(c, "c")).unwrap();
+        let out = s.decapsulate_key(&Mechanism::MlKem, k, &readable_secret(), &hx(c, "c")).unwrap();
         assert_eq!(
             value(&s, out, AttributeType::Value),
             hx(c, "k"),

@@ -241,15 +241,6 @@ fn deterministic<T>(m: &T) -> Mechanism<'_> {
     Mechanism::VendorDefined(cryptoki::mechanism::vendor_defined::VendorDefinedMechanism::new(ty, Some(m)))
 }
 
-fn readable_secret() -> Vec<Attribute> {
-    vec![
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::GENERIC_SECRET),
-        Attribute::Sensitive(false),
-        Attribute::Extractable(true),
-    ]
-}
-
 fn flags(s: &Session, k: cryptoki::object::ObjectHandle) -> [bool; 3] {
     let want = [AttributeType::Local, AttributeType::AlwaysSensitive, AttributeType::NeverExtractable];
     let got = s.get_attributes(k, &want).unwrap();

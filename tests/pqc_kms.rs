@@ -165,15 +165,6 @@ fn import_public(s: &Session, kt: KeyType, v: Vec<u8>) -> ObjectHandle {
     .unwrap()
 }
 
-fn generic_secret() -> Vec<Attribute> {
-    vec![
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::GENERIC_SECRET),
-        Attribute::Sensitive(false),
-        Attribute::Extractable(true),
-    ]
-}
-
 macro_rules! ml_dsa_cross {
     ($name:ident, $params:ty, $set:expr) => {
         #[test]
@@ -239,12 +230,12 @@ macro_rules! ml_kem_cross {
                 s.generate_key_pair(&Mechanism::MlKemKeyPairGen, &[Attribute::ParameterSet($set.into())], &[]).unwrap();
             let ek = EncapsulationKey::<$params>::new(&value(&s, p)[..].try_into().unwrap()).unwrap();
             let (ct, k) = ek.encapsulate_deterministic(&[0x17u8; 32].into());
-            let got = s.decapsulate_key(&Mechanism::MlKem, v, &generic_secret(), &ct[..]).unwrap();
+            let got = s.decapsulate_key(&Mechanism::MlKem, v, &readable_secret(), &ct[..]).unwrap();
             assert_eq!(value(&s, got), k.to_vec());
             // The token encapsulates to RustCrypto's key; RustCrypto decapsulates.
             let dk = DecapsulationKey::<$params>::from_seed([0x5au8; 64].into());
             let p2 = import_public(&s, KeyType::ML_KEM, dk.encapsulation_key().to_bytes().to_vec());
-            let (ct2, k2) = s.encapsulate_key(&Mechanism::MlKem, p2, &generic_secret()).unwrap();
+            let (ct2, k2) = s.encapsulate_key(&Mechanism::MlKem, p2, &readable_secret()).unwrap();
             let theirs = dk.decapsulate(&ct2[..].try_into().unwrap());
             assert_eq!(value(&s, k2), theirs.to_vec());
         }
@@ -275,13 +266,13 @@ fn audit_records_name_the_post_quantum_mechanisms() {
                 &[Attribute::Token(true)],
             )
             .unwrap();
-        s.encapsulate_key(&Mechanism::MlKem, p, &generic_secret()).unwrap();
+        s.encapsulate_key(&Mechanism::MlKem, p, &readable_secret()).unwrap();
         // 40 more into session keys: counted (the first one named) like
         // session-object creations; one into a token key: its own record.
         for _ in 0..40 {
-            s.encapsulate_key(&Mechanism::MlKem, p, &generic_secret()).unwrap();
+            s.encapsulate_key(&Mechanism::MlKem, p, &readable_secret()).unwrap();
         }
-        let mut token_key = generic_secret();
+        let mut token_key = readable_secret();
         token_key.push(Attribute::Token(true));
         token_key.push(Attribute::Label(b"kem-token-secret".to_vec()));
         s.encapsulate_key(&Mechanism::MlKem, p, &token_key).unwrap();

@@ -294,6 +294,18 @@ pub fn value(s: &Session, k: cryptoki::object::ObjectHandle) -> Vec<u8> {
     }
 }
 
+/// The template of a generic secret whose value the test may read
+/// (derived, unwrapped, encapsulated keys).
+pub fn readable_secret() -> Vec<cryptoki::object::Attribute> {
+    use cryptoki::object::{Attribute, KeyType, ObjectClass};
+    vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+    ]
+}
+
 /// Derives a readable generic secret (of `len` bytes, if given) from `base`
 /// with `mech` and returns its value.
 pub fn derive_value(
@@ -302,15 +314,9 @@ pub fn derive_value(
     base: cryptoki::object::ObjectHandle,
     len: Option<u64>,
 ) -> cryptoki::error::Result<Vec<u8>> {
-    use cryptoki::object::{Attribute, KeyType, ObjectClass};
-    let mut t = vec![
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::GENERIC_SECRET),
-        Attribute::Sensitive(false),
-        Attribute::Extractable(true),
-    ];
+    let mut t = readable_secret();
     if let Some(l) = len {
-        t.push(Attribute::ValueLen(l.into()));
+        t.push(cryptoki::object::Attribute::ValueLen(l.into()));
     }
     let d = s.derive_key(mech, base, &t)?;
     Ok(value(s, d))
