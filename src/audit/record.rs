@@ -451,7 +451,7 @@ pub fn class_name(c: CK_OBJECT_CLASS) -> &'static str {
 
 /// The symbolic name of a mechanism (`CKM_AES_GCM`), else its hex value.
 pub fn mechanism_name(m: CK_MECHANISM_TYPE) -> String {
-    if m == crate::mechanism::pq::CKM_KEYWARD_ML_KEM_DETERMINISTIC {
+    if m == crate::ck::CKM_KEYWARD_ML_KEM_DETERMINISTIC {
         return "CKM_KEYWARD_ML_KEM_DETERMINISTIC".to_string();
     }
     macro_rules! names {

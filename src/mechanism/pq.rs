@@ -53,9 +53,7 @@ pub const MECHANISMS: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] = &[
     (CKM_HASH_ML_DSA_SHAKE256, CKP_ML_DSA_44, CKP_ML_DSA_87, SIGN_VERIFY),
 ];
 
-/// keyward's deterministic ML-KEM encapsulation (include/keyward.h): the
-/// parameter is the 32-byte `m` of FIPS 203 ML-KEM.Encaps_internal.
-pub const CKM_KEYWARD_ML_KEM_DETERMINISTIC: CK_MECHANISM_TYPE = CKM_VENDOR_DEFINED | 0x4B57_0002;
+pub use crate::ck::CKM_KEYWARD_ML_KEM_DETERMINISTIC;
 
 /// Whether `ty` is one of the ML-KEM operation mechanisms.
 pub fn is_ml_kem(ty: CK_MECHANISM_TYPE) -> bool {
