@@ -89,7 +89,11 @@ pub type CK_SESSION_VALIDATION_FLAGS_TYPE = CK_ULONG;
 // The 3.2 function-pointer types and CK_FUNCTION_LIST_3_2 live with the
 // C boundary (`abi::list32`): foreign function-pointer types belong there.
 
-/// keyward's deterministic ML-KEM encapsulation (include/keyward.h): the
-/// parameter is the 32-byte `m` of FIPS 203 ML-KEM.Encaps_internal. Here,
-/// in the lowest layer, so the audit log can name it.
+// keyward's vendor mechanisms (include/keyward.h), here in the lowest
+// layer so that every layer names them from one place (the audit log too).
+
+/// keyward's version-aware AES-GCM envelope (run by the token).
+pub const CKM_KEYWARD_AES_GCM: CK_MECHANISM_TYPE = CKM_VENDOR_DEFINED | 0x4B57_0001;
+/// keyward's deterministic ML-KEM encapsulation: the parameter is the
+/// 32-byte `m` of FIPS 203 ML-KEM.Encaps_internal.
 pub const CKM_KEYWARD_ML_KEM_DETERMINISTIC: CK_MECHANISM_TYPE = CKM_VENDOR_DEFINED | 0x4B57_0002;

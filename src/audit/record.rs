@@ -451,15 +451,14 @@ pub fn class_name(c: CK_OBJECT_CLASS) -> &'static str {
 
 /// The symbolic name of a mechanism (`CKM_AES_GCM`), else its hex value.
 pub fn mechanism_name(m: CK_MECHANISM_TYPE) -> String {
-    if m == crate::ck::CKM_KEYWARD_ML_KEM_DETERMINISTIC {
-        return "CKM_KEYWARD_ML_KEM_DETERMINISTIC".to_string();
-    }
     macro_rules! names {
         ($($c:ident),* $(,)?) => {
             match m { $(x if x == $c => return stringify!($c).to_string(),)* _ => {} }
         };
     }
     names!(
+        CKM_KEYWARD_AES_GCM,
+        CKM_KEYWARD_ML_KEM_DETERMINISTIC,
         CKM_AES_KEY_GEN,
         CKM_AES_ECB,
         CKM_AES_CBC,
@@ -579,6 +578,7 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(mechanism_name(CKM_AES_GCM), "CKM_AES_GCM");
+        assert_eq!(mechanism_name(CKM_KEYWARD_ML_KEM_DETERMINISTIC), "CKM_KEYWARD_ML_KEM_DETERMINISTIC");
         assert_eq!(mechanism_name(0x8000_1234), "0x80001234");
         assert!(!os_user().is_empty());
     }

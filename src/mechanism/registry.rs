@@ -36,9 +36,7 @@ const fn m(ty: CK_MECHANISM_TYPE, min_key_size: CK_ULONG, max_key_size: CK_ULONG
     Entry { ty, info: MechanismInfo { min_key_size, max_key_size, flags } }
 }
 
-/// keyward's version-aware AES-GCM envelope (published in include/keyward.h
-/// with the vendor attributes, `object::vendor`; run by the token).
-pub const CKM_KEYWARD_AES_GCM: CK_MECHANISM_TYPE = CKM_VENDOR_DEFINED | 0x4B57_0001;
+pub use crate::ck::CKM_KEYWARD_AES_GCM;
 
 const ENC_DEC: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT;
 /// The PKCS#11 3.0 message-based encryption and decryption.

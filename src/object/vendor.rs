@@ -65,12 +65,12 @@ pub const CKA_KEYWARD_KEY_ID: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_00
 /// source's purge. Read-only.
 pub const CKA_KEYWARD_COPY_OF: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_000F;
 
-/// Deterministic ML-KEM encapsulation (see `mechanism::pq`). Parameter:
-/// exactly the 32 bytes of FIPS 203's `m`; C_EncapsulateKey only.
-pub use crate::mechanism::pq::CKM_KEYWARD_ML_KEM_DETERMINISTIC;
 /// The version-aware AES-GCM envelope (see `envelope.rs`). Parameter:
 /// none, or the additional authenticated data as a plain byte string.
-pub use crate::mechanism::registry::CKM_KEYWARD_AES_GCM;
+pub use crate::ck::CKM_KEYWARD_AES_GCM;
+/// Deterministic ML-KEM encapsulation (see `mechanism::pq`). Parameter:
+/// exactly the 32 bytes of FIPS 203's `m`; C_EncapsulateKey only.
+pub use crate::ck::CKM_KEYWARD_ML_KEM_DETERMINISTIC;
 /// Bytes the CKM_KEYWARD_AES_GCM envelope adds to the plaintext: "KW" 01,
 /// the version (4), the IV (12) and the tag (16).
 pub const KEYWARD_AES_GCM_OVERHEAD: usize = 35;
