@@ -97,3 +97,24 @@ pub const CKM_KEYWARD_AES_GCM: CK_MECHANISM_TYPE = CKM_VENDOR_DEFINED | 0x4B57_0
 /// keyward's deterministic ML-KEM encapsulation: the parameter is the
 /// 32-byte `m` of FIPS 203 ML-KEM.Encaps_internal.
 pub const CKM_KEYWARD_ML_KEM_DETERMINISTIC: CK_MECHANISM_TYPE = CKM_VENDOR_DEFINED | 0x4B57_0002;
+
+// The keyward vendor attributes the store indexes (`store::index`); the
+// others, and the meaning of all, are in `object::vendor`.
+/// CK_ULONG time: when a pending deletion becomes permanent (0 = not pending).
+pub const CKA_KEYWARD_DESTROY_AT: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0004;
+
+/// CK_ULONG time: when the primary is next rotated automatically (0 = never).
+pub const CKA_KEYWARD_NEXT_ROTATION: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0006;
+
+/// Text (32 hex digits): the managed key this object belongs to, assigned
+/// by the token when the key is created, generated, imported, derived or
+/// unwrapped, and shared only by the versions rotation makes (and by
+/// copies, which stay bound to their source). Unique in the token;
+/// read-only. CKA_LABEL and CKA_ID are user data and say nothing of it.
+pub const CKA_KEYWARD_KEY_ID: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_000E;
+
+/// CK_ULONG: on a C_CopyObject copy of a token key, the handle of the key
+/// version it was copied from (0 or absent: not a copy). A copy obeys its
+/// source's lifecycle state, never becomes primary and dies with its
+/// source's purge. Read-only.
+pub const CKA_KEYWARD_COPY_OF: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_000F;

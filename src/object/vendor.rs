@@ -28,13 +28,11 @@ pub const CKA_KEYWARD_VERSION: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0
 pub const CKA_KEYWARD_PRIMARY: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0002;
 /// CK_ULONG: one of `CKK_KEYWARD_STATE_*` below.
 pub const CKA_KEYWARD_STATE: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0003;
-/// CK_ULONG time: when a pending deletion becomes permanent (0 = not pending).
-pub const CKA_KEYWARD_DESTROY_AT: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0004;
+pub use crate::ck::CKA_KEYWARD_DESTROY_AT;
 /// CK_ULONG seconds between automatic rotations (0 = never). Secret keys
 /// generated in the token only.
 pub const CKA_KEYWARD_ROTATION_PERIOD: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0005;
-/// CK_ULONG time: when the primary is next rotated automatically (0 = never).
-pub const CKA_KEYWARD_NEXT_ROTATION: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0006;
+pub use crate::ck::CKA_KEYWARD_NEXT_ROTATION;
 /// UTF-8 `key=value` pairs separated by `,` (or newlines); stored sorted.
 pub const CKA_KEYWARD_TAGS: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0007;
 /// CK_ULONG: one of `KEYWARD_ORIGIN_*`.
@@ -53,17 +51,8 @@ pub const CKA_KEYWARD_ALL_VERSIONS: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4
 /// CK_ULONG: the state a pending deletion returns to on restore (token-maintained).
 pub const CKA_KEYWARD_PRIOR_STATE: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_000D;
 
-/// Text (32 hex digits): the managed key this object belongs to, assigned
-/// by the token when the key is created, generated, imported, derived or
-/// unwrapped, and shared only by the versions rotation makes (and by
-/// copies, which stay bound to their source). Unique in the token;
-/// read-only. CKA_LABEL and CKA_ID are user data and say nothing of it.
-pub const CKA_KEYWARD_KEY_ID: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_000E;
-/// CK_ULONG: on a C_CopyObject copy of a token key, the handle of the key
-/// version it was copied from (0 or absent: not a copy). A copy obeys its
-/// source's lifecycle state, never becomes primary and dies with its
-/// source's purge. Read-only.
-pub const CKA_KEYWARD_COPY_OF: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_000F;
+pub use crate::ck::CKA_KEYWARD_COPY_OF;
+pub use crate::ck::CKA_KEYWARD_KEY_ID;
 
 /// The version-aware AES-GCM envelope (see `envelope.rs`). Parameter:
 /// none, or the additional authenticated data as a plain byte string.

@@ -90,6 +90,7 @@
 //!   knows with `CKR_DEVICE_ERROR`.
 
 pub mod codec;
+pub mod index;
 pub mod kek;
 pub mod migrate;
 mod postgres;
@@ -198,6 +199,18 @@ pub trait Backend: Send + Sync {
     fn failures(&self, role: Role) -> Result<Option<u32>>;
     /// Every object and the current revision, from one snapshot.
     fn load_all(&self) -> Result<Changes>;
+    /// The current revision and how many objects there are, from one
+    /// snapshot (how a token decides whether to hold every row resident).
+    fn census(&self) -> Result<(u64, u64)>;
+    /// Object `id` as the last commit left it.
+    fn object(&self, id: i64) -> Result<Option<ObjectRow>>;
+    /// The ids `q` matches by the lookup columns (`index`), ascending.
+    fn lookup(&self, q: index::Lookup<'_>) -> Result<Vec<i64>>;
+    /// Up to `limit` objects with ids above `after`, ordered by id (a scan
+    /// in pages, each page its own snapshot).
+    fn objects_after(&self, after: i64, limit: usize) -> Result<Vec<ObjectRow>>;
+    /// The earliest `due` of any row (`index::IndexKeys::due`).
+    fn next_due(&self) -> Result<Option<i64>>;
     /// Objects and tombstones stamped after `rev`, or `None` (fast path)
     /// under the rule of the module doc.
     fn changes_since(&self, rev: u64) -> Result<Option<Changes>>;
@@ -229,6 +242,8 @@ pub trait TxBackend {
     fn objects(&self) -> Result<Vec<ObjectRow>>;
     /// Object `id` as this transaction sees it (`None`: there is none).
     fn object(&self, id: i64) -> Result<Option<ObjectRow>>;
+    /// The ids `q` matches as this transaction sees them, ascending.
+    fn lookup(&self, q: index::Lookup<'_>) -> Result<Vec<i64>>;
     /// The revision of the last commit before this transaction took the
     /// write lock (whatever this transaction wrote since).
     fn base_revision(&self) -> Result<u64>;
@@ -498,6 +513,36 @@ impl Store {
         self.backend.load_all()
     }
 
+    /// See [`Backend::census`].
+    pub fn census(&self) -> Result<(u64, u64)> {
+        self.guard()?;
+        self.backend.census()
+    }
+
+    /// See [`Backend::object`].
+    pub fn object(&self, id: i64) -> Result<Option<ObjectRow>> {
+        self.guard()?;
+        self.backend.object(id)
+    }
+
+    /// See [`Backend::lookup`].
+    pub fn lookup(&self, q: index::Lookup<'_>) -> Result<Vec<i64>> {
+        self.guard()?;
+        self.backend.lookup(q)
+    }
+
+    /// See [`Backend::objects_after`].
+    pub fn objects_after(&self, after: i64, limit: usize) -> Result<Vec<ObjectRow>> {
+        self.guard()?;
+        self.backend.objects_after(after, limit)
+    }
+
+    /// See [`Backend::next_due`].
+    pub fn next_due(&self) -> Result<Option<i64>> {
+        self.guard()?;
+        self.backend.next_due()
+    }
+
     /// What other connections committed after `rev`: objects stamped later
     /// and tombstones stamped later (the answer also carries this
     /// connection's own later writes, which the caller already applied).
@@ -605,6 +650,11 @@ impl Tx<'_> {
     /// rows their cache names one by one when the cache is current).
     pub fn object(&self, id: i64) -> Result<Option<ObjectRow>> {
         self.inner.object(id)
+    }
+
+    /// See [`TxBackend::lookup`].
+    pub fn lookup(&self, q: index::Lookup<'_>) -> Result<Vec<i64>> {
+        self.inner.lookup(q)
     }
 
     /// See [`TxBackend::base_revision`].

@@ -330,6 +330,67 @@ fn one_store_shared_between_threads(p: &Place) {
     assert_eq!(s.load_all().unwrap().upserts.len(), 100);
 }
 
+/// A public blob with these attributes (as the token encodes them).
+#[allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
+pub(super) fn public_blob(attrs: &[(CK_ATTRIBUTE_TYPE, Vec<u8>)]) -> Vec<u8> {
+    codec::encode_attrs(attrs.iter().map(|(t, v)| (*t as u64, v.as_slice())))
+}
+
+fn ul(v: CK_ULONG) -> Vec<u8> {
+    v.to_ne_bytes().to_vec()
+}
+
+fn lookup_columns_follow_every_write(p: &Place) {
+    use index::Lookup;
+    let s = p.open();
+    s.init_token("idx", "0001", &so_key()).unwrap();
+    let key = |label: &str, key_id: &str, copy_of: CK_ULONG, due: CK_ULONG| {
+        public_blob(&[
+            (CKA_CLASS, ul(CKO_SECRET_KEY)),
+            (CKA_LABEL, label.as_bytes().to_vec()),
+            (CKA_KEYWARD_KEY_ID, key_id.as_bytes().to_vec()),
+            (CKA_KEYWARD_COPY_OF, ul(copy_of)),
+            (CKA_KEYWARD_NEXT_ROTATION, ul(due)),
+        ])
+    };
+    let a = s.insert_object("a", &key("pay", "k1", 0, 0), b"s", &test_mac).unwrap();
+    let b = s.insert_object("b", &key("pay", "k2", 0, 500), b"s", &test_mac).unwrap();
+    let c = s.insert_object("c", &key("other", "k1", a as CK_ULONG, 0), b"s", &test_mac).unwrap();
+    let legacy = public_blob(&[(CKA_CLASS, ul(CKO_PRIVATE_KEY)), (CKA_LABEL, b"old".to_vec())]);
+    let d = s.insert_object("d", &legacy, b"s", &test_mac).unwrap();
+    let data = public_blob(&[(CKA_CLASS, ul(CKO_DATA))]);
+    let e = s.insert_object("e", &data, b"s", &test_mac).unwrap();
+    assert_eq!(s.lookup(Lookup::Label(b"pay")).unwrap(), vec![a, b]);
+    assert_eq!(s.lookup(Lookup::Label(b"nothing")).unwrap(), Vec::<i64>::new());
+    assert_eq!(s.lookup(Lookup::KeyId(b"k1")).unwrap(), vec![a, c]);
+    assert_eq!(s.lookup(Lookup::CopyOf(a)).unwrap(), vec![c]);
+    assert_eq!(s.lookup(Lookup::KeysWithoutId).unwrap(), vec![d], "a data object is no key");
+    assert_eq!(s.lookup(Lookup::DueBy(499)).unwrap(), Vec::<i64>::new());
+    assert_eq!(s.lookup(Lookup::DueBy(500)).unwrap(), vec![b]);
+    assert_eq!(s.next_due().unwrap(), Some(500));
+    // An update moves the columns with the blob; a delete takes them away.
+    s.update_object(b, &key("renamed", "k2", 0, 0), b"s", b"m").unwrap();
+    assert_eq!(s.lookup(Lookup::Label(b"pay")).unwrap(), vec![a]);
+    assert_eq!(s.lookup(Lookup::Label(b"renamed")).unwrap(), vec![b]);
+    assert_eq!(s.next_due().unwrap(), None);
+    s.transaction(|tx| {
+        assert_eq!(tx.lookup(Lookup::KeyId(b"k1"))?, vec![a, c]);
+        tx.delete_object(c)?;
+        assert_eq!(tx.lookup(Lookup::KeyId(b"k1"))?, vec![a], "the transaction sees its own delete");
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(s.lookup(Lookup::CopyOf(a)).unwrap(), Vec::<i64>::new());
+    let (rev, n) = s.census().unwrap();
+    assert_eq!((rev, n), (s.load_all().unwrap().rev, 4));
+    assert_eq!(s.object(d).unwrap().map(|r| r.uid), Some("d".to_string()));
+    assert!(s.object(c).unwrap().is_none());
+    // Paging through every row.
+    assert_eq!(ids(&s.objects_after(0, 2).unwrap()), vec![a, b]);
+    assert_eq!(ids(&s.objects_after(b, 2).unwrap()), vec![d, e]);
+    assert!(s.objects_after(e, 2).unwrap().is_empty());
+}
+
 /// Runs each contract test on both backends: `sqlite::name` and
 /// `postgres::name` (the PostgreSQL ones need the server of
 /// `scripts/pg-cluster`, named by `$KEYWARD_TEST_PG_URL`; without it they
@@ -356,7 +417,8 @@ on_both_backends!(
     transaction_commits_together_or_not_at_all,
     panic_inside_transaction_rolls_back_and_store_recovers,
     concurrent_writers_on_one_token,
-    one_store_shared_between_threads
+    one_store_shared_between_threads,
+    lookup_columns_follow_every_write
 );
 
 /// Where a test's token lives: a temporary directory (SQLite) or a fresh

@@ -290,6 +290,43 @@ impl Backend for Postgres {
         self.with(|c, seen| read_changes(c, seen, None))
     }
 
+    fn census(&self) -> Result<(u64, u64)> {
+        self.with(|c, _| {
+            let row = tx::query_opt(
+                &mut c.client,
+                &mut c.stmts,
+                "SELECT (SELECT rev FROM counters WHERE id = 1), (SELECT count(*) FROM objects)",
+                &[],
+            )?
+            .ok_or_else(|| corrupt("revision counter missing"))?;
+            let rev: Option<i64> = row.try_get(0).map_err(pg_err)?;
+            let n: i64 = row.try_get(1).map_err(pg_err)?;
+            Ok((to_rev(rev.ok_or_else(|| corrupt("revision counter missing"))?)?, to_rev(n)?))
+        })
+    }
+
+    fn object(&self, id: i64) -> Result<Option<super::ObjectRow>> {
+        self.with(|c, _| tx::object(&mut c.client, &mut c.stmts, id))
+    }
+
+    fn lookup(&self, q: super::index::Lookup<'_>) -> Result<Vec<i64>> {
+        self.with(|c, _| tx::lookup(&mut c.client, &mut c.stmts, q))
+    }
+
+    fn objects_after(&self, after: i64, limit: usize) -> Result<Vec<super::ObjectRow>> {
+        self.with(|c, _| tx::objects_after(&mut c.client, &mut c.stmts, after, limit))
+    }
+
+    fn next_due(&self) -> Result<Option<i64>> {
+        self.with(|c, _| {
+            let row = tx::query_opt(&mut c.client, &mut c.stmts, "SELECT MIN(due) FROM objects", &[])?;
+            match row {
+                Some(r) => r.try_get(0).map_err(pg_err),
+                None => Ok(None),
+            }
+        })
+    }
+
     fn changes_since(&self, rev: u64) -> Result<Option<Changes>> {
         self.with(|c, seen| {
             if let Some(s) = *seen

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 /// Schema migrations: entry `i` takes `schema_version.version` from `i` to
 /// `i + 1`. Append new versions; never edit a released one. Version 1 is
 /// the SQLite schema 2 (objects with a MAC column) in PostgreSQL types.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 const SCHEMA_V1: &str = "
 CREATE TABLE schema_version (
@@ -54,6 +54,36 @@ CREATE TABLE counters (
 INSERT INTO counters (id, rev) VALUES (1, 0);
 ";
 
+/// Version 2: the lookup columns of `store::index` (the SQLite schema 3),
+/// filled for existing rows by [`fill_index`].
+const SCHEMA_V2: &str = "
+ALTER TABLE objects ADD COLUMN label BYTEA;
+ALTER TABLE objects ADD COLUMN key_id BYTEA;
+ALTER TABLE objects ADD COLUMN copy_of BIGINT;
+ALTER TABLE objects ADD COLUMN class BIGINT;
+ALTER TABLE objects ADD COLUMN due BIGINT;
+CREATE INDEX objects_label ON objects (label);
+CREATE INDEX objects_key_id ON objects (key_id);
+CREATE INDEX objects_copy_of ON objects (copy_of) WHERE copy_of IS NOT NULL;
+CREATE INDEX objects_due ON objects (due) WHERE due IS NOT NULL;
+";
+
+/// Fills the lookup columns of every existing row (the upgrade to
+/// version 2). Not stamped: the rows' content does not change.
+fn fill_index(t: &mut PgClient) -> Result<()> {
+    let rows = t.query_sql("SELECT id, public FROM objects", &[])?;
+    for r in rows {
+        let id: i64 = r.try_get(0).map_err(pg_err)?;
+        let public: Vec<u8> = r.try_get(1).map_err(pg_err)?;
+        let k = crate::store::index::IndexKeys::of_public(&public);
+        t.query_sql(
+            "UPDATE objects SET label = $2, key_id = $3, copy_of = $4, class = $5, due = $6 WHERE id = $1",
+            &[&id, &k.label, &k.key_id, &k.copy_of, &k.class, &k.due],
+        )?;
+    }
+    Ok(())
+}
+
 /// The schema's version (the search path names the token's schema): 0
 /// when it has no tables yet.
 pub(super) fn version(c: &mut Conn) -> Result<i64> {
@@ -98,6 +128,9 @@ pub(super) fn migrate(c: &mut Conn, schema: &str) -> Result<()> {
         let from = usize::try_from(v).map_err(|_| super::super::corrupt("negative schema version"))?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(from) {
             t.batch(sql)?;
+            if i + 1 == 2 {
+                fill_index(t)?;
+            }
             let next = i32::try_from(i + 1).unwrap_or(i32::MAX);
             t.query_sql("UPDATE schema_version SET version = $1 WHERE id = 1", &[&next])?;
         }

@@ -7,6 +7,7 @@ use super::super::{ObjectRow, Role, TokenRow, TxBackend, WrappedKey, corrupt, ha
 use super::client::{Params, PgClient};
 use super::pg_err;
 use crate::error::Result;
+use crate::store::index::{IndexKeys, KEY_CLASSES, Lookup};
 use crate::store::role_sql::postgres as role_sql;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -75,6 +76,48 @@ pub(super) fn object_row(r: &Row) -> Result<ObjectRow> {
 
 pub(super) const SELECT_REV: &str = "SELECT rev FROM counters WHERE id = 1";
 pub(super) const SELECT_OBJECTS: &str = "SELECT id, uid, public, sealed, mac FROM objects ORDER BY id";
+
+/// The ids `q` matches (`store::index`), ascending.
+pub(super) fn lookup(c: &mut PgClient, stmts: &mut Stmts, q: Lookup<'_>) -> Result<Vec<i64>> {
+    let rows = match q {
+        Lookup::Label(l) => query(c, stmts, "SELECT id FROM objects WHERE label = $1 ORDER BY id", &[&l])?,
+        Lookup::KeyId(k) => query(c, stmts, "SELECT id FROM objects WHERE key_id = $1 ORDER BY id", &[&k])?,
+        Lookup::CopyOf(h) => query(c, stmts, "SELECT id FROM objects WHERE copy_of = $1 ORDER BY id", &[&h])?,
+        Lookup::DueBy(t) => query(c, stmts, "SELECT id FROM objects WHERE due <= $1 ORDER BY id", &[&t])?,
+        Lookup::KeysWithoutId => {
+            let classes: &[i64] = &KEY_CLASSES;
+            query(
+                c,
+                stmts,
+                "SELECT id FROM objects WHERE key_id IS NULL AND class = ANY($1) ORDER BY id LIMIT 1",
+                &[&classes],
+            )?
+        }
+    };
+    rows.iter().map(|r| r.try_get(0).map_err(pg_err)).collect()
+}
+
+/// Object `id`.
+pub(super) fn object(c: &mut PgClient, stmts: &mut Stmts, id: i64) -> Result<Option<ObjectRow>> {
+    query_opt(c, stmts, "SELECT id, uid, public, sealed, mac FROM objects WHERE id = $1", &[&id])?
+        .as_ref()
+        .map(object_row)
+        .transpose()
+}
+
+/// Up to `limit` objects with ids above `after`, ordered by id.
+pub(super) fn objects_after(c: &mut PgClient, stmts: &mut Stmts, after: i64, limit: usize) -> Result<Vec<ObjectRow>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    query(
+        c,
+        stmts,
+        "SELECT id, uid, public, sealed, mac FROM objects WHERE id > $1 ORDER BY id LIMIT $2",
+        &[&after, &limit],
+    )?
+    .iter()
+    .map(object_row)
+    .collect()
+}
 
 /// Every object, ordered by id.
 pub(super) fn objects(c: &mut PgClient, stmts: &mut Stmts) -> Result<Vec<ObjectRow>> {
@@ -237,15 +280,22 @@ impl TxBackend for PgTx<'_> {
             .transpose()
     }
 
+    fn lookup(&self, q: Lookup<'_>) -> Result<Vec<i64>> {
+        self.flush()?;
+        lookup(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), q)
+    }
+
     fn base_revision(&self) -> Result<u64> {
         Ok(self.base)
     }
 
     fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8]) -> Result<i64> {
         let rev = self.stamp()?;
+        let k = IndexKeys::of_public(public);
         let rows = self.query(
-            "INSERT INTO objects (uid, rev, public, sealed) VALUES ($1, $2, $3, $4) RETURNING id",
-            &[&uid, &rev, &public, &sealed],
+            "INSERT INTO objects (uid, rev, public, sealed, label, key_id, copy_of, class, due) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            &[&uid, &rev, &public, &sealed, &k.label, &k.key_id, &k.copy_of, &k.class, &k.due],
         )?;
         let row = rows.first().ok_or_else(|| corrupt("insert returned no id"))?;
         row.try_get(0).map_err(pg_err)
@@ -253,9 +303,11 @@ impl TxBackend for PgTx<'_> {
 
     fn update_object(&self, id: i64, public: &[u8], sealed: &[u8], mac: &[u8]) -> Result<()> {
         let rev = self.stamp()?;
+        let k = IndexKeys::of_public(public);
         let n = self.execute(
-            "UPDATE objects SET public = $2, sealed = $3, mac = $4, rev = $5 WHERE id = $1",
-            &[&id, &public, &sealed, &mac, &rev],
+            "UPDATE objects SET public = $2, sealed = $3, mac = $4, rev = $5, \
+             label = $6, key_id = $7, copy_of = $8, class = $9, due = $10 WHERE id = $1",
+            &[&id, &public, &sealed, &mac, &rev, &k.label, &k.key_id, &k.copy_of, &k.class, &k.due],
         )?;
         if n == 0 {
             return Err(handle_invalid(id));
@@ -376,10 +428,23 @@ impl TxBackend for PgTx<'_> {
 
     fn import_object(&self, row: &ObjectRow) -> Result<()> {
         let rev = self.stamp()?;
+        let k = IndexKeys::of_public(&row.public);
         self.execute(
-            "INSERT INTO objects (id, uid, rev, public, sealed, mac) OVERRIDING SYSTEM VALUE \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&row.id, &row.uid, &rev, &row.public, &row.sealed, &row.mac],
+            "INSERT INTO objects (id, uid, rev, public, sealed, mac, label, key_id, copy_of, class, due) \
+             OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &row.id,
+                &row.uid,
+                &rev,
+                &row.public,
+                &row.sealed,
+                &row.mac,
+                &k.label,
+                &k.key_id,
+                &k.copy_of,
+                &k.class,
+                &k.due,
+            ],
         )?;
         Ok(())
     }

@@ -192,6 +192,32 @@ impl Backend for Sqlite {
         read_changes(&mut g, None)
     }
 
+    fn census(&self) -> Result<(u64, u64)> {
+        let mut g = self.lock()?;
+        let tx = g.conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let rev = to_rev(tx.prepare_cached("SELECT rev FROM counters WHERE id = 1")?.query_row([], |r| r.get(0))?)?;
+        let n: i64 = tx.prepare_cached("SELECT COUNT(*) FROM objects")?.query_row([], |r| r.get(0))?;
+        tx.commit()?;
+        Ok((rev, to_rev(n)?))
+    }
+
+    fn object(&self, id: i64) -> Result<Option<super::ObjectRow>> {
+        tx::object(&self.lock()?.conn, id)
+    }
+
+    fn lookup(&self, q: super::index::Lookup<'_>) -> Result<Vec<i64>> {
+        tx::lookup(&self.lock()?.conn, q)
+    }
+
+    fn objects_after(&self, after: i64, limit: usize) -> Result<Vec<super::ObjectRow>> {
+        tx::objects_after(&self.lock()?.conn, after, limit)
+    }
+
+    fn next_due(&self) -> Result<Option<i64>> {
+        let g = self.lock()?;
+        Ok(g.conn.prepare_cached("SELECT MIN(due) FROM objects")?.query_row([], |r| r.get(0))?)
+    }
+
     fn changes_since(&self, rev: u64) -> Result<Option<Changes>> {
         let mut g = self.lock()?;
         let dv = data_version(&g.conn)?;

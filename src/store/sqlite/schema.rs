@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// Schema migrations: entry `i` takes `PRAGMA user_version` from `i` to
 /// `i + 1`. Append new versions; never edit a released one.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 pub(super) const SCHEMA_V1: &str = "
 CREATE TABLE token (
@@ -55,6 +55,38 @@ INSERT INTO counters (id, rev) VALUES (1, 0);
 const SCHEMA_V2: &str = "
 ALTER TABLE objects ADD COLUMN mac BLOB;
 ";
+
+/// Schema 3: the lookup columns of `store::index` (derived from `public`
+/// on every write; filled for existing rows by [`fill_index`]), so a token
+/// too large to hold resident finds rows by label, managed key, copy
+/// source and due time without reading every row.
+const SCHEMA_V3: &str = "
+ALTER TABLE objects ADD COLUMN label BLOB;
+ALTER TABLE objects ADD COLUMN key_id BLOB;
+ALTER TABLE objects ADD COLUMN copy_of INTEGER;
+ALTER TABLE objects ADD COLUMN class INTEGER;
+ALTER TABLE objects ADD COLUMN due INTEGER;
+CREATE INDEX objects_label ON objects(label);
+CREATE INDEX objects_key_id ON objects(key_id);
+CREATE INDEX objects_copy_of ON objects(copy_of) WHERE copy_of IS NOT NULL;
+CREATE INDEX objects_due ON objects(due) WHERE due IS NOT NULL;
+";
+
+/// Fills the lookup columns of every existing row (the upgrade to schema
+/// 3). Not stamped: the rows' content does not change.
+fn fill_index(conn: &Connection) -> Result<()> {
+    let rows: Vec<(i64, Vec<u8>)> = conn
+        .prepare("SELECT id, public FROM objects")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut st =
+        conn.prepare("UPDATE objects SET label = ?2, key_id = ?3, copy_of = ?4, class = ?5, due = ?6 WHERE id = ?1")?;
+    for (id, public) in rows {
+        let k = crate::store::index::IndexKeys::of_public(&public);
+        st.execute(rusqlite::params![id, k.label, k.key_id, k.copy_of, k.class, k.due])?;
+    }
+    Ok(())
+}
 
 /// Creates `dir` (and missing parents) with mode 0700; an existing
 /// directory keeps its permissions.
@@ -122,6 +154,9 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
     let from = usize::try_from(v).map_err(|_| corrupt("negative schema version"))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(from) {
         tx.execute_batch(sql)?;
+        if i + 1 == 3 {
+            fill_index(&tx)?;
+        }
         tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
     }
     tx.commit()?;

@@ -34,7 +34,7 @@ fn open_creates_private_dir_and_file() {
         assert_eq!(mode(&p), 0o600, "{ext}");
     }
     assert!(s.integrity_check().unwrap());
-    assert_eq!(user_version(&conn(&s)).unwrap(), 2);
+    assert_eq!(user_version(&conn(&s)).unwrap(), 3);
     let jm: String = conn(&s).query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(jm, "wal");
 
@@ -75,7 +75,7 @@ fn schema_1_rows_migrate_without_a_mac_and_macs_round_trip() {
         c.execute("INSERT INTO objects (uid, rev, public, sealed) VALUES ('old', 1, x'01', x'02')", []).unwrap();
     }
     let s = Store::open(tmp.path()).unwrap();
-    assert_eq!(user_version(&conn(&s)).unwrap(), 2);
+    assert_eq!(user_version(&conn(&s)).unwrap(), 3);
     let all = s.load_all().unwrap();
     assert_eq!(all.upserts.len(), 1);
     let old = &all.upserts[0];
@@ -95,6 +95,31 @@ fn schema_1_rows_migrate_without_a_mac_and_macs_round_trip() {
     assert_eq!(e.reason(), "no key");
     assert_eq!(s.load_all().unwrap().upserts.len(), 2);
     assert_eq!(s.transaction(|tx| tx.set_mac(9999, b"m")).unwrap_err().rv(), CKR_OBJECT_HANDLE_INVALID);
+}
+
+#[test]
+fn schema_2_rows_get_their_lookup_columns_on_upgrade() {
+    use crate::store::index::Lookup;
+    let tmp = tempfile::tempdir().unwrap();
+    let blob = crate::store::tests::public_blob(&[
+        (CKA_CLASS, (CKO_SECRET_KEY as CK_ULONG).to_ne_bytes().to_vec()),
+        (CKA_LABEL, b"kept".to_vec()),
+        (CKA_KEYWARD_KEY_ID, b"k9".to_vec()),
+    ]);
+    {
+        let c = Connection::open(tmp.path().join(DB_FILE)).unwrap();
+        c.execute_batch(SCHEMA_V1).unwrap();
+        c.execute_batch("ALTER TABLE objects ADD COLUMN mac BLOB;").unwrap();
+        c.pragma_update(None, "user_version", 2).unwrap();
+        c.execute("INSERT INTO objects (uid, rev, public, sealed, mac) VALUES ('old', 1, ?1, x'02', x'03')", [&blob])
+            .unwrap();
+    }
+    let s = Store::open(tmp.path()).unwrap();
+    assert_eq!(user_version(&conn(&s)).unwrap(), 3);
+    let id = s.load_all().unwrap().upserts[0].id;
+    assert_eq!(s.lookup(Lookup::Label(b"kept")).unwrap(), vec![id]);
+    assert_eq!(s.lookup(Lookup::KeyId(b"k9")).unwrap(), vec![id]);
+    assert_eq!(s.census().unwrap(), (0, 1), "filling the columns stamps nothing");
 }
 
 #[test]

@@ -6,6 +6,7 @@ use super::super::{
     ObjectRow, Role, TokenRow, TxBackend, WrappedKey, Written, corrupt, handle_invalid, not_initialized,
 };
 use crate::error::Result;
+use crate::store::index::{IndexKeys, KEY_CLASSES, Lookup};
 use crate::store::role_sql::sqlite as role_sql;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::cell::Cell;
@@ -31,6 +32,46 @@ pub(super) fn objects(conn: &Connection) -> Result<Vec<ObjectRow>> {
     let mut st = conn.prepare_cached("SELECT id, uid, public, sealed, mac FROM objects ORDER BY id")?;
     let rows = st.query_map([], object_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+/// The ids `q` matches (`store::index`), ascending.
+pub(super) fn lookup(conn: &Connection, q: Lookup<'_>) -> Result<Vec<i64>> {
+    let ids = |sql: &str, p: &dyn rusqlite::ToSql| -> Result<Vec<i64>> {
+        let mut st = conn.prepare_cached(sql)?;
+        let v = st.query_map([p], |r| r.get(0))?.collect::<rusqlite::Result<Vec<i64>>>()?;
+        Ok(v)
+    };
+    match q {
+        Lookup::Label(l) => ids("SELECT id FROM objects WHERE label = ?1 ORDER BY id", &l),
+        Lookup::KeyId(k) => ids("SELECT id FROM objects WHERE key_id = ?1 ORDER BY id", &k),
+        Lookup::CopyOf(h) => ids("SELECT id FROM objects WHERE copy_of = ?1 ORDER BY id", &h),
+        Lookup::DueBy(t) => ids("SELECT id FROM objects WHERE due <= ?1 ORDER BY id", &t),
+        Lookup::KeysWithoutId => {
+            let [a, b, c] = KEY_CLASSES;
+            let mut st = conn.prepare_cached(
+                "SELECT id FROM objects WHERE key_id IS NULL AND class IN (?1, ?2, ?3) ORDER BY id LIMIT 1",
+            )?;
+            let v = st.query_map([a, b, c], |r| r.get(0))?.collect::<rusqlite::Result<Vec<i64>>>()?;
+            Ok(v)
+        }
+    }
+}
+
+/// Up to `limit` objects with ids above `after`, ordered by id.
+pub(super) fn objects_after(conn: &Connection, after: i64, limit: usize) -> Result<Vec<ObjectRow>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut st =
+        conn.prepare_cached("SELECT id, uid, public, sealed, mac FROM objects WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+    let rows = st.query_map([after, limit], object_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Object `id`.
+pub(super) fn object(conn: &Connection, id: i64) -> Result<Option<ObjectRow>> {
+    Ok(conn
+        .prepare_cached("SELECT id, uid, public, sealed, mac FROM objects WHERE id = ?1")?
+        .query_row([id], object_row)
+        .optional()?)
 }
 
 pub(super) fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
@@ -85,11 +126,11 @@ impl TxBackend for SqliteTx<'_> {
     }
 
     fn object(&self, id: i64) -> Result<Option<ObjectRow>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT id, uid, public, sealed, mac FROM objects WHERE id = ?1")?
-            .query_row([id], object_row)
-            .optional()?)
+        object(self.conn, id)
+    }
+
+    fn lookup(&self, q: Lookup<'_>) -> Result<Vec<i64>> {
+        lookup(self.conn, q)
     }
 
     fn base_revision(&self) -> Result<u64> {
@@ -101,18 +142,26 @@ impl TxBackend for SqliteTx<'_> {
 
     fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8]) -> Result<i64> {
         let rev = self.stamp()?;
+        let k = IndexKeys::of_public(public);
         Ok(self
             .conn
-            .prepare_cached("INSERT INTO objects (uid, rev, public, sealed) VALUES (?1, ?2, ?3, ?4) RETURNING id")?
-            .query_row(params![uid, rev, public, sealed], |r| r.get(0))?)
+            .prepare_cached(
+                "INSERT INTO objects (uid, rev, public, sealed, label, key_id, copy_of, class, due) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+            )?
+            .query_row(params![uid, rev, public, sealed, k.label, k.key_id, k.copy_of, k.class, k.due], |r| r.get(0))?)
     }
 
     fn update_object(&self, id: i64, public: &[u8], sealed: &[u8], mac: &[u8]) -> Result<()> {
         let rev = self.stamp()?;
+        let k = IndexKeys::of_public(public);
         let n = self
             .conn
-            .prepare_cached("UPDATE objects SET public = ?2, sealed = ?3, mac = ?4, rev = ?5 WHERE id = ?1")?
-            .execute(params![id, public, sealed, mac, rev])?;
+            .prepare_cached(
+                "UPDATE objects SET public = ?2, sealed = ?3, mac = ?4, rev = ?5, \
+                 label = ?6, key_id = ?7, copy_of = ?8, class = ?9, due = ?10 WHERE id = ?1",
+            )?
+            .execute(params![id, public, sealed, mac, rev, k.label, k.key_id, k.copy_of, k.class, k.due])?;
         if n == 0 {
             return Err(handle_invalid(id));
         }
@@ -232,9 +281,15 @@ impl TxBackend for SqliteTx<'_> {
 
     fn import_object(&self, row: &ObjectRow) -> Result<()> {
         let rev = self.stamp()?;
+        let k = IndexKeys::of_public(&row.public);
         self.conn
-            .prepare_cached("INSERT INTO objects (id, uid, rev, public, sealed, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-            .execute(params![row.id, row.uid, rev, row.public, row.sealed, row.mac])?;
+            .prepare_cached(
+                "INSERT INTO objects (id, uid, rev, public, sealed, mac, label, key_id, copy_of, class, due) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                row.id, row.uid, rev, row.public, row.sealed, row.mac, k.label, k.key_id, k.copy_of, k.class, k.due
+            ])?;
         Ok(())
     }
 
