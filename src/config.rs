@@ -88,6 +88,9 @@ pub struct SlotConfig {
     /// Overrides `[store] durability` for this slot.
     #[serde(default)]
     pub durability: Option<Durability>,
+    /// Overrides `[store] resident_objects` for this slot.
+    #[serde(default)]
+    pub resident_objects: Option<u64>,
     /// This slot's key policy (`[slot.policy]`): a profile and/or knobs
     /// over the global `[policy]` (see `object::policy::KeyPolicy::resolve`).
     #[serde(default)]
@@ -272,6 +275,14 @@ pub struct StoreConfig {
     /// simulate a full disk. A write that would exceed it fails with
     /// `CKR_DEVICE_MEMORY` and changes nothing.
     pub max_pages: u64,
+    /// A token with more objects than this at C_Initialize is not held
+    /// resident: objects are read from the store when first used, and
+    /// searches by label, lifecycle acts and maintenance use the store's
+    /// lookup columns (`store::index`). C_Initialize and the module's
+    /// memory then stay flat however many keys the token holds; a search
+    /// without CKA_LABEL reads every row. 0: never held resident. Default
+    /// 100,000.
+    pub resident_objects: u64,
     /// An external key-encryption key (`store::kek`): a file holding 32
     /// random bytes (`keyward kek new FILE`), mixed into the wrapping of
     /// the master key and protecting the audit key. A token wrapped with
@@ -303,7 +314,14 @@ pub enum Durability {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { durability: Durability::Full, refresh_ms: 1, max_pages: 0, kek_file: None, kek_credential: None }
+        StoreConfig {
+            durability: Durability::Full,
+            refresh_ms: 1,
+            max_pages: 0,
+            resident_objects: 100_000,
+            kek_file: None,
+            kek_credential: None,
+        }
     }
 }
 

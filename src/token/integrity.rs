@@ -239,6 +239,12 @@ impl Token {
     /// Rebuilds every token object of the cache from the store.
     fn reload_token_objects(&self) -> Result<()> {
         let mut o = self.objects.write().map_err(super::lock_err)?;
+        if o.lazy {
+            // Not held resident: the cached token objects are read again
+            // (and checked with the keys now known) when next used.
+            o.retain(|obj| !obj.token);
+            return Ok(());
+        }
         let all = self.store.load_all()?;
         let ids: std::collections::HashSet<i64> = all.upserts.iter().map(|r| r.id).collect();
         o.retain(|obj| !obj.token || ids.contains(&(obj.handle as i64)));

@@ -138,6 +138,23 @@ impl Token {
         if config.store.max_pages > 0 {
             t.store.set_max_pages(config.store.max_pages)?;
         }
+        let (rev, rows) = t.store.census()?;
+        let resident = sc.resident_objects.unwrap_or(config.store.resident_objects);
+        if resident == 0 || rows > resident {
+            // Too many to hold resident: nothing is read now, objects come
+            // from the store when first used (`Objects::lazy`). A store
+            // with MACs on its rows is bound (the first row tells: an
+            // unbound store from schema 1 has none yet).
+            let bound = t.store.meta_get(crate::store::META_ROWS_BOUND)?.is_some()
+                || t.store.objects_after(0, 1)?.iter().any(|r| r.mac.is_some());
+            t.integrity.set_bound(bound);
+            t.load_public_row_key()?;
+            t.start_lazy(rev)?;
+            log::info!(
+                "token {slot}: {rows} objects, more than store.resident_objects = {resident}: read on first use"
+            );
+            return Ok(t);
+        }
         let all = t.store.load_all()?;
         let bound =
             all.upserts.iter().any(|r| r.mac.is_some()) || t.store.meta_get(crate::store::META_ROWS_BOUND)?.is_some();

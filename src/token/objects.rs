@@ -125,6 +125,11 @@ pub(super) struct Objects {
     pub(super) session_objects: usize,
     /// Bumped by every change (see `Token::objects_generation`).
     generation: u64,
+    /// The token had more rows than `store.resident_objects` when it was
+    /// opened: `map` holds the session objects and only the token objects
+    /// used since (read from the store on first use); lookups that need
+    /// every row ask the store's lookup columns (`store::index`).
+    pub(super) lazy: bool,
 }
 
 impl Objects {
@@ -149,6 +154,16 @@ impl Objects {
 
     pub(super) fn insert(&mut self, obj: Arc<Object>) {
         self.generation += 1;
+        self.add(obj);
+    }
+
+    /// Caches a token object read from the store on first use (lazy
+    /// mode): the token did not change, so the generation stays.
+    fn insert_loaded(&mut self, obj: Arc<Object>) {
+        self.add(obj);
+    }
+
+    fn add(&mut self, obj: Arc<Object>) {
         if let Some(old) = self.map.remove(&obj.handle) {
             // A newer version of the same object keeps its handle's validity.
             obj.issued_in.store(old.issued_in.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -255,23 +270,142 @@ impl Token {
             o.remove(id as Handle);
         }
         for row in &ch.upserts {
-            let integrity = self.check_row(row);
-            if let crate::object::Integrity::Failed(why) = &integrity {
-                log::error!(
-                    "token {}: object {} (uid {}) failed its integrity check and is refused: {why}",
-                    self.slot,
-                    row.id,
-                    row.uid
-                );
+            // A token not held resident keeps only what it uses: another
+            // process's new or changed row is read when first asked for.
+            if o.lazy && !o.map.contains_key(&(row.id as Handle)) {
+                continue;
             }
-            match object_from_row(row, integrity) {
-                Ok(obj) => {
-                    o.insert(Arc::new(obj));
-                }
-                Err(e) => log::warn!("token {}: skipping unreadable object {}: {e}", self.slot, row.uid),
+            if let Some(obj) = self.object_of_row(row) {
+                o.insert(Arc::new(obj));
             }
         }
         o.rev = o.rev.max(ch.rev);
+    }
+
+    /// The object of a stored row, checked against its MAC (a row that
+    /// fails is kept, marked, and logged); `None` (logged) when it does not
+    /// decode.
+    fn object_of_row(&self, row: &ObjectRow) -> Option<Object> {
+        let integrity = self.check_row(row);
+        if let crate::object::Integrity::Failed(why) = &integrity {
+            log::error!(
+                "token {}: object {} (uid {}) failed its integrity check and is refused: {why}",
+                self.slot,
+                row.id,
+                row.uid
+            );
+        }
+        match object_from_row(row, integrity) {
+            Ok(obj) => Some(obj),
+            Err(e) => {
+                log::warn!("token {}: skipping unreadable object {}: {e}", self.slot, row.uid);
+                None
+            }
+        }
+    }
+
+    /// Whether the cache holds only the token objects used so far (see
+    /// `Objects::lazy`).
+    pub(crate) fn lazy(&self) -> bool {
+        self.objects.read().map(|o| o.lazy).unwrap_or(false)
+    }
+
+    /// Starts the cache without reading any row (a token over
+    /// `store.resident_objects`): it stands at `rev`.
+    pub(super) fn start_lazy(&self, rev: u64) -> Result<()> {
+        let mut o = self.objects.write().map_err(lock_err)?;
+        o.lazy = true;
+        o.rev = rev;
+        Ok(())
+    }
+
+    /// Object `h` from the cache or, when the token is not held resident,
+    /// from the store (then cached). The cache stays write-locked from the
+    /// store read to the insert, as in `refresh`.
+    fn get_or_load(&self, h: Handle) -> Result<Option<Arc<Object>>> {
+        {
+            let o = self.objects.read().map_err(lock_err)?;
+            if let Some(x) = o.map.get(&h) {
+                return Ok(Some(x.clone()));
+            }
+            if !o.lazy || h >= SESSION_OBJECT_BASE {
+                return Ok(None);
+            }
+        }
+        let mut o = self.objects.write().map_err(lock_err)?;
+        if let Some(x) = o.map.get(&h) {
+            return Ok(Some(x.clone()));
+        }
+        let Some(row) = self.store.object(h as i64)? else { return Ok(None) };
+        let Some(obj) = self.object_of_row(&row) else { return Ok(None) };
+        let obj = Arc::new(obj);
+        o.insert_loaded(obj.clone());
+        Ok(Some(obj))
+    }
+
+    /// The token objects with these row ids (cached from then on); ids
+    /// that name nothing any more are left out.
+    pub(crate) fn load_ids(&self, ids: &[i64]) -> Result<Vec<Arc<Object>>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.get_or_load(*id as Handle)?);
+        }
+        Ok(out)
+    }
+
+    /// Every token object, read from the store in pages (cached ones as
+    /// cached; the others are not kept): a token not held resident.
+    fn scan_token_objects(&self) -> Result<Vec<Arc<Object>>> {
+        const PAGE: usize = 1024;
+        let mut out = Vec::new();
+        let mut after = 0i64;
+        loop {
+            let rows = self.store.objects_after(after, PAGE)?;
+            let Some(last) = rows.last() else { break };
+            after = last.id;
+            let o = self.objects.read().map_err(lock_err)?;
+            for row in &rows {
+                match o.map.get(&(row.id as Handle)) {
+                    Some(x) => out.push(x.clone()),
+                    None => out.extend(self.object_of_row(row).map(Arc::new)),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The token objects whose CKA_LABEL is `label` (and, when given,
+    /// whose CKA_KEYWARD_KEY_ID is `key_id`); `label` None: those of
+    /// `key_id`. Through the store's lookup columns when the token is not
+    /// held resident, else from the cache.
+    pub(crate) fn token_objects_named(&self, key_id: Option<&[u8]>, label: Option<&[u8]>) -> Result<Vec<Arc<Object>>> {
+        let by = |o: &Object| {
+            o.token
+                && key_id.is_none_or(|k| crate::kms::attrs::key_id_of(o) == k)
+                && label.is_none_or(|l| o.label() == l)
+        };
+        if !self.lazy() {
+            return Ok(self.all_objects()?.into_iter().filter(|o| by(o)).collect());
+        }
+        self.refresh()?;
+        // (An empty key id is a key from before identities: no column.)
+        let ids = match (key_id.filter(|k| !k.is_empty()), label) {
+            (Some(k), _) => self.store.lookup(crate::store::index::Lookup::KeyId(k))?,
+            (None, Some(l)) => self.store.lookup(crate::store::index::Lookup::Label(l))?,
+            (None, None) => return Ok(self.all_objects()?.into_iter().filter(|o| by(o)).collect()),
+        };
+        Ok(self.load_ids(&ids)?.into_iter().filter(|o| by(o)).collect())
+    }
+
+    /// The token objects whose purge or rotation may be due at `now` (a
+    /// superset: the caller applies the rules).
+    pub(crate) fn due_candidates(&self, now: i64) -> Result<Vec<Arc<Object>>> {
+        if !self.lazy() {
+            return self.all_objects();
+        }
+        self.refresh()?;
+        let ids = self.store.lookup(crate::store::index::Lookup::DueBy(now))?;
+        self.load_ids(&ids)
     }
 
     /// Applies the changes of a committed write of this process (`w`: its
@@ -300,8 +434,13 @@ impl Token {
     /// the revision at which the cache holds every token row. Read before
     /// the transaction: it may use these only if the store is still at that
     /// revision (`Tx::base_revision`).
+    /// A token not held resident answers `u64::MAX` and just `ids`: the
+    /// transaction then looks the rest up by the store's lookup columns.
     pub(crate) fn lifecycle_handles(&self, key_id: Option<&[u8]>, ids: &[Handle]) -> Result<(u64, Vec<Handle>)> {
         let o = self.objects.read().map_err(lock_err)?;
+        if o.lazy {
+            return Ok((u64::MAX, ids.to_vec()));
+        }
         let mut out: Vec<Handle> = ids.to_vec();
         if let Some(k) = key_id
             && let Some(set) = o.by_key.get(k)
@@ -327,6 +466,9 @@ impl Token {
     /// counter, not a scan: every user login asks).
     pub(crate) fn has_keys_without_identity(&self) -> Result<bool> {
         self.refresh()?;
+        if self.lazy() {
+            return Ok(!self.store.lookup(crate::store::index::Lookup::KeysWithoutId)?.is_empty());
+        }
         Ok(self.objects.read().map_err(lock_err)?.keys_without_identity > 0)
     }
 
@@ -410,7 +552,7 @@ impl Token {
             self.refresh_if_stale()?;
         }
         self.kms_tick();
-        let found = self.objects.read().map_err(lock_err)?.map.get(&h).cloned();
+        let found = self.get_or_load(h)?;
         match found {
             Some(o) if self.visible(&o) && self.handle_current(&o) => Ok(o),
             _ => Err(err!(invalid, "no visible object with handle {h}")),
@@ -419,7 +561,7 @@ impl Token {
 
     /// The cached object `h`, whatever its visibility (lifecycle bookkeeping).
     pub(crate) fn cached_object(&self, h: Handle) -> Result<Arc<Object>> {
-        let found = self.objects.read().map_err(lock_err)?.map.get(&h).cloned();
+        let found = self.get_or_load(h)?;
         found.ok_or_else(|| err!(CKR_OBJECT_HANDLE_INVALID, "no object with handle {h}"))
     }
 
@@ -431,17 +573,30 @@ impl Token {
         let user = self.is_user();
         // Default view: primary versions not pending deletion (src/kms).
         let view = crate::kms::FindView::of(t);
-        let o = self.objects.read().map_err(lock_err)?;
         let epoch = self.login_epoch.load(Ordering::Relaxed);
-        let mut found: Vec<Handle> = o
-            .candidates(t)
-            .filter(|obj| (user || public_view(obj)) && view.admits(obj))
-            .map(|obj| {
+        let admit = |obj: &Arc<Object>| {
+            let ok = (user || public_view(obj)) && view.admits(obj);
+            if ok {
                 obj.issued_in.store(epoch, Ordering::Relaxed);
-                obj.handle
-            })
-            .collect();
-        drop(o);
+            }
+            ok.then_some(obj.handle)
+        };
+        let mut found: Vec<Handle> = if self.lazy() {
+            // Session objects from the cache, token objects from the store
+            // (by the label column when the template names a label).
+            let session: Vec<Arc<Object>> = {
+                let o = self.objects.read().map_err(lock_err)?;
+                o.candidates(t).filter(|x| x.owner.is_some()).cloned().collect()
+            };
+            let token = match t.iter().rev().find(|a| a.ty == CKA_LABEL) {
+                Some(a) => self.load_ids(&self.store.lookup(crate::store::index::Lookup::Label(&a.value))?)?,
+                None => self.scan_token_objects()?,
+            };
+            session.iter().chain(token.iter()).filter_map(admit).collect()
+        } else {
+            let o = self.objects.read().map_err(lock_err)?;
+            o.candidates(t).filter_map(admit).collect()
+        };
         // The built-in CKO_PROFILE objects: public, seen by every session
         // whose template names CKA_CLASS = CKO_PROFILE (an empty template
         // does not list them: clients that destroy everything they find,
@@ -457,6 +612,9 @@ impl Token {
     /// Every object of the token (the CLI's inventory), as the store has them.
     pub fn all_objects(&self) -> Result<Vec<Arc<Object>>> {
         self.refresh()?;
+        if self.lazy() {
+            return self.scan_token_objects();
+        }
         let o = self.objects.read().map_err(lock_err)?;
         let mut v: Vec<_> = o.map.values().filter(|x| x.token).cloned().collect();
         v.sort_by_key(|x| x.handle);

@@ -58,8 +58,14 @@ pub fn write_config(dir: &std::path::Path, extra_policy: &str) -> PathBuf {
 pub fn slot_store(conf: &std::path::Path) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
+    // `$KEYWARD_TEST_RESIDENT=0`: the token is never held resident (every
+    // object read from the store on first use, lookups by its columns).
+    let resident = match std::env::var("KEYWARD_TEST_RESIDENT") {
+        Ok(n) => format!("resident_objects = {}\n", n.parse::<u64>().expect("KEYWARD_TEST_RESIDENT: a number")),
+        Err(_) => String::new(),
+    };
     if std::env::var("KEYWARD_TEST_STORE").as_deref() != Ok("postgres") {
-        return String::new();
+        return resident;
     }
     let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("KEYWARD_TEST_STORE=postgres needs ${k}"));
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
@@ -69,7 +75,7 @@ pub fn slot_store(conf: &std::path::Path) -> String {
     let schema =
         old.unwrap_or_else(|| format!("it_{}_{}_{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
     format!(
-        "store = \"postgres\"\nurl = \"{}\"\nschema = \"{schema}\"\npassword_file = \"{}\"\nca_file = \"{}\"\n",
+        "{resident}store = \"postgres\"\nurl = \"{}\"\nschema = \"{schema}\"\npassword_file = \"{}\"\nca_file = \"{}\"\n",
         var("KEYWARD_TEST_PG_URL"),
         var("KEYWARD_TEST_PG_PASSWORD_FILE"),
         var("KEYWARD_TEST_PG_CA"),

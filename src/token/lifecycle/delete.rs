@@ -7,7 +7,7 @@
 //! commit). Must not touch: when purges run (`maintain.rs`).
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
-use super::rows::{Row, Scope, delete_copies, key_rows, write_delete, write_update};
+use super::rows::{Row, Scope, delete_copies, due_rows, write_delete, write_update};
 use crate::audit::Lifecycle;
 use crate::ck::*;
 use crate::err;
@@ -154,7 +154,7 @@ impl Token {
         let ((ch, names), w) = self.store().transaction_tracked(|tx| {
             let mut ch = Changes::default();
             let mut names = Vec::new();
-            let rows = key_rows(tx)?;
+            let rows = due_rows(self, tx, now)?;
             for r in rows.iter().filter(|r| r.copy_of().is_none()) {
                 let at = r.ulong(CKA_KEYWARD_DESTROY_AT).unwrap_or(0) as i64;
                 let destroyable = r.attrs.get(&CKA_DESTROYABLE).is_none_or(|v| v.first() != Some(&0));

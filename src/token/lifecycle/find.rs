@@ -13,7 +13,8 @@ use std::sync::Arc;
 impl Token {
     /// Every token key object of the managed key `name` (any state).
     pub fn kms_objects(&self, name: &KeyName) -> Result<Vec<Arc<Object>>> {
-        Ok(self.all_objects()?.into_iter().filter(|o| version_of_key(o, name)).collect())
+        let named = self.token_objects_named(Some(&name.key_id), None)?;
+        Ok(named.into_iter().filter(|o| version_of_key(o, name)).collect())
     }
 
     /// The versions of the key `obj` belongs to (just `obj` for a session key).
@@ -28,7 +29,11 @@ impl Token {
     /// `CKR_ARGUMENTS_BAD` when no key or several keys carry the label.
     pub fn kms_find(&self, label: &str) -> Result<KeyName> {
         self.require_user()?;
-        let all = self.all_objects()?;
+        // The key of that id, else the keys of that label.
+        let mut all = self.token_objects_named(Some(label.as_bytes()), None)?;
+        if all.is_empty() {
+            all = self.token_objects_named(None, Some(label.as_bytes()))?;
+        }
         let keys = all.iter().filter(|o| o.is_key() && copy_source(o).is_none());
         if let Some(o) = keys.clone().find(|o| key_id_of(o) == label.as_bytes()) {
             return Ok(KeyName::of(o));

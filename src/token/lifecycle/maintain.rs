@@ -19,7 +19,7 @@ impl Token {
         }
         let now = clock::now();
         let due: Vec<Arc<Object>> = self
-            .all_objects()?
+            .due_candidates(now)?
             .into_iter()
             .filter(|o| {
                 o.class == CKO_SECRET_KEY
@@ -106,6 +106,16 @@ impl Token {
     /// of this generation of the cache).
     fn remember_next_due(&self) {
         let generation = self.objects_generation();
+        if self.lazy() {
+            // Not held resident: the store's earliest due time (a lower
+            // bound: the sweep applies the rules to what it finds).
+            if let Ok(next) = self.store().next_due()
+                && let Ok(mut h) = self.kms.due_hint.lock()
+            {
+                *h = Some((generation, next.unwrap_or(i64::MAX)));
+            }
+            return;
+        }
         let Ok(all) = self.all_objects() else { return };
         let next_due = all
             .iter()

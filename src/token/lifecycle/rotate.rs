@@ -316,7 +316,7 @@ impl Token {
         }
         self.require_user()?;
         let mut names: Vec<KeyName> = self
-            .all_objects()?
+            .token_objects_named(key_id.as_deref(), label.as_deref())?
             .iter()
             .filter(|o| o.is_key() && copy_source(o).is_none())
             .filter(|o| key_id.as_ref().is_none_or(|k| key_id_of(o) == k.as_slice()))

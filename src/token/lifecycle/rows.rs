@@ -14,6 +14,7 @@ use crate::err;
 use crate::error::{Error, Result};
 use crate::kms::KeyName;
 use crate::kms::attrs::*;
+use crate::store::index::Lookup;
 use crate::store::{Changes, ObjectRow, Tx, Written, codec};
 use crate::token::Token;
 use crate::types::Handle;
@@ -118,13 +119,17 @@ pub(super) fn key_rows(tx: &Tx<'_>) -> Result<Vec<Row>> {
 pub(super) struct Scope {
     rev: u64,
     ids: Vec<Handle>,
+    /// The managed key, looked up inside the transaction when the token is
+    /// not held resident (`rev` is then `u64::MAX`).
+    key_id: Option<Vec<u8>>,
 }
 
 impl Scope {
     /// The token objects of the key `name` (if any), `ids`, and their copies.
     pub(super) fn of(t: &Token, name: Option<&KeyName>, ids: &[Handle]) -> Result<Scope> {
-        let (rev, ids) = t.lifecycle_handles(name.map(|n| n.key_id.as_slice()), ids)?;
-        Ok(Scope { rev, ids })
+        let key_id = name.map(|n| n.key_id.clone());
+        let (rev, ids) = t.lifecycle_handles(key_id.as_deref(), ids)?;
+        Ok(Scope { rev, ids, key_id })
     }
 
     /// The key rows of the scope as this transaction sees them, by id, when
@@ -133,6 +138,13 @@ impl Scope {
     /// the token, and the cache re-reads at its next refresh. Callers filter
     /// either answer the same way: the scope holds every row they keep.
     pub(super) fn rows(&self, t: &Token, tx: &Tx<'_>) -> Result<Vec<Row>> {
+        if self.rev == u64::MAX {
+            let mut ids: Vec<i64> = self.ids.iter().map(|h| *h as i64).collect();
+            if let Some(k) = &self.key_id {
+                ids.extend(tx.lookup(Lookup::KeyId(k))?);
+            }
+            return rows_with_copies(tx, ids);
+        }
         if tx.base_revision()? != self.rev {
             t.store().request_reread();
             return key_rows(tx);
@@ -145,6 +157,40 @@ impl Scope {
         }
         Ok(out)
     }
+}
+
+/// The key rows `ids` and every token copy that follows one of them
+/// (copies of copies too), by the store's lookup columns, as this
+/// transaction sees them.
+fn rows_with_copies(tx: &Tx<'_>, mut ids: Vec<i64>) -> Result<Vec<Row>> {
+    ids.sort_unstable();
+    ids.dedup();
+    let mut i = 0;
+    while i < ids.len() {
+        for c in tx.lookup(Lookup::CopyOf(ids[i]))? {
+            if !ids.contains(&c) {
+                ids.push(c);
+            }
+        }
+        i += 1;
+    }
+    ids.sort_unstable();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(r) = tx.object(id)? {
+            out.extend(key_row(r)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The key rows whose purge may be due at `now` and their copies: every
+/// key row when the token is held resident, else by the lookup columns.
+pub(super) fn due_rows(t: &Token, tx: &Tx<'_>, now: i64) -> Result<Vec<Row>> {
+    if !t.lazy() {
+        return key_rows(tx);
+    }
+    rows_with_copies(tx, tx.lookup(Lookup::DueBy(now))?)
 }
 
 pub(super) fn encode_public(attrs: &BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>) -> Vec<u8> {
