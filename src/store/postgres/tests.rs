@@ -169,6 +169,38 @@ fn a_newer_schema_is_refused_and_other_schemas_are_not_read() {
 }
 
 #[test]
+fn version_1_rows_get_their_lookup_columns_on_upgrade() {
+    use crate::store::index::Lookup;
+    let Some(o) = test_options() else { return };
+    let s = Store::open_postgres(o.clone()).unwrap();
+    s.init_token("old", "0001", &so_key()).unwrap();
+    drop(s);
+    // Back to version 1: no lookup columns, one row written by that version.
+    let mut c = super::conn::connect(&o).unwrap();
+    let schema = &o.schema;
+    c.batch(&format!(
+        "ALTER TABLE {schema}.objects DROP COLUMN label, DROP COLUMN key_id, DROP COLUMN copy_of, \
+         DROP COLUMN class, DROP COLUMN due; UPDATE {schema}.schema_version SET version = 1"
+    ))
+    .unwrap();
+    let blob = crate::store::tests::public_blob(&[
+        (CKA_CLASS, (CKO_SECRET_KEY as CK_ULONG).to_ne_bytes().to_vec()),
+        (CKA_LABEL, b"kept".to_vec()),
+        (CKA_KEYWARD_KEY_ID, b"k9".to_vec()),
+    ]);
+    let hex: String = blob.iter().map(|b| format!("{b:02x}")).collect();
+    c.batch(&format!(
+        "INSERT INTO {schema}.objects (uid, rev, public, sealed, mac) VALUES ('old', 1, '\\x{hex}', '\\x02', '\\x03')"
+    ))
+    .unwrap();
+    let s = Store::open_postgres(o).unwrap();
+    let id = s.load_all().unwrap().upserts[0].id;
+    assert_eq!(s.lookup(Lookup::Label(b"kept")).unwrap(), vec![id]);
+    assert_eq!(s.lookup(Lookup::KeyId(b"k9")).unwrap(), vec![id]);
+    assert_eq!(s.lookup(Lookup::KeysWithoutId).unwrap(), Vec::<i64>::new());
+}
+
+#[test]
 fn a_stuck_server_fails_the_call_within_the_deadline_then_recovers() {
     let Some(mut o) = test_options() else { return };
     let name = format!("stuck_{}", o.schema);
