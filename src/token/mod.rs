@@ -149,7 +149,7 @@ impl Token {
                 || t.store.objects_after(0, 1)?.iter().any(|r| r.mac.is_some());
             t.integrity.set_bound(bound);
             t.load_public_row_key()?;
-            t.start_lazy(rev)?;
+            t.start_lazy(rev, usize::try_from(resident.max(10_000)).unwrap_or(usize::MAX))?;
             log::info!(
                 "token {slot}: {rows} objects, more than store.resident_objects = {resident}: read on first use"
             );

@@ -130,6 +130,10 @@ pub(super) struct Objects {
     /// used since (read from the store on first use); lookups that need
     /// every row ask the store's lookup columns (`store::index`).
     pub(super) lazy: bool,
+    /// Lazy mode: how many token objects the cache keeps (objects in use
+    /// by an operation are never dropped), and how many it holds.
+    pub(super) lazy_cap: usize,
+    lazy_held: usize,
 }
 
 impl Objects {
@@ -161,6 +165,27 @@ impl Objects {
     /// mode): the token did not change, so the generation stays.
     fn insert_loaded(&mut self, obj: Arc<Object>) {
         self.add(obj);
+        self.lazy_held += 1;
+        if self.lazy_held > self.lazy_cap {
+            self.shed();
+        }
+    }
+
+    /// Drops about a quarter of the cached token objects that nothing else
+    /// holds (no operation, no search in progress): they are read from the
+    /// store again when next used.
+    fn shed(&mut self) {
+        let want = (self.lazy_cap / 4).max(1);
+        let gone: Vec<Handle> =
+            self.map.values().filter(|o| o.token && Arc::strong_count(o) == 1).map(|o| o.handle).take(want).collect();
+        for h in gone {
+            // Not a change of the token: the generation stays.
+            if let Some(old) = self.map.remove(&h) {
+                self.unindex(&old);
+            }
+        }
+        // (Counted again: own writes and refreshes add token objects too.)
+        self.lazy_held = self.map.values().filter(|o| o.token).count();
     }
 
     fn add(&mut self, obj: Arc<Object>) {
@@ -311,10 +336,12 @@ impl Token {
     }
 
     /// Starts the cache without reading any row (a token over
-    /// `store.resident_objects`): it stands at `rev`.
-    pub(super) fn start_lazy(&self, rev: u64) -> Result<()> {
+    /// `store.resident_objects`): it stands at `rev` and keeps about `cap`
+    /// token objects.
+    pub(super) fn start_lazy(&self, rev: u64, cap: usize) -> Result<()> {
         let mut o = self.objects.write().map_err(lock_err)?;
         o.lazy = true;
+        o.lazy_cap = cap;
         o.rev = rev;
         Ok(())
     }
@@ -645,5 +672,29 @@ mod tests {
             assert_eq!(set.is_empty(), reference.is_empty());
         }
         assert!(matches!(set, LabelSet::Many(_)), "more than FEW handles: a tree");
+    }
+
+    fn token_object(h: Handle) -> Arc<Object> {
+        let attrs = crate::object::AttrMap::from_pairs([
+            (CKA_CLASS, &(CKO_DATA as CK_ULONG).to_ne_bytes()[..]),
+            (CKA_TOKEN, &[1u8][..]),
+        ]);
+        Arc::new(Object::new(h, format!("u{h}"), None, attrs, Default::default()).unwrap())
+    }
+
+    #[test]
+    fn a_lazy_cache_keeps_about_its_cap_and_never_drops_objects_in_use() {
+        let mut o = Objects { lazy: true, lazy_cap: 8, ..Objects::default() };
+        let held = token_object(1);
+        o.insert_loaded(held.clone());
+        for h in 2..100 {
+            // As `get_or_load` does: the caller holds what it loads.
+            let x = token_object(h);
+            o.insert_loaded(x.clone());
+            drop(x);
+            assert!(o.map.len() <= 9, "{} cached after {h}", o.map.len());
+        }
+        assert!(o.map.contains_key(&1), "an object in use stays");
+        assert!(o.map.contains_key(&99), "the newest stays");
     }
 }
