@@ -70,6 +70,15 @@
 //!   the caller's MAC of the assigned id is set in the same transaction
 //!   ([`TxBackend::set_mac`], which also stamps the row so other processes
 //!   re-read it). The backend stores and returns MACs; callers check them.
+//! - **Lookup columns** (`index`): every write of an object row derives
+//!   them from its public blob ([`index::IndexKeys::of_public`]), so they
+//!   never disagree with a row the backend wrote; [`Backend::lookup`] and
+//!   [`TxBackend::lookup`] answer by them without reading every row (an
+//!   index per column), [`Backend::object`] reads one row,
+//!   [`Backend::objects_after`] pages through all of them and
+//!   [`Backend::census`] counts them: what a token too large to hold
+//!   resident uses instead of `load_all`. They are not under the row MAC:
+//!   callers check every row they load.
 //! - **The token row and PIN counters**: one row (label, serial, a
 //!   [`WrappedKey`] per role, a failure counter per role), absent until
 //!   `C_InitToken`; counter updates are atomic in the write transaction.
@@ -199,9 +208,10 @@ pub trait Backend: Send + Sync {
     fn failures(&self, role: Role) -> Result<Option<u32>>;
     /// Every object and the current revision, from one snapshot.
     fn load_all(&self) -> Result<Changes>;
-    /// The current revision and how many objects there are, from one
-    /// snapshot (how a token decides whether to hold every row resident).
-    fn census(&self) -> Result<(u64, u64)>;
+    /// The current revision and how many objects there are, counting at
+    /// most `up_to` (the cost stays that of `up_to` rows), from one
+    /// snapshot: how a token decides whether to hold every row resident.
+    fn census(&self, up_to: u64) -> Result<(u64, u64)>;
     /// Object `id` as the last commit left it.
     fn object(&self, id: i64) -> Result<Option<ObjectRow>>;
     /// The ids `q` matches by the lookup columns (`index`), ascending.
@@ -514,9 +524,9 @@ impl Store {
     }
 
     /// See [`Backend::census`].
-    pub fn census(&self) -> Result<(u64, u64)> {
+    pub fn census(&self, up_to: u64) -> Result<(u64, u64)> {
         self.guard()?;
-        self.backend.census()
+        self.backend.census(up_to)
     }
 
     /// See [`Backend::object`].

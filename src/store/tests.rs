@@ -381,8 +381,9 @@ fn lookup_columns_follow_every_write(p: &Place) {
     })
     .unwrap();
     assert_eq!(s.lookup(Lookup::CopyOf(a)).unwrap(), Vec::<i64>::new());
-    let (rev, n) = s.census().unwrap();
+    let (rev, n) = s.census(100).unwrap();
     assert_eq!((rev, n), (s.load_all().unwrap().rev, 4));
+    assert_eq!(s.census(2).unwrap().1, 2, "counts up to its bound");
     assert_eq!(s.object(d).unwrap().map(|r| r.uid), Some("d".to_string()));
     assert!(s.object(c).unwrap().is_none());
     // Paging through every row.

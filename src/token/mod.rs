@@ -138,8 +138,8 @@ impl Token {
         if config.store.max_pages > 0 {
             t.store.set_max_pages(config.store.max_pages)?;
         }
-        let (rev, rows) = t.store.census()?;
         let resident = sc.resident_objects.unwrap_or(config.store.resident_objects);
+        let (rev, rows) = t.store.census(resident.saturating_add(1))?;
         if resident == 0 || rows > resident {
             // Too many to hold resident: nothing is read now, objects come
             // from the store when first used (`Objects::lazy`). A store
@@ -150,9 +150,7 @@ impl Token {
             t.integrity.set_bound(bound);
             t.load_public_row_key()?;
             t.start_lazy(rev, usize::try_from(resident.max(10_000)).unwrap_or(usize::MAX))?;
-            log::info!(
-                "token {slot}: {rows} objects, more than store.resident_objects = {resident}: read on first use"
-            );
+            log::info!("token {slot}: more than store.resident_objects = {resident} objects: read on first use");
             return Ok(t);
         }
         let all = t.store.load_all()?;

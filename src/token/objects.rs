@@ -2,6 +2,11 @@
 //! CKA_LABEL (`Objects`, `LabelSet`); picking up other processes' commits
 //! (`refresh`, throttled by `store.refresh_ms` on the per-operation lookup);
 //! the lookups of an object as a session may see it, and C_FindObjectsInit.
+//! A token with more rows than `store.resident_objects` is not held
+//! resident (`Objects::lazy`): the cache then holds the session objects and
+//! the token objects used lately, reads the others from the store on first
+//! use, and asks the store's lookup columns (`store::index`) what it would
+//! otherwise answer from its indexes.
 //!
 //! Owns: what the cache holds and when it is current (it stays
 //! write-locked from the store read to the apply). Must not touch: sealing,

@@ -290,13 +290,14 @@ impl Backend for Postgres {
         self.with(|c, seen| read_changes(c, seen, None))
     }
 
-    fn census(&self) -> Result<(u64, u64)> {
+    fn census(&self, up_to: u64) -> Result<(u64, u64)> {
+        let up_to = i64::try_from(up_to).unwrap_or(i64::MAX);
         self.with(|c, _| {
             let row = tx::query_opt(
                 &mut c.client,
                 &mut c.stmts,
-                "SELECT (SELECT rev FROM counters WHERE id = 1), (SELECT count(*) FROM objects)",
-                &[],
+                "SELECT (SELECT rev FROM counters WHERE id = 1), (SELECT count(*) FROM (SELECT 1 FROM objects LIMIT $1) s)",
+                &[&up_to],
             )?
             .ok_or_else(|| corrupt("revision counter missing"))?;
             let rev: Option<i64> = row.try_get(0).map_err(pg_err)?;

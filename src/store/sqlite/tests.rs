@@ -119,7 +119,7 @@ fn schema_2_rows_get_their_lookup_columns_on_upgrade() {
     let id = s.load_all().unwrap().upserts[0].id;
     assert_eq!(s.lookup(Lookup::Label(b"kept")).unwrap(), vec![id]);
     assert_eq!(s.lookup(Lookup::KeyId(b"k9")).unwrap(), vec![id]);
-    assert_eq!(s.census().unwrap(), (0, 1), "filling the columns stamps nothing");
+    assert_eq!(s.census(10).unwrap(), (0, 1), "filling the columns stamps nothing");
 }
 
 #[test]

@@ -36,16 +36,19 @@ pub(super) fn objects(conn: &Connection) -> Result<Vec<ObjectRow>> {
 
 /// The ids `q` matches (`store::index`), ascending.
 pub(super) fn lookup(conn: &Connection, q: Lookup<'_>) -> Result<Vec<i64>> {
+    // (No ORDER BY: SQLite would walk the table in id order rather than
+    // use the column's index; sorted here.)
     let ids = |sql: &str, p: &dyn rusqlite::ToSql| -> Result<Vec<i64>> {
         let mut st = conn.prepare_cached(sql)?;
-        let v = st.query_map([p], |r| r.get(0))?.collect::<rusqlite::Result<Vec<i64>>>()?;
+        let mut v = st.query_map([p], |r| r.get(0))?.collect::<rusqlite::Result<Vec<i64>>>()?;
+        v.sort_unstable();
         Ok(v)
     };
     match q {
-        Lookup::Label(l) => ids("SELECT id FROM objects WHERE label = ?1 ORDER BY id", &l),
-        Lookup::KeyId(k) => ids("SELECT id FROM objects WHERE key_id = ?1 ORDER BY id", &k),
-        Lookup::CopyOf(h) => ids("SELECT id FROM objects WHERE copy_of = ?1 ORDER BY id", &h),
-        Lookup::DueBy(t) => ids("SELECT id FROM objects WHERE due <= ?1 ORDER BY id", &t),
+        Lookup::Label(l) => ids("SELECT id FROM objects WHERE label = ?1", &l),
+        Lookup::KeyId(k) => ids("SELECT id FROM objects WHERE key_id = ?1", &k),
+        Lookup::CopyOf(h) => ids("SELECT id FROM objects WHERE copy_of = ?1", &h),
+        Lookup::DueBy(t) => ids("SELECT id FROM objects WHERE due <= ?1", &t),
         Lookup::KeysWithoutId => {
             let [a, b, c] = KEY_CLASSES;
             let mut st = conn.prepare_cached(
