@@ -320,7 +320,8 @@ impl Backend for Postgres {
 
     fn next_due(&self) -> Result<Option<i64>> {
         self.with(|c, _| {
-            let row = tx::query_opt(&mut c.client, &mut c.stmts, "SELECT MIN(due) FROM objects", &[])?;
+            let row =
+                tx::query_opt(&mut c.client, &mut c.stmts, "SELECT MIN(due) FROM objects WHERE due IS NOT NULL", &[])?;
             match row {
                 Some(r) => r.try_get(0).map_err(pg_err),
                 None => Ok(None),

@@ -222,7 +222,7 @@ impl Backend for Sqlite {
 
     fn next_due(&self) -> Result<Option<i64>> {
         let g = self.lock()?;
-        Ok(g.conn.prepare_cached("SELECT MIN(due) FROM objects")?.query_row([], |r| r.get(0))?)
+        Ok(g.conn.prepare_cached("SELECT MIN(due) FROM objects WHERE due IS NOT NULL")?.query_row([], |r| r.get(0))?)
     }
 
     fn changes_since(&self, rev: u64) -> Result<Option<Changes>> {
