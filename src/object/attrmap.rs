@@ -176,6 +176,24 @@ impl AttrMap {
         self.index.shrink_to_fit();
     }
 
+    /// A copy without slack, with room for `entries` more values of
+    /// `bytes` in all (the copy grows no buffer and needs no compaction).
+    pub fn clone_with_room(&self, entries: usize, bytes: usize) -> AttrMap {
+        let mut index = Vec::with_capacity(self.index.len() + entries);
+        let mut data = Vec::with_capacity(self.value_bytes() + bytes);
+        if self.slack == 0 {
+            index.extend_from_slice(&self.index);
+            data.extend_from_slice(&self.data);
+        } else {
+            for e in &self.index {
+                let off = u32_of(data.len());
+                data.extend_from_slice(self.value(e));
+                index.push((e.0, off, e.2));
+            }
+        }
+        AttrMap { index, data, slack: 0 }
+    }
+
     fn value(&self, e: &(CK_ATTRIBUTE_TYPE, u32, u32)) -> &[u8] {
         let (off, len) = (e.1 as usize, e.2 as usize);
         self.data.get(off..off.saturating_add(len)).unwrap_or(&[])
@@ -276,6 +294,10 @@ mod tests {
                 }
             }
             if step % 97 == 0 {
+                let copy = m.clone_with_room(3, 40);
+                assert_eq!(copy, m);
+                assert_eq!((copy.slack, copy.data.len()), (0, m.value_bytes()));
+                assert!(copy.index.capacity() >= m.len() + 3 && copy.data.capacity() >= m.value_bytes() + 40);
                 m.compact();
                 assert_eq!(m.value_bytes(), reference.values().map(Vec::len).sum::<usize>());
                 assert!(m.data.capacity() - m.value_bytes() <= 512, "compact leaves little idle room");
