@@ -100,7 +100,7 @@ mod tests {
 }
 
 /// Random bytes for public identifiers (object UIDs, CKA_KEYWARD_KEY_ID),
-/// drawn from [`random_fill`] 512 at a time: a DRBG call costs far more
+/// drawn from [`random_fill`] 4096 at a time (256 identifiers): a DRBG call costs far more
 /// than 16 bytes of output (it mixes in fresh CPU entropy on every call),
 /// and a session object is made per C_EncapsulateKey or C_DeriveKey. These
 /// are public values, never secrets nor key material; the pool is per
@@ -111,7 +111,7 @@ struct IdPool {
     used: usize,
     bytes: [u8; ID_POOL],
 }
-pub(crate) const ID_POOL: usize = 512;
+pub(crate) const ID_POOL: usize = 4096;
 
 thread_local! {
     // No destructor: nothing is registered with the host's thread exit.
