@@ -175,10 +175,7 @@ pub fn new_key_id() -> Result<Vec<u8>> {
 }
 fn new_key_id_bytes() -> Result<[u8; 32]> {
     // A public identifier: from the per-thread pool, not a DRBG call per key.
-    let b = crate::crypto::rand::public_id().map_err(|_| Error::general("rng failed"))?;
-    let mut out = [0u8; 32];
-    hex::encode_to_slice(b, &mut out).map_err(|_| Error::general("key id encoding"))?;
-    Ok(out)
+    crate::crypto::rand::public_id_hex().map_err(|_| Error::general("rng failed"))
 }
 pub fn time_attr(o: &Object, ty: CK_ATTRIBUTE_TYPE) -> i64 {
     o.ulong(ty).map(|v| v as i64).unwrap_or(0)

@@ -89,14 +89,8 @@ pub(crate) fn lock_err<T>(_: T) -> Error {
 /// Object UIDs come from the per-thread pool of public identifier bytes
 /// (`crypto::rand::public_id`): a DRBG call per object cost more than the
 /// rest of the insert.
-fn uid_bytes() -> Result<[u8; 16]> {
-    crate::crypto::rand::public_id().map_err(|_| Error::general("rng failed"))
-}
-
 pub(crate) fn new_uid() -> Result<String> {
-    let b = uid_bytes()?;
-    let mut out = [0u8; 32];
-    hex::encode_to_slice(b, &mut out).map_err(|_| Error::general("uid encoding"))?;
+    let out = crate::crypto::rand::public_id_hex().map_err(|_| Error::general("rng failed"))?;
     String::from_utf8(out.to_vec()).map_err(|_| Error::general("uid encoding"))
 }
 
