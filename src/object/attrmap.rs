@@ -200,6 +200,12 @@ impl AttrMap {
     }
 
     pub fn get(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<&[u8]> {
+        // CKA_CLASS, CKA_TOKEN, CKA_PRIVATE, CKA_LABEL (0..=3), the most
+        // read attributes, sit at their own position in an object's sorted
+        // index when the ones before them are present: no search.
+        if let Some(e) = usize::try_from(ty).ok().and_then(|t| self.index.get(t)).filter(|e| e.0 == ty) {
+            return Some(self.value(e));
+        }
         let i = self.index.binary_search_by_key(&ty, |e| e.0).ok()?;
         self.index.get(i).map(|e| self.value(e))
     }
