@@ -85,6 +85,10 @@ impl Prototypes {
         vendor::clear_stamps(&mut attrs, n.kind);
         let p = Proto { template: template.to_vec(), implied: implied.to_vec(), origin, kind: n.kind, attrs };
         if let Ok(mut kept) = self.kept.lock() {
+            // Two threads may have built the same template at once.
+            if kept.iter().any(|k| k.origin == origin && k.template == template && k.implied == implied) {
+                return;
+            }
             kept.insert(0, p);
             kept.truncate(CAPACITY);
         }
@@ -179,6 +183,9 @@ mod tests {
         // The memo's copy of a build holds no key id that was handed out.
         let t = vec![Attr::ulong(CKA_CLASS, CKO_SECRET_KEY), Attr::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET)];
         let n = memo.build(&t, &[], Origin::Derive(CKM_ML_KEM), |_| {}).unwrap();
+        // A second build of the same template kept at once (two threads
+        // that both missed) leaves one entry.
+        memo.keep(&t, &[], Origin::Derive(CKM_ML_KEM), &template::build(&t, &[], Origin::Derive(CKM_ML_KEM)).unwrap());
         let kept = memo.kept.lock().unwrap();
         assert_eq!(kept.len(), 1);
         assert_ne!(kept[0].attrs.get(CKA_KEYWARD_KEY_ID), n.attrs.get(CKA_KEYWARD_KEY_ID));
