@@ -32,6 +32,7 @@ fn init_options(a: &CK_C_INITIALIZE_ARGS) -> crate::Result<InitOptions> {
 
 extern "C" fn child_after_fork() {
     library::note_fork_in_child();
+    crate::crypto::rand::note_fork_in_child();
 }
 
 /// Registers the fork handler once per process (see `library::global`).
@@ -44,6 +45,9 @@ fn register_fork_handler() -> crate::Result<()> {
     if rc != 0 {
         return Err(Error::new(CKR_GENERAL_ERROR, format!("pthread_atfork failed ({rc})")));
     }
+    // Forks are noticed from here on: the identifier pool can trust the
+    // fork epoch instead of asking for the process id per identifier.
+    crate::crypto::rand::watch_forks();
     Ok(())
 }
 

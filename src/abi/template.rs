@@ -34,12 +34,15 @@ unsafe fn raw<'a>(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Result<&'a [CK_ATTRIBU
     unsafe { slice(p, n, MAX_ATTRS) }
 }
 
+/// The checks and (`keep`) the copy of a caller's template: without
+/// `keep`, every check runs (the same errors) and nothing is copied.
+///
 /// # Safety
 /// As [`template`].
-unsafe fn convert(p: *const CK_ATTRIBUTE, n: CK_ULONG, nested: bool) -> Result<Vec<Attr>> {
+unsafe fn convert(p: *const CK_ATTRIBUTE, n: CK_ULONG, nested: bool, keep: bool) -> Result<Vec<Attr>> {
     // SAFETY: forwarded contract.
     let raw = unsafe { raw(p, n) }?;
-    let mut out = Vec::with_capacity(raw.len());
+    let mut out = Vec::with_capacity(if keep { raw.len() } else { 0 });
     for a in raw {
         if a.ulValueLen > MAX_VALUE {
             return Err(Error::args(format!("attribute 0x{:x}: value of {} bytes", a.type_, a.ulValueLen)));
@@ -62,11 +65,18 @@ unsafe fn convert(p: *const CK_ATTRIBUTE, n: CK_ULONG, nested: bool) -> Result<V
             let count = a.ulValueLen / ATTR_SIZE as CK_ULONG;
             // SAFETY: pValue holds ulValueLen bytes of CK_ATTRIBUTEs, per
             // the array-attribute contract.
-            let inner = unsafe { convert(a.pValue as *const CK_ATTRIBUTE, count, true) }?;
+            let inner = unsafe { convert(a.pValue as *const CK_ATTRIBUTE, count, true, keep) }?;
+            if !keep {
+                continue;
+            }
             encode_template(&inner)
         } else {
             // SAFETY: pValue holds ulValueLen bytes, per the caller.
-            unsafe { bytes(a.pValue as *const u8, a.ulValueLen) }?.to_vec()
+            let v = unsafe { bytes(a.pValue as *const u8, a.ulValueLen) }?;
+            if !keep {
+                continue;
+            }
+            v.to_vec()
         };
         out.push(Attr { ty: a.type_, value });
     }
@@ -81,7 +91,17 @@ unsafe fn convert(p: *const CK_ATTRIBUTE, n: CK_ULONG, nested: bool) -> Result<V
 /// `ulValueLen` bytes (nested CK_ATTRIBUTE arrays for array attributes).
 pub unsafe fn template(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Result<Vec<Attr>> {
     // SAFETY: forwarded contract.
-    unsafe { convert(p, n, false) }
+    unsafe { convert(p, n, false, true) }
+}
+
+/// Checks a caller's template as [`template`] does (the same errors)
+/// without copying it: for a call that does not use it (a length query).
+///
+/// # Safety
+/// As [`template`].
+pub unsafe fn check_template(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Result<()> {
+    // SAFETY: forwarded contract.
+    unsafe { convert(p, n, false, false) }.map(|_| ())
 }
 
 /// The attribute types a C_GetAttributeValue template asks for.
@@ -253,6 +273,7 @@ mod tests {
             entry(CKA_UNWRAP_TEMPLATE, inner.as_ptr() as *mut u8, 2 * ATTR_SIZE),
         ];
         let t = unsafe { template(outer.as_ptr(), 2) }.unwrap();
+        assert!(unsafe { check_template(outer.as_ptr(), 2) }.is_ok());
         assert_eq!(t[0], Attr::new(CKA_LABEL, b"lbl".to_vec()));
         assert_eq!(t[1].ty, CKA_UNWRAP_TEMPLATE);
         assert_eq!(
@@ -263,8 +284,14 @@ mod tests {
 
     #[test]
     fn template_rejects_bad_pointers_and_lengths() {
-        let rv = |p: *const CK_ATTRIBUTE, n| unsafe { template(p, n) }.unwrap_err().rv();
+        // check_template (a length query's) refuses exactly what template does.
+        let rv = |p: *const CK_ATTRIBUTE, n| {
+            let r = unsafe { template(p, n) }.unwrap_err().rv();
+            assert_eq!(unsafe { check_template(p, n) }.unwrap_err().rv(), r);
+            r
+        };
         assert_eq!(unsafe { template(null(), 0) }.unwrap(), vec![]);
+        assert!(unsafe { check_template(null(), 0) }.is_ok());
         assert_eq!(rv(null(), 1), CKR_ARGUMENTS_BAD);
         let mut one = [0u8; 1];
         let ok = [entry(CKA_TOKEN, one.as_mut_ptr(), 1)];

@@ -12,7 +12,7 @@ use super::crypto::checked;
 use super::lib;
 use super::list32::*;
 use super::mechanism::mechanism;
-use super::template::template;
+use super::template::{check_template, template};
 use super::util::{OutParam, bytes};
 use crate::ck::*;
 use crate::error::{Error, Result};
@@ -39,7 +39,14 @@ export! {
     ) {
         let l = lib()?;
         let mech = mechanism(p_mechanism)?;
-        let t = template(p_template, ul_attribute_count)?;
+        // A length query (NULL pCiphertext) makes no key: its template is
+        // checked as the real call's is (the same CK_RVs), not copied.
+        let t = if p_ciphertext.is_null() {
+            check_template(p_template, ul_attribute_count)?;
+            Vec::new()
+        } else {
+            template(p_template, ul_attribute_count)?
+        };
         // Written after the ciphertext (a caller may point it into that
         // buffer): no `&mut` over it meanwhile.
         let o = OutParam::new(ph_key)?;

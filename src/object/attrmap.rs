@@ -176,12 +176,36 @@ impl AttrMap {
         self.index.shrink_to_fit();
     }
 
+    /// A copy without slack, with room for `entries` more values of
+    /// `bytes` in all (the copy grows no buffer and needs no compaction).
+    pub fn clone_with_room(&self, entries: usize, bytes: usize) -> AttrMap {
+        let mut index = Vec::with_capacity(self.index.len() + entries);
+        let mut data = Vec::with_capacity(self.value_bytes() + bytes);
+        if self.slack == 0 {
+            index.extend_from_slice(&self.index);
+            data.extend_from_slice(&self.data);
+        } else {
+            for e in &self.index {
+                let off = u32_of(data.len());
+                data.extend_from_slice(self.value(e));
+                index.push((e.0, off, e.2));
+            }
+        }
+        AttrMap { index, data, slack: 0 }
+    }
+
     fn value(&self, e: &(CK_ATTRIBUTE_TYPE, u32, u32)) -> &[u8] {
         let (off, len) = (e.1 as usize, e.2 as usize);
         self.data.get(off..off.saturating_add(len)).unwrap_or(&[])
     }
 
     pub fn get(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<&[u8]> {
+        // CKA_CLASS, CKA_TOKEN, CKA_PRIVATE, CKA_LABEL (0..=3), the most
+        // read attributes, sit at their own position in an object's sorted
+        // index when the ones before them are present: no search.
+        if let Some(e) = usize::try_from(ty).ok().and_then(|t| self.index.get(t)).filter(|e| e.0 == ty) {
+            return Some(self.value(e));
+        }
         let i = self.index.binary_search_by_key(&ty, |e| e.0).ok()?;
         self.index.get(i).map(|e| self.value(e))
     }
@@ -276,6 +300,10 @@ mod tests {
                 }
             }
             if step % 97 == 0 {
+                let copy = m.clone_with_room(3, 40);
+                assert_eq!(copy, m);
+                assert_eq!((copy.slack, copy.data.len()), (0, m.value_bytes()));
+                assert!(copy.index.capacity() >= m.len() + 3 && copy.data.capacity() >= m.value_bytes() + 40);
                 m.compact();
                 assert_eq!(m.value_bytes(), reference.values().map(Vec::len).sum::<usize>());
                 assert!(m.data.capacity() - m.value_bytes() <= 512, "compact leaves little idle room");

@@ -6,6 +6,7 @@
 pub mod attrmap;
 pub mod policy;
 pub mod profile;
+pub mod prototype;
 mod purpose;
 pub mod rules;
 pub mod template;

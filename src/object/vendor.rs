@@ -160,9 +160,11 @@ pub fn copy_source(o: &Object) -> Option<crate::types::Handle> {
 }
 /// A fresh key identity: 128 random bits as 32 hex digits.
 pub fn new_key_id() -> Result<Vec<u8>> {
+    Ok(new_key_id_bytes()?.to_vec())
+}
+fn new_key_id_bytes() -> Result<[u8; 32]> {
     // A public identifier: from the per-thread pool, not a DRBG call per key.
-    let b = crate::crypto::rand::public_id().map_err(|_| Error::general("rng failed"))?;
-    Ok(hex::encode(b).into_bytes())
+    crate::crypto::rand::public_id_hex().map_err(|_| Error::general("rng failed"))
 }
 pub fn time_attr(o: &Object, ty: CK_ATTRIBUTE_TYPE) -> i64 {
     o.ulong(ty).map(|v| v as i64).unwrap_or(0)
@@ -240,7 +242,7 @@ pub fn stamp_new(m: &mut AttrMap, kind: Kinds, origin: Origin, now: i64) -> Resu
         Origin::Derive(_) => KEYWARD_ORIGIN_DERIVED,
         Origin::Create | Origin::Unwrap => KEYWARD_ORIGIN_IMPORTED,
     };
-    m.insert(CKA_KEYWARD_KEY_ID, &new_key_id()?);
+    m.insert(CKA_KEYWARD_KEY_ID, &new_key_id_bytes()?);
     m.insert_ulong(CKA_KEYWARD_VERSION, 1);
     m.insert(CKA_KEYWARD_PRIMARY, &[1]);
     m.insert_ulong(CKA_KEYWARD_STATE, state);
@@ -268,6 +270,35 @@ pub fn stamp_new(m: &mut AttrMap, kind: Kinds, origin: Origin, now: i64) -> Resu
         m.insert_ulong(CKA_KEYWARD_NEXT_ROTATION, next.max(0) as CK_ULONG);
     }
     Ok(())
+}
+
+/// Whether the stamps [`stamp_new`] put in `m` are all renewed by
+/// [`restamp`]: every stamp but the key id and the creation time is a
+/// function of the template and the origin, except a rotation schedule
+/// (the next rotation is computed from the creation time).
+pub fn restampable(m: &AttrMap, kind: Kinds) -> bool {
+    kind & KEY == 0 || m.ulong(CKA_KEYWARD_NEXT_ROTATION).unwrap_or(0) == 0
+}
+
+/// Renews the per-object stamps of a copy of a built map (see
+/// `object::prototype`): a fresh key id and the creation time `now`, as
+/// [`stamp_new`] would have made them. Values of the same length: in place.
+pub fn restamp(m: &mut AttrMap, kind: Kinds, now: i64) -> Result<()> {
+    if kind & KEY == 0 {
+        return Ok(());
+    }
+    m.insert(CKA_KEYWARD_KEY_ID, &new_key_id_bytes()?);
+    m.insert_ulong(CKA_KEYWARD_CREATED, now.max(0) as CK_ULONG);
+    Ok(())
+}
+
+/// Blanks the per-object stamps of a map kept as a prototype (same
+/// lengths: [`restamp`] writes them in place).
+pub fn clear_stamps(m: &mut AttrMap, kind: Kinds) {
+    if kind & KEY != 0 {
+        m.insert(CKA_KEYWARD_KEY_ID, &[b'0'; 32]);
+        m.insert_ulong(CKA_KEYWARD_CREATED, 0);
+    }
 }
 
 /// Checks and completes a C_SetAttributeValue change of the keyward

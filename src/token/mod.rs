@@ -77,6 +77,9 @@ pub struct Token {
     refreshed_at_ns: AtomicU64,
     /// Bumped by every logout (see `Object::issued_in`).
     login_epoch: AtomicU64,
+    /// The templates of the secrets C_EncapsulateKey / C_DecapsulateKey
+    /// make, built once (`object::prototype`, settled by `key_policy`).
+    kem_secrets: crate::object::prototype::Prototypes,
 }
 
 pub(crate) fn lock_err<T>(_: T) -> Error {
@@ -86,14 +89,8 @@ pub(crate) fn lock_err<T>(_: T) -> Error {
 /// Object UIDs come from the per-thread pool of public identifier bytes
 /// (`crypto::rand::public_id`): a DRBG call per object cost more than the
 /// rest of the insert.
-fn uid_bytes() -> Result<[u8; 16]> {
-    crate::crypto::rand::public_id().map_err(|_| Error::general("rng failed"))
-}
-
 pub(crate) fn new_uid() -> Result<String> {
-    let b = uid_bytes()?;
-    let mut out = [0u8; 32];
-    hex::encode_to_slice(b, &mut out).map_err(|_| Error::general("uid encoding"))?;
+    let out = crate::crypto::rand::public_id_hex().map_err(|_| Error::general("rng failed"))?;
     String::from_utf8(out.to_vec()).map_err(|_| Error::general("uid encoding"))
 }
 
@@ -131,6 +128,7 @@ impl Token {
             epoch: std::time::Instant::now(),
             refreshed_at_ns: AtomicU64::new(0),
             login_epoch: AtomicU64::new(1),
+            kem_secrets: Default::default(),
         };
         if sc.durability.unwrap_or(config.store.durability) == crate::config::Durability::Normal {
             t.store.set_durability_normal()?;
@@ -384,7 +382,7 @@ impl Token {
         } else {
             let h = self.next_session_object.fetch_add(1, Ordering::Relaxed);
             let secrets = n.secrets.into_iter().map(|(t, v)| (t, Secret::Plain(v))).collect();
-            let obj = Object::new(h, uid, Some(s.handle), n.attrs, secrets)?;
+            let obj = Object::from_parts(h, uid, Some(s.handle), n.attrs, secrets)?;
             self.objects.write().map_err(lock_err)?.insert(Arc::new(obj));
             Ok(h)
         }

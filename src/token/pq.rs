@@ -267,8 +267,12 @@ pub fn rotation_keygen(key_type: CK_KEY_TYPE, parameter_set: CK_ULONG) -> (CK_ME
 }
 
 /// The class and key type of the secret a KEM makes, defaulted: the
-/// caller's template plus CKO_SECRET_KEY / CKK_GENERIC_SECRET when absent.
-fn kem_template(t: &[Attr]) -> Vec<Attr> {
+/// caller's template plus CKO_SECRET_KEY / CKK_GENERIC_SECRET when absent
+/// (a template that names both is used as it is, without a copy).
+fn kem_template(t: &[Attr]) -> std::borrow::Cow<'_, [Attr]> {
+    if t.iter().any(|a| a.ty == CKA_CLASS) && t.iter().any(|a| a.ty == CKA_KEY_TYPE) {
+        return std::borrow::Cow::Borrowed(t);
+    }
     let mut with_class: Vec<Attr> = Vec::with_capacity(t.len() + 3);
     with_class.extend_from_slice(t);
     if !with_class.iter().any(|a| a.ty == CKA_CLASS) {
@@ -277,7 +281,7 @@ fn kem_template(t: &[Attr]) -> Vec<Attr> {
     if !with_class.iter().any(|a| a.ty == CKA_KEY_TYPE) {
         with_class.push(Attr::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET));
     }
-    with_class
+    std::borrow::Cow::Owned(with_class)
 }
 
 /// The key length a KEM secret takes from the 32-byte shared secret:
@@ -300,9 +304,12 @@ impl Token {
         // CKA_ENCAPSULATE_TEMPLATE / CKA_DECAPSULATE_TEMPLATE are not
         // offered (unknown attributes to C_CreateObject): nothing implied,
         // so the template with its defaults is all that was given.
+        // Built once per template (`object::prototype`): the same
+        // attributes as `template::build` + `settle_usage`, fresh stamps.
         let with_class = kem_template(t);
-        let mut n = template::build(&with_class, &[], Origin::Derive(mech.ty))?;
-        self.key_policy().settle_usage(&mut [(&mut n, &with_class)]);
+        let policy = self.key_policy();
+        let settle = |n: &mut NewObject| policy.settle_usage(&mut [(n, &with_class[..])]);
+        let mut n = self.kem_secrets.build(&with_class, &[], Origin::Derive(mech.ty), settle)?;
         if n.kind != SECRET {
             return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "encapsulation makes secret keys"));
         }
@@ -329,7 +336,7 @@ impl Token {
         if t.iter().any(|a| a.ty == CKA_VALUE) {
             return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "the encapsulation computes CKA_VALUE"));
         }
-        let mut with_value = kem_template(t);
+        let mut with_value = kem_template(t).into_owned();
         let attr_ulong = |ty| with_value.iter().find(|a| a.ty == ty).and_then(|a| crate::object::ulong(&a.value));
         if attr_ulong(CKA_CLASS) != Some(CKO_SECRET_KEY) {
             return Err(Error::new(CKR_TEMPLATE_INCONSISTENT, "encapsulation makes secret keys"));
