@@ -21,7 +21,8 @@ fn main() {
     std::fs::write(
         &conf,
         format!(
-            "[policy]\npbkdf2_iterations = 1000\n[kms]\ndeletion_grace = \"0\"\n[[slot]]\npath = \"{}\"\n",
+            "[policy]\npbkdf2_iterations = 1000\n[kms]\ndeletion_grace = \"0\"\n{}\n[[slot]]\npath = \"{}\"\n",
+            std::env::var("PROBE_EXTRA").unwrap_or_default(),
             dir.join("tok").display()
         ),
     )
