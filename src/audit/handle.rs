@@ -185,7 +185,9 @@ impl Audit {
                 drop(q);
                 return sh.inline(p, true);
             }
-            q.items.push(p);
+            if let Err(p) = sh.fold(q.items.last_mut(), p) {
+                q.items.push(p);
+            }
             let wake = q.items.len() >= sh.cfg.max_batch.max(1);
             drop(q);
             if wake {
@@ -342,6 +344,7 @@ impl Audit {
             sync,
             alert: call.alert || rv == CKR_PIN_LOCKED,
             log: !(call.completion && rv == CKR_OK && self.shared.cfg.completions == config::Completions::Failures),
+            merged: None,
         };
         self.submit(p)
     }
@@ -383,6 +386,7 @@ impl Audit {
             sync: true,
             alert: action.alert(),
             log: true,
+            merged: None,
         };
         self.submit_before_commit(guard, p)
     }
@@ -452,6 +456,48 @@ mod tests {
                 true
             });
             assert_eq!(n, 50);
+        }
+    }
+
+    /// A run of identical key uses is folded into one handed-over record
+    /// (coalescing on): the log counts every use, a record of another kind
+    /// ends the run, and nothing is folded with coalescing off.
+    #[test]
+    fn identical_uses_fold_when_handed_over_and_every_use_is_counted() {
+        for (no_threads, coalesce) in [(false, true), (true, true), (false, false), (true, false)] {
+            let d = tempfile::tempdir().unwrap();
+            let meta = Arc::new(writer::MemMeta::default());
+            let ac = config::AuditConfig { coalesce, ..Default::default() };
+            let (ec, mc) = (config::EventsConfig::default(), config::MetricsConfig::default());
+            let tables = Tables { audit: &ac, events: &ec, metrics: &mc };
+            let a = Audit::new(0, d.path(), tables, Box::new(meta.clone()), None);
+            a.set_no_threads(no_threads);
+            for _ in 0..300 {
+                a.submit(record::test_pending(7, false)).unwrap();
+            }
+            a.submit(record::test_pending(1, true)).unwrap();
+            for _ in 0..5 {
+                a.submit(record::test_pending(7, false)).unwrap();
+            }
+            drop(a);
+            let mut lines = Vec::new();
+            read_log(d.path(), &mut |r| {
+                lines.push((r.function.clone(), r.count.unwrap_or(1), r.duration_us));
+                true
+            });
+            let case = format!("no_threads={no_threads} coalesce={coalesce}");
+            let login = lines.iter().position(|l| l.0 == "C_Login").unwrap();
+            let uses = |ls: &[(String, u64, u64)]| ls.iter().map(|l| l.1).sum::<u64>();
+            assert_eq!(uses(&lines[..login]), 300, "{case}");
+            assert_eq!(uses(&lines[login + 1..]), 5, "{case}");
+            let durations: u64 = lines.iter().filter(|l| l.0 != "C_Login").map(|l| l.2).sum();
+            assert_eq!(durations, 305 * 3, "{case}");
+            if coalesce {
+                assert!(login <= 3, "{case}: a run of 300 uses took {login} lines");
+            } else {
+                assert_eq!(lines.len(), 306, "{case}");
+            }
+            assert_eq!(verify_dir(d.path(), &meta, None, &[]).unwrap().unwrap().records, lines.len() as u64, "{case}");
         }
     }
 }

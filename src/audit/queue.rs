@@ -60,6 +60,16 @@ impl Shared {
         }
     }
 
+    /// Folds `p` into `last`, the record handed over just before it, when
+    /// coalescing is on and the two would make one line (see
+    /// [`Pending::absorb`]); else gives `p` back to be appended.
+    pub(super) fn fold(&self, last: Option<&mut Pending>, p: Pending) -> std::result::Result<(), Pending> {
+        match last {
+            Some(last) if self.cfg.coalesce && !p.sync => last.absorb(p),
+            _ => Err(p),
+        }
+    }
+
     pub(super) fn outcome(&self, kind: Kind, r: Result<()>) -> Result<()> {
         match r {
             Ok(()) => Ok(()),
@@ -73,7 +83,9 @@ impl Shared {
     pub(super) fn inline(&self, p: Pending, sync: bool) -> Result<()> {
         let kind = p.kind;
         let mut inl = self.inline.lock().map_err(lock_err)?;
-        inl.buf.push(p);
+        if let Err(p) = self.fold(inl.buf.last_mut(), p) {
+            inl.buf.push(p);
+        }
         let since = *inl.since.get_or_insert_with(Instant::now);
         let due = sync
             || inl.buf.len() >= self.cfg.max_batch.max(1)
@@ -144,7 +156,13 @@ impl Shared {
                 }
             }
             match &r {
-                Ok(()) => c.records += batch.iter().filter(|p| p.log).count() as u64,
+                Ok(()) => {
+                    c.records += batch
+                        .iter()
+                        .filter(|p| p.log)
+                        .map(|p| 1 + p.merged.as_ref().map_or(0, |m| m.durations_us.len() as u64))
+                        .sum::<u64>()
+                }
                 Err(_) => c.write_errors += 1,
             }
         }

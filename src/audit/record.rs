@@ -142,7 +142,25 @@ pub struct Pending {
     pub alert: bool,
     /// Written to the log (false: counted in the metrics only).
     pub log: bool,
+    /// Identical uses that followed this one and were folded into it when
+    /// they were handed over ([`Pending::absorb`]), if any.
+    pub merged: Option<Box<Merged>>,
 }
+
+/// The uses folded into a [`Pending`] after it (see [`Pending::absorb`]):
+/// the line written for it counts them, the metrics observe each.
+#[derive(Clone, Debug)]
+pub struct Merged {
+    /// The monotonic time of the last one, until stamped into `last_ms`.
+    pub last_at: Option<std::time::Instant>,
+    pub last_ms: u64,
+    /// Each one's duration, in call order.
+    pub durations_us: Vec<u64>,
+}
+
+/// Uses folded into one handed-over record at most (the rest start a new
+/// one): bounds the memory a stalled writer lets one record hold.
+const MAX_MERGED: usize = 4096;
 
 /// The JSON form of a record. Field order is the line's order.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -192,6 +210,21 @@ pub struct Line<'a> {
     pub count: u64,
     pub last_ms: u64,
     pub duration_us: u64,
+}
+
+impl<'a> Line<'a> {
+    /// The line of `p` alone: the uses folded into it counted.
+    pub fn of(p: &'a Pending) -> Line<'a> {
+        match &p.merged {
+            None => Line { p, count: 1, last_ms: p.time_ms, duration_us: p.duration_us },
+            Some(m) => Line {
+                p,
+                count: 1 + m.durations_us.len() as u64,
+                last_ms: m.last_ms.max(p.time_ms),
+                duration_us: m.durations_us.iter().fold(p.duration_us, |a, d| a.saturating_add(*d)),
+            },
+        }
+    }
 }
 
 /// Whether `p` may be merged with identical neighbours: a successful
@@ -259,17 +292,18 @@ pub fn coalesce(batch: &[Pending], enabled: bool) -> Vec<Line<'_>> {
             Some(sig) => {
                 if let Some(&i) = open.get(&sig) {
                     let l = &mut out[i];
-                    l.count += 1;
-                    l.last_ms = l.last_ms.max(p.time_ms);
-                    l.duration_us = l.duration_us.saturating_add(p.duration_us);
+                    let own = Line::of(p);
+                    l.count += own.count;
+                    l.last_ms = l.last_ms.max(own.last_ms);
+                    l.duration_us = l.duration_us.saturating_add(own.duration_us);
                 } else {
                     open.insert(sig, out.len());
-                    out.push(Line { p, count: 1, last_ms: p.time_ms, duration_us: p.duration_us });
+                    out.push(Line::of(p));
                 }
             }
             None => {
                 open.clear();
-                out.push(Line { p, count: 1, last_ms: p.time_ms, duration_us: p.duration_us });
+                out.push(Line::of(p));
             }
         }
     }
@@ -351,15 +385,57 @@ impl Pending {
     /// time off the caller's path.
     pub fn stamp_all(batch: &mut [Pending]) {
         let (i, w) = (std::time::Instant::now(), now_ms());
+        let stamp = |at: std::time::Instant| {
+            if at <= i {
+                w.saturating_sub(i.duration_since(at).as_millis() as u64)
+            } else {
+                w + at.duration_since(i).as_millis() as u64
+            }
+        };
         for p in batch {
             if let Some(at) = p.at.take() {
-                p.time_ms = if at <= i {
-                    w.saturating_sub(i.duration_since(at).as_millis() as u64)
-                } else {
-                    w + at.duration_since(i).as_millis() as u64
-                };
+                p.time_ms = stamp(at);
+            }
+            if let Some(m) = p.merged.as_mut()
+                && let Some(at) = m.last_at.take()
+            {
+                m.last_ms = stamp(at);
             }
         }
+    }
+
+    /// Folds `next`, handed over right after `self`, into `self` when the
+    /// two would become one line anyway ([`coalesce`] with coalescing on:
+    /// mergeable, the same signature, nothing between them); else gives
+    /// `next` back. What is folded is dropped on the caller's thread (its
+    /// objects stay the token's), so a run of identical calls hands the
+    /// writer one record.
+    pub fn absorb(&mut self, next: Pending) -> std::result::Result<(), Pending> {
+        let folded = self.merged.as_ref().map_or(0, |m| m.durations_us.len());
+        let same = folded < MAX_MERGED
+            && self.log == next.log
+            && next.merged.is_none()
+            && mergeable(self)
+            && mergeable(&next)
+            && signature(self).is_some_and(|a| signature(&next).is_some_and(|b| a == b));
+        if !same {
+            return Err(next);
+        }
+        let m = self.merged.get_or_insert_with(|| {
+            Box::new(Merged { last_at: None, last_ms: 0, durations_us: Vec::with_capacity(16) })
+        });
+        match next.at {
+            Some(at) => m.last_at = Some(at),
+            None => m.last_ms = m.last_ms.max(next.time_ms),
+        }
+        m.durations_us.push(next.duration_us);
+        Ok(())
+    }
+
+    /// This record and the uses folded into it: how many, and each one's
+    /// duration.
+    pub fn durations_us(&self) -> impl Iterator<Item = u64> + '_ {
+        std::iter::once(self.duration_us).chain(self.merged.iter().flat_map(|m| m.durations_us.iter().copied()))
     }
 }
 
@@ -557,6 +633,7 @@ pub(crate) fn test_pending(i: u64, sync: bool) -> Pending {
         sync,
         alert: false,
         log: true,
+        merged: None,
     }
 }
 
@@ -573,6 +650,36 @@ mod tests {
         assert_eq!(parse_time_ms("2023-11-14"), Some(1_699_920_000_000));
         assert!(parse_time_ms("1h").is_some_and(|t| t < now_ms()));
         assert_eq!(parse_time_ms("bogus"), None);
+    }
+
+    /// Only what `coalesce` would put on one line is folded at hand-over:
+    /// the same signature, mergeable, not synchronous; the line counts the
+    /// folded uses, sums their durations and ends at the last one.
+    #[test]
+    fn absorb_folds_only_what_coalesce_would_merge() {
+        let mut first = test_pending(7, false);
+        for d in 1..=4 {
+            let mut next = test_pending(7, false);
+            next.duration_us = d;
+            next.time_ms = first.time_ms + 1000 * d;
+            assert!(first.absorb(next).is_ok());
+        }
+        let l = Line::of(&first);
+        assert_eq!((l.count, l.duration_us, l.last_ms), (5, 3 + 1 + 2 + 3 + 4, first.time_ms + 4000));
+        assert_eq!(first.durations_us().collect::<Vec<_>>(), vec![3, 1, 2, 3, 4]);
+        // A line of a batch with the folded record counts every use.
+        let batch = vec![first.clone(), test_pending(7, false)];
+        let lines = coalesce(&batch, true);
+        assert_eq!((lines.len(), lines[0].count), (1, 6));
+        let other_session = test_pending(8, false);
+        assert!(first.absorb(other_session).is_err());
+        assert!(first.absorb(test_pending(7, true)).is_err(), "a synchronous record is never folded");
+        let mut failed = test_pending(7, false);
+        failed.rv = CKR_KEY_HANDLE_INVALID;
+        assert!(first.absorb(failed).is_err(), "a failure is a barrier");
+        let mut login = test_pending(1, true);
+        assert!(login.absorb(test_pending(1, true)).is_err(), "auth records stand alone");
+        assert_eq!(Line::of(&first).count, 5);
     }
 
     #[test]

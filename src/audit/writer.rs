@@ -510,6 +510,7 @@ impl LogWriter {
             sync: true,
             alert: true,
             log: true,
+            merged: None,
         });
         let mut out = String::with_capacity(batch.len() * 512);
         let mut syslog_lines = Vec::new();

@@ -432,9 +432,15 @@ impl MlKemPublic {
     /// encapsulation randomness (known-answer tests only).
     pub fn encapsulate(&self, m: Option<&[u8; 32]>) -> CryptoResult<(Vec<u8>, Zeroizing<[u8; 32]>)> {
         let mut ct = vec![0u8; self.alg.ciphertext_len()];
-        let mut ss = Zeroizing::new([0u8; 32]);
-        self.alg.fns().encapsulate(&self.ek, m, &mut ct, &mut ss).map_err(engine_err)?;
+        let ss = self.encapsulate_into(m, &mut ct)?;
         Ok((ct, ss))
+    }
+    /// [`Self::encapsulate`] writing the ciphertext into `ct` (exactly
+    /// [`MlKem::ciphertext_len`] bytes): no buffer of its own.
+    pub fn encapsulate_into(&self, m: Option<&[u8; 32]>, ct: &mut [u8]) -> CryptoResult<Zeroizing<[u8; 32]>> {
+        let mut ss = Zeroizing::new([0u8; 32]);
+        self.alg.fns().encapsulate(&self.ek, m, ct, &mut ss).map_err(engine_err)?;
+        Ok(ss)
     }
 }
 

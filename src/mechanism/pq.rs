@@ -314,10 +314,10 @@ fn check_kem(mech: &Mechanism) -> Result<()> {
     Ok(())
 }
 
-/// ML-KEM encapsulation with `m` from [`encapsulation_m`]: (ciphertext,
-/// shared secret).
-pub fn encapsulate(m: Option<&[u8; 32]>, key: &MlKemPublic) -> Result<(Vec<u8>, Zeroizing<[u8; 32]>)> {
-    key.encapsulate(m).map_err(|e| err!(CKR_FUNCTION_FAILED, "ML-KEM encapsulation: {e:?}"))
+/// ML-KEM encapsulation with `m` from [`encapsulation_m`]: the ciphertext
+/// into `ct` (exactly [`ciphertext_len`] bytes), the shared secret back.
+pub fn encapsulate_into(m: Option<&[u8; 32]>, key: &MlKemPublic, ct: &mut [u8]) -> Result<Zeroizing<[u8; 32]>> {
+    key.encapsulate_into(m, ct).map_err(|e| err!(CKR_FUNCTION_FAILED, "ML-KEM encapsulation: {e:?}"))
 }
 
 /// CKM_ML_KEM decapsulation: the shared secret.
@@ -348,6 +348,12 @@ mod tests {
 
     fn rv<T>(r: Result<T>) -> CK_RV {
         r.err().map(|e| e.rv()).unwrap_or(CKR_OK)
+    }
+
+    fn encapsulate(m: Option<&[u8; 32]>, key: &MlKemPublic) -> Result<(Vec<u8>, Zeroizing<[u8; 32]>)> {
+        let mut ct = vec![0u8; ciphertext_len(key)];
+        let ss = encapsulate_into(m, key, &mut ct)?;
+        Ok((ct, ss))
     }
 
     #[test]

@@ -373,13 +373,14 @@ impl Token {
         if out.len() < ct_len {
             return Err(Error::buffer_too_small(ct_len));
         }
-        let (ct, ss) = mech_pq::encapsulate((*m).as_ref(), pk)?;
+        // The ciphertext goes straight to the caller's buffer (its contents
+        // are undefined if the key cannot be made after all).
+        let ss = mech_pq::encapsulate_into((*m).as_ref(), pk, &mut out[..ct_len])?;
         let h = match *m {
             None => self.kem_secret(s, mech, &k, t, &ss[..])?,
             Some(_) => self.kem_imported_secret(s, t, &ss[..])?,
         };
-        out[..ct.len()].copy_from_slice(&ct);
-        Ok((ct.len(), Some(h)))
+        Ok((ct_len, Some(h)))
     }
 
     /// C_DecapsulateKey.
