@@ -185,7 +185,7 @@ impl Audit {
                 drop(q);
                 return sh.inline(p, true);
             }
-            if let Err(p) = sh.fold(q.items.last_mut(), p) {
+            if let Some(p) = sh.fold(q.items.last_mut(), p) {
                 q.items.push(p);
             }
             let wake = q.items.len() >= sh.cfg.max_batch.max(1);

@@ -63,10 +63,10 @@ impl Shared {
     /// Folds `p` into `last`, the record handed over just before it, when
     /// coalescing is on and the two would make one line (see
     /// [`Pending::absorb`]); else gives `p` back to be appended.
-    pub(super) fn fold(&self, last: Option<&mut Pending>, p: Pending) -> std::result::Result<(), Pending> {
+    pub(super) fn fold(&self, last: Option<&mut Pending>, p: Pending) -> Option<Pending> {
         match last {
             Some(last) if self.cfg.coalesce && !p.sync => last.absorb(p),
-            _ => Err(p),
+            _ => Some(p),
         }
     }
 
@@ -83,7 +83,7 @@ impl Shared {
     pub(super) fn inline(&self, p: Pending, sync: bool) -> Result<()> {
         let kind = p.kind;
         let mut inl = self.inline.lock().map_err(lock_err)?;
-        if let Err(p) = self.fold(inl.buf.last_mut(), p) {
+        if let Some(p) = self.fold(inl.buf.last_mut(), p) {
             inl.buf.push(p);
         }
         let since = *inl.since.get_or_insert_with(Instant::now);

@@ -410,7 +410,7 @@ impl Pending {
     /// `next` back. What is folded is dropped on the caller's thread (its
     /// objects stay the token's), so a run of identical calls hands the
     /// writer one record.
-    pub fn absorb(&mut self, next: Pending) -> std::result::Result<(), Pending> {
+    pub fn absorb(&mut self, next: Pending) -> Option<Pending> {
         let folded = self.merged.as_ref().map_or(0, |m| m.durations_us.len());
         let same = folded < MAX_MERGED
             && self.log == next.log
@@ -419,7 +419,7 @@ impl Pending {
             && mergeable(&next)
             && signature(self).is_some_and(|a| signature(&next).is_some_and(|b| a == b));
         if !same {
-            return Err(next);
+            return Some(next);
         }
         let m = self.merged.get_or_insert_with(|| {
             Box::new(Merged { last_at: None, last_ms: 0, durations_us: Vec::with_capacity(16) })
@@ -429,7 +429,7 @@ impl Pending {
             None => m.last_ms = m.last_ms.max(next.time_ms),
         }
         m.durations_us.push(next.duration_us);
-        Ok(())
+        None
     }
 
     /// This record and the uses folded into it: how many, and each one's
@@ -662,7 +662,7 @@ mod tests {
             let mut next = test_pending(7, false);
             next.duration_us = d;
             next.time_ms = first.time_ms + 1000 * d;
-            assert!(first.absorb(next).is_ok());
+            assert!(first.absorb(next).is_none());
         }
         let l = Line::of(&first);
         assert_eq!((l.count, l.duration_us, l.last_ms), (5, 3 + 1 + 2 + 3 + 4, first.time_ms + 4000));
@@ -672,13 +672,13 @@ mod tests {
         let lines = coalesce(&batch, true);
         assert_eq!((lines.len(), lines[0].count), (1, 6));
         let other_session = test_pending(8, false);
-        assert!(first.absorb(other_session).is_err());
-        assert!(first.absorb(test_pending(7, true)).is_err(), "a synchronous record is never folded");
+        assert!(first.absorb(other_session).is_some());
+        assert!(first.absorb(test_pending(7, true)).is_some(), "a synchronous record is never folded");
         let mut failed = test_pending(7, false);
         failed.rv = CKR_KEY_HANDLE_INVALID;
-        assert!(first.absorb(failed).is_err(), "a failure is a barrier");
+        assert!(first.absorb(failed).is_some(), "a failure is a barrier");
         let mut login = test_pending(1, true);
-        assert!(login.absorb(test_pending(1, true)).is_err(), "auth records stand alone");
+        assert!(login.absorb(test_pending(1, true)).is_some(), "auth records stand alone");
         assert_eq!(Line::of(&first).count, 5);
     }
 
