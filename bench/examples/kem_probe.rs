@@ -63,6 +63,8 @@ fn main() {
     let raw_ek = raw_dk.encapsulation_key().unwrap();
     // Interleaved blocks, so both sides see the same machine load.
     let blocks: usize = std::env::var("BLOCKS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
+    // NORAW=1: keyward's side only (e.g. to count its allocations per call).
+    let raw_n = if std::env::var_os("NORAW").is_some() { 0 } else { n };
     let (ct, h0) = s.encapsulate_key(&Mechanism::MlKem, pb, &secret).unwrap();
     s.destroy_object(h0).unwrap();
     let (rct, _) = raw_ek.encapsulate().unwrap();
@@ -76,7 +78,7 @@ fn main() {
             }
             kw_e += t0.elapsed().as_secs_f64();
             let t0 = Instant::now();
-            for _ in 0..n {
+            for _ in 0..raw_n {
                 raw_ek.encapsulate().unwrap();
             }
             raw_e += t0.elapsed().as_secs_f64();
@@ -88,7 +90,7 @@ fn main() {
             }
             kw_d += t0.elapsed().as_secs_f64();
             let t0 = Instant::now();
-            for _ in 0..n {
+            for _ in 0..raw_n {
                 raw_dk.decapsulate(rct.as_ref().into()).unwrap();
             }
             raw_d += t0.elapsed().as_secs_f64();
