@@ -226,6 +226,13 @@ pub trait Backend: Send + Sync {
     fn changes_since(&self, rev: u64) -> Result<Option<Changes>>;
     /// What `changes_since(rev)` returns when it reads (never the fast path).
     fn changes_after(&self, rev: u64) -> Result<Changes>;
+    /// True when a signal this process already holds (no request to the
+    /// database) shows that `changes_since(rev)` would find nothing; false
+    /// when it cannot tell. Key lookups use it between their
+    /// `store.refresh_ms` checks; searches and writes never do.
+    fn unchanged_since(&self, _rev: u64) -> Result<bool> {
+        Ok(false)
+    }
     /// A meta value, outside any write transaction.
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// The database's own consistency check passes.
@@ -565,6 +572,17 @@ impl Store {
     pub fn changes_since(&self, rev: u64) -> Result<Option<Changes>> {
         self.guard()?;
         self.backend.changes_since(rev)
+    }
+
+    /// See [`Backend::unchanged_since`] (PostgreSQL: the other sessions'
+    /// notifications received so far). False while this process has
+    /// writes it has not reported to the cache.
+    pub fn unchanged_since(&self, rev: u64) -> Result<bool> {
+        self.guard()?;
+        if self.unreported.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(false);
+        }
+        self.backend.unchanged_since(rev)
     }
 
     /// [`Store::changes_since`] without the fast path: always reads.

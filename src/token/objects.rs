@@ -554,11 +554,20 @@ impl Token {
 
     /// [`Token::refresh`] unless the last check is younger than
     /// `store.refresh_ms` (the per-operation key lookup: a check costs a
-    /// SQLite read transaction with its file locks, several microseconds).
+    /// SQLite read transaction with its file locks, several microseconds;
+    /// on PostgreSQL a round trip, unless the notifications received say
+    /// that nothing changed: [`crate::store::Store::unchanged_since`]).
     pub(crate) fn refresh_if_stale(&self) -> Result<()> {
         if self.refresh_every_ns > 0
             && self.now_ns().saturating_sub(self.refreshed_at_ns.load(Ordering::Relaxed)) < self.refresh_every_ns
         {
+            return Ok(());
+        }
+        // A store that already knows nothing changed (PostgreSQL: no other
+        // session's notification arrived) spares the round trip.
+        let rev = self.objects.read().map_err(lock_err)?.rev;
+        if self.store.unchanged_since(rev)? {
+            self.refreshed_at_ns.store(self.now_ns(), Ordering::Relaxed);
             return Ok(());
         }
         self.refresh()

@@ -13,17 +13,64 @@ use crate::ck::*;
 use crate::error::{Error, Result};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Row, Socket, Statement};
+use tokio_postgres::{AsyncMessage, Client, Connection, Row, Socket, Statement};
 
 type Driver = Pin<Box<dyn Future<Output = std::result::Result<(), tokio_postgres::Error>> + Send>>;
+
+/// What the connection's driver counts of the server's asynchronous
+/// messages: notifications (LISTEN) sent by other sessions than this one.
+#[derive(Default)]
+struct Notes {
+    /// This session's backend process id (its own NOTIFYs are not counted).
+    own_pid: AtomicI32,
+    foreign: AtomicU64,
+}
+
+/// Drives a connection as its `Future` impl does, but counts the
+/// notifications instead of dropping them (and logs notices as it does).
+struct Driven<S, T> {
+    conn: Connection<S, T>,
+    notes: Arc<Notes>,
+}
+
+impl<S, T> Future for Driven<S, T>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    type Output = std::result::Result<(), tokio_postgres::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match this.conn.poll_message(cx) {
+                Poll::Ready(Some(Ok(AsyncMessage::Notification(n)))) => {
+                    if n.process_id() != this.notes.own_pid.load(Ordering::Relaxed) {
+                        this.notes.foreign.fetch_add(1, Ordering::Release);
+                    }
+                }
+                Poll::Ready(Some(Ok(AsyncMessage::Notice(n)))) => log::info!("token store (postgres): {}", n.message()),
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
 
 pub(in crate::store) struct PgClient {
     rt: tokio::runtime::Runtime,
     client: Client,
     conn: Driver,
+    notes: Arc<Notes>,
     closed: bool,
     timeout: Duration,
 }
@@ -60,7 +107,54 @@ impl PgClient {
             .block_on(async { tokio::time::timeout(overall, config.connect(tls)).await })
             .map_err(|_| timed_out(overall))?
             .map_err(pg_err)?;
-        Ok(PgClient { rt, client, conn: Box::pin(connection), closed: false, timeout })
+        let notes = Arc::new(Notes::default());
+        let conn = Box::pin(Driven { conn: connection, notes: notes.clone() });
+        Ok(PgClient { rt, client, conn, notes, closed: false, timeout })
+    }
+
+    /// `LISTEN channel` (a plain identifier's worth of text, quoted here)
+    /// after learning this session's backend pid, whose own notifications
+    /// [`Self::foreign_notes`] leaves out.
+    pub(super) fn listen(&mut self, channel: &str) -> Result<()> {
+        let rows = self.query_sql("SELECT pg_backend_pid()", &[])?;
+        let pid: i32 = rows
+            .first()
+            .ok_or_else(|| Error::device("pg_backend_pid() returned nothing"))?
+            .try_get(0)
+            .map_err(pg_err)?;
+        self.notes.own_pid.store(pid, Ordering::Relaxed);
+        self.batch(&format!("LISTEN \"{channel}\""))
+    }
+
+    /// Notifications from other sessions received so far (as far as the
+    /// connection has been driven: during requests, and by
+    /// [`Self::poll_notes`]).
+    pub(super) fn foreign_notes(&self) -> u64 {
+        self.notes.foreign.load(Ordering::Acquire)
+    }
+
+    /// Reads what the server has already sent, without a request and
+    /// without waiting: one poll of the connection, one non-blocking turn
+    /// of the runtime's I/O driver (`yield_now` defers its wake-up until
+    /// the driver has been polled with a zero timeout), one more poll.
+    /// Returns [`Self::foreign_notes`].
+    pub(super) fn poll_notes(&mut self) -> Result<u64> {
+        if self.is_closed() {
+            return Err(Error::device("token store (postgres): connection closed"));
+        }
+        let PgClient { rt, conn, closed, .. } = self;
+        let ended = rt.block_on(async move {
+            tokio::select! {
+                biased;
+                r = conn.as_mut() => Some(r),
+                _ = tokio::task::yield_now() => None,
+            }
+        });
+        if ended.is_some() {
+            *closed = true;
+            return Err(Error::device("token store (postgres): the server closed the connection"));
+        }
+        Ok(self.foreign_notes())
     }
 
     pub(super) fn is_closed(&self) -> bool {
@@ -76,7 +170,7 @@ impl PgClient {
         if self.is_closed() {
             return Err(Error::device("token store (postgres): connection closed"));
         }
-        let PgClient { rt, client, conn, closed, timeout } = self;
+        let PgClient { rt, client, conn, closed, timeout, .. } = self;
         let t = *timeout;
         let request = f(client);
         let out = rt.block_on(async move {

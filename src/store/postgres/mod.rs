@@ -22,13 +22,17 @@
 //! - The `changes_since` fast path is one primary-key read of
 //!   `counters.rev` (no scan, no other table), compared with the revision
 //!   this connection knows the database to have (its own commits move that
-//!   one, not the revision it returned). The token layer calls it at most
-//!   once per `store.refresh_ms`, so that is the bound on how often a hot
-//!   path touches the server: on PostgreSQL set `refresh_ms` to what the
-//!   hosts may lag (e.g. 100) to keep key use off the network. (LISTEN /
-//!   NOTIFY was tried: the `postgres` client only sees a notification when
-//!   its runtime polls the socket, i.e. during another round trip, so it
-//!   cannot replace the read without a thread.)
+//!   one, not the revision it returned). Searches and writes always make
+//!   it; key lookups make it at most once per `store.refresh_ms`, and not
+//!   even then while nothing was announced: every commit that moves the
+//!   revision notifies the schema's channel (a trigger on `counters`,
+//!   schema version 3), each connection LISTENs on it, and
+//!   `unchanged_since` reads the notifications the server has already
+//!   sent with one non-blocking poll of the socket (a zero-timeout turn of
+//!   the connection's runtime: no request, no thread). Notifications of
+//!   the connection's own session are not counted; without any, the
+//!   revision is still read every second. So key use stays off the network
+//!   while the token does not change, at the default `refresh_ms = 1`.
 //! - Durability: PostgreSQL's WAL with `synchronous_commit` as the server
 //!   has it (on by default; with synchronous replication a commit returns
 //!   once the standby has it). `durability = "normal"` sets
@@ -88,6 +92,26 @@ pub(super) fn pg_err(e: tokio_postgres::Error) -> Error {
 pub(super) struct Conn {
     client: PgClient,
     stmts: Stmts,
+    /// The other sessions' notifications counted when the revision was
+    /// last read, and when that was (see [`Backend::unchanged_since`]).
+    notes_checked: u64,
+    checked_at: std::time::Instant,
+}
+
+/// Without any notification, the revision is still read this often: what
+/// a notification that never came (a bug, a writer without the trigger)
+/// could hide is bounded by it.
+const UNNOTIFIED_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Conn {
+    /// Notes that the revision is being read now: what the server has
+    /// already sent is taken in first (those commits are before this read),
+    /// notifications counted from here on are news.
+    fn checking(&mut self) -> Result<()> {
+        self.notes_checked = self.client.poll_notes()?;
+        self.checked_at = std::time::Instant::now();
+        Ok(())
+    }
 }
 
 /// What this connection last read: the revision it returned, and the
@@ -141,7 +165,7 @@ impl Postgres {
     /// A new connection with the session settings, schema migrated.
     fn connect(&self, durability_normal: bool) -> Result<Conn> {
         let client = conn::connect(&self.options)?;
-        let mut c = Conn { client, stmts: Stmts::new() };
+        let mut c = Conn { client, stmts: Stmts::new(), notes_checked: 0, checked_at: std::time::Instant::now() };
         let schema = &self.options.schema;
         let sync = if durability_normal { "off" } else { "on" };
         // `schema` is a plain identifier (checked at open). The search path
@@ -150,6 +174,7 @@ impl Postgres {
         // current schema is found without the migration's lock.
         c.client.batch(&format!("SET search_path TO {schema}; SET synchronous_commit TO {sync}"))?;
         schema::migrate(&mut c, schema)?;
+        c.client.listen(&schema::channel(schema))?;
         Ok(c)
     }
 
@@ -198,7 +223,8 @@ pub(super) fn wrapped_key(
 /// Every object (`since == None`) or what changed after `since`, from one
 /// snapshot.
 fn read_changes(c: &mut Conn, seen: &mut Option<Seen>, since: Option<u64>) -> Result<Changes> {
-    let Conn { client: t, stmts } = c;
+    c.checking()?;
+    let Conn { client: t, stmts, .. } = c;
     t.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
     let r = read_in_snapshot(t, stmts, since);
     match &r {
@@ -237,7 +263,7 @@ fn read_in_snapshot(t: &mut PgClient, stmts: &mut Stmts, since: Option<u64>) -> 
 impl Backend for Postgres {
     fn write(&self, f: WriteFn<'_>) -> Result<Written> {
         self.with(|c, seen| {
-            let Conn { client: t, stmts } = c;
+            let Conn { client: t, stmts, .. } = c;
             // The body runs under catch_unwind only to roll back before the
             // panic goes on (the connection stays usable).
             let body = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<(u64, Option<u64>)> {
@@ -334,6 +360,7 @@ impl Backend for Postgres {
             if let Some(s) = *seen
                 && rev >= s.returned
             {
+                c.checking()?;
                 let row = tx::query_opt(&mut c.client, &mut c.stmts, tx::SELECT_REV, &[])?
                     .ok_or_else(|| corrupt("revision counter missing"))?;
                 if to_rev(row.try_get(0).map_err(pg_err)?)? == s.db {
@@ -346,6 +373,21 @@ impl Backend for Postgres {
 
     fn changes_after(&self, rev: u64) -> Result<Changes> {
         self.with(|c, seen| read_changes(c, seen, Some(rev)))
+    }
+
+    /// True when no other session has committed a revision since this
+    /// connection last read it (and `rev` is what it returned), as far as
+    /// the notifications already received on the connection tell: one
+    /// non-blocking read of the socket, no round trip. A revision read is
+    /// still made every [`UNNOTIFIED_CHECK`].
+    fn unchanged_since(&self, rev: u64) -> Result<bool> {
+        self.with(|c, seen| {
+            let Some(s) = *seen else { return Ok(false) };
+            if rev < s.returned || c.checked_at.elapsed() >= UNNOTIFIED_CHECK {
+                return Ok(false);
+            }
+            Ok(c.client.poll_notes()? == c.notes_checked)
+        })
     }
 
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 /// Schema migrations: entry `i` takes `schema_version.version` from `i` to
 /// `i + 1`. Append new versions; never edit a released one. Version 1 is
 /// the SQLite schema 2 (objects with a MAC column) in PostgreSQL types.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 const SCHEMA_V1: &str = "
 CREATE TABLE schema_version (
@@ -67,6 +67,26 @@ CREATE INDEX objects_key_id ON objects (key_id);
 CREATE INDEX objects_copy_of ON objects (copy_of) WHERE copy_of IS NOT NULL;
 CREATE INDEX objects_due ON objects (due) WHERE due IS NOT NULL;
 ";
+
+/// Version 3: every commit that moves the token's revision notifies the
+/// channel [`channel`] of its schema (`pg_notify` is delivered at commit,
+/// once per transaction), whatever client wrote it. Listening connections
+/// learn of other sessions' commits without asking (see `changes_since`).
+const SCHEMA_V3: &str = "
+CREATE OR REPLACE FUNCTION keyward_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('keyward.' || TG_TABLE_SCHEMA, '');
+    RETURN NULL;
+END
+$$;
+DROP TRIGGER IF EXISTS counters_notify ON counters;
+CREATE TRIGGER counters_notify AFTER UPDATE ON counters FOR EACH STATEMENT EXECUTE FUNCTION keyward_notify();
+";
+
+/// The notification channel of the token in `schema` (version 3).
+pub(super) fn channel(schema: &str) -> String {
+    format!("keyward.{schema}")
+}
 
 /// Fills the lookup columns of every existing row (the upgrade to
 /// version 2). Not stamped: the rows' content does not change.

@@ -180,7 +180,8 @@ fn version_1_rows_get_their_lookup_columns_on_upgrade() {
     let schema = &o.schema;
     c.batch(&format!(
         "ALTER TABLE {schema}.objects DROP COLUMN label, DROP COLUMN key_id, DROP COLUMN copy_of, \
-         DROP COLUMN class, DROP COLUMN due; UPDATE {schema}.schema_version SET version = 1"
+         DROP COLUMN class, DROP COLUMN due; DROP TRIGGER counters_notify ON {schema}.counters; \
+         DROP FUNCTION {schema}.keyward_notify(); UPDATE {schema}.schema_version SET version = 1"
     ))
     .unwrap();
     let blob = crate::store::tests::public_blob(&[
@@ -237,4 +238,37 @@ fn the_store_starts_no_os_thread() {
     let rev = s.load_all().unwrap().rev;
     assert!(s.changes_since(rev).unwrap().is_none());
     assert_eq!(threads(), before, "a thread was started");
+}
+
+/// Another session's commit reaches a listening store as a notification:
+/// `unchanged_since` answers from the socket (no request), turns false
+/// once the commit is announced, and true again after the read that
+/// brings it; a store is not told of its own commits.
+#[test]
+fn another_sessions_commit_is_announced_without_a_round_trip() {
+    let Some(o) = test_options() else { return };
+    let a = Store::open_postgres(o.clone()).unwrap();
+    let b = Store::open_postgres(o).unwrap();
+    a.init_token("t", "1", &so_key()).unwrap();
+    a.load_all().unwrap();
+    // (as the token layer does after reading everything: init_token was
+    // an untracked write, which alone makes `unchanged_since` false)
+    assert!(a.take_unreported_writes());
+    // Let the announcement of init_token arrive, then read past it.
+    std::thread::sleep(Duration::from_millis(100));
+    let rev = b.load_all().unwrap().rev;
+    assert!(b.unchanged_since(rev).unwrap(), "nothing was committed since B's read");
+    let (_, w) = a.transaction_tracked(|tx| tx.insert_object("x", b"p", b"s", &test_mac)).unwrap();
+    let stamped = w.stamped.unwrap();
+    assert!(a.unchanged_since(stamped).unwrap(), "A's own commit is not news to A");
+    let t = Instant::now();
+    while b.unchanged_since(rev).unwrap() {
+        assert!(t.elapsed() < Duration::from_secs(5), "A's commit was never announced to B");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let ch = b.changes_since(rev).unwrap().expect("B finds A's commit");
+    assert_eq!((ch.rev, ch.upserts.len()), (stamped, 1));
+    assert!(b.unchanged_since(ch.rev).unwrap());
+    // A stale cache revision is never answered from the signal.
+    assert!(!b.unchanged_since(rev).unwrap());
 }
