@@ -52,22 +52,32 @@ fn measure_n<E: std::fmt::Debug>(what: &str, min_ops: u64, mut f: impl FnMut() -
     }
     let mut rates = Vec::new();
     for _ in 0..RUNS {
-        let start = Instant::now();
-        let mut n = 0u64;
-        loop {
-            if let Err(e) = f() {
-                eprintln!("  n/a: {what}: {e:?}");
-                return None;
-            }
-            n += 1;
-            if n >= min_ops && start.elapsed().as_secs_f64() >= run_secs() {
-                break;
-            }
-        }
-        rates.push(n as f64 / start.elapsed().as_secs_f64());
+        rates.push(timed_run(what, run_secs(), min_ops, &mut f)?);
     }
     rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
     Some(rates[RUNS / 2])
+}
+
+/// The rate of `f` over one run of at least `secs` and `min_ops` calls
+/// (`None`, said once, if it fails).
+fn timed_run<E: std::fmt::Debug>(
+    what: &str,
+    secs: f64,
+    min_ops: u64,
+    mut f: impl FnMut() -> Result<(), E>,
+) -> Option<f64> {
+    let start = Instant::now();
+    let mut n = 0u64;
+    loop {
+        if let Err(e) = f() {
+            eprintln!("  n/a: {what}: {e:?}");
+            return None;
+        }
+        n += 1;
+        if n >= min_ops && start.elapsed().as_secs_f64() >= secs {
+            return Some(n as f64 / start.elapsed().as_secs_f64());
+        }
+    }
 }
 
 /// Keys per timed RSA key generation run: the time to find primes varies

@@ -77,19 +77,8 @@ fn paired(
 }
 
 /// The rate of `f` over one block of `secs` (`None`, said once, if it fails).
-fn block<E: std::fmt::Debug>(what: &str, secs: f64, mut f: impl FnMut() -> Result<(), E>) -> Option<f64> {
-    let start = std::time::Instant::now();
-    let mut n = 0u64;
-    loop {
-        if let Err(e) = f() {
-            eprintln!("  n/a: {what}: {e:?}");
-            return None;
-        }
-        n += 1;
-        if start.elapsed().as_secs_f64() >= secs {
-            return Some(n as f64 / start.elapsed().as_secs_f64());
-        }
-    }
+fn block<E: std::fmt::Debug>(what: &str, secs: f64, f: impl FnMut() -> Result<(), E>) -> Option<f64> {
+    super::timed_run(what, secs, 1, f)
 }
 
 type Pair = (ObjectHandle, ObjectHandle);
@@ -192,7 +181,8 @@ pub fn rows(sessions: &[Session], rows: &mut Vec<Row>) {
             sessions,
             rows,
             format!("{name} sign"),
-            |s, i, secs| keys[i].and_then(|(_, pv)| block("ml-dsa sign", secs, || s.sign(&ml_dsa, pv, &msg).map(|_| ()))),
+            |s, i, secs| keys[i]
+                .and_then(|(_, pv)| block("ml-dsa sign", secs, || s.sign(&ml_dsa, pv, &msg).map(|_| ()))),
             |secs| {
                 let mut out = vec![0u8; sig_len];
                 block("raw", secs, || raw_kp.sign(&msg, &mut out).map(|_| ()))

@@ -79,12 +79,10 @@ impl Counters {
 
     pub fn observe_pending(&mut self, p: &Pending) {
         let latency = self.fast_latency.entry(p.function).or_default();
-        let mut n = 0;
         for d in p.durations_us() {
             latency.observe(d as f64 / 1e6);
-            n += 1;
         }
-        *self.fast_ops.entry((p.function, p.mechanism, p.rv)).or_default() += n;
+        *self.fast_ops.entry((p.function, p.mechanism, p.rv)).or_default() += p.uses();
         if p.function == "C_Login" && p.rv != CKR_OK {
             self.login_failures += 1;
         }

@@ -156,13 +156,7 @@ impl Shared {
                 }
             }
             match &r {
-                Ok(()) => {
-                    c.records += batch
-                        .iter()
-                        .filter(|p| p.log)
-                        .map(|p| 1 + p.merged.as_ref().map_or(0, |m| m.durations_us.len() as u64))
-                        .sum::<u64>()
-                }
+                Ok(()) => c.records += batch.iter().filter(|p| p.log).map(Pending::uses).sum::<u64>(),
                 Err(_) => c.write_errors += 1,
             }
         }

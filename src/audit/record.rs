@@ -219,7 +219,7 @@ impl<'a> Line<'a> {
             None => Line { p, count: 1, last_ms: p.time_ms, duration_us: p.duration_us },
             Some(m) => Line {
                 p,
-                count: 1 + m.durations_us.len() as u64,
+                count: p.uses(),
                 last_ms: m.last_ms.max(p.time_ms),
                 duration_us: m.durations_us.iter().fold(p.duration_us, |a, d| a.saturating_add(*d)),
             },
@@ -432,8 +432,12 @@ impl Pending {
         None
     }
 
-    /// This record and the uses folded into it: how many, and each one's
-    /// duration.
+    /// The uses this record stands for: itself and those folded into it.
+    pub fn uses(&self) -> u64 {
+        1 + self.merged.as_ref().map_or(0, |m| m.durations_us.len() as u64)
+    }
+
+    /// This record's duration and those of the uses folded into it.
     pub fn durations_us(&self) -> impl Iterator<Item = u64> + '_ {
         std::iter::once(self.duration_us).chain(self.merged.iter().flat_map(|m| m.durations_us.iter().copied()))
     }
