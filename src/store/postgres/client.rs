@@ -232,27 +232,32 @@ impl PgClient {
         })
     }
 
-    /// The prepared `first` (an `execute` that must touch one row: the
-    /// revision bump) and then the request `then` makes, sent together:
-    /// one round trip. `first`'s error comes first.
+    /// The prepared writes `first` (each an `execute` that must touch one
+    /// row: the revision bump, a deferred MAC) and then the request `then`
+    /// makes, sent together: one round trip. `first`'s errors come first
+    /// (a failed statement aborts the transaction: a `COMMIT` sent behind
+    /// it rolls back).
     pub(super) fn pipelined<'a, F, R>(
         &'a mut self,
-        first: &'a Statement,
-        fp: Params<'a>,
+        first: &'a [(&'a Statement, Params<'a>)],
         then: impl FnOnce(&'a Client) -> F,
     ) -> Result<R>
     where
         F: Future<Output = std::result::Result<R, tokio_postgres::Error>> + 'a,
     {
-        let (n, r) = self.run(move |c| {
+        let (ns, r) = self.run(move |c| {
             let second = then(c);
             async move {
-                let (a, b) = tokio::join!(c.execute(first, fp), second);
-                Ok((a?, b?))
+                // Each request goes out at its future's first poll, in the
+                // order polled: `first` in order, then `second`.
+                let all = futures_util::future::join_all(first.iter().map(|(s, p)| c.execute(*s, p)));
+                let (a, b) = tokio::join!(all, second);
+                let ns = a.into_iter().collect::<std::result::Result<Vec<u64>, _>>()?;
+                Ok((ns, b?))
             }
         })?;
-        if n != 1 {
-            return Err(super::corrupt("revision counter missing"));
+        if ns.iter().any(|&n| n != 1) {
+            return Err(super::corrupt("a pipelined write found no row (revision counter or new object missing)"));
         }
         Ok(r)
     }

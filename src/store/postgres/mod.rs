@@ -288,7 +288,7 @@ impl Backend for Postgres {
                 let before = to_rev(row.try_get(0).map_err(pg_err)?)?;
                 let ptx = PgTx::new(t, stmts, before);
                 f(&ptx)?;
-                ptx.flush()?;
+                ptx.commit()?;
                 Ok((before, ptx.stamped()))
             }));
             let (before, stamped) = match body {
@@ -302,7 +302,6 @@ impl Backend for Postgres {
                     std::panic::resume_unwind(panic);
                 }
             };
-            t.batch("COMMIT")?;
             // Our own commit does not make what we returned stale; another
             // connection's commit before our lock does.
             *seen = match *seen {

@@ -10,7 +10,8 @@ use crate::error::Result;
 use crate::store::index::{IndexKeys, KEY_CLASSES, Lookup};
 use crate::store::role_sql::postgres as role_sql;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
 /// The prepared statements of one connection, by SQL text.
@@ -45,11 +46,6 @@ pub(super) fn begin_query_opt(
 ) -> Result<Option<Row>> {
     let s = prepared(c, stmts, sql)?;
     c.batch_then_query_opt(begin, &s, p)
-}
-
-pub(super) fn execute(c: &mut PgClient, stmts: &mut Stmts, sql: &'static str, p: Params<'_>) -> Result<u64> {
-    let s = prepared(c, stmts, sql)?;
-    c.execute(&s, p)
 }
 
 pub(super) fn to_rev(v: i64) -> Result<u64> {
@@ -158,13 +154,22 @@ pub(super) fn token(c: &mut PgClient, stmts: &mut Stmts) -> Result<Option<TokenR
 /// One write transaction's statements, after the write lock (the
 /// `counters` row, `FOR UPDATE`) was taken. The first write bumps
 /// `counters.rev`; every write of the transaction stamps that one.
+///
+/// Writes whose outcome is certain wait to be sent with the next
+/// statement, or with the `COMMIT` ([`PgTx::commit`]): the counter's bump
+/// (the lock holds its row) and the MAC of a row this transaction inserted
+/// (no other transaction can touch it before the commit). A create is then
+/// three round trips (lock; bump and insert; MAC and commit), not five.
 pub(super) struct PgTx<'t> {
     tx: RefCell<&'t mut PgClient>,
     stmts: RefCell<&'t mut Stmts>,
     rev: Cell<Option<u64>>,
-    /// The counter's bump to `rev` is not sent yet: it goes with the next
-    /// statement (one round trip for both), or before the commit.
+    /// The counter's bump to `rev` is not sent yet.
     bump_pending: Cell<bool>,
+    /// MACs of rows inserted by this transaction, not sent yet (id, MAC).
+    macs_pending: RefCell<Vec<(i64, Vec<u8>)>>,
+    /// The rows this transaction inserted.
+    inserted: RefCell<HashSet<i64>>,
     /// The revision the write lock found.
     base: u64,
 }
@@ -173,6 +178,8 @@ pub(super) struct PgTx<'t> {
 /// transaction stamps (the write lock holds the row: no other bump can
 /// come between the lock's read of `base` and this one).
 const BUMP: &str = "UPDATE counters SET rev = $1 WHERE id = 1";
+
+const SET_MAC: &str = "UPDATE objects SET mac = $2, rev = $3 WHERE id = $1";
 
 fn iter(w: &WrappedKey) -> i64 {
     i64::from(w.iterations)
@@ -187,36 +194,60 @@ impl<'t> PgTx<'t> {
             stmts: RefCell::new(stmts),
             rev: Cell::new(None),
             bump_pending: Cell::new(false),
+            macs_pending: RefCell::new(Vec::new()),
+            inserted: RefCell::new(HashSet::new()),
             base,
         }
     }
 
-    /// Prepares `sql` and runs it by `run`, given the counter's bump
-    /// (statement and revision) when one is pending: `run` sends both in
-    /// one round trip ([`PgClient::pipelined`]).
-    fn send<R>(
+    /// Runs `run` with the client and the pending writes (statement and
+    /// parameters, in order; empty when none), which `run` sends ahead of
+    /// its own request in one round trip ([`PgClient::pipelined`]). They
+    /// count as sent afterwards, whatever `run` returned: a failed
+    /// statement aborts the transaction.
+    fn with_pending<R>(
         &self,
-        sql: &'static str,
-        run: impl FnOnce(&mut PgClient, &Statement, Option<(&Statement, i64)>) -> Result<R>,
+        run: impl FnOnce(&mut PgClient, &mut Stmts, &[(&Statement, Params<'_>)]) -> Result<R>,
     ) -> Result<R> {
         let c = &mut *self.tx.borrow_mut();
         let stmts = &mut *self.stmts.borrow_mut();
-        let st = prepared(c, stmts, sql)?;
-        if !self.bump_pending.get() {
-            return run(c, &st, None);
+        let macs = std::mem::take(&mut *self.macs_pending.borrow_mut());
+        let bump = self.bump_pending.replace(false);
+        if !bump && macs.is_empty() {
+            return run(c, stmts, &[]);
         }
-        let rev = from_rev(self.rev.get().ok_or_else(|| corrupt("bump without a revision"))?);
-        let bump = prepared(c, stmts, BUMP)?;
-        let r = run(c, &st, Some((&bump, rev)))?;
-        self.bump_pending.set(false);
-        Ok(r)
+        let rev = from_rev(self.rev.get().ok_or_else(|| corrupt("pending write without a revision"))?);
+        let bump_st = prepared(c, stmts, BUMP)?;
+        let mac_st = prepared(c, stmts, SET_MAC)?;
+        let bump_p: [&(dyn ToSql + Sync); 1] = [&rev];
+        let mac_p: Vec<[&(dyn ToSql + Sync); 3]> = macs.iter().map(|(id, m)| [id as _, m as _, &rev as _]).collect();
+        let mut first: Vec<(&Statement, Params<'_>)> = Vec::with_capacity(1 + mac_p.len());
+        if bump {
+            first.push((&bump_st, &bump_p));
+        }
+        first.extend(mac_p.iter().map(|p| (&mac_st, &p[..])));
+        run(c, stmts, &first)
+    }
+
+    /// Prepares `sql` and runs it by `run`, after the pending writes.
+    fn send<R>(
+        &self,
+        sql: &'static str,
+        run: impl FnOnce(&mut PgClient, &Statement, &[(&Statement, Params<'_>)]) -> Result<R>,
+    ) -> Result<R> {
+        self.with_pending(|c, stmts, first| {
+            let st = prepared(c, stmts, sql)?;
+            run(c, &st, first)
+        })
     }
 
     fn query(&self, sql: &'static str, p: Params<'_>) -> Result<Vec<Row>> {
-        self.send(sql, |c, st, bump| match bump {
-            None => c.query(st, p),
-            Some((b, rev)) => c.pipelined(b, &[&rev], |cl| cl.query(st, p)),
-        })
+        self.send(
+            sql,
+            |c, st, first| {
+                if first.is_empty() { c.query(st, p) } else { c.pipelined(first, |cl| cl.query(st, p)) }
+            },
+        )
     }
 
     fn query_opt(&self, sql: &'static str, p: Params<'_>) -> Result<Option<Row>> {
@@ -229,24 +260,29 @@ impl<'t> PgTx<'t> {
     }
 
     fn execute(&self, sql: &'static str, p: Params<'_>) -> Result<u64> {
-        self.send(sql, |c, st, bump| match bump {
-            None => c.execute(st, p),
-            Some((b, rev)) => c.pipelined(b, &[&rev], |cl| cl.execute(st, p)),
-        })
+        self.send(
+            sql,
+            |c, st, first| {
+                if first.is_empty() { c.execute(st, p) } else { c.pipelined(first, |cl| cl.execute(st, p)) }
+            },
+        )
     }
 
-    /// Sends a bump still pending (a write whose statements all came
-    /// before its first stamp): before the commit.
-    pub(super) fn flush(&self) -> Result<()> {
-        if self.bump_pending.get() {
-            let rev = from_rev(self.rev.get().ok_or_else(|| corrupt("bump without a revision"))?);
-            let n = execute(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), BUMP, &[&rev])?;
-            self.bump_pending.set(false);
-            if n != 1 {
-                return Err(corrupt("revision counter missing"));
-            }
-        }
-        Ok(())
+    /// Sends the pending writes, alone (before a read that bypasses
+    /// [`Self::send`]).
+    fn flush(&self) -> Result<()> {
+        self.with_pending(
+            |c, _, first| if first.is_empty() { Ok(()) } else { c.pipelined(first, |_| async { Ok(()) }) },
+        )
+    }
+
+    /// The pending writes and `COMMIT`, in one round trip. On an error the
+    /// transaction did not commit (a failed statement before the `COMMIT`
+    /// turns it into a rollback).
+    pub(super) fn commit(&self) -> Result<()> {
+        self.with_pending(|c, _, first| {
+            if first.is_empty() { c.batch("COMMIT") } else { c.pipelined(first, |cl| cl.batch_execute("COMMIT")) }
+        })
     }
 
     /// The revision this transaction wrote, if it wrote.
@@ -270,6 +306,7 @@ impl<'t> PgTx<'t> {
 
 impl TxBackend for PgTx<'_> {
     fn objects(&self) -> Result<Vec<ObjectRow>> {
+        self.flush()?;
         objects(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut())
     }
 
@@ -298,7 +335,9 @@ impl TxBackend for PgTx<'_> {
             &[&uid, &rev, &public, &sealed, &k.label, &k.key_id, &k.copy_of, &k.class, &k.due],
         )?;
         let row = rows.first().ok_or_else(|| corrupt("insert returned no id"))?;
-        row.try_get(0).map_err(pg_err)
+        let id = row.try_get(0).map_err(pg_err)?;
+        self.inserted.borrow_mut().insert(id);
+        Ok(id)
     }
 
     fn update_object(&self, id: i64, public: &[u8], sealed: &[u8], mac: &[u8]) -> Result<()> {
@@ -317,7 +356,14 @@ impl TxBackend for PgTx<'_> {
 
     fn set_mac(&self, id: i64, mac: &[u8]) -> Result<()> {
         let rev = self.stamp()?;
-        let n = self.execute("UPDATE objects SET mac = $2, rev = $3 WHERE id = $1", &[&id, &mac, &rev])?;
+        if self.inserted.borrow().contains(&id) {
+            // Inserted by this transaction, under the write lock: the
+            // update cannot miss; it goes with the next statement or the
+            // commit.
+            self.macs_pending.borrow_mut().push((id, mac.to_vec()));
+            return Ok(());
+        }
+        let n = self.execute(SET_MAC, &[&id, &mac, &rev])?;
         if n == 0 {
             return Err(handle_invalid(id));
         }
@@ -326,18 +372,23 @@ impl TxBackend for PgTx<'_> {
 
     fn delete_object(&self, id: i64) -> Result<()> {
         let rev = self.stamp()?;
-        let n = self.execute("DELETE FROM objects WHERE id = $1", &[&id])?;
+        // The delete and its tombstone in one statement (one round trip):
+        // no row deleted, no tombstone written.
+        let n = self.execute(
+            "WITH d AS (DELETE FROM objects WHERE id = $1 RETURNING id) \
+             INSERT INTO tombstones (id, rev) SELECT id, $2 FROM d \
+             ON CONFLICT (id) DO UPDATE SET rev = excluded.rev",
+            &[&id, &rev],
+        )?;
         if n == 0 {
             return Err(handle_invalid(id));
         }
-        self.execute(
-            "INSERT INTO tombstones (id, rev) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET rev = excluded.rev",
-            &[&id, &rev],
-        )?;
+        self.inserted.borrow_mut().remove(&id);
         Ok(())
     }
 
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.flush()?;
         meta_get(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), key)
     }
 
@@ -393,6 +444,7 @@ impl TxBackend for PgTx<'_> {
     }
 
     fn failures(&self, role: Role) -> Result<Option<u32>> {
+        self.flush()?;
         failures(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), role)
     }
 
@@ -409,6 +461,7 @@ impl TxBackend for PgTx<'_> {
     }
 
     fn token(&self) -> Result<Option<TokenRow>> {
+        self.flush()?;
         token(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut())
     }
 
