@@ -124,6 +124,15 @@ use std::path::Path;
 /// Token object ids are PKCS#11 handles; session objects start at 2^31.
 const MAX_OBJECT_ID: i64 = 0x7FFF_FFFF;
 
+/// A new object's id fits a handle.
+fn check_new_id(id: i64) -> Result<()> {
+    if (1..=MAX_OBJECT_ID).contains(&id) {
+        Ok(())
+    } else {
+        Err(Error::new(CKR_DEVICE_MEMORY, "token object handles exhausted"))
+    }
+}
+
 /// Meta key present once every row of the store carries a MAC: from then
 /// on a row without one is refused. Written by the caller (the token layer
 /// binds schema-1 rows at the first login that has the master key).
@@ -267,6 +276,15 @@ pub trait TxBackend {
     /// Inserts an object without a MAC (set with [`TxBackend::set_mac`] in
     /// the same transaction); returns its new id. Duplicate uid: an error.
     fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8]) -> Result<i64>;
+    /// Inserts an object with the MAC `mac` gives for its new id; returns
+    /// the id. A backend that knows the id before the insert overrides this
+    /// (one write instead of two).
+    fn insert_with_mac(&self, uid: &str, public: &[u8], sealed: &[u8], mac: &RowMac<'_>) -> Result<i64> {
+        let id = self.insert_object(uid, public, sealed)?;
+        check_new_id(id)?;
+        self.set_mac(id, &mac(id)?)?;
+        Ok(id)
+    }
     /// Replaces an object's blobs and MAC; `CKR_OBJECT_HANDLE_INVALID` if it
     /// is gone.
     fn update_object(&self, id: i64, public: &[u8], sealed: &[u8], mac: &[u8]) -> Result<()>;
@@ -639,12 +657,7 @@ pub struct Tx<'a> {
 impl Tx<'_> {
     /// See [`Store::insert_object`].
     pub fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8], mac: &RowMac<'_>) -> Result<i64> {
-        let id = self.inner.insert_object(uid, public, sealed)?;
-        if !(1..=MAX_OBJECT_ID).contains(&id) {
-            return Err(Error::new(CKR_DEVICE_MEMORY, "token object handles exhausted"));
-        }
-        self.inner.set_mac(id, &mac(id)?)?;
-        Ok(id)
+        self.inner.insert_with_mac(uid, public, sealed, mac)
     }
 
     /// See [`Store::update_object`].

@@ -221,14 +221,20 @@ impl PgClient {
     }
 
     /// `sql` (statements without parameters, e.g. `BEGIN`) and then the
-    /// prepared `st`, sent together: one round trip instead of two (the
-    /// client pipelines requests whose futures are polled together, in the
-    /// order they are first polled). An error of `sql` comes first.
-    pub(super) fn batch_then_query_opt(&mut self, sql: &str, st: &Statement, p: Params<'_>) -> Result<Option<Row>> {
+    /// prepared `a` and `b`, sent together: one round trip instead of three
+    /// (the client pipelines requests whose futures are polled together,
+    /// in the order they are first polled; the server runs them in that
+    /// order). The first error comes first.
+    pub(super) fn batch_then_two(
+        &mut self,
+        sql: &str,
+        a: (&Statement, Params<'_>),
+        b: (&Statement, Params<'_>),
+    ) -> Result<(Option<Row>, Option<Row>)> {
         self.run(|c| async move {
-            let (b, q) = tokio::join!(c.batch_execute(sql), c.query_opt(st, p));
-            b?;
-            q
+            let (r0, r1, r2) = tokio::join!(c.batch_execute(sql), c.query_opt(a.0, a.1), c.query_opt(b.0, b.1));
+            r0?;
+            Ok((r1?, r2?))
         })
     }
 
@@ -257,7 +263,9 @@ impl PgClient {
             }
         })?;
         if ns.iter().any(|&n| n != 1) {
-            return Err(super::corrupt("a pipelined write found no row (revision counter or new object missing)"));
+            return Err(super::corrupt(
+                "a pipelined write touched no row (the revision counter or a new object is missing)",
+            ));
         }
         Ok(r)
     }

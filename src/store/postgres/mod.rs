@@ -277,16 +277,8 @@ impl Backend for Postgres {
             // panic goes on (the connection stays usable).
             let body = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<(u64, Option<u64>)> {
                 // The write lock, first, sent with the BEGIN (one round trip).
-                let row = tx::begin_query_opt(
-                    t,
-                    stmts,
-                    "BEGIN ISOLATION LEVEL READ COMMITTED",
-                    "SELECT rev FROM counters WHERE id = 1 FOR UPDATE",
-                    &[],
-                )?
-                .ok_or_else(|| corrupt("revision counter missing"))?;
-                let before = to_rev(row.try_get(0).map_err(pg_err)?)?;
-                let ptx = PgTx::new(t, stmts, before);
+                let (before, next_id) = tx::begin_write(t, stmts)?;
+                let ptx = PgTx::new(t, stmts, before, next_id);
                 f(&ptx)?;
                 ptx.commit()?;
                 Ok((before, ptx.stamped()))

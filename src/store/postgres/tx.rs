@@ -3,7 +3,9 @@
 //! and the row reads shared with the connection-level reads. Statements are
 //! prepared once per connection (`Stmts`).
 
-use super::super::{ObjectRow, Role, TokenRow, TxBackend, WrappedKey, corrupt, handle_invalid, not_initialized};
+use super::super::{
+    ObjectRow, Role, RowMac, TokenRow, TxBackend, WrappedKey, check_new_id, corrupt, handle_invalid, not_initialized,
+};
 use super::client::{Params, PgClient};
 use super::pg_err;
 use crate::error::Result;
@@ -36,16 +38,19 @@ pub(super) fn query_opt(c: &mut PgClient, stmts: &mut Stmts, sql: &'static str, 
     c.query_opt(&s, p)
 }
 
-/// `begin` and then `sql` (prepared), in one round trip.
-pub(super) fn begin_query_opt(
-    c: &mut PgClient,
-    stmts: &mut Stmts,
-    begin: &str,
-    sql: &'static str,
-    p: Params<'_>,
-) -> Result<Option<Row>> {
-    let s = prepared(c, stmts, sql)?;
-    c.batch_then_query_opt(begin, &s, p)
+/// Begins a write transaction and takes the write lock (the `counters`
+/// row, `FOR UPDATE`), in one round trip; returns the revision the lock
+/// found and the id the next insert will get. Every insert runs under the
+/// lock, so that id holds until this transaction inserts (read after the
+/// lock, as its own statement).
+pub(super) fn begin_write(c: &mut PgClient, stmts: &mut Stmts) -> Result<(u64, i64)> {
+    let lock = prepared(c, stmts, "SELECT rev FROM counters WHERE id = 1 FOR UPDATE")?;
+    let next =
+        prepared(c, stmts, "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM objects_id_seq")?;
+    let (rev, id) = c.batch_then_two("BEGIN ISOLATION LEVEL READ COMMITTED", (&lock, &[]), (&next, &[]))?;
+    let rev = rev.ok_or_else(|| corrupt("revision counter missing"))?;
+    let id = id.ok_or_else(|| corrupt("object id sequence missing"))?;
+    Ok((to_rev(rev.try_get(0).map_err(pg_err)?)?, id.try_get(0).map_err(pg_err)?))
 }
 
 pub(super) fn to_rev(v: i64) -> Result<u64> {
@@ -158,21 +163,27 @@ pub(super) fn token(c: &mut PgClient, stmts: &mut Stmts) -> Result<Option<TokenR
 /// Writes whose outcome is certain wait to be sent with the next
 /// statement, or with the `COMMIT` ([`PgTx::commit`]): the counter's bump
 /// (the lock holds its row) and the MAC of a row this transaction inserted
-/// (no other transaction can touch it before the commit). A create is then
-/// three round trips (lock; bump and insert; MAC and commit), not five.
+/// (no other transaction can touch it before the commit), and an insert
+/// itself: its id is known from the lock's round trip, so its MAC goes in
+/// the row. A create is then two round trips (lock; bump, insert and
+/// commit), not five.
 pub(super) struct PgTx<'t> {
     tx: RefCell<&'t mut PgClient>,
     stmts: RefCell<&'t mut Stmts>,
     rev: Cell<Option<u64>>,
-    /// The counter's bump to `rev` is not sent yet.
-    bump_pending: Cell<bool>,
-    /// MACs of rows inserted by this transaction, not sent yet (id, MAC).
-    macs_pending: RefCell<Vec<(i64, Vec<u8>)>>,
+    /// Writes not sent yet, in order (statement, parameters); each must
+    /// touch exactly one row.
+    pending: RefCell<Vec<(&'static str, Vec<Owned>)>>,
     /// The rows this transaction inserted.
     inserted: RefCell<HashSet<i64>>,
+    /// The id the next insert gets (see [`begin_write`]).
+    next_id: Cell<i64>,
     /// The revision the write lock found.
     base: u64,
 }
+
+/// A parameter of a pending write.
+type Owned = Box<dyn ToSql + Sync>;
 
 /// The first write's bump of the revision counter, to the revision the
 /// transaction stamps (the write lock holds the row: no other bump can
@@ -188,16 +199,21 @@ fn iter(w: &WrappedKey) -> i64 {
 impl<'t> PgTx<'t> {
     /// `tx` is inside a transaction that holds the write lock.
     /// `base` is the revision the lock statement read.
-    pub(super) fn new(tx: &'t mut PgClient, stmts: &'t mut Stmts, base: u64) -> Self {
+    /// `next_id`: the id the next insert gets.
+    pub(super) fn new(tx: &'t mut PgClient, stmts: &'t mut Stmts, base: u64, next_id: i64) -> Self {
         PgTx {
             tx: RefCell::new(tx),
             stmts: RefCell::new(stmts),
             rev: Cell::new(None),
-            bump_pending: Cell::new(false),
-            macs_pending: RefCell::new(Vec::new()),
+            pending: RefCell::new(Vec::new()),
             inserted: RefCell::new(HashSet::new()),
+            next_id: Cell::new(next_id),
             base,
         }
+    }
+
+    fn defer(&self, sql: &'static str, params: Vec<Owned>) {
+        self.pending.borrow_mut().push((sql, params));
     }
 
     /// Runs `run` with the client and the pending writes (statement and
@@ -211,21 +227,14 @@ impl<'t> PgTx<'t> {
     ) -> Result<R> {
         let c = &mut *self.tx.borrow_mut();
         let stmts = &mut *self.stmts.borrow_mut();
-        let macs = std::mem::take(&mut *self.macs_pending.borrow_mut());
-        let bump = self.bump_pending.replace(false);
-        if !bump && macs.is_empty() {
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        if pending.is_empty() {
             return run(c, stmts, &[]);
         }
-        let rev = from_rev(self.rev.get().ok_or_else(|| corrupt("pending write without a revision"))?);
-        let bump_st = prepared(c, stmts, BUMP)?;
-        let mac_st = prepared(c, stmts, SET_MAC)?;
-        let bump_p: [&(dyn ToSql + Sync); 1] = [&rev];
-        let mac_p: Vec<[&(dyn ToSql + Sync); 3]> = macs.iter().map(|(id, m)| [id as _, m as _, &rev as _]).collect();
-        let mut first: Vec<(&Statement, Params<'_>)> = Vec::with_capacity(1 + mac_p.len());
-        if bump {
-            first.push((&bump_st, &bump_p));
-        }
-        first.extend(mac_p.iter().map(|p| (&mac_st, &p[..])));
+        let sts = pending.iter().map(|(sql, _)| prepared(c, stmts, sql)).collect::<Result<Vec<_>>>()?;
+        let params: Vec<Vec<&(dyn ToSql + Sync)>> =
+            pending.iter().map(|(_, p)| p.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect()).collect();
+        let first: Vec<(&Statement, Params<'_>)> = sts.iter().zip(&params).map(|(s, p)| (s, &p[..])).collect();
         run(c, stmts, &first)
     }
 
@@ -299,7 +308,8 @@ impl<'t> PgTx<'t> {
         }
         let r = self.base.checked_add(1).ok_or_else(|| corrupt("revision counter overflow"))?;
         self.rev.set(Some(r));
-        self.bump_pending.set(true);
+        // The first write: nothing is pending before it.
+        self.defer(BUMP, vec![Box::new(from_rev(r))]);
         Ok(from_rev(r))
     }
 }
@@ -335,7 +345,41 @@ impl TxBackend for PgTx<'_> {
             &[&uid, &rev, &public, &sealed, &k.label, &k.key_id, &k.copy_of, &k.class, &k.due],
         )?;
         let row = rows.first().ok_or_else(|| corrupt("insert returned no id"))?;
-        let id = row.try_get(0).map_err(pg_err)?;
+        let id: i64 = row.try_get(0).map_err(pg_err)?;
+        self.inserted.borrow_mut().insert(id);
+        self.next_id.set(id.saturating_add(1));
+        Ok(id)
+    }
+
+    fn insert_with_mac(&self, uid: &str, public: &[u8], sealed: &[u8], mac: &RowMac<'_>) -> Result<i64> {
+        let id = self.next_id.get();
+        check_new_id(id)?;
+        let rev = self.stamp()?;
+        let k = IndexKeys::of_public(public);
+        let mac = mac(id)?;
+        // Sent with the next statement or the commit. The id comes from
+        // the sequence as always; should it not be the one the MAC names
+        // (something took ids outside the write lock), the NULL id fails
+        // the statement and the transaction rolls back.
+        self.defer(
+            "INSERT INTO objects (id, uid, rev, public, sealed, mac, label, key_id, copy_of, class, due) \
+             OVERRIDING SYSTEM VALUE VALUES ((SELECT CASE WHEN n.v = $1 THEN n.v END \
+             FROM (SELECT nextval('objects_id_seq') AS v) n), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            vec![
+                Box::new(id),
+                Box::new(uid.to_owned()),
+                Box::new(rev),
+                Box::new(public.to_vec()),
+                Box::new(sealed.to_vec()),
+                Box::new(mac),
+                Box::new(k.label),
+                Box::new(k.key_id),
+                Box::new(k.copy_of),
+                Box::new(k.class),
+                Box::new(k.due),
+            ],
+        );
+        self.next_id.set(id.saturating_add(1));
         self.inserted.borrow_mut().insert(id);
         Ok(id)
     }
@@ -360,7 +404,7 @@ impl TxBackend for PgTx<'_> {
             // Inserted by this transaction, under the write lock: the
             // update cannot miss; it goes with the next statement or the
             // commit.
-            self.macs_pending.borrow_mut().push((id, mac.to_vec()));
+            self.defer(SET_MAC, vec![Box::new(id), Box::new(mac.to_vec()), Box::new(rev)]);
             return Ok(());
         }
         let n = self.execute(SET_MAC, &[&id, &mac, &rev])?;
