@@ -272,3 +272,32 @@ fn another_sessions_commit_is_announced_without_a_round_trip() {
     // A stale cache revision is never answered from the signal.
     assert!(!b.unchanged_since(rev).unwrap());
 }
+
+/// An insert carries the MAC of the id the write lock's round trip read
+/// from the sequence; should anything take that id outside the lock, the
+/// insert fails and its transaction rolls back (no row under a MAC of
+/// another id, no half-written transaction).
+#[test]
+fn an_id_taken_outside_the_write_lock_fails_the_insert_and_rolls_back() {
+    let Some(o) = test_options() else { return };
+    let s = Store::open_postgres(o.clone()).unwrap();
+    s.init_token("a", "1", &so_key()).unwrap();
+    let first = s.insert_object("x", b"p", b"s", &test_mac).unwrap();
+    let mut other = super::conn::connect(&o).unwrap();
+    let schema = o.schema.clone();
+    let r = s.transaction(|tx| {
+        tx.meta_set("written", b"in the same transaction")?;
+        other.batch(&format!("SELECT nextval('{schema}.objects_id_seq')"))?;
+        tx.insert_object("y", b"p", b"s", &test_mac)
+    });
+    assert!(r.is_err(), "{r:?}");
+    assert_eq!(s.meta_get("written").unwrap(), None);
+    let rows = s.load_all().unwrap().upserts;
+    assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), vec![first]);
+    // The next create reads the sequence again and works.
+    let id = s.insert_object("y", b"p", b"s", &test_mac).unwrap();
+    assert!(id > first + 1, "{id}");
+    let row = s.load_all().unwrap().upserts.into_iter().find(|r| r.id == id).unwrap();
+    assert_eq!(row.mac, Some(test_mac(id).unwrap()));
+    assert_eq!(row.uid, "y");
+}
