@@ -77,6 +77,12 @@ pub(in crate::store) struct PgClient {
 
 pub(super) type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
+#[cfg(test)]
+thread_local! {
+    /// Requests (round trips) this thread's clients made ([`PgClient::run`]).
+    pub(super) static ROUND_TRIPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 fn timed_out(t: Duration) -> Error {
     Error::new(CKR_DEVICE_ERROR, format!("token store (postgres): no answer within {} ms", t.as_millis()))
 }
@@ -170,6 +176,8 @@ impl PgClient {
         if self.is_closed() {
             return Err(Error::device("token store (postgres): connection closed"));
         }
+        #[cfg(test)]
+        ROUND_TRIPS.with(|n| n.set(n.get() + 1));
         let PgClient { rt, client, conn, closed, timeout, .. } = self;
         let t = *timeout;
         let request = f(client);

@@ -301,3 +301,29 @@ fn an_id_taken_outside_the_write_lock_fails_the_insert_and_rolls_back() {
     assert_eq!(row.mac, Some(test_mac(id).unwrap()));
     assert_eq!(row.uid, "y");
 }
+
+/// Round trips to the server `f` makes on this thread.
+fn round_trips<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let before = super::client::ROUND_TRIPS.with(|n| n.get());
+    let r = f();
+    (r, super::client::ROUND_TRIPS.with(|n| n.get()) - before)
+}
+
+/// A create is two round trips (BEGIN with the write lock and the next
+/// id; the revision bump, the INSERT carrying its MAC and the COMMIT), a
+/// destroy three (BEGIN with the lock; the bump with the delete and its
+/// tombstone; the COMMIT), once the statements are prepared.
+#[test]
+fn a_create_is_two_round_trips_and_a_destroy_three() {
+    let Some(o) = test_options() else { return };
+    let s = Store::open_postgres(o).unwrap();
+    s.init_token("a", "1", &so_key()).unwrap();
+    let warm = s.insert_object("w", b"p", b"s", &test_mac).unwrap();
+    s.delete_object(warm).unwrap();
+    let (id, n) = round_trips(|| s.insert_object("x", b"p", b"s", &test_mac).unwrap());
+    assert_eq!(n, 2, "create");
+    let (_, n) = round_trips(|| s.delete_object(id).unwrap());
+    assert_eq!(n, 3, "destroy");
+    let rows = s.load_all().unwrap().upserts;
+    assert!(rows.is_empty());
+}
