@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, Client, Connection, Row, Socket, Statement};
@@ -76,6 +77,11 @@ pub(in crate::store) struct PgClient {
 }
 
 pub(super) type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
+
+/// A write sent ahead of another request ([`PgClient::pipelined`]): the
+/// statement, its parameters, and the object whose absence a NOT NULL
+/// violation of it means.
+pub(super) type Pending<'p> = (&'p Statement, Params<'p>, Option<i64>);
 
 #[cfg(test)]
 thread_local! {
@@ -247,13 +253,15 @@ impl PgClient {
     }
 
     /// The prepared writes `first` (each an `execute` that must touch one
-    /// row: the revision bump, a deferred MAC) and then the request `then`
-    /// makes, sent together: one round trip. `first`'s errors come first
-    /// (a failed statement aborts the transaction: a `COMMIT` sent behind
-    /// it rolls back).
+    /// row: the revision bump, a deferred insert, MAC or delete) and then
+    /// the request `then` makes, sent together: one round trip. `first`'s
+    /// errors come first (a failed statement aborts the transaction: a
+    /// `COMMIT` sent behind it rolls back). A write given an object id
+    /// signals that object's absence by a NOT NULL violation
+    /// (`CKR_OBJECT_HANDLE_INVALID`).
     pub(super) fn pipelined<'a, F, R>(
         &'a mut self,
-        first: &'a [(&'a Statement, Params<'a>)],
+        first: &'a [Pending<'a>],
         then: impl FnOnce(&'a Client) -> F,
     ) -> Result<R>
     where
@@ -264,18 +272,29 @@ impl PgClient {
             async move {
                 // Each request goes out at its future's first poll, in the
                 // order polled: `first` in order, then `second`.
-                let all = futures_util::future::join_all(first.iter().map(|(s, p)| c.execute(*s, p)));
+                let all = futures_util::future::join_all(first.iter().map(|p| c.execute(p.0, p.1)));
                 let (a, b) = tokio::join!(all, second);
-                let ns = a.into_iter().collect::<std::result::Result<Vec<u64>, _>>()?;
-                Ok((ns, b?))
+                Ok((a, b))
             }
         })?;
-        if ns.iter().any(|&n| n != 1) {
-            return Err(super::corrupt(
-                "a pipelined write touched no row (the revision counter or a new object is missing)",
-            ));
+        // (A lost connection shows in `is_closed`: the client's own flag.)
+        for (r, p) in ns.into_iter().zip(first) {
+            match r {
+                Ok(1) => {}
+                Ok(_) => {
+                    return Err(super::corrupt(
+                        "a pipelined write touched no row (the revision counter or a new object is missing)",
+                    ));
+                }
+                Err(e) => {
+                    if let (Some(id), Some(&SqlState::NOT_NULL_VIOLATION)) = (p.2, e.code()) {
+                        return Err(super::super::handle_invalid(id));
+                    }
+                    return Err(super::pg_err(e));
+                }
+            }
         }
-        Ok(r)
+        r.map_err(super::pg_err)
     }
 
     /// One unprepared query with parameters.

@@ -311,10 +311,11 @@ fn round_trips<T>(f: impl FnOnce() -> T) -> (T, u64) {
 
 /// A create is two round trips (BEGIN with the write lock and the next
 /// id; the revision bump, the INSERT carrying its MAC and the COMMIT), a
-/// destroy three (BEGIN with the lock; the bump with the delete and its
-/// tombstone; the COMMIT), once the statements are prepared.
+/// destroy too (BEGIN with the lock; the bump, the delete with its
+/// tombstone and the COMMIT), once the statements are prepared; a destroy
+/// of a missing object is refused and changes nothing.
 #[test]
-fn a_create_is_two_round_trips_and_a_destroy_three() {
+fn a_create_and_a_destroy_are_two_round_trips_each() {
     let Some(o) = test_options() else { return };
     let s = Store::open_postgres(o).unwrap();
     s.init_token("a", "1", &so_key()).unwrap();
@@ -323,7 +324,20 @@ fn a_create_is_two_round_trips_and_a_destroy_three() {
     let (id, n) = round_trips(|| s.insert_object("x", b"p", b"s", &test_mac).unwrap());
     assert_eq!(n, 2, "create");
     let (_, n) = round_trips(|| s.delete_object(id).unwrap());
-    assert_eq!(n, 3, "destroy");
+    assert_eq!(n, 2, "destroy");
     let rows = s.load_all().unwrap().upserts;
     assert!(rows.is_empty());
+    let keep = s.insert_object("y", b"p", b"s", &test_mac).unwrap();
+    let rev = s.changes_after(0).unwrap().rev;
+    let e = s
+        .transaction(|tx| {
+            tx.meta_set("m", b"v")?;
+            tx.delete_object(keep)?;
+            tx.delete_object(id)
+        })
+        .unwrap_err();
+    assert_eq!(e.rv(), CKR_OBJECT_HANDLE_INVALID, "{}", e.reason());
+    assert_eq!(s.meta_get("m").unwrap(), None);
+    assert_eq!(s.changes_after(0).unwrap().rev, rev);
+    assert_eq!(s.load_all().unwrap().upserts.iter().map(|r| r.id).collect::<Vec<_>>(), vec![keep]);
 }

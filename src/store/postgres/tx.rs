@@ -6,7 +6,7 @@
 use super::super::{
     ObjectRow, Role, RowMac, TokenRow, TxBackend, WrappedKey, check_new_id, corrupt, handle_invalid, not_initialized,
 };
-use super::client::{Params, PgClient};
+use super::client::{Params, Pending, PgClient};
 use super::pg_err;
 use crate::error::Result;
 use crate::store::index::{IndexKeys, KEY_CLASSES, Lookup};
@@ -173,7 +173,7 @@ pub(super) struct PgTx<'t> {
     rev: Cell<Option<u64>>,
     /// Writes not sent yet, in order (statement, parameters); each must
     /// touch exactly one row.
-    pending: RefCell<Vec<(&'static str, Vec<Owned>)>>,
+    pending: RefCell<Vec<(&'static str, Vec<Owned>, Option<i64>)>>,
     /// The rows this transaction inserted.
     inserted: RefCell<HashSet<i64>>,
     /// The id the next insert gets (see [`begin_write`]).
@@ -213,7 +213,7 @@ impl<'t> PgTx<'t> {
     }
 
     fn defer(&self, sql: &'static str, params: Vec<Owned>) {
-        self.pending.borrow_mut().push((sql, params));
+        self.pending.borrow_mut().push((sql, params, None));
     }
 
     /// Runs `run` with the client and the pending writes (statement and
@@ -221,20 +221,18 @@ impl<'t> PgTx<'t> {
     /// its own request in one round trip ([`PgClient::pipelined`]). They
     /// count as sent afterwards, whatever `run` returned: a failed
     /// statement aborts the transaction.
-    fn with_pending<R>(
-        &self,
-        run: impl FnOnce(&mut PgClient, &mut Stmts, &[(&Statement, Params<'_>)]) -> Result<R>,
-    ) -> Result<R> {
+    fn with_pending<R>(&self, run: impl FnOnce(&mut PgClient, &mut Stmts, &[Pending<'_>]) -> Result<R>) -> Result<R> {
         let c = &mut *self.tx.borrow_mut();
         let stmts = &mut *self.stmts.borrow_mut();
         let pending = std::mem::take(&mut *self.pending.borrow_mut());
         if pending.is_empty() {
             return run(c, stmts, &[]);
         }
-        let sts = pending.iter().map(|(sql, _)| prepared(c, stmts, sql)).collect::<Result<Vec<_>>>()?;
+        let sts = pending.iter().map(|(sql, ..)| prepared(c, stmts, sql)).collect::<Result<Vec<_>>>()?;
         let params: Vec<Vec<&(dyn ToSql + Sync)>> =
-            pending.iter().map(|(_, p)| p.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect()).collect();
-        let first: Vec<(&Statement, Params<'_>)> = sts.iter().zip(&params).map(|(s, p)| (s, &p[..])).collect();
+            pending.iter().map(|(_, p, _)| p.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect()).collect();
+        let first: Vec<Pending<'_>> =
+            sts.iter().zip(&params).zip(&pending).map(|((s, p), (.., id))| (s, &p[..], *id)).collect();
         run(c, stmts, &first)
     }
 
@@ -242,7 +240,7 @@ impl<'t> PgTx<'t> {
     fn send<R>(
         &self,
         sql: &'static str,
-        run: impl FnOnce(&mut PgClient, &Statement, &[(&Statement, Params<'_>)]) -> Result<R>,
+        run: impl FnOnce(&mut PgClient, &Statement, &[Pending<'_>]) -> Result<R>,
     ) -> Result<R> {
         self.with_pending(|c, stmts, first| {
             let st = prepared(c, stmts, sql)?;
@@ -416,17 +414,17 @@ impl TxBackend for PgTx<'_> {
 
     fn delete_object(&self, id: i64) -> Result<()> {
         let rev = self.stamp()?;
-        // The delete and its tombstone in one statement (one round trip):
-        // no row deleted, no tombstone written.
-        let n = self.execute(
+        // The delete and its tombstone in one statement, sent with the next
+        // statement or the commit: no row deleted, a NULL tombstone id,
+        // which fails the statement (CKR_OBJECT_HANDLE_INVALID) and rolls
+        // the transaction back.
+        self.pending.borrow_mut().push((
             "WITH d AS (DELETE FROM objects WHERE id = $1 RETURNING id) \
-             INSERT INTO tombstones (id, rev) SELECT id, $2 FROM d \
+             INSERT INTO tombstones (id, rev) VALUES ((SELECT id FROM d), $2) \
              ON CONFLICT (id) DO UPDATE SET rev = excluded.rev",
-            &[&id, &rev],
-        )?;
-        if n == 0 {
-            return Err(handle_invalid(id));
-        }
+            vec![Box::new(id), Box::new(rev)],
+            Some(id),
+        ));
         self.inserted.borrow_mut().remove(&id);
         Ok(())
     }
