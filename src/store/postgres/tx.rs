@@ -173,7 +173,7 @@ pub(super) struct PgTx<'t> {
     rev: Cell<Option<u64>>,
     /// Writes not sent yet, in order (statement, parameters); each must
     /// touch exactly one row.
-    pending: RefCell<Vec<(&'static str, Vec<Owned>, Option<i64>)>>,
+    pending: RefCell<Vec<Deferred>>,
     /// The rows this transaction inserted.
     inserted: RefCell<HashSet<i64>>,
     /// The id the next insert gets (see [`begin_write`]).
@@ -184,6 +184,10 @@ pub(super) struct PgTx<'t> {
 
 /// A parameter of a pending write.
 type Owned = Box<dyn ToSql + Sync>;
+
+/// A pending write: statement, parameters, and the object whose absence a
+/// NOT NULL violation of it means ([`Pending`]).
+type Deferred = (&'static str, Vec<Owned>, Option<i64>);
 
 /// The first write's bump of the revision counter, to the revision the
 /// transaction stamps (the write lock holds the row: no other bump can
