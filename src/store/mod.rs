@@ -273,18 +273,9 @@ pub trait TxBackend {
     /// The revision of the last commit before this transaction took the
     /// write lock (whatever this transaction wrote since).
     fn base_revision(&self) -> Result<u64>;
-    /// Inserts an object without a MAC (set with [`TxBackend::set_mac`] in
-    /// the same transaction); returns its new id. Duplicate uid: an error.
-    fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8]) -> Result<i64>;
-    /// Inserts an object with the MAC `mac` gives for its new id; returns
-    /// the id. A backend that knows the id before the insert overrides this
-    /// (one write instead of two).
-    fn insert_with_mac(&self, uid: &str, public: &[u8], sealed: &[u8], mac: &RowMac<'_>) -> Result<i64> {
-        let id = self.insert_object(uid, public, sealed)?;
-        check_new_id(id)?;
-        self.set_mac(id, &mac(id)?)?;
-        Ok(id)
-    }
+    /// Inserts an object with the MAC `mac` gives for its new id (checked
+    /// by [`check_new_id`]); returns the id. Duplicate uid: an error.
+    fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8], mac: &RowMac<'_>) -> Result<i64>;
     /// Replaces an object's blobs and MAC; `CKR_OBJECT_HANDLE_INVALID` if it
     /// is gone.
     fn update_object(&self, id: i64, public: &[u8], sealed: &[u8], mac: &[u8]) -> Result<()>;
@@ -657,7 +648,7 @@ pub struct Tx<'a> {
 impl Tx<'_> {
     /// See [`Store::insert_object`].
     pub fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8], mac: &RowMac<'_>) -> Result<i64> {
-        self.inner.insert_with_mac(uid, public, sealed, mac)
+        self.inner.insert_object(uid, public, sealed, mac)
     }
 
     /// See [`Store::update_object`].

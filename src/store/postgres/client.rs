@@ -225,10 +225,6 @@ impl PgClient {
         self.run(|c| c.query_opt(st, p))
     }
 
-    pub(super) fn execute(&mut self, st: &Statement, p: Params<'_>) -> Result<u64> {
-        self.run(|c| c.execute(st, p))
-    }
-
     /// Statements without parameters (`BEGIN`, `COMMIT`, `SET ...`).
     pub(super) fn batch(&mut self, sql: &str) -> Result<()> {
         self.run(|c| c.batch_execute(sql))

@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::store::index::{IndexKeys, KEY_CLASSES, Lookup};
 use crate::store::role_sql::postgres as role_sql;
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
@@ -160,22 +160,18 @@ pub(super) fn token(c: &mut PgClient, stmts: &mut Stmts) -> Result<Option<TokenR
 /// `counters` row, `FOR UPDATE`) was taken. The first write bumps
 /// `counters.rev`; every write of the transaction stamps that one.
 ///
-/// Writes whose outcome is certain wait to be sent with the next
-/// statement, or with the `COMMIT` ([`PgTx::commit`]): the counter's bump
-/// (the lock holds its row) and the MAC of a row this transaction inserted
-/// (no other transaction can touch it before the commit), and an insert
-/// itself: its id is known from the lock's round trip, so its MAC goes in
-/// the row. A create is then two round trips (lock; bump, insert and
-/// commit), not five.
+/// Writes wait to be sent with the next statement, or with the `COMMIT`
+/// ([`PgTx::commit`]), when nothing between needs their answer: the
+/// counter's bump (the lock holds its row), an insert (its id is known
+/// from the lock's round trip, so its MAC goes in the row) and a delete
+/// (a missing row fails the statement). A create or a destroy is then two
+/// round trips (lock; bump, write and commit), not four.
 pub(super) struct PgTx<'t> {
     tx: RefCell<&'t mut PgClient>,
     stmts: RefCell<&'t mut Stmts>,
     rev: Cell<Option<u64>>,
-    /// Writes not sent yet, in order (statement, parameters); each must
-    /// touch exactly one row.
+    /// Writes not sent yet, in order; each must touch exactly one row.
     pending: RefCell<Vec<Deferred>>,
-    /// The rows this transaction inserted.
-    inserted: RefCell<HashSet<i64>>,
     /// The id the next insert gets (see [`begin_write`]).
     next_id: Cell<i64>,
     /// The revision the write lock found.
@@ -194,8 +190,6 @@ type Deferred = (&'static str, Vec<Owned>, Option<i64>);
 /// come between the lock's read of `base` and this one).
 const BUMP: &str = "UPDATE counters SET rev = $1 WHERE id = 1";
 
-const SET_MAC: &str = "UPDATE objects SET mac = $2, rev = $3 WHERE id = $1";
-
 fn iter(w: &WrappedKey) -> i64 {
     i64::from(w.iterations)
 }
@@ -210,14 +204,14 @@ impl<'t> PgTx<'t> {
             stmts: RefCell::new(stmts),
             rev: Cell::new(None),
             pending: RefCell::new(Vec::new()),
-            inserted: RefCell::new(HashSet::new()),
             next_id: Cell::new(next_id),
             base,
         }
     }
 
-    fn defer(&self, sql: &'static str, params: Vec<Owned>) {
-        self.pending.borrow_mut().push((sql, params, None));
+    /// Holds a write back (see [`Deferred`]).
+    fn defer(&self, sql: &'static str, params: Vec<Owned>, missing: Option<i64>) {
+        self.pending.borrow_mut().push((sql, params, missing));
     }
 
     /// Runs `run` with the client and the pending writes (statement and
@@ -253,12 +247,7 @@ impl<'t> PgTx<'t> {
     }
 
     fn query(&self, sql: &'static str, p: Params<'_>) -> Result<Vec<Row>> {
-        self.send(
-            sql,
-            |c, st, first| {
-                if first.is_empty() { c.query(st, p) } else { c.pipelined(first, |cl| cl.query(st, p)) }
-            },
-        )
+        self.send(sql, |c, st, first| c.pipelined(first, |cl| cl.query(st, p)))
     }
 
     fn query_opt(&self, sql: &'static str, p: Params<'_>) -> Result<Option<Row>> {
@@ -271,12 +260,7 @@ impl<'t> PgTx<'t> {
     }
 
     fn execute(&self, sql: &'static str, p: Params<'_>) -> Result<u64> {
-        self.send(
-            sql,
-            |c, st, first| {
-                if first.is_empty() { c.execute(st, p) } else { c.pipelined(first, |cl| cl.execute(st, p)) }
-            },
-        )
+        self.send(sql, |c, st, first| c.pipelined(first, |cl| cl.execute(st, p)))
     }
 
     /// Sends the pending writes, alone (before a read that bypasses
@@ -291,9 +275,7 @@ impl<'t> PgTx<'t> {
     /// transaction did not commit (a failed statement before the `COMMIT`
     /// turns it into a rollback).
     pub(super) fn commit(&self) -> Result<()> {
-        self.with_pending(|c, _, first| {
-            if first.is_empty() { c.batch("COMMIT") } else { c.pipelined(first, |cl| cl.batch_execute("COMMIT")) }
-        })
+        self.with_pending(|c, _, first| c.pipelined(first, |cl| cl.batch_execute("COMMIT")))
     }
 
     /// The revision this transaction wrote, if it wrote.
@@ -311,7 +293,7 @@ impl<'t> PgTx<'t> {
         let r = self.base.checked_add(1).ok_or_else(|| corrupt("revision counter overflow"))?;
         self.rev.set(Some(r));
         // The first write: nothing is pending before it.
-        self.defer(BUMP, vec![Box::new(from_rev(r))]);
+        self.defer(BUMP, vec![Box::new(from_rev(r))], None);
         Ok(from_rev(r))
     }
 }
@@ -338,22 +320,7 @@ impl TxBackend for PgTx<'_> {
         Ok(self.base)
     }
 
-    fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8]) -> Result<i64> {
-        let rev = self.stamp()?;
-        let k = IndexKeys::of_public(public);
-        let rows = self.query(
-            "INSERT INTO objects (uid, rev, public, sealed, label, key_id, copy_of, class, due) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-            &[&uid, &rev, &public, &sealed, &k.label, &k.key_id, &k.copy_of, &k.class, &k.due],
-        )?;
-        let row = rows.first().ok_or_else(|| corrupt("insert returned no id"))?;
-        let id: i64 = row.try_get(0).map_err(pg_err)?;
-        self.inserted.borrow_mut().insert(id);
-        self.next_id.set(id.saturating_add(1));
-        Ok(id)
-    }
-
-    fn insert_with_mac(&self, uid: &str, public: &[u8], sealed: &[u8], mac: &RowMac<'_>) -> Result<i64> {
+    fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8], mac: &RowMac<'_>) -> Result<i64> {
         let id = self.next_id.get();
         check_new_id(id)?;
         let rev = self.stamp()?;
@@ -380,9 +347,9 @@ impl TxBackend for PgTx<'_> {
                 Box::new(k.class),
                 Box::new(k.due),
             ],
+            None,
         );
         self.next_id.set(id.saturating_add(1));
-        self.inserted.borrow_mut().insert(id);
         Ok(id)
     }
 
@@ -402,14 +369,7 @@ impl TxBackend for PgTx<'_> {
 
     fn set_mac(&self, id: i64, mac: &[u8]) -> Result<()> {
         let rev = self.stamp()?;
-        if self.inserted.borrow().contains(&id) {
-            // Inserted by this transaction, under the write lock: the
-            // update cannot miss; it goes with the next statement or the
-            // commit.
-            self.defer(SET_MAC, vec![Box::new(id), Box::new(mac.to_vec()), Box::new(rev)]);
-            return Ok(());
-        }
-        let n = self.execute(SET_MAC, &[&id, &mac, &rev])?;
+        let n = self.execute("UPDATE objects SET mac = $2, rev = $3 WHERE id = $1", &[&id, &mac, &rev])?;
         if n == 0 {
             return Err(handle_invalid(id));
         }
@@ -422,14 +382,13 @@ impl TxBackend for PgTx<'_> {
         // statement or the commit: no row deleted, a NULL tombstone id,
         // which fails the statement (CKR_OBJECT_HANDLE_INVALID) and rolls
         // the transaction back.
-        self.pending.borrow_mut().push((
+        self.defer(
             "WITH d AS (DELETE FROM objects WHERE id = $1 RETURNING id) \
              INSERT INTO tombstones (id, rev) VALUES ((SELECT id FROM d), $2) \
              ON CONFLICT (id) DO UPDATE SET rev = excluded.rev",
             vec![Box::new(id), Box::new(rev)],
             Some(id),
-        ));
-        self.inserted.borrow_mut().remove(&id);
+        );
         Ok(())
     }
 

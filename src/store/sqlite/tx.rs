@@ -3,7 +3,8 @@
 //! the row reads shared with the connection-level reads.
 
 use super::super::{
-    ObjectRow, Role, TokenRow, TxBackend, WrappedKey, Written, corrupt, handle_invalid, not_initialized,
+    ObjectRow, Role, RowMac, TokenRow, TxBackend, WrappedKey, Written, check_new_id, corrupt, handle_invalid,
+    not_initialized,
 };
 use crate::error::Result;
 use crate::store::index::{IndexKeys, KEY_CLASSES, Lookup};
@@ -143,16 +144,20 @@ impl TxBackend for SqliteTx<'_> {
         to_rev(self.counter("SELECT rev FROM counters WHERE id = 1")?)
     }
 
-    fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8]) -> Result<i64> {
+    fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8], mac: &RowMac<'_>) -> Result<i64> {
+        // The id comes from the insert; the MAC, which names it, follows.
         let rev = self.stamp()?;
         let k = IndexKeys::of_public(public);
-        Ok(self
+        let id = self
             .conn
             .prepare_cached(
                 "INSERT INTO objects (uid, rev, public, sealed, label, key_id, copy_of, class, due) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
             )?
-            .query_row(params![uid, rev, public, sealed, k.label, k.key_id, k.copy_of, k.class, k.due], |r| r.get(0))?)
+            .query_row(params![uid, rev, public, sealed, k.label, k.key_id, k.copy_of, k.class, k.due], |r| r.get(0))?;
+        check_new_id(id)?;
+        self.set_mac(id, &mac(id)?)?;
+        Ok(id)
     }
 
     fn update_object(&self, id: i64, public: &[u8], sealed: &[u8], mac: &[u8]) -> Result<()> {
