@@ -1,13 +1,14 @@
 //! Moving a token from one store to another (`keyward store migrate`):
 //! every object with its id and MAC, the token row with its wrapped keys
-//! and PIN counters, every meta value (the audit key and anchor among
-//! them), and the id floor, so ids stay unique and the row MACs, which bind
+//! and PIN counters, every principal (with its id and counters) and grant,
+//! every meta value (the audit key and anchor among them), and the id
+//! floor, so ids stay unique and the row MACs, which bind
 //! the id, still verify. The source is read inside one of its own write
 //! transactions (nothing changes under the copy); the target is written in
 //! one transaction that first checks it is empty, so a failure leaves it
 //! empty and a non-empty target is never overwritten.
 
-use super::{Store, TokenRow};
+use super::{GrantRow, PrincipalRow, Store, TokenRow};
 use crate::ck::*;
 use crate::error::{Error, Result};
 
@@ -16,6 +17,8 @@ use crate::error::{Error, Result};
 pub struct Copied {
     pub objects: usize,
     pub meta: usize,
+    pub principals: usize,
+    pub grants: usize,
     pub token: bool,
 }
 
@@ -23,13 +26,40 @@ pub struct Copied {
 /// maps a meta key of the source to its key in the target (the audit
 /// anchor of a log moves under its per-host key on a shared store).
 pub fn copy(from: &Store, to: &Store, rename_meta: &dyn Fn(&str) -> String) -> Result<Copied> {
-    type Snapshot = (Option<TokenRow>, Vec<super::ObjectRow>, Vec<(String, Vec<u8>)>, i64);
-    let (token, objects, meta, floor): Snapshot = from
-        .transaction(|tx| Ok((tx.inner.token()?, tx.inner.objects()?, tx.inner.meta_all()?, tx.inner.id_floor()?)))?;
-    let copied = Copied { objects: objects.len(), meta: meta.len(), token: token.is_some() };
+    struct Snapshot {
+        token: Option<TokenRow>,
+        objects: Vec<super::ObjectRow>,
+        meta: Vec<(String, Vec<u8>)>,
+        floor: i64,
+        principals: Vec<PrincipalRow>,
+        grants: Vec<GrantRow>,
+    }
+    let Snapshot { token, objects, meta, floor, principals, grants } = from.transaction(|tx| {
+        let t = tx.inner;
+        Ok(Snapshot {
+            token: t.token()?,
+            objects: t.objects()?,
+            meta: t.meta_all()?,
+            floor: t.id_floor()?,
+            principals: t.principals()?,
+            grants: t.grants()?,
+        })
+    })?;
+    let copied = Copied {
+        objects: objects.len(),
+        meta: meta.len(),
+        principals: principals.len(),
+        grants: grants.len(),
+        token: token.is_some(),
+    };
     to.transaction(|tx| {
         let t = tx.inner;
-        if t.token()?.is_some() || !t.objects()?.is_empty() || !t.meta_all()?.is_empty() || t.id_floor()? > 0 {
+        if t.token()?.is_some()
+            || !t.objects()?.is_empty()
+            || !t.meta_all()?.is_empty()
+            || t.id_floor()? > 0
+            || !t.principals()?.is_empty()
+        {
             return Err(Error::new(CKR_FUNCTION_FAILED, "the target store is not empty: refusing to overwrite it"));
         }
         if let Some(row) = &token {
@@ -37,6 +67,12 @@ pub fn copy(from: &Store, to: &Store, rename_meta: &dyn Fn(&str) -> String) -> R
         }
         for o in &objects {
             t.import_object(o)?;
+        }
+        for p in &principals {
+            t.import_principal(p)?;
+        }
+        for g in &grants {
+            t.put_grant(g)?;
         }
         for (k, v) in &meta {
             t.meta_set(&rename_meta(k), v)?;

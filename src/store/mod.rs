@@ -103,11 +103,13 @@ pub mod index;
 pub mod kek;
 pub mod migrate;
 mod postgres;
+pub mod principals;
 mod role_sql;
 pub mod seal;
 mod sqlite;
 
 pub use postgres::{PgOptions, valid_schema};
+pub use principals::{AuthRead, AuthTx, GrantRow, PinSalt, PrincipalRow};
 pub use sqlite::DB_FILE;
 
 /// Creates a private (0700) directory, as the SQLite store does for its own.
@@ -203,7 +205,7 @@ pub type WriteFn<'a> = Box<dyn FnOnce(&dyn TxBackend) -> Result<()> + 'a>;
 
 /// One open token database (a connection, or a pool of them). See the
 /// module doc for what an implementation must guarantee.
-pub trait Backend: Send + Sync {
+pub trait Backend: Send + Sync + AuthRead {
     /// Runs `f` once inside one write transaction that holds the token's
     /// write lock from its start: commits when `f` returns `Ok`, rolls back
     /// (and returns `f`'s error) when it returns `Err`, rolls back when it
@@ -263,7 +265,8 @@ pub trait Backend: Send + Sync {
 /// The reads and writes of one write transaction of a [`Backend`]. The
 /// first write of an object or of the token row bumps the revision; every
 /// such write of the transaction stamps that one (meta writes do not).
-pub trait TxBackend {
+/// Principals and grants: [`AuthTx`].
+pub trait TxBackend: AuthTx {
     /// Every object as this transaction sees it, ordered by id.
     fn objects(&self) -> Result<Vec<ObjectRow>>;
     /// Object `id` as this transaction sees it (`None`: there is none).
@@ -288,8 +291,9 @@ pub trait TxBackend {
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Inserts or replaces a meta value (not stamped).
     fn meta_set(&self, key: &str, value: &[u8]) -> Result<()>;
-    /// Deletes every object (each leaving a tombstone), and writes the token
-    /// row: label, serial, SO key, no user key, both counters 0.
+    /// Deletes every object (each leaving a tombstone), every principal and
+    /// grant, and writes the token row: label, serial, SO key, no user key,
+    /// both counters 0.
     fn init_token(&self, label: &str, serial: &str, so: &WrappedKey) -> Result<()>;
     /// Sets (or clears) the wrapped key of `role` and zeroes its counter.
     fn set_pin(&self, role: Role, wrapped: Option<&WrappedKey>) -> Result<()>;

@@ -4,6 +4,9 @@
 
 use super::*;
 use std::path::Path;
+
+mod auth;
+use auth::*;
 use std::time::{Duration, Instant};
 
 pub(super) fn so_key() -> WrappedKey {
@@ -419,7 +422,10 @@ on_both_backends!(
     panic_inside_transaction_rolls_back_and_store_recovers,
     concurrent_writers_on_one_token,
     one_store_shared_between_threads,
-    lookup_columns_follow_every_write
+    lookup_columns_follow_every_write,
+    principals_and_grants_round_trip,
+    init_token_wipes_principals_and_keeps_their_ids_used,
+    migration_copies_principals_and_grants
 );
 
 /// Where a test's token lives: a temporary directory (SQLite) or a fresh
@@ -438,6 +444,14 @@ impl Place {
     pub(super) fn postgres() -> Option<Place> {
         let pg = super::postgres::tests::test_options()?;
         Some(Place { dir: tempfile::tempdir().unwrap(), pg: Some(pg) })
+    }
+
+    /// A new, empty place on the same backend.
+    pub(super) fn same_kind(&self) -> Place {
+        match self.pg {
+            Some(_) => Place::postgres().unwrap_or_else(Place::sqlite),
+            None => Place::sqlite(),
+        }
     }
 
     pub(super) fn open(&self) -> Store {

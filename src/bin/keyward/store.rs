@@ -67,9 +67,11 @@ pub fn run(cmd: StoreCmd) -> Result<(), String> {
     };
     let describe = |c: &keyward::store::migrate::Copied| {
         format!(
-            "{} objects, {} meta values, token row {}",
+            "{} objects, {} meta values, {} principals, {} grants, token row {}",
             c.objects,
             c.meta,
+            c.principals,
+            c.grants,
             if c.token { "copied" } else { "absent (uninitialized token)" }
         )
     };

@@ -47,6 +47,7 @@
 
 mod client;
 mod conn;
+mod principals;
 mod schema;
 #[cfg(test)]
 pub(super) mod tests;
@@ -269,6 +270,20 @@ fn read_in_snapshot(t: &mut PgClient, stmts: &mut Stmts, since: Option<u64>) -> 
     Ok(changes)
 }
 
+impl super::AuthRead for Postgres {
+    fn principal(&self, name: &str) -> Result<Option<super::PrincipalRow>> {
+        self.with(|c, _| principals::principal(&mut c.client, &mut c.stmts, name))
+    }
+
+    fn grants_of(&self, principal: i64) -> Result<Vec<super::GrantRow>> {
+        self.with(|c, _| principals::grants_of(&mut c.client, &mut c.stmts, principal))
+    }
+
+    fn auth_revision(&self) -> Result<u64> {
+        self.with(|c, _| principals::auth_revision(&mut c.client, &mut c.stmts))
+    }
+}
+
 impl Backend for Postgres {
     fn write(&self, f: WriteFn<'_>) -> Result<Written> {
         self.with(|c, seen| {
@@ -402,6 +417,7 @@ impl Backend for Postgres {
             let rows = c.client.query_sql(
                 "SELECT (SELECT count(*) FROM counters) = 1 AND to_regclass('objects') IS NOT NULL \
                  AND to_regclass('tombstones') IS NOT NULL AND to_regclass('meta') IS NOT NULL \
+                 AND to_regclass('principals') IS NOT NULL AND to_regclass('grants') IS NOT NULL \
                  AND (SELECT count(*) FROM token) <= 1",
                 &[],
             )?;

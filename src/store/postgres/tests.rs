@@ -181,7 +181,8 @@ fn version_1_rows_get_their_lookup_columns_on_upgrade() {
     c.batch(&format!(
         "ALTER TABLE {schema}.objects DROP COLUMN label, DROP COLUMN key_id, DROP COLUMN copy_of, \
          DROP COLUMN class, DROP COLUMN due; DROP TRIGGER counters_notify ON {schema}.counters; \
-         DROP FUNCTION {schema}.keyward_notify(); UPDATE {schema}.schema_version SET version = 1"
+         DROP FUNCTION {schema}.keyward_notify(); DROP TABLE {schema}.grants; DROP TABLE {schema}.principals; \
+         ALTER TABLE {schema}.counters DROP COLUMN auth_rev; UPDATE {schema}.schema_version SET version = 1"
     ))
     .unwrap();
     let blob = crate::store::tests::public_blob(&[

@@ -179,7 +179,7 @@ pub(super) struct PgTx<'t> {
 }
 
 /// A parameter of a pending write.
-type Owned = Box<dyn ToSql + Sync>;
+pub(super) type Owned = Box<dyn ToSql + Sync>;
 
 /// A pending write: statement, parameters, and the object whose absence a
 /// NOT NULL violation of it means ([`Pending`]).
@@ -210,7 +210,7 @@ impl<'t> PgTx<'t> {
     }
 
     /// Holds a write back (see [`Deferred`]).
-    fn defer(&self, sql: &'static str, params: Vec<Owned>, missing: Option<i64>) {
+    pub(super) fn defer(&self, sql: &'static str, params: Vec<Owned>, missing: Option<i64>) {
         self.pending.borrow_mut().push((sql, params, missing));
     }
 
@@ -246,11 +246,11 @@ impl<'t> PgTx<'t> {
         })
     }
 
-    fn query(&self, sql: &'static str, p: Params<'_>) -> Result<Vec<Row>> {
+    pub(super) fn query(&self, sql: &'static str, p: Params<'_>) -> Result<Vec<Row>> {
         self.send(sql, |c, st, first| c.pipelined(first, |cl| cl.query(st, p)))
     }
 
-    fn query_opt(&self, sql: &'static str, p: Params<'_>) -> Result<Option<Row>> {
+    pub(super) fn query_opt(&self, sql: &'static str, p: Params<'_>) -> Result<Option<Row>> {
         let mut rows = self.query(sql, p)?;
         match rows.len() {
             0 => Ok(None),
@@ -259,7 +259,7 @@ impl<'t> PgTx<'t> {
         }
     }
 
-    fn execute(&self, sql: &'static str, p: Params<'_>) -> Result<u64> {
+    pub(super) fn execute(&self, sql: &'static str, p: Params<'_>) -> Result<u64> {
         self.send(sql, |c, st, first| c.pipelined(first, |cl| cl.execute(st, p)))
     }
 
@@ -286,7 +286,7 @@ impl<'t> PgTx<'t> {
     /// The revision this transaction's writes stamp: the one after the
     /// write lock's. The first stamp leaves the counter's bump pending; it
     /// goes out with the next statement.
-    fn stamp(&self) -> Result<i64> {
+    pub(super) fn stamp(&self) -> Result<i64> {
         if let Some(r) = self.rev.get() {
             return Ok(from_rev(r));
         }
@@ -414,6 +414,10 @@ impl TxBackend for PgTx<'_> {
             &[&rev],
         )?;
         self.execute("DELETE FROM objects", &[])?;
+        // (Principal ids stay used: the identity's sequence.)
+        self.execute("DELETE FROM grants", &[])?;
+        self.execute("DELETE FROM principals", &[])?;
+        self.execute("UPDATE counters SET auth_rev = $1 WHERE id = 1", &[&rev])?;
         self.execute(
             "INSERT INTO token (id, label, serial, so_salt, so_iter, so_blob, \
              user_salt, user_iter, user_blob, so_failures, user_failures) \

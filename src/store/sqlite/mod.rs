@@ -25,6 +25,7 @@
 //!   `secure_delete` overwrites deleted content.
 //! - The row MAC is the `mac` column of `objects` (schema 2).
 
+mod principals;
 pub(super) mod schema;
 #[cfg(test)]
 mod tests;
@@ -167,6 +168,20 @@ impl Sqlite {
                 Ok(g)
             }
         }
+    }
+}
+
+impl super::AuthRead for Sqlite {
+    fn principal(&self, name: &str) -> Result<Option<super::PrincipalRow>> {
+        principals::principal(&self.lock()?.conn, name)
+    }
+
+    fn grants_of(&self, principal: i64) -> Result<Vec<super::GrantRow>> {
+        principals::grants_of(&self.lock()?.conn, principal)
+    }
+
+    fn auth_revision(&self) -> Result<u64> {
+        principals::auth_revision(&self.lock()?.conn)
     }
 }
 

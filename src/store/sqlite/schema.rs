@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// Schema migrations: entry `i` takes `PRAGMA user_version` from `i` to
 /// `i + 1`. Append new versions; never edit a released one.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
 pub(super) const SCHEMA_V1: &str = "
 CREATE TABLE token (
@@ -70,6 +70,40 @@ CREATE INDEX objects_label ON objects(label);
 CREATE INDEX objects_key_id ON objects(key_id);
 CREATE INDEX objects_copy_of ON objects(copy_of) WHERE copy_of IS NOT NULL;
 CREATE INDEX objects_due ON objects(due) WHERE due IS NOT NULL;
+";
+
+/// Schema 4: named principals and per-key grants (`store::principals`,
+/// docs/named-users.md §2). Principal ids 0 (SO) and 1 (default user) are
+/// written explicitly; the sequence starts named users at 2. The
+/// authorization revision moves with every principal or grant write.
+const SCHEMA_V4: &str = "
+CREATE TABLE principals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT UNIQUE NOT NULL,
+    roles INTEGER NOT NULL,
+    record BLOB NOT NULL,
+    record_sig BLOB NOT NULL,
+    pin_salt BLOB,
+    pin_iter INTEGER,
+    secret BLOB NOT NULL,
+    locked INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    totp_last_step INTEGER NOT NULL DEFAULT 0,
+    rev INTEGER NOT NULL
+) STRICT;
+INSERT INTO sqlite_sequence (name, seq) VALUES ('principals', 1);
+CREATE TABLE grants (
+    key_id BLOB NOT NULL,
+    principal INTEGER NOT NULL REFERENCES principals (id) ON DELETE CASCADE,
+    ops INTEGER NOT NULL,
+    wrap BLOB NOT NULL,
+    granter INTEGER NOT NULL,
+    sig BLOB NOT NULL,
+    rev INTEGER NOT NULL,
+    PRIMARY KEY (key_id, principal)
+) STRICT;
+CREATE INDEX grants_principal ON grants (principal);
+ALTER TABLE counters ADD COLUMN auth_rev INTEGER NOT NULL DEFAULT 0;
 ";
 
 /// Fills the lookup columns of every existing row (the upgrade to schema

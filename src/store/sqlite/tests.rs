@@ -34,7 +34,7 @@ fn open_creates_private_dir_and_file() {
         assert_eq!(mode(&p), 0o600, "{ext}");
     }
     assert!(s.integrity_check().unwrap());
-    assert_eq!(user_version(&conn(&s)).unwrap(), 3);
+    assert_eq!(user_version(&conn(&s)).unwrap(), 4);
     let jm: String = conn(&s).query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(jm, "wal");
 
@@ -75,7 +75,7 @@ fn schema_1_rows_migrate_without_a_mac_and_macs_round_trip() {
         c.execute("INSERT INTO objects (uid, rev, public, sealed) VALUES ('old', 1, x'01', x'02')", []).unwrap();
     }
     let s = Store::open(tmp.path()).unwrap();
-    assert_eq!(user_version(&conn(&s)).unwrap(), 3);
+    assert_eq!(user_version(&conn(&s)).unwrap(), 4);
     let all = s.load_all().unwrap();
     assert_eq!(all.upserts.len(), 1);
     let old = &all.upserts[0];
@@ -115,7 +115,7 @@ fn schema_2_rows_get_their_lookup_columns_on_upgrade() {
             .unwrap();
     }
     let s = Store::open(tmp.path()).unwrap();
-    assert_eq!(user_version(&conn(&s)).unwrap(), 3);
+    assert_eq!(user_version(&conn(&s)).unwrap(), 4);
     let id = s.load_all().unwrap().upserts[0].id;
     assert_eq!(s.lookup(Lookup::Label(b"kept")).unwrap(), vec![id]);
     assert_eq!(s.lookup(Lookup::KeyId(b"k9")).unwrap(), vec![id]);

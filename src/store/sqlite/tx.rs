@@ -90,7 +90,7 @@ pub(super) fn failures(conn: &Connection, role: Role) -> Result<Option<u32>> {
 /// One `BEGIN IMMEDIATE` transaction's statements. The first write bumps
 /// `counters.rev`; every write of the transaction stamps that one.
 pub(super) struct SqliteTx<'a> {
-    conn: &'a Connection,
+    pub(super) conn: &'a Connection,
     rev: Cell<Option<u64>>,
 }
 
@@ -105,7 +105,7 @@ impl<'a> SqliteTx<'a> {
         Ok(Written { base: self.base_revision()?, stamped: self.rev.get() })
     }
 
-    fn stamp(&self) -> Result<i64> {
+    pub(super) fn stamp(&self) -> Result<i64> {
         if let Some(r) = self.rev.get() {
             return Ok(from_rev(r));
         }
@@ -216,6 +216,10 @@ impl TxBackend for SqliteTx<'_> {
         let rev = self.stamp()?;
         self.conn.execute("INSERT OR REPLACE INTO tombstones (id, rev) SELECT id, ?1 FROM objects", [rev])?;
         self.conn.execute("DELETE FROM objects", [])?;
+        // (Principal ids stay used: AUTOINCREMENT.)
+        self.conn.execute("DELETE FROM grants", [])?;
+        self.conn.execute("DELETE FROM principals", [])?;
+        self.conn.execute("UPDATE counters SET auth_rev = ?1 WHERE id = 1", [rev])?;
         self.conn.execute(
             "INSERT OR REPLACE INTO token (id, label, serial, so_salt, so_iter, so_blob, \
              user_salt, user_iter, user_blob, so_failures, user_failures) \
