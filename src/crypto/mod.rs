@@ -28,6 +28,7 @@ pub mod okp;
 pub mod pq;
 pub mod rand;
 pub mod rsa;
+pub mod totp;
 
 pub use rand::{random_fill, seed_random};
 
