@@ -106,6 +106,7 @@ mod postgres;
 mod role_sql;
 pub mod seal;
 mod sqlite;
+pub mod wrap;
 
 pub use postgres::{PgOptions, valid_schema};
 pub use sqlite::DB_FILE;
