@@ -5,7 +5,7 @@
 //! What aws-lc-rs does not expose is called through AWS-LC's EVP interface
 //! in `ffi`, the engine FFI home, private to this module: the only unsafe
 //! code outside `abi`, wrapped in a safe API for `rsa`, `aes`, `rand`,
-//! `digest`, `hmac` and `pq` (ML-DSA, ML-KEM).
+//! `digest`, `hmac`, `pq` (ML-DSA, ML-KEM) and `hpke` (RFC 9180).
 
 pub mod aes;
 pub mod block;
@@ -23,10 +23,12 @@ pub mod ecdh_kdf;
 #[allow(unsafe_code)]
 mod ffi;
 pub mod hmac;
+pub mod hpke;
 pub mod okp;
 pub mod pq;
 pub mod rand;
 pub mod rsa;
+pub mod totp;
 
 pub use rand::{random_fill, seed_random};
 

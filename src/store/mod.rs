@@ -107,6 +107,7 @@ pub mod principals;
 mod role_sql;
 pub mod seal;
 mod sqlite;
+pub mod wrap;
 
 pub use postgres::{PgOptions, valid_schema};
 pub use principals::{AuthRead, AuthTx, GrantRow, PinSalt, PrincipalRow};

@@ -24,7 +24,10 @@
 //!   HKDF-SHA256 of the master key: one for rows that hold secrets or are
 //!   private, one for the other rows (public keys, certificates, data),
 //!   which may also be kept under an external KEK so that public objects can
-//!   be checked before anyone logs in.
+//!   be checked before anyone logs in;
+//! - PIN subkeys ([`Kek::subkey`]): `HKDF-SHA256(salt = "keyward-pin-subkey",
+//!   ikm = the PIN key, info = label)`, for secrets other than the master
+//!   key sealed under a PIN (formats in `store::wrap`).
 //!
 //! All crypto goes through `crate::crypto`; key bytes live in `Zeroizing`.
 
@@ -56,6 +59,7 @@ const ROW_DOMAIN: &[u8] = b"keyward-row-v2\0";
 /// Format byte of a row MAC.
 const ROW_MAC_VERSION: u8 = 2;
 const ROW_KEY_SALT: &[u8] = b"keyward-row-mac";
+const SUBKEY_SALT: &[u8] = b"keyward-pin-subkey";
 
 fn crypto_err(what: &'static str) -> impl Fn(CryptoError) -> Error {
     move |e| Error::new(CKR_GENERAL_ERROR, format!("{what}: {e:?}"))
@@ -242,6 +246,19 @@ impl Kek {
         crate::crypto::hkdf_sha256(&ext.key()[..], &self.key[..], b"keyward master wrap", &mut k[..])
             .map_err(crypto_err("KEK mixing failed"))?;
         Ok(Kek { key: k, external: Some(ext.id()) })
+    }
+
+    /// A key for another secret sealed under this PIN (the principal
+    /// secret of docs/named-users.md §1.2): HKDF-SHA256 of this key (the
+    /// PBKDF2 key, or the KEK-mixed one after [`Kek::with_external`]) with
+    /// `label` as info, so a second PBKDF2 is never run and keys of
+    /// different labels are independent of each other and of this key's
+    /// own wraps.
+    pub fn subkey(&self, label: &[u8]) -> Result<Zeroizing<[u8; KEY_LEN]>> {
+        let mut k = Zeroizing::new([0u8; KEY_LEN]);
+        crate::crypto::hkdf_sha256(SUBKEY_SALT, &self.key[..], label, &mut k[..])
+            .map_err(crypto_err("PIN subkey derivation failed"))?;
+        Ok(k)
     }
 
     /// Whether an external KEK is mixed in.
@@ -446,6 +463,23 @@ mod tests {
         for n in 0..w.blob.len() {
             assert!(pin_key.with_external(&ext).unwrap().unwrap(&w.blob[..n]).is_none());
         }
+    }
+
+    #[test]
+    fn subkeys_are_per_label_pin_and_kek() {
+        let k = Kek::derive(b"1234", b"salt", ITERS).unwrap();
+        let a = k.subkey(b"keyward principal secret v1").unwrap();
+        assert_eq!(*a, *Kek::derive(b"1234", b"salt", ITERS).unwrap().subkey(b"keyward principal secret v1").unwrap());
+        assert_ne!(*a, *k.subkey(b"keyward principal secret v2").unwrap());
+        assert_ne!(*a, *k.key, "not the PIN key itself");
+        assert_ne!(*a, *Kek::derive(b"1235", b"salt", ITERS).unwrap().subkey(b"keyward principal secret v1").unwrap());
+        let ext = ExternalKek::from_bytes(&[3u8; 32], "test").unwrap();
+        assert_ne!(*a, *k.with_external(&ext).unwrap().subkey(b"keyward principal secret v1").unwrap());
+        // The subkey does not open the PIN key's master wrap.
+        let m = MasterKey::generate().unwrap();
+        let blob = k.wrap(&m).unwrap();
+        let sub = Kek { key: a, external: None };
+        assert!(sub.unwrap(&blob).is_none());
     }
 
     #[test]

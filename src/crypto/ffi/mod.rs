@@ -8,9 +8,10 @@
 //!
 //! Owns: the calls into AWS-LC and the engine objects they create. It
 //! offers a small safe API to its parent, `crypto` (`crypto::rsa`,
-//! `crypto::aes`, `crypto::rand`), is private to it, and knows nothing of
-//! PKCS#11. Every call's return code is checked, AWS-LC's error queue is
-//! cleared after a failure, and keys and cipher contexts are freed on drop.
+//! `crypto::aes`, `crypto::rand`, `crypto::hpke`), is private to it, and
+//! knows nothing of PKCS#11. Every call's return code is checked, AWS-LC's
+//! error queue is cleared after a failure, and keys and cipher contexts are
+//! freed on drop.
 //!
 //! Files, by topic:
 //! - `rsa`: RSA over EVP_PKEY: raw PKCS#1 v1.5 signing of arbitrary data
@@ -39,7 +40,9 @@
 //! - `pq`: ML-DSA and ML-KEM over AWS-LC's byte-level functions (key
 //!   generation from a seed, deterministic and hedged signing with a
 //!   context, HashML-DSA, deterministic encapsulation) and the HashML-DSA
-//!   pre-hashes (SHA-2, SHA-3, SHAKE).
+//!   pre-hashes (SHA-2, SHA-3, SHAKE);
+//! - `hpke`: HPKE base mode (RFC 9180), DHKEM(X25519, HKDF-SHA256) with
+//!   HKDF-SHA256, single-shot seal and open (`crypto::hpke`).
 
 mod bn;
 mod des;
@@ -49,6 +52,7 @@ mod dsa;
 mod ec;
 mod ed25519;
 mod gcm;
+mod hpke;
 mod pq;
 mod rand;
 mod rsa;
@@ -60,6 +64,7 @@ pub use dsa::Dsa;
 pub use ec::{EcGroup, P224, P521, ec_check_point, ec_ecdh, ec_generate, ec_public_point, ec_sign, ec_verify};
 pub use ed25519::{MAX_CONTEXT_LEN as ED25519_MAX_CONTEXT_LEN, ed25519_sign, ed25519_verify};
 pub use gcm::{GcmSealStream, aes_gcm_any_iv};
+pub use hpke::{HpkeAead, X25519_LEN as HPKE_X25519_LEN, hpke_open, hpke_seal};
 pub use pq::{ML_DSA_44, ML_DSA_65, ML_DSA_87, ML_KEM_512, ML_KEM_768, ML_KEM_1024, MlDsaFns, MlKemFns, PreHash};
 pub use rand::{ADDITIONAL_INPUT_LEN, random_with_additional_input};
 pub use rsa::{EncPad, EvpRsa, SigPad, generate_rsa};
