@@ -124,6 +124,11 @@ pub struct SlotConfig {
     pub ca_file: Option<PathBuf>,
     #[serde(default)]
     pub connect_timeout_ms: Option<u64>,
+    /// The named user (issue 17) a `C_Login(CKU_USER)` on this slot logs in
+    /// as: an application that knows only C_Login uses the token as that
+    /// user (its keys, its PIN). `None`: the default user.
+    #[serde(default)]
+    pub user: Option<String>,
     #[serde(default)]
     pub statement_timeout_ms: Option<u64>,
 }

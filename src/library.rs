@@ -13,6 +13,7 @@
 mod kms;
 mod message;
 mod slot;
+mod users;
 
 use crate::audit::record::{KeyArg, Kind};
 use crate::audit::{Call, Op, Outcome};
@@ -385,6 +386,12 @@ impl Library {
     }
 
     pub fn login(&self, h: Handle, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+        self.login_user(h, user, pin, None)
+    }
+
+    /// C_LoginUser: as [`Library::login`], as the named user `name`
+    /// (`None`: C_Login; see `Token::login_as`).
+    pub fn login_user(&self, h: Handle, user: CK_USER_TYPE, pin: &[u8], name: Option<&str>) -> Result<()> {
         let user = UserType::from_ck(user).ok_or_else(|| crate::err!(CKR_USER_TYPE_INVALID, "user type {user}"))?;
         let s = self.session(h)?;
         let slot = s.lock().map_err(|_| Error::general("session lock poisoned"))?.slot;
@@ -400,12 +407,15 @@ impl Library {
             let map = self.sessions.read().map_err(|_| Error::general("session table poisoned"))?;
             map.values().any(|o| o.lock().map(|o| o.slot == slot && !o.rw).unwrap_or(false))
         };
-        audited(
-            &t,
-            Call::auth("C_Login", Some(h), "auth.login")
-                .details(serde_json::json!({ "user_type": format!("{user:?}") })),
-            || t.login(user, pin, has_ro),
-        )
+        let function = if name.is_some() { "C_LoginUser" } else { "C_Login" };
+        let who = name.map(str::to_string).or_else(|| t.mapped_user().map(str::to_string));
+        let details = match &who {
+            Some(n) => serde_json::json!({ "user_type": format!("{user:?}"), "user": n }),
+            None => serde_json::json!({ "user_type": format!("{user:?}") }),
+        };
+        audited(&t, Call::auth(function, Some(h), "auth.login").details(details), || {
+            t.login_as(user, pin, name, has_ro)
+        })
     }
 
     pub fn logout(&self, h: Handle) -> Result<()> {

@@ -61,8 +61,9 @@ export! {
         l.login(h, user, pin(p_pin, ul_pin_len)?)
     }
 
-    /// 3.0: keyward has one user per role, so the user name is checked as
-    /// an argument and otherwise ignored.
+    /// 3.0: logs in as the named user `pUsername` (UTF-8; `default` or the
+    /// slot's mapped user for CKU_USER, `so` for CKU_SO: see
+    /// `Token::login_as`).
     fn C_LoginUser(
         h: CK_SESSION_HANDLE,
         user: CK_USER_TYPE,
@@ -72,8 +73,9 @@ export! {
         ul_username_len: CK_ULONG,
     ) {
         let l = lib()?;
-        bytes(p_username, ul_username_len)?;
-        l.login(h, user, pin(p_pin, ul_pin_len)?)
+        let name = std::str::from_utf8(bytes(p_username, ul_username_len)?)
+            .map_err(|_| Error::new(CKR_ARGUMENTS_BAD, "the user name is not UTF-8"))?;
+        l.login_user(h, user, pin(p_pin, ul_pin_len)?, Some(name))
     }
 
     fn C_Logout(h: CK_SESSION_HANDLE) {

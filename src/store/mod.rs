@@ -702,6 +702,11 @@ impl Tx<'_> {
     pub fn meta_set(&self, key: &str, value: &[u8]) -> Result<()> {
         self.inner.meta_set(key, value)
     }
+
+    /// See [`Store::set_pin`] (here inside a larger transaction).
+    pub fn set_pin(&self, role: Role, wrapped: Option<&WrappedKey>) -> Result<()> {
+        self.inner.set_pin(role, wrapped)
+    }
 }
 
 #[cfg(test)]

@@ -116,9 +116,14 @@ impl Token {
 
     /// A new PIN blob for `master` (under the configured KEK too, if any).
     pub(crate) fn wrap_master(&self, master: &MasterKey, pin: &[u8]) -> Result<WrappedKey> {
+        Ok(self.wrap_master_kek(master, pin)?.0)
+    }
+
+    /// [`Token::wrap_master`], also returning the new PIN key (without the
+    /// external KEK).
+    pub(crate) fn wrap_master_kek(&self, master: &MasterKey, pin: &[u8]) -> Result<(WrappedKey, Kek)> {
         let ext = self.external_kek()?;
-        let (w, _) = seal::wrap_under_pin(master, pin, self.policy.pbkdf2_iterations, ext.map(|k| &**k))?;
-        Ok(w)
+        seal::wrap_under_pin(master, pin, self.policy.pbkdf2_iterations, ext.map(|k| &**k))
     }
 
     /// After a successful login of `role`: with a KEK configured, a

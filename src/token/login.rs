@@ -22,12 +22,17 @@ use std::sync::atomic::Ordering;
 
 #[derive(Default)]
 pub(super) struct Login {
-    role: Option<Role>,
-    master: Option<MasterKey>,
+    pub(super) role: Option<Role>,
+    pub(super) master: Option<MasterKey>,
     /// What the login was checked against: the token's serial and the
     /// role's wrapped master key. Another process re-initializing the token
     /// or replacing the PIN changes them, which ends this login.
-    proof: Option<(String, Vec<u8>)>,
+    pub(super) proof: Option<(String, Vec<u8>)>,
+    /// An SO login: the subkey of the SO PIN key that seals the SO's
+    /// principal secret (`principal.rs`: managing named users).
+    pub(super) so_subkey: Option<zeroize::Zeroizing<[u8; 32]>>,
+    /// A named user's login (`principal.rs`): no master key.
+    pub(super) principal: Option<super::principal::PrincipalLogin>,
 }
 
 /// The serial and the wrapped master key of `role` in the token row.
@@ -55,7 +60,7 @@ impl Token {
         self.login.read().map(|l| l.role == Some(Role::User)).unwrap_or(false)
     }
 
-    fn check_pin_len(&self, pin: &[u8]) -> Result<()> {
+    pub(super) fn check_pin_len(&self, pin: &[u8]) -> Result<()> {
         if pin.len() < self.policy.min_pin_len || pin.len() > self.policy.max_pin_len {
             return Err(err!(
                 CKR_PIN_LEN_RANGE,
@@ -107,7 +112,7 @@ impl Token {
     }
 
     /// Checks `pin` for `role` against the store, counting failures; returns
-    /// the master key.
+    /// the master key and the PIN key (without the external KEK).
     ///
     /// A guess is paid for before it is checked: the attempt is reserved in
     /// the same store transaction that reads the failure counter (refused
@@ -115,7 +120,7 @@ impl Token {
     /// counter. N concurrent guesses, from threads or processes, never check
     /// more than `max_pin_attempts` wrong PINs. A PIN this process has seen
     /// succeed opens the master key from the cache without a reservation.
-    fn verify_pin(&self, role: Role, pin: &[u8]) -> Result<MasterKey> {
+    fn verify_pin(&self, role: Role, pin: &[u8]) -> Result<(MasterKey, Kek)> {
         let row = self.store.token()?.ok_or_else(|| Error::new(CKR_TOKEN_NOT_RECOGNIZED, "token not initialized"))?;
         let (wrapped, failures) = match role {
             Role::So => (row.so.as_ref(), row.so_failures),
@@ -133,12 +138,12 @@ impl Token {
         self.kek_for(wrapped)?;
         let fp = self.kek_fingerprint(pin, &wrapped.salt, wrapped.iterations);
         if let Some(pin_key) = self.cached_kek(&fp)?
-            && let Some(m) = self.mix_kek(pin_key, wrapped)?.unwrap(&wrapped.blob)
+            && let Some(m) = self.mix_kek(pin_key.clone(), wrapped)?.unwrap(&wrapped.blob)
         {
             if failures > 0 {
                 self.store.pin_ok(role)?;
             }
-            return Ok(m);
+            return Ok((m, pin_key));
         }
         let n = match self.store.reserve_pin_attempt(role, max)? {
             Ok(n) => n,
@@ -149,13 +154,35 @@ impl Token {
         match kek.unwrap(&wrapped.blob) {
             Some(m) => {
                 self.store.pin_ok(role)?;
-                self.remember_kek(fp, pin_key)?;
-                Ok(m)
+                self.remember_kek(fp, pin_key.clone())?;
+                Ok((m, pin_key))
             }
             None if n >= max => {
                 Err(Error::new(CKR_PIN_LOCKED, format!("{role:?} PIN now locked after {n} failed attempts")))
             }
             None => Err(Error::new(CKR_PIN_INCORRECT, format!("wrong {role:?} PIN ({n} failed attempts)"))),
+        }
+    }
+
+    /// C_LoginUser: `name` None (C_Login) or `default` is the default user
+    /// (the slot's mapped user for a mapped slot), `so` or None for the
+    /// SO, anything else a named user.
+    pub fn login_as(&self, user: UserType, pin: &[u8], name: Option<&str>, has_ro_sessions: bool) -> Result<()> {
+        let name = name.filter(|n| *n != "default" || self.mapped_user.is_some());
+        match (user, name, self.mapped_user.clone()) {
+            (UserType::User, None, Some(mapped)) => self.login_named(&mapped, pin),
+            (UserType::User, Some(n), Some(mapped)) if n == mapped => self.login_named(&mapped, pin),
+            (UserType::User, Some(n), Some(_)) => {
+                Err(err!(CKR_ARGUMENTS_BAD, "this slot is mapped to another user than {n:?}"))
+            }
+            (UserType::User, Some(n), None) => self.login_named(n, pin),
+            (UserType::So, _, Some(_)) => {
+                Err(Error::new(CKR_USER_TYPE_INVALID, "the SO logs in on the token's own slot, not a mapped one"))
+            }
+            (UserType::So, Some(n), None) if n != "so" => {
+                Err(err!(CKR_ARGUMENTS_BAD, "the SO's user name is \"so\", not {n:?}"))
+            }
+            _ => self.login(user, pin, has_ro_sessions),
         }
     }
 
@@ -175,7 +202,7 @@ impl Token {
         }
         // A configured KEK that cannot be read fails every login of the slot.
         self.external_kek()?;
-        let master = self.verify_pin(role, pin)?;
+        let (master, pin_key) = self.verify_pin(role, pin)?;
         self.unlock_rows(&master)?;
         self.adopt_kek(role, pin, &master)?;
         // Stores of keyward 0.1: key identities (src/kms), once the rows
@@ -187,6 +214,8 @@ impl Token {
         l.role = Some(role);
         l.master = Some(master);
         l.proof = proof;
+        l.principal = None;
+        l.so_subkey = if role == Role::So { Some(pin_key.subkey(super::principal::SECRET_LABEL)?) } else { None };
         drop(l);
         if role == Role::User {
             // Due key rotations and purges (src/kms); never fails the login.
@@ -206,7 +235,11 @@ impl Token {
         }
         let sign_waits = s.sign.as_ref().is_some_and(|o| o.needs_auth);
         let decrypt_waits = s.decrypt.as_ref().is_some_and(|o| o.needs_auth);
-        match self.verify_pin(Role::User, pin) {
+        let checked = match self.named_user() {
+            Some(who) => self.open_named(&who.name, pin).map(|_| ()),
+            None => self.verify_pin(Role::User, pin).map(|_| ()),
+        };
+        match checked {
             Ok(_) => {
                 if let Some(op) = s.sign.as_mut() {
                     op.needs_auth = false;
@@ -240,6 +273,8 @@ impl Token {
         l.role = None;
         l.master = None;
         l.proof = None;
+        l.principal = None;
+        l.so_subkey = None;
         self.login_epoch.fetch_add(1, Ordering::Relaxed);
         drop(l);
         if let Ok(mut o) = self.objects.write()
@@ -309,13 +344,30 @@ impl Token {
         }
         let role = self.role()?.unwrap_or(Role::User);
         self.check_pin_len(new)?;
-        let master = self.verify_pin(role, old)?;
-        let wrapped = self.wrap_master(&master, new)?;
-        self.store.set_pin(role, Some(&wrapped))?;
+        if let Some(who) = self.named_user() {
+            return self.named_set_pin(&who, old, new);
+        }
+        let (master, old_key) = self.verify_pin(role, old)?;
+        let (wrapped, new_key) = self.wrap_master_kek(&master, new)?;
+        let new_subkey = new_key.subkey(super::principal::SECRET_LABEL)?;
+        if role == Role::So {
+            // The SO's principal secret (managing named users) moves to the new PIN with it.
+            let old_subkey = old_key.subkey(super::principal::SECRET_LABEL)?;
+            let serial = self.store.token()?.map(|r| r.serial).unwrap_or_default();
+            self.store.transaction(|tx| {
+                tx.set_pin(role, Some(&wrapped))?;
+                self.reseal_so_secret(tx, &serial, &old_subkey, &new_subkey)
+            })?;
+        } else {
+            self.store.set_pin(role, Some(&wrapped))?;
+        }
         // This process changed its own PIN: its login stays.
         let mut l = self.login.write().map_err(lock_err)?;
         if l.role == Some(role) {
             l.proof = self.store.token()?.and_then(|r| login_proof(&r, role));
+            if role == Role::So {
+                l.so_subkey = Some(new_subkey);
+            }
         }
         Ok(())
     }
@@ -327,8 +379,14 @@ impl Token {
         let l = self.login.read().map_err(lock_err)?;
         let Some(role) = l.role else { return Ok(()) };
         let expected = l.proof.clone();
+        let named = l.principal.is_some();
         drop(l);
-        let current = row.and_then(|r| login_proof(r, role));
+        let current = match named {
+            // A named user's login rests on its own row, not on the token row's
+            // wrapped keys: only a re-initialization (a new serial) ends it here.
+            true => row.map(|r| (r.serial.clone(), Vec::new())),
+            false => row.and_then(|r| login_proof(r, role)),
+        };
         if current != expected {
             log::warn!(
                 "token {}: the {role:?} login ended: the token was re-initialized or the PIN replaced by another process",

@@ -24,10 +24,12 @@ pub mod migrate;
 mod objects;
 pub mod ops;
 pub mod pq;
+pub mod principal;
 pub mod session;
 
 use crate::ck::*;
 use crate::config::{Config, Policy, SlotConfig};
+use crate::err;
 use crate::error::{Error, Result};
 use crate::object::policy::KeyPolicy;
 use crate::object::template::{self, NewObject};
@@ -80,6 +82,8 @@ pub struct Token {
     /// The templates of the secrets C_EncapsulateKey / C_DecapsulateKey
     /// make, built once (`object::prototype`, settled by `key_policy`).
     kem_secrets: crate::object::prototype::Prototypes,
+    /// `[[slot]] user`: the named user a C_Login(CKU_USER) on this slot is.
+    mapped_user: Option<String>,
 }
 
 pub(crate) fn lock_err<T>(_: T) -> Error {
@@ -129,6 +133,14 @@ impl Token {
             refreshed_at_ns: AtomicU64::new(0),
             login_epoch: AtomicU64::new(1),
             kem_secrets: Default::default(),
+            mapped_user: match &sc.user {
+                Some(u) => {
+                    principal::check_name(u)
+                        .map_err(|e| err!(CKR_GENERAL_ERROR, "slot {slot}: user: {}", e.reason()))?;
+                    Some(u.clone())
+                }
+                None => None,
+            },
         };
         if sc.durability.unwrap_or(config.store.durability) == crate::config::Durability::Normal {
             t.store.set_durability_normal()?;
@@ -348,6 +360,12 @@ impl Token {
     /// Stores a validated new object (sealing its secrets for the token) and
     /// returns its handle.
     pub fn insert(&self, s: &Session, mut n: NewObject) -> Result<Handle> {
+        if let Some(who) = self.named_user() {
+            // Its keys are sealed under their own data keys, wrapped for
+            // their grantees (docs/named-users.md slice 4): not built, so
+            // refused rather than sealed where this user could not open them.
+            return Err(err!(CKR_ACTION_PROHIBITED, "named user {} cannot make objects in this release", who.name));
+        }
         // Every new object, whatever made it, passes the key policy.
         self.key_policy.check_new_object(&n)?;
         let token = n.flag(CKA_TOKEN);

@@ -576,6 +576,9 @@ impl Token {
     /// Private objects, and objects whose row failed its integrity check
     /// (their CKA_PRIVATE may be the edit), are seen by the user only.
     fn visible(&self, obj: &Object) -> bool {
+        if obj.token && self.is_named() {
+            return public_view(obj) && Token::named_sees(obj);
+        }
         public_view(obj) || self.is_user()
     }
 
@@ -612,11 +615,16 @@ impl Token {
         }
         self.refresh()?;
         let user = self.is_user();
+        let named = self.is_named();
         // Default view: primary versions not pending deletion (src/kms).
         let view = crate::kms::FindView::of(t);
         let epoch = self.login_epoch.load(Ordering::Relaxed);
         let admit = |obj: &Arc<Object>| {
-            let ok = (user || public_view(obj)) && view.admits(obj);
+            let seen = match named && obj.token {
+                true => public_view(obj) && Token::named_sees(obj),
+                false => user || public_view(obj),
+            };
+            let ok = seen && view.admits(obj);
             if ok {
                 obj.issued_in.store(epoch, Ordering::Relaxed);
             }

@@ -14,6 +14,7 @@ mod inventory;
 mod kek;
 mod keys;
 mod store;
+mod users;
 
 use audit::AuditCmd;
 use clap::{Parser, Subcommand};
@@ -85,6 +86,14 @@ enum Cmd {
     Kek {
         #[command(subcommand)]
         cmd: KekCmd,
+    },
+    /// Named users (the SO's): add, list, lock, unlock, passwd, remove.
+    User {
+        /// SO PIN (else $KEYWARD_SO_PIN, else a prompt).
+        #[arg(long, env = "KEYWARD_SO_PIN", hide_env_values = true, global = true)]
+        so_pin: Option<String>,
+        #[command(subcommand)]
+        cmd: users::UserCmd,
     },
     /// Token stores: move a token between backends.
     Store {
@@ -162,6 +171,10 @@ fn run(cli: Cli) -> Result<(), String> {
         Cmd::Kek { cmd } => {
             let slot = slot_by_label(&lib, &cli.token)?;
             kek::run_kek(&lib, slot, cmd)?;
+        }
+        Cmd::User { so_pin, cmd } => {
+            let slot = slot_by_label(&lib, &cli.token)?;
+            users::run_user(&lib, slot, so_pin, cmd)?;
         }
         Cmd::Inventory { pin, format } => {
             let slot = slot_by_label(&lib, &cli.token)?;

@@ -81,7 +81,7 @@ impl Token {
     /// Automatic maintenance at most once a minute while a user is logged in.
     pub(crate) fn kms_tick(&self) {
         let now = self.kms.elapsed_ms();
-        if now < self.kms.next_tick_ms.load(Ordering::Relaxed) || !self.is_user() {
+        if now < self.kms.next_tick_ms.load(Ordering::Relaxed) || !self.is_user() || self.is_named() {
             return;
         }
         self.kms.next_tick_ms.store(now + TICK_MS, Ordering::Relaxed);

@@ -231,6 +231,12 @@ impl Token {
         if self.role()? != Some(crate::store::Role::User) {
             return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "key lifecycle calls need the user logged in"));
         }
+        if let Some(who) = self.named_user() {
+            return Err(Error::new(
+                CKR_ACTION_PROHIBITED,
+                format!("named user {}: lifecycle acts need grants (not in this release)", who.name),
+            ));
+        }
         Ok(())
     }
 

@@ -1,0 +1,82 @@
+//! `keyward user ...`: the SO's management of named users (issue 17):
+//! add, list, lock, unlock, reset the PIN of, and remove them.
+//!
+//! Owns: the commands and their text. Must not touch: what a user is or
+//! may do (`keyward::token::principal`, reached through `Library::user_*`).
+
+use crate::format::pin_or_prompt;
+use clap::Subcommand;
+use keyward::ck::*;
+use keyward::library::Library;
+use keyward::token::principal::{role_bit, role_names};
+
+#[derive(Subcommand)]
+pub enum UserCmd {
+    /// Add a named user with its own PIN (prompted, or --new-pin / $KEYWARD_NEW_PIN).
+    Add {
+        name: String,
+        /// A role: user (use keys granted to it), admin, auditor; repeatable (default: user).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// The new user's PIN (else $KEYWARD_NEW_PIN, else a prompt).
+        #[arg(long, env = "KEYWARD_NEW_PIN", hide_env_values = true)]
+        new_pin: Option<String>,
+    },
+    /// The named users: id, roles, locked, failed logins.
+    List,
+    /// Lock a user: its logins fail with CKR_PIN_LOCKED until unlocked.
+    Lock { name: String },
+    /// Unlock a user and zero its failed-login count.
+    Unlock { name: String },
+    /// Give a user a new PIN (and new keys); its failed-login count is zeroed.
+    Passwd {
+        name: String,
+        /// The new PIN (else $KEYWARD_NEW_PIN, else a prompt).
+        #[arg(long, env = "KEYWARD_NEW_PIN", hide_env_values = true)]
+        new_pin: Option<String>,
+    },
+    /// Remove a user.
+    Remove { name: String },
+}
+
+/// Runs `cmd` as the SO on `slot` (`so_pin`: --so-pin, $KEYWARD_SO_PIN, or a prompt).
+pub fn run_user(lib: &Library, slot: u64, so_pin: Option<String>, cmd: UserCmd) -> Result<(), String> {
+    let h = lib.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).map_err(|e| e.to_string())?;
+    let so = pin_or_prompt(so_pin, "SO PIN")?;
+    lib.login(h, CKU_SO, so.as_bytes()).map_err(|e| format!("SO login: {e}"))?;
+    let r = match cmd {
+        UserCmd::Add { name, roles, new_pin } => {
+            let mut bits = 0;
+            for r in if roles.is_empty() { vec!["user".to_string()] } else { roles } {
+                bits |= role_bit(&r).ok_or_else(|| format!("unknown role {r:?}: user, admin or auditor"))?;
+            }
+            let pin = pin_or_prompt(new_pin, &format!("PIN for {name}"))?;
+            lib.user_add(h, &name, bits, pin.as_bytes())
+                .map(|id| out!("added user {name} (id {id}, roles {})", role_names(bits)))
+        }
+        UserCmd::List => lib.users(h).map(|users| {
+            if users.is_empty() {
+                out!("no named users");
+            }
+            for u in users {
+                out!(
+                    "{}\tid {}\troles {}\t{}\tfailed logins {}",
+                    u.name,
+                    u.id,
+                    role_names(u.roles),
+                    if u.locked { "locked" } else { "active" },
+                    u.failures
+                );
+            }
+        }),
+        UserCmd::Lock { name } => lib.user_set_locked(h, &name, true).map(|()| out!("locked user {name}")),
+        UserCmd::Unlock { name } => lib.user_set_locked(h, &name, false).map(|()| out!("unlocked user {name}")),
+        UserCmd::Passwd { name, new_pin } => {
+            let pin = pin_or_prompt(new_pin, &format!("new PIN for {name}"))?;
+            lib.user_reset_pin(h, &name, pin.as_bytes()).map(|()| out!("new PIN set for user {name}"))
+        }
+        UserCmd::Remove { name } => lib.user_remove(h, &name).map(|()| out!("removed user {name}")),
+    };
+    let _ = lib.logout(h);
+    r.map_err(|e| e.to_string())
+}

@@ -1,0 +1,56 @@
+//! The named-user calls of the safe API (`Library::user_*`, issue 17), for
+//! the CLI (`keyward user ...`): each finds the session's token, runs the
+//! act (the SO's, see `token::principal`) and records it in the audit log
+//! with the user it names.
+//!
+//! Owns: the mapping from a session handle to a user act. Must not touch:
+//! who may do what (`token::principal`) or how it is shown (the binary).
+
+use super::{Library, audited};
+use crate::audit::Call;
+use crate::error::Result;
+use crate::token::principal::UserInfo;
+use crate::types::Handle;
+
+fn act(function: &'static str, event: &'static str, h: Handle, user: &str) -> Call {
+    Call::auth(function, Some(h), event).details(serde_json::json!({ "user": user }))
+}
+
+impl Library {
+    /// `keyward user add`: a new named user with `roles` and `pin` (the SO
+    /// logged in on `h`); returns its id.
+    pub fn user_add(&self, h: Handle, name: &str, roles: u32, pin: &[u8]) -> Result<i64> {
+        self.with_session(h, |s, t| {
+            let id = audited(t, act("keyward user add", "user.added", h, name), || {
+                t.user_add(s, name, roles, pin).map(|id| usize::try_from(id).unwrap_or(usize::MAX))
+            })?;
+            Ok(i64::try_from(id).unwrap_or(i64::MAX))
+        })
+    }
+
+    /// `keyward user list`.
+    pub fn users(&self, h: Handle) -> Result<Vec<UserInfo>> {
+        self.with_session(h, |_, t| t.users())
+    }
+
+    /// `keyward user lock|unlock`.
+    pub fn user_set_locked(&self, h: Handle, name: &str, locked: bool) -> Result<()> {
+        let (function, event) =
+            if locked { ("keyward user lock", "user.locked") } else { ("keyward user unlock", "user.unlocked") };
+        self.with_session(h, |s, t| audited(t, act(function, event, h, name), || t.user_set_locked(s, name, locked)))
+    }
+
+    /// `keyward user remove`.
+    pub fn user_remove(&self, h: Handle, name: &str) -> Result<()> {
+        self.with_session(h, |s, t| {
+            audited(t, act("keyward user remove", "user.removed", h, name), || t.user_remove(s, name))
+        })
+    }
+
+    /// `keyward user passwd` by the SO: a new PIN (and new keys) for `name`.
+    pub fn user_reset_pin(&self, h: Handle, name: &str, pin: &[u8]) -> Result<()> {
+        self.with_session(h, |s, t| {
+            audited(t, act("keyward user passwd", "user.pin_reset", h, name), || t.user_reset_pin(s, name, pin))
+        })
+    }
+}

@@ -1,0 +1,435 @@
+//! Named users (issue 17; docs/named-users.md §1.1, §3, slice 3): the SO
+//! adds, lists, locks, unlocks, resets and removes them; a named user logs
+//! in with its own PIN (`C_LoginUser`, or `C_Login` on a slot mapped to it
+//! by `[[slot]] user`), with its own lockout counter.
+//!
+//! What a named user holds: its principal secret (X25519 and Ed25519 keys,
+//! the authority key it trusts records from), sealed under a subkey of its
+//! PIN key; never the token master key. So a named user's login opens
+//! none of the keys sealed under the master key, and sees none of them:
+//! its view of token objects is the public non-key objects
+//! ([`Token::named_sees`]). It cannot make objects: a key made by a named
+//! user is sealed under its own data key and wrapped for its grantees
+//! (slice 4, not built), so `Token::insert` refuses it
+//! (`CKR_ACTION_PROHIBITED`) rather than seal it where the user could not
+//! open it again.
+//!
+//! The authority is the SO: its Ed25519 key (in the SO's principal secret,
+//! row 0, sealed under a subkey of the SO PIN key, made at the first `user
+//! add`) signs every principal record; a login checks its record (id, name,
+//! serial, roles) against the authority key in its own sealed secret, so a
+//! role or name edited in the store fails the login.
+//!
+//! Owns: the principal rows' meaning and the named login. Must not touch:
+//! the master-key login (`login.rs`), the byte formats (`store::wrap`).
+
+use super::session::Session;
+use super::{Token, lock_err};
+use crate::ck::*;
+use crate::err;
+use crate::error::{Error, Result};
+use crate::store::principals::PRINCIPAL_SO;
+use crate::store::seal::Kek;
+use crate::store::wrap::{self, PrincipalRecord, PrincipalSecret};
+use crate::store::{PinSalt, PrincipalRow, Role};
+use zeroize::Zeroizing;
+
+/// Role bits of a principal record.
+pub const ROLE_KEY_USER: u32 = 1;
+pub const ROLE_KEY_ADMIN: u32 = 2;
+pub const ROLE_AUDITOR: u32 = 4;
+
+/// HKDF label of the PIN subkey that seals a principal secret.
+pub(super) const SECRET_LABEL: &[u8] = b"keyward principal secret v1";
+
+/// The SO principal's name (reserved).
+const SO_NAME: &str = "so";
+
+/// The named user a login holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrincipalLogin {
+    pub id: i64,
+    pub name: String,
+    pub roles: u32,
+}
+
+/// What `keyward user list` shows of a named user (no secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserInfo {
+    pub id: i64,
+    pub name: String,
+    pub roles: u32,
+    pub locked: bool,
+    pub failures: u32,
+}
+
+/// The names of `roles`, comma-separated.
+pub fn role_names(roles: u32) -> String {
+    let mut v = Vec::new();
+    for (bit, name) in [(ROLE_KEY_USER, "user"), (ROLE_KEY_ADMIN, "admin"), (ROLE_AUDITOR, "auditor")] {
+        if roles & bit != 0 {
+            v.push(name);
+        }
+    }
+    v.join(",")
+}
+
+/// A role name's bit.
+pub fn role_bit(name: &str) -> Option<u32> {
+    match name {
+        "user" => Some(ROLE_KEY_USER),
+        "admin" => Some(ROLE_KEY_ADMIN),
+        "auditor" => Some(ROLE_AUDITOR),
+        _ => None,
+    }
+}
+
+/// A user name: `[a-z][a-z0-9._-]{0,31}`, not `so` or `default`.
+pub fn check_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if !first_ok || !rest_ok || name.len() > 32 {
+        return Err(err!(CKR_ARGUMENTS_BAD, "user name {name:?}: a lowercase letter, then [a-z0-9._-], at most 32"));
+    }
+    if name == SO_NAME || name == "default" {
+        return Err(err!(CKR_ARGUMENTS_BAD, "user name {name:?} is reserved"));
+    }
+    Ok(())
+}
+
+fn principal_id(id: i64) -> Result<u32> {
+    u32::try_from(id).map_err(|_| Error::device(format!("principal id {id} out of range")))
+}
+
+fn bytes32(v: &[u8]) -> Result<[u8; 32]> {
+    v.try_into().map_err(|_| Error::device("a principal key is not 32 bytes"))
+}
+
+impl Token {
+    /// The named user logged in, if the login is one.
+    pub fn named_user(&self) -> Option<PrincipalLogin> {
+        self.login.read().ok().and_then(|l| l.principal.clone())
+    }
+
+    pub(crate) fn is_named(&self) -> bool {
+        self.login.read().map(|l| l.principal.is_some()).unwrap_or(false)
+    }
+
+    /// The user a `C_Login(CKU_USER)` on this slot logs in as
+    /// (`[[slot]] user`), `None`: the default user.
+    pub fn mapped_user(&self) -> Option<&str> {
+        self.mapped_user.as_deref()
+    }
+
+    /// Whether a named user's login sees token object `obj`: public
+    /// objects that are not keys (certificates, data), nothing sealed under
+    /// the master key.
+    pub(super) fn named_sees(obj: &crate::object::Object) -> bool {
+        !obj.private && !obj.is_key()
+    }
+
+    /// The SO's secret (authority key and all), made at the first use.
+    fn so_secret(&self, serial: &str) -> Result<(PrincipalSecret, Option<PrincipalRow>)> {
+        let l = self.login.read().map_err(lock_err)?;
+        if l.role != Some(Role::So) {
+            return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "managing users needs the SO logged in"));
+        }
+        let subkey = l.so_subkey.clone().ok_or_else(|| {
+            Error::new(CKR_USER_NOT_LOGGED_IN, "log in as the SO again to manage users (no SO PIN key in this login)")
+        })?;
+        let master = l.master.clone().ok_or_else(|| Error::new(CKR_USER_NOT_LOGGED_IN, "no master key"))?;
+        drop(l);
+        match self.store.principal(SO_NAME)? {
+            Some(row) => {
+                let s = PrincipalSecret::open(&row.secret, &subkey, serial, 0, SO_NAME).map_err(|_| {
+                    Error::device("the SO's principal secret does not open with the SO PIN key (store damaged?)")
+                })?;
+                Ok((s, Some(row)))
+            }
+            None => {
+                let row_key = master.row_keys()?.public;
+                let mut s = PrincipalSecret::generate([0; 32], row_key, None)?;
+                s.authority = bytes32(s.ed25519_key()?.public().bytes())?;
+                Ok((s, None))
+            }
+        }
+    }
+
+    fn serial(&self) -> Result<String> {
+        Ok(self.store.token()?.ok_or_else(|| Error::new(CKR_TOKEN_NOT_RECOGNIZED, "token not initialized"))?.serial)
+    }
+
+    /// The record of principal `id` and its authority signature.
+    fn signed_record(
+        authority: &PrincipalSecret,
+        id: i64,
+        name: &str,
+        roles: u32,
+        keys: &PrincipalSecret,
+        serial: &str,
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        let record = PrincipalRecord {
+            id: principal_id(id)?,
+            name: name.to_string(),
+            roles,
+            flags: 0,
+            x25519: bytes32(keys.x25519_key()?.public().bytes())?,
+            ed25519: bytes32(keys.ed25519_key()?.public().bytes())?,
+            serial: serial.to_string(),
+            os_users: Vec::new(),
+            os_groups: Vec::new(),
+        }
+        .payload();
+        let sig = wrap::sign(&authority.ed25519_key()?, &record)?;
+        Ok((record, sig.to_vec()))
+    }
+
+    /// A fresh PIN salt for `pin` and the subkey that seals a principal
+    /// secret under it (the PBKDF2 runs here, outside any transaction).
+    fn new_pin_key(&self, pin: &[u8]) -> Result<(PinSalt, Zeroizing<[u8; 32]>)> {
+        self.check_pin_len(pin)?;
+        let mut salt = vec![0u8; 16];
+        crate::crypto::random_fill(&mut salt).map_err(|_| Error::general("rng failed"))?;
+        let iterations = self.policy.pbkdf2_iterations;
+        let subkey = Kek::derive(pin, &salt, iterations)?.subkey(SECRET_LABEL)?;
+        Ok((PinSalt { salt, iterations }, subkey))
+    }
+
+    /// The SO's principal secret, if it has one, sealed again from
+    /// `old` to `new` (C_SetPIN of the SO, in its transaction).
+    pub(super) fn reseal_so_secret(
+        &self,
+        tx: &crate::store::Tx<'_>,
+        serial: &str,
+        old: &[u8; 32],
+        new: &[u8; 32],
+    ) -> Result<()> {
+        let Some(row) = tx.principal(SO_NAME)? else { return Ok(()) };
+        let s = PrincipalSecret::open(&row.secret, old, serial, 0, SO_NAME)
+            .map_err(|_| Error::device("the SO's principal secret does not open with the SO PIN key"))?;
+        tx.update_principal(&PrincipalRow { secret: s.seal(new, serial, 0, SO_NAME)?, ..row })
+    }
+
+    /// `keyward user add`: the SO adds named user `name` with `roles` and
+    /// PIN `pin`; returns its id. The first one also makes the SO's
+    /// principal (its authority key).
+    pub fn user_add(&self, s: &Session, name: &str, roles: u32, pin: &[u8]) -> Result<i64> {
+        check_name(name)?;
+        if !s.rw {
+            return Err(Error::new(CKR_SESSION_READ_ONLY, "managing users needs a R/W session"));
+        }
+        if roles == 0 || roles & !(ROLE_KEY_USER | ROLE_KEY_ADMIN | ROLE_AUDITOR) != 0 {
+            return Err(err!(CKR_ARGUMENTS_BAD, "roles {roles:#x}: user, admin and/or auditor"));
+        }
+        let serial = self.serial()?;
+        let (authority, so_row) = self.so_secret(&serial)?;
+        let (pin_salt, user_subkey) = self.new_pin_key(pin)?;
+        let so_subkey = self.login.read().map_err(lock_err)?.so_subkey.clone();
+        let subkey = so_subkey.ok_or_else(|| Error::new(CKR_USER_NOT_LOGGED_IN, "no SO PIN key"))?;
+        self.store.transaction(|tx| {
+            if so_row.is_none() {
+                let (record, record_sig) =
+                    Self::signed_record(&authority, PRINCIPAL_SO, SO_NAME, 0, &authority, &serial)?;
+                tx.insert_principal(&PrincipalRow {
+                    id: PRINCIPAL_SO,
+                    name: SO_NAME.into(),
+                    roles: 0,
+                    record,
+                    record_sig,
+                    pin: None,
+                    secret: authority.seal(&subkey, &serial, 0, SO_NAME)?,
+                    locked: false,
+                    failures: 0,
+                    totp_last_step: 0,
+                })?;
+            }
+            if tx.principal(name)?.is_some() {
+                return Err(err!(CKR_ARGUMENTS_BAD, "user {name} exists"));
+            }
+            // The id first (with a placeholder record), then the record that names it.
+            let placeholder = PrincipalRow {
+                id: 1000,
+                name: name.into(),
+                roles,
+                record: Vec::new(),
+                record_sig: Vec::new(),
+                pin: None,
+                secret: Vec::new(),
+                locked: false,
+                failures: 0,
+                totp_last_step: 0,
+            };
+            let id = tx.insert_principal(&placeholder)?;
+            let secret = PrincipalSecret::generate(authority.authority, authority.public_row_key.clone(), None)?;
+            let sealed = secret.seal(&user_subkey, &serial, principal_id(id)?, name)?;
+            let (record, record_sig) = Self::signed_record(&authority, id, name, roles, &secret, &serial)?;
+            let pin = Some(pin_salt.clone());
+            tx.update_principal(&PrincipalRow { id, record, record_sig, pin, secret: sealed, ..placeholder })?;
+            Ok(id)
+        })
+    }
+
+    /// `keyward user list`: every named user.
+    pub fn users(&self) -> Result<Vec<UserInfo>> {
+        let rows = self.store.transaction(|tx| tx.principals())?;
+        Ok(rows
+            .into_iter()
+            .filter(|p| p.id > crate::store::principals::PRINCIPAL_DEFAULT)
+            .map(|p| UserInfo { id: p.id, name: p.name, roles: p.roles, locked: p.locked, failures: p.failures })
+            .collect())
+    }
+
+    fn require_so(&self, s: &Session) -> Result<()> {
+        if self.role()? != Some(Role::So) {
+            return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "managing users needs the SO logged in"));
+        }
+        if !s.rw {
+            return Err(Error::new(CKR_SESSION_READ_ONLY, "managing users needs a R/W session"));
+        }
+        Ok(())
+    }
+
+    fn named_row(tx: &crate::store::Tx<'_>, name: &str) -> Result<PrincipalRow> {
+        check_name(name)?;
+        tx.principal(name)?.ok_or_else(|| err!(CKR_ARGUMENTS_BAD, "no user {name}"))
+    }
+
+    /// `keyward user lock|unlock`: the SO locks a user (its logins fail
+    /// with `CKR_PIN_LOCKED`) or unlocks it (also zeroing its failures).
+    pub fn user_set_locked(&self, s: &Session, name: &str, locked: bool) -> Result<()> {
+        self.require_so(s)?;
+        self.store.transaction(|tx| {
+            let row = Self::named_row(tx, name)?;
+            tx.update_principal(&PrincipalRow { locked, ..row.clone() })?;
+            if !locked {
+                tx.principal_ok(row.id, 0)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// `keyward user remove`.
+    pub fn user_remove(&self, s: &Session, name: &str) -> Result<()> {
+        self.require_so(s)?;
+        self.store.transaction(|tx| {
+            let row = Self::named_row(tx, name)?;
+            tx.delete_principal(row.id)
+        })
+    }
+
+    /// `keyward user passwd` by the SO: a new PIN for `name` (new keys: the
+    /// old secret cannot be opened without the old PIN), failures zeroed.
+    pub fn user_reset_pin(&self, s: &Session, name: &str, pin: &[u8]) -> Result<()> {
+        self.require_so(s)?;
+        let serial = self.serial()?;
+        let (authority, so_row) = self.so_secret(&serial)?;
+        if so_row.is_none() {
+            return Err(err!(CKR_ARGUMENTS_BAD, "no user {name}"));
+        }
+        let (pin_salt, subkey) = self.new_pin_key(pin)?;
+        self.store.transaction(|tx| {
+            let row = Self::named_row(tx, name)?;
+            let secret = PrincipalSecret::generate(authority.authority, authority.public_row_key.clone(), None)?;
+            let sealed = secret.seal(&subkey, &serial, principal_id(row.id)?, name)?;
+            let pin_salt = pin_salt.clone();
+            let (record, record_sig) = Self::signed_record(&authority, row.id, name, row.roles, &secret, &serial)?;
+            tx.update_principal(&PrincipalRow {
+                record,
+                record_sig,
+                pin: Some(pin_salt),
+                secret: sealed,
+                ..row.clone()
+            })?;
+            tx.principal_ok(row.id, 0)
+        })
+    }
+
+    /// A named user's own PIN change (C_SetPIN in its login): the same keys
+    /// sealed under the new PIN.
+    pub(super) fn named_set_pin(&self, who: &PrincipalLogin, old: &[u8], new: &[u8]) -> Result<()> {
+        let serial = self.serial()?;
+        let (row, secret) = self.open_named(&who.name, old)?;
+        let (pin_salt, subkey) = self.new_pin_key(new)?;
+        let sealed = secret.seal(&subkey, &serial, principal_id(row.id)?, &row.name)?;
+        self.store.transaction(|tx| {
+            let now = tx.principal(&row.name)?.filter(|p| p.id == row.id && p.secret == row.secret);
+            let now = now.ok_or_else(|| Error::new(CKR_PIN_INCORRECT, "the user changed meanwhile"))?;
+            tx.update_principal(&PrincipalRow { pin: Some(pin_salt.clone()), secret: sealed.clone(), ..now })
+        })
+    }
+
+    /// Checks `pin` for named user `name` (the rule of `verify_pin`: an
+    /// attempt is reserved in the store before the PIN is tried, a success
+    /// zeroes the count) and checks its record against the authority key
+    /// in its secret; returns the row and the opened secret. An unknown
+    /// name costs the same PBKDF2 and is `CKR_PIN_INCORRECT`.
+    pub(super) fn open_named(&self, name: &str, pin: &[u8]) -> Result<(PrincipalRow, PrincipalSecret)> {
+        let serial = self.serial()?;
+        let max = self.policy.max_pin_attempts;
+        let Some(row) = self.store.principal(name)?.filter(|p| p.id > crate::store::principals::PRINCIPAL_DEFAULT)
+        else {
+            Kek::derive(pin, &[0u8; 16], self.policy.pbkdf2_iterations)?;
+            return Err(Error::new(CKR_PIN_INCORRECT, format!("wrong PIN for user {name:?}")));
+        };
+        let locked = |n: u32| Error::new(CKR_PIN_LOCKED, format!("user {name} locked after {n} failed attempts"));
+        if row.locked {
+            return Err(Error::new(CKR_PIN_LOCKED, format!("user {name} is locked")));
+        }
+        let n = self.store.transaction(|tx| {
+            let now =
+                tx.principal(name)?.filter(|p| p.id == row.id).ok_or_else(|| err!(CKR_PIN_INCORRECT, "user gone"))?;
+            if now.locked {
+                return Ok(Err(0));
+            }
+            if now.failures >= max {
+                return Ok(Err(now.failures));
+            }
+            tx.principal_failed(row.id).map(Ok)
+        })?;
+        let n = match n {
+            Ok(n) => n,
+            Err(0) => return Err(Error::new(CKR_PIN_LOCKED, format!("user {name} is locked"))),
+            Err(now) => return Err(locked(now)),
+        };
+        let salt = row.pin.as_ref().ok_or_else(|| Error::device(format!("user {name} has no PIN salt")))?;
+        let subkey: Zeroizing<[u8; 32]> = Kek::derive(pin, &salt.salt, salt.iterations)?.subkey(SECRET_LABEL)?;
+        let Ok(secret) = PrincipalSecret::open(&row.secret, &subkey, &serial, principal_id(row.id)?, name) else {
+            if n >= max {
+                return Err(Error::new(CKR_PIN_LOCKED, format!("user {name} now locked after {n} failed attempts")));
+            }
+            return Err(Error::new(CKR_PIN_INCORRECT, format!("wrong PIN for user {name:?} ({n} failed attempts)")));
+        };
+        // The record the authority signed must be this row's.
+        let record = PrincipalRecord::from_payload(&row.record)?;
+        wrap::verify(&secret.authority, &row.record, &row.record_sig)
+            .map_err(|_| Error::device(format!("user {name}: the record's signature does not verify")))?;
+        if i64::from(record.id) != row.id
+            || record.name != row.name
+            || record.serial != serial
+            || record.roles != row.roles
+        {
+            return Err(Error::device(format!("user {name}: the stored row does not match its signed record")));
+        }
+        self.store.transaction(|tx| tx.principal_ok(row.id, 0))?;
+        Ok((row, secret))
+    }
+
+    /// C_LoginUser / a mapped slot's C_Login as named user `name`.
+    pub(super) fn login_named(&self, name: &str, pin: &[u8]) -> Result<()> {
+        match self.role()? {
+            Some(Role::User) => return Err(Error::new(CKR_USER_ALREADY_LOGGED_IN, "already logged in")),
+            Some(_) => return Err(Error::new(CKR_USER_ANOTHER_ALREADY_LOGGED_IN, "another user is logged in")),
+            None => {}
+        }
+        self.external_kek()?;
+        let (row, _secret) = self.open_named(name, pin)?;
+        let serial = self.serial()?;
+        let mut l = self.login.write().map_err(lock_err)?;
+        l.role = Some(Role::User);
+        l.master = None;
+        l.principal = Some(PrincipalLogin { id: row.id, name: row.name, roles: row.roles });
+        l.proof = Some((serial, Vec::new()));
+        Ok(())
+    }
+}

@@ -1,0 +1,264 @@
+//! Named users (issue 17, slice 3 of docs/named-users.md): the SO adds
+//! them with `keyward user`, each logs in with its own PIN through
+//! `C_LoginUser` (or `C_Login` on a slot mapped to it), has its own
+//! lockout counter, holds no master key and so sees and uses none of the
+//! default user's keys; a record edited in the store fails the login.
+//!
+//! One process per test (`cargo nextest run --test users`).
+
+mod common;
+
+use common::*;
+use cryptoki::error::RvError;
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, ObjectClass};
+use cryptoki::session::{Session, UserType};
+use pkcs11_sys::{CK_RV, CK_SESSION_HANDLE, CK_ULONG, CK_USER_TYPE, CKU_SO, CKU_USER};
+
+const ALICE_PIN: &str = "alice-pin-1234";
+const BOB_PIN: &str = "bob-pin-12345";
+const IV: [u8; 16] = [3; 16];
+
+type LoginUser = unsafe extern "C" fn(CK_SESSION_HANDLE, CK_USER_TYPE, *mut u8, CK_ULONG, *mut u8, CK_ULONG) -> CK_RV;
+
+/// C_LoginUser(session, user, pin, name), as a C caller makes it (cryptoki
+/// 0.12 has no wrapper).
+fn login_user(s: &Session, user: CK_USER_TYPE, pin: &str, name: &str) -> CK_RV {
+    // SAFETY: our own module, already loaded by the test's `Pkcs11`; never
+    // unloaded (-z nodelete).
+    let lib = unsafe { libloading::Library::new(module_path()) }.unwrap();
+    // SAFETY: C_LoginUser has this signature (PKCS#11 3.0); the PIN and
+    // name buffers outlive the call and are only read.
+    unsafe {
+        let f: libloading::Symbol<LoginUser> = lib.get(b"C_LoginUser").unwrap();
+        let (mut p, mut n) = (pin.as_bytes().to_vec(), name.as_bytes().to_vec());
+        f(s.handle(), user, p.as_mut_ptr(), p.len() as CK_ULONG, n.as_mut_ptr(), n.len() as CK_ULONG)
+    }
+}
+
+const OK: CK_RV = 0;
+const PIN_INCORRECT: CK_RV = 0xA0;
+const PIN_LOCKED: CK_RV = 0xA4;
+const ARGUMENTS_BAD: CK_RV = 0x07;
+const DEVICE_ERROR: CK_RV = 0x30;
+
+fn so_cli(t: &Token, args: &[&str]) -> (bool, String) {
+    let mut a = vec!["user", "--so-pin", SO_PIN];
+    a.extend_from_slice(args);
+    cli(t, &a)
+}
+
+fn add_user(t: &Token, name: &str, pin: &str) {
+    let (ok, out) = so_cli(t, &["add", name, "--new-pin", pin]);
+    assert!(ok && out.contains(&format!("added user {name}")), "{out}");
+}
+
+/// A token with the default user's AES key "default-key", a public data
+/// object "note", and named users alice and bob.
+fn with_users() -> (Token, cryptoki::object::ObjectHandle) {
+    let t = initialized();
+    let s = t.user_session();
+    let key = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("default-key")).unwrap();
+    s.create_object(&[
+        Attribute::Class(ObjectClass::DATA),
+        Attribute::Token(true),
+        Attribute::Label(b"note".to_vec()),
+        Attribute::Value(b"hello".to_vec()),
+    ])
+    .unwrap();
+    s.logout().unwrap();
+    add_user(&t, "alice", ALICE_PIN);
+    add_user(&t, "bob", BOB_PIN);
+    (t, key)
+}
+
+fn labels(s: &Session) -> Vec<String> {
+    let mut v: Vec<String> = s
+        .find_objects(&[])
+        .unwrap()
+        .into_iter()
+        .map(|h| match &s.get_attributes(h, &[cryptoki::object::AttributeType::Label]).unwrap()[..] {
+            [Attribute::Label(l)] => String::from_utf8_lossy(l).to_string(),
+            _ => String::new(),
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_named_user_logs_in_with_its_own_pin_and_sees_none_of_the_default_users_keys() {
+    let (t, key) = with_users();
+    let (ok, out) = so_cli(&t, &["list"]);
+    assert!(ok && out.contains("alice") && out.contains("bob") && out.contains("roles user"), "{out}");
+
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    assert_eq!(login_user(&s, CKU_USER, BOB_PIN, "alice"), PIN_INCORRECT, "bob's PIN is not alice's");
+    assert_eq!(login_user(&s, CKU_USER, ALICE_PIN, "nobody"), PIN_INCORRECT, "unknown users look like a wrong PIN");
+    assert_eq!(login_user(&s, CKU_USER, USER_PIN, "alice"), PIN_INCORRECT, "the default PIN is not alice's");
+    assert_eq!(login_user(&s, CKU_USER, ALICE_PIN, "alice"), OK);
+    // Only the public data object: no key, nothing private.
+    assert_eq!(labels(&s), ["note"]);
+    assert!(s.find_objects(&[Attribute::Label(b"default-key".to_vec())]).unwrap().is_empty());
+    // The default user's key is not there for alice, by handle either.
+    let e = s.encrypt(&Mechanism::AesCbcPad(IV), key, b"m").unwrap_err();
+    assert_eq!(rv(e), RvError::KeyHandleInvalid);
+    // Alice makes no objects in this release (its keys need data keys).
+    let e = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("alice-key")).unwrap_err();
+    assert_eq!(rv(e), RvError::ActionProhibited);
+    let e =
+        s.generate_key(&Mechanism::AesKeyGen, &[Attribute::ValueLen(32.into()), Attribute::Token(false)]).unwrap_err();
+    assert_eq!(rv(e), RvError::ActionProhibited);
+    s.logout().unwrap();
+    // The default user still sees and uses its key; `default` names it too.
+    assert_eq!(login_user(&s, CKU_USER, USER_PIN, "default"), OK);
+    // (Handles of private objects end with the login that got them.)
+    let key = s.find_objects(&[Attribute::Label(b"default-key".to_vec())]).unwrap()[0];
+    s.encrypt(&Mechanism::AesCbcPad(IV), key, b"m").unwrap();
+    assert_eq!(labels(&s), ["default-key", "note"]);
+    s.logout().unwrap();
+    // The SO's name is `so`.
+    assert_eq!(login_user(&s, CKU_SO, SO_PIN, "alice"), ARGUMENTS_BAD);
+    assert_eq!(login_user(&s, CKU_SO, SO_PIN, "so"), OK);
+    s.logout().unwrap();
+    // The audit log names who logged in.
+    let log = std::fs::read_to_string(t.dir.path().join("token/audit.jsonl")).unwrap();
+    assert!(log.lines().any(|l| l.contains("C_LoginUser") && l.contains("\"user\":\"alice\"")), "{log}");
+    assert!(log.lines().any(|l| l.contains("keyward user add") && l.contains("\"user\":\"bob\"")), "{log}");
+}
+
+#[test]
+fn lockout_is_counted_per_user_and_the_so_locks_and_unlocks() {
+    let (t, _) = with_users();
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    // max_pin_attempts = 3 (the harness): the third wrong PIN locks alice.
+    assert_eq!(login_user(&s, CKU_USER, "wrong-pin-1", "alice"), PIN_INCORRECT);
+    assert_eq!(login_user(&s, CKU_USER, "wrong-pin-2", "alice"), PIN_INCORRECT);
+    assert_eq!(login_user(&s, CKU_USER, "wrong-pin-3", "alice"), PIN_LOCKED);
+    assert_eq!(login_user(&s, CKU_USER, ALICE_PIN, "alice"), PIN_LOCKED, "locked: even the right PIN");
+    let (_, out) = so_cli(&t, &["list"]);
+    assert!(out.lines().any(|l| l.starts_with("alice") && l.contains("failed logins 3")), "{out}");
+    // Bob and the default user are not affected.
+    assert_eq!(login_user(&s, CKU_USER, BOB_PIN, "bob"), OK);
+    s.logout().unwrap();
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    s.logout().unwrap();
+    // The SO unlocks alice (the count goes to 0) and locks bob.
+    assert!(so_cli(&t, &["unlock", "alice"]).0);
+    assert_eq!(login_user(&s, CKU_USER, ALICE_PIN, "alice"), OK);
+    s.logout().unwrap();
+    assert!(so_cli(&t, &["lock", "bob"]).0);
+    assert_eq!(login_user(&s, CKU_USER, BOB_PIN, "bob"), PIN_LOCKED);
+    let (_, out) = so_cli(&t, &["list"]);
+    assert!(out.lines().any(|l| l.starts_with("bob") && l.contains("locked")), "{out}");
+    // A success resets the count.
+    assert_eq!(login_user(&s, CKU_USER, "wrong-pin-1", "alice"), PIN_INCORRECT);
+    assert_eq!(login_user(&s, CKU_USER, ALICE_PIN, "alice"), OK);
+    s.logout().unwrap();
+    let (_, out) = so_cli(&t, &["list"]);
+    assert!(out.lines().any(|l| l.starts_with("alice") && l.contains("failed logins 0")), "{out}");
+}
+
+#[test]
+fn pins_change_remove_and_c_init_token_end_named_users() {
+    let (t, _) = with_users();
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    // Alice changes her own PIN.
+    assert_eq!(login_user(&s, CKU_USER, ALICE_PIN, "alice"), OK);
+    s.set_pin(&pin(ALICE_PIN), &pin("alice-new-5678")).unwrap();
+    s.logout().unwrap();
+    assert_eq!(login_user(&s, CKU_USER, ALICE_PIN, "alice"), PIN_INCORRECT);
+    assert_eq!(login_user(&s, CKU_USER, "alice-new-5678", "alice"), OK);
+    s.logout().unwrap();
+    // The SO resets bob's PIN.
+    assert!(so_cli(&t, &["passwd", "bob", "--new-pin", "bob-reset-999"]).0);
+    assert_eq!(login_user(&s, CKU_USER, BOB_PIN, "bob"), PIN_INCORRECT);
+    assert_eq!(login_user(&s, CKU_USER, "bob-reset-999", "bob"), OK);
+    s.logout().unwrap();
+    // The SO changes its own PIN: it can still manage users.
+    s.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    s.set_pin(&pin(SO_PIN), &pin("so-pin-5678")).unwrap();
+    s.logout().unwrap();
+    let (ok, out) = cli(&t, &["user", "--so-pin", "so-pin-5678", "add", "carol", "--new-pin", "carol-pin-123"]);
+    assert!(ok, "{out}");
+    assert_eq!(login_user(&s, CKU_USER, "carol-pin-123", "carol"), OK);
+    s.logout().unwrap();
+    // Removed: gone.
+    assert!(cli(&t, &["user", "--so-pin", "so-pin-5678", "remove", "carol"]).0);
+    assert_eq!(login_user(&s, CKU_USER, "carol-pin-123", "carol"), PIN_INCORRECT);
+    // C_InitToken: no named user survives.
+    drop(s);
+    t.p11.init_token(t.slot, &pin("so-pin-5678"), "again").unwrap();
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    assert_eq!(login_user(&s, CKU_USER, "alice-new-5678", "alice"), PIN_INCORRECT);
+}
+
+/// Roles, name and id live in a record the SO signed: a row edited in the
+/// store (roles raised, or another user's secret swapped in) fails the
+/// login instead of granting what the edit says.
+#[test]
+fn an_edited_user_row_fails_its_login() {
+    if on_postgres() {
+        return; // reads the SQLite file directly
+    }
+    let (t, _) = with_users();
+    let db = t.dir.path().join("token/token.sqlite");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute("UPDATE principals SET roles = 7 WHERE name = 'alice'", []).unwrap();
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    assert_eq!(login_user(&s, CKU_USER, ALICE_PIN, "alice"), DEVICE_ERROR);
+    // Bob's secret and salt under alice's name: bob's PIN must not open it as alice.
+    c.execute(
+        "UPDATE principals SET roles = 1, (secret, pin_salt, pin_iter) = \
+         (SELECT secret, pin_salt, pin_iter FROM principals WHERE name = 'bob') WHERE name = 'alice'",
+        [],
+    )
+    .unwrap();
+    assert_eq!(login_user(&s, CKU_USER, BOB_PIN, "alice"), PIN_INCORRECT);
+    assert_eq!(login_user(&s, CKU_USER, BOB_PIN, "bob"), OK);
+}
+
+/// `[[slot]] user = "alice"`: an application that only calls C_Login logs
+/// in as alice with alice's PIN and sees what alice sees; the SO does not
+/// log in on that slot.
+#[test]
+fn a_slot_mapped_to_a_user_logs_in_as_that_user_with_c_login() {
+    let (t, key) = with_users();
+    let mapped = t.dir.path().join("mapped.toml");
+    let conf = std::fs::read_to_string(t.conf.to_str().unwrap()).unwrap();
+    std::fs::write(&mapped, conf.replace("[[slot]]\n", "[[slot]]\nuser = \"alice\"\n")).unwrap();
+    // Another process: the module loads once per process.
+    let out = test_worker("mapped_slot_worker")
+        .env("MAPPED_CONF", &mapped)
+        .env("MAPPED_KEY", key.handle().to_string())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("mapped ok"), "{text}");
+}
+
+#[test]
+fn mapped_slot_worker() {
+    let Ok(conf) = std::env::var("MAPPED_CONF") else { return };
+    let p11 = load(&std::ffi::CString::new(conf).unwrap());
+    let slot = p11.get_all_slots().unwrap()[0];
+    let s = p11.open_rw_session(slot).unwrap();
+    assert_eq!(rv(s.login(UserType::User, Some(&pin(USER_PIN))).unwrap_err()), RvError::PinIncorrect);
+    s.login(UserType::User, Some(&pin(ALICE_PIN))).unwrap();
+    assert_eq!(labels(&s), ["note"]);
+    // The default user's key by its handle (never handed out in this
+    // process, so any login could name it): not there for alice.
+    let key: u64 = std::env::var("MAPPED_KEY").unwrap().parse().unwrap();
+    // SAFETY: a handle number of this token (only ever passed back to the module).
+    let key = unsafe { cryptoki::object::ObjectHandle::new_from_raw(key as _) };
+    let e = s.encrypt(&Mechanism::AesCbcPad(IV), key, b"m").unwrap_err();
+    assert_eq!(rv(e), RvError::KeyHandleInvalid);
+    assert_eq!(
+        rv(s.get_attributes(key, &[cryptoki::object::AttributeType::Label]).unwrap_err()),
+        RvError::ObjectHandleInvalid
+    );
+    s.logout().unwrap();
+    assert_eq!(rv(s.login(UserType::So, Some(&pin(SO_PIN))).unwrap_err()), RvError::UserTypeInvalid);
+    assert_eq!(login_user(&s, CKU_USER, BOB_PIN, "bob"), ARGUMENTS_BAD, "a mapped slot is one user's");
+    println!("mapped ok");
+}
