@@ -262,3 +262,32 @@ fn mapped_slot_worker() {
     assert_eq!(login_user(&s, CKU_USER, BOB_PIN, "bob"), ARGUMENTS_BAD, "a mapped slot is one user's");
     println!("mapped ok");
 }
+
+/// A lock, a removal or a PIN reset by the SO in another process ends the
+/// user's login here at its next call that reads the store (a search, a
+/// key lookup after `store.refresh_ms`); its own PIN change does not.
+#[test]
+fn a_lock_removal_or_reset_elsewhere_ends_the_login_at_the_next_call() {
+    use cryptoki::session::SessionState;
+    let (t, _) = with_users();
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    let state = |s: &Session| {
+        let _ = s.find_objects(&[]).unwrap(); // reads the store
+        s.get_session_info().unwrap().session_state()
+    };
+    assert_eq!(login_user(&s, CKU_USER, ALICE_PIN, "alice"), OK);
+    assert_eq!(state(&s), SessionState::RwUser);
+    add_user(&t, "carol", "carol-pin-123"); // someone else's change: the login stays
+    assert_eq!(state(&s), SessionState::RwUser);
+    s.set_pin(&pin(ALICE_PIN), &pin("alice-new-5678")).unwrap(); // its own: stays
+    assert_eq!(state(&s), SessionState::RwUser);
+    assert!(so_cli(&t, &["lock", "alice"]).0);
+    assert_eq!(state(&s), SessionState::RwPublic, "locked elsewhere: the login ended");
+    assert!(so_cli(&t, &["unlock", "alice"]).0);
+    assert_eq!(login_user(&s, CKU_USER, "alice-new-5678", "alice"), OK);
+    assert!(so_cli(&t, &["passwd", "alice", "--new-pin", "alice-reset-99"]).0);
+    assert_eq!(state(&s), SessionState::RwPublic, "a new PIN elsewhere: the login ended");
+    assert_eq!(login_user(&s, CKU_USER, BOB_PIN, "bob"), OK);
+    assert!(so_cli(&t, &["remove", "bob"]).0);
+    assert_eq!(state(&s), SessionState::RwPublic, "removed elsewhere: the login ended");
+}

@@ -547,6 +547,7 @@ impl Token {
         drop(o);
         if let Some(row) = row {
             self.check_login_current(row.as_ref())?;
+            self.check_named_login_current()?;
         }
         self.refreshed_at_ns.store(started, Ordering::Relaxed);
         Ok(())

@@ -51,6 +51,11 @@ pub struct PrincipalLogin {
     pub id: i64,
     pub name: String,
     pub roles: u32,
+    /// The sealed secret the login opened: another one in the store (a PIN
+    /// reset by the SO) ends the login.
+    sealed: Vec<u8>,
+    /// The authorization revision the login last checked its row at.
+    auth_rev: u64,
 }
 
 /// What `keyward user list` shows of a named user (no secret).
@@ -356,7 +361,13 @@ impl Token {
             let now = tx.principal(&row.name)?.filter(|p| p.id == row.id && p.secret == row.secret);
             let now = now.ok_or_else(|| Error::new(CKR_PIN_INCORRECT, "the user changed meanwhile"))?;
             tx.update_principal(&PrincipalRow { pin: Some(pin_salt.clone()), secret: sealed.clone(), ..now })
-        })
+        })?;
+        // This login changed its own PIN: it stays.
+        let mut l = self.login.write().map_err(lock_err)?;
+        if let Some(p) = l.principal.as_mut().filter(|p| p.id == row.id) {
+            p.sealed = sealed;
+        }
+        Ok(())
     }
 
     /// Checks `pin` for named user `name` (the rule of `verify_pin`: an
@@ -423,13 +434,43 @@ impl Token {
             None => {}
         }
         self.external_kek()?;
+        let auth_rev = self.store.auth_revision()?;
         let (row, _secret) = self.open_named(name, pin)?;
         let serial = self.serial()?;
         let mut l = self.login.write().map_err(lock_err)?;
         l.role = Some(Role::User);
         l.master = None;
-        l.principal = Some(PrincipalLogin { id: row.id, name: row.name, roles: row.roles });
+        l.principal =
+            Some(PrincipalLogin { id: row.id, name: row.name, roles: row.roles, sealed: row.secret, auth_rev });
         l.proof = Some((serial, Vec::new()));
+        Ok(())
+    }
+
+    /// A named user's login after another process (or host) changed
+    /// principals: ends it when its row is gone, locked, or holds another
+    /// secret (a PIN reset) than the one it opened. Called by `refresh`
+    /// when the store changed; reads the row only when the authorization
+    /// revision moved.
+    pub(super) fn check_named_login_current(&self) -> Result<()> {
+        let Some(who) = self.named_user() else { return Ok(()) };
+        let now = self.store.auth_revision()?;
+        if now == who.auth_rev {
+            return Ok(());
+        }
+        let row = self.store.principal(&who.name)?;
+        let current = row.as_ref().is_some_and(|r| r.id == who.id && !r.locked && r.secret == who.sealed);
+        if !current {
+            log::warn!(
+                "token {}: the login of user {} ended: the user was locked, removed or given a new PIN",
+                self.slot,
+                who.name
+            );
+            return self.clear_login();
+        }
+        let mut l = self.login.write().map_err(lock_err)?;
+        if let Some(p) = l.principal.as_mut().filter(|p| p.id == who.id) {
+            p.auth_rev = p.auth_rev.max(now);
+        }
         Ok(())
     }
 }
