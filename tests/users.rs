@@ -291,3 +291,34 @@ fn a_lock_removal_or_reset_elsewhere_ends_the_login_at_the_next_call() {
     assert!(so_cli(&t, &["remove", "bob"]).0);
     assert_eq!(state(&s), SessionState::RwPublic, "removed elsewhere: the login ended");
 }
+
+/// Every record of a named user's calls names the user (`principal`), and
+/// `keyward audit show --user` picks them out; the log still verifies.
+#[test]
+fn audit_records_name_the_user_of_every_call() {
+    let (t, _) = with_users();
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    assert_eq!(login_user(&s, CKU_USER, ALICE_PIN, "alice"), OK);
+    let _ = s.find_objects(&[]).unwrap();
+    let _ = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("refused")).unwrap_err();
+    s.logout().unwrap();
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    s.logout().unwrap();
+    drop(s);
+    let (ok, out) = cli(&t, &["audit", "show", "--user", "alice", "--json"]);
+    assert!(ok, "{out}");
+    let records: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let functions: Vec<&str> = records.iter().map(|r| r["function"].as_str().unwrap()).collect();
+    for f in ["C_LoginUser", "C_GenerateKey", "C_Logout"] {
+        assert!(functions.contains(&f), "{f} in {functions:?}");
+    }
+    assert!(records.iter().all(|r| r["principal"] == "alice"), "{out}");
+    let generated = records.iter().find(|r| r["function"] == "C_GenerateKey").unwrap();
+    assert_eq!(generated["result"], "CKR_ACTION_PROHIBITED");
+    // The default user's login is not alice's.
+    let (_, all) = cli(&t, &["audit", "show", "--json"]);
+    let login = all.lines().rev().find(|l| l.contains("\"C_Login\"")).unwrap();
+    assert!(!login.contains("principal"), "{login}");
+    let (ok, out) = cli(&t, &["audit", "verify"]);
+    assert!(ok && out.contains("audit log OK"), "{out}");
+}

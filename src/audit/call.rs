@@ -63,6 +63,10 @@ pub trait Naming {
     fn key_arg(&self, h: Handle) -> KeyArg;
     /// Who is making the call now.
     fn role(&self) -> RoleName;
+    /// The named user making the call now, if one is logged in.
+    fn principal(&self) -> Option<std::sync::Arc<str>> {
+        None
+    }
 }
 
 /// What a call produced that the record names: created objects.
@@ -229,6 +233,8 @@ pub struct Done {
     pub duration_us: u64,
     /// Who made the call; for a login, who it logged in.
     pub role: RoleName,
+    /// The named user among them, if any.
+    pub principal: Option<std::sync::Arc<str>>,
     pub key: Option<KeyArg>,
     /// The objects the call created.
     pub created: Vec<KeyArg>,

@@ -273,6 +273,7 @@ impl Audit {
         // Naming only: the call itself looks the key up (and refreshes).
         let key = call.take_key(|h| naming.key_arg(h));
         let role_before = naming.role();
+        let principal_before = naming.principal();
         let start = crate::clock::now();
         let r = f(state);
         let duration_us = start.elapsed().as_micros() as u64;
@@ -288,12 +289,10 @@ impl Audit {
             Err(e) => (e.rv(), Some(e.reason().to_string())),
         };
         // Who made the call; for a login, who it logged in.
-        let role = if call.kind == Kind::Auth && rv == CKR_OK && role_before == RoleName::Public {
-            naming.role()
-        } else {
-            role_before
-        };
-        match self.record(call, Done { at: start, duration_us, role, key, created, rv, reason }) {
+        let login = call.kind == Kind::Auth && rv == CKR_OK && role_before == RoleName::Public;
+        let (role, principal) =
+            if login { (naming.role(), naming.principal()) } else { (role_before, principal_before) };
+        match self.record(call, Done { at: start, duration_us, role, principal, key, created, rv, reason }) {
             Ok(()) => r,
             Err(e) if r.is_ok() => Err(e),
             Err(_) => r,
@@ -333,6 +332,7 @@ impl Audit {
             slot: self.shared.slot,
             session: call.session,
             role: done.role,
+            principal: done.principal,
             mechanism: call.mechanism,
             key: done.key,
             created: done.created,
@@ -375,6 +375,7 @@ impl Audit {
             slot: self.shared.slot,
             session: None,
             role,
+            principal: None,
             mechanism: None,
             key: Some(KeyArg::Named(Box::new(key))),
             created: Vec::new(),

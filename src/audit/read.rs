@@ -70,7 +70,10 @@ pub fn format_human(r: &Record) -> String {
         r.seq,
         format!("{:?}", r.kind).to_lowercase(),
         r.function,
-        r.role,
+        match &r.principal {
+            Some(p) => format!("{}:{p}", r.role),
+            None => r.role.clone(),
+        },
         r.mechanism.as_deref().unwrap_or("-"),
         if key.is_empty() { "-".to_string() } else { key },
         r.result

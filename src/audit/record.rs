@@ -124,6 +124,9 @@ pub struct Pending {
     pub slot: CK_ULONG,
     pub session: Option<CK_ULONG>,
     pub role: RoleName,
+    /// The named user making the call (issue 17), `None` for the default
+    /// user, the SO and public sessions.
+    pub principal: Option<std::sync::Arc<str>>,
     pub mechanism: Option<CK_MECHANISM_TYPE>,
     pub key: Option<KeyArg>,
     /// Objects the call created (generate, unwrap, derive, copy, create).
@@ -180,6 +183,10 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<u64>,
     pub role: String,
+    /// The named user who made the call (absent: the default user, the SO,
+    /// or a public session; and in records written before named users).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
     pub function: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mechanism: Option<String>,
@@ -256,6 +263,7 @@ struct Signature<'a> {
     function: &'static str,
     session: Option<CK_ULONG>,
     role: &'static str,
+    principal: Option<&'a str>,
     mechanism: Option<CK_MECHANISM_TYPE>,
     key_uid: Option<&'a str>,
     key_handle: CK_ULONG,
@@ -272,6 +280,7 @@ fn signature(p: &Pending) -> Option<Signature<'_>> {
         function: p.function,
         session: p.session,
         role: p.role.as_str(),
+        principal: p.principal.as_deref(),
         mechanism: p.mechanism,
         key_uid,
         key_handle,
@@ -335,6 +344,7 @@ impl Record {
             slot: p.slot,
             session: p.session,
             role: p.role.as_str().to_string(),
+            principal: p.principal.as_deref().map(str::to_string),
             function: p.function.to_string(),
             mechanism: p.mechanism.map(mechanism_name),
             key: p.key.as_ref().map(KeyArg::to_ref),
@@ -626,6 +636,7 @@ pub(crate) fn test_pending(i: u64, sync: bool) -> Pending {
         slot: 0,
         session: Some(i),
         role: RoleName::User,
+        principal: None,
         mechanism: Some(CKM_SHA256_HMAC),
         key: Some(KeyArg::Handle(i)),
         created: Vec::new(),

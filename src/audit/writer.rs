@@ -499,6 +499,7 @@ impl LogWriter {
             slot: 0,
             session: None,
             role: RoleName::Public,
+            principal: None,
             mechanism: None,
             key: None,
             created: Vec::new(),

@@ -199,6 +199,10 @@ impl Naming for Token {
     fn role(&self) -> RoleName {
         role_of(self)
     }
+
+    fn principal(&self) -> Option<std::sync::Arc<str>> {
+        self.login.read().ok().and_then(|l| l.principal.as_ref().map(|p| p.name_arc()))
+    }
 }
 
 impl Token {

@@ -51,11 +51,19 @@ pub struct PrincipalLogin {
     pub id: i64,
     pub name: String,
     pub roles: u32,
+    /// `name`, shared with the audit records of the login's calls.
+    name_arc: std::sync::Arc<str>,
     /// The sealed secret the login opened: another one in the store (a PIN
     /// reset by the SO) ends the login.
     sealed: Vec<u8>,
     /// The authorization revision the login last checked its row at.
     auth_rev: u64,
+}
+
+impl PrincipalLogin {
+    pub(super) fn name_arc(&self) -> std::sync::Arc<str> {
+        self.name_arc.clone()
+    }
 }
 
 /// What `keyward user list` shows of a named user (no secret).
@@ -440,8 +448,15 @@ impl Token {
         let mut l = self.login.write().map_err(lock_err)?;
         l.role = Some(Role::User);
         l.master = None;
-        l.principal =
-            Some(PrincipalLogin { id: row.id, name: row.name, roles: row.roles, sealed: row.secret, auth_rev });
+        let name_arc = std::sync::Arc::from(row.name.as_str());
+        l.principal = Some(PrincipalLogin {
+            id: row.id,
+            name: row.name,
+            roles: row.roles,
+            name_arc,
+            sealed: row.secret,
+            auth_rev,
+        });
         l.proof = Some((serial, Vec::new()));
         Ok(())
     }

@@ -26,6 +26,9 @@ pub enum AuditCmd {
         /// Only records naming this key (label, UID or handle).
         #[arg(long)]
         key: Option<String>,
+        /// Only records of calls by this named user (`keyward user`).
+        #[arg(long)]
+        user: Option<String>,
         /// Print the raw JSON lines.
         #[arg(long)]
         json: bool,
@@ -56,7 +59,7 @@ pub fn run_audit(lib: &Library, slot: u64, cmd: AuditCmd) -> Result<(), String> 
                 Err(b) => Err(format!("audit log BROKEN: {b}")),
             }
         }
-        AuditCmd::Show { since, key, json } => {
+        AuditCmd::Show { since, key, user, json } => {
             let since = match since {
                 Some(s) => {
                     Some(keyward::audit::record::parse_time_ms(&s).ok_or_else(|| format!("cannot parse time {s:?}"))?)
@@ -69,6 +72,9 @@ pub fn run_audit(lib: &Library, slot: u64, cmd: AuditCmd) -> Result<(), String> 
                     return true;
                 }
                 if key.as_deref().is_some_and(|k| !keyward::audit::names_key(r, k)) {
+                    return true;
+                }
+                if user.as_deref().is_some_and(|u| r.principal.as_deref() != Some(u)) {
                     return true;
                 }
                 use std::io::Write;
