@@ -321,4 +321,15 @@ fn audit_records_name_the_user_of_every_call() {
     assert!(!login.contains("principal"), "{login}");
     let (ok, out) = cli(&t, &["audit", "verify"]);
     assert!(ok && out.contains("audit log OK"), "{out}");
+    // Metrics per user, from the log.
+    let (ok, m) = cli(&t, &["metrics"]);
+    assert!(ok, "{m}");
+    let line = |result: &str| {
+        m.lines().find(|l| {
+            l.starts_with("keyward_user_operations_total{") && l.contains("user=\"alice\"") && l.contains(result)
+        })
+    };
+    assert!(line("result=\"CKR_OK\"").is_some_and(|l| !l.ends_with(" 0")), "{m}");
+    assert!(line("result=\"CKR_ACTION_PROHIBITED\"").is_some_and(|l| l.ends_with(" 1")), "{m}");
+    assert!(!m.contains("user=\"bob\""), "bob made no call: {m}");
 }

@@ -172,6 +172,9 @@ pub fn cloudevent(p: &Pending, source: &str, token: &str, id: &str) -> Option<se
         "user": super::record::os_user(),
         "role": p.role.as_str(),
     });
+    if let (Some(obj), Some(u)) = (data.as_object_mut(), &p.principal) {
+        obj.insert("principal".into(), u.to_string().into());
+    }
     if let Some(obj) = data.as_object_mut() {
         if let Some(s) = p.session {
             obj.insert("session".into(), s.into());

@@ -44,6 +44,11 @@ impl Histogram {
     }
 }
 
+/// A login call (C_Login, or C_LoginUser of a named user).
+fn is_login(function: &str) -> bool {
+    function == "C_Login" || function == "C_LoginUser"
+}
+
 /// Operation counts by (function, mechanism, result) names.
 type OpCounts = BTreeMap<(String, String, String), u64>;
 
@@ -62,6 +67,9 @@ pub struct Counters {
     /// into the string maps when rendered.
     fast_ops: HashMap<(&'static str, Option<CK_MECHANISM_TYPE>, CK_RV), u64, foldhash::fast::RandomState>,
     fast_latency: HashMap<&'static str, Histogram, foldhash::fast::RandomState>,
+    /// Calls of named users (issue 17) by (user, result).
+    pub users: BTreeMap<(String, String), u64>,
+    fast_users: HashMap<(std::sync::Arc<str>, CK_RV), u64, foldhash::fast::RandomState>,
 }
 
 impl Counters {
@@ -69,7 +77,7 @@ impl Counters {
         let m = mech.map(mechanism_name).unwrap_or_default();
         *self.ops.entry((function.to_string(), m, crate::error::rv_name(rv).to_string())).or_default() += 1;
         self.latency.entry(function.to_string()).or_default().observe(duration_us as f64 / 1e6);
-        if function == "C_Login" && rv != CKR_OK {
+        if is_login(function) && rv != CKR_OK {
             self.login_failures += 1;
         }
         if rv == CKR_PIN_LOCKED {
@@ -83,7 +91,10 @@ impl Counters {
             latency.observe(d as f64 / 1e6);
         }
         *self.fast_ops.entry((p.function, p.mechanism, p.rv)).or_default() += p.uses();
-        if p.function == "C_Login" && p.rv != CKR_OK {
+        if let Some(u) = &p.principal {
+            *self.fast_users.entry((u.clone(), p.rv)).or_default() += p.uses();
+        }
+        if is_login(p.function) && p.rv != CKR_OK {
             self.login_failures += 1;
         }
         if p.rv == CKR_PIN_LOCKED {
@@ -97,8 +108,11 @@ impl Counters {
     fn observe_record(&mut self, r: &Record) {
         let m = r.mechanism.clone().unwrap_or_default();
         *self.ops.entry((r.function.clone(), m, r.result.clone())).or_default() += r.count.unwrap_or(1);
+        if let Some(u) = &r.principal {
+            *self.users.entry((u.clone(), r.result.clone())).or_default() += r.count.unwrap_or(1);
+        }
         self.latency.entry(r.function.clone()).or_default().observe(r.duration_us as f64 / 1e6);
-        if r.function == "C_Login" && r.result != "CKR_OK" {
+        if is_login(&r.function) && r.result != "CKR_OK" {
             self.login_failures += 1;
         }
         if r.result == "CKR_PIN_LOCKED" {
@@ -142,6 +156,15 @@ impl Counters {
                 esc(m),
                 esc(r)
             );
+        }
+        let mut users = self.users.clone();
+        for ((u, rv), n) in &self.fast_users {
+            *users.entry((u.to_string(), crate::error::rv_name(*rv).to_string())).or_default() += n;
+        }
+        family(out, "keyward_user_operations_total", "counter", "PKCS#11 calls of named users by user and result.");
+        for ((u, r), n) in &users {
+            let _ =
+                writeln!(out, "keyward_user_operations_total{{{base},user=\"{}\",result=\"{}\"}} {n}", esc(u), esc(r));
         }
         family(out, "keyward_operation_duration_seconds", "histogram", "Latency of PKCS#11 calls by function.");
         for (f, h) in &latency {
