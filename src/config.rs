@@ -129,6 +129,14 @@ pub struct SlotConfig {
     /// user (its keys, its PIN). `None`: the default user.
     #[serde(default)]
     pub user: Option<String>,
+    /// Trusted sources (issue 17): the OS users (names or uids) and groups
+    /// (names or gids) whose processes may use this slot's token; both
+    /// empty (the default): anyone who can read the store. Advisory
+    /// against root (`token::os_access`).
+    #[serde(default)]
+    pub allow_os_users: Vec<String>,
+    #[serde(default)]
+    pub allow_os_groups: Vec<String>,
     #[serde(default)]
     pub statement_timeout_ms: Option<u64>,
 }

@@ -333,3 +333,44 @@ fn audit_records_name_the_user_of_every_call() {
     assert!(line("result=\"CKR_ACTION_PROHIBITED\"").is_some_and(|l| l.ends_with(" 1")), "{m}");
     assert!(!m.contains("user=\"bob\""), "bob made no call: {m}");
 }
+
+/// `[[slot]] allow_os_users` / `allow_os_groups`: a process of another OS
+/// user finds the slot but not its token (CKR_ACTION_PROHIBITED, nothing
+/// opened or written); its own user or one of its groups opens it.
+#[test]
+fn a_slot_restricted_to_other_os_users_refuses_this_process() {
+    let (t, _) = with_users();
+    let conf = std::fs::read_to_string(t.conf.to_str().unwrap()).unwrap();
+    let me = String::from_utf8(std::process::Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    let group = String::from_utf8(std::process::Command::new("id").arg("-gn").output().unwrap().stdout).unwrap();
+    for (restriction, expect) in [
+        ("allow_os_users = [\"no-such-user-anywhere\"]".to_string(), "refused"),
+        (format!("allow_os_users = [\"no-such-user-anywhere\", \"{}\"]", me.trim()), "opened"),
+        (format!("allow_os_groups = [\"{}\"]", group.trim()), "opened"),
+        ("allow_os_groups = [\"no-such-group-anywhere\"]".to_string(), "refused"),
+    ] {
+        let path = t.dir.path().join("restricted.toml");
+        std::fs::write(&path, conf.replace("[[slot]]\n", &format!("[[slot]]\n{restriction}\n"))).unwrap();
+        let out = test_worker("restricted_slot_worker").env("RESTRICTED_CONF", &path).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && text.contains(&format!("slot {expect}")), "{restriction}: {text}");
+    }
+}
+
+#[test]
+fn restricted_slot_worker() {
+    let Ok(conf) = std::env::var("RESTRICTED_CONF") else { return };
+    let p11 = load(&std::ffi::CString::new(conf).unwrap());
+    let slots = p11.get_all_slots().unwrap();
+    assert_eq!(slots.len(), 1, "the slot is listed either way");
+    match p11.open_rw_session(slots[0]) {
+        Ok(s) => {
+            s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+            println!("slot opened");
+        }
+        Err(e) => {
+            assert_eq!(rv(e), RvError::ActionProhibited);
+            println!("slot refused");
+        }
+    }
+}

@@ -168,6 +168,14 @@ impl Token {
     /// (the slot's mapped user for a mapped slot), `so` or None for the
     /// SO, anything else a named user.
     pub fn login_as(&self, user: UserType, pin: &[u8], name: Option<&str>, has_ro_sessions: bool) -> Result<()> {
+        if !self.os_users.is_empty() || !self.os_groups.is_empty() {
+            let sc = crate::config::SlotConfig {
+                allow_os_users: self.os_users.clone(),
+                allow_os_groups: self.os_groups.clone(),
+                ..Default::default()
+            };
+            super::os_access::check(usize::try_from(self.slot).unwrap_or(usize::MAX), &sc)?;
+        }
         let name = name.filter(|n| *n != "default" || self.mapped_user.is_some());
         match (user, name, self.mapped_user.clone()) {
             (UserType::User, None, Some(mapped)) => self.login_named(&mapped, pin),

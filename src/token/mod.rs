@@ -23,6 +23,7 @@ mod login;
 pub mod migrate;
 mod objects;
 pub mod ops;
+pub mod os_access;
 pub mod pq;
 pub mod principal;
 pub mod session;
@@ -84,6 +85,9 @@ pub struct Token {
     kem_secrets: crate::object::prototype::Prototypes,
     /// `[[slot]] user`: the named user a C_Login(CKU_USER) on this slot is.
     mapped_user: Option<String>,
+    /// `[[slot]] allow_os_users` / `allow_os_groups`, checked again at login.
+    os_users: Vec<String>,
+    os_groups: Vec<String>,
 }
 
 pub(crate) fn lock_err<T>(_: T) -> Error {
@@ -100,6 +104,7 @@ pub(crate) fn new_uid() -> Result<String> {
 
 impl Token {
     pub fn open(slot: Handle, sc: &SlotConfig, config: &Config) -> Result<Token> {
+        os_access::check(usize::try_from(slot).unwrap_or(usize::MAX), sc)?;
         let pg = sc.pg_options(usize::try_from(slot).unwrap_or(usize::MAX))?;
         let store = match &pg {
             Some(o) => {
@@ -133,6 +138,8 @@ impl Token {
             refreshed_at_ns: AtomicU64::new(0),
             login_epoch: AtomicU64::new(1),
             kem_secrets: Default::default(),
+            os_users: sc.allow_os_users.clone(),
+            os_groups: sc.allow_os_groups.clone(),
             mapped_user: match &sc.user {
                 Some(u) => {
                     principal::check_name(u)
