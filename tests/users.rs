@@ -374,3 +374,66 @@ fn restricted_slot_worker() {
         }
     }
 }
+
+/// A TOTP code of `uri`'s secret at `time`, by an independent
+/// implementation (totp-lite over RustCrypto, not the module's AWS-LC).
+fn totp_code(uri: &str, time: u64) -> String {
+    let secret = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap();
+    let bytes = data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).unwrap();
+    totp_lite::totp_custom::<totp_lite::Sha1>(30, 6, &bytes, time)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// A user added with `--totp` logs in with its PIN followed by the current
+/// code: without the code, or with a wrong one, the login fails and counts
+/// toward lockout; the right code (from an independent implementation)
+/// works once (a replay fails); the record says TOTP, so a store edit
+/// cannot switch it off.
+#[test]
+fn a_totp_user_needs_its_pin_and_the_current_code() {
+    let (t, _) = with_users();
+    let uri_file = t.dir.path().join("carol.otpauth");
+    let (ok, out) = so_cli(&t, &["add", "carol", "--new-pin", "carol-pin-123", "--totp", uri_file.to_str().unwrap()]);
+    assert!(ok && out.contains("TOTP") && !out.contains("secret="), "the secret is not printed: {out}");
+    let uri = std::fs::read_to_string(&uri_file).unwrap();
+    assert!(uri.starts_with("otpauth://totp/keyward:carol?secret="), "{uri}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&uri_file).unwrap().permissions().mode() & 0o777, 0o600);
+    // Never overwritten.
+    assert!(!so_cli(&t, &["add", "dave", "--new-pin", "dave-pin-1234", "--totp", uri_file.to_str().unwrap()]).0);
+
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    let pin = "carol-pin-123";
+    assert_eq!(login_user(&s, CKU_USER, pin, "carol"), PIN_INCORRECT, "no code");
+    let code = totp_code(&uri, unix_now());
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 500_000) % 1_000_000);
+    assert_eq!(login_user(&s, CKU_USER, &format!("{pin}{wrong}"), "carol"), PIN_INCORRECT, "a wrong code");
+    let (_, list) = so_cli(&t, &["list"]);
+    assert!(list.lines().any(|l| l.starts_with("carol") && l.contains("failed logins 2")), "both counted: {list}");
+    let code = totp_code(&uri, unix_now());
+    assert_eq!(login_user(&s, CKU_USER, &format!("{pin}{code}"), "carol"), OK, "PIN and the current code");
+    s.logout().unwrap();
+    assert_eq!(login_user(&s, CKU_USER, &format!("{pin}{code}"), "carol"), PIN_INCORRECT, "a code works once");
+    // Wrong codes lock like wrong PINs (max_pin_attempts = 3).
+    for _ in 0..2 {
+        assert_ne!(login_user(&s, CKU_USER, &format!("{pin}{wrong}"), "carol"), OK);
+    }
+    let next = totp_code(&uri, unix_now() + 30);
+    assert_eq!(login_user(&s, CKU_USER, &format!("{pin}{next}"), "carol"), PIN_LOCKED);
+    if !on_postgres() {
+        // Switching TOTP off in the store breaks the signed record instead.
+        assert!(so_cli(&t, &["unlock", "carol"]).0);
+        let c = rusqlite::Connection::open(t.dir.path().join("token/token.sqlite")).unwrap();
+        let record: Vec<u8> =
+            c.query_row("SELECT record FROM principals WHERE name = 'carol'", [], |r| r.get(0)).unwrap();
+        let flags_at = record.len() - 4 - 4 - 64 - 4; // ... flags u32, x25519, ed25519, two empty lists
+        let mut edited = record.clone();
+        edited[flags_at] = 0;
+        assert_ne!(edited, record);
+        c.execute("UPDATE principals SET record = ?1 WHERE name = 'carol'", [&edited]).unwrap();
+        assert_eq!(login_user(&s, CKU_USER, pin, "carol"), DEVICE_ERROR);
+    }
+}

@@ -11,6 +11,7 @@ use crate::audit::Call;
 use crate::error::Result;
 use crate::token::principal::UserInfo;
 use crate::types::Handle;
+use zeroize::Zeroizing;
 
 fn act(function: &'static str, event: &'static str, h: Handle, user: &str) -> Call {
     Call::auth(function, Some(h), event).details(serde_json::json!({ "user": user }))
@@ -18,13 +19,24 @@ fn act(function: &'static str, event: &'static str, h: Handle, user: &str) -> Ca
 
 impl Library {
     /// `keyward user add`: a new named user with `roles` and `pin` (the SO
-    /// logged in on `h`); returns its id.
-    pub fn user_add(&self, h: Handle, name: &str, roles: u32, pin: &[u8]) -> Result<i64> {
+    /// logged in on `h`; `totp`: its logins need a TOTP code); returns its
+    /// id and, with `totp`, the `otpauth://` URI of its secret.
+    pub fn user_add(
+        &self,
+        h: Handle,
+        name: &str,
+        roles: u32,
+        pin: &[u8],
+        totp: bool,
+    ) -> Result<(i64, Option<Zeroizing<String>>)> {
         self.with_session(h, |s, t| {
+            let mut uri = None;
             let id = audited(t, act("keyward user add", "user.added", h, name), || {
-                t.user_add(s, name, roles, pin).map(|id| usize::try_from(id).unwrap_or(usize::MAX))
+                let (id, u) = t.user_add(s, name, roles, pin, totp)?;
+                uri = u;
+                Ok(usize::try_from(id).unwrap_or(usize::MAX))
             })?;
-            Ok(i64::try_from(id).unwrap_or(i64::MAX))
+            Ok((i64::try_from(id).unwrap_or(i64::MAX), uri))
         })
     }
 

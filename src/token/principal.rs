@@ -39,6 +39,9 @@ pub const ROLE_KEY_USER: u32 = 1;
 pub const ROLE_KEY_ADMIN: u32 = 2;
 pub const ROLE_AUDITOR: u32 = 4;
 
+/// Record flag: the user's logins need a TOTP code after the PIN.
+pub const FLAG_TOTP: u32 = 1;
+
 /// HKDF label of the PIN subkey that seals a principal secret.
 pub(super) const SECRET_LABEL: &[u8] = b"keyward principal secret v1";
 
@@ -186,7 +189,7 @@ impl Token {
             id: principal_id(id)?,
             name: name.to_string(),
             roles,
-            flags: 0,
+            flags: if keys.totp.is_some() { FLAG_TOTP } else { 0 },
             x25519: bytes32(keys.x25519_key()?.public().bytes())?,
             ed25519: bytes32(keys.ed25519_key()?.public().bytes())?,
             serial: serial.to_string(),
@@ -225,9 +228,18 @@ impl Token {
     }
 
     /// `keyward user add`: the SO adds named user `name` with `roles` and
-    /// PIN `pin`; returns its id. The first one also makes the SO's
+    /// PIN `pin` (and, with `totp`, a TOTP secret its logins need a code
+    /// of); returns its id and, with `totp`, the secret's `otpauth://` URI
+    /// for the user's authenticator. The first one also makes the SO's
     /// principal (its authority key).
-    pub fn user_add(&self, s: &Session, name: &str, roles: u32, pin: &[u8]) -> Result<i64> {
+    pub fn user_add(
+        &self,
+        s: &Session,
+        name: &str,
+        roles: u32,
+        pin: &[u8],
+        totp: bool,
+    ) -> Result<(i64, Option<Zeroizing<String>>)> {
         check_name(name)?;
         if !s.rw {
             return Err(Error::new(CKR_SESSION_READ_ONLY, "managing users needs a R/W session"));
@@ -274,12 +286,17 @@ impl Token {
                 totp_last_step: 0,
             };
             let id = tx.insert_principal(&placeholder)?;
-            let secret = PrincipalSecret::generate(authority.authority, authority.public_row_key.clone(), None)?;
+            let seed = match totp {
+                true => Some(crate::crypto::totp::generate_secret().map_err(|_| Error::general("rng failed"))?),
+                false => None,
+            };
+            let secret = PrincipalSecret::generate(authority.authority, authority.public_row_key.clone(), seed)?;
             let sealed = secret.seal(&user_subkey, &serial, principal_id(id)?, name)?;
             let (record, record_sig) = Self::signed_record(&authority, id, name, roles, &secret, &serial)?;
             let pin = Some(pin_salt.clone());
             tx.update_principal(&PrincipalRow { id, record, record_sig, pin, secret: sealed, ..placeholder })?;
-            Ok(id)
+            let uri = secret.totp.as_ref().map(|t| crate::crypto::totp::otpauth_uri("keyward", name, &t[..]));
+            Ok((id, uri))
         })
     }
 
@@ -411,16 +428,30 @@ impl Token {
             Err(0) => return Err(Error::new(CKR_PIN_LOCKED, format!("user {name} is locked"))),
             Err(now) => return Err(locked(now)),
         };
+        // A TOTP user's PIN argument is its PIN followed by the 6-digit code
+        // (the record says so; its signature is checked once it opens).
+        let record = PrincipalRecord::from_payload(&row.record)?;
+        let (pin, code) = match record.flags & FLAG_TOTP != 0 {
+            true if pin.len() > crate::crypto::totp::DIGITS => {
+                let (p, c) = pin.split_at(pin.len() - crate::crypto::totp::DIGITS);
+                (p, crate::crypto::totp::parse_code(c))
+            }
+            true => (pin, None),
+            false => (pin, None),
+        };
+        let wrong = |n: u32| {
+            if n >= max {
+                Error::new(CKR_PIN_LOCKED, format!("user {name} now locked after {n} failed attempts"))
+            } else {
+                Error::new(CKR_PIN_INCORRECT, format!("wrong PIN or code for user {name:?} ({n} failed attempts)"))
+            }
+        };
         let salt = row.pin.as_ref().ok_or_else(|| Error::device(format!("user {name} has no PIN salt")))?;
         let subkey: Zeroizing<[u8; 32]> = Kek::derive(pin, &salt.salt, salt.iterations)?.subkey(SECRET_LABEL)?;
         let Ok(secret) = PrincipalSecret::open(&row.secret, &subkey, &serial, principal_id(row.id)?, name) else {
-            if n >= max {
-                return Err(Error::new(CKR_PIN_LOCKED, format!("user {name} now locked after {n} failed attempts")));
-            }
-            return Err(Error::new(CKR_PIN_INCORRECT, format!("wrong PIN for user {name:?} ({n} failed attempts)")));
+            return Err(wrong(n));
         };
         // The record the authority signed must be this row's.
-        let record = PrincipalRecord::from_payload(&row.record)?;
         wrap::verify(&secret.authority, &row.record, &row.record_sig)
             .map_err(|_| Error::device(format!("user {name}: the record's signature does not verify")))?;
         if i64::from(record.id) != row.id
@@ -430,7 +461,17 @@ impl Token {
         {
             return Err(Error::device(format!("user {name}: the stored row does not match its signed record")));
         }
-        self.store.transaction(|tx| tx.principal_ok(row.id, 0))?;
+        let mut step = 0;
+        if record.flags & FLAG_TOTP != 0 {
+            // Missing, malformed, wrong (outside one step either way) or
+            // used before: all a wrong PIN, the attempt stays counted.
+            let seed = secret.totp.as_ref().ok_or_else(|| Error::device(format!("user {name}: no TOTP secret")))?;
+            let now = u64::try_from(crate::time::now()).unwrap_or(0);
+            let last = row.totp_last_step;
+            step =
+                code.and_then(|c| crate::crypto::totp::verify(&seed[..], c, now, 1, last)).ok_or_else(|| wrong(n))?;
+        }
+        self.store.transaction(|tx| tx.principal_ok(row.id, step))?;
         Ok((row, secret))
     }
 

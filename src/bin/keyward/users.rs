@@ -9,6 +9,7 @@ use clap::Subcommand;
 use keyward::ck::*;
 use keyward::library::Library;
 use keyward::token::principal::{role_bit, role_names};
+use std::os::unix::fs::OpenOptionsExt;
 
 #[derive(Subcommand)]
 pub enum UserCmd {
@@ -21,6 +22,12 @@ pub enum UserCmd {
         /// The new user's PIN (else $KEYWARD_NEW_PIN, else a prompt).
         #[arg(long, env = "KEYWARD_NEW_PIN", hide_env_values = true)]
         new_pin: Option<String>,
+        /// Its logins also need a TOTP code (RFC 6238: SHA-1, 30 s, 6 digits)
+        /// typed right after the PIN; the secret's otpauth:// URI (for the
+        /// user's authenticator app) is written to FILE (created 0600, never
+        /// overwritten; the secret is never printed).
+        #[arg(long, value_name = "FILE")]
+        totp: Option<std::path::PathBuf>,
     },
     /// The named users: id, roles, locked, failed logins.
     List,
@@ -45,14 +52,45 @@ pub fn run_user(lib: &Library, slot: u64, so_pin: Option<String>, cmd: UserCmd) 
     let so = pin_or_prompt(so_pin, "SO PIN")?;
     lib.login(h, CKU_SO, so.as_bytes()).map_err(|e| format!("SO login: {e}"))?;
     let r = match cmd {
-        UserCmd::Add { name, roles, new_pin } => {
+        UserCmd::Add { name, roles, new_pin, totp } => {
             let mut bits = 0;
             for r in if roles.is_empty() { vec!["user".to_string()] } else { roles } {
                 bits |= role_bit(&r).ok_or_else(|| format!("unknown role {r:?}: user, admin or auditor"))?;
             }
             let pin = pin_or_prompt(new_pin, &format!("PIN for {name}"))?;
-            lib.user_add(h, &name, bits, pin.as_bytes())
-                .map(|id| out!("added user {name} (id {id}, roles {})", role_names(bits)))
+            // The URI file first: no user whose secret went nowhere.
+            let file = match &totp {
+                Some(p) => Some(
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(p)
+                        .map_err(|e| format!("{}: {e}", p.display()))?,
+                ),
+                None => None,
+            };
+            let r = lib.user_add(h, &name, bits, pin.as_bytes(), totp.is_some());
+            match (r, file, &totp) {
+                (Ok((id, uri)), Some(mut f), Some(p)) => {
+                    use std::io::Write;
+                    let uri = uri.ok_or("no TOTP secret was made")?;
+                    f.write_all(uri.as_bytes())
+                        .and_then(|()| f.sync_all())
+                        .map_err(|e| format!("{}: {e}", p.display()))?;
+                    out!("added user {name} (id {id}, roles {}, TOTP: URI in {})", role_names(bits), p.display());
+                    Ok(())
+                }
+                (Ok((id, _)), ..) => {
+                    out!("added user {name} (id {id}, roles {})", role_names(bits));
+                    Ok(())
+                }
+                (Err(e), _, Some(p)) => {
+                    let _ = std::fs::remove_file(p);
+                    Err(e)
+                }
+                (Err(e), ..) => Err(e),
+            }
         }
         UserCmd::List => lib.users(h).map(|users| {
             if users.is_empty() {
