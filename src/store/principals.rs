@@ -40,6 +40,16 @@ pub struct PinSalt {
     pub iterations: u32,
 }
 
+impl PinSalt {
+    /// The `pin_salt` and `pin_iter` columns of `pin` (both NULL: none).
+    pub(super) fn columns(pin: &Option<PinSalt>) -> (Option<&[u8]>, Option<i64>) {
+        match pin {
+            Some(s) => (Some(&s.salt[..]), Some(i64::from(s.iterations))),
+            None => (None, None),
+        }
+    }
+}
+
 /// One principal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PrincipalRow {

@@ -72,10 +72,7 @@ impl PgTx<'_> {
 
     fn write_principal(&self, p: &PrincipalRow, id: Option<i64>, counters: bool) -> Result<i64> {
         let rev = self.stamp_auth()?;
-        let (salt, iter) = match &p.pin {
-            Some(s) => (Some(&s.salt[..]), Some(i64::from(s.iterations))),
-            None => (None, None),
-        };
+        let (salt, iter) = PinSalt::columns(&p.pin);
         let (failures, totp) = if counters { (i64::from(p.failures), step(p.totp_last_step)) } else { (0, 0) };
         let roles = i64::from(p.roles);
         let row = match id {
@@ -115,10 +112,7 @@ impl AuthTx for PgTx<'_> {
 
     fn update_principal(&self, p: &PrincipalRow) -> Result<()> {
         let rev = self.stamp_auth()?;
-        let (salt, iter) = match &p.pin {
-            Some(s) => (Some(&s.salt[..]), Some(i64::from(s.iterations))),
-            None => (None, None),
-        };
+        let (salt, iter) = PinSalt::columns(&p.pin);
         let n = self.execute(
             "UPDATE principals SET name = $2, roles = $3, record = $4, record_sig = $5, pin_salt = $6, \
              pin_iter = $7, secret = $8, locked = $9, rev = $10 WHERE id = $1",

@@ -70,10 +70,7 @@ impl SqliteTx<'_> {
 
     fn write_principal(&self, p: &PrincipalRow, id: Option<i64>, counters: bool) -> Result<i64> {
         let rev = self.stamp_auth()?;
-        let (salt, iter) = match &p.pin {
-            Some(s) => (Some(&s.salt[..]), Some(i64::from(s.iterations))),
-            None => (None, None),
-        };
+        let (salt, iter) = PinSalt::columns(&p.pin);
         let (failures, totp) = if counters { (i64::from(p.failures), step(p.totp_last_step)) } else { (0, 0) };
         let id = self
             .conn
@@ -120,10 +117,7 @@ impl AuthTx for SqliteTx<'_> {
 
     fn update_principal(&self, p: &PrincipalRow) -> Result<()> {
         let rev = self.stamp_auth()?;
-        let (salt, iter) = match &p.pin {
-            Some(s) => (Some(&s.salt[..]), Some(i64::from(s.iterations))),
-            None => (None, None),
-        };
+        let (salt, iter) = PinSalt::columns(&p.pin);
         let n = self
             .conn
             .prepare_cached(
