@@ -437,3 +437,55 @@ fn a_totp_user_needs_its_pin_and_the_current_code() {
         assert_eq!(login_user(&s, CKU_USER, pin, "carol"), DEVICE_ERROR);
     }
 }
+
+/// Many threads of one process logging in at once with the right PIN
+/// (the cryptoki suite's login_feast) never lock it, whoever logs in: each
+/// slow PIN check waits for the one before (the default user then finds
+/// the cached key; a named user's success resets its count first).
+/// max_pin_attempts is 3 here and 16 threads try at once.
+#[test]
+fn concurrent_right_pins_never_lock_the_pin() {
+    let (t, _) = with_users();
+    // A fresh process: no PIN key cached yet.
+    let out = test_worker("concurrent_login_worker").env("LOGIN_CONF", t.conf.to_str().unwrap()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("logins ok"), "{text}");
+}
+
+#[test]
+fn concurrent_login_worker() {
+    let Ok(conf) = std::env::var("LOGIN_CONF") else { return };
+    let p11 = std::sync::Arc::new(load(&std::ffi::CString::new(conf).unwrap()));
+    let slot = p11.get_all_slots().unwrap()[0];
+    for (user, pin_text) in [(None, USER_PIN), (Some("alice"), ALICE_PIN)] {
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let p11 = p11.clone();
+                std::thread::spawn(move || {
+                    let s = p11.open_rw_session(slot).unwrap();
+                    let rv = match user {
+                        None => match s.login(UserType::User, Some(&pin(pin_text))) {
+                            Ok(()) => OK,
+                            Err(e) => match rv(e) {
+                                RvError::UserAlreadyLoggedIn => OK,
+                                other => panic!("{other:?}"),
+                            },
+                        },
+                        Some(name) => match login_user(&s, CKU_USER, pin_text, name) {
+                            0x100 => OK, // CKR_USER_ALREADY_LOGGED_IN
+                            rv => rv,
+                        },
+                    };
+                    assert_eq!(rv, OK, "{user:?}");
+                    std::mem::forget(s); // keep the login while the others try
+                })
+            })
+            .collect();
+        for th in threads {
+            th.join().unwrap();
+        }
+        let s = p11.open_rw_session(slot).unwrap();
+        s.logout().unwrap();
+    }
+    println!("logins ok");
+}

@@ -137,13 +137,26 @@ impl Token {
         // PIN work, and not counted.
         self.kek_for(wrapped)?;
         let fp = self.kek_fingerprint(pin, &wrapped.salt, wrapped.iterations);
-        if let Some(pin_key) = self.cached_kek(&fp)?
-            && let Some(m) = self.mix_kek(pin_key.clone(), wrapped)?.unwrap(&wrapped.blob)
-        {
-            if failures > 0 {
-                self.store.pin_ok(role)?;
+        let cached = |failures: u32| -> Result<Option<(MasterKey, Kek)>> {
+            if let Some(pin_key) = self.cached_kek(&fp)?
+                && let Some(m) = self.mix_kek(pin_key.clone(), wrapped)?.unwrap(&wrapped.blob)
+            {
+                if failures > 0 {
+                    self.store.pin_ok(role)?;
+                }
+                return Ok(Some((m, pin_key)));
             }
-            return Ok((m, pin_key));
+            Ok(None)
+        };
+        if let Some(hit) = cached(failures)? {
+            return Ok(hit);
+        }
+        // One slow check at a time in this process; a login that waited
+        // may find the key the one before it cached.
+        let _one = self.pin_check.lock().map_err(lock_err)?;
+        // (1: the counter may have moved meanwhile; pin_ok writes only when it is not 0.)
+        if let Some(hit) = cached(1)? {
+            return Ok(hit);
         }
         let n = match self.store.reserve_pin_attempt(role, max)? {
             Ok(n) => n,

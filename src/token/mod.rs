@@ -61,6 +61,13 @@ pub struct Token {
     login: RwLock<Login>,
     objects: RwLock<Objects>,
     kek_cache: Mutex<Vec<KekCacheEntry>>,
+    /// Held while a PIN is checked the slow way (an attempt reserved, the
+    /// KDF run): this process's concurrent logins with the same right PIN
+    /// then wait for the first and find its key in `kek_cache`, instead of
+    /// each reserving an attempt (enough threads would lock the PIN).
+    pin_check: Mutex<()>,
+    /// `Objects::lazy`, readable without the cache's lock (set once, at open).
+    lazy_mode: std::sync::atomic::AtomicBool,
     fingerprint_key: Zeroizing<Vec<u8>>,
     next_session_object: AtomicU64,
     open_sessions: AtomicU64,
@@ -125,6 +132,8 @@ impl Token {
             login: RwLock::new(Login::default()),
             objects: RwLock::new(Objects::default()),
             kek_cache: Mutex::new(Vec::new()),
+            pin_check: Mutex::new(()),
+            lazy_mode: std::sync::atomic::AtomicBool::new(false),
             fingerprint_key: crate::crypto::random_secret(32).map_err(|_| Error::general("rng failed"))?,
             next_session_object: AtomicU64::new(SESSION_OBJECT_BASE),
             open_sessions: AtomicU64::new(0),

@@ -337,7 +337,11 @@ impl Token {
     /// Whether the cache holds only the token objects used so far (see
     /// `Objects::lazy`).
     pub(crate) fn lazy(&self) -> bool {
-        self.objects.read().map(|o| o.lazy).unwrap_or(false)
+        // Not through the cache's lock: store transactions ask this (the
+        // purge's due rows) while holding the store, and `refresh` takes
+        // the cache's lock before the store's (the other order deadlocked
+        // concurrent logins).
+        self.lazy_mode.load(Ordering::Relaxed)
     }
 
     /// Starts the cache without reading any row (a token over
@@ -346,6 +350,7 @@ impl Token {
     pub(super) fn start_lazy(&self, rev: u64, cap: usize) -> Result<()> {
         let mut o = self.objects.write().map_err(lock_err)?;
         o.lazy = true;
+        self.lazy_mode.store(true, Ordering::Relaxed);
         o.lazy_cap = cap;
         o.rev = rev;
         Ok(())

@@ -412,6 +412,10 @@ impl Token {
         if row.locked {
             return Err(Error::new(CKR_PIN_LOCKED, format!("user {name} is locked")));
         }
+        // One slow check at a time in this process (`Token::pin_check`): a
+        // success resets the count before the next login reserves, so
+        // concurrent right PINs never add up to a lockout.
+        let _one = self.pin_check.lock().map_err(lock_err)?;
         let n = self.store.transaction(|tx| {
             let now =
                 tx.principal(name)?.filter(|p| p.id == row.id).ok_or_else(|| err!(CKR_PIN_INCORRECT, "user gone"))?;
