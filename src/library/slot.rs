@@ -46,7 +46,7 @@ impl Slot {
             if let Err(e) = slot.open(config) {
                 log::warn!("slot {index}: PostgreSQL store not available at C_Initialize, will retry on use: {e}");
             }
-        } else if crate::token::os_access::check(index, sc).is_err() {
+        } else if crate::token::os_access::check_slot(index, sc).is_err() {
             // Not this process's token (logged): the slot stays listed, its
             // token closed; calls that need it get CKR_ACTION_PROHIBITED.
         } else {

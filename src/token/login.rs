@@ -181,14 +181,7 @@ impl Token {
     /// (the slot's mapped user for a mapped slot), `so` or None for the
     /// SO, anything else a named user.
     pub fn login_as(&self, user: UserType, pin: &[u8], name: Option<&str>, has_ro_sessions: bool) -> Result<()> {
-        if !self.os_users.is_empty() || !self.os_groups.is_empty() {
-            let sc = crate::config::SlotConfig {
-                allow_os_users: self.os_users.clone(),
-                allow_os_groups: self.os_groups.clone(),
-                ..Default::default()
-            };
-            super::os_access::check(usize::try_from(self.slot).unwrap_or(usize::MAX), &sc)?;
-        }
+        super::os_access::check(usize::try_from(self.slot).unwrap_or(usize::MAX), &self.os_users, &self.os_groups)?;
         let name = name.filter(|n| *n != "default" || self.mapped_user.is_some());
         match (user, name, self.mapped_user.clone()) {
             (UserType::User, None, Some(mapped)) => self.login_named(&mapped, pin),
@@ -257,7 +250,10 @@ impl Token {
         let sign_waits = s.sign.as_ref().is_some_and(|o| o.needs_auth);
         let decrypt_waits = s.decrypt.as_ref().is_some_and(|o| o.needs_auth);
         let checked = match self.named_user() {
-            Some(who) => self.open_named(&who.name, pin).map(|_| ()),
+            Some(who) => {
+                let serial = self.store.token()?.map(|r| r.serial).unwrap_or_default();
+                self.open_named(&who.name, pin, &serial).map(|_| ())
+            }
             None => self.verify_pin(Role::User, pin).map(|_| ()),
         };
         match checked {

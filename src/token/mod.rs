@@ -111,7 +111,7 @@ pub(crate) fn new_uid() -> Result<String> {
 
 impl Token {
     pub fn open(slot: Handle, sc: &SlotConfig, config: &Config) -> Result<Token> {
-        os_access::check(usize::try_from(slot).unwrap_or(usize::MAX), sc)?;
+        os_access::check_slot(usize::try_from(slot).unwrap_or(usize::MAX), sc)?;
         let pg = sc.pg_options(usize::try_from(slot).unwrap_or(usize::MAX))?;
         let store = match &pg {
             Some(o) => {

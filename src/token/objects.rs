@@ -582,10 +582,11 @@ impl Token {
     /// Private objects, and objects whose row failed its integrity check
     /// (their CKA_PRIVATE may be the edit), are seen by the user only.
     fn visible(&self, obj: &Object) -> bool {
-        if obj.token && self.is_named() {
+        let (user, named) = self.login_view();
+        if obj.token && named {
             return public_view(obj) && Token::named_sees(obj);
         }
-        public_view(obj) || self.is_user()
+        public_view(obj) || user
     }
 
     /// The object `h` as session `s` may see it. `invalid` is the CK_RV for a
@@ -620,8 +621,7 @@ impl Token {
             return Err(Error::new(CKR_OPERATION_ACTIVE, "a find operation is active"));
         }
         self.refresh()?;
-        let user = self.is_user();
-        let named = self.is_named();
+        let (user, named) = self.login_view();
         // Default view: primary versions not pending deletion (src/kms).
         let view = crate::kms::FindView::of(t);
         let epoch = self.login_epoch.load(Ordering::Relaxed);

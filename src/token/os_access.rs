@@ -53,15 +53,20 @@ fn identity() -> Identity {
     Identity { users: names(&passwd, &uids), groups: names(&group, &gids) }
 }
 
-/// Whether this process may use the token of slot `sc` (always, when the
-/// slot names no user and no group).
-pub fn check(slot: usize, sc: &SlotConfig) -> Result<()> {
-    if sc.allow_os_users.is_empty() && sc.allow_os_groups.is_empty() {
+/// Whether this process may use the token of slot `sc`.
+pub fn check_slot(slot: usize, sc: &SlotConfig) -> Result<()> {
+    check(slot, &sc.allow_os_users, &sc.allow_os_groups)
+}
+
+/// Whether this process runs as one of `users` or in one of `groups`
+/// (always, when both are empty: an unrestricted slot).
+pub fn check(slot: usize, users: &[String], groups: &[String]) -> Result<()> {
+    if users.is_empty() && groups.is_empty() {
         return Ok(());
     }
     let me = identity();
-    let user_ok = me.users.iter().any(|u| sc.allow_os_users.contains(u));
-    let group_ok = me.groups.iter().any(|g| sc.allow_os_groups.contains(g));
+    let user_ok = me.users.iter().any(|u| users.contains(u));
+    let group_ok = me.groups.iter().any(|g| groups.contains(g));
     if user_ok || group_ok {
         return Ok(());
     }
@@ -97,13 +102,13 @@ mod tests {
     #[test]
     fn an_unrestricted_slot_and_this_process_own_user_are_allowed() {
         let mut sc: SlotConfig = toml::from_str("path = \"/tmp/x\"").unwrap();
-        check(0, &sc).unwrap();
+        check_slot(0, &sc).unwrap();
         sc.allow_os_users = vec!["no-such-user-here".into()];
-        assert_eq!(check(0, &sc).unwrap_err().rv(), CKR_ACTION_PROHIBITED);
+        assert_eq!(check_slot(0, &sc).unwrap_err().rv(), CKR_ACTION_PROHIBITED);
         sc.allow_os_users.push(identity().users[0].clone());
-        check(0, &sc).unwrap();
+        check_slot(0, &sc).unwrap();
         sc.allow_os_users = vec!["no-such-user-here".into()];
         sc.allow_os_groups = vec![identity().groups[0].clone()];
-        check(0, &sc).unwrap();
+        check_slot(0, &sc).unwrap();
     }
 }

@@ -129,7 +129,13 @@ impl Token {
     }
 
     pub(crate) fn is_named(&self) -> bool {
-        self.login.read().map(|l| l.principal.is_some()).unwrap_or(false)
+        self.login_view().1
+    }
+
+    /// Whether a user is logged in, and whether it is a named one (one
+    /// read of the login: object lookups ask both).
+    pub(super) fn login_view(&self) -> (bool, bool) {
+        self.login.read().map(|l| (l.role == Some(Role::User), l.principal.is_some())).unwrap_or((false, false))
     }
 
     /// The user a `C_Login(CKU_USER)` on this slot logs in as
@@ -145,8 +151,9 @@ impl Token {
         !obj.private && !obj.is_key()
     }
 
-    /// The SO's secret (authority key and all), made at the first use.
-    fn so_secret(&self, serial: &str) -> Result<(PrincipalSecret, Option<PrincipalRow>)> {
+    /// The SO's secret (authority key and all), made at the first use, its
+    /// row if it has one, and the SO PIN subkey that seals it.
+    fn so_secret(&self, serial: &str) -> Result<(PrincipalSecret, Option<PrincipalRow>, Zeroizing<[u8; 32]>)> {
         let l = self.login.read().map_err(lock_err)?;
         if l.role != Some(Role::So) {
             return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "managing users needs the SO logged in"));
@@ -161,13 +168,13 @@ impl Token {
                 let s = PrincipalSecret::open(&row.secret, &subkey, serial, 0, SO_NAME).map_err(|_| {
                     Error::device("the SO's principal secret does not open with the SO PIN key (store damaged?)")
                 })?;
-                Ok((s, Some(row)))
+                Ok((s, Some(row), subkey))
             }
             None => {
                 let row_key = master.row_keys()?.public;
                 let mut s = PrincipalSecret::generate([0; 32], row_key, None)?;
                 s.authority = bytes32(s.ed25519_key()?.public().bytes())?;
-                Ok((s, None))
+                Ok((s, None, subkey))
             }
         }
     }
@@ -248,10 +255,8 @@ impl Token {
             return Err(err!(CKR_ARGUMENTS_BAD, "roles {roles:#x}: user, admin and/or auditor"));
         }
         let serial = self.serial()?;
-        let (authority, so_row) = self.so_secret(&serial)?;
+        let (authority, so_row, subkey) = self.so_secret(&serial)?;
         let (pin_salt, user_subkey) = self.new_pin_key(pin)?;
-        let so_subkey = self.login.read().map_err(lock_err)?.so_subkey.clone();
-        let subkey = so_subkey.ok_or_else(|| Error::new(CKR_USER_NOT_LOGGED_IN, "no SO PIN key"))?;
         self.store.transaction(|tx| {
             if so_row.is_none() {
                 let (record, record_sig) =
@@ -353,7 +358,7 @@ impl Token {
     pub fn user_reset_pin(&self, s: &Session, name: &str, pin: &[u8]) -> Result<()> {
         self.require_so(s)?;
         let serial = self.serial()?;
-        let (authority, so_row) = self.so_secret(&serial)?;
+        let (authority, so_row, _) = self.so_secret(&serial)?;
         if so_row.is_none() {
             return Err(err!(CKR_ARGUMENTS_BAD, "no user {name}"));
         }
@@ -379,7 +384,7 @@ impl Token {
     /// sealed under the new PIN.
     pub(super) fn named_set_pin(&self, who: &PrincipalLogin, old: &[u8], new: &[u8]) -> Result<()> {
         let serial = self.serial()?;
-        let (row, secret) = self.open_named(&who.name, old)?;
+        let (row, secret) = self.open_named(&who.name, old, &serial)?;
         let (pin_salt, subkey) = self.new_pin_key(new)?;
         let sealed = secret.seal(&subkey, &serial, principal_id(row.id)?, &row.name)?;
         self.store.transaction(|tx| {
@@ -399,9 +404,9 @@ impl Token {
     /// attempt is reserved in the store before the PIN is tried, a success
     /// zeroes the count) and checks its record against the authority key
     /// in its secret; returns the row and the opened secret. An unknown
-    /// name costs the same PBKDF2 and is `CKR_PIN_INCORRECT`.
-    pub(super) fn open_named(&self, name: &str, pin: &[u8]) -> Result<(PrincipalRow, PrincipalSecret)> {
-        let serial = self.serial()?;
+    /// name costs the same PBKDF2 and is `CKR_PIN_INCORRECT`. `serial`:
+    /// the token's (its row, as the caller read it).
+    pub(super) fn open_named(&self, name: &str, pin: &[u8], serial: &str) -> Result<(PrincipalRow, PrincipalSecret)> {
         let max = self.policy.max_pin_attempts;
         let Some(row) = self.store.principal(name)?.filter(|p| p.id > crate::store::principals::PRINCIPAL_DEFAULT)
         else {
@@ -452,7 +457,7 @@ impl Token {
         };
         let salt = row.pin.as_ref().ok_or_else(|| Error::device(format!("user {name} has no PIN salt")))?;
         let subkey: Zeroizing<[u8; 32]> = Kek::derive(pin, &salt.salt, salt.iterations)?.subkey(SECRET_LABEL)?;
-        let Ok(secret) = PrincipalSecret::open(&row.secret, &subkey, &serial, principal_id(row.id)?, name) else {
+        let Ok(secret) = PrincipalSecret::open(&row.secret, &subkey, serial, principal_id(row.id)?, name) else {
             return Err(wrong(n));
         };
         // The record the authority signed must be this row's.
@@ -488,8 +493,8 @@ impl Token {
         }
         self.external_kek()?;
         let auth_rev = self.store.auth_revision()?;
-        let (row, _secret) = self.open_named(name, pin)?;
         let serial = self.serial()?;
+        let (row, _secret) = self.open_named(name, pin, &serial)?;
         let mut l = self.login.write().map_err(lock_err)?;
         l.role = Some(Role::User);
         l.master = None;
