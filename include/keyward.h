@@ -58,6 +58,9 @@
 #define CKA_KEYWARD_KEY_ID          (CKA_VENDOR_DEFINED | 0x4B57000EUL)
 /* CK_ULONG: on a copy, the handle of the token key version it follows (0: not a copy). Read-only. */
 #define CKA_KEYWARD_COPY_OF         (CKA_VENDOR_DEFINED | 0x4B57000FUL)
+/* Text: on a key a named user made, the id of the data key sealing it (absent: sealed under the
+ * token master key). Read-only. */
+#define CKA_KEYWARD_SEAL            (CKA_VENDOR_DEFINED | 0x4B570010UL)
 
 /* Version-aware AES-GCM: the token picks the IV; output is
  * "KW" 0x01 | version (4 bytes, big-endian) | IV (12) | ciphertext | tag (16).

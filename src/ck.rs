@@ -118,3 +118,9 @@ pub const CKA_KEYWARD_KEY_ID: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_00
 /// source's lifecycle state, never becomes primary and dies with its
 /// source's purge. Read-only.
 pub const CKA_KEYWARD_COPY_OF: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_000F;
+
+/// Text: on a token key a named user made, the id of the data key its
+/// secrets are sealed under (wrapped only for the principals holding a
+/// grant on it, docs/named-users.md); absent on keys sealed under the
+/// token master key. Read-only.
+pub const CKA_KEYWARD_SEAL: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B57_0010;

@@ -103,12 +103,11 @@ fn a_named_user_logs_in_with_its_own_pin_and_sees_none_of_the_default_users_keys
     // The default user's key is not there for alice, by handle either.
     let e = s.encrypt(&Mechanism::AesCbcPad(IV), key, b"m").unwrap_err();
     assert_eq!(rv(e), RvError::KeyHandleInvalid);
-    // Alice makes no objects in this release (its keys need data keys).
-    let e = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("alice-key")).unwrap_err();
-    assert_eq!(rv(e), RvError::ActionProhibited);
-    let e =
-        s.generate_key(&Mechanism::AesKeyGen, &[Attribute::ValueLen(32.into()), Attribute::Token(false)]).unwrap_err();
-    assert_eq!(rv(e), RvError::ActionProhibited);
+    // Alice's own keys are sealed under their own data keys (tests/grants.rs).
+    let mine = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("alice-key")).unwrap();
+    s.encrypt(&Mechanism::AesCbcPad(IV), mine, b"m").unwrap();
+    s.generate_key(&Mechanism::AesKeyGen, &[Attribute::ValueLen(32.into()), Attribute::Token(false)]).unwrap();
+    assert_eq!(labels(&s), ["", "alice-key", "note"], "and the unlabelled session key");
     s.logout().unwrap();
     // The default user still sees and uses its key; `default` names it too.
     assert_eq!(login_user(&s, CKU_USER, USER_PIN, "default"), OK);
@@ -300,7 +299,13 @@ fn audit_records_name_the_user_of_every_call() {
     let s = t.p11.open_rw_session(t.slot).unwrap();
     assert_eq!(login_user(&s, CKU_USER, ALICE_PIN, "alice"), OK);
     let _ = s.find_objects(&[]).unwrap();
-    let _ = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("refused")).unwrap_err();
+    let k = s
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[Attribute::Token(true), Attribute::ValueLen(32.into()), Attribute::Encrypt(false)],
+        )
+        .unwrap();
+    let _ = s.encrypt(&Mechanism::AesCbcPad(IV), k, b"m").unwrap_err();
     s.logout().unwrap();
     s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
     s.logout().unwrap();
@@ -309,12 +314,12 @@ fn audit_records_name_the_user_of_every_call() {
     assert!(ok, "{out}");
     let records: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let functions: Vec<&str> = records.iter().map(|r| r["function"].as_str().unwrap()).collect();
-    for f in ["C_LoginUser", "C_GenerateKey", "C_Logout"] {
+    for f in ["C_LoginUser", "C_GenerateKey", "C_EncryptInit", "C_Logout"] {
         assert!(functions.contains(&f), "{f} in {functions:?}");
     }
     assert!(records.iter().all(|r| r["principal"] == "alice"), "{out}");
-    let generated = records.iter().find(|r| r["function"] == "C_GenerateKey").unwrap();
-    assert_eq!(generated["result"], "CKR_ACTION_PROHIBITED");
+    let refused = records.iter().find(|r| r["function"] == "C_EncryptInit").unwrap();
+    assert_eq!(refused["result"], "CKR_KEY_FUNCTION_NOT_PERMITTED");
     // The default user's login is not alice's.
     let (_, all) = cli(&t, &["audit", "show", "--json"]);
     let login = all.lines().rev().find(|l| l.contains("\"C_Login\"")).unwrap();
@@ -330,7 +335,7 @@ fn audit_records_name_the_user_of_every_call() {
         })
     };
     assert!(line("result=\"CKR_OK\"").is_some_and(|l| !l.ends_with(" 0")), "{m}");
-    assert!(line("result=\"CKR_ACTION_PROHIBITED\"").is_some_and(|l| l.ends_with(" 1")), "{m}");
+    assert!(line("result=\"CKR_KEY_FUNCTION_NOT_PERMITTED\"").is_some_and(|l| l.ends_with(" 1")), "{m}");
     assert!(!m.contains("user=\"bob\""), "bob made no call: {m}");
 }
 

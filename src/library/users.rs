@@ -66,3 +66,25 @@ impl Library {
         })
     }
 }
+
+impl Library {
+    /// `keyward key grant NAME USER OPS` (the SO logged in on `h`).
+    pub fn key_grant(&self, h: Handle, key: &str, user: &str, ops: u32) -> Result<()> {
+        let call = Call::auth("keyward key grant", Some(h), "key.granted").details(serde_json::json!({
+            "key": key, "user": user, "ops": crate::object::policy::grant::names(ops),
+        }));
+        self.with_session(h, |s, t| audited(t, call, || t.grant(s, key, user, ops)))
+    }
+
+    /// `keyward key revoke NAME USER` (the SO logged in on `h`).
+    pub fn key_revoke(&self, h: Handle, key: &str, user: &str) -> Result<()> {
+        let call = Call::auth("keyward key revoke", Some(h), "key.revoked")
+            .details(serde_json::json!({ "key": key, "user": user }));
+        self.with_session(h, |s, t| audited(t, call, || t.revoke(s, key, user)))
+    }
+
+    /// `keyward key grants NAME`.
+    pub fn key_grants(&self, h: Handle, key: &str) -> Result<Vec<crate::token::GrantInfo>> {
+        self.with_session(h, |_, t| t.key_grants(key))
+    }
+}

@@ -98,6 +98,9 @@ pub struct Object {
     /// lifecycle rules of `kms::check_use` have nothing to refuse (decided
     /// once here instead of four attribute lookups per key use).
     unrestricted: bool,
+    /// The object carries CKA_KEYWARD_SEAL: its secrets are sealed under a
+    /// data key of its own, held by its grantees only (token::grants).
+    dek_sealed: bool,
     integrity: Integrity,
 }
 
@@ -152,6 +155,7 @@ impl Object {
                 && !dated(CKA_START_DATE)
                 && !dated(CKA_END_DATE)
         };
+        let dek_sealed = attrs.get(crate::ck::CKA_KEYWARD_SEAL).is_some();
         Ok(Object {
             handle,
             uid,
@@ -166,6 +170,7 @@ impl Object {
             material: RwLock::new(None),
             issued_in: std::sync::atomic::AtomicU64::new(0),
             unrestricted,
+            dek_sealed,
             integrity: Integrity::Verified,
         })
     }
@@ -178,6 +183,12 @@ impl Object {
 
     pub fn integrity(&self) -> &Integrity {
         &self.integrity
+    }
+
+    /// The id of the data key this object is sealed under (its
+    /// CKA_KEYWARD_SEAL); `None`: sealed under the token master key.
+    pub fn seal_id(&self) -> Option<&[u8]> {
+        if self.dek_sealed { self.attrs.get(crate::ck::CKA_KEYWARD_SEAL) } else { None }
     }
 
     /// See the field: no lifecycle rule can refuse a use of this key.

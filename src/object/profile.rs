@@ -73,6 +73,7 @@ fn build(handle: Handle, id: CK_PROFILE_ID) -> Object {
         material: std::sync::RwLock::new(None),
         issued_in: std::sync::atomic::AtomicU64::new(0),
         unrestricted: false,
+        dek_sealed: false,
         integrity: Integrity::Verified,
     }
 }

@@ -248,6 +248,7 @@ rules! {
     CKA_KEYWARD_PRIOR_STATE: KEY, Ulong, TOKEN_SET, create NONE, gen NONE;
     CKA_KEYWARD_KEY_ID:   KEY, Text, TOKEN_SET | FIXED, create NONE, gen NONE;
     CKA_KEYWARD_COPY_OF:  KEY, Ulong, TOKEN_SET | FIXED, create NONE, gen NONE;
+    CKA_KEYWARD_SEAL:     KEY, Text, TOKEN_SET | FIXED, create NONE, gen NONE;
     // template-only directives: never stored (the kms layer strips them)
     CKA_KEYWARD_ROTATE:   KEY, Bool, TOKEN_SET, create NONE, gen NONE;
     CKA_KEYWARD_ALL_VERSIONS: KEY, Bool, TOKEN_SET, create NONE, gen NONE;

@@ -53,6 +53,7 @@ pub const CKA_KEYWARD_PRIOR_STATE: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED | 0x4B
 
 pub use crate::ck::CKA_KEYWARD_COPY_OF;
 pub use crate::ck::CKA_KEYWARD_KEY_ID;
+pub use crate::ck::CKA_KEYWARD_SEAL;
 
 /// The version-aware AES-GCM envelope (see `envelope.rs`). Parameter:
 /// none, or the additional authenticated data as a plain byte string.
@@ -89,6 +90,7 @@ pub const PUBLISHED: &[(&str, CK_ULONG)] = &[
     ("CKA_KEYWARD_PRIOR_STATE", CKA_KEYWARD_PRIOR_STATE),
     ("CKA_KEYWARD_KEY_ID", CKA_KEYWARD_KEY_ID),
     ("CKA_KEYWARD_COPY_OF", CKA_KEYWARD_COPY_OF),
+    ("CKA_KEYWARD_SEAL", CKA_KEYWARD_SEAL),
     ("CKM_KEYWARD_AES_GCM", CKM_KEYWARD_AES_GCM),
     ("CKM_KEYWARD_ML_KEM_DETERMINISTIC", CKM_KEYWARD_ML_KEM_DETERMINISTIC),
     ("KEYWARD_STATE_ENABLED", KEYWARD_STATE_ENABLED),

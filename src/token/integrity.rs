@@ -53,6 +53,9 @@ pub(crate) struct RowIntegrity {
     serial: RwLock<Option<String>>,
     /// Every row of the store carries a MAC (a row without one fails).
     bound: AtomicBool,
+    /// The row keys of data-key-sealed rows (`RowClass::Key`), by seal id:
+    /// those of the keys the login holds a grant on (token::grants).
+    per_key: RwLock<std::collections::HashMap<Vec<u8>, RowKey>>,
 }
 
 impl RowIntegrity {
@@ -93,28 +96,54 @@ impl RowIntegrity {
         }
     }
 
-    fn key(&self, class: RowClass) -> Option<RowKey> {
+    fn key(&self, class: &RowClass) -> Option<RowKey> {
         let slot = match class {
             RowClass::Secret => &self.secret,
             RowClass::Public => &self.public,
+            RowClass::Key(id) => return self.per_key.read().ok().and_then(|m| m.get(id).cloned()),
         };
         slot.read().ok().and_then(|k| k.clone())
+    }
+
+    /// Learns (or replaces) the row key of the rows sealed under data key `id`.
+    pub(crate) fn set_key_row_key(&self, id: &[u8], key: RowKey) {
+        if let Ok(mut m) = self.per_key.write() {
+            m.insert(id.to_vec(), key);
+        }
+    }
+
+    /// Forgets the row keys of these data keys (`None`: every one).
+    pub(crate) fn forget_key_row_keys(&self, ids: Option<&[Vec<u8>]>) {
+        if let Ok(mut m) = self.per_key.write() {
+            match ids {
+                Some(ids) => ids.iter().for_each(|id| {
+                    m.remove(id);
+                }),
+                None => m.clear(),
+            }
+        }
     }
 }
 
 /// Which row key a row needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum RowClass {
     Secret,
     Public,
+    /// A row sealed under data key `.0` (it carries CKA_KEYWARD_SEAL): the
+    /// data key's own row key, which only its grantees hold.
+    Key(Vec<u8>),
 }
 
 /// Classifies a row from its stored bytes. Anything that does not clearly
 /// decode as a public object without secrets needs the secret key.
 pub(crate) fn row_class(public: &[u8], sealed: &[u8]) -> RowClass {
     let Ok(attrs) = codec::decode_attrs_ref(public) else { return RowClass::Secret };
-    let no_secrets = codec::decode_attrs_ref(sealed).is_ok_and(|s| s.is_empty());
     let get = |ty: CK_ATTRIBUTE_TYPE| attrs.iter().rev().find(|(t, _)| *t == ty).map(|(_, v)| *v);
+    if let Some(id) = get(CKA_KEYWARD_SEAL) {
+        return RowClass::Key(id.to_vec());
+    }
+    let no_secrets = codec::decode_attrs_ref(sealed).is_ok_and(|s| s.is_empty());
     let class = get(CKA_CLASS).and_then(crate::object::ulong);
     let private = get(CKA_PRIVATE).is_some_and(|v| v.first() != Some(&0));
     let secret_class = matches!(class, Some(CKO_SECRET_KEY | CKO_PRIVATE_KEY) | None);
@@ -141,11 +170,12 @@ impl Token {
     /// The MAC of row `id` with these blobs, under the key its class needs.
     pub(crate) fn row_mac(&self, id: i64, uid: &str, public: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
         let class = row_class(public, sealed);
-        let key = self.integrity.key(class).ok_or_else(|| {
+        let key = self.integrity.key(&class).ok_or_else(|| {
             Error::new(
                 CKR_USER_NOT_LOGGED_IN,
                 match class {
                     RowClass::Secret => "writing this token object needs a login (its integrity key)",
+                    RowClass::Key(_) => "writing this token object needs a grant on its key (its data key)",
                     RowClass::Public => {
                         "writing token objects needs a login in this process first (or [store] kek_file): \
                          the token's integrity key is not known yet"
@@ -158,7 +188,7 @@ impl Token {
 
     /// Checks a stored row against its MAC with what this process knows.
     pub(crate) fn check_row(&self, row: &ObjectRow) -> Integrity {
-        let key = self.integrity.key(row_class(&row.public, &row.sealed));
+        let key = self.integrity.key(&row_class(&row.public, &row.sealed));
         match (&row.mac, key) {
             (None, _) if self.integrity.bound() => {
                 Integrity::Failed("the row has no integrity MAC but the store is bound".into())
@@ -207,7 +237,7 @@ impl Token {
                 if !marker && !rows.iter().any(|r| r.mac.is_some()) {
                     for r in rows.iter().filter(|r| r.mac.is_none()) {
                         let k = match row_class(&r.public, &r.sealed) {
-                            RowClass::Secret => &keys.secret,
+                            RowClass::Secret | RowClass::Key(_) => &keys.secret,
                             RowClass::Public => &keys.public,
                         };
                         tx.set_mac(r.id, &k.mac(r.id, &r.uid, &r.public, &r.sealed))?;
@@ -237,7 +267,7 @@ impl Token {
     }
 
     /// Rebuilds every token object of the cache from the store.
-    fn reload_token_objects(&self) -> Result<()> {
+    pub(super) fn reload_token_objects(&self) -> Result<()> {
         let mut o = self.objects.write().map_err(super::lock_err)?;
         if o.lazy {
             // Not held resident: the cached token objects are read again

@@ -33,6 +33,10 @@ pub(super) struct Login {
     pub(super) so_subkey: Option<zeroize::Zeroizing<[u8; 32]>>,
     /// A named user's login (`principal.rs`): no master key.
     pub(super) principal: Option<super::principal::PrincipalLogin>,
+    /// A named user's keys (`grants.rs`).
+    pub(super) named: Option<std::sync::Arc<super::grants::NamedKeys>>,
+    /// The grants the login holds, with their data keys (`grants.rs`).
+    pub(super) grants: super::grants::Grants,
 }
 
 /// The serial and the wrapped master key of `role` in the token row.
@@ -292,8 +296,11 @@ impl Token {
         l.proof = None;
         l.principal = None;
         l.so_subkey = None;
+        l.named = None;
+        l.grants.clear();
         self.login_epoch.fetch_add(1, Ordering::Relaxed);
         drop(l);
+        self.integrity.forget_key_row_keys(None);
         if let Ok(mut o) = self.objects.write()
             && o.session_objects > 0
         {

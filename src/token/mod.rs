@@ -14,6 +14,8 @@
 pub mod asym;
 mod audited;
 mod derive;
+mod grants;
+pub use grants::GrantInfo;
 pub(crate) mod integrity;
 pub(crate) mod kek;
 // DSA and PKCS#3 DH (legacy).
@@ -337,7 +339,10 @@ impl Token {
     ) -> impl Fn(&str, CK_ATTRIBUTE_TYPE, &[u8]) -> Result<Zeroizing<Vec<u8>>> + 'a {
         move |uid, ty, sealed| {
             self.require_intact(obj)?;
-            self.master()?.unseal(uid, ty, sealed)
+            match obj.seal_id() {
+                Some(id) => self.open_dek_attr(obj, id, uid, ty, sealed),
+                None => self.master()?.unseal(uid, ty, sealed),
+            }
         }
     }
 
@@ -376,12 +381,6 @@ impl Token {
     /// Stores a validated new object (sealing its secrets for the token) and
     /// returns its handle.
     pub fn insert(&self, s: &Session, mut n: NewObject) -> Result<Handle> {
-        if let Some(who) = self.named_user() {
-            // Its keys are sealed under their own data keys, wrapped for
-            // their grantees (docs/named-users.md slice 4): not built, so
-            // refused rather than sealed where this user could not open them.
-            return Err(err!(CKR_ACTION_PROHIBITED, "named user {} cannot make objects in this release", who.name));
-        }
         // Every new object, whatever made it, passes the key policy.
         self.key_policy.check_new_object(&n)?;
         let token = n.flag(CKA_TOKEN);
@@ -396,16 +395,33 @@ impl Token {
             if self.role()?.is_none() && self.store.token()?.is_none() {
                 return Err(Error::new(CKR_TOKEN_NOT_RECOGNIZED, "token not initialized"));
             }
-            let master = if n.secrets.is_empty() { None } else { Some(self.master()?) };
-            let mut sealed = Vec::with_capacity(n.secrets.len());
-            for (ty, v) in &n.secrets {
-                let m = master.as_ref().ok_or_else(|| Error::general("no master key"))?;
-                sealed.push(((*ty), m.seal(&uid, *ty, v)?));
-            }
+            // A named user's key is sealed under its own data key, wrapped
+            // for its grantees (`grants.rs`); the others under the master key.
+            let (sealed, new_dek) = if self.is_named() {
+                self.seal_for_named(&mut n, &uid)?
+            } else {
+                let master = if n.secrets.is_empty() { None } else { Some(self.master()?) };
+                let mut sealed = Vec::with_capacity(n.secrets.len());
+                for (ty, v) in &n.secrets {
+                    let m = master.as_ref().ok_or_else(|| Error::general("no master key"))?;
+                    sealed.push(((*ty), m.seal(&uid, *ty, v)?));
+                }
+                (sealed, None)
+            };
             let public = codec::encode_attrs(n.attrs.iter());
             let sealed_blob = codec::encode_attrs(sealed.iter().map(|(t, v)| (*t, v.as_slice())));
             let mac = |id| self.row_mac(id, &uid, &public, &sealed_blob);
-            let (id, w) = self.store.transaction_tracked(|tx| tx.insert_object(&uid, &public, &sealed_blob, &mac))?;
+            let (id, w) = self.store.transaction_tracked(|tx| {
+                for g in new_dek.iter().flat_map(|(_, rows)| rows) {
+                    tx.put_grant(g)?;
+                }
+                tx.insert_object(&uid, &public, &sealed_blob, &mac)
+            })?;
+            if let Some((g, rows)) = new_dek
+                && let Some(first) = rows.first()
+            {
+                self.hold_new_grant(&first.key_id, g)?;
+            }
             let secrets = sealed.into_iter().map(|(t, v)| (t as CK_ATTRIBUTE_TYPE, Secret::Sealed(v))).collect();
             let obj = Object::new(id as Handle, uid, None, n.attrs, secrets)?;
             let h = obj.handle;

@@ -272,7 +272,7 @@ fn object_from_row(row: &ObjectRow, integrity: crate::object::Integrity) -> Resu
 }
 
 /// Whether a session without the user logged in sees `obj` (see `Token::visible`).
-fn public_view(obj: &Object) -> bool {
+pub(super) fn public_view(obj: &Object) -> bool {
     !obj.private && !matches!(obj.integrity(), crate::object::Integrity::Failed(_))
 }
 
@@ -583,8 +583,8 @@ impl Token {
     /// (their CKA_PRIVATE may be the edit), are seen by the user only.
     fn visible(&self, obj: &Object) -> bool {
         let (user, named) = self.login_view();
-        if obj.token && named {
-            return public_view(obj) && Token::named_sees(obj);
+        if obj.token && (named || obj.seal_id().is_some()) {
+            return self.sees_token_object(obj, user, named);
         }
         public_view(obj) || user
     }
@@ -626,8 +626,8 @@ impl Token {
         let view = crate::kms::FindView::of(t);
         let epoch = self.login_epoch.load(Ordering::Relaxed);
         let admit = |obj: &Arc<Object>| {
-            let seen = match named && obj.token {
-                true => public_view(obj) && Token::named_sees(obj),
+            let seen = match obj.token && (named || obj.seal_id().is_some()) {
+                true => self.sees_token_object(obj, user, named),
                 false => user || public_view(obj),
             };
             let ok = seen && view.admits(obj);

@@ -150,6 +150,10 @@ impl Token {
     pub fn check_key(&self, obj: &Object, mech: &Mechanism, purpose: Purpose) -> Result<()> {
         // An edited or unchecked row decides nothing (token::integrity).
         self.require_intact(obj)?;
+        // A named user's key: the grant must allow this use (`grants.rs`).
+        if let Some(id) = obj.seal_id() {
+            self.check_grant(obj, id, purpose)?;
+        }
         check_key_use(obj, mech, purpose)?;
         self.key_policy().check_use(obj, mech, purpose.attribute())?;
         let Some(src) = crate::kms::attrs::copy_source(obj) else {

@@ -8,11 +8,9 @@
 //! PIN key; never the token master key. So a named user's login opens
 //! none of the keys sealed under the master key, and sees none of them:
 //! its view of token objects is the public non-key objects
-//! ([`Token::named_sees`]). It cannot make objects: a key made by a named
-//! user is sealed under its own data key and wrapped for its grantees
-//! (slice 4, not built), so `Token::insert` refuses it
-//! (`CKR_ACTION_PROHIBITED`) rather than seal it where the user could not
-//! open it again.
+//! ([`Token::sees_token_object`]) and the keys it holds grants on: a key
+//! made by a named user is sealed under its own data key and wrapped for
+//! its grantees (`grants.rs`).
 //!
 //! The authority is the SO: its Ed25519 key (in the SO's principal secret,
 //! row 0, sealed under a subkey of the SO PIN key, made at the first `user
@@ -43,7 +41,7 @@ pub const ROLE_AUDITOR: u32 = 4;
 pub const FLAG_TOTP: u32 = 1;
 
 /// HKDF label of the PIN subkey that seals a principal secret.
-pub(super) const SECRET_LABEL: &[u8] = b"keyward principal secret v1";
+pub const SECRET_LABEL: &[u8] = b"keyward principal secret v1";
 
 /// The SO principal's name (reserved).
 const SO_NAME: &str = "so";
@@ -144,16 +142,25 @@ impl Token {
         self.mapped_user.as_deref()
     }
 
-    /// Whether a named user's login sees token object `obj`: public
-    /// objects that are not keys (certificates, data), nothing sealed under
-    /// the master key.
-    pub(super) fn named_sees(obj: &crate::object::Object) -> bool {
-        !obj.private && !obj.is_key()
+    /// Whether this login sees token object `obj` (`user`, `named`: what
+    /// `login_view` said): a key sealed under a data key only with a grant
+    /// on it (`grants.rs`); a named user, besides those, the public objects
+    /// that are not keys (certificates, data), nothing sealed under the
+    /// master key; the others as PKCS#11 says.
+    pub(super) fn sees_token_object(&self, obj: &crate::object::Object, user: bool, named: bool) -> bool {
+        match obj.seal_id() {
+            Some(id) => user && self.holds_grant(id),
+            None if named => super::objects::public_view(obj) && !obj.private && !obj.is_key(),
+            None => user || super::objects::public_view(obj),
+        }
     }
 
     /// The SO's secret (authority key and all), made at the first use, its
     /// row if it has one, and the SO PIN subkey that seals it.
-    fn so_secret(&self, serial: &str) -> Result<(PrincipalSecret, Option<PrincipalRow>, Zeroizing<[u8; 32]>)> {
+    pub(super) fn so_secret(
+        &self,
+        serial: &str,
+    ) -> Result<(PrincipalSecret, Option<PrincipalRow>, Zeroizing<[u8; 32]>)> {
         let l = self.login.read().map_err(lock_err)?;
         if l.role != Some(Role::So) {
             return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "managing users needs the SO logged in"));
@@ -179,7 +186,7 @@ impl Token {
         }
     }
 
-    fn serial(&self) -> Result<String> {
+    pub(super) fn serial(&self) -> Result<String> {
         Ok(self.store.token()?.ok_or_else(|| Error::new(CKR_TOKEN_NOT_RECOGNIZED, "token not initialized"))?.serial)
     }
 
@@ -494,10 +501,13 @@ impl Token {
         self.external_kek()?;
         let auth_rev = self.store.auth_revision()?;
         let serial = self.serial()?;
-        let (row, _secret) = self.open_named(name, pin, &serial)?;
+        let (row, secret) = self.open_named(name, pin, &serial)?;
+        let public_row_key = secret.public_row_key.clone();
+        let (keys, grants) = self.open_named_keys(&row, secret, &serial)?;
         let mut l = self.login.write().map_err(lock_err)?;
         l.role = Some(Role::User);
         l.master = None;
+        l.named = Some(std::sync::Arc::new(keys));
         let name_arc = std::sync::Arc::from(row.name.as_str());
         l.principal = Some(PrincipalLogin {
             id: row.id,
@@ -508,7 +518,11 @@ impl Token {
             auth_rev,
         });
         l.proof = Some((serial, Vec::new()));
-        Ok(())
+        drop(l);
+        // Public objects it makes are MACed with the public row key; its
+        // keys with their data keys' row keys.
+        self.integrity.set_public_key(public_row_key);
+        self.install_grants(grants)
     }
 
     /// A named user's login after another process (or host) changed
@@ -532,10 +546,13 @@ impl Token {
             );
             return self.clear_login();
         }
-        let mut l = self.login.write().map_err(lock_err)?;
-        if let Some(p) = l.principal.as_mut().filter(|p| p.id == who.id) {
-            p.auth_rev = p.auth_rev.max(now);
+        {
+            let mut l = self.login.write().map_err(lock_err)?;
+            if let Some(p) = l.principal.as_mut().filter(|p| p.id == who.id) {
+                p.auth_rev = p.auth_rev.max(now);
+            }
         }
-        Ok(())
+        // A grant given or revoked meanwhile (`grants.rs`).
+        self.reload_grants()
     }
 }

@@ -117,6 +117,67 @@ pub enum KeyCmd {
         #[arg(long)]
         file: PathBuf,
     },
+    /// The SO grants USER the operations OPS on a key a named user made:
+    /// encrypt,decrypt,sign,verify,wrap,unwrap,derive,encapsulate,decapsulate,
+    /// admin, or use (every use), all.
+    Grant {
+        name: String,
+        user: String,
+        ops: String,
+        /// SO PIN (else $KEYWARD_SO_PIN, else a prompt).
+        #[arg(long, env = "KEYWARD_SO_PIN", hide_env_values = true)]
+        so_pin: Option<String>,
+    },
+    /// The SO revokes USER's grant on a key (its wrap of the key's data key goes).
+    Revoke {
+        name: String,
+        user: String,
+        /// SO PIN (else $KEYWARD_SO_PIN, else a prompt).
+        #[arg(long, env = "KEYWARD_SO_PIN", hide_env_values = true)]
+        so_pin: Option<String>,
+    },
+    /// Who holds which grant on a key a named user made.
+    Grants {
+        name: String,
+        /// SO PIN (else $KEYWARD_SO_PIN, else a prompt).
+        #[arg(long, env = "KEYWARD_SO_PIN", hide_env_values = true)]
+        so_pin: Option<String>,
+    },
+}
+
+/// The grant commands: run as the SO (through its recovery wraps).
+fn run_grant(lib: &Library, slot: Handle, cmd: KeyCmd) -> Result<String, String> {
+    let so_pin = match &cmd {
+        KeyCmd::Grant { so_pin, .. } | KeyCmd::Revoke { so_pin, .. } | KeyCmd::Grants { so_pin, .. } => so_pin.clone(),
+        _ => None,
+    };
+    let h = lib.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).map_err(e)?;
+    let so = crate::format::pin_or_prompt(so_pin, "SO PIN")?;
+    let out = lib.login(h, CKU_SO, so.as_bytes()).map_err(|x| format!("SO login: {x}")).and_then(|()| match cmd {
+        KeyCmd::Grant { name, user, ops, .. } => {
+            let bits = keyward::object::policy::grant::parse(&ops).map_err(e)?;
+            lib.key_grant(h, &name, &user, bits).map_err(e)?;
+            Ok(format!("granted {} on {name} to {user}", keyward::object::policy::grant::names(bits)))
+        }
+        KeyCmd::Revoke { name, user, .. } => {
+            lib.key_revoke(h, &name, &user).map_err(e)?;
+            Ok(format!("revoked {user}'s grant on {name}"))
+        }
+        KeyCmd::Grants { name, .. } => {
+            let gs = lib.key_grants(h, &name).map_err(e)?;
+            let mut s = format!("{:<24} {:<40} GRANTED BY\n", "USER", "OPERATIONS");
+            for g in gs {
+                let ops =
+                    if g.ops == 0 { "(recovery)".to_string() } else { keyward::object::policy::grant::names(g.ops) };
+                s.push_str(&format!("{:<24} {:<40} {}\n", g.user, ops, g.granter));
+            }
+            Ok(s.trim_end().to_string())
+        }
+        _ => Err("not a grant command".into()),
+    });
+    let _ = lib.logout(h);
+    let _ = lib.close_session(h);
+    out
 }
 
 fn versions(v: Option<u64>) -> Versions {
@@ -317,6 +378,9 @@ fn create(
 
 /// Runs one `keyward key ...` command; returns what to print.
 pub fn run_key(lib: &Library, slot: Handle, pin: &PinArg, cmd: KeyCmd) -> Result<String, String> {
+    if matches!(cmd, KeyCmd::Grant { .. } | KeyCmd::Revoke { .. } | KeyCmd::Grants { .. }) {
+        return run_grant(lib, slot, cmd);
+    }
     let h = user_session(lib, slot, pin)?;
     let out = run_key_in(lib, h, cmd);
     let _ = lib.close_session(h);
@@ -429,6 +493,9 @@ fn run_key_in(lib: &Library, h: Handle, cmd: KeyCmd) -> Result<String, String> {
                 Zeroizing::new(std::fs::read(&file).map_err(|x| format!("cannot read {}: {x}", file.display()))?);
             let hs = lib.kms_import(h, &name, &data, &random_id()?).map_err(e)?;
             format!("imported {name} ({} object(s)), version 1", hs.len())
+        }
+        KeyCmd::Grant { .. } | KeyCmd::Revoke { .. } | KeyCmd::Grants { .. } => {
+            return Err("grant commands run as the SO".into());
         }
     })
 }

@@ -757,5 +757,7 @@ fn hex_of(v: &[u8]) -> String {
     if v.is_empty() { "0".into() } else { ::hex::encode(v) }
 }
 
+pub mod grant;
+
 #[cfg(test)]
 mod tests;

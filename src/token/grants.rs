@@ -1,0 +1,480 @@
+//! Keys of named users and their grants (issue 17; docs/named-users.md
+//! §1, §4, §6, slices 4-5).
+//!
+//! A key a named user makes is sealed under a data key (DEK) of its own,
+//! not under the token master key: its secret attributes are
+//! `store::wrap::Dek::seal_attr` ciphertexts, its rows carry
+//! `CKA_KEYWARD_SEAL` (the DEK's id: the key id of the managed key it was
+//! made for, kept by its versions, the other half of its pair and its
+//! copies) and are MACed with the DEK's row key (`integrity::RowClass::Key`).
+//! The DEK exists at rest only as HPKE wraps in `grants` rows: one for
+//! every principal holding a grant (the creator: every use and ADMIN) and
+//! one for the SO's recovery key (ops 0). So a user's PIN plus a copy of
+//! the store opens exactly the keys granted to that user.
+//!
+//! A grant row is signed by its granter; a login accepts a grant only from
+//! itself, the SO (the authority), or a principal whose authority-signed
+//! record has the admin role, so nobody can slip a key it knows into
+//! another user's view. Which operations a grant allows is a check
+//! (`object::policy::grant`), not a seal: a grantee holding the DEK holds
+//! the key.
+//!
+//! The login holds the DEKs of its grants (`Login::grants`) and their row
+//! keys (`RowIntegrity`); another process's grant or revoke bumps the
+//! authorization revision, and the next refresh re-reads the login's grants
+//! ([`Token::reload_grants`]): a revoked key's material is forgotten and the
+//! key becomes invisible.
+//!
+//! Owns: who holds which DEK, sealing under it, grant and revoke. Must not
+//! touch: the byte formats (`store::wrap`), the login's PIN checks
+//! (`principal.rs`).
+#![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
+
+use super::principal::{ROLE_AUDITOR, ROLE_KEY_ADMIN};
+use super::session::Session;
+use super::{Token, lock_err};
+use crate::ck::*;
+use crate::err;
+use crate::error::{Error, Result};
+use crate::object::policy::grant as ops;
+use crate::object::{Object, Purpose};
+use crate::store::principals::{PRINCIPAL_DEFAULT, PRINCIPAL_SO};
+use crate::store::wrap::{self, Dek, PrincipalRecord, PrincipalSecret};
+use crate::store::{GrantRow, PrincipalRow, codec};
+use std::collections::HashMap;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// What a named user's login holds beyond its name: its opened secret,
+/// the token serial, and the SO's recovery key (from the SO's record).
+pub(super) struct NamedKeys {
+    pub(super) id: i64,
+    pub(super) roles: u32,
+    pub(super) serial: String,
+    pub(super) secret: PrincipalSecret,
+    /// The SO's X25519 public key (every new DEK is wrapped for it).
+    so_x25519: [u8; 32],
+}
+
+/// One grant the login holds: its operations and the opened DEK.
+pub(super) struct GrantKey {
+    pub(super) ops: u32,
+    pub(super) dek: Dek,
+}
+
+/// The grants a login holds, by seal id.
+pub(super) type Grants = HashMap<Vec<u8>, Arc<GrantKey>>;
+
+/// The secret attributes of an object, sealed.
+pub(super) type SealedAttrs = Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)>;
+
+/// A data key made for a new key, and the grant rows to write with it.
+pub(super) type NewDek = (Arc<GrantKey>, Vec<GrantRow>);
+
+/// What `keyward key grants` shows of one grant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantInfo {
+    pub user: String,
+    pub ops: u32,
+    pub granter: String,
+}
+
+/// What the SO opened of one key for a grant change.
+struct SoKey {
+    so: PrincipalSecret,
+    serial: String,
+    /// The key's seal id and data key.
+    id: Vec<u8>,
+    dek: Dek,
+    principals: Vec<PrincipalRow>,
+}
+
+fn pid(id: i64) -> Result<u32> {
+    u32::try_from(id).map_err(|_| Error::device(format!("principal id {id} out of range")))
+}
+
+/// The records of `rows` whose authority signature verifies and that match
+/// their row, by id (a row that does not is skipped, with a warning).
+fn verified_records(rows: &[PrincipalRow], authority: &[u8; 32], serial: &str) -> HashMap<i64, PrincipalRecord> {
+    let mut out = HashMap::new();
+    for row in rows {
+        let ok = wrap::verify(authority, &row.record, &row.record_sig)
+            .and_then(|()| PrincipalRecord::from_payload(&row.record))
+            .ok()
+            .filter(|r| i64::from(r.id) == row.id && r.name == row.name && r.serial == serial && r.roles == row.roles);
+        match ok {
+            Some(r) => {
+                out.insert(row.id, r);
+            }
+            None => log::warn!("principal {} ({}): its record does not verify: ignored", row.id, row.name),
+        }
+    }
+    out
+}
+
+/// The seal AAD's class and key type of an object being made.
+fn class_and_type(attrs: &crate::object::AttrMap) -> (u64, u64) {
+    let class = attrs.ulong(CKA_CLASS).unwrap_or(0);
+    let key_type = attrs.ulong(CKA_KEY_TYPE).unwrap_or(0);
+    (class as u64, key_type as u64)
+}
+
+impl Token {
+    /// After a named user's PIN opened its secret: its keys and grants
+    /// (one read of the principals and of its grants).
+    pub(super) fn open_named_keys(
+        &self,
+        row: &PrincipalRow,
+        secret: PrincipalSecret,
+        serial: &str,
+    ) -> Result<(NamedKeys, Grants)> {
+        let (rows, grants) = self.store.transaction(|tx| Ok((tx.principals()?, tx.grants_of(row.id)?)))?;
+        let records = verified_records(&rows, &secret.authority, serial);
+        let so = records.get(&PRINCIPAL_SO).ok_or_else(|| Error::device("the SO's principal record is missing"))?;
+        let keys = NamedKeys { id: row.id, roles: row.roles, serial: serial.to_string(), so_x25519: so.x25519, secret };
+        let g = Self::open_grants(&keys, &records, &grants);
+        Ok((keys, g))
+    }
+
+    /// The grants of `grants` (rows of principal `keys.id`) this login
+    /// accepts, with their DEKs opened.
+    fn open_grants(keys: &NamedKeys, records: &HashMap<i64, PrincipalRecord>, grants: &[GrantRow]) -> Grants {
+        let mut out = Grants::new();
+        for g in grants.iter().filter(|g| g.principal == keys.id) {
+            let hex = hex::encode(&g.key_id);
+            let Some(granter) = records.get(&g.granter) else {
+                log::warn!("grant on key {hex}: its granter {} has no valid record: ignored", g.granter);
+                continue;
+            };
+            let trusted = g.granter == keys.id || g.granter == PRINCIPAL_SO || granter.roles & ROLE_KEY_ADMIN != 0;
+            let payload = match (pid(keys.id), pid(g.granter)) {
+                (Ok(me), Ok(by)) => wrap::grant_payload(&keys.serial, &g.key_id, me, g.ops, &g.wrap, by),
+                _ => continue,
+            };
+            if !trusted || wrap::verify(&granter.ed25519, &payload, &g.sig).is_err() {
+                log::warn!("grant on key {hex} by principal {}: not signed by a trusted granter: ignored", g.granter);
+                continue;
+            }
+            let Ok(me) = pid(keys.id) else { continue };
+            match wrap::unwrap_dek(&g.wrap, &keys.secret.x25519[..], &keys.serial, &g.key_id, me) {
+                Ok(dek) => {
+                    out.insert(g.key_id.clone(), Arc::new(GrantKey { ops: g.ops, dek }));
+                }
+                Err(_) => log::warn!("grant on key {hex}: its wrap does not open: ignored"),
+            }
+        }
+        out
+    }
+
+    /// Makes `grants` the login's: learns their row keys, forgets the
+    /// material and row keys of the ones no longer held, and checks again
+    /// the cached rows that could not be checked before.
+    pub(super) fn install_grants(&self, grants: Grants) -> Result<()> {
+        let mut rowkeys = Vec::with_capacity(grants.len());
+        for (id, g) in &grants {
+            rowkeys.push((id.clone(), g.dek.row_key()?));
+        }
+        let lost: Vec<Vec<u8>> = {
+            let mut l = self.login.write().map_err(lock_err)?;
+            let lost = l.grants.keys().filter(|k| !grants.contains_key(*k)).cloned().collect();
+            l.grants = grants;
+            lost
+        };
+        for (id, k) in rowkeys {
+            self.integrity.set_key_row_key(&id, k);
+        }
+        if !lost.is_empty() {
+            self.integrity.forget_key_row_keys(Some(&lost));
+            let o = self.objects.read().map_err(lock_err)?;
+            for obj in o.map.values().filter(|x| x.seal_id().is_some_and(|s| lost.iter().any(|l| l == s))) {
+                obj.forget_material();
+            }
+        }
+        self.recheck_unverified()
+    }
+
+    /// Whether the login holds a grant on data key `id`.
+    pub(super) fn holds_grant(&self, id: &[u8]) -> bool {
+        self.login.read().is_ok_and(|l| l.grants.contains_key(id))
+    }
+
+    /// The use check of a data-key-sealed key: its grant must allow `p`.
+    pub(super) fn check_grant(&self, obj: &Object, id: &[u8], p: Purpose) -> Result<()> {
+        let l = self.login.read().map_err(lock_err)?;
+        let who = l.principal.as_ref().map(|p| p.name.as_str()).unwrap_or("default");
+        match l.grants.get(id) {
+            Some(g) => ops::permits(g.ops, p, who),
+            None => Err(err!(CKR_KEY_HANDLE_INVALID, "no visible object with handle {}", obj.handle)),
+        }
+    }
+
+    /// Opens secret attribute `ty` of `obj`, sealed under data key `id`.
+    pub(super) fn open_dek_attr(
+        &self,
+        obj: &Object,
+        id: &[u8],
+        uid: &str,
+        ty: CK_ATTRIBUTE_TYPE,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let g = self.login.read().map_err(lock_err)?.grants.get(id).cloned();
+        let g =
+            g.ok_or_else(|| err!(CKR_KEY_FUNCTION_NOT_PERMITTED, "no grant on the key of object {}", obj.handle))?;
+        g.dek.open_attr(id, uid, ty as u64, obj.class as u64, obj.key_type.unwrap_or(0) as u64, sealed)
+    }
+
+    /// Seals `secrets` of a token object a named user makes, under the DEK
+    /// of its key: the one the login holds for `CKA_KEYWARD_SEAL` (a copy)
+    /// or the key id (another version, the second half of a pair), else a
+    /// new one. Sets `CKA_KEYWARD_SEAL`, learns the row key, and returns
+    /// the sealed values and, for a new DEK, the grant rows to write with
+    /// the object.
+    pub(super) fn seal_for_named(
+        &self,
+        n: &mut crate::object::template::NewObject,
+        uid: &str,
+    ) -> Result<(SealedAttrs, Option<NewDek>)> {
+        let (class, key_type) = class_and_type(&n.attrs);
+        let is_key = matches!(class as CK_ULONG, CKO_SECRET_KEY | CKO_PRIVATE_KEY | CKO_PUBLIC_KEY);
+        if !is_key {
+            if n.flag(CKA_PRIVATE) || !n.secrets.is_empty() {
+                return Err(Error::new(
+                    CKR_ACTION_PROHIBITED,
+                    "a named user's private objects other than keys are not supported: make it CKA_PRIVATE false",
+                ));
+            }
+            return Ok((Vec::new(), None));
+        }
+        let id = match n.attrs.get(CKA_KEYWARD_SEAL) {
+            Some(s) => s.to_vec(),
+            None => n
+                .attrs
+                .get(CKA_KEYWARD_KEY_ID)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| Error::general("key without a key id"))?,
+        };
+        let keys = self.named_keys()?;
+        let held = self.login.read().map_err(lock_err)?.grants.get(&id).cloned();
+        let (g, new) = match held {
+            Some(g) => (g, None),
+            None if n.attrs.get(CKA_KEYWARD_SEAL).is_some() => {
+                return Err(Error::new(CKR_KEY_FUNCTION_NOT_PERMITTED, "no grant on the key this object copies"));
+            }
+            None => {
+                if keys.roles & ROLE_AUDITOR != 0 && keys.roles & !ROLE_AUDITOR == 0 {
+                    return Err(Error::new(CKR_ACTION_PROHIBITED, "an auditor makes no keys"));
+                }
+                let g = Arc::new(GrantKey { ops: ops::ALL, dek: Dek::generate()? });
+                let rows = vec![
+                    self.signed_grant(
+                        &keys,
+                        &g.dek,
+                        &id,
+                        keys.id,
+                        keys.secret.x25519_key()?.public().bytes(),
+                        ops::ALL,
+                    )?,
+                    self.signed_grant(&keys, &g.dek, &id, PRINCIPAL_SO, &keys.so_x25519, 0)?,
+                ];
+                (g.clone(), Some((g, rows)))
+            }
+        };
+        n.attrs.insert(CKA_KEYWARD_SEAL, &id);
+        let mut sealed = Vec::with_capacity(n.secrets.len());
+        for (ty, v) in &n.secrets {
+            sealed.push((*ty, g.dek.seal_attr(&id, uid, *ty as u64, class, key_type, v)?));
+        }
+        self.integrity.set_key_row_key(&id, g.dek.row_key()?);
+        Ok((sealed, new))
+    }
+
+    /// After the object of a new DEK committed: the login holds its grant.
+    pub(super) fn hold_new_grant(&self, id: &[u8], g: Arc<GrantKey>) -> Result<()> {
+        self.login.write().map_err(lock_err)?.grants.insert(id.to_vec(), g);
+        Ok(())
+    }
+
+    fn named_keys(&self) -> Result<Arc<NamedKeys>> {
+        self.login.read().map_err(lock_err)?.named.clone().ok_or_else(|| Error::general("no named login"))
+    }
+
+    /// A grant row of `dek` (seal id `id`) for principal `to` (X25519
+    /// public key `to_x25519`) with `ops`, signed by the login's user.
+    fn signed_grant(
+        &self,
+        keys: &NamedKeys,
+        dek: &Dek,
+        id: &[u8],
+        to: i64,
+        to_x25519: &[u8],
+        ops: u32,
+    ) -> Result<GrantRow> {
+        grant_row(&keys.secret, keys.id, &keys.serial, dek, id, to, to_x25519, ops)
+    }
+
+    /// Checks again the cached token objects that could not be checked
+    /// (their row key was not known): a new grant makes them checkable.
+    pub(super) fn recheck_unverified(&self) -> Result<()> {
+        let unchecked = {
+            let o = self.objects.read().map_err(lock_err)?;
+            o.map.values().any(|obj| obj.token && *obj.integrity() == crate::object::Integrity::Unverified)
+        };
+        if unchecked { self.reload_token_objects() } else { Ok(()) }
+    }
+
+    /// After another process changed principals or grants: the login's
+    /// grants as the store has them now.
+    pub(super) fn reload_grants(&self) -> Result<()> {
+        let Ok(keys) = self.named_keys() else { return Ok(()) };
+        let (rows, grants) = self.store.transaction(|tx| Ok((tx.principals()?, tx.grants_of(keys.id)?)))?;
+        let records = verified_records(&rows, &keys.secret.authority, &keys.serial);
+        let g = Self::open_grants(&keys, &records, &grants);
+        self.install_grants(g)
+    }
+
+    // ---- grant and revoke (the SO, through its recovery wraps) -------------
+
+    /// The seal id of the key named `name` (its label or key id): one key
+    /// a named user made.
+    fn sealed_key(&self, name: &str) -> Result<(Vec<u8>, Vec<crate::store::ObjectRow>)> {
+        let mut ids = self.store.lookup(crate::store::index::Lookup::Label(name.as_bytes()))?;
+        ids.extend(self.store.lookup(crate::store::index::Lookup::KeyId(name.as_bytes()))?);
+        let mut seals: Vec<Vec<u8>> = Vec::new();
+        let mut rows = Vec::new();
+        for id in ids {
+            let Some(row) = self.store.object(id)? else { continue };
+            let attrs = codec::decode_attrs_ref(&row.public)?;
+            if let Some((_, s)) = attrs.iter().rev().find(|(t, _)| *t == CKA_KEYWARD_SEAL) {
+                if !seals.iter().any(|x| x == s) {
+                    seals.push(s.to_vec());
+                }
+                rows.push(row);
+            }
+        }
+        match seals.len() {
+            0 => Err(err!(
+                CKR_ARGUMENTS_BAD,
+                "no key named {name:?} made by a named user (the default user's keys are sealed under the master key \
+                 and cannot be granted in this release)"
+            )),
+            1 => {
+                let id = seals.remove(0);
+                rows.retain(|r| {
+                    codec::decode_attrs_ref(&r.public).is_ok_and(|a| {
+                        a.iter().rev().find(|(t, _)| *t == CKA_KEYWARD_SEAL).is_some_and(|(_, s)| *s == id)
+                    })
+                });
+                Ok((id, rows))
+            }
+            n => Err(err!(CKR_ARGUMENTS_BAD, "{n} keys are named {name:?}: name one by its key id")),
+        }
+    }
+
+    /// The SO's secret and the DEK of key `name` (through the SO's
+    /// recovery wrap, checked against the key's rows), and the principals.
+    fn so_dek(&self, name: &str) -> Result<SoKey> {
+        let serial = self.serial()?;
+        let (so, so_row, _) = self.so_secret(&serial)?;
+        if so_row.is_none() {
+            return Err(err!(CKR_ARGUMENTS_BAD, "no named users: nothing to grant"));
+        }
+        let (id, rows) = self.sealed_key(name)?;
+        let (principals, grants) = self.store.transaction(|tx| Ok((tx.principals()?, tx.grants_on(&id)?)))?;
+        let recovery = grants
+            .iter()
+            .find(|g| g.principal == PRINCIPAL_SO)
+            .ok_or_else(|| Error::device(format!("key {name}: no recovery wrap for the SO")))?;
+        let dek = wrap::unwrap_dek(&recovery.wrap, &so.x25519[..], &serial, &id, 0)?;
+        // The DEK must be the key's: its row key checks the key's rows.
+        let rk = dek.row_key()?;
+        if !rows.iter().all(|r| r.mac.as_ref().is_some_and(|m| rk.verify(r.id, &r.uid, &r.public, &r.sealed, m))) {
+            return Err(Error::device(format!("key {name}: its rows do not check under the recovered data key")));
+        }
+        Ok(SoKey { so, serial, id, dek, principals })
+    }
+
+    /// `keyward key grant NAME USER OPS` by the SO: user `user` may do
+    /// `ops` with the key `name` (a new grant, or its ops replaced).
+    pub fn grant(&self, s: &Session, name: &str, user: &str, grant_ops: u32) -> Result<()> {
+        self.require_so_rw(s)?;
+        if grant_ops == 0 || grant_ops & !ops::ALL != 0 {
+            return Err(err!(CKR_ARGUMENTS_BAD, "operations {grant_ops:#x} out of range"));
+        }
+        let SoKey { so, serial, id, dek, principals } = self.so_dek(name)?;
+        let records = verified_records(&principals, &so.authority, &serial);
+        let row = principals
+            .iter()
+            .find(|p| p.name == user && p.id > PRINCIPAL_DEFAULT)
+            .ok_or_else(|| err!(CKR_ARGUMENTS_BAD, "no user {user}"))?;
+        let rec =
+            records.get(&row.id).ok_or_else(|| Error::device(format!("user {user}: its record does not verify")))?;
+        if rec.roles & !ROLE_AUDITOR == 0 {
+            return Err(err!(CKR_ACTION_PROHIBITED, "user {user} is an auditor: auditors get no grants"));
+        }
+        if grant_ops & ops::ADMIN != 0 && rec.roles & ROLE_KEY_ADMIN == 0 {
+            return Err(err!(
+                CKR_ACTION_PROHIBITED,
+                "user {user} has no admin role: ADMIN goes to administrators only"
+            ));
+        }
+        let g = grant_row(&so, PRINCIPAL_SO, &serial, &dek, &id, row.id, &rec.x25519, grant_ops)?;
+        self.store.transaction(|tx| tx.put_grant(&g))?;
+        self.refresh()
+    }
+
+    /// `keyward key revoke NAME USER` by the SO: `user`'s grant on key
+    /// `name` goes (with its wrap of the data key).
+    pub fn revoke(&self, s: &Session, name: &str, user: &str) -> Result<()> {
+        self.require_so_rw(s)?;
+        let SoKey { id, principals, .. } = self.so_dek(name)?;
+        let row = principals
+            .iter()
+            .find(|p| p.name == user && p.id > PRINCIPAL_DEFAULT)
+            .ok_or_else(|| err!(CKR_ARGUMENTS_BAD, "no user {user}"))?;
+        if !self.store.transaction(|tx| tx.delete_grant(&id, row.id))? {
+            return Err(err!(CKR_ARGUMENTS_BAD, "user {user} holds no grant on key {name}"));
+        }
+        self.refresh()
+    }
+
+    /// `keyward key grants NAME`: who holds which grant on key `name`.
+    pub fn key_grants(&self, name: &str) -> Result<Vec<GrantInfo>> {
+        let (id, _) = self.sealed_key(name)?;
+        let (principals, grants) = self.store.transaction(|tx| Ok((tx.principals()?, tx.grants_on(&id)?)))?;
+        let name_of =
+            |id: i64| principals.iter().find(|p| p.id == id).map(|p| p.name.clone()).unwrap_or(id.to_string());
+        Ok(grants
+            .iter()
+            .map(|g| GrantInfo { user: name_of(g.principal), ops: g.ops, granter: name_of(g.granter) })
+            .collect())
+    }
+
+    fn require_so_rw(&self, s: &Session) -> Result<()> {
+        if self.role()? != Some(crate::store::Role::So) {
+            return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "grants are changed by the SO"));
+        }
+        if !s.rw {
+            return Err(Error::new(CKR_SESSION_READ_ONLY, "changing grants needs a R/W session"));
+        }
+        Ok(())
+    }
+}
+
+/// A grant row of `dek` (seal id `id`) for principal `to` with `ops`,
+/// signed by principal `by` (secret `signer`).
+#[allow(clippy::too_many_arguments)]
+fn grant_row(
+    signer: &PrincipalSecret,
+    by: i64,
+    serial: &str,
+    dek: &Dek,
+    id: &[u8],
+    to: i64,
+    to_x25519: &[u8],
+    ops: u32,
+) -> Result<GrantRow> {
+    let w = wrap::wrap_dek(dek, to_x25519, serial, id, pid(to)?)?;
+    let payload = wrap::grant_payload(serial, id, pid(to)?, ops, &w, pid(by)?);
+    let sig = wrap::sign(&signer.ed25519_key()?, &payload)?;
+    Ok(GrantRow { key_id: id.to_vec(), principal: to, ops, wrap: w, granter: by, sig: sig.to_vec() })
+}
