@@ -407,3 +407,47 @@ fn revoke_worker() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// Lifecycle acts need ADMIN on the key: alice (its creator) rotates and
+/// deletes her key; bob, granted decrypt only, can do neither; the
+/// default user (the CLI) does not even find it. A new version is sealed
+/// under the key's own data key: bob's grant covers it.
+#[test]
+fn lifecycle_acts_need_admin_on_the_key() {
+    use common::vendor::CKA_KEYWARD_ROTATE;
+    let (t, k) = with_alice_keys();
+    assert!(so_cli(&t, &["key", "grant", "aes-a", "bob", "decrypt"]).0);
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    login_as(&s, ALICE_PIN, "alice");
+    let v2 = s
+        .generate_key(&Mechanism::AesKeyGen, &[Attribute::Label(b"aes-a".to_vec()), vbool(CKA_KEYWARD_ROTATE, true)])
+        .unwrap();
+    assert_ne!(v2, k.aes);
+    let ct = s.encrypt(&Mechanism::AesCbcPad(IV), v2, b"version 2").unwrap();
+    assert_ne!(value(&s, v2), k.aes_value, "fresh material");
+    s.logout().unwrap();
+
+    login_as(&s, BOB_PIN, "bob");
+    let found = s.find_objects(&[Attribute::Label(b"aes-a".to_vec())]).unwrap();
+    assert_eq!(found, [v2], "bob sees the primary version");
+    assert_eq!(s.decrypt(&Mechanism::AesCbcPad(IV), v2, &ct).unwrap(), b"version 2");
+    let e = s.update_attributes(v2, &[Attribute::Label(b"mine".to_vec())]).unwrap_err();
+    assert_eq!(rv(e), RvError::ActionProhibited);
+    assert_eq!(rv(s.destroy_object(v2).unwrap_err()), RvError::ActionProhibited);
+    let e = s
+        .generate_key(&Mechanism::AesKeyGen, &[Attribute::Label(b"aes-a".to_vec()), vbool(CKA_KEYWARD_ROTATE, true)])
+        .unwrap_err();
+    assert_eq!(rv(e), RvError::ActionProhibited);
+    s.logout().unwrap();
+
+    // The default user's CLI: alice's keys are not there.
+    let (ok, out) = cli(&t, &["key", "list"]);
+    assert!(ok && out.contains("default-key") && !out.contains("aes-a") && !out.contains("rsa-a"), "{out}");
+    let (ok, out) = cli(&t, &["key", "delete", "aes-a"]);
+    assert!(!ok && out.contains("no key named"), "{out}");
+
+    login_as(&s, ALICE_PIN, "alice");
+    let v2 = s.find_objects(&[Attribute::Label(b"aes-a".to_vec())]).unwrap()[0];
+    s.destroy_object(v2).unwrap();
+    assert!(s.find_objects(&[Attribute::Label(b"aes-a".to_vec())]).unwrap().is_empty());
+}

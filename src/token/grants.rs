@@ -71,6 +71,23 @@ pub(super) type SealedAttrs = Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)>;
 /// A data key made for a new key, and the grant rows to write with it.
 pub(super) type NewDek = (Arc<GrantKey>, Vec<GrantRow>);
 
+/// What seals the secret attributes of a new row of a key.
+pub(super) enum Sealer {
+    Master(crate::store::seal::MasterKey),
+    /// The key's seal id and the login's grant on it.
+    Dek(Vec<u8>, Arc<GrantKey>),
+}
+
+impl Sealer {
+    /// Seals attribute `ty` of row `uid` (of class `class`, key type `key_type`).
+    pub(super) fn seal(&self, uid: &str, ty: u64, class: u64, key_type: u64, v: &[u8]) -> Result<Vec<u8>> {
+        match self {
+            Sealer::Master(m) => m.seal(uid, ty, v),
+            Sealer::Dek(id, g) => g.dek.seal_attr(id, uid, ty, class, key_type, v),
+        }
+    }
+}
+
 /// What `keyward key grants` shows of one grant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GrantInfo {
@@ -191,6 +208,42 @@ impl Token {
             }
         }
         self.recheck_unverified()
+    }
+
+    /// Whether this login administers token key `obj`: a key sealed under
+    /// a data key needs a grant with ADMIN on it; a key sealed under the
+    /// master key, a login holding the master key (not a named user's).
+    pub(super) fn administers(&self, obj: &Object) -> bool {
+        let Ok(l) = self.login.read() else { return false };
+        match obj.seal_id() {
+            Some(id) => l.grants.get(id).is_some_and(|g| g.ops & ops::ADMIN != 0),
+            None => l.principal.is_none(),
+        }
+    }
+
+    /// Refuses a lifecycle act (rotate, disable, delete, restore, tag,
+    /// expire, C_SetAttributeValue, C_DestroyObject) on token key `obj` by
+    /// a login that does not administer it: `CKR_ACTION_PROHIBITED`.
+    pub(super) fn require_admin_of(&self, obj: &Object) -> Result<()> {
+        if !obj.token || self.administers(obj) {
+            return Ok(());
+        }
+        let l = self.login.read().map_err(lock_err)?;
+        let who = l.principal.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "the default user".into());
+        Err(err!(CKR_ACTION_PROHIBITED, "{who} does not administer this key (no ADMIN grant on it)"))
+    }
+
+    /// What seals the secrets of a new version of the key of `obj`: its
+    /// data key (the login must hold it), else the master key.
+    pub(super) fn sealer_for(&self, obj: &Object) -> Result<Sealer> {
+        match obj.seal_id() {
+            Some(id) => {
+                let g = self.login.read().map_err(lock_err)?.grants.get(id).cloned();
+                let g = g.ok_or_else(|| err!(CKR_ACTION_PROHIBITED, "no grant on the data key of this key"))?;
+                Ok(Sealer::Dek(id.to_vec(), g))
+            }
+            None => Ok(Sealer::Master(self.master()?)),
+        }
     }
 
     /// Whether the login holds a grant on data key `id`.

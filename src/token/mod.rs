@@ -529,6 +529,10 @@ impl Token {
         }
         self.check_write(s, obj.token, obj.private)?;
         self.require_intact(&obj)?;
+        if obj.is_key() {
+            // A grantee without ADMIN uses the key, never changes it.
+            self.require_admin_of(&obj)?;
+        }
         let is_so = self.role()? == Some(Role::So);
         // A non-modifiable key may still be disabled or expire earlier
         // (the one lifecycle rule, src/kms/rules.rs).

@@ -416,10 +416,13 @@ impl Token {
     /// `key_id`. Through the store's lookup columns when the token is not
     /// held resident, else from the cache.
     pub(crate) fn token_objects_named(&self, key_id: Option<&[u8]>, label: Option<&[u8]>) -> Result<Vec<Arc<Object>>> {
+        // Only what this login may see: no named user's key without a grant.
+        let (user, named) = self.login_view();
         let by = |o: &Object| {
             o.token
                 && key_id.is_none_or(|k| crate::kms::attrs::key_id_of(o) == k)
                 && label.is_none_or(|l| o.label() == l)
+                && (!(named || o.seal_id().is_some()) || self.sees_token_object(o, user, named))
         };
         if !self.lazy() {
             return Ok(self.all_objects()?.into_iter().filter(|o| by(o)).collect());

@@ -24,7 +24,7 @@ impl Token {
     /// live primary) after the grace period; with a grace of 0 deletes them
     /// now. Returns the time the deletion becomes permanent (0 = done).
     pub fn kms_delete(&self, name: &KeyName, which: Versions) -> Result<i64> {
-        self.require_user()?;
+        self.require_admin(name)?;
         self.refresh()?;
         let grace = self.kms.grace() as i64;
         let now = clock::now();
@@ -92,6 +92,7 @@ impl Token {
     /// deletion of `obj` (of every version of its class when it is the
     /// primary, since the key is what a plain client sees and destroys).
     pub fn kms_soft_destroy(&self, obj: &Object) -> Result<()> {
+        self.require_admin_of(obj)?;
         if state_of(obj) == KEYWARD_STATE_PENDING_DELETION {
             // Destroyed once already, as far as a plain client can tell.
             return Err(err!(CKR_OBJECT_HANDLE_INVALID, "object {} is already scheduled for deletion", obj.handle));
@@ -129,6 +130,7 @@ impl Token {
     /// copy): deletes its row and the token copies that follow it, in one
     /// transaction.
     pub fn kms_destroy_now(&self, obj: &Object) -> Result<()> {
+        self.require_admin_of(obj)?;
         let handle = obj.handle as i64;
         let scope = Scope::of(self, None, &[obj.handle])?;
         let (ch, w) = self.store().transaction_tracked(|tx| {

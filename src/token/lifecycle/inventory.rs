@@ -18,7 +18,9 @@ impl Token {
     pub fn kms_keys(&self, all: bool) -> Result<Vec<KeyInfo>> {
         self.require_user()?;
         let mut groups: BTreeMap<KeyName, Vec<Arc<Object>>> = BTreeMap::new();
-        for o in self.all_objects()?.into_iter().filter(|o| o.is_key() && copy_source(o).is_none()) {
+        let (user, named) = self.login_view();
+        let seen = |o: &Object| !(named || o.seal_id().is_some()) || self.sees_token_object(o, user, named);
+        for o in self.all_objects()?.into_iter().filter(|o| o.is_key() && copy_source(o).is_none() && seen(o)) {
             groups.entry(KeyName::of(&o)).or_default().push(o);
         }
         Ok(groups.iter().map(|(n, os)| key_info(n, os)).filter(|k| all || k.primary_version.is_some()).collect())

@@ -27,6 +27,8 @@ impl Token {
                     && is_primary(o)
                     && state_of(o) == KEYWARD_STATE_ENABLED
                     && o.ulong(CKA_KEYWARD_NEXT_ROTATION).is_some_and(|t| t != 0 && t as i64 <= now)
+                    // (only the keys this login can seal a new version of)
+                    && self.administers(o)
             })
             .collect();
         let mut out = Vec::new();
@@ -140,6 +142,13 @@ impl Token {
     /// them together with what automatic runs of this process did.
     pub fn kms_maintain(&self) -> Result<Report> {
         self.require_user()?;
+        if let Some(who) = self.named_user() {
+            return Err(crate::err!(
+                CKR_ACTION_PROHIBITED,
+                "user {}: `keyward maintain` runs as the default user",
+                who.name
+            ));
+        }
         while self.kms.running.swap(true, Ordering::AcqRel) {
             std::thread::yield_now();
         }

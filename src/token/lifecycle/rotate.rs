@@ -54,15 +54,22 @@ impl Token {
         name: &KeyName,
         gen_mech: Option<CK_MECHANISM_TYPE>,
     ) -> Result<(Vec<Fresh>, CK_MECHANISM_TYPE)> {
-        let master = self.master()?;
         let objs = self.kms_objects(name)?;
         let live: Vec<&Arc<Object>> =
             objs.iter().filter(|o| is_primary(o) && state_of(o) != KEYWARD_STATE_PENDING_DELETION).collect();
         let pick = |c| live.iter().find(|o| o.class == c).copied();
-        let seal = |uid: &str, secrets: &BTreeMap<CK_ATTRIBUTE_TYPE, zeroize::Zeroizing<Vec<u8>>>| -> Result<Vec<u8>> {
+        // The key's own data key (a named user's key), else the master key.
+        let (sealer, key_type) = match live.first() {
+            Some(first) => (self.sealer_for(first)?, first.key_type.unwrap_or(0) as u64),
+            None => (crate::token::grants::Sealer::Master(self.master()?), 0),
+        };
+        let seal = |uid: &str,
+                    class: CK_OBJECT_CLASS,
+                    secrets: &BTreeMap<CK_ATTRIBUTE_TYPE, zeroize::Zeroizing<Vec<u8>>>|
+         -> Result<Vec<u8>> {
             let mut sealed = Vec::new();
             for (ty, v) in secrets {
-                sealed.push((*ty as u64, master.seal(uid, *ty as u64, v)?));
+                sealed.push((*ty as u64, sealer.seal(uid, *ty as u64, class as u64, key_type, v)?));
             }
             Ok(codec::encode_attrs(sealed.iter().map(|(t, v)| (*t, v.as_slice()))))
         };
@@ -97,7 +104,7 @@ impl Token {
             secrets.insert(CKA_VALUE, value);
             let mut material = BTreeMap::new();
             material.insert(CKA_VALUE_LEN, ulong_bytes(len as CK_ULONG));
-            let sealed = seal(&uid, &secrets)?;
+            let sealed = seal(&uid, CKO_SECRET_KEY, &secrets)?;
             return Ok((vec![Fresh { class: CKO_SECRET_KEY, uid, material, sealed }], mech));
         }
         let Some(p) = pick(CKO_PRIVATE_KEY) else {
@@ -141,11 +148,11 @@ impl Token {
         let mut out = Vec::new();
         if public.is_some() {
             let uid = crate::token::new_uid()?;
-            let sealed = seal(&uid, &pubn.secrets)?;
+            let sealed = seal(&uid, CKO_PUBLIC_KEY, &pubn.secrets)?;
             out.push(Fresh { class: CKO_PUBLIC_KEY, uid, material: material_of(&pubn), sealed });
         }
         let uid = crate::token::new_uid()?;
-        let sealed = seal(&uid, &privn.secrets)?;
+        let sealed = seal(&uid, CKO_PRIVATE_KEY, &privn.secrets)?;
         out.push(Fresh { class: CKO_PRIVATE_KEY, uid, material: material_of(&privn), sealed });
         Ok((out, mech))
     }
@@ -162,7 +169,7 @@ impl Token {
         due: Option<(&str, i64)>,
         gen_mech: Option<CK_MECHANISM_TYPE>,
     ) -> Result<Option<Rotated>> {
-        self.require_user()?;
+        self.require_admin(name)?;
         self.refresh()?;
         let (fresh, mech) = self.fresh_version(name, gen_mech)?;
         let now = clock::now();
