@@ -232,7 +232,8 @@ impl Library {
     /// successful Updates keep it.
     fn op<T>(&self, h: Handle, kind: OpKind, f: impl FnOnce(&mut Session, &Arc<Token>) -> Result<T>) -> Result<T> {
         self.with_session(h, |s, t| {
-            let r = f(s, t);
+            // (a named user's key: its grant may have been revoked meanwhile)
+            let r = t.check_active_grant(s, kind).and_then(|()| f(s, t));
             if let Err(e) = &r
                 && !e.keeps_operation()
             {

@@ -339,7 +339,8 @@ fn a_grant_lets_bob_decrypt_but_not_sign() {
 }
 
 /// Bob's process decrypts in a loop; the SO revokes from another process;
-/// bob's next call there fails.
+/// bob's next call there fails, and so does the end of a decryption bob
+/// started before the revoke.
 #[test]
 fn a_revoke_reaches_bob_in_another_process() {
     let (t, k) = with_alice_keys();
@@ -372,6 +373,7 @@ fn a_revoke_reaches_bob_in_another_process() {
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && text.contains("revoked: KeyHandleInvalid"), "{text}");
+    assert!(text.contains("in flight: KeyFunctionNotPermitted"), "{text}");
 }
 
 fn hex(b: &[u8]) -> String {
@@ -391,6 +393,10 @@ fn revoke_worker() {
     let hexct = std::env::var("WORKER_CT").unwrap();
     let ct: Vec<u8> = (0..hexct.len()).step_by(2).map(|i| u8::from_str_radix(&hexct[i..i + 2], 16).unwrap()).collect();
     let progress = std::env::var("WORKER_PROGRESS").unwrap();
+    // An operation started before the revoke, finished after it.
+    let s2 = p11.open_rw_session(slot).unwrap();
+    s2.decrypt_init(&Mechanism::AesCbcPad(IV), key).unwrap();
+    s2.decrypt_update(&ct).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         match s.decrypt(&Mechanism::AesCbcPad(IV), key, &ct) {
@@ -400,6 +406,7 @@ fn revoke_worker() {
             }
             Err(e) => {
                 println!("revoked: {:?}", rv(e));
+                println!("in flight: {:?}", rv(s2.decrypt_final().unwrap_err()));
                 return;
             }
         }

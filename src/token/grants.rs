@@ -246,6 +246,31 @@ impl Token {
         }
     }
 
+    /// Before each further call of the operation of `kind` active in `s`
+    /// on a named user's key: the grant it was started under must still
+    /// allow it (a revoke in another process reaches operations already
+    /// started: `CKR_KEY_FUNCTION_NOT_PERMITTED`, which ends them). Keys
+    /// sealed under the master key cost one flag test.
+    pub fn check_active_grant(&self, s: &Session, kind: crate::types::OpKind) -> Result<()> {
+        use crate::types::OpKind;
+        let (key, p) = match kind {
+            OpKind::Encrypt => (s.encrypt.as_ref().map(|o| &o.key), Purpose::Encrypt),
+            OpKind::Decrypt => (s.decrypt.as_ref().map(|o| &o.key), Purpose::Decrypt),
+            OpKind::Sign => (s.sign.as_ref().map(|o| &o.key), Purpose::Sign),
+            OpKind::Verify => (s.verify.as_ref().map(|o| &o.key), Purpose::Verify),
+            OpKind::MessageEncrypt => (s.message_encrypt.as_ref().map(|o| &o.key), Purpose::Encrypt),
+            OpKind::MessageDecrypt => (s.message_decrypt.as_ref().map(|o| &o.key), Purpose::Decrypt),
+            OpKind::Digest => return Ok(()),
+        };
+        let Some(id) = key.and_then(|k| k.seal_id()) else { return Ok(()) };
+        self.refresh_if_stale()?;
+        let l = self.login.read().map_err(lock_err)?;
+        match l.grants.get(id) {
+            Some(g) if g.ops & ops::bit(p) != 0 => Ok(()),
+            _ => Err(Error::new(CKR_KEY_FUNCTION_NOT_PERMITTED, "the grant this operation was started under is gone")),
+        }
+    }
+
     /// Whether the login holds a grant on data key `id`.
     pub(super) fn holds_grant(&self, id: &[u8]) -> bool {
         self.login.read().is_ok_and(|l| l.grants.contains_key(id))
