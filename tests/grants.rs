@@ -458,3 +458,75 @@ fn lifecycle_acts_need_admin_on_the_key() {
     s.destroy_object(v2).unwrap();
     assert!(s.find_objects(&[Attribute::Label(b"aes-a".to_vec())]).unwrap().is_empty());
 }
+
+/// Bob's data key of alice's key, read from a store copy while bob held
+/// a grant.
+fn bobs_dek_from_the_store(t: &Token) -> (Vec<u8>, keyward::store::wrap::Dek) {
+    use keyward::store::seal::Kek;
+    use keyward::store::wrap::{PrincipalSecret, unwrap_dek};
+    let c = rusqlite::Connection::open(t.dir.path().join("token/token.sqlite")).unwrap();
+    let serial: String = c.query_row("SELECT serial FROM token", [], |r| r.get(0)).unwrap();
+    let (id, salt, iter, sealed): (i64, Vec<u8>, u32, Vec<u8>) = c
+        .query_row("SELECT id, pin_salt, pin_iter, secret FROM principals WHERE name = 'bob'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .unwrap();
+    let sub =
+        Kek::derive(BOB_PIN.as_bytes(), &salt, iter).unwrap().subkey(keyward::token::principal::SECRET_LABEL).unwrap();
+    let bob = PrincipalSecret::open(&sealed, &sub, &serial, id as u32, "bob").unwrap();
+    let (key_id, wrap): (Vec<u8>, Vec<u8>) = c
+        .query_row("SELECT key_id, wrap FROM grants WHERE principal = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    let dek = unwrap_dek(&wrap, &bob.x25519[..], &serial, &key_id, id as u32).unwrap();
+    (key_id, dek)
+}
+
+/// Whether `dek` opens the sealed CKA_VALUE of a row of key `key_id`.
+fn dek_opens_a_row(t: &Token, key_id: &[u8], dek: &keyward::store::wrap::Dek) -> bool {
+    let c = rusqlite::Connection::open(t.dir.path().join("token/token.sqlite")).unwrap();
+    let mut st = c.prepare("SELECT uid, sealed FROM objects").unwrap();
+    let rows: Vec<(String, Vec<u8>)> =
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    rows.iter().any(|(uid, sealed)| {
+        keyward::store::codec::decode_attrs(sealed)
+            .unwrap()
+            .iter()
+            .any(|(ty, v)| dek.open_attr(key_id, uid, *ty, 4, 0x1f, v).is_ok())
+    })
+}
+
+/// A revoke re-keys: the data key bob took from the store while he held
+/// the grant opens nothing after it; alice, and carol who keeps her grant
+/// (logged in across the revoke), still use the key.
+#[test]
+fn a_revoke_re_keys_the_key() {
+    if on_postgres() {
+        return; // reads the SQLite file directly
+    }
+    let (t, _) = with_alice_keys();
+    add_user(&t, "carol", "carol-pin-123");
+    assert!(so_cli(&t, &["key", "grant", "aes-a", "bob", "decrypt"]).0);
+    assert!(so_cli(&t, &["key", "grant", "aes-a", "carol", "decrypt"]).0);
+    let (key_id, old) = bobs_dek_from_the_store(&t);
+    assert!(dek_opens_a_row(&t, &key_id, &old), "control: bob's data key opens alice's key before the revoke");
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    login_as(&s, ALICE_PIN, "alice");
+    let aes = s.find_objects(&[Attribute::Label(b"aes-a".to_vec())]).unwrap()[0];
+    let ct = s.encrypt(&Mechanism::AesCbcPad(IV), aes, b"before").unwrap();
+    s.logout().unwrap();
+    login_as(&s, "carol-pin-123", "carol");
+    let aes = s.find_objects(&[Attribute::Label(b"aes-a".to_vec())]).unwrap()[0];
+    assert_eq!(s.decrypt(&Mechanism::AesCbcPad(IV), aes, &ct).unwrap(), b"before");
+
+    let (ok, out) = so_cli(&t, &["key", "revoke", "aes-a", "bob"]);
+    assert!(ok, "{out}");
+    assert!(!dek_opens_a_row(&t, &key_id, &old), "after the revoke the old data key opens no row");
+    // Carol's login (another process re-keyed) goes on at its next call.
+    assert_eq!(s.decrypt(&Mechanism::AesCbcPad(IV), aes, &ct).unwrap(), b"before");
+    s.logout().unwrap();
+    login_as(&s, ALICE_PIN, "alice");
+    let aes = s.find_objects(&[Attribute::Label(b"aes-a".to_vec())]).unwrap()[0];
+    assert_eq!(s.decrypt(&Mechanism::AesCbcPad(IV), aes, &ct).unwrap(), b"before");
+    let (ok, out) = so_cli(&t, &["key", "grants", "aes-a"]);
+    assert!(ok && !out.contains("bob") && out.contains("carol") && out.contains("alice"), "{out}");
+}

@@ -191,11 +191,18 @@ impl Token {
         for (id, g) in &grants {
             rowkeys.push((id.clone(), g.dek.row_key()?));
         }
-        let lost: Vec<Vec<u8>> = {
+        let (lost, rekeyed): (Vec<Vec<u8>>, bool) = {
             let mut l = self.login.write().map_err(lock_err)?;
             let lost = l.grants.keys().filter(|k| !grants.contains_key(*k)).cloned().collect();
+            // A key re-keyed elsewhere (a revoke): its rows were checked
+            // with the old row key before these grants came.
+            let rekeyed = grants.iter().any(|(id, g)| {
+                l.grants.get(id).is_some_and(|old| {
+                    old.dek.row_key().ok().map(|k| *k.bytes()) != g.dek.row_key().ok().map(|k| *k.bytes())
+                })
+            });
             l.grants = grants;
-            lost
+            (lost, rekeyed)
         };
         for (id, k) in rowkeys {
             self.integrity.set_key_row_key(&id, k);
@@ -206,6 +213,9 @@ impl Token {
             for obj in o.map.values().filter(|x| x.seal_id().is_some_and(|s| lost.iter().any(|l| l == s))) {
                 obj.forget_material();
             }
+        }
+        if rekeyed {
+            return self.reload_token_objects();
         }
         self.recheck_unverified()
     }
@@ -501,17 +511,53 @@ impl Token {
     }
 
     /// `keyward key revoke NAME USER` by the SO: `user`'s grant on key
-    /// `name` goes (with its wrap of the data key).
+    /// `name` goes, and the key is re-keyed in the same transaction: every
+    /// row of it sealed again under a new data key, wrapped again for the
+    /// remaining grantees and the SO. So a data key `user` kept (from
+    /// memory, or an earlier copy of the store) opens no version sealed
+    /// after the revoke. (What `user` already read stays read.)
     pub fn revoke(&self, s: &Session, name: &str, user: &str) -> Result<()> {
         self.require_so_rw(s)?;
-        let SoKey { id, principals, .. } = self.so_dek(name)?;
+        let SoKey { so, serial, id, dek: old, principals } = self.so_dek(name)?;
         let row = principals
             .iter()
             .find(|p| p.name == user && p.id > PRINCIPAL_DEFAULT)
             .ok_or_else(|| err!(CKR_ARGUMENTS_BAD, "no user {user}"))?;
-        if !self.store.transaction(|tx| tx.delete_grant(&id, row.id))? {
-            return Err(err!(CKR_ARGUMENTS_BAD, "user {user} holds no grant on key {name}"));
-        }
+        let records = verified_records(&principals, &so.authority, &serial);
+        let new = Dek::generate()?;
+        let new_rows = new.row_key()?;
+        self.store.transaction(|tx| {
+            if !tx.delete_grant(&id, row.id)? {
+                return Err(err!(CKR_ARGUMENTS_BAD, "user {user} holds no grant on key {name}"));
+            }
+            // Every row sealed under the old data key (versions, both
+            // halves, copies: they all carry the key's id).
+            for rid in tx.lookup(crate::store::index::Lookup::KeyId(&id))? {
+                let Some(r) = tx.object(rid)? else { continue };
+                let attrs = codec::decode_attrs_ref(&r.public)?;
+                let get = |ty: CK_ATTRIBUTE_TYPE| attrs.iter().rev().find(|(t, _)| *t == ty).map(|(_, v)| *v);
+                if get(CKA_KEYWARD_SEAL) != Some(&id[..]) {
+                    continue;
+                }
+                let ul = |ty| get(ty).and_then(crate::object::ulong).unwrap_or(0) as u64;
+                let (class, key_type) = (ul(CKA_CLASS), ul(CKA_KEY_TYPE));
+                let mut sealed = Vec::new();
+                for (ty, v) in codec::decode_attrs_ref(&r.sealed)? {
+                    let plain = old.open_attr(&id, &r.uid, ty, class, key_type, v)?;
+                    sealed.push((ty, new.seal_attr(&id, &r.uid, ty, class, key_type, &plain)?));
+                }
+                let blob = codec::encode_attrs(sealed.iter().map(|(t, v)| (*t, v.as_slice())));
+                let mac = new_rows.mac(r.id, &r.uid, &r.public, &blob);
+                tx.update_object(r.id, &r.public, &blob, &mac)?;
+            }
+            for g in tx.grants_on(&id)? {
+                let to = records
+                    .get(&g.principal)
+                    .ok_or_else(|| Error::device(format!("principal {}: its record does not verify", g.principal)))?;
+                tx.put_grant(&grant_row(&so, PRINCIPAL_SO, &serial, &new, &id, g.principal, &to.x25519, g.ops)?)?;
+            }
+            Ok(())
+        })?;
         self.refresh()
     }
 
