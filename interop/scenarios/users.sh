@@ -30,10 +30,11 @@ AS_ALICE=(env KEYWARD_CONF="$WORK/alice.toml")
 AS_BOB=(env KEYWARD_CONF="$WORK/bob.toml")
 
 # pub_from_listing LISTING ID OUT.der: the P-256 SubjectPublicKeyInfo of the
-# listed public key with that ID (the private half shares the ID, no point), built from its CKA_EC_POINT (less its DER
-# OCTET STRING header). pkcs11-tool 0.23's --read-object of an EC public key
-# frees the group name before OpenSSL reads it, so the export fails or not
-# with the heap of the process (see pkcs11-tool-asym.sh).
+# listed public key with that ID (its private half has the same ID and no
+# point), built from its CKA_EC_POINT less the DER OCTET STRING header.
+# pkcs11-tool 0.23's --read-object of an EC public key frees the group name
+# before OpenSSL reads it, so the export fails or not with the heap of the
+# process (see pkcs11-tool-asym.sh).
 pub_from_listing() {
   local point
   point=$(printf '%s\n' "$1" | awk -v id="$2" '/^[^ ]/ {p = ""} /^ *EC_POINT:/ {p = $2} /^ *ID:/ && $2 == id && p != "" {print substr(p, 5)}')
