@@ -88,3 +88,46 @@ impl Library {
         self.with_session(h, |_, t| t.key_grants(key))
     }
 }
+
+impl Library {
+    /// `keyward key purge NAME`: purges now, or with a purge quorum makes
+    /// a request (`token::quorum`).
+    pub fn kms_purge(&self, h: Handle, name: &str) -> Result<crate::token::quorum::Outcome> {
+        let call =
+            Call::auth("keyward key purge", Some(h), "key.purge_requested").details(serde_json::json!({ "key": name }));
+        self.with_session(h, |_, t| {
+            let mut out = None;
+            audited(t, call, || {
+                let k = t.kms_find(name)?;
+                out = Some(t.kms_purge(&k)?);
+                Ok(())
+            })?;
+            out.ok_or_else(|| crate::error::Error::general("no outcome"))
+        })
+    }
+
+    /// `keyward request list`.
+    pub fn quorum_requests(&self, h: Handle) -> Result<Vec<crate::token::quorum::Request>> {
+        self.with_session(h, |_, t| t.quorum_requests())
+    }
+
+    /// `keyward request approve ID` (a named administrator logged in on `h`).
+    pub fn quorum_approve(&self, h: Handle, id: u64) -> Result<crate::token::quorum::Outcome> {
+        let call = Call::auth("keyward request approve", Some(h), "request.approved")
+            .details(serde_json::json!({ "request": id }));
+        self.with_session(h, |_, t| {
+            let mut out = None;
+            audited(t, call, || {
+                out = Some(t.quorum_approve(id)?);
+                Ok(())
+            })?;
+            out.ok_or_else(|| crate::error::Error::general("no outcome"))
+        })
+    }
+
+    /// `keyward user quorum --purge M` (the SO logged in on `h`).
+    pub fn set_purge_quorum(&self, h: Handle, m: u32) -> Result<()> {
+        let call = Call::auth("keyward user quorum", Some(h), "quorum.set").details(serde_json::json!({ "purge": m }));
+        self.with_session(h, |s, t| audited(t, call, || t.set_purge_quorum(s, m)))
+    }
+}

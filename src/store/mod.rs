@@ -672,6 +672,11 @@ impl Tx<'_> {
         self.inner.delete_object(id)
     }
 
+    /// Every meta key and value, ordered by key.
+    pub fn meta_all(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        self.inner.meta_all()
+    }
+
     pub fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.inner.meta_get(key)
     }

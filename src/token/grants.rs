@@ -112,7 +112,11 @@ fn pid(id: i64) -> Result<u32> {
 
 /// The records of `rows` whose authority signature verifies and that match
 /// their row, by id (a row that does not is skipped, with a warning).
-fn verified_records(rows: &[PrincipalRow], authority: &[u8; 32], serial: &str) -> HashMap<i64, PrincipalRecord> {
+pub(super) fn verified_records(
+    rows: &[PrincipalRow],
+    authority: &[u8; 32],
+    serial: &str,
+) -> HashMap<i64, PrincipalRecord> {
     let mut out = HashMap::new();
     for row in rows {
         let ok = wrap::verify(authority, &row.record, &row.record_sig)

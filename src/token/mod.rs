@@ -28,6 +28,7 @@ pub mod ops;
 pub mod os_access;
 pub mod pq;
 pub mod principal;
+pub mod quorum;
 pub mod session;
 
 use crate::ck::*;
@@ -97,6 +98,8 @@ pub struct Token {
     /// `[[slot]] allow_os_users` / `allow_os_groups`, checked again at login.
     os_users: Vec<String>,
     os_groups: Vec<String>,
+    /// The purge quorum last read (`quorum.rs`): read time (ms) << 32 | M.
+    quorum_cache: AtomicU64,
 }
 
 pub(crate) fn lock_err<T>(_: T) -> Error {
@@ -151,6 +154,7 @@ impl Token {
             kem_secrets: Default::default(),
             os_users: sc.allow_os_users.clone(),
             os_groups: sc.allow_os_groups.clone(),
+            quorum_cache: AtomicU64::new(0),
             mapped_user: match &sc.user {
                 Some(u) => {
                     principal::check_name(u)
@@ -481,7 +485,7 @@ impl Token {
             return Err(Error::new(CKR_ACTION_PROHIBITED, "object is not destroyable (CKA_DESTROYABLE is false)"));
         }
         let copy = crate::kms::attrs::copy_source(&obj).is_some();
-        if obj.token && obj.is_key() && self.kms.grace() > 0 && !copy {
+        if obj.token && obj.is_key() && !copy && self.destroy_is_deferred()? {
             // Soft delete: restorable for the grace period (src/kms). A
             // copy is not the key: destroying it removes just the copy.
             return self.kms_soft_destroy(&obj);

@@ -65,17 +65,30 @@ pub struct PinArg {
     /// User PIN (else $KEYWARD_PIN, else a prompt).
     #[arg(long, env = "KEYWARD_PIN", hide_env_values = true, global = true)]
     pub pin: Option<String>,
+    /// Log in as this named user (C_LoginUser) instead of the default user.
+    #[arg(long = "as", value_name = "USER", global = true)]
+    pub user: Option<String>,
+    /// The current TOTP code of a named user whose logins need one (else
+    /// $KEYWARD_TOTP); it is sent right after the PIN.
+    #[arg(long, env = "KEYWARD_TOTP", hide_env_values = true, global = true)]
+    pub totp: Option<String>,
 }
 
 /// A R/W session on `slot` with the user logged in.
 pub fn user_session(lib: &Library, slot: Handle, pin: &PinArg) -> Result<Handle, String> {
-    let pin = match &pin.pin {
-        Some(p) => Zeroizing::new(p.clone()),
-        None => {
-            Zeroizing::new(rpassword::prompt_password("user PIN: ").map_err(|x| format!("cannot read the PIN: {x}"))?)
-        }
+    let prompt = match &pin.user {
+        Some(u) => format!("PIN for {u}: "),
+        None => "user PIN: ".to_string(),
     };
+    let mut secret = match &pin.pin {
+        Some(p) => Zeroizing::new(p.clone()),
+        None => Zeroizing::new(rpassword::prompt_password(prompt).map_err(|x| format!("cannot read the PIN: {x}"))?),
+    };
+    // A TOTP code goes right after the PIN (docs/named-users.md §3).
+    if let Some(code) = &pin.totp {
+        secret.push_str(code.trim());
+    }
     let h = lib.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).map_err(e)?;
-    lib.login(h, CKU_USER, pin.as_bytes()).map_err(|x| format!("login: {}", e(x)))?;
+    lib.login_user(h, CKU_USER, secret.as_bytes(), pin.user.as_deref()).map_err(|x| format!("login: {}", e(x)))?;
     Ok(h)
 }

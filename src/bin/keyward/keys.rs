@@ -95,6 +95,9 @@ pub enum KeyCmd {
     },
     /// Cancel a scheduled deletion.
     Restore { name: String },
+    /// Destroy for good the versions of a key pending deletion (with a purge
+    /// quorum: a request the administrators approve with `keyward request`).
+    Purge { name: String },
     /// Add or change tags: key=value ...
     Tag {
         name: String,
@@ -143,6 +146,20 @@ pub enum KeyCmd {
         #[arg(long, env = "KEYWARD_SO_PIN", hide_env_values = true)]
         so_pin: Option<String>,
     },
+}
+
+/// What a purge (or an approval) came to, as text.
+pub fn outcome(o: keyward::token::quorum::Outcome, what: &str) -> String {
+    use keyward::token::quorum::Outcome;
+    match o {
+        Outcome::Purged(v) => {
+            let list: Vec<String> = v.iter().map(|m| format!("{} v{}", m.label, m.version)).collect();
+            format!("purged {what}: {}", list.join(", "))
+        }
+        Outcome::Pending { id, have, need } => {
+            format!("purge of {what} waits for the quorum: request {id}, {have} of {need} approvals")
+        }
+    }
 }
 
 /// The grant commands: run as the SO (through its recovery wraps).
@@ -494,6 +511,7 @@ fn run_key_in(lib: &Library, h: Handle, cmd: KeyCmd) -> Result<String, String> {
             let hs = lib.kms_import(h, &name, &data, &random_id()?).map_err(e)?;
             format!("imported {name} ({} object(s)), version 1", hs.len())
         }
+        KeyCmd::Purge { name } => outcome(lib.kms_purge(h, &name).map_err(e)?, &name),
         KeyCmd::Grant { .. } | KeyCmd::Revoke { .. } | KeyCmd::Grants { .. } => {
             return Err("grant commands run as the SO".into());
         }

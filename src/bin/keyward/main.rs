@@ -95,6 +95,13 @@ enum Cmd {
         #[command(subcommand)]
         cmd: users::UserCmd,
     },
+    /// Requests waiting for the administrators' quorum (purges): list, approve.
+    Request {
+        #[command(flatten)]
+        pin: format::PinArg,
+        #[command(subcommand)]
+        cmd: RequestCmd,
+    },
     /// Token stores: move a token between backends.
     Store {
         #[command(subcommand)]
@@ -176,6 +183,33 @@ fn run(cli: Cli) -> Result<(), String> {
             let slot = slot_by_label(&lib, &cli.token)?;
             users::run_user(&lib, slot, so_pin, cmd)?;
         }
+        Cmd::Request { pin, cmd } => {
+            let slot = slot_by_label(&lib, &cli.token)?;
+            let h = format::user_session(&lib, slot, &pin)?;
+            let r = match cmd {
+                RequestCmd::List => lib.quorum_requests(h).map(|rs| {
+                    if rs.is_empty() {
+                        out!("no requests");
+                    }
+                    for r in rs {
+                        let by: Vec<&str> = r.approvals.iter().map(|a| a.name.as_str()).collect();
+                        out!(
+                            "{}  {} {}  requested by {}  approved by {}",
+                            r.id,
+                            r.act,
+                            r.key,
+                            r.requested_by,
+                            by.join(",")
+                        );
+                    }
+                }),
+                RequestCmd::Approve { id } => {
+                    lib.quorum_approve(h, id).map(|o| out!("{}", keys::outcome(o, &format!("request {id}"))))
+                }
+            };
+            let _ = lib.close_session(h);
+            r.map_err(|e| e.to_string())?;
+        }
         Cmd::Inventory { pin, format } => {
             let slot = slot_by_label(&lib, &cli.token)?;
             out!("{}", inventory::run_inventory(&lib, slot, &pin, format)?);
@@ -237,4 +271,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+#[derive(Subcommand)]
+enum RequestCmd {
+    /// The requests waiting for approvals.
+    List,
+    /// Approve a request (as a named administrator: --as NAME).
+    Approve { id: u64 },
 }

@@ -44,6 +44,12 @@ pub enum UserCmd {
     },
     /// Remove a user.
     Remove { name: String },
+    /// The token's purge quorum: how many administrators approve a purge
+    /// (`keyward key purge`, `keyward request approve`); 1: none.
+    Quorum {
+        #[arg(long)]
+        purge: u32,
+    },
 }
 
 /// Runs `cmd` as the SO on `slot` (`so_pin`: --so-pin, $KEYWARD_SO_PIN, or a prompt).
@@ -114,6 +120,9 @@ pub fn run_user(lib: &Library, slot: u64, so_pin: Option<String>, cmd: UserCmd) 
             lib.user_reset_pin(h, &name, pin.as_bytes()).map(|()| out!("new PIN set for user {name}"))
         }
         UserCmd::Remove { name } => lib.user_remove(h, &name).map(|()| out!("removed user {name}")),
+        UserCmd::Quorum { purge } => {
+            lib.set_purge_quorum(h, purge).map(|()| out!("purges now need {purge} administrator approval(s)"))
+        }
     };
     let _ = lib.logout(h);
     r.map_err(|e| e.to_string())

@@ -7,7 +7,7 @@
 //! commit). Must not touch: when purges run (`maintain.rs`).
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
-use super::rows::{Row, Scope, delete_copies, due_rows, write_delete, write_update};
+use super::rows::{Row, Scope, delete_copies, due_rows, rows_with_copies, write_delete, write_update};
 use crate::audit::Lifecycle;
 use crate::ck::*;
 use crate::err;
@@ -147,10 +147,50 @@ impl Token {
         self.kms_apply(ch, w)
     }
 
+    /// Inside `tx`: destroys for good every version of key `key_id` pending
+    /// deletion (whatever its grace period), and its copies, each recorded
+    /// before the commit with `details`. For a purge the quorum approved
+    /// (`token::quorum`) or `keyward key purge` without a quorum.
+    pub(in crate::token) fn kms_purge_pending_in(
+        &self,
+        tx: &crate::store::Tx<'_>,
+        audit: &mut crate::audit::CommitGuard<'_>,
+        key_id: &[u8],
+        details: &serde_json::Value,
+    ) -> Result<(Changes, Vec<MaintainedVersion>)> {
+        let mut ch = Changes::default();
+        let mut names = Vec::new();
+        let rows = rows_with_copies(tx, tx.lookup(crate::store::index::Lookup::KeyId(key_id))?)?;
+        for r in rows.iter().filter(|r| r.copy_of().is_none() && key_id_is(r, key_id)) {
+            let destroyable = r.attrs.get(&CKA_DESTROYABLE).is_none_or(|v| v.first() != Some(&0));
+            if r.state() == KEYWARD_STATE_PENDING_DELETION && destroyable {
+                write_delete(tx, r, &mut ch)?;
+                let mut d = details.clone();
+                d["version"] = serde_json::json!(r.label());
+                self.audit_before_commit(audit, Lifecycle::Purged, "keyward.purge", r.key_ref(), d)?;
+                names.push(MaintainedVersion {
+                    label: r.key_label(),
+                    version: r.version() as u64,
+                    object: Some(class_word(r.class())),
+                });
+            }
+        }
+        if names.is_empty() {
+            return Err(err!(CKR_ARGUMENTS_BAD, "the key has no version pending deletion (delete it first)"));
+        }
+        delete_copies(tx, &rows, &mut ch)?;
+        Ok((ch, names))
+    }
+
     /// Destroys for good every version pending deletion whose grace period
     /// has passed (rows deleted under `secure_delete`, cached plaintext
     /// dropped). Needs no login: nothing is unsealed.
     pub fn kms_purge_due(&self) -> Result<Vec<MaintainedVersion>> {
+        // With a purge quorum, versions stay pending deletion until their
+        // request has its approvals (`token::quorum`).
+        if self.purge_quorum()? > 1 {
+            return Ok(Vec::new());
+        }
         let now = clock::now();
         let mut audit = self.audit().lock_for_commit()?;
         let ((ch, names), w) = self.store().transaction_tracked(|tx| {
@@ -181,4 +221,8 @@ impl Token {
         self.kms_apply(ch, w)?;
         Ok(names)
     }
+}
+
+fn key_id_is(r: &Row, key_id: &[u8]) -> bool {
+    r.attrs.get(&CKA_KEYWARD_KEY_ID).is_some_and(|k| k.as_slice() == key_id)
 }

@@ -162,7 +162,7 @@ impl Scope {
 /// The key rows `ids` and every token copy that follows one of them
 /// (copies of copies too), by the store's lookup columns, as this
 /// transaction sees them.
-fn rows_with_copies(tx: &Tx<'_>, mut ids: Vec<i64>) -> Result<Vec<Row>> {
+pub(super) fn rows_with_copies(tx: &Tx<'_>, mut ids: Vec<i64>) -> Result<Vec<Row>> {
     ids.sort_unstable();
     ids.dedup();
     let mut i = 0;
@@ -237,7 +237,7 @@ impl Token {
     /// A lifecycle act on `name`: the user logged in, and administering
     /// the key (`Token::administers`: ADMIN on a named user's key; the
     /// default user on keys sealed under the master key).
-    pub(super) fn require_admin(&self, name: &KeyName) -> Result<()> {
+    pub(in crate::token) fn require_admin(&self, name: &KeyName) -> Result<()> {
         self.require_user()?;
         match self.kms_objects(name)?.first() {
             Some(o) => self.require_admin_of(o),
@@ -247,7 +247,7 @@ impl Token {
 
     /// Applies what a lifecycle transaction wrote to the object cache;
     /// deleted objects drop their cached plaintext first.
-    pub(super) fn kms_apply(&self, ch: Changes, w: Written) -> Result<()> {
+    pub(in crate::token) fn kms_apply(&self, ch: Changes, w: Written) -> Result<()> {
         for id in &ch.deletes {
             if let Ok(o) = self.cached_object(*id as Handle) {
                 o.forget_material();
