@@ -530,3 +530,40 @@ fn a_revoke_re_keys_the_key() {
     let (ok, out) = so_cli(&t, &["key", "grants", "aes-a"]);
     assert!(ok && !out.contains("bob") && out.contains("carol") && out.contains("alice"), "{out}");
 }
+
+/// An administrator (admin role, ADMIN on the key) grants and revokes
+/// without the SO; a key user cannot, even on a key it made (a grantee
+/// accepts use grants only from the SO or an administrator).
+#[test]
+fn an_administrator_grants_and_revokes_a_key_user_cannot() {
+    let (t, _) = with_alice_keys();
+    let (ok, out) = so_cli(&t, &["user", "add", "ada", "--role", "admin", "--new-pin", "ada-pin-1234"]);
+    assert!(ok, "{out}");
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    login_as(&s, "ada-pin-1234", "ada");
+    let k = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("ada-k")).unwrap();
+    let ct = s.encrypt(&Mechanism::AesCbcPad(IV), k, b"from ada").unwrap();
+    s.logout().unwrap();
+    let ada = |args: &[&str]| {
+        let mut a = vec!["key", "--as", "ada", "--pin", "ada-pin-1234"];
+        a.extend_from_slice(args);
+        cli(&t, &a)
+    };
+    let (ok, out) = ada(&["grant", "ada-k", "bob", "decrypt"]);
+    assert!(ok, "{out}");
+    let (ok, out) = ada(&["grant", "aes-a", "bob", "decrypt"]);
+    assert!(!ok && out.contains("CKR_ACTION_PROHIBITED"), "not ada's key: {out}");
+    let (ok, out) = cli(&t, &["key", "--as", "alice", "--pin", ALICE_PIN, "grant", "aes-a", "bob", "decrypt"]);
+    assert!(!ok && out.contains("CKR_ACTION_PROHIBITED"), "alice is no administrator: {out}");
+    login_as(&s, BOB_PIN, "bob");
+    assert_eq!(labels(&s, &[]), ["ada-k"]);
+    let k = s.find_objects(&[Attribute::Label(b"ada-k".to_vec())]).unwrap()[0];
+    assert_eq!(s.decrypt(&Mechanism::AesCbcPad(IV), k, &ct).unwrap(), b"from ada");
+    let (ok, out) = ada(&["revoke", "ada-k", "bob"]);
+    assert!(ok, "{out}");
+    assert!(labels(&s, &[]).is_empty());
+    s.logout().unwrap();
+    login_as(&s, "ada-pin-1234", "ada");
+    let k = s.find_objects(&[Attribute::Label(b"ada-k".to_vec())]).unwrap()[0];
+    assert_eq!(s.decrypt(&Mechanism::AesCbcPad(IV), k, &ct).unwrap(), b"from ada", "re-keyed, still ada's");
+}

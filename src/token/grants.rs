@@ -96,11 +96,13 @@ pub struct GrantInfo {
     pub granter: String,
 }
 
-/// What the SO opened of one key for a grant change.
-struct SoKey {
-    so: PrincipalSecret,
+/// What a grant change on one key needs: who signs (the SO, or an
+/// administrator of the key), the key's seal id and data key, the
+/// principals.
+struct Changer {
+    signer: PrincipalSecret,
+    by: i64,
     serial: String,
-    /// The key's seal id and data key.
     id: Vec<u8>,
     dek: Dek,
     principals: Vec<PrincipalRow>,
@@ -408,8 +410,20 @@ impl Token {
     /// (their row key was not known): a new grant makes them checkable.
     pub(super) fn recheck_unverified(&self) -> Result<()> {
         let unchecked = {
+            // (one lock at a time: lookups take the cache's, then the login's)
+            let held: std::collections::HashSet<Vec<u8>> =
+                self.login.read().map_err(lock_err)?.grants.keys().cloned().collect();
             let o = self.objects.read().map_err(lock_err)?;
-            o.map.values().any(|obj| obj.token && *obj.integrity() == crate::object::Integrity::Unverified)
+            o.map.values().any(|obj| {
+                obj.token
+                    && match obj.integrity() {
+                        crate::object::Integrity::Unverified => true,
+                        // Checked with a data key's old row key (re-keyed
+                        // by a revoke elsewhere): again with the new one.
+                        crate::object::Integrity::Failed(_) => obj.seal_id().is_some_and(|id| held.contains(id)),
+                        crate::object::Integrity::Verified => false,
+                    }
+            })
         };
         if unchecked { self.reload_token_objects() } else { Ok(()) }
     }
@@ -462,38 +476,55 @@ impl Token {
         }
     }
 
-    /// The SO's secret and the DEK of key `name` (through the SO's
-    /// recovery wrap, checked against the key's rows), and the principals.
-    fn so_dek(&self, name: &str) -> Result<SoKey> {
+    /// Who changes the grants of key `name` in session `s`, with the key's
+    /// data key: the SO (through its recovery wrap, checked against the
+    /// key's rows), or a named user with the admin role holding ADMIN on
+    /// the key. Anyone else: `CKR_ACTION_PROHIBITED`.
+    fn changer(&self, s: &Session, name: &str) -> Result<Changer> {
+        if !s.rw {
+            return Err(Error::new(CKR_SESSION_READ_ONLY, "changing grants needs a R/W session"));
+        }
         let serial = self.serial()?;
-        let (so, so_row, _) = self.so_secret(&serial)?;
-        if so_row.is_none() {
-            return Err(err!(CKR_ARGUMENTS_BAD, "no named users: nothing to grant"));
+        if self.role()? == Some(crate::store::Role::So) {
+            let (so, so_row, _) = self.so_secret(&serial)?;
+            if so_row.is_none() {
+                return Err(err!(CKR_ARGUMENTS_BAD, "no named users: nothing to grant"));
+            }
+            let (id, rows) = self.sealed_key(name)?;
+            let (principals, grants) = self.store.transaction(|tx| Ok((tx.principals()?, tx.grants_on(&id)?)))?;
+            let recovery = grants
+                .iter()
+                .find(|g| g.principal == PRINCIPAL_SO)
+                .ok_or_else(|| Error::device(format!("key {name}: no recovery wrap for the SO")))?;
+            let dek = wrap::unwrap_dek(&recovery.wrap, &so.x25519[..], &serial, &id, 0)?;
+            // The DEK must be the key's: its row key checks the key's rows.
+            let rk = dek.row_key()?;
+            if !rows.iter().all(|r| r.mac.as_ref().is_some_and(|m| rk.verify(r.id, &r.uid, &r.public, &r.sealed, m))) {
+                return Err(Error::device(format!("key {name}: its rows do not check under the recovered data key")));
+            }
+            return Ok(Changer { signer: so, by: PRINCIPAL_SO, serial, id, dek, principals });
         }
-        let (id, rows) = self.sealed_key(name)?;
-        let (principals, grants) = self.store.transaction(|tx| Ok((tx.principals()?, tx.grants_on(&id)?)))?;
-        let recovery = grants
-            .iter()
-            .find(|g| g.principal == PRINCIPAL_SO)
-            .ok_or_else(|| Error::device(format!("key {name}: no recovery wrap for the SO")))?;
-        let dek = wrap::unwrap_dek(&recovery.wrap, &so.x25519[..], &serial, &id, 0)?;
-        // The DEK must be the key's: its row key checks the key's rows.
-        let rk = dek.row_key()?;
-        if !rows.iter().all(|r| r.mac.as_ref().is_some_and(|m| rk.verify(r.id, &r.uid, &r.public, &r.sealed, m))) {
-            return Err(Error::device(format!("key {name}: its rows do not check under the recovered data key")));
+        let refused =
+            || err!(CKR_ACTION_PROHIBITED, "grants on {name:?} are changed by the SO or an administrator of it");
+        let keys = self.named_keys().map_err(|_| refused())?;
+        if keys.roles & ROLE_KEY_ADMIN == 0 {
+            return Err(refused());
         }
-        Ok(SoKey { so, serial, id, dek, principals })
+        let (id, _) = self.sealed_key(name)?;
+        let g = self.login.read().map_err(lock_err)?.grants.get(&id).cloned();
+        let g = g.filter(|g| g.ops & ops::ADMIN != 0).ok_or_else(refused)?;
+        let principals = self.store.transaction(|tx| tx.principals())?;
+        Ok(Changer { signer: keys.secret.clone(), by: keys.id, serial, id, dek: g.dek.clone(), principals })
     }
 
-    /// `keyward key grant NAME USER OPS` by the SO: user `user` may do
+    /// `keyward key grant NAME USER OPS` by the SO or an administrator of the key: user `user` may do
     /// `ops` with the key `name` (a new grant, or its ops replaced).
     pub fn grant(&self, s: &Session, name: &str, user: &str, grant_ops: u32) -> Result<()> {
-        self.require_so_rw(s)?;
         if grant_ops == 0 || grant_ops & !ops::ALL != 0 {
             return Err(err!(CKR_ARGUMENTS_BAD, "operations {grant_ops:#x} out of range"));
         }
-        let SoKey { so, serial, id, dek, principals } = self.so_dek(name)?;
-        let records = verified_records(&principals, &so.authority, &serial);
+        let Changer { signer, by, serial, id, dek, principals } = self.changer(s, name)?;
+        let records = verified_records(&principals, &signer.authority, &serial);
         let row = principals
             .iter()
             .find(|p| p.name == user && p.id > PRINCIPAL_DEFAULT)
@@ -509,25 +540,24 @@ impl Token {
                 "user {user} has no admin role: ADMIN goes to administrators only"
             ));
         }
-        let g = grant_row(&so, PRINCIPAL_SO, &serial, &dek, &id, row.id, &rec.x25519, grant_ops)?;
+        let g = grant_row(&signer, by, &serial, &dek, &id, row.id, &rec.x25519, grant_ops)?;
         self.store.transaction(|tx| tx.put_grant(&g))?;
         self.refresh()
     }
 
-    /// `keyward key revoke NAME USER` by the SO: `user`'s grant on key
+    /// `keyward key revoke NAME USER` by the SO or an administrator of the key: `user`'s grant on key
     /// `name` goes, and the key is re-keyed in the same transaction: every
     /// row of it sealed again under a new data key, wrapped again for the
     /// remaining grantees and the SO. So a data key `user` kept (from
     /// memory, or an earlier copy of the store) opens no version sealed
     /// after the revoke. (What `user` already read stays read.)
     pub fn revoke(&self, s: &Session, name: &str, user: &str) -> Result<()> {
-        self.require_so_rw(s)?;
-        let SoKey { so, serial, id, dek: old, principals } = self.so_dek(name)?;
+        let Changer { signer, by, serial, id, dek: old, principals } = self.changer(s, name)?;
         let row = principals
             .iter()
             .find(|p| p.name == user && p.id > PRINCIPAL_DEFAULT)
             .ok_or_else(|| err!(CKR_ARGUMENTS_BAD, "no user {user}"))?;
-        let records = verified_records(&principals, &so.authority, &serial);
+        let records = verified_records(&principals, &signer.authority, &serial);
         let new = Dek::generate()?;
         let new_rows = new.row_key()?;
         self.store.transaction(|tx| {
@@ -558,7 +588,7 @@ impl Token {
                 let to = records
                     .get(&g.principal)
                     .ok_or_else(|| Error::device(format!("principal {}: its record does not verify", g.principal)))?;
-                tx.put_grant(&grant_row(&so, PRINCIPAL_SO, &serial, &new, &id, g.principal, &to.x25519, g.ops)?)?;
+                tx.put_grant(&grant_row(&signer, by, &serial, &new, &id, g.principal, &to.x25519, g.ops)?)?;
             }
             Ok(())
         })?;
@@ -575,16 +605,6 @@ impl Token {
             .iter()
             .map(|g| GrantInfo { user: name_of(g.principal), ops: g.ops, granter: name_of(g.granter) })
             .collect())
-    }
-
-    fn require_so_rw(&self, s: &Session) -> Result<()> {
-        if self.role()? != Some(crate::store::Role::So) {
-            return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "grants are changed by the SO"));
-        }
-        if !s.rw {
-            return Err(Error::new(CKR_SESSION_READ_ONLY, "changing grants needs a R/W session"));
-        }
-        Ok(())
     }
 }
 

@@ -524,6 +524,11 @@ impl Token {
     /// Picks up what other processes committed.
     pub fn refresh(&self) -> Result<()> {
         let started = self.now_ns();
+        // A named user's grants first: rows another process sealed again
+        // under a new data key (a revoke) are then checked with its row key.
+        if self.is_named() {
+            self.check_named_login_current()?;
+        }
         // The cache stays write-locked from the store read to the apply:
         // otherwise a thread of this process could change or delete an
         // object between the two and the older snapshot would bring the
@@ -555,7 +560,6 @@ impl Token {
         drop(o);
         if let Some(row) = row {
             self.check_login_current(row.as_ref())?;
-            self.check_named_login_current()?;
         }
         self.refreshed_at_ns.store(started, Ordering::Relaxed);
         Ok(())

@@ -66,8 +66,8 @@ pub struct PinArg {
     #[arg(long, env = "KEYWARD_PIN", hide_env_values = true, global = true)]
     pub pin: Option<String>,
     /// Log in as this named user (C_LoginUser) instead of the default user.
-    #[arg(long = "as", value_name = "USER", global = true)]
-    pub user: Option<String>,
+    #[arg(long = "as", id = "as_user", value_name = "USER", global = true)]
+    pub as_user: Option<String>,
     /// The current TOTP code of a named user whose logins need one (else
     /// $KEYWARD_TOTP); it is sent right after the PIN.
     #[arg(long, env = "KEYWARD_TOTP", hide_env_values = true, global = true)]
@@ -76,7 +76,7 @@ pub struct PinArg {
 
 /// A R/W session on `slot` with the user logged in.
 pub fn user_session(lib: &Library, slot: Handle, pin: &PinArg) -> Result<Handle, String> {
-    let prompt = match &pin.user {
+    let prompt = match &pin.as_user {
         Some(u) => format!("PIN for {u}: "),
         None => "user PIN: ".to_string(),
     };
@@ -89,6 +89,6 @@ pub fn user_session(lib: &Library, slot: Handle, pin: &PinArg) -> Result<Handle,
         secret.push_str(code.trim());
     }
     let h = lib.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).map_err(e)?;
-    lib.login_user(h, CKU_USER, secret.as_bytes(), pin.user.as_deref()).map_err(|x| format!("login: {}", e(x)))?;
+    lib.login_user(h, CKU_USER, secret.as_bytes(), pin.as_user.as_deref()).map_err(|x| format!("login: {}", e(x)))?;
     Ok(h)
 }

@@ -120,7 +120,8 @@ pub enum KeyCmd {
         #[arg(long)]
         file: PathBuf,
     },
-    /// The SO grants USER the operations OPS on a key a named user made:
+    /// The SO (or, with --as, an administrator of the key) grants USER the
+    /// operations OPS on a key a named user made:
     /// encrypt,decrypt,sign,verify,wrap,unwrap,derive,encapsulate,decapsulate,
     /// admin, or use (every use), all.
     Grant {
@@ -131,7 +132,8 @@ pub enum KeyCmd {
         #[arg(long, env = "KEYWARD_SO_PIN", hide_env_values = true)]
         so_pin: Option<String>,
     },
-    /// The SO revokes USER's grant on a key (its wrap of the key's data key goes).
+    /// The SO (or, with --as, an administrator of the key) revokes USER's
+    /// grant on a key; the key is re-keyed (its rows sealed under a new data key).
     Revoke {
         name: String,
         user: String,
@@ -163,14 +165,21 @@ pub fn outcome(o: keyward::token::quorum::Outcome, what: &str) -> String {
 }
 
 /// The grant commands: run as the SO (through its recovery wraps).
-fn run_grant(lib: &Library, slot: Handle, cmd: KeyCmd) -> Result<String, String> {
+fn run_grant(lib: &Library, slot: Handle, pin: &PinArg, cmd: KeyCmd) -> Result<String, String> {
     let so_pin = match &cmd {
         KeyCmd::Grant { so_pin, .. } | KeyCmd::Revoke { so_pin, .. } | KeyCmd::Grants { so_pin, .. } => so_pin.clone(),
         _ => None,
     };
-    let h = lib.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).map_err(e)?;
-    let so = crate::format::pin_or_prompt(so_pin, "SO PIN")?;
-    let out = lib.login(h, CKU_SO, so.as_bytes()).map_err(|x| format!("SO login: {x}")).and_then(|()| match cmd {
+    // As the SO, or (--as NAME) as an administrator of the key.
+    let (h, login) = match &pin.as_user {
+        Some(_) => (user_session(lib, slot, pin)?, Ok(())),
+        None => {
+            let h = lib.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).map_err(e)?;
+            let so = crate::format::pin_or_prompt(so_pin, "SO PIN")?;
+            (h, lib.login(h, CKU_SO, so.as_bytes()).map_err(|x| format!("SO login: {x}")))
+        }
+    };
+    let out = login.and_then(|()| match cmd {
         KeyCmd::Grant { name, user, ops, .. } => {
             let bits = keyward::object::policy::grant::parse(&ops).map_err(e)?;
             lib.key_grant(h, &name, &user, bits).map_err(e)?;
@@ -396,7 +405,7 @@ fn create(
 /// Runs one `keyward key ...` command; returns what to print.
 pub fn run_key(lib: &Library, slot: Handle, pin: &PinArg, cmd: KeyCmd) -> Result<String, String> {
     if matches!(cmd, KeyCmd::Grant { .. } | KeyCmd::Revoke { .. } | KeyCmd::Grants { .. }) {
-        return run_grant(lib, slot, cmd);
+        return run_grant(lib, slot, pin, cmd);
     }
     let h = user_session(lib, slot, pin)?;
     let out = run_key_in(lib, h, cmd);
