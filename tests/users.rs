@@ -494,3 +494,65 @@ fn concurrent_login_worker() {
     }
     println!("logins ok");
 }
+
+/// `keyward user so-totp`: from then on the SO's PIN argument is the SO
+/// PIN followed by the current code; without it, or with a wrong one, the
+/// login fails and counts toward the SO's lockout; a code works once.
+#[test]
+fn the_so_can_need_a_totp_code_too() {
+    let (t, _) = with_users();
+    let file = t.dir.path().join("so.otpauth");
+    let (ok, out) = so_cli(&t, &["so-totp", file.to_str().unwrap()]);
+    assert!(ok && !out.contains("secret="), "{out}");
+    let uri = std::fs::read_to_string(&file).unwrap();
+    assert!(uri.starts_with("otpauth://totp/keyward:so?secret="), "{uri}");
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    assert_eq!(login_user(&s, CKU_SO, SO_PIN, "so"), PIN_INCORRECT, "the PIN alone");
+    let code = totp_code(&uri, unix_now());
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 500_000) % 1_000_000);
+    assert_eq!(login_user(&s, CKU_SO, &format!("{SO_PIN}{wrong}"), "so"), PIN_INCORRECT, "a wrong code");
+    let flags = t.p11.get_token_info(t.slot).unwrap();
+    assert!(flags.so_pin_count_low(), "both attempts counted");
+    assert_eq!(login_user(&s, CKU_SO, &format!("{SO_PIN}{code}"), "so"), OK);
+    s.logout().unwrap();
+    assert!(!t.p11.get_token_info(t.slot).unwrap().so_pin_count_low(), "a success resets the count");
+    assert_eq!(login_user(&s, CKU_SO, &format!("{SO_PIN}{code}"), "so"), PIN_INCORRECT, "a code works once");
+    // The CLI: the PIN alone fails.
+    let (ok, out) = so_cli(&t, &["list"]);
+    assert!(!ok && out.contains("CKR_PIN_INCORRECT"), "{out}");
+    // The default user is not affected.
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+}
+
+fn set_now(t: u64) {
+    // SAFETY: tests run one per process and set the variable between calls
+    // into the module, from this thread only.
+    unsafe { std::env::set_var("KEYWARD_TEST_NOW", t.to_string()) };
+}
+
+/// A principal with a second factor destroys keys (a destructive act) only
+/// within 5 minutes of its last code; a context-specific login with the
+/// PIN and a new code renews it.
+#[test]
+fn destructive_acts_need_a_fresh_code() {
+    let t = initialized_with("[testing]\nallow_test_clock = true\n");
+    let file = t.dir.path().join("carol.otpauth");
+    let (ok, out) = so_cli(&t, &["add", "carol", "--new-pin", "carol-pin-123", "--totp", file.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let uri = std::fs::read_to_string(&file).unwrap();
+    let t0 = unix_now();
+    set_now(t0);
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    let code = totp_code(&uri, t0);
+    assert_eq!(login_user(&s, CKU_USER, &format!("carol-pin-123{code}"), "carol"), OK);
+    let k1 = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("k1")).unwrap();
+    let k2 = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("k2")).unwrap();
+    set_now(t0 + 60);
+    s.destroy_object(k1).unwrap();
+    set_now(t0 + 400);
+    assert_eq!(rv(s.destroy_object(k2).unwrap_err()), RvError::UserNotLoggedIn, "the code is 400 s old");
+    s.encrypt(&Mechanism::AesCbcPad(IV), k2, b"m").unwrap(); // using keys needs no fresh code
+    let code = totp_code(&uri, t0 + 400);
+    s.login(UserType::ContextSpecific, Some(&pin(&format!("carol-pin-123{code}")))).unwrap();
+    s.destroy_object(k2).unwrap();
+}

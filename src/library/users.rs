@@ -40,6 +40,18 @@ impl Library {
         })
     }
 
+    /// `keyward user so-totp`: the SO's logins need a TOTP code from now on.
+    pub fn so_enable_totp(&self, h: Handle) -> Result<Zeroizing<String>> {
+        self.with_session(h, |s, t| {
+            let mut uri = None;
+            audited(t, act("keyward user so-totp", "user.totp_enabled", h, "so"), || {
+                uri = Some(t.so_enable_totp(s)?);
+                Ok(())
+            })?;
+            uri.ok_or_else(|| crate::error::Error::general("no URI"))
+        })
+    }
+
     /// `keyward user list`.
     pub fn users(&self, h: Handle) -> Result<Vec<UserInfo>> {
         self.with_session(h, |_, t| t.users())

@@ -481,6 +481,7 @@ impl Token {
     /// key's rows), or a named user with the admin role holding ADMIN on
     /// the key. Anyone else: `CKR_ACTION_PROHIBITED`.
     fn changer(&self, s: &Session, name: &str) -> Result<Changer> {
+        self.require_fresh_factor("a grant change")?;
         if !s.rw {
             return Err(Error::new(CKR_SESSION_READ_ONLY, "changing grants needs a R/W session"));
         }

@@ -37,6 +37,9 @@ pub(super) struct Login {
     pub(super) named: Option<std::sync::Arc<super::grants::NamedKeys>>,
     /// The grants the login holds, with their data keys (`grants.rs`).
     pub(super) grants: super::grants::Grants,
+    /// When (Unix seconds) the login last showed a TOTP code: a login of a
+    /// principal with a second factor (`principal.rs`); `None`: none.
+    pub(super) factor_at: Option<i64>,
 }
 
 /// The serial and the wrapped master key of `role` in the token row.
@@ -124,7 +127,11 @@ impl Token {
     /// counter. N concurrent guesses, from threads or processes, never check
     /// more than `max_pin_attempts` wrong PINs. A PIN this process has seen
     /// succeed opens the master key from the cache without a reservation.
-    fn verify_pin(&self, role: Role, pin: &[u8]) -> Result<(MasterKey, Kek)> {
+    ///
+    /// `second_factor`: a TOTP code follows the PIN (checked by the caller):
+    /// the attempt is always reserved, and stays counted until the caller
+    /// resets it once the code checks too.
+    pub(super) fn verify_pin(&self, role: Role, pin: &[u8], second_factor: bool) -> Result<(MasterKey, Kek)> {
         let row = self.store.token()?.ok_or_else(|| Error::new(CKR_TOKEN_NOT_RECOGNIZED, "token not initialized"))?;
         let (wrapped, failures) = match role {
             Role::So => (row.so.as_ref(), row.so_failures),
@@ -152,14 +159,14 @@ impl Token {
             }
             Ok(None)
         };
-        if let Some(hit) = cached(failures)? {
+        if !second_factor && let Some(hit) = cached(failures)? {
             return Ok(hit);
         }
         // One slow check at a time in this process; a login that waited
         // may find the key the one before it cached.
         let _one = self.pin_check.lock().map_err(lock_err)?;
         // (1: the counter may have moved meanwhile; pin_ok writes only when it is not 0.)
-        if let Some(hit) = cached(1)? {
+        if !second_factor && let Some(hit) = cached(1)? {
             return Ok(hit);
         }
         let n = match self.store.reserve_pin_attempt(role, max)? {
@@ -169,6 +176,7 @@ impl Token {
         let pin_key = Kek::derive(pin, &wrapped.salt, wrapped.iterations)?;
         let kek = self.mix_kek(pin_key.clone(), wrapped)?;
         match kek.unwrap(&wrapped.blob) {
+            Some(m) if second_factor => Ok((m, pin_key)),
             Some(m) => {
                 self.store.pin_ok(role)?;
                 self.remember_kek(fp, pin_key.clone())?;
@@ -220,7 +228,13 @@ impl Token {
         }
         // A configured KEK that cannot be read fails every login of the slot.
         self.external_kek()?;
-        let (master, pin_key) = self.verify_pin(role, pin)?;
+        let (master, pin_key, factor_at) = match role {
+            Role::So => self.verify_so(pin)?,
+            Role::User => {
+                let (m, k) = self.verify_pin(role, pin, false)?;
+                (m, k, None)
+            }
+        };
         self.unlock_rows(&master)?;
         self.adopt_kek(role, pin, &master)?;
         // Stores of keyward 0.1: key identities (src/kms), once the rows
@@ -234,6 +248,7 @@ impl Token {
         l.proof = proof;
         l.principal = None;
         l.so_subkey = if role == Role::So { Some(pin_key.subkey(super::principal::SECRET_LABEL)?) } else { None };
+        l.factor_at = factor_at;
         drop(l);
         if role == Role::User {
             // Due key rotations and purges (src/kms); never fails the login.
@@ -256,9 +271,10 @@ impl Token {
         let checked = match self.named_user() {
             Some(who) => {
                 let serial = self.store.token()?.map(|r| r.serial).unwrap_or_default();
-                self.open_named(&who.name, pin, &serial).map(|_| ())
+                // (a TOTP user's code renews its second factor)
+                self.open_named(&who.name, pin, &serial).and_then(|(row, _)| self.note_factor(&row))
             }
-            None => self.verify_pin(Role::User, pin).map(|_| ()),
+            None => self.verify_pin(Role::User, pin, false).map(|_| ()),
         };
         match checked {
             Ok(_) => {
@@ -298,6 +314,7 @@ impl Token {
         l.so_subkey = None;
         l.named = None;
         l.grants.clear();
+        l.factor_at = None;
         self.login_epoch.fetch_add(1, Ordering::Relaxed);
         drop(l);
         self.integrity.forget_key_row_keys(None);
@@ -327,7 +344,7 @@ impl Token {
         self.check_pin_len(so_pin)?;
         if self.store.token()?.is_some() {
             // Re-initialization needs the current SO PIN.
-            self.verify_pin(Role::So, so_pin)?;
+            self.verify_so(so_pin)?;
         }
         let master = MasterKey::generate()?;
         let wrapped = self.wrap_master(&master, so_pin)?;
@@ -371,7 +388,7 @@ impl Token {
         if let Some(who) = self.named_user() {
             return self.named_set_pin(&who, old, new);
         }
-        let (master, old_key) = self.verify_pin(role, old)?;
+        let (master, old_key) = self.verify_pin(role, old, false)?;
         let (wrapped, new_key) = self.wrap_master_kek(&master, new)?;
         let new_subkey = new_key.subkey(super::principal::SECRET_LABEL)?;
         if role == Role::So {

@@ -46,6 +46,10 @@ pub const SECRET_LABEL: &[u8] = b"keyward principal secret v1";
 /// The SO principal's name (reserved).
 const SO_NAME: &str = "so";
 
+/// How long a TOTP code keeps a login's second factor fresh for
+/// destructive acts (seconds).
+pub const FACTOR_FRESH_SECS: i64 = 300;
+
 /// The named user a login holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PrincipalLogin {
@@ -322,7 +326,7 @@ impl Token {
             .collect())
     }
 
-    fn require_so(&self, s: &Session) -> Result<()> {
+    pub(super) fn require_so(&self, s: &Session) -> Result<()> {
         if self.role()? != Some(Role::So) {
             return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "managing users needs the SO logged in"));
         }
@@ -354,6 +358,7 @@ impl Token {
     /// `keyward user remove`.
     pub fn user_remove(&self, s: &Session, name: &str) -> Result<()> {
         self.require_so(s)?;
+        self.require_fresh_factor("removing a user")?;
         self.store.transaction(|tx| {
             let row = Self::named_row(tx, name)?;
             tx.delete_principal(row.id)
@@ -364,6 +369,7 @@ impl Token {
     /// old secret cannot be opened without the old PIN), failures zeroed.
     pub fn user_reset_pin(&self, s: &Session, name: &str, pin: &[u8]) -> Result<()> {
         self.require_so(s)?;
+        self.require_fresh_factor("resetting a user's PIN")?;
         let serial = self.serial()?;
         let (authority, so_row, _) = self.so_secret(&serial)?;
         if so_row.is_none() {
@@ -518,11 +524,128 @@ impl Token {
             auth_rev,
         });
         l.proof = Some((serial, Vec::new()));
+        l.factor_at = Self::has_totp(&row.record).then(crate::time::now);
         drop(l);
         // Public objects it makes are MACed with the public row key; its
         // keys with their data keys' row keys.
         self.integrity.set_public_key(public_row_key);
         self.install_grants(grants)
+    }
+
+    fn has_totp(record: &[u8]) -> bool {
+        PrincipalRecord::from_payload(record).is_ok_and(|r| r.flags & FLAG_TOTP != 0)
+    }
+
+    /// After a context-specific login of named user `row`: a TOTP code was
+    /// shown (its second factor is fresh again).
+    pub(super) fn note_factor(&self, row: &PrincipalRow) -> Result<()> {
+        if Self::has_totp(&row.record) {
+            self.login.write().map_err(lock_err)?.factor_at = Some(crate::time::now());
+        }
+        Ok(())
+    }
+
+    /// A destructive act (scheduling a deletion, a purge or its approval,
+    /// a grant change, removing a user) by a principal with a second
+    /// factor: its last TOTP code must be at most `FACTOR_FRESH_SECS` old,
+    /// else `CKR_USER_NOT_LOGGED_IN` (as for a CKA_ALWAYS_AUTHENTICATE key
+    /// without its context login). `C_Login(CKU_CONTEXT_SPECIFIC, PIN ||
+    /// code)` renews it; the CLI logs in for each command.
+    pub(crate) fn require_fresh_factor(&self, act: &str) -> Result<()> {
+        let at = self.login.read().map_err(lock_err)?.factor_at;
+        match at {
+            Some(t) if crate::time::now().saturating_sub(t) > FACTOR_FRESH_SECS => Err(err!(
+                CKR_USER_NOT_LOGGED_IN,
+                "{act} needs a TOTP code from the last {FACTOR_FRESH_SECS} s: log in again, or \
+                 C_Login(CKU_CONTEXT_SPECIFIC) with the PIN followed by the current code"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The SO's PIN check (C_Login, C_InitToken): when the SO's principal
+    /// has a TOTP secret, the PIN argument is the PIN followed by the
+    /// current 6-digit code; the attempt stays counted unless both check.
+    /// Returns the master key, the PIN key and, with a code, its time.
+    pub(super) fn verify_so(&self, pin: &[u8]) -> Result<(crate::store::seal::MasterKey, Kek, Option<i64>)> {
+        let row = self.store.principal(SO_NAME)?.filter(|r| r.id == PRINCIPAL_SO);
+        let flagged = row.as_ref().is_some_and(|r| Self::has_totp(&r.record));
+        let digits = crate::crypto::totp::DIGITS;
+        let (pin_part, code) = match flagged {
+            true if pin.len() > digits => {
+                let (p, c) = pin.split_at(pin.len() - digits);
+                (p, crate::crypto::totp::parse_code(c))
+            }
+            _ => (pin, None),
+        };
+        let (master, kek) = self.verify_pin(Role::So, pin_part, flagged)?;
+        let Some(row) = row else { return Ok((master, kek, None)) };
+        let serial = self.serial()?;
+        let subkey = kek.subkey(SECRET_LABEL)?;
+        let secret = PrincipalSecret::open(&row.secret, &subkey, &serial, 0, SO_NAME)
+            .map_err(|_| Error::device("the SO's principal secret does not open with the SO PIN key"))?;
+        wrap::verify(&secret.authority, &row.record, &row.record_sig)
+            .map_err(|_| Error::device("the SO's record: its signature does not verify"))?;
+        match (&secret.totp, flagged) {
+            (None, false) => Ok((master, kek, None)),
+            (Some(_), false) | (None, true) => {
+                Err(Error::device("the SO's record and secret disagree on its second factor (store edited?)"))
+            }
+            (Some(seed), true) => {
+                let failures = self.store.token()?.map(|r| r.so_failures).unwrap_or(0);
+                let now = u64::try_from(crate::time::now()).unwrap_or(0);
+                let Some(step) =
+                    code.and_then(|c| crate::crypto::totp::verify(&seed[..], c, now, 1, row.totp_last_step))
+                else {
+                    return Err(if failures >= self.policy.max_pin_attempts {
+                        Error::new(CKR_PIN_LOCKED, format!("SO PIN now locked after {failures} failed attempts"))
+                    } else {
+                        Error::new(CKR_PIN_INCORRECT, format!("wrong SO PIN or code ({failures} failed attempts)"))
+                    });
+                };
+                self.store.pin_ok(Role::So)?;
+                self.store.transaction(|tx| tx.principal_ok(PRINCIPAL_SO, step))?;
+                Ok((master, kek, Some(crate::time::now())))
+            }
+        }
+    }
+
+    /// `keyward user so-totp`: the SO's logins need a TOTP code after the
+    /// SO PIN from now on; returns the secret's `otpauth://` URI.
+    pub fn so_enable_totp(&self, s: &Session) -> Result<Zeroizing<String>> {
+        self.require_so(s)?;
+        let serial = self.serial()?;
+        let (mut authority, so_row, subkey) = self.so_secret(&serial)?;
+        if authority.totp.is_some() {
+            return Err(err!(CKR_ARGUMENTS_BAD, "the SO already has a TOTP secret"));
+        }
+        authority.totp = Some(crate::crypto::totp::generate_secret().map_err(|_| Error::general("rng failed"))?);
+        let (record, record_sig) = Self::signed_record(&authority, PRINCIPAL_SO, SO_NAME, 0, &authority, &serial)?;
+        let secret = authority.seal(&subkey, &serial, 0, SO_NAME)?;
+        self.store.transaction(|tx| match &so_row {
+            Some(row) => tx.update_principal(&PrincipalRow {
+                record: record.clone(),
+                record_sig: record_sig.clone(),
+                secret: secret.clone(),
+                ..row.clone()
+            }),
+            None => tx
+                .insert_principal(&PrincipalRow {
+                    id: PRINCIPAL_SO,
+                    name: SO_NAME.into(),
+                    roles: 0,
+                    record: record.clone(),
+                    record_sig: record_sig.clone(),
+                    pin: None,
+                    secret: secret.clone(),
+                    locked: false,
+                    failures: 0,
+                    totp_last_step: 0,
+                })
+                .map(|_| ()),
+        })?;
+        let seed = authority.totp.as_ref().ok_or_else(|| Error::general("no TOTP secret"))?;
+        Ok(crate::crypto::totp::otpauth_uri("keyward", SO_NAME, &seed[..]))
     }
 
     /// A named user's login after another process (or host) changed

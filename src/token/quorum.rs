@@ -113,6 +113,7 @@ impl Token {
         if self.role()? != Some(Role::So) || !s.rw {
             return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "the quorum is set by the SO in a R/W session"));
         }
+        self.require_fresh_factor("changing the quorum")?;
         if m == 0 || m > 16 {
             return Err(err!(CKR_ARGUMENTS_BAD, "a quorum of {m}: 1 (none) to 16"));
         }
@@ -131,6 +132,7 @@ impl Token {
     /// deletion now, or, with a purge quorum, makes a request for it.
     pub fn kms_purge(&self, name: &KeyName) -> Result<Outcome> {
         self.require_admin(name)?;
+        self.require_fresh_factor("a purge")?;
         let serial = self.serial()?;
         let who = self.named_user().map(|p| p.name).unwrap_or_else(|| "default".into());
         let admin = self.admin_keys();
@@ -194,6 +196,7 @@ impl Token {
         let keys = self
             .admin_keys()
             .ok_or_else(|| Error::new(CKR_ACTION_PROHIBITED, "approvals come from named users with the admin role"))?;
+        self.require_fresh_factor("approving a request")?;
         let me = self.named_user().map(|p| p.name).unwrap_or_default();
         let serial = keys.serial.clone();
         let mut audit = self.audit().lock_for_commit()?;

@@ -59,6 +59,16 @@ pub fn pin_or_prompt(given: Option<String>, what: &str) -> Result<Zeroizing<Stri
     Ok(Zeroizing::new(p))
 }
 
+/// `pin` followed by `$KEYWARD_TOTP` when set (a principal with a second
+/// factor: the code goes right after the PIN).
+pub fn with_totp(pin: Zeroizing<String>) -> Zeroizing<String> {
+    let mut pin = pin;
+    if let Ok(code) = std::env::var("KEYWARD_TOTP") {
+        pin.push_str(code.trim());
+    }
+    pin
+}
+
 /// The user PIN: `--pin`, else `$KEYWARD_PIN`, else a prompt.
 #[derive(clap::Args, Debug, Clone)]
 pub struct PinArg {

@@ -44,6 +44,11 @@ pub enum UserCmd {
     },
     /// Remove a user.
     Remove { name: String },
+    /// From now on the SO's logins need a TOTP code after the SO PIN (the
+    /// SO PIN argument is then the PIN followed by the code, or set
+    /// $KEYWARD_TOTP); the secret's otpauth:// URI is written to FILE
+    /// (created 0600, never overwritten).
+    SoTotp { file: std::path::PathBuf },
     /// The token's purge quorum: how many administrators approve a purge
     /// (`keyward key purge`, `keyward request approve`); 1: none.
     Quorum {
@@ -55,7 +60,7 @@ pub enum UserCmd {
 /// Runs `cmd` as the SO on `slot` (`so_pin`: --so-pin, $KEYWARD_SO_PIN, or a prompt).
 pub fn run_user(lib: &Library, slot: u64, so_pin: Option<String>, cmd: UserCmd) -> Result<(), String> {
     let h = lib.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).map_err(|e| e.to_string())?;
-    let so = pin_or_prompt(so_pin, "SO PIN")?;
+    let so = crate::format::with_totp(pin_or_prompt(so_pin, "SO PIN")?);
     lib.login(h, CKU_SO, so.as_bytes()).map_err(|e| format!("SO login: {e}"))?;
     let r = match cmd {
         UserCmd::Add { name, roles, new_pin, totp } => {
@@ -120,6 +125,28 @@ pub fn run_user(lib: &Library, slot: u64, so_pin: Option<String>, cmd: UserCmd) 
             lib.user_reset_pin(h, &name, pin.as_bytes()).map(|()| out!("new PIN set for user {name}"))
         }
         UserCmd::Remove { name } => lib.user_remove(h, &name).map(|()| out!("removed user {name}")),
+        UserCmd::SoTotp { file } => {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&file)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            match lib.so_enable_totp(h) {
+                Ok(uri) => {
+                    use std::io::Write;
+                    f.write_all(uri.as_bytes())
+                        .and_then(|()| f.sync_all())
+                        .map_err(|e| format!("{}: {e}", file.display()))?;
+                    out!("the SO's logins now need a TOTP code (URI in {})", file.display());
+                    Ok(())
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&file);
+                    Err(e)
+                }
+            }
+        }
         UserCmd::Quorum { purge } => {
             lib.set_purge_quorum(h, purge).map(|()| out!("purges now need {purge} administrator approval(s)"))
         }

@@ -25,6 +25,7 @@ impl Token {
     /// now. Returns the time the deletion becomes permanent (0 = done).
     pub fn kms_delete(&self, name: &KeyName, which: Versions) -> Result<i64> {
         self.require_admin(name)?;
+        self.require_fresh_factor("scheduling a deletion")?;
         self.refresh()?;
         let grace = self.kms.grace() as i64;
         let now = clock::now();
@@ -93,6 +94,7 @@ impl Token {
     /// primary, since the key is what a plain client sees and destroys).
     pub fn kms_soft_destroy(&self, obj: &Object) -> Result<()> {
         self.require_admin_of(obj)?;
+        self.require_fresh_factor("destroying a key")?;
         if state_of(obj) == KEYWARD_STATE_PENDING_DELETION {
             // Destroyed once already, as far as a plain client can tell.
             return Err(err!(CKR_OBJECT_HANDLE_INVALID, "object {} is already scheduled for deletion", obj.handle));
@@ -131,6 +133,7 @@ impl Token {
     /// transaction.
     pub fn kms_destroy_now(&self, obj: &Object) -> Result<()> {
         self.require_admin_of(obj)?;
+        self.require_fresh_factor("destroying a key")?;
         let handle = obj.handle as i64;
         let scope = Scope::of(self, None, &[obj.handle])?;
         let (ch, w) = self.store().transaction_tracked(|tx| {
