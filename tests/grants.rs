@@ -570,3 +570,20 @@ fn an_administrator_grants_and_revokes_a_key_user_cannot() {
     let k = s.find_objects(&[Attribute::Label(b"ada-k".to_vec())]).unwrap()[0];
     assert_eq!(s.decrypt(&Mechanism::AesCbcPad(IV), k, &ct).unwrap(), b"from ada", "re-keyed, still ada's");
 }
+
+/// A PIN reset by the SO gives the user new keys; its grants are wrapped
+/// again for them (through the SO's recovery wraps): the user keeps its keys.
+#[test]
+fn a_pin_reset_by_the_so_keeps_the_users_keys() {
+    let (t, k) = with_alice_keys();
+    let (ok, out) = so_cli(&t, &["user", "passwd", "alice", "--new-pin", "alice-new-999"]);
+    assert!(ok, "{out}");
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    login_as(&s, "alice-new-999", "alice");
+    assert_eq!(labels(&s, &[]), ["aes-a", "kek-a", "rsa-a", "rsa-a"]);
+    let h = s.find_objects(&[Attribute::Label(b"aes-a".to_vec())]).unwrap()[0];
+    assert_eq!(value(&s, h), k.aes_value);
+    let h =
+        s.find_objects(&[Attribute::Label(b"rsa-a".to_vec()), Attribute::Class(ObjectClass::PRIVATE_KEY)]).unwrap()[0];
+    s.sign(&Mechanism::Sha256RsaPkcs, h, b"m").unwrap();
+}

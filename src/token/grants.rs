@@ -438,6 +438,35 @@ impl Token {
         self.install_grants(g)
     }
 
+    /// Inside `tx`: every grant of `principal` wrapped again, for its new
+    /// X25519 key `x25519`, from the SO's recovery wraps and signed by the
+    /// SO (`so`: its secret); a grant whose key has no recovery wrap that
+    /// opens is dropped, with a warning. Returns how many were wrapped.
+    pub(super) fn rewrap_grants(
+        tx: &crate::store::Tx<'_>,
+        so: &PrincipalSecret,
+        serial: &str,
+        principal: i64,
+        x25519: &[u8],
+    ) -> Result<usize> {
+        let mut n = 0;
+        for g in tx.grants_of(principal)? {
+            let recovery = tx.grants_on(&g.key_id)?.into_iter().find(|r| r.principal == PRINCIPAL_SO);
+            let dek = recovery.and_then(|r| wrap::unwrap_dek(&r.wrap, &so.x25519[..], serial, &g.key_id, 0).ok());
+            let Some(dek) = dek else {
+                log::warn!(
+                    "key {}: no recovery wrap opens: principal {principal}'s grant dropped",
+                    hex::encode(&g.key_id)
+                );
+                tx.delete_grant(&g.key_id, principal)?;
+                continue;
+            };
+            tx.put_grant(&grant_row(so, PRINCIPAL_SO, serial, &dek, &g.key_id, principal, x25519, g.ops)?)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     // ---- grant and revoke (the SO, through its recovery wraps) -------------
 
     /// The seal id of the key named `name` (its label or key id): one key

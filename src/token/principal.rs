@@ -389,6 +389,10 @@ impl Token {
                 secret: sealed,
                 ..row.clone()
             })?;
+            // Its grants, wrapped again for its new key (from the SO's
+            // recovery wraps): the user keeps its keys.
+            let x25519 = secret.x25519_key()?.public().bytes().to_vec();
+            Self::rewrap_grants(tx, &authority, &serial, row.id, &x25519)?;
             tx.principal_ok(row.id, 0)
         })
     }
