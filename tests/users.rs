@@ -242,8 +242,12 @@ fn mapped_slot_worker() {
     let p11 = load(&std::ffi::CString::new(conf).unwrap());
     let slot = p11.get_all_slots().unwrap()[0];
     let s = p11.open_rw_session(slot).unwrap();
+    assert!(p11.get_slot_info(slot).unwrap().slot_description().contains("(user alice)"));
     assert_eq!(rv(s.login(UserType::User, Some(&pin(USER_PIN))).unwrap_err()), RvError::PinIncorrect);
+    // The mapped slot reports alice's PIN counter.
+    assert!(p11.get_token_info(slot).unwrap().user_pin_count_low(), "alice's failure shows");
     s.login(UserType::User, Some(&pin(ALICE_PIN))).unwrap();
+    assert!(!p11.get_token_info(slot).unwrap().user_pin_count_low(), "and her success resets it");
     assert_eq!(labels(&s), ["note"]);
     // The default user's key by its handle (never handed out in this
     // process, so any login could name it): not there for alice.

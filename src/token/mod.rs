@@ -130,7 +130,11 @@ impl Token {
         let audit_kek = ext_kek.get().ok().flatten().cloned();
         let t = Token {
             slot,
-            description: sc.description.clone().unwrap_or_else(|| format!("keyward slot {slot}")),
+            description: match (&sc.description, &sc.user) {
+                (Some(d), _) => d.clone(),
+                (None, Some(u)) => format!("keyward slot {slot} (user {u})"),
+                (None, None) => format!("keyward slot {slot}"),
+            },
             policy: config.policy.clone(),
             key_policy: config.key_policy(sc)?,
             store,
@@ -231,15 +235,15 @@ impl Token {
         let (label, serial) = match &row {
             Some(r) => {
                 flags |= CKF_TOKEN_INITIALIZED;
-                if r.user.is_some() {
+                // A slot mapped to a named user reports that user's PIN.
+                let user = match &self.mapped_user {
+                    Some(name) => self.store.principal(name)?.map(|p| if p.locked { u32::MAX } else { p.failures }),
+                    None => r.user.as_ref().map(|_| r.user_failures),
+                };
+                if let Some(failures) = user {
                     flags |= CKF_USER_PIN_INITIALIZED;
+                    flags |= self.pin_flags(failures, CKF_USER_PIN_COUNT_LOW, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED);
                 }
-                flags |= self.pin_flags(
-                    r.user_failures,
-                    CKF_USER_PIN_COUNT_LOW,
-                    CKF_USER_PIN_FINAL_TRY,
-                    CKF_USER_PIN_LOCKED,
-                );
                 flags |= self.pin_flags(r.so_failures, CKF_SO_PIN_COUNT_LOW, CKF_SO_PIN_FINAL_TRY, CKF_SO_PIN_LOCKED);
                 (r.label.clone(), r.serial.clone())
             }
