@@ -224,11 +224,7 @@ fn bob_pin_and_a_store_copy_open_only_bob_keys() {
     let bob_value = value(&s, b);
     s.logout().unwrap();
     drop(s);
-    let copy = t.dir.path().join("copy.sqlite");
-    let src = rusqlite::Connection::open(t.dir.path().join("token/token.sqlite")).unwrap();
-    src.execute("VACUUM INTO ?1", [copy.to_str().unwrap()]).unwrap();
-    drop(src);
-    let c = rusqlite::Connection::open(&copy).unwrap();
+    let c = store_copy(&t);
 
     let serial: String = c.query_row("SELECT serial FROM token", [], |r| r.get(0)).unwrap();
     let (bob_id, salt, iter, sealed): (i64, Vec<u8>, u32, Vec<u8>) = c
@@ -462,12 +458,28 @@ fn lifecycle_acts_need_admin_on_the_key() {
     assert!(s.find_objects(&[Attribute::Label(b"aes-a".to_vec())]).unwrap().is_empty());
 }
 
+/// A copy of the token's store files (the database and its WAL), opened
+/// with this test's own SQLite. The live file is never opened here: a
+/// second SQLite library in the process (the module links its own) would
+/// drop the module's POSIX locks and could reset its WAL on close
+/// (sqlite.org/howtocorrupt.html, 2.2.1).
+fn store_copy(t: &Token) -> rusqlite::Connection {
+    let dir = tempfile::tempdir().unwrap().keep();
+    for f in ["token.sqlite", "token.sqlite-wal"] {
+        let from = t.dir.path().join("token").join(f);
+        if from.exists() {
+            std::fs::copy(&from, dir.join(f)).unwrap();
+        }
+    }
+    rusqlite::Connection::open(dir.join("token.sqlite")).unwrap()
+}
+
 /// Bob's data key of alice's key, read from a store copy while bob held
 /// a grant.
 fn bobs_dek_from_the_store(t: &Token) -> (Vec<u8>, keyward::store::wrap::Dek) {
     use keyward::store::seal::Kek;
     use keyward::store::wrap::{PrincipalSecret, unwrap_dek};
-    let c = rusqlite::Connection::open(t.dir.path().join("token/token.sqlite")).unwrap();
+    let c = store_copy(t);
     let serial: String = c.query_row("SELECT serial FROM token", [], |r| r.get(0)).unwrap();
     let (id, salt, iter, sealed): (i64, Vec<u8>, u32, Vec<u8>) = c
         .query_row("SELECT id, pin_salt, pin_iter, secret FROM principals WHERE name = 'bob'", [], |r| {
@@ -486,7 +498,7 @@ fn bobs_dek_from_the_store(t: &Token) -> (Vec<u8>, keyward::store::wrap::Dek) {
 
 /// Whether `dek` opens the sealed CKA_VALUE of a row of key `key_id`.
 fn dek_opens_a_row(t: &Token, key_id: &[u8], dek: &keyward::store::wrap::Dek) -> bool {
-    let c = rusqlite::Connection::open(t.dir.path().join("token/token.sqlite")).unwrap();
+    let c = store_copy(t);
     let mut st = c.prepare("SELECT uid, sealed FROM objects").unwrap();
     let rows: Vec<(String, Vec<u8>)> =
         st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
@@ -586,4 +598,35 @@ fn a_pin_reset_by_the_so_keeps_the_users_keys() {
     let h =
         s.find_objects(&[Attribute::Label(b"rsa-a".to_vec()), Attribute::Class(ObjectClass::PRIVATE_KEY)]).unwrap()[0];
     s.sign(&Mechanism::Sha256RsaPkcs, h, b"m").unwrap();
+}
+
+/// An administrator by config (`user add --role admin --auto-admin`) gets
+/// ADMIN on every new key of a named user: it administers and grants the
+/// key, but cannot use it without a use grant.
+#[test]
+fn an_administrator_by_config_administers_new_keys() {
+    let t = initialized();
+    add_user(&t, "bob", BOB_PIN);
+    let (ok, out) = so_cli(&t, &["user", "add", "ada", "--role", "admin", "--auto-admin", "--new-pin", "ada-pin-1234"]);
+    assert!(ok, "{out}");
+    add_user(&t, "alice", ALICE_PIN);
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    login_as(&s, ALICE_PIN, "alice");
+    let k = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("aes-a")).unwrap();
+    let ct = s.encrypt(&Mechanism::AesCbcPad(IV), k, b"alice's").unwrap();
+    s.logout().unwrap();
+    let (ok, out) = so_cli(&t, &["key", "grants", "aes-a"]);
+    assert!(
+        ok && out.lines().any(|l| l.starts_with("ada") && l.trim_end().ends_with("alice") && l.contains("admin")),
+        "{out}"
+    );
+    login_as(&s, "ada-pin-1234", "ada");
+    let k = s.find_objects(&[Attribute::Label(b"aes-a".to_vec())]).unwrap()[0];
+    assert_eq!(rv(s.decrypt(&Mechanism::AesCbcPad(IV), k, &ct).unwrap_err()), RvError::KeyFunctionNotPermitted);
+    s.logout().unwrap();
+    let (ok, out) = cli(&t, &["key", "--as", "ada", "--pin", "ada-pin-1234", "grant", "aes-a", "bob", "decrypt"]);
+    assert!(ok, "{out}");
+    login_as(&s, BOB_PIN, "bob");
+    let k = s.find_objects(&[Attribute::Label(b"aes-a".to_vec())]).unwrap()[0];
+    assert_eq!(s.decrypt(&Mechanism::AesCbcPad(IV), k, &ct).unwrap(), b"alice's");
 }

@@ -28,11 +28,12 @@ impl Library {
         roles: u32,
         pin: &[u8],
         totp: bool,
+        auto_admin: bool,
     ) -> Result<(i64, Option<Zeroizing<String>>)> {
         self.with_session(h, |s, t| {
             let mut uri = None;
             let id = audited(t, act("keyward user add", "user.added", h, name), || {
-                let (id, u) = t.user_add(s, name, roles, pin, totp)?;
+                let (id, u) = t.user_add(s, name, roles, pin, totp, auto_admin)?;
                 uri = u;
                 Ok(usize::try_from(id).unwrap_or(usize::MAX))
             })?;

@@ -54,6 +54,9 @@ pub(super) struct NamedKeys {
     pub(super) secret: PrincipalSecret,
     /// The SO's X25519 public key (every new DEK is wrapped for it).
     so_x25519: [u8; 32],
+    /// The administrators by config (`FLAG_AUTO_ADMIN`): every new DEK is
+    /// wrapped for them too, with ADMIN only.
+    auto_admins: Vec<(i64, [u8; 32])>,
 }
 
 /// One grant the login holds: its operations and the opened DEK.
@@ -154,7 +157,21 @@ impl Token {
         let (rows, grants) = self.store.transaction(|tx| Ok((tx.principals()?, tx.grants_of(row.id)?)))?;
         let records = verified_records(&rows, &secret.authority, serial);
         let so = records.get(&PRINCIPAL_SO).ok_or_else(|| Error::device("the SO's principal record is missing"))?;
-        let keys = NamedKeys { id: row.id, roles: row.roles, serial: serial.to_string(), so_x25519: so.x25519, secret };
+        let auto_admins = records
+            .iter()
+            .filter(|(id, r)| {
+                **id != row.id && r.flags & super::principal::FLAG_AUTO_ADMIN != 0 && r.roles & ROLE_KEY_ADMIN != 0
+            })
+            .map(|(id, r)| (*id, r.x25519))
+            .collect();
+        let keys = NamedKeys {
+            id: row.id,
+            roles: row.roles,
+            serial: serial.to_string(),
+            so_x25519: so.x25519,
+            auto_admins,
+            secret,
+        };
         let g = Self::open_grants(&keys, &records, &grants);
         Ok((keys, g))
     }
@@ -174,6 +191,11 @@ impl Token {
                 (Ok(me), Ok(by)) => wrap::grant_payload(&keys.serial, &g.key_id, me, g.ops, &g.wrap, by),
                 _ => continue,
             };
+            // Use grants only from a trusted granter; administration alone,
+            // for an administrator by config (the SO set it), from any
+            // verified principal (the creator of a new key).
+            let auto = records.get(&keys.id).is_some_and(|r| r.flags & super::principal::FLAG_AUTO_ADMIN != 0);
+            let trusted = trusted || (auto && g.ops & !ops::ADMIN == 0);
             if !trusted || wrap::verify(&granter.ed25519, &payload, &g.sig).is_err() {
                 log::warn!("grant on key {hex} by principal {}: not signed by a trusted granter: ignored", g.granter);
                 continue;
@@ -359,7 +381,7 @@ impl Token {
                     return Err(Error::new(CKR_ACTION_PROHIBITED, "an auditor makes no keys"));
                 }
                 let g = Arc::new(GrantKey { ops: ops::ALL, dek: Dek::generate()? });
-                let rows = vec![
+                let mut rows = vec![
                     self.signed_grant(
                         &keys,
                         &g.dek,
@@ -370,6 +392,9 @@ impl Token {
                     )?,
                     self.signed_grant(&keys, &g.dek, &id, PRINCIPAL_SO, &keys.so_x25519, 0)?,
                 ];
+                for (admin, x) in &keys.auto_admins {
+                    rows.push(self.signed_grant(&keys, &g.dek, &id, *admin, x, ops::ADMIN)?);
+                }
                 (g.clone(), Some((g, rows)))
             }
         };

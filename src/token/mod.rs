@@ -242,7 +242,8 @@ impl Token {
                 };
                 if let Some(failures) = user {
                     flags |= CKF_USER_PIN_INITIALIZED;
-                    flags |= self.pin_flags(failures, CKF_USER_PIN_COUNT_LOW, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED);
+                    flags |=
+                        self.pin_flags(failures, CKF_USER_PIN_COUNT_LOW, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED);
                 }
                 flags |= self.pin_flags(r.so_failures, CKF_SO_PIN_COUNT_LOW, CKF_SO_PIN_FINAL_TRY, CKF_SO_PIN_LOCKED);
                 (r.label.clone(), r.serial.clone())

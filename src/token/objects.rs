@@ -536,13 +536,26 @@ impl Token {
         let mut o = self.objects.write().map_err(lock_err)?;
         // When something changed, the token row is read once: for the row
         // keys and for the login check below.
-        let changes = if self.store.take_unreported_writes() {
+        let mut changes = if self.store.take_unreported_writes() {
             // This process wrote without telling the cache the revision
             // (PIN counters, meta), or the cache lost track of it.
             Some(self.store.changes_after(o.rev)?)
         } else {
             self.store.changes_since(o.rev)?
         };
+        // Rows of a key this named login holds that no longer check: sealed
+        // again under a new data key by a revoke committed after the grants
+        // were read above. The grants of that commit first, then the rows
+        // again (read again: the store's fast path counts them as seen).
+        for _ in 0..2 {
+            if !(self.is_named() && changes.as_ref().is_some_and(|ch| self.holds_rekeyed_rows(ch))) {
+                break;
+            }
+            drop(o);
+            self.reload_grants()?;
+            o = self.objects.write().map_err(lock_err)?;
+            changes = Some(self.store.changes_after(o.rev)?);
+        }
         let row = match changes {
             Some(ch) => {
                 let row = self.store.token()?;
@@ -563,6 +576,15 @@ impl Token {
         }
         self.refreshed_at_ns.store(started, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Whether `ch` brings a row of a key this login holds a grant on that
+    /// fails its check with the row key the login holds (see `refresh`).
+    fn holds_rekeyed_rows(&self, ch: &Changes) -> bool {
+        ch.upserts.iter().any(|r| {
+            matches!(super::integrity::row_class(&r.public, &r.sealed), super::integrity::RowClass::Key(id) if self.holds_grant(&id))
+                && matches!(self.check_row(r), crate::object::Integrity::Failed(_))
+        })
     }
 
     /// [`Token::refresh`] unless the last check is younger than

@@ -39,6 +39,9 @@ pub const ROLE_AUDITOR: u32 = 4;
 
 /// Record flag: the user's logins need a TOTP code after the PIN.
 pub const FLAG_TOTP: u32 = 1;
+/// Record flag: an administrator every new key of a named user is granted
+/// to (ADMIN only: "administrators by config").
+pub const FLAG_AUTO_ADMIN: u32 = 2;
 
 /// HKDF label of the PIN subkey that seals a principal secret.
 pub const SECRET_LABEL: &[u8] = b"keyward principal secret v1";
@@ -202,12 +205,13 @@ impl Token {
         roles: u32,
         keys: &PrincipalSecret,
         serial: &str,
+        auto_admin: bool,
     ) -> Result<(Vec<u8>, Vec<u8>)> {
         let record = PrincipalRecord {
             id: principal_id(id)?,
             name: name.to_string(),
             roles,
-            flags: if keys.totp.is_some() { FLAG_TOTP } else { 0 },
+            flags: if keys.totp.is_some() { FLAG_TOTP } else { 0 } | if auto_admin { FLAG_AUTO_ADMIN } else { 0 },
             x25519: bytes32(keys.x25519_key()?.public().bytes())?,
             ed25519: bytes32(keys.ed25519_key()?.public().bytes())?,
             serial: serial.to_string(),
@@ -257,8 +261,12 @@ impl Token {
         roles: u32,
         pin: &[u8],
         totp: bool,
+        auto_admin: bool,
     ) -> Result<(i64, Option<Zeroizing<String>>)> {
         check_name(name)?;
+        if auto_admin && roles & ROLE_KEY_ADMIN == 0 {
+            return Err(err!(CKR_ARGUMENTS_BAD, "--auto-admin needs the admin role"));
+        }
         if !s.rw {
             return Err(Error::new(CKR_SESSION_READ_ONLY, "managing users needs a R/W session"));
         }
@@ -271,7 +279,7 @@ impl Token {
         self.store.transaction(|tx| {
             if so_row.is_none() {
                 let (record, record_sig) =
-                    Self::signed_record(&authority, PRINCIPAL_SO, SO_NAME, 0, &authority, &serial)?;
+                    Self::signed_record(&authority, PRINCIPAL_SO, SO_NAME, 0, &authority, &serial, false)?;
                 tx.insert_principal(&PrincipalRow {
                     id: PRINCIPAL_SO,
                     name: SO_NAME.into(),
@@ -308,7 +316,7 @@ impl Token {
             };
             let secret = PrincipalSecret::generate(authority.authority, authority.public_row_key.clone(), seed)?;
             let sealed = secret.seal(&user_subkey, &serial, principal_id(id)?, name)?;
-            let (record, record_sig) = Self::signed_record(&authority, id, name, roles, &secret, &serial)?;
+            let (record, record_sig) = Self::signed_record(&authority, id, name, roles, &secret, &serial, auto_admin)?;
             let pin = Some(pin_salt.clone());
             tx.update_principal(&PrincipalRow { id, record, record_sig, pin, secret: sealed, ..placeholder })?;
             let uri = secret.totp.as_ref().map(|t| crate::crypto::totp::otpauth_uri("keyward", name, &t[..]));
@@ -381,7 +389,9 @@ impl Token {
             let secret = PrincipalSecret::generate(authority.authority, authority.public_row_key.clone(), None)?;
             let sealed = secret.seal(&subkey, &serial, principal_id(row.id)?, name)?;
             let pin_salt = pin_salt.clone();
-            let (record, record_sig) = Self::signed_record(&authority, row.id, name, row.roles, &secret, &serial)?;
+            let auto = PrincipalRecord::from_payload(&row.record).is_ok_and(|r| r.flags & FLAG_AUTO_ADMIN != 0);
+            let (record, record_sig) =
+                Self::signed_record(&authority, row.id, name, row.roles, &secret, &serial, auto)?;
             tx.update_principal(&PrincipalRow {
                 record,
                 record_sig,
@@ -624,7 +634,8 @@ impl Token {
             return Err(err!(CKR_ARGUMENTS_BAD, "the SO already has a TOTP secret"));
         }
         authority.totp = Some(crate::crypto::totp::generate_secret().map_err(|_| Error::general("rng failed"))?);
-        let (record, record_sig) = Self::signed_record(&authority, PRINCIPAL_SO, SO_NAME, 0, &authority, &serial)?;
+        let (record, record_sig) =
+            Self::signed_record(&authority, PRINCIPAL_SO, SO_NAME, 0, &authority, &serial, false)?;
         let secret = authority.seal(&subkey, &serial, 0, SO_NAME)?;
         self.store.transaction(|tx| match &so_row {
             Some(row) => tx.update_principal(&PrincipalRow {

@@ -28,6 +28,10 @@ pub enum UserCmd {
         /// overwritten; the secret is never printed).
         #[arg(long, value_name = "FILE")]
         totp: Option<std::path::PathBuf>,
+        /// An administrator (needs --role admin) that every new key of a
+        /// named user is granted to, for administration only.
+        #[arg(long)]
+        auto_admin: bool,
     },
     /// The named users: id, roles, locked, failed logins.
     List,
@@ -63,7 +67,7 @@ pub fn run_user(lib: &Library, slot: u64, so_pin: Option<String>, cmd: UserCmd) 
     let so = crate::format::with_totp(pin_or_prompt(so_pin, "SO PIN")?);
     lib.login(h, CKU_SO, so.as_bytes()).map_err(|e| format!("SO login: {e}"))?;
     let r = match cmd {
-        UserCmd::Add { name, roles, new_pin, totp } => {
+        UserCmd::Add { name, roles, new_pin, totp, auto_admin } => {
             let mut bits = 0;
             for r in if roles.is_empty() { vec!["user".to_string()] } else { roles } {
                 bits |= role_bit(&r).ok_or_else(|| format!("unknown role {r:?}: user, admin or auditor"))?;
@@ -81,7 +85,7 @@ pub fn run_user(lib: &Library, slot: u64, so_pin: Option<String>, cmd: UserCmd) 
                 ),
                 None => None,
             };
-            let r = lib.user_add(h, &name, bits, pin.as_bytes(), totp.is_some());
+            let r = lib.user_add(h, &name, bits, pin.as_bytes(), totp.is_some(), auto_admin);
             match (r, file, &totp) {
                 (Ok((id, uri)), Some(mut f), Some(p)) => {
                     use std::io::Write;
