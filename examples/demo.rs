@@ -95,6 +95,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let slot = *p11.get_all_slots()?.first().ok_or("no slot")?;
     let ti = p11.get_token_info(slot)?;
     let so_pin = std::env::var("KEYWARD_SO_PIN").unwrap_or_else(|_| "keyward-so-demo".into());
+    let so_pin_kept = so_pin.clone();
     let user_pin = std::env::var("KEYWARD_PIN").unwrap_or_else(|_| "keyward-demo".into());
     if !ti.token_initialized() {
         println!("2. token in slot {slot} is new: initializing it (label \"keyward\")");
@@ -219,12 +220,63 @@ fn main() -> Result<(), Box<dyn Error>> {
     print!("{}", cli(&["key", "restore", &key_id], &user_pin)?);
     s.encrypt(&env, v2, b"x")?;
     println!("    restored with `keyward key restore {key_id}`: v2 encrypts again");
+    named_users(&so_pin_kept)?;
     println!("15. `keyward inventory` (every key and version, with key ids):");
     for line in cli(&["inventory"], &user_pin)?.lines().filter(|l| l.starts_with("name") || l.contains(&name)) {
         println!("    {line}");
     }
     println!("16. `keyward audit verify`: {}", cli(&["audit", "verify"], &user_pin)?.trim());
     println!("done");
+    Ok(())
+}
+
+/// Named users and per-key grants, through the CLI (needs the SO PIN: the
+/// demo's own, or `KEYWARD_SO_PIN`): alice's key is sealed under a data key
+/// wrapped for her and the SO's recovery key; bob sees it only while the SO
+/// grants it to him. The users and the key are removed again at the end.
+fn named_users(so_pin: &str) -> Result<(), Box<dyn Error>> {
+    let so = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend_from_slice(&["--so-pin", so_pin]);
+        cli(&a, "")
+    };
+    if so(&["user", "list"]).is_err() {
+        println!("14b. named users: skipped (set KEYWARD_SO_PIN to this token's SO PIN to see them)");
+        return Ok(());
+    }
+    let (alice, bob) = ("demo-alice", "demo-bob");
+    let (apin, bpin) = ("demo-alice-pin", "demo-bob-pin");
+    for u in [alice, bob] {
+        let _ = so(&["user", "remove", u]); // (left over from an interrupted run)
+    }
+    so(&["user", "add", alice, "--new-pin", apin])?;
+    so(&["user", "add", bob, "--new-pin", bpin])?;
+    println!("14b. the SO added named users {alice} and {bob}, each with its own PIN");
+    let as_user = |who: &str, pin: &str, args: &[&str]| {
+        let mut a = vec![args[0], "--as", who, "--pin", pin];
+        a.extend_from_slice(&args[1..]);
+        cli(&a, "")
+    };
+    let name = format!("demo-shared-{}", std::process::id());
+    as_user(alice, apin, &["key", "create", &name, "--type", "aes256"])?;
+    let seen = |who, pin| -> Result<bool, Box<dyn Error>> { Ok(as_user(who, pin, &["key", "list"])?.contains(&name)) };
+    println!(
+        "    {alice} made key {name:?} (sealed under its own data key): {alice} sees it: {}, {bob} sees it: {}",
+        seen(alice, apin)?,
+        seen(bob, bpin)?
+    );
+    so(&["key", "grant", &name, bob, "decrypt"])?;
+    println!("    `keyward key grant {name} {bob} decrypt`: {bob} sees it: {}", seen(bob, bpin)?);
+    for line in so(&["key", "grants", &name])?.lines() {
+        println!("      {line}");
+    }
+    so(&["key", "revoke", &name, bob])?;
+    println!("    `keyward key revoke {name} {bob}` (the key is re-keyed): {bob} sees it: {}", seen(bob, bpin)?);
+    as_user(alice, apin, &["key", "delete", &name])?;
+    for u in [alice, bob] {
+        so(&["user", "remove", u])?;
+    }
+    println!("    {alice} scheduled her key for deletion; the SO removed both users");
     Ok(())
 }
 

@@ -313,7 +313,7 @@ fn a_grant_lets_bob_decrypt_but_not_sign() {
     assert!(!ok && out.contains("master key"), "{out}");
     let (ok, out) = so_cli(&t, &["key", "grants", "rsa-a"]);
     assert!(ok && out.lines().any(|l| l.starts_with("bob") && l.contains("decrypt")), "{out}");
-    assert!(out.lines().any(|l| l.starts_with("alice") && l.contains("sign")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("alice") && l.contains("all")), "{out}");
     assert!(out.lines().any(|l| l.starts_with("so") && l.contains("recovery")), "{out}");
 
     login_as(&s, BOB_PIN, "bob");

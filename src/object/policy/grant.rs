@@ -84,8 +84,15 @@ pub fn parse(s: &str) -> Result<u32> {
     Ok(ops)
 }
 
-/// The names of `ops`, comma-separated.
+/// The names of `ops`, comma-separated (`all`, `use`, `use,admin` for
+/// the sets `parse` names so).
 pub fn names(ops: u32) -> String {
+    if ops == ALL {
+        return "all".into();
+    }
+    if ops & USE == USE {
+        return if ops & ADMIN != 0 { "use,admin".into() } else { "use".into() };
+    }
     let v: Vec<&str> = NAMES.iter().filter(|(_, b)| ops & b != 0).map(|(n, _)| *n).collect();
     v.join(",")
 }
