@@ -309,8 +309,6 @@ fn a_grant_lets_bob_decrypt_but_not_sign() {
     assert!(ok, "{out}");
     let (ok, out) = so_cli(&t, &["key", "grant", "rsa-a", "bob", "admin"]);
     assert!(!ok && out.contains("admin"), "{out}");
-    let (ok, out) = so_cli(&t, &["key", "grant", "default-key", "bob", "decrypt"]);
-    assert!(!ok && out.contains("master key"), "{out}");
     let (ok, out) = so_cli(&t, &["key", "grants", "rsa-a"]);
     assert!(ok && out.lines().any(|l| l.starts_with("bob") && l.contains("decrypt")), "{out}");
     assert!(out.lines().any(|l| l.starts_with("alice") && l.contains("all")), "{out}");
@@ -629,4 +627,50 @@ fn an_administrator_by_config_administers_new_keys() {
     login_as(&s, BOB_PIN, "bob");
     let k = s.find_objects(&[Attribute::Label(b"aes-a".to_vec())]).unwrap()[0];
     assert_eq!(s.decrypt(&Mechanism::AesCbcPad(IV), k, &ct).unwrap(), b"alice's");
+}
+
+/// A key of the default user (sealed under the master key) granted to bob:
+/// its first grant seals it again under a data key of its own, wrapped for
+/// the default user (which keeps every use and ADMIN), the SO and bob. The
+/// default user's login that was open across the grant keeps working; bob
+/// decrypts but does not encrypt; a revoke leaves the default user's key
+/// as it was.
+#[test]
+fn a_key_of_the_default_user_can_be_granted() {
+    let t = initialized();
+    add_user(&t, "bob", BOB_PIN);
+    let s = t.user_session();
+    let mut tmpl = aes_token_key_template("legacy-k");
+    tmpl.extend([Attribute::Sensitive(false), Attribute::Extractable(true)]);
+    let k = s.generate_key(&Mechanism::AesKeyGen, &tmpl).unwrap();
+    let before = value(&s, k);
+    let ct = s.encrypt(&Mechanism::AesCbcPad(IV), k, b"legacy").unwrap();
+    // Granted from another process while this login is open.
+    let (ok, out) = so_cli(&t, &["key", "grant", "legacy-k", "bob", "decrypt"]);
+    assert!(ok, "{out}");
+    let k = s.find_objects(&[Attribute::Label(b"legacy-k".to_vec())]).unwrap()[0];
+    assert_eq!(s.decrypt(&Mechanism::AesCbcPad(IV), k, &ct).unwrap(), b"legacy");
+    assert_eq!(value(&s, k), before, "the same key, sealed anew");
+    s.logout().unwrap();
+    let (ok, out) = so_cli(&t, &["key", "grants", "legacy-k"]);
+    assert!(ok && out.lines().any(|l| l.starts_with("default") && l.contains("all")), "{out}");
+    login_as(&s, BOB_PIN, "bob");
+    assert_eq!(labels(&s, &[]), ["legacy-k"]);
+    let k = s.find_objects(&[Attribute::Label(b"legacy-k".to_vec())]).unwrap()[0];
+    assert_eq!(s.decrypt(&Mechanism::AesCbcPad(IV), k, &ct).unwrap(), b"legacy");
+    assert_eq!(rv(s.encrypt(&Mechanism::AesCbcPad(IV), k, b"m").unwrap_err()), RvError::KeyFunctionNotPermitted);
+    s.logout().unwrap();
+    assert!(so_cli(&t, &["key", "revoke", "legacy-k", "bob"]).0);
+    // The default user, in a new login: its key, its lifecycle.
+    s.login(cryptoki::session::UserType::User, Some(&pin(USER_PIN))).unwrap();
+    let k = s.find_objects(&[Attribute::Label(b"legacy-k".to_vec())]).unwrap()[0];
+    assert_eq!(s.decrypt(&Mechanism::AesCbcPad(IV), k, &ct).unwrap(), b"legacy");
+    assert_eq!(value(&s, k), before);
+    let (ok, out) = cli(&t, &["key", "rotate", "legacy-k"]);
+    assert!(ok, "{out}");
+    let (ok, out) = cli(&t, &["key", "list"]);
+    assert!(ok && out.contains("legacy-k"), "{out}");
+    s.logout().unwrap();
+    login_as(&s, BOB_PIN, "bob");
+    assert!(labels(&s, &[]).is_empty(), "revoked");
 }

@@ -514,8 +514,8 @@ impl Token {
         match seals.len() {
             0 => Err(err!(
                 CKR_ARGUMENTS_BAD,
-                "no key named {name:?} made by a named user (the default user's keys are sealed under the master key \
-                 and cannot be granted in this release)"
+                "no key named {name:?} sealed for grants (a key of the default user is sealed again for its \
+                 first grant, by the SO)"
             )),
             1 => {
                 let id = seals.remove(0);
@@ -545,7 +545,15 @@ impl Token {
             if so_row.is_none() {
                 return Err(err!(CKR_ARGUMENTS_BAD, "no named users: nothing to grant"));
             }
-            let (id, rows) = self.sealed_key(name)?;
+            // A key of the default user (under the master key): sealed again
+            // under a data key of its own first, the default user keeping it.
+            let (id, rows) = match self.sealed_key(name) {
+                Ok(found) => found,
+                Err(e) => match self.reseal_legacy(name, &so, &serial)? {
+                    true => self.sealed_key(name)?,
+                    false => return Err(e),
+                },
+            };
             let (principals, grants) = self.store.transaction(|tx| Ok((tx.principals()?, tx.grants_on(&id)?)))?;
             let recovery = grants
                 .iter()
@@ -666,7 +674,7 @@ impl Token {
 /// A grant row of `dek` (seal id `id`) for principal `to` with `ops`,
 /// signed by principal `by` (secret `signer`).
 #[allow(clippy::too_many_arguments)]
-fn grant_row(
+pub(super) fn grant_row(
     signer: &PrincipalSecret,
     by: i64,
     serial: &str,

@@ -40,6 +40,10 @@ pub(super) struct Login {
     /// When (Unix seconds) the login last showed a TOTP code: a login of a
     /// principal with a second factor (`principal.rs`); `None`: none.
     pub(super) factor_at: Option<i64>,
+    /// The default user's login on a token whose default user holds grants
+    /// (principal 1, `grants.rs`): the authorization revision its grants
+    /// were read at.
+    pub(super) grants_rev: u64,
 }
 
 /// The serial and the wrapped master key of `role` in the token row.
@@ -251,6 +255,8 @@ impl Token {
         l.factor_at = factor_at;
         drop(l);
         if role == Role::User {
+            // Keys of the default user re-sealed for a grant (`grants.rs`).
+            self.open_default_keys()?;
             // Due key rotations and purges (src/kms); never fails the login.
             self.kms_after_login();
         }
@@ -315,6 +321,7 @@ impl Token {
         l.named = None;
         l.grants.clear();
         l.factor_at = None;
+        l.grants_rev = 0;
         self.login_epoch.fetch_add(1, Ordering::Relaxed);
         drop(l);
         self.integrity.forget_key_row_keys(None);

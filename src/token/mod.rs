@@ -13,6 +13,7 @@
 
 pub mod asym;
 mod audited;
+mod default_keys;
 mod derive;
 mod grants;
 pub use grants::GrantInfo;
@@ -406,7 +407,7 @@ impl Token {
             }
             // A named user's key is sealed under its own data key, wrapped
             // for its grantees (`grants.rs`); the others under the master key.
-            let (sealed, new_dek) = if self.is_named() {
+            let (sealed, new_dek) = if self.is_named() || n.attrs.get(CKA_KEYWARD_SEAL).is_some() {
                 self.seal_for_named(&mut n, &uid)?
             } else {
                 let master = if n.secrets.is_empty() { None } else { Some(self.master()?) };

@@ -526,7 +526,7 @@ impl Token {
         let started = self.now_ns();
         // A named user's grants first: rows another process sealed again
         // under a new data key (a revoke) are then checked with its row key.
-        if self.is_named() {
+        if self.holds_principal_keys() {
             self.check_named_login_current()?;
         }
         // The cache stays write-locked from the store read to the apply:
@@ -548,7 +548,7 @@ impl Token {
         // were read above. The grants of that commit first, then the rows
         // again (read again: the store's fast path counts them as seen).
         for _ in 0..2 {
-            if !(self.is_named() && changes.as_ref().is_some_and(|ch| self.holds_rekeyed_rows(ch))) {
+            if !(self.holds_principal_keys() && changes.as_ref().is_some_and(|ch| self.holds_rekeyed_rows(ch))) {
                 break;
             }
             drop(o);
@@ -573,6 +573,11 @@ impl Token {
         drop(o);
         if let Some(row) = row {
             self.check_login_current(row.as_ref())?;
+            // The default user without keys of its own yet: a first grant of
+            // one of its keys (`grants.rs`) made them meanwhile.
+            if !self.holds_principal_keys() && self.is_user() {
+                self.open_default_keys_if_changed()?;
+            }
         }
         self.refreshed_at_ns.store(started, Ordering::Relaxed);
         Ok(())

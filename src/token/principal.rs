@@ -198,7 +198,7 @@ impl Token {
     }
 
     /// The record of principal `id` and its authority signature.
-    fn signed_record(
+    pub(super) fn signed_record(
         authority: &PrincipalSecret,
         id: i64,
         name: &str,
@@ -669,7 +669,7 @@ impl Token {
     /// when the store changed; reads the row only when the authorization
     /// revision moved.
     pub(super) fn check_named_login_current(&self) -> Result<()> {
-        let Some(who) = self.named_user() else { return Ok(()) };
+        let Some(who) = self.named_user() else { return self.check_default_grants_current() };
         let now = self.store.auth_revision()?;
         if now == who.auth_rev {
             return Ok(());
