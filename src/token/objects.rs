@@ -543,16 +543,29 @@ impl Token {
         } else {
             self.store.changes_since(o.rev)?
         };
-        // Rows of a key this named login holds that no longer check: sealed
-        // again under a new data key by a revoke committed after the grants
-        // were read above. The grants of that commit first, then the rows
+        // Rows of a key this login holds that no longer check: sealed again
+        // under a new data key by a revoke committed after the grants were
+        // read above; or, for the default user without principal keys yet,
+        // rows under a data key (a first grant of one of its keys may have
+        // made its keys). The grants of that commit first, then the rows
         // again (read again: the store's fast path counts them as seen).
+        let mut default_checked = false;
         for _ in 0..2 {
-            if !(self.holds_principal_keys() && changes.as_ref().is_some_and(|ch| self.holds_rekeyed_rows(ch))) {
-                break;
+            let Some(ch) = changes.as_ref() else { break };
+            if self.holds_principal_keys() {
+                if !self.holds_rekeyed_rows(ch) {
+                    break;
+                }
+                drop(o);
+                self.reload_grants()?;
+            } else {
+                if default_checked || !self.is_user() || !ch.upserts.iter().any(|r| self.unknown_data_key(r)) {
+                    break;
+                }
+                default_checked = true;
+                drop(o);
+                self.open_default_keys_if_changed()?;
             }
-            drop(o);
-            self.reload_grants()?;
             o = self.objects.write().map_err(lock_err)?;
             changes = Some(self.store.changes_after(o.rev)?);
         }
@@ -573,14 +586,14 @@ impl Token {
         drop(o);
         if let Some(row) = row {
             self.check_login_current(row.as_ref())?;
-            // The default user without keys of its own yet: a first grant of
-            // one of its keys (`grants.rs`) made them meanwhile.
-            if !self.holds_principal_keys() && self.is_user() {
-                self.open_default_keys_if_changed()?;
-            }
         }
         self.refreshed_at_ns.store(started, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Whether row `r` is sealed under a data key this login holds no grant on.
+    fn unknown_data_key(&self, r: &crate::store::ObjectRow) -> bool {
+        matches!(super::integrity::row_class(&r.public, &r.sealed), super::integrity::RowClass::Key(id) if !self.holds_grant(&id))
     }
 
     /// Whether `ch` brings a row of a key this login holds a grant on that
