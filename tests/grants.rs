@@ -15,28 +15,10 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
-use pkcs11_sys::{CK_RV, CK_SESSION_HANDLE, CK_ULONG, CK_USER_TYPE, CKU_USER};
 
 const ALICE_PIN: &str = "alice-pin-1234";
 const BOB_PIN: &str = "bob-pin-12345";
 const IV: [u8; 16] = [7; 16];
-
-type LoginUser = unsafe extern "C" fn(CK_SESSION_HANDLE, CK_USER_TYPE, *mut u8, CK_ULONG, *mut u8, CK_ULONG) -> CK_RV;
-
-/// C_LoginUser(session, CKU_USER, pin, name) (cryptoki 0.12 has no wrapper).
-fn login_as(s: &Session, pin: &str, name: &str) {
-    // SAFETY: our own module, already loaded by the test's `Pkcs11`; never
-    // unloaded (-z nodelete).
-    let lib = unsafe { libloading::Library::new(module_path()) }.unwrap();
-    // SAFETY: C_LoginUser has this signature (PKCS#11 3.0); the PIN and
-    // name buffers outlive the call and are only read.
-    let rv = unsafe {
-        let f: libloading::Symbol<LoginUser> = lib.get(b"C_LoginUser").unwrap();
-        let (mut p, mut n) = (pin.as_bytes().to_vec(), name.as_bytes().to_vec());
-        f(s.handle(), CKU_USER, p.as_mut_ptr(), p.len() as CK_ULONG, n.as_mut_ptr(), n.len() as CK_ULONG)
-    };
-    assert_eq!(rv, 0, "C_LoginUser as {name}");
-}
 
 fn so_cli(t: &Token, args: &[&str]) -> (bool, String) {
     let mut a: Vec<&str> = args.to_vec();

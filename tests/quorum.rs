@@ -10,23 +10,6 @@ mod common;
 
 use common::*;
 use cryptoki::mechanism::Mechanism;
-use pkcs11_sys::{CK_RV, CK_SESSION_HANDLE, CK_ULONG, CK_USER_TYPE, CKU_USER};
-
-type LoginUser = unsafe extern "C" fn(CK_SESSION_HANDLE, CK_USER_TYPE, *mut u8, CK_ULONG, *mut u8, CK_ULONG) -> CK_RV;
-
-fn login_as(s: &cryptoki::session::Session, pin: &str, name: &str) {
-    // SAFETY: our own module, already loaded by the test's `Pkcs11`; never
-    // unloaded (-z nodelete).
-    let lib = unsafe { libloading::Library::new(module_path()) }.unwrap();
-    // SAFETY: C_LoginUser has this signature (PKCS#11 3.0); the PIN and
-    // name buffers outlive the call and are only read.
-    let rv = unsafe {
-        let f: libloading::Symbol<LoginUser> = lib.get(b"C_LoginUser").unwrap();
-        let (mut p, mut n) = (pin.as_bytes().to_vec(), name.as_bytes().to_vec());
-        f(s.handle(), CKU_USER, p.as_mut_ptr(), p.len() as CK_ULONG, n.as_mut_ptr(), n.len() as CK_ULONG)
-    };
-    assert_eq!(rv, 0, "C_LoginUser as {name}");
-}
 
 const X: &str = "admin-x-pin-1";
 const Y: &str = "admin-y-pin-2";

@@ -13,27 +13,15 @@ use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectClass};
 use cryptoki::session::{Session, UserType};
-use pkcs11_sys::{CK_RV, CK_SESSION_HANDLE, CK_ULONG, CK_USER_TYPE, CKU_SO, CKU_USER};
+use pkcs11_sys::{CK_RV, CK_USER_TYPE, CKU_SO, CKU_USER};
 
 const ALICE_PIN: &str = "alice-pin-1234";
 const BOB_PIN: &str = "bob-pin-12345";
 const IV: [u8; 16] = [3; 16];
 
-type LoginUser = unsafe extern "C" fn(CK_SESSION_HANDLE, CK_USER_TYPE, *mut u8, CK_ULONG, *mut u8, CK_ULONG) -> CK_RV;
-
-/// C_LoginUser(session, user, pin, name), as a C caller makes it (cryptoki
-/// 0.12 has no wrapper).
+/// C_LoginUser(session, user, pin, name).
 fn login_user(s: &Session, user: CK_USER_TYPE, pin: &str, name: &str) -> CK_RV {
-    // SAFETY: our own module, already loaded by the test's `Pkcs11`; never
-    // unloaded (-z nodelete).
-    let lib = unsafe { libloading::Library::new(module_path()) }.unwrap();
-    // SAFETY: C_LoginUser has this signature (PKCS#11 3.0); the PIN and
-    // name buffers outlive the call and are only read.
-    unsafe {
-        let f: libloading::Symbol<LoginUser> = lib.get(b"C_LoginUser").unwrap();
-        let (mut p, mut n) = (pin.as_bytes().to_vec(), name.as_bytes().to_vec());
-        f(s.handle(), user, p.as_mut_ptr(), p.len() as CK_ULONG, n.as_mut_ptr(), n.len() as CK_ULONG)
-    }
+    c_login_user(s, user, pin, name)
 }
 
 const OK: CK_RV = 0;

@@ -382,18 +382,20 @@ impl Token {
                 }
                 let g = Arc::new(GrantKey { ops: ops::ALL, dek: Dek::generate()? });
                 let mut rows = vec![
-                    self.signed_grant(
-                        &keys,
+                    grant_row(
+                        &keys.secret,
+                        keys.id,
+                        &keys.serial,
                         &g.dek,
                         &id,
                         keys.id,
                         keys.secret.x25519_key()?.public().bytes(),
                         ops::ALL,
                     )?,
-                    self.signed_grant(&keys, &g.dek, &id, PRINCIPAL_SO, &keys.so_x25519, 0)?,
+                    grant_row(&keys.secret, keys.id, &keys.serial, &g.dek, &id, PRINCIPAL_SO, &keys.so_x25519, 0)?,
                 ];
                 for (admin, x) in &keys.auto_admins {
-                    rows.push(self.signed_grant(&keys, &g.dek, &id, *admin, x, ops::ADMIN)?);
+                    rows.push(grant_row(&keys.secret, keys.id, &keys.serial, &g.dek, &id, *admin, x, ops::ADMIN)?);
                 }
                 (g.clone(), Some((g, rows)))
             }
@@ -415,20 +417,6 @@ impl Token {
 
     fn named_keys(&self) -> Result<Arc<NamedKeys>> {
         self.login.read().map_err(lock_err)?.named.clone().ok_or_else(|| Error::general("no named login"))
-    }
-
-    /// A grant row of `dek` (seal id `id`) for principal `to` (X25519
-    /// public key `to_x25519`) with `ops`, signed by the login's user.
-    fn signed_grant(
-        &self,
-        keys: &NamedKeys,
-        dek: &Dek,
-        id: &[u8],
-        to: i64,
-        to_x25519: &[u8],
-        ops: u32,
-    ) -> Result<GrantRow> {
-        grant_row(&keys.secret, keys.id, &keys.serial, dek, id, to, to_x25519, ops)
     }
 
     /// Checks again the cached token objects that could not be checked

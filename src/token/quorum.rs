@@ -169,13 +169,7 @@ impl Token {
             Ok((None, Outcome::Pending { id, have, need }))
         })?;
         drop(audit);
-        match r {
-            (Some(ch), out) => {
-                self.kms_apply(ch, w)?;
-                Ok(out)
-            }
-            (None, out) => Ok(out),
-        }
+        self.quorum_done(r, w)
     }
 
     /// `keyward request list`: the requests waiting for their quorum.
@@ -244,13 +238,16 @@ impl Token {
             Ok((Some(ch), Outcome::Purged(done)))
         })?;
         drop(audit);
-        match r {
-            (Some(ch), out) => {
-                self.kms_apply(ch, w)?;
-                Ok(out)
-            }
-            (None, out) => Ok(out),
+        self.quorum_done(r, w)
+    }
+
+    /// The end of a purge request or an approval: what a purge deleted
+    /// goes to the cache.
+    fn quorum_done(&self, r: (Option<crate::store::Changes>, Outcome), w: crate::store::Written) -> Result<Outcome> {
+        if let (Some(ch), _) = &r {
+            self.kms_apply(ch.clone(), w)?;
         }
+        Ok(r.1)
     }
 
     /// Whether C_DestroyObject of a token key schedules its deletion (a

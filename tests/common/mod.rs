@@ -370,3 +370,26 @@ pub mod vendor {
     pub const DISABLED: u64 = 2;
     pub const PENDING: u64 = 3;
 }
+
+/// C_LoginUser(session, user, pin, name) as a C caller makes it (cryptoki
+/// 0.12 has no wrapper); returns the CK_RV.
+pub fn c_login_user(s: &Session, user: pkcs11_sys::CK_USER_TYPE, pin: &str, name: &str) -> pkcs11_sys::CK_RV {
+    use pkcs11_sys::{CK_RV, CK_SESSION_HANDLE, CK_ULONG, CK_USER_TYPE};
+    type LoginUser =
+        unsafe extern "C" fn(CK_SESSION_HANDLE, CK_USER_TYPE, *mut u8, CK_ULONG, *mut u8, CK_ULONG) -> CK_RV;
+    // SAFETY: our own module, already loaded by the test's `Pkcs11`; never
+    // unloaded (-z nodelete).
+    let lib = unsafe { libloading::Library::new(module_path()) }.expect("module");
+    // SAFETY: C_LoginUser has this signature (PKCS#11 3.0); the PIN and
+    // name buffers outlive the call and are only read.
+    unsafe {
+        let f: libloading::Symbol<LoginUser> = lib.get(b"C_LoginUser").expect("C_LoginUser");
+        let (mut p, mut n) = (pin.as_bytes().to_vec(), name.as_bytes().to_vec());
+        f(s.handle(), user, p.as_mut_ptr(), p.len() as CK_ULONG, n.as_mut_ptr(), n.len() as CK_ULONG)
+    }
+}
+
+/// [`c_login_user`] as a named user (`CKU_USER`), which must succeed.
+pub fn login_as(s: &Session, pin: &str, name: &str) {
+    assert_eq!(c_login_user(s, pkcs11_sys::CKU_USER, pin, name), 0, "C_LoginUser as {name}");
+}
