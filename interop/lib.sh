@@ -58,3 +58,21 @@ CNF
   PROV=(-provider pkcs11)
 }
 plain() { OPENSSL_CONF=/dev/null "$@"; }
+
+# engine_conf FILE: an OpenSSL configuration loading the libp11 pkcs11
+# engine with this module (scenarios append their own sections).
+ENGINE_SO=/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
+engine_conf() {
+  cat > "$1" <<CNF
+openssl_conf = openssl_init
+[openssl_init]
+engines = engine_section
+[engine_section]
+pkcs11 = pkcs11_section
+[pkcs11_section]
+engine_id = pkcs11
+dynamic_path = $ENGINE_SO
+MODULE_PATH = $MODULE
+init = 0
+CNF
+}

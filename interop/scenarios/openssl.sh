@@ -6,18 +6,8 @@
 P11=(pkcs11-tool --module "$MODULE")
 SO=12345678
 PIN=123456
-ENGINE_SO=/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
-cat > "$WORK/openssl.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = $ENGINE_SO
-MODULE_PATH = $MODULE
-init = 0
+engine_conf "$WORK/openssl.cnf"
+cat >> "$WORK/openssl.cnf" <<CNF
 [req]
 distinguished_name = dn
 [dn]

@@ -75,19 +75,7 @@ expect "openssl verifies bob's pkcs11-tool signature" "Verified OK" openssl dgst
 refuse "pkcs11-tool on bob's slot cannot sign with alice's key (id 12)" "Private key not found" "${AS_BOB[@]}" "${P11[@]}" --login --pin $BOB --sign --mechanism ECDSA-SHA256 --signature-format openssl --id 12 -i msg.txt -o before-grant.sig
 
 # The OpenSSL pkcs11 engine (libp11), as openssl.sh drives it, on bob's slot.
-ENGINE_SO=/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
-cat > "$WORK/openssl-engine.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = $ENGINE_SO
-MODULE_PATH = $MODULE
-init = 0
-CNF
+engine_conf "$WORK/openssl-engine.cnf"
 ENG_BOB=(env OPENSSL_CONF="$WORK/openssl-engine.cnf" KEYWARD_CONF="$WORK/bob.toml")
 step "pkcs11 engine installed" test -f $ENGINE_SO
 step "engine signs with bob's key by URI (bob's slot)" "${ENG_BOB[@]}" openssl pkeyutl -engine pkcs11 -keyform engine -sign -inkey "pkcs11:token=users;object=bob-ec;type=private?pin-value=$BOB" -in msg.sha256 -out bob-engine.sig
