@@ -589,6 +589,8 @@ fn an_administrator_by_config_administers_new_keys() {
     add_user(&t, "bob", BOB_PIN);
     let (ok, out) = so_cli(&t, &["user", "add", "ada", "--role", "admin", "--auto-admin", "--new-pin", "ada-pin-1234"]);
     assert!(ok, "{out}");
+    let (ok, out) = so_cli(&t, &["user", "list"]);
+    assert!(ok && out.lines().any(|l| l.starts_with("ada") && l.ends_with("auto-admin")), "{out}");
     add_user(&t, "alice", ALICE_PIN);
     let s = t.p11.open_rw_session(t.slot).unwrap();
     login_as(&s, ALICE_PIN, "alice");

@@ -82,6 +82,10 @@ pub struct UserInfo {
     pub roles: u32,
     pub locked: bool,
     pub failures: u32,
+    /// Its logins need a TOTP code (`FLAG_TOTP`).
+    pub totp: bool,
+    /// An administrator by config (`FLAG_AUTO_ADMIN`).
+    pub auto_admin: bool,
 }
 
 /// The names of `roles`, comma-separated.
@@ -330,7 +334,18 @@ impl Token {
         Ok(rows
             .into_iter()
             .filter(|p| p.id > crate::store::principals::PRINCIPAL_DEFAULT)
-            .map(|p| UserInfo { id: p.id, name: p.name, roles: p.roles, locked: p.locked, failures: p.failures })
+            .map(|p| {
+                let flags = PrincipalRecord::from_payload(&p.record).map(|r| r.flags).unwrap_or(0);
+                UserInfo {
+                    id: p.id,
+                    name: p.name,
+                    roles: p.roles,
+                    locked: p.locked,
+                    failures: p.failures,
+                    totp: flags & FLAG_TOTP != 0,
+                    auto_admin: flags & FLAG_AUTO_ADMIN != 0,
+                }
+            })
             .collect())
     }
 

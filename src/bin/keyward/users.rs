@@ -112,8 +112,15 @@ pub fn run_user(lib: &Library, slot: u64, so_pin: Option<String>, cmd: UserCmd) 
                 out!("no named users");
             }
             for u in users {
+                let mut extra = String::new();
+                if u.totp {
+                    extra.push_str("\ttotp");
+                }
+                if u.auto_admin {
+                    extra.push_str("\tauto-admin");
+                }
                 out!(
-                    "{}\tid {}\troles {}\t{}\tfailed logins {}",
+                    "{}\tid {}\troles {}\t{}\tfailed logins {}{extra}",
                     u.name,
                     u.id,
                     role_names(u.roles),
