@@ -110,3 +110,43 @@ fn without_a_quorum_a_purge_runs_at_once() {
     assert!(ok && out.contains("k2"), "{out}");
     assert!(!listed_by_x(&t).contains("pending_deletion"), "{}", listed_by_x(&t));
 }
+
+/// With `quorum --grant 2`, a grant change by one administrator waits for
+/// a second one, who must administer the key too (it writes the grant).
+#[test]
+fn a_grant_waits_for_two_admins() {
+    let t = initialized();
+    so(&t, &["user", "add", "x", "--role", "admin", "--new-pin", X]);
+    so(&t, &["user", "add", "y", "--role", "admin", "--auto-admin", "--new-pin", Y]);
+    so(&t, &["user", "add", "z", "--role", "admin", "--new-pin", "admin-z-pin-3"]);
+    so(&t, &["user", "add", "u", "--new-pin", U]);
+    so(&t, &["user", "quorum", "--grant", "2"]);
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    login_as(&s, X, "x");
+    s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("k")).unwrap();
+    s.logout().unwrap();
+    let u_sees = |s: &cryptoki::session::Session| {
+        login_as(s, U, "u");
+        let n = s.find_objects(&[]).unwrap().len();
+        s.logout().unwrap();
+        n
+    };
+    let (ok, out) = as_user(&t, "x", X, &["key", "grant", "k", "u", "decrypt"], None);
+    assert!(ok && out.contains("waits for the quorum: request 1, 1 of 2"), "{out}");
+    assert_eq!(u_sees(&s), 0, "not granted yet");
+    // z is an administrator but not of this key: it cannot write the grant.
+    let (ok, out) = as_user(&t, "z", "admin-z-pin-3", &["request", "approve", "1"], None);
+    assert!(!ok && out.contains("CKR_ACTION_PROHIBITED"), "{out}");
+    // y administers it (by config): its approval completes and writes it.
+    let (ok, out) = as_user(&t, "y", Y, &["request", "approve", "1"], None);
+    assert!(ok && out.contains("done"), "{out}");
+    assert_eq!(u_sees(&s), 1);
+    // The SO's revoke waits as well (the SO's own request counts no approval).
+    let (ok, out) = cli(&t, &["key", "revoke", "k", "u", "--so-pin", SO_PIN]);
+    assert!(ok && out.contains("request 2, 0 of 2"), "{out}");
+    assert!(as_user(&t, "x", X, &["request", "approve", "2"], None).0);
+    assert_eq!(u_sees(&s), 1, "one approval of two");
+    let (ok, out) = as_user(&t, "y", Y, &["request", "approve", "2"], None);
+    assert!(ok && out.contains("done"), "{out}");
+    assert_eq!(u_sees(&s), 0, "revoked");
+}

@@ -82,18 +82,32 @@ impl Library {
 
 impl Library {
     /// `keyward key grant NAME USER OPS` (the SO logged in on `h`).
-    pub fn key_grant(&self, h: Handle, key: &str, user: &str, ops: u32) -> Result<()> {
+    pub fn key_grant(&self, h: Handle, key: &str, user: &str, ops: u32) -> Result<crate::token::quorum::Outcome> {
         let call = Call::auth("keyward key grant", Some(h), "key.granted").details(serde_json::json!({
             "key": key, "user": user, "ops": crate::object::policy::grant::names(ops),
         }));
-        self.with_session(h, |s, t| audited(t, call, || t.grant(s, key, user, ops)))
+        self.with_session(h, |s, t| {
+            let mut out = None;
+            audited(t, call, || {
+                out = Some(t.grant(s, key, user, ops)?);
+                Ok(())
+            })?;
+            out.ok_or_else(|| crate::error::Error::general("no outcome"))
+        })
     }
 
     /// `keyward key revoke NAME USER` (the SO logged in on `h`).
-    pub fn key_revoke(&self, h: Handle, key: &str, user: &str) -> Result<()> {
+    pub fn key_revoke(&self, h: Handle, key: &str, user: &str) -> Result<crate::token::quorum::Outcome> {
         let call = Call::auth("keyward key revoke", Some(h), "key.revoked")
             .details(serde_json::json!({ "key": key, "user": user }));
-        self.with_session(h, |s, t| audited(t, call, || t.revoke(s, key, user)))
+        self.with_session(h, |s, t| {
+            let mut out = None;
+            audited(t, call, || {
+                out = Some(t.revoke(s, key, user)?);
+                Ok(())
+            })?;
+            out.ok_or_else(|| crate::error::Error::general("no outcome"))
+        })
     }
 
     /// `keyward key grants NAME`.
@@ -128,10 +142,10 @@ impl Library {
     pub fn quorum_approve(&self, h: Handle, id: u64) -> Result<crate::token::quorum::Outcome> {
         let call = Call::auth("keyward request approve", Some(h), "request.approved")
             .details(serde_json::json!({ "request": id }));
-        self.with_session(h, |_, t| {
+        self.with_session(h, |s, t| {
             let mut out = None;
             audited(t, call, || {
-                out = Some(t.quorum_approve(id)?);
+                out = Some(t.quorum_approve(s, id)?);
                 Ok(())
             })?;
             out.ok_or_else(|| crate::error::Error::general("no outcome"))
@@ -139,8 +153,9 @@ impl Library {
     }
 
     /// `keyward user quorum --purge M` (the SO logged in on `h`).
-    pub fn set_purge_quorum(&self, h: Handle, m: u32) -> Result<()> {
-        let call = Call::auth("keyward user quorum", Some(h), "quorum.set").details(serde_json::json!({ "purge": m }));
-        self.with_session(h, |s, t| audited(t, call, || t.set_purge_quorum(s, m)))
+    pub fn set_quorum(&self, h: Handle, grant: bool, m: u32) -> Result<()> {
+        let act = if grant { "grant" } else { "purge" };
+        let call = Call::auth("keyward user quorum", Some(h), "quorum.set").details(serde_json::json!({ act: m }));
+        self.with_session(h, |s, t| audited(t, call, || t.set_quorum(s, grant, m)))
     }
 }

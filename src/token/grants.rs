@@ -31,6 +31,7 @@
 #![allow(clippy::unnecessary_cast)] // CK_ULONG is not u64 on every platform
 
 use super::principal::{ROLE_AUDITOR, ROLE_KEY_ADMIN};
+use super::quorum::Outcome;
 use super::session::Session;
 use super::{Token, lock_err};
 use crate::ck::*;
@@ -97,6 +98,25 @@ pub struct GrantInfo {
     pub user: String,
     pub ops: u32,
     pub granter: String,
+}
+
+/// A grant change prepared (checked, signed) outside the transaction that
+/// writes it (`Token::apply_change`).
+pub(super) struct GrantChange {
+    change: Change,
+    changer: Changer,
+    records: HashMap<i64, PrincipalRecord>,
+}
+
+enum Change {
+    Put(GrantRow),
+    /// The grant of `user_id` goes; the key is re-keyed under `new`.
+    Revoke {
+        user_id: i64,
+        user: String,
+        name: String,
+        new: Dek,
+    },
 }
 
 /// What a grant change on one key needs: who signs (the SO, or an
@@ -568,15 +588,44 @@ impl Token {
         Ok(Changer { signer: keys.secret.clone(), by: keys.id, serial, id, dek: g.dek.clone(), principals })
     }
 
-    /// `keyward key grant NAME USER OPS` by the SO or an administrator of the key: user `user` may do
-    /// `ops` with the key `name` (a new grant, or its ops replaced).
-    pub fn grant(&self, s: &Session, name: &str, user: &str, grant_ops: u32) -> Result<()> {
+    /// `keyward key grant NAME USER OPS` by the SO or an administrator of
+    /// the key: user `user` may do `ops` with the key `name` (a new grant,
+    /// or its ops replaced). With a grant quorum (`quorum.rs`): a request.
+    pub fn grant(&self, s: &Session, name: &str, user: &str, grant_ops: u32) -> Result<Outcome> {
+        let c = self.prepare_grant(s, name, user, grant_ops)?;
+        self.change_or_request(c, "grant", name, user, grant_ops)
+    }
+
+    /// `keyward key revoke NAME USER` by the SO or an administrator of the
+    /// key: `user`'s grant on key `name` goes, and the key is re-keyed in
+    /// the same transaction: every row of it sealed again under a new data
+    /// key, wrapped again for the remaining grantees and the SO. So a data
+    /// key `user` kept (from memory, or an earlier copy of the store) opens
+    /// no version sealed after the revoke. (What `user` already read stays
+    /// read.) With a grant quorum (`quorum.rs`): a request.
+    pub fn revoke(&self, s: &Session, name: &str, user: &str) -> Result<Outcome> {
+        let c = self.prepare_revoke(s, name, user)?;
+        self.change_or_request(c, "revoke", name, user, 0)
+    }
+
+    fn change_or_request(&self, c: GrantChange, act: &str, name: &str, user: &str, o: u32) -> Result<Outcome> {
+        if let Some(out) = self.grant_request(act, name, &c.changer.id, user, o)? {
+            return Ok(out);
+        }
+        self.store.transaction(|tx| self.apply_change(tx, &c))?;
+        self.refresh()?;
+        Ok(Outcome::Done)
+    }
+
+    /// The checks of a grant and its signed row, by the login of `s`.
+    pub(super) fn prepare_grant(&self, s: &Session, name: &str, user: &str, grant_ops: u32) -> Result<GrantChange> {
         if grant_ops == 0 || grant_ops & !ops::ALL != 0 {
             return Err(err!(CKR_ARGUMENTS_BAD, "operations {grant_ops:#x} out of range"));
         }
-        let Changer { signer, by, serial, id, dek, principals } = self.changer(s, name)?;
-        let records = verified_records(&principals, &signer.authority, &serial);
-        let row = principals
+        let changer = self.changer(s, name)?;
+        let records = verified_records(&changer.principals, &changer.signer.authority, &changer.serial);
+        let row = changer
+            .principals
             .iter()
             .find(|p| p.name == user && p.id > PRINCIPAL_DEFAULT)
             .ok_or_else(|| err!(CKR_ARGUMENTS_BAD, "no user {user}"))?;
@@ -591,59 +640,64 @@ impl Token {
                 "user {user} has no admin role: ADMIN goes to administrators only"
             ));
         }
-        let g = grant_row(&signer, by, &serial, &dek, &id, row.id, &rec.x25519, grant_ops)?;
-        self.store.transaction(|tx| tx.put_grant(&g))?;
-        self.refresh()
+        let c = &changer;
+        let g = grant_row(&c.signer, c.by, &c.serial, &c.dek, &c.id, row.id, &rec.x25519, grant_ops)?;
+        Ok(GrantChange { change: Change::Put(g), changer, records })
     }
 
-    /// `keyward key revoke NAME USER` by the SO or an administrator of the key: `user`'s grant on key
-    /// `name` goes, and the key is re-keyed in the same transaction: every
-    /// row of it sealed again under a new data key, wrapped again for the
-    /// remaining grantees and the SO. So a data key `user` kept (from
-    /// memory, or an earlier copy of the store) opens no version sealed
-    /// after the revoke. (What `user` already read stays read.)
-    pub fn revoke(&self, s: &Session, name: &str, user: &str) -> Result<()> {
-        let Changer { signer, by, serial, id, dek: old, principals } = self.changer(s, name)?;
-        let row = principals
+    /// The checks of a revoke and its new data key, by the login of `s`.
+    pub(super) fn prepare_revoke(&self, s: &Session, name: &str, user: &str) -> Result<GrantChange> {
+        let changer = self.changer(s, name)?;
+        let row = changer
+            .principals
             .iter()
             .find(|p| p.name == user && p.id > PRINCIPAL_DEFAULT)
             .ok_or_else(|| err!(CKR_ARGUMENTS_BAD, "no user {user}"))?;
-        let records = verified_records(&principals, &signer.authority, &serial);
-        let new = Dek::generate()?;
+        let records = verified_records(&changer.principals, &changer.signer.authority, &changer.serial);
+        let change =
+            Change::Revoke { user_id: row.id, user: user.to_string(), name: name.to_string(), new: Dek::generate()? };
+        Ok(GrantChange { change, changer, records })
+    }
+
+    /// Writes the grant change `c` in `tx`.
+    pub(super) fn apply_change(&self, tx: &crate::store::Tx<'_>, c: &GrantChange) -> Result<()> {
+        let (new, user_id, user, name) = match &c.change {
+            Change::Put(g) => return tx.put_grant(g),
+            Change::Revoke { new, user_id, user, name } => (new, *user_id, user, name),
+        };
+        let Changer { signer, by, serial, id, dek: old, .. } = &c.changer;
         let new_rows = new.row_key()?;
-        self.store.transaction(|tx| {
-            if !tx.delete_grant(&id, row.id)? {
-                return Err(err!(CKR_ARGUMENTS_BAD, "user {user} holds no grant on key {name}"));
+        if !tx.delete_grant(id, user_id)? {
+            return Err(err!(CKR_ARGUMENTS_BAD, "user {user} holds no grant on key {name}"));
+        }
+        // Every row sealed under the old data key (versions, both halves,
+        // copies: they all carry the key's id).
+        for rid in tx.lookup(crate::store::index::Lookup::KeyId(id))? {
+            let Some(r) = tx.object(rid)? else { continue };
+            let attrs = codec::decode_attrs_ref(&r.public)?;
+            let get = |ty: CK_ATTRIBUTE_TYPE| attrs.iter().rev().find(|(t, _)| *t == ty).map(|(_, v)| *v);
+            if get(CKA_KEYWARD_SEAL) != Some(&id[..]) {
+                continue;
             }
-            // Every row sealed under the old data key (versions, both
-            // halves, copies: they all carry the key's id).
-            for rid in tx.lookup(crate::store::index::Lookup::KeyId(&id))? {
-                let Some(r) = tx.object(rid)? else { continue };
-                let attrs = codec::decode_attrs_ref(&r.public)?;
-                let get = |ty: CK_ATTRIBUTE_TYPE| attrs.iter().rev().find(|(t, _)| *t == ty).map(|(_, v)| *v);
-                if get(CKA_KEYWARD_SEAL) != Some(&id[..]) {
-                    continue;
-                }
-                let ul = |ty| get(ty).and_then(crate::object::ulong).unwrap_or(0) as u64;
-                let (class, key_type) = (ul(CKA_CLASS), ul(CKA_KEY_TYPE));
-                let mut sealed = Vec::new();
-                for (ty, v) in codec::decode_attrs_ref(&r.sealed)? {
-                    let plain = old.open_attr(&id, &r.uid, ty, class, key_type, v)?;
-                    sealed.push((ty, new.seal_attr(&id, &r.uid, ty, class, key_type, &plain)?));
-                }
-                let blob = codec::encode_attrs(sealed.iter().map(|(t, v)| (*t, v.as_slice())));
-                let mac = new_rows.mac(r.id, &r.uid, &r.public, &blob);
-                tx.update_object(r.id, &r.public, &blob, &mac)?;
+            let ul = |ty| get(ty).and_then(crate::object::ulong).unwrap_or(0) as u64;
+            let (class, key_type) = (ul(CKA_CLASS), ul(CKA_KEY_TYPE));
+            let mut sealed = Vec::new();
+            for (ty, v) in codec::decode_attrs_ref(&r.sealed)? {
+                let plain = old.open_attr(id, &r.uid, ty, class, key_type, v)?;
+                sealed.push((ty, new.seal_attr(id, &r.uid, ty, class, key_type, &plain)?));
             }
-            for g in tx.grants_on(&id)? {
-                let to = records
-                    .get(&g.principal)
-                    .ok_or_else(|| Error::device(format!("principal {}: its record does not verify", g.principal)))?;
-                tx.put_grant(&grant_row(&signer, by, &serial, &new, &id, g.principal, &to.x25519, g.ops)?)?;
-            }
-            Ok(())
-        })?;
-        self.refresh()
+            let blob = codec::encode_attrs(sealed.iter().map(|(t, v)| (*t, v.as_slice())));
+            let mac = new_rows.mac(r.id, &r.uid, &r.public, &blob);
+            tx.update_object(r.id, &r.public, &blob, &mac)?;
+        }
+        for g in tx.grants_on(id)? {
+            let to = c
+                .records
+                .get(&g.principal)
+                .ok_or_else(|| Error::device(format!("principal {}: its record does not verify", g.principal)))?;
+            tx.put_grant(&grant_row(signer, *by, serial, new, id, g.principal, &to.x25519, g.ops)?)?;
+        }
+        Ok(())
     }
 
     /// `keyward key grants NAME`: who holds which grant on key `name`.

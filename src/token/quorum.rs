@@ -35,8 +35,10 @@ use crate::store::wrap;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 
-/// Meta key of the purge quorum (decimal; absent or 1: none).
+/// Meta keys of the purge and grant-change quorums (decimal; absent or 1:
+/// none).
 const QUORUM_PURGE: &str = "auth.quorum.purge";
+const QUORUM_GRANT: &str = "auth.quorum.grant";
 const REQUEST_PREFIX: &str = "quorum.request.";
 const REQUEST_NEXT: &str = "quorum.next";
 /// How long a request waits for its approvals.
@@ -58,6 +60,11 @@ pub struct Request {
     pub created: i64,
     pub expires: i64,
     pub approvals: Vec<Approval>,
+    /// A grant change: the user it names and the operations it grants.
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub ops: Option<u32>,
 }
 
 /// One administrator's signed approval.
@@ -76,6 +83,8 @@ pub enum Outcome {
     Purged(Vec<MaintainedVersion>),
     /// Request `id` has `have` of the `need` approvals.
     Pending { id: u64, have: usize, need: u32 },
+    /// A grant change written.
+    Done,
 }
 
 fn approval_payload(serial: &str, r: &Request, principal: i64) -> Vec<u8> {
@@ -87,6 +96,10 @@ fn approval_payload(serial: &str, r: &Request, principal: i64) -> Vec<u8> {
     p.extend_from_slice(&r.id.to_le_bytes());
     p.extend_from_slice(&r.created.to_le_bytes());
     p.extend_from_slice(&principal.to_le_bytes());
+    let target = r.target.as_deref().unwrap_or("");
+    p.extend_from_slice(&u32::try_from(target.len()).unwrap_or(u32::MAX).to_le_bytes());
+    p.extend_from_slice(target.as_bytes());
+    p.extend_from_slice(&r.ops.unwrap_or(0).to_le_bytes());
     p
 }
 
@@ -108,8 +121,8 @@ impl Token {
         Ok(m)
     }
 
-    /// `keyward user quorum --purge M` by the SO.
-    pub fn set_purge_quorum(&self, s: &Session, m: u32) -> Result<()> {
+    /// `keyward user quorum --purge M` / `--grant M` by the SO.
+    pub fn set_quorum(&self, s: &Session, grant: bool, m: u32) -> Result<()> {
         if self.role()? != Some(Role::So) || !s.rw {
             return Err(Error::new(CKR_USER_NOT_LOGGED_IN, "the quorum is set by the SO in a R/W session"));
         }
@@ -117,7 +130,7 @@ impl Token {
         if m == 0 || m > 16 {
             return Err(err!(CKR_ARGUMENTS_BAD, "a quorum of {m}: 1 (none) to 16"));
         }
-        self.store.meta_set(QUORUM_PURGE, m.to_string().as_bytes())?;
+        self.store.meta_set(if grant { QUORUM_GRANT } else { QUORUM_PURGE }, m.to_string().as_bytes())?;
         self.quorum_cache.store(0, Ordering::Relaxed);
         Ok(())
     }
@@ -144,32 +157,85 @@ impl Token {
                 let (ch, done) = self.kms_purge_pending_in(tx, &mut audit, &name.key_id, &details)?;
                 return Ok((Some(ch), Outcome::Purged(done)));
             }
-            let id = parse_quorum(tx.meta_get(REQUEST_NEXT)?).max(1) as u64;
-            tx.meta_set(REQUEST_NEXT, (id + 1).to_string().as_bytes())?;
-            let now = clock::now();
-            let mut req = Request {
-                id,
+            let req = Request {
+                id: 0,
                 act: "purge".into(),
                 key_id: hex::encode(&name.key_id),
                 key: name.display(),
                 requested_by: who.clone(),
-                created: now,
-                expires: now.saturating_add(REQUEST_TTL_SECS),
+                created: 0,
+                expires: 0,
                 approvals: Vec::new(),
+                target: None,
+                ops: None,
             };
-            if let Some(k) = &admin {
-                let sig = wrap::sign(&k.secret.ed25519_key()?, &approval_payload(&serial, &req, k.id))?;
-                req.approvals.push(Approval { principal: k.id, name: who.clone(), sig: hex::encode(sig) });
-            }
-            let have = req.approvals.len();
-            tx.meta_set(
-                &format!("{REQUEST_PREFIX}{id}"),
-                &serde_json::to_vec(&req).map_err(|_| Error::general("json"))?,
-            )?;
+            let (id, have) = Self::new_request(tx, req, admin.as_deref(), &serial)?;
             Ok((None, Outcome::Pending { id, have, need }))
         })?;
         drop(audit);
         self.quorum_done(r, w)
+    }
+
+    /// Inside `tx`: stores request `req` under the next id, with the
+    /// requester's approval when it is a named administrator (`admin`);
+    /// returns the id and the approvals so far.
+    fn new_request(
+        tx: &crate::store::Tx<'_>,
+        mut req: Request,
+        admin: Option<&super::grants::NamedKeys>,
+        serial: &str,
+    ) -> Result<(u64, usize)> {
+        let id = parse_quorum(tx.meta_get(REQUEST_NEXT)?).max(1) as u64;
+        tx.meta_set(REQUEST_NEXT, (id + 1).to_string().as_bytes())?;
+        let now = clock::now();
+        req.id = id;
+        req.created = now;
+        req.expires = now.saturating_add(REQUEST_TTL_SECS);
+        if let Some(k) = admin {
+            let sig = wrap::sign(&k.secret.ed25519_key()?, &approval_payload(serial, &req, k.id))?;
+            req.approvals.push(Approval { principal: k.id, name: req.requested_by.clone(), sig: hex::encode(sig) });
+        }
+        let have = req.approvals.len();
+        let json = serde_json::to_vec(&req).map_err(|_| Error::general("json"))?;
+        tx.meta_set(&format!("{REQUEST_PREFIX}{id}"), &json)?;
+        Ok((id, have))
+    }
+
+    /// A grant change (`act`: grant or revoke) on key `name` (seal id
+    /// `seal`) for `user`: with a grant quorum, a request (`Some`); else
+    /// `None` (the caller writes it now).
+    pub(super) fn grant_request(
+        &self,
+        act: &str,
+        name: &str,
+        seal: &[u8],
+        user: &str,
+        o: u32,
+    ) -> Result<Option<Outcome>> {
+        if parse_quorum(self.store.meta_get(QUORUM_GRANT)?) <= 1 {
+            return Ok(None);
+        }
+        let serial = self.serial()?;
+        let who = self.named_user().map(|p| p.name).unwrap_or_else(|| "so".into());
+        let admin = self.admin_keys();
+        let out = self.store.transaction(|tx| {
+            let need = parse_quorum(tx.meta_get(QUORUM_GRANT)?);
+            let req = Request {
+                id: 0,
+                act: act.into(),
+                key_id: hex::encode(seal),
+                key: name.into(),
+                requested_by: who.clone(),
+                created: 0,
+                expires: 0,
+                approvals: Vec::new(),
+                target: Some(user.into()),
+                ops: Some(o),
+            };
+            let (id, have) = Self::new_request(tx, req, admin.as_deref(), &serial)?;
+            Ok(Outcome::Pending { id, have, need })
+        })?;
+        Ok(Some(out))
     }
 
     /// `keyward request list`: the requests waiting for their quorum.
@@ -186,10 +252,25 @@ impl Token {
 
     /// `keyward request approve ID` by a named administrator: its signed
     /// approval; the one that completes the quorum runs the act.
-    pub fn quorum_approve(&self, id: u64) -> Result<Outcome> {
+    pub fn quorum_approve(&self, s: &Session, id: u64) -> Result<Outcome> {
         let keys = self
             .admin_keys()
             .ok_or_else(|| Error::new(CKR_ACTION_PROHIBITED, "approvals come from named users with the admin role"))?;
+        // A grant change is prepared (checked, signed) by this approver, who
+        // must administer the key, and written if this approval completes it.
+        let pending: Option<Request> = self
+            .store
+            .meta_get(&format!("{REQUEST_PREFIX}{id}"))?
+            .filter(|v| !v.is_empty())
+            .and_then(|v| serde_json::from_slice(&v).ok());
+        let change = match &pending {
+            Some(r) => match (r.act.as_str(), r.target.as_deref(), r.ops) {
+                ("grant", Some(user), Some(o)) => Some(self.prepare_grant(s, &r.key, user, o)?),
+                ("revoke", Some(user), _) => Some(self.prepare_revoke(s, &r.key, user)?),
+                _ => None,
+            },
+            None => None,
+        };
         self.require_fresh_factor("approving a request")?;
         let me = self.named_user().map(|p| p.name).unwrap_or_default();
         let serial = keys.serial.clone();
@@ -225,10 +306,17 @@ impl Token {
                     seen.insert(a.principal);
                 }
             }
-            let need = parse_quorum(tx.meta_get(QUORUM_PURGE)?);
+            let grant_act = matches!(req.act.as_str(), "grant" | "revoke");
+            let need = parse_quorum(tx.meta_get(if grant_act { QUORUM_GRANT } else { QUORUM_PURGE })?);
             if seen.len() < need as usize {
                 tx.meta_set(&key, &serde_json::to_vec(&req).map_err(|_| Error::general("json"))?)?;
                 return Ok((None, Outcome::Pending { id, have: seen.len(), need }));
+            }
+            if grant_act {
+                let c = change.as_ref().ok_or_else(|| Error::device("the grant change was not prepared"))?;
+                self.apply_change(tx, c)?;
+                tx.meta_set(&key, b"")?;
+                return Ok((None, Outcome::Done));
             }
             let key_id = hex::decode(&req.key_id).map_err(|_| Error::device("request with a bad key id"))?;
             let names: Vec<&str> = req.approvals.iter().map(|a| a.name.as_str()).collect();
@@ -238,6 +326,9 @@ impl Token {
             Ok((Some(ch), Outcome::Purged(done)))
         })?;
         drop(audit);
+        if r.1 == Outcome::Done {
+            self.refresh()?;
+        }
         self.quorum_done(r, w)
     }
 
@@ -280,11 +371,22 @@ mod tests {
             created: 10,
             expires: 20,
             approvals: Vec::new(),
+            target: None,
+            ops: None,
         };
         let base = approval_payload("serial", &r, 2);
         assert_ne!(base, approval_payload("serial", &r, 3));
         assert_ne!(base, approval_payload("other", &r, 2));
         assert_ne!(base, approval_payload("serial", &Request { id: 4, ..r.clone() }, 2));
         assert_ne!(base, approval_payload("serial", &Request { key_id: "ac".into(), ..r.clone() }, 2));
+        let grant = Request { act: "grant".into(), target: Some("bob".into()), ops: Some(2), ..r.clone() };
+        assert_ne!(
+            approval_payload("serial", &grant, 2),
+            approval_payload("serial", &Request { ops: Some(4), ..grant.clone() }, 2)
+        );
+        assert_ne!(
+            approval_payload("serial", &grant, 2),
+            approval_payload("serial", &Request { target: Some("eve".into()), ..grant.clone() }, 2)
+        );
     }
 }

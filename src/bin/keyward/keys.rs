@@ -151,16 +151,18 @@ pub enum KeyCmd {
 }
 
 /// What a purge (or an approval) came to, as text.
+/// (`what`: the act, for a request or a grant change.)
 pub fn outcome(o: keyward::token::quorum::Outcome, what: &str) -> String {
     use keyward::token::quorum::Outcome;
     match o {
         Outcome::Purged(v) => {
             let list: Vec<String> = v.iter().map(|m| format!("{} v{}", m.label, m.version)).collect();
-            format!("purged {what}: {}", list.join(", "))
+            format!("purged {}", list.join(", "))
         }
         Outcome::Pending { id, have, need } => {
-            format!("purge of {what} waits for the quorum: request {id}, {have} of {need} approvals")
+            format!("{what} waits for the quorum: request {id}, {have} of {need} approvals")
         }
+        Outcome::Done => format!("{what}: done"),
     }
 }
 
@@ -182,13 +184,17 @@ fn run_grant(lib: &Library, slot: Handle, pin: &PinArg, cmd: KeyCmd) -> Result<S
     let out = login.and_then(|()| match cmd {
         KeyCmd::Grant { name, user, ops, .. } => {
             let bits = keyward::object::policy::grant::parse(&ops).map_err(e)?;
-            lib.key_grant(h, &name, &user, bits).map_err(e)?;
-            Ok(format!("granted {} on {name} to {user}", keyward::object::policy::grant::names(bits)))
+            match lib.key_grant(h, &name, &user, bits).map_err(e)? {
+                keyward::token::quorum::Outcome::Done => {
+                    Ok(format!("granted {} on {name} to {user}", keyward::object::policy::grant::names(bits)))
+                }
+                o => Ok(outcome(o, &format!("the grant on {name} to {user}"))),
+            }
         }
-        KeyCmd::Revoke { name, user, .. } => {
-            lib.key_revoke(h, &name, &user).map_err(e)?;
-            Ok(format!("revoked {user}'s grant on {name}"))
-        }
+        KeyCmd::Revoke { name, user, .. } => match lib.key_revoke(h, &name, &user).map_err(e)? {
+            keyward::token::quorum::Outcome::Done => Ok(format!("revoked {user}'s grant on {name}")),
+            o => Ok(outcome(o, &format!("the revoke of {user}'s grant on {name}"))),
+        },
         KeyCmd::Grants { name, .. } => {
             let gs = lib.key_grants(h, &name).map_err(e)?;
             let mut s = format!("{:<24} {:<40} GRANTED BY\n", "USER", "OPERATIONS");
@@ -520,7 +526,7 @@ fn run_key_in(lib: &Library, h: Handle, cmd: KeyCmd) -> Result<String, String> {
             let hs = lib.kms_import(h, &name, &data, &random_id()?).map_err(e)?;
             format!("imported {name} ({} object(s)), version 1", hs.len())
         }
-        KeyCmd::Purge { name } => outcome(lib.kms_purge(h, &name).map_err(e)?, &name),
+        KeyCmd::Purge { name } => outcome(lib.kms_purge(h, &name).map_err(e)?, &format!("the purge of {name}")),
         KeyCmd::Grant { .. } | KeyCmd::Revoke { .. } | KeyCmd::Grants { .. } => {
             return Err("grant commands run as the SO".into());
         }

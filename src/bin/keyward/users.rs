@@ -53,11 +53,15 @@ pub enum UserCmd {
     /// $KEYWARD_TOTP); the secret's otpauth:// URI is written to FILE
     /// (created 0600, never overwritten).
     SoTotp { file: std::path::PathBuf },
-    /// The token's purge quorum: how many administrators approve a purge
-    /// (`keyward key purge`, `keyward request approve`); 1: none.
+    /// The token's quorums: how many administrators approve a purge
+    /// (`keyward key purge`) or a grant change (`keyward key grant|revoke`)
+    /// with `keyward request approve`; 1: none.
     Quorum {
         #[arg(long)]
-        purge: u32,
+        purge: Option<u32>,
+        /// Grant changes (`keyward key grant|revoke`) too.
+        #[arg(long)]
+        grant: Option<u32>,
     },
 }
 
@@ -158,8 +162,19 @@ pub fn run_user(lib: &Library, slot: u64, so_pin: Option<String>, cmd: UserCmd) 
                 }
             }
         }
-        UserCmd::Quorum { purge } => {
-            lib.set_purge_quorum(h, purge).map(|()| out!("purges now need {purge} administrator approval(s)"))
+        UserCmd::Quorum { purge, grant } => {
+            if purge.is_none() && grant.is_none() {
+                return Err("name --purge M and/or --grant M".into());
+            }
+            let mut r = Ok(());
+            for (is_grant, m, what) in [(false, purge, "purges"), (true, grant, "grant changes")] {
+                if let Some(m) = m {
+                    r = r
+                        .and_then(|()| lib.set_quorum(h, is_grant, m))
+                        .map(|()| out!("{what} now need {m} administrator approval(s)"));
+                }
+            }
+            r
         }
     };
     let _ = lib.logout(h);
