@@ -192,7 +192,7 @@ fn refusal_worker() {
 #[test]
 fn bob_pin_and_a_store_copy_open_only_bob_keys() {
     use keyward::store::seal::Kek;
-    use keyward::store::wrap::{Dek, PrincipalSecret, unwrap_dek};
+    use keyward::store::wrap::{Dek, unwrap_dek};
     if on_postgres() {
         return; // reads the SQLite file directly
     }
@@ -208,15 +208,7 @@ fn bob_pin_and_a_store_copy_open_only_bob_keys() {
     drop(s);
     let c = store_copy(&t);
 
-    let serial: String = c.query_row("SELECT serial FROM token", [], |r| r.get(0)).unwrap();
-    let (bob_id, salt, iter, sealed): (i64, Vec<u8>, u32, Vec<u8>) = c
-        .query_row("SELECT id, pin_salt, pin_iter, secret FROM principals WHERE name = 'bob'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .unwrap();
-    let subkey =
-        Kek::derive(BOB_PIN.as_bytes(), &salt, iter).unwrap().subkey(keyward::token::principal::SECRET_LABEL).unwrap();
-    let bob = PrincipalSecret::open(&sealed, &subkey, &serial, bob_id as u32, "bob").expect("bob opens his secret");
+    let (serial, _, bob) = secret_from_copy(&c, "bob", BOB_PIN);
     // Every grant wrap in the store, tried with bob's key as every principal.
     let mut deks: Vec<(Vec<u8>, Dek)> = Vec::new();
     let mut st = c.prepare("SELECT key_id, principal, wrap FROM grants").unwrap();
@@ -264,16 +256,7 @@ fn bob_pin_and_a_store_copy_open_only_bob_keys() {
     assert!(Kek::derive(BOB_PIN.as_bytes(), &us, ui).unwrap().unwrap(&ub).is_none());
     assert!(Kek::derive(BOB_PIN.as_bytes(), &ss, si).unwrap().unwrap(&sb).is_none());
     // Control: alice's PIN on the same copy opens alice's key.
-    let (aid, asalt, aiter, asealed): (i64, Vec<u8>, u32, Vec<u8>) = c
-        .query_row("SELECT id, pin_salt, pin_iter, secret FROM principals WHERE name = 'alice'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .unwrap();
-    let asub = Kek::derive(ALICE_PIN.as_bytes(), &asalt, aiter)
-        .unwrap()
-        .subkey(keyward::token::principal::SECRET_LABEL)
-        .unwrap();
-    let a = PrincipalSecret::open(&asealed, &asub, &serial, aid as u32, "alice").unwrap();
+    let (_, aid, a) = secret_from_copy(&c, "alice", ALICE_PIN);
     let alice_deks =
         grants.iter().filter(|(k, p, w)| *p == aid && unwrap_dek(w, &a.x25519[..], &serial, k, aid as u32).is_ok());
     assert_eq!(alice_deks.count(), 3);
@@ -454,21 +437,33 @@ fn store_copy(t: &Token) -> rusqlite::Connection {
     rusqlite::Connection::open(dir.join("token.sqlite")).unwrap()
 }
 
-/// Bob's data key of alice's key, read from a store copy while bob held
-/// a grant.
-fn bobs_dek_from_the_store(t: &Token) -> (Vec<u8>, keyward::store::wrap::Dek) {
+/// What `name`'s PIN opens in a store copy, with the token's own formats
+/// only: the token serial, the user's id and its principal secret.
+fn secret_from_copy(
+    c: &rusqlite::Connection,
+    name: &str,
+    pin: &str,
+) -> (String, i64, keyward::store::wrap::PrincipalSecret) {
     use keyward::store::seal::Kek;
-    use keyward::store::wrap::{PrincipalSecret, unwrap_dek};
-    let c = store_copy(t);
     let serial: String = c.query_row("SELECT serial FROM token", [], |r| r.get(0)).unwrap();
     let (id, salt, iter, sealed): (i64, Vec<u8>, u32, Vec<u8>) = c
-        .query_row("SELECT id, pin_salt, pin_iter, secret FROM principals WHERE name = 'bob'", [], |r| {
+        .query_row("SELECT id, pin_salt, pin_iter, secret FROM principals WHERE name = ?1", [name], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .unwrap();
     let sub =
-        Kek::derive(BOB_PIN.as_bytes(), &salt, iter).unwrap().subkey(keyward::token::principal::SECRET_LABEL).unwrap();
-    let bob = PrincipalSecret::open(&sealed, &sub, &serial, id as u32, "bob").unwrap();
+        Kek::derive(pin.as_bytes(), &salt, iter).unwrap().subkey(keyward::token::principal::SECRET_LABEL).unwrap();
+    let secret = keyward::store::wrap::PrincipalSecret::open(&sealed, &sub, &serial, id as u32, name)
+        .unwrap_or_else(|_| panic!("{name} opens its secret"));
+    (serial, id, secret)
+}
+
+/// Bob's data key of alice's key, read from a store copy while bob held
+/// a grant.
+fn bobs_dek_from_the_store(t: &Token) -> (Vec<u8>, keyward::store::wrap::Dek) {
+    use keyward::store::wrap::unwrap_dek;
+    let c = store_copy(t);
+    let (serial, id, bob) = secret_from_copy(&c, "bob", BOB_PIN);
     let (key_id, wrap): (Vec<u8>, Vec<u8>) = c
         .query_row("SELECT key_id, wrap FROM grants WHERE principal = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();

@@ -8,7 +8,7 @@
 //! Owns: principal 1 and the legacy re-seal. Must not touch: grants of
 //! named users' keys (`grants.rs`), the master-key login (`login.rs`).
 
-use super::grants::{grant_row, verified_records};
+use super::grants::{OldSeal, grant_row, reseal_rows, verified_records};
 use super::principal::ROLE_KEY_ADMIN;
 use super::{Token, lock_err};
 use crate::ck::*;
@@ -156,42 +156,12 @@ impl Token {
             }
         };
         let dek = Dek::generate()?;
-        let rk = dek.row_key()?;
         let so_x25519 = so.x25519_key()?.public().bytes().to_vec();
         let n = self.store.transaction(|tx| {
             if let Some(p) = &new_default {
                 tx.insert_principal(p)?;
             }
-            let mut n = 0;
-            for rid in tx.lookup(crate::store::index::Lookup::KeyId(&kid))? {
-                let Some(r) = tx.object(rid)? else { continue };
-                let mut attrs = codec::decode_attrs(&r.public)?;
-                if attrs.iter().any(|(t, _)| *t == CKA_KEYWARD_SEAL) {
-                    continue;
-                }
-                let k = match super::integrity::row_class(&r.public, &r.sealed) {
-                    super::integrity::RowClass::Public => &row_keys.public,
-                    _ => &row_keys.secret,
-                };
-                if !r.mac.as_ref().is_some_and(|m| k.verify(r.id, &r.uid, &r.public, &r.sealed, m)) {
-                    return Err(Error::device(format!("object {} failed its integrity check: not sealed again", r.id)));
-                }
-                let ul = |ty: CK_ATTRIBUTE_TYPE| {
-                    attrs.iter().rev().find(|(t, _)| *t == ty).and_then(|(_, v)| crate::object::ulong(v)).unwrap_or(0)
-                        as u64
-                };
-                let (class, key_type) = (ul(CKA_CLASS), ul(CKA_KEY_TYPE));
-                let mut sealed = Vec::new();
-                for (ty, v) in codec::decode_attrs_ref(&r.sealed)? {
-                    let plain = master.unseal(&r.uid, ty, v)?;
-                    sealed.push((ty, dek.seal_attr(&kid, &r.uid, ty, class, key_type, &plain)?));
-                }
-                attrs.push((CKA_KEYWARD_SEAL, kid.clone()));
-                let public = codec::encode_attrs(attrs.iter().map(|(t, v)| (*t, v.as_slice())));
-                let blob = codec::encode_attrs(sealed.iter().map(|(t, v)| (*t, v.as_slice())));
-                tx.update_object(r.id, &public, &blob, &rk.mac(r.id, &r.uid, &public, &blob))?;
-                n += 1;
-            }
+            let n = reseal_rows(tx, &kid, OldSeal::Master(&master, &row_keys), &dek)?;
             tx.put_grant(&grant_row(so, PRINCIPAL_SO, serial, &dek, &kid, PRINCIPAL_SO, &so_x25519, 0)?)?;
             tx.put_grant(&grant_row(
                 so,

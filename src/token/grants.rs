@@ -60,10 +60,19 @@ pub(super) struct NamedKeys {
     auto_admins: Vec<(i64, [u8; 32])>,
 }
 
-/// One grant the login holds: its operations and the opened DEK.
+/// One grant the login holds: its operations, the opened DEK and the row
+/// key derived from it (once, when the grant is opened).
 pub(super) struct GrantKey {
     pub(super) ops: u32,
     pub(super) dek: Dek,
+    row_key: crate::store::seal::RowKey,
+}
+
+impl GrantKey {
+    fn new(ops: u32, dek: Dek) -> Result<GrantKey> {
+        let row_key = dek.row_key()?;
+        Ok(GrantKey { ops, dek, row_key })
+    }
 }
 
 /// The grants a login holds, by seal id.
@@ -129,6 +138,14 @@ struct Changer {
     id: Vec<u8>,
     dek: Dek,
     principals: Vec<PrincipalRow>,
+}
+
+/// The named user `user` among `principals`.
+fn named_user_row<'a>(principals: &'a [PrincipalRow], user: &str) -> Result<&'a PrincipalRow> {
+    principals
+        .iter()
+        .find(|p| p.name == user && p.id > PRINCIPAL_DEFAULT)
+        .ok_or_else(|| err!(CKR_ARGUMENTS_BAD, "no user {user}"))
 }
 
 fn pid(id: i64) -> Result<u32> {
@@ -200,6 +217,11 @@ impl Token {
     /// accepts, with their DEKs opened.
     fn open_grants(keys: &NamedKeys, records: &HashMap<i64, PrincipalRecord>, grants: &[GrantRow]) -> Grants {
         let mut out = Grants::new();
+        let Ok(me) = pid(keys.id) else { return out };
+        // An administrator by config (the SO set it) also accepts
+        // administration alone from any verified principal (the creator of
+        // a new key); use grants only from a trusted granter.
+        let auto = records.get(&keys.id).is_some_and(|r| r.flags & super::principal::FLAG_AUTO_ADMIN != 0);
         for g in grants.iter().filter(|g| g.principal == keys.id) {
             let hex = hex::encode(&g.key_id);
             let Some(granter) = records.get(&g.granter) else {
@@ -207,23 +229,18 @@ impl Token {
                 continue;
             };
             let trusted = g.granter == keys.id || g.granter == PRINCIPAL_SO || granter.roles & ROLE_KEY_ADMIN != 0;
-            let payload = match (pid(keys.id), pid(g.granter)) {
-                (Ok(me), Ok(by)) => wrap::grant_payload(&keys.serial, &g.key_id, me, g.ops, &g.wrap, by),
-                _ => continue,
-            };
-            // Use grants only from a trusted granter; administration alone,
-            // for an administrator by config (the SO set it), from any
-            // verified principal (the creator of a new key).
-            let auto = records.get(&keys.id).is_some_and(|r| r.flags & super::principal::FLAG_AUTO_ADMIN != 0);
+            let Ok(by) = pid(g.granter) else { continue };
+            let payload = wrap::grant_payload(&keys.serial, &g.key_id, me, g.ops, &g.wrap, by);
             let trusted = trusted || (auto && g.ops & !ops::ADMIN == 0);
             if !trusted || wrap::verify(&granter.ed25519, &payload, &g.sig).is_err() {
                 log::warn!("grant on key {hex} by principal {}: not signed by a trusted granter: ignored", g.granter);
                 continue;
             }
-            let Ok(me) = pid(keys.id) else { continue };
-            match wrap::unwrap_dek(&g.wrap, &keys.secret.x25519[..], &keys.serial, &g.key_id, me) {
-                Ok(dek) => {
-                    out.insert(g.key_id.clone(), Arc::new(GrantKey { ops: g.ops, dek }));
+            let opened = wrap::unwrap_dek(&g.wrap, &keys.secret.x25519[..], &keys.serial, &g.key_id, me)
+                .and_then(|dek| GrantKey::new(g.ops, dek));
+            match opened {
+                Ok(k) => {
+                    out.insert(g.key_id.clone(), Arc::new(k));
                 }
                 Err(_) => log::warn!("grant on key {hex}: its wrap does not open: ignored"),
             }
@@ -235,26 +252,20 @@ impl Token {
     /// material and row keys of the ones no longer held, and checks again
     /// the cached rows that could not be checked before.
     pub(super) fn install_grants(&self, grants: Grants) -> Result<()> {
-        let mut rowkeys = Vec::with_capacity(grants.len());
         for (id, g) in &grants {
-            rowkeys.push((id.clone(), g.dek.row_key()?));
+            self.integrity.set_key_row_key(id, g.row_key.clone());
         }
         let (lost, rekeyed): (Vec<Vec<u8>>, bool) = {
             let mut l = self.login.write().map_err(lock_err)?;
             let lost = l.grants.keys().filter(|k| !grants.contains_key(*k)).cloned().collect();
             // A key re-keyed elsewhere (a revoke): its rows were checked
             // with the old row key before these grants came.
-            let rekeyed = grants.iter().any(|(id, g)| {
-                l.grants.get(id).is_some_and(|old| {
-                    old.dek.row_key().ok().map(|k| *k.bytes()) != g.dek.row_key().ok().map(|k| *k.bytes())
-                })
-            });
+            let rekeyed = grants
+                .iter()
+                .any(|(id, g)| l.grants.get(id).is_some_and(|old| old.row_key.bytes() != g.row_key.bytes()));
             l.grants = grants;
             (lost, rekeyed)
         };
-        for (id, k) in rowkeys {
-            self.integrity.set_key_row_key(&id, k);
-        }
         if !lost.is_empty() {
             self.integrity.forget_key_row_keys(Some(&lost));
             let o = self.objects.read().map_err(lock_err)?;
@@ -400,7 +411,7 @@ impl Token {
                 if keys.roles & ROLE_AUDITOR != 0 && keys.roles & !ROLE_AUDITOR == 0 {
                     return Err(Error::new(CKR_ACTION_PROHIBITED, "an auditor makes no keys"));
                 }
-                let g = Arc::new(GrantKey { ops: ops::ALL, dek: Dek::generate()? });
+                let g = Arc::new(GrantKey::new(ops::ALL, Dek::generate()?)?);
                 let mut rows = vec![
                     grant_row(
                         &keys.secret,
@@ -425,7 +436,7 @@ impl Token {
         for (ty, v) in &n.secrets {
             sealed.push((*ty, g.dek.seal_attr(&id, uid, *ty as u64, class, key_type, v)?));
         }
-        self.integrity.set_key_row_key(&id, g.dek.row_key()?);
+        self.integrity.set_key_row_key(&id, g.row_key.clone());
         Ok((sealed, new))
     }
 
@@ -525,15 +536,8 @@ impl Token {
                 "no key named {name:?} sealed for grants (a key of the default user is sealed again for its \
                  first grant, by the SO)"
             )),
-            1 => {
-                let id = seals.remove(0);
-                rows.retain(|r| {
-                    codec::decode_attrs_ref(&r.public).is_ok_and(|a| {
-                        a.iter().rev().find(|(t, _)| *t == CKA_KEYWARD_SEAL).is_some_and(|(_, s)| *s == id)
-                    })
-                });
-                Ok((id, rows))
-            }
+            // (one seal id: every row collected carries it)
+            1 => Ok((seals.remove(0), rows)),
             n => Err(err!(CKR_ARGUMENTS_BAD, "{n} keys are named {name:?}: name one by its key id")),
         }
     }
@@ -624,11 +628,7 @@ impl Token {
         }
         let changer = self.changer(s, name)?;
         let records = verified_records(&changer.principals, &changer.signer.authority, &changer.serial);
-        let row = changer
-            .principals
-            .iter()
-            .find(|p| p.name == user && p.id > PRINCIPAL_DEFAULT)
-            .ok_or_else(|| err!(CKR_ARGUMENTS_BAD, "no user {user}"))?;
+        let row = named_user_row(&changer.principals, user)?;
         let rec =
             records.get(&row.id).ok_or_else(|| Error::device(format!("user {user}: its record does not verify")))?;
         if rec.roles & !ROLE_AUDITOR == 0 {
@@ -648,11 +648,7 @@ impl Token {
     /// The checks of a revoke and its new data key, by the login of `s`.
     pub(super) fn prepare_revoke(&self, s: &Session, name: &str, user: &str) -> Result<GrantChange> {
         let changer = self.changer(s, name)?;
-        let row = changer
-            .principals
-            .iter()
-            .find(|p| p.name == user && p.id > PRINCIPAL_DEFAULT)
-            .ok_or_else(|| err!(CKR_ARGUMENTS_BAD, "no user {user}"))?;
+        let row = named_user_row(&changer.principals, user)?;
         let records = verified_records(&changer.principals, &changer.signer.authority, &changer.serial);
         let change =
             Change::Revoke { user_id: row.id, user: user.to_string(), name: name.to_string(), new: Dek::generate()? };
@@ -666,30 +662,10 @@ impl Token {
             Change::Revoke { new, user_id, user, name } => (new, *user_id, user, name),
         };
         let Changer { signer, by, serial, id, dek: old, .. } = &c.changer;
-        let new_rows = new.row_key()?;
         if !tx.delete_grant(id, user_id)? {
             return Err(err!(CKR_ARGUMENTS_BAD, "user {user} holds no grant on key {name}"));
         }
-        // Every row sealed under the old data key (versions, both halves,
-        // copies: they all carry the key's id).
-        for rid in tx.lookup(crate::store::index::Lookup::KeyId(id))? {
-            let Some(r) = tx.object(rid)? else { continue };
-            let attrs = codec::decode_attrs_ref(&r.public)?;
-            let get = |ty: CK_ATTRIBUTE_TYPE| attrs.iter().rev().find(|(t, _)| *t == ty).map(|(_, v)| *v);
-            if get(CKA_KEYWARD_SEAL) != Some(&id[..]) {
-                continue;
-            }
-            let ul = |ty| get(ty).and_then(crate::object::ulong).unwrap_or(0) as u64;
-            let (class, key_type) = (ul(CKA_CLASS), ul(CKA_KEY_TYPE));
-            let mut sealed = Vec::new();
-            for (ty, v) in codec::decode_attrs_ref(&r.sealed)? {
-                let plain = old.open_attr(id, &r.uid, ty, class, key_type, v)?;
-                sealed.push((ty, new.seal_attr(id, &r.uid, ty, class, key_type, &plain)?));
-            }
-            let blob = codec::encode_attrs(sealed.iter().map(|(t, v)| (*t, v.as_slice())));
-            let mac = new_rows.mac(r.id, &r.uid, &r.public, &blob);
-            tx.update_object(r.id, &r.public, &blob, &mac)?;
-        }
+        reseal_rows(tx, id, OldSeal::Dek(old), new)?;
         for g in tx.grants_on(id)? {
             let to = c
                 .records
@@ -711,6 +687,65 @@ impl Token {
             .map(|g| GrantInfo { user: name_of(g.principal), ops: g.ops, granter: name_of(g.granter) })
             .collect())
     }
+}
+
+/// How the rows of a key are sealed before [`reseal_rows`] seals them
+/// again under a new data key.
+pub(super) enum OldSeal<'a> {
+    /// Under this data key (a revoke's re-key): the rows carrying the
+    /// key's seal id.
+    Dek(&'a Dek),
+    /// Under the master key (a default user's key at its first grant): the
+    /// rows without a seal id, each checked against its MAC under the
+    /// master key's row keys first.
+    Master(&'a crate::store::seal::MasterKey, &'a crate::store::seal::RowKeys),
+}
+
+/// Inside `tx`: every row of key `kid` (versions, both halves, copies: they
+/// all carry its key id) sealed under `old` is sealed again under `new`,
+/// carries `CKA_KEYWARD_SEAL = kid` and is MACed with `new`'s row key.
+/// Returns how many rows.
+pub(super) fn reseal_rows(tx: &crate::store::Tx<'_>, kid: &[u8], old: OldSeal<'_>, new: &Dek) -> Result<usize> {
+    let rk = new.row_key()?;
+    let mut n = 0;
+    for rid in tx.lookup(crate::store::index::Lookup::KeyId(kid))? {
+        let Some(r) = tx.object(rid)? else { continue };
+        let attrs = codec::decode_attrs_ref(&r.public)?;
+        let get = |ty: CK_ATTRIBUTE_TYPE| attrs.iter().rev().find(|(t, _)| *t == ty).map(|(_, v)| *v);
+        match (&old, get(CKA_KEYWARD_SEAL)) {
+            (OldSeal::Dek(_), Some(s)) if s == kid => {}
+            (OldSeal::Master(_, keys), None) => {
+                let k = match super::integrity::row_class(&r.public, &r.sealed) {
+                    super::integrity::RowClass::Public => &keys.public,
+                    _ => &keys.secret,
+                };
+                if !r.mac.as_ref().is_some_and(|m| k.verify(r.id, &r.uid, &r.public, &r.sealed, m)) {
+                    return Err(Error::device(format!("object {} failed its integrity check: not sealed again", r.id)));
+                }
+            }
+            _ => continue,
+        }
+        let ul = |ty| get(ty).and_then(crate::object::ulong).unwrap_or(0) as u64;
+        let (class, key_type) = (ul(CKA_CLASS), ul(CKA_KEY_TYPE));
+        let mut sealed = Vec::new();
+        for (ty, v) in codec::decode_attrs_ref(&r.sealed)? {
+            let plain = match &old {
+                OldSeal::Dek(d) => d.open_attr(kid, &r.uid, ty, class, key_type, v)?,
+                OldSeal::Master(m, _) => m.unseal(&r.uid, ty, v)?,
+            };
+            sealed.push((ty, new.seal_attr(kid, &r.uid, ty, class, key_type, &plain)?));
+        }
+        let public = match &old {
+            OldSeal::Dek(_) => r.public.clone(),
+            OldSeal::Master(..) => {
+                codec::encode_attrs(attrs.iter().copied().chain(std::iter::once((CKA_KEYWARD_SEAL, kid))))
+            }
+        };
+        let blob = codec::encode_attrs(sealed.iter().map(|(t, v)| (*t, v.as_slice())));
+        tx.update_object(r.id, &public, &blob, &rk.mac(r.id, &r.uid, &public, &blob))?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// A grant row of `dek` (seal id `id`) for principal `to` with `ops`,

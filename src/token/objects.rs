@@ -559,7 +559,11 @@ impl Token {
                 drop(o);
                 self.reload_grants()?;
             } else {
-                if default_checked || !self.is_user() || !ch.upserts.iter().any(|r| self.unknown_data_key(r)) {
+                // (no principal keys: no grant, so any row under a data key)
+                let sealed = |r: &crate::store::ObjectRow| {
+                    matches!(super::integrity::row_class(&r.public, &r.sealed), super::integrity::RowClass::Key(_))
+                };
+                if default_checked || !self.is_user() || !ch.upserts.iter().any(sealed) {
                     break;
                 }
                 default_checked = true;
@@ -589,11 +593,6 @@ impl Token {
         }
         self.refreshed_at_ns.store(started, Ordering::Relaxed);
         Ok(())
-    }
-
-    /// Whether row `r` is sealed under a data key this login holds no grant on.
-    fn unknown_data_key(&self, r: &crate::store::ObjectRow) -> bool {
-        matches!(super::integrity::row_class(&r.public, &r.sealed), super::integrity::RowClass::Key(id) if !self.holds_grant(&id))
     }
 
     /// Whether `ch` brings a row of a key this login holds a grant on that

@@ -123,6 +123,34 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// A principal's PIN argument split into the PIN and, for a principal with
+/// a second factor (`totp`), the 6-digit code after it (`None`: missing or
+/// malformed).
+fn split_code(pin: &[u8], totp: bool) -> (&[u8], Option<u32>) {
+    let digits = crate::crypto::totp::DIGITS;
+    if !totp || pin.len() <= digits {
+        return (pin, None);
+    }
+    let (p, c) = pin.split_at(pin.len() - digits);
+    (p, crate::crypto::totp::parse_code(c))
+}
+
+/// The SO's principal row (0) with this record and sealed secret.
+fn new_so_row(record: Vec<u8>, record_sig: Vec<u8>, secret: Vec<u8>) -> PrincipalRow {
+    PrincipalRow {
+        id: PRINCIPAL_SO,
+        name: SO_NAME.into(),
+        roles: 0,
+        record,
+        record_sig,
+        pin: None,
+        secret,
+        locked: false,
+        failures: 0,
+        totp_last_step: 0,
+    }
+}
+
 fn principal_id(id: i64) -> Result<u32> {
     u32::try_from(id).map_err(|_| Error::device(format!("principal id {id} out of range")))
 }
@@ -161,7 +189,7 @@ impl Token {
     pub(super) fn sees_token_object(&self, obj: &crate::object::Object, user: bool, named: bool) -> bool {
         match obj.seal_id() {
             Some(id) => user && self.holds_grant(id),
-            None if named => super::objects::public_view(obj) && !obj.private && !obj.is_key(),
+            None if named => super::objects::public_view(obj) && !obj.is_key(),
             None => user || super::objects::public_view(obj),
         }
     }
@@ -284,18 +312,7 @@ impl Token {
             if so_row.is_none() {
                 let (record, record_sig) =
                     Self::signed_record(&authority, PRINCIPAL_SO, SO_NAME, 0, &authority, &serial, false)?;
-                tx.insert_principal(&PrincipalRow {
-                    id: PRINCIPAL_SO,
-                    name: SO_NAME.into(),
-                    roles: 0,
-                    record,
-                    record_sig,
-                    pin: None,
-                    secret: authority.seal(&subkey, &serial, 0, SO_NAME)?,
-                    locked: false,
-                    failures: 0,
-                    totp_last_step: 0,
-                })?;
+                tx.insert_principal(&new_so_row(record, record_sig, authority.seal(&subkey, &serial, 0, SO_NAME)?))?;
             }
             if tx.principal(name)?.is_some() {
                 return Err(err!(CKR_ARGUMENTS_BAD, "user {name} exists"));
@@ -482,14 +499,7 @@ impl Token {
         // A TOTP user's PIN argument is its PIN followed by the 6-digit code
         // (the record says so; its signature is checked once it opens).
         let record = PrincipalRecord::from_payload(&row.record)?;
-        let (pin, code) = match record.flags & FLAG_TOTP != 0 {
-            true if pin.len() > crate::crypto::totp::DIGITS => {
-                let (p, c) = pin.split_at(pin.len() - crate::crypto::totp::DIGITS);
-                (p, crate::crypto::totp::parse_code(c))
-            }
-            true => (pin, None),
-            false => (pin, None),
-        };
+        let (pin, code) = split_code(pin, record.flags & FLAG_TOTP != 0);
         let wrong = |n: u32| {
             if n >= max {
                 Error::new(CKR_PIN_LOCKED, format!("user {name} now locked after {n} failed attempts"))
@@ -599,14 +609,7 @@ impl Token {
     pub(super) fn verify_so(&self, pin: &[u8]) -> Result<(crate::store::seal::MasterKey, Kek, Option<i64>)> {
         let row = self.store.principal(SO_NAME)?.filter(|r| r.id == PRINCIPAL_SO);
         let flagged = row.as_ref().is_some_and(|r| Self::has_totp(&r.record));
-        let digits = crate::crypto::totp::DIGITS;
-        let (pin_part, code) = match flagged {
-            true if pin.len() > digits => {
-                let (p, c) = pin.split_at(pin.len() - digits);
-                (p, crate::crypto::totp::parse_code(c))
-            }
-            _ => (pin, None),
-        };
+        let (pin_part, code) = split_code(pin, flagged);
         let (master, kek) = self.verify_pin(Role::So, pin_part, flagged)?;
         let Some(row) = row else { return Ok((master, kek, None)) };
         let serial = self.serial()?;
@@ -659,20 +662,7 @@ impl Token {
                 secret: secret.clone(),
                 ..row.clone()
             }),
-            None => tx
-                .insert_principal(&PrincipalRow {
-                    id: PRINCIPAL_SO,
-                    name: SO_NAME.into(),
-                    roles: 0,
-                    record: record.clone(),
-                    record_sig: record_sig.clone(),
-                    pin: None,
-                    secret: secret.clone(),
-                    locked: false,
-                    failures: 0,
-                    totp_last_step: 0,
-                })
-                .map(|_| ()),
+            None => tx.insert_principal(&new_so_row(record.clone(), record_sig.clone(), secret.clone())).map(|_| ()),
         })?;
         let seed = authority.totp.as_ref().ok_or_else(|| Error::general("no TOTP secret"))?;
         Ok(crate::crypto::totp::otpauth_uri("keyward", SO_NAME, &seed[..]))
