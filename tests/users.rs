@@ -548,3 +548,82 @@ fn destructive_acts_need_a_fresh_code() {
     s.login(UserType::ContextSpecific, Some(&pin(&format!("carol-pin-123{code}")))).unwrap();
     s.destroy_object(k2).unwrap();
 }
+
+/// The token-wide TOTP policy (`keyward user totp-policy`): it is refused
+/// while a principal does not meet it (naming it), then binds new users
+/// and PIN resets (a reset never drops a second factor); `destructive`
+/// refuses a destroy to every login without a second factor (the default
+/// user, a user without TOTP) but not to one that showed a code; `none`
+/// clears it.
+#[test]
+fn a_token_wide_totp_policy_binds_every_principal() {
+    let t = initialized_with("[testing]\nallow_test_clock = true\n");
+    let t0 = unix_now();
+    // The SO's CLI calls once it has TOTP: each at its own 30 s step (a
+    // code works once), with the code of that step.
+    let so_uri = std::cell::RefCell::new(None::<String>);
+    let step = std::cell::Cell::new(0u64);
+    let so = |args: &[&str]| {
+        step.set(step.get() + 1);
+        let now = t0 + 30 * step.get();
+        let pin = match &*so_uri.borrow() {
+            Some(uri) => format!("{SO_PIN}{}", totp_code(uri, now)),
+            None => SO_PIN.to_string(),
+        };
+        let mut a = vec!["user", "--so-pin", &pin];
+        a.extend_from_slice(args);
+        cli_at(&t, &a, Some(now as i64))
+    };
+    assert!(so(&["add", "alice", "--role", "admin", "--new-pin", ALICE_PIN]).0);
+    let (ok, out) = so(&["totp-policy", "--require", "so"]);
+    assert!(!ok && out.contains("so-totp"), "the SO has no TOTP yet: {out}");
+    let file = t.dir.path().join("so.otpauth");
+    assert!(so(&["so-totp", file.to_str().unwrap()]).0);
+    *so_uri.borrow_mut() = Some(std::fs::read_to_string(&file).unwrap());
+    let (ok, out) = so(&["totp-policy", "--require", "admin"]);
+    assert!(!ok && out.contains("alice"), "alice has no TOTP: {out}");
+    let alice_file = t.dir.path().join("alice.otpauth");
+    let (ok, out) = so(&["passwd", "alice", "--new-pin", ALICE_PIN, "--totp", alice_file.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let alice_uri = std::fs::read_to_string(&alice_file).unwrap();
+    let (ok, out) = so(&["totp-policy", "--require", "admin"]);
+    assert!(ok, "{out}");
+    assert!(so(&["totp-policy"]).1.contains("TOTP required for: admin"));
+    let (ok, out) = so(&["add", "carol", "--role", "admin", "--new-pin", "carol-pin-123"]);
+    assert!(!ok && out.contains("--totp"), "an admin without TOTP: {out}");
+    assert!(so(&["add", "dave", "--new-pin", "dave-pin-1234"]).0, "a key user needs none");
+    let (ok, out) = so(&["passwd", "alice", "--new-pin", "alice-pin-5678"]);
+    assert!(!ok && out.contains("has a TOTP secret"), "a reset keeps the second factor: {out}");
+    let (ok, out) = so(&["totp-policy", "--require", "destructive"]);
+    assert!(ok && out.contains("so,destructive"), "destructive implies so: {out}");
+
+    // The default user and dave (no second factor) make and use keys but
+    // destroy none; alice, with her code, does.
+    let now = t0 + 30 * (step.get() + 1);
+    set_now(now);
+    let s = t.user_session();
+    let k = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("default-k")).unwrap();
+    s.encrypt(&Mechanism::AesCbcPad(IV), k, b"m").unwrap();
+    assert_eq!(rv(s.destroy_object(k).unwrap_err()), RvError::ActionProhibited, "the default user");
+    s.logout().unwrap();
+    assert_eq!(login_user(&s, CKU_USER, "dave-pin-1234", "dave"), OK);
+    let d = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("dave-k")).unwrap();
+    assert_eq!(rv(s.destroy_object(d).unwrap_err()), RvError::ActionProhibited, "dave");
+    s.logout().unwrap();
+    assert_eq!(login_user(&s, CKU_USER, ALICE_PIN, "alice"), PIN_INCORRECT, "alice needs her code now");
+    let code = totp_code(&alice_uri, now);
+    assert_eq!(login_user(&s, CKU_USER, &format!("{ALICE_PIN}{code}"), "alice"), OK);
+    let a = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template("alice-k")).unwrap();
+    s.destroy_object(a).unwrap();
+    s.logout().unwrap();
+
+    // Cleared: the default user destroys again (after this process's
+    // one-second cache of the policy).
+    let (ok, out) = so(&["totp-policy", "--require", "none"]);
+    assert!(ok && out.contains("none"), "{out}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    let k = s.find_objects(&[Attribute::Label(b"default-k".to_vec())]).unwrap();
+    assert_eq!(k.len(), 1);
+    s.destroy_object(k[0]).unwrap();
+}

@@ -67,11 +67,24 @@ impl Library {
         })
     }
 
-    /// `keyward user passwd` by the SO: a new PIN (and new keys) for `name`.
-    pub fn user_reset_pin(&self, h: Handle, name: &str, pin: &[u8]) -> Result<()> {
+    /// `keyward user passwd` by the SO: a new PIN (and new keys) for `name`;
+    /// with `totp` a new TOTP secret, whose `otpauth://` URI it returns.
+    pub fn user_reset_pin(&self, h: Handle, name: &str, pin: &[u8], totp: bool) -> Result<Option<Zeroizing<String>>> {
         self.with_session(h, |s, t| {
-            audited(t, act("keyward user passwd", "user.pin_reset", h, name), || t.user_reset_pin(s, name, pin))
+            audited(t, act("keyward user passwd", "user.pin_reset", h, name), || t.user_reset_pin(s, name, pin, totp))
         })
+    }
+
+    /// `keyward user totp-policy --require LIST` (the SO logged in on `h`).
+    pub fn set_totp_policy(&self, h: Handle, bits: u32) -> Result<()> {
+        let call = Call::auth("keyward user totp-policy", Some(h), "totp_policy.set")
+            .details(serde_json::json!({ "require": crate::token::totp_policy::names(bits) }));
+        self.with_session(h, |s, t| audited(t, call, || t.set_totp_policy(s, bits)))
+    }
+
+    /// The token's TOTP policy (its bits).
+    pub fn totp_policy(&self, h: Handle) -> Result<u32> {
+        self.with_session(h, |_, t| t.totp_policy())
     }
 }
 
@@ -135,3 +148,4 @@ impl Library {
 /// audit record.
 impl crate::audit::Outcome for crate::token::quorum::Outcome {}
 impl crate::audit::Outcome for Zeroizing<String> {}
+impl crate::audit::Outcome for Option<Zeroizing<String>> {}

@@ -31,6 +31,7 @@ pub mod pq;
 pub mod principal;
 pub mod quorum;
 pub mod session;
+pub mod totp_policy;
 
 use crate::ck::*;
 use crate::config::{Config, Policy, SlotConfig};
@@ -101,6 +102,8 @@ pub struct Token {
     os_groups: Vec<String>,
     /// The purge quorum last read (`quorum.rs`): read time (ms) << 32 | M.
     quorum_cache: AtomicU64,
+    /// The TOTP policy read last (`totp_policy.rs`): ms << 32 | 1 << 31 | bits.
+    totp_cache: AtomicU64,
 }
 
 pub(crate) fn lock_err<T>(_: T) -> Error {
@@ -160,6 +163,7 @@ impl Token {
             os_users: sc.allow_os_users.clone(),
             os_groups: sc.allow_os_groups.clone(),
             quorum_cache: AtomicU64::new(0),
+            totp_cache: AtomicU64::new(0),
             mapped_user: match &sc.user {
                 Some(u) => {
                     principal::check_name(u)

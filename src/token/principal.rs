@@ -305,6 +305,7 @@ impl Token {
         if roles == 0 || roles & !(ROLE_KEY_USER | ROLE_KEY_ADMIN | ROLE_AUDITOR) != 0 {
             return Err(err!(CKR_ARGUMENTS_BAD, "roles {roles:#x}: user, admin and/or auditor"));
         }
+        super::totp_policy::check_user(self.totp_policy()?, name, roles, totp)?;
         let serial = self.serial()?;
         let (authority, so_row, subkey) = self.so_secret(&serial)?;
         let (pin_salt, user_subkey) = self.new_pin_key(pin)?;
@@ -407,7 +408,10 @@ impl Token {
 
     /// `keyward user passwd` by the SO: a new PIN for `name` (new keys: the
     /// old secret cannot be opened without the old PIN), failures zeroed.
-    pub fn user_reset_pin(&self, s: &Session, name: &str, pin: &[u8]) -> Result<()> {
+    /// With `totp` the new secret has a new TOTP secret (its `otpauth://`
+    /// URI is returned); a user that had one gets a new one (`totp` is then
+    /// required): a reset never drops a second factor.
+    pub fn user_reset_pin(&self, s: &Session, name: &str, pin: &[u8], totp: bool) -> Result<Option<Zeroizing<String>>> {
         self.require_so(s)?;
         self.require_fresh_factor("resetting a user's PIN")?;
         let serial = self.serial()?;
@@ -416,12 +420,25 @@ impl Token {
             return Err(err!(CKR_ARGUMENTS_BAD, "no user {name}"));
         }
         let (pin_salt, subkey) = self.new_pin_key(pin)?;
+        let policy = self.totp_policy()?;
         self.store.transaction(|tx| {
             let row = Self::named_row(tx, name)?;
-            let secret = PrincipalSecret::generate(authority.authority, authority.public_row_key.clone(), None)?;
+            let old = PrincipalRecord::from_payload(&row.record).map(|r| r.flags).unwrap_or(0);
+            if old & FLAG_TOTP != 0 && !totp {
+                return Err(err!(
+                    CKR_ARGUMENTS_BAD,
+                    "user {name} has a TOTP secret: its reset gives it a new one, give --totp FILE"
+                ));
+            }
+            super::totp_policy::check_user(policy, name, row.roles, totp)?;
+            let seed = match totp {
+                true => Some(crate::crypto::totp::generate_secret().map_err(|_| Error::general("rng failed"))?),
+                false => None,
+            };
+            let secret = PrincipalSecret::generate(authority.authority, authority.public_row_key.clone(), seed)?;
             let sealed = secret.seal(&subkey, &serial, principal_id(row.id)?, name)?;
             let pin_salt = pin_salt.clone();
-            let auto = PrincipalRecord::from_payload(&row.record).is_ok_and(|r| r.flags & FLAG_AUTO_ADMIN != 0);
+            let auto = old & FLAG_AUTO_ADMIN != 0;
             let (record, record_sig) =
                 Self::signed_record(&authority, row.id, name, row.roles, &secret, &serial, auto)?;
             tx.update_principal(&PrincipalRow {
@@ -435,7 +452,8 @@ impl Token {
             // recovery wraps): the user keeps its keys.
             let x25519 = secret.x25519_key()?.public().bytes().to_vec();
             Self::rewrap_grants(tx, &authority, &serial, row.id, &x25519)?;
-            tx.principal_ok(row.id, 0)
+            tx.principal_ok(row.id, 0)?;
+            Ok(secret.totp.as_ref().map(|t| crate::crypto::totp::otpauth_uri("keyward", name, &t[..])))
         })
     }
 
@@ -589,7 +607,8 @@ impl Token {
     /// factor: its last TOTP code must be at most `FACTOR_FRESH_SECS` old,
     /// else `CKR_USER_NOT_LOGGED_IN` (as for a CKA_ALWAYS_AUTHENTICATE key
     /// without its context login). `C_Login(CKU_CONTEXT_SPECIFIC, PIN ||
-    /// code)` renews it; the CLI logs in for each command.
+    /// code)` renews it; the CLI logs in for each command. A login without
+    /// a second factor: as the token's policy says (`totp_policy.rs`).
     pub(crate) fn require_fresh_factor(&self, act: &str) -> Result<()> {
         let at = self.login.read().map_err(lock_err)?.factor_at;
         match at {
@@ -598,7 +617,8 @@ impl Token {
                 "{act} needs a TOTP code from the last {FACTOR_FRESH_SECS} s: log in again, or \
                  C_Login(CKU_CONTEXT_SPECIFIC) with the PIN followed by the current code"
             )),
-            _ => Ok(()),
+            Some(_) => Ok(()),
+            None => self.check_destructive_without_factor(act),
         }
     }
 

@@ -9,7 +9,37 @@ use clap::Subcommand;
 use keyward::ck::*;
 use keyward::library::Library;
 use keyward::token::principal::{role_bit, role_names};
+use keyward::token::totp_policy;
 use std::os::unix::fs::OpenOptionsExt;
+use zeroize::Zeroizing;
+
+/// Runs `run`, which may make a TOTP secret; with `file`, the file is made
+/// first (0600, never overwritten: no secret that went nowhere) and gets
+/// the secret's URI, or is removed again when `run` fails.
+fn with_uri_file<T>(
+    file: Option<&std::path::Path>,
+    run: impl FnOnce() -> keyward::error::Result<(T, Option<Zeroizing<String>>)>,
+) -> Result<T, String> {
+    use std::io::Write;
+    let Some(p) = file else { return run().map(|(v, _)| v).map_err(|e| e.to_string()) };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(p)
+        .map_err(|e| format!("{}: {e}", p.display()))?;
+    match run() {
+        Ok((v, Some(uri))) => {
+            f.write_all(uri.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| format!("{}: {e}", p.display()))?;
+            Ok(v)
+        }
+        Ok((_, None)) => Err("no TOTP secret was made".into()),
+        Err(e) => {
+            let _ = std::fs::remove_file(p);
+            Err(e.to_string())
+        }
+    }
+}
 
 #[derive(Subcommand)]
 pub enum UserCmd {
@@ -45,6 +75,11 @@ pub enum UserCmd {
         /// The new PIN (else $KEYWARD_NEW_PIN, else a prompt).
         #[arg(long, env = "KEYWARD_NEW_PIN", hide_env_values = true)]
         new_pin: Option<String>,
+        /// A new TOTP secret too (required for a user that had one: a reset
+        /// never drops a second factor); its otpauth:// URI is written to
+        /// FILE (created 0600, never overwritten).
+        #[arg(long, value_name = "FILE")]
+        totp: Option<std::path::PathBuf>,
     },
     /// Remove a user.
     Remove { name: String },
@@ -53,6 +88,14 @@ pub enum UserCmd {
     /// $KEYWARD_TOTP); the secret's otpauth:// URI is written to FILE
     /// (created 0600, never overwritten).
     SoTotp { file: std::path::PathBuf },
+    /// Show or set the token-wide TOTP policy: who must have a second
+    /// factor (so, admin, user: every named user) and whether destructive
+    /// acts need one (destructive); `--require none` clears it. A policy a
+    /// principal does not meet yet is refused, naming it.
+    TotpPolicy {
+        #[arg(long, value_name = "LIST")]
+        require: Option<String>,
+    },
     /// The token's quorums: how many administrators approve a purge
     /// (`keyward key purge`) or a grant change (`keyward key grant|revoke`)
     /// with `keyward request approve`; 1: none.
@@ -70,98 +113,82 @@ pub fn run_user(lib: &Library, slot: u64, so_pin: Option<String>, cmd: UserCmd) 
     let h = lib.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).map_err(|e| e.to_string())?;
     let so = crate::format::with_totp(pin_or_prompt(so_pin, "SO PIN")?);
     lib.login(h, CKU_SO, so.as_bytes()).map_err(|e| format!("SO login: {e}"))?;
-    let r = match cmd {
+    let r = run_cmd(lib, h, cmd);
+    let _ = lib.logout(h);
+    r
+}
+
+fn run_cmd(lib: &Library, h: keyward::types::Handle, cmd: UserCmd) -> Result<(), String> {
+    let s = |e: keyward::error::Error| e.to_string();
+    match cmd {
         UserCmd::Add { name, roles, new_pin, totp, auto_admin } => {
             let mut bits = 0;
             for r in if roles.is_empty() { vec!["user".to_string()] } else { roles } {
                 bits |= role_bit(&r).ok_or_else(|| format!("unknown role {r:?}: user, admin or auditor"))?;
             }
             let pin = pin_or_prompt(new_pin, &format!("PIN for {name}"))?;
-            // The URI file first: no user whose secret went nowhere.
-            let file = match &totp {
-                Some(p) => Some(
-                    std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(0o600)
-                        .open(p)
-                        .map_err(|e| format!("{}: {e}", p.display()))?,
-                ),
-                None => None,
-            };
-            let r = lib.user_add(h, &name, bits, pin.as_bytes(), totp.is_some(), auto_admin);
-            match (r, file, &totp) {
-                (Ok((id, uri)), Some(mut f), Some(p)) => {
-                    use std::io::Write;
-                    let uri = uri.ok_or("no TOTP secret was made")?;
-                    f.write_all(uri.as_bytes())
-                        .and_then(|()| f.sync_all())
-                        .map_err(|e| format!("{}: {e}", p.display()))?;
-                    out!("added user {name} (id {id}, roles {}, TOTP: URI in {})", role_names(bits), p.display());
-                    Ok(())
-                }
-                (Ok((id, _)), ..) => {
-                    out!("added user {name} (id {id}, roles {})", role_names(bits));
-                    Ok(())
-                }
-                (Err(e), _, Some(p)) => {
-                    let _ = std::fs::remove_file(p);
-                    Err(e)
-                }
-                (Err(e), ..) => Err(e),
-            }
+            with_uri_file(totp.as_deref(), || lib.user_add(h, &name, bits, pin.as_bytes(), totp.is_some(), auto_admin))
+                .map(|id| match &totp {
+                    Some(p) => {
+                        out!("added user {name} (id {id}, roles {}, TOTP: URI in {})", role_names(bits), p.display())
+                    }
+                    None => out!("added user {name} (id {id}, roles {})", role_names(bits)),
+                })
         }
-        UserCmd::List => lib.users(h).map(|users| {
-            if users.is_empty() {
-                out!("no named users");
-            }
-            for u in users {
-                let mut extra = String::new();
-                if u.totp {
-                    extra.push_str("\ttotp");
+        UserCmd::List => lib
+            .users(h)
+            .map(|users| {
+                if users.is_empty() {
+                    out!("no named users");
                 }
-                if u.auto_admin {
-                    extra.push_str("\tauto-admin");
+                for u in users {
+                    let mut extra = String::new();
+                    if u.totp {
+                        extra.push_str("\ttotp");
+                    }
+                    if u.auto_admin {
+                        extra.push_str("\tauto-admin");
+                    }
+                    out!(
+                        "{}\tid {}\troles {}\t{}\tfailed logins {}{extra}",
+                        u.name,
+                        u.id,
+                        role_names(u.roles),
+                        if u.locked { "locked" } else { "active" },
+                        u.failures
+                    );
                 }
-                out!(
-                    "{}\tid {}\troles {}\t{}\tfailed logins {}{extra}",
-                    u.name,
-                    u.id,
-                    role_names(u.roles),
-                    if u.locked { "locked" } else { "active" },
-                    u.failures
-                );
-            }
-        }),
-        UserCmd::Lock { name } => lib.user_set_locked(h, &name, true).map(|()| out!("locked user {name}")),
-        UserCmd::Unlock { name } => lib.user_set_locked(h, &name, false).map(|()| out!("unlocked user {name}")),
-        UserCmd::Passwd { name, new_pin } => {
+            })
+            .map_err(s),
+        UserCmd::Lock { name } => lib.user_set_locked(h, &name, true).map(|()| out!("locked user {name}")).map_err(s),
+        UserCmd::Unlock { name } => {
+            lib.user_set_locked(h, &name, false).map(|()| out!("unlocked user {name}")).map_err(s)
+        }
+        UserCmd::Passwd { name, new_pin, totp } => {
             let pin = pin_or_prompt(new_pin, &format!("new PIN for {name}"))?;
-            lib.user_reset_pin(h, &name, pin.as_bytes()).map(|()| out!("new PIN set for user {name}"))
+            with_uri_file(totp.as_deref(), || {
+                lib.user_reset_pin(h, &name, pin.as_bytes(), totp.is_some()).map(|uri| ((), uri))
+            })
+            .map(|()| match &totp {
+                Some(p) => out!("new PIN and TOTP secret set for user {name} (URI in {})", p.display()),
+                None => out!("new PIN set for user {name}"),
+            })
         }
-        UserCmd::Remove { name } => lib.user_remove(h, &name).map(|()| out!("removed user {name}")),
-        UserCmd::SoTotp { file } => {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&file)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
-            match lib.so_enable_totp(h) {
-                Ok(uri) => {
-                    use std::io::Write;
-                    f.write_all(uri.as_bytes())
-                        .and_then(|()| f.sync_all())
-                        .map_err(|e| format!("{}: {e}", file.display()))?;
-                    out!("the SO's logins now need a TOTP code (URI in {})", file.display());
-                    Ok(())
-                }
-                Err(e) => {
-                    let _ = std::fs::remove_file(&file);
-                    Err(e)
-                }
+        UserCmd::Remove { name } => lib.user_remove(h, &name).map(|()| out!("removed user {name}")).map_err(s),
+        UserCmd::SoTotp { file } => with_uri_file(Some(&file), || lib.so_enable_totp(h).map(|uri| ((), Some(uri))))
+            .map(|()| out!("the SO's logins now need a TOTP code (URI in {})", file.display())),
+        UserCmd::TotpPolicy { require } => match require {
+            None => lib.totp_policy(h).map(|b| out!("TOTP required for: {}", totp_policy::names(b))).map_err(s),
+            Some(list) => {
+                let bits = totp_policy::parse(&list).ok_or_else(|| {
+                    format!("--require {list:?}: a comma list of so, admin, user, destructive, or none")
+                })?;
+                lib.set_totp_policy(h, bits)
+                    .and_then(|()| lib.totp_policy(h))
+                    .map(|b| out!("TOTP now required for: {}", totp_policy::names(b)))
+                    .map_err(s)
             }
-        }
+        },
         UserCmd::Quorum { purge, grant } => {
             if purge.is_none() && grant.is_none() {
                 return Err("name --purge M and/or --grant M".into());
@@ -174,9 +201,7 @@ pub fn run_user(lib: &Library, slot: u64, so_pin: Option<String>, cmd: UserCmd) 
                         .map(|()| out!("{what} now need {m} administrator approval(s)"));
                 }
             }
-            r
+            r.map_err(s)
         }
-    };
-    let _ = lib.logout(h);
-    r.map_err(|e| e.to_string())
+    }
 }
