@@ -653,3 +653,65 @@ fn a_key_of_the_default_user_can_be_granted() {
     login_as(&s, BOB_PIN, "bob");
     assert!(labels(&s, &[]).is_empty(), "revoked");
 }
+
+fn data_object(label: &str, private: bool, value: &[u8]) -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::DATA),
+        Attribute::Token(true),
+        Attribute::Private(private),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Application(b"keyward-test".to_vec()),
+        Attribute::Value(value.to_vec()),
+    ]
+}
+
+/// A named user's private objects other than keys (data objects here) are
+/// its own, under a data key of their own: neither bob nor the default
+/// user finds or reads alice's, while her public ones (and a public copy
+/// of a private one) are everybody's; she finds hers again at her next
+/// login.
+#[test]
+fn a_named_users_private_objects_are_its_own() {
+    let (t, _) = with_alice_keys();
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    let data = [Attribute::Class(ObjectClass::DATA)];
+    login_as(&s, ALICE_PIN, "alice");
+    let note = s.create_object(&data_object("alice-note", true, b"alice's note")).unwrap();
+    s.create_object(&data_object("alice-pub", false, b"hello")).unwrap();
+    s.copy_object(note, &[Attribute::Private(false), Attribute::Label(b"alice-copy".to_vec())]).unwrap();
+    assert_eq!(labels(&s, &data), ["alice-copy", "alice-note", "alice-pub"]);
+    s.logout().unwrap();
+
+    login_as(&s, BOB_PIN, "bob");
+    assert_eq!(labels(&s, &data), ["alice-copy", "alice-pub"], "bob sees alice's public objects only");
+    assert_eq!(rv(s.get_attributes(note, &[AttributeType::Value]).unwrap_err()), RvError::ObjectHandleInvalid);
+    assert_eq!(rv(s.destroy_object(note).unwrap_err()), RvError::ObjectHandleInvalid);
+    s.create_object(&data_object("bob-note", true, b"bob's note")).unwrap();
+    assert_eq!(labels(&s, &data), ["alice-copy", "alice-pub", "bob-note"]);
+    s.logout().unwrap();
+
+    login_as(&s, USER_PIN, "default");
+    assert_eq!(labels(&s, &data), ["alice-copy", "alice-pub"], "nor does the default user");
+    s.logout().unwrap();
+
+    login_as(&s, ALICE_PIN, "alice");
+    assert_eq!(labels(&s, &data), ["alice-copy", "alice-note", "alice-pub"]);
+    let h = s.find_objects(&[Attribute::Label(b"alice-note".to_vec())]).unwrap()[0];
+    match &s.get_attributes(h, &[AttributeType::Value]).unwrap()[..] {
+        [Attribute::Value(v)] => assert_eq!(v, b"alice's note"),
+        other => panic!("{other:?}"),
+    }
+    s.destroy_object(h).unwrap();
+    assert_eq!(labels(&s, &data), ["alice-copy", "alice-pub"]);
+    // Its row is under a data key (the row MAC is the data key's): in the
+    // store it carries CKA_KEYWARD_SEAL.
+    if on_postgres() {
+        return;
+    }
+    let c = store_copy(&t);
+    let mut st = c.prepare("SELECT public FROM objects").unwrap();
+    let rows: Vec<Vec<u8>> = st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let bob_row = rows.iter().find(|r| r.windows(8).any(|w| w == b"bob-note")).expect("bob's note row");
+    let seal = (0x8000_0000u64 | 0x4B57_0010).to_le_bytes();
+    assert!(bob_row.windows(8).any(|w| w == seal), "bob's private note is under a data key");
+}

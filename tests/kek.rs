@@ -260,3 +260,70 @@ fn kek_new_never_overwrites() {
     assert!(!ok && out.contains("cannot create"), "{out}");
     assert_eq!(std::fs::read(&f).unwrap(), before);
 }
+
+const ALICE_PIN: &str = "alice-pin-1234";
+
+/// The first bytes of `name`'s principal secret in a store copy.
+fn secret_prefix(dir: &Path, name: &str) -> Vec<u8> {
+    let c = rusqlite::Connection::open(dir.join("token/token.sqlite")).unwrap();
+    let s: Vec<u8> = c.query_row("SELECT secret FROM principals WHERE name = ?1", [name], |r| r.get(0)).unwrap();
+    s[..4].to_vec()
+}
+
+fn alice_login(t: &Token) -> pkcs11_sys::CK_RV {
+    let s = t.p11.open_rw_session(t.slot).unwrap();
+    c_login_user(&s, pkcs11_sys::CKU_USER, ALICE_PIN, "alice")
+}
+
+/// With a KEK, the principal secrets (a named user's keys, the SO's
+/// authority and recovery keys) are under it too: a copy of the store and
+/// alice's PIN do not log her in without the KEK (and the attempts are not
+/// counted); one made before the KEK was configured is sealed again under
+/// it at her next login.
+#[test]
+fn named_users_secrets_are_under_the_kek_too() {
+    if on_postgres() {
+        return; // reads the SQLite files
+    }
+    let keys = tempfile::tempdir().unwrap();
+    let kek = keys.path().join("kek");
+    new_kek(&kek);
+    let t = initialized_with(&kek_table(&kek));
+    let (ok, out) = cli(&conf_of(&t), &["user", "add", "alice", "--new-pin", ALICE_PIN]);
+    assert!(ok, "{out}");
+    assert_eq!(alice_login(&t), 0);
+    let original = finalize(t);
+    assert_eq!(secret_prefix(original.path(), "alice"), b"KWPK");
+    assert_eq!(secret_prefix(original.path(), "so"), b"KWPK");
+
+    let c = open_at(copy_files(original.path()), "");
+    for _ in 0..5 {
+        assert_eq!(alice_login(&c), 0x30, "CKR_DEVICE_ERROR without the KEK");
+    }
+    finalize(c);
+    let c = open_at(copy_files(original.path()), &kek_table(&kek));
+    let (ok, out) = cli(&conf_of(&c), &["user", "list"]);
+    assert!(ok && out.lines().any(|l| l.starts_with("alice") && l.contains("failed logins 0")), "{out}");
+    assert_eq!(alice_login(&c), 0, "the right KEK");
+    finalize(c);
+
+    // Made without a KEK, then the KEK configured: alice's next login
+    // seals her secret again under it.
+    let t = initialized();
+    let (ok, out) = cli(&conf_of(&t), &["user", "add", "alice", "--new-pin", ALICE_PIN]);
+    assert!(ok, "{out}");
+    let dir = finalize(t);
+    assert_eq!(secret_prefix(dir.path(), "alice")[0], 1, "PIN only");
+    let t = open_at(dir, &kek_table(&kek));
+    assert_eq!(alice_login(&t), 0);
+    assert_eq!(alice_login(&t), 0, "and again, from the re-sealed secret");
+    assert!(cli(&conf_of(&t), &["user", "list"]).0, "an SO login");
+    let dir = finalize(t);
+    assert_eq!(secret_prefix(dir.path(), "alice"), b"KWPK");
+    assert_eq!(secret_prefix(dir.path(), "so"), b"KWPK", "the SO's too, at its login");
+    let c = open_at(copy_files(dir.path()), "");
+    assert_eq!(alice_login(&c), 0x30);
+    finalize(c);
+    let t = open_at(dir, &kek_table(&kek));
+    assert_eq!(alice_login(&t), 0);
+}

@@ -383,17 +383,20 @@ impl Token {
     ) -> Result<(SealedAttrs, Option<NewDek>)> {
         let (class, key_type) = class_and_type(&n.attrs);
         let is_key = matches!(class as CK_ULONG, CKO_SECRET_KEY | CKO_PRIVATE_KEY | CKO_PUBLIC_KEY);
-        if !is_key {
-            if n.flag(CKA_PRIVATE) || !n.secrets.is_empty() {
-                return Err(Error::new(
-                    CKR_ACTION_PROHIBITED,
-                    "a named user's private objects other than keys are not supported: make it CKA_PRIVATE false",
-                ));
+        // A named user's public objects other than keys (certificates, data)
+        // are everybody's, as PKCS#11 says; its private ones are its own: a
+        // data key of their own, granted to it (and the SO's recovery).
+        if !is_key && !n.flag(CKA_PRIVATE) {
+            // (a public copy of a private one: public, not under its key)
+            n.attrs.remove(CKA_KEYWARD_SEAL);
+            if !n.secrets.is_empty() {
+                return Err(Error::general("a public object with secret attributes"));
             }
             return Ok((Vec::new(), None));
         }
         let id = match n.attrs.get(CKA_KEYWARD_SEAL) {
             Some(s) => s.to_vec(),
+            None if !is_key => crate::object::vendor::new_key_id()?,
             None => n
                 .attrs
                 .get(CKA_KEYWARD_KEY_ID)
@@ -409,7 +412,7 @@ impl Token {
             }
             None => {
                 if keys.roles & ROLE_AUDITOR != 0 && keys.roles & !ROLE_AUDITOR == 0 {
-                    return Err(Error::new(CKR_ACTION_PROHIBITED, "an auditor makes no keys"));
+                    return Err(Error::new(CKR_ACTION_PROHIBITED, "an auditor makes no keys or private objects"));
                 }
                 let g = Arc::new(GrantKey::new(ops::ALL, Dek::generate()?)?);
                 let mut rows = vec![

@@ -29,6 +29,7 @@ pub mod ops;
 pub mod os_access;
 pub mod pq;
 pub mod principal;
+mod principal_seal;
 pub mod quorum;
 pub mod session;
 pub mod totp_policy;

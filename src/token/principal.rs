@@ -211,7 +211,7 @@ impl Token {
         drop(l);
         match self.store.principal(SO_NAME)? {
             Some(row) => {
-                let s = PrincipalSecret::open(&row.secret, &subkey, serial, 0, SO_NAME).map_err(|_| {
+                let s = self.open_principal(&row.secret, &subkey, serial, 0, SO_NAME).map_err(|_| {
                     Error::device("the SO's principal secret does not open with the SO PIN key (store damaged?)")
                 })?;
                 Ok((s, Some(row), subkey))
@@ -276,9 +276,10 @@ impl Token {
         new: &[u8; 32],
     ) -> Result<()> {
         let Some(row) = tx.principal(SO_NAME)? else { return Ok(()) };
-        let s = PrincipalSecret::open(&row.secret, old, serial, 0, SO_NAME)
+        let s = self
+            .open_principal(&row.secret, old, serial, 0, SO_NAME)
             .map_err(|_| Error::device("the SO's principal secret does not open with the SO PIN key"))?;
-        tx.update_principal(&PrincipalRow { secret: s.seal(new, serial, 0, SO_NAME)?, ..row })
+        tx.update_principal(&PrincipalRow { secret: self.seal_principal(&s, new, serial, 0, SO_NAME)?, ..row })
     }
 
     /// `keyward user add`: the SO adds named user `name` with `roles` and
@@ -313,7 +314,8 @@ impl Token {
             if so_row.is_none() {
                 let (record, record_sig) =
                     Self::signed_record(&authority, PRINCIPAL_SO, SO_NAME, 0, &authority, &serial, false)?;
-                tx.insert_principal(&new_so_row(record, record_sig, authority.seal(&subkey, &serial, 0, SO_NAME)?))?;
+                let sealed = self.seal_principal(&authority, &subkey, &serial, 0, SO_NAME)?;
+                tx.insert_principal(&new_so_row(record, record_sig, sealed))?;
             }
             if tx.principal(name)?.is_some() {
                 return Err(err!(CKR_ARGUMENTS_BAD, "user {name} exists"));
@@ -337,7 +339,7 @@ impl Token {
                 false => None,
             };
             let secret = PrincipalSecret::generate(authority.authority, authority.public_row_key.clone(), seed)?;
-            let sealed = secret.seal(&user_subkey, &serial, principal_id(id)?, name)?;
+            let sealed = self.seal_principal(&secret, &user_subkey, &serial, principal_id(id)?, name)?;
             let (record, record_sig) = Self::signed_record(&authority, id, name, roles, &secret, &serial, auto_admin)?;
             let pin = Some(pin_salt.clone());
             tx.update_principal(&PrincipalRow { id, record, record_sig, pin, secret: sealed, ..placeholder })?;
@@ -436,7 +438,7 @@ impl Token {
                 false => None,
             };
             let secret = PrincipalSecret::generate(authority.authority, authority.public_row_key.clone(), seed)?;
-            let sealed = secret.seal(&subkey, &serial, principal_id(row.id)?, name)?;
+            let sealed = self.seal_principal(&secret, &subkey, &serial, principal_id(row.id)?, name)?;
             let pin_salt = pin_salt.clone();
             let auto = old & FLAG_AUTO_ADMIN != 0;
             let (record, record_sig) =
@@ -463,7 +465,7 @@ impl Token {
         let serial = self.serial()?;
         let (row, secret) = self.open_named(&who.name, old, &serial)?;
         let (pin_salt, subkey) = self.new_pin_key(new)?;
-        let sealed = secret.seal(&subkey, &serial, principal_id(row.id)?, &row.name)?;
+        let sealed = self.seal_principal(&secret, &subkey, &serial, principal_id(row.id)?, &row.name)?;
         self.store.transaction(|tx| {
             let now = tx.principal(&row.name)?.filter(|p| p.id == row.id && p.secret == row.secret);
             let now = now.ok_or_else(|| Error::new(CKR_PIN_INCORRECT, "the user changed meanwhile"))?;
@@ -494,6 +496,9 @@ impl Token {
         if row.locked {
             return Err(Error::new(CKR_PIN_LOCKED, format!("user {name} is locked")));
         }
+        // A KEK the secret needs but this process lacks: refused before
+        // any PIN work, and not counted.
+        self.principal_kek(&row.secret)?;
         // One slow check at a time in this process (`Token::pin_check`): a
         // success resets the count before the next login reserves, so
         // concurrent right PINs never add up to a lockout.
@@ -527,7 +532,7 @@ impl Token {
         };
         let salt = row.pin.as_ref().ok_or_else(|| Error::device(format!("user {name} has no PIN salt")))?;
         let subkey: Zeroizing<[u8; 32]> = Kek::derive(pin, &salt.salt, salt.iterations)?.subkey(SECRET_LABEL)?;
-        let Ok(secret) = PrincipalSecret::open(&row.secret, &subkey, serial, principal_id(row.id)?, name) else {
+        let Ok(secret) = self.open_principal(&row.secret, &subkey, serial, principal_id(row.id)?, name) else {
             return Err(wrong(n));
         };
         // The record the authority signed must be this row's.
@@ -550,7 +555,17 @@ impl Token {
             step =
                 code.and_then(|c| crate::crypto::totp::verify(&seed[..], c, now, 1, last)).ok_or_else(|| wrong(n))?;
         }
-        self.store.transaction(|tx| tx.principal_ok(row.id, step))?;
+        let adopted = self.adopt_principal_kek(&row.secret, &secret, &subkey, serial, principal_id(row.id)?, name)?;
+        self.store.transaction(|tx| {
+            if let Some(new) = &adopted {
+                Self::write_adopted(tx, &row, new)?;
+            }
+            tx.principal_ok(row.id, step)
+        })?;
+        let row = match adopted {
+            Some(secret) => PrincipalRow { secret, ..row },
+            None => row,
+        };
         Ok((row, secret))
     }
 
@@ -634,10 +649,15 @@ impl Token {
         let Some(row) = row else { return Ok((master, kek, None)) };
         let serial = self.serial()?;
         let subkey = kek.subkey(SECRET_LABEL)?;
-        let secret = PrincipalSecret::open(&row.secret, &subkey, &serial, 0, SO_NAME)
-            .map_err(|_| Error::device("the SO's principal secret does not open with the SO PIN key"))?;
+        let secret = self.open_principal(&row.secret, &subkey, &serial, 0, SO_NAME).map_err(|e| match e.rv() {
+            CKR_DEVICE_ERROR if e.reason().contains("key-encryption key") => e,
+            _ => Error::device("the SO's principal secret does not open with the SO PIN key"),
+        })?;
         wrap::verify(&secret.authority, &row.record, &row.record_sig)
             .map_err(|_| Error::device("the SO's record: its signature does not verify"))?;
+        if let Some(new) = self.adopt_principal_kek(&row.secret, &secret, &subkey, &serial, 0, SO_NAME)? {
+            self.store.transaction(|tx| Self::write_adopted(tx, &row, &new))?;
+        }
         match (&secret.totp, flagged) {
             (None, false) => Ok((master, kek, None)),
             (Some(_), false) | (None, true) => {
@@ -674,7 +694,7 @@ impl Token {
         authority.totp = Some(crate::crypto::totp::generate_secret().map_err(|_| Error::general("rng failed"))?);
         let (record, record_sig) =
             Self::signed_record(&authority, PRINCIPAL_SO, SO_NAME, 0, &authority, &serial, false)?;
-        let secret = authority.seal(&subkey, &serial, 0, SO_NAME)?;
+        let secret = self.seal_principal(&authority, &subkey, &serial, 0, SO_NAME)?;
         self.store.transaction(|tx| match &so_row {
             Some(row) => tx.update_principal(&PrincipalRow {
                 record: record.clone(),
