@@ -627,3 +627,70 @@ fn a_token_wide_totp_policy_binds_every_principal() {
     assert_eq!(k.len(), 1);
     s.destroy_object(k[0]).unwrap();
 }
+
+/// Two slots of one token in one process (slot 0 the token, slot 1 the
+/// same token mapped to alice: the interop configuration): each slot's
+/// login sees its own keys only while threads create, use and destroy keys
+/// on both at once, and the audit log both write stays one valid chain.
+#[test]
+fn two_slots_of_one_token_in_one_process() {
+    let (t, _) = with_users();
+    let conf = std::fs::read_to_string(t.conf.to_str().unwrap()).unwrap();
+    let slot = &conf[conf.find("[[slot]]").unwrap()..];
+    let two = t.dir.path().join("two.toml");
+    std::fs::write(&two, format!("{conf}\n{}", slot.replace("[[slot]]\n", "[[slot]]\nuser = \"alice\"\n"))).unwrap();
+    let out = test_worker("two_slots_worker").env("TWO_CONF", &two).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("two slots ok"), "{text}");
+    let (ok, out) = cli(&t, &["audit", "verify"]);
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn two_slots_worker() {
+    let Ok(conf) = std::env::var("TWO_CONF") else { return };
+    let p11 = std::sync::Arc::new(load(&std::ffi::CString::new(conf).unwrap()));
+    let slots = p11.get_all_slots().unwrap();
+    assert_eq!(slots.len(), 2);
+    let (s0, s1) = (p11.open_rw_session(slots[0]).unwrap(), p11.open_rw_session(slots[1]).unwrap());
+    s0.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    s1.login(UserType::User, Some(&pin(ALICE_PIN))).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|th| {
+            let (p11, slots) = (p11.clone(), slots.clone());
+            std::thread::spawn(move || {
+                let ss = [p11.open_rw_session(slots[0]).unwrap(), p11.open_rw_session(slots[1]).unwrap()];
+                let mut kept = [Vec::new(), Vec::new()];
+                for i in 0..20 {
+                    for (n, (s, prefix)) in ss.iter().zip(["d", "a"]).enumerate() {
+                        let label = format!("{prefix}-{th}-{i}");
+                        let k = s.generate_key(&Mechanism::AesKeyGen, &aes_token_key_template(&label)).unwrap();
+                        let ct =
+                            s.encrypt(&Mechanism::AesCbcPad(IV), k, b"m").unwrap_or_else(|e| panic!("{label}: {e}"));
+                        assert_eq!(s.decrypt(&Mechanism::AesCbcPad(IV), k, &ct).unwrap(), b"m");
+                        if i % 2 == 0 {
+                            s.destroy_object(k).unwrap();
+                        } else {
+                            kept[n].push(label);
+                        }
+                    }
+                }
+                kept
+            })
+        })
+        .collect();
+    let mut want = [vec!["default-key".to_string()], vec!["note".to_string()]];
+    for t in threads {
+        let [d, a] = t.join().unwrap();
+        want[0].extend(d);
+        want[1].extend(a);
+    }
+    // slot 0 (the default user) also sees the public note.
+    want[0].push("note".into());
+    for w in &mut want {
+        w.sort();
+    }
+    assert_eq!(labels(&s0), want[0], "the default user's view");
+    assert_eq!(labels(&s1), want[1], "alice's view");
+    println!("two slots ok");
+}

@@ -55,7 +55,7 @@ impl Token {
             l.named = Some(Arc::new(keys));
             l.grants_rev = rev;
         }
-        self.install_grants(grants)
+        self.install_grants(grants, None)
     }
 
     /// The default user without principal keys, after a refresh that saw

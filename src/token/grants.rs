@@ -251,12 +251,27 @@ impl Token {
     /// Makes `grants` the login's: learns their row keys, forgets the
     /// material and row keys of the ones no longer held, and checks again
     /// the cached rows that could not be checked before.
-    pub(super) fn install_grants(&self, grants: Grants) -> Result<()> {
+    ///
+    /// `since`: for a reload, the login's `grant_epoch` before it read the
+    /// store; a grant this login took since (a key it made, committed after
+    /// that read) is kept, not lost.
+    pub(super) fn install_grants(&self, mut grants: Grants, since: Option<u64>) -> Result<()> {
         for (id, g) in &grants {
             self.integrity.set_key_row_key(id, g.row_key.clone());
         }
         let (lost, rekeyed): (Vec<Vec<u8>>, bool) = {
             let mut l = self.login.write().map_err(lock_err)?;
+            match since {
+                Some(e) => {
+                    for (_, id) in l.fresh_grants.iter().filter(|(at, _)| *at > e) {
+                        if let Some(g) = l.grants.get(id).filter(|_| !grants.contains_key(id)) {
+                            grants.insert(id.clone(), g.clone());
+                        }
+                    }
+                    Self::end_reload(&mut l);
+                }
+                None => l.fresh_grants.clear(),
+            }
             let lost = l.grants.keys().filter(|k| !grants.contains_key(*k)).cloned().collect();
             // A key re-keyed elsewhere (a revoke): its rows were checked
             // with the old row key before these grants came.
@@ -445,7 +460,15 @@ impl Token {
 
     /// After the object of a new DEK committed: the login holds its grant.
     pub(super) fn hold_new_grant(&self, id: &[u8], g: Arc<GrantKey>) -> Result<()> {
-        self.login.write().map_err(lock_err)?.grants.insert(id.to_vec(), g);
+        let mut l = self.login.write().map_err(lock_err)?;
+        l.grant_epoch += 1;
+        // (a reload that read the store before this key committed keeps it;
+        // a later one reads it)
+        if l.reloading > 0 {
+            let e = l.grant_epoch;
+            l.fresh_grants.push((e, id.to_vec()));
+        }
+        l.grants.insert(id.to_vec(), g);
         Ok(())
     }
 
@@ -479,10 +502,31 @@ impl Token {
     /// grants as the store has them now.
     pub(super) fn reload_grants(&self) -> Result<()> {
         let Ok(keys) = self.named_keys() else { return Ok(()) };
-        let (rows, grants) = self.store.transaction(|tx| Ok((tx.principals()?, tx.grants_of(keys.id)?)))?;
-        let records = verified_records(&rows, &keys.secret.authority, &keys.serial);
-        let g = Self::open_grants(&keys, &records, &grants);
-        self.install_grants(g)
+        let since = {
+            let mut l = self.login.write().map_err(lock_err)?;
+            l.reloading += 1;
+            l.grant_epoch
+        };
+        match self.store.transaction(|tx| Ok((tx.principals()?, tx.grants_of(keys.id)?))) {
+            Ok((rows, grants)) => {
+                let records = verified_records(&rows, &keys.secret.authority, &keys.serial);
+                let g = Self::open_grants(&keys, &records, &grants);
+                self.install_grants(g, Some(since))
+            }
+            Err(e) => {
+                Self::end_reload(&mut *self.login.write().map_err(lock_err)?);
+                Err(e)
+            }
+        }
+    }
+
+    /// A reload of the grants ended: once none is in flight, no reload
+    /// needs the grants taken meanwhile any more.
+    fn end_reload(l: &mut super::login::Login) {
+        l.reloading = l.reloading.saturating_sub(1);
+        if l.reloading == 0 {
+            l.fresh_grants.clear();
+        }
     }
 
     /// Inside `tx`: every grant of `principal` wrapped again, for its new

@@ -37,6 +37,13 @@ pub(super) struct Login {
     pub(super) named: Option<std::sync::Arc<super::grants::NamedKeys>>,
     /// The grants the login holds, with their data keys (`grants.rs`).
     pub(super) grants: super::grants::Grants,
+    /// Counts the grants this login took for keys it made (`hold_new_grant`),
+    /// and which: a reload that read the store before one of them committed
+    /// keeps it (`install_grants`).
+    pub(super) grant_epoch: u64,
+    pub(super) fresh_grants: Vec<(u64, Vec<u8>)>,
+    /// Grant reloads in flight (`grants.rs`).
+    pub(super) reloading: u32,
     /// When (Unix seconds) the login last showed a TOTP code: a login of a
     /// principal with a second factor (`principal.rs`); `None`: none.
     pub(super) factor_at: Option<i64>,
@@ -320,6 +327,7 @@ impl Token {
         l.so_subkey = None;
         l.named = None;
         l.grants.clear();
+        l.fresh_grants.clear();
         l.factor_at = None;
         l.grants_rev = 0;
         self.login_epoch.fetch_add(1, Ordering::Relaxed);

@@ -601,7 +601,7 @@ impl Token {
         // Public objects it makes are MACed with the public row key; its
         // keys with their data keys' row keys.
         self.integrity.set_public_key(public_row_key);
-        self.install_grants(grants)
+        self.install_grants(grants, None)
     }
 
     fn has_totp(record: &[u8]) -> bool {
