@@ -66,12 +66,15 @@ pub(super) struct GrantKey {
     pub(super) ops: u32,
     pub(super) dek: Dek,
     row_key: crate::store::seal::RowKey,
+    /// The signature of the grant row it was opened from: a reload that
+    /// finds the same row again keeps this one (no second unwrap).
+    sig: Vec<u8>,
 }
 
 impl GrantKey {
-    fn new(ops: u32, dek: Dek) -> Result<GrantKey> {
+    fn new(ops: u32, dek: Dek, sig: Vec<u8>) -> Result<GrantKey> {
         let row_key = dek.row_key()?;
-        Ok(GrantKey { ops, dek, row_key })
+        Ok(GrantKey { ops, dek, row_key, sig })
     }
 }
 
@@ -175,6 +178,44 @@ pub(super) fn verified_records(
     out
 }
 
+impl Token {
+    /// [`verified_records`], with each record's signature checked once per
+    /// process (a reload of the grants after every change of any principal
+    /// or grant would check them all again).
+    pub(super) fn verified_records_cached(
+        &self,
+        rows: &[PrincipalRow],
+        authority: &[u8; 32],
+        serial: &str,
+    ) -> Result<HashMap<i64, PrincipalRecord>> {
+        let mut cache = self.record_cache.lock().map_err(lock_err)?;
+        let mut out = HashMap::new();
+        let mut fresh = Vec::new();
+        for row in rows {
+            match cache.get(&row.record_sig) {
+                Some((rec, auth, r)) if *rec == row.record && auth == authority => {
+                    // (the row's own columns are checked every time)
+                    if i64::from(r.id) == row.id && r.name == row.name && r.serial == serial && r.roles == row.roles {
+                        out.insert(row.id, r.clone());
+                    }
+                }
+                _ => fresh.push(row.clone()),
+            }
+        }
+        for (id, r) in verified_records(&fresh, authority, serial) {
+            if let Some(row) = fresh.iter().find(|row| row.id == id) {
+                cache.insert(row.record_sig.clone(), (row.record.clone(), *authority, r.clone()));
+            }
+            out.insert(id, r);
+        }
+        // Bounded: the records of the token's principals, and some stale ones.
+        if cache.len() > 4 * rows.len() + 64 {
+            cache.clear();
+        }
+        Ok(out)
+    }
+}
+
 /// The seal AAD's class and key type of an object being made.
 fn class_and_type(attrs: &crate::object::AttrMap) -> (u64, u64) {
     let class = attrs.ulong(CKA_CLASS).unwrap_or(0);
@@ -209,13 +250,19 @@ impl Token {
             auto_admins,
             secret,
         };
-        let g = Self::open_grants(&keys, &records, &grants);
+        let g = Self::open_grants(&keys, &records, &grants, &Grants::new());
         Ok((keys, g))
     }
 
     /// The grants of `grants` (rows of principal `keys.id`) this login
-    /// accepts, with their DEKs opened.
-    fn open_grants(keys: &NamedKeys, records: &HashMap<i64, PrincipalRecord>, grants: &[GrantRow]) -> Grants {
+    /// accepts, with their DEKs opened; a row of a grant in `held` (the
+    /// login's) unchanged since it was opened keeps that one.
+    fn open_grants(
+        keys: &NamedKeys,
+        records: &HashMap<i64, PrincipalRecord>,
+        grants: &[GrantRow],
+        held: &Grants,
+    ) -> Grants {
         let mut out = Grants::new();
         let Ok(me) = pid(keys.id) else { return out };
         // An administrator by config (the SO set it) also accepts
@@ -232,12 +279,16 @@ impl Token {
             let Ok(by) = pid(g.granter) else { continue };
             let payload = wrap::grant_payload(&keys.serial, &g.key_id, me, g.ops, &g.wrap, by);
             let trusted = trusted || (auto && g.ops & !ops::ADMIN == 0);
+            if trusted && let Some(h) = held.get(&g.key_id).filter(|h| h.sig == g.sig && h.ops == g.ops) {
+                out.insert(g.key_id.clone(), h.clone());
+                continue;
+            }
             if !trusted || wrap::verify(&granter.ed25519, &payload, &g.sig).is_err() {
                 log::warn!("grant on key {hex} by principal {}: not signed by a trusted granter: ignored", g.granter);
                 continue;
             }
             let opened = wrap::unwrap_dek(&g.wrap, &keys.secret.x25519[..], &keys.serial, &g.key_id, me)
-                .and_then(|dek| GrantKey::new(g.ops, dek));
+                .and_then(|dek| GrantKey::new(g.ops, dek, g.sig.clone()));
             match opened {
                 Ok(k) => {
                     out.insert(g.key_id.clone(), Arc::new(k));
@@ -429,23 +480,24 @@ impl Token {
                 if keys.roles & ROLE_AUDITOR != 0 && keys.roles & !ROLE_AUDITOR == 0 {
                     return Err(Error::new(CKR_ACTION_PROHIBITED, "an auditor makes no keys or private objects"));
                 }
-                let g = Arc::new(GrantKey::new(ops::ALL, Dek::generate()?)?);
+                let dek = Dek::generate()?;
                 let mut rows = vec![
                     grant_row(
                         &keys.secret,
                         keys.id,
                         &keys.serial,
-                        &g.dek,
+                        &dek,
                         &id,
                         keys.id,
                         keys.secret.x25519_key()?.public().bytes(),
                         ops::ALL,
                     )?,
-                    grant_row(&keys.secret, keys.id, &keys.serial, &g.dek, &id, PRINCIPAL_SO, &keys.so_x25519, 0)?,
+                    grant_row(&keys.secret, keys.id, &keys.serial, &dek, &id, PRINCIPAL_SO, &keys.so_x25519, 0)?,
                 ];
                 for (admin, x) in &keys.auto_admins {
-                    rows.push(grant_row(&keys.secret, keys.id, &keys.serial, &g.dek, &id, *admin, x, ops::ADMIN)?);
+                    rows.push(grant_row(&keys.secret, keys.id, &keys.serial, &dek, &id, *admin, x, ops::ADMIN)?);
                 }
+                let g = Arc::new(GrantKey::new(ops::ALL, dek, rows[0].sig.clone())?);
                 (g.clone(), Some((g, rows)))
             }
         };
@@ -509,8 +561,9 @@ impl Token {
         };
         match self.store.transaction(|tx| Ok((tx.principals()?, tx.grants_of(keys.id)?))) {
             Ok((rows, grants)) => {
-                let records = verified_records(&rows, &keys.secret.authority, &keys.serial);
-                let g = Self::open_grants(&keys, &records, &grants);
+                let records = self.verified_records_cached(&rows, &keys.secret.authority, &keys.serial)?;
+                let held = self.login.read().map_err(lock_err)?.grants.clone();
+                let g = Self::open_grants(&keys, &records, &grants, &held);
                 self.install_grants(g, Some(since))
             }
             Err(e) => {

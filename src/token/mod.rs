@@ -105,6 +105,8 @@ pub struct Token {
     quorum_cache: AtomicU64,
     /// The TOTP policy read last (`totp_policy.rs`): ms << 32 | 1 << 31 | bits.
     totp_cache: AtomicU64,
+    /// Principal records whose signature verified, by signature (`grants.rs`).
+    record_cache: Mutex<std::collections::HashMap<Vec<u8>, (Vec<u8>, [u8; 32], crate::store::wrap::PrincipalRecord)>>,
 }
 
 pub(crate) fn lock_err<T>(_: T) -> Error {
@@ -165,6 +167,7 @@ impl Token {
             os_groups: sc.allow_os_groups.clone(),
             quorum_cache: AtomicU64::new(0),
             totp_cache: AtomicU64::new(0),
+            record_cache: Mutex::new(std::collections::HashMap::new()),
             mapped_user: match &sc.user {
                 Some(u) => {
                     principal::check_name(u)
