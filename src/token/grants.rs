@@ -78,6 +78,10 @@ impl GrantKey {
     }
 }
 
+/// Principal records whose signature verified, by signature: the record,
+/// the authority key it verified under, the record decoded.
+pub(super) type RecordCache = HashMap<Vec<u8>, (Vec<u8>, [u8; 32], PrincipalRecord)>;
+
 /// The grants a login holds, by seal id.
 pub(super) type Grants = HashMap<Vec<u8>, Arc<GrantKey>>;
 

@@ -106,7 +106,7 @@ pub struct Token {
     /// The TOTP policy read last (`totp_policy.rs`): ms << 32 | 1 << 31 | bits.
     totp_cache: AtomicU64,
     /// Principal records whose signature verified, by signature (`grants.rs`).
-    record_cache: Mutex<std::collections::HashMap<Vec<u8>, (Vec<u8>, [u8; 32], crate::store::wrap::PrincipalRecord)>>,
+    record_cache: Mutex<grants::RecordCache>,
 }
 
 pub(crate) fn lock_err<T>(_: T) -> Error {
