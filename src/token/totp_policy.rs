@@ -104,6 +104,13 @@ impl Token {
         Ok(bits)
     }
 
+    /// Whether principal `name` (`so` for the SO) logs in with a TOTP code
+    /// after its PIN (its record says so: public, like the record), for
+    /// the CLI's prompt.
+    pub fn needs_totp(&self, name: &str) -> Result<bool> {
+        Ok(self.store.principal(name)?.is_some_and(|r| has_totp(&r.record)))
+    }
+
     /// `keyward user totp-policy --require LIST` by the SO: refused while a
     /// principal does not meet it.
     pub fn set_totp_policy(&self, s: &Session, bits: u32) -> Result<()> {

@@ -59,14 +59,31 @@ pub fn pin_or_prompt(given: Option<String>, what: &str) -> Result<Zeroizing<Stri
     Ok(Zeroizing::new(p))
 }
 
-/// `pin` followed by `$KEYWARD_TOTP` when set (a principal with a second
-/// factor: the code goes right after the PIN).
-pub fn with_totp(pin: Zeroizing<String>) -> Zeroizing<String> {
+/// `pin` followed by the current TOTP code of principal `name` (`so`: the
+/// SO) when its logins need one: `given` (`--totp`), else `$KEYWARD_TOTP`,
+/// else a prompt (the code goes right after the PIN).
+pub fn with_totp(
+    lib: &Library,
+    slot: Handle,
+    name: &str,
+    pin: Zeroizing<String>,
+    given: Option<&str>,
+) -> Result<Zeroizing<String>, String> {
     let mut pin = pin;
-    if let Ok(code) = std::env::var("KEYWARD_TOTP") {
-        pin.push_str(code.trim());
-    }
-    pin
+    let code = match given.map(str::to_string).or_else(|| std::env::var("KEYWARD_TOTP").ok()) {
+        Some(c) => c,
+        // (only at a terminal; an unknown principal or an unreadable store:
+        // no prompt, the login says why)
+        None if std::io::IsTerminal::is_terminal(&std::io::stdin())
+            && lib.token(slot).and_then(|t| t.needs_totp(name)).unwrap_or(false) =>
+        {
+            rpassword::prompt_password(format!("TOTP code for {name}: "))
+                .map_err(|x| format!("cannot read the TOTP code: {x}"))?
+        }
+        None => return Ok(pin),
+    };
+    pin.push_str(code.trim());
+    Ok(pin)
 }
 
 /// The user PIN: `--pin`, else `$KEYWARD_PIN`, else a prompt.
@@ -95,7 +112,9 @@ pub fn user_session(lib: &Library, slot: Handle, pin: &PinArg) -> Result<Handle,
         None => Zeroizing::new(rpassword::prompt_password(prompt).map_err(|x| format!("cannot read the PIN: {x}"))?),
     };
     // A TOTP code goes right after the PIN (docs/named-users.md §3).
-    if let Some(code) = &pin.totp {
+    if let Some(name) = &pin.as_user {
+        secret = with_totp(lib, slot, name, secret, pin.totp.as_deref())?;
+    } else if let Some(code) = &pin.totp {
         secret.push_str(code.trim());
     }
     let h = lib.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).map_err(e)?;

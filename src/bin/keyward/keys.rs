@@ -177,7 +177,7 @@ fn run_grant(lib: &Library, slot: Handle, pin: &PinArg, cmd: KeyCmd) -> Result<S
         Some(_) => (user_session(lib, slot, pin)?, Ok(())),
         None => {
             let h = lib.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).map_err(e)?;
-            let so = crate::format::with_totp(crate::format::pin_or_prompt(so_pin, "SO PIN")?);
+            let so = crate::format::with_totp(lib, slot, "so", crate::format::pin_or_prompt(so_pin, "SO PIN")?, None)?;
             (h, lib.login(h, CKU_SO, so.as_bytes()).map_err(|x| format!("SO login: {x}")))
         }
     };

@@ -152,7 +152,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let so = pin_or_prompt(so_pin, "SO PIN")?;
             let user = pin_or_prompt(pin, "user PIN")?;
             // (an SO with a second factor re-initializes with its code too)
-            let so_code = format::with_totp(so.clone());
+            let so_code = format::with_totp(&lib, slot, "so", so.clone(), None)?;
             lib.init_token(slot, so_code.as_bytes(), &label).map_err(|e| format!("init token: {e}"))?;
             let h = lib.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).map_err(|e| e.to_string())?;
             lib.login(h, CKU_SO, so.as_bytes()).map_err(|e| format!("SO login: {e}"))?;

@@ -111,7 +111,7 @@ pub enum UserCmd {
 /// Runs `cmd` as the SO on `slot` (`so_pin`: --so-pin, $KEYWARD_SO_PIN, or a prompt).
 pub fn run_user(lib: &Library, slot: u64, so_pin: Option<String>, cmd: UserCmd) -> Result<(), String> {
     let h = lib.open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).map_err(|e| e.to_string())?;
-    let so = crate::format::with_totp(pin_or_prompt(so_pin, "SO PIN")?);
+    let so = crate::format::with_totp(lib, slot, "so", pin_or_prompt(so_pin, "SO PIN")?, None)?;
     lib.login(h, CKU_SO, so.as_bytes()).map_err(|e| format!("SO login: {e}"))?;
     let r = run_cmd(lib, h, cmd);
     let _ = lib.logout(h);
