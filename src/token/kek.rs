@@ -81,13 +81,19 @@ impl Token {
     /// or another), nothing for a PIN-only blob.
     pub(crate) fn kek_for(&self, wrapped: &WrappedKey) -> Result<Option<&Arc<ExternalKek>>> {
         let Some(need) = seal::required_kek(&wrapped.blob) else { return Ok(None) };
+        self.kek_with_id(&need, "this token").map(Some)
+    }
+
+    /// The configured KEK, which must have id `need` (what `what` is sealed
+    /// under); else `CKR_DEVICE_ERROR` naming both.
+    pub(crate) fn kek_with_id(&self, need: &[u8], what: &str) -> Result<&Arc<ExternalKek>> {
         let need = hex::encode(need);
         match self.external_kek() {
-            Ok(Some(k)) if k.id_hex() == need => Ok(Some(k)),
+            Ok(Some(k)) if k.id_hex() == need => Ok(k),
             Ok(Some(k)) => Err(Error::new(
                 CKR_DEVICE_ERROR,
                 format!(
-                    "this token needs the key-encryption key with id {need}; the configured one ({}) has id {}",
+                    "{what} needs the key-encryption key with id {need}; the configured one ({}) has id {}",
                     k.source(),
                     k.id_hex()
                 ),
@@ -95,13 +101,13 @@ impl Token {
             Ok(None) => Err(Error::new(
                 CKR_DEVICE_ERROR,
                 format!(
-                    "this token needs its key-encryption key (id {need}), and none is configured: \
+                    "{what} needs its key-encryption key (id {need}), and none is configured: \
                      set [store] kek_file or kek_credential"
                 ),
             )),
             Err(e) => Err(Error::new(
                 CKR_DEVICE_ERROR,
-                format!("this token needs its key-encryption key (id {need}): {}", e.reason()),
+                format!("{what} needs its key-encryption key (id {need}): {}", e.reason()),
             )),
         }
     }

@@ -17,8 +17,7 @@
 //! (`store::wrap::PrincipalSecret`) or who may open what (`principal.rs`).
 
 use super::Token;
-use crate::ck::*;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::store::PrincipalRow;
 use crate::store::kek::ExternalKek;
 use crate::store::wrap::PrincipalSecret;
@@ -60,27 +59,7 @@ impl Token {
     /// another one), nothing for a PIN-only secret. Call before PIN work.
     pub(super) fn principal_kek(&self, sealed: &[u8]) -> Result<Option<&Arc<ExternalKek>>> {
         let Some(need) = layer_id(sealed) else { return Ok(None) };
-        let need = hex::encode(need);
-        match self.external_kek() {
-            Ok(Some(k)) if k.id_hex() == need => Ok(Some(k)),
-            Ok(Some(k)) => Err(Error::new(
-                CKR_DEVICE_ERROR,
-                format!(
-                    "this principal's secret needs the key-encryption key with id {need}; the configured one has id {}",
-                    k.id_hex()
-                ),
-            )),
-            Ok(None) => Err(Error::new(
-                CKR_DEVICE_ERROR,
-                format!(
-                    "this principal's secret needs the token's key-encryption key (id {need}), and none is configured"
-                ),
-            )),
-            Err(e) => Err(Error::new(
-                CKR_DEVICE_ERROR,
-                format!("this principal's secret needs the key-encryption key (id {need}): {}", e.reason()),
-            )),
-        }
+        self.kek_with_id(need, "this principal's secret").map(Some)
     }
 
     /// Opens what [`Token::seal_principal`] made (or a PIN-only secret).
