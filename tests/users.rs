@@ -190,19 +190,35 @@ fn an_edited_user_row_fails_its_login() {
     }
     let (t, _) = with_users();
     let db = t.dir.path().join("token/token.sqlite");
-    let c = rusqlite::Connection::open(&db).unwrap();
-    c.execute("UPDATE principals SET roles = 7 WHERE name = 'alice'", []).unwrap();
+    sql_in_child(&db, "UPDATE principals SET roles = 7 WHERE name = 'alice'");
     let s = t.p11.open_rw_session(t.slot).unwrap();
     assert_eq!(login_user(&s, CKU_USER, ALICE_PIN, "alice"), DEVICE_ERROR);
     // Bob's secret and salt under alice's name: bob's PIN must not open it as alice.
-    c.execute(
+    sql_in_child(
+        &db,
         "UPDATE principals SET roles = 1, (secret, pin_salt, pin_iter) = \
          (SELECT secret, pin_salt, pin_iter FROM principals WHERE name = 'bob') WHERE name = 'alice'",
-        [],
-    )
-    .unwrap();
+    );
     assert_eq!(login_user(&s, CKU_USER, BOB_PIN, "alice"), PIN_INCORRECT);
     assert_eq!(login_user(&s, CKU_USER, BOB_PIN, "bob"), OK);
+}
+
+/// Runs `sql` on the SQLite file `db` in a child process: a second SQLite
+/// library in this process (rusqlite's, beside the module's) would drop
+/// the module's POSIX locks when its connection closes
+/// (sqlite.org/howtocorrupt.html §2.2.1). The statement must change a row.
+fn sql_in_child(db: &std::path::Path, sql: &str) {
+    let out = test_worker("sql_worker").env("SQL_DB", db).env("SQL", sql).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("sql ok"), "{text}");
+}
+
+#[test]
+fn sql_worker() {
+    let (Ok(db), Ok(sql)) = (std::env::var("SQL_DB"), std::env::var("SQL")) else { return };
+    let c = rusqlite::Connection::open(db).unwrap();
+    assert!(c.execute(&sql, []).unwrap() > 0, "no row changed: {sql}");
+    println!("sql ok");
 }
 
 /// `[[slot]] user = "alice"`: an application that only calls C_Login logs
@@ -423,14 +439,19 @@ fn a_totp_user_needs_its_pin_and_the_current_code() {
     if !on_postgres() {
         // Switching TOTP off in the store breaks the signed record instead.
         assert!(so_cli(&t, &["unlock", "carol"]).0);
-        let c = rusqlite::Connection::open(t.dir.path().join("token/token.sqlite")).unwrap();
-        let record: Vec<u8> =
-            c.query_row("SELECT record FROM principals WHERE name = 'carol'", [], |r| r.get(0)).unwrap();
-        let flags_at = record.len() - 4 - 4 - 64 - 4; // ... flags u32, x25519, ed25519, two empty lists
-        let mut edited = record.clone();
-        edited[flags_at] = 0;
-        assert_ne!(edited, record);
-        c.execute("UPDATE principals SET record = ?1 WHERE name = 'carol'", [&edited]).unwrap();
+        // flags u32 (its low byte here), then x25519, ed25519, two empty lists
+        sql_in_child(
+            &t.dir.path().join("token/token.sqlite"),
+            "UPDATE principals SET record = CAST(substr(record, 1, length(record) - 76) || x'00' || \
+             substr(record, length(record) - 74) AS BLOB) WHERE name = 'carol' AND \
+             substr(record, length(record) - 75, 1) = x'01'",
+        );
+        // (the flag byte is 0 now, the record otherwise whole: it decodes)
+        sql_in_child(
+            &t.dir.path().join("token/token.sqlite"),
+            "UPDATE principals SET roles = roles WHERE name = 'carol' AND typeof(record) = 'blob' AND \
+             substr(record, length(record) - 75, 1) = x'00'",
+        );
         assert_eq!(login_user(&s, CKU_USER, pin, "carol"), DEVICE_ERROR);
     }
 }
