@@ -287,7 +287,7 @@ fn named_users_secrets_are_under_the_kek_too() {
     }
     let keys = tempfile::tempdir().unwrap();
     let kek = keys.path().join("kek");
-    new_kek(&kek);
+    let id = new_kek(&kek);
     let t = initialized_with(&kek_table(&kek));
     let (ok, out) = cli(&conf_of(&t), &["user", "add", "alice", "--new-pin", ALICE_PIN]);
     assert!(ok, "{out}");
@@ -315,7 +315,11 @@ fn named_users_secrets_are_under_the_kek_too() {
     let dir = finalize(t);
     assert_eq!(secret_prefix(dir.path(), "alice")[0], 1, "PIN only");
     let t = open_at(dir, &kek_table(&kek));
+    let (_, out) = cli(&conf_of(&t), &["kek", "status"]);
+    assert!(out.contains("principal alice: PIN only"), "{out}");
     assert_eq!(alice_login(&t), 0);
+    let (_, out) = cli(&conf_of(&t), &["kek", "status"]);
+    assert!(out.contains(&format!("principal alice: PIN + KEK id {id}")), "{out}");
     assert_eq!(alice_login(&t), 0, "and again, from the re-sealed secret");
     assert!(cli(&conf_of(&t), &["user", "list"]).0, "an SO login");
     let dir = finalize(t);

@@ -220,6 +220,10 @@ pub struct KekStatus {
     /// PIN and the KEK `id`.
     pub so: Option<Option<String>>,
     pub user: Option<Option<String>>,
+    /// The principal secrets (the SO's as `so`, named users by name): the
+    /// KEK id each is also sealed under, `None` for PIN only
+    /// (`principal_seal.rs`; each is sealed again at its next login).
+    pub principals: Vec<(String, Option<String>)>,
 }
 
 impl Token {
@@ -231,10 +235,18 @@ impl Token {
         };
         let row = self.store.token()?;
         let need = |w: &Option<WrappedKey>| w.as_ref().map(|w| seal::required_kek(&w.blob).map(hex::encode));
+        let principals = self
+            .store
+            .transaction(|tx| tx.principals())?
+            .into_iter()
+            .filter(|p| p.id != crate::store::principals::PRINCIPAL_DEFAULT && !p.secret.is_empty())
+            .map(|p| (p.name, super::principal_seal::layer_id_hex(&p.secret)))
+            .collect();
         Ok(KekStatus {
             configured,
             so: row.as_ref().and_then(|r| need(&r.so)),
             user: row.as_ref().and_then(|r| need(&r.user)),
+            principals,
         })
     }
 }

@@ -35,6 +35,11 @@ fn layer_id(sealed: &[u8]) -> Option<&[u8]> {
     sealed.strip_prefix(&LAYER[..]).and_then(|r| r.get(..KEK_ID_LEN))
 }
 
+/// The KEK id (hex) a sealed principal secret is also sealed under.
+pub(super) fn layer_id_hex(sealed: &[u8]) -> Option<String> {
+    layer_id(sealed).map(hex::encode)
+}
+
 impl Token {
     /// Seals principal secret `s` under `key` (its PIN subkey) and, with a
     /// KEK configured, under the KEK too.

@@ -58,6 +58,17 @@ fn kek_status(lib: &Library, slot: u64) -> Result<bool, String> {
             Some(Some(id)) => out!("{role} PIN: PIN + KEK id {id}"),
         }
     }
+    // Principal secrets (named users, the SO's authority): each is sealed
+    // again under the KEK at that principal's next login.
+    for (name, id) in &st.principals {
+        match id {
+            None => {
+                all = false;
+                out!("principal {name}: PIN only (until its next login with the KEK configured)")
+            }
+            Some(id) => out!("principal {name}: PIN + KEK id {id}"),
+        }
+    }
     Ok(all)
 }
 
