@@ -179,9 +179,18 @@ fn find_zero_one_many() {
     assert_eq!(s.find_objects(&[Attribute::Label(b"one".to_vec())]).unwrap().len(), 1);
     assert_eq!(s.find_objects(&[Attribute::Label(b"many".to_vec())]).unwrap().len(), 4);
     assert_eq!(s.find_objects(&[Attribute::Class(ObjectClass::DATA)]).unwrap().len(), 5);
+    // The empty label (not indexed: found by a scan), on session and token
+    // objects, and an object with no label at all is not one of them.
+    for (token, label) in [(true, Some(b"".to_vec())), (false, Some(b"".to_vec())), (false, None)] {
+        let mut t = vec![Attribute::Class(ObjectClass::DATA), Attribute::Token(token), Attribute::Value(vec![9])];
+        t.extend(label.map(Attribute::Label));
+        s.create_object(&t).unwrap();
+    }
+    let empty = s.find_objects(&[Attribute::Label(Vec::new())]).unwrap();
+    assert_eq!(empty.len(), 3, "two made with an empty label, one with the default (empty) label");
     // Small batches through the iterator.
     let it: Vec<_> = s.iter_objects_with_cache_size(&[], std::num::NonZeroUsize::new(2).unwrap()).unwrap().collect();
-    assert_eq!(it.len(), 5);
+    assert_eq!(it.len(), 8);
 }
 
 #[test]

@@ -146,7 +146,7 @@ impl Objects {
         if obj.owner.is_some() {
             self.session_objects = self.session_objects.saturating_sub(1);
         }
-        if let Some(l) = obj.get(CKA_LABEL) {
+        if let Some(l) = obj.get(CKA_LABEL).filter(|l| !l.is_empty()) {
             index_remove(&mut self.by_label, l, obj.handle);
         }
         if obj.owner.is_none() && obj.is_key() {
@@ -202,8 +202,15 @@ impl Objects {
         if obj.owner.is_some() {
             self.session_objects += 1;
         }
-        if let Some(l) = obj.get(CKA_LABEL) {
-            index_add(&mut self.by_label, l.to_vec(), obj.handle);
+        // (the empty label is not indexed: the session keys of a thousand
+        // encapsulations share it, and nobody searches for it but a scan)
+        if let Some(l) = obj.get(CKA_LABEL).filter(|l| !l.is_empty()) {
+            match self.by_label.get_mut(l) {
+                Some(set) => set.insert(obj.handle),
+                None => {
+                    self.by_label.insert(l.to_vec(), LabelSet::Few(vec![obj.handle]));
+                }
+            }
         }
         if obj.owner.is_none() && obj.is_key() {
             let key_id = crate::kms::attrs::key_id_of(&obj);
@@ -248,9 +255,9 @@ impl Objects {
     }
 
     /// Candidates for a search template: the label index when the template
-    /// names a label, else every object.
+    /// names a label (but the empty one), else every object.
     pub(super) fn candidates<'a>(&'a self, t: &[Attr]) -> Box<dyn Iterator<Item = &'a Arc<Object>> + 'a> {
-        match t.iter().rev().find(|a| a.ty == CKA_LABEL) {
+        match t.iter().rev().find(|a| a.ty == CKA_LABEL && !a.value.is_empty()) {
             Some(a) => match self.by_label.get(&a.value) {
                 Some(set) => Box::new(set.iter().filter_map(|h| self.map.get(&h))),
                 None => Box::new(std::iter::empty()),
