@@ -8,7 +8,8 @@
 //! Owns: principal 1 and the legacy re-seal. Must not touch: grants of
 //! named users' keys (`grants.rs`), the master-key login (`login.rs`).
 
-use super::grants::{OldSeal, grant_row, reseal_rows, verified_records};
+use super::grant_change::{OldSeal, reseal_rows};
+use super::grants::{grant_row, verified_records};
 use super::principal::ROLE_KEY_ADMIN;
 use super::{Token, lock_err};
 use crate::ck::*;

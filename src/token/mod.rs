@@ -15,8 +15,9 @@ pub mod asym;
 mod audited;
 mod default_keys;
 mod derive;
+mod grant_change;
 mod grants;
-pub use grants::GrantInfo;
+pub use grant_change::GrantInfo;
 pub(crate) mod integrity;
 pub(crate) mod kek;
 // DSA and PKCS#3 DH (legacy).
