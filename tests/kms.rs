@@ -463,3 +463,53 @@ fn key_pair_rotation_keeps_old_public_keys_verifying() {
     let (ok, out) = cli(&t, &["key", "rotate", "sig"], None);
     assert!(ok && out.contains("version 3"), "{out}");
 }
+
+/// Automatic rotations (`keyward maintain`: each writes its audit record
+/// inside its store transaction) while another process logs in and out
+/// (each login's record moves the audit anchor in the store under the
+/// log's append lock): both keep going. With the two locks taken in
+/// opposite orders they deadlocked until the store's 10 s busy timeout
+/// failed one side with "database is locked" (seen once in
+/// `two_processes_racing_maintain_make_one_version` under load).
+#[test]
+fn rotations_and_logins_in_two_processes_never_wait_on_each_other() {
+    set_now(T0);
+    let t = initialized();
+    let s = t.user_session();
+    aes_key(&s, "spin", &[vulong(CKA_KEYWARD_ROTATION_PERIOD, DAY as u64)]);
+    let child = test_worker("login_loop_worker")
+        .env("LOOP_CONF", t.conf.to_str().unwrap())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let (mut day, mut slowest) = (1, std::time::Duration::ZERO);
+    while start.elapsed() < std::time::Duration::from_secs(3) {
+        day += 1;
+        let t0 = std::time::Instant::now();
+        let (ok, out) = cli(&t, &["maintain"], Some(T0 + day * DAY));
+        assert!(ok && out.contains("rotated spin v"), "{out}");
+        slowest = slowest.max(t0.elapsed());
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("logins ok"), "{text}");
+    assert!(slowest < std::time::Duration::from_secs(5), "a maintain run took {slowest:?} (day {day})");
+}
+
+#[test]
+fn login_loop_worker() {
+    let Ok(conf) = std::env::var("LOOP_CONF") else { return };
+    let p11 = load(&std::ffi::CString::new(conf).unwrap());
+    let slot = p11.get_all_slots().unwrap()[0];
+    let start = std::time::Instant::now();
+    let mut n = 0;
+    while start.elapsed() < std::time::Duration::from_secs(3) {
+        let s = p11.open_rw_session(slot).unwrap();
+        s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+        s.logout().unwrap();
+        n += 1;
+    }
+    println!("logins ok ({n})");
+}

@@ -25,6 +25,14 @@ use std::time::Duration;
 /// recorded before they commit.
 pub struct CommitGuard<'a>(Option<std::sync::MutexGuard<'a, writer::LogWriter>>);
 
+impl Drop for CommitGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(w) = self.0.as_mut() {
+            w.release_lock();
+        }
+    }
+}
+
 /// The audit handle of one token.
 pub struct Audit {
     shared: Arc<Shared>,
@@ -229,7 +237,11 @@ impl Audit {
         if !self.shared.cfg.enabled {
             return Ok(CommitGuard(None));
         }
-        Ok(CommitGuard(Some(self.shared.writer.lock().map_err(lock_err)?)))
+        let mut w = self.shared.writer.lock().map_err(lock_err)?;
+        // The append lock too, before the caller's store transaction (the
+        // order every appender keeps: see `LogWriter::hold_lock`).
+        w.hold_lock()?;
+        Ok(CommitGuard(Some(w)))
     }
 
     /// The directory holding the log.

@@ -215,6 +215,9 @@ pub struct LogWriter {
     lock_file: Option<std::sync::Arc<File>>,
     /// Do not write the anchor (a store transaction is open on this thread).
     anchor_held: bool,
+    /// The append lock, held across a store transaction of this process
+    /// ([`LogWriter::hold_lock`]).
+    held: Option<LockGuard>,
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
@@ -242,6 +245,7 @@ impl LogWriter {
             dirty: false,
             lock_file: None,
             anchor_held: false,
+            held: None,
         }
     }
 
@@ -322,9 +326,37 @@ impl LogWriter {
         w.send(&label, serial.as_deref(), st);
     }
 
+    /// Takes the append lock now and holds it until [`LogWriter::release_lock`]:
+    /// before a store write transaction that appends a record inside it
+    /// (`Audit::lock_for_commit`). Every appender then takes the append
+    /// lock before the store's write lock (the writer moves the anchor in
+    /// the store under the append lock): taking it inside the transaction
+    /// would deadlock against another process's append until the store's
+    /// busy timeout ends one of them with "database is locked".
+    pub fn hold_lock(&mut self) -> Result<()> {
+        if self.held.is_none() {
+            self.held = Some(self.take_lock()?);
+        }
+        Ok(())
+    }
+
+    /// Ends [`LogWriter::hold_lock`].
+    pub fn release_lock(&mut self) {
+        self.held = None;
+    }
+
+    /// The append lock for one append: `None` when [`LogWriter::hold_lock`]
+    /// holds it already (it stays held).
+    fn lock(&mut self) -> Result<Option<LockGuard>> {
+        if self.held.is_some() {
+            return Ok(None);
+        }
+        self.take_lock().map(Some)
+    }
+
     /// Takes the cross-process append lock (`flock` on `audit.lock`, kept
     /// open between appends); released when the guard drops.
-    fn lock(&mut self) -> Result<LockGuard> {
+    fn take_lock(&mut self) -> Result<LockGuard> {
         let p = self.dir.join(super::LOCK_FILE);
         if self.lock_file.is_none() {
             let f = OpenOptions::new()
