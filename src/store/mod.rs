@@ -66,10 +66,12 @@
 //!   `C_InitToken`), and below 2^31 (session objects start there);
 //!   [`Tx::insert_object`] refuses an id out of range.
 //! - **Integrity MAC.** Every object row has a `mac` column (`None` for a
-//!   schema-1 row not bound yet). An insert writes the row without one and
-//!   the caller's MAC of the assigned id is set in the same transaction
-//!   ([`TxBackend::set_mac`], which also stamps the row so other processes
-//!   re-read it). The backend stores and returns MACs; callers check them.
+//!   schema-1 row not bound yet). An insert stores the caller's MAC of the
+//!   assigned id in the same transaction ([`RowMac`]; SQLite sets it after
+//!   the INSERT that assigns the id, PostgreSQL knows the id beforehand and
+//!   writes it with the row); [`TxBackend::set_mac`] replaces one and
+//!   stamps the row so other processes re-read it. The backend stores and
+//!   returns MACs; callers check them.
 //! - **Lookup columns** (`index`): every write of an object row derives
 //!   them from its public blob ([`index::IndexKeys::of_public`]), so they
 //!   never disagree with a row the backend wrote; [`Backend::lookup`] and
