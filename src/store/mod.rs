@@ -66,10 +66,12 @@
 //!   `C_InitToken`), and below 2^31 (session objects start there);
 //!   [`Tx::insert_object`] refuses an id out of range.
 //! - **Integrity MAC.** Every object row has a `mac` column (`None` for a
-//!   schema-1 row not bound yet). An insert writes the row without one and
-//!   the caller's MAC of the assigned id is set in the same transaction
-//!   ([`TxBackend::set_mac`], which also stamps the row so other processes
-//!   re-read it). The backend stores and returns MACs; callers check them.
+//!   schema-1 row not bound yet). An insert stores the caller's MAC of the
+//!   assigned id in the same transaction ([`RowMac`]; SQLite sets it after
+//!   the INSERT that assigns the id, PostgreSQL knows the id beforehand and
+//!   writes it with the row); [`TxBackend::set_mac`] replaces one and
+//!   stamps the row so other processes re-read it. The backend stores and
+//!   returns MACs; callers check them.
 //! - **Lookup columns** (`index`): every write of an object row derives
 //!   them from its public blob ([`index::IndexKeys::of_public`]), so they
 //!   never disagree with a row the backend wrote; [`Backend::lookup`] and
@@ -277,6 +279,16 @@ pub trait TxBackend: AuthTx {
     /// The revision of the last commit before this transaction took the
     /// write lock (whatever this transaction wrote since).
     fn base_revision(&self) -> Result<u64>;
+    /// Makes the transaction fail with [`stale`] unless its
+    /// [`Self::base_revision`] is `rev`: at once when the backend knows it,
+    /// else at the latest at the commit (PostgreSQL: checked by the server
+    /// after the write lock). Called before the transaction's first write.
+    fn expect_base(&self, rev: u64) -> Result<()> {
+        if self.base_revision()? != rev {
+            return Err(stale());
+        }
+        Ok(())
+    }
     /// Inserts an object with the MAC `mac` gives for its new id (checked
     /// by [`check_new_id`]); returns the id. Duplicate uid: an error.
     fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8], mac: &RowMac<'_>) -> Result<i64>;
@@ -377,6 +389,18 @@ fn not_initialized() -> Error {
 /// For backends: an object that is not (or no longer) there.
 fn handle_invalid(id: i64) -> Error {
     Error::new(CKR_OBJECT_HANDLE_INVALID, format!("no token object with id {id}"))
+}
+
+const STALE: &str = "token store: another commit came before the write lock (Store::transaction_at)";
+
+/// For backends: the transaction's base is not the revision it expects
+/// ([`TxBackend::expect_base`]); [`Store::transaction_at`] answers `None`.
+fn stale() -> Error {
+    Error::general(STALE)
+}
+
+fn is_stale(e: &Error) -> bool {
+    e.rv() == CKR_GENERAL_ERROR && e.reason() == STALE
 }
 
 impl Store {
@@ -634,6 +658,22 @@ impl Store {
             let _mark = TransactionMark::enter(self);
             f(tx)
         })
+    }
+
+    /// [`Store::transaction_tracked`] that commits only when no commit came
+    /// after revision `rev` before its write lock: `None` (nothing written)
+    /// when one did. Lets a caller whose cache stands at `rev` act on the
+    /// cache without reading its rows again in the transaction.
+    pub fn transaction_at<T>(&self, rev: u64, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<Option<(T, Written)>> {
+        let r = self.transaction_tracked(|tx| {
+            tx.inner.expect_base(rev)?;
+            f(tx)
+        });
+        match r {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if is_stale(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The database's consistency check (SQLite `PRAGMA integrity_check`)

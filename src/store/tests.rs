@@ -399,6 +399,38 @@ fn lookup_columns_follow_every_write(p: &Place) {
 /// `postgres::name` (the PostgreSQL ones need the server of
 /// `scripts/pg-cluster`, named by `$KEYWARD_TEST_PG_URL`; without it they
 /// say so and pass, unless `$KEYWARD_TEST_STORE=postgres` asks for them).
+/// `transaction_at` commits only while no other commit came after the
+/// revision it names; otherwise it writes nothing and answers `None`.
+fn transaction_at_commits_only_at_the_expected_revision(p: &Place) {
+    let s = p.open();
+    s.init_token("t", "1", &so_key()).unwrap();
+    let a = s.insert_object("a", b"p", b"s", &test_mac).unwrap();
+    let rev = s.load_all().unwrap().rev;
+    let other = p.open();
+    other.insert_object("b", b"p", b"s", &test_mac).unwrap();
+    let r = s
+        .transaction_at(rev, |tx| {
+            tx.meta_set("m", b"v")?;
+            tx.delete_object(a)
+        })
+        .unwrap();
+    assert!(r.is_none());
+    let all = s.load_all().unwrap();
+    assert_eq!(all.rev, rev + 1);
+    assert!(all.upserts.iter().any(|r| r.id == a));
+    assert_eq!(s.meta_get("m").unwrap(), None);
+    // Nothing written, still refused.
+    assert!(s.transaction_at(rev, |_| Ok(())).unwrap().is_none());
+    let (_, w) = s.transaction_at(rev + 1, |tx| tx.delete_object(a)).unwrap().expect("at the current revision");
+    assert_eq!(w, Written { base: rev + 1, stamped: Some(rev + 2) });
+    let all = other.load_all().unwrap();
+    assert_eq!(all.rev, rev + 2);
+    assert!(!all.upserts.iter().any(|r| r.id == a));
+    // Other errors are errors.
+    let e = s.transaction_at(rev + 2, |tx| tx.delete_object(a)).unwrap_err();
+    assert_eq!(e.rv(), CKR_OBJECT_HANDLE_INVALID);
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -425,7 +457,8 @@ on_both_backends!(
     lookup_columns_follow_every_write,
     principals_and_grants_round_trip,
     init_token_wipes_principals_and_keeps_their_ids_used,
-    migration_copies_principals_and_grants
+    migration_copies_principals_and_grants,
+    transaction_at_commits_only_at_the_expected_revision
 );
 
 /// Where a test's token lives: a temporary directory (SQLite) or a fresh

@@ -79,9 +79,43 @@ pub(in crate::store) struct PgClient {
 pub(super) type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
 /// A write sent ahead of another request ([`PgClient::pipelined`]): the
-/// statement, its parameters, and the object whose absence a NOT NULL
-/// violation of it means.
-pub(super) type Pending<'p> = (&'p Statement, Params<'p>, Option<i64>);
+/// statement, its parameters, and what a NOT NULL violation of it means.
+pub(super) type Pending<'p> = (&'p Statement, Params<'p>, OnNull);
+
+/// What a NOT NULL violation of a pending write means: the writes that
+/// can fail by design turn their failure into a NULL.
+#[derive(Clone, Copy)]
+pub(super) enum OnNull {
+    /// Nothing but the error.
+    Fault,
+    /// The object is gone (`CKR_OBJECT_HANDLE_INVALID`).
+    Missing(i64),
+    /// The revision the lock found is not the one the transaction expects
+    /// (`store::stale`).
+    Stale,
+}
+
+/// What a round trip of a write transaction sends ahead of its writes
+/// ([`PgClient::pipelined`]): `open`, the `BEGIN` and the write lock's
+/// statement (a query of one row: the revision), in the transaction's
+/// first round trip; `reserve`, a query of object ids (`nextval`), sent
+/// after the lock.
+#[derive(Default)]
+pub(super) struct Head<'a> {
+    pub open: Option<(&'a str, &'a Statement)>,
+    pub reserve: Option<(&'a Statement, Params<'a>)>,
+}
+
+/// What a round trip of a write transaction brought back besides its
+/// answer: the lock's row, the reserved ids' rows.
+#[derive(Default)]
+pub(super) struct Opened {
+    pub lock: Option<Row>,
+    pub reserved: Vec<Row>,
+    /// A pending write failed on the objects' primary key: an id was taken
+    /// (see `tx::IdPool`).
+    pub id_taken: bool,
+}
 
 #[cfg(test)]
 thread_local! {
@@ -230,50 +264,61 @@ impl PgClient {
         self.run(|c| c.batch_execute(sql))
     }
 
-    /// `sql` (statements without parameters, e.g. `BEGIN`) and then the
-    /// prepared `a` and `b`, sent together: one round trip instead of three
-    /// (the client pipelines requests whose futures are polled together,
-    /// in the order they are first polled; the server runs them in that
-    /// order). The first error comes first.
-    pub(super) fn batch_then_two(
-        &mut self,
-        sql: &str,
-        a: (&Statement, Params<'_>),
-        b: (&Statement, Params<'_>),
-    ) -> Result<(Option<Row>, Option<Row>)> {
-        self.run(|c| async move {
-            let (r0, r1, r2) = tokio::join!(c.batch_execute(sql), c.query_opt(a.0, a.1), c.query_opt(b.0, b.1));
-            r0?;
-            Ok((r1?, r2?))
-        })
-    }
-
-    /// The prepared writes `first` (each an `execute` that must touch one
-    /// row: the revision bump, a deferred insert, MAC or delete) and then
-    /// the request `then` makes, sent together: one round trip. `first`'s
-    /// errors come first (a failed statement aborts the transaction: a
-    /// `COMMIT` sent behind it rolls back). A write given an object id
-    /// signals that object's absence by a NOT NULL violation
-    /// (`CKR_OBJECT_HANDLE_INVALID`).
+    /// One round trip of a write transaction, in this order: the head
+    /// (`BEGIN` and the write lock's statement, the first time; the
+    /// reservation of object ids, when `head.reserve` is set), the
+    /// prepared writes `first` (each an `execute` that must touch one row:
+    /// the revision bump, a deferred insert or delete) and the request
+    /// `then` makes. The client pipelines requests whose futures are polled
+    /// together, in the order they are first polled; the server runs them
+    /// in that order. Errors come in that order too (a failed statement
+    /// aborts the transaction: a `COMMIT` sent behind it rolls back). A
+    /// write given an object id signals that object's absence by a NOT
+    /// NULL violation ([`OnNull`]). What the head read
+    /// goes to `opened` even when a later statement fails (reserved ids
+    /// stay reserved: `nextval` is not transactional).
     pub(super) fn pipelined<'a, F, R>(
         &'a mut self,
+        head: Head<'a>,
+        opened: &mut Opened,
         first: &'a [Pending<'a>],
         then: impl FnOnce(&'a Client) -> F,
     ) -> Result<R>
     where
         F: Future<Output = std::result::Result<R, tokio_postgres::Error>> + 'a,
     {
-        let (ns, r) = self.run(move |c| {
+        let (open, reserve, ns, r) = self.run(move |c| {
             let second = then(c);
             async move {
                 // Each request goes out at its future's first poll, in the
-                // order polled: `first` in order, then `second`.
+                // order polled: the head, `first` in order, then `second`.
+                let open = async move {
+                    match head.open {
+                        Some((begin, lock)) => {
+                            let (b, l) = tokio::join!(c.batch_execute(begin), c.query_opt(lock, &[]));
+                            Some((b, l))
+                        }
+                        None => None,
+                    }
+                };
+                let reserve = async move {
+                    match head.reserve {
+                        Some((st, p)) => Some(c.query(st, p).await),
+                        None => None,
+                    }
+                };
                 let all = futures_util::future::join_all(first.iter().map(|p| c.execute(p.0, p.1)));
-                let (a, b) = tokio::join!(all, second);
-                Ok((a, b))
+                Ok(tokio::join!(open, reserve, all, second))
             }
         })?;
         // (A lost connection shows in `is_closed`: the client's own flag.)
+        if let Some((b, l)) = open {
+            b.map_err(pg_err)?;
+            opened.lock = Some(l.map_err(pg_err)?.ok_or_else(|| super::corrupt("revision counter missing"))?);
+        }
+        if let Some(rows) = reserve {
+            opened.reserved = rows.map_err(pg_err)?;
+        }
         for (r, p) in ns.into_iter().zip(first) {
             match r {
                 Ok(1) => {}
@@ -283,14 +328,19 @@ impl PgClient {
                     ));
                 }
                 Err(e) => {
-                    if let (Some(id), Some(&SqlState::NOT_NULL_VIOLATION)) = (p.2, e.code()) {
-                        return Err(super::super::handle_invalid(id));
+                    if e.code() == Some(&SqlState::NOT_NULL_VIOLATION) {
+                        match p.2 {
+                            OnNull::Missing(id) => return Err(super::super::handle_invalid(id)),
+                            OnNull::Stale => return Err(super::super::stale()),
+                            OnNull::Fault => {}
+                        }
                     }
-                    return Err(super::pg_err(e));
+                    opened.id_taken = e.as_db_error().and_then(|d| d.constraint()) == Some("objects_pkey");
+                    return Err(pg_err(e));
                 }
             }
         }
-        r.map_err(super::pg_err)
+        r.map_err(pg_err)
     }
 
     /// One unprepared query with parameters.

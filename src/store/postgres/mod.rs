@@ -16,9 +16,17 @@
 //! - Reads of several tables (`load_all`, `changes_since`) run in one
 //!   REPEATABLE READ READ ONLY transaction: one snapshot, and a read-only
 //!   transaction cannot fail serialization either.
-//! - Tombstones are the `tombstones (id, rev)` table; ids come from an
-//!   identity column (a sequence: starts at 1, never reused, not even after
-//!   `C_InitToken` or a rolled-back insert).
+//! - Tombstones are the `tombstones (id, rev)` table; ids come from the
+//!   identity column's sequence (starts at 1, never reused, not even after
+//!   `C_InitToken` or a rolled-back insert), reserved a few at a time by
+//!   each connection under the write lock (`tx::IdPool`), so an insert
+//!   knows its id, and the MAC that names it, before it is sent. Ids are
+//!   then unique but not in commit order across connections.
+//! - Round trips: a write transaction sends nothing until a statement
+//!   needs an answer or it commits; that round trip opens with the `BEGIN`
+//!   and the lock. A create is one round trip, a destroy of a key whose
+//!   cache is current one (`Store::transaction_at`: the server checks the
+//!   revision), two when it reads its row first.
 //! - The `changes_since` fast path is one primary-key read of
 //!   `counters.rev` (no scan, no other table), compared with the revision
 //!   this connection knows the database to have (its own commits move that
@@ -61,7 +69,7 @@ use crate::error::{Error, Result};
 use client::PgClient;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use tx::{PgTx, Stmts, from_rev, object_row, to_rev};
+use tx::{IdPool, On, PgTx, Stmts, from_rev, object_row, to_rev};
 
 /// A client error as a `CK_RV` (disk full: `CKR_DEVICE_MEMORY`; anything
 /// else, including a lost connection: `CKR_DEVICE_ERROR`).
@@ -93,6 +101,8 @@ pub(super) fn pg_err(e: tokio_postgres::Error) -> Error {
 pub(super) struct Conn {
     client: PgClient,
     stmts: Stmts,
+    /// Object ids reserved for this connection's inserts.
+    ids: IdPool,
     /// The other sessions' notifications counted when the revision was
     /// last read, and when that was (see [`Backend::unchanged_since`]).
     notes_checked: u64,
@@ -166,7 +176,13 @@ impl Postgres {
     /// A new connection with the session settings, schema migrated.
     fn connect(&self, durability_normal: bool) -> Result<Conn> {
         let client = conn::connect(&self.options)?;
-        let mut c = Conn { client, stmts: Stmts::new(), notes_checked: 0, checked_at: std::time::Instant::now() };
+        let mut c = Conn {
+            client,
+            stmts: Stmts::new(),
+            ids: IdPool::default(),
+            notes_checked: 0,
+            checked_at: std::time::Instant::now(),
+        };
         let schema = &self.options.schema;
         let sync = if durability_normal { "off" } else { "on" };
         // `schema` is a plain identifier (checked at open). The search path
@@ -244,7 +260,7 @@ fn read_in_snapshot(t: &mut PgClient, stmts: &mut Stmts, since: Option<u64>) -> 
     let rev = to_rev(row.try_get(0).map_err(pg_err)?)?;
     let mut changes = Changes { rev, ..Changes::default() };
     match since {
-        None => changes.upserts = tx::objects(t, stmts)?,
+        None => changes.upserts = tx::objects(On::Conn(t, stmts))?,
         Some(since) => {
             // Both bounds (the snapshot's revision is the upper one): a
             // prepared statement's generic plan then estimates a narrow
@@ -287,25 +303,29 @@ impl super::AuthRead for Postgres {
 impl Backend for Postgres {
     fn write(&self, f: WriteFn<'_>) -> Result<Written> {
         self.with(|c, seen| {
-            let Conn { client: t, stmts, .. } = c;
+            let Conn { client: t, stmts, ids, .. } = c;
+            // Whether the BEGIN went out (it goes with the first round trip).
+            let begun = std::cell::Cell::new(false);
             // The body runs under catch_unwind only to roll back before the
             // panic goes on (the connection stays usable).
             let body = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<(u64, Option<u64>)> {
-                // The write lock, first, sent with the BEGIN (one round trip).
-                let (before, next_id) = tx::begin_write(t, stmts)?;
-                let ptx = PgTx::new(t, stmts, before, next_id);
+                let ptx = PgTx::new(t, stmts, ids, &begun);
                 f(&ptx)?;
                 ptx.commit()?;
-                Ok((before, ptx.stamped()))
+                Ok((ptx.base()?, ptx.stamped()?))
             }));
             let (before, stamped) = match body {
                 Ok(Ok(v)) => v,
                 Ok(Err(e)) => {
-                    let _ = t.batch("ROLLBACK");
+                    if begun.get() {
+                        let _ = t.batch("ROLLBACK");
+                    }
                     return Err(e);
                 }
                 Err(panic) => {
-                    let _ = t.batch("ROLLBACK");
+                    if begun.get() {
+                        let _ = t.batch("ROLLBACK");
+                    }
                     std::panic::resume_unwind(panic);
                 }
             };
@@ -320,11 +340,11 @@ impl Backend for Postgres {
     }
 
     fn token(&self) -> Result<Option<TokenRow>> {
-        self.with(|c, _| tx::token(&mut c.client, &mut c.stmts))
+        self.with(|c, _| tx::token(On::Conn(&mut c.client, &mut c.stmts)))
     }
 
     fn failures(&self, role: Role) -> Result<Option<u32>> {
-        self.with(|c, _| tx::failures(&mut c.client, &mut c.stmts, role))
+        self.with(|c, _| tx::failures(On::Conn(&mut c.client, &mut c.stmts), role))
     }
 
     fn load_all(&self) -> Result<Changes> {
@@ -348,15 +368,15 @@ impl Backend for Postgres {
     }
 
     fn object(&self, id: i64) -> Result<Option<super::ObjectRow>> {
-        self.with(|c, _| tx::object(&mut c.client, &mut c.stmts, id))
+        self.with(|c, _| tx::object(On::Conn(&mut c.client, &mut c.stmts), id))
     }
 
     fn lookup(&self, q: super::index::Lookup<'_>) -> Result<Vec<i64>> {
-        self.with(|c, _| tx::lookup(&mut c.client, &mut c.stmts, q))
+        self.with(|c, _| tx::lookup(On::Conn(&mut c.client, &mut c.stmts), q))
     }
 
     fn objects_after(&self, after: i64, limit: usize) -> Result<Vec<super::ObjectRow>> {
-        self.with(|c, _| tx::objects_after(&mut c.client, &mut c.stmts, after, limit))
+        self.with(|c, _| tx::objects_after(On::Conn(&mut c.client, &mut c.stmts), after, limit))
     }
 
     fn next_due(&self) -> Result<Option<i64>> {
@@ -406,7 +426,7 @@ impl Backend for Postgres {
     }
 
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.with(|c, _| tx::meta_get(&mut c.client, &mut c.stmts, key))
+        self.with(|c, _| tx::meta_get(On::Conn(&mut c.client, &mut c.stmts), key))
     }
 
     /// The server answers, the schema is current and every table this

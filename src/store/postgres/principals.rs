@@ -5,7 +5,7 @@
 use super::super::principals::{
     AuthTx, GrantRow, PRINCIPAL_DEFAULT, PRINCIPAL_SO, PinSalt, PrincipalRow, no_principal,
 };
-use super::client::PgClient;
+use super::client::{OnNull, PgClient};
 use super::pg_err;
 use super::tx::{PgTx, Stmts, count, query, query_opt, to_rev};
 use crate::error::Result;
@@ -66,7 +66,7 @@ impl PgTx<'_> {
     /// (held back with the bump: it goes out with the next statement).
     fn stamp_auth(&self) -> Result<i64> {
         let rev = self.stamp()?;
-        self.defer("UPDATE counters SET auth_rev = $1 WHERE id = 1", vec![Box::new(rev)], None);
+        self.defer("UPDATE counters SET auth_rev = $1 WHERE id = 1", vec![Box::new(rev)], OnNull::Fault);
         Ok(rev)
     }
 

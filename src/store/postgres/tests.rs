@@ -274,33 +274,87 @@ fn another_sessions_commit_is_announced_without_a_round_trip() {
     assert!(!b.unchanged_since(rev).unwrap());
 }
 
-/// An insert carries the MAC of the id the write lock's round trip read
-/// from the sequence; should anything take that id outside the lock, the
-/// insert fails and its transaction rolls back (no row under a MAC of
-/// another id, no half-written transaction).
+/// An insert takes its id from the ids its connection reserved under the
+/// write lock, so ids another session takes outside the lock do not
+/// disturb it; should a reserved id be taken anyway (a row written with an
+/// explicit id), the insert fails on the primary key, its transaction
+/// rolls back (no half-written transaction) and the next insert reserves
+/// afresh.
 #[test]
-fn an_id_taken_outside_the_write_lock_fails_the_insert_and_rolls_back() {
+fn inserts_take_reserved_ids_and_a_taken_one_fails_and_rolls_back() {
     let Some(o) = test_options() else { return };
     let s = Store::open_postgres(o.clone()).unwrap();
     s.init_token("a", "1", &so_key()).unwrap();
     let first = s.insert_object("x", b"p", b"s", &test_mac).unwrap();
     let mut other = super::conn::connect(&o).unwrap();
     let schema = o.schema.clone();
-    let r = s.transaction(|tx| {
-        tx.meta_set("written", b"in the same transaction")?;
-        other.batch(&format!("SELECT nextval('{schema}.objects_id_seq')"))?;
-        tx.insert_object("y", b"p", b"s", &test_mac)
-    });
-    assert!(r.is_err(), "{r:?}");
-    assert_eq!(s.meta_get("written").unwrap(), None);
-    let rows = s.load_all().unwrap().upserts;
-    assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), vec![first]);
-    // The next create reads the sequence again and works.
-    let id = s.insert_object("y", b"p", b"s", &test_mac).unwrap();
-    assert!(id > first + 1, "{id}");
+    let second = s
+        .transaction(|tx| {
+            other.batch(&format!("SELECT nextval('{schema}.objects_id_seq')"))?;
+            tx.insert_object("y", b"p", b"s", &test_mac)
+        })
+        .unwrap();
+    assert_eq!(second, first + 1, "the second id of the first reservation");
+    // The next reserved id, taken by a row written around the pool.
+    other
+        .batch(&format!(
+            "SELECT nextval('{schema}.objects_id_seq') FROM generate_series(1, 4); \
+             INSERT INTO {schema}.objects (id, uid, rev, public, sealed) OVERRIDING SYSTEM VALUE \
+             SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END, 'z', 0, '', '' \
+             FROM {schema}.objects_id_seq"
+        ))
+        .unwrap();
+    let taken = s.load_all().unwrap().upserts.iter().find(|r| r.uid == "z").unwrap().id;
+    // Inserts use up the reservations until they meet the taken id.
+    let mut n = 0;
+    let r = loop {
+        n += 1;
+        let r = s.transaction(|tx| {
+            tx.meta_set("written", b"in the same transaction")?;
+            tx.insert_object(&format!("w{n}"), b"p", b"s", &test_mac)
+        });
+        match r {
+            Ok(id) => {
+                assert!(id < taken && n < 100, "{id} {taken}");
+                s.transaction(|tx| tx.meta_set("written", b"")).unwrap();
+                s.delete_object(id).unwrap();
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(r.rv(), CKR_DEVICE_ERROR, "{}", r.reason());
+    assert_eq!(s.meta_get("written").unwrap().as_deref(), Some(&b""[..]));
+    let ids = |s: &Store| s.load_all().unwrap().upserts.iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(&s), vec![first, second, taken]);
+    // The next create reserves again and works.
+    let id = s.insert_object("v", b"p", b"s", &test_mac).unwrap();
+    assert!(id > taken, "{id}");
     let row = s.load_all().unwrap().upserts.into_iter().find(|r| r.id == id).unwrap();
     assert_eq!(row.mac, Some(test_mac(id).unwrap()));
-    assert_eq!(row.uid, "y");
+    assert_eq!(row.uid, "v");
+}
+
+/// A write transaction that went on after a failed round trip (an error
+/// the closure dropped) commits nothing.
+#[test]
+fn a_transaction_that_goes_on_after_a_failed_statement_commits_nothing() {
+    let Some(o) = test_options() else { return };
+    let s = Store::open_postgres(o).unwrap();
+    s.init_token("a", "1", &so_key()).unwrap();
+    let keep = s.insert_object("x", b"p", b"s", &test_mac).unwrap();
+    let rev = s.changes_after(0).unwrap().rev;
+    let r = s.transaction(|tx| {
+        tx.delete_object(keep + 100)?;
+        // The delete of a missing row fails with this read; dropped.
+        assert!(tx.object(keep).is_err());
+        let _ = tx.delete_object(keep);
+        let _ = tx.meta_set("m", b"v");
+        Ok(())
+    });
+    assert!(r.is_err(), "{r:?}");
+    assert_eq!(s.meta_get("m").unwrap(), None);
+    assert_eq!(s.changes_after(0).unwrap().rev, rev);
+    assert_eq!(s.load_all().unwrap().upserts.len(), 1);
 }
 
 /// Round trips to the server `f` makes on this thread.
@@ -310,22 +364,28 @@ fn round_trips<T>(f: impl FnOnce() -> T) -> (T, u64) {
     (r, super::client::ROUND_TRIPS.with(|n| n.get()) - before)
 }
 
-/// A create is two round trips (BEGIN with the write lock and the next
-/// id; the revision bump, the INSERT carrying its MAC and the COMMIT), a
-/// destroy too (BEGIN with the lock; the bump, the delete with its
-/// tombstone and the COMMIT), once the statements are prepared; a destroy
-/// of a missing object is refused and changes nothing.
+/// A create is one round trip (BEGIN, the write lock, the revision bump,
+/// the INSERT carrying its MAC and the COMMIT), once the statements are
+/// prepared and the connection holds reserved ids (the first insert of a
+/// connection reserves some in a round trip of its own); a delete by id
+/// too (BEGIN, lock, bump, the delete with its tombstone, COMMIT); a
+/// delete of a missing object is refused and changes nothing.
 #[test]
-fn a_create_and_a_destroy_are_two_round_trips_each() {
+fn a_create_and_a_delete_are_one_round_trip_each() {
     let Some(o) = test_options() else { return };
     let s = Store::open_postgres(o).unwrap();
     s.init_token("a", "1", &so_key()).unwrap();
-    let warm = s.insert_object("w", b"p", b"s", &test_mac).unwrap();
+    let (warm, n) = round_trips(|| s.insert_object("w", b"p", b"s", &test_mac).unwrap());
+    assert!(n >= 2, "the first insert reserves ids first: {n}");
     s.delete_object(warm).unwrap();
-    let (id, n) = round_trips(|| s.insert_object("x", b"p", b"s", &test_mac).unwrap());
-    assert_eq!(n, 2, "create");
-    let (_, n) = round_trips(|| s.delete_object(id).unwrap());
-    assert_eq!(n, 2, "destroy");
+    for uid in ["x", "x2", "x3"] {
+        let (id, n) = round_trips(|| s.insert_object(uid, b"p", b"s", &test_mac).unwrap());
+        assert_eq!(n, 1, "create");
+        let (_, n) = round_trips(|| s.delete_object(id).unwrap());
+        assert_eq!(n, 1, "delete");
+    }
+    let id = s.insert_object("z", b"p", b"s", &test_mac).unwrap();
+    s.delete_object(id).unwrap();
     let rows = s.load_all().unwrap().upserts;
     assert!(rows.is_empty());
     let keep = s.insert_object("y", b"p", b"s", &test_mac).unwrap();

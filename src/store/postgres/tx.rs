@@ -5,14 +5,15 @@
 
 use super::super::{
     ObjectRow, Role, RowMac, TokenRow, TxBackend, WrappedKey, check_new_id, corrupt, handle_invalid, not_initialized,
+    stale,
 };
-use super::client::{Params, Pending, PgClient};
+use super::client::{Head, OnNull, Opened, Params, Pending, PgClient};
 use super::pg_err;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::index::{IndexKeys, KEY_CLASSES, Lookup};
 use crate::store::role_sql::postgres as role_sql;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
@@ -36,21 +37,6 @@ pub(super) fn query(c: &mut PgClient, stmts: &mut Stmts, sql: &'static str, p: P
 pub(super) fn query_opt(c: &mut PgClient, stmts: &mut Stmts, sql: &'static str, p: Params<'_>) -> Result<Option<Row>> {
     let s = prepared(c, stmts, sql)?;
     c.query_opt(&s, p)
-}
-
-/// Begins a write transaction and takes the write lock (the `counters`
-/// row, `FOR UPDATE`), in one round trip; returns the revision the lock
-/// found and the id the next insert will get. Every insert runs under the
-/// lock, so that id holds until this transaction inserts (read after the
-/// lock, as its own statement).
-pub(super) fn begin_write(c: &mut PgClient, stmts: &mut Stmts) -> Result<(u64, i64)> {
-    let lock = prepared(c, stmts, "SELECT rev FROM counters WHERE id = 1 FOR UPDATE")?;
-    let next =
-        prepared(c, stmts, "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM objects_id_seq")?;
-    let (rev, id) = c.batch_then_two("BEGIN ISOLATION LEVEL READ COMMITTED", (&lock, &[]), (&next, &[]))?;
-    let rev = rev.ok_or_else(|| corrupt("revision counter missing"))?;
-    let id = id.ok_or_else(|| corrupt("object id sequence missing"))?;
-    Ok((to_rev(rev.try_get(0).map_err(pg_err)?)?, id.try_get(0).map_err(pg_err)?))
 }
 
 pub(super) fn to_rev(v: i64) -> Result<u64> {
@@ -78,18 +64,40 @@ pub(super) fn object_row(r: &Row) -> Result<ObjectRow> {
 pub(super) const SELECT_REV: &str = "SELECT rev FROM counters WHERE id = 1";
 pub(super) const SELECT_OBJECTS: &str = "SELECT id, uid, public, sealed, mac FROM objects ORDER BY id";
 
+/// Where a read runs: on the connection (outside any transaction), or in
+/// a write transaction (after what it holds back, under its lock, and
+/// with its `BEGIN` when it is the first statement).
+pub(super) enum On<'a, 't> {
+    Conn(&'a mut PgClient, &'a mut Stmts),
+    Tx(&'a PgTx<'t>),
+}
+
+impl On<'_, '_> {
+    fn query(&mut self, sql: &'static str, p: Params<'_>) -> Result<Vec<Row>> {
+        match self {
+            On::Conn(c, stmts) => query(c, stmts, sql, p),
+            On::Tx(t) => t.query(sql, p),
+        }
+    }
+
+    fn query_opt(&mut self, sql: &'static str, p: Params<'_>) -> Result<Option<Row>> {
+        match self {
+            On::Conn(c, stmts) => query_opt(c, stmts, sql, p),
+            On::Tx(t) => t.query_opt(sql, p),
+        }
+    }
+}
+
 /// The ids `q` matches (`store::index`), ascending.
-pub(super) fn lookup(c: &mut PgClient, stmts: &mut Stmts, q: Lookup<'_>) -> Result<Vec<i64>> {
+pub(super) fn lookup(mut on: On<'_, '_>, q: Lookup<'_>) -> Result<Vec<i64>> {
     let rows = match q {
-        Lookup::Label(l) => query(c, stmts, "SELECT id FROM objects WHERE label = $1 ORDER BY id", &[&l])?,
-        Lookup::KeyId(k) => query(c, stmts, "SELECT id FROM objects WHERE key_id = $1 ORDER BY id", &[&k])?,
-        Lookup::CopyOf(h) => query(c, stmts, "SELECT id FROM objects WHERE copy_of = $1 ORDER BY id", &[&h])?,
-        Lookup::DueBy(t) => query(c, stmts, "SELECT id FROM objects WHERE due <= $1 ORDER BY id", &[&t])?,
+        Lookup::Label(l) => on.query("SELECT id FROM objects WHERE label = $1 ORDER BY id", &[&l])?,
+        Lookup::KeyId(k) => on.query("SELECT id FROM objects WHERE key_id = $1 ORDER BY id", &[&k])?,
+        Lookup::CopyOf(h) => on.query("SELECT id FROM objects WHERE copy_of = $1 ORDER BY id", &[&h])?,
+        Lookup::DueBy(t) => on.query("SELECT id FROM objects WHERE due <= $1 ORDER BY id", &[&t])?,
         Lookup::KeysWithoutId => {
             let classes: &[i64] = &KEY_CLASSES;
-            query(
-                c,
-                stmts,
+            on.query(
                 "SELECT id FROM objects WHERE key_id IS NULL AND class = ANY($1) ORDER BY id LIMIT 1",
                 &[&classes],
             )?
@@ -99,47 +107,40 @@ pub(super) fn lookup(c: &mut PgClient, stmts: &mut Stmts, q: Lookup<'_>) -> Resu
 }
 
 /// Object `id`.
-pub(super) fn object(c: &mut PgClient, stmts: &mut Stmts, id: i64) -> Result<Option<ObjectRow>> {
-    query_opt(c, stmts, "SELECT id, uid, public, sealed, mac FROM objects WHERE id = $1", &[&id])?
+pub(super) fn object(mut on: On<'_, '_>, id: i64) -> Result<Option<ObjectRow>> {
+    on.query_opt("SELECT id, uid, public, sealed, mac FROM objects WHERE id = $1", &[&id])?
         .as_ref()
         .map(object_row)
         .transpose()
 }
 
 /// Up to `limit` objects with ids above `after`, ordered by id.
-pub(super) fn objects_after(c: &mut PgClient, stmts: &mut Stmts, after: i64, limit: usize) -> Result<Vec<ObjectRow>> {
+pub(super) fn objects_after(mut on: On<'_, '_>, after: i64, limit: usize) -> Result<Vec<ObjectRow>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    query(
-        c,
-        stmts,
-        "SELECT id, uid, public, sealed, mac FROM objects WHERE id > $1 ORDER BY id LIMIT $2",
-        &[&after, &limit],
-    )?
-    .iter()
-    .map(object_row)
-    .collect()
+    on.query("SELECT id, uid, public, sealed, mac FROM objects WHERE id > $1 ORDER BY id LIMIT $2", &[&after, &limit])?
+        .iter()
+        .map(object_row)
+        .collect()
 }
 
 /// Every object, ordered by id.
-pub(super) fn objects(c: &mut PgClient, stmts: &mut Stmts) -> Result<Vec<ObjectRow>> {
-    query(c, stmts, SELECT_OBJECTS, &[])?.iter().map(object_row).collect()
+pub(super) fn objects(mut on: On<'_, '_>) -> Result<Vec<ObjectRow>> {
+    on.query(SELECT_OBJECTS, &[])?.iter().map(object_row).collect()
 }
 
-pub(super) fn meta_get(c: &mut PgClient, stmts: &mut Stmts, key: &str) -> Result<Option<Vec<u8>>> {
-    let row = query_opt(c, stmts, "SELECT value FROM meta WHERE key = $1", &[&key])?;
+pub(super) fn meta_get(mut on: On<'_, '_>, key: &str) -> Result<Option<Vec<u8>>> {
+    let row = on.query_opt("SELECT value FROM meta WHERE key = $1", &[&key])?;
     row.map(|r| r.try_get(0).map_err(pg_err)).transpose()
 }
 
-pub(super) fn failures(c: &mut PgClient, stmts: &mut Stmts, role: Role) -> Result<Option<u32>> {
-    let row = query_opt(c, stmts, role_sql(role).select_failures, &[])?;
+pub(super) fn failures(mut on: On<'_, '_>, role: Role) -> Result<Option<u32>> {
+    let row = on.query_opt(role_sql(role).select_failures, &[])?;
     row.map(|r| r.try_get::<_, i64>(0).map(count).map_err(pg_err)).transpose()
 }
 
 /// The token row.
-pub(super) fn token(c: &mut PgClient, stmts: &mut Stmts) -> Result<Option<TokenRow>> {
-    let row = query_opt(
-        c,
-        stmts,
+pub(super) fn token(mut on: On<'_, '_>) -> Result<Option<TokenRow>> {
+    let row = on.query_opt(
         "SELECT label, serial, so_salt, so_iter, so_blob, user_salt, user_iter, user_blob, \
          so_failures, user_failures FROM token WHERE id = 1",
         &[],
@@ -156,98 +157,191 @@ pub(super) fn token(c: &mut PgClient, stmts: &mut Stmts) -> Result<Option<TokenR
     }))
 }
 
-/// One write transaction's statements, after the write lock (the
-/// `counters` row, `FOR UPDATE`) was taken. The first write bumps
-/// `counters.rev`; every write of the transaction stamps that one.
+/// The `BEGIN` of a write transaction.
+const BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
+/// The write lock: the revision counter's row, held to commit. Always the
+/// transaction's first statement after its `BEGIN`.
+const LOCK: &str = "SELECT rev FROM counters WHERE id = 1 FOR UPDATE";
+/// Reserves `$1` object ids for this connection ([`IdPool`]), under the
+/// write lock.
+const RESERVE: &str = "SELECT nextval('objects_id_seq') FROM generate_series(1, $1::bigint)";
+/// The first write's bump of the revision counter (the write lock holds
+/// the row: no other bump can come between the lock's read and this one,
+/// so the new revision is the lock's + 1). Rows written after it in the
+/// transaction are stamped with `(SELECT rev FROM counters WHERE id = 1)`
+/// or, once the lock's answer is in, with that number ([`PgTx::stamp`]).
+const BUMP: &str = "UPDATE counters SET rev = rev + 1 WHERE id = 1";
+
+/// The revision check of [`TxBackend::expect_base`], and the same with the
+/// bump: a revision that is not `$1` turns into a NULL, which fails the
+/// statement (and the transaction).
+const EXPECT: &str = "UPDATE counters SET rev = CASE WHEN rev = $1 THEN rev END WHERE id = 1";
+const EXPECT_AND_BUMP: &str = "UPDATE counters SET rev = CASE WHEN rev = $1 THEN rev + 1 END WHERE id = 1";
+
+/// Most ids one reservation takes.
+const MAX_RESERVE: i64 = 64;
+
+/// Object ids reserved from `objects_id_seq` by this connection
+/// ([`RESERVE`], always under the write lock, so a writer that reads the
+/// sequence under the lock sees no id taken between its read and its
+/// insert), for its inserts: an insert takes the next one without asking
+/// the server, so its MAC can go into the row and the row into the
+/// transaction's last round trip. Reserved ids are never reused (the
+/// sequence moved past them): one not used is lost, like the id of a
+/// rolled-back insert. A reservation takes at most as many as the
+/// connection used so far (2 at first, at most [`MAX_RESERVE`]), so a
+/// connection loses at most as many ids as it used and no more than
+/// [`MAX_RESERVE`]. The pool dies with the connection: a new connection
+/// (after a failover, maybe to a server whose sequence is behind what an
+/// asynchronous standby received) reserves afresh.
+#[derive(Default)]
+pub(super) struct IdPool {
+    ids: VecDeque<i64>,
+    /// Ids this connection took from the pool.
+    taken: i64,
+}
+
+impl IdPool {
+    /// How many ids the next reservation takes.
+    fn want(&self) -> i64 {
+        self.taken.clamp(2, MAX_RESERVE)
+    }
+}
+
+/// One write transaction's statements. Nothing is sent before the first
+/// statement that needs an answer (a read, a write whose row count
+/// matters, the revision the lock found) or the commit; that round trip
+/// opens with the `BEGIN` and the write lock ([`LOCK`]), so every read is
+/// made under the lock. The first write bumps `counters.rev`; every write
+/// of the transaction stamps the new revision.
 ///
 /// Writes wait to be sent with the next statement, or with the `COMMIT`
 /// ([`PgTx::commit`]), when nothing between needs their answer: the
-/// counter's bump (the lock holds its row), an insert (its id is known
-/// from the lock's round trip, so its MAC goes in the row) and a delete
-/// (a missing row fails the statement). A create or a destroy is then two
-/// round trips (lock; bump, write and commit), not four.
+/// counter's bump, an insert (its id comes from the connection's
+/// [`IdPool`], so its MAC goes in the row) and a delete (a missing row
+/// fails the statement). A create is then one round trip (BEGIN, lock,
+/// bump, insert and commit), as is a delete of a row by id; a destroy that
+/// reads its row first is two.
 pub(super) struct PgTx<'t> {
     tx: RefCell<&'t mut PgClient>,
     stmts: RefCell<&'t mut Stmts>,
-    rev: Cell<Option<u64>>,
+    ids: RefCell<&'t mut IdPool>,
+    /// Set once the `BEGIN` went out (the caller rolls back on an error).
+    begun: &'t Cell<bool>,
+    /// The revision the write lock found, once its answer came.
+    base: Cell<Option<u64>>,
+    /// The bump is pending or sent.
+    bumped: Cell<bool>,
+    /// Ids this transaction took from the pool.
+    inserted: Cell<i64>,
+    /// A round trip failed: nothing more is sent (the server aborted the
+    /// transaction, or writes held back were not sent).
+    failed: Cell<bool>,
     /// Writes not sent yet, in order; each must touch exactly one row.
     pending: RefCell<Vec<Deferred>>,
-    /// The id the next insert gets (see [`begin_write`]).
-    next_id: Cell<i64>,
-    /// The revision the write lock found.
-    base: u64,
 }
 
 /// A parameter of a pending write.
 pub(super) type Owned = Box<dyn ToSql + Sync>;
 
-/// A pending write: statement, parameters, and the object whose absence a
-/// NOT NULL violation of it means ([`Pending`]).
-type Deferred = (&'static str, Vec<Owned>, Option<i64>);
+/// A pending write: statement, parameters, and what a NOT NULL violation
+/// of it means ([`Pending`]).
+type Deferred = (&'static str, Vec<Owned>, OnNull);
 
-/// The first write's bump of the revision counter, to the revision the
-/// transaction stamps (the write lock holds the row: no other bump can
-/// come between the lock's read of `base` and this one).
-const BUMP: &str = "UPDATE counters SET rev = $1 WHERE id = 1";
+/// What [`PgTx::round_trip`]'s `run` gets: the client, the statements, the
+/// head to send first and where its answers go, the pending writes.
+type Trip<'c, 'p> = (&'c mut PgClient, &'c mut Stmts, Head<'p>, &'c mut Opened, &'p [Pending<'p>]);
 
 fn iter(w: &WrappedKey) -> i64 {
     i64::from(w.iterations)
 }
 
 impl<'t> PgTx<'t> {
-    /// `tx` is inside a transaction that holds the write lock.
-    /// `base` is the revision the lock statement read.
-    /// `next_id`: the id the next insert gets.
-    pub(super) fn new(tx: &'t mut PgClient, stmts: &'t mut Stmts, base: u64, next_id: i64) -> Self {
+    /// A transaction not begun yet on `tx` (`begun` false), whose inserts
+    /// take their ids from `ids`.
+    pub(super) fn new(tx: &'t mut PgClient, stmts: &'t mut Stmts, ids: &'t mut IdPool, begun: &'t Cell<bool>) -> Self {
         PgTx {
             tx: RefCell::new(tx),
             stmts: RefCell::new(stmts),
-            rev: Cell::new(None),
+            ids: RefCell::new(ids),
+            begun,
+            base: Cell::new(None),
+            bumped: Cell::new(false),
+            inserted: Cell::new(0),
+            failed: Cell::new(false),
             pending: RefCell::new(Vec::new()),
-            next_id: Cell::new(next_id),
-            base,
         }
     }
 
     /// Holds a write back (see [`Deferred`]).
-    pub(super) fn defer(&self, sql: &'static str, params: Vec<Owned>, missing: Option<i64>) {
+    pub(super) fn defer(&self, sql: &'static str, params: Vec<Owned>, missing: OnNull) {
         self.pending.borrow_mut().push((sql, params, missing));
     }
 
-    /// Runs `run` with the client and the pending writes (statement and
-    /// parameters, in order; empty when none), which `run` sends ahead of
-    /// its own request in one round trip ([`PgClient::pipelined`]). They
-    /// count as sent afterwards, whatever `run` returned: a failed
-    /// statement aborts the transaction.
-    fn with_pending<R>(&self, run: impl FnOnce(&mut PgClient, &mut Stmts, &[Pending<'_>]) -> Result<R>) -> Result<R> {
+    /// Runs `run` with what the next round trip sends ahead of `run`'s own
+    /// request ([`PgClient::pipelined`]): the `BEGIN` and the lock if not
+    /// sent yet, a reservation of `reserve` ids (if > 0), the pending
+    /// writes. They count as sent afterwards, whatever `run` returned: a
+    /// failed statement aborts the transaction. The lock's revision and
+    /// the reserved ids are taken in. After an error nothing more is sent
+    /// (a caller that went on after it cannot commit a part of the
+    /// transaction).
+    fn round_trip<R>(&self, reserve: i64, run: impl FnOnce(Trip<'_, '_>) -> Result<R>) -> Result<R> {
+        if self.failed.get() {
+            return Err(Error::device("token store (postgres): the transaction failed earlier"));
+        }
+        let r = self.round_trip_once(reserve, run);
+        if r.is_err() {
+            self.failed.set(true);
+        }
+        r
+    }
+
+    fn round_trip_once<R>(&self, reserve: i64, run: impl FnOnce(Trip<'_, '_>) -> Result<R>) -> Result<R> {
         let c = &mut *self.tx.borrow_mut();
         let stmts = &mut *self.stmts.borrow_mut();
         let pending = std::mem::take(&mut *self.pending.borrow_mut());
-        if pending.is_empty() {
-            return run(c, stmts, &[]);
-        }
+        let lock = if self.begun.get() { None } else { Some(prepared(c, stmts, LOCK)?) };
+        let res = if reserve > 0 { Some(prepared(c, stmts, RESERVE)?) } else { None };
         let sts = pending.iter().map(|(sql, ..)| prepared(c, stmts, sql)).collect::<Result<Vec<_>>>()?;
         let params: Vec<Vec<&(dyn ToSql + Sync)>> =
             pending.iter().map(|(_, p, _)| p.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect()).collect();
         let first: Vec<Pending<'_>> =
             sts.iter().zip(&params).zip(&pending).map(|((s, p), (.., id))| (s, &p[..], *id)).collect();
-        run(c, stmts, &first)
+        let n: [&(dyn ToSql + Sync); 1] = [&reserve];
+        let head = Head { open: lock.as_ref().map(|l| (BEGIN, l)), reserve: res.as_ref().map(|s| (s, &n[..])) };
+        if lock.is_some() {
+            self.begun.set(true);
+        }
+        let mut opened = Opened::default();
+        let r = run((c, stmts, head, &mut opened, &first));
+        if let Some(row) = &opened.lock {
+            self.base.set(Some(to_rev(row.try_get(0).map_err(pg_err)?)?));
+        }
+        let mut ids = self.ids.borrow_mut();
+        if opened.id_taken {
+            // An insert met an id someone else has (a reservation from
+            // before a `raise_id_floor`): reserve afresh.
+            ids.ids.clear();
+        }
+        let mut got =
+            opened.reserved.iter().map(|r| r.try_get::<_, i64>(0).map_err(pg_err)).collect::<Result<Vec<_>>>()?;
+        got.sort_unstable();
+        ids.ids.extend(got);
+        r
     }
 
-    /// Prepares `sql` and runs it by `run`, after the pending writes.
-    fn send<R>(
-        &self,
-        sql: &'static str,
-        run: impl FnOnce(&mut PgClient, &Statement, &[Pending<'_>]) -> Result<R>,
-    ) -> Result<R> {
-        self.with_pending(|c, stmts, first| {
+    /// Prepares `sql` and runs it by `run`, after what [`Self::round_trip`]
+    /// sends ahead.
+    fn send<R>(&self, sql: &'static str, run: impl FnOnce(Trip<'_, '_>, &Statement) -> Result<R>) -> Result<R> {
+        self.round_trip(0, |(c, stmts, head, opened, first)| {
             let st = prepared(c, stmts, sql)?;
-            run(c, &st, first)
+            run((c, stmts, head, opened, first), &st)
         })
     }
 
     pub(super) fn query(&self, sql: &'static str, p: Params<'_>) -> Result<Vec<Row>> {
-        self.send(sql, |c, st, first| c.pipelined(first, |cl| cl.query(st, p)))
+        self.send(sql, |(c, _, head, opened, first), st| c.pipelined(head, opened, first, |cl| cl.query(st, p)))
     }
 
     pub(super) fn query_opt(&self, sql: &'static str, p: Params<'_>) -> Result<Option<Row>> {
@@ -260,84 +354,137 @@ impl<'t> PgTx<'t> {
     }
 
     pub(super) fn execute(&self, sql: &'static str, p: Params<'_>) -> Result<u64> {
-        self.send(sql, |c, st, first| c.pipelined(first, |cl| cl.execute(st, p)))
+        self.send(sql, |(c, _, head, opened, first), st| c.pipelined(head, opened, first, |cl| cl.execute(st, p)))
     }
 
-    /// Sends the pending writes, alone (before a read that bypasses
-    /// [`Self::send`]).
-    fn flush(&self) -> Result<()> {
-        self.with_pending(
-            |c, _, first| if first.is_empty() { Ok(()) } else { c.pipelined(first, |_| async { Ok(()) }) },
-        )
+    /// Sends what is held back (the `BEGIN` and the lock, the pending
+    /// writes) and a reservation of `reserve` ids, alone: before a read
+    /// that bypasses [`Self::send`], or for an answer.
+    fn flush(&self, reserve: i64) -> Result<()> {
+        self.round_trip(reserve, |(c, _, head, opened, first)| {
+            if head.open.is_none() && head.reserve.is_none() && first.is_empty() {
+                return Ok(());
+            }
+            c.pipelined(head, opened, first, |_| async { Ok(()) })
+        })
     }
 
-    /// The pending writes and `COMMIT`, in one round trip. On an error the
-    /// transaction did not commit (a failed statement before the `COMMIT`
-    /// turns it into a rollback).
+    /// What is held back and `COMMIT`, in one round trip (with a new
+    /// reservation of ids when this transaction's inserts left fewer than
+    /// it used). On an error the transaction did not commit (a failed
+    /// statement before the `COMMIT` turns it into a rollback).
     pub(super) fn commit(&self) -> Result<()> {
-        self.with_pending(|c, _, first| c.pipelined(first, |cl| cl.batch_execute("COMMIT")))
+        let used = self.inserted.get();
+        let reserve = {
+            let ids = self.ids.borrow();
+            let left = i64::try_from(ids.ids.len()).unwrap_or(i64::MAX);
+            if used > 0 && left < used { ids.want().max(used) } else { 0 }
+        };
+        self.round_trip(reserve, |(c, _, head, opened, first)| {
+            c.pipelined(head, opened, first, |cl| cl.batch_execute("COMMIT"))
+        })
     }
 
-    /// The revision this transaction wrote, if it wrote.
-    pub(super) fn stamped(&self) -> Option<u64> {
-        self.rev.get()
-    }
-
-    /// The revision this transaction's writes stamp: the one after the
-    /// write lock's. The first stamp leaves the counter's bump pending; it
-    /// goes out with the next statement.
-    pub(super) fn stamp(&self) -> Result<i64> {
-        if let Some(r) = self.rev.get() {
-            return Ok(from_rev(r));
+    /// The revision the write lock found (its answer fetched if it is not
+    /// in yet).
+    pub(super) fn base(&self) -> Result<u64> {
+        if let Some(b) = self.base.get() {
+            return Ok(b);
         }
-        let r = self.base.checked_add(1).ok_or_else(|| corrupt("revision counter overflow"))?;
-        self.rev.set(Some(r));
-        // The first write: nothing is pending before it.
-        self.defer(BUMP, vec![Box::new(from_rev(r))], None);
-        Ok(from_rev(r))
+        self.flush(0)?;
+        self.base.get().ok_or_else(|| corrupt("the write lock gave no revision"))
+    }
+
+    /// The revision this transaction wrote, if it wrote (after the commit).
+    pub(super) fn stamped(&self) -> Result<Option<u64>> {
+        if !self.bumped.get() {
+            return Ok(None);
+        }
+        let r = self.base()?.checked_add(1).ok_or_else(|| corrupt("revision counter overflow"))?;
+        Ok(Some(r))
+    }
+
+    /// Holds the counter's bump back, the first time (in one statement
+    /// with the revision check of [`TxBackend::expect_base`] when that is
+    /// the statement before it).
+    fn bump(&self) {
+        if self.bumped.replace(true) {
+            return;
+        }
+        let mut pending = self.pending.borrow_mut();
+        match pending.last_mut() {
+            Some((sql, _, OnNull::Stale)) if *sql == EXPECT => *sql = EXPECT_AND_BUMP,
+            _ => pending.push((BUMP, Vec::new(), OnNull::Fault)),
+        }
+    }
+
+    /// The revision this transaction's writes stamp, as a number: the one
+    /// after the write lock's (whose answer this may have to fetch). The
+    /// bump is held back; it goes out with the next statement.
+    pub(super) fn stamp(&self) -> Result<i64> {
+        self.bump();
+        Ok(from_rev(self.stamped()?.ok_or_else(|| corrupt("no revision stamped"))?))
+    }
+
+    /// The id the next insert gets: the pool's next (a reservation first,
+    /// in a round trip of its own, when the pool is empty).
+    fn next_id(&self) -> Result<i64> {
+        let empty = self.ids.borrow().ids.is_empty();
+        if empty {
+            let want = self.ids.borrow().want();
+            self.flush(want)?;
+        }
+        let mut ids = self.ids.borrow_mut();
+        let id = ids.ids.pop_front().ok_or_else(|| corrupt("no object id reserved"))?;
+        ids.taken = ids.taken.saturating_add(1);
+        self.inserted.set(self.inserted.get().saturating_add(1));
+        Ok(id)
     }
 }
 
 impl TxBackend for PgTx<'_> {
     fn objects(&self) -> Result<Vec<ObjectRow>> {
-        self.flush()?;
-        objects(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut())
+        objects(On::Tx(self))
     }
 
     fn object(&self, id: i64) -> Result<Option<ObjectRow>> {
-        self.query_opt("SELECT id, uid, public, sealed, mac FROM objects WHERE id = $1", &[&id])?
-            .as_ref()
-            .map(object_row)
-            .transpose()
+        object(On::Tx(self), id)
     }
 
     fn lookup(&self, q: Lookup<'_>) -> Result<Vec<i64>> {
-        self.flush()?;
-        lookup(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), q)
+        lookup(On::Tx(self), q)
     }
 
     fn base_revision(&self) -> Result<u64> {
-        Ok(self.base)
+        self.base()
+    }
+
+    fn expect_base(&self, rev: u64) -> Result<()> {
+        if let Some(b) = self.base.get() {
+            return if b == rev { Ok(()) } else { Err(stale()) };
+        }
+        // Checked by the server with the next round trip, after the lock: a
+        // different revision turns into a NULL, which fails the statement
+        // and rolls the transaction back.
+        self.defer(EXPECT, vec![Box::new(from_rev(rev))], OnNull::Stale);
+        Ok(())
     }
 
     fn insert_object(&self, uid: &str, public: &[u8], sealed: &[u8], mac: &RowMac<'_>) -> Result<i64> {
-        let id = self.next_id.get();
+        let id = self.next_id()?;
         check_new_id(id)?;
-        let rev = self.stamp()?;
+        self.bump();
         let k = IndexKeys::of_public(public);
         let mac = mac(id)?;
-        // Sent with the next statement or the commit. The id comes from
-        // the sequence as always; should it not be the one the MAC names
-        // (something took ids outside the write lock), the NULL id fails
-        // the statement and the transaction rolls back.
+        // Sent with the next statement or the commit, stamped with the
+        // revision the bump before it wrote.
         self.defer(
             "INSERT INTO objects (id, uid, rev, public, sealed, mac, label, key_id, copy_of, class, due) \
-             OVERRIDING SYSTEM VALUE VALUES ((SELECT CASE WHEN n.v = $1 THEN n.v END \
-             FROM (SELECT nextval('objects_id_seq') AS v) n), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             OVERRIDING SYSTEM VALUE VALUES ($1, $2, (SELECT rev FROM counters WHERE id = 1), \
+             $3, $4, $5, $6, $7, $8, $9, $10)",
             vec![
                 Box::new(id),
                 Box::new(uid.to_owned()),
-                Box::new(rev),
                 Box::new(public.to_vec()),
                 Box::new(sealed.to_vec()),
                 Box::new(mac),
@@ -347,19 +494,18 @@ impl TxBackend for PgTx<'_> {
                 Box::new(k.class),
                 Box::new(k.due),
             ],
-            None,
+            OnNull::Fault,
         );
-        self.next_id.set(id.saturating_add(1));
         Ok(id)
     }
 
     fn update_object(&self, id: i64, public: &[u8], sealed: &[u8], mac: &[u8]) -> Result<()> {
-        let rev = self.stamp()?;
+        self.bump();
         let k = IndexKeys::of_public(public);
         let n = self.execute(
-            "UPDATE objects SET public = $2, sealed = $3, mac = $4, rev = $5, \
-             label = $6, key_id = $7, copy_of = $8, class = $9, due = $10 WHERE id = $1",
-            &[&id, &public, &sealed, &mac, &rev, &k.label, &k.key_id, &k.copy_of, &k.class, &k.due],
+            "UPDATE objects SET public = $2, sealed = $3, mac = $4, rev = (SELECT rev FROM counters WHERE id = 1), \
+             label = $5, key_id = $6, copy_of = $7, class = $8, due = $9 WHERE id = $1",
+            &[&id, &public, &sealed, &mac, &k.label, &k.key_id, &k.copy_of, &k.class, &k.due],
         )?;
         if n == 0 {
             return Err(handle_invalid(id));
@@ -368,8 +514,11 @@ impl TxBackend for PgTx<'_> {
     }
 
     fn set_mac(&self, id: i64, mac: &[u8]) -> Result<()> {
-        let rev = self.stamp()?;
-        let n = self.execute("UPDATE objects SET mac = $2, rev = $3 WHERE id = $1", &[&id, &mac, &rev])?;
+        self.bump();
+        let n = self.execute(
+            "UPDATE objects SET mac = $2, rev = (SELECT rev FROM counters WHERE id = 1) WHERE id = $1",
+            &[&id, &mac],
+        )?;
         if n == 0 {
             return Err(handle_invalid(id));
         }
@@ -377,24 +526,24 @@ impl TxBackend for PgTx<'_> {
     }
 
     fn delete_object(&self, id: i64) -> Result<()> {
-        let rev = self.stamp()?;
+        self.bump();
         // The delete and its tombstone in one statement, sent with the next
-        // statement or the commit: no row deleted, a NULL tombstone id,
-        // which fails the statement (CKR_OBJECT_HANDLE_INVALID) and rolls
-        // the transaction back.
+        // statement or the commit, stamped with the revision the bump
+        // before it wrote: no row deleted, a NULL tombstone id, which fails
+        // the statement (CKR_OBJECT_HANDLE_INVALID) and rolls the
+        // transaction back.
         self.defer(
             "WITH d AS (DELETE FROM objects WHERE id = $1 RETURNING id) \
-             INSERT INTO tombstones (id, rev) VALUES ((SELECT id FROM d), $2) \
+             INSERT INTO tombstones (id, rev) VALUES ((SELECT id FROM d), (SELECT rev FROM counters WHERE id = 1)) \
              ON CONFLICT (id) DO UPDATE SET rev = excluded.rev",
-            vec![Box::new(id), Box::new(rev)],
-            Some(id),
+            vec![Box::new(id)],
+            OnNull::Missing(id),
         );
         Ok(())
     }
 
     fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.flush()?;
-        meta_get(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), key)
+        meta_get(On::Tx(self), key)
     }
 
     fn meta_set(&self, key: &str, value: &[u8]) -> Result<()> {
@@ -453,8 +602,7 @@ impl TxBackend for PgTx<'_> {
     }
 
     fn failures(&self, role: Role) -> Result<Option<u32>> {
-        self.flush()?;
-        failures(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut(), role)
+        failures(On::Tx(self), role)
     }
 
     fn pin_failed(&self, role: Role) -> Result<u32> {
@@ -470,8 +618,7 @@ impl TxBackend for PgTx<'_> {
     }
 
     fn token(&self) -> Result<Option<TokenRow>> {
-        self.flush()?;
-        token(&mut self.tx.borrow_mut(), &mut self.stmts.borrow_mut())
+        token(On::Tx(self))
     }
 
     fn meta_all(&self) -> Result<Vec<(String, Vec<u8>)>> {
@@ -541,6 +688,8 @@ impl TxBackend for PgTx<'_> {
     fn raise_id_floor(&self, floor: i64) -> Result<()> {
         if floor >= 1 {
             self.query("SELECT setval(pg_get_serial_sequence('objects', 'id'), $1)", &[&floor])?;
+            // Ids reserved before may be below the floor: reserve afresh.
+            self.ids.borrow_mut().ids.clear();
         }
         Ok(())
     }

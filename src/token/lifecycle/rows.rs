@@ -132,6 +132,27 @@ impl Scope {
         Ok(Scope { rev, ids, key_id })
     }
 
+    /// What a destroy of the key `h` deletes, from the object cache: `h`
+    /// and the token copies of it in the scope (as [`delete_copies`] picks
+    /// them from [`Self::rows`]), with the revision the cache holds them
+    /// at. Only for a transaction whose base is that revision
+    /// (`Store::transaction_at`): the cache then holds the rows the store
+    /// has. `None` when the token is not held resident or the cache lost
+    /// one of them meanwhile.
+    pub(super) fn cached_deletes(&self, t: &Token, h: Handle) -> Option<(u64, Vec<i64>)> {
+        if self.rev == u64::MAX || !self.ids.contains(&h) {
+            return None;
+        }
+        let mut ids = vec![h as i64];
+        for id in self.ids.iter().filter(|id| **id != h) {
+            let o = t.cached_object(*id).ok()?;
+            if is_key_class(o.class) && crate::object::vendor::copy_source(&o) == Some(h) {
+                ids.push(*id as i64);
+            }
+        }
+        Some((self.rev, ids))
+    }
+
     /// The key rows of the scope as this transaction sees them, by id, when
     /// the store is still at the revision the cache held every row at;
     /// else (another process or thread committed since) every key row of
@@ -145,15 +166,20 @@ impl Scope {
             }
             return rows_with_copies(tx, ids);
         }
+        // The rows by id first, the revision check after: on PostgreSQL the
+        // first read goes out with the transaction's BEGIN and write lock,
+        // in one round trip, and the lock's revision is known from then on.
+        let mut read = Vec::with_capacity(self.ids.len());
+        for id in &self.ids {
+            read.extend(tx.object(*id as i64)?);
+        }
         if tx.base_revision()? != self.rev {
             t.store().request_reread();
             return key_rows(tx);
         }
-        let mut out = Vec::with_capacity(self.ids.len());
-        for id in &self.ids {
-            if let Some(r) = tx.object(*id as i64)? {
-                out.extend(key_row(r)?);
-            }
+        let mut out = Vec::with_capacity(read.len());
+        for r in read {
+            out.extend(key_row(r)?);
         }
         Ok(out)
     }
